@@ -1,0 +1,120 @@
+# pinion's one Makefile. `make` builds build/bin/pinion and the worker's Python side
+# under build/lib/pinion/python; `make test` installs what is missing, builds, runs the
+# unit tests under ASan+UBSan and the black-box tests, and ends with "N passed, N failed".
+
+VERSION      := $(shell cat VERSION)
+BUILD        ?= build
+PREFIX       ?= /usr/local
+CC           ?= cc
+TEST_PYTHON  ?= /usr/bin/python3
+PYTHON_CONFIG ?= /usr/bin/python3-config
+
+PKGS         := libevent jansson yaml-0.1 libcurl libpcre2-8
+PKG_CFLAGS   := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARNINGS     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CFLAGS       ?= -O2 -g
+ALL_CFLAGS   := -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Isrc \
+                -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -MMD -MP
+SANITIZE     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Everything under src/ except the CLI's entry point and the worker extension (which
+# is built against Python, not linked into pinion) goes into the library.
+LIB_SRC      := $(filter-out src/cli/main.c,$(shell find src -name '*.c' -not -path 'src/worker/*' | sort))
+LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+ASAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
+WORKER_SRC   := $(shell find src/worker -name '*.c' | sort)
+PY_SRC       := $(shell find python -type f -name '*.py' | sort)
+PY_OUT       := $(PY_SRC:python/%=$(BUILD)/lib/pinion/python/%)
+UNIT_SRC     := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+.PHONY: all deps test unit integration bench fuzz run install clean format
+all: $(BUILD)/bin/pinion worker
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -c $< -o $@
+
+$(BUILD)/libpinion.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libpinion-asan.a: $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/pinion: $(BUILD)/obj/src/cli/main.o $(BUILD)/libpinion.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+# The worker extension uses only Python's stable ABI (3.8 and later), so one build
+# serves every Python; it is found at ../lib/pinion/python beside the binary.
+.PHONY: worker
+worker: $(if $(WORKER_SRC),$(BUILD)/lib/pinion/python/_pinion.abi3.so) $(PY_OUT)
+
+$(BUILD)/lib/pinion/python/_pinion.abi3.so: $(WORKER_SRC) $(wildcard src/worker/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -fPIC -shared \
+	  -DPy_LIMITED_API=0x03080000 $(shell $(PYTHON_CONFIG) --includes) \
+	  -o $@ $(WORKER_SRC) -lpthread
+
+$(BUILD)/lib/pinion/python/%: python/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpinion-asan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -o $@ $< $(BUILD)/libpinion-asan.a \
+	  $(PKG_LIBS) $(shell pkg-config --libs cmocka) -lm
+
+unit: $(UNIT_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@tests/run
+
+integration: all
+	@tests/run --integration-only
+
+bench: deps all
+	@bench/run
+
+# libFuzzer targets (clang): `make fuzz` builds them; `make fuzz FUZZ_SECONDS=60` runs each.
+FUZZ_SECONDS ?= 0
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+	  -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
+fuzz: $(FUZZ_BIN)
+	@if [ "$(FUZZ_SECONDS)" != 0 ]; then for f in $(FUZZ_BIN); do \
+	  mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
+	  $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/seeds/$$(basename $$f) || exit 1; \
+	done; fi
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-main
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pinion
+	install -m 755 $(BUILD)/bin/pinion $(DESTDIR)$(PREFIX)/bin/pinion
+	cp -R $(BUILD)/lib/pinion/python $(DESTDIR)$(PREFIX)/lib/pinion/
+
+format:
+	clang-format -i $$(find src tests/unit tests/fuzz -name '*.[ch]')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(BUILD)/obj/src/cli/main.d

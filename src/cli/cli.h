@@ -1,0 +1,22 @@
+/* The command table: each command is a name, a one-line summary, its help text and
+ * the function that runs it. main.c dispatches; `pinion help CMD` prints the help. */
+#ifndef PN_CLI_CLI_H
+#define PN_CLI_CLI_H
+
+struct pn_cli_command {
+  const char *name;
+  const char *summary;
+  const char *help; /* the full text of `pinion help NAME` */
+  int (*run)(int argc, char **argv); /* argv[0] is the command's name; returns exit code */
+};
+
+/* The commands, ending with an entry whose name is NULL. */
+extern const struct pn_cli_command pn_cli_commands[];
+
+const struct pn_cli_command *pn_cli_find(const char *name);
+/* Prints the top-level help to stdout. */
+void pn_cli_print_usage(void);
+/* Whether an argument asks for help: -h or --help. */
+int pn_cli_is_help(const char *arg);
+
+#endif

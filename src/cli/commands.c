@@ -1,0 +1,56 @@
+/* The table of pinion's commands and the top-level help. */
+#include "cli/cli.h"
+#include "core/version.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int run_help(int argc, char **argv);
+static int run_version(int argc, char **argv);
+
+const struct pn_cli_command pn_cli_commands[] = {
+    {"help", "Show help for pinion or one of its commands",
+     "Usage: pinion help [COMMAND]\n\nShows what a command does and the flags it takes.\n",
+     run_help},
+    {"version", "Print pinion's version", "Usage: pinion version\n", run_version},
+    {NULL, NULL, NULL, NULL},
+};
+
+const struct pn_cli_command *pn_cli_find(const char *name) {
+  for (const struct pn_cli_command *command = pn_cli_commands; command->name; command++)
+    if (strcmp(command->name, name) == 0)
+      return command;
+  return NULL;
+}
+
+int pn_cli_is_help(const char *arg) {
+  return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+void pn_cli_print_usage(void) {
+  printf("pinion runs, serves and packages machine-learning models in the Cog format.\n\n"
+         "Usage: pinion COMMAND [FLAGS]\n\nCommands:\n");
+  for (const struct pn_cli_command *command = pn_cli_commands; command->name; command++)
+    printf("  %-10s %s\n", command->name, command->summary);
+  printf("\nFlags:\n  -h, --help     Show help\n  -v, --version  Print the version\n\n"
+         "Run 'pinion help COMMAND' for more about a command.\n");
+}
+
+static int run_help(int argc, char **argv) {
+  if (argc < 2) {
+    pn_cli_print_usage();
+    return 0;
+  }
+  const struct pn_cli_command *command = pn_cli_find(argv[1]);
+  if (!command) {
+    fprintf(stderr, "pinion: unknown command \"%s\". Run 'pinion help' for the list.\n", argv[1]);
+    return 2;
+  }
+  fputs(command->help, stdout);
+  return 0;
+}
+
+static int run_version(int argc, char **argv) {
+  printf("pinion %s (cog %s)\n", PINION_VERSION, PN_COG_VERSION);
+  return 0;
+}

@@ -1,0 +1,33 @@
+/* A growable byte buffer with a ceiling, like curl's dynbuf: every buffer that holds
+ * data from outside (request bodies, IPC frames, log lines) says how big it may grow,
+ * and an append past that ceiling fails with PN_ETOOBIG instead of growing. */
+#ifndef PN_CORE_BUF_H
+#define PN_CORE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct pn_buf {
+  char *data;    /* always NUL-terminated when non-NULL */
+  size_t length; /* bytes used, not counting the terminator */
+  size_t capacity;
+  size_t limit; /* the most `length` may reach */
+} pn_buf;
+
+/* A buffer that may hold up to `limit` bytes; it allocates nothing yet. */
+void pn_buf_init(pn_buf *buf, size_t limit);
+/* Releases the memory; the buffer is empty and reusable afterwards. */
+void pn_buf_free(pn_buf *buf);
+/* Empties the buffer but keeps its memory. */
+void pn_buf_reset(pn_buf *buf);
+int pn_buf_append(pn_buf *buf, const void *bytes, size_t length);
+int pn_buf_append_str(pn_buf *buf, const char *text);
+int pn_buf_appendf(pn_buf *buf, const char *format, ...) __attribute__((format(printf, 2, 3)));
+int pn_buf_vappendf(pn_buf *buf, const char *format, va_list args);
+/* Drops the first `count` bytes. */
+void pn_buf_consume(pn_buf *buf, size_t count);
+/* Hands the data to the caller, who frees it with pn_free; the buffer is left empty.
+ * Returns an empty string (never NULL) for an empty buffer, or NULL without memory. */
+char *pn_buf_take(pn_buf *buf);
+
+#endif

@@ -1,0 +1,94 @@
+/* Unit tests for core/: errors, the allocator's failure injection, buffers, clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fs.h"
+
+#include <string.h>
+
+static void error_messages_and_names(void **state) {
+  assert_string_equal(pn_strerror(PN_ENOMEM), "out of memory");
+  assert_string_equal(pn_errname(PN_ETOOBIG), "PN_ETOOBIG");
+  assert_string_equal(pn_strerror(0), "success");
+  assert_string_equal(pn_strerror(-9999), "unknown error");
+}
+
+static void buffer_respects_its_limit(void **state) {
+  pn_buf buf;
+  pn_buf_init(&buf, 8);
+  assert_int_equal(pn_buf_append_str(&buf, "hello"), 0);
+  assert_int_equal(pn_buf_append_str(&buf, "!!!"), 0);
+  assert_string_equal(buf.data, "hello!!!");
+  assert_int_equal(pn_buf_append_str(&buf, "x"), PN_ETOOBIG);
+  assert_int_equal(buf.length, 8);
+  pn_buf_consume(&buf, 5);
+  assert_string_equal(buf.data, "!!!");
+  assert_int_equal(pn_buf_appendf(&buf, "%d", 42), 0);
+  assert_string_equal(buf.data, "!!!42");
+  char *taken = pn_buf_take(&buf);
+  assert_string_equal(taken, "!!!42");
+  assert_null(buf.data);
+  pn_free(taken);
+  pn_buf_free(&buf);
+}
+
+static void allocation_failure_injection(void **state) {
+  pn_alloc_fail_after(1);
+  char *first = pn_strdup("a");
+  char *second = pn_strdup("b");
+  pn_alloc_fail_after(-1);
+  assert_non_null(first);
+  assert_null(second);
+  pn_free(first);
+  pn_buf buf;
+  pn_buf_init(&buf, 100);
+  pn_alloc_fail_after(0);
+  assert_int_equal(pn_buf_append_str(&buf, "x"), PN_ENOMEM);
+  pn_alloc_fail_after(-1);
+  pn_buf_free(&buf);
+}
+
+static void rfc3339_formatting(void **state) {
+  char text[40];
+  uint64_t ns = 1764338200123456789ull; /* 2025-11-28T13:56:40.123456Z */
+  assert_string_equal(pn_clock_format(ns, 0, text, sizeof text), "2025-11-28T13:56:40.123456Z");
+  assert_string_equal(pn_clock_format(ns, 1, text, sizeof text),
+                      "2025-11-28T13:56:40.123456+00:00");
+}
+
+static void files_round_trip_with_limit(void **state) {
+  char *dir = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pinion-test", &dir), 0);
+  char *path = pn_fs_join(dir, "f.txt");
+  assert_int_equal(pn_fs_write(path, "0123456789", 10), 0);
+  char *data = NULL;
+  size_t length = 0;
+  assert_int_equal(pn_fs_read(path, 100, &data, &length), 0);
+  assert_int_equal(length, 10);
+  assert_string_equal(data, "0123456789");
+  pn_free(data);
+  assert_int_equal(pn_fs_read(path, 9, &data, &length), PN_ETOOBIG);
+  assert_int_equal(pn_fs_read("/nonexistent/x", 9, &data, &length), PN_ENOENT);
+  assert_int_equal(pn_fs_remove_tree(dir), 0);
+  assert_false(pn_fs_is_dir(dir));
+  pn_free(path);
+  pn_free(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(error_messages_and_names),
+      cmocka_unit_test(buffer_respects_its_limit),
+      cmocka_unit_test(allocation_failure_injection),
+      cmocka_unit_test(rfc3339_formatting),
+      cmocka_unit_test(files_round_trip_with_limit),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
