@@ -9,7 +9,7 @@ CC           ?= cc
 TEST_PYTHON  ?= /usr/bin/python3
 PYTHON_CONFIG ?= /usr/bin/python3-config
 
-PKGS         := libevent jansson yaml-0.1 libcurl libpcre2-8
+PKGS         := libevent jansson yaml-0.1 libcurl libpcre2-8 libcrypto
 PKG_CFLAGS   := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -1,0 +1,17 @@
+/* Byte encodings used on the wire: base64 (data URIs) through OpenSSL, and
+ * percent-decoding of URL pieces. */
+#ifndef PN_CORE_ENCODING_H
+#define PN_CORE_ENCODING_H
+
+#include "core/buf.h"
+
+#include <stddef.h>
+
+/* Appends the standard base64 (with padding, no line breaks) of `bytes` to `out`. */
+int pn_base64_encode(const void *bytes, size_t length, pn_buf *out);
+/* Appends the bytes that `text` encodes to `out`; PN_EPARSE when it is not base64. */
+int pn_base64_decode(const char *text, size_t length, pn_buf *out);
+/* Appends `text` with %XX escapes decoded (and '+' as a space when `plus_is_space`). */
+int pn_percent_decode(const char *text, size_t length, int plus_is_space, pn_buf *out);
+
+#endif

@@ -1,0 +1,374 @@
+/* libcurl's multi-socket interface on libevent, after curl's own hiperfifo example:
+ * curl says which sockets to watch and when to wake it; libevent watches and wakes;
+ * finished transfers are collected after every action. See http_client.h. */
+#include "core/http_client.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/version.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_MAX_RESPONSE (64u * 1024u * 1024u)
+
+struct pn_http_client {
+  struct event_base *base;
+  CURLM *multi;
+  struct event *timer;
+  pn_http_transfer *transfers; /* doubly linked */
+  size_t active;
+};
+
+struct pn_http_transfer {
+  pn_http_client *client;
+  pn_http_transfer *prev, *next;
+  CURL *easy;
+  struct curl_slist *headers;
+  char *url, *method, *user_agent;
+  void *body;
+  FILE *upload, *download;
+  char *download_path;
+  pn_buf response;
+  size_t max_response, received;
+  char *location, *content_type;
+  char error[CURL_ERROR_SIZE];
+  int too_big;
+  pn_http_done_fn done;
+  void *arg;
+};
+
+typedef struct socket_watch {
+  struct event *event;
+} socket_watch;
+
+static void check_finished(pn_http_client *client);
+
+static void on_socket_ready(evutil_socket_t fd, short what, void *arg) {
+  pn_http_client *client = arg;
+  int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+  int running = 0;
+  curl_multi_socket_action(client->multi, fd, action, &running);
+  check_finished(client);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp) {
+  pn_http_client *client = clientp;
+  socket_watch *watch = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (watch) {
+      event_free(watch->event);
+      pn_free(watch);
+      curl_multi_assign(client->multi, fd, NULL);
+    }
+    return 0;
+  }
+  short events = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
+                 (what & CURL_POLL_OUT ? EV_WRITE : 0);
+  if (!watch) {
+    watch = pn_calloc(1, sizeof *watch);
+    if (!watch)
+      return -1;
+    curl_multi_assign(client->multi, fd, watch);
+  } else {
+    event_free(watch->event);
+  }
+  watch->event = event_new(client->base, fd, events, on_socket_ready, client);
+  if (!watch->event)
+    return -1;
+  event_add(watch->event, NULL);
+  return 0;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) {
+  pn_http_client *client = arg;
+  int running = 0;
+  curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_finished(client);
+}
+
+static int on_timer_change(CURLM *multi, long timeout_ms, void *clientp) {
+  pn_http_client *client = clientp;
+  if (timeout_ms < 0) {
+    event_del(client->timer);
+    return 0;
+  }
+  struct timeval when = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  event_add(client->timer, &when);
+  return 0;
+}
+
+int pn_http_client_new(struct event_base *base, pn_http_client **out) {
+  static int initialized;
+  if (!initialized) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return PN_EIO;
+    initialized = 1;
+  }
+  pn_http_client *client = pn_calloc(1, sizeof *client);
+  if (!client)
+    return PN_ENOMEM;
+  client->base = base;
+  client->multi = curl_multi_init();
+  client->timer = evtimer_new(base, on_timer, client);
+  if (!client->multi || !client->timer) {
+    pn_http_client_free(client);
+    return PN_ENOMEM;
+  }
+  curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+  curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
+  curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+  *out = client;
+  return 0;
+}
+
+static void unlink_transfer(pn_http_transfer *transfer) {
+  pn_http_client *client = transfer->client;
+  if (transfer->prev)
+    transfer->prev->next = transfer->next;
+  else
+    client->transfers = transfer->next;
+  if (transfer->next)
+    transfer->next->prev = transfer->prev;
+  client->active--;
+}
+
+static void free_transfer(pn_http_transfer *transfer) {
+  if (transfer->easy) {
+    curl_multi_remove_handle(transfer->client->multi, transfer->easy);
+    curl_easy_cleanup(transfer->easy);
+  }
+  curl_slist_free_all(transfer->headers);
+  if (transfer->upload)
+    fclose(transfer->upload);
+  if (transfer->download)
+    fclose(transfer->download);
+  pn_free(transfer->url);
+  pn_free(transfer->method);
+  pn_free(transfer->user_agent);
+  pn_free(transfer->body);
+  pn_free(transfer->download_path);
+  pn_free(transfer->location);
+  pn_free(transfer->content_type);
+  pn_buf_free(&transfer->response);
+  pn_free(transfer);
+}
+
+void pn_http_client_free(pn_http_client *client) {
+  if (!client)
+    return;
+  while (client->transfers) {
+    pn_http_transfer *transfer = client->transfers;
+    unlink_transfer(transfer);
+    free_transfer(transfer);
+  }
+  if (client->multi)
+    curl_multi_cleanup(client->multi);
+  if (client->timer)
+    event_free(client->timer);
+  pn_free(client);
+}
+
+static size_t on_body(char *bytes, size_t size, size_t count, void *arg) {
+  pn_http_transfer *transfer = arg;
+  size_t length = size * count;
+  if (transfer->received + length > transfer->max_response) {
+    transfer->too_big = 1;
+    return 0;
+  }
+  transfer->received += length;
+  if (transfer->download)
+    return fwrite(bytes, 1, length, transfer->download);
+  return pn_buf_append(&transfer->response, bytes, length) == 0 ? length : 0;
+}
+
+/* Keeps the headers callers ask about; the last response's values win. */
+static size_t on_header(char *bytes, size_t size, size_t count, void *arg) {
+  pn_http_transfer *transfer = arg;
+  size_t length = size * count;
+  static const struct {
+    const char *name;
+    size_t offset;
+  } wanted[] = {{"location:", offsetof(pn_http_transfer, location)},
+                {"content-type:", offsetof(pn_http_transfer, content_type)}};
+  for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+    size_t name_length = strlen(wanted[i].name);
+    if (length <= name_length || strncasecmp(bytes, wanted[i].name, name_length) != 0)
+      continue;
+    const char *value = bytes + name_length;
+    size_t value_length = length - name_length;
+    while (value_length && (*value == ' ' || *value == '\t')) {
+      value++;
+      value_length--;
+    }
+    while (value_length && (value[value_length - 1] == '\r' || value[value_length - 1] == '\n'))
+      value_length--;
+    char **slot = (char **)((char *)transfer + wanted[i].offset);
+    pn_free(*slot);
+    *slot = pn_strndup(value, value_length);
+  }
+  return length;
+}
+
+static void check_finished(pn_http_client *client) {
+  CURLMsg *message;
+  int left = 0;
+  while ((message = curl_multi_info_read(client->multi, &left))) {
+    if (message->msg != CURLMSG_DONE)
+      continue;
+    pn_http_transfer *transfer = NULL;
+    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&transfer);
+    CURLcode code = message->data.result;
+    if (transfer->download) {
+      if (fclose(transfer->download) != 0 && code == CURLE_OK)
+        code = CURLE_WRITE_ERROR;
+      transfer->download = NULL;
+    }
+    pn_http_response response = {0};
+    response.ok = code == CURLE_OK;
+    curl_easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &response.status);
+    curl_easy_getinfo(transfer->easy, CURLINFO_TOTAL_TIME, &response.seconds);
+    char *effective = NULL;
+    curl_easy_getinfo(transfer->easy, CURLINFO_EFFECTIVE_URL, &effective);
+    response.effective_url = effective;
+    response.location = transfer->location;
+    response.content_type = transfer->content_type;
+    response.body = transfer->download_path ? NULL : &transfer->response;
+    response.bytes = transfer->received;
+    char error[CURL_ERROR_SIZE + 64];
+    if (!response.ok) {
+      if (transfer->too_big)
+        snprintf(error, sizeof error, "the response is larger than %zu bytes",
+                 transfer->max_response);
+      else
+        snprintf(error, sizeof error, "%s",
+                 transfer->error[0] ? transfer->error : curl_easy_strerror(code));
+      response.error = error;
+    }
+    unlink_transfer(transfer);
+    if (transfer->done)
+      transfer->done(&response, transfer->arg);
+    free_transfer(transfer);
+  }
+}
+
+static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
+  CURL *easy = transfer->easy;
+  transfer->url = pn_strdup(request->url);
+  transfer->method = pn_strdup(request->method ? request->method : "GET");
+  transfer->user_agent = request->user_agent ? pn_strdup(request->user_agent)
+                                             : pn_strfmt("pinion/%s", PINION_VERSION);
+  if (!transfer->url || !transfer->method || !transfer->user_agent)
+    return PN_ENOMEM;
+  for (size_t i = 0; request->headers && request->headers[i]; i++) {
+    struct curl_slist *headers = curl_slist_append(transfer->headers, request->headers[i]);
+    if (!headers)
+      return PN_ENOMEM;
+    transfer->headers = headers;
+  }
+  /* No "Expect: 100-continue" round trip before uploads. */
+  struct curl_slist *headers = curl_slist_append(transfer->headers, "Expect:");
+  if (!headers)
+    return PN_ENOMEM;
+  transfer->headers = headers;
+  curl_easy_setopt(easy, CURLOPT_URL, transfer->url);
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers);
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, transfer->user_agent);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                   request->connect_timeout_ms ? request->connect_timeout_ms : 10000L);
+  if (request->timeout_ms)
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms);
+  if (request->low_speed_timeout_s) {
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, request->low_speed_timeout_s);
+  }
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, request->follow_redirects ? 1L : 0L);
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  if (request->upload_path) {
+    transfer->upload = fopen(request->upload_path, "rb");
+    if (!transfer->upload)
+      return PN_ENOENT;
+    fseek(transfer->upload, 0, SEEK_END);
+    long size = ftell(transfer->upload);
+    rewind(transfer->upload);
+    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy, CURLOPT_READDATA, transfer->upload);
+    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+  } else if (request->body) {
+    transfer->body = pn_malloc(request->body_length);
+    if (!transfer->body)
+      return PN_ENOMEM;
+    memcpy(transfer->body, request->body, request->body_length);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_length);
+  }
+  if (strcmp(transfer->method, "GET") == 0 && !request->body && !request->upload_path)
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  else if (strcmp(transfer->method, "HEAD") == 0)
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  else
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, transfer->method);
+  if (request->download_path) {
+    transfer->download_path = pn_strdup(request->download_path);
+    transfer->download = fopen(request->download_path, "wb");
+    if (!transfer->download_path || !transfer->download)
+      return PN_EIO;
+  }
+  return 0;
+}
+
+int pn_http_client_send(pn_http_client *client, const pn_http_request *request,
+                        pn_http_done_fn done, void *arg, pn_http_transfer **out) {
+  if (out)
+    *out = NULL;
+  pn_http_transfer *transfer = pn_calloc(1, sizeof *transfer);
+  if (!transfer)
+    return PN_ENOMEM;
+  transfer->client = client;
+  transfer->done = done;
+  transfer->arg = arg;
+  transfer->max_response = request->max_response ? request->max_response : DEFAULT_MAX_RESPONSE;
+  pn_buf_init(&transfer->response, transfer->max_response);
+  transfer->easy = curl_easy_init();
+  int rc = transfer->easy ? prepare(transfer, request) : PN_ENOMEM;
+  if (rc == 0 && curl_multi_add_handle(client->multi, transfer->easy) != CURLM_OK)
+    rc = PN_EIO;
+  if (rc < 0) {
+    if (transfer->easy) {
+      curl_easy_cleanup(transfer->easy);
+      transfer->easy = NULL;
+    }
+    free_transfer(transfer);
+    return rc;
+  }
+  transfer->next = client->transfers;
+  if (client->transfers)
+    client->transfers->prev = transfer;
+  client->transfers = transfer;
+  client->active++;
+  if (out)
+    *out = transfer;
+  return 0;
+}
+
+void pn_http_transfer_cancel(pn_http_transfer *transfer) {
+  if (!transfer)
+    return;
+  unlink_transfer(transfer);
+  free_transfer(transfer);
+}
+
+size_t pn_http_client_active(const pn_http_client *client) { return client->active; }

@@ -1,0 +1,58 @@
+/* Outgoing HTTP on the event loop: libcurl's multi interface driven by libevent, so
+ * input downloads, output uploads, webhooks and the hub's calls to model servers
+ * never block the loop. One client per loop; any number of transfers at once. */
+#ifndef PN_CORE_HTTP_CLIENT_H
+#define PN_CORE_HTTP_CLIENT_H
+
+#include "core/buf.h"
+
+#include <event2/event.h>
+#include <stddef.h>
+
+typedef struct pn_http_client pn_http_client;
+typedef struct pn_http_transfer pn_http_transfer;
+
+typedef struct pn_http_request {
+  const char *method;          /* "GET", "POST", "PUT", ... */
+  const char *url;
+  const char *const *headers;  /* "Name: value" strings, NULL-terminated; may be NULL */
+  const void *body;            /* request body bytes, or NULL */
+  size_t body_length;
+  const char *upload_path;     /* send this file as the body instead (PUT uploads) */
+  const char *download_path;   /* write the response body to this file instead of memory */
+  size_t max_response;         /* ceiling on the body kept in memory or written; 0: 64 MiB */
+  long connect_timeout_ms;     /* 0: 10 s */
+  long timeout_ms;             /* whole transfer; 0: none */
+  long low_speed_timeout_s;    /* abort when under 1 byte/s for this long; 0: none */
+  int follow_redirects;
+  const char *user_agent;      /* NULL: "pinion/<version>" */
+} pn_http_request;
+
+typedef struct pn_http_response {
+  int ok;              /* the transfer completed (any HTTP status) */
+  long status;         /* HTTP status, 0 when none came */
+  const char *error;   /* why the transfer failed, when !ok; a curl message */
+  pn_buf *body;        /* the body, when not downloaded to a file */
+  const char *location;     /* the Location header, or NULL */
+  const char *content_type; /* or NULL */
+  const char *effective_url;
+  size_t bytes;        /* body bytes received */
+  double seconds;      /* total time */
+} pn_http_response;
+
+/* Called once per transfer with everything borrowed for the call. */
+typedef void (*pn_http_done_fn)(const pn_http_response *response, void *arg);
+
+int pn_http_client_new(struct event_base *base, pn_http_client **client);
+/* Cancels what is in flight (without callbacks) and frees the client. */
+void pn_http_client_free(pn_http_client *client);
+/* Starts a transfer. Strings in `request` are copied. *transfer (may be NULL) can
+ * cancel it until its callback ran. */
+int pn_http_client_send(pn_http_client *client, const pn_http_request *request,
+                        pn_http_done_fn done, void *arg, pn_http_transfer **transfer);
+/* Stops a transfer; its callback will not run. */
+void pn_http_transfer_cancel(pn_http_transfer *transfer);
+/* Transfers in flight. */
+size_t pn_http_client_active(const pn_http_client *client);
+
+#endif

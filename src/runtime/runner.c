@@ -1,0 +1,570 @@
+/* The runner: the worker's life cycle and the predictions on it. All state lives on
+ * the loop's thread. Messages from the worker move predictions along; the worker's
+ * output is attributed to setup, to the one prediction running, or to no one; a dead
+ * worker fails what was in flight with a diagnosis and is restarted with backoff when
+ * the options allow, else the runner goes DEFUNCT. */
+#include "runtime/runner.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+
+#include <signal.h>
+#include <string.h>
+
+#define DEATHS_BEFORE_DEFUNCT 3
+#define DEATH_WINDOW_NS (60ull * 1000000000ull)
+
+struct pn_runner {
+  struct event_base *base;
+  pn_runner_options options;
+  char **owned_strings; /* copies behind options.worker */
+  size_t owned_count;
+  pn_runner_callbacks callbacks;
+  void *arg;
+  pn_worker *worker;
+  enum pn_runner_state state;
+  json_t *describe; /* the describe message */
+  char *setup_error;
+  char *setup_traceback;
+  enum pn_setup_status setup_status;
+  pn_buf setup_logs;
+  uint64_t setup_started_ns, setup_completed_ns;
+  int slots;
+  pn_prediction **running; /* `slots` entries, NULL when free */
+  struct event *setup_timer;
+  struct event *cancel_timer;
+  struct event *restart_timer;
+  uint64_t deaths[DEATHS_BEFORE_DEFUNCT];
+  int death_count;
+};
+
+static void start_worker(pn_runner *runner);
+
+static void notify_state(pn_runner *runner) {
+  if (runner->callbacks.on_state)
+    runner->callbacks.on_state(runner, runner->arg);
+}
+
+static void set_state(pn_runner *runner, enum pn_runner_state state) {
+  runner->state = state;
+  notify_state(runner);
+}
+
+static int running_count(const pn_runner *runner) {
+  int count = 0;
+  for (int slot = 0; slot < runner->slots; slot++)
+    count += runner->running[slot] != NULL;
+  return count;
+}
+
+static int find_slot(const pn_runner *runner, const char *id) {
+  for (int slot = 0; slot < runner->slots; slot++)
+    if (runner->running[slot] && strcmp(runner->running[slot]->id, id) == 0)
+      return slot;
+  return -1;
+}
+
+static int signature_flag(const pn_runner *runner, const char *key) {
+  const json_t *signature = pn_runner_signature(runner);
+  return signature && json_is_true(json_object_get(signature, key));
+}
+
+/* Takes a prediction off its slot, sets its terminal state and tells its listener. */
+static void complete(pn_runner *runner, int slot, enum pn_prediction_status status,
+                     const char *error) {
+  pn_prediction *prediction = runner->running[slot];
+  runner->running[slot] = NULL;
+  if (running_count(runner) == 0)
+    event_del(runner->cancel_timer);
+  pn_prediction_finish(prediction, status, error);
+  pn_prediction_unref(prediction);
+}
+
+static void fail_setup(pn_runner *runner, const char *error, const char *traceback) {
+  pn_free(runner->setup_error);
+  pn_free(runner->setup_traceback);
+  runner->setup_error = pn_strdup(error);
+  runner->setup_traceback = traceback && *traceback ? pn_strdup(traceback) : NULL;
+  runner->setup_status = PN_SETUP_FAILED;
+  runner->setup_completed_ns = pn_clock_realtime_ns();
+  event_del(runner->setup_timer);
+  set_state(runner, PN_RUNNER_SETUP_FAILED);
+}
+
+/* Cog's wording for a failure the worker reported (spec §4.5). */
+static char *failure_text(const char *kind, const char *error) {
+  if (strcmp(kind, "input") == 0)
+    return pn_strfmt("Input validation error: %s", error);
+  const char *what = "Prediction failed";
+  if (strcmp(kind, "iterate") == 0)
+    what = "Generator iteration error";
+  else if (strcmp(kind, "async") == 0)
+    what = "Async prediction failed";
+  else if (strcmp(kind, "train") == 0)
+    what = "Training failed";
+  return pn_strfmt("Prediction failed: %s: %s", what, error);
+}
+
+static void on_describe(pn_runner *runner, json_t *message) {
+  json_decref(runner->describe);
+  runner->describe = json_incref(message);
+  if (runner->options.describe_only)
+    return; /* the state changes once the worker has exited */
+  const json_t *signature = json_object_get(message, "signature");
+  int slots = runner->options.max_concurrency;
+  if (slots <= 0) {
+    json_t *declared = json_object_get(signature, "concurrency_max");
+    slots = json_is_integer(declared) && json_integer_value(declared) > 0
+                ? (int)json_integer_value(declared)
+                : 1;
+  }
+  if (slots > 1 && !json_is_true(json_object_get(signature, "is_async"))) {
+    fail_setup(runner,
+               "COG_MAX_CONCURRENCY > 1 requires an async run() or predict() method", NULL);
+    pn_worker_kill(runner->worker);
+    return;
+  }
+  pn_prediction **running = pn_calloc((size_t)slots, sizeof *running);
+  if (!running) {
+    fail_setup(runner, "out of memory", NULL);
+    pn_worker_kill(runner->worker);
+    return;
+  }
+  pn_free(runner->running);
+  runner->running = running;
+  runner->slots = slots;
+  notify_state(runner);
+}
+
+static void on_setup_done(pn_runner *runner, json_t *message) {
+  const char *status = json_string_value(json_object_get(message, "status"));
+  if (status && strcmp(status, "succeeded") == 0) {
+    runner->setup_status = PN_SETUP_SUCCEEDED;
+    runner->setup_completed_ns = pn_clock_realtime_ns();
+    event_del(runner->setup_timer);
+    runner->death_count = 0;
+    set_state(runner, PN_RUNNER_READY);
+    return;
+  }
+  const char *error = json_string_value(json_object_get(message, "error"));
+  fail_setup(runner, error ? error : "setup failed",
+             json_string_value(json_object_get(message, "traceback")));
+}
+
+static void on_output_item(pn_runner *runner, int slot, json_t *message) {
+  pn_prediction *prediction = runner->running[slot];
+  json_t *value = json_object_get(message, "value");
+  if (!prediction->output)
+    prediction->output = json_array();
+  size_t index = json_array_size(prediction->output);
+  json_array_append(prediction->output, value ? value : json_null());
+  json_t *files = json_object_get(message, "files");
+  size_t i;
+  json_t *pointer;
+  json_array_foreach(files, i, pointer) {
+    const char *text = json_string_value(pointer);
+    if (text) {
+      char *absolute = pn_strfmt("/%zu%s", index, text);
+      if (absolute)
+        json_array_append_new(prediction->files, json_string(absolute));
+      pn_free(absolute);
+    }
+  }
+  pn_prediction_emit(prediction, PN_PREDICTION_EVENT_OUTPUT, value);
+}
+
+static void on_done(pn_runner *runner, int slot, json_t *message) {
+  pn_prediction *prediction = runner->running[slot];
+  /* The worker flushed its output before `done`: take it now so it lands in this
+   * prediction's logs. */
+  pn_worker_drain_output(runner->worker);
+  if (runner->running[slot] != prediction)
+    return;
+  json_t *metrics = json_object_get(message, "metrics");
+  if (json_is_object(metrics)) {
+    json_decref(prediction->metrics);
+    prediction->metrics = json_deep_copy(metrics);
+  }
+  const char *status = json_string_value(json_object_get(message, "status"));
+  if (status && strcmp(status, "succeeded") == 0) {
+    json_t *output = json_object_get(message, "output");
+    if (output && !prediction->is_iterator) {
+      json_decref(prediction->output);
+      prediction->output = json_incref(output);
+      json_t *files = json_object_get(message, "files");
+      if (json_is_array(files)) {
+        json_decref(prediction->files);
+        prediction->files = json_deep_copy(files);
+      }
+    }
+    complete(runner, slot, PN_PREDICTION_SUCCEEDED, NULL);
+  } else if (status && strcmp(status, "canceled") == 0) {
+    complete(runner, slot, PN_PREDICTION_CANCELED, NULL);
+  } else {
+    const char *kind = json_string_value(json_object_get(message, "kind"));
+    const char *error = json_string_value(json_object_get(message, "error"));
+    const char *traceback = json_string_value(json_object_get(message, "traceback"));
+    if (traceback && *traceback)
+      prediction->traceback = pn_strdup(traceback);
+    char *text = failure_text(kind ? kind : "run", error ? error : "unknown error");
+    complete(runner, slot, PN_PREDICTION_FAILED, text);
+    pn_free(text);
+  }
+}
+
+static void on_worker_message(pn_worker *worker, json_t *message, void *arg) {
+  pn_runner *runner = arg;
+  const char *type = json_string_value(json_object_get(message, "type"));
+  if (strcmp(type, "describe") == 0) {
+    on_describe(runner, message);
+    return;
+  }
+  if (strcmp(type, "describe_failed") == 0) {
+    const char *error = json_string_value(json_object_get(message, "error"));
+    fail_setup(runner, error ? error : "the predictor could not be loaded",
+               json_string_value(json_object_get(message, "traceback")));
+    return;
+  }
+  if (strcmp(type, "setup_done") == 0) {
+    on_setup_done(runner, message);
+    return;
+  }
+  const char *id = json_string_value(json_object_get(message, "id"));
+  int slot = id ? find_slot(runner, id) : -1;
+  if (slot < 0) {
+    pn_debug("worker message \"%s\" for no running prediction", type);
+    return;
+  }
+  if (strcmp(type, "output") == 0) {
+    on_output_item(runner, slot, message);
+  } else if (strcmp(type, "metric") == 0) {
+    pn_prediction_emit(runner->running[slot], PN_PREDICTION_EVENT_METRIC, message);
+  } else if (strcmp(type, "done") == 0) {
+    on_done(runner, slot, message);
+  }
+}
+
+static void on_worker_output(pn_worker *worker, int stream, const char *bytes, size_t length,
+                             void *arg) {
+  pn_runner *runner = arg;
+  if (runner->state == PN_RUNNER_STARTING) {
+    pn_buf_append(&runner->setup_logs, bytes, length);
+    if (runner->callbacks.on_setup_output)
+      runner->callbacks.on_setup_output(runner, stream, bytes, length, runner->arg);
+    return;
+  }
+  pn_prediction *only = NULL;
+  for (int slot = 0; slot < runner->slots; slot++) {
+    if (runner->running[slot]) {
+      if (only) {
+        only = NULL;
+        break;
+      }
+      only = runner->running[slot];
+    }
+  }
+  if (!only) {
+    if (runner->callbacks.on_stray_output)
+      runner->callbacks.on_stray_output(runner, stream, bytes, length, runner->arg);
+    return;
+  }
+  pn_prediction_append_logs(only, bytes, length);
+  json_t *text = json_stringn_nocheck(bytes, length);
+  pn_prediction_emit(only, PN_PREDICTION_EVENT_LOG, text);
+  json_decref(text);
+}
+
+static int record_death(pn_runner *runner) {
+  uint64_t now = pn_clock_monotonic_ns();
+  int recent = 0;
+  for (int i = 0; i < runner->death_count; i++)
+    recent += now - runner->deaths[i] < DEATH_WINDOW_NS;
+  if (runner->death_count == DEATHS_BEFORE_DEFUNCT) {
+    memmove(runner->deaths, runner->deaths + 1, sizeof runner->deaths[0] * (DEATHS_BEFORE_DEFUNCT - 1));
+    runner->death_count--;
+  }
+  runner->deaths[runner->death_count++] = now;
+  return recent + 1;
+}
+
+static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *arg) {
+  pn_runner *runner = arg;
+  runner->worker = NULL;
+  if (runner->state == PN_RUNNER_STARTING && runner->options.describe_only && runner->describe) {
+    pn_worker_free(worker);
+    set_state(runner, PN_RUNNER_DESCRIBED);
+    return;
+  }
+  char *diagnosis = pn_worker_diagnose(exit);
+  if (runner->state == PN_RUNNER_STARTING) {
+    char *error = pn_strfmt("the worker died during setup: %s", diagnosis);
+    fail_setup(runner, error ? error : diagnosis, NULL);
+    pn_free(error);
+  } else if (runner->state == PN_RUNNER_READY) {
+    char *error = pn_strfmt("Worker crashed: %s", diagnosis);
+    for (int slot = 0; slot < runner->slots; slot++) {
+      pn_prediction *prediction = runner->running[slot];
+      if (!prediction)
+        continue;
+      if (prediction->cancel_requested) /* it ended as asked */
+        complete(runner, slot, PN_PREDICTION_CANCELED, NULL);
+      else
+        complete(runner, slot, PN_PREDICTION_FAILED, error ? error : diagnosis);
+    }
+    pn_free(error);
+    int recent = record_death(runner);
+    if (exit->killed_by_us || (runner->options.restart && recent < DEATHS_BEFORE_DEFUNCT)) {
+      pn_warn("%s; restarting it", diagnosis);
+      runner->state = PN_RUNNER_STARTING;
+      runner->setup_status = PN_SETUP_STARTING;
+      notify_state(runner);
+      double delay = exit->killed_by_us ? 0 : 0.1 * (1 << (recent - 1));
+      struct timeval backoff = {(time_t)delay, (suseconds_t)((delay - (time_t)delay) * 1e6)};
+      event_add(runner->restart_timer, &backoff);
+    } else {
+      pn_error("%s", diagnosis);
+      set_state(runner, PN_RUNNER_DEFUNCT);
+    }
+  }
+  pn_free(diagnosis);
+  pn_worker_free(worker);
+}
+
+static void on_setup_timeout(evutil_socket_t fd, short what, void *arg) {
+  pn_runner *runner = arg;
+  if (runner->state != PN_RUNNER_STARTING)
+    return;
+  fail_setup(runner, "worker setup timed out", NULL);
+  if (runner->worker)
+    pn_worker_kill(runner->worker);
+}
+
+static void on_cancel_grace(evutil_socket_t fd, short what, void *arg) {
+  pn_runner *runner = arg;
+  for (int slot = 0; slot < runner->slots; slot++) {
+    if (runner->running[slot] && runner->running[slot]->cancel_requested && runner->worker) {
+      pn_warn("prediction %s ignored cancellation; restarting the worker",
+              runner->running[slot]->id);
+      pn_worker_kill(runner->worker);
+      return;
+    }
+  }
+}
+
+static void on_restart(evutil_socket_t fd, short what, void *arg) { start_worker(arg); }
+
+static void start_worker(pn_runner *runner) {
+  static const pn_worker_callbacks callbacks = {on_worker_message, on_worker_output,
+                                                on_worker_exit};
+  pn_worker_spec spec = runner->options.worker;
+  spec.action = runner->options.describe_only ? "describe" : "serve";
+  runner->state = PN_RUNNER_STARTING;
+  runner->setup_status = PN_SETUP_STARTING;
+  runner->setup_started_ns = pn_clock_realtime_ns();
+  runner->setup_completed_ns = 0;
+  pn_buf_reset(&runner->setup_logs);
+  char *error = NULL;
+  int rc = pn_worker_start(runner->base, &spec, &callbacks, runner, &runner->worker, &error);
+  if (rc < 0) {
+    fail_setup(runner, error ? error : pn_strerror(rc), NULL);
+    pn_free(error);
+    return;
+  }
+  if (runner->options.setup_timeout > 0) {
+    double seconds = runner->options.setup_timeout;
+    struct timeval timeout = {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)};
+    event_add(runner->setup_timer, &timeout);
+  }
+}
+
+static const char *keep(pn_runner *runner, const char *text) {
+  if (!text)
+    return NULL;
+  char **strings = pn_realloc(runner->owned_strings, (runner->owned_count + 1) * sizeof *strings);
+  if (!strings)
+    return NULL;
+  runner->owned_strings = strings;
+  char *copy = pn_strdup(text);
+  if (copy)
+    strings[runner->owned_count++] = copy;
+  return copy;
+}
+
+int pn_runner_start(struct event_base *base, const pn_runner_options *options,
+                    const pn_runner_callbacks *callbacks, void *arg, pn_runner **out,
+                    char **error) {
+  *out = NULL;
+  *error = NULL;
+  pn_runner *runner = pn_calloc(1, sizeof *runner);
+  if (!runner)
+    return PN_ENOMEM;
+  runner->base = base;
+  runner->options = *options;
+  pn_worker_spec *spec = &runner->options.worker;
+  spec->python = keep(runner, options->worker.python);
+  spec->python_dir = keep(runner, options->worker.python_dir);
+  spec->project_dir = keep(runner, options->worker.project_dir);
+  spec->predictor = keep(runner, options->worker.predictor);
+  spec->mode = keep(runner, options->worker.mode ? options->worker.mode : "predict");
+  char **environment = pn_calloc(options->worker.environment_count + 1, sizeof *environment);
+  for (size_t i = 0; environment && i < options->worker.environment_count; i++)
+    environment[i] = (char *)keep(runner, options->worker.environment[i]);
+  spec->environment = environment;
+  if (runner->options.cancel_grace <= 0)
+    runner->options.cancel_grace = 5;
+  if (callbacks)
+    runner->callbacks = *callbacks;
+  runner->arg = arg;
+  pn_buf_init(&runner->setup_logs, PN_PREDICTION_LOGS_MAX);
+  runner->slots = 0;
+  runner->setup_timer = evtimer_new(base, on_setup_timeout, runner);
+  runner->cancel_timer = evtimer_new(base, on_cancel_grace, runner);
+  runner->restart_timer = evtimer_new(base, on_restart, runner);
+  if (!environment || !spec->python || !spec->python_dir || !spec->project_dir ||
+      !spec->predictor || !spec->mode || !runner->setup_timer || !runner->cancel_timer ||
+      !runner->restart_timer) {
+    pn_runner_free(runner);
+    return PN_ENOMEM;
+  }
+  /* Set before starting: a worker that fails at once reports through the callbacks,
+   * which may ask for the runner. */
+  *out = runner;
+  start_worker(runner);
+  return 0;
+}
+
+void pn_runner_free(pn_runner *runner) {
+  if (!runner)
+    return;
+  for (int slot = 0; slot < runner->slots; slot++)
+    if (runner->running[slot])
+      complete(runner, slot, PN_PREDICTION_FAILED, "the model server is shutting down");
+  pn_worker_free(runner->worker);
+  if (runner->setup_timer)
+    event_free(runner->setup_timer);
+  if (runner->cancel_timer)
+    event_free(runner->cancel_timer);
+  if (runner->restart_timer)
+    event_free(runner->restart_timer);
+  json_decref(runner->describe);
+  pn_free(runner->setup_error);
+  pn_free(runner->setup_traceback);
+  pn_buf_free(&runner->setup_logs);
+  pn_free(runner->running);
+  for (size_t i = 0; i < runner->owned_count; i++)
+    pn_free(runner->owned_strings[i]);
+  pn_free(runner->owned_strings);
+  pn_free((void *)runner->options.worker.environment);
+  pn_free(runner);
+}
+
+enum pn_runner_state pn_runner_state(const pn_runner *runner) { return runner->state; }
+
+const char *pn_runner_health(const pn_runner *runner) {
+  switch (runner->state) {
+  case PN_RUNNER_STARTING:
+    return "STARTING";
+  case PN_RUNNER_READY:
+    return running_count(runner) == runner->slots ? "BUSY" : "READY";
+  case PN_RUNNER_SETUP_FAILED:
+    return "SETUP_FAILED";
+  case PN_RUNNER_DEFUNCT:
+    return "DEFUNCT";
+  case PN_RUNNER_DESCRIBED:
+    return "UNKNOWN";
+  }
+  return "UNKNOWN";
+}
+
+const json_t *pn_runner_signature(const pn_runner *runner) {
+  return runner->describe ? json_object_get(runner->describe, "signature") : NULL;
+}
+
+const char *pn_runner_python_version(const pn_runner *runner) {
+  return runner->describe ? json_string_value(json_object_get(runner->describe, "python"))
+                          : NULL;
+}
+
+const char *pn_runner_setup_error(const pn_runner *runner) { return runner->setup_error; }
+const char *pn_runner_setup_traceback(const pn_runner *runner) { return runner->setup_traceback; }
+enum pn_setup_status pn_runner_setup_status(const pn_runner *runner) {
+  return runner->setup_status;
+}
+const char *pn_runner_setup_logs(const pn_runner *runner) {
+  return runner->setup_logs.data ? runner->setup_logs.data : "";
+}
+uint64_t pn_runner_setup_started_ns(const pn_runner *runner) { return runner->setup_started_ns; }
+uint64_t pn_runner_setup_completed_ns(const pn_runner *runner) {
+  return runner->setup_completed_ns;
+}
+int pn_runner_slots(const pn_runner *runner) { return runner->slots; }
+int pn_runner_in_flight(const pn_runner *runner) { return running_count(runner); }
+
+pn_prediction *pn_runner_find(const pn_runner *runner, const char *id) {
+  int slot = find_slot(runner, id);
+  return slot < 0 ? NULL : runner->running[slot];
+}
+
+int pn_runner_submit(pn_runner *runner, pn_prediction *prediction, pn_prediction_event_fn on_event,
+                     void *arg) {
+  if (runner->state != PN_RUNNER_READY || !runner->worker)
+    return PN_ESTATE;
+  if (find_slot(runner, prediction->id) >= 0)
+    return PN_EEXISTS;
+  int slot = 0;
+  while (slot < runner->slots && runner->running[slot])
+    slot++;
+  if (slot == runner->slots)
+    return PN_EBUSY;
+  json_t *message = json_pack("{s:s, s:s, s:O, s:O}", "type", "predict", "id", prediction->id,
+                              "input", prediction->input, "context", prediction->context);
+  if (!message)
+    return PN_ENOMEM;
+  int rc = pn_worker_send(runner->worker, message);
+  json_decref(message);
+  if (rc < 0)
+    return rc;
+  prediction->on_event = on_event;
+  prediction->arg = arg;
+  const json_t *output = json_object_get(pn_runner_signature(runner), "output");
+  prediction->is_iterator =
+      json_is_string(json_object_get(output, "kind")) &&
+      strcmp(json_string_value(json_object_get(output, "kind")), "iterator") == 0;
+  runner->running[slot] = pn_prediction_ref(prediction);
+  prediction->status = PN_PREDICTION_PROCESSING;
+  prediction->started_ns = pn_clock_realtime_ns();
+  pn_prediction_emit(prediction, PN_PREDICTION_EVENT_START, NULL);
+  return 0;
+}
+
+void pn_runner_fail_setup(pn_runner *runner, const char *error) {
+  if (runner->state != PN_RUNNER_STARTING && runner->state != PN_RUNNER_READY)
+    return;
+  fail_setup(runner, error, NULL);
+  if (runner->worker)
+    pn_worker_kill(runner->worker);
+}
+
+int pn_runner_cancel(pn_runner *runner, const char *id) {
+  int slot = find_slot(runner, id);
+  if (slot < 0)
+    return PN_ENOENT;
+  pn_prediction *prediction = runner->running[slot];
+  if (prediction->cancel_requested)
+    return 0;
+  prediction->cancel_requested = 1;
+  if (signature_flag(runner, "is_async")) {
+    json_t *message = json_pack("{s:s, s:s}", "type", "cancel", "id", id);
+    if (message && runner->worker)
+      pn_worker_send(runner->worker, message);
+    json_decref(message);
+  } else if (runner->worker) {
+    pn_worker_signal(runner->worker, SIGUSR1);
+  }
+  double seconds = runner->options.cancel_grace;
+  struct timeval grace = {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)};
+  event_add(runner->cancel_timer, &grace);
+  return 0;
+}

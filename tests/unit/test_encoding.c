@@ -1,0 +1,94 @@
+/* Unit tests for core/encoding.c and core/mime.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "core/encoding.h"
+#include "core/error.h"
+#include "core/mime.h"
+
+#include <string.h>
+
+static void base64_matches_known_vectors(void **state) {
+  static const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar", "hello file"};
+  static const char *encoded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy",
+                                  "aGVsbG8gZmlsZQ=="};
+  for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+    pn_buf buf;
+    pn_buf_init(&buf, 1024);
+    assert_int_equal(pn_base64_encode(plain[i], strlen(plain[i]), &buf), 0);
+    assert_string_equal(buf.data ? buf.data : "", encoded[i]);
+    pn_buf_reset(&buf);
+    assert_int_equal(pn_base64_decode(encoded[i], strlen(encoded[i]), &buf), 0);
+    assert_int_equal(buf.length, strlen(plain[i]));
+    assert_memory_equal(buf.data ? buf.data : "", plain[i], strlen(plain[i]));
+    pn_buf_free(&buf);
+  }
+}
+
+static void base64_decode_tolerates_missing_padding_and_rejects_junk(void **state) {
+  pn_buf buf;
+  pn_buf_init(&buf, 1024);
+  assert_int_equal(pn_base64_decode("Zm9vYg", 6, &buf), 0);
+  assert_string_equal(buf.data, "foob");
+  pn_buf_reset(&buf);
+  assert_int_equal(pn_base64_decode("Zm9v\nYmFy", 9, &buf), 0);
+  assert_string_equal(buf.data, "foobar");
+  pn_buf_reset(&buf);
+  assert_int_equal(pn_base64_decode("Zm9v!!", 6, &buf), PN_EPARSE);
+  pn_buf_free(&buf);
+}
+
+static void base64_of_large_input_spans_blocks(void **state) {
+  size_t length = 10000;
+  unsigned char *bytes = pn_malloc(length);
+  for (size_t i = 0; i < length; i++)
+    bytes[i] = (unsigned char)(i * 7);
+  pn_buf encoded, decoded;
+  pn_buf_init(&encoded, 1 << 20);
+  pn_buf_init(&decoded, 1 << 20);
+  assert_int_equal(pn_base64_encode(bytes, length, &encoded), 0);
+  assert_int_equal(encoded.length, (length + 2) / 3 * 4);
+  assert_int_equal(pn_base64_decode(encoded.data, encoded.length, &decoded), 0);
+  assert_int_equal(decoded.length, length);
+  assert_memory_equal(decoded.data, bytes, length);
+  pn_free(bytes);
+  pn_buf_free(&encoded);
+  pn_buf_free(&decoded);
+}
+
+static void percent_decoding(void **state) {
+  pn_buf buf;
+  pn_buf_init(&buf, 1024);
+  assert_int_equal(pn_percent_decode("a%20b+c%2Fd%zz%4", 16, 1, &buf), 0);
+  assert_string_equal(buf.data, "a b c/d%zz%4");
+  pn_buf_reset(&buf);
+  assert_int_equal(pn_percent_decode("a+b", 3, 0, &buf), 0);
+  assert_string_equal(buf.data, "a+b");
+  pn_buf_free(&buf);
+}
+
+static void mime_types_both_ways(void **state) {
+  assert_string_equal(pn_mime_for_path("/tmp/out.PNG"), "image/png");
+  assert_string_equal(pn_mime_for_path("speech.wav"), "audio/wav");
+  assert_string_equal(pn_mime_for_path("result.txt"), "text/plain");
+  assert_string_equal(pn_mime_for_path("weights"), "application/octet-stream");
+  assert_string_equal(pn_mime_for_path("dir.v2/file"), "application/octet-stream");
+  assert_string_equal(pn_mime_extension("image/jpeg"), ".jpg");
+  assert_string_equal(pn_mime_extension("text/plain; charset=utf-8"), ".txt");
+  assert_string_equal(pn_mime_extension("application/x-unknown"), "");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(base64_matches_known_vectors),
+      cmocka_unit_test(base64_decode_tolerates_missing_padding_and_rejects_junk),
+      cmocka_unit_test(base64_of_large_input_spans_blocks),
+      cmocka_unit_test(percent_decoding),
+      cmocka_unit_test(mime_types_both_ways),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
