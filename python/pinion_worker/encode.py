@@ -48,8 +48,12 @@ class Encoder:
             return {str(k): self._encode(v, pointer + "/" + _pointer_token(k), files) for k, v in value.items()}
         if isinstance(value, enum.Enum):
             return self._encode(value.value, pointer, files)
-        if isinstance(value, (str, int, float)):  # str/int/float subclasses
-            return kind.__mro__[[k in _SCALARS for k in kind.__mro__].index(True)](value)
+        if isinstance(value, str):  # subclasses of the scalars, after enums
+            return str(value)
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            return float(value)
         if isinstance(value, os.PathLike):
             files.append(pointer)
             return os.path.abspath(os.fspath(value))
