@@ -360,7 +360,12 @@ def _describe_input(parameter, method, namespace):
         raise DescribeError("parameter '%s' on %s has no type annotation" % (parameter.name, method))
     described = _Describer(False, namespace).describe(parameter.annotation)
     default = parameter.default
-    info = default if isinstance(default, FieldInfo) else FieldInfo(default=default if default is not _EMPTY else FieldInfo().default)
+    if isinstance(default, FieldInfo):
+        info = default
+    elif default is _EMPTY:
+        info = FieldInfo()
+    else:
+        info = FieldInfo(default=default)
     if info.accept is not None and not _accepts_files(described):
         raise DescribeError("accept is only valid on Path or File inputs (parameter '%s')" % parameter.name)
     entry = {
