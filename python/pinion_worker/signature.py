@@ -243,9 +243,9 @@ class _Describer:
             return self.describe(tp.__origin__, top)
         if tp is typing.Any:
             return {"kind": "any"}
-        if isinstance(tp, type) and not _get_origin(tp):
+        origin = tp if tp in _ITERATORS else _get_origin(tp)  # a bare iterator class
+        if isinstance(tp, type) and not origin:
             return self._describe_class(tp)
-        origin = _get_origin(tp)
         args = _get_args(tp)
         if origin in _UNION_TYPES:
             return self._describe_union(tp, args, top)
@@ -294,8 +294,6 @@ class _Describer:
             return {"kind": "dict"}
         if _is_object_class(tp) and (self.output or _is_typeddict(tp)):
             return self._describe_object(tp)
-        if tp in _ITERATORS:
-            return self.describe(typing.Iterator[typing.Any] if tp is collections.abc.Iterator else tp[typing.Any], True)
         self.unsupported(tp)
 
     def _describe_object(self, tp):
