@@ -1,0 +1,1 @@
+"""Legacy import location (`cog.server.exceptions`), kept for older models."""

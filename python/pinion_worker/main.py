@@ -1,0 +1,418 @@
+"""The worker's life: describe the predictor, run setup, then answer predictions
+(docs/internals/worker-protocol.md; the design is in docs/internals/worker.md).
+
+Sync handlers run in the main thread, one prediction at a time, while the worker is
+otherwise blocked in `Channel.recv()`; the server cancels them with SIGUSR1, whose
+handler raises cog.CancelationException only while a prediction runs. Async handlers
+run on one asyncio loop, one task per prediction, the socket read through
+`loop.add_reader`; a `cancel` frame cancels the task.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import inspect
+import io
+import json
+import os
+import platform
+import signal
+import sys
+import traceback
+
+import _pinion
+import cog
+from cog.scope import Scope, enter_scope, exit_scope
+
+from .encode import Encoder
+from .loader import LoadError, load
+from .signature import DescribeError, describe_handler
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def error_text(exc):
+    """`<Type>: <message>`, or just `<Type>` when the message is empty (worker-protocol.md)."""
+    if isinstance(exc, SystemExit):
+        return "SystemExit: %s" % (exc.code,)
+    message = str(exc)
+    name = type(exc).__name__
+    return "%s: %s" % (name, message) if message else name
+
+
+def traceback_text(exc):
+    """The formatted traceback without the worker's own frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def flush_output():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def _open_file(value, opened):
+    stream = open(value, "rb")  # noqa: SIM115 - closed when the prediction ends
+    opened.append(stream)
+    return stream
+
+
+def _converter(described):
+    """A function (value, opened) -> value for inputs that need conversion, else None."""
+    kind = described["kind"]
+    if kind == "path" and not described.get("pathlib"):
+        return lambda value, opened: cog.Path(value)
+    if kind == "file":
+        return _open_file
+    if kind == "secret":
+        return lambda value, opened: cog.Secret(value)
+    if kind == "optional":
+        return _converter(described["inner"])
+    if kind == "list":
+        inner = _converter(described["items"])
+        if inner is not None:
+            return lambda values, opened: [None if v is None else inner(v, opened) for v in values]
+    return None
+
+
+def _is_iterator(value):
+    if isinstance(value, (str, bytes, dict, list, tuple, io.IOBase)):
+        return False
+    return isinstance(value, collections.abc.Iterator)
+
+
+class Worker:
+    """One loaded predictor and the channel to the server."""
+
+    def __init__(self, channel, handler, signature):
+        self.channel = channel
+        self.handler = handler
+        self.signature = signature
+        self.description = signature.description
+        self.names = frozenset(signature.names)
+        self.defaults = list(signature.defaults.items())
+        self.converters = []
+        for entry in self.description["inputs"]:
+            convert = _converter(entry["type"])
+            if convert is not None:
+                self.converters.append((entry["name"], convert))
+        self.error_kind = "train" if handler.method == "train" else "run"
+        self.instance = None
+        self.function = None
+        self.running = False
+        self.loop = None
+        self.tasks = {}
+
+    def send(self, message):
+        self.channel.send(_dumps(message).encode("utf-8"))
+
+    # ------------------------------------------------------------ setup
+
+    def _weights_argument(self, parameter):
+        weights = os.environ.get("COG_WEIGHTS")
+        if weights:
+            return weights
+        if os.path.exists("weights"):  # pinion decision #18, as Cog 0.9 did
+            annotation = parameter.annotation
+            if annotation is cog.File or annotation == "File":
+                return open("weights", "rb")  # noqa: SIM115 - the model keeps it
+            return cog.Path("weights")
+        return None
+
+    def setup(self):
+        concurrency = os.environ.get("COG_MAX_CONCURRENCY", "")
+        if concurrency.isdigit() and int(concurrency) > 1 and not self.description["is_async"]:
+            raise RuntimeError("COG_MAX_CONCURRENCY > 1 requires an async run() or predict() method")
+        if self.handler.kind == "function":
+            self.function = self.handler.function
+            return
+        self.instance = self.handler.target()
+        self.function = getattr(self.instance, self.handler.method)
+        setup = getattr(self.instance, "setup", None)
+        if setup is None:
+            return
+        arguments = ()
+        parameters = inspect.signature(setup).parameters
+        if "weights" in parameters:
+            arguments = (self._weights_argument(parameters["weights"]),)
+        result = setup(*arguments)
+        if inspect.isawaitable(result):
+            self.event_loop().run_until_complete(result)
+
+    def event_loop(self):
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+        return self.loop
+
+    def run_setup(self):
+        try:
+            self.setup()
+        except BaseException as exc:  # noqa: BLE001 - any failure is reported, SystemExit too
+            flush_output()
+            self.send(
+                {"type": "setup_done", "status": "failed", "error": error_text(exc), "traceback": traceback_text(exc)}
+            )
+            return False
+        flush_output()
+        self.send({"type": "setup_done", "status": "succeeded"})
+        return True
+
+    # ------------------------------------------------------------ inputs
+
+    def prepare_inputs(self, inputs, opened):
+        if not self.signature.accepts_extra:
+            for key in [k for k in inputs if k not in self.names]:
+                del inputs[key]
+        for name, default in self.defaults:
+            if name not in inputs:
+                inputs[name] = default
+        for name, convert in self.converters:
+            value = inputs.get(name)
+            if value is not None:
+                inputs[name] = convert(value, opened)
+        return inputs
+
+    def _scope(self, message):
+        prediction_id = message["id"]
+        send = self.send
+
+        def send_metric(name, value, mode):
+            send({"type": "metric", "id": prediction_id, "name": name, "value": value, "mode": mode})
+
+        return Scope(message.get("context") or {}, send_metric)
+
+    def _send_output(self, prediction_id, encoder, item):
+        value, files = encoder.encode(item)
+        self.send({"type": "output", "id": prediction_id, "value": value, "files": files})
+
+    def _finish(self, done, scope):
+        done["metrics"] = scope.values
+        flush_output()
+        try:
+            payload = _dumps(done)
+        except (TypeError, ValueError) as exc:  # e.g. NaN in the output or metrics
+            payload = _dumps(
+                {"type": "done", "id": done["id"], "status": "failed", "error": error_text(exc),
+                 "kind": self.error_kind, "traceback": "", "metrics": {}}
+            )
+        self.channel.send(payload.encode("utf-8"))
+
+    @staticmethod
+    def _failed(prediction_id, exc, kind):
+        return {
+            "type": "done",
+            "id": prediction_id,
+            "status": "failed",
+            "error": error_text(exc),
+            "kind": kind,
+            "traceback": traceback_text(exc),
+        }
+
+    # ------------------------------------------------------------ sync
+
+    def _on_cancel_signal(self, signum, frame):
+        if self.running:
+            raise cog.CancelationException()
+
+    def predict_sync(self, message):
+        prediction_id = message["id"]
+        scope = self._scope(message)
+        token = enter_scope(scope)
+        opened = []
+        try:
+            try:
+                done = self._run_sync(message, prediction_id, opened)
+            except cog.CancelationException:  # arrived while a failure was being recorded
+                done = {"type": "done", "id": prediction_id, "status": "canceled"}
+        finally:
+            exit_scope(token)
+            for stream in opened:
+                stream.close()
+        self._finish(done, scope)
+
+    def _run_sync(self, message, prediction_id, opened):
+        kind = "input"
+        try:
+            kwargs = self.prepare_inputs(message.get("input") or {}, opened)
+            kind = self.error_kind
+            self.running = True
+            result = self.function(**kwargs)
+            encoder = Encoder()
+            if _is_iterator(result):
+                if kind == "run":
+                    kind = "iterate"
+                for item in result:
+                    self._send_output(prediction_id, encoder, item)
+                return {"type": "done", "id": prediction_id, "status": "succeeded"}
+            value, files = encoder.encode(result)
+            return {"type": "done", "id": prediction_id, "status": "succeeded", "output": value, "files": files}
+        except cog.CancelationException:
+            self.running = False
+            return {"type": "done", "id": prediction_id, "status": "canceled"}
+        except BaseException as exc:  # noqa: BLE001 - SystemExit fails the prediction only
+            self.running = False
+            return self._failed(prediction_id, exc, kind)
+        finally:
+            self.running = False
+
+    def healthcheck_sync(self, message):
+        result = self._healthcheck_call()
+        if inspect.isawaitable(result):
+            try:
+                result = self.event_loop().run_until_complete(result)
+            except BaseException as exc:  # noqa: BLE001
+                result = exc
+        self._send_health(message["id"], result)
+
+    def _healthcheck_call(self):
+        check = getattr(self.instance, "healthcheck", None)
+        if check is None:
+            return True
+        try:
+            return check()
+        except BaseException as exc:  # noqa: BLE001
+            return exc
+
+    def _send_health(self, check_id, result):
+        if isinstance(result, BaseException):
+            self.send({"type": "healthcheck_result", "id": check_id, "healthy": False, "error": error_text(result)})
+        elif result is False:
+            self.send({"type": "healthcheck_result", "id": check_id, "healthy": False, "error": "healthcheck returned False"})
+        else:
+            self.send({"type": "healthcheck_result", "id": check_id, "healthy": True})
+
+    def serve_sync(self):
+        signal.signal(signal.SIGUSR1, self._on_cancel_signal)
+        recv = self.channel.recv
+        while True:
+            frame = recv()
+            if frame is None:
+                return 0
+            message = json.loads(frame)
+            kind = message.get("type")
+            if kind == "predict":
+                self.predict_sync(message)
+            elif kind == "healthcheck":
+                self.healthcheck_sync(message)
+
+    # ------------------------------------------------------------ async
+
+    async def predict_async(self, message):
+        prediction_id = message["id"]
+        scope = self._scope(message)
+        enter_scope(scope)  # the task runs in its own copy of the context
+        opened = []
+        kind = "input"
+        try:
+            kwargs = self.prepare_inputs(message.get("input") or {}, opened)
+            kind = "train" if self.error_kind == "train" else "async"
+            result = self.function(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            encoder = Encoder()
+            if hasattr(result, "__anext__"):
+                async for item in result:
+                    self._send_output(prediction_id, encoder, item)
+                done = {"type": "done", "id": prediction_id, "status": "succeeded"}
+            elif _is_iterator(result):
+                for item in result:
+                    self._send_output(prediction_id, encoder, item)
+                done = {"type": "done", "id": prediction_id, "status": "succeeded"}
+            else:
+                value, files = encoder.encode(result)
+                done = {"type": "done", "id": prediction_id, "status": "succeeded", "output": value, "files": files}
+        except asyncio.CancelledError:
+            done = {"type": "done", "id": prediction_id, "status": "canceled"}
+        except BaseException as exc:  # noqa: BLE001
+            done = self._failed(prediction_id, exc, kind)
+        finally:
+            self.tasks.pop(prediction_id, None)
+            for stream in opened:
+                stream.close()
+        self._finish(done, scope)
+
+    async def healthcheck_async(self, message):
+        result = self._healthcheck_call()
+        if inspect.isawaitable(result):
+            try:
+                result = await result
+            except BaseException as exc:  # noqa: BLE001
+                result = exc
+        self._send_health(message["id"], result)
+
+    def _dispatch_async(self, message):
+        kind = message.get("type")
+        if kind == "predict":
+            self.tasks[message["id"]] = self.loop.create_task(self.predict_async(message))
+        elif kind == "cancel":
+            task = self.tasks.get(message.get("id"))
+            if task is not None:
+                task.cancel()
+        elif kind == "healthcheck":
+            self.loop.create_task(self.healthcheck_async(message))
+
+    def serve_async(self):
+        loop = self.event_loop()
+        finished = loop.create_future()
+        fd = self.channel.fileno()
+
+        def on_readable():
+            try:
+                frames = self.channel.try_recv()
+            except BaseException as exc:  # noqa: BLE001 - a protocol error ends the worker
+                loop.remove_reader(fd)
+                finished.set_exception(exc)
+                return
+            if frames is None:
+                loop.remove_reader(fd)
+                finished.set_result(0)
+                return
+            for frame in frames:
+                self._dispatch_async(json.loads(frame))
+
+        loop.add_reader(fd, on_readable)
+        return loop.run_until_complete(finished)
+
+
+def main():
+    # SIGUSR1 is the server's cancel for sync predictions; its default action would
+    # kill the worker, so it is ignored until a handler that can use it is installed.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    channel = _pinion.Channel(int(os.environ["PINION_IPC_FD"]))
+    mode = os.environ.get("PINION_MODE", "predict")
+    action = os.environ.get("PINION_WORKER_ACTION", "serve")
+    send = lambda message: channel.send(_dumps(message).encode("utf-8"))  # noqa: E731
+    try:
+        handler = load(os.environ.get("PINION_PREDICTOR", "predict.py:Predictor"), mode)
+        signature = describe_handler(handler)
+    except (LoadError, DescribeError) as exc:
+        flush_output()
+        send({"type": "describe_failed", "error": str(exc), "traceback": ""})
+        return 1
+    except BaseException as exc:  # noqa: BLE001 - the model's import failed
+        flush_output()
+        send({"type": "describe_failed", "error": error_text(exc), "traceback": traceback_text(exc)})
+        return 1
+    flush_output()
+    send({"type": "describe", "signature": signature.description, "python": platform.python_version(),
+          "sdk": cog.__version__})
+    if action == "describe":
+        return 0
+    worker = Worker(channel, handler, signature)
+    if not worker.run_setup():
+        while channel.recv() is not None:  # keep the channel open until the server ends it
+            pass
+        return 0
+    if signature.description["is_async"]:
+        code = worker.serve_async()
+    else:
+        code = worker.serve_sync()
+    flush_output()
+    os._exit(code)  # at end of file: do not wait for the model's non-daemon threads
