@@ -159,7 +159,7 @@ static int scalar_or_fail(schema_builder *builder, const json_t *type, json_t **
   int known;
   *fragment = scalar_fragment(type, &known);
   if (!known)
-    return fail(builder, "unsupported type: %s", json_is_object(type) ? kind_of(type) : "?");
+    return fail(builder, "unsupported type: %s", json_is_object(type) ? kind_of(type) : "(none)");
   return *fragment ? 0 : PN_ENOMEM;
 }
 
@@ -424,8 +424,10 @@ static int build_property(schema_builder *builder, const json_t *input, size_t o
     if (!status)
       status = set_title(property, name);
   }
-  if (status)
+  if (status) {
+    json_decref(property);
     return status;
+  }
   status = set(properties, name, property);
   /* A None default is a default only where None is a value (pinion's choice #8). */
   if (!status && has_default && !none_default)

@@ -128,9 +128,9 @@ static int compile_list(schema_compiler *compiler, const json_t *list, int depth
   const json_t *member;
   json_array_foreach(list, index, member) {
     int status = compile_node(compiler, member, depth + 1, &(*nodes)[index]);
+    (*count)++; /* a half-built node is freed with the rest */
     if (status)
       return status;
-    (*count)++;
   }
   return 0;
 }
