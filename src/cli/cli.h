@@ -10,8 +10,11 @@ struct pn_cli_command {
   int (*run)(int argc, char **argv); /* argv[0] is the command's name; returns exit code */
 };
 
-/* The commands, ending with an entry whose name is NULL. */
-extern const struct pn_cli_command pn_cli_commands[];
+/* The commands in the order `pinion help` lists them, ending with NULL. Each command
+ * file defines its pn_cli_<name>_command. */
+extern const struct pn_cli_command *const pn_cli_commands[];
+extern const struct pn_cli_command pn_cli_predict_command, pn_cli_run_command,
+    pn_cli_schema_command, pn_cli_init_command;
 
 const struct pn_cli_command *pn_cli_find(const char *name);
 /* Prints the top-level help to stdout. */

@@ -8,18 +8,22 @@
 static int run_help(int argc, char **argv);
 static int run_version(int argc, char **argv);
 
-const struct pn_cli_command pn_cli_commands[] = {
-    {"help", "Show help for pinion or one of its commands",
-     "Usage: pinion help [COMMAND]\n\nShows what a command does and the flags it takes.\n",
-     run_help},
-    {"version", "Print pinion's version", "Usage: pinion version\n", run_version},
-    {NULL, NULL, NULL, NULL},
+static const struct pn_cli_command help_command = {
+    "help", "Show help for pinion or one of its commands",
+    "Usage: pinion help [COMMAND]\n\nShows what a command does and the flags it takes.\n",
+    run_help};
+static const struct pn_cli_command version_command = {"version", "Print pinion's version",
+                                                      "Usage: pinion version\n", run_version};
+
+const struct pn_cli_command *const pn_cli_commands[] = {
+    &pn_cli_predict_command, &pn_cli_run_command, &pn_cli_schema_command,
+    &pn_cli_init_command,     &help_command, &version_command, NULL,
 };
 
 const struct pn_cli_command *pn_cli_find(const char *name) {
-  for (const struct pn_cli_command *command = pn_cli_commands; command->name; command++)
-    if (strcmp(command->name, name) == 0)
-      return command;
+  for (size_t i = 0; pn_cli_commands[i]; i++)
+    if (strcmp(pn_cli_commands[i]->name, name) == 0)
+      return pn_cli_commands[i];
   return NULL;
 }
 
@@ -30,8 +34,8 @@ int pn_cli_is_help(const char *arg) {
 void pn_cli_print_usage(void) {
   printf("pinion runs, serves and packages machine-learning models in the Cog format.\n\n"
          "Usage: pinion COMMAND [FLAGS]\n\nCommands:\n");
-  for (const struct pn_cli_command *command = pn_cli_commands; command->name; command++)
-    printf("  %-10s %s\n", command->name, command->summary);
+  for (size_t i = 0; pn_cli_commands[i]; i++)
+    printf("  %-10s %s\n", pn_cli_commands[i]->name, pn_cli_commands[i]->summary);
   printf("\nFlags:\n  -h, --help     Show help\n  -v, --version  Print the version\n\n"
          "Run 'pinion help COMMAND' for more about a command.\n");
 }

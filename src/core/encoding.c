@@ -91,3 +91,70 @@ int pn_percent_decode(const char *text, size_t length, int plus_is_space, pn_buf
   }
   return 0;
 }
+
+/* The length of the valid UTF-8 sequence at `text`, or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *text, size_t length) {
+  unsigned char lead = text[0];
+  size_t need;
+  unsigned min;
+  unsigned code;
+  if (lead < 0x80)
+    return 1;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    need = 2;
+    min = 0x80;
+    code = lead & 0x1F;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    need = 3;
+    min = 0x800;
+    code = lead & 0x0F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    need = 4;
+    min = 0x10000;
+    code = lead & 0x07;
+  } else {
+    return 0;
+  }
+  if (length < need)
+    return 0;
+  for (size_t i = 1; i < need; i++) {
+    if ((text[i] & 0xC0) != 0x80)
+      return 0;
+    code = code << 6 | (text[i] & 0x3F);
+  }
+  if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+    return 0;
+  return need;
+}
+
+int pn_utf8_sanitize(const char *text, size_t length, pn_buf *out) {
+  const unsigned char *bytes = (const unsigned char *)text;
+  size_t start = 0, i = 0;
+  while (i < length) {
+    size_t step = utf8_sequence(bytes + i, length - i);
+    if (step) {
+      i += step;
+      continue;
+    }
+    int rc = pn_buf_append(out, text + start, i - start);
+    if (rc == 0)
+      rc = pn_buf_append(out, "\xEF\xBF\xBD", 3);
+    if (rc < 0)
+      return rc;
+    i++;
+    start = i;
+  }
+  return pn_buf_append(out, text + start, i - start);
+}
+
+size_t pn_utf8_complete_length(const char *text, size_t length) {
+  const unsigned char *bytes = (const unsigned char *)text;
+  for (size_t back = 1; back <= 3 && back <= length; back++) {
+    unsigned char c = bytes[length - back];
+    if ((c & 0xC0) == 0x80)
+      continue; /* a continuation byte: keep looking for the lead */
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return need > back ? length - back : length;
+  }
+  return length;
+}

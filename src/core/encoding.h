@@ -14,4 +14,11 @@ int pn_base64_decode(const char *text, size_t length, pn_buf *out);
 /* Appends `text` with %XX escapes decoded (and '+' as a space when `plus_is_space`). */
 int pn_percent_decode(const char *text, size_t length, int plus_is_space, pn_buf *out);
 
+/* Appends `text` to `out` with every invalid UTF-8 sequence replaced by U+FFFD, so
+ * any bytes a model prints can go into JSON. */
+int pn_utf8_sanitize(const char *text, size_t length, pn_buf *out);
+/* How many leading bytes of `text` end on a character boundary: at most three bytes of
+ * an incomplete final character are left out, for the next read to complete. */
+size_t pn_utf8_complete_length(const char *text, size_t length);
+
 #endif

@@ -33,7 +33,8 @@ enum pn_prediction_event {
 typedef struct pn_prediction pn_prediction;
 
 /* `detail` is: for OUTPUT the item (borrowed), for METRIC the metric message (borrowed),
- * for LOG a json string of the new text (borrowed), otherwise NULL. */
+ * for LOG an object {"source": "stdout"|"stderr", "data": the new text} (borrowed),
+ * otherwise NULL. */
 typedef void (*pn_prediction_event_fn)(pn_prediction *prediction, enum pn_prediction_event event,
                                        const json_t *detail, void *arg);
 

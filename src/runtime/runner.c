@@ -271,9 +271,11 @@ static void on_worker_output(pn_worker *worker, int stream, const char *bytes, s
     return;
   }
   pn_prediction_append_logs(only, bytes, length);
-  json_t *text = json_stringn_nocheck(bytes, length);
-  pn_prediction_emit(only, PN_PREDICTION_EVENT_LOG, text);
-  json_decref(text);
+  json_t *log = json_pack("{s:s, s:s%}", "source", stream == 1 ? "stdout" : "stderr", "data",
+                          bytes, length);
+  if (log)
+    pn_prediction_emit(only, PN_PREDICTION_EVENT_LOG, log);
+  json_decref(log);
 }
 
 static int record_death(pn_runner *runner) {

@@ -1,0 +1,176 @@
+/* CLI input parsing. A value is read as its input's type when it parses as one, and
+ * left as text otherwise, so that the validator (not this file) says what is wrong,
+ * in the same words the HTTP API uses. */
+#include "cli/inputs.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/fs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define JSON_INPUT_MAX (64u * 1024u * 1024u)
+
+json_t *pn_cli_read_json_input(const char *argument) {
+  json_error_t error;
+  json_t *value = NULL;
+  const char *source = "--json";
+  if (strcmp(argument, "-") == 0) {
+    source = "standard input";
+    value = json_loadf(stdin, 0, &error);
+  } else if (argument[0] == '@') {
+    source = argument + 1;
+    char *text = NULL;
+    size_t length = 0;
+    int rc = pn_fs_read(argument + 1, JSON_INPUT_MAX, &text, &length);
+    if (rc < 0) {
+      fprintf(stderr, "error: --json: cannot read \"%s\": %s\n", argument + 1,
+              rc == PN_ENOENT ? "no such file" : "unreadable or too large");
+      return NULL;
+    }
+    value = json_loadb(text, length, 0, &error);
+    pn_free(text);
+  } else {
+    value = json_loads(argument, 0, &error);
+  }
+  if (!value) {
+    fprintf(stderr, "error: %s is not valid JSON (line %d, column %d): %s\n", source, error.line,
+            error.column, error.text);
+    return NULL;
+  }
+  /* Accept both {"input": {...}} (a request body) and the bare input object. */
+  json_t *inner = json_object_get(value, "input");
+  if (json_is_object(inner) && json_object_size(value) == 1) {
+    json_incref(inner);
+    json_decref(value);
+    value = inner;
+  }
+  if (!json_is_object(value)) {
+    fprintf(stderr, "error: %s must hold a JSON object of inputs, like {\"name\": \"value\"}\n",
+            source);
+    json_decref(value);
+    return NULL;
+  }
+  return value;
+}
+
+static json_t *read_scalar(const char *type, const char *text) {
+  if (!type)
+    type = "";
+  char *end = NULL;
+  if (strcmp(type, "integer") == 0) {
+    errno = 0;
+    long long number = strtoll(text, &end, 10);
+    if (*text && end && *end == '\0' && errno == 0)
+      return json_integer(number);
+  } else if (strcmp(type, "number") == 0) {
+    double number = strtod(text, &end);
+    if (*text && end && *end == '\0')
+      return json_real(number);
+  } else if (strcmp(type, "boolean") == 0) {
+    if (strcasecmp(text, "true") == 0 || strcmp(text, "1") == 0 || strcasecmp(text, "yes") == 0)
+      return json_true();
+    if (strcasecmp(text, "false") == 0 || strcmp(text, "0") == 0 || strcasecmp(text, "no") == 0)
+      return json_false();
+  } else if (strcmp(type, "object") == 0 || strcmp(type, "array") == 0 || !*type) {
+    json_t *parsed = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (parsed)
+      return parsed;
+  }
+  return json_string(text);
+}
+
+static json_t *read_file_reference(const char *name, const char *text) {
+  if (text[0] != '@')
+    return json_string(text);
+  char resolved[PATH_MAX];
+  if (!realpath(text + 1, resolved) || !pn_fs_is_file(resolved)) {
+    fprintf(stderr, "error: input \"%s\": file \"%s\" not found\n", name, text + 1);
+    return NULL;
+  }
+  return json_string(resolved);
+}
+
+static void print_known_inputs(const pn_schema_validator *validator) {
+  size_t count = pn_schema_input_count(validator);
+  if (count == 0) {
+    fprintf(stderr, "This model takes no inputs.\n");
+    return;
+  }
+  fprintf(stderr, "This model's inputs:");
+  for (size_t i = 0; i < count; i++)
+    fprintf(stderr, " %s", pn_schema_input_at(validator, i)->name);
+  fprintf(stderr, "\n");
+}
+
+json_t *pn_cli_build_input(const pn_schema_validator *validator, json_t *base, char **pairs,
+                           size_t pair_count) {
+  json_t *input = base ? json_deep_copy(base) : json_object();
+  for (size_t i = 0; i < pair_count; i++) {
+    const char *pair = pairs[i];
+    const char *equals = strchr(pair, '=');
+    if (!equals || equals == pair) {
+      fprintf(stderr, "error: -i takes name=value, got \"%s\"\n", pair);
+      json_decref(input);
+      return NULL;
+    }
+    char *name = pn_strndup(pair, (size_t)(equals - pair));
+    const char *text = equals + 1;
+    const pn_schema_input *shape = pn_schema_input_find(validator, name);
+    if (!shape) {
+      fprintf(stderr, "error: unknown input \"%s\"\n", name);
+      print_known_inputs(validator);
+      pn_free(name);
+      json_decref(input);
+      return NULL;
+    }
+    int is_list = shape->type && strcmp(shape->type, "array") == 0;
+    json_t *value;
+    if (shape->is_file)
+      value = read_file_reference(name, text);
+    else if (is_list && text[0] == '[')
+      value = read_scalar("array", text);
+    else
+      value = read_scalar(is_list ? shape->item_type : shape->type, text);
+    if (!value) {
+      pn_free(name);
+      json_decref(input);
+      return NULL;
+    }
+    json_t *existing = json_object_get(input, name);
+    if (is_list && !json_is_array(value)) {
+      if (!json_is_array(existing)) {
+        existing = json_array();
+        json_object_set_new(input, name, existing);
+      }
+      json_array_append_new(existing, value);
+    } else {
+      json_object_set_new(input, name, value);
+    }
+    pn_free(name);
+  }
+  return input;
+}
+
+void pn_cli_print_validation(const json_t *detail) {
+  size_t i;
+  json_t *entry;
+  json_array_foreach(detail, i, entry) {
+    const json_t *loc = json_object_get(entry, "loc");
+    const char *field = json_string_value(json_array_get(loc, 2));
+    const char *message = json_string_value(json_object_get(entry, "msg"));
+    const char *type = json_string_value(json_object_get(entry, "type"));
+    if (type && strcmp(type, "value_error.missing") == 0)
+      fprintf(stderr, "error: missing required input \"%s\"\n", field ? field : "?");
+    else if (field && strcmp(field, "__root__") == 0)
+      fprintf(stderr, "error: invalid input: %s\n", message ? message : "invalid");
+    else
+      fprintf(stderr, "error: invalid input \"%s\": %s\n", field ? field : "?",
+              message ? message : "invalid");
+  }
+}

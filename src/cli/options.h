@@ -1,0 +1,24 @@
+/* A small getopt-style reader shared by the commands: long flags with `=` or a
+ * separate value, short flags, repeated flags, and errors that name the flag. */
+#ifndef PN_CLI_OPTIONS_H
+#define PN_CLI_OPTIONS_H
+
+typedef struct pn_cli_args {
+  int argc;
+  char **argv;
+  int index; /* next argument to read */
+  const char *command; /* for messages */
+} pn_cli_args;
+
+void pn_cli_args_init(pn_cli_args *args, int argc, char **argv);
+/* Whether argv[index] is the flag `name` (e.g. "--port") or its short form (may be
+ * NULL); when it is and the flag takes a value, *value is the value (from "=" or the
+ * next argument). Returns 1 when matched, 0 when not, -1 when the value is missing
+ * (an error was printed). */
+int pn_cli_flag(pn_cli_args *args, const char *name, const char *short_name, const char **value);
+/* Whether argv[index] is the boolean flag `name`/`short_name`. */
+int pn_cli_switch(pn_cli_args *args, const char *name, const char *short_name);
+/* Prints "pinion COMMAND: unknown flag X" with the help hint; returns 2. */
+int pn_cli_unknown(pn_cli_args *args);
+
+#endif

@@ -1,0 +1,300 @@
+/* `pinion predict` (alias `pinion run`): run one prediction of the model in a folder,
+ * as `cog predict` / `cog run` do, on the same model-server core as `pinion serve`.
+ * The loop: start the worker, check the inputs as soon as the predictor is
+ * described (before setup finishes), submit once READY, stream logs and iterator
+ * items, then write the output. Ctrl-C cancels the prediction; a second one quits. */
+#include "cli/cli.h"
+#include "cli/inputs.h"
+#include "cli/options.h"
+#include "cli/outputs.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "serve/model.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_INPUT_PAIRS 1024
+
+typedef struct predict_run {
+  struct event_base *base;
+  pn_model *model;
+  char **pairs;
+  size_t pair_count;
+  json_t *json_input;
+  json_t *input; /* validated, defaults filled */
+  pn_prediction *prediction;
+  pn_cli_output output;
+  int interrupts;
+  int exit_code;
+  int finished;
+} predict_run;
+
+static void finish(predict_run *run, int exit_code) {
+  if (run->finished)
+    return;
+  run->finished = 1;
+  run->exit_code = exit_code;
+  event_base_loopexit(run->base, NULL);
+}
+
+static void print_traceback(const char *traceback) {
+  if (traceback && *traceback)
+    fprintf(stderr, "%s%s", traceback, traceback[strlen(traceback) - 1] == '\n' ? "" : "\n");
+}
+
+static int is_file_item(const pn_prediction *prediction, size_t index) {
+  char pointer[32];
+  snprintf(pointer, sizeof pointer, "/%zu", index);
+  size_t i;
+  json_t *entry;
+  json_array_foreach(prediction->files, i, entry) if (strcmp(json_string_value(entry), pointer) ==
+                                                      0) return 1;
+  return 0;
+}
+
+static void on_prediction_event(pn_prediction *prediction, enum pn_prediction_event event,
+                                const json_t *detail, void *arg) {
+  predict_run *run = arg;
+  switch (event) {
+  case PN_PREDICTION_EVENT_LOG:
+    fwrite(json_string_value(json_object_get(detail, "data")), 1,
+           json_string_length(json_object_get(detail, "data")), stderr);
+    break;
+  case PN_PREDICTION_EVENT_OUTPUT:
+    pn_cli_output_item(&run->output, detail,
+                       is_file_item(prediction, json_array_size(prediction->output) - 1));
+    break;
+  case PN_PREDICTION_EVENT_DONE:
+    if (prediction->status == PN_PREDICTION_SUCCEEDED) {
+      finish(run, pn_cli_output_finish(&run->output, prediction));
+    } else if (prediction->status == PN_PREDICTION_CANCELED) {
+      fprintf(stderr, "Prediction canceled.\n");
+      finish(run, 130);
+    } else {
+      print_traceback(prediction->traceback);
+      fprintf(stderr, "error: %s\n", prediction->error ? prediction->error : "prediction failed");
+      finish(run, 1);
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+static void check_inputs(predict_run *run) {
+  const pn_schema_validator *validator = pn_model_validator(run->model);
+  json_t *input = pn_cli_build_input(validator, run->json_input, run->pairs, run->pair_count);
+  if (!input) {
+    finish(run, 1);
+    return;
+  }
+  json_t *coerced = NULL, *detail = NULL;
+  int rc = pn_schema_validate(validator, input, &coerced, &detail);
+  json_decref(input);
+  if (rc < 0) {
+    pn_cli_print_validation(detail);
+    json_decref(detail);
+    finish(run, 1);
+    return;
+  }
+  run->input = coerced;
+}
+
+static void submit(predict_run *run) {
+  char id[40];
+  snprintf(id, sizeof id, "pred_%llx", (unsigned long long)pn_clock_realtime_ns());
+  run->prediction = pn_prediction_new(id, run->input, NULL);
+  if (!run->prediction) {
+    fprintf(stderr, "error: out of memory\n");
+    finish(run, 1);
+    return;
+  }
+  const json_t *output = json_object_get(pn_runner_signature(pn_model_runner(run->model)), "output");
+  run->output.concatenate = json_is_true(json_object_get(output, "concatenate"));
+  int rc = pn_runner_submit(pn_model_runner(run->model), run->prediction, on_prediction_event, run);
+  if (rc < 0) {
+    fprintf(stderr, "error: could not start the prediction: %s\n", pn_strerror(rc));
+    finish(run, 1);
+  }
+}
+
+static void on_state(pn_model *model, void *arg) {
+  predict_run *run = arg;
+  if (run->finished)
+    return;
+  pn_runner *runner = pn_model_runner(model);
+  enum pn_runner_state state = pn_runner_state(runner);
+  if (!run->input && pn_model_validator(model) && state != PN_RUNNER_SETUP_FAILED) {
+    check_inputs(run);
+    if (run->finished)
+      return;
+  }
+  if (state == PN_RUNNER_READY && !run->prediction) {
+    submit(run);
+  } else if (state == PN_RUNNER_SETUP_FAILED) {
+    print_traceback(pn_runner_setup_traceback(runner));
+    fprintf(stderr, "error: Model setup failed: %s\n", pn_runner_setup_error(runner));
+    finish(run, 1);
+  } else if (state == PN_RUNNER_DEFUNCT) {
+    fprintf(stderr, "error: the model's worker died and cannot run predictions\n");
+    finish(run, 1);
+  }
+}
+
+static void on_output(pn_model *model, int stream, const char *bytes, size_t length, void *arg) {
+  fwrite(bytes, 1, length, stderr);
+}
+
+static void on_interrupt(evutil_socket_t fd, short what, void *arg) {
+  predict_run *run = arg;
+  if (++run->interrupts == 1 && run->prediction && !pn_prediction_is_terminal(run->prediction)) {
+    fprintf(stderr, "\nCanceling the prediction (press Ctrl-C again to quit at once)...\n");
+    pn_runner_cancel(pn_model_runner(run->model), run->prediction->id);
+    return;
+  }
+  finish(run, 130);
+}
+
+static const char predict_help[] =
+    "Usage: pinion predict [FLAGS]\n"
+    "\n"
+    "Runs one prediction of the model in the current folder (or a parent holding\n"
+    "cog.yaml) and prints or writes its output. `pinion run` is the same command.\n"
+    "\n"
+    "Flags:\n"
+    "  -i, --input NAME=VALUE   An input; repeat for more. VALUE is read as the input's\n"
+    "                           type; @PATH gives a local file to a file input; repeat a\n"
+    "                           list input's name to add elements\n"
+    "      --json JSON          All inputs as a JSON object; @FILE reads a file, - stdin\n"
+    "  -o, --output PATH        Where to write the output (default: print it, and write\n"
+    "                           files to output.<ext> or output.<n>.<ext>)\n"
+    "  -e, --env KEY=VALUE      Set an environment variable for the model\n"
+    "  -f, --file NAME          The config file name (default cog.yaml)\n"
+    "      --python PATH        The model's Python (default: $PINION_PYTHON, else python3)\n"
+    "      --setup-timeout SEC  Give up when setup takes longer (default 300, 0 for none)\n"
+    "\n"
+    "Examples:\n"
+    "  pinion predict -i prompt=\"a cat\" -i steps=20\n"
+    "  pinion predict -i image=@photo.png -o result.png\n"
+    "  pinion predict --json '{\"prompt\": \"a cat\"}'\n";
+
+static int run_predict(int argc, char **argv) {
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc, argv);
+  char *pairs[MAX_INPUT_PAIRS];
+  size_t pair_count = 0;
+  const char *json_argument = NULL, *output_path = NULL, *config_name = NULL, *python = NULL;
+  const char *value = NULL;
+  double setup_timeout = 300;
+  while (args.index < argc) {
+    int matched;
+    if ((matched = pn_cli_flag(&args, "--input", "-i", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      if (pair_count == MAX_INPUT_PAIRS) {
+        fprintf(stderr, "pinion predict: at most %d inputs\n", MAX_INPUT_PAIRS);
+        return 2;
+      }
+      pairs[pair_count++] = (char *)value;
+    } else if ((matched = pn_cli_flag(&args, "--json", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      json_argument = value;
+    } else if ((matched = pn_cli_flag(&args, "--output", "-o", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      output_path = value;
+    } else if ((matched = pn_cli_flag(&args, "--env", "-e", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      const char *equals = strchr(value, '=');
+      if (!equals || equals == value) {
+        fprintf(stderr, "pinion predict: -e takes KEY=VALUE, got \"%s\"\n", value);
+        return 2;
+      }
+      char *key = pn_strndup(value, (size_t)(equals - value));
+      setenv(key, equals + 1, 1);
+      pn_free(key);
+    } else if ((matched = pn_cli_flag(&args, "--file", "-f", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      config_name = value;
+    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      python = value;
+    } else if ((matched = pn_cli_flag(&args, "--setup-timeout", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      char *end = NULL;
+      setup_timeout = strtod(value, &end);
+      if (!end || *end || setup_timeout < 0) {
+        fprintf(stderr, "pinion predict: --setup-timeout takes seconds, got \"%s\"\n", value);
+        return 2;
+      }
+    } else {
+      return pn_cli_unknown(&args);
+    }
+  }
+
+  predict_run run = {0};
+  run.pairs = pairs;
+  run.pair_count = pair_count;
+  run.output.path = output_path;
+  if (json_argument && !(run.json_input = pn_cli_read_json_input(json_argument)))
+    return 1;
+  run.base = event_base_new();
+  if (!run.base) {
+    fprintf(stderr, "error: could not start the event loop\n");
+    return 1;
+  }
+  pn_model_options options = {
+      .config_name = config_name,
+      .python = python,
+      .setup_timeout = setup_timeout,
+  };
+  static const pn_model_callbacks callbacks = {on_state, on_output, on_output};
+  pn_diag_list diags;
+  pn_diag_list_init(&diags);
+  char *error = NULL;
+  struct event *interrupt = evsignal_new(run.base, SIGINT, on_interrupt, &run);
+  event_add(interrupt, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int rc = pn_model_open(run.base, &options, &callbacks, &run, &run.model, &diags, &error);
+  pn_diag_print(&diags, stderr);
+  if (rc < 0) {
+    if (error)
+      fprintf(stderr, "error: %s\n", error);
+    pn_free(error);
+    pn_diag_list_free(&diags);
+    event_free(interrupt);
+    event_base_free(run.base);
+    json_decref(run.json_input);
+    return 1;
+  }
+  pn_diag_list_free(&diags);
+  if (!run.finished)
+    event_base_dispatch(run.base);
+  if (run.prediction)
+    pn_prediction_unref(run.prediction);
+  pn_model_free(run.model);
+  event_free(interrupt);
+  event_base_free(run.base);
+  json_decref(run.json_input);
+  json_decref(run.input);
+  fflush(stdout);
+  return run.exit_code;
+}
+
+const struct pn_cli_command pn_cli_predict_command = {
+    "predict", "Run a prediction of the model in this folder", predict_help, run_predict};
+const struct pn_cli_command pn_cli_run_command = {
+    "run", "Run a prediction (the same as predict, as Cog 0.20+ names it)", predict_help,
+    run_predict};

@@ -1,0 +1,183 @@
+/* The model server's core. See model.h. The schema is built the moment the worker
+ * describes the predictor, before setup() runs, so /openapi.json and input checks
+ * are available early (pinion's choice 14 in the compatibility notes). */
+#include "serve/model.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/version.h"
+#include "schema/openapi.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pn_model {
+  pn_model_options options;
+  pn_model_callbacks callbacks;
+  void *arg;
+  pn_config *config;
+  pn_runner *runner;
+  json_t *schema;
+  pn_schema_validator *validator;
+  int training;
+};
+
+static double env_seconds(const char *name) {
+  const char *text = getenv(name);
+  if (!text || !*text)
+    return 0;
+  char *end = NULL;
+  double value = strtod(text, &end);
+  return end && *end == '\0' && value > 0 ? value : 0;
+}
+
+static void build_schema(pn_model *model) {
+  const json_t *signature = pn_runner_signature(model->runner);
+  if (!signature || model->schema)
+    return;
+  char *error = NULL;
+  json_t *document = NULL;
+  int rc = pn_schema_build(signature, model->training ? PN_SCHEMA_TRAIN : PN_SCHEMA_PREDICT,
+                           PN_COG_VERSION, &document, &error);
+  if (rc == 0) {
+    pn_schema_validator *validator = NULL;
+    rc = pn_schema_validator_new(document, model->training ? "TrainingInput" : "Input",
+                                 &validator, &error);
+    if (rc == 0) {
+      model->schema = document;
+      model->validator = validator;
+      return;
+    }
+    json_decref(document);
+  }
+  pn_runner_fail_setup(model->runner, error ? error : "the model's schema could not be built");
+  pn_free(error);
+}
+
+static void on_state(pn_runner *runner, void *arg) {
+  pn_model *model = arg;
+  build_schema(model);
+  if (model->callbacks.on_state)
+    model->callbacks.on_state(model, model->arg);
+}
+
+static void on_setup_output(pn_runner *runner, int stream, const char *bytes, size_t length,
+                            void *arg) {
+  pn_model *model = arg;
+  if (model->callbacks.on_setup_output)
+    model->callbacks.on_setup_output(model, stream, bytes, length, model->arg);
+}
+
+static void on_stray_output(pn_runner *runner, int stream, const char *bytes, size_t length,
+                            void *arg) {
+  pn_model *model = arg;
+  if (model->callbacks.on_stray_output)
+    model->callbacks.on_stray_output(model, stream, bytes, length, model->arg);
+}
+
+int pn_model_open(struct event_base *base, const pn_model_options *options,
+                  const pn_model_callbacks *callbacks, void *arg, pn_model **out,
+                  pn_diag_list *diags, char **error) {
+  *out = NULL;
+  *error = NULL;
+  pn_model *model = pn_calloc(1, sizeof *model);
+  if (!model)
+    return PN_ENOMEM;
+  model->options = *options;
+  if (callbacks)
+    model->callbacks = *callbacks;
+  model->arg = arg;
+  model->training = options->mode && strcmp(options->mode, "train") == 0;
+
+  char *config_path = NULL;
+  const char *name = options->config_name ? options->config_name : "cog.yaml";
+  int rc = pn_config_find(options->start_dir ? options->start_dir : ".", name, &config_path);
+  if (rc == PN_ENOENT) {
+    *error = strcmp(name, "cog.yaml") == 0
+                 ? pn_strdup("No cog.yaml found in parent directories.")
+                 : pn_strfmt("No %s found in parent directories.", name);
+    pn_model_free(model);
+    return rc;
+  }
+  if (rc == 0)
+    rc = pn_config_load(config_path, &model->config, diags);
+  pn_free(config_path);
+  if (rc < 0) {
+    pn_model_free(model);
+    return rc;
+  }
+  const char *predictor = model->training ? model->config->train : model->config->run;
+  if (!predictor) {
+    *error = model->training
+                 ? pn_strfmt("%s has no 'train' entry: add train: \"train.py:train\"",
+                             model->config->path)
+                 : pn_strfmt("%s has no 'run' (or 'predict') entry: add run: "
+                             "\"predict.py:Predictor\"",
+                             model->config->path);
+    pn_model_free(model);
+    return PN_EINVAL;
+  }
+  char *python_dir = pn_worker_python_dir(error);
+  if (!python_dir) {
+    pn_model_free(model);
+    return PN_ENOENT;
+  }
+  const char *python = options->python;
+  if (!python || !*python)
+    python = getenv("PINION_PYTHON");
+  if (!python || !*python)
+    python = "python3";
+
+  int concurrency = options->max_concurrency;
+  if (concurrency <= 0) {
+    const char *text = getenv("COG_MAX_CONCURRENCY");
+    concurrency = text ? atoi(text) : 0;
+  }
+  if (concurrency <= 0)
+    concurrency = model->config->concurrency_max;
+
+  pn_runner_options runner_options = {
+      .worker =
+          {
+              .python = python,
+              .python_dir = python_dir,
+              .project_dir = model->config->dir,
+              .predictor = predictor,
+              .mode = model->training ? "train" : "predict",
+              .environment = model->config->environment,
+              .environment_count = model->config->environment_count,
+          },
+      .describe_only = options->describe_only,
+      .max_concurrency = concurrency,
+      .setup_timeout =
+          options->setup_timeout > 0 ? options->setup_timeout : env_seconds("COG_SETUP_TIMEOUT"),
+      .restart = options->restart,
+  };
+  static const pn_runner_callbacks runner_callbacks = {on_state, on_setup_output,
+                                                       on_stray_output};
+  rc = pn_runner_start(base, &runner_options, &runner_callbacks, model, &model->runner, error);
+  pn_free(python_dir);
+  if (rc < 0) {
+    pn_model_free(model);
+    return rc;
+  }
+  *out = model;
+  return 0;
+}
+
+void pn_model_free(pn_model *model) {
+  if (!model)
+    return;
+  pn_runner_free(model->runner);
+  pn_schema_validator_free(model->validator);
+  json_decref(model->schema);
+  pn_config_free(model->config);
+  pn_free(model);
+}
+
+const pn_config *pn_model_config(const pn_model *model) { return model->config; }
+pn_runner *pn_model_runner(const pn_model *model) { return model->runner; }
+const json_t *pn_model_schema(const pn_model *model) { return model->schema; }
+const pn_schema_validator *pn_model_validator(const pn_model *model) { return model->validator; }
+int pn_model_is_training(const pn_model *model) { return model->training; }

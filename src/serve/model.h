@@ -1,0 +1,55 @@
+/* The model server's core, shared by `pinion serve` and `pinion predict`: a model
+ * folder's cog.yaml, its runner (runtime/), and the OpenAPI document and input
+ * validator built from the worker's signature description (schema/). HTTP, webhooks
+ * and the terminal are layers around it; this is why the CLI and the server always
+ * agree on what a model accepts and returns. */
+#ifndef PN_SERVE_MODEL_H
+#define PN_SERVE_MODEL_H
+
+#include "config/config.h"
+#include "core/diag.h"
+#include "runtime/runner.h"
+#include "schema/validate.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+
+typedef struct pn_model pn_model;
+
+typedef struct pn_model_options {
+  const char *start_dir;   /* where to look for cog.yaml (then its parents); NULL = "." */
+  const char *config_name; /* "cog.yaml" unless -f says otherwise */
+  const char *python;      /* NULL: $PINION_PYTHON, else python3 on PATH */
+  const char *mode;        /* "predict" (default) or "train" */
+  int describe_only;       /* `pinion schema`: import and describe, no setup */
+  double setup_timeout;    /* seconds; 0: $COG_SETUP_TIMEOUT, else none */
+  int restart;             /* restart a dead worker */
+  int max_concurrency;     /* 0: $COG_MAX_CONCURRENCY, cog.yaml, @concurrent, else 1 */
+} pn_model_options;
+
+typedef struct pn_model_callbacks {
+  /* The runner's state changed, or the schema became available. */
+  void (*on_state)(pn_model *model, void *arg);
+  void (*on_setup_output)(pn_model *model, int stream, const char *bytes, size_t length,
+                          void *arg);
+  void (*on_stray_output)(pn_model *model, int stream, const char *bytes, size_t length,
+                          void *arg);
+} pn_model_callbacks;
+
+/* Loads cog.yaml and starts the worker. Problems with cog.yaml go into `diags`
+ * (returns PN_EPARSE); other failures set *error (pn_malloc'd, caller frees). */
+int pn_model_open(struct event_base *base, const pn_model_options *options,
+                  const pn_model_callbacks *callbacks, void *arg, pn_model **model,
+                  pn_diag_list *diags, char **error);
+void pn_model_free(pn_model *model);
+
+const pn_config *pn_model_config(const pn_model *model);
+pn_runner *pn_model_runner(const pn_model *model);
+/* The OpenAPI document, or NULL until the worker described the predictor. Borrowed. */
+const json_t *pn_model_schema(const pn_model *model);
+/* The validator for the handler's inputs, or NULL until the schema exists. */
+const pn_schema_validator *pn_model_validator(const pn_model *model);
+/* The mode's words: "Input"/"TrainingInput" etc. are chosen from it. */
+int pn_model_is_training(const pn_model *model);
+
+#endif
