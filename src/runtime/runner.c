@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/encoding.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -36,6 +37,7 @@ struct pn_runner {
   struct event *setup_timer;
   struct event *cancel_timer;
   struct event *restart_timer;
+  pn_buf partial[2]; /* an incomplete UTF-8 character at the end of the last read */
   uint64_t deaths[DEATHS_BEFORE_DEFUNCT];
   int death_count;
 };
@@ -246,9 +248,7 @@ static void on_worker_message(pn_worker *worker, json_t *message, void *arg) {
   }
 }
 
-static void on_worker_output(pn_worker *worker, int stream, const char *bytes, size_t length,
-                             void *arg) {
-  pn_runner *runner = arg;
+static void deliver_output(pn_runner *runner, int stream, const char *bytes, size_t length) {
   if (runner->state == PN_RUNNER_STARTING) {
     pn_buf_append(&runner->setup_logs, bytes, length);
     if (runner->callbacks.on_setup_output)
@@ -276,6 +276,27 @@ static void on_worker_output(pn_worker *worker, int stream, const char *bytes, s
   if (log)
     pn_prediction_emit(only, PN_PREDICTION_EVENT_LOG, log);
   json_decref(log);
+}
+
+/* Output becomes JSON text (logs, events), so it must be valid UTF-8: a character
+ * split across two reads waits for its end, and invalid bytes become U+FFFD. */
+static void on_worker_output(pn_worker *worker, int stream, const char *bytes, size_t length,
+                             void *arg) {
+  pn_runner *runner = arg;
+  pn_buf *partial = &runner->partial[stream == 1 ? 0 : 1];
+  pn_buf joined, clean;
+  pn_buf_init(&joined, PN_PREDICTION_LOGS_MAX);
+  pn_buf_init(&clean, PN_PREDICTION_LOGS_MAX * 2);
+  if (pn_buf_append(&joined, partial->data ? partial->data : "", partial->length) == 0 &&
+      pn_buf_append(&joined, bytes, length) == 0) {
+    size_t complete = pn_utf8_complete_length(joined.data, joined.length);
+    pn_buf_reset(partial);
+    pn_buf_append(partial, joined.data + complete, joined.length - complete);
+    if (complete > 0 && pn_utf8_sanitize(joined.data, complete, &clean) == 0)
+      deliver_output(runner, stream, clean.data, clean.length);
+  }
+  pn_buf_free(&joined);
+  pn_buf_free(&clean);
 }
 
 static int record_death(pn_runner *runner) {
@@ -420,6 +441,8 @@ int pn_runner_start(struct event_base *base, const pn_runner_options *options,
     runner->callbacks = *callbacks;
   runner->arg = arg;
   pn_buf_init(&runner->setup_logs, PN_PREDICTION_LOGS_MAX);
+  pn_buf_init(&runner->partial[0], 8);
+  pn_buf_init(&runner->partial[1], 8);
   runner->slots = 0;
   runner->setup_timer = evtimer_new(base, on_setup_timeout, runner);
   runner->cancel_timer = evtimer_new(base, on_cancel_grace, runner);
@@ -454,6 +477,8 @@ void pn_runner_free(pn_runner *runner) {
   pn_free(runner->setup_error);
   pn_free(runner->setup_traceback);
   pn_buf_free(&runner->setup_logs);
+  pn_buf_free(&runner->partial[0]);
+  pn_buf_free(&runner->partial[1]);
   pn_free(runner->running);
   for (size_t i = 0; i < runner->owned_count; i++)
     pn_free(runner->owned_strings[i]);
@@ -463,6 +488,7 @@ void pn_runner_free(pn_runner *runner) {
 }
 
 enum pn_runner_state pn_runner_state(const pn_runner *runner) { return runner->state; }
+struct event_base *pn_runner_event_base(const pn_runner *runner) { return runner->base; }
 
 const char *pn_runner_health(const pn_runner *runner) {
   switch (runner->state) {

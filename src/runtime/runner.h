@@ -54,6 +54,7 @@ int pn_runner_start(struct event_base *base, const pn_runner_options *options,
 void pn_runner_free(pn_runner *runner);
 
 enum pn_runner_state pn_runner_state(const pn_runner *runner);
+struct event_base *pn_runner_event_base(const pn_runner *runner);
 /* Cog's health-check word: STARTING, READY, BUSY, SETUP_FAILED or DEFUNCT. */
 const char *pn_runner_health(const pn_runner *runner);
 /* The worker's signature description (docs/internals/worker-protocol.md), or NULL

@@ -21,6 +21,7 @@ struct pn_model {
   json_t *schema;
   pn_schema_validator *validator;
   int training;
+  int reserved;
 };
 
 static double env_seconds(const char *name) {
@@ -181,3 +182,21 @@ pn_runner *pn_model_runner(const pn_model *model) { return model->runner; }
 const json_t *pn_model_schema(const pn_model *model) { return model->schema; }
 const pn_schema_validator *pn_model_validator(const pn_model *model) { return model->validator; }
 int pn_model_is_training(const pn_model *model) { return model->training; }
+
+int pn_model_free_slots(const pn_model *model) {
+  return pn_runner_slots(model->runner) - pn_runner_in_flight(model->runner) - model->reserved;
+}
+
+int pn_model_reserve(pn_model *model) {
+  if (pn_runner_state(model->runner) != PN_RUNNER_READY)
+    return PN_ESTATE;
+  if (pn_model_free_slots(model) <= 0)
+    return PN_EBUSY;
+  model->reserved++;
+  return 0;
+}
+
+void pn_model_release(pn_model *model) {
+  if (model->reserved > 0)
+    model->reserved--;
+}

@@ -49,6 +49,13 @@ pn_runner *pn_model_runner(const pn_model *model);
 const json_t *pn_model_schema(const pn_model *model);
 /* The validator for the handler's inputs, or NULL until the schema exists. */
 const pn_schema_validator *pn_model_validator(const pn_model *model);
+/* Holds a slot for a job that has not reached the runner yet (its inputs are still
+ * downloading), so that a later request gets 409 instead of taking it. PN_ESTATE when
+ * not ready, PN_EBUSY when full. */
+int pn_model_reserve(pn_model *model);
+void pn_model_release(pn_model *model);
+/* Slots neither running nor reserved. */
+int pn_model_free_slots(const pn_model *model);
 /* The mode's words: "Input"/"TrainingInput" etc. are chosen from it. */
 int pn_model_is_training(const pn_model *model);
 
