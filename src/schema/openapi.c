@@ -96,8 +96,8 @@ static int is_kind(const json_t *type, const char *kind) {
 static json_t *go_numbers(const json_t *value) {
   if (json_is_real(value)) {
     double number = json_real_value(value);
-    if (number == (double)(json_int_t)number && number > -EXACT_INTEGER_LIMIT &&
-        number < EXACT_INTEGER_LIMIT)
+    if (number > -EXACT_INTEGER_LIMIT && number < EXACT_INTEGER_LIMIT &&
+        number == (double)(json_int_t)number)
       return json_integer((json_int_t)number);
     return json_real(number);
   }

@@ -17,9 +17,9 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <limits.h>
+#include <math.h>
 #include <pcre2.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -379,9 +379,7 @@ static unsigned kind_of(const json_t *value) {
   case JSON_REAL: {
     double number = json_real_value(value);
     /* JSON Schema: a number with a zero fractional part is an integer. */
-    return number == (double)(int64_t)number && number > -9.3e18 && number < 9.3e18
-               ? KIND_INTEGER | KIND_NUMBER
-               : KIND_NUMBER;
+    return floor(number) == number ? KIND_INTEGER | KIND_NUMBER : KIND_NUMBER;
   }
   case JSON_STRING:
     return KIND_STRING;

@@ -111,6 +111,8 @@ static void completes_drops_unknown_and_keeps_order(void **state) {
                  "\"mask\":\"https://x/y.png\"}",
                  "{\"caption\":\"x\",\"steps\":2.0,\"palette\":\"warm\","
                  "\"mask\":\"https://x/y.png\",\"api_token\":\"k\"}");
+  assert_rejects(validator, "{\"caption\":\"x\",\"api_token\":\"k\",\"steps\":1e300}",
+                 "[" ERROR("steps", "1e300 is greater than the maximum of 50") "]");
   assert_rejects(validator, "{\"caption\":\"x\",\"api_token\":\"k\",\"steps\":2.5}",
                  "[" ERROR("steps", "2.5 is not of type \\\"integer\\\"") "]");
   /* Missing fields come first, then the others in x-order. */
