@@ -133,6 +133,13 @@ static int set(json_t *object, const char *key, json_t *value) {
   return json_object_set_new(object, key, value) ? PN_ENOMEM : 0;
 }
 
+static json_t *ref_to(const char *component) {
+  char *ref = pn_strfmt("#/components/schemas/%s", component);
+  json_t *result = ref ? json_pack("{s:s}", "$ref", ref) : NULL;
+  pn_free(ref);
+  return result;
+}
+
 /* ---- type fragments (§3.4) ------------------------------------------------------ */
 
 /* The fragment of a type that is not a container, or NULL with *known 0. */
@@ -366,10 +373,7 @@ static int enum_property(schema_builder *builder, const char *name, const json_t
   json_t *component = json_pack("{s:s,s:o,s:s,s:s}", "description", "An enumeration.", "enum",
                                 go_numbers(values), "title", name, "type", enum_type);
   int status = set(builder->enums, name, component);
-  char *ref = pn_strfmt("#/components/schemas/%s", name);
-  json_t *result = status || !ref ? NULL : json_pack("{s:[{s:s}]}", "allOf", "$ref", ref);
-  pn_free(ref);
-  return finish(status, result, property);
+  return finish(status, status ? NULL : json_pack("{s:[o]}", "allOf", ref_to(name)), property);
 }
 
 static int file_like(const json_t *type) {
@@ -471,13 +475,6 @@ static int input_component(schema_builder *builder, const json_t *signature, jso
 
 static json_t *string_titled(const char *title) {
   return json_pack("{s:s,s:s}", "title", title, "type", "string");
-}
-
-static json_t *ref_to(const char *component) {
-  char *ref = pn_strfmt("#/components/schemas/%s", component);
-  json_t *result = ref ? json_pack("{s:s}", "$ref", ref) : NULL;
-  pn_free(ref);
-  return result;
 }
 
 static json_t *request_component(const mode_names *names) {
