@@ -68,7 +68,8 @@ typedef struct schema_builder {
   char *error;
 } schema_builder;
 
-static int fail(schema_builder *builder, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static int fail(schema_builder *builder, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int fail(schema_builder *builder, const char *format, ...) {
   va_list args;
@@ -87,14 +88,16 @@ static const char *kind_of(const json_t *type) {
   return kind ? kind : "";
 }
 
-static int is_kind(const json_t *type, const char *kind) { return strcmp(kind_of(type), kind) == 0; }
+static int is_kind(const json_t *type, const char *kind) {
+  return strcmp(kind_of(type), kind) == 0;
+}
 
 /* A copy of `value` in which integral floats are integers, as Go writes them. */
 static json_t *go_numbers(const json_t *value) {
   if (json_is_real(value)) {
     double number = json_real_value(value);
-    if (number == (double)(json_int_t)number && number > -EXACT_INTEGER_LIMIT &&
-        number < EXACT_INTEGER_LIMIT)
+    if (number > -EXACT_INTEGER_LIMIT && number < EXACT_INTEGER_LIMIT &&
+        number == (double)(json_int_t)number)
       return json_integer((json_int_t)number);
     return json_real(number);
   }
@@ -128,6 +131,13 @@ static json_t *go_numbers(const json_t *value) {
 /* Sets `key` to a new reference, failing cleanly when `value` is NULL. */
 static int set(json_t *object, const char *key, json_t *value) {
   return json_object_set_new(object, key, value) ? PN_ENOMEM : 0;
+}
+
+static json_t *ref_to(const char *component) {
+  char *ref = pn_strfmt("#/components/schemas/%s", component);
+  json_t *result = ref ? json_pack("{s:s}", "$ref", ref) : NULL;
+  pn_free(ref);
+  return result;
 }
 
 /* ---- type fragments (§3.4) ------------------------------------------------------ */
@@ -209,7 +219,8 @@ static int union_member_fragment(schema_builder *builder, const json_t *member, 
               kind_of(member));
 }
 
-static int union_fragment(schema_builder *builder, const json_t *type, int nullable, json_t **fragment) {
+static int union_fragment(schema_builder *builder, const json_t *type, int nullable,
+                          json_t **fragment) {
   json_t *any_of = json_array();
   json_t *result = json_pack("{s:o}", "anyOf", any_of);
   int status = result ? 0 : PN_ENOMEM;
@@ -230,7 +241,8 @@ static int union_fragment(schema_builder *builder, const json_t *type, int nulla
 }
 
 /* The fragment of an input's type, optional already looked through. */
-static int input_fragment(schema_builder *builder, const json_t *type, int nullable, json_t **fragment) {
+static int input_fragment(schema_builder *builder, const json_t *type, int nullable,
+                          json_t **fragment) {
   if (is_kind(type, "union"))
     return union_fragment(builder, type, nullable, fragment);
   json_t *result;
@@ -274,14 +286,15 @@ static int iterator_fragment(schema_builder *builder, const json_t *type, json_t
   int status = output_fragment(builder, json_object_get(type, "items"), 0, &items);
   if (status)
     return finish(status, NULL, fragment);
-  json_t *result = json_pack("{s:o,s:s,s:s}", "items", items, "type", "array",
-                             "x-cog-array-type", "iterator");
+  json_t *result =
+      json_pack("{s:o,s:s,s:s}", "items", items, "type", "array", "x-cog-array-type", "iterator");
   if (result && json_is_true(json_object_get(type, "concatenate")))
     status = set(result, "x-cog-array-display", json_string("concatenate"));
   return finish(status, result, fragment);
 }
 
-static int output_fragment(schema_builder *builder, const json_t *type, int top, json_t **fragment) {
+static int output_fragment(schema_builder *builder, const json_t *type, int top,
+                           json_t **fragment) {
   const char *kind = kind_of(type);
   json_t *inner;
   int status;
@@ -296,8 +309,8 @@ static int output_fragment(schema_builder *builder, const json_t *type, int top,
     return finish(status, inner, fragment);
   }
   if (strcmp(kind, "union") == 0)
-    return finish(fail(builder, "unsupported type: union types are not supported as output"),
-                  NULL, fragment);
+    return finish(fail(builder, "unsupported type: union types are not supported as output"), NULL,
+                  fragment);
   if (strcmp(kind, "iterator") == 0)
     return iterator_fragment(builder, type, fragment);
   if (strcmp(kind, "list") == 0 || strcmp(kind, "dict_of") == 0) {
@@ -305,8 +318,9 @@ static int output_fragment(schema_builder *builder, const json_t *type, int top,
     status = output_fragment(builder, json_object_get(type, list ? "items" : "values"), 0, &inner);
     if (status)
       return finish(status, NULL, fragment);
-    return finish(0, json_pack("{s:o,s:s}", list ? "items" : "additionalProperties", inner,
-                               "type", list ? "array" : "object"),
+    return finish(0,
+                  json_pack("{s:o,s:s}", list ? "items" : "additionalProperties", inner, "type",
+                            list ? "array" : "object"),
                   fragment);
   }
   if (strcmp(kind, "object") == 0)
@@ -317,10 +331,9 @@ static int output_fragment(schema_builder *builder, const json_t *type, int top,
 /* ---- the Input component (§3.3) ------------------------------------------------ */
 
 static const char *enum_type_of(const json_t *type) {
-  static const char *const map[][2] = {{"str", "string"},   {"secret", "string"},
-                                       {"path", "string"},  {"file", "string"},
-                                       {"int", "integer"},  {"float", "number"},
-                                       {"bool", "boolean"}};
+  static const char *const map[][2] = {
+      {"str", "string"},  {"secret", "string"}, {"path", "string"}, {"file", "string"},
+      {"int", "integer"}, {"float", "number"},  {"bool", "boolean"}};
   for (size_t i = 0; i < sizeof map / sizeof *map; i++)
     if (is_kind(type, map[i][0]))
       return map[i][1];
@@ -352,17 +365,15 @@ static int enum_property(schema_builder *builder, const char *name, const json_t
   const json_t *values = choices ? choices : json_object_get(type, "values");
   const char *enum_type = choices ? enum_type_of(type) : literal_type_of(values);
   if (!json_is_array(values) || !enum_type)
-    return finish(fail(builder, "parameter '%s': choices must be a list of str, int, float or bool "
-                                "values of the parameter's type",
+    return finish(fail(builder,
+                       "parameter '%s': choices must be a list of str, int, float or bool "
+                       "values of the parameter's type",
                        name),
                   NULL, property);
   json_t *component = json_pack("{s:s,s:o,s:s,s:s}", "description", "An enumeration.", "enum",
                                 go_numbers(values), "title", name, "type", enum_type);
   int status = set(builder->enums, name, component);
-  char *ref = pn_strfmt("#/components/schemas/%s", name);
-  json_t *result = status || !ref ? NULL : json_pack("{s:[{s:s}]}", "allOf", "$ref", ref);
-  pn_free(ref);
-  return finish(status, result, property);
+  return finish(status, status ? NULL : json_pack("{s:[o]}", "allOf", ref_to(name)), property);
 }
 
 static int file_like(const json_t *type) {
@@ -375,8 +386,8 @@ static int file_like(const json_t *type) {
 static int set_constraints(schema_builder *builder, const char *name, const json_t *input,
                            const json_t *type, json_t *property) {
   static const char *const keywords[][2] = {
-      {"description", "description"}, {"ge", "minimum"},         {"le", "maximum"},
-      {"min_length", "minLength"},     {"max_length", "maxLength"}, {"regex", "pattern"},
+      {"description", "description"}, {"ge", "minimum"},           {"le", "maximum"},
+      {"min_length", "minLength"},    {"max_length", "maxLength"}, {"regex", "pattern"},
   };
   int status = 0;
   for (size_t i = 0; !status && i < sizeof keywords / sizeof *keywords; i++) {
@@ -395,8 +406,8 @@ static int set_constraints(schema_builder *builder, const char *name, const json
   return status;
 }
 
-static int build_property(schema_builder *builder, const json_t *input, size_t order, json_t *properties,
-                          json_t *required) {
+static int build_property(schema_builder *builder, const json_t *input, size_t order,
+                          json_t *properties, json_t *required) {
   const char *name = json_string_value(json_object_get(input, "name"));
   if (!name)
     return fail(builder, "an input has no name");
@@ -466,13 +477,6 @@ static json_t *string_titled(const char *title) {
   return json_pack("{s:s,s:s}", "title", title, "type", "string");
 }
 
-static json_t *ref_to(const char *component) {
-  char *ref = pn_strfmt("#/components/schemas/%s", component);
-  json_t *result = ref ? json_pack("{s:s}", "$ref", ref) : NULL;
-  pn_free(ref);
-  return result;
-}
-
 static json_t *request_component(const mode_names *names) {
   return json_pack("{s:{s:o,s:o},s:s,s:s}", "properties", "id", string_titled("Id"), "input",
                    ref_to(names->input), "title", names->request, "type", "object");
@@ -484,10 +488,9 @@ static json_t *date_time(const char *title) {
 
 static json_t *response_component(const mode_names *names) {
   return json_pack("{s:{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o},s:s,s:s}", "properties",
-                   "completed_at", date_time("Completed At"), "created_at",
-                   date_time("Created At"), "error", string_titled("Error"), "id",
-                   string_titled("Id"), "input", ref_to(names->input), "logs",
-                   string_titled("Logs"), "metrics",
+                   "completed_at", date_time("Completed At"), "created_at", date_time("Created At"),
+                   "error", string_titled("Error"), "id", string_titled("Id"), "input",
+                   ref_to(names->input), "logs", string_titled("Logs"), "metrics",
                    json_pack("{s:s,s:s}", "title", "Metrics", "type", "object"), "output",
                    ref_to(names->output), "started_at", date_time("Started At"), "status",
                    string_titled("Status"), "version", string_titled("Version"), "title",
@@ -507,9 +510,9 @@ static json_t *http_validation_error_component(void) {
 }
 
 static json_t *validation_error_component(void) {
-  return json_pack("{s:{s:{s:{s:[{s:s},{s:s}]},s:s,s:s},s:o,s:o},s:[s,s,s],s:s,s:s}",
-                   "properties", "loc", "items", "anyOf", "type", "string", "type", "integer",
-                   "title", "Location", "type", "array", "msg", string_titled("Message"), "type",
+  return json_pack("{s:{s:{s:{s:[{s:s},{s:s}]},s:s,s:s},s:o,s:o},s:[s,s,s],s:s,s:s}", "properties",
+                   "loc", "items", "anyOf", "type", "string", "type", "integer", "title",
+                   "Location", "type", "array", "msg", string_titled("Message"), "type",
                    string_titled("Error Type"), "required", "loc", "msg", "type", "title",
                    "ValidationError", "type", "object");
 }
@@ -537,11 +540,11 @@ static json_t *validation_failure(void) {
 }
 
 static json_t *run_operation(const mode_names *names, int streaming) {
-  json_t *post = json_pack("{s:s,s:s,s:o,s:{s:o,s:o},s:s}", "description", names->description,
-                           "operationId", names->operation, "requestBody",
-                           json_content(ref_to(names->request)), "responses", "200",
-                           response(ref_to(names->response), "Successful Response"), "422",
-                           validation_failure(), "summary", names->summary);
+  json_t *post =
+      json_pack("{s:s,s:s,s:o,s:{s:o,s:o},s:s}", "description", names->description, "operationId",
+                names->operation, "requestBody", json_content(ref_to(names->request)), "responses",
+                "200", response(ref_to(names->response), "Successful Response"), "422",
+                validation_failure(), "summary", names->summary);
   if (post && streaming && set(post, "x-cog-streaming", json_true())) {
     json_decref(post);
     return NULL;
@@ -558,8 +561,7 @@ static json_t *cancel_operation(const mode_names *names) {
 }
 
 static json_t *paths(const mode_names *names, int streaming) {
-  json_t *result = json_pack("{s:o,s:o}", "/", get_operation("root__get", "Root"),
-                             "/health-check",
+  json_t *result = json_pack("{s:o,s:o}", "/", get_operation("root__get", "Root"), "/health-check",
                              get_operation("healthcheck_health_check_get", "Healthcheck"));
   if (result && (set(result, names->path, run_operation(names, streaming)) ||
                  set(result, names->cancel_path, cancel_operation(names)))) {
@@ -573,8 +575,8 @@ static json_t *paths(const mode_names *names, int streaming) {
  * Takes over `input` and `output`. */
 static int schemas(schema_builder *builder, json_t *input, json_t *output, json_t **result) {
   const mode_names *names = builder->names;
-  const char *const fixed[] = {names->input,    names->output, names->request,
-                               names->response, "Status",      "HTTPValidationError",
+  const char *const fixed[] = {names->input,     names->output, names->request,
+                               names->response,  "Status",      "HTTPValidationError",
                                "ValidationError"};
   json_t *all = json_pack("{s:o,s:o}", names->input, input, names->output, output);
   int status = all ? 0 : PN_ENOMEM;
@@ -583,8 +585,8 @@ static int schemas(schema_builder *builder, json_t *input, json_t *output, json_
   json_object_foreach(builder->enums, name, component) {
     for (size_t i = 0; !status && i < sizeof fixed / sizeof *fixed; i++)
       if (strcmp(fixed[i], name) == 0)
-        status = fail(builder, "parameter '%s': its choices would replace the %s component", name,
-                      name);
+        status =
+            fail(builder, "parameter '%s': its choices would replace the %s component", name, name);
     if (!status)
       status = set(all, name, json_incref(component));
   }
@@ -608,8 +610,7 @@ static int compare_keys(const void *a, const void *b) {
 }
 
 static int keeps_order(const char *key) {
-  return strcmp(key, "paths") == 0 || strcmp(key, "schemas") == 0 ||
-         strcmp(key, "properties") == 0;
+  return strcmp(key, "paths") == 0 || strcmp(key, "schemas") == 0 || strcmp(key, "properties") == 0;
 }
 
 /* A copy of `value` in which every object has sorted keys except the maps Cog keeps
@@ -640,8 +641,8 @@ static json_t *go_key_order(const json_t *value, int is_map) {
   if (!is_map)
     qsort(keys, count, sizeof *keys, compare_keys);
   for (index = 0; copy && index < count; index++) {
-    json_t *child = go_key_order(json_object_get(value, keys[index]),
-                                 !is_map && keeps_order(keys[index]));
+    json_t *child =
+        go_key_order(json_object_get(value, keys[index]), !is_map && keeps_order(keys[index]));
     if (json_object_set_new(copy, keys[index], child)) {
       json_decref(copy);
       copy = NULL;
@@ -677,8 +678,8 @@ static int check_defaults(schema_builder *builder, const json_t *document) {
       continue;
     status = pn_schema_check_input(validator, name, default_value, &problem);
     if (status == PN_EINVAL) {
-      status = fail(builder, "Model schema is invalid: default of parameter '%s': %s", name,
-                    problem);
+      status =
+          fail(builder, "Model schema is invalid: default of parameter '%s': %s", name, problem);
       pn_free(problem);
     }
   }
@@ -703,10 +704,9 @@ static int assemble(schema_builder *builder, const json_t *signature, const char
   if (status)
     return status;
   int streaming = json_is_true(json_object_get(signature, "streaming"));
-  json_t *assembled =
-      json_pack("{s:{s:o},s:{s:s,s:s},s:s,s:o}", "components", "schemas", all, "info", "title",
-                "Cog", "version", cog_version, "openapi", "3.0.2", "paths",
-                paths(builder->names, streaming));
+  json_t *assembled = json_pack("{s:{s:o},s:{s:s,s:s},s:s,s:o}", "components", "schemas", all,
+                                "info", "title", "Cog", "version", cog_version, "openapi", "3.0.2",
+                                "paths", paths(builder->names, streaming));
   *document = assembled ? go_key_order(assembled, 0) : NULL;
   json_decref(assembled);
   return *document ? 0 : PN_ENOMEM;
@@ -717,7 +717,7 @@ int pn_schema_build(const json_t *signature, enum pn_schema_mode mode, const cha
   *document = NULL;
   *error = NULL;
   schema_builder builder = {.names = mode == PN_SCHEMA_TRAIN ? &train_names : &predict_names,
-                     .enums = json_object()};
+                            .enums = json_object()};
   int status = builder.enums ? 0 : PN_ENOMEM;
   if (!status && !json_is_object(signature))
     status = fail(&builder, "the signature description is not an object");
@@ -773,7 +773,8 @@ int pn_schema_merge(const json_t *predict_document, const json_t *train_document
 char *pn_schema_dump(const json_t *document) {
   pn_buf text;
   pn_buf_init(&text, DOCUMENT_LIMIT);
-  char *result = pn_schema_render(&text, document, PN_SCHEMA_NUMBERS_GO) ? NULL : pn_buf_take(&text);
+  char *result =
+      pn_schema_render(&text, document, PN_SCHEMA_NUMBERS_GO) ? NULL : pn_buf_take(&text);
   pn_buf_free(&text);
   return result;
 }

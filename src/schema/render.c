@@ -75,13 +75,27 @@ static int render_string(pn_buf *buf, const char *text, size_t length) {
     const char *escape = NULL;
     char code[8];
     switch (byte) {
-    case '"': escape = "\\\""; break;
-    case '\\': escape = "\\\\"; break;
-    case '\b': escape = "\\b"; break;
-    case '\f': escape = "\\f"; break;
-    case '\n': escape = "\\n"; break;
-    case '\r': escape = "\\r"; break;
-    case '\t': escape = "\\t"; break;
+    case '"':
+      escape = "\\\"";
+      break;
+    case '\\':
+      escape = "\\\\";
+      break;
+    case '\b':
+      escape = "\\b";
+      break;
+    case '\f':
+      escape = "\\f";
+      break;
+    case '\n':
+      escape = "\\n";
+      break;
+    case '\r':
+      escape = "\\r";
+      break;
+    case '\t':
+      escape = "\\t";
+      break;
     default:
       if (byte < 0x20) {
         snprintf(code, sizeof code, "\\u%04x", byte);
@@ -103,12 +117,18 @@ static int render_string(pn_buf *buf, const char *text, size_t length) {
 int pn_schema_render(pn_buf *buf, const json_t *value, enum pn_schema_number_style style) {
   int status = 0;
   switch (json_typeof(value)) {
-  case JSON_NULL: return pn_buf_append_str(buf, "null");
-  case JSON_TRUE: return pn_buf_append_str(buf, "true");
-  case JSON_FALSE: return pn_buf_append_str(buf, "false");
-  case JSON_INTEGER: return pn_buf_appendf(buf, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
-  case JSON_REAL: return render_real(buf, json_real_value(value), style);
-  case JSON_STRING: return render_string(buf, json_string_value(value), json_string_length(value));
+  case JSON_NULL:
+    return pn_buf_append_str(buf, "null");
+  case JSON_TRUE:
+    return pn_buf_append_str(buf, "true");
+  case JSON_FALSE:
+    return pn_buf_append_str(buf, "false");
+  case JSON_INTEGER:
+    return pn_buf_appendf(buf, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+  case JSON_REAL:
+    return render_real(buf, json_real_value(value), style);
+  case JSON_STRING:
+    return render_string(buf, json_string_value(value), json_string_length(value));
   case JSON_ARRAY: {
     status = pn_buf_append_str(buf, "[");
     size_t index;

@@ -17,9 +17,9 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <limits.h>
+#include <math.h>
 #include <pcre2.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,16 +42,16 @@ static const struct {
   const char *name;
   unsigned kind;
 } type_names[] = {
-    {"null", KIND_NULL},       {"boolean", KIND_BOOLEAN}, {"integer", KIND_INTEGER},
-    {"number", KIND_NUMBER},   {"string", KIND_STRING},   {"array", KIND_ARRAY},
+    {"null", KIND_NULL},     {"boolean", KIND_BOOLEAN}, {"integer", KIND_INTEGER},
+    {"number", KIND_NUMBER}, {"string", KIND_STRING},   {"array", KIND_ARRAY},
     {"object", KIND_OBJECT},
 };
 
 typedef struct schema_node schema_node;
 struct schema_node {
-  unsigned types;         /* allowed kinds; 0 when the schema has no "type" */
-  const json_t *type;     /* the "type" keyword as written, for messages */
-  const char *type_name;  /* the single type's name, else NULL */
+  unsigned types;        /* allowed kinds; 0 when the schema has no "type" */
+  const json_t *type;    /* the "type" keyword as written, for messages */
+  const char *type_name; /* the single type's name, else NULL */
   const char *format;
   int nullable;
   int secret;
@@ -115,10 +115,11 @@ static int compile_fail(schema_compiler *compiler, const char *format, const cha
   return compiler->error ? PN_EINVAL : PN_ENOMEM;
 }
 
-static int compile_node(schema_compiler *compiler, const json_t *schema, int depth, schema_node **out);
+static int compile_node(schema_compiler *compiler, const json_t *schema, int depth,
+                        schema_node **out);
 
-static int compile_list(schema_compiler *compiler, const json_t *list, int depth, schema_node ***nodes,
-                        size_t *count) {
+static int compile_list(schema_compiler *compiler, const json_t *list, int depth,
+                        schema_node ***nodes, size_t *count) {
   if (!json_is_array(list))
     return compile_fail(compiler, "%s must be an array", "allOf/anyOf");
   *nodes = pn_calloc(json_array_size(list), sizeof **nodes);
@@ -228,7 +229,8 @@ static int compile_keywords(schema_compiler *compiler, schema_node *node, const 
   return status;
 }
 
-static int compile_node(schema_compiler *compiler, const json_t *schema, int depth, schema_node **out) {
+static int compile_node(schema_compiler *compiler, const json_t *schema, int depth,
+                        schema_node **out) {
   *out = NULL;
   if (depth > MAX_SCHEMA_DEPTH)
     return compile_fail(compiler, "%s", "schema nested too deeply (a $ref cycle?)");
@@ -367,20 +369,24 @@ typedef struct error_sink {
 
 static unsigned kind_of(const json_t *value) {
   switch (json_typeof(value)) {
-  case JSON_NULL: return KIND_NULL;
+  case JSON_NULL:
+    return KIND_NULL;
   case JSON_TRUE:
-  case JSON_FALSE: return KIND_BOOLEAN;
-  case JSON_INTEGER: return KIND_INTEGER | KIND_NUMBER;
+  case JSON_FALSE:
+    return KIND_BOOLEAN;
+  case JSON_INTEGER:
+    return KIND_INTEGER | KIND_NUMBER;
   case JSON_REAL: {
     double number = json_real_value(value);
     /* JSON Schema: a number with a zero fractional part is an integer. */
-    return number == (double)(int64_t)number && number > -9.3e18 && number < 9.3e18
-               ? KIND_INTEGER | KIND_NUMBER
-               : KIND_NUMBER;
+    return floor(number) == number ? KIND_INTEGER | KIND_NUMBER : KIND_NUMBER;
   }
-  case JSON_STRING: return KIND_STRING;
-  case JSON_ARRAY: return KIND_ARRAY;
-  case JSON_OBJECT: return KIND_OBJECT;
+  case JSON_STRING:
+    return KIND_STRING;
+  case JSON_ARRAY:
+    return KIND_ARRAY;
+  case JSON_OBJECT:
+    return KIND_OBJECT;
   }
   return 0;
 }
@@ -439,7 +445,8 @@ static int report(error_sink *sink, const char *path, const json_t *value, const
   return entry && !json_array_append_new(sink->detail, entry) ? 0 : PN_ENOMEM;
 }
 
-static int check_node(error_sink *sink, const schema_node *node, const json_t *value, const char *path);
+static int check_node(error_sink *sink, const schema_node *node, const json_t *value,
+                      const char *path);
 
 static int check_type(error_sink *sink, const schema_node *node, const json_t *value,
                       const char *path) {
@@ -483,7 +490,8 @@ static int check_number(error_sink *sink, const schema_node *node, const json_t 
 }
 
 static int matches(const error_sink *sink, const schema_node *node, const json_t *value) {
-  pcre2_match_data *match = pcre2_match_data_create_from_pattern(node->pattern, sink->validator->pcre);
+  pcre2_match_data *match =
+      pcre2_match_data_create_from_pattern(node->pattern, sink->validator->pcre);
   if (!match)
     return PN_ENOMEM;
   int rc = pcre2_match(node->pattern, (PCRE2_SPTR)json_string_value(value),
@@ -502,12 +510,14 @@ static int check_string(error_sink *sink, const schema_node *node, const json_t 
     size_t length = code_points(value);
     json_int_t limit;
     if (node->min_length && length < (size_t)(limit = json_integer_value(node->min_length)))
-      status = report(sink, path, value, NULL, " is shorter than %" JSON_INTEGER_FORMAT
-                      " character%s", limit, limit == 1 ? "" : "s");
+      status =
+          report(sink, path, value, NULL, " is shorter than %" JSON_INTEGER_FORMAT " character%s",
+                 limit, limit == 1 ? "" : "s");
     if (!status && node->max_length &&
         length > (size_t)(limit = json_integer_value(node->max_length)))
-      status = report(sink, path, value, NULL, " is longer than %" JSON_INTEGER_FORMAT
-                      " character%s", limit, limit == 1 ? "" : "s");
+      status =
+          report(sink, path, value, NULL, " is longer than %" JSON_INTEGER_FORMAT " character%s",
+                 limit, limit == 1 ? "" : "s");
   }
   if (!status && node->pattern) {
     int matched = matches(sink, node, value);
@@ -550,7 +560,8 @@ static int check_any_of(error_sink *sink, const schema_node *node, const json_t 
 
 /* Every keyword that applies is checked and each violation reported, as Cog C's
  * validator does; keywords about one kind of value ignore values of other kinds. */
-static int check_node(error_sink *sink, const schema_node *node, const json_t *value, const char *path) {
+static int check_node(error_sink *sink, const schema_node *node, const json_t *value,
+                      const char *path) {
   if (node->nullable && json_is_null(value))
     return 0;
   unsigned kind = kind_of(value);
@@ -617,8 +628,8 @@ static int complete(const pn_schema_validator *validator, const json_t *input, j
   return 0;
 }
 
-int pn_schema_validate(const pn_schema_validator *validator, const json_t *input,
-                       json_t **coerced, json_t **detail) {
+int pn_schema_validate(const pn_schema_validator *validator, const json_t *input, json_t **coerced,
+                       json_t **detail) {
   *coerced = NULL;
   *detail = NULL;
   error_sink sink = {.detail = json_array(), .validator = validator};

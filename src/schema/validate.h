@@ -27,8 +27,8 @@ void pn_schema_validator_free(pn_schema_validator *validator);
  * `required` order, then the other errors in x-order. Explicit null is accepted for
  * nullable inputs and for optional inputs without a default; integral floats such as
  * 2.0 count as integers (and are passed on unchanged). PN_ENOMEM without memory. */
-int pn_schema_validate(const pn_schema_validator *validator, const json_t *input,
-                       json_t **coerced, json_t **detail);
+int pn_schema_validate(const pn_schema_validator *validator, const json_t *input, json_t **coerced,
+                       json_t **detail);
 
 /* Checks one value against the schema of input `name` as pn_schema_validate would.
  * 0 when valid; PN_EINVAL with *message (pn_malloc'd, the first violation, e.g. `0 is
@@ -41,7 +41,7 @@ int pn_schema_check_input(const pn_schema_validator *validator, const char *name
  * validator and live as long as it does. */
 typedef struct pn_schema_input {
   const char *name;
-  const char *type;      /* "string","integer","number","boolean","array","object"; NULL for anyOf */
+  const char *type; /* "string","integer","number","boolean","array","object"; NULL for anyOf */
   const char *item_type; /* for arrays: the items' type, else NULL */
   int is_file;           /* format uri: Path/File, or a list of them */
   int is_secret;
@@ -53,7 +53,6 @@ size_t pn_schema_input_count(const pn_schema_validator *validator);
 /* The input at `index` in x-order; NULL past the end. */
 const pn_schema_input *pn_schema_input_at(const pn_schema_validator *validator, size_t index);
 /* The input called `name`; NULL when there is none. */
-const pn_schema_input *pn_schema_input_find(const pn_schema_validator *validator,
-                                            const char *name);
+const pn_schema_input *pn_schema_input_find(const pn_schema_validator *validator, const char *name);
 
 #endif

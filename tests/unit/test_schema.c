@@ -173,9 +173,14 @@ static void build_errors(void **state) {
 
 static void titles_follow_cog_c(void **state) {
   static const char *const cases[][2] = {
-      {"num_outputs", "Num Outputs"}, {"api_token", "Api Token"}, {"myURLParam", "MyURLParam"},
-      {"HTTP_url", "HTTP Url"},       {"x2y_3d", "X2y 3d"},       {"_x", " X"},
-      {"a__b_", "A  B "},             {"", ""},
+      {"num_outputs", "Num Outputs"},
+      {"api_token", "Api Token"},
+      {"myURLParam", "MyURLParam"},
+      {"HTTP_url", "HTTP Url"},
+      {"x2y_3d", "X2y 3d"},
+      {"_x", " X"},
+      {"a__b_", "A  B "},
+      {"", ""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char *title = pn_schema_title(cases[i][0]);

@@ -92,8 +92,9 @@ static void worked_example_table(void **state) {
                  "[" ERROR("steps", "0 is less than the minimum of 1") "]");
   assert_rejects(validator, "{\"caption\":\"x\",\"api_token\":\"k\",\"steps\":51}",
                  "[" ERROR("steps", "51 is greater than the maximum of 50") "]");
-  assert_rejects(validator, "{\"caption\":\"x\",\"api_token\":\"k\",\"palette\":\"neon\"}",
-                 "[" ERROR("palette", "\\\"neon\\\" is not one of [\\\"warm\\\",\\\"cool\\\"]") "]");
+  assert_rejects(
+      validator, "{\"caption\":\"x\",\"api_token\":\"k\",\"palette\":\"neon\"}",
+      "[" ERROR("palette", "\\\"neon\\\" is not one of [\\\"warm\\\",\\\"cool\\\"]") "]");
   /* pinion's choice #9: an explicit null for an optional input means None. */
   assert_accepts(validator, "{\"caption\":\"x\",\"api_token\":\"k\",\"mask\":null}",
                  "{\"caption\":\"x\",\"steps\":20,\"palette\":\"warm\",\"mask\":null,"
@@ -110,21 +111,29 @@ static void completes_drops_unknown_and_keeps_order(void **state) {
                  "\"mask\":\"https://x/y.png\"}",
                  "{\"caption\":\"x\",\"steps\":2.0,\"palette\":\"warm\","
                  "\"mask\":\"https://x/y.png\",\"api_token\":\"k\"}");
+  assert_rejects(validator, "{\"caption\":\"x\",\"api_token\":\"k\",\"steps\":1e300}",
+                 "[" ERROR("steps", "1e300 is greater than the maximum of 50") "]");
   assert_rejects(validator, "{\"caption\":\"x\",\"api_token\":\"k\",\"steps\":2.5}",
                  "[" ERROR("steps", "2.5 is not of type \\\"integer\\\"") "]");
   /* Missing fields come first, then the others in x-order. */
   assert_rejects(validator, "{\"palette\":5,\"steps\":true}",
-                 "[" MISSING("caption") "," MISSING("api_token") "," ERROR(
-                     "steps", "true is not of type \\\"integer\\\"") "," ERROR("palette",
-                                                                             "5 is not of type "
-                                                                             "\\\"string\\\"") "," ERROR("palette", "5 is not one of [\\\"warm\\\",\\\"cool\\\"]") "]");
+                 "[" MISSING("caption") "," MISSING("api_token") "," ERROR("steps", "true is not "
+                                                                                    "of type "
+                                                                                    "\\\"integer\\"
+                                                                                    "\"") "," ERROR(
+                     "palette",
+                     "5 is not of type "
+                     "\\\"string\\\"") "," ERROR("palette", "5 is not one of "
+                                                            "[\\\"warm\\\",\\\"cool\\\"]") "]");
   pn_schema_validator_free(validator);
 }
 
 static void non_object_and_absent_input(void **state) {
   pn_schema_validator *validator = validator_for("worked_example", "Input");
-  assert_rejects(validator, "\"x\"", "[" ERROR("__root__", "\\\"x\\\" is not of type \\\"object\\\"") "]");
-  assert_rejects(validator, "[1,2]", "[" ERROR("__root__", "[1,2] is not of type \\\"object\\\"") "]");
+  assert_rejects(validator, "\"x\"",
+                 "[" ERROR("__root__", "\\\"x\\\" is not of type \\\"object\\\"") "]");
+  assert_rejects(validator, "[1,2]",
+                 "[" ERROR("__root__", "[1,2] is not of type \\\"object\\\"") "]");
   assert_rejects(validator, "null", "[" MISSING("caption") "," MISSING("api_token") "]");
   json_t *coerced = NULL, *detail = NULL;
   assert_int_equal(pn_schema_validate(validator, NULL, &coerced, &detail), PN_EINVAL);
@@ -141,9 +150,10 @@ static void string_lengths_and_patterns(void **state) {
   assert_rejects(validator, "{\"prompt\":\"a\"}",
                  "[" ERROR("prompt", "\\\"a\\\" is shorter than 2 characters") "," ERROR(
                      "prompt", "\\\"a\\\" does not match \\\"^[a-z]{2}-[0-9]{2}$\\\"") "]");
-  assert_rejects(validator, "{\"prompt\":\"abcdefghijklm\"}",
-                 "[" ERROR("prompt", "\\\"abcdefghijklm\\\" is longer than 12 characters") "," ERROR(
-                     "prompt", "\\\"abcdefghijklm\\\" does not match \\\"^[a-z]{2}-[0-9]{2}$\\\"") "]");
+  assert_rejects(
+      validator, "{\"prompt\":\"abcdefghijklm\"}",
+      "[" ERROR("prompt", "\\\"abcdefghijklm\\\" is longer than 12 characters") "," ERROR(
+          "prompt", "\\\"abcdefghijklm\\\" does not match \\\"^[a-z]{2}-[0-9]{2}$\\\"") "]");
   /* Lengths count code points: "é" is one character (two bytes). */
   assert_rejects(validator, "{\"prompt\":\"\xc3\xa9\"}",
                  "[" ERROR("prompt", "\\\"\xc3\xa9\\\" is shorter than 2 characters") "," ERROR(
@@ -183,14 +193,18 @@ static void optional_inputs_and_enums(void **state) {
                  "{\"seed\":null,\"name\":null,\"count\":null,\"token\":null,\"key\":\"k\","
                  "\"mode\":\"fast\",\"level\":null,\"config\":{\"a\":[2],\"b\":1},"
                  "\"anything\":{},\"opaque\":null}");
-  assert_rejects(validator,
-                 "{\"key\":\"k\",\"anything\":1,\"mode\":\"medium\",\"level\":4,\"seed\":\"1\"}",
-                 "[" ERROR("seed", "\\\"1\\\" is not of type \\\"integer\\\"") "," ERROR(
-                     "mode",
-                     "\\\"medium\\\" is not one of [\\\"fast\\\",\\\"slow\\\"]") "," ERROR("level",
-                                                                                         "4 is not "
-                                                                                         "one of "
-                                                                                         "[1,2,3]") "," ERROR("anything", "1 is not of type \\\"object\\\"") "]");
+  assert_rejects(
+      validator, "{\"key\":\"k\",\"anything\":1,\"mode\":\"medium\",\"level\":4,\"seed\":\"1\"}",
+      "[" ERROR("seed", "\\\"1\\\" is not of type \\\"integer\\\"") "," ERROR("mode", "\\\"medium\\"
+                                                                                      "\" is not "
+                                                                                      "one of "
+                                                                                      "[\\\"fast\\"
+                                                                                      "\","
+                                                                                      "\\\"slow\\\""
+                                                                                      "]") "," ERROR(
+          "level", "4 is not "
+                   "one of "
+                   "[1,2,3]") "," ERROR("anything", "1 is not of type \\\"object\\\"") "]");
   pn_schema_validator_free(validator);
 }
 
@@ -198,12 +212,13 @@ static void numbers_compare_by_value(void **state) {
   pn_schema_validator *validator = validator_for("choices_int", "Input");
   assert_accepts(validator, "{\"num_outputs\":4.0,\"temperature\":1}",
                  "{\"num_outputs\":4.0,\"scale\":1,\"temperature\":1}");
-  assert_rejects(validator, "{\"num_outputs\":3,\"scale\":\"x\",\"temperature\":1.5}",
-                 "[" ERROR("num_outputs", "3 is not one of [1,2,4]") "," ERROR(
-                     "scale", "\\\"x\\\" is not of type \\\"number\\\"") "," ERROR("temperature",
-                                                                                 "1.5 is greater "
-                                                                                 "than the "
-                                                                                 "maximum of 1") "]");
+  assert_rejects(
+      validator, "{\"num_outputs\":3,\"scale\":\"x\",\"temperature\":1.5}",
+      "[" ERROR("num_outputs", "3 is not one of [1,2,4]") "," ERROR(
+          "scale", "\\\"x\\\" is not of type \\\"number\\\"") "," ERROR("temperature",
+                                                                        "1.5 is greater "
+                                                                        "than the "
+                                                                        "maximum of 1") "]");
   assert_rejects(validator, "{\"scale\":0.1}",
                  "[" ERROR("scale", "0.1 is less than the minimum of 0.5") "]");
   pn_schema_validator_free(validator);
@@ -286,8 +301,8 @@ static void unusable_documents(void **state) {
       {"{\"x\":{\"minLength\":-1}}", "minLength and maxLength must be non-negative integers"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    char *text = pn_strfmt("{\"components\":{\"schemas\":{\"Input\":{\"properties\":%s}}}}",
-                           cases[i][0]);
+    char *text =
+        pn_strfmt("{\"components\":{\"schemas\":{\"Input\":{\"properties\":%s}}}}", cases[i][0]);
     json_t *document = parse(text);
     pn_schema_validator *validator = NULL;
     char *error = NULL;
