@@ -17,7 +17,7 @@ static void print_value(FILE *out, const json_t *value) {
     fprintf(out, "%s\n", json_string_value(value));
     return;
   }
-  char *text = pn_json_dump(value, PN_JSON_PRETTY);
+  char *text = pn_json_dump(value, PN_JSON_PRETTY | PN_JSON_SERDE_NUMBERS);
   if (text)
     fprintf(out, "%s\n", text);
   pn_free(text);

@@ -1,75 +1,126 @@
-/* A JSON writer over jansson values. See json.h. */
+/* The JSON writer. See json.h. */
 #include "core/json.h"
 
-#include "core/alloc.h"
 #include "core/error.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void pn_json_format_real(double number, int keep_fraction, char *out, size_t size) {
-  if (!isfinite(number)) {
-    snprintf(out, size, "null");
-    return;
-  }
+/* The shortest significant digits of `number` (no sign, no point) and the decimal
+ * exponent of the first digit: 0.015 -> "15", -2. */
+static void shortest_digits(double number, char digits[24], int *exponent) {
+  char text[40];
   for (int precision = 1; precision <= 17; precision++) {
-    snprintf(out, size, "%.*g", precision, number);
-    if (strtod(out, NULL) == number)
+    snprintf(text, sizeof text, "%.*e", precision - 1, number);
+    if (strtod(text, NULL) == number)
       break;
   }
-  if (keep_fraction && !strpbrk(out, ".eEn"))
-    strncat(out, ".0", size - strlen(out) - 1);
+  const char *at = text;
+  size_t count = 0;
+  for (; *at && *at != 'e'; at++)
+    if (*at >= '0' && *at <= '9')
+      digits[count++] = *at;
+  while (count > 1 && digits[count - 1] == '0')
+    count--;
+  digits[count] = '\0';
+  *exponent = atoi(at + 1);
 }
 
-static int write_string(const char *text, size_t length, pn_buf *out) {
-  int rc = pn_buf_append(out, "\"", 1);
-  size_t start = 0;
-  for (size_t i = 0; rc == 0 && i < length; i++) {
-    unsigned char c = (unsigned char)text[i];
+static int render_real(pn_buf *buf, double number, int flags) {
+  if (number == 0)
+    return pn_buf_append_str(buf, !(flags & PN_JSON_SERDE_NUMBERS) ? "0" : "0.0");
+  char digits[24];
+  int exponent;
+  int status = number < 0 ? pn_buf_append_str(buf, "-") : 0;
+  if (status)
+    return status;
+  shortest_digits(number < 0 ? -number : number, digits, &exponent);
+  int count = (int)strlen(digits);
+  int scientific = !(flags & PN_JSON_SERDE_NUMBERS) ? (exponent < -6 || exponent >= 21)
+                                                 : (exponent < -5 || exponent >= 16);
+  if (scientific) {
+    const char *sign = exponent < 0 ? "-" : !(flags & PN_JSON_SERDE_NUMBERS) ? "+" : "";
+    int magnitude = exponent < 0 ? -exponent : exponent;
+    if (count == 1)
+      return pn_buf_appendf(buf, "%se%s%d", digits, sign, magnitude);
+    return pn_buf_appendf(buf, "%c.%se%s%d", digits[0], digits + 1, sign, magnitude);
+  }
+  if (exponent < 0) {
+    status = pn_buf_append_str(buf, "0.");
+    for (int zero = -1; !status && zero > exponent; zero--)
+      status = pn_buf_append_str(buf, "0");
+    return status ? status : pn_buf_append_str(buf, digits);
+  }
+  if (count <= exponent + 1) {
+    status = pn_buf_append_str(buf, digits);
+    for (int zero = count; !status && zero <= exponent; zero++)
+      status = pn_buf_append_str(buf, "0");
+    if (!status && (flags & PN_JSON_SERDE_NUMBERS))
+      status = pn_buf_append_str(buf, ".0");
+    return status;
+  }
+  return pn_buf_appendf(buf, "%.*s.%s", exponent + 1, digits, digits + exponent + 1);
+}
+
+static int render_string(pn_buf *buf, const char *text, size_t length) {
+  int status = pn_buf_append_str(buf, "\"");
+  size_t plain = 0;
+  for (size_t at = 0; !status && at < length; at++) {
+    unsigned char byte = (unsigned char)text[at];
     const char *escape = NULL;
-    char unicode[8];
-    switch (c) {
-    case '"': escape = "\\\""; break;
-    case '\\': escape = "\\\\"; break;
-    case '\n': escape = "\\n"; break;
-    case '\r': escape = "\\r"; break;
-    case '\t': escape = "\\t"; break;
-    case '\b': escape = "\\b"; break;
-    case '\f': escape = "\\f"; break;
+    char code[8];
+    switch (byte) {
+    case '"':
+      escape = "\\\"";
+      break;
+    case '\\':
+      escape = "\\\\";
+      break;
+    case '\b':
+      escape = "\\b";
+      break;
+    case '\f':
+      escape = "\\f";
+      break;
+    case '\n':
+      escape = "\\n";
+      break;
+    case '\r':
+      escape = "\\r";
+      break;
+    case '\t':
+      escape = "\\t";
+      break;
     default:
-      if (c < 0x20) {
-        snprintf(unicode, sizeof unicode, "\\u%04x", c);
-        escape = unicode;
+      if (byte < 0x20) {
+        snprintf(code, sizeof code, "\\u%04x", byte);
+        escape = code;
       }
     }
     if (!escape)
       continue;
-    rc = pn_buf_append(out, text + start, i - start);
-    if (rc == 0)
-      rc = pn_buf_append_str(out, escape);
-    start = i + 1;
+    status = pn_buf_append(buf, text + plain, at - plain);
+    if (!status)
+      status = pn_buf_append_str(buf, escape);
+    plain = at + 1;
   }
-  if (rc == 0)
-    rc = pn_buf_append(out, text + start, length - start);
-  if (rc == 0)
-    rc = pn_buf_append(out, "\"", 1);
-  return rc;
+  if (!status)
+    status = pn_buf_append(buf, text + plain, length - plain);
+  return status ? status : pn_buf_append_str(buf, "\"");
 }
 
-static int newline(int style, int depth, pn_buf *out) {
-  if (style != PN_JSON_PRETTY)
+static int newline(int flags, int depth, pn_buf *out) {
+  if (!(flags & PN_JSON_PRETTY))
     return 0;
-  int rc = pn_buf_append(out, "\n", 1);
-  for (int i = 0; rc == 0 && i < depth; i++)
-    rc = pn_buf_append(out, "  ", 2);
-  return rc;
+  int status = pn_buf_append_str(out, "\n");
+  for (int i = 0; !status && i < depth; i++)
+    status = pn_buf_append_str(out, "  ");
+  return status;
 }
 
-static int write_value(const json_t *value, int style, int depth, pn_buf *out) {
-  char number[40];
-  int rc = 0;
+static int write_value(const json_t *value, int flags, int depth, pn_buf *out) {
+  int status = 0;
   switch (json_typeof(value)) {
   case JSON_NULL:
     return pn_buf_append_str(out, "null");
@@ -80,59 +131,57 @@ static int write_value(const json_t *value, int style, int depth, pn_buf *out) {
   case JSON_INTEGER:
     return pn_buf_appendf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
   case JSON_REAL:
-    pn_json_format_real(json_real_value(value), 0, number, sizeof number);
-    return pn_buf_append_str(out, number);
+    return render_real(out, json_real_value(value), flags);
   case JSON_STRING:
-    return write_string(json_string_value(value), json_string_length(value), out);
+    return render_string(out, json_string_value(value), json_string_length(value));
   case JSON_ARRAY: {
     size_t count = json_array_size(value);
-    rc = pn_buf_append(out, "[", 1);
-    for (size_t i = 0; rc == 0 && i < count; i++) {
-      if (i)
-        rc = pn_buf_append(out, ",", 1);
-      if (rc == 0)
-        rc = newline(style, depth + 1, out);
-      if (rc == 0)
-        rc = write_value(json_array_get(value, i), style, depth + 1, out);
+    status = pn_buf_append_str(out, "[");
+    for (size_t index = 0; !status && index < count; index++) {
+      if (index > 0)
+        status = pn_buf_append_str(out, ",");
+      if (!status)
+        status = newline(flags, depth + 1, out);
+      if (!status)
+        status = write_value(json_array_get(value, index), flags, depth + 1, out);
     }
-    if (rc == 0 && count)
-      rc = newline(style, depth, out);
-    return rc == 0 ? pn_buf_append(out, "]", 1) : rc;
+    if (!status && count > 0)
+      status = newline(flags, depth, out);
+    return status ? status : pn_buf_append_str(out, "]");
   }
   case JSON_OBJECT: {
-    rc = pn_buf_append(out, "{", 1);
-    const char *key;
-    json_t *member;
+    status = pn_buf_append_str(out, "{");
+    json_t *object = (json_t *)value; /* jansson's iterators take no const */
     int first = 1;
-    json_object_foreach((json_t *)value, key, member) {
-      if (rc == 0 && !first)
-        rc = pn_buf_append(out, ",", 1);
-      if (rc == 0)
-        rc = newline(style, depth + 1, out);
-      if (rc == 0)
-        rc = write_string(key, strlen(key), out);
-      if (rc == 0)
-        rc = pn_buf_append_str(out, style == PN_JSON_PRETTY ? ": " : ":");
-      if (rc == 0)
-        rc = write_value(member, style, depth + 1, out);
-      first = 0;
+    for (void *iter = json_object_iter(object); !status && iter;
+         iter = json_object_iter_next(object, iter), first = 0) {
+      if (!first)
+        status = pn_buf_append_str(out, ",");
+      if (!status)
+        status = newline(flags, depth + 1, out);
+      if (!status)
+        status = render_string(out, json_object_iter_key(iter), json_object_iter_key_len(iter));
+      if (!status)
+        status = pn_buf_append_str(out, flags & PN_JSON_PRETTY ? ": " : ":");
+      if (!status)
+        status = write_value(json_object_iter_value(iter), flags, depth + 1, out);
     }
-    if (rc == 0 && !first)
-      rc = newline(style, depth, out);
-    return rc == 0 ? pn_buf_append(out, "}", 1) : rc;
+    if (!status && !first)
+      status = newline(flags, depth, out);
+    return status ? status : pn_buf_append_str(out, "}");
   }
   }
   return PN_EINVAL;
 }
 
-int pn_json_write(const json_t *value, int style, pn_buf *out) {
-  return write_value(value, style, 0, out);
+int pn_json_write(const json_t *value, int flags, pn_buf *out) {
+  return write_value(value, flags, 0, out);
 }
 
-char *pn_json_dump(const json_t *value, int style) {
+char *pn_json_dump(const json_t *value, int flags) {
   pn_buf out;
   pn_buf_init(&out, (size_t)1 << 34);
-  if (pn_json_write(value, style, &out) < 0) {
+  if (pn_json_write(value, flags, &out) < 0) {
     pn_buf_free(&out);
     return NULL;
   }

@@ -1,6 +1,8 @@
-/* Writing JSON the way Python and Go do: numbers in their shortest round-trip form
- * (0.1, not 0.10000000000000001, which is what jansson's %.17g gives), object keys in
- * insertion order. Parsing stays with jansson; this only serialises its values. */
+/* Writing JSON text the way Cog's servers do. jansson parses, but writes reals with
+ * 17 significant digits (0.1 -> 0.10000000000000001), while Cog's generator (Go) and
+ * its server and validator (Rust, serde_json) write the shortest text that reads back
+ * as the same double. Everything pinion sends goes through this writer: compact or
+ * indented, keys in insertion order, Go's or serde's number forms. */
 #ifndef PN_CORE_JSON_H
 #define PN_CORE_JSON_H
 
@@ -8,14 +10,15 @@
 
 #include <jansson.h>
 
-enum { PN_JSON_COMPACT = 0, PN_JSON_PRETTY = 1 };
+enum {
+  PN_JSON_COMPACT = 0,
+  PN_JSON_PRETTY = 1,        /* two-space indentation, ": " after keys */
+  PN_JSON_SERDE_NUMBERS = 2, /* serde_json's numbers (1.0, 1e16); default is Go's (1, 1e+21) */
+};
 
-/* Appends `value` to `out`, compact or indented by two spaces. */
-int pn_json_write(const json_t *value, int style, pn_buf *out);
+/* Appends `value` to `out`. Returns 0, PN_ENOMEM or PN_ETOOBIG (the buffer's ceiling). */
+int pn_json_write(const json_t *value, int flags, pn_buf *out);
 /* `value` as a pn_malloc'd string, or NULL without memory. */
-char *pn_json_dump(const json_t *value, int style);
-/* The shortest text that reads back as exactly `number`: "1" for 1.0 as Go and Cog C
- * write integral floats, or Python's "1.0" when `keep_fraction` is set. */
-void pn_json_format_real(double number, int keep_fraction, char *out, size_t size);
+char *pn_json_dump(const json_t *value, int flags);
 
 #endif

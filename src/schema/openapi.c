@@ -12,7 +12,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/error.h"
-#include "schema/render.h"
+#include "core/json.h"
 #include "schema/title.h"
 #include "schema/validate.h"
 
@@ -774,7 +774,7 @@ char *pn_schema_dump(const json_t *document) {
   pn_buf text;
   pn_buf_init(&text, DOCUMENT_LIMIT);
   char *result =
-      pn_schema_render(&text, document, PN_SCHEMA_NUMBERS_GO) ? NULL : pn_buf_take(&text);
+      pn_json_write(document, PN_JSON_COMPACT, &text) ? NULL : pn_buf_take(&text);
   pn_buf_free(&text);
   return result;
 }

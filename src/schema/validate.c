@@ -13,7 +13,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/error.h"
-#include "schema/render.h"
+#include "core/json.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <limits.h>
@@ -426,7 +426,7 @@ static int report(error_sink *sink, const char *path, const json_t *value, const
     return 0;
   pn_buf message;
   pn_buf_init(&message, MESSAGE_LIMIT);
-  int status = pn_schema_render(&message, value, PN_SCHEMA_NUMBERS_SERDE);
+  int status = pn_json_write(value, PN_JSON_SERDE_NUMBERS, &message);
   if (!status) {
     va_list args;
     va_start(args, format);
@@ -434,7 +434,7 @@ static int report(error_sink *sink, const char *path, const json_t *value, const
     va_end(args);
   }
   if (!status && quoted)
-    status = pn_schema_render(&message, quoted, PN_SCHEMA_NUMBERS_SERDE);
+    status = pn_json_write(quoted, PN_JSON_SERDE_NUMBERS, &message);
   if (status) {
     pn_buf_free(&message);
     return status;
