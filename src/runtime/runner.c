@@ -12,10 +12,19 @@
 #include "core/log.h"
 
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEATHS_BEFORE_DEFUNCT 3
 #define DEATH_WINDOW_NS (60ull * 1000000000ull)
+
+typedef struct health_check {
+  long id;
+  pn_runner_health_fn done;
+  void *arg;
+  struct health_check *next;
+} health_check;
 
 struct pn_runner {
   struct event_base *base;
@@ -40,6 +49,8 @@ struct pn_runner {
   pn_buf partial[2]; /* an incomplete UTF-8 character at the end of the last read */
   uint64_t deaths[DEATHS_BEFORE_DEFUNCT];
   int death_count;
+  health_check *health_checks;
+  long next_health_id;
 };
 
 static void start_worker(pn_runner *runner);
@@ -216,9 +227,29 @@ static void on_done(pn_runner *runner, int slot, json_t *message) {
   }
 }
 
+static void answer_health_checks(pn_runner *runner, long id, int healthy, const char *error) {
+  for (health_check **at = &runner->health_checks; *at;) {
+    health_check *check = *at;
+    if (id >= 0 && check->id != id) {
+      at = &check->next;
+      continue;
+    }
+    *at = check->next;
+    check->done(check->arg, healthy, error);
+    pn_free(check);
+  }
+}
+
 static void on_worker_message(pn_worker *worker, json_t *message, void *arg) {
   pn_runner *runner = arg;
   const char *type = json_string_value(json_object_get(message, "type"));
+  if (strcmp(type, "healthcheck_result") == 0) {
+    const char *id = json_string_value(json_object_get(message, "id"));
+    answer_health_checks(runner, id ? strtol(id, NULL, 10) : -2,
+                         json_is_true(json_object_get(message, "healthy")),
+                         json_string_value(json_object_get(message, "error")));
+    return;
+  }
   if (strcmp(type, "describe") == 0) {
     on_describe(runner, message);
     return;
@@ -315,6 +346,7 @@ static int record_death(pn_runner *runner) {
 static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *arg) {
   pn_runner *runner = arg;
   runner->worker = NULL;
+  answer_health_checks(runner, -1, 0, "the worker exited");
   if (runner->state == PN_RUNNER_STARTING && runner->options.describe_only && runner->describe) {
     pn_worker_free(worker);
     set_state(runner, PN_RUNNER_DESCRIBED);
@@ -467,6 +499,11 @@ void pn_runner_free(pn_runner *runner) {
     if (runner->running[slot])
       complete(runner, slot, PN_PREDICTION_FAILED, "the model server is shutting down");
   pn_worker_free(runner->worker);
+  while (runner->health_checks) {
+    health_check *check = runner->health_checks;
+    runner->health_checks = check->next;
+    pn_free(check);
+  }
   if (runner->setup_timer)
     event_free(runner->setup_timer);
   if (runner->cancel_timer)
@@ -513,6 +550,10 @@ const json_t *pn_runner_signature(const pn_runner *runner) {
 const char *pn_runner_python_version(const pn_runner *runner) {
   return runner->describe ? json_string_value(json_object_get(runner->describe, "python"))
                           : NULL;
+}
+
+const char *pn_runner_sdk_version(const pn_runner *runner) {
+  return runner->describe ? json_string_value(json_object_get(runner->describe, "sdk")) : NULL;
 }
 
 const char *pn_runner_setup_error(const pn_runner *runner) { return runner->setup_error; }
@@ -565,6 +606,41 @@ int pn_runner_submit(pn_runner *runner, pn_prediction *prediction, pn_prediction
   prediction->started_ns = pn_clock_realtime_ns();
   pn_prediction_emit(prediction, PN_PREDICTION_EVENT_START, NULL);
   return 0;
+}
+
+int pn_runner_healthcheck(pn_runner *runner, pn_runner_health_fn done, void *arg, long *id) {
+  if (!runner->worker)
+    return PN_ESTATE;
+  health_check *check = pn_calloc(1, sizeof *check);
+  if (!check)
+    return PN_ENOMEM;
+  check->id = ++runner->next_health_id;
+  check->done = done;
+  check->arg = arg;
+  char text[32];
+  snprintf(text, sizeof text, "%ld", check->id);
+  json_t *message = json_pack("{s:s, s:s}", "type", "healthcheck", "id", text);
+  int rc = message ? pn_worker_send(runner->worker, message) : PN_ENOMEM;
+  json_decref(message);
+  if (rc < 0) {
+    pn_free(check);
+    return rc;
+  }
+  check->next = runner->health_checks;
+  runner->health_checks = check;
+  *id = check->id;
+  return 0;
+}
+
+void pn_runner_forget_healthcheck(pn_runner *runner, long id) {
+  for (health_check **at = &runner->health_checks; *at; at = &(*at)->next) {
+    if ((*at)->id == id) {
+      health_check *check = *at;
+      *at = check->next;
+      pn_free(check);
+      return;
+    }
+  }
 }
 
 void pn_runner_fail_setup(pn_runner *runner, const char *error) {

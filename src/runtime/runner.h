@@ -62,6 +62,8 @@ const char *pn_runner_health(const pn_runner *runner);
 const json_t *pn_runner_signature(const pn_runner *runner);
 /* The Python version the worker reported, or NULL. */
 const char *pn_runner_python_version(const pn_runner *runner);
+/* The version of pinion's cog package in the worker, or NULL. */
+const char *pn_runner_sdk_version(const pn_runner *runner);
 /* Why describe or setup failed (one line, e.g. "ValueError: boom"), and the Python
  * traceback (may be NULL). NULL while nothing failed. */
 const char *pn_runner_setup_error(const pn_runner *runner);
@@ -81,6 +83,15 @@ int pn_runner_submit(pn_runner *runner, pn_prediction *prediction, pn_prediction
                      void *arg);
 /* The in-flight prediction with that id, or NULL. Borrowed. */
 pn_prediction *pn_runner_find(const pn_runner *runner, const char *id);
+/* The result of the predictor's healthcheck(): `error` is NULL when healthy, else the
+ * worker's text (e.g. "healthcheck returned False" or "ValueError: x"). */
+typedef void (*pn_runner_health_fn)(void *arg, int healthy, const char *error);
+/* Asks the worker to run the predictor's healthcheck(); `done` runs once, with an
+ * error when the worker dies first. The caller bounds the wait. Returns an id that
+ * pn_runner_forget_healthcheck takes. */
+int pn_runner_healthcheck(pn_runner *runner, pn_runner_health_fn done, void *arg, long *id);
+/* Drops a pending healthcheck's callback (after the caller gave up waiting). */
+void pn_runner_forget_healthcheck(pn_runner *runner, long id);
 /* Marks setup as failed for a reason found outside the worker (e.g. its signature
  * cannot be made into a schema) and stops the worker. */
 void pn_runner_fail_setup(pn_runner *runner, const char *error);

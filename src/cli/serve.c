@@ -1,0 +1,129 @@
+/* `pinion serve`: run the model in a folder behind Cog's HTTP API. Accepts Cog's own
+ * server flags as Cog spells them, so `python -m cog.server.http` (which pinion's cog
+ * package turns into this command) and scripts written for Cog work unchanged. */
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "core/alloc.h"
+#include "serve/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static const char serve_help[] =
+    "Usage: pinion serve [DIR] [FLAGS]\n"
+    "\n"
+    "Serves the model in DIR (default: the current folder, or a parent holding\n"
+    "cog.yaml) over Cog's HTTP prediction API: POST /predictions, GET /health-check,\n"
+    "GET /openapi.json and the rest, so anything that drives a Cog container drives it.\n"
+    "\n"
+    "Flags:\n"
+    "      --host HOST          Address to listen on (default 0.0.0.0)\n"
+    "  -p, --port PORT          Port (default $PORT, else 5000; 0 picks a free one)\n"
+    "      --upload-url URL     PUT file outputs to URL/<name> instead of inlining them\n"
+    "      --await-explicit-shutdown [true|false]\n"
+    "                           Ignore SIGTERM; stop on POST /shutdown or Ctrl-C\n"
+    "      --x-mode MODE        predict (default) or train\n"
+    "      --threads N          Accepted for Cog compatibility; slots come from\n"
+    "                           COG_MAX_CONCURRENCY or cog.yaml's concurrency.max\n"
+    "      --no-restart         Go DEFUNCT when the worker dies instead of restarting it\n"
+    "      --setup-timeout SEC  Fail setup after SEC seconds (default $COG_SETUP_TIMEOUT)\n"
+    "  -f, --file NAME          The config file name (default cog.yaml)\n"
+    "      --python PATH        The model's Python (default: $PINION_PYTHON, else python3)\n"
+    "      --port-file PATH     Write the port to PATH once listening\n"
+    "\n"
+    "Examples:\n"
+    "  pinion serve --port 8393\n"
+    "  curl -s localhost:8393/predictions -H 'Content-Type: application/json' \\\n"
+    "       -d '{\"input\": {\"name\": \"world\"}}'\n";
+
+static int truthy(const char *text) {
+  return !(strcasecmp(text, "false") == 0 || strcmp(text, "0") == 0 ||
+           strcasecmp(text, "no") == 0 || *text == '\0');
+}
+
+static int run_serve(int argc, char **argv) {
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc, argv);
+  pn_server_options options = {.port = -1};
+  options.model.restart = 1;
+  const char *value = NULL, *dir = NULL;
+  while (args.index < argc) {
+    int matched;
+    const char *arg = argv[args.index];
+    if ((matched = pn_cli_flag(&args, "--host", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.host = value;
+    } else if ((matched = pn_cli_flag(&args, "--port", "-p", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      char *end = NULL;
+      long port = strtol(value, &end, 10);
+      if (!end || *end || port < 0 || port > 65535) {
+        fprintf(stderr, "pinion serve: --port takes a number from 0 to 65535, got \"%s\"\n",
+                value);
+        return 2;
+      }
+      options.port = (int)port;
+    } else if ((matched = pn_cli_flag(&args, "--upload-url", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.upload_url = value;
+    } else if (strcmp(arg, "--await-explicit-shutdown") == 0) {
+      args.index++;
+      options.await_explicit_shutdown = 1;
+      if (args.index < argc && argv[args.index][0] != '-') {
+        options.await_explicit_shutdown = truthy(argv[args.index]);
+        args.index++;
+      }
+    } else if (strncmp(arg, "--await-explicit-shutdown=", 26) == 0) {
+      options.await_explicit_shutdown = truthy(arg + 26);
+      args.index++;
+    } else if ((matched = pn_cli_flag(&args, "--x-mode", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      if (strcmp(value, "predict") != 0 && strcmp(value, "train") != 0) {
+        fprintf(stderr, "pinion serve: --x-mode takes predict or train, got \"%s\"\n", value);
+        return 2;
+      }
+      options.model.mode = value;
+    } else if ((matched = pn_cli_flag(&args, "--threads", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+    } else if (pn_cli_switch(&args, "--no-restart", NULL)) {
+      options.model.restart = 0;
+    } else if ((matched = pn_cli_flag(&args, "--setup-timeout", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.model.setup_timeout = strtod(value, NULL);
+    } else if ((matched = pn_cli_flag(&args, "--file", "-f", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.model.config_name = value;
+    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.model.python = value;
+    } else if ((matched = pn_cli_flag(&args, "--port-file", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.port_file = value;
+    } else if (arg[0] != '-' && !dir) {
+      dir = arg;
+      args.index++;
+    } else {
+      return pn_cli_unknown(&args);
+    }
+  }
+  if (dir && chdir(dir) < 0) {
+    fprintf(stderr, "pinion serve: cannot open the folder \"%s\"\n", dir);
+    return 1;
+  }
+  return pn_server_run(&options);
+}
+
+const struct pn_cli_command pn_cli_serve_command = {
+    "serve", "Serve the model over Cog's HTTP API", serve_help, run_serve};

@@ -1,0 +1,834 @@
+/* The Cog HTTP API server. See server.h.
+ *
+ * Every prediction the server knows about is an `entry`: its job (serve/job.h), the
+ * sync request waiting for it, its webhook and its SSE stream. Entries exist from
+ * acceptance to completion; finished predictions are forgotten, as in Cog. Requests
+ * are checked in Cog's order: streaming support (406), body (415/400/422), PUT id rules,
+ * readiness (503), input validation (422), capacity (409). */
+#include "serve/server.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/http_client.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "serve/job.h"
+#include "serve/sse.h"
+#include "serve/webhook.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#define REQUEST_BODY_MAX (100u * 1024u * 1024u)
+#define REQUEST_HEADERS_MAX (64u * 1024u)
+#define HEALTHCHECK_TIMEOUT_SECONDS 5
+#define SHUTDOWN_GRACE_SECONDS 30
+
+typedef struct server server;
+
+typedef struct entry {
+  server *owner;
+  pn_job *job;
+  struct evhttp_request *waiting; /* a sync request to answer at the end */
+  pn_webhook *webhook;
+  pn_sse *sse;
+  int training;
+  struct entry *next;
+} entry;
+
+typedef struct health_wait {
+  struct evhttp_request *request;
+  struct health_wait *next;
+} health_wait;
+
+struct server {
+  const pn_server_options *options;
+  struct event_base *base;
+  struct evhttp *http;
+  pn_http_client *client;
+  pn_model *model;
+  entry *entries;
+  health_wait *health_waits;
+  long health_id;
+  struct event *health_timer;
+  char *user_health_error;
+  struct event *signals[3];
+  struct event *drain_timer;
+  int shutting_down;
+  int exit_code;
+};
+
+/* --- replies ------------------------------------------------------------------ */
+
+static void reply_text(struct evhttp_request *request, int status, const char *type,
+                       const char *body, size_t length) {
+  struct evbuffer *buffer = evbuffer_new();
+  if (buffer && body)
+    evbuffer_add(buffer, body, length);
+  evhttp_add_header(evhttp_request_get_output_headers(request), "Content-Type", type);
+  evhttp_send_reply(request, status, NULL, buffer);
+  if (buffer)
+    evbuffer_free(buffer);
+}
+
+static void reply_json(struct evhttp_request *request, int status, const json_t *value) {
+  pn_buf body;
+  pn_buf_init(&body, (size_t)1 << 34);
+  if (pn_json_write(value, PN_JSON_SERDE_NUMBERS, &body) < 0) {
+    pn_buf_free(&body);
+    reply_text(request, 500, "application/json", "{\"detail\":\"out of memory\"}", 26);
+    return;
+  }
+  reply_text(request, status, "application/json", body.data, body.length);
+  pn_buf_free(&body);
+}
+
+static void reply_new(struct evhttp_request *request, int status, json_t *value) {
+  reply_json(request, status, value);
+  json_decref(value);
+}
+
+static void reply_detail(struct evhttp_request *request, int status, const char *detail) {
+  reply_new(request, status, json_pack("{s:s}", "detail", detail));
+}
+
+static void reply_failure(struct evhttp_request *request, int status, const char *error) {
+  reply_new(request, status, json_pack("{s:s, s:s}", "error", error, "status", "failed"));
+}
+
+/* --- entries ------------------------------------------------------------------ */
+
+static entry *find_entry(server *self, const char *id) {
+  for (entry *item = self->entries; item; item = item->next)
+    if (strcmp(pn_job_id(item->job), id) == 0)
+      return item;
+  return NULL;
+}
+
+static void remove_entry(server *self, entry *gone) {
+  for (entry **at = &self->entries; *at; at = &(*at)->next) {
+    if (*at == gone) {
+      *at = gone->next;
+      break;
+    }
+  }
+  pn_sse_free(gone->sse);
+  pn_job_unref(gone->job);
+  pn_free(gone);
+}
+
+static void check_drained(server *self);
+
+static json_t *snapshot(void *arg) {
+  entry *item = arg;
+  return pn_job_response(item->job, 0);
+}
+
+static void on_sync_request_closed(struct evhttp_connection *connection, void *arg) {
+  entry *item = arg;
+  /* A client that hangs up on a sync prediction cancels it, as in Cog. */
+  item->waiting = NULL;
+  pn_job_cancel(item->job);
+}
+
+static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *detail, void *arg) {
+  entry *item = arg;
+  server *self = item->owner;
+  switch (event) {
+  case PN_JOB_START:
+    if (item->webhook)
+      pn_webhook_notify(item->webhook, PN_WEBHOOK_START);
+    if (item->sse) {
+      json_t *data = json_pack("{s:s, s:s}", "id", pn_job_id(job), "status", "processing");
+      pn_sse_publish(item->sse, "start", data);
+      json_decref(data);
+    }
+    break;
+  case PN_JOB_OUTPUT:
+    if (item->webhook)
+      pn_webhook_notify(item->webhook, PN_WEBHOOK_OUTPUT);
+    if (item->sse)
+      pn_sse_publish(item->sse, "output", detail);
+    break;
+  case PN_JOB_LOG:
+    if (item->webhook)
+      pn_webhook_notify(item->webhook, PN_WEBHOOK_LOGS);
+    if (item->sse)
+      pn_sse_publish(item->sse, "log", detail);
+    break;
+  case PN_JOB_METRIC:
+    if (item->sse)
+      pn_sse_publish(item->sse, "metric", detail);
+    break;
+  case PN_JOB_DONE: {
+    json_t *final = pn_job_response(job, 0);
+    if (item->webhook) {
+      pn_webhook_complete(item->webhook, final);
+      item->webhook = NULL;
+    }
+    if (item->sse) {
+      pn_sse_publish(item->sse, "completed", final);
+      pn_sse_end(item->sse);
+    }
+    if (item->waiting) {
+      struct evhttp_connection *connection = evhttp_request_get_connection(item->waiting);
+      if (connection)
+        evhttp_connection_set_closecb(connection, NULL, NULL);
+      reply_json(item->waiting, 200, final);
+      item->waiting = NULL;
+    }
+    json_decref(final);
+    pn_job_detach(job);
+    remove_entry(self, item);
+    check_drained(self);
+    break;
+  }
+  }
+}
+
+static void on_stream_empty(pn_sse *sse, void *arg) {
+  entry *item = arg;
+  pn_job_cancel(item->job);
+}
+
+/* --- request bodies ------------------------------------------------------------- */
+
+typedef struct create_request {
+  json_t *body;    /* the parsed object (new reference) */
+  const char *id;  /* from the body, may be NULL */
+  json_t *input;   /* borrowed from body; NULL means {} */
+  const char *webhook;
+  unsigned events;
+  json_t *context;
+} create_request;
+
+static const char *header(struct evhttp_request *request, const char *name) {
+  return evhttp_find_header(evhttp_request_get_input_headers(request), name);
+}
+
+static int is_json_type(const char *type) {
+  size_t length = strcspn(type, ";");
+  while (length && type[length - 1] == ' ')
+    length--;
+  if (length == 16 && strncasecmp(type, "application/json", 16) == 0)
+    return 1;
+  /* application/<anything>+json */
+  return length > 17 && strncasecmp(type, "application/", 12) == 0 &&
+         strncasecmp(type + length - 5, "+json", 5) == 0;
+}
+
+/* Reads and checks the request envelope (spec §4.1, §4.3). Replies and returns -1 on
+ * a problem. */
+static int read_create_request(struct evhttp_request *request, create_request *out) {
+  memset(out, 0, sizeof *out);
+  out->events = PN_WEBHOOK_ALL;
+  struct evbuffer *input = evhttp_request_get_input_buffer(request);
+  size_t length = evbuffer_get_length(input);
+  const char *type = header(request, "Content-Type");
+  if (!type) {
+    out->body = json_object(); /* Cog ignores a body that says nothing of its type */
+    return 0;
+  }
+  if (!is_json_type(type)) {
+    reply_detail(request, 415, "Expected request with `Content-Type: application/json`");
+    return -1;
+  }
+  if (length == 0) {
+    out->body = json_object();
+    return 0;
+  }
+  json_error_t error;
+  json_t *body =
+      json_loadb((const char *)evbuffer_pullup(input, (ev_ssize_t)length), length, 0, &error);
+  if (!body) {
+    char *message = pn_strfmt("Failed to parse the request body as JSON: %s at line %d column %d",
+                              error.text, error.line, error.column);
+    reply_detail(request, 400, message ? message : "Failed to parse the request body as JSON");
+    pn_free(message);
+    return -1;
+  }
+  char *problem = NULL;
+  json_t *value;
+  if (!json_is_object(body)) {
+    problem = pn_strdup("invalid type: expected a JSON object");
+  } else if ((value = json_object_get(body, "id")) && !json_is_null(value) &&
+             !json_is_string(value)) {
+    problem = pn_strdup("id: invalid type: expected a string");
+  } else if ((value = json_object_get(body, "webhook")) && !json_is_null(value) &&
+             !json_is_string(value)) {
+    problem = pn_strdup("webhook: invalid type: expected a string");
+  } else if ((value = json_object_get(body, "context")) && !json_is_null(value) &&
+             !json_is_object(value)) {
+    problem = pn_strdup("context: invalid type: expected a map of strings");
+  } else if (pn_webhook_parse_filter(json_object_get(body, "webhook_events_filter"),
+                                     &out->events, &problem) < 0) {
+  }
+  if (!problem && json_is_object(json_object_get(body, "context"))) {
+    const char *key;
+    json_object_foreach(json_object_get(body, "context"), key, value) {
+      if (!json_is_string(value)) {
+        problem = pn_strfmt("context.%s: invalid type: expected a string", key);
+        break;
+      }
+    }
+  }
+  if (problem) {
+    char *message = pn_strfmt("Failed to deserialize the JSON body into the target type: %s",
+                              problem);
+    reply_detail(request, 422, message ? message : problem);
+    pn_free(message);
+    pn_free(problem);
+    json_decref(body);
+    return -1;
+  }
+  out->body = body;
+  out->id = json_string_value(json_object_get(body, "id"));
+  out->input = json_object_get(body, "input");
+  if (json_is_null(out->input))
+    out->input = NULL;
+  out->webhook = json_string_value(json_object_get(body, "webhook"));
+  out->context = json_object_get(body, "context");
+  return 0;
+}
+
+static int wants_stream(struct evhttp_request *request) {
+  const char *accept = header(request, "Accept");
+  return accept && strstr(accept, "text/event-stream") != NULL;
+}
+
+static int wants_async(struct evhttp_request *request) {
+  const char *prefer = header(request, "Prefer");
+  return prefer && strcmp(prefer, "respond-async") == 0;
+}
+
+static void not_ready(server *self, struct evhttp_request *request) {
+  pn_runner *runner = pn_model_runner(self->model);
+  switch (pn_runner_state(runner)) {
+  case PN_RUNNER_SETUP_FAILED:
+    reply_failure(request, 503, "Setup failed, so the model cannot run predictions. GET "
+                                "/health-check for the error.");
+    return;
+  case PN_RUNNER_DEFUNCT:
+    reply_failure(request, 503, "The model's worker died repeatedly and the server is "
+                                "DEFUNCT; restart it. GET /health-check for details.");
+    return;
+  default:
+    reply_failure(request, 503, "Setup has not finished yet. Wait until it has finished, or "
+                                "GET /health-check for status.");
+  }
+}
+
+/* --- creating predictions ---------------------------------------------------------- */
+
+static void create(server *self, struct evhttp_request *request, const char *path_id,
+                   int training) {
+  if (self->shutting_down) {
+    reply_failure(request, 503, "The server is shutting down.");
+    return;
+  }
+  int stream = wants_stream(request);
+  if (stream && training) {
+    reply_new(request, 406,
+              json_pack("{s:s}", "error", "Training endpoints do not support streaming responses."));
+    return;
+  }
+  const json_t *signature = pn_runner_signature(pn_model_runner(self->model));
+  if (stream && signature && !json_is_true(json_object_get(signature, "streaming"))) {
+    reply_new(request, 406,
+              json_pack("{s:s}", "error",
+                        "This model does not support streaming responses. Add @cog.streaming "
+                        "to predict() to enable SSE."));
+    return;
+  }
+  create_request body;
+  if (read_create_request(request, &body) < 0)
+    return;
+  if (path_id && body.id && strcmp(path_id, body.id) != 0) {
+    json_t *detail = json_pack(
+        "{s:[{s:[s,s], s:s, s:s}]}", "detail", "loc", "body", "id", "msg",
+        training ? "training ID must match the ID supplied in the URL"
+                 : "prediction ID must match the ID supplied in the URL",
+        "type", "value_error");
+    reply_new(request, 422, detail);
+    json_decref(body.body);
+    return;
+  }
+  const char *id = path_id ? path_id : body.id;
+  entry *existing = id ? find_entry(self, id) : NULL;
+  if (existing && path_id) {
+    /* Idempotent PUT: the prediction is running; show it, never run it twice. */
+    if (stream && existing->sse && pn_sse_subscribe(existing->sse, request) == 0) {
+      json_decref(body.body);
+      return;
+    }
+    reply_new(request, 202, pn_job_response(existing->job, 1));
+    json_decref(body.body);
+    return;
+  }
+  if (pn_runner_state(pn_model_runner(self->model)) != PN_RUNNER_READY) {
+    not_ready(self, request);
+    json_decref(body.body);
+    return;
+  }
+  json_t *coerced = NULL, *detail = NULL;
+  if (pn_schema_validate(pn_model_validator(self->model), body.input, &coerced, &detail) < 0) {
+    reply_new(request, 422, json_pack("{s:o}", "detail", detail));
+    json_decref(body.body);
+    return;
+  }
+  if (existing) {
+    reply_failure(request, 409, "A prediction with this ID is already running");
+    json_decref(coerced);
+    json_decref(body.body);
+    return;
+  }
+  char generated[40];
+  if (!id) {
+    snprintf(generated, sizeof generated, "pred_%llx",
+             (unsigned long long)pn_clock_realtime_ns());
+    id = generated;
+  }
+  entry *item = pn_calloc(1, sizeof *item);
+  if (!item) {
+    reply_detail(request, 500, "out of memory");
+    json_decref(coerced);
+    json_decref(body.body);
+    return;
+  }
+  item->owner = self;
+  item->training = training;
+  pn_job_options job_options = {.upload_url = self->options->upload_url};
+  int rc = pn_job_start(self->model, self->client, id, coerced, body.context, &job_options,
+                        on_job_event, item, &item->job);
+  json_decref(coerced);
+  if (rc < 0) {
+    pn_free(item);
+    json_decref(body.body);
+    if (rc == PN_EBUSY)
+      reply_failure(request, 409, "At capacity - all prediction slots busy");
+    else if (rc == PN_ESTATE)
+      not_ready(self, request);
+    else
+      reply_detail(request, 500, pn_strerror(rc));
+    return;
+  }
+  if (body.webhook && *body.webhook) {
+    pn_webhook_options webhook_options = {
+        .url = body.webhook,
+        .events = body.events,
+        .throttle_seconds = -1,
+        .traceparent = header(request, "traceparent"),
+        .tracestate = header(request, "tracestate"),
+    };
+    item->webhook = pn_webhook_new(self->client, self->base, &webhook_options, snapshot, item);
+  }
+  item->next = self->entries;
+  self->entries = item;
+  json_decref(body.body);
+  if (stream) {
+    item->sse = pn_sse_new(self->base, -1, on_stream_empty, item);
+    if (!item->sse || pn_sse_subscribe(item->sse, request) < 0) {
+      reply_detail(request, 500, "could not start the event stream");
+      pn_job_cancel(item->job);
+    }
+    return;
+  }
+  if (wants_async(request)) {
+    reply_new(request, 202, pn_job_response(item->job, 0));
+    return;
+  }
+  item->waiting = request;
+  struct evhttp_connection *connection = evhttp_request_get_connection(request);
+  if (connection)
+    evhttp_connection_set_closecb(connection, on_sync_request_closed, item);
+}
+
+static void cancel(server *self, struct evhttp_request *request, const char *id) {
+  entry *item = find_entry(self, id);
+  if (!item) {
+    reply_text(request, 404, "application/json", "{}", 2);
+    return;
+  }
+  pn_job_cancel(item->job);
+  reply_text(request, 200, "application/json", "{}", 2);
+}
+
+/* --- health ----------------------------------------------------------------------- */
+
+static json_t *timestamp_or_null(uint64_t ns) {
+  char text[40];
+  return ns ? json_string(pn_clock_format(ns, 1, text, sizeof text)) : NULL;
+}
+
+static json_t *health_document(server *self, const char *user_error) {
+  pn_runner *runner = pn_model_runner(self->model);
+  const char *status = user_error ? "UNHEALTHY" : pn_runner_health(runner);
+  json_t *setup = json_object();
+  json_t *started = timestamp_or_null(pn_runner_setup_started_ns(runner));
+  if (started)
+    json_object_set_new(setup, "started_at", started);
+  json_t *completed = timestamp_or_null(pn_runner_setup_completed_ns(runner));
+  if (completed)
+    json_object_set_new(setup, "completed_at", completed);
+  static const char *setup_words[] = {"starting", "succeeded", "failed"};
+  json_object_set_new(setup, "status", json_string(setup_words[pn_runner_setup_status(runner)]));
+  pn_buf logs;
+  pn_buf_init(&logs, PN_PREDICTION_LOGS_MAX * 2);
+  pn_buf_append_str(&logs, pn_runner_setup_logs(runner));
+  if (pn_runner_setup_status(runner) == PN_SETUP_FAILED) {
+    if (pn_runner_setup_traceback(runner))
+      pn_buf_append_str(&logs, pn_runner_setup_traceback(runner));
+    if (pn_runner_setup_error(runner))
+      pn_buf_appendf(&logs, "%s\n", pn_runner_setup_error(runner));
+  }
+  if (logs.length) {
+    json_t *text = json_stringn(logs.data, logs.length);
+    if (text)
+      json_object_set_new(setup, "logs", text);
+  }
+  pn_buf_free(&logs);
+  json_t *version = json_pack("{s:s, s:s}", "pinion", PINION_VERSION, "cog", PN_COG_VERSION);
+  const char *python = pn_runner_python_version(runner);
+  const char *sdk = pn_runner_sdk_version(runner);
+  if (sdk)
+    json_object_set_new(version, "python_sdk", json_string(sdk));
+  if (python)
+    json_object_set_new(version, "python", json_string(python));
+  json_t *document = json_pack("{s:s, s:o, s:o}", "status", status, "setup", setup, "version",
+                               version);
+  if (user_error)
+    json_object_set_new(document, "user_healthcheck_error", json_string(user_error));
+  return document;
+}
+
+static void answer_health_waits(server *self, const char *user_error) {
+  while (self->health_waits) {
+    health_wait *wait = self->health_waits;
+    self->health_waits = wait->next;
+    reply_new(wait->request, 200, health_document(self, user_error));
+    pn_free(wait);
+  }
+}
+
+static void on_user_health(void *arg, int healthy, const char *error) {
+  server *self = arg;
+  self->health_id = 0;
+  event_del(self->health_timer);
+  char *text = NULL;
+  if (!healthy)
+    text = error && strncmp(error, "healthcheck returned", 20) == 0
+               ? pn_strfmt("Healthcheck failed: user-defined %s", error)
+               : pn_strfmt("Healthcheck failed: %s", error ? error : "unknown error");
+  answer_health_waits(self, text);
+  pn_free(text);
+}
+
+static void on_health_timeout(evutil_socket_t fd, short what, void *arg) {
+  server *self = arg;
+  pn_runner_forget_healthcheck(pn_model_runner(self->model), self->health_id);
+  self->health_id = 0;
+  answer_health_waits(self, "Healthcheck failed: user-defined healthcheck timed out after 5.0 "
+                            "seconds");
+}
+
+static void health_check(server *self, struct evhttp_request *request) {
+  pn_runner *runner = pn_model_runner(self->model);
+  const json_t *signature = pn_runner_signature(runner);
+  int user_check = signature && json_is_true(json_object_get(signature, "has_healthcheck")) &&
+                   pn_runner_state(runner) == PN_RUNNER_READY &&
+                   (json_is_true(json_object_get(signature, "is_async")) ||
+                    pn_runner_in_flight(runner) == 0);
+  if (!user_check) {
+    reply_new(request, 200, health_document(self, NULL));
+    return;
+  }
+  health_wait *wait = pn_calloc(1, sizeof *wait);
+  if (!wait) {
+    reply_new(request, 200, health_document(self, NULL));
+    return;
+  }
+  wait->request = request;
+  wait->next = self->health_waits;
+  self->health_waits = wait;
+  if (self->health_id)
+    return; /* concurrent polls share the check in flight */
+  if (pn_runner_healthcheck(runner, on_user_health, self, &self->health_id) < 0) {
+    answer_health_waits(self, NULL);
+    return;
+  }
+  struct timeval timeout = {HEALTHCHECK_TIMEOUT_SECONDS, 0};
+  event_add(self->health_timer, &timeout);
+}
+
+/* --- routing ---------------------------------------------------------------------- */
+
+static void root(server *self, struct evhttp_request *request) {
+  json_t *document = json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "cog_version", PN_COG_VERSION, "docs_url",
+      "/docs", "openapi_url", "/openapi.json", "shutdown_url", "/shutdown", "healthcheck_url",
+      "/health-check", "predictions_url", "/predictions", "predictions_idempotent_url",
+      "/predictions/{prediction_id}", "predictions_cancel_url",
+      "/predictions/{prediction_id}/cancel");
+  const json_t *schema = pn_model_schema(self->model);
+  if (schema &&
+      json_object_get(json_object_get(json_object_get(schema, "components"), "schemas"),
+                      "TrainingInput")) {
+    json_object_set_new(document, "trainings_url", json_string("/trainings"));
+    json_object_set_new(document, "trainings_idempotent_url",
+                        json_string("/trainings/{training_id}"));
+    json_object_set_new(document, "trainings_cancel_url",
+                        json_string("/trainings/{training_id}/cancel"));
+  }
+  reply_new(request, 200, document);
+}
+
+static void begin_shutdown(server *self);
+
+static int method_is(struct evhttp_request *request, enum evhttp_cmd_type method) {
+  return evhttp_request_get_command(request) == method;
+}
+
+/* Matches "/<collection>/<id>" or "/<collection>/<id>/cancel"; *id is pn_malloc'd. */
+static int match_item(const char *path, const char *collection, const char *suffix, char **id) {
+  size_t length = strlen(collection);
+  if (strncmp(path, collection, length) != 0 || path[length] != '/')
+    return 0;
+  const char *start = path + length + 1;
+  const char *slash = strchr(start, '/');
+  if (suffix) {
+    if (!slash || strcmp(slash + 1, suffix) != 0)
+      return 0;
+  } else if (slash) {
+    return 0;
+  }
+  size_t id_length = slash ? (size_t)(slash - start) : strlen(start);
+  if (id_length == 0)
+    return 0;
+  *id = pn_strndup(start, id_length);
+  return *id != NULL;
+}
+
+static void route(struct evhttp_request *request, void *arg) {
+  server *self = arg;
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
+  const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+  if (!path || !*path)
+    path = "/";
+  char *id = NULL;
+  int known = 1, allowed = 1;
+  if (strcmp(path, "/") == 0) {
+    if ((allowed = method_is(request, EVHTTP_REQ_GET)))
+      root(self, request);
+  } else if (strcmp(path, "/health-check") == 0) {
+    if ((allowed = method_is(request, EVHTTP_REQ_GET)))
+      health_check(self, request);
+  } else if (strcmp(path, "/openapi.json") == 0) {
+    if ((allowed = method_is(request, EVHTTP_REQ_GET))) {
+      const json_t *schema = pn_model_schema(self->model);
+      if (schema)
+        reply_json(request, 200, schema);
+      else
+        reply_new(request, 503, json_pack("{s:s}", "error", "OpenAPI schema not available"));
+    }
+  } else if (strcmp(path, "/predictions") == 0 || strcmp(path, "/trainings") == 0) {
+    if ((allowed = method_is(request, EVHTTP_REQ_POST)))
+      create(self, request, NULL, path[1] == 't');
+  } else if (match_item(path, "/predictions", "cancel", &id) ||
+             match_item(path, "/trainings", "cancel", &id)) {
+    if ((allowed = method_is(request, EVHTTP_REQ_POST)))
+      cancel(self, request, id);
+  } else if (match_item(path, "/predictions", NULL, &id) ||
+             match_item(path, "/trainings", NULL, &id)) {
+    if ((allowed = method_is(request, EVHTTP_REQ_PUT)))
+      create(self, request, id, path[1] == 't');
+  } else if (strcmp(path, "/shutdown") == 0) {
+    if ((allowed = method_is(request, EVHTTP_REQ_POST))) {
+      reply_text(request, 200, "application/json", "{}", 2);
+      begin_shutdown(self);
+    }
+  } else {
+    known = 0;
+  }
+  pn_free(id);
+  if (!known)
+    reply_detail(request, 404, "Not Found");
+  else if (!allowed)
+    reply_detail(request, 405, "Method Not Allowed");
+}
+
+/* --- life cycle ------------------------------------------------------------------- */
+
+static void finish_now(server *self) { event_base_loopexit(self->base, NULL); }
+
+static void check_drained(server *self) {
+  if (self->shutting_down && !self->entries && pn_webhook_outstanding() == 0)
+    finish_now(self);
+}
+
+static void on_drain_timer(evutil_socket_t fd, short what, void *arg) {
+  server *self = arg;
+  if (self->entries || pn_webhook_outstanding())
+    pn_warn("shutting down with %s still in flight after %d s",
+            self->entries ? "predictions" : "webhooks", SHUTDOWN_GRACE_SECONDS);
+  finish_now(self);
+}
+
+static void begin_shutdown(server *self) {
+  if (self->shutting_down)
+    return;
+  self->shutting_down = 1;
+  pn_info("shutting down: waiting for %s", self->entries ? "running predictions" : "nothing");
+  struct timeval grace = {SHUTDOWN_GRACE_SECONDS, 0};
+  event_add(self->drain_timer, &grace);
+  check_drained(self);
+}
+
+static void on_signal(evutil_socket_t signal_number, short what, void *arg) {
+  server *self = arg;
+  if (signal_number == SIGTERM && self->options->await_explicit_shutdown)
+    return;
+  if (self->shutting_down && signal_number == SIGINT) {
+    finish_now(self);
+    return;
+  }
+  begin_shutdown(self);
+}
+
+static void on_state(pn_model *model, void *arg) {
+  server *self = arg;
+  pn_runner *runner = pn_model_runner(model);
+  switch (pn_runner_state(runner)) {
+  case PN_RUNNER_READY:
+    pn_info("ready: %d slot%s", pn_runner_slots(runner), pn_runner_slots(runner) == 1 ? "" : "s");
+    break;
+  case PN_RUNNER_SETUP_FAILED:
+    pn_error("setup failed: %s", pn_runner_setup_error(runner));
+    break;
+  case PN_RUNNER_DEFUNCT:
+    pn_error("the worker cannot be kept running: the server is DEFUNCT");
+    break;
+  default:
+    break;
+  }
+  (void)self;
+}
+
+static void on_output(pn_model *model, int stream, const char *bytes, size_t length, void *arg) {
+  fwrite(bytes, 1, length, stderr);
+}
+
+static int listen_on(server *self, const char *host, int port) {
+  struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(self->http, host, (ev_uint16_t)port);
+  if (!bound) {
+    fprintf(stderr, "error: cannot listen on %s:%d (is the port in use? choose another with "
+                    "--port)\n",
+            host, port);
+    return -1;
+  }
+  evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
+  struct sockaddr_storage address;
+  socklen_t size = sizeof address;
+  int actual = port;
+  if (getsockname(fd, (struct sockaddr *)&address, &size) == 0)
+    actual = address.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&address)->sin_port);
+  pn_info("pinion serve: listening on http://%s:%d", host, actual);
+  if (self->options->port_file) {
+    char text[16];
+    int length = snprintf(text, sizeof text, "%d\n", actual);
+    FILE *file = fopen(self->options->port_file, "w");
+    if (file) {
+      fwrite(text, 1, (size_t)length, file);
+      fclose(file);
+    }
+  }
+  return 0;
+}
+
+int pn_server_run(const pn_server_options *options) {
+  server self = {0};
+  self.options = options;
+  self.base = event_base_new();
+  if (!self.base || pn_http_client_new(self.base, &self.client) < 0) {
+    fprintf(stderr, "error: could not start the event loop\n");
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  static const pn_model_callbacks callbacks = {on_state, on_output, on_output};
+  pn_diag_list diags;
+  pn_diag_list_init(&diags);
+  char *error = NULL;
+  int rc = pn_model_open(self.base, &options->model, &callbacks, &self, &self.model, &diags, &error);
+  pn_diag_print(&diags, stderr);
+  pn_diag_list_free(&diags);
+  if (rc < 0) {
+    if (error)
+      fprintf(stderr, "error: %s\n", error);
+    pn_free(error);
+    pn_http_client_free(self.client);
+    event_base_free(self.base);
+    return 1;
+  }
+  self.http = evhttp_new(self.base);
+  evhttp_set_allowed_methods(self.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+  evhttp_set_max_body_size(self.http, REQUEST_BODY_MAX);
+  evhttp_set_max_headers_size(self.http, REQUEST_HEADERS_MAX);
+  const char *timeout_text = getenv("PINION_HTTP_TIMEOUT");
+  evhttp_set_timeout(self.http, timeout_text && atoi(timeout_text) > 0 ? atoi(timeout_text) : 60);
+  evhttp_set_gencb(self.http, route, &self);
+  self.health_timer = evtimer_new(self.base, on_health_timeout, &self);
+  self.drain_timer = evtimer_new(self.base, on_drain_timer, &self);
+  int signals[3] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    self.signals[i] = evsignal_new(self.base, signals[i], on_signal, &self);
+    event_add(self.signals[i], NULL);
+  }
+  const char *host = options->host ? options->host : "0.0.0.0";
+  int port = options->port;
+  if (port < 0) {
+    const char *text = getenv("PORT");
+    port = text && *text ? atoi(text) : 5000;
+  }
+  if (listen_on(&self, host, port) < 0) {
+    self.exit_code = 1;
+  } else {
+    event_base_dispatch(self.base);
+  }
+  while (self.entries) {
+    entry *item = self.entries;
+    pn_job_detach(item->job);
+    if (item->waiting)
+      reply_failure(item->waiting, 503, "The server is shutting down.");
+    if (item->webhook) {
+      json_t *final = pn_job_response(item->job, 0);
+      pn_webhook_complete(item->webhook, final);
+      json_decref(final);
+    }
+    remove_entry(&self, item);
+  }
+  answer_health_waits(&self, NULL);
+  evhttp_free(self.http);
+  pn_model_free(self.model);
+  pn_http_client_free(self.client);
+  for (int i = 0; i < 3; i++)
+    event_free(self.signals[i]);
+  event_free(self.health_timer);
+  event_free(self.drain_timer);
+  event_base_free(self.base);
+  return self.exit_code;
+}

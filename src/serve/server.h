@@ -1,0 +1,24 @@
+/* `pinion serve`: Cog's HTTP prediction API (spec §4) over evhttp, on one libevent
+ * loop that owns every prediction's state. Routes: GET /, /health-check,
+ * /openapi.json; POST /predictions (sync, Prefer: respond-async, or SSE), PUT
+ * /predictions/{id}, POST /predictions/{id}/cancel, the /trainings equivalents, and
+ * POST /shutdown. */
+#ifndef PN_SERVE_SERVER_H
+#define PN_SERVE_SERVER_H
+
+#include "serve/model.h"
+
+typedef struct pn_server_options {
+  const char *host;             /* default 0.0.0.0 */
+  int port;                     /* default $PORT, else 5000; 0 picks a free port */
+  const char *upload_url;       /* PUT file outputs here */
+  int await_explicit_shutdown;  /* ignore SIGTERM; stop only on POST /shutdown or SIGINT */
+  const char *port_file;        /* write the bound port here once listening (tests) */
+  pn_model_options model;
+} pn_server_options;
+
+/* Serves until shut down; returns the process exit code. Problems starting (bad
+ * cog.yaml, port in use) are printed to stderr. */
+int pn_server_run(const pn_server_options *options);
+
+#endif

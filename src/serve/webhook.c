@@ -1,0 +1,260 @@
+/* Sending a prediction's webhooks. See webhook.h. */
+#include "serve/webhook.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/version.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMPLETED_ATTEMPTS 12
+#define FIRST_BACKOFF 0.2
+#define MAX_BACKOFF 102.4
+
+struct pn_webhook {
+  pn_http_client *client;
+  struct event_base *base;
+  char *url;
+  unsigned events;
+  double throttle;
+  char *headers[5];
+  pn_webhook_snapshot_fn snapshot;
+  void *arg;
+  double last_sent;   /* monotonic seconds */
+  unsigned throttled; /* events waiting for the throttle timer */
+  struct event *throttle_timer;
+  struct event *retry_timer;
+  char *completed_body;
+  int attempts;
+  int sends_in_flight;
+  int finished; /* pn_webhook_complete was called */
+};
+
+static size_t outstanding;
+
+size_t pn_webhook_outstanding(void) { return outstanding; }
+
+int pn_webhook_parse_filter(const json_t *filter, unsigned *mask, char **error) {
+  *mask = PN_WEBHOOK_ALL;
+  *error = NULL;
+  if (!filter || json_is_null(filter))
+    return 0;
+  if (!json_is_array(filter)) {
+    *error = pn_strdup("webhook_events_filter must be a list of start, output, logs, completed");
+    return PN_EINVAL;
+  }
+  static const char *names[] = {"start", "output", "logs", "completed"};
+  *mask = 0;
+  size_t index;
+  json_t *entry;
+  json_array_foreach(filter, index, entry) {
+    const char *name = json_string_value(entry);
+    unsigned bit = 0;
+    for (int i = 0; name && i < 4; i++)
+      if (strcmp(name, names[i]) == 0)
+        bit = 1u << i;
+    if (!bit) {
+      char *shown = pn_json_dump(entry, PN_JSON_COMPACT);
+      *error = pn_strfmt("webhook_events_filter[%zu]: unknown variant %s, expected one of "
+                         "`start`, `output`, `logs`, `completed`",
+                         index, shown ? shown : "?");
+      pn_free(shown);
+      return PN_EINVAL;
+    }
+    *mask |= bit;
+  }
+  return 0;
+}
+
+static double now_seconds(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static void free_webhook(pn_webhook *webhook) {
+  for (int i = 0; webhook->headers[i]; i++)
+    pn_free(webhook->headers[i]);
+  if (webhook->throttle_timer)
+    event_free(webhook->throttle_timer);
+  if (webhook->retry_timer)
+    event_free(webhook->retry_timer);
+  pn_free(webhook->completed_body);
+  pn_free(webhook->url);
+  pn_free(webhook);
+  outstanding--;
+}
+
+static void maybe_free(pn_webhook *webhook) {
+  if (webhook->finished && webhook->sends_in_flight == 0 && !webhook->completed_body)
+    free_webhook(webhook);
+}
+
+static void on_sent(const pn_http_response *response, void *arg) {
+  pn_webhook *webhook = arg;
+  webhook->sends_in_flight--;
+  if (!response->ok || response->status >= 300)
+    pn_debug("webhook to %s: %s", webhook->url,
+             response->ok ? "the receiver answered an error" : response->error);
+  maybe_free(webhook);
+}
+
+static int send_body(pn_webhook *webhook, const char *body, pn_http_done_fn done) {
+  pn_http_request request = {
+      .method = "POST",
+      .url = webhook->url,
+      .headers = (const char *const *)webhook->headers,
+      .body = body,
+      .body_length = strlen(body),
+      .timeout_ms = 30000,
+      .max_response = 1024 * 1024,
+  };
+  int rc = pn_http_client_send(webhook->client, &request, done, webhook, NULL);
+  if (rc == 0)
+    webhook->sends_in_flight++;
+  return rc;
+}
+
+static void send_snapshot(pn_webhook *webhook, const json_t *snapshot) {
+  char *body = pn_json_dump(snapshot, PN_JSON_SERDE_NUMBERS);
+  if (body)
+    send_body(webhook, body, on_sent);
+  pn_free(body);
+  webhook->last_sent = now_seconds();
+}
+
+static void send_current(pn_webhook *webhook) {
+  json_t *snapshot = webhook->snapshot(webhook->arg);
+  if (snapshot)
+    send_snapshot(webhook, snapshot);
+  json_decref(snapshot);
+}
+
+static void on_throttle_timer(evutil_socket_t fd, short what, void *arg) {
+  pn_webhook *webhook = arg;
+  if (!webhook->throttled || webhook->finished)
+    return;
+  webhook->throttled = 0;
+  send_current(webhook);
+}
+
+void pn_webhook_notify(pn_webhook *webhook, enum pn_webhook_event event) {
+  if (webhook->finished || !(webhook->events & event))
+    return;
+  if (event == PN_WEBHOOK_START) {
+    send_current(webhook);
+    return;
+  }
+  double wait = webhook->last_sent + webhook->throttle - now_seconds();
+  if (wait <= 0 && !webhook->throttled) {
+    send_current(webhook);
+    return;
+  }
+  if (!webhook->throttled) {
+    struct timeval delay = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};
+    event_add(webhook->throttle_timer, &delay);
+  }
+  webhook->throttled |= event;
+}
+
+static void send_completed(pn_webhook *webhook);
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg) { send_completed(arg); }
+
+static int retryable(const pn_http_response *response) {
+  if (!response->ok)
+    return 1;
+  long status = response->status;
+  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+static void on_completed_sent(const pn_http_response *response, void *arg) {
+  pn_webhook *webhook = arg;
+  webhook->sends_in_flight--;
+  if (retryable(response) && webhook->attempts < COMPLETED_ATTEMPTS) {
+    double backoff = FIRST_BACKOFF * pow(2, webhook->attempts - 1);
+    if (backoff > MAX_BACKOFF)
+      backoff = MAX_BACKOFF;
+    pn_warn("webhook to %s failed (%s); retrying in %.1f s", webhook->url,
+            response->ok ? "the receiver answered an error" : response->error, backoff);
+    struct timeval delay = {(time_t)backoff, (suseconds_t)((backoff - floor(backoff)) * 1e6)};
+    event_add(webhook->retry_timer, &delay);
+    return;
+  }
+  if (!response->ok || response->status >= 300)
+    pn_warn("webhook to %s: the completed event could not be delivered (%s%ld)", webhook->url,
+            response->ok ? "HTTP " : response->error, response->ok ? response->status : 0L);
+  pn_free(webhook->completed_body);
+  webhook->completed_body = NULL;
+  maybe_free(webhook);
+}
+
+static void send_completed(pn_webhook *webhook) {
+  webhook->attempts++;
+  if (send_body(webhook, webhook->completed_body, on_completed_sent) < 0) {
+    pn_free(webhook->completed_body);
+    webhook->completed_body = NULL;
+    maybe_free(webhook);
+  }
+}
+
+void pn_webhook_complete(pn_webhook *webhook, const json_t *final) {
+  event_del(webhook->throttle_timer);
+  webhook->finished = 1;
+  /* Throttled events still go out, so a filter without `completed` sees the end. */
+  if (webhook->throttled && !(webhook->events & PN_WEBHOOK_COMPLETED))
+    send_snapshot(webhook, final);
+  webhook->throttled = 0;
+  if (webhook->events & PN_WEBHOOK_COMPLETED) {
+    webhook->completed_body = pn_json_dump(final, PN_JSON_SERDE_NUMBERS);
+    if (webhook->completed_body)
+      send_completed(webhook);
+  }
+  maybe_free(webhook);
+}
+
+pn_webhook *pn_webhook_new(pn_http_client *client, struct event_base *base,
+                           const pn_webhook_options *options, pn_webhook_snapshot_fn snapshot,
+                           void *arg) {
+  pn_webhook *webhook = pn_calloc(1, sizeof *webhook);
+  if (!webhook)
+    return NULL;
+  outstanding++;
+  webhook->client = client;
+  webhook->base = base;
+  webhook->url = pn_strdup(options->url);
+  webhook->events = options->events;
+  webhook->snapshot = snapshot;
+  webhook->arg = arg;
+  webhook->throttle = options->throttle_seconds;
+  if (webhook->throttle < 0) {
+    const char *text = getenv("COG_THROTTLE_RESPONSE_INTERVAL");
+    char *end = NULL;
+    double seconds = text ? strtod(text, &end) : 0.5;
+    webhook->throttle = text && end && *end == '\0' && seconds >= 0 ? seconds : 0.5;
+  }
+  webhook->last_sent = now_seconds() - 10;
+  int count = 0;
+  webhook->headers[count++] = pn_strdup("Content-Type: application/json");
+  const char *token = getenv("WEBHOOK_AUTH_TOKEN");
+  if (token && *token)
+    webhook->headers[count++] = pn_strfmt("Authorization: Bearer %s", token);
+  if (options->traceparent)
+    webhook->headers[count++] = pn_strfmt("traceparent: %s", options->traceparent);
+  if (options->tracestate)
+    webhook->headers[count++] = pn_strfmt("tracestate: %s", options->tracestate);
+  webhook->throttle_timer = evtimer_new(base, on_throttle_timer, webhook);
+  webhook->retry_timer = evtimer_new(base, on_retry_timer, webhook);
+  int ok = webhook->url && webhook->throttle_timer && webhook->retry_timer;
+  for (int i = 0; i < count; i++)
+    ok &= webhook->headers[i] != NULL;
+  if (!ok) {
+    free_webhook(webhook);
+    return NULL;
+  }
+  return webhook;
+}

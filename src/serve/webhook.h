@@ -1,0 +1,53 @@
+/* Webhooks for one prediction, as Cog sends them (spec §5): POST of the prediction's
+ * snapshot on `start`, `output`, `logs` and `completed`, filtered by
+ * webhook_events_filter. `output` and `logs` go at most once per throttle interval
+ * (COG_THROTTLE_RESPONSE_INTERVAL, 0.5 s), coalesced into the newest snapshot and never
+ * lost at the end; `start` and `completed` are never throttled; `completed` is retried
+ * with backoff on connection errors and 429/500/502/503/504. A webhook that cannot be
+ * delivered never fails the prediction. */
+#ifndef PN_SERVE_WEBHOOK_H
+#define PN_SERVE_WEBHOOK_H
+
+#include "core/http_client.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+
+enum pn_webhook_event {
+  PN_WEBHOOK_START = 1,
+  PN_WEBHOOK_OUTPUT = 2,
+  PN_WEBHOOK_LOGS = 4,
+  PN_WEBHOOK_COMPLETED = 8,
+  PN_WEBHOOK_ALL = 15,
+};
+
+/* Reads webhook_events_filter (NULL or null means all four). PN_EINVAL with *error
+ * (pn_malloc'd) naming the bad entry. */
+int pn_webhook_parse_filter(const json_t *filter, unsigned *mask, char **error);
+
+/* The prediction's current snapshot (a new reference). */
+typedef json_t *(*pn_webhook_snapshot_fn)(void *arg);
+
+typedef struct pn_webhook pn_webhook;
+
+typedef struct pn_webhook_options {
+  const char *url;
+  unsigned events;           /* PN_WEBHOOK_* mask */
+  double throttle_seconds;   /* < 0: COG_THROTTLE_RESPONSE_INTERVAL, else 0.5 */
+  const char *traceparent;   /* copied from the creating request, or NULL */
+  const char *tracestate;
+} pn_webhook_options;
+
+pn_webhook *pn_webhook_new(pn_http_client *client, struct event_base *base,
+                           const pn_webhook_options *options, pn_webhook_snapshot_fn snapshot,
+                           void *arg);
+/* The prediction started, produced output or wrote logs. */
+void pn_webhook_notify(pn_webhook *webhook, enum pn_webhook_event event);
+/* The prediction ended with `final` (borrowed). Flushes what is pending, sends
+ * `completed` with retries, and frees the webhook when delivery is over: the caller
+ * must not use it afterwards. */
+void pn_webhook_complete(pn_webhook *webhook, const json_t *final);
+/* Webhooks still delivering (for a graceful shutdown to wait on). */
+size_t pn_webhook_outstanding(void);
+
+#endif
