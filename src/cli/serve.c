@@ -28,6 +28,7 @@ static const char serve_help[] =
     "      --x-mode MODE        predict (default) or train\n"
     "      --threads N          Accepted for Cog compatibility; slots come from\n"
     "                           COG_MAX_CONCURRENCY or cog.yaml's concurrency.max\n"
+    "      --reload             Restart the worker when the model's code changes\n"
     "      --no-restart         Go DEFUNCT when the worker dies instead of restarting it\n"
     "      --setup-timeout SEC  Fail setup after SEC seconds (default $COG_SETUP_TIMEOUT)\n"
     "  -f, --file NAME          The config file name (default cog.yaml)\n"
@@ -93,6 +94,8 @@ static int run_serve(int argc, char **argv) {
     } else if ((matched = pn_cli_flag(&args, "--threads", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
+    } else if (pn_cli_switch(&args, "--reload", NULL)) {
+      options.reload = 1;
     } else if (pn_cli_switch(&args, "--no-restart", NULL)) {
       options.model.restart = 0;
     } else if ((matched = pn_cli_flag(&args, "--setup-timeout", NULL, &value)) != 0) {

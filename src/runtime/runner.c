@@ -51,6 +51,7 @@ struct pn_runner {
   int death_count;
   health_check *health_checks;
   long next_health_id;
+  char *restart_reason; /* set by pn_runner_restart until the old worker is gone */
 };
 
 static void start_worker(pn_runner *runner);
@@ -352,6 +353,22 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
     set_state(runner, PN_RUNNER_DESCRIBED);
     return;
   }
+  if (runner->restart_reason) {
+    for (int slot = 0; slot < runner->slots; slot++)
+      if (runner->running[slot])
+        complete(runner, slot, PN_PREDICTION_FAILED, runner->restart_reason);
+    pn_free(runner->restart_reason);
+    runner->restart_reason = NULL;
+    pn_worker_free(worker);
+    json_decref(runner->describe);
+    runner->describe = NULL;
+    pn_free(runner->setup_error);
+    pn_free(runner->setup_traceback);
+    runner->setup_error = runner->setup_traceback = NULL;
+    start_worker(runner);
+    notify_state(runner);
+    return;
+  }
   char *diagnosis = pn_worker_diagnose(exit);
   if (runner->state == PN_RUNNER_STARTING) {
     char *error = pn_strfmt("the worker died during setup: %s", diagnosis);
@@ -513,6 +530,7 @@ void pn_runner_free(pn_runner *runner) {
   json_decref(runner->describe);
   pn_free(runner->setup_error);
   pn_free(runner->setup_traceback);
+  pn_free(runner->restart_reason);
   pn_buf_free(&runner->setup_logs);
   pn_buf_free(&runner->partial[0]);
   pn_buf_free(&runner->partial[1]);
@@ -641,6 +659,25 @@ void pn_runner_forget_healthcheck(pn_runner *runner, long id) {
       return;
     }
   }
+}
+
+void pn_runner_restart(pn_runner *runner, const char *reason) {
+  if (runner->options.describe_only)
+    return;
+  if (!runner->worker) {
+    event_del(runner->restart_timer);
+    json_decref(runner->describe);
+    runner->describe = NULL;
+    start_worker(runner);
+    notify_state(runner);
+    return;
+  }
+  if (!runner->restart_reason)
+    runner->restart_reason = pn_strdup(reason);
+  /* No new predictions for the old code: the runner is starting again from now on. */
+  runner->state = PN_RUNNER_STARTING;
+  notify_state(runner);
+  pn_worker_kill(runner->worker);
 }
 
 void pn_runner_fail_setup(pn_runner *runner, const char *error) {

@@ -92,6 +92,9 @@ typedef void (*pn_runner_health_fn)(void *arg, int healthy, const char *error);
 int pn_runner_healthcheck(pn_runner *runner, pn_runner_health_fn done, void *arg, long *id);
 /* Drops a pending healthcheck's callback (after the caller gave up waiting). */
 void pn_runner_forget_healthcheck(pn_runner *runner, long id);
+/* Starts a fresh worker (import, describe and setup again), failing what is in flight
+ * with `reason`. For `pinion serve --reload` after the model's code changed. */
+void pn_runner_restart(pn_runner *runner, const char *reason);
 /* Marks setup as failed for a reason found outside the worker (e.g. its signature
  * cannot be made into a schema) and stops the worker. */
 void pn_runner_fail_setup(pn_runner *runner, const char *error);

@@ -200,3 +200,11 @@ void pn_model_release(pn_model *model) {
   if (model->reserved > 0)
     model->reserved--;
 }
+
+void pn_model_reload(pn_model *model) {
+  pn_schema_validator_free(model->validator);
+  model->validator = NULL;
+  json_decref(model->schema);
+  model->schema = NULL;
+  pn_runner_restart(model->runner, "the worker was restarted because the model's code changed");
+}

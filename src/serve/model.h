@@ -49,6 +49,9 @@ pn_runner *pn_model_runner(const pn_model *model);
 const json_t *pn_model_schema(const pn_model *model);
 /* The validator for the handler's inputs, or NULL until the schema exists. */
 const pn_schema_validator *pn_model_validator(const pn_model *model);
+/* Reloads the model's code: a fresh worker imports and describes it again (the schema
+ * is rebuilt) and runs setup; predictions in flight fail saying why. */
+void pn_model_reload(pn_model *model);
 /* Holds a slot for a job that has not reached the runner yet (its inputs are still
  * downloading), so that a later request gets 409 instead of taking it. PN_ESTATE when
  * not ready, PN_EBUSY when full. */

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "serve/job.h"
+#include "serve/reload.h"
 #include "serve/sse.h"
 #include "serve/webhook.h"
 
@@ -67,6 +68,7 @@ struct server {
   char *user_health_error;
   struct event *signals[3];
   struct event *drain_timer;
+  pn_reload *reload;
   int shutting_down;
   int exit_code;
 };
@@ -730,6 +732,12 @@ static void on_output(pn_model *model, int stream, const char *bytes, size_t len
   fwrite(bytes, 1, length, stderr);
 }
 
+static void on_code_changed(void *arg) {
+  server *self = arg;
+  pn_info("the model's code changed: reloading");
+  pn_model_reload(self->model);
+}
+
 static int listen_on(server *self, const char *host, int port) {
   struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(self->http, host, (ev_uint16_t)port);
   if (!bound) {
@@ -804,6 +812,9 @@ int pn_server_run(const pn_server_options *options) {
     const char *text = getenv("PORT");
     port = text && *text ? atoi(text) : 5000;
   }
+  if (options->reload)
+    self.reload = pn_reload_watch(self.base, pn_model_config(self.model)->dir, on_code_changed,
+                                  &self);
   if (listen_on(&self, host, port) < 0) {
     self.exit_code = 1;
   } else {
@@ -822,6 +833,7 @@ int pn_server_run(const pn_server_options *options) {
     remove_entry(&self, item);
   }
   answer_health_waits(&self, NULL);
+  pn_reload_free(self.reload);
   evhttp_free(self.http);
   pn_model_free(self.model);
   pn_http_client_free(self.client);

@@ -14,6 +14,7 @@ typedef struct pn_server_options {
   const char *upload_url;       /* PUT file outputs here */
   int await_explicit_shutdown;  /* ignore SIGTERM; stop only on POST /shutdown or SIGINT */
   const char *port_file;        /* write the bound port here once listening (tests) */
+  int reload;                   /* restart the worker when the model's code changes */
   pn_model_options model;
 } pn_server_options;
 
