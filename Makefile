@@ -9,14 +9,17 @@ CC           ?= cc
 TEST_PYTHON  ?= /usr/bin/python3
 PYTHON_CONFIG ?= /usr/bin/python3-config
 
-PKGS         := libevent jansson yaml-0.1 libcurl libpcre2-8 libcrypto
+PKGS         := libevent jansson yaml-0.1 libpcre2-8
+# libcurl is opened with dlopen on first use (core/curl_api.c); only its headers are
+# needed to build.
+CURL_CFLAGS  := $(shell pkg-config --cflags libcurl 2>/dev/null)
 PKG_CFLAGS   := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARNINGS     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS       ?= -O2 -g
 ALL_CFLAGS   := -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Isrc \
-                -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -MMD -MP
+                -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CURL_CFLAGS) -MMD -MP
 SANITIZE     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Everything under src/ except the CLI's entry point and the worker extension (which
@@ -56,7 +59,7 @@ $(BUILD)/libpinion-asan.a: $(ASAN_OBJ)
 
 $(BUILD)/bin/pinion: $(BUILD)/obj/src/cli/main.o $(BUILD)/libpinion.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS) -ldl -lm
 
 # The worker extension uses only Python's stable ABI (3.8 and later), so one build
 # serves every Python; it is found at ../lib/pinion/python beside the binary.
@@ -76,7 +79,7 @@ $(BUILD)/lib/pinion/python/%: python/%
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpinion-asan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -o $@ $< $(BUILD)/libpinion-asan.a \
-	  $(PKG_LIBS) $(shell pkg-config --libs cmocka) -lm
+	  $(PKG_LIBS) $(shell pkg-config --libs cmocka) -ldl -lm
 
 unit: $(UNIT_BIN)
 
@@ -87,7 +90,11 @@ test: deps
 integration: all
 	@tests/run --integration-only
 
-bench: deps all
+$(BUILD)/bench/ipc_bench: bench/ipc_bench.c $(BUILD)/libpinion.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpinion.a $(PKG_LIBS) -ldl -lm
+
+bench: deps all $(BUILD)/bench/ipc_bench
 	@bench/run
 
 # libFuzzer targets (clang): `make fuzz` builds them; `make fuzz FUZZ_SECONDS=60` runs each.
@@ -95,7 +102,7 @@ FUZZ_SECONDS ?= 0
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-	  -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
+	  -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -ldl -lm
 fuzz: $(FUZZ_BIN)
 	@if [ "$(FUZZ_SECONDS)" != 0 ]; then for f in $(FUZZ_BIN); do \
 	  mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \

@@ -9,7 +9,6 @@ run on one asyncio loop, one task per prediction, the socket read through
 """
 from __future__ import annotations
 
-import asyncio
 import collections.abc
 import inspect
 import io
@@ -146,6 +145,9 @@ class Worker:
             self.event_loop().run_until_complete(result)
 
     def event_loop(self):
+        # asyncio costs ~30 ms to import: only async predictors pay for it.
+        import asyncio
+
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
@@ -305,6 +307,8 @@ class Worker:
     # ------------------------------------------------------------ async
 
     async def predict_async(self, message):
+        import asyncio
+
         prediction_id = message["id"]
         scope = self._scope(message)
         enter_scope(scope)  # the task runs in its own copy of the context

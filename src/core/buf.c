@@ -27,7 +27,7 @@ void pn_buf_reset(pn_buf *buf) {
     buf->data[0] = '\0';
 }
 
-static int reserve(pn_buf *buf, size_t extra) {
+int pn_buf_reserve(pn_buf *buf, size_t extra) {
   if (extra > buf->limit - buf->length)
     return PN_ETOOBIG;
   size_t needed = buf->length + extra + 1;
@@ -45,7 +45,7 @@ static int reserve(pn_buf *buf, size_t extra) {
 }
 
 int pn_buf_append(pn_buf *buf, const void *bytes, size_t length) {
-  int rc = reserve(buf, length);
+  int rc = pn_buf_reserve(buf, length);
   if (rc < 0)
     return rc;
   if (length)
@@ -66,7 +66,7 @@ int pn_buf_vappendf(pn_buf *buf, const char *format, va_list args) {
   va_end(copy);
   if (length < 0)
     return PN_EINVAL;
-  int rc = reserve(buf, (size_t)length);
+  int rc = pn_buf_reserve(buf, (size_t)length);
   if (rc < 0)
     return rc;
   vsnprintf(buf->data + buf->length, (size_t)length + 1, format, args);

@@ -24,6 +24,9 @@ int pn_buf_append(pn_buf *buf, const void *bytes, size_t length);
 int pn_buf_append_str(pn_buf *buf, const char *text);
 int pn_buf_appendf(pn_buf *buf, const char *format, ...) __attribute__((format(printf, 2, 3)));
 int pn_buf_vappendf(pn_buf *buf, const char *format, va_list args);
+/* Makes room for `extra` more bytes without changing the contents, so a caller can
+ * write into data + length directly. PN_ETOOBIG past the limit. */
+int pn_buf_reserve(pn_buf *buf, size_t extra);
 /* Drops the first `count` bytes. */
 void pn_buf_consume(pn_buf *buf, size_t count);
 /* Hands the data to the caller, who frees it with pn_free; the buffer is left empty.

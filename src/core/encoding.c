@@ -1,68 +1,83 @@
-/* base64 through OpenSSL's EVP block coders, and percent-decoding. */
+/* base64, percent-decoding and UTF-8 repair. */
 #include "core/encoding.h"
 
 #include "core/alloc.h"
 #include "core/error.h"
 
-#include <openssl/evp.h>
 #include <string.h>
 
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 int pn_base64_encode(const void *bytes, size_t length, pn_buf *out) {
-  const unsigned char *input = bytes;
-  unsigned char encoded[4 * 3072 / 3 + 1];
-  while (length > 0) {
-    size_t take = length > 3072 ? 3072 : length;
-    int written = EVP_EncodeBlock(encoded, input, (int)take);
-    int rc = pn_buf_append(out, encoded, (size_t)written);
-    if (rc < 0)
-      return rc;
-    input += take;
-    length -= take;
+  size_t encoded = (length + 2) / 3 * 4;
+  /* Reserve once, then write in place: data URIs of large files are the hot case. */
+  int rc = pn_buf_reserve(out, encoded);
+  if (rc < 0)
+    return rc;
+  const unsigned char *in = bytes;
+  char *at = out->data + out->length;
+  size_t i = 0;
+  for (; i + 3 <= length; i += 3) {
+    unsigned value = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+    *at++ = alphabet[value >> 18];
+    *at++ = alphabet[(value >> 12) & 63];
+    *at++ = alphabet[(value >> 6) & 63];
+    *at++ = alphabet[value & 63];
   }
+  if (i < length) {
+    unsigned value = (unsigned)in[i] << 16 | (i + 1 < length ? (unsigned)in[i + 1] << 8 : 0);
+    *at++ = alphabet[value >> 18];
+    *at++ = alphabet[(value >> 12) & 63];
+    *at++ = i + 1 < length ? alphabet[(value >> 6) & 63] : '=';
+    *at++ = '=';
+  }
+  out->length += encoded;
+  out->data[out->length] = '\0';
   return 0;
 }
 
-static int is_base64_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/' || c == '=';
+static int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+' || c == '-')
+    return 62;
+  if (c == '/' || c == '_')
+    return 63;
+  return -1;
 }
 
+/* Accepts the standard and URL-safe alphabets, whitespace, and missing padding, as
+ * data URIs written by hand or by browsers have. */
 int pn_base64_decode(const char *text, size_t length, pn_buf *out) {
-  /* Tolerate whitespace and missing padding, as browsers' data URIs sometimes have. */
-  char *clean = pn_malloc(length + 4);
-  if (!clean)
-    return PN_ENOMEM;
-  size_t used = 0;
+  unsigned value = 0;
+  int bits = 0;
+  int padding = 0;
   for (size_t i = 0; i < length; i++) {
-    if (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')
+    char c = text[i];
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
       continue;
-    if (!is_base64_char(text[i])) {
-      pn_free(clean);
+    if (c == '=') {
+      padding++;
+      continue;
+    }
+    int digit = base64_value(c);
+    if (digit < 0 || padding)
       return PN_EPARSE;
+    value = value << 6 | (unsigned)digit;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      char byte = (char)((value >> bits) & 0xFF);
+      int rc = pn_buf_append(out, &byte, 1);
+      if (rc < 0)
+        return rc;
     }
-    clean[used++] = text[i];
   }
-  while (used % 4)
-    clean[used++] = '=';
-  size_t padding = 0;
-  while (padding < used && padding < 2 && clean[used - 1 - padding] == '=')
-    padding++;
-  int rc = 0;
-  if (used > 0) {
-    unsigned char *decoded = pn_malloc(used / 4 * 3 + 1);
-    if (!decoded) {
-      pn_free(clean);
-      return PN_ENOMEM;
-    }
-    int written = EVP_DecodeBlock(decoded, (unsigned char *)clean, (int)used);
-    if (written < 0 || (size_t)written < padding)
-      rc = PN_EPARSE;
-    else
-      rc = pn_buf_append(out, decoded, (size_t)written - padding);
-    pn_free(decoded);
-  }
-  pn_free(clean);
-  return rc;
+  return padding > 2 ? PN_EPARSE : 0;
 }
 
 static int hex_value(char c) {

@@ -1,5 +1,5 @@
-/* Byte encodings used on the wire: base64 (data URIs) through OpenSSL, and
- * percent-decoding of URL pieces. */
+/* Byte encodings used on the wire: base64 (data URIs), percent-decoding of URL
+ * pieces, and UTF-8 repair for text from models. */
 #ifndef PN_CORE_ENCODING_H
 #define PN_CORE_ENCODING_H
 

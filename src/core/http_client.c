@@ -4,14 +4,17 @@
 #include "core/http_client.h"
 
 #include "core/alloc.h"
-#include "core/clock.h"
+#include "core/curl_api.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/version.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+/* Set by the first pn_http_client_new; every transfer needs a client first. */
+static const pn_curl_api *curl;
 
 #define DEFAULT_MAX_RESPONSE (64u * 1024u * 1024u)
 
@@ -51,7 +54,7 @@ static void on_socket_ready(evutil_socket_t fd, short what, void *arg) {
   pn_http_client *client = arg;
   int action = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
   int running = 0;
-  curl_multi_socket_action(client->multi, fd, action, &running);
+  curl->multi_socket_action(client->multi, fd, action, &running);
   check_finished(client);
 }
 
@@ -62,7 +65,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *clientp, void
     if (watch) {
       event_free(watch->event);
       pn_free(watch);
-      curl_multi_assign(client->multi, fd, NULL);
+      curl->multi_assign(client->multi, fd, NULL);
     }
     return 0;
   }
@@ -72,7 +75,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *clientp, void
     watch = pn_calloc(1, sizeof *watch);
     if (!watch)
       return -1;
-    curl_multi_assign(client->multi, fd, watch);
+    curl->multi_assign(client->multi, fd, watch);
   } else {
     event_free(watch->event);
   }
@@ -86,7 +89,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *clientp, void
 static void on_timer(evutil_socket_t fd, short what, void *arg) {
   pn_http_client *client = arg;
   int running = 0;
-  curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  curl->multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_finished(client);
 }
 
@@ -102,26 +105,26 @@ static int on_timer_change(CURLM *multi, long timeout_ms, void *clientp) {
 }
 
 int pn_http_client_new(struct event_base *base, pn_http_client **out) {
-  static int initialized;
-  if (!initialized) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-      return PN_EIO;
-    initialized = 1;
+  const char *error = NULL;
+  curl = pn_curl(&error);
+  if (!curl) {
+    pn_error("%s", error);
+    return PN_EIO;
   }
   pn_http_client *client = pn_calloc(1, sizeof *client);
   if (!client)
     return PN_ENOMEM;
   client->base = base;
-  client->multi = curl_multi_init();
+  client->multi = curl->multi_init();
   client->timer = evtimer_new(base, on_timer, client);
   if (!client->multi || !client->timer) {
     pn_http_client_free(client);
     return PN_ENOMEM;
   }
-  curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
-  curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
-  curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+  curl->multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl->multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+  curl->multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
+  curl->multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
   *out = client;
   return 0;
 }
@@ -139,10 +142,10 @@ static void unlink_transfer(pn_http_transfer *transfer) {
 
 static void free_transfer(pn_http_transfer *transfer) {
   if (transfer->easy) {
-    curl_multi_remove_handle(transfer->client->multi, transfer->easy);
-    curl_easy_cleanup(transfer->easy);
+    curl->multi_remove_handle(transfer->client->multi, transfer->easy);
+    curl->easy_cleanup(transfer->easy);
   }
-  curl_slist_free_all(transfer->headers);
+  curl->slist_free_all(transfer->headers);
   if (transfer->upload)
     fclose(transfer->upload);
   if (transfer->download)
@@ -167,7 +170,7 @@ void pn_http_client_free(pn_http_client *client) {
     free_transfer(transfer);
   }
   if (client->multi)
-    curl_multi_cleanup(client->multi);
+    curl->multi_cleanup(client->multi);
   if (client->timer)
     event_free(client->timer);
   pn_free(client);
@@ -217,11 +220,11 @@ static size_t on_header(char *bytes, size_t size, size_t count, void *arg) {
 static void check_finished(pn_http_client *client) {
   CURLMsg *message;
   int left = 0;
-  while ((message = curl_multi_info_read(client->multi, &left))) {
+  while ((message = curl->multi_info_read(client->multi, &left))) {
     if (message->msg != CURLMSG_DONE)
       continue;
     pn_http_transfer *transfer = NULL;
-    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&transfer);
+    curl->easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&transfer);
     CURLcode code = message->data.result;
     if (transfer->download) {
       if (fclose(transfer->download) != 0 && code == CURLE_OK)
@@ -230,10 +233,10 @@ static void check_finished(pn_http_client *client) {
     }
     pn_http_response response = {0};
     response.ok = code == CURLE_OK;
-    curl_easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &response.status);
-    curl_easy_getinfo(transfer->easy, CURLINFO_TOTAL_TIME, &response.seconds);
+    curl->easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &response.status);
+    curl->easy_getinfo(transfer->easy, CURLINFO_TOTAL_TIME, &response.seconds);
     char *effective = NULL;
-    curl_easy_getinfo(transfer->easy, CURLINFO_EFFECTIVE_URL, &effective);
+    curl->easy_getinfo(transfer->easy, CURLINFO_EFFECTIVE_URL, &effective);
     response.effective_url = effective;
     response.location = transfer->location;
     response.content_type = transfer->content_type;
@@ -246,7 +249,7 @@ static void check_finished(pn_http_client *client) {
                  transfer->max_response);
       else
         snprintf(error, sizeof error, "%s",
-                 transfer->error[0] ? transfer->error : curl_easy_strerror(code));
+                 transfer->error[0] ? transfer->error : curl->easy_strerror(code));
       response.error = error;
     }
     unlink_transfer(transfer);
@@ -265,38 +268,38 @@ static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
   if (!transfer->url || !transfer->method || !transfer->user_agent)
     return PN_ENOMEM;
   for (size_t i = 0; request->headers && request->headers[i]; i++) {
-    struct curl_slist *headers = curl_slist_append(transfer->headers, request->headers[i]);
+    struct curl_slist *headers = curl->slist_append(transfer->headers, request->headers[i]);
     if (!headers)
       return PN_ENOMEM;
     transfer->headers = headers;
   }
   /* No "Expect: 100-continue" round trip before uploads. */
-  struct curl_slist *headers = curl_slist_append(transfer->headers, "Expect:");
+  struct curl_slist *headers = curl->slist_append(transfer->headers, "Expect:");
   if (!headers)
     return PN_ENOMEM;
   transfer->headers = headers;
-  curl_easy_setopt(easy, CURLOPT_URL, transfer->url);
-  curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers);
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, transfer->user_agent);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer);
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer);
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+  curl->easy_setopt(easy, CURLOPT_URL, transfer->url);
+  curl->easy_setopt(easy, CURLOPT_PRIVATE, transfer);
+  curl->easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
+  curl->easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl->easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers);
+  curl->easy_setopt(easy, CURLOPT_USERAGENT, transfer->user_agent);
+  curl->easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl->easy_setopt(easy, CURLOPT_WRITEDATA, transfer);
+  curl->easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl->easy_setopt(easy, CURLOPT_HEADERDATA, transfer);
+  curl->easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    request->connect_timeout_ms ? request->connect_timeout_ms : 10000L);
   if (request->timeout_ms)
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms);
+    curl->easy_setopt(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms);
   if (request->low_speed_timeout_s) {
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, request->low_speed_timeout_s);
+    curl->easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl->easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, request->low_speed_timeout_s);
   }
-  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, request->follow_redirects ? 1L : 0L);
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  curl->easy_setopt(easy, CURLOPT_FOLLOWLOCATION, request->follow_redirects ? 1L : 0L);
+  curl->easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl->easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl->easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
   if (request->upload_path) {
     transfer->upload = fopen(request->upload_path, "rb");
     if (!transfer->upload)
@@ -304,23 +307,23 @@ static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
     fseek(transfer->upload, 0, SEEK_END);
     long size = ftell(transfer->upload);
     rewind(transfer->upload);
-    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(easy, CURLOPT_READDATA, transfer->upload);
-    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    curl->easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+    curl->easy_setopt(easy, CURLOPT_READDATA, transfer->upload);
+    curl->easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
   } else if (request->body) {
     transfer->body = pn_malloc(request->body_length);
     if (!transfer->body)
       return PN_ENOMEM;
     memcpy(transfer->body, request->body, request->body_length);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->body);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_length);
+    curl->easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->body);
+    curl->easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_length);
   }
   if (strcmp(transfer->method, "GET") == 0 && !request->body && !request->upload_path)
-    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    curl->easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   else if (strcmp(transfer->method, "HEAD") == 0)
-    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    curl->easy_setopt(easy, CURLOPT_NOBODY, 1L);
   else
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, transfer->method);
+    curl->easy_setopt(easy, CURLOPT_CUSTOMREQUEST, transfer->method);
   if (request->download_path) {
     transfer->download_path = pn_strdup(request->download_path);
     transfer->download = fopen(request->download_path, "wb");
@@ -342,13 +345,13 @@ int pn_http_client_send(pn_http_client *client, const pn_http_request *request,
   transfer->arg = arg;
   transfer->max_response = request->max_response ? request->max_response : DEFAULT_MAX_RESPONSE;
   pn_buf_init(&transfer->response, transfer->max_response);
-  transfer->easy = curl_easy_init();
+  transfer->easy = curl->easy_init();
   int rc = transfer->easy ? prepare(transfer, request) : PN_ENOMEM;
-  if (rc == 0 && curl_multi_add_handle(client->multi, transfer->easy) != CURLM_OK)
+  if (rc == 0 && curl->multi_add_handle(client->multi, transfer->easy) != CURLM_OK)
     rc = PN_EIO;
   if (rc < 0) {
     if (transfer->easy) {
-      curl_easy_cleanup(transfer->easy);
+      curl->easy_cleanup(transfer->easy);
       transfer->easy = NULL;
     }
     free_transfer(transfer);

@@ -63,14 +63,23 @@ static int render_real(pn_buf *buf, double number, int flags) {
   return pn_buf_appendf(buf, "%.*s.%s", exponent + 1, digits, digits + exponent + 1);
 }
 
+/* Bytes that need an escape in a JSON string: quote, backslash, control characters. */
+static int needs_escape(unsigned char byte) { return byte < 0x20 || byte == '"' || byte == '\\'; }
+
 static int render_string(pn_buf *buf, const char *text, size_t length) {
-  int status = pn_buf_append_str(buf, "\"");
+  /* Reserve for the common case (nothing to escape) so long strings, such as data
+   * URIs, are copied once. */
+  int status = pn_buf_reserve(buf, length + 2);
+  if (!status)
+    status = pn_buf_append_str(buf, "\"");
+  const unsigned char *bytes = (const unsigned char *)text;
   size_t plain = 0;
   for (size_t at = 0; !status && at < length; at++) {
-    unsigned char byte = (unsigned char)text[at];
-    const char *escape = NULL;
+    if (!needs_escape(bytes[at]))
+      continue;
+    const char *escape;
     char code[8];
-    switch (byte) {
+    switch (bytes[at]) {
     case '"':
       escape = "\\\"";
       break;
@@ -93,13 +102,9 @@ static int render_string(pn_buf *buf, const char *text, size_t length) {
       escape = "\\t";
       break;
     default:
-      if (byte < 0x20) {
-        snprintf(code, sizeof code, "\\u%04x", byte);
-        escape = code;
-      }
+      snprintf(code, sizeof code, "\\u%04x", bytes[at]);
+      escape = code;
     }
-    if (!escape)
-      continue;
     status = pn_buf_append(buf, text + plain, at - plain);
     if (!status)
       status = pn_buf_append_str(buf, escape);

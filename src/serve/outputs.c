@@ -221,7 +221,7 @@ int pn_outputs_encode(pn_http_client *client, const char *upload_url, const json
       if (!path)
         continue;
       char *uri = pn_outputs_data_uri(path, error);
-      if (!uri || replace(&copy, json_string_value(pointer), json_string(uri)) < 0) {
+      if (!uri || replace(&copy, json_string_value(pointer), json_string_nocheck(uri)) < 0) {
         pn_free(uri);
         json_decref(copy);
         if (!*error)

@@ -21,6 +21,7 @@
 #include "serve/webhook.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -86,6 +87,8 @@ static void reply_text(struct evhttp_request *request, int status, const char *t
     evbuffer_free(buffer);
 }
 
+static void free_reply_body(const void *data, size_t length, void *arg) { pn_free((void *)data); }
+
 static void reply_json(struct evhttp_request *request, int status, const json_t *value) {
   pn_buf body;
   pn_buf_init(&body, (size_t)1 << 34);
@@ -94,8 +97,20 @@ static void reply_json(struct evhttp_request *request, int status, const json_t 
     reply_text(request, 500, "application/json", "{\"detail\":\"out of memory\"}", 26);
     return;
   }
-  reply_text(request, status, "application/json", body.data, body.length);
-  pn_buf_free(&body);
+  /* Hand the text to libevent without copying it: outputs can be megabytes. */
+  struct evbuffer *buffer = evbuffer_new();
+  size_t length = body.length;
+  char *text = pn_buf_take(&body);
+  if (!buffer || evbuffer_add_reference(buffer, text, length, free_reply_body, NULL) < 0) {
+    pn_free(text);
+    if (buffer)
+      evbuffer_free(buffer);
+    reply_text(request, 500, "application/json", "{\"detail\":\"out of memory\"}", 26);
+    return;
+  }
+  evhttp_add_header(evhttp_request_get_output_headers(request), "Content-Type", "application/json");
+  evhttp_send_reply(request, status, NULL, buffer);
+  evbuffer_free(buffer);
 }
 
 static void reply_new(struct evhttp_request *request, int status, json_t *value) {
@@ -625,6 +640,11 @@ static int match_item(const char *path, const char *collection, const char *suff
 
 static void route(struct evhttp_request *request, void *arg) {
   server *self = arg;
+  /* libevent writes 16 KiB per loop turn by default; outputs are often megabytes. */
+  struct evhttp_connection *connection = evhttp_request_get_connection(request);
+  struct bufferevent *events = connection ? evhttp_connection_get_bufferevent(connection) : NULL;
+  if (events)
+    bufferevent_set_max_single_write(events, 4 * 1024 * 1024);
   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
   const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
   if (!path || !*path)

@@ -1,0 +1,34 @@
+/* libcurl, loaded when first needed. Linking libcurl pulls in some thirty libraries
+ * (TLS, Kerberos, LDAP, SSH, ...) whose loading and initialisers cost ~10 ms at every
+ * start of the binary; most commands (`pinion --help`, `pinion schema`) never make an
+ * HTTP request. So pinion opens libcurl.so.4 with dlopen on the first transfer and
+ * calls it through this table. */
+#ifndef PN_CORE_CURL_API_H
+#define PN_CORE_CURL_API_H
+
+#include <curl/curl.h>
+
+typedef struct pn_curl_api {
+  CURLcode (*global_init)(long flags);
+  CURLM *(*multi_init)(void);
+  CURLMcode (*multi_setopt)(CURLM *multi, CURLMoption option, ...);
+  CURLMcode (*multi_socket_action)(CURLM *multi, curl_socket_t fd, int mask, int *running);
+  CURLMcode (*multi_assign)(CURLM *multi, curl_socket_t fd, void *pointer);
+  CURLMsg *(*multi_info_read)(CURLM *multi, int *left);
+  CURLMcode (*multi_add_handle)(CURLM *multi, CURL *easy);
+  CURLMcode (*multi_remove_handle)(CURLM *multi, CURL *easy);
+  CURLMcode (*multi_cleanup)(CURLM *multi);
+  CURL *(*easy_init)(void);
+  CURLcode (*easy_setopt)(CURL *easy, CURLoption option, ...);
+  CURLcode (*easy_getinfo)(CURL *easy, CURLINFO info, ...);
+  void (*easy_cleanup)(CURL *easy);
+  const char *(*easy_strerror)(CURLcode code);
+  struct curl_slist *(*slist_append)(struct curl_slist *list, const char *text);
+  void (*slist_free_all)(struct curl_slist *list);
+} pn_curl_api;
+
+/* The table, loading libcurl and running curl_global_init on first call. NULL when
+ * libcurl cannot be loaded; *error (static text) then says why. */
+const pn_curl_api *pn_curl(const char **error);
+
+#endif
