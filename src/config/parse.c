@@ -168,10 +168,7 @@ static void append_listing(pn_buf *out, const char *const *names) {
  * in the size of the mapping. */
 static void check_keys(loader *l, const yaml_node_t *mapping, const char *path,
                        const key_set *keys) {
-  size_t known = 0;
-  while (keys->names[known])
-    known++;
-  int seen_line[32] = {0};
+  int seen_line[16] = {0}; /* by index in keys->names; no section has more keys */
   char field[FIELD_MAX];
   for (yaml_node_pair_t *pair = mapping->data.mapping.pairs.start;
        pair < mapping->data.mapping.pairs.top; pair++) {
@@ -272,9 +269,13 @@ static void take_string_list(loader *l, const yaml_node_t *node, const char *fie
   }
 }
 
+/* YAML 1.2's spellings, plus the YAML 1.1 ones that Cog's decoder (go-yaml v3) still
+ * accepts for a boolean field. */
 static int take_bool(loader *l, const yaml_node_t *node, const char *field, int *out) {
-  static const char *const truths[] = {"true", "True", "TRUE", NULL};
-  static const char *const lies[] = {"false", "False", "FALSE", NULL};
+  static const char *const truths[] = {"true", "True", "TRUE", "y",  "Y",  "yes",
+                                       "Yes",  "YES",  "on",   "On", "ON", NULL};
+  static const char *const lies[] = {"false", "False", "FALSE", "n",   "N",   "no",
+                                     "No",    "NO",    "off",   "Off", "OFF", NULL};
   if (node->type == YAML_SCALAR_NODE && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
     if (in_list(truths, text_of(node)) >= 0 || in_list(lies, text_of(node)) >= 0) {
       *out = in_list(truths, text_of(node)) >= 0;
@@ -1077,14 +1078,50 @@ static void check_top(loader *l, const yaml_node_t *root) {
 /* libyaml's message for a syntax error, with its context ("while parsing a block
  * mapping") when it gave one. */
 static void report_syntax_error(loader *l, const yaml_parser_t *parser) {
-  yaml_node_t where = {0};
-  where.start_mark = parser->problem_mark;
+  yaml_node_t where = {.start_mark = parser->problem_mark};
   if (parser->problem_mark.line == 0 && parser->problem_mark.column == 0 &&
       parser->context_mark.line)
     where.start_mark = parser->context_mark;
   error_at(l, &where, NULL, "failed to parse %s: invalid YAML: %s%s%s", l->display_path,
            parser->problem ? parser->problem : "unknown error",
            parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+/* libyaml's scanner spends time proportional to the flow nesting depth on every token,
+ * so 1 MiB of "[" would keep it busy for many minutes. This first pass over the events
+ * stops at MAX_DEPTH levels, far beyond any real cog.yaml, before a tree is built; its
+ * lookahead is bounded (libyaml gives up on a simple key after 1024 characters), so it
+ * stops early. Syntax errors are left for load_document to report. Returns 1 when the
+ * text may be loaded. */
+#define MAX_DEPTH 64
+static int check_depth(loader *l, const char *text, size_t length) {
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) {
+    l->nomem = 1;
+    return 0;
+  }
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
+  int depth = 0, fits = 1;
+  yaml_event_t event;
+  while (fits && yaml_parser_parse(&parser, &event)) {
+    yaml_event_type_t type = event.type;
+    if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT)
+      depth++;
+    else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+      depth--;
+    if (depth > MAX_DEPTH) {
+      yaml_node_t where = {.start_mark = event.start_mark};
+      error_at(l, &where, NULL,
+               "failed to parse %s: invalid YAML: nested deeper than %d levels", l->display_path,
+               MAX_DEPTH);
+      fits = 0;
+    }
+    yaml_event_delete(&event);
+    if (type == YAML_DOCUMENT_END_EVENT || type == YAML_STREAM_END_EVENT)
+      break;
+  }
+  yaml_parser_delete(&parser);
+  return fits;
 }
 
 /* Reads the first YAML document; a file with no document is an empty config. Returns 1
@@ -1126,7 +1163,7 @@ int pn_config_parse(const char *text, size_t length, const char *display_path,
   loader l = {.display_path = display_path, .diags = diags};
   if (!(l.config = new_config(display_path)))
     return PN_ENOMEM;
-  if (load_document(&l, text, length)) {
+  if (check_depth(&l, text, length) && load_document(&l, text, length)) {
     yaml_node_t *root = yaml_document_get_root_node(&l.document);
     if (root && !is_null(root))
       check_top(&l, root);

@@ -229,6 +229,13 @@ static void yaml_syntax_error(void **state) {
                "parsing a block mapping");
 }
 
+static void deep_nesting_is_refused(void **state) {
+  char yaml[200] = "run: ";
+  memset(yaml + 5, '[', 100);
+  expect_error(yaml, 1, 69, NULL,
+               "failed to parse cog.yaml: invalid YAML: nested deeper than 64 levels");
+}
+
 static void duplicate_keys(void **state) {
   expect_error("run: a.py:A\nrun: b.py:B\n", 2, 1, "run",
                "failed to parse cog.yaml: invalid YAML: mapping key \"run\" already defined at "
@@ -298,6 +305,17 @@ static void image_and_model(void **state) {
   pn_config *config = expect_ok("model: localhost:5000/u/m\n", 0);
   assert_string_equal(config->model, "localhost:5000/u/m");
   pn_config_free(config);
+}
+
+static void booleans(void **state) {
+  pn_config *config = expect_ok("build:\n  python_version: '3.11'\n  gpu: yes\n", 0);
+  assert_int_equal(config->build.gpu, 1);
+  pn_config_free(config);
+  config = expect_ok("build:\n  python_version: '3.11'\n  gpu: False\n", 0);
+  assert_int_equal(config->build.gpu, 0);
+  pn_config_free(config);
+  expect_error("build:\n  python_version: '3.11'\n  gpu: 'true'\n", 3, 8, "build.gpu",
+               "schema error in \"build.gpu\": must be a boolean (true or false)");
 }
 
 static void concurrency(void **state) {
@@ -645,12 +663,14 @@ int main(void) {
       cmocka_unit_test(root_must_be_a_mapping),
       cmocka_unit_test(type_errors),
       cmocka_unit_test(yaml_syntax_error),
+      cmocka_unit_test(deep_nesting_is_refused),
       cmocka_unit_test(duplicate_keys),
       cmocka_unit_test(legacy_predict_warns),
       cmocka_unit_test(run_and_predict_together),
       cmocka_unit_test(reference_forms),
       cmocka_unit_test(split_ref),
       cmocka_unit_test(image_and_model),
+      cmocka_unit_test(booleans),
       cmocka_unit_test(concurrency),
       cmocka_unit_test(environment_rules),
       cmocka_unit_test(run_step_forms),
