@@ -134,9 +134,9 @@ static void full_config_round_trip(void **state) {
 static void numeric_python_version_keeps_its_text(void **state) {
   pn_config *config = expect_ok("build:\n  python_version: 3.10\n", 0);
   assert_string_equal(config->build.python_version, "3.10");
-  assert_string_equal(json_string_value(json_object_get(json_object_get(config->json, "build"),
-                                                        "python_version")),
-                      "3.10");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(config->json, "build"), "python_version")),
+      "3.10");
   pn_config_free(config);
   config = expect_ok("build:\n  python_version: 3.8.18\n", 0);
   assert_string_equal(config->build.python_version, "3.8.18");
@@ -190,9 +190,8 @@ static void unknown_build_key(void **state) {
 static void ignored_cog_keys_warn(void **state) {
   pn_config *config = NULL;
   pn_diag_list diags;
-  assert_int_equal(parse("build:\n  python_version: '3.11'\n  fast: true\ntests: []\n", &config,
-                         &diags),
-                   0);
+  assert_int_equal(
+      parse("build:\n  python_version: '3.11'\n  fast: true\ntests: []\n", &config, &diags), 0);
   assert_int_equal(diags.count, 2);
   assert_int_equal(diags.items[0].severity, PN_DIAG_WARNING);
   assert_string_equal(diags.items[0].message,
@@ -354,8 +353,8 @@ static void environment_rules(void **state) {
 }
 
 static void run_step_forms(void **state) {
-  expect_error("build:\n  python_version: '3.11'\n  run:\n    - mounts: []\n", 4, 7,
-               "build.run.0", "schema error in \"build.run.0\": command is required");
+  expect_error("build:\n  python_version: '3.11'\n  run:\n    - mounts: []\n", 4, 7, "build.run.0",
+               "schema error in \"build.run.0\": command is required");
   expect_error("build:\n  python_version: '3.11'\n  run:\n    - command: x\n      mounts:\n"
                "        - {type: cache, id: a, target: /b}\n",
                6, 18, "build.run.0.mounts.0.type",
@@ -527,15 +526,15 @@ static void weights_errors(void **state) {
                "weights",
                "invalid weights: weights require the \"model\" field; rename \"image\" to "
                "\"model\"");
-  expect_error("model: m\nweights:\n  - {name: A_, target: /a, source: {uri: hf://r}}\n", 3,
-               12, "weights.0.name",
+  expect_error("model: m\nweights:\n  - {name: A_, target: /a, source: {uri: hf://r}}\n", 3, 12,
+               "weights.0.name",
                "invalid weights.0.name \"A_\": must match ^[a-z0-9]+([._-][a-z0-9]+)*$ "
                "(lowercase letters and digits, joined by single '.', '_' or '-')");
   expect_error("model: m\nweights:\n  - {name: a, target: /, source: {uri: hf://r}}\n", 3, 23,
                "weights.0.target",
                "invalid weights.0.target \"/\": must not be the root folder '/'");
-  expect_error("model: m\nweights:\n  - {name: a, target: rel, source: {uri: hf://r}}\n", 3,
-               23, "weights.0.target",
+  expect_error("model: m\nweights:\n  - {name: a, target: rel, source: {uri: hf://r}}\n", 3, 23,
+               "weights.0.target",
                "invalid weights.0.target \"rel\": must be an absolute path in the container, "
                "such as '/src/weights'");
   expect_error("model: m\nweights:\n  - {name: a, target: /a, source: {uri: s3://r}}\n", 3, 41,
@@ -589,8 +588,9 @@ static void many_errors_at_once(void **state) {
                    PN_EPARSE);
   assert_null(config);
   assert_int_equal(pn_diag_count(&diags, PN_DIAG_ERROR), 7);
-  const char *fields[] = {"run", "build.colour", "build.python_version", "build.gpu",
-                          "concurrency.max", "environment.0", "environment.2"};
+  const char *fields[] = {"run",          "build.colour",    "build.python_version",
+                          "build.gpu",    "concurrency.max", "environment.0",
+                          "environment.2"};
   int lines[] = {5, 4, 2, 3, 7, 6, 6};
   size_t errors = 0;
   for (size_t i = 0; i < diags.count; i++) {
