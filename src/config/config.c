@@ -12,17 +12,20 @@
 #include <string.h>
 #include <unistd.h>
 
-char *pn_config_absolute_path(const char *path) {
+int pn_config_absolute_path(const char *path, char **absolute) {
   char *joined;
+  *absolute = NULL;
   if (path[0] == '/') {
     joined = pn_strdup(path);
   } else {
     char *cwd = getcwd(NULL, 0);
-    joined = cwd ? pn_fs_join(cwd, path) : NULL;
+    if (!cwd)
+      return PN_EIO;
+    joined = pn_fs_join(cwd, path);
     free(cwd); /* getcwd allocates with malloc, not pn_malloc */
   }
   if (!joined)
-    return NULL;
+    return PN_ENOMEM;
   /* Drop "." components and repeated slashes in place; ".." is kept, since undoing it
    * would be wrong across symbolic links. */
   char *out = joined;
@@ -38,7 +41,8 @@ char *pn_config_absolute_path(const char *path) {
   else if (out > joined + 1 && out[-1] == '/')
     out--;
   *out = '\0';
-  return joined;
+  *absolute = joined;
+  return 0;
 }
 
 char *pn_config_parent_dir(const char *absolute) {
@@ -50,9 +54,10 @@ char *pn_config_parent_dir(const char *absolute) {
 
 int pn_config_find(const char *start_dir, const char *file_name, char **path) {
   *path = NULL;
-  char *dir = pn_config_absolute_path(start_dir);
-  if (!dir)
-    return PN_ENOMEM;
+  char *dir = NULL;
+  int rc = pn_config_absolute_path(start_dir, &dir);
+  if (rc < 0)
+    return rc;
   for (int level = 0; level < PN_CONFIG_FIND_LEVELS; level++) {
     char *candidate = pn_fs_join(dir, file_name);
     if (!candidate) {

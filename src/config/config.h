@@ -48,11 +48,11 @@ typedef struct pn_config {
   char *path; /* absolute path of the cog.yaml file */
   char *dir;  /* absolute path of its folder: the project root */
   char *run;  /* predictor reference from `run:` or legacy `predict:`; NULL when neither */
-  int run_from_predict; /* 1 when `run` came from the deprecated `predict:` key */
-  char *train;          /* `train:` or NULL */
-  char *image;          /* or NULL */
-  char *model;          /* or NULL */
-  int concurrency_max;  /* 0 when unset */
+  int run_from_predict;           /* 1 when `run` came from the deprecated `predict:` key */
+  char *train;                    /* `train:` or NULL */
+  char *image;                    /* or NULL */
+  char *model;                    /* or NULL */
+  int concurrency_max;            /* 0 when unset */
   int concurrency_default_target; /* 0 when unset */
   char **environment;             /* "KEY=VALUE" strings in file order */
   size_t environment_count;
@@ -81,7 +81,8 @@ typedef struct pn_config {
 /* Looks for `file_name` (normally "cog.yaml") in start_dir and then its parents, up to
  * PN_CONFIG_FIND_LEVELS levels. On success *path is a pn_malloc'd absolute path that the
  * caller frees. PN_ENOENT when none (the caller prints Cog's message "No cog.yaml found
- * in parent directories."), PN_ENOMEM, or PN_EIO when the current folder is unknown. */
+ * in parent directories."), PN_ENOMEM, or PN_EIO when start_dir is relative and the
+ * current folder cannot be read. */
 int pn_config_find(const char *start_dir, const char *file_name, char **path);
 
 /* Loads and validates the file at `path`. Every problem found goes into diags (errors
@@ -94,9 +95,10 @@ int pn_config_load(const char *path, pn_config **config, pn_diag_list *diags);
 
 /* Parses YAML text that came from `display_path` (used in messages, and to find the
  * project folder for `build.python_requirements`); same contract as pn_config_load. The
- * text need not be NUL-terminated. */
-int pn_config_parse(const char *text, size_t length, const char *display_path,
-                    pn_config **config, pn_diag_list *diags);
+ * text need not be NUL-terminated. PN_EIO when display_path is relative and the current
+ * folder cannot be read. */
+int pn_config_parse(const char *text, size_t length, const char *display_path, pn_config **config,
+                    pn_diag_list *diags);
 
 /* Frees the config and everything it holds; NULL is allowed. */
 void pn_config_free(pn_config *config);

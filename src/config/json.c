@@ -84,7 +84,8 @@ static json_t *build_object(const pn_config *config) {
 static json_t *weight_object(const pn_config_weight *weight) {
   json_t *object = json_object();
   json_t *sources = json_array();
-  if (!object || set(object, "source", sources) < 0 || set_string(object, "name", weight->name) ||
+  if (!object || set(object, "source", sources) < 0 ||
+      set_string(object, "name", weight->name) < 0 ||
       set_string(object, "target", weight->target) < 0) {
     json_decref(object);
     return NULL;
@@ -122,8 +123,7 @@ static int set_concurrency(json_t *object, const pn_config *config) {
       set(concurrency, "max", json_integer(config->concurrency_max)) < 0)
     return -1;
   return config->concurrency_default_target
-             ? set(concurrency, "default_target",
-                   json_integer(config->concurrency_default_target))
+             ? set(concurrency, "default_target", json_integer(config->concurrency_default_target))
              : 0;
 }
 

@@ -102,8 +102,7 @@ static void *allocate_array(loader *l, size_t count, size_t size) {
 
 /* Writes parent, separator and tail into a FIELD_MAX buffer. Longer paths are cut:
  * they only label messages. */
-static void join_field(char *out, const char *parent, const char *separator,
-                       const char *tail) {
+static void join_field(char *out, const char *parent, const char *separator, const char *tail) {
   const char *parts[] = {parent, separator, tail};
   size_t used = 0;
   for (size_t i = 0; i < 3; i++)
@@ -168,10 +167,7 @@ static void append_listing(pn_buf *out, const char *const *names) {
  * in the size of the mapping. */
 static void check_keys(loader *l, const yaml_node_t *mapping, const char *path,
                        const key_set *keys) {
-  size_t known = 0;
-  while (keys->names[known])
-    known++;
-  int seen_line[32] = {0};
+  int seen_line[16] = {0}; /* by index in keys->names; no section has more keys */
   char field[FIELD_MAX];
   for (yaml_node_pair_t *pair = mapping->data.mapping.pairs.start;
        pair < mapping->data.mapping.pairs.top; pair++) {
@@ -249,8 +245,8 @@ static const yaml_node_t *take_string(loader *l, const yaml_node_t *node, const 
   return *out ? node : NULL;
 }
 
-static void take_string_list(loader *l, const yaml_node_t *node, const char *field,
-                             char ***items, size_t *count) {
+static void take_string_list(loader *l, const yaml_node_t *node, const char *field, char ***items,
+                             size_t *count) {
   if (!node || is_null(node))
     return;
   if (node->type != YAML_SEQUENCE_NODE) {
@@ -272,9 +268,13 @@ static void take_string_list(loader *l, const yaml_node_t *node, const char *fie
   }
 }
 
+/* YAML 1.2's spellings, plus the YAML 1.1 ones that Cog's decoder (go-yaml v3) still
+ * accepts for a boolean field. */
 static int take_bool(loader *l, const yaml_node_t *node, const char *field, int *out) {
-  static const char *const truths[] = {"true", "True", "TRUE", NULL};
-  static const char *const lies[] = {"false", "False", "FALSE", NULL};
+  static const char *const truths[] = {"true", "True", "TRUE", "y",  "Y",  "yes",
+                                       "Yes",  "YES",  "on",   "On", "ON", NULL};
+  static const char *const lies[] = {"false", "False", "FALSE", "n",   "N",   "no",
+                                     "No",    "NO",    "off",   "Off", "OFF", NULL};
   if (node->type == YAML_SCALAR_NODE && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
     if (in_list(truths, text_of(node)) >= 0 || in_list(lies, text_of(node)) >= 0) {
       *out = in_list(truths, text_of(node)) >= 0;
@@ -369,8 +369,7 @@ static void check_ref(loader *l, const yaml_node_t *node, const char *field, con
              field[0] == 't' ? "train" : "predict");
   else if (ref[0] == '/')
     error_at(l, node, field,
-             "invalid %s " VALUE_FMT ": must be a path relative to the project folder", field,
-             ref);
+             "invalid %s " VALUE_FMT ": must be a path relative to the project folder", field, ref);
   else if (escapes_root(ref, file_length))
     error_at(l, node, field, "invalid %s " VALUE_FMT ": must not point outside the project folder",
              field, ref);
@@ -434,8 +433,8 @@ static void check_sdk_version(loader *l, const yaml_node_t *node) {
     error_at(l, node, field, "invalid %s " VALUE_FMT ": must be a PEP 440 version (e.g., '0.16.0')",
              field, version);
   else if (release[0] == 0 && release[1] < 16)
-    error_at(l, node, field, "invalid %s " VALUE_FMT ": minimum supported version is 0.16.0",
-             field, version);
+    error_at(l, node, field, "invalid %s " VALUE_FMT ": minimum supported version is 0.16.0", field,
+             version);
 }
 
 static void check_requirements(loader *l, const yaml_node_t *node) {
@@ -538,10 +537,17 @@ static void check_run_steps(loader *l, const yaml_node_t *node) {
   }
 }
 
-static const char *const build_names[] = {
-    "python_version", "python_requirements", "python_packages", "system_packages", "gpu",
-    "cuda",           "cudnn",               "run",             "sdk_version",     "pre_install",
-    NULL};
+static const char *const build_names[] = {"python_version",
+                                          "python_requirements",
+                                          "python_packages",
+                                          "system_packages",
+                                          "gpu",
+                                          "cuda",
+                                          "cudnn",
+                                          "run",
+                                          "sdk_version",
+                                          "pre_install",
+                                          NULL};
 /* Keys of Cog's schema that change nothing pinion does. */
 static const char *const build_ignored[] = {"fast", "python_overrides", NULL};
 static const key_set build_keys = {build_names, build_ignored};
@@ -618,18 +624,28 @@ static void find_duplicates(loader *l, char *const *keys, size_t count, size_t *
   qsort(sorted, used, sizeof *sorted, compare_keyed);
   for (size_t i = 1; i < used; i++)
     if (!strcmp(sorted[i].key, sorted[i - 1].key))
-      first[sorted[i].index] = first[sorted[i - 1].index] == SIZE_MAX
-                                   ? sorted[i - 1].index
-                                   : first[sorted[i - 1].index];
+      first[sorted[i].index] =
+          first[sorted[i - 1].index] == SIZE_MAX ? sorted[i - 1].index : first[sorted[i - 1].index];
   pn_free(sorted);
 }
 
 /* Names Cog reserves for itself (spec §1.3); a trailing '*' matches any suffix. */
-static const char *const environment_deny_list[] = {
-    "PATH",    "LD_LIBRARY_PATH", "PYTHONPATH",   "VIRTUAL_ENV", "PYTHONUNBUFFERED",
-    "R8_*",    "REPLICATE_*",     "LIBRARY_PATH", "CUDA_*",      "NVIDIA_*",
-    "NV_*",    "PGET_*",          "HF_ENDPOINT",  "HF_HUB_ENABLE_HF_TRANSFER",
-    "KUBERNETES_*", NULL};
+static const char *const environment_deny_list[] = {"PATH",
+                                                    "LD_LIBRARY_PATH",
+                                                    "PYTHONPATH",
+                                                    "VIRTUAL_ENV",
+                                                    "PYTHONUNBUFFERED",
+                                                    "R8_*",
+                                                    "REPLICATE_*",
+                                                    "LIBRARY_PATH",
+                                                    "CUDA_*",
+                                                    "NVIDIA_*",
+                                                    "NV_*",
+                                                    "PGET_*",
+                                                    "HF_ENDPOINT",
+                                                    "HF_HUB_ENABLE_HF_TRANSFER",
+                                                    "KUBERNETES_*",
+                                                    NULL};
 
 static int is_reserved_name(const char *name) {
   for (size_t i = 0; environment_deny_list[i]; i++) {
@@ -762,8 +778,8 @@ static int is_weight_name(const char *name) {
   return !need_alnum;
 }
 
-static void check_patterns(loader *l, const yaml_node_t *node, const char *field,
-                           char ***patterns, size_t *count) {
+static void check_patterns(loader *l, const yaml_node_t *node, const char *field, char ***patterns,
+                           size_t *count) {
   take_string_list(l, node, field, patterns, count);
   char item_name[FIELD_MAX];
   for (size_t i = 0; i < *count; i++) {
@@ -872,8 +888,8 @@ static void check_weight(loader *l, const yaml_node_t *node, const char *path,
              "'/src/weights'",
              field, weight->target);
   else if (target && !weight->target[strspn(weight->target, "/")])
-    error_at(l, target, field, "invalid %s " VALUE_FMT ": must not be the root folder '/'",
-             field, weight->target);
+    error_at(l, target, field, "invalid %s " VALUE_FMT ": must not be the root folder '/'", field,
+             weight->target);
   check_sources(l, node, path, weight);
 }
 
@@ -995,10 +1011,8 @@ static void check_weights(loader *l, const yaml_node_t *weights_key, const yaml_
   }
   check_weight_uniqueness(l, node);
   if (!config->model)
-    error_at(l, weights_key, "weights",
-             "invalid weights: weights require the \"model\" field%s",
-             config->image ? "; rename \"image\" to \"model\""
-                           : " (e.g., model: r8.im/user/name)");
+    error_at(l, weights_key, "weights", "invalid weights: weights require the \"model\" field%s",
+             config->image ? "; rename \"image\" to \"model\"" : " (e.g., model: r8.im/user/name)");
 }
 
 /* A repository such as r8.im/user/name: no tag and no digest. */
@@ -1013,7 +1027,7 @@ static void check_model(loader *l, const yaml_node_t *node) {
              model);
 }
 
-static const char *const top_names[] = {"build", "run",         "predict", "train",   "image",
+static const char *const top_names[] = {"build", "run",         "predict",     "train",   "image",
                                         "model", "concurrency", "environment", "weights", NULL};
 static const char *const top_ignored[] = {"tests", NULL};
 static const key_set top_keys = {top_names, top_ignored};
@@ -1055,8 +1069,8 @@ static void check_top(loader *l, const yaml_node_t *root) {
   check_refs(l, root);
   yaml_node_t *key = NULL;
   take_string(l, lookup(l, root, "image", NULL), "image", &config->image);
-  const yaml_node_t *model = take_string(l, lookup(l, root, "model", &key), "model",
-                                         &config->model);
+  const yaml_node_t *model =
+      take_string(l, lookup(l, root, "model", &key), "model", &config->model);
   if (model)
     check_model(l, model);
   if (model && config->image)
@@ -1077,14 +1091,46 @@ static void check_top(loader *l, const yaml_node_t *root) {
 /* libyaml's message for a syntax error, with its context ("while parsing a block
  * mapping") when it gave one. */
 static void report_syntax_error(loader *l, const yaml_parser_t *parser) {
-  yaml_node_t where = {0};
-  where.start_mark = parser->problem_mark;
-  if (parser->problem_mark.line == 0 && parser->problem_mark.column == 0 &&
-      parser->context_mark.line)
-    where.start_mark = parser->context_mark;
+  yaml_node_t where = {.start_mark = parser->problem_mark};
   error_at(l, &where, NULL, "failed to parse %s: invalid YAML: %s%s%s", l->display_path,
-           parser->problem ? parser->problem : "unknown error",
-           parser->context ? " " : "", parser->context ? parser->context : "");
+           parser->problem ? parser->problem : "unknown error", parser->context ? " " : "",
+           parser->context ? parser->context : "");
+}
+
+/* libyaml's scanner spends time proportional to the flow nesting depth on every token,
+ * so 1 MiB of "[" would keep it busy for many minutes. This first pass over the events
+ * stops at MAX_DEPTH levels, far beyond any real cog.yaml, before a tree is built; its
+ * lookahead is bounded (libyaml gives up on a simple key after 1024 characters), so it
+ * stops early. Syntax errors are left for load_document to report. Returns 1 when the
+ * text may be loaded. */
+#define MAX_DEPTH 64
+static int check_depth(loader *l, const char *text, size_t length) {
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) {
+    l->nomem = 1;
+    return 0;
+  }
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
+  int depth = 0, fits = 1;
+  yaml_event_t event;
+  while (fits && yaml_parser_parse(&parser, &event)) {
+    yaml_event_type_t type = event.type;
+    if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT)
+      depth++;
+    else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+      depth--;
+    if (depth > MAX_DEPTH) {
+      yaml_node_t where = {.start_mark = event.start_mark};
+      error_at(l, &where, NULL, "failed to parse %s: invalid YAML: nested deeper than %d levels",
+               l->display_path, MAX_DEPTH);
+      fits = 0;
+    }
+    yaml_event_delete(&event);
+    if (type == YAML_DOCUMENT_END_EVENT || type == YAML_STREAM_END_EVENT)
+      break;
+  }
+  yaml_parser_delete(&parser);
+  return fits;
 }
 
 /* Reads the first YAML document; a file with no document is an empty config. Returns 1
@@ -1107,26 +1153,29 @@ static int load_document(loader *l, const char *text, size_t length) {
   return loaded;
 }
 
-static pn_config *new_config(const char *display_path) {
+static int new_config(const char *display_path, pn_config **out) {
   pn_config *config = pn_calloc(1, sizeof *config);
   if (!config)
-    return NULL;
-  config->path = pn_config_absolute_path(display_path);
-  config->dir = config->path ? pn_config_parent_dir(config->path) : NULL;
-  if (!config->dir) {
+    return PN_ENOMEM;
+  int rc = pn_config_absolute_path(display_path, &config->path);
+  if (rc == 0 && !(config->dir = pn_config_parent_dir(config->path)))
+    rc = PN_ENOMEM;
+  if (rc < 0) {
     pn_config_free(config);
-    return NULL;
+    return rc;
   }
-  return config;
+  *out = config;
+  return 0;
 }
 
-int pn_config_parse(const char *text, size_t length, const char *display_path,
-                    pn_config **config, pn_diag_list *diags) {
+int pn_config_parse(const char *text, size_t length, const char *display_path, pn_config **config,
+                    pn_diag_list *diags) {
   *config = NULL;
   loader l = {.display_path = display_path, .diags = diags};
-  if (!(l.config = new_config(display_path)))
-    return PN_ENOMEM;
-  if (load_document(&l, text, length)) {
+  int rc = new_config(display_path, &l.config);
+  if (rc < 0)
+    return rc;
+  if (check_depth(&l, text, length) && load_document(&l, text, length)) {
     yaml_node_t *root = yaml_document_get_root_node(&l.document);
     if (root && !is_null(root))
       check_top(&l, root);

@@ -134,9 +134,9 @@ static void full_config_round_trip(void **state) {
 static void numeric_python_version_keeps_its_text(void **state) {
   pn_config *config = expect_ok("build:\n  python_version: 3.10\n", 0);
   assert_string_equal(config->build.python_version, "3.10");
-  assert_string_equal(json_string_value(json_object_get(json_object_get(config->json, "build"),
-                                                        "python_version")),
-                      "3.10");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(config->json, "build"), "python_version")),
+      "3.10");
   pn_config_free(config);
   config = expect_ok("build:\n  python_version: 3.8.18\n", 0);
   assert_string_equal(config->build.python_version, "3.8.18");
@@ -190,9 +190,8 @@ static void unknown_build_key(void **state) {
 static void ignored_cog_keys_warn(void **state) {
   pn_config *config = NULL;
   pn_diag_list diags;
-  assert_int_equal(parse("build:\n  python_version: '3.11'\n  fast: true\ntests: []\n", &config,
-                         &diags),
-                   0);
+  assert_int_equal(
+      parse("build:\n  python_version: '3.11'\n  fast: true\ntests: []\n", &config, &diags), 0);
   assert_int_equal(diags.count, 2);
   assert_int_equal(diags.items[0].severity, PN_DIAG_WARNING);
   assert_string_equal(diags.items[0].message,
@@ -227,6 +226,13 @@ static void yaml_syntax_error(void **state) {
   expect_error("build:\n  a: b\n c: d\n", 3, 2, NULL,
                "failed to parse cog.yaml: invalid YAML: did not find expected key while "
                "parsing a block mapping");
+}
+
+static void deep_nesting_is_refused(void **state) {
+  char yaml[200] = "run: ";
+  memset(yaml + 5, '[', 100);
+  expect_error(yaml, 1, 69, NULL,
+               "failed to parse cog.yaml: invalid YAML: nested deeper than 64 levels");
 }
 
 static void duplicate_keys(void **state) {
@@ -300,6 +306,17 @@ static void image_and_model(void **state) {
   pn_config_free(config);
 }
 
+static void booleans(void **state) {
+  pn_config *config = expect_ok("build:\n  python_version: '3.11'\n  gpu: yes\n", 0);
+  assert_int_equal(config->build.gpu, 1);
+  pn_config_free(config);
+  config = expect_ok("build:\n  python_version: '3.11'\n  gpu: False\n", 0);
+  assert_int_equal(config->build.gpu, 0);
+  pn_config_free(config);
+  expect_error("build:\n  python_version: '3.11'\n  gpu: 'true'\n", 3, 8, "build.gpu",
+               "schema error in \"build.gpu\": must be a boolean (true or false)");
+}
+
 static void concurrency(void **state) {
   pn_config *config = expect_ok("concurrency:\n  max: 4\n  default_target: 2\n", 1);
   assert_int_equal(config->concurrency_max, 4);
@@ -336,8 +353,8 @@ static void environment_rules(void **state) {
 }
 
 static void run_step_forms(void **state) {
-  expect_error("build:\n  python_version: '3.11'\n  run:\n    - mounts: []\n", 4, 7,
-               "build.run.0", "schema error in \"build.run.0\": command is required");
+  expect_error("build:\n  python_version: '3.11'\n  run:\n    - mounts: []\n", 4, 7, "build.run.0",
+               "schema error in \"build.run.0\": command is required");
   expect_error("build:\n  python_version: '3.11'\n  run:\n    - command: x\n      mounts:\n"
                "        - {type: cache, id: a, target: /b}\n",
                6, 18, "build.run.0.mounts.0.type",
@@ -509,15 +526,15 @@ static void weights_errors(void **state) {
                "weights",
                "invalid weights: weights require the \"model\" field; rename \"image\" to "
                "\"model\"");
-  expect_error("model: m\nweights:\n  - {name: A_, target: /a, source: {uri: hf://r}}\n", 3,
-               12, "weights.0.name",
+  expect_error("model: m\nweights:\n  - {name: A_, target: /a, source: {uri: hf://r}}\n", 3, 12,
+               "weights.0.name",
                "invalid weights.0.name \"A_\": must match ^[a-z0-9]+([._-][a-z0-9]+)*$ "
                "(lowercase letters and digits, joined by single '.', '_' or '-')");
   expect_error("model: m\nweights:\n  - {name: a, target: /, source: {uri: hf://r}}\n", 3, 23,
                "weights.0.target",
                "invalid weights.0.target \"/\": must not be the root folder '/'");
-  expect_error("model: m\nweights:\n  - {name: a, target: rel, source: {uri: hf://r}}\n", 3,
-               23, "weights.0.target",
+  expect_error("model: m\nweights:\n  - {name: a, target: rel, source: {uri: hf://r}}\n", 3, 23,
+               "weights.0.target",
                "invalid weights.0.target \"rel\": must be an absolute path in the container, "
                "such as '/src/weights'");
   expect_error("model: m\nweights:\n  - {name: a, target: /a, source: {uri: s3://r}}\n", 3, 41,
@@ -571,8 +588,9 @@ static void many_errors_at_once(void **state) {
                    PN_EPARSE);
   assert_null(config);
   assert_int_equal(pn_diag_count(&diags, PN_DIAG_ERROR), 7);
-  const char *fields[] = {"run", "build.colour", "build.python_version", "build.gpu",
-                          "concurrency.max", "environment.0", "environment.2"};
+  const char *fields[] = {"run",          "build.colour",    "build.python_version",
+                          "build.gpu",    "concurrency.max", "environment.0",
+                          "environment.2"};
   int lines[] = {5, 4, 2, 3, 7, 6, 6};
   size_t errors = 0;
   for (size_t i = 0; i < diags.count; i++) {
@@ -645,12 +663,14 @@ int main(void) {
       cmocka_unit_test(root_must_be_a_mapping),
       cmocka_unit_test(type_errors),
       cmocka_unit_test(yaml_syntax_error),
+      cmocka_unit_test(deep_nesting_is_refused),
       cmocka_unit_test(duplicate_keys),
       cmocka_unit_test(legacy_predict_warns),
       cmocka_unit_test(run_and_predict_together),
       cmocka_unit_test(reference_forms),
       cmocka_unit_test(split_ref),
       cmocka_unit_test(image_and_model),
+      cmocka_unit_test(booleans),
       cmocka_unit_test(concurrency),
       cmocka_unit_test(environment_rules),
       cmocka_unit_test(run_step_forms),
