@@ -188,6 +188,11 @@ static void on_state(pn_model *model, void *arg) {
 }
 
 static void on_output(pn_model *model, int stream, const char *bytes, size_t length, void *arg) {
+  predict_run *run = arg;
+  /* Setup may still be printing when the run has already ended (an input refused
+   * while setup runs, for one); the user's answer is the error line, so it is last. */
+  if (run->finished)
+    return;
   fwrite(bytes, 1, length, stderr);
 }
 
