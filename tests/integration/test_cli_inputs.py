@@ -210,3 +210,19 @@ def test_url_file_input_that_is_missing_fails_with_the_http_status(file_server):
     result = run_fixture("cli_path_input", "predict", "-i", "source=" + url)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == "error: Input validation error: 404 Client Error: Not Found for url: %s\n" % url
+
+
+def test_json_takes_at_file_for_file_inputs(tmp_path):
+    result = run_fixture("cli_path_first_line", "predict", "--json", '{"source": "@cog.yaml"}')
+    assert (result.returncode, result.stdout) == (0, "Path .yaml build:\n"), result.stderr
+    (tmp_path / "a.txt").write_text("first\n")
+    result = run_fixture("cli_lists", "predict", "--json", '{"words": [], "files": ["@%s"]}' % (tmp_path / "a.txt"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith('  "files": [\n    "first"\n  ]\n}\n')
+    result = run_fixture("cli_path_first_line", "predict", "--json", '{"source": "@nope.txt"}')
+    assert (result.returncode, result.stderr) == (1, 'error: input "source": file "nope.txt" not found\n')
+
+
+def test_at_on_a_text_input_is_the_text_itself():
+    result = run_fixture("cli_str", "predict", "-i", "text=@cog.yaml")
+    assert (result.returncode, result.stdout) == (0, "@COG.YAML\n")

@@ -130,3 +130,21 @@ def test_o_into_a_missing_folder_fails(tmp_path):
 def test_run_is_the_same_command_as_predict():
     result = run_fixture("cli_str", "run", "-i", "text=alias")
     assert (result.returncode, result.stdout) == (0, "ALIAS\n")
+
+
+@pytest.mark.parametrize(
+    "kind, stdout, files",
+    [
+        ("nested", '{\n  "caption": "a picture",\n  "image": "output.png"\n}\n', {"output.png": b"png"}),
+        ("filelike", '{\n  "blob": "output.bin"\n}\n', {"output.bin": b"bytes"}),
+        ("list", '{\n  "images": [\n    "output.0.png",\n    "output.1.png"\n  ]\n}\n',
+         {"output.0.png": b"png", "output.1.png": b"png"}),
+    ],
+)
+def test_files_inside_objects_are_written_and_named_in_the_printed_json(tmp_path, kind, stdout, files):
+    folder = copy_fixture("cli_mixed_outputs", tmp_path)
+    result = run_pinion("predict", "-i", "kind=" + kind, cwd=folder, timeout=20)
+    assert (result.returncode, result.stdout) == (0, stdout)
+    assert result.stderr == "".join("Written output to: %s\n" % name for name in files)
+    for name, data in files.items():
+        assert (folder / name).read_bytes() == data
