@@ -388,8 +388,9 @@ def _uses_file_type(described):
     kind = described["kind"]
     if kind == "file":
         return True
+    # A literal's "values" are its allowed values, not a TYPE; dict_of's are a TYPE.
     for key in ("items", "inner", "values"):
-        if key in described and _uses_file_type(described[key]):
+        if isinstance(described.get(key), dict) and _uses_file_type(described[key]):
             return True
     return any(_uses_file_type(m) for m in described.get("members", ()))
 

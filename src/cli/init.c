@@ -1,5 +1,6 @@
 /* `pinion init`: a starter cog.yaml and predict.py that `pinion predict` runs as
- * they are. Existing files are never overwritten. */
+ * they are, without a warning: they use `run`, the name Cog 0.20+ prefers over the
+ * deprecated `predict`. Existing files are never overwritten. */
 #include "cli/cli.h"
 #include "core/fs.h"
 
@@ -21,7 +22,7 @@ static const char starter_config[] =
     "  #   - \"libgl1\"\n"
     "\n"
     "# The predictor: the file and the class (or function) that runs predictions.\n"
-    "predict: \"predict.py:Predictor\"\n";
+    "run: \"predict.py:Predictor\"\n";
 
 static const char starter_predictor[] =
     "# Prediction interface for Cog (and pinion): https://cog.run/python\n"
@@ -35,7 +36,7 @@ static const char starter_predictor[] =
     "efficient.\"\"\"\n"
     "        self.greeting = \"hello\"\n"
     "\n"
-    "    def predict(\n"
+    "    def run(\n"
     "        self,\n"
     "        name: str = Input(description=\"Who to greet\", default=\"world\"),\n"
     "    ) -> str:\n"

@@ -69,6 +69,13 @@ static json_t *read_scalar(const char *type, const char *text) {
     if (*text && end && *end == '\0' && errno == 0)
       return json_integer(number);
   } else if (strcmp(type, "number") == 0) {
+    /* An integral number stays an integer, as Cog's CLI sends it (Go encodes 2.0 as
+     * 2): the predictor then gets what an HTTP client sending 2 would give it, and a
+     * validation message quotes the number as the user typed it. */
+    errno = 0;
+    long long whole = strtoll(text, &end, 10);
+    if (*text && end && *end == '\0' && errno == 0)
+      return json_integer(whole);
     double number = strtod(text, &end);
     if (*text && end && *end == '\0')
       return json_real(number);
@@ -96,6 +103,34 @@ static json_t *read_file_reference(const char *name, const char *text) {
   return json_string(resolved);
 }
 
+/* --json takes "@path" for a file input as -i does ("@x" is never a URL), including
+ * in a list of files. Returns 0, or -1 after printing which file is missing. */
+static int resolve_json_file_references(const pn_schema_validator *validator, json_t *input) {
+  const char *key;
+  json_t *value;
+  json_object_foreach(input, key, value) {
+    const pn_schema_input *shape = pn_schema_input_find(validator, key);
+    if (!shape || !shape->is_file)
+      continue;
+    json_t *elements = json_is_array(value) ? value : NULL;
+    size_t count = elements ? json_array_size(elements) : 1;
+    for (size_t i = 0; i < count; i++) {
+      json_t *element = elements ? json_array_get(elements, i) : value;
+      const char *text = json_string_value(element);
+      if (!text || text[0] != '@')
+        continue;
+      json_t *resolved = read_file_reference(key, text);
+      if (!resolved)
+        return -1;
+      if (elements)
+        json_array_set_new(elements, i, resolved);
+      else
+        json_object_set_new(input, key, resolved);
+    }
+  }
+  return 0;
+}
+
 static void print_known_inputs(const pn_schema_validator *validator) {
   size_t count = pn_schema_input_count(validator);
   if (count == 0) {
@@ -108,9 +143,28 @@ static void print_known_inputs(const pn_schema_validator *validator) {
   fprintf(stderr, "\n");
 }
 
+static void print_unknown_input(const pn_schema_validator *validator, const char *name) {
+  fprintf(stderr, "error: unknown input \"%s\"\n", name);
+  print_known_inputs(validator);
+}
+
 json_t *pn_cli_build_input(const pn_schema_validator *validator, json_t *base, char **pairs,
                            size_t pair_count) {
+  /* The HTTP API drops unknown keys silently, but on the command line one is almost
+   * always a typo, so --json is held to the same rule as -i (pinion's choice 10). */
+  const char *key;
+  json_t *unused;
+  json_object_foreach(base, key, unused) {
+    if (!pn_schema_input_find(validator, key)) {
+      print_unknown_input(validator, key);
+      return NULL;
+    }
+  }
   json_t *input = base ? json_deep_copy(base) : json_object();
+  if (resolve_json_file_references(validator, input) < 0) {
+    json_decref(input);
+    return NULL;
+  }
   for (size_t i = 0; i < pair_count; i++) {
     const char *pair = pairs[i];
     const char *equals = strchr(pair, '=');
@@ -123,8 +177,7 @@ json_t *pn_cli_build_input(const pn_schema_validator *validator, json_t *base, c
     const char *text = equals + 1;
     const pn_schema_input *shape = pn_schema_input_find(validator, name);
     if (!shape) {
-      fprintf(stderr, "error: unknown input \"%s\"\n", name);
-      print_known_inputs(validator);
+      print_unknown_input(validator, name);
       pn_free(name);
       json_decref(input);
       return NULL;

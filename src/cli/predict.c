@@ -1,8 +1,10 @@
 /* `pinion predict` (alias `pinion run`): run one prediction of the model in a folder,
  * as `cog predict` / `cog run` do, on the same model-server core as `pinion serve`.
  * The loop: start the worker, check the inputs as soon as the predictor is
- * described (before setup finishes), submit once READY, stream logs and iterator
- * items, then write the output. Ctrl-C cancels the prediction; a second one quits. */
+ * described (before setup finishes), fetch URL and data: file inputs once READY (as
+ * `pinion serve` does, so a model sees the same files either way), submit, stream
+ * logs and iterator items, then write the output. Ctrl-C cancels the prediction; a
+ * second one quits. */
 #include "cli/cli.h"
 #include "cli/inputs.h"
 #include "cli/options.h"
@@ -10,7 +12,9 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
+#include "serve/inputs.h"
 #include "serve/model.h"
 
 #include <event2/event.h>
@@ -30,6 +34,8 @@ typedef struct predict_run {
   json_t *json_input;
   json_t *input; /* validated, defaults filled */
   pn_prediction *prediction;
+  pn_http_client *http;    /* created when a file input needs downloading */
+  pn_inputs_fetch *fetch;  /* downloads in progress, else NULL */
   pn_cli_output output;
   int interrupts;
   int exit_code;
@@ -80,6 +86,10 @@ static void on_prediction_event(pn_prediction *prediction, enum pn_prediction_ev
     } else {
       print_traceback(prediction->traceback);
       fprintf(stderr, "error: %s\n", prediction->error ? prediction->error : "prediction failed");
+      /* The runner also logs a worker's death for a server's log; the line above has
+       * told the user already, so later log lines would only repeat it. */
+      if (pn_log_level() > PN_LOG_DEBUG)
+        pn_log_set_level(PN_LOG_QUIET);
       finish(run, 1);
     }
     break;
@@ -107,15 +117,7 @@ static void check_inputs(predict_run *run) {
   run->input = coerced;
 }
 
-static void submit(predict_run *run) {
-  char id[40];
-  snprintf(id, sizeof id, "pred_%llx", (unsigned long long)pn_clock_realtime_ns());
-  run->prediction = pn_prediction_new(id, run->input, NULL);
-  if (!run->prediction) {
-    fprintf(stderr, "error: out of memory\n");
-    finish(run, 1);
-    return;
-  }
+static void start_prediction(predict_run *run) {
   const json_t *output = json_object_get(pn_runner_signature(pn_model_runner(run->model)), "output");
   run->output.concatenate = json_is_true(json_object_get(output, "concatenate"));
   int rc = pn_runner_submit(pn_model_runner(run->model), run->prediction, on_prediction_event, run);
@@ -123,6 +125,43 @@ static void submit(predict_run *run) {
     fprintf(stderr, "error: could not start the prediction: %s\n", pn_strerror(rc));
     finish(run, 1);
   }
+}
+
+static void fail_inputs(predict_run *run, const char *error) {
+  fprintf(stderr, "error: Input validation error: %s\n", error);
+  finish(run, 1);
+}
+
+static void on_inputs_ready(void *arg, const char *error) {
+  predict_run *run = arg;
+  run->fetch = NULL;
+  if (error)
+    fail_inputs(run, error);
+  else
+    start_prediction(run);
+}
+
+/* Creates the prediction and turns its URL and data: file inputs into files in the
+ * prediction's own folder, which goes away with it; the prediction starts when they
+ * are all there. */
+static void submit(predict_run *run) {
+  char id[40];
+  snprintf(id, sizeof id, "pred_%llx", (unsigned long long)pn_clock_realtime_ns());
+  run->prediction = pn_prediction_new(id, run->input, NULL);
+  if (!run->prediction || pn_fs_mkdtemp("pinion-inputs", &run->prediction->temp_dir) < 0 ||
+      (!run->http && pn_http_client_new(run->base, &run->http) < 0)) {
+    fprintf(stderr, "error: could not prepare the prediction's inputs\n");
+    finish(run, 1);
+    return;
+  }
+  char *error = NULL;
+  int rc = pn_inputs_prepare(run->http, pn_model_validator(run->model), run->prediction->input,
+                             run->prediction->temp_dir, on_inputs_ready, run, &run->fetch, &error);
+  if (rc == 1)
+    start_prediction(run);
+  else if (rc < 0)
+    fail_inputs(run, error ? error : pn_strerror(rc));
+  pn_free(error);
 }
 
 static void on_state(pn_model *model, void *arg) {
@@ -149,12 +188,18 @@ static void on_state(pn_model *model, void *arg) {
 }
 
 static void on_output(pn_model *model, int stream, const char *bytes, size_t length, void *arg) {
+  predict_run *run = arg;
+  /* Setup may still be printing when the run has already ended (an input refused
+   * while setup runs, for one); the user's answer is the error line, so it is last. */
+  if (run->finished)
+    return;
   fwrite(bytes, 1, length, stderr);
 }
 
 static void on_interrupt(evutil_socket_t fd, short what, void *arg) {
   predict_run *run = arg;
-  if (++run->interrupts == 1 && run->prediction && !pn_prediction_is_terminal(run->prediction)) {
+  if (++run->interrupts == 1 && run->prediction && !run->fetch &&
+      !pn_prediction_is_terminal(run->prediction)) {
     fprintf(stderr, "\nCanceling the prediction (press Ctrl-C again to quit at once)...\n");
     pn_runner_cancel(pn_model_runner(run->model), run->prediction->id);
     return;
@@ -282,6 +327,9 @@ static int run_predict(int argc, char **argv) {
   pn_diag_list_free(&diags);
   if (!run.finished)
     event_base_dispatch(run.base);
+  pn_inputs_cancel(run.fetch);
+  if (run.http)
+    pn_http_client_free(run.http);
   if (run.prediction)
     pn_prediction_unref(run.prediction);
   pn_model_free(run.model);

@@ -1,5 +1,6 @@
 """Shared helpers for the black-box tests: they run the real `pinion` binary."""
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -13,6 +14,8 @@ TEST_PYTHON = "/usr/bin/python3"
 
 
 def run_pinion(*args, cwd=None, env=None, timeout=60, input=None):
+    # The timeout turns a hung CLI into a failed test (subprocess.TimeoutExpired)
+    # instead of a blocked run.
     """Runs pinion with args; returns the CompletedProcess (text mode)."""
     full_env = dict(os.environ)
     full_env.setdefault("PINION_PYTHON", TEST_PYTHON)
@@ -33,3 +36,19 @@ def run_pinion(*args, cwd=None, env=None, timeout=60, input=None):
 @pytest.fixture
 def pinion():
     return run_pinion
+
+
+def fixture_dir(name):
+    return os.path.join(FIXTURES, name)
+
+
+def copy_fixture(name, tmp_path):
+    """A private copy of a fixture folder, for runs that write files next to it."""
+    target = tmp_path / name
+    shutil.copytree(fixture_dir(name), target)
+    return target
+
+
+def run_fixture(name, *args, timeout=20, **kwargs):
+    """Runs pinion in the fixture's folder (for commands that write nothing there)."""
+    return run_pinion(*args, cwd=fixture_dir(name), timeout=timeout, **kwargs)

@@ -1,0 +1,69 @@
+"""The examples in examples/ run with `pinion predict` and give exactly what
+examples/README.md promises."""
+import os
+import shutil
+import subprocess
+
+from conftest import EXAMPLES, PINION, TEST_PYTHON, run_pinion
+
+
+def _example(name):
+    return os.path.join(EXAMPLES, name)
+
+
+def test_hello_with_i():
+    result = run_pinion("predict", "-i", "name=world", cwd=_example("hello"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello there, world\n", "")
+
+
+def test_hello_with_json():
+    result = run_pinion("predict", "--json", '{"text":"Alice"}', cwd=_example("hello"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello there, Alice\n", "")
+
+
+def test_digits_reads_an_eight():
+    result = run_pinion("predict", "-i", "image=@sample.png", cwd=_example("digits"), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        '{\n  "label": 8,\n  "probabilities": [\n    0.000395,\n    0.007157,\n    0.002782,\n'
+        "    0.003239,\n    0.001376,\n    0.000484,\n    0.000745,\n    0.001703,\n    0.981431,\n"
+        "    0.000686\n  ]\n}\n"
+    )
+
+
+def test_ocr_reads_the_sample():
+    result = run_pinion("predict", "-i", "image=@sample.png", cwd=_example("ocr"))
+    assert (result.returncode, result.stdout) == (0, "Hello from pinion\n"), result.stderr
+
+
+def test_tts_writes_a_wave_file(tmp_path):
+    folder = tmp_path / "tts"
+    shutil.copytree(_example("tts"), folder)
+    result = run_pinion("predict", "-i", "text=hello", cwd=folder)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "Written output to: output.wav\n")
+    data = (folder / "output.wav").read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8
+
+
+def test_stream_prints_all_tokens():
+    result = run_pinion("predict", "-i", "prompt=a b c", "-i", "delay=0", cwd=_example("stream"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "a b c\n", "")
+
+
+def test_stream_prints_each_token_as_it_comes():
+    env = dict(os.environ, PINION_PYTHON=TEST_PYTHON, NO_COLOR="1")
+    process = subprocess.Popen(
+        [PINION, "predict", "-i", "prompt=first second", "-i", "delay=0.6"],
+        cwd=_example("stream"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        first = os.read(process.stdout.fileno(), 64)
+        still_running = process.poll() is None
+        rest, _ = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert first == b"first"
+    assert still_running
+    assert rest == b" second\n"
+    assert process.returncode == 0
