@@ -153,12 +153,15 @@ static void on_describe(pn_runner *runner, json_t *message) {
 }
 
 static void on_setup_done(pn_runner *runner, json_t *message) {
+  /* The worker flushed what setup printed before `setup_done`, but the pipes and the
+   * control channel race: take the output now so it lands in the setup logs. */
+  if (runner->worker)
+    pn_worker_drain_output(runner->worker);
   const char *status = json_string_value(json_object_get(message, "status"));
   if (status && strcmp(status, "succeeded") == 0) {
     runner->setup_status = PN_SETUP_SUCCEEDED;
     runner->setup_completed_ns = pn_clock_realtime_ns();
     event_del(runner->setup_timer);
-    runner->death_count = 0;
     set_state(runner, PN_RUNNER_READY);
     return;
   }

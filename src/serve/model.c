@@ -154,6 +154,9 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
       .setup_timeout =
           options->setup_timeout > 0 ? options->setup_timeout : env_seconds("COG_SETUP_TIMEOUT"),
       .restart = options->restart,
+      /* How long a canceled prediction may run on before its worker is restarted;
+       * the runner's default (5 s) when unset. Tests lower it. */
+      .cancel_grace = env_seconds("PINION_CANCEL_GRACE"),
   };
   static const pn_runner_callbacks runner_callbacks = {on_state, on_setup_output,
                                                        on_stray_output};

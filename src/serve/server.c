@@ -693,7 +693,13 @@ static void route(struct evhttp_request *request, void *arg) {
 
 /* --- life cycle ------------------------------------------------------------------- */
 
-static void finish_now(server *self) { event_base_loopexit(self->base, NULL); }
+/* Leaves the loop a moment later, not at once: replies already queued (the 200 for
+ * POST /shutdown, a drained sync prediction's body) are written by evhttp on a later
+ * turn of the loop, and exiting first would close their connections unanswered. */
+static void finish_now(server *self) {
+  struct timeval flush = {0, 200000};
+  event_base_loopexit(self->base, &flush);
+}
 
 static void check_drained(server *self) {
   if (self->shutting_down && !self->entries && pn_webhook_outstanding() == 0)
