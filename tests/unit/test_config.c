@@ -470,6 +470,29 @@ static void load_missing_file(void **state) {
   assert_int_equal(diags.count, 0);
 }
 
+static void load_refuses_huge_files(void **state) {
+  char *dir = NULL;
+  char *path = make_project("", 0, &dir);
+  size_t size = PN_CONFIG_MAX_BYTES + 1;
+  char *text = pn_malloc(size);
+  memset(text, '#', size);
+  assert_int_equal(pn_fs_write(path, text, size), 0);
+  pn_config *config = NULL;
+  pn_diag_list diags;
+  pn_diag_list_init(&diags);
+  assert_int_equal(pn_config_load(path, &config, &diags), PN_EPARSE);
+  assert_null(config);
+  assert_int_equal(diags.count, 1);
+  char *expected = pn_strfmt("failed to parse %s: the file is larger than 1048576 bytes", path);
+  assert_string_equal(diags.items[0].message, expected);
+  pn_free(expected);
+  pn_diag_list_free(&diags);
+  pn_free(text);
+  pn_free(path);
+  pn_fs_remove_tree(dir);
+  pn_free(dir);
+}
+
 static void find_in_parent_folders(void **state) {
   char *dir = NULL;
   char *path = make_project("run: predict.py:P\n", 0, &dir);
@@ -678,6 +701,7 @@ int main(void) {
       cmocka_unit_test(deprecated_build_fields),
       cmocka_unit_test(requirements_file),
       cmocka_unit_test(load_missing_file),
+      cmocka_unit_test(load_refuses_huge_files),
       cmocka_unit_test(find_in_parent_folders),
       cmocka_unit_test(weights_valid),
       cmocka_unit_test(weights_errors),
