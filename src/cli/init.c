@@ -58,8 +58,7 @@ static int write_new(const char *path, const char *text) {
 
 static int run_init(int argc, char **argv) {
   if (argc > 1) {
-    fprintf(stderr, "pinion init: unexpected argument \"%s\". Run 'pinion help init'.\n",
-            argv[1]);
+    fprintf(stderr, "pinion init: unexpected argument \"%s\". Run 'pinion help init'.\n", argv[1]);
     return 2;
   }
   int failed = write_new("cog.yaml", starter_config);

@@ -34,8 +34,8 @@ typedef struct predict_run {
   json_t *json_input;
   json_t *input; /* validated, defaults filled */
   pn_prediction *prediction;
-  pn_http_client *http;    /* created when a file input needs downloading */
-  pn_inputs_fetch *fetch;  /* downloads in progress, else NULL */
+  pn_http_client *http;   /* created when a file input needs downloading */
+  pn_inputs_fetch *fetch; /* downloads in progress, else NULL */
   pn_cli_output output;
   int interrupts;
   int exit_code;
@@ -60,8 +60,10 @@ static int is_file_item(const pn_prediction *prediction, size_t index) {
   snprintf(pointer, sizeof pointer, "/%zu", index);
   size_t i;
   json_t *entry;
-  json_array_foreach(prediction->files, i, entry) if (strcmp(json_string_value(entry), pointer) ==
-                                                      0) return 1;
+  json_array_foreach(prediction->files, i, entry) {
+    if (strcmp(json_string_value(entry), pointer) == 0)
+      return 1;
+  }
   return 0;
 }
 
@@ -118,7 +120,8 @@ static void check_inputs(predict_run *run) {
 }
 
 static void start_prediction(predict_run *run) {
-  const json_t *output = json_object_get(pn_runner_signature(pn_model_runner(run->model)), "output");
+  const json_t *output =
+      json_object_get(pn_runner_signature(pn_model_runner(run->model)), "output");
   run->output.concatenate = json_is_true(json_object_get(output, "concatenate"));
   int rc = pn_runner_submit(pn_model_runner(run->model), run->prediction, on_prediction_event, run);
   if (rc < 0) {

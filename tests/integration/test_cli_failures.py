@@ -145,3 +145,13 @@ def test_a_second_ctrl_c_quits_at_once():
     finally:
         process.kill()
     assert process.returncode == 130
+
+
+def test_what_the_model_leaves_running_does_not_keep_pinion_waiting():
+    started = time.monotonic()
+    result = run_fixture("cli_lingering", "predict")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")
+    assert time.monotonic() - started < 5
+    # The model's child process went with the worker.
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 29.25"], capture_output=True, text=True)
+    assert leftovers.stdout == ""
