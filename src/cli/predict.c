@@ -1,9 +1,10 @@
 /* `pinion predict` (alias `pinion run`): run one prediction of the model in a folder,
  * as `cog predict` / `cog run` do, on the same model-server core as `pinion serve`.
  * The loop: start the worker, check the inputs as soon as the predictor is
- * described (before setup finishes), fetch URL and data: file inputs once READY (as
- * `pinion serve` does, so a model sees the same files either way), submit, stream
- * logs and iterator items, then write the output. Ctrl-C cancels the prediction; a
+ * described (before setup finishes), then run the prediction as a job once READY —
+ * the same path `pinion serve` uses, so URL and data: file inputs, logs and outputs
+ * behave the same either way — streaming logs and iterator items, then write the
+ * output. Ctrl-C cancels the prediction; a
  * second one quits. */
 #include "cli/cli.h"
 #include "cli/inputs.h"
@@ -12,9 +13,8 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
-#include "core/fs.h"
 #include "core/log.h"
-#include "serve/inputs.h"
+#include "serve/job.h"
 #include "serve/model.h"
 
 #include <event2/event.h>
@@ -33,9 +33,8 @@ typedef struct predict_run {
   size_t pair_count;
   json_t *json_input;
   json_t *input; /* validated, defaults filled */
-  pn_prediction *prediction;
-  pn_http_client *http;   /* created when a file input needs downloading */
-  pn_inputs_fetch *fetch; /* downloads in progress, else NULL */
+  pn_http_client *http;
+  pn_job *job;
   pn_cli_output output;
   int interrupts;
   int exit_code;
@@ -67,19 +66,23 @@ static int is_file_item(const pn_prediction *prediction, size_t index) {
   return 0;
 }
 
-static void on_prediction_event(pn_prediction *prediction, enum pn_prediction_event event,
-                                const json_t *detail, void *arg) {
+static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *detail, void *arg) {
   predict_run *run = arg;
+  pn_prediction *prediction = pn_job_prediction(job);
   switch (event) {
-  case PN_PREDICTION_EVENT_LOG:
+  case PN_JOB_LOG:
     fwrite(json_string_value(json_object_get(detail, "data")), 1,
            json_string_length(json_object_get(detail, "data")), stderr);
     break;
-  case PN_PREDICTION_EVENT_OUTPUT:
-    pn_cli_output_item(&run->output, detail,
-                       is_file_item(prediction, json_array_size(prediction->output) - 1));
+  case PN_JOB_OUTPUT:
+    /* A handler's returned value is printed whole at the end; items stream. */
+    if (prediction->is_iterator) {
+      size_t index = (size_t)json_integer_value(json_object_get(detail, "index"));
+      pn_cli_output_item(&run->output, json_object_get(detail, "chunk"),
+                         is_file_item(prediction, index));
+    }
     break;
-  case PN_PREDICTION_EVENT_DONE:
+  case PN_JOB_DONE:
     if (prediction->status == PN_PREDICTION_SUCCEEDED) {
       finish(run, pn_cli_output_finish(&run->output, prediction));
     } else if (prediction->status == PN_PREDICTION_CANCELED) {
@@ -119,52 +122,23 @@ static void check_inputs(predict_run *run) {
   run->input = coerced;
 }
 
-static void start_prediction(predict_run *run) {
+/* Runs the prediction as a job, exactly as `pinion serve` would, except that file
+ * outputs stay local files for the terminal to write out. */
+static void submit(predict_run *run) {
   const json_t *output =
       json_object_get(pn_runner_signature(pn_model_runner(run->model)), "output");
   run->output.concatenate = json_is_true(json_object_get(output, "concatenate"));
-  int rc = pn_runner_submit(pn_model_runner(run->model), run->prediction, on_prediction_event, run);
+  char id[40];
+  snprintf(id, sizeof id, "pred_%llx", (unsigned long long)pn_clock_realtime_ns());
+  pn_job_options options = {.local_files = 1};
+  int rc = pn_http_client_new(run->base, &run->http);
+  if (rc == 0)
+    rc = pn_job_start(run->model, run->http, id, run->input, NULL, &options, on_job_event, run,
+                      &run->job);
   if (rc < 0) {
     fprintf(stderr, "error: could not start the prediction: %s\n", pn_strerror(rc));
     finish(run, 1);
   }
-}
-
-static void fail_inputs(predict_run *run, const char *error) {
-  fprintf(stderr, "error: Input validation error: %s\n", error);
-  finish(run, 1);
-}
-
-static void on_inputs_ready(void *arg, const char *error) {
-  predict_run *run = arg;
-  run->fetch = NULL;
-  if (error)
-    fail_inputs(run, error);
-  else
-    start_prediction(run);
-}
-
-/* Creates the prediction and turns its URL and data: file inputs into files in the
- * prediction's own folder, which goes away with it; the prediction starts when they
- * are all there. */
-static void submit(predict_run *run) {
-  char id[40];
-  snprintf(id, sizeof id, "pred_%llx", (unsigned long long)pn_clock_realtime_ns());
-  run->prediction = pn_prediction_new(id, run->input, NULL);
-  if (!run->prediction || pn_fs_mkdtemp("pinion-inputs", &run->prediction->temp_dir) < 0 ||
-      (!run->http && pn_http_client_new(run->base, &run->http) < 0)) {
-    fprintf(stderr, "error: could not prepare the prediction's inputs\n");
-    finish(run, 1);
-    return;
-  }
-  char *error = NULL;
-  int rc = pn_inputs_prepare(run->http, pn_model_validator(run->model), run->prediction->input,
-                             run->prediction->temp_dir, on_inputs_ready, run, &run->fetch, &error);
-  if (rc == 1)
-    start_prediction(run);
-  else if (rc < 0)
-    fail_inputs(run, error ? error : pn_strerror(rc));
-  pn_free(error);
 }
 
 static void on_state(pn_model *model, void *arg) {
@@ -178,7 +152,7 @@ static void on_state(pn_model *model, void *arg) {
     if (run->finished)
       return;
   }
-  if (state == PN_RUNNER_READY && !run->prediction) {
+  if (state == PN_RUNNER_READY && !run->job) {
     submit(run);
   } else if (state == PN_RUNNER_SETUP_FAILED) {
     print_traceback(pn_runner_setup_traceback(runner));
@@ -201,10 +175,9 @@ static void on_output(pn_model *model, int stream, const char *bytes, size_t len
 
 static void on_interrupt(evutil_socket_t fd, short what, void *arg) {
   predict_run *run = arg;
-  if (++run->interrupts == 1 && run->prediction && !run->fetch &&
-      !pn_prediction_is_terminal(run->prediction)) {
+  if (++run->interrupts == 1 && run->job && !pn_job_is_done(run->job)) {
     fprintf(stderr, "\nCanceling the prediction (press Ctrl-C again to quit at once)...\n");
-    pn_runner_cancel(pn_model_runner(run->model), run->prediction->id);
+    pn_job_cancel(run->job);
     return;
   }
   finish(run, 130);
@@ -330,12 +303,13 @@ static int run_predict(int argc, char **argv) {
   pn_diag_list_free(&diags);
   if (!run.finished)
     event_base_dispatch(run.base);
-  pn_inputs_cancel(run.fetch);
+  if (run.job) {
+    pn_job_detach(run.job);
+    pn_job_unref(run.job);
+  }
+  pn_model_free(run.model);
   if (run.http)
     pn_http_client_free(run.http);
-  if (run.prediction)
-    pn_prediction_unref(run.prediction);
-  pn_model_free(run.model);
   event_free(interrupt);
   event_base_free(run.base);
   json_decref(run.json_input);

@@ -6,6 +6,7 @@
 #include "core/error.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 
 void pn_diag_list_init(pn_diag_list *list) {
   list->items = NULL;
@@ -79,17 +80,32 @@ char *pn_diag_format(const pn_diag *diag) {
     pn_buf_append_str(&line, ": ");
   }
   pn_buf_append_str(&line, diag->severity == PN_DIAG_ERROR ? "error: " : "warning: ");
-  if (diag->field)
-    pn_buf_appendf(&line, "%s: ", diag->field);
   pn_buf_append_str(&line, diag->message);
   return pn_buf_take(&line);
 }
 
+static int by_position(const void *a, const void *b) {
+  const pn_diag *left = *(const pn_diag *const *)a, *right = *(const pn_diag *const *)b;
+  if (left->line != right->line)
+    return left->line < right->line ? -1 : 1;
+  if (left->column != right->column)
+    return left->column < right->column ? -1 : 1;
+  return left < right ? -1 : left > right; /* keep the order they were found in */
+}
+
 void pn_diag_print(const pn_diag_list *list, FILE *out) {
+  /* In file order, so a person can fix them top to bottom. */
+  const pn_diag **sorted = pn_malloc((list->count ? list->count : 1) * sizeof *sorted);
+  if (!sorted)
+    return;
+  for (size_t i = 0; i < list->count; i++)
+    sorted[i] = &list->items[i];
+  qsort(sorted, list->count, sizeof *sorted, by_position);
   for (size_t i = 0; i < list->count; i++) {
-    char *line = pn_diag_format(&list->items[i]);
+    char *line = pn_diag_format(sorted[i]);
     if (line)
       fprintf(out, "%s\n", line);
     pn_free(line);
   }
+  pn_free(sorted);
 }

@@ -32,10 +32,11 @@ int pn_diag_add(pn_diag_list *list, enum pn_diag_severity severity, const char *
                 int column, const char *field, const char *format, ...)
     __attribute__((format(printf, 7, 8)));
 size_t pn_diag_count(const pn_diag_list *list, enum pn_diag_severity severity);
-/* Writes one line per diagnostic: "FILE:LINE:COLUMN: error: FIELD: MESSAGE" (parts
- * that are unknown are left out). */
+/* Writes one line per diagnostic, in file order: "FILE:LINE:COLUMN: error: MESSAGE"
+ * (parts that are unknown are left out; messages name their field themselves, as
+ * Cog's do). */
 void pn_diag_print(const pn_diag_list *list, FILE *out);
-/* The same line for one diagnostic, pn_malloc'd. */
+/* The line for one diagnostic, pn_malloc'd. */
 char *pn_diag_format(const pn_diag *diag);
 
 #endif

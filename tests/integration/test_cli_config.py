@@ -18,53 +18,39 @@ def project(tmp_path):
 
 CASES = [
     (
-        "unknown keys and a bad type, all reported",
+        'unknown keys and a bad type, all reported',
         'build:\n  python_version: "3.11"\n  gpu: maybe\n  bogus: 1\nrun: "predict.py:Predictor"\nfoo: bar\n',
-        "{f}:6:1: error: foo: schema error in \"cog.yaml\": Additional property foo is not allowed; allowed: "
-        "build, run, predict, train, image, model, concurrency, environment, weights\n"
-        "{f}:4:3: error: build.bogus: schema error in \"build\": Additional property bogus is not allowed; allowed: "
-        "python_version, python_requirements, python_packages, system_packages, gpu, cuda, cudnn, run, "
-        "sdk_version, pre_install\n"
-        "{f}:3:8: error: build.gpu: schema error in \"build.gpu\": must be a boolean (true or false)\n",
+        '{f}:3:8: error: schema error in "build.gpu": must be a boolean (true or false)\n{f}:4:3: error: schema error in "build": Additional property bogus is not allowed; allowed: python_version, python_requirements, python_packages, system_packages, gpu, cuda, cudnn, run, sdk_version, pre_install\n{f}:6:1: error: schema error in "cog.yaml": Additional property foo is not allowed; allowed: build, run, predict, train, image, model, concurrency, environment, weights\n',
     ),
     (
-        "invalid YAML",
-        "build: [\n",
-        "{f}:2:1: error: failed to parse {f}: invalid YAML: did not find expected node content while parsing a flow node\n",
+        'invalid YAML',
+        'build: [\n',
+        '{f}:2:1: error: failed to parse {f}: invalid YAML: did not find expected node content while parsing a flow node\n',
     ),
     (
-        "empty file",
-        "",
-        "error: {f} has no 'run' (or 'predict') entry: add run: \"predict.py:Predictor\"\n",
+        'empty file',
+        '',
+        'error: {f} has no \'run\' (or \'predict\') entry: add run: "predict.py:Predictor"\n',
     ),
     (
-        "run and predict together",
-        GOOD + 'predict: "predict.py:Predictor"\n',
-        "{f}:4:1: warning: predict: deprecated field \"predict\": use \"run\" instead\n"
-        "{f}:4:1: error: predict: only one of run or predict can be set\n",
+        'run and predict together',
+        'build:\n  python_version: "3.11"\nrun: "predict.py:Predictor"\npredict: "predict.py:Predictor"\n',
+        '{f}:4:1: warning: deprecated field "predict": use "run" instead\n{f}:4:1: error: only one of run or predict can be set\n',
     ),
     (
-        "environment and concurrency",
-        GOOD + "environment:\n  - PATH=/x\n  - NOEQUALS\n  - A=1\n  - A=2\nconcurrency:\n  max: 0\n",
-        "{f}:10:3: warning: concurrency.max: deprecated field \"concurrency.max\": use \"@cog.concurrent(max=N)\" instead\n"
-        "{f}:10:8: error: concurrency.max: invalid concurrency.max \"0\": must be at least 1\n"
-        "{f}:5:5: error: environment.0: invalid environment: environment variable \"PATH\" is not allowed: "
-        "reserved for internal use\n"
-        "{f}:6:5: error: environment.1: invalid environment: environment variable \"NOEQUALS\" is not in the "
-        "KEY=VALUE format (KEY is letters, digits and underscores, not starting with a digit)\n"
-        "{f}:8:5: error: environment.3: invalid environment: environment variable \"A\" is already defined (at line 7)\n",
+        'environment and concurrency',
+        'build:\n  python_version: "3.11"\nrun: "predict.py:Predictor"\nenvironment:\n  - PATH=/x\n  - NOEQUALS\n  - A=1\n  - A=2\nconcurrency:\n  max: 0\n',
+        '{f}:5:5: error: invalid environment: environment variable "PATH" is not allowed: reserved for internal use\n{f}:6:5: error: invalid environment: environment variable "NOEQUALS" is not in the KEY=VALUE format (KEY is letters, digits and underscores, not starting with a digit)\n{f}:8:5: error: invalid environment: environment variable "A" is already defined (at line 7)\n{f}:10:3: warning: deprecated field "concurrency.max": use "@cog.concurrent(max=N)" instead\n{f}:10:8: error: invalid concurrency.max "0": must be at least 1\n',
     ),
     (
-        "old python",
+        'old python',
         'build:\n  python_version: "3.7"\nrun: "predict.py:Predictor"\n',
-        "{f}:2:19: error: build.python_version: invalid build.python_version \"3.7\": "
-        "minimum supported Python version is 3.8\n",
+        '{f}:2:19: error: invalid build.python_version "3.7": minimum supported Python version is 3.8\n',
     ),
     (
-        "wrong shapes",
-        "build: 3\nrun: 5\n",
-        "{f}:2:6: error: run: invalid run \"5\": must be in the form 'predict.py:Predictor' or 'predict.py'\n"
-        "{f}:1:8: error: build: schema error in \"build\": must be a mapping\n",
+        'wrong shapes',
+        'build: 3\nrun: 5\n',
+        '{f}:1:8: error: schema error in "build": must be a mapping\n{f}:2:6: error: invalid run "5": must be in the form \'predict.py:Predictor\' or \'predict.py\'\n',
     ),
 ]
 
@@ -82,7 +68,7 @@ def test_deprecated_predict_key_warns_and_runs():
     result = run_fixture("cli_legacy_predict", "predict")
     assert (result.returncode, result.stdout) == (0, "predict() legacy\n")
     assert result.stderr == (
-        '%s/cli_legacy_predict/cog.yaml:3:1: warning: predict: deprecated field "predict": use "run" instead\n'
+        '%s/cli_legacy_predict/cog.yaml:3:1: warning: deprecated field "predict": use "run" instead\n'
         % FIXTURES
     )
 
