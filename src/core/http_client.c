@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* Set by the first pn_http_client_new; every transfer needs a client first. */
+/* Loaded with the first transfer (ensure_multi); nothing calls it before that. */
 static const pn_curl_api *curl;
 
 #define DEFAULT_MAX_RESPONSE (64u * 1024u * 1024u)
@@ -105,27 +105,36 @@ static int on_timer_change(CURLM *multi, long timeout_ms, void *clientp) {
 }
 
 int pn_http_client_new(struct event_base *base, pn_http_client **out) {
-  const char *error = NULL;
-  curl = pn_curl(&error);
-  if (!curl) {
-    pn_error("%s", error);
-    return PN_EIO;
-  }
   pn_http_client *client = pn_calloc(1, sizeof *client);
   if (!client)
     return PN_ENOMEM;
   client->base = base;
-  client->multi = curl->multi_init();
   client->timer = evtimer_new(base, on_timer, client);
-  if (!client->multi || !client->timer) {
+  if (!client->timer) {
     pn_http_client_free(client);
+    return PN_ENOMEM;
+  }
+  *out = client;
+  return 0;
+}
+
+/* libcurl and the multi handle come with the first transfer, so a process that never
+ * makes a request never loads libcurl. */
+static int ensure_multi(pn_http_client *client, const char **error) {
+  if (client->multi)
+    return 0;
+  curl = pn_curl(error);
+  if (!curl)
+    return PN_EIO;
+  client->multi = curl->multi_init();
+  if (!client->multi) {
+    *error = "curl_multi_init failed";
     return PN_ENOMEM;
   }
   curl->multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl->multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
   curl->multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
   curl->multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
-  *out = client;
   return 0;
 }
 
@@ -337,6 +346,12 @@ int pn_http_client_send(pn_http_client *client, const pn_http_request *request,
                         pn_http_done_fn done, void *arg, pn_http_transfer **out) {
   if (out)
     *out = NULL;
+  const char *load_error = NULL;
+  int loaded = ensure_multi(client, &load_error);
+  if (loaded < 0) {
+    pn_error("%s", load_error);
+    return loaded;
+  }
   pn_http_transfer *transfer = pn_calloc(1, sizeof *transfer);
   if (!transfer)
     return PN_ENOMEM;

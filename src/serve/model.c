@@ -6,6 +6,8 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/gpu.h"
+#include "core/log.h"
 #include "core/version.h"
 #include "schema/openapi.h"
 
@@ -119,6 +121,10 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
     pn_model_free(model);
     return PN_EINVAL;
   }
+  if (model->config->build.gpu && pn_gpu_count() == 0)
+    pn_warn("%s asks for a GPU (build.gpu: true) but no NVIDIA GPU is visible here; the "
+            "model runs on the CPU if it can",
+            model->config->path);
   char *python_dir = pn_worker_python_dir(error);
   if (!python_dir) {
     pn_model_free(model);

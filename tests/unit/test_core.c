@@ -10,6 +10,10 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/gpu.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include <string.h>
 
@@ -82,6 +86,37 @@ static void files_round_trip_with_limit(void **state) {
   pn_free(dir);
 }
 
+static void touch(const char *dir, const char *name) {
+  char *path = pn_fs_join(dir, name);
+  pn_fs_write(path, "", 0);
+  pn_free(path);
+}
+
+static void gpus_are_counted_from_device_files(void **state) {
+  char *root = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pinion-gpu", &root), 0);
+  setenv("PINION_GPU_ROOT", root, 1);
+  assert_int_equal(pn_gpu_count(), 0);
+  char *dev = pn_fs_join(root, "dev");
+  mkdir(dev, 0755);
+  touch(dev, "nvidiactl");
+  touch(dev, "nvidia-uvm");
+  assert_int_equal(pn_gpu_count(), 0);
+  touch(dev, "nvidia0");
+  touch(dev, "nvidia1");
+  assert_int_equal(pn_gpu_count(), 2);
+  char *proc = pn_fs_join(root, "proc/driver/nvidia/gpus/0000:01:00.0");
+  char *command = pn_strfmt("mkdir -p '%s'", proc);
+  assert_int_equal(system(command), 0);
+  assert_int_equal(pn_gpu_count(), 1); /* the driver's own list wins */
+  unsetenv("PINION_GPU_ROOT");
+  pn_fs_remove_tree(root);
+  pn_free(command);
+  pn_free(proc);
+  pn_free(dev);
+  pn_free(root);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(error_messages_and_names),
@@ -89,6 +124,7 @@ int main(void) {
       cmocka_unit_test(allocation_failure_injection),
       cmocka_unit_test(rfc3339_formatting),
       cmocka_unit_test(files_round_trip_with_limit),
+      cmocka_unit_test(gpus_are_counted_from_device_files),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
