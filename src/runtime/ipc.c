@@ -135,15 +135,36 @@ int pn_ipc_open(struct event_base *base, int fd, pn_ipc_message_fn on_message,
   return 0;
 }
 
+static int append_to_evbuffer(const char *text, size_t length, void *data) {
+  return evbuffer_add(data, text, length);
+}
+
 int pn_ipc_send(pn_ipc *ipc, const json_t *message) {
   if (ipc->closed)
     return PN_ECLOSED;
-  pn_buf frame;
-  pn_buf_init(&frame, PN_IPC_FRAME_MAX + 4);
-  int rc = pn_ipc_encode(message, &frame);
-  if (rc == 0 && bufferevent_write(ipc->events, frame.data, frame.length) < 0)
-    rc = PN_EIO;
-  pn_buf_free(&frame);
+  /* Encode straight into the socket's output buffer: reserve the header, dump the
+   * JSON after it, then fill the header in. One copy, one write per frame. */
+  struct evbuffer *frame = evbuffer_new();
+  if (!frame)
+    return PN_ENOMEM;
+  unsigned char header[4] = {0, 0, 0, 0};
+  int rc = 0;
+  if (evbuffer_add(frame, header, 4) < 0 ||
+      json_dump_callback(message, append_to_evbuffer, frame, JSON_COMPACT) < 0)
+    rc = PN_ENOMEM;
+  size_t length = evbuffer_get_length(frame) - 4;
+  if (rc == 0 && length > PN_IPC_FRAME_MAX)
+    rc = PN_ETOOBIG;
+  if (rc == 0) {
+    unsigned char *start = evbuffer_pullup(frame, 4);
+    start[0] = (unsigned char)(length >> 24);
+    start[1] = (unsigned char)(length >> 16);
+    start[2] = (unsigned char)(length >> 8);
+    start[3] = (unsigned char)length;
+    if (bufferevent_write_buffer(ipc->events, frame) < 0)
+      rc = PN_EIO;
+  }
+  evbuffer_free(frame);
   return rc;
 }
 

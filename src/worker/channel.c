@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -176,18 +177,34 @@ fail:
     return NULL;
 }
 
-/* Writes all of `bytes` to fd, retrying on EINTR without running signal handlers, so
- * that a handler's exception can never leave half a frame on the socket. */
-static int pn_worker_write_all(int fd, const char *bytes, size_t length) {
-    while (length > 0) {
-        ssize_t put = send(fd, bytes, length, MSG_NOSIGNAL);
+/* Writes the header and the payload to fd, in one sendmsg when the socket takes it all
+ * (so the server wakes once per frame, not twice), retrying on EINTR without running
+ * signal handlers so that a handler's exception can never leave half a frame. */
+static int pn_worker_write_frame(int fd, const unsigned char *header, const char *bytes,
+                                 size_t length) {
+    struct iovec parts[2] = {{(void *)header, 4}, {(void *)bytes, length}};
+    struct iovec *part = parts;
+    int count = 2;
+    while (count > 0) {
+        struct msghdr message;
+        memset(&message, 0, sizeof message);
+        message.msg_iov = part;
+        message.msg_iovlen = (size_t)count;
+        ssize_t put = sendmsg(fd, &message, MSG_NOSIGNAL);
         if (put < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        bytes += put;
-        length -= (size_t)put;
+        while (count > 0 && (size_t)put >= part->iov_len) {
+            put -= (ssize_t)part->iov_len;
+            part++;
+            count--;
+        }
+        if (count > 0) {
+            part->iov_base = (char *)part->iov_base + put;
+            part->iov_len -= (size_t)put;
+        }
     }
     return 0;
 }
@@ -215,8 +232,7 @@ static PyObject *pn_worker_channel_send(PyObject *self, PyObject *args) {
     Py_INCREF(payload); /* keeps `bytes` alive while the GIL is released */
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&channel->send_lock);
-    if (pn_worker_write_all(channel->fd, (const char *)header, 4) < 0 ||
-        pn_worker_write_all(channel->fd, bytes, (size_t)size) < 0) {
+    if (pn_worker_write_frame(channel->fd, header, bytes, (size_t)size) < 0) {
         failed = 1;
         saved = errno;
     }
