@@ -1,0 +1,84 @@
+/* The hub's scheduler: a queue per target (a model version, or a deployment), and the
+ * instances that serve it. An instance is a `pinion serve` child process (for folder
+ * versions; a container through the engine for image versions) that the scheduler
+ * starts, waits for (READY), dispatches predictions to over the Cog HTTP API
+ * (`PUT /predictions/{id}` with `Prefer: respond-async` and a webhook back to the hub),
+ * and stops when idle. Everything runs on the hub's loop; nothing here touches the
+ * store: the hub persists, the scheduler only runs. See docs/internals/hub.md. */
+#ifndef PN_HUB_SCHEDULER_H
+#define PN_HUB_SCHEDULER_H
+
+#include "core/http_client.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+
+typedef struct pn_scheduler pn_scheduler;
+
+typedef struct pn_scheduler_options {
+  const char *pinion;          /* the pinion binary to start instances with (/proc/self/exe) */
+  const char *python;          /* the models' Python (passed as --python), or NULL */
+  const char *data_dir;        /* instances get scratch folders under DATA/instances/ */
+  const char *hub_url;         /* how instances reach the hub: http://127.0.0.1:PORT */
+  double idle_timeout;         /* seconds an instance above min_instances may sit idle (60) */
+  double boot_timeout;         /* seconds an instance may take to become READY (600) */
+} pn_scheduler_options;
+
+/* What to run a prediction on. Strings are copied. */
+typedef struct pn_scheduler_target {
+  const char *key;          /* the queue: a version id, or "deployment:owner/name" */
+  const char *bundle_dir;   /* a folder version's extracted bundle, or NULL */
+  const char *image;        /* an image version's reference, or NULL */
+  const char *mode;         /* "predict" or "train" */
+  int min_instances;        /* kept running even when idle */
+  int max_instances;        /* at most this many at once (>= 1) */
+  int slots;                /* predictions one instance runs at once (COG_MAX_CONCURRENCY), >= 1 */
+} pn_scheduler_target;
+
+enum pn_scheduler_event {
+  PN_SCHEDULER_BOOTING,   /* no instance was free: one is starting; detail {"instance"} */
+  PN_SCHEDULER_STARTED,   /* dispatched to an instance; detail {"cold_boot_time": s or null} */
+  PN_SCHEDULER_UPDATE,    /* the instance's webhook: detail = Cog's prediction object; `kind`
+                             says which of start/output/logs/completed it was */
+  PN_SCHEDULER_FAILED,    /* the scheduler could not run it (boot failed, instance died);
+                             detail {"error": "..."}; terminal */
+};
+
+/* `kind` is the Cog webhook event for UPDATE ("start", "output", "logs", "completed"),
+ * NULL otherwise. `detail` is borrowed. */
+typedef void (*pn_scheduler_event_fn)(void *arg, const char *prediction_id,
+                                      enum pn_scheduler_event event, const char *kind,
+                                      const json_t *detail);
+
+int pn_scheduler_new(struct event_base *base, pn_http_client *client,
+                     const pn_scheduler_options *options, pn_scheduler_event_fn on_event,
+                     void *arg, pn_scheduler **scheduler);
+/* Stops every instance (SIGTERM, then SIGKILL after a grace) and frees. */
+void pn_scheduler_free(pn_scheduler *scheduler);
+
+/* Queues a prediction. `request` is Cog's request body without `id`/`webhook`
+ * ({"input": {...}, "context"?}); the scheduler adds those. Events follow on the loop. */
+int pn_scheduler_submit(pn_scheduler *scheduler, const pn_scheduler_target *target,
+                        const char *prediction_id, const json_t *request);
+/* Cancels: a queued prediction is dropped (no further events); a dispatched one gets
+ * `POST /predictions/{id}/cancel` on its instance (its `completed` update follows).
+ * PN_ENOENT when the scheduler does not know the id. */
+int pn_scheduler_cancel(pn_scheduler *scheduler, const char *prediction_id);
+/* Changes a target's bounds (a deployment was updated); instances follow. */
+int pn_scheduler_configure(pn_scheduler *scheduler, const pn_scheduler_target *target);
+
+/* The hub routes `POST /internal/instances/<token>/webhook` here. Returns 0, or
+ * PN_ENOENT for an unknown token (the hub answers 404). */
+int pn_scheduler_webhook(pn_scheduler *scheduler, const char *token, const json_t *body);
+
+typedef struct pn_scheduler_stats {
+  int instances; /* running or starting */
+  int ready;     /* of which READY */
+  int busy;      /* predictions running */
+  int queued;    /* predictions waiting for a slot */
+} pn_scheduler_stats;
+
+/* Counts for a target key (zeros for an unknown key). */
+pn_scheduler_stats pn_scheduler_target_stats(const pn_scheduler *scheduler, const char *key);
+
+#endif
