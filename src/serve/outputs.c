@@ -174,9 +174,11 @@ static int upload_next(pn_outputs_job *job, char **error) {
     job->current_path = pn_strdup(path);
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
-    size_t length = strlen(job->upload_url);
-    char *url = pn_strfmt("%s%s%s", job->upload_url,
-                          length && job->upload_url[length - 1] == '/' ? "" : "/", base);
+    /* The name joins the base's path; a query (a signed URL's token) stays at the end. */
+    size_t length = strcspn(job->upload_url, "?");
+    char *url = pn_strfmt("%.*s%s%s%s", (int)length, job->upload_url,
+                          length && job->upload_url[length - 1] == '/' ? "" : "/", base,
+                          job->upload_url + length);
     char *content_type = pn_strfmt("Content-Type: %s", pn_mime_for_path(path));
     const char *headers[] = {content_type, NULL};
     pn_http_request request = {

@@ -26,6 +26,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ typedef struct entry {
   server *owner;
   pn_job *job;
   struct evhttp_request *waiting; /* a sync request to answer at the end */
+  struct event *hangup;           /* watches the waiting request's socket for EOF */
   pn_webhook *webhook;
   pn_sse *sse;
   int training;
@@ -143,6 +145,8 @@ static void remove_entry(server *self, entry *gone) {
     }
   }
   pn_sse_free(gone->sse);
+  if (gone->hangup)
+    event_free(gone->hangup);
   pn_job_unref(gone->job);
   pn_free(gone);
 }
@@ -158,7 +162,35 @@ static void on_sync_request_closed(struct evhttp_connection *connection, void *a
   entry *item = arg;
   /* A client that hangs up on a sync prediction cancels it, as in Cog. */
   item->waiting = NULL;
+  if (item->hangup)
+    event_del(item->hangup);
   pn_job_cancel(item->job);
+}
+
+/* evhttp stops reading a connection while its request is being answered, so it never
+ * sees a client hang up on a sync prediction; this event does, by peeking. Bytes of a
+ * pipelined request are left for evhttp and end the watch. */
+static void on_client_readable(evutil_socket_t fd, short what, void *arg) {
+  entry *item = arg;
+  char byte;
+  ssize_t got = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (got > 0)
+    return;
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    event_add(item->hangup, NULL);
+    return;
+  }
+  pn_job_cancel(item->job);
+}
+
+static void watch_for_hangup(server *self, entry *item, struct evhttp_connection *connection) {
+  struct bufferevent *events = evhttp_connection_get_bufferevent(connection);
+  evutil_socket_t fd = events ? bufferevent_getfd(events) : -1;
+  if (fd < 0)
+    return;
+  item->hangup = event_new(self->base, fd, EV_READ, on_client_readable, item);
+  if (item->hangup)
+    event_add(item->hangup, NULL);
 }
 
 static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *detail, void *arg) {
@@ -200,6 +232,8 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
       pn_sse_publish(item->sse, "completed", final);
       pn_sse_end(item->sse);
     }
+    if (item->hangup)
+      event_del(item->hangup);
     if (item->waiting) {
       struct evhttp_connection *connection = evhttp_request_get_connection(item->waiting);
       if (connection)
@@ -469,8 +503,10 @@ static void create(server *self, struct evhttp_request *request, const char *pat
   }
   item->waiting = request;
   struct evhttp_connection *connection = evhttp_request_get_connection(request);
-  if (connection)
+  if (connection) {
     evhttp_connection_set_closecb(connection, on_sync_request_closed, item);
+    watch_for_hangup(self, item, connection);
+  }
 }
 
 static void cancel(server *self, struct evhttp_request *request, const char *id) {

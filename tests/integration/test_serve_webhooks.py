@@ -1,0 +1,136 @@
+"""`pinion serve`: webhooks (spec §5; pinion's choices 3-5): events and their bodies,
+filters, throttling, retries of `completed`, auth and trace headers."""
+import os
+import time
+
+import pytest
+
+from serve_harness import ROOT, Receiver, Server, wait_for
+
+TERMINAL = ("succeeded", "failed", "canceled")
+with open(os.path.join(ROOT, "VERSION")) as f:
+    VERSION = f.read().strip()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with Server("serve_model", config="iter.yaml",
+                env={"COG_THROTTLE_RESPONSE_INTERVAL": "0", "WEBHOOK_AUTH_TOKEN": "s3cret"}) as s:
+        yield s
+
+
+def run_with_hook(server, hooks, input, **envelope):
+    envelope.setdefault("webhook", hooks.url + "/hook")
+    body = server.predict(input, headers={"traceparent": "00-abc-def-01", "tracestate": "k=v"},
+                          **envelope)
+    final = hooks.wait_completed()
+    time.sleep(0.05)  # non-terminal sends are fire-and-forget; let stragglers land
+    return body, final
+
+
+def test_events_bodies_and_headers(server):
+    with Receiver() as hooks:
+        body, final = run_with_hook(server, hooks, {"count": 2}, id="wh-1")
+        assert body["status"] == "succeeded" and body["output"] == ["item 0", "item 1"]
+        requests = hooks.requests
+        for r in requests:
+            assert r["method"] == "POST" and r["path"] == "/hook"
+            assert r["headers"]["content-type"] == "application/json"
+            assert r["headers"]["user-agent"] == "pinion/" + VERSION
+            assert r["headers"]["authorization"] == "Bearer s3cret"
+            assert r["headers"]["traceparent"] == "00-abc-def-01"
+            assert r["headers"]["tracestate"] == "k=v"
+            assert r["json"]["id"] == "wh-1"
+        bodies = [r["json"] for r in requests]
+        start = [b for b in bodies if b["status"] == "processing" and b["output"] is None
+                 and b["logs"] == ""]
+        assert start, bodies
+        assert start[0]["started_at"] and start[0]["completed_at"] is None
+        assert "predict_time" not in start[0]["metrics"]
+        outputs = sorted(map(len, (b["output"] for b in bodies
+                                   if b["status"] == "processing" and b["output"])))
+        assert outputs[-1] == 2 and 1 in outputs
+        assert any(b["logs"].startswith("log 0\n") for b in bodies if b["status"] == "processing")
+        completed = [b for b in bodies if b["status"] in TERMINAL]
+        assert len(completed) == 1
+        assert completed[0] == dict(body)
+
+
+def test_single_value_output_webhook_is_array_then_value():
+    with Server("serve_model", env={"COG_THROTTLE_RESPONSE_INTERVAL": "0"}) as s, \
+            Receiver() as hooks:
+        s.predict({"text": "v"}, webhook=hooks.url,
+                  webhook_events_filter=["output", "completed"])
+        final = hooks.wait_completed()
+        time.sleep(0.05)
+        outputs = [b["output"] for b in hooks.bodies() if b["status"] == "processing"]
+        assert outputs == [["v None"]]
+        assert final["output"] == "v None"
+
+
+def test_filter(server):
+    with Receiver() as hooks:
+        run_with_hook(server, hooks, {"count": 2}, webhook_events_filter=["completed"])
+        assert [b["status"] for b in hooks.bodies()] == ["succeeded"]
+    with Receiver() as hooks:
+        server.predict({"count": 1}, webhook=hooks.url, webhook_events_filter=["start"])
+        wait_for(lambda: hooks.requests)
+        time.sleep(0.1)
+        assert [b["status"] for b in hooks.bodies()] == ["processing"]
+
+
+def test_failed_prediction_completed_webhook():
+    with Server("serve_model") as s, Receiver() as hooks:
+        body = s.predict({"mode": "raise"}, webhook=hooks.url,
+                         webhook_events_filter=["completed"])
+        final = hooks.wait_completed()
+        assert final == body
+        assert final["status"] == "failed"
+        assert final["error"] == "Prediction failed: Prediction failed: ValueError: boom"
+        assert final["logs"] == "about to raise\n"
+
+
+def test_completed_retried_after_500():
+    with Server("serve_model") as s, Receiver(fail_first=2) as hooks:
+        body = s.predict({"text": "retry"}, webhook=hooks.url,
+                         webhook_events_filter=["completed"])
+        final = hooks.wait_completed()
+        wait_for(lambda: len(hooks.requests) == 3, what="two retries")
+        assert [r["json"]["status"] for r in hooks.requests] == ["succeeded"] * 3
+        assert hooks.requests[0]["body"] == hooks.requests[2]["body"]
+        assert final == body
+        assert "retrying in 0.2 s" in s.output() and "retrying in 0.4 s" in s.output()
+
+
+def test_throttle_coalesces_logs_but_never_drops_the_end():
+    with Server("serve_model", config="iter.yaml",
+                env={"COG_THROTTLE_RESPONSE_INTERVAL": "10"}) as s, Receiver() as hooks:
+        body = s.predict({"count": 5, "seconds": 0.02}, webhook=hooks.url,
+                         webhook_events_filter=["start", "logs", "completed"])
+        final = hooks.wait_completed()
+        time.sleep(0.1)
+        statuses = [b["status"] for b in hooks.bodies()]
+        # start, then at most one throttled logs event, then completed.
+        assert statuses[0] == "processing" and statuses[-1] == "succeeded"
+        assert len(statuses) <= 3, statuses
+        assert final["logs"] == "".join("log %d\n" % i for i in range(5)) == body["logs"]
+
+
+def test_throttled_events_flushed_when_completed_filtered_out():
+    with Server("serve_model", config="iter.yaml",
+                env={"COG_THROTTLE_RESPONSE_INTERVAL": "10"}) as s, Receiver() as hooks:
+        s.predict({"count": 3, "seconds": 0.02}, webhook=hooks.url,
+                  webhook_events_filter=["output"])
+        # The first output goes at once; the rest are coalesced into one at the end.
+        last = wait_for(lambda: [b for b in hooks.bodies() if b["output"]
+                                 and len(b["output"]) == 3], what="the final output event")
+        assert last[0]["output"] == ["item 0", "item 1", "item 2"]
+        assert len(hooks.requests) == 2
+
+
+def test_unreachable_webhook_does_not_fail_prediction():
+    with Server("serve_model") as s:
+        body = s.predict({"text": "x"}, webhook="http://127.0.0.1:9/nothing",
+                         webhook_events_filter=["start"])
+        assert body["status"] == "succeeded"
+        assert s.health()["status"] == "READY"
