@@ -293,16 +293,37 @@ class Worker:
     def serve_sync(self):
         signal.signal(signal.SIGUSR1, self._on_cancel_signal)
         recv = self.channel.recv
+        pending = collections.deque()
         while True:
-            frame = recv()
+            frame = pending.popleft() if pending else recv()
             if frame is None:
                 return 0
             message = json.loads(frame)
             kind = message.get("type")
             if kind == "predict":
-                self.predict_sync(message)
+                if self._canceled_before_start(message["id"], pending):
+                    self._finish({"type": "done", "id": message["id"], "status": "canceled"}, self._scope(message))
+                else:
+                    self.predict_sync(message)
             elif kind == "healthcheck":
                 self.healthcheck_sync(message)
+            # A `cancel` read here is for a prediction that already ended: nothing to do.
+
+    def _canceled_before_start(self, prediction_id, pending):
+        """The server cancels a sync prediction with a `cancel` frame and SIGUSR1. A
+        signal that lands before the prediction starts finds nothing running, so look at
+        what else is already on the socket: a `cancel` for this id means do not start."""
+        frames = self.channel.try_recv()
+        canceled = False
+        for frame in frames or ():
+            message = json.loads(frame)
+            if message.get("type") == "cancel":
+                canceled = canceled or message.get("id") == prediction_id
+            else:
+                pending.append(frame)
+        if frames is None:
+            pending.append(None)  # end of file after these frames
+        return canceled
 
     # ------------------------------------------------------------ async
 

@@ -172,6 +172,8 @@ static void on_setup_done(pn_runner *runner, json_t *message) {
 
 static void on_output_item(pn_runner *runner, int slot, json_t *message) {
   pn_prediction *prediction = runner->running[slot];
+  /* What the handler returned decides, not its annotation: `-> Any` may yield. */
+  prediction->is_iterator = 1;
   json_t *value = json_object_get(message, "value");
   if (!prediction->output)
     prediction->output = json_array();
@@ -699,14 +701,15 @@ int pn_runner_cancel(pn_runner *runner, const char *id) {
   if (prediction->cancel_requested)
     return 0;
   prediction->cancel_requested = 1;
-  if (signature_flag(runner, "is_async")) {
-    json_t *message = json_pack("{s:s, s:s}", "type", "cancel", "id", id);
-    if (message && runner->worker)
-      pn_worker_send(runner->worker, message);
-    json_decref(message);
-  } else if (runner->worker) {
+  /* Async handlers read the frame and cancel the task. A sync handler cannot read
+   * while it runs, so SIGUSR1 interrupts it; the frame still tells a worker that has
+   * not started the prediction yet not to start it. */
+  json_t *message = json_pack("{s:s, s:s}", "type", "cancel", "id", id);
+  if (message && runner->worker)
+    pn_worker_send(runner->worker, message);
+  json_decref(message);
+  if (!signature_flag(runner, "is_async") && runner->worker)
     pn_worker_signal(runner->worker, SIGUSR1);
-  }
   double seconds = runner->options.cancel_grace;
   struct timeval grace = {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)};
   event_add(runner->cancel_timer, &grace);

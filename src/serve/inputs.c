@@ -272,6 +272,49 @@ static int visit(walk *state, json_t *holder, const char *key, size_t index) {
   return item->url && item->path && (!key || item->key) ? 0 : PN_ENOMEM;
 }
 
+static int add_scheme_error(json_t *detail, const char *name, const char *text) {
+  char *message = pn_strfmt("'%s' is not a valid URL scheme. 'data', 'http', or 'https' is "
+                            "supported.",
+                            text);
+  json_t *entry = json_pack("{s:[s,s,s], s:s, s:s}", "loc", "body", "input", name, "msg",
+                            message ? message : "not a valid URL", "type", "value_error");
+  pn_free(message);
+  return entry ? json_array_append_new(detail, entry) : PN_ENOMEM;
+}
+
+int pn_inputs_check_remote(const pn_schema_validator *validator, const json_t *input,
+                           json_t **out) {
+  json_t *detail = json_array();
+  for (size_t i = 0; detail && i < pn_schema_input_count(validator); i++) {
+    const pn_schema_input *shape = pn_schema_input_at(validator, i);
+    json_t *value = shape->is_file ? json_object_get(input, shape->name) : NULL;
+    if (json_is_string(value)) {
+      const char *text = json_string_value(value);
+      if (!is_url(text) && !is_data_uri(text))
+        add_scheme_error(detail, shape->name, text);
+    } else if (json_is_array(value)) {
+      size_t j;
+      json_t *element;
+      json_array_foreach(value, j, element) {
+        const char *text = json_string_value(element);
+        if (text && !is_url(text) && !is_data_uri(text)) {
+          add_scheme_error(detail, shape->name, text);
+          break;
+        }
+      }
+    }
+  }
+  if (!detail)
+    return PN_ENOMEM;
+  if (json_array_size(detail) == 0) {
+    json_decref(detail);
+    *out = NULL;
+    return 0;
+  }
+  *out = detail;
+  return PN_EINVAL;
+}
+
 int pn_inputs_prepare(pn_http_client *client, const pn_schema_validator *validator, json_t *input,
                       const char *temp_dir, pn_inputs_done_fn done, void *arg,
                       pn_inputs_fetch **out, char **error) {

@@ -30,6 +30,12 @@ int pn_inputs_prepare(pn_http_client *client, const pn_schema_validator *validat
 /* Stops the downloads; the callback will not run. */
 void pn_inputs_cancel(pn_inputs_fetch *fetch);
 
+/* Over HTTP a file input must be a URL or a data: URI: a bare path would let a
+ * client make the model read files on the server. Returns 0, or PN_EINVAL with
+ * *detail (a new array of Cog's 422 entries, as the legacy server answered). */
+int pn_inputs_check_remote(const pn_schema_validator *validator, const json_t *input,
+                           json_t **detail);
+
 /* The file name Cog gives an input fetched from `url`: the last path segment,
  * percent-decoded, '/' and NUL replaced, at most 200 bytes keeping the extension;
  * "file" when empty. pn_malloc'd. */

@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "serve/inputs.h"
 #include "serve/job.h"
 #include "serve/reload.h"
 #include "serve/sse.h"
@@ -435,7 +436,9 @@ static void create(server *self, struct evhttp_request *request, const char *pat
     return;
   }
   json_t *coerced = NULL, *detail = NULL;
-  if (pn_schema_validate(pn_model_validator(self->model), body.input, &coerced, &detail) < 0) {
+  if (pn_schema_validate(pn_model_validator(self->model), body.input, &coerced, &detail) < 0 ||
+      pn_inputs_check_remote(pn_model_validator(self->model), coerced, &detail) < 0) {
+    json_decref(coerced);
     reply_new(request, 422, json_pack("{s:o}", "detail", detail));
     json_decref(body.body);
     return;

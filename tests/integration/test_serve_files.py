@@ -56,6 +56,20 @@ def test_input_download_404_fails_prediction(server):
     assert leftovers(server) == []
 
 
+def test_local_paths_are_refused_over_http(server):
+    """A client must not be able to make the model read the server's own files."""
+    r = server.post("/predictions", {"input": {"mode": "input", "source": "/etc/passwd"}})
+    assert r.status == 422
+    assert r.json() == {"detail": [{
+        "loc": ["body", "input", "source"],
+        "msg": "'/etc/passwd' is not a valid URL scheme. 'data', 'http', or 'https' is supported.",
+        "type": "value_error"}]}
+    r = server.post("/predictions", {"input": {"mode": "input", "source": "data:,x",
+                                               "sources": ["data:,y", "relative.txt"]}})
+    assert r.status == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "input", "sources"]
+
+
 def test_bad_data_uri_fails_prediction(server):
     body = server.predict({"mode": "input", "source": "data:text/plain;base64,@@@"})
     assert body["status"] == "failed"

@@ -134,3 +134,15 @@ def test_unreachable_webhook_does_not_fail_prediction():
                          webhook_events_filter=["start"])
         assert body["status"] == "succeeded"
         assert s.health()["status"] == "READY"
+
+
+def test_generator_behind_an_any_annotation_streams_once():
+    with Server("serve_any_iter", env={"COG_THROTTLE_RESPONSE_INTERVAL": "0"}) as s, Receiver() as hooks:
+        body = s.predict({}, webhook=hooks.url, webhook_events_filter=["output", "completed"])
+        assert body["status"] == "succeeded"
+        assert body["output"] == ["a", "b", "c"]
+        final = hooks.wait_completed()
+        assert final["output"] == ["a", "b", "c"]
+        time.sleep(0.2)  # any late output webhook would show here
+        outputs = sorted(len(b["output"]) for b in hooks.bodies() if b["status"] != "succeeded")
+        assert outputs == [1, 2, 3]  # one webhook per item, never the list again
