@@ -245,6 +245,8 @@ class Worker:
             kwargs = self.prepare_inputs(message.get("input") or {}, opened)
             kind = self.error_kind
             self.running = True
+            if self._cancel_waiting(prediction_id):
+                raise cog.CancelationException()
             result = self.function(**kwargs)
             encoder = Encoder()
             if _is_iterator(result):
@@ -293,26 +295,24 @@ class Worker:
     def serve_sync(self):
         signal.signal(signal.SIGUSR1, self._on_cancel_signal)
         recv = self.channel.recv
-        pending = collections.deque()
+        self.pending = collections.deque()
         while True:
-            frame = pending.popleft() if pending else recv()
+            frame = self.pending.popleft() if self.pending else recv()
             if frame is None:
                 return 0
             message = json.loads(frame)
             kind = message.get("type")
             if kind == "predict":
-                if self._canceled_before_start(message["id"], pending):
-                    self._finish({"type": "done", "id": message["id"], "status": "canceled"}, self._scope(message))
-                else:
-                    self.predict_sync(message)
+                self.predict_sync(message)
             elif kind == "healthcheck":
                 self.healthcheck_sync(message)
             # A `cancel` read here is for a prediction that already ended: nothing to do.
 
-    def _canceled_before_start(self, prediction_id, pending):
-        """The server cancels a sync prediction with a `cancel` frame and SIGUSR1. A
-        signal that lands before the prediction starts finds nothing running, so look at
-        what else is already on the socket: a `cancel` for this id means do not start."""
+    def _cancel_waiting(self, prediction_id):
+        """The server cancels a sync prediction with a `cancel` frame, then SIGUSR1. A
+        signal that lands before the prediction is marked running is ignored, but its
+        frame is on the socket by then: look for it once `running` is set (any signal
+        after that raises)."""
         frames = self.channel.try_recv()
         canceled = False
         for frame in frames or ():
@@ -320,9 +320,9 @@ class Worker:
             if message.get("type") == "cancel":
                 canceled = canceled or message.get("id") == prediction_id
             else:
-                pending.append(frame)
+                self.pending.append(frame)
         if frames is None:
-            pending.append(None)  # end of file after these frames
+            self.pending.append(None)  # end of file after these frames
         return canceled
 
     # ------------------------------------------------------------ async

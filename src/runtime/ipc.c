@@ -161,7 +161,13 @@ int pn_ipc_send(pn_ipc *ipc, const json_t *message) {
     start[1] = (unsigned char)(length >> 16);
     start[2] = (unsigned char)(length >> 8);
     start[3] = (unsigned char)length;
-    if (bufferevent_write_buffer(ipc->events, frame) < 0)
+    /* When nothing is queued, write now: the frame is on the socket when this returns
+     * (a cancel frame must be there before the SIGUSR1 that follows it), and the
+     * worker sees it a loop turn sooner. What the socket does not take is queued. */
+    struct evbuffer *output = bufferevent_get_output(ipc->events);
+    if (evbuffer_get_length(output) == 0)
+      evbuffer_write(frame, bufferevent_getfd(ipc->events));
+    if (evbuffer_get_length(frame) > 0 && bufferevent_write_buffer(ipc->events, frame) < 0)
       rc = PN_EIO;
   }
   evbuffer_free(frame);
