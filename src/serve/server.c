@@ -901,6 +901,7 @@ int pn_server_run(const pn_server_options *options) {
   pn_reload_free(self.reload);
   evhttp_free(self.http);
   pn_model_free(self.model);
+  pn_webhook_free_all();
   pn_http_client_free(self.client);
   for (int i = 0; i < 3; i++)
     event_free(self.signals[i]);

@@ -32,9 +32,11 @@ struct pn_webhook {
   int attempts;
   int sends_in_flight;
   int finished; /* pn_webhook_complete was called */
+  struct pn_webhook *prev, *next; /* every live webhook, for pn_webhook_free_all */
 };
 
 static size_t outstanding;
+static pn_webhook *live;
 
 size_t pn_webhook_outstanding(void) { return outstanding; }
 
@@ -85,8 +87,19 @@ static void free_webhook(pn_webhook *webhook) {
     event_free(webhook->retry_timer);
   pn_free(webhook->completed_body);
   pn_free(webhook->url);
+  if (webhook->prev)
+    webhook->prev->next = webhook->next;
+  else
+    live = webhook->next;
+  if (webhook->next)
+    webhook->next->prev = webhook->prev;
   pn_free(webhook);
   outstanding--;
+}
+
+void pn_webhook_free_all(void) {
+  while (live)
+    free_webhook(live);
 }
 
 static void maybe_free(pn_webhook *webhook) {
@@ -224,6 +237,10 @@ pn_webhook *pn_webhook_new(pn_http_client *client, struct event_base *base,
   if (!webhook)
     return NULL;
   outstanding++;
+  webhook->next = live;
+  if (live)
+    live->prev = webhook;
+  live = webhook;
   webhook->client = client;
   webhook->base = base;
   webhook->url = pn_strdup(options->url);

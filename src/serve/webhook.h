@@ -49,5 +49,8 @@ void pn_webhook_notify(pn_webhook *webhook, enum pn_webhook_event event);
 void pn_webhook_complete(pn_webhook *webhook, const json_t *final);
 /* Webhooks still delivering (for a graceful shutdown to wait on). */
 size_t pn_webhook_outstanding(void);
+/* Frees every webhook still delivering, at exit after the grace period; call it
+ * before freeing the HTTP client they send through. */
+void pn_webhook_free_all(void);
 
 #endif
