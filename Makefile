@@ -25,8 +25,12 @@ SANITIZE     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-saniti
 # Everything under src/ except the CLI's entry point and the worker extension (which
 # is built against Python, not linked into pinion) goes into the library.
 LIB_SRC      := $(filter-out src/cli/main.c,$(shell find src -name '*.c' -not -path 'src/worker/*' | sort))
-LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-ASAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
+# The pages under web/ are embedded: scripts/embed-web writes them into one generated
+# C file that goes into the library beside src/web/web.c.
+WEB_FILES    := $(shell find web -type f -not -name '.*' | sort)
+WEB_GEN      := $(BUILD)/gen/web_assets.c
+LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
+ASAN_OBJ     := $(LIB_SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/web_assets.o
 WORKER_SRC   := $(shell find src/worker -name '*.c' | sort)
 PY_SRC       := $(shell find python -type f -name '*.py' | sort)
 PY_OUT       := $(PY_SRC:python/%=$(BUILD)/lib/pinion/python/%)
@@ -46,6 +50,17 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -c $< -o $@
+
+$(WEB_GEN): scripts/embed-web $(WEB_FILES)
+	@scripts/embed-web web $@
+
+$(BUILD)/obj/gen/web_assets.o: $(WEB_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/gen/web_assets.o: $(WEB_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -c $< -o $@
 
@@ -99,10 +114,10 @@ bench: deps all $(BUILD)/bench/ipc_bench
 
 # libFuzzer targets (clang): `make fuzz` builds them; `make fuzz FUZZ_SECONDS=60` runs each.
 FUZZ_SECONDS ?= 0
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(WEB_GEN)
 	@mkdir -p $(dir $@)
 	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-	  -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -ldl -lm
+	  -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(WEB_GEN) $(PKG_LIBS) -ldl -lm
 fuzz: $(FUZZ_BIN)
 	@if [ "$(FUZZ_SECONDS)" != 0 ]; then for f in $(FUZZ_BIN); do \
 	  mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \

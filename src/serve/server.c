@@ -20,6 +20,7 @@
 #include "serve/reload.h"
 #include "serve/sse.h"
 #include "serve/webhook.h"
+#include "web/web.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -631,7 +632,35 @@ static void health_check(server *self, struct evhttp_request *request) {
 
 /* --- routing ---------------------------------------------------------------------- */
 
+/* An embedded page file (web/), or 404. The files only change with the binary, so
+ * browsers may keep them for a while without asking again. */
+static void static_file(struct evhttp_request *request, const char *path) {
+  const unsigned char *bytes = NULL;
+  size_t length = 0;
+  const char *type = NULL;
+  if (pn_web_asset(path, &bytes, &length, &type) < 0) {
+    reply_detail(request, 404, "Not Found");
+    return;
+  }
+  struct evbuffer *buffer = evbuffer_new();
+  if (buffer)
+    evbuffer_add_reference(buffer, bytes, length, NULL, NULL);
+  struct evkeyvalq *headers = evhttp_request_get_output_headers(request);
+  evhttp_add_header(headers, "Content-Type", type);
+  evhttp_add_header(headers, "Cache-Control", "max-age=300");
+  evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+  evhttp_send_reply(request, 200, NULL, buffer);
+  if (buffer)
+    evbuffer_free(buffer);
+}
+
+/* GET /: Cog's discovery document for API clients, and the model's page (web/serve.html)
+ * for a browser, which asks for text/html first. */
 static void root(server *self, struct evhttp_request *request) {
+  if (pn_web_prefers_html(header(request, "Accept"))) {
+    static_file(request, "serve.html");
+    return;
+  }
   json_t *document = json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "cog_version", PN_COG_VERSION, "docs_url",
       "/docs", "openapi_url", "/openapi.json", "shutdown_url", "/shutdown", "healthcheck_url",
@@ -693,6 +722,9 @@ static void route(struct evhttp_request *request, void *arg) {
   if (strcmp(path, "/") == 0) {
     if ((allowed = method_is(request, EVHTTP_REQ_GET)))
       root(self, request);
+  } else if (strncmp(path, "/static/", 8) == 0) {
+    if ((allowed = method_is(request, EVHTTP_REQ_GET) || method_is(request, EVHTTP_REQ_HEAD)))
+      static_file(request, path + 8);
   } else if (strcmp(path, "/health-check") == 0) {
     if ((allowed = method_is(request, EVHTTP_REQ_GET)))
       health_check(self, request);

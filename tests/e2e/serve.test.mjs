@@ -1,0 +1,121 @@
+// The page `pinion serve` answers at GET / for a browser, driven in Chromium against
+// the examples: run, upload, audio, field-level validation errors and cancellation.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { ROOT, browserMissing, foreignRequests, launchBrowser, openPage, screenshot, startServe, waitFor } from "./harness.mjs";
+
+const skip = browserMissing();
+
+describe("pinion serve's page", { skip }, () => {
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  // Opens the page for `example`, runs body(page, origin), then checks that the page
+  // spoke to no other host.
+  async function withModel(example, name, body, options) {
+    const server = await startServe(example);
+    const page = await openPage(browser, options);
+    try {
+      await page.goto(server.origin + "/");
+      await page.waitForSelector("form.run-form");
+      await body(page, server.origin);
+      await screenshot(page, name);
+      assert.deepEqual(foreignRequests(page, server.origin), []);
+      assert.deepEqual(page.consoleErrors, []);
+    } catch (error) {
+      await screenshot(page, name + "-failed").catch(() => {});
+      throw error;
+    } finally {
+      await page.close();
+      await server.stop();
+    }
+  }
+
+  test("JSON clients still get Cog's discovery document at /", async () => {
+    const server = await startServe("hello");
+    try {
+      const json = await (await fetch(server.origin + "/")).json();
+      assert.equal(json.predictions_url, "/predictions");
+      const html = await fetch(server.origin + "/", { headers: { Accept: "text/html,application/xhtml+xml,*/*;q=0.8" } });
+      assert.match(html.headers.get("content-type"), /^text\/html/);
+      assert.match(await html.text(), /<form|serve\.js/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("hello: fill the form, Run, see the greeting", async () => {
+    await withModel("hello", "serve-hello", async (page) => {
+      assert.equal(await page.getByRole("button", { name: "Run" }).count(), 1);
+      await page.fill('[name="name"]', "Ada");
+      await page.getByRole("button", { name: "Run" }).click();
+      await page.waitForSelector('.run-panel[data-status="succeeded"]');
+      assert.equal((await page.textContent(".output")).trim(), "hello there, Ada");
+    });
+  });
+
+  test("digits: upload a PNG and see the label", async () => {
+    await withModel("digits", "serve-digits", async (page) => {
+      await page.setInputFiles('[name="image"]', path.join(ROOT, "examples/digits/sample.png"));
+      await page.waitForSelector(".previews img");
+      await page.getByRole("button", { name: "Run" }).click();
+      await page.waitForSelector('.run-panel[data-status="succeeded"]', { timeout: 30000 });
+      const output = JSON.parse(await page.textContent(".output-json"));
+      assert.equal(output.label, 8);
+    });
+  });
+
+  test("tts: an audio player whose source is a WAV", async () => {
+    await withModel("tts", "serve-tts", async (page) => {
+      await page.fill('[name="text"]', "hello from pinion");
+      await page.selectOption('[name="voice"]', "en-us");
+      await page.getByRole("button", { name: "Run" }).click();
+      await page.waitForSelector('.run-panel[data-status="succeeded"]', { timeout: 30000 });
+      const source = await page.getAttribute(".output audio", "src");
+      const bytes = await page.evaluate(async (url) => [...new Uint8Array(await (await fetch(url)).arrayBuffer()).slice(0, 12)], source);
+      assert.equal(String.fromCharCode(...bytes.slice(0, 4)), "RIFF");
+      assert.equal(String.fromCharCode(...bytes.slice(8, 12)), "WAVE");
+      const playable = await page.$eval(".output audio", (audio) => new Promise((resolve) => {
+        if (audio.readyState >= 1) resolve(audio.duration);
+        audio.addEventListener("loadedmetadata", () => resolve(audio.duration));
+        audio.addEventListener("error", () => resolve(-1));
+        audio.load();
+      }));
+      assert.ok(playable > 0, `the audio should play (duration ${playable})`);
+    });
+  });
+
+  test("an invalid value shows its error next to the field", async () => {
+    await withModel("stream", "serve-invalid", async (page) => {
+      await page.fill('[name="delay"]', "5");
+      await page.getByRole("button", { name: "Run" }).click();
+      const error = page.locator('[data-field="delay"] .field-error');
+      await error.waitFor({ state: "visible" });
+      assert.match(await error.textContent(), /5 is greater than the maximum of 2/);
+      assert.equal(await page.getAttribute('[name="delay"]', "aria-invalid"), "true");
+      assert.ok(await page.locator('[data-field="prompt"] .field-error').isHidden());
+    });
+  });
+
+  test("Cancel stops a running prediction (on a phone-sized screen)", async () => {
+    await withModel("stream", "serve-cancel", async (page) => {
+      await page.fill('[name="prompt"]', "one two three four five six seven eight");
+      await page.fill('[name="delay"]', "1.5");
+      await page.getByRole("button", { name: "Run" }).click();
+      const cancel = page.getByRole("button", { name: "Cancel" });
+      await cancel.waitFor({ state: "visible" });
+      await page.waitForSelector('.run-panel[data-status="processing"]');
+      await cancel.click();
+      await page.waitForSelector('.run-panel[data-status="canceled"]', { timeout: 15000 });
+      assert.ok(await cancel.isHidden());
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 390, `no sideways scrolling on a phone (${width}px)`);
+    }, { viewport: { width: 390, height: 844 } });
+  });
+});
