@@ -187,12 +187,19 @@ static void running_unlink(prediction *p) {
   e->running--;
 }
 
+/* Appends, so that a target's instances are in the order they started. */
 static void entry_link(entry **head, entry *e) {
+  e->next = NULL;
   e->prev = NULL;
-  e->next = *head;
-  if (*head)
-    (*head)->prev = e;
-  *head = e;
+  if (!*head) {
+    *head = e;
+    return;
+  }
+  entry *last = *head;
+  while (last->next)
+    last = last->next;
+  last->next = e;
+  e->prev = last;
 }
 
 static void entry_unlink(entry **head, entry *e) {
