@@ -117,9 +117,9 @@ static void run_command(driver *self, const char *line) {
   } else if (strcmp(op, "stats") == 0) {
     const char *key = json_string_value(json_object_get(command, "key"));
     pn_scheduler_stats stats = pn_scheduler_target_stats(self->scheduler, key);
-    print_line(json_pack("{s:s, s:s?, s:i, s:i, s:i, s:i}", "reply", op, "key", key,
-                         "instances", stats.instances, "ready", stats.ready, "busy", stats.busy,
-                         "queued", stats.queued));
+    print_line(json_pack("{s:s, s:s?, s:i, s:i, s:i, s:i}", "reply", op, "key", key, "instances",
+                         stats.instances, "ready", stats.ready, "busy", stats.busy, "queued",
+                         stats.queued));
   } else if (strcmp(op, "webhook") == 0) {
     const char *token = json_string_value(json_object_get(command, "token"));
     rc = pn_scheduler_webhook(self->scheduler, token, json_object_get(command, "body"));

@@ -59,8 +59,8 @@ struct pn_instance {
   struct event *child_event; /* SIGCHLD */
   struct event *poll_timer;  /* port file and health checks while booting */
   struct event *boot_timer;
-  struct event *kill_timer;  /* SIGKILL after the stop's grace */
-  struct event *reap_timer;  /* a slow poll in case a SIGCHLD was missed */
+  struct event *kill_timer; /* SIGKILL after the stop's grace */
+  struct event *reap_timer; /* a slow poll in case a SIGCHLD was missed */
   struct event *report_event;
   int stop_requested;
   int reaped;
@@ -130,8 +130,7 @@ static void free_launch(launch *plan) {
     close(plan->log_fd);
 }
 
-static int prepare_launch(const pn_instance *instance, const pn_instance_spec *spec,
-                          launch *plan) {
+static int prepare_launch(const pn_instance *instance, const pn_instance_spec *spec, launch *plan) {
   memset(plan, 0, sizeof *plan);
   plan->null_fd = plan->log_fd = -1;
   int rc = 0;
@@ -169,9 +168,8 @@ static int prepare_launch(const pn_instance *instance, const pn_instance_spec *s
     return PN_EIO;
   int length = snprintf(plan->exec_failed, sizeof plan->exec_failed,
                         "pinion hub: could not run \"%s\": ", spec->pinion);
-  plan->exec_failed_length = length > 0 && (size_t)length < sizeof plan->exec_failed
-                                 ? (size_t)length
-                                 : 0;
+  plan->exec_failed_length =
+      length > 0 && (size_t)length < sizeof plan->exec_failed ? (size_t)length : 0;
   plan->parent = getpid();
   return 0;
 }
@@ -262,8 +260,8 @@ static char *diagnose(const pn_instance *instance) {
     text = pn_strfmt("the instance (pinion serve, pid %d) %s; its log ends with:\n%s",
                      (int)instance->pid, what, tail);
   else
-    text = pn_strfmt("the instance (pinion serve, pid %d) %s; its log is empty",
-                     (int)instance->pid, what);
+    text = pn_strfmt("the instance (pinion serve, pid %d) %s; its log is empty", (int)instance->pid,
+                     what);
   pn_free(tail);
   return text;
 }
@@ -384,10 +382,10 @@ static void on_health(const pn_http_response *response, void *arg) {
   }
   if (status && (strcmp(status, "SETUP_FAILED") == 0 || strcmp(status, "DEFUNCT") == 0)) {
     char *reason = setup_error(health);
-    char *error = strcmp(status, "SETUP_FAILED") == 0
-                      ? pn_strfmt("the model's setup failed: %s", reason ? reason : "?")
-                      : pn_strfmt("the model's server went DEFUNCT during setup: %s",
-                                  reason ? reason : "?");
+    char *error =
+        strcmp(status, "SETUP_FAILED") == 0
+            ? pn_strfmt("the model's setup failed: %s", reason ? reason : "?")
+            : pn_strfmt("the model's server went DEFUNCT during setup: %s", reason ? reason : "?");
     json_decref(health);
     boot_failed(instance, error ? error : "the model's setup failed");
     pn_free(error);
@@ -422,8 +420,8 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg) {
   }
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/health-check", instance->port);
-  pn_http_request request = {.method = "GET", .url = url, .timeout_ms = HEALTH_TIMEOUT_MS,
-                             .max_response = 1 << 20};
+  pn_http_request request = {
+      .method = "GET", .url = url, .timeout_ms = HEALTH_TIMEOUT_MS, .max_response = 1 << 20};
   if (pn_http_client_send(instance->client, &request, on_health, instance, &instance->health) < 0)
     schedule_poll(instance);
 }
@@ -460,9 +458,9 @@ static void free_instance(pn_instance *instance) {
   pn_free(instance);
 }
 
-int pn_instance_start(struct event_base *base, pn_http_client *client,
-                      const pn_instance_spec *spec, const pn_instance_callbacks *callbacks,
-                      void *arg, pn_instance **out, char **error) {
+int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_instance_spec *spec,
+                      const pn_instance_callbacks *callbacks, void *arg, pn_instance **out,
+                      char **error) {
   *out = NULL;
   *error = NULL;
   pn_instance *instance = pn_calloc(1, sizeof *instance);
@@ -583,8 +581,8 @@ static int send_to(pn_instance *instance, const char *method, const char *id, co
   char *url = pn_strfmt("http://127.0.0.1:%d/predictions/%s%s", instance->port, id, suffix);
   if (!url)
     return PN_ENOMEM;
-  static const char *const headers[] = {"Content-Type: application/json",
-                                        "Prefer: respond-async", NULL};
+  static const char *const headers[] = {"Content-Type: application/json", "Prefer: respond-async",
+                                        NULL};
   pn_http_request request = {.method = method,
                              .url = url,
                              .headers = headers,

@@ -36,9 +36,9 @@ typedef struct pn_instance_callbacks {
 } pn_instance_callbacks;
 
 /* Starts the child. On failure *error (pn_malloc'd, the caller frees it) says why. */
-int pn_instance_start(struct event_base *base, pn_http_client *client,
-                      const pn_instance_spec *spec, const pn_instance_callbacks *callbacks,
-                      void *arg, pn_instance **instance, char **error);
+int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_instance_spec *spec,
+                      const pn_instance_callbacks *callbacks, void *arg, pn_instance **instance,
+                      char **error);
 /* Stops the child: SIGTERM, then SIGKILL to its process group after `grace` seconds.
  * on_exit follows (with `requested` set). Repeated calls are harmless. */
 void pn_instance_stop(pn_instance *instance, double grace);

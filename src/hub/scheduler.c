@@ -45,7 +45,7 @@ struct prediction {
   entry *waiting_for;  /* QUEUED: the booting instance covering it, if any */
   int booting_emitted; /* a BOOTING event went out: STARTED reports the cold boot */
   int started_emitted;
-  int updated;         /* a webhook arrived */
+  int updated; /* a webhook arrived */
   int cancel_requested;
   json_t *last_output;
   pn_http_transfer *put;
@@ -276,8 +276,8 @@ static void fail_one(prediction *p, const char *error) {
 }
 
 static json_t *cold_boot_detail(const prediction *p) {
-  json_t *seconds = p->booting_emitted && p->instance ? json_real(p->instance->boot_seconds)
-                                                      : json_null();
+  json_t *seconds =
+      p->booting_emitted && p->instance ? json_real(p->instance->boot_seconds) : json_null();
   return json_pack("{s:o}", "cold_boot_time", seconds);
 }
 
@@ -366,7 +366,8 @@ static void on_instance_boot_failed(pn_instance *instance, const char *error, vo
   kick(e->scheduler);
 }
 
-static void on_instance_exit(pn_instance *instance, const char *diagnosis, int requested, void *arg) {
+static void on_instance_exit(pn_instance *instance, const char *diagnosis, int requested,
+                             void *arg) {
   entry *e = arg;
   pn_scheduler *scheduler = e->scheduler;
   if (e->state != STOPPING) {
@@ -414,7 +415,8 @@ static void make_token(char token[33]) {
   unsigned char bytes[16];
   if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
     static unsigned long counter;
-    unsigned long mixed = (unsigned long)pn_clock_realtime_ns() ^ ((unsigned long)getpid() << 32) ^ ++counter;
+    unsigned long mixed =
+        (unsigned long)pn_clock_realtime_ns() ^ ((unsigned long)getpid() << 32) ^ ++counter;
     for (size_t i = 0; i < sizeof bytes; i++)
       bytes[i] = (unsigned char)(mixed >> ((i % 8) * 8));
   }
@@ -446,7 +448,8 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
                              .scratch_dir = scratch,
                              .upload_url = upload_url,
                              .boot_timeout = scheduler->boot_timeout};
-    pn_instance_callbacks callbacks = {on_instance_ready, on_instance_boot_failed, on_instance_exit};
+    pn_instance_callbacks callbacks = {on_instance_ready, on_instance_boot_failed,
+                                       on_instance_exit};
     rc = pn_instance_start(scheduler->base, scheduler->client, &spec, &callbacks, e, &e->instance,
                            error);
   }
@@ -512,8 +515,8 @@ static void on_put_done(const pn_http_response *response, void *arg) {
     return; /* it died: on_exit fails what it was running, with the diagnosis */
   char *what;
   if (!response->ok) {
-    what = pn_strfmt("could not reach the instance on port %d: %s",
-                     pn_instance_port(e->instance), response->error ? response->error : "?");
+    what = pn_strfmt("could not reach the instance on port %d: %s", pn_instance_port(e->instance),
+                     response->error ? response->error : "?");
   } else {
     const char *body = response->body && response->body->data ? response->body->data : "";
     what = pn_strfmt("the instance refused the prediction with HTTP %ld: %.1000s", status, body);
@@ -685,8 +688,7 @@ static int replace_text(char **field, const char *value) {
 
 /* Finds or creates the target and brings it to `spec`; a changed source makes running
  * instances stale (they finish what they run, then stop). */
-static int update_target(pn_scheduler *scheduler, const pn_scheduler_target *spec,
-                         target **out) {
+static int update_target(pn_scheduler *scheduler, const pn_scheduler_target *spec, target **out) {
   if (!spec || !spec->key || (!spec->bundle_dir && !spec->image))
     return PN_EINVAL;
   const char *mode = spec->mode ? spec->mode : "predict";
@@ -729,8 +731,8 @@ static void free_target(target *t) {
 /* --- the interface -------------------------------------------------------------------- */
 
 int pn_scheduler_new(struct event_base *base, pn_http_client *client,
-                     const pn_scheduler_options *options, pn_scheduler_event_fn on_event,
-                     void *arg, pn_scheduler **out) {
+                     const pn_scheduler_options *options, pn_scheduler_event_fn on_event, void *arg,
+                     pn_scheduler **out) {
   *out = NULL;
   if (!options->pinion || !options->data_dir || !options->hub_url || !on_event)
     return PN_EINVAL;

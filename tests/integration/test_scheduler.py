@@ -383,3 +383,22 @@ def test_instances_die_with_the_hub(driver, tmp_path):
             os.kill(serve, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_busy_instance_requeues_in_order(driver):
+    """The target says 2 slots, the model has 1: the second PUT gets 409 and waits."""
+    d = driver()
+    spec = target(slots=2)
+    d.submit("first", spec, seconds=0.5)
+    d.until(lambda e: e["id"] == "first" and e["event"] == "started")
+    d.submit("second", spec, text="second")
+    d.submit("third", spec, text="third")
+    for prediction_id in ("first", "second", "third"):
+        assert d.completed(prediction_id)["detail"]["status"] == "succeeded"
+    assert d.stats("scheduler_model")["instances"] == 1
+    starts = [e["id"] for e in d.events if e["event"] == "started"]
+    assert starts == ["first", "second", "third"]
+    first_done = d.events.index(d.completed("first"))
+    second_started = [i for i, e in enumerate(d.events)
+                      if e["id"] == "second" and e["event"] == "started"][0]
+    assert second_started > first_done
