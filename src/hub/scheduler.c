@@ -504,11 +504,16 @@ static void on_put_done(const pn_http_response *response, void *arg) {
     /* Busy (or briefly not ready): it goes back to the front, and this instance gets no
      * more work until something completes on it or a moment has passed. */
     running_unlink(p);
-    queue_push_front(p);
     e->blocked = 1;
+    if (p->cancel_requested) { /* never started: dropped like a queued one */
+      detach(p);
+      free_prediction(p);
+    } else {
+      queue_push_front(p);
+    }
     struct timeval retry = seconds_to_timeval(BUSY_RETRY_SECONDS);
     event_add(e->retry_timer, &retry);
-    kick(p->scheduler);
+    kick(e->scheduler);
     return;
   }
   if (!response->ok && pn_instance_check_exit(e->instance))

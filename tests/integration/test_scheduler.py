@@ -402,3 +402,15 @@ def test_busy_instance_requeues_in_order(driver):
     second_started = [i for i, e in enumerate(d.events)
                       if e["id"] == "second" and e["event"] == "started"][0]
     assert second_started > first_done
+
+
+def test_configure_new_source_replaces_instances(driver):
+    d = driver(idle_timeout=0.3)
+    old = target(key="deployment:acme/greeter", min_instances=1)
+    assert d.reply("configure", target=old)["rc"] == "PN_OK"
+    d.wait_stats("deployment:acme/greeter", instances=1, ready=1)
+    new = target("hello", key="deployment:acme/greeter", min_instances=1)
+    assert d.reply("configure", target=new)["rc"] == "PN_OK"
+    d.submit("greet", new, text="pinion")
+    assert d.completed("greet")["detail"]["output"] == "hello pinion"
+    d.wait_stats("deployment:acme/greeter", instances=1, ready=1)
