@@ -64,7 +64,8 @@ struct pn_instance {
   struct event *report_event;
   int stop_requested;
   int reaped;
-  int status; /* from wait4 */
+  int group_killed; /* at the reap; the group's id may be reused afterwards */
+  int status;       /* from wait4 */
   char *diagnosis;
 };
 
@@ -285,6 +286,7 @@ static int try_reap(pn_instance *instance) {
   instance->state = EXITED;
   /* Whatever the instance left in its group (it leads it) goes with it. */
   kill(-instance->pid, SIGKILL);
+  instance->group_killed = 1;
   if (instance->health) {
     pn_http_transfer_cancel(instance->health);
     instance->health = NULL;
@@ -555,7 +557,7 @@ void pn_instance_free_all(pn_instance **instances, size_t count, double grace) {
     pn_instance *instance = instances[i];
     if (!instance)
       continue;
-    if (instance->pid > 0) {
+    if (instance->pid > 0 && !instance->group_killed) {
       kill(-instance->pid, SIGKILL);
       if (!instance->reaped) {
         kill(instance->pid, SIGKILL);
