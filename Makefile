@@ -96,13 +96,20 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpinion-asan.a
 	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -o $@ $< $(BUILD)/libpinion-asan.a \
 	  $(PKG_LIBS) $(shell pkg-config --libs cmocka) -ldl -lm
 
-unit: $(UNIT_BIN)
+# The scheduler's test driver (tests/integration/test_scheduler.py), under the sanitizers.
+SCHEDULER_DRIVER := $(BUILD)/tests-bin/scheduler_driver
+$(SCHEDULER_DRIVER): tests/scheduler_driver.c $(BUILD)/libpinion-asan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -o $@ $< $(BUILD)/libpinion-asan.a \
+	  $(PKG_LIBS) -ldl -lm
+
+unit: $(UNIT_BIN) $(SCHEDULER_DRIVER)
 
 test: deps
 	@$(MAKE) --no-print-directory all unit
 	@tests/run
 
-integration: all
+integration: all $(SCHEDULER_DRIVER)
 	@tests/run --integration-only
 
 $(BUILD)/bench/ipc_bench: bench/ipc_bench.c $(BUILD)/libpinion.a

@@ -260,3 +260,25 @@ def test_trainings_sse_406(server):
 def test_server_still_serving(server):
     assert server.health()["status"] == "READY"
     assert server.predict({"text": "end"})["output"] == "end None"
+
+
+def test_slow_clients_are_dropped_and_others_served():
+    """A client that sends its headers a byte at a time, or nothing at all, is cut off
+    after PINION_HTTP_TIMEOUT; everyone else is served meanwhile, and a sync prediction
+    that runs longer than the timeout still gets its answer."""
+    import socket
+    import time
+
+    with Server("serve_model", env={"PINION_HTTP_TIMEOUT": "1"}) as s:
+        idle = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        slow = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        slow.sendall(b"POST /predictions HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        assert s.get("/health-check").json()["status"] == "READY"  # not blocked by them
+        body = s.predict({"mode": "sleep", "seconds": 1.6})
+        assert body["status"] == "succeeded"  # longer than the timeout, still answered
+        for sock in (idle, slow):
+            sock.settimeout(5)
+            assert sock.recv(1024) == b""  # closed by the server
+            sock.close()
+        assert time.monotonic() - started < 5

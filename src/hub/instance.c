@@ -1,0 +1,612 @@
+/* An instance: one `pinion serve` child of the hub. It is started with fork and exec
+ * rather than posix_spawn because the child must ask for PR_SET_PDEATHSIG(SIGTERM)
+ * before it execs, so that instances die with the hub; between fork and exec the child
+ * makes only async-signal-safe calls on memory prepared before the fork. The child gets
+ * its own process group (so a stop reaches everything it started), /dev/null for stdin
+ * and a log file in its scratch folder for stdout and stderr. Readiness is polled: the
+ * port file first, then GET /health-check, every 20 ms at first and backing off to
+ * 200 ms. The exit is noticed through SIGCHLD (with a slow poll as a safety net), reaped
+ * with wait4(WNOHANG) and reported from a fresh loop iteration, the way runtime/worker.c
+ * does it. */
+#include "hub/instance.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define FIRST_POLL_SECONDS 0.02
+#define MAX_POLL_SECONDS 0.2
+#define HEALTH_TIMEOUT_MS 5000
+#define PUT_TIMEOUT_MS 60000
+#define CANCEL_TIMEOUT_MS 10000
+#define SAFETY_REAP_SECONDS 1.0
+#define LOG_TAIL_DIAGNOSIS 2048
+
+enum instance_state { BOOTING, READY, BOOT_FAILED, EXITED };
+
+struct pn_instance {
+  struct event_base *base;
+  pn_http_client *client;
+  pn_instance_callbacks callbacks;
+  void *arg;
+  char *scratch_dir;
+  char *port_path;
+  char *log_path;
+  pid_t pid;
+  int port;
+  enum instance_state state;
+  uint64_t started_ns;
+  double poll_interval;
+  double boot_timeout;
+  pn_http_transfer *health;
+  struct event *child_event; /* SIGCHLD */
+  struct event *poll_timer;  /* port file and health checks while booting */
+  struct event *boot_timer;
+  struct event *kill_timer; /* SIGKILL after the stop's grace */
+  struct event *reap_timer; /* a slow poll in case a SIGCHLD was missed */
+  struct event *report_event;
+  int stop_requested;
+  int reaped;
+  int group_killed; /* at the reap; the group's id may be reused afterwards */
+  int status;       /* from wait4 */
+  char *diagnosis;
+};
+
+static struct timeval seconds_to_timeval(double seconds) {
+  struct timeval tv;
+  tv.tv_sec = (time_t)seconds;
+  tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+  return tv;
+}
+
+static void add_timer(struct event *timer, double seconds) {
+  struct timeval tv = seconds_to_timeval(seconds);
+  event_add(timer, &tv);
+}
+
+static int make_dirs(const char *path) {
+  char *copy = pn_strdup(path);
+  if (!copy)
+    return PN_ENOMEM;
+  for (char *slash = strchr(copy + 1, '/');; slash = strchr(slash + 1, '/')) {
+    if (slash)
+      *slash = '\0';
+    if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
+      pn_free(copy);
+      return PN_EIO;
+    }
+    if (!slash)
+      break;
+    *slash = '/';
+  }
+  pn_free(copy);
+  return 0;
+}
+
+/* --- the child ------------------------------------------------------------------------ */
+
+/* Everything the child needs, built before fork so that the child allocates nothing. */
+typedef struct launch {
+  char *argv[20];
+  int argc;
+  int null_fd;
+  int log_fd;
+  pid_t parent;
+  char exec_failed[512];
+  size_t exec_failed_length;
+} launch;
+
+static int add_arg(launch *plan, const char *text) {
+  char *copy = pn_strdup(text);
+  if (!copy)
+    return PN_ENOMEM;
+  plan->argv[plan->argc++] = copy;
+  plan->argv[plan->argc] = NULL;
+  return 0;
+}
+
+static void free_launch(launch *plan) {
+  for (int i = 0; i < plan->argc; i++)
+    pn_free(plan->argv[i]);
+  if (plan->null_fd >= 0)
+    close(plan->null_fd);
+  if (plan->log_fd >= 0)
+    close(plan->log_fd);
+}
+
+static int prepare_launch(const pn_instance *instance, const pn_instance_spec *spec, launch *plan) {
+  memset(plan, 0, sizeof *plan);
+  plan->null_fd = plan->log_fd = -1;
+  int rc = 0;
+  rc |= add_arg(plan, spec->pinion);
+  rc |= add_arg(plan, "serve");
+  if (spec->bundle_dir)
+    rc |= add_arg(plan, spec->bundle_dir);
+  if (spec->image) {
+    rc |= add_arg(plan, "--image");
+    rc |= add_arg(plan, spec->image);
+  }
+  rc |= add_arg(plan, "--host");
+  rc |= add_arg(plan, "127.0.0.1");
+  rc |= add_arg(plan, "--port");
+  rc |= add_arg(plan, "0");
+  rc |= add_arg(plan, "--port-file");
+  rc |= add_arg(plan, instance->port_path);
+  if (spec->upload_url) {
+    rc |= add_arg(plan, "--upload-url");
+    rc |= add_arg(plan, spec->upload_url);
+  }
+  if (spec->python) {
+    rc |= add_arg(plan, "--python");
+    rc |= add_arg(plan, spec->python);
+  }
+  if (spec->mode && strcmp(spec->mode, "train") == 0) {
+    rc |= add_arg(plan, "--x-mode");
+    rc |= add_arg(plan, "train");
+  }
+  if (rc < 0)
+    return PN_ENOMEM;
+  plan->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  plan->log_fd = open(instance->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (plan->null_fd < 0 || plan->log_fd < 0)
+    return PN_EIO;
+  int length = snprintf(plan->exec_failed, sizeof plan->exec_failed,
+                        "pinion hub: could not run \"%s\": ", spec->pinion);
+  plan->exec_failed_length =
+      length > 0 && (size_t)length < sizeof plan->exec_failed ? (size_t)length : 0;
+  plan->parent = getpid();
+  return 0;
+}
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+__attribute__((noreturn)) static void exec_child(const launch *plan) {
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != plan->parent) /* the hub died before prctl took effect */
+    _exit(1);
+  dup2(plan->null_fd, 0);
+  dup2(plan->log_fd, 1);
+  dup2(plan->log_fd, 2);
+  struct sigaction defaults;
+  memset(&defaults, 0, sizeof defaults);
+  defaults.sa_handler = SIG_DFL;
+  static const int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
+    sigaction(reset[i], &defaults, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  /* Sockets the hub opened without close-on-exec (its listener, libcurl's) must not
+   * outlive it in the instance. */
+  syscall(SYS_close_range, 3u, ~0u, 0u);
+  execve(plan->argv[0], plan->argv, environ);
+  int saved = errno;
+  ssize_t ignored = write(2, plan->exec_failed, plan->exec_failed_length);
+  const char *reason = strerror(saved);
+  ignored = write(2, reason, strlen(reason));
+  ignored = write(2, "\n", 1);
+  (void)ignored;
+  _exit(127);
+}
+
+/* --- exit ----------------------------------------------------------------------------- */
+
+char *pn_instance_log_tail(const pn_instance *instance, size_t max_bytes) {
+  int fd = open(instance->log_path, O_RDONLY | O_CLOEXEC);
+  struct stat info;
+  if (fd < 0 || fstat(fd, &info) < 0 || info.st_size <= 0) {
+    if (fd >= 0)
+      close(fd);
+    return pn_strdup("");
+  }
+  size_t size = (size_t)info.st_size;
+  size_t length = size < max_bytes ? size : max_bytes;
+  char *text = pn_malloc(length + 1);
+  if (!text) {
+    close(fd);
+    return NULL;
+  }
+  ssize_t got = pread(fd, text, length, (off_t)(size - length));
+  close(fd);
+  length = got > 0 ? (size_t)got : 0;
+  text[length] = '\0';
+  char *start = text;
+  if (size > length) { /* begin at a line */
+    char *newline = memchr(text, '\n', length);
+    if (newline)
+      start = newline + 1;
+  }
+  while (*start == '\n' || *start == ' ')
+    start++;
+  size_t kept = strlen(start);
+  while (kept && (start[kept - 1] == '\n' || start[kept - 1] == ' ' || start[kept - 1] == '\r'))
+    kept--;
+  memmove(text, start, kept);
+  text[kept] = '\0';
+  return text;
+}
+
+static char *diagnose(const pn_instance *instance) {
+  char what[160];
+  int status = instance->status;
+  if (WIFEXITED(status)) {
+    snprintf(what, sizeof what, "exited with code %d", WEXITSTATUS(status));
+  } else if (WIFSIGNALED(status)) {
+    const char *name = sigabbrev_np(WTERMSIG(status));
+    snprintf(what, sizeof what, "was killed by signal %d (SIG%s)", WTERMSIG(status),
+             name ? name : "?");
+  } else {
+    snprintf(what, sizeof what, "ended");
+  }
+  char *tail = pn_instance_log_tail(instance, LOG_TAIL_DIAGNOSIS);
+  char *text;
+  if (tail && *tail)
+    text = pn_strfmt("the instance (pinion serve, pid %d) %s; its log ends with:\n%s",
+                     (int)instance->pid, what, tail);
+  else
+    text = pn_strfmt("the instance (pinion serve, pid %d) %s; its log is empty", (int)instance->pid,
+                     what);
+  pn_free(tail);
+  return text;
+}
+
+static void report_exit(evutil_socket_t fd, short what, void *arg) {
+  pn_instance *instance = arg;
+  /* on_exit may free the instance: nothing touches it afterwards. */
+  instance->callbacks.on_exit(instance, instance->diagnosis ? instance->diagnosis : "",
+                              instance->stop_requested, instance->arg);
+}
+
+static int try_reap(pn_instance *instance) {
+  if (instance->reaped)
+    return 1;
+  int status = 0;
+  pid_t got = wait4(instance->pid, &status, WNOHANG, NULL);
+  if (got != instance->pid)
+    return 0;
+  instance->reaped = 1;
+  instance->status = status;
+  instance->state = EXITED;
+  /* Whatever the instance left in its group (it leads it) goes with it. */
+  kill(-instance->pid, SIGKILL);
+  instance->group_killed = 1;
+  if (instance->health) {
+    pn_http_transfer_cancel(instance->health);
+    instance->health = NULL;
+  }
+  event_del(instance->poll_timer);
+  event_del(instance->boot_timer);
+  event_del(instance->kill_timer);
+  event_del(instance->reap_timer);
+  event_del(instance->child_event);
+  instance->diagnosis = diagnose(instance);
+  event_active(instance->report_event, EV_TIMEOUT, 0);
+  return 1;
+}
+
+int pn_instance_check_exit(pn_instance *instance) { return try_reap(instance); }
+
+static void on_child(evutil_socket_t fd, short what, void *arg) { try_reap(arg); }
+
+static void on_reap_timer(evutil_socket_t fd, short what, void *arg) {
+  pn_instance *instance = arg;
+  if (!try_reap(instance))
+    add_timer(instance->reap_timer, SAFETY_REAP_SECONDS);
+}
+
+static void on_kill_timer(evutil_socket_t fd, short what, void *arg) {
+  pn_instance *instance = arg;
+  if (instance->reaped)
+    return;
+  kill(-instance->pid, SIGKILL);
+  kill(instance->pid, SIGKILL);
+}
+
+void pn_instance_stop(pn_instance *instance, double grace) {
+  if (instance->reaped || instance->stop_requested)
+    return;
+  instance->stop_requested = 1;
+  if (instance->health) {
+    pn_http_transfer_cancel(instance->health);
+    instance->health = NULL;
+  }
+  event_del(instance->poll_timer);
+  event_del(instance->boot_timer);
+  /* pinion serve drains on SIGTERM; its worker and what the model started are in
+   * groups of their own that serve stops. */
+  kill(instance->pid, SIGTERM);
+  add_timer(instance->kill_timer, grace);
+}
+
+/* --- boot ----------------------------------------------------------------------------- */
+
+static void boot_failed(pn_instance *instance, const char *error) {
+  instance->state = BOOT_FAILED;
+  pn_instance_stop(instance, 10.0);
+  instance->callbacks.on_boot_failed(instance, error, instance->arg);
+}
+
+static void schedule_poll(pn_instance *instance) {
+  add_timer(instance->poll_timer, instance->poll_interval);
+  instance->poll_interval *= 1.5;
+  if (instance->poll_interval > MAX_POLL_SECONDS)
+    instance->poll_interval = MAX_POLL_SECONDS;
+}
+
+/* The last non-empty line of the setup logs: pinion and Cog end them with the error. */
+static char *setup_error(const json_t *health) {
+  const char *logs = json_string_value(json_object_get(json_object_get(health, "setup"), "logs"));
+  if (!logs || !*logs)
+    return pn_strdup("no error was reported (see the instance's log)");
+  size_t end = strlen(logs);
+  while (end && (logs[end - 1] == '\n' || logs[end - 1] == '\r' || logs[end - 1] == ' '))
+    end--;
+  size_t start = end;
+  while (start && logs[start - 1] != '\n')
+    start--;
+  return pn_strndup(logs + start, end - start);
+}
+
+static void on_health(const pn_http_response *response, void *arg) {
+  pn_instance *instance = arg;
+  instance->health = NULL;
+  if (instance->state != BOOTING)
+    return;
+  json_t *health = NULL;
+  if (response->ok && response->status == 200 && response->body)
+    health = json_loadb(response->body->data, response->body->length, 0, NULL);
+  const char *status = json_string_value(json_object_get(health, "status"));
+  if (status && (strcmp(status, "READY") == 0 || strcmp(status, "BUSY") == 0 ||
+                 strcmp(status, "UNHEALTHY") == 0)) {
+    json_decref(health);
+    instance->state = READY;
+    event_del(instance->boot_timer);
+    double seconds = (double)(pn_clock_monotonic_ns() - instance->started_ns) / 1e9;
+    instance->callbacks.on_ready(instance, seconds, instance->arg);
+    return;
+  }
+  if (status && (strcmp(status, "SETUP_FAILED") == 0 || strcmp(status, "DEFUNCT") == 0)) {
+    char *reason = setup_error(health);
+    char *error =
+        strcmp(status, "SETUP_FAILED") == 0
+            ? pn_strfmt("the model's setup failed: %s", reason ? reason : "?")
+            : pn_strfmt("the model's server went DEFUNCT during setup: %s", reason ? reason : "?");
+    json_decref(health);
+    boot_failed(instance, error ? error : "the model's setup failed");
+    pn_free(error);
+    pn_free(reason);
+    return;
+  }
+  json_decref(health);
+  schedule_poll(instance); /* not up yet, or still STARTING */
+}
+
+static int read_port(pn_instance *instance) {
+  char *text = NULL;
+  size_t length = 0;
+  if (pn_fs_read(instance->port_path, 64, &text, &length) < 0)
+    return 0;
+  char *end = NULL;
+  long port = strtol(text, &end, 10);
+  int complete = end && end != text && *end == '\n'; /* serve writes "PORT\n" */
+  pn_free(text);
+  return complete && port > 0 && port < 65536 ? (int)port : 0;
+}
+
+static void on_poll_timer(evutil_socket_t fd, short what, void *arg) {
+  pn_instance *instance = arg;
+  if (instance->state != BOOTING || instance->health)
+    return;
+  if (!instance->port)
+    instance->port = read_port(instance);
+  if (!instance->port) {
+    schedule_poll(instance);
+    return;
+  }
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/health-check", instance->port);
+  pn_http_request request = {
+      .method = "GET", .url = url, .timeout_ms = HEALTH_TIMEOUT_MS, .max_response = 1 << 20};
+  if (pn_http_client_send(instance->client, &request, on_health, instance, &instance->health) < 0)
+    schedule_poll(instance);
+}
+
+static void on_boot_timer(evutil_socket_t fd, short what, void *arg) {
+  pn_instance *instance = arg;
+  if (instance->state != BOOTING)
+    return;
+  char *tail = pn_instance_log_tail(instance, LOG_TAIL_DIAGNOSIS);
+  char *error = pn_strfmt("the instance did not become ready within %g s (the boot timeout); "
+                          "its log ends with:\n%s",
+                          instance->boot_timeout, tail ? tail : "");
+  boot_failed(instance, error ? error : "the instance did not become ready in time");
+  pn_free(error);
+  pn_free(tail);
+}
+
+/* --- start and free ------------------------------------------------------------------- */
+
+static void free_instance(pn_instance *instance) {
+  if (instance->health)
+    pn_http_transfer_cancel(instance->health);
+  struct event *events[] = {instance->child_event, instance->poll_timer, instance->boot_timer,
+                            instance->kill_timer,  instance->reap_timer, instance->report_event};
+  for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+    if (events[i])
+      event_free(events[i]);
+  if (instance->scratch_dir)
+    pn_fs_remove_tree(instance->scratch_dir);
+  pn_free(instance->scratch_dir);
+  pn_free(instance->port_path);
+  pn_free(instance->log_path);
+  pn_free(instance->diagnosis);
+  pn_free(instance);
+}
+
+int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_instance_spec *spec,
+                      const pn_instance_callbacks *callbacks, void *arg, pn_instance **out,
+                      char **error) {
+  *out = NULL;
+  *error = NULL;
+  pn_instance *instance = pn_calloc(1, sizeof *instance);
+  if (!instance)
+    return PN_ENOMEM;
+  instance->base = base;
+  instance->client = client;
+  instance->callbacks = *callbacks;
+  instance->arg = arg;
+  instance->boot_timeout = spec->boot_timeout > 0 ? spec->boot_timeout : 600;
+  instance->poll_interval = FIRST_POLL_SECONDS;
+  instance->scratch_dir = pn_strdup(spec->scratch_dir);
+  instance->port_path = pn_fs_join(spec->scratch_dir, "port");
+  instance->log_path = pn_fs_join(spec->scratch_dir, "log");
+  instance->child_event = evsignal_new(base, SIGCHLD, on_child, instance);
+  instance->poll_timer = evtimer_new(base, on_poll_timer, instance);
+  instance->boot_timer = evtimer_new(base, on_boot_timer, instance);
+  instance->kill_timer = evtimer_new(base, on_kill_timer, instance);
+  instance->reap_timer = evtimer_new(base, on_reap_timer, instance);
+  instance->report_event = event_new(base, -1, 0, report_exit, instance);
+  if (!instance->scratch_dir || !instance->port_path || !instance->log_path ||
+      !instance->child_event || !instance->poll_timer || !instance->boot_timer ||
+      !instance->kill_timer || !instance->reap_timer || !instance->report_event) {
+    free_instance(instance);
+    return PN_ENOMEM;
+  }
+  if (make_dirs(spec->scratch_dir) < 0) {
+    *error = pn_strfmt("could not create the instance's folder \"%s\": %s", spec->scratch_dir,
+                       strerror(errno));
+    pn_free(instance->scratch_dir); /* not ours to remove */
+    instance->scratch_dir = NULL;
+    free_instance(instance);
+    return PN_EIO;
+  }
+  unlink(instance->port_path);
+  launch plan;
+  int rc = prepare_launch(instance, spec, &plan);
+  if (rc < 0) {
+    *error = pn_strfmt("could not prepare the instance (%s): %s", instance->log_path,
+                       rc == PN_ENOMEM ? "out of memory" : strerror(errno));
+    free_launch(&plan);
+    free_instance(instance);
+    return rc;
+  }
+  event_add(instance->child_event, NULL);
+  instance->started_ns = pn_clock_monotonic_ns();
+  pid_t pid = fork();
+  if (pid == 0)
+    exec_child(&plan);
+  int saved = errno;
+  free_launch(&plan);
+  if (pid < 0) {
+    *error = pn_strfmt("could not start an instance: fork: %s", strerror(saved));
+    free_instance(instance);
+    return PN_ECHILD;
+  }
+  setpgid(pid, pid); /* also done by the child; whichever runs first wins the race */
+  instance->pid = pid;
+  instance->state = BOOTING;
+  add_timer(instance->poll_timer, FIRST_POLL_SECONDS);
+  add_timer(instance->boot_timer, instance->boot_timeout);
+  add_timer(instance->reap_timer, SAFETY_REAP_SECONDS);
+  *out = instance;
+  return 0;
+}
+
+static int reap_blocking(pn_instance *instance, uint64_t deadline_ns) {
+  while (!instance->reaped) {
+    int status = 0;
+    pid_t got = waitpid(instance->pid, &status, WNOHANG);
+    if (got == instance->pid || (got < 0 && errno == ECHILD)) {
+      instance->reaped = 1;
+      break;
+    }
+    if (pn_clock_monotonic_ns() >= deadline_ns)
+      return 0;
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  return 1;
+}
+
+void pn_instance_free_all(pn_instance **instances, size_t count, double grace) {
+  for (size_t i = 0; i < count; i++)
+    if (instances[i] && !instances[i]->reaped && instances[i]->pid > 0)
+      kill(instances[i]->pid, SIGTERM);
+  uint64_t deadline = pn_clock_monotonic_ns() + (uint64_t)(grace * 1e9);
+  for (size_t i = 0; i < count; i++)
+    if (instances[i] && instances[i]->pid > 0)
+      reap_blocking(instances[i], deadline);
+  for (size_t i = 0; i < count; i++) {
+    pn_instance *instance = instances[i];
+    if (!instance)
+      continue;
+    if (instance->pid > 0 && !instance->group_killed) {
+      kill(-instance->pid, SIGKILL);
+      if (!instance->reaped) {
+        kill(instance->pid, SIGKILL);
+        reap_blocking(instance, pn_clock_monotonic_ns() + 5000000000ull);
+      }
+    }
+    free_instance(instance);
+  }
+}
+
+void pn_instance_free(pn_instance *instance, double grace) {
+  if (instance)
+    pn_instance_free_all(&instance, 1, grace);
+}
+
+/* --- requests ------------------------------------------------------------------------- */
+
+static int send_to(pn_instance *instance, const char *method, const char *id, const char *suffix,
+                   const char *body, long timeout_ms, pn_http_done_fn done, void *arg,
+                   pn_http_transfer **transfer) {
+  if (instance->state != READY || !instance->port)
+    return PN_ESTATE;
+  char *url = pn_strfmt("http://127.0.0.1:%d/predictions/%s%s", instance->port, id, suffix);
+  if (!url)
+    return PN_ENOMEM;
+  static const char *const headers[] = {"Content-Type: application/json", "Prefer: respond-async",
+                                        NULL};
+  pn_http_request request = {.method = method,
+                             .url = url,
+                             .headers = headers,
+                             .body = body,
+                             .body_length = body ? strlen(body) : 0,
+                             .timeout_ms = timeout_ms,
+                             .max_response = 1 << 20};
+  int rc = pn_http_client_send(instance->client, &request, done, arg, transfer);
+  pn_free(url);
+  return rc;
+}
+
+int pn_instance_put_prediction(pn_instance *instance, const char *id, const char *body,
+                               pn_http_done_fn done, void *arg, pn_http_transfer **transfer) {
+  return send_to(instance, "PUT", id, "", body, PUT_TIMEOUT_MS, done, arg, transfer);
+}
+
+int pn_instance_cancel_prediction(pn_instance *instance, const char *id, pn_http_done_fn done,
+                                  void *arg, pn_http_transfer **transfer) {
+  return send_to(instance, "POST", id, "/cancel", "{}", CANCEL_TIMEOUT_MS, done, arg, transfer);
+}
+
+pid_t pn_instance_pid(const pn_instance *instance) { return instance->pid; }
+
+int pn_instance_port(const pn_instance *instance) { return instance->port; }
