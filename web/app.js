@@ -1,0 +1,448 @@
+// The hub's pages (web/hub.html is their one shell): the model list with search, a
+// model page (description, versions, run count, the form, an API tab), a prediction
+// page followed live, the prediction history, deployments and tokens. They call the
+// hub's /v1 API with the session cookie set at /login; nothing else is fetched.
+
+import { apiSnippets, fieldErrors, inputFields, outputView, streamsText, TERMINAL } from "./schema.js";
+import { createRunPanel, el, icon, probeContentType, renderForm, statusBadge, timingText } from "./render.js";
+
+const main = document.getElementById("main");
+const ORIGIN = location.origin;
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && (body.detail || body.error)) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(method, path, { body, headers = {}, raw } = {}) {
+  const options = { method, headers: { ...headers }, credentials: "same-origin" };
+  if (raw !== undefined) options.body = raw;
+  else if (body !== undefined) {
+    options.body = JSON.stringify(body);
+    options.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path.startsWith("/v1/") || path.startsWith("/session/") ? path : `/v1${path}`, options);
+  if (response.status === 401) {
+    location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+    throw new ApiError(401, { detail: "Signed out" });
+  }
+  const text = await response.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = { detail: text };
+  }
+  if (!response.ok) throw new ApiError(response.status, parsed);
+  return parsed;
+}
+
+async function uploadFile(file) {
+  const form = new FormData();
+  form.append("content", file, file.name);
+  const created = await api("POST", "/files", { raw: form });
+  return created.urls.get;
+}
+
+function setTitle(text) {
+  document.title = text ? `${text} · pinion hub` : "pinion hub";
+}
+
+function when(timestamp) {
+  if (!timestamp) return "";
+  const date = new Date(timestamp);
+  return Number.isNaN(date.getTime()) ? timestamp : date.toLocaleString();
+}
+
+function errorBox(error) {
+  return el("p", { class: "form-error", role: "alert" }, error.message || String(error));
+}
+
+function markNav() {
+  const path = location.pathname;
+  for (const link of document.querySelectorAll(".top nav a")) {
+    const href = link.getAttribute("href");
+    const current = href === "/" ? path === "/" || (!["/predictions", "/deployments", "/tokens"].includes(path) && !path.startsWith("/p/")) : path === href || (href === "/predictions" && path.startsWith("/p/"));
+    if (current) link.setAttribute("aria-current", "page");
+  }
+}
+
+// --- following a prediction -------------------------------------------------------
+
+// Keeps `panel` in step with prediction `id` until it ends: GET every 500 ms for
+// status, logs and output, and the SSE stream for text that arrives token by token.
+function follow(initial, schemaDocument, panel, { onUpdate } = {}) {
+  let prediction = initial;
+  let stopped = false;
+  let source = null;
+  let lastOutput = undefined;
+  const streaming = Boolean(initial.urls?.stream) && streamsText(schemaDocument);
+  const show = () => {
+    panel.setStatus(prediction.status);
+    panel.setTiming(timingText(prediction));
+    panel.setLogs(prediction.logs || "");
+    panel.setError(prediction.error || "");
+    const serialized = JSON.stringify(prediction.output ?? null);
+    const final = TERMINAL.has(prediction.status);
+    if (serialized !== lastOutput && (!streaming || final || panel.streamedText() === null)) {
+      if (!(streaming && !final && (prediction.output ?? null) === null)) panel.setOutput(outputView(schemaDocument, prediction.output));
+      lastOutput = serialized;
+    }
+    onUpdate?.(prediction);
+  };
+  if (streaming && !TERMINAL.has(initial.status)) {
+    source = new EventSource(initial.urls.stream);
+    source.addEventListener("output", (event) => {
+      if (!TERMINAL.has(prediction.status)) panel.appendText(event.data);
+    });
+    source.addEventListener("done", () => source.close());
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED || TERMINAL.has(prediction.status)) source.close();
+    });
+  }
+  show();
+  const ticker = setInterval(() => panel.setTiming(timingText(prediction)), 200);
+  const poll = async () => {
+    while (!stopped && !TERMINAL.has(prediction.status)) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      try {
+        prediction = await api("GET", `/predictions/${prediction.id}`);
+        show();
+      } catch (error) {
+        panel.setError(`Lost touch with the hub: ${error.message}`);
+      }
+    }
+    clearInterval(ticker);
+    source?.close();
+  };
+  poll();
+  return {
+    async cancel() {
+      try {
+        prediction = await api("POST", `/predictions/${prediction.id}/cancel`);
+        show();
+      } catch (error) {
+        panel.setError(error.message);
+      }
+    },
+    stop() {
+      stopped = true;
+      clearInterval(ticker);
+      source?.close();
+    },
+  };
+}
+
+// --- pages ---------------------------------------------------------------------------
+
+function modelCard(model) {
+  const name = `${model.owner}/${model.name}`;
+  return el(
+    "li",
+    { class: "card" },
+    el("a", { href: `/${model.owner}/${model.name}` }, name),
+    el("p", { class: "muted" }, model.description || "No description."),
+    el("p", { class: "meta" }, el("span", {}, `${model.run_count ?? 0} runs`), el("span", {}, model.visibility || "")),
+  );
+}
+
+async function modelsPage() {
+  setTitle("Models");
+  const list = el("ul", { class: "cards", "aria-live": "polite" });
+  const search = el("input", { type: "search", name: "q", "aria-label": "Search models", placeholder: "Search models" });
+  const form = el("form", { class: "search", role: "search" }, search, el("button", { type: "submit" }, icon("search"), "Search"));
+  main.replaceChildren(el("h1", {}, "Models"), form, list);
+  let generation = 0;
+  const load = async () => {
+    const mine = ++generation;
+    const text = search.value.trim();
+    try {
+      const page = text ? await api("QUERY", "/models", { raw: text, headers: { "Content-Type": "text/plain" } }) : await api("GET", "/models");
+      if (mine !== generation) return;
+      const models = page.results || [];
+      list.replaceChildren(...(models.length ? models.map(modelCard) : [el("li", { class: "muted" }, text ? `No model matches “${text}”.` : "No models yet. Publish one with pinion push --hub.")]));
+    } catch (error) {
+      list.replaceChildren(el("li", {}, errorBox(error)));
+    }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    load();
+  });
+  let timer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 200);
+  });
+  await load();
+}
+
+function tabs(entries) {
+  const bar = el("div", { class: "tabs", role: "tablist" });
+  const panels = [];
+  entries.forEach(([label, content], index) => {
+    const tab = el("button", { type: "button", role: "tab", id: `tab-${index}`, "aria-controls": `tabpanel-${index}`, "aria-selected": index === 0 ? "true" : "false", tabindex: index === 0 ? "0" : "-1" }, label);
+    const panel = el("div", { role: "tabpanel", id: `tabpanel-${index}`, "aria-labelledby": `tab-${index}`, hidden: index !== 0 }, content);
+    tab.addEventListener("click", () => select(index));
+    tab.addEventListener("keydown", (event) => {
+      const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
+      if (step) select((index + step + entries.length) % entries.length, true);
+    });
+    bar.append(tab);
+    panels.push(panel);
+  });
+  function select(index, focus) {
+    [...bar.children].forEach((tab, i) => {
+      tab.setAttribute("aria-selected", i === index ? "true" : "false");
+      tab.tabIndex = i === index ? 0 : -1;
+      panels[i].hidden = i !== index;
+    });
+    if (focus) bar.children[index].focus();
+  }
+  return [bar, ...panels];
+}
+
+function snippetBlock(label, code) {
+  const pre = el("pre", { class: "code", tabindex: "0", "aria-label": `${label} example` }, code);
+  const copy = el("button", { type: "button", onclick: async () => {
+    await navigator.clipboard?.writeText(code).catch(() => {});
+    copy.textContent = "Copied";
+    setTimeout(() => copy.replaceChildren(icon("copy"), "Copy"), 1500);
+  } }, icon("copy"), "Copy");
+  return el("div", { class: "snippet" }, el("h3", {}, label), el("div", { class: "snippet" }, pre, copy));
+}
+
+async function modelPage(owner, name) {
+  setTitle(`${owner}/${name}`);
+  const model = await api("GET", `/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`);
+  const versions = (await api("GET", `/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/versions`).catch(() => ({ results: [] }))).results || [];
+  const wanted = new URLSearchParams(location.search).get("version");
+  const version = versions.find((v) => v.id === wanted) || model.latest_version || versions[0];
+  const header = el(
+    "div",
+    {},
+    el("h1", {}, `${owner}/${name}`),
+    el("p", {}, model.description || el("span", { class: "muted" }, "No description.")),
+    el("p", { class: "meta" }, el("span", {}, `${model.run_count ?? 0} runs`), el("span", {}, model.visibility), version ? el("span", {}, "version ", el("code", {}, version.id.slice(0, 12))) : null),
+  );
+  if (!version) {
+    main.replaceChildren(header, el("p", {}, "This model has no version yet. Publish one with ", el("code", {}, `pinion push --hub ${ORIGIN} ${owner}/${name}`), "."));
+    return;
+  }
+  const schemaDocument = version.openapi_schema || {};
+  const fields = inputFields(schemaDocument);
+  const form = renderForm(fields, { upload: uploadFile });
+  let following = null;
+  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel() });
+  panel.setOutput({ kind: "empty" });
+  const link = el("p", { class: "muted", "aria-live": "polite" });
+  const apiBox = el("div");
+  const showSnippets = (input) => {
+    const snippets = apiSnippets(ORIGIN, `${owner}/${name}`, version.id, input);
+    apiBox.replaceChildren(
+      el("p", {}, "Call this model from your code with an API token in ", el("code", {}, "REPLICATE_API_TOKEN"), "."),
+      snippetBlock("curl", snippets.curl),
+      snippetBlock("JavaScript", snippets.javascript),
+      snippetBlock("Python", snippets.python),
+    );
+  };
+  showSnippets(defaultsOf(fields));
+  form.form.addEventListener("input", () => form.read().then(showSnippets, () => {}));
+  const versionList = el(
+    "div",
+    { class: "table-wrap" },
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Version"), el("th", {}, "Created"))), el("tbody", {}, versions.map((v) => el("tr", {}, el("td", {}, el("a", { href: `?version=${v.id}` }, el("code", {}, v.id.slice(0, 16))), v.id === version.id ? " (shown)" : ""), el("td", {}, when(v.created_at)))))),
+  );
+  main.replaceChildren(
+    header,
+    ...tabs([
+      ["Playground", el("div", { class: "split" }, el("section", { "aria-label": "Input" }, el("h2", {}, "Input"), form.form), el("section", { "aria-label": "Output" }, el("h2", {}, "Output"), panel.element, link))],
+      ["API", apiBox],
+      [`Versions (${versions.length})`, versionList],
+    ]),
+  );
+
+  form.form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    following?.stop();
+    form.clearErrors();
+    form.setBusy(true);
+    panel.setError("");
+    panel.setLogs("");
+    panel.setOutput({ kind: "empty" });
+    panel.setStatus("starting");
+    panel.setTiming("");
+    link.replaceChildren();
+    try {
+      const input = await form.read();
+      const prediction = await api("POST", "/predictions", { body: { version: version.id, input } });
+      link.replaceChildren("Prediction ", el("a", { href: `/p/${prediction.id}` }, prediction.id));
+      following = follow(prediction, schemaDocument, panel, { onUpdate: (p) => TERMINAL.has(p.status) && form.setBusy(false) });
+    } catch (error) {
+      form.setBusy(false);
+      panel.setStatus("failed");
+      if (error.status === 422) {
+        form.showErrors(fieldErrors(error.body, fields));
+        panel.setError("The input is not valid; see the fields marked.");
+      } else {
+        panel.setError(error.message);
+      }
+    }
+  });
+}
+
+function defaultsOf(fields) {
+  const input = {};
+  for (const field of fields) if (field.default !== undefined && field.default !== null && field.kind !== "secret") input[field.name] = field.default;
+  return input;
+}
+
+async function predictionPage(id) {
+  setTitle(`Prediction ${id}`);
+  const prediction = await api("GET", `/predictions/${encodeURIComponent(id)}`);
+  const [owner, name] = (prediction.model || "/").split("/");
+  const version = await api("GET", `/models/${owner}/${name}/versions/${prediction.version}`).catch(() => null);
+  const schemaDocument = version?.openapi_schema || {};
+  let following = null;
+  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel() });
+  const inputList = el("dl", { class: "io" });
+  for (const [key, value] of Object.entries(prediction.input || {})) {
+    const shown = typeof value === "string" && /^(https?:|data:)/.test(value) ? el("a", { href: value }, value.length > 80 ? value.slice(0, 80) + "…" : value) : typeof value === "string" ? value : JSON.stringify(value);
+    inputList.append(el("dt", {}, key), el("dd", {}, shown));
+  }
+  const times = el("p", { class: "meta" });
+  const showTimes = (p) => times.replaceChildren(el("span", {}, `Created ${when(p.created_at)}`), p.started_at ? el("span", {}, `started ${when(p.started_at)}`) : null, p.completed_at ? el("span", {}, `completed ${when(p.completed_at)}`) : null, p.source ? el("span", {}, `from ${p.source}`) : null);
+  showTimes(prediction);
+  main.replaceChildren(
+    el("h1", {}, "Prediction ", el("code", {}, prediction.id)),
+    el("p", { class: "meta" }, el("a", { href: `/${owner}/${name}` }, prediction.model), el("span", {}, "version ", el("code", {}, String(prediction.version).slice(0, 12))), prediction.deployment ? el("span", {}, `deployment ${prediction.deployment}`) : null),
+    times,
+    el("div", { class: "split" }, el("section", { "aria-label": "Input" }, el("h2", {}, "Input"), inputList), el("section", { "aria-label": "Output" }, el("h2", {}, "Output"), panel.element)),
+  );
+  following = follow(prediction, schemaDocument, panel, { onUpdate: showTimes });
+}
+
+async function predictionsPage() {
+  setTitle("Predictions");
+  const body = el("tbody");
+  const more = el("button", { type: "button", hidden: true }, "Load more");
+  main.replaceChildren(
+    el("h1", {}, "Predictions"),
+    el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Prediction"), el("th", {}, "Model"), el("th", {}, "Status"), el("th", {}, "Created"), el("th", {}, "Time"))), body)),
+    more,
+  );
+  let next = "/predictions";
+  const load = async () => {
+    const page = await api("GET", next.startsWith("http") ? new URL(next).pathname.replace(/^\/v1/, "") + new URL(next).search : next);
+    for (const p of page.results || []) {
+      body.append(el("tr", {}, el("td", {}, el("a", { href: `/p/${p.id}` }, el("code", {}, p.id))), el("td", {}, p.model), el("td", {}, statusBadge(p.status)), el("td", {}, when(p.created_at)), el("td", {}, timingText(p))));
+    }
+    if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No predictions yet.")));
+    next = page.next;
+    more.hidden = !next;
+  };
+  more.addEventListener("click", load);
+  await load();
+}
+
+async function deploymentsPage() {
+  setTitle("Deployments");
+  const body = el("tbody");
+  const status = el("p", { role: "status", "aria-live": "polite" });
+  const hardware = await api("GET", "/hardware").catch(() => [{ sku: "cpu", name: "CPU" }]);
+  const field = (label, control) => el("div", { class: "field" }, el("label", { for: control.id }, label), control);
+  const inputs = {
+    name: el("input", { id: "deployment-name", name: "name", required: true, pattern: "[a-z0-9][a-z0-9_.-]*" }),
+    model: el("input", { id: "deployment-model", name: "model", placeholder: "owner/name", required: true }),
+    version: el("input", { id: "deployment-version", name: "version", placeholder: "64 hex characters (empty: the latest)" }),
+    hardware: el("select", { id: "deployment-hardware", name: "hardware" }, (Array.isArray(hardware) ? hardware : []).map((h) => el("option", { value: h.sku }, h.name || h.sku))),
+    min_instances: el("input", { id: "deployment-min", name: "min_instances", type: "number", min: 0, max: 5, value: 0 }),
+    max_instances: el("input", { id: "deployment-max", name: "max_instances", type: "number", min: 0, max: 20, value: 1 }),
+  };
+  const form = el("form", { "aria-label": "New deployment" }, field("Name", inputs.name), field("Model", inputs.model), field("Version", inputs.version), field("Hardware", inputs.hardware), field("Minimum instances", inputs.min_instances), field("Maximum instances", inputs.max_instances), el("div", { class: "actions" }, el("button", { type: "submit", class: "primary" }, "Create deployment")), status);
+  const load = async () => {
+    const page = await api("GET", "/deployments");
+    body.replaceChildren(...(page.results || []).map((d) => {
+      const release = d.current_release || {};
+      const config = release.configuration || {};
+      return el("tr", {}, el("td", {}, `${d.owner}/${d.name}`), el("td", {}, el("a", { href: `/${release.model}` }, release.model || "")), el("td", {}, el("code", {}, String(release.version || "").slice(0, 12))), el("td", {}, config.hardware || ""), el("td", {}, `${config.min_instances ?? ""}–${config.max_instances ?? ""}`), el("td", {}, String(release.number ?? "")));
+    }));
+    if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No deployments yet.")));
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      let version = inputs.version.value.trim();
+      if (!version) {
+        const [owner, name] = inputs.model.value.trim().split("/");
+        version = (await api("GET", `/models/${owner}/${name}`)).latest_version?.id;
+      }
+      await api("POST", "/deployments", { body: { name: inputs.name.value.trim(), model: inputs.model.value.trim(), version, hardware: inputs.hardware.value, min_instances: Number(inputs.min_instances.value), max_instances: Number(inputs.max_instances.value) } });
+      status.textContent = "Created.";
+      form.reset();
+      await load();
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+  main.replaceChildren(
+    el("h1", {}, "Deployments"),
+    el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Deployment"), el("th", {}, "Model"), el("th", {}, "Version"), el("th", {}, "Hardware"), el("th", {}, "Instances"), el("th", {}, "Release"))), body)),
+    el("h2", {}, "New deployment"),
+    form,
+  );
+  await load();
+}
+
+async function tokensPage() {
+  setTitle("Tokens");
+  const body = el("tbody");
+  const status = el("p", { role: "status", "aria-live": "polite" });
+  const created = el("div", { "aria-live": "polite" });
+  const label = el("input", { id: "token-name", name: "name", placeholder: "e.g. laptop" });
+  const load = async () => {
+    const tokens = await api("GET", "/session/tokens");
+    body.replaceChildren(...tokens.map((t) => el("tr", {}, el("td", {}, t.name || el("span", { class: "muted" }, "unnamed")), el("td", {}, el("code", {}, t.id)), el("td", {}, when(t.created_at)), el("td", {}, when(t.last_used_at) || "never"), el("td", {}, t.revoked ? "revoked" : el("button", { type: "button", class: "danger", onclick: async () => {
+      await api("POST", `/session/tokens/${encodeURIComponent(t.id)}/revoke`).catch((error) => (status.textContent = error.message));
+      await load();
+    } }, "Revoke")))));
+  };
+  const form = el("form", { class: "search", "aria-label": "New token" }, el("label", { for: "token-name", class: "muted" }, "Name"), label, el("button", { type: "submit", class: "primary" }, icon("key"), "Create token"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const token = await api("POST", "/session/tokens", { body: { name: label.value.trim() } });
+      created.replaceChildren(el("p", {}, "Your new token (shown once):"), el("pre", { class: "code" }, token.token));
+      label.value = "";
+      await load();
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+  main.replaceChildren(el("h1", {}, "API tokens"), form, created, status, el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Id"), el("th", {}, "Created"), el("th", {}, "Last used"), el("th", {}, ""))), body)));
+  await load();
+}
+
+// --- routing -------------------------------------------------------------------------
+
+async function route() {
+  markNav();
+  api("GET", "/account").then((account) => (document.getElementById("account").textContent = account.username), () => {});
+  const path = location.pathname.replace(/\/+$/, "") || "/";
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (path === "/") return modelsPage();
+  if (path === "/predictions") return predictionsPage();
+  if (path === "/deployments") return deploymentsPage();
+  if (path === "/tokens") return tokensPage();
+  if (parts.length === 2 && parts[0] === "p") return predictionPage(parts[1]);
+  if (parts.length === 2) return modelPage(parts[0], parts[1]);
+  main.replaceChildren(el("h1", {}, "Not found"), el("p", {}, "There is no page here. ", el("a", { href: "/" }, "See the models.")));
+}
+
+route().catch((error) => {
+  if (error.status === 401) return;
+  main.replaceChildren(el("h1", {}, error.status === 404 ? "Not found" : "Something went wrong"), errorBox(error));
+});
