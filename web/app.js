@@ -47,6 +47,10 @@ async function uploadFile(file) {
   return created.urls.get;
 }
 
+function runs(count = 0) {
+  return `${count ?? 0} ${count === 1 ? "run" : "runs"}`;
+}
+
 function setTitle(text) {
   document.title = text ? `${text} · pinion hub` : "pinion hub";
 }
@@ -145,7 +149,7 @@ function modelCard(model) {
     { class: "card" },
     el("a", { href: `/${model.owner}/${model.name}` }, name),
     el("p", { class: "muted" }, model.description || "No description."),
-    el("p", { class: "meta" }, el("span", {}, `${model.run_count ?? 0} runs`), el("span", {}, model.visibility || "")),
+    el("p", { class: "meta" }, el("span", {}, runs(model.run_count)), el("span", {}, model.visibility || "")),
   );
 }
 
@@ -226,7 +230,7 @@ async function modelPage(owner, name) {
     {},
     el("h1", {}, `${owner}/${name}`),
     el("p", {}, model.description || el("span", { class: "muted" }, "No description.")),
-    el("p", { class: "meta" }, el("span", {}, `${model.run_count ?? 0} runs`), el("span", {}, model.visibility), version ? el("span", {}, "version ", el("code", {}, version.id.slice(0, 12))) : null),
+    el("p", { class: "meta" }, el("span", {}, runs(model.run_count)), el("span", {}, model.visibility), version ? el("span", {}, "version ", el("code", {}, version.id.slice(0, 12))) : null),
   );
   if (!version) {
     main.replaceChildren(header, el("p", {}, "This model has no version yet. Publish one with ", el("code", {}, `pinion push --hub ${ORIGIN} ${owner}/${name}`), "."));

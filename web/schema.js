@@ -157,7 +157,8 @@ export function fieldErrors(body, fields = []) {
     const key = known.has(name) ? name : "";
     errors[key] = errors[key] ? `${errors[key]}; ${message}` : message;
   };
-  const detail = body && typeof body === "object" ? body.detail ?? body.errors ?? body.invalid_fields : body;
+  // Cog: {detail: [entries]}; the hub: {detail: "sentence", errors: [entries]}.
+  const detail = body && typeof body === "object" ? [body.errors, body.detail].find(Array.isArray) ?? body.detail : body;
   if (Array.isArray(detail)) {
     for (const entry of detail) {
       if (!entry || typeof entry !== "object") continue;

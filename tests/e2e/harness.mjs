@@ -109,3 +109,57 @@ export async function startServe(example) {
 }
 
 export { execFileSync, sleep };
+
+// Whether this build has `pinion hub` (the hub arrives in its own branch).
+export function hubMissing() {
+  try {
+    execFileSync(PINION, ["hub", "--help"], { stdio: "ignore" });
+    return false;
+  } catch {
+    return "this pinion has no `hub` command yet";
+  }
+}
+
+// `pinion hub` on a free port with a fresh data folder, an account `acme` with a
+// token, and each of `examples` pushed as acme/<example>.
+export async function startHub(examples) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pinion-e2e-hub-"));
+  const data = path.join(tmp, "data");
+  const env = environment({ TMPDIR: tmp });
+  const token = execFileSync(PINION, ["hub", "token", "create", "--account", "acme", "--data", data], { env }).toString().trim();
+  const portFile = path.join(tmp, "port");
+  const logPath = path.join(tmp, "hub.log");
+  const log = fs.openSync(logPath, "w");
+  const child = spawn(PINION, ["hub", "--listen", "127.0.0.1:0", "--data", data, "--python", "/usr/bin/python3", "--port-file", portFile], { env, stdio: ["ignore", log, log], detached: true });
+  const stop = async () => {
+    if (child.exitCode === null) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+      await Promise.race([new Promise((resolve) => child.once("exit", resolve)), sleep(5000)]);
+      if (child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    }
+    fs.closeSync(log);
+  };
+  try {
+    const port = await waitFor(async () => fs.existsSync(portFile) && parseInt(fs.readFileSync(portFile, "utf8"), 10), { what: "the hub's port file" });
+    const origin = `http://127.0.0.1:${port}`;
+    for (const example of examples) {
+      execFileSync(PINION, ["push", "--hub", origin, "--token", token, "--python", "/usr/bin/python3", `acme/${example}`], { cwd: path.join(ROOT, "examples", example), env, stdio: ["ignore", "pipe", "pipe"] });
+    }
+    return { origin, token, stop, logPath };
+  } catch (error) {
+    await stop();
+    error.message += `\n${fs.readFileSync(logPath, "utf8")}`;
+    throw error;
+  }
+}
+
+// Signs in through /login with the token.
+export async function signIn(page, hub, next = "/") {
+  await page.goto(`${hub.origin}/login?next=${encodeURIComponent(next)}`);
+  await page.fill('input[name="token"]', hub.token);
+  await Promise.all([page.waitForURL((url) => url.pathname === next), page.getByRole("button", { name: "Sign in" }).click()]);
+}

@@ -86,6 +86,8 @@ test("422 bodies map to their fields", () => {
   const cog = { detail: [{ loc: ["body", "input", "steps"], msg: "0 is less than the minimum of 1", type: "value_error" }, { loc: ["body", "input", "caption"], msg: "Field required", type: "value_error.missing" }, { loc: ["body", "input", "words/1"], msg: "1 is not of type \"string\"", type: "value_error" }, { loc: ["body", "input", "__root__"], msg: "bad", type: "value_error" }] };
   assert.deepEqual(fieldErrors(cog, fields), { steps: "0 is less than the minimum of 1", caption: "Field required", words: '1 is not of type "string"', "": "bad" });
   assert.deepEqual(fieldErrors({ detail: "Version not found", status: 404 }, fields), { "": "Version not found" });
+  const hub = { title: "Input validation failed", detail: "The input is invalid: steps: 0 is less than the minimum of 1.", status: 422, errors: [{ loc: ["body", "input", "steps"], msg: "0 is less than the minimum of 1", type: "value_error" }] };
+  assert.deepEqual(fieldErrors(hub, fields), { steps: "0 is less than the minimum of 1" });
   assert.deepEqual(fieldErrors({ error: "At capacity", status: "failed" }, fields), { "": "At capacity" });
 });
 
