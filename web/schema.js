@@ -216,7 +216,7 @@ export function outputView(document, output) {
 function viewOf(schema, value) {
   if (value === null || value === undefined) return { kind: "empty" };
   if (Array.isArray(value)) {
-    if (schema["x-cog-array-display"] === "concatenate" || (schema["x-cog-array-type"] === "iterator" && schema.items?.type === "string" && !isFileSchema(schema.items) && value.every((item) => typeof item === "string" && !isUrl(item)))) {
+    if (schema["x-cog-array-display"] === "concatenate") {
       return { kind: "text", text: value.join("") };
     }
     return { kind: "list", items: value.map((item) => viewOf(schema.items || {}, item)) };

@@ -75,11 +75,13 @@ function environment(extra = {}) {
 }
 
 // `pinion serve <example>` on a free port, ready to predict.
-export async function startServe(example) {
+// `example` is a folder under examples/, or a path from the repository root;
+// `args` are more flags (e.g. ["--file", "stream.yaml"]).
+export async function startServe(example, args = []) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pinion-e2e-serve-"));
   const portFile = path.join(tmp, "port");
   const log = fs.openSync(path.join(tmp, "serve.log"), "w");
-  const child = spawn(PINION, ["serve", path.join(ROOT, "examples", example), "--host", "127.0.0.1", "--port", "0", "--port-file", portFile], {
+  const child = spawn(PINION, ["serve", path.join(ROOT, example.includes("/") ? example : path.join("examples", example)), "--host", "127.0.0.1", "--port", "0", "--port-file", portFile, ...args], {
     env: environment({ TMPDIR: tmp }),
     stdio: ["ignore", log, log],
     detached: true,

@@ -18,8 +18,8 @@ describe("pinion serve's page", { skip }, () => {
 
   // Opens the page for `example`, runs body(page, origin), then checks that the page
   // spoke to no other host.
-  async function withModel(example, name, body, options) {
-    const server = await startServe(example);
+  async function withModel(example, name, body, options, args) {
+    const server = await startServe(example, args);
     const page = await openPage(browser, options);
     try {
       await page.goto(server.origin + "/");
@@ -101,6 +101,19 @@ describe("pinion serve's page", { skip }, () => {
       assert.equal(await page.getAttribute('[name="delay"]', "aria-invalid"), "true");
       assert.ok(await page.locator('[data-field="prompt"] .field-error').isHidden());
     });
+  });
+
+  test("a @streaming model's items and logs arrive as they are made", async () => {
+    await withModel("tests/fixtures/serve_model", "serve-streaming", async (page) => {
+      await page.fill('[name="count"]', "4");
+      await page.fill('[name="seconds"]', "0.4");
+      await page.getByRole("button", { name: "Run" }).click();
+      await page.waitForFunction(() => document.querySelectorAll(".output .output-list > *").length >= 2 && document.querySelector(".run-panel").dataset.status === "processing");
+      assert.match(await page.textContent(".logs"), /log 0/);
+      await page.waitForSelector('.run-panel[data-status="succeeded"]');
+      const items = await page.locator(".output .output-list > *").allTextContents();
+      assert.deepEqual(items, ["item 0", "item 1", "item 2", "item 3"]);
+    }, undefined, ["--file", "stream.yaml"]);
   });
 
   test("Cancel stops a running prediction (on a phone-sized screen)", async () => {
