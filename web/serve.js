@@ -4,7 +4,7 @@
 // synchronous PUT /predictions/{id}, so that the id is known and Cancel can name it.
 // File inputs travel as data: URIs (Cog has no upload endpoint).
 
-import { fieldErrors, inputFields, outputView, streamsText } from "./schema.js";
+import { fieldErrors, formatSeconds, inputFields, outputView, streamsText } from "./schema.js";
 import { createRunPanel, probeContentType, renderForm } from "./render.js";
 
 const setupLine = document.getElementById("setup");
@@ -84,7 +84,7 @@ async function main() {
     panel.setOutput({ kind: "empty" });
     panel.setStatus("starting");
     const started = Date.now();
-    const tick = setInterval(() => panel.setTiming(`${((Date.now() - started) / 1000).toFixed(1)} s`), 100);
+    const tick = setInterval(() => panel.setTiming(formatSeconds((Date.now() - started) / 1000)), 100);
     const id = (current = newId());
     try {
       const input = await form.read();
@@ -135,7 +135,7 @@ async function main() {
         panel.setError(final.error || "");
         if (final.output !== undefined && final.output !== null) panel.setOutput(outputView(document_, final.output));
         const seconds = final.metrics?.predict_time;
-        panel.setTiming(typeof seconds === "number" ? `ran ${seconds.toFixed(2)} s` : "");
+        panel.setTiming(typeof seconds === "number" ? `ran ${formatSeconds(seconds)}` : "");
       }
     } catch (error) {
       panel.setStatus("failed");

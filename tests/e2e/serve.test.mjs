@@ -57,6 +57,11 @@ describe("pinion serve's page", { skip }, () => {
       await page.getByRole("button", { name: "Run" }).click();
       await page.waitForSelector('.run-panel[data-status="succeeded"]');
       assert.equal((await page.textContent(".output")).trim(), "hello there, Ada");
+      const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      const light = await background();
+      await page.emulateMedia({ colorScheme: "dark" });
+      assert.notEqual(await background(), light, "prefers-color-scheme: dark changes the colours");
+      await screenshot(page, "serve-hello-dark");
     });
   });
 
