@@ -26,6 +26,23 @@ static const char *find(const char *haystack, size_t length, const char *needle,
 }
 
 /* The value of parameter `name` in a header value like `form-data; name="x"`, pn_malloc'd. */
+/* The next `delimiter` in [at, end) that really is one: followed by "--", a line end
+ * or transport padding, not by more boundary-like text. */
+static const char *find_delimiter(const char *at, const char *end, const char *delimiter,
+                                  size_t length) {
+  while (at < end) {
+    const char *found = find(at, (size_t)(end - at), delimiter, length);
+    if (!found)
+      return NULL;
+    const char *after = found + length;
+    if (after == end || *after == '\r' || *after == '\n' || *after == ' ' || *after == '\t' ||
+        (*after == '-' && after + 1 < end && after[1] == '-'))
+      return found;
+    at = found + 1;
+  }
+  return NULL;
+}
+
 static char *parameter(const char *value, size_t length, const char *name) {
   size_t name_length = strlen(name);
   const char *end = value + length;
@@ -124,7 +141,7 @@ int pn_hub_multipart_parse(const char *content_type, const char *body, size_t le
   size_t count = 0;
   const char *end = body + length;
   /* The first delimiter may be at the very start or after a preamble line. */
-  const char *at = find(body, length, delimiter, delimiter_length);
+  const char *at = find_delimiter(body, end, delimiter, delimiter_length);
   int rc = at ? 0 : PN_EPARSE;
   while (rc == 0) {
     at += delimiter_length;
@@ -155,7 +172,7 @@ int pn_hub_multipart_parse(const char *content_type, const char *body, size_t le
     /* The part ends at CRLF (or LF) followed by the delimiter. */
     char next[214];
     size_t next_length = (size_t)snprintf(next, sizeof next, "\n%s", delimiter);
-    const char *stop = find(data, (size_t)(end - data), next, next_length);
+    const char *stop = find_delimiter(data, end, next, next_length);
     if (!stop) {
       rc = PN_EPARSE;
       break;

@@ -28,6 +28,7 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -467,8 +468,9 @@ static int match(const char *pattern, const char *path, char *params[4]) {
   return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
 }
 
-/* libevent 2.1 leaves the body of a request with an unknown method (QUERY) unread in
- * the connection's input; take Content-Length bytes from there. */
+/* libevent 2.1 leaves the body of a request with an unknown method (QUERY) unread: take
+ * Content-Length bytes from the connection's input buffer and, when the client sent
+ * them in a later packet, from the socket itself (bounded: 64 KiB, 1 s). */
 static void read_unknown_method_body(struct evhttp_request *request, pn_buf *body) {
   const char *length_text =
       evhttp_find_header(evhttp_request_get_input_headers(request), "Content-Length");
@@ -477,14 +479,24 @@ static void read_unknown_method_body(struct evhttp_request *request, pn_buf *bod
   if (!length_text || !events)
     return;
   size_t length = (size_t)strtoull(length_text, NULL, 10);
-  struct evbuffer *input = bufferevent_get_input(events);
-  if (length > 65536 || evbuffer_get_length(input) < length)
+  if (length == 0 || length > 65536 || pn_buf_reserve(body, length) < 0)
     return;
-  if (pn_buf_reserve(body, length) == 0) {
-    evbuffer_remove(input, body->data, length);
-    body->length = length;
-    body->data[length] = '\0';
+  struct evbuffer *input = bufferevent_get_input(events);
+  size_t buffered = evbuffer_get_length(input);
+  size_t got = (size_t)evbuffer_remove(input, body->data, buffered < length ? buffered : length);
+  evutil_socket_t fd = bufferevent_getfd(events);
+  uint64_t deadline = pn_clock_monotonic_ns() + 1000000000u;
+  while (got < length && fd >= 0 && pn_clock_monotonic_ns() < deadline) {
+    struct pollfd wait = {.fd = fd, .events = POLLIN};
+    if (poll(&wait, 1, 100) <= 0)
+      continue;
+    ssize_t count = recv(fd, body->data + got, length - got, 0);
+    if (count <= 0)
+      break;
+    got += (size_t)count;
   }
+  body->length = got;
+  body->data[got] = '\0';
 }
 
 static void dispatch(struct evhttp_request *http_request, void *arg) {
