@@ -13,8 +13,10 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/tar.h"
 #include "hub/ids.h"
 #include "hub/objects.h"
 #include "hub/stream.h"
@@ -264,9 +266,98 @@ static void set_metrics(json_t *row) {
   }
 }
 
+static void append_log(json_t *row, const char *line) {
+  const char *hub_logs = text_of(row, "hub_logs");
+  char *joined = pn_strfmt("%s%s\n", hub_logs ? hub_logs : "", line);
+  json_object_set_new(row, "hub_logs", json_string(joined));
+  const char *logs = text_of(row, "logs");
+  char *all = pn_strfmt("%s%s\n", logs ? logs : "", line);
+  json_object_set_new(row, "logs", json_string(all));
+  pn_free(joined);
+  pn_free(all);
+}
+
+/* The file row behind one of this hub's download URLs, or NULL. */
+static json_t *file_of_url(pn_hub *hub, const char *url) {
+  const char *at = url ? strstr(url, "/v1/files/") : NULL;
+  if (!at)
+    return NULL;
+  at += strlen("/v1/files/");
+  size_t length = strcspn(at, "/?");
+  char *id = pn_strndup(at, length);
+  json_t *file = NULL;
+  if (id)
+    pn_store_get(hub->store, PN_STORE_FILES, id, &file);
+  pn_free(id);
+  return file;
+}
+
+/* A succeeded training: its weights, added as `weights` to the trained version's
+ * bundle, become a new version of the destination model (setup(weights) finds the
+ * file, as in Cog). The output becomes {version, weights}. *error is pn_malloc'd. */
+static int publish_training(pn_hub *hub, json_t *row, char **error) {
+  json_t *output = json_object_get(row, "output");
+  const char *weights_url = json_is_string(output) ? json_string_value(output)
+                                                    : text_of(output, "weights");
+  json_t *file = file_of_url(hub, weights_url);
+  json_t *target_row = json_object_get(row, "target");
+  const char *bundle_dir = text_of(target_row, "bundle_dir");
+  const char *destination = text_of(row, "destination");
+  const char *slash = destination ? strchr(destination, '/') : NULL;
+  if (!file || !bundle_dir || !slash) {
+    json_decref(file);
+    *error = pn_strdup(!file ? "the training's output has no weights file from this hub"
+                             : "only folder versions can publish trained weights");
+    return PN_EINVAL;
+  }
+  char *blob = pn_strfmt("%s/blobs/%.2s/%s", hub->data_dir, text_of(file, "sha256"),
+                         text_of(file, "sha256"));
+  char *weights = NULL;
+  size_t weights_length = 0;
+  int rc = blob ? pn_fs_read(blob, (size_t)8 << 30, &weights, &weights_length) : PN_ENOMEM;
+  pn_buf tar;
+  pn_buf_init(&tar, (size_t)16 << 30);
+  if (rc == 0) {
+    pn_tar_extra extra = {"weights", weights, weights_length};
+    rc = pn_tar_pack(bundle_dir, NULL, NULL, &extra, 1, &tar, error);
+  }
+  json_t *version = NULL;
+  char *owner = pn_strndup(destination, (size_t)(slash - destination));
+  if (rc == 0)
+    rc = owner ? pn_hub_version_from_tar(hub, text_of(row, "account"), owner, slash + 1, tar.data,
+                                         tar.length, &version, error)
+               : PN_ENOMEM;
+  if (rc == 0)
+    json_object_set_new(row, "output", json_pack("{s:O, s:s}", "version",
+                                                 json_object_get(version, "id"), "weights",
+                                                 weights_url));
+  else if (!*error)
+    *error = pn_strfmt("%s", pn_strerror(rc));
+  json_decref(version);
+  pn_free(owner);
+  pn_buf_free(&tar);
+  pn_free(weights);
+  pn_free(blob);
+  json_decref(file);
+  return rc;
+}
+
 /* Moves a non-terminal row to a terminal status, saves it and ends its live entry. */
 static int conclude(pn_hub *hub, json_t *row, const char *status, const char *error) {
   char now[40];
+  char *training_error = NULL;
+  if (strcmp(status, "succeeded") == 0 && strcmp(text_of(row, "kind"), "training") == 0 &&
+      publish_training(hub, row, &training_error) < 0) {
+    status = "failed";
+    append_log(row, "pinion: the trained weights could not become a version");
+  }
+  if (training_error) {
+    char *message = pn_strfmt("the trained weights could not become a version: %s",
+                              training_error);
+    json_object_set_new(row, "error", json_string(message ? message : training_error));
+    pn_free(message);
+    pn_free(training_error);
+  }
   json_object_set_new(row, "status", json_string(status));
   if (error)
     json_object_set_new(row, "error", json_string(error));
@@ -280,17 +371,6 @@ static int conclude(pn_hub *hub, json_t *row, const char *status, const char *er
 }
 
 /* --- scheduler events -------------------------------------------------------------- */
-
-static void append_log(json_t *row, const char *line) {
-  const char *hub_logs = text_of(row, "hub_logs");
-  char *joined = pn_strfmt("%s%s\n", hub_logs ? hub_logs : "", line);
-  json_object_set_new(row, "hub_logs", json_string(joined));
-  const char *logs = text_of(row, "logs");
-  char *all = pn_strfmt("%s%s\n", logs ? logs : "", line);
-  json_object_set_new(row, "logs", json_string(all));
-  pn_free(joined);
-  pn_free(all);
-}
 
 static void apply_update(json_t *row, const json_t *cog) {
   const char *status = text_of(cog, "status");
@@ -677,19 +757,25 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
     return;
   }
   count_run(request->hub, text_of(target->model, "id"));
-  live *item = add_live(request->hub, row);
+  add_live(request->hub, row);
   rc = submit(request->hub, row);
   if (rc < 0) {
     char *error = pn_strfmt("the hub could not queue the prediction: %s", pn_strerror(rc));
     conclude(request->hub, row, "failed", error);
     pn_free(error);
-    item = NULL;
   }
-  if (wait > 0 && item) {
+  /* The scheduler may have reported events already: answer with the stored row. */
+  live *item = find_live(request->hub, id);
+  json_decref(row);
+  row = NULL;
+  if (pn_store_get(request->hub->store, PN_STORE_PREDICTIONS, id, &row) < 0) {
+    pn_hub_store_failed(request, PN_EIO, "reading the prediction back");
+    return;
+  }
+  if (wait > 0 && item)
     hold(item, request->request, wait);
-  } else {
+  else
     reply_prediction(request->hub, request->request, 201, row, 0, wait);
-  }
   json_decref(row);
 }
 

@@ -717,7 +717,6 @@ int pn_hub_run(const pn_hub_options *options) {
   if (bind_http(&hub, &port) < 0) {
     exit_code = 1;
   } else {
-    char *instance_dir = pn_fs_join(hub.data_dir, "instances");
     pn_scheduler_options scheduler_options = {
         .pinion = "/proc/self/exe",
         .python = options->python,
@@ -726,7 +725,6 @@ int pn_hub_run(const pn_hub_options *options) {
         .idle_timeout = options->idle_timeout > 0 ? options->idle_timeout : 60,
         .boot_timeout = 600,
     };
-    pn_free(instance_dir);
     if (pn_scheduler_new(hub.base, hub.client, &scheduler_options, pn_hub_on_scheduler_event,
                          &hub, &hub.scheduler) < 0) {
       fprintf(stderr, "error: could not start the scheduler\n");

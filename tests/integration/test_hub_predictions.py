@@ -287,3 +287,28 @@ def test_cancel_answers_the_terminal_object(hub, hello):
     canceled = hub.post("/v1/predictions/%s/cancel" % prediction["id"]).json()
     assert canceled["status"] in ("canceled", "succeeded")
     assert canceled["completed_at"] is not None
+
+
+@needs_scheduler
+def test_a_training_publishes_its_weights_as_a_new_version(hub):
+    from hub_harness import ROOT
+    trainer = hub.push(None, "alice/trainer",
+                       cwd=os.path.join(ROOT, "tests", "fixtures", "cli_train"))
+    hub.post("/v1/models", json={"owner": "alice", "name": "trained", "visibility": "private"})
+    response = hub.post("/v1/models/alice/trainer/versions/%s/trainings" % trainer,
+                        json={"destination": "alice/trained", "input": {"epochs": 3}})
+    assert response.status_code == 201, response.text
+    training = response.json()
+    assert training["urls"]["get"].endswith("/v1/trainings/" + training["id"])
+    import time
+    deadline = time.monotonic() + 60
+    while training["status"] not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        training = hub.get("/v1/trainings/" + training["id"]).json()
+    assert training["status"] == "succeeded", training["error"]
+    new_version = training["output"]["version"]
+    assert hub.get("/v1/models/alice/trained").json()["latest_version"]["id"] == new_version
+    bundle = os.path.join(hub.data, "bundles", new_version)
+    assert open(os.path.join(bundle, "weights")).read() == "www"
+    assert [t["id"] for t in hub.get("/v1/trainings").json()["results"]] == [training["id"]]
