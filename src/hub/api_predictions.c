@@ -30,6 +30,9 @@
 #include <time.h>
 
 #define WAIT_MAX_SECONDS 60
+/* How long a finished prediction's stream stays in memory, so that reconnects replay
+ * the same events with the same ids; later subscribers get one rebuilt from the row. */
+#define STREAM_RETAIN_SECONDS 600
 
 typedef struct waiter {
   struct pn_hub_live *live;
@@ -46,6 +49,8 @@ typedef struct pn_hub_live {
   waiter *waiters;
   size_t outputs_streamed; /* output items already sent as events */
   size_t logs_streamed;    /* bytes of logs already sent */
+  int finished;            /* terminal: only the stream is kept, until `expiry` */
+  struct event *expiry;
   struct pn_hub_live *next;
 } live;
 
@@ -216,7 +221,7 @@ static void stream_changes(live *item, const json_t *row) {
   }
 }
 
-static void finish_live(live *item, const json_t *row) {
+static void free_live(live *item) {
   pn_hub *hub = item->hub;
   for (live **at = &hub->live; *at; at = &(*at)->next) {
     if (*at == item) {
@@ -224,6 +229,21 @@ static void finish_live(live *item, const json_t *row) {
       break;
     }
   }
+  while (item->waiters) {
+    waiter *held = item->waiters;
+    evhttp_send_reply(held->request, 503, NULL, NULL);
+    drop_waiter(held);
+  }
+  pn_hub_stream_free(item->stream);
+  pn_hub_hook_free(item->hook);
+  if (item->expiry)
+    event_free(item->expiry);
+  pn_free(item);
+}
+
+static void on_retain_expired(evutil_socket_t fd, short what, void *arg) { free_live(arg); }
+
+static void finish_live(live *item, const json_t *row) {
   stream_changes(item, row);
   const char *status = text_of(row, "status");
   if (item->stream) {
@@ -239,12 +259,16 @@ static void finish_live(live *item, const json_t *row) {
                                        : strcmp(status, "canceled") == 0
                                            ? "{\"reason\":\"canceled\"}"
                                            : "{\"reason\":\"error\"}");
-    pn_hub_stream_free(item->stream);
   }
   while (item->waiters)
     answer_waiter(item->waiters, 0);
   pn_hub_hook_complete(item->hook);
-  pn_free(item);
+  item->hook = NULL;
+  item->finished = 1;
+  item->expiry = evtimer_new(item->hub->base, on_retain_expired, item);
+  struct timeval retain = {STREAM_RETAIN_SECONDS, 0};
+  if (!item->expiry || evtimer_add(item->expiry, &retain) < 0)
+    free_live(item);
 }
 
 static void set_metrics(json_t *row) {
@@ -365,7 +389,7 @@ static int conclude(pn_hub *hub, json_t *row, const char *status, const char *er
   set_metrics(row);
   int rc = save_row(hub, row, 0);
   live *item = find_live(hub, text_of(row, "id"));
-  if (item)
+  if (item && !item->finished)
     finish_live(item, row);
   return rc;
 }
@@ -377,8 +401,12 @@ static void apply_update(json_t *row, const json_t *cog) {
   if (status && !is_terminal(text_of(row, "status")))
     json_object_set_new(row, "status", json_string(status));
   if (strcmp(text_of(row, "status"), "processing") == 0 &&
-      !json_integer_value(json_object_get(row, "started_ns")))
-    json_object_set_new(row, "started_ns", json_integer((json_int_t)pn_clock_realtime_ns()));
+      !json_integer_value(json_object_get(row, "started_ns"))) {
+    uint64_t now = pn_clock_realtime_ns();
+    char text[40];
+    json_object_set_new(row, "started_ns", json_integer((json_int_t)now));
+    json_object_set_new(row, "started_at", json_string(pn_clock_format(now, 0, text, sizeof text)));
+  }
   json_t *output = json_object_get(cog, "output");
   if (output)
     json_object_set(row, "output", output);
@@ -766,6 +794,8 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   }
   /* The scheduler may have reported events already: answer with the stored row. */
   live *item = find_live(request->hub, id);
+  if (item && item->finished)
+    item = NULL;
   json_decref(row);
   row = NULL;
   if (pn_store_get(request->hub->store, PN_STORE_PREDICTIONS, id, &row) < 0) {
@@ -1002,17 +1032,7 @@ void pn_hub_predictions_restore(pn_hub *hub) {
 }
 
 void pn_hub_predictions_free(pn_hub *hub) {
-  while (hub->live) {
-    live *item = hub->live;
-    hub->live = item->next;
-    while (item->waiters) {
-      waiter *held = item->waiters;
-      evhttp_send_reply(held->request, 503, NULL, NULL);
-      drop_waiter(held);
-    }
-    pn_hub_stream_free(item->stream);
-    pn_hub_hook_free(item->hook);
-    pn_free(item);
-  }
+  while (hub->live)
+    free_live(hub->live);
   pn_hub_deliveries_free();
 }
