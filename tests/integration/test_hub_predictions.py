@@ -223,6 +223,42 @@ def test_running_predictions_fail_after_a_restart(tmp_path):
         server.stop()
 
 
+def test_own_file_urls_in_inputs_are_rewritten_for_instances(hub, hello):
+    file = hub.post("/v1/files", files={"content": ("in.txt", b"input bytes")}).json()
+    prediction = create(hub, {"version": hello, "input": {"text": file["urls"]["get"]}})
+    assert prediction["input"] == {"text": file["urls"]["get"]}  # as the client sent it
+    database = sqlite3.connect(os.path.join(hub.data, "hub.db"))
+    row = json.loads(database.execute("SELECT doc FROM predictions WHERE id=?",
+                                      (prediction["id"],)).fetchone()[0])
+    database.close()
+    sent = row["request"]["input"]["text"]
+    assert sent.startswith("http://127.0.0.1:%d/v1/files/%s/download?" % (hub.port, file["id"]))
+    download = requests.get(sent, timeout=10)
+    assert download.status_code == 200 and download.content == b"input bytes"
+
+
+def test_pending_completed_webhooks_resume_after_a_restart(tmp_path):
+    receiver = WebhookReceiver(status=500)
+    server = Hub(tmp_path / "data").start()
+    try:
+        version = server.push("hello", "alice/hello")
+        prediction = server.post("/v1/predictions", json={
+            "version": version, "input": {}, "webhook": receiver.url}).json()
+        if SCHEDULER_MERGED:
+            pytest.skip("needs a prediction that fails without running")
+        first = receiver.wait(1)[0]
+        server.stop()
+        receiver.status = 200
+        count = len(receiver.calls)
+        server.start()
+        calls = receiver.wait(count + 1, timeout=5)
+        assert calls[-1][0]["webhook-id"] == first[0]["webhook-id"]
+        assert json.loads(calls[-1][1])["id"] == prediction["id"]
+    finally:
+        server.stop()
+        receiver.close()
+
+
 # --- end to end (needs the scheduler) ----------------------------------------------------------
 
 @needs_scheduler
