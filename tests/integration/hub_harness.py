@@ -35,9 +35,10 @@ def pinion(*args, cwd=None, timeout=60):
 class Hub:
     """One `pinion hub` process over `data`; start() and stop() may repeat."""
 
-    def __init__(self, data, args=()):
+    def __init__(self, data, args=(), extra_env=None):
         self.data = str(data)
         self.args = list(args)
+        self.extra_env = extra_env or {}
         self.process = None
         self.url = None
         self.tokens = {}
@@ -49,7 +50,8 @@ class Hub:
         self.log = open(self.data + ".log", "a")
         self.process = subprocess.Popen(
             [PINION, "hub", "--listen", "127.0.0.1:0", "--data", self.data, "--port-file",
-             port_file, *self.args], env=env(), stdout=self.log, stderr=self.log)
+             port_file, *self.args], env=dict(env(), **self.extra_env), stdout=self.log,
+            stderr=self.log)
         deadline = time.monotonic() + TIMEOUT
         while not (os.path.exists(port_file) and open(port_file).read().strip()):
             assert self.process.poll() is None, "pinion hub exited: " + self.read_log()

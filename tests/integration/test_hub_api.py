@@ -120,6 +120,20 @@ def test_hardware_is_a_bare_array_with_cpu(hub):
     assert all(item["sku"] == "cpu" or item["sku"].startswith("gpu-") for item in hardware)
 
 
+def test_hardware_lists_gpu_skus_when_the_machine_has_gpus(tmp_path):
+    root = tmp_path / "gpus"
+    (root / "dev").mkdir(parents=True)
+    for name in ("nvidia0", "nvidia1", "nvidiactl"):
+        (root / "dev" / name).write_text("")
+    server = Hub(tmp_path / "data", extra_env={"PINION_GPU_ROOT": str(root)}).start()
+    try:
+        assert server.get("/v1/hardware").json() == [
+            {"sku": "cpu", "name": "CPU"}, {"sku": "gpu-nvidia", "name": "Nvidia GPU"},
+            {"sku": "gpu-2x-nvidia", "name": "2x Nvidia GPU"}]
+    finally:
+        server.stop()
+
+
 def test_collections_are_empty_and_unknown_slugs_404(hub):
     assert hub.get("/v1/collections").json() == {"previous": None, "next": None, "results": []}
     problem(hub.get("/v1/collections/super-resolution"), 404)
