@@ -4,7 +4,8 @@
  * Bytes live once, content-addressed, under DATA/blobs/<first two hex>/<sha256>; a
  * file row points at its blob. Downloads are `GET /v1/files/{id}/download?owner=&
  * expiry=&signature=`, the signature being base64 HMAC-SHA256 of "<owner> <id>
- * <expiry>" under DATA/secret: no credentials needed, as output URLs require. */
+ * <expiry>" under DATA/secret. Output files of instances are served at
+ * `/v1/outputs/<id>.<HMAC>/<name>`. Neither needs credentials, as output URLs must not. */
 #include "hub/hub.h"
 
 #include "core/alloc.h"
@@ -27,7 +28,6 @@
 
 #define FILE_SIZE_MAX ((size_t)100 * 1024 * 1024)
 #define FILE_LIFETIME_SECONDS (24 * 3600)
-#define OUTPUT_URL_SECONDS (7 * 24 * 3600)
 
 
 static const char *text_of(const json_t *row, const char *name) {
@@ -242,6 +242,76 @@ void pn_hub_file_delete(pn_hub_request *request) {
   json_decref(file);
 }
 
+/* Answers the file's bytes with its content type. */
+static void send_blob(pn_hub_request *request, const json_t *file) {
+  char *path = blob_path(request->hub, text_of(file, "sha256"));
+  char *data = NULL;
+  size_t length = 0;
+  int rc = path ? pn_fs_read(path, FILE_SIZE_MAX * 2, &data, &length) : PN_ENOMEM;
+  if (rc < 0) {
+    pn_hub_problem(request, 404, "File not found", "The bytes of file %s are gone.",
+                   text_of(file, "id"));
+  } else {
+    char *disposition = pn_strfmt("inline; filename=\"%s\"", text_of(file, "name"));
+    if (disposition && !strpbrk(text_of(file, "name"), "\"\r\n"))
+      pn_hub_header(request, "Content-Disposition", disposition);
+    pn_free(disposition);
+    pn_hub_reply_bytes(request, 200, text_of(file, "content_type"), data, length);
+  }
+  pn_free(data);
+  pn_free(path);
+}
+
+/* The hex HMAC that makes an output URL a capability. */
+static int output_mac(pn_hub *hub, const char *id, char hex[65]) {
+  unsigned char mac[32];
+  char *message = pn_strfmt("output %s", id);
+  int rc = message ? pn_crypto_hmac_sha256(hub->secret, sizeof hub->secret, message,
+                                           strlen(message), mac)
+                   : PN_ENOMEM;
+  pn_free(message);
+  static const char digits[] = "0123456789abcdef";
+  for (int i = 0; rc == 0 && i < 32; i++) {
+    hex[2 * i] = digits[mac[i] >> 4];
+    hex[2 * i + 1] = digits[mac[i] & 15];
+  }
+  hex[64] = '\0';
+  return rc;
+}
+
+char *pn_hub_output_url(pn_hub *hub, const json_t *file) {
+  char hex[65];
+  const char *id = text_of(file, "id");
+  char *name = evhttp_uriencode(text_of(file, "name"), -1, 0);
+  char *url = name && output_mac(hub, id, hex) == 0
+                  ? pn_hub_url(hub, "/v1/outputs/%s.%s/%s", id, hex, name)
+                  : NULL;
+  free(name);
+  return url;
+}
+
+void pn_hub_output_download(pn_hub_request *request) {
+  const char *token = request->params[0];
+  const char *dot = strchr(token, '.');
+  char hex[65];
+  json_t *file = NULL;
+  char *id = dot ? pn_strndup(token, (size_t)(dot - token)) : NULL;
+  unsigned char difference = 1;
+  if (id && strlen(dot + 1) == 64 && output_mac(request->hub, id, hex) == 0) {
+    difference = 0;
+    for (int i = 0; i < 64; i++)
+      difference |= (unsigned char)(hex[i] ^ dot[1 + i]);
+  }
+  if (difference || pn_store_get(request->hub->store, PN_STORE_FILES, id, &file) < 0)
+    pn_hub_problem(request, 404, "File not found",
+                   "There is no output file at this URL. Use the URL in the prediction's "
+                   "output as it is.");
+  else
+    send_blob(request, file);
+  json_decref(file);
+  pn_free(id);
+}
+
 static int signature_valid(pn_hub *hub, const char *owner, const char *id, const char *expiry,
                            const char *signature) {
   char *message = pn_strfmt("%s %s %s", owner, id, expiry);
@@ -288,27 +358,14 @@ void pn_hub_file_download(pn_hub_request *request) {
                    request->params[0]);
     return;
   }
-  char *path = blob_path(request->hub, text_of(file, "sha256"));
-  char *data = NULL;
-  size_t length = 0;
-  int rc = path ? pn_fs_read(path, FILE_SIZE_MAX * 2, &data, &length) : PN_ENOMEM;
-  if (rc < 0) {
-    pn_hub_problem(request, 404, "File not found", "The bytes of file %s are gone.",
-                   request->params[0]);
-  } else {
-    char *disposition = pn_strfmt("inline; filename=\"%s\"", text_of(file, "name"));
-    if (disposition && !strpbrk(text_of(file, "name"), "\"\r\n"))
-      pn_hub_header(request, "Content-Disposition", disposition);
-    pn_free(disposition);
-    pn_hub_reply_bytes(request, 200, text_of(file, "content_type"), data, length);
-  }
-  pn_free(data);
-  pn_free(path);
+  send_blob(request, file);
   json_decref(file);
 }
 
 /* Output files from instances: stored as files of the hub's own "outputs" owner and
- * answered with a long-lived signed public URL, which becomes the output value. */
+ * answered with `Location: {PUBLIC}/v1/outputs/<id>.<HMAC>/<name>`, which becomes the
+ * output value. The capability is in the path because model servers drop the query
+ * of the Location they get (as Cog does). */
 void pn_hub_upload_put(pn_hub_request *request) {
   const char *name = request->params[1];
   const char *type = pn_hub_request_header(request, "Content-Type");
@@ -322,7 +379,7 @@ void pn_hub_upload_put(pn_hub_request *request) {
     pn_hub_store_failed(request, rc, "storing an output file");
     return;
   }
-  char *url = pn_hub_file_signed_url(request->hub, file, OUTPUT_URL_SECONDS, 0);
+  char *url = pn_hub_output_url(request->hub, file);
   if (url)
     pn_hub_header(request, "Location", url);
   pn_hub_reply(request, 201, json_pack("{s:s?}", "url", url));

@@ -301,13 +301,16 @@ static void append_log(json_t *row, const char *line) {
   pn_free(all);
 }
 
-/* The file row behind one of this hub's download URLs, or NULL. */
+/* The file row behind one of this hub's file or output URLs, or NULL. */
 static json_t *file_of_url(pn_hub *hub, const char *url) {
-  const char *at = url ? strstr(url, "/v1/files/") : NULL;
+  const char *at = NULL;
+  if (url && (at = strstr(url, "/v1/outputs/")))
+    at += strlen("/v1/outputs/");
+  else if (url && (at = strstr(url, "/v1/files/")))
+    at += strlen("/v1/files/");
   if (!at)
     return NULL;
-  at += strlen("/v1/files/");
-  size_t length = strcspn(at, "/?");
+  size_t length = strcspn(at, "/?.");
   char *id = pn_strndup(at, length);
   json_t *file = NULL;
   if (id)

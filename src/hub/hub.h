@@ -119,6 +119,8 @@ int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert);
 /* Files: a signed download URL for file `id` valid for `seconds`, pn_malloc'd, on the
  * public origin or (internal) on 127.0.0.1. */
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal);
+/* The permanent public URL of an output file, pn_malloc'd. */
+char *pn_hub_output_url(pn_hub *hub, const json_t *file);
 /* Stores bytes as a blob and records a file row for `account`; *file is a new
  * reference to the row. */
 int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const char *type,
@@ -173,6 +175,7 @@ void pn_hub_file_get(pn_hub_request *request);
 void pn_hub_file_delete(pn_hub_request *request);
 void pn_hub_file_download(pn_hub_request *request);
 void pn_hub_upload_put(pn_hub_request *request);
+void pn_hub_output_download(pn_hub_request *request);
 
 void pn_hub_deployments_list(pn_hub_request *request);
 void pn_hub_deployments_create(pn_hub_request *request);

@@ -89,6 +89,7 @@ static const route routes[] = {
     {M_GET, "/v1/files/{}", pn_hub_file_get, ANYONE},
     {M_DELETE, "/v1/files/{}", pn_hub_file_delete, ACCOUNT},
     {M_GET, "/v1/files/{}/download", pn_hub_file_download, ANYONE},
+    {M_GET, "/v1/outputs/{}/{}", pn_hub_output_download, ANYONE},
     {M_GET, "/v1/deployments", pn_hub_deployments_list, ACCOUNT},
     {M_POST, "/v1/deployments", pn_hub_deployments_create, ACCOUNT},
     {M_GET, "/v1/deployments/{}/{}", pn_hub_deployment_get, ACCOUNT},

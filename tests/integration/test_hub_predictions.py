@@ -235,6 +235,8 @@ def test_own_file_urls_in_inputs_are_rewritten_for_instances(hub, hello):
     assert sent.startswith("http://127.0.0.1:%d/v1/files/%s/download?" % (hub.port, file["id"]))
     download = requests.get(sent, timeout=10)
     assert download.status_code == 200 and download.content == b"input bytes"
+    problem(requests.get(re.sub(r"signature=[^&]+", "signature=AAAA", sent), timeout=10), 403)
+    problem(requests.get(re.sub(r"expiry=\d+", "expiry=1", sent), timeout=10), 403)
 
 
 def test_pending_completed_webhooks_resume_after_a_restart(tmp_path):
