@@ -369,6 +369,21 @@ static int publish_training(pn_hub *hub, json_t *row, char **error) {
   return rc;
 }
 
+/* The first prediction of a model's owner that succeeds becomes its default example
+ * (what `default_example` and /examples show), until the owner has one. */
+static void maybe_default_example(pn_hub *hub, const json_t *row) {
+  json_t *model = NULL;
+  if (strcmp(text_of(row, "kind"), "prediction") != 0 ||
+      pn_store_get(hub->store, PN_STORE_MODELS, text_of(row, "model"), &model) < 0)
+    return;
+  if (json_is_null(json_object_get(model, "default_example_id")) &&
+      strcmp(text_of(model, "owner"), text_of(row, "account")) == 0) {
+    json_object_set(model, "default_example_id", json_object_get(row, "id"));
+    pn_hub_model_save(hub, model, 0);
+  }
+  json_decref(model);
+}
+
 /* Moves a non-terminal row to a terminal status, saves it and ends its live entry. */
 static int conclude(pn_hub *hub, json_t *row, const char *status, const char *error) {
   char now[40];
@@ -391,6 +406,8 @@ static int conclude(pn_hub *hub, json_t *row, const char *status, const char *er
   json_object_set_new(row, "completed_at", json_string(pn_hub_now(now)));
   set_metrics(row);
   int rc = save_row(hub, row, 0);
+  if (rc == 0 && strcmp(status, "succeeded") == 0)
+    maybe_default_example(hub, row);
   live *item = find_live(hub, text_of(row, "id"));
   if (item && !item->finished)
     finish_live(item, row);

@@ -261,6 +261,36 @@ def test_pending_completed_webhooks_resume_after_a_restart(tmp_path):
         receiver.close()
 
 
+def test_streams_rebuilt_from_rows_split_lines_and_end_with_done(tmp_path):
+    server = Hub(tmp_path / "data").start()
+    try:
+        version = server.push("hello", "alice/hello")
+        prediction = create(server, {"version": version, "input": {}})
+    finally:
+        server.stop()
+    database = sqlite3.connect(os.path.join(str(tmp_path / "data"), "hub.db"))
+    row = json.loads(database.execute("SELECT doc FROM predictions WHERE id=?",
+                                      (prediction["id"],)).fetchone()[0])
+    row.update(status="succeeded", error=None, logs="step 1\nstep 2\n",
+               output=["one\ntwo", "three"])
+    database.execute("UPDATE predictions SET doc=?, status='succeeded' WHERE id=?",
+                     (json.dumps(row), prediction["id"]))
+    database.commit()
+    database.close()
+    server.start()
+    stream = server.url + "/v1/streams/" + prediction["urls"]["stream"].split("/")[-1]
+    try:
+        response = requests.get(stream, timeout=10)
+        assert response.text.startswith("id: 1\nevent: logs\ndata: step 1\ndata: step 2\ndata: \n\n")
+        events = sse_events(response.text)
+        assert events == [("logs", "1", "step 1\nstep 2\n"), ("output", "2", "one\ntwo"),
+                          ("output", "3", "three"), ("done", "4", "{}")]
+        replay = requests.get(stream, timeout=10, headers={"Last-Event-ID": "2"})
+        assert [e[1] for e in sse_events(replay.text)] == ["3", "4"]
+    finally:
+        server.stop()
+
+
 # --- end to end (needs the scheduler) ----------------------------------------------------------
 
 @needs_scheduler
@@ -276,6 +306,10 @@ def test_hello_runs_with_prefer_wait(hub, hello):
     assert prediction["metrics"]["predict_time"] >= 0
     assert prediction["metrics"]["total_time"] >= prediction["metrics"]["predict_time"]
     assert prediction["started_at"] and prediction["completed_at"]
+    model = hub.get("/v1/models/alice/hello").json()
+    assert model["default_example"]["status"] == "succeeded"
+    assert hub.get("/v1/models/alice/hello/examples").json()["results"][0]["id"] == \
+        model["default_example"]["id"]
 
 
 def wait_done(hub, prediction_id, timeout=60):
