@@ -51,6 +51,7 @@ typedef struct pn_hub_live {
   size_t logs_streamed;    /* bytes of logs already sent */
   int finished;            /* terminal: only the stream is kept, until `expiry` */
   struct event *expiry;
+  struct event *deadline;  /* Cancel-After */
   struct pn_hub_live *next;
 } live;
 
@@ -61,6 +62,17 @@ static const char *text_of(const json_t *row, const char *name) {
 static int is_terminal(const char *status) {
   return status && (strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
                     strcmp(status, "canceled") == 0);
+}
+
+static void append_log(json_t *row, const char *line) {
+  const char *hub_logs = text_of(row, "hub_logs");
+  char *joined = pn_strfmt("%s%s\n", hub_logs ? hub_logs : "", line);
+  json_object_set_new(row, "hub_logs", json_string(joined));
+  const char *logs = text_of(row, "logs");
+  char *all = pn_strfmt("%s%s\n", logs ? logs : "", line);
+  json_object_set_new(row, "logs", json_string(all));
+  pn_free(joined);
+  pn_free(all);
 }
 
 static int save_row(pn_hub *hub, const json_t *row, int insert) {
@@ -80,6 +92,59 @@ static live *find_live(pn_hub *hub, const char *id) {
   return NULL;
 }
 
+static int conclude(pn_hub *hub, json_t *row, const char *status, const char *error);
+
+/* Cancel-After: a prediction still running at its deadline is canceled (also one that
+ * never started: clients stop waiting only on succeeded, failed and canceled). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg) {
+  live *item = arg;
+  json_t *row = NULL;
+  if (pn_store_get(item->hub->store, PN_STORE_PREDICTIONS, item->id, &row) < 0)
+    return;
+  pn_scheduler_cancel(item->hub->scheduler, item->id);
+  append_log(row, "pinion: canceled at its Cancel-After deadline");
+  conclude(item->hub, row, "canceled", NULL);
+  json_decref(row);
+}
+
+static void arm_deadline(live *item, const json_t *row) {
+  uint64_t deadline = (uint64_t)json_integer_value(json_object_get(row, "deadline_ns"));
+  if (!deadline)
+    return;
+  uint64_t now = pn_clock_realtime_ns();
+  uint64_t wait = deadline > now ? deadline - now : 0;
+  item->deadline = evtimer_new(item->hub->base, on_deadline, item);
+  struct timeval delay = {(time_t)(wait / 1000000000u), (suseconds_t)(wait % 1000000000u / 1000)};
+  if (item->deadline)
+    evtimer_add(item->deadline, &delay);
+}
+
+/* Parses a Cancel-After duration: seconds, or groups like 1h30m45s. -1 when malformed. */
+static long parse_duration(const char *text) {
+  long total = 0;
+  const char *at = text;
+  while (*at == ' ')
+    at++;
+  if (!*at)
+    return -1;
+  while (*at) {
+    char *end = NULL;
+    long value = strtol(at, &end, 10);
+    if (end == at || value < 0)
+      return -1;
+    long unit = *end == 'h' ? 3600 : *end == 'm' ? 60 : 1;
+    if (*end == 'h' || *end == 'm' || *end == 's')
+      end++;
+    else if (*end && *end != ' ')
+      return -1;
+    total += value * unit;
+    at = end;
+    while (*at == ' ')
+      at++;
+  }
+  return total;
+}
+
 static live *add_live(pn_hub *hub, const json_t *row) {
   live *item = pn_calloc(1, sizeof *item);
   if (!item)
@@ -95,6 +160,7 @@ static live *add_live(pn_hub *hub, const json_t *row) {
   }
   item->next = hub->live;
   hub->live = item;
+  arm_deadline(item, row);
   return item;
 }
 
@@ -238,6 +304,8 @@ static void free_live(live *item) {
   pn_hub_hook_free(item->hook);
   if (item->expiry)
     event_free(item->expiry);
+  if (item->deadline)
+    event_free(item->deadline);
   pn_free(item);
 }
 
@@ -265,6 +333,8 @@ static void finish_live(live *item, const json_t *row) {
   pn_hub_hook_complete(item->hook);
   item->hook = NULL;
   item->finished = 1;
+  if (item->deadline)
+    event_del(item->deadline);
   item->expiry = evtimer_new(item->hub->base, on_retain_expired, item);
   struct timeval retain = {STREAM_RETAIN_SECONDS, 0};
   if (!item->expiry || evtimer_add(item->expiry, &retain) < 0)
@@ -288,17 +358,6 @@ static void set_metrics(json_t *row) {
                         json_real(started ? (double)(pn_clock_realtime_ns() - started) / 1e9
                                           : 0.0));
   }
-}
-
-static void append_log(json_t *row, const char *line) {
-  const char *hub_logs = text_of(row, "hub_logs");
-  char *joined = pn_strfmt("%s%s\n", hub_logs ? hub_logs : "", line);
-  json_object_set_new(row, "hub_logs", json_string(joined));
-  const char *logs = text_of(row, "logs");
-  char *all = pn_strfmt("%s%s\n", logs ? logs : "", line);
-  json_object_set_new(row, "logs", json_string(all));
-  pn_free(joined);
-  pn_free(all);
 }
 
 /* The file row behind one of this hub's file or output URLs, or NULL. */
@@ -746,6 +805,15 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
                    webhook_url);
     return;
   }
+  const char *cancel_after = pn_hub_request_header(request, "Cancel-After");
+  long deadline_seconds = cancel_after ? parse_duration(cancel_after) : 0;
+  if (cancel_after && deadline_seconds < 5) {
+    pn_hub_problem(request, 400, NULL,
+                   "Cancel-After \"%s\" is not a duration of at least 5 seconds: use seconds "
+                   "(90) or units (90s, 5m, 1h30m).",
+                   cancel_after);
+    return;
+  }
   pn_schema_validator *validator = NULL;
   char *schema_error = NULL;
   if (pn_schema_validator_new(json_object_get(target->version, "openapi_schema"),
@@ -798,6 +866,13 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
     json_object_set(row, "deployment", json_object_get(target->deployment, "id"));
   if (destination)
     json_object_set_new(row, "destination", json_string(destination));
+  if (deadline_seconds > 0) {
+    uint64_t deadline_ns = now_ns + (uint64_t)deadline_seconds * 1000000000u;
+    char deadline_text[40];
+    json_object_set_new(row, "deadline", json_string(pn_clock_format(deadline_ns, 0, deadline_text,
+                                                                     sizeof deadline_text)));
+    json_object_set_new(row, "deadline_ns", json_integer((json_int_t)deadline_ns));
+  }
   int rc = save_row(request->hub, row, 1);
   if (rc < 0) {
     json_decref(row);

@@ -79,6 +79,8 @@ json_t *pn_hub_prediction_object(pn_hub *hub, const json_t *prediction) {
     json_object_set_new(object, "deployment", field(prediction, "deployment"));
   if (training)
     json_object_set_new(object, "destination", field(prediction, "destination"));
+  if (json_object_get(prediction, "deadline"))
+    json_object_set_new(object, "deadline", field(prediction, "deadline"));
   const char *id = json_string_value(json_object_get(prediction, "id"));
   const char *collection = training ? "trainings" : "predictions";
   char *get = pn_hub_url(hub, "/v1/%s/%s", collection, id);

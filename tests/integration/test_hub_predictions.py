@@ -95,6 +95,20 @@ def test_bad_requests_say_what_to_fix(hub, hello):
     problem(hub.post("/v1/predictions", account="bob", json={"version": hello, "input": {}}), 404)
 
 
+def test_cancel_after_sets_a_deadline(hub, hello):
+    import datetime
+    for value, seconds in (("90", 90), ("5m", 300), ("1h30m45s", 5445)):
+        prediction = create(hub, {"version": hello, "input": {}},
+                            headers={"Cancel-After": value})
+        parse = lambda text: datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+        delta = parse(prediction["deadline"]) - parse(prediction["created_at"])
+        assert abs(delta.total_seconds() - seconds) < 0.01
+    for value in ("3s", "soon", "5x"):
+        problem(hub.post("/v1/predictions", json={"version": hello, "input": {}},
+                         headers={"Cancel-After": value}), 400)
+    assert "deadline" not in create(hub, {"version": hello, "input": {}})
+
+
 def test_other_accounts_cannot_see_predictions(hub, hello):
     prediction = create(hub, {"version": hello, "input": {}})
     problem(hub.get("/v1/predictions/" + prediction["id"], account="bob"), 404)
