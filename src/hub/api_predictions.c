@@ -994,7 +994,11 @@ static json_t *render_prediction(pn_hub_request *request, const json_t *row) {
 }
 
 void pn_hub_predictions_list(pn_hub_request *request) {
-  pn_store_query query = {.account = request->account, .parent = "prediction"};
+  /* created_after/created_before compare as text: RFC 3339 UTC sorts like time. */
+  pn_store_query query = {.account = request->account,
+                          .parent = "prediction",
+                          .created_after = pn_hub_query(request, "created_after"),
+                          .created_before = pn_hub_query(request, "created_before")};
   pn_hub_reply_page(request, PN_STORE_PREDICTIONS, &query, render_prediction);
 }
 

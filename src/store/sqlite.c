@@ -205,7 +205,8 @@ int pn_store_list(pn_store *store, const char *table, const pn_store_query *quer
   char *sql = pn_strfmt(
       "SELECT doc FROM %s WHERE (?1 IS NULL OR account=?1) AND (?2 IS NULL OR is_public=1 OR "
       "account=?2) AND (?3 IS NULL OR parent=?3) AND (?4 IS NULL OR instr(lower(doc), "
-      "lower(?4)) > 0) AND (?5 IS NULL OR (created_at, id) %s (?5, ?6)) %s%s%s ORDER BY "
+      "lower(?4)) > 0) AND (?5 IS NULL OR (created_at, id) %s (?5, ?6)) AND (?8 IS NULL OR "
+      "created_at > ?8) AND (?9 IS NULL OR created_at < ?9) %s%s%s ORDER BY "
       "created_at %s, id %s LIMIT ?7",
       table, compare, status_count ? "AND status IN (" : "", statuses, status_count ? ")" : "",
       order, order);
@@ -220,6 +221,8 @@ int pn_store_list(pn_store *store, const char *table, const pn_store_query *quer
     bind_text(statement, 5, query->after_created_at);
     bind_text(statement, 6, query->after_id ? query->after_id : "");
     sqlite3_bind_int64(statement, 7, (sqlite3_int64)limit + 1);
+    bind_text(statement, 8, query->created_after);
+    bind_text(statement, 9, query->created_before);
     for (size_t i = 0; i < status_count; i++)
       bind_text(statement, 20 + (int)i, query->statuses[i]);
     int step;

@@ -55,6 +55,8 @@ typedef struct pn_store_query {
   const char *parent;     /* only rows with this parent */
   const char *const *statuses; /* only rows with one of these statuses (NULL-terminated) */
   const char *search;     /* only rows whose document contains this text (case-insensitive) */
+  const char *created_after;  /* only rows created after this RFC 3339 time (text order) */
+  const char *created_before; /* only rows created before it */
   /* The page starts after this (created_at, id) position in the order; NULL: first. */
   const char *after_created_at;
   const char *after_id;

@@ -75,6 +75,16 @@ def test_ids_are_time_ordered_and_lists_newest_first(hub, hello):
     assert listed.index(second["id"]) < listed.index(first["id"])
 
 
+def test_predictions_list_filters_by_creation_time(hub, hello):
+    first = create(hub, {"version": hello, "input": {}})
+    second = create(hub, {"version": hello, "input": {}})
+    after = hub.get("/v1/predictions", params={"created_after": first["created_at"]}).json()
+    assert [p["id"] for p in after["results"]] == [second["id"]]
+    before = hub.get("/v1/predictions", params={"created_before": second["created_at"]}).json()
+    assert second["id"] not in [p["id"] for p in before["results"]]
+    assert first["id"] in [p["id"] for p in before["results"]]
+
+
 def test_invalid_input_is_a_422_problem_with_cogs_entries(hub, hello):
     body = problem(hub.post("/v1/predictions", json={"version": hello,
                                                       "input": {"text": 3}}), 422)
