@@ -185,7 +185,9 @@ static int run_push(int argc, char **argv) {
   } else if (state.status != 201 && state.status != 200) {
     const char *detail = json_string_value(json_object_get(reply, "detail"));
     fprintf(stderr, "error: the hub refused the push (HTTP %ld): %s\n", state.status,
-            detail ? detail : state.body ? state.body : "no detail");
+            detail       ? detail
+            : state.body ? state.body
+                         : "no detail");
     exit_code = 1;
   } else {
     printf("%s\n", json_string_value(json_object_get(reply, "id")));

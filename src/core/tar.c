@@ -52,13 +52,13 @@ static archive_api api;
 static int loaded;
 static const char *load_error;
 
-#define RESOLVE(field, name)                                                                   \
-  do {                                                                                         \
-    *(void **)&api.field = dlsym(library, name);                                               \
-    if (!api.field) {                                                                          \
-      load_error = "libarchive.so.13 lacks " name;                                             \
-      return NULL;                                                                             \
-    }                                                                                          \
+#define RESOLVE(field, name)                                                                       \
+  do {                                                                                             \
+    *(void **)&api.field = dlsym(library, name);                                                   \
+    if (!api.field) {                                                                              \
+      load_error = "libarchive.so.13 lacks " name;                                                 \
+      return NULL;                                                                                 \
+    }                                                                                              \
   } while (0)
 
 static const archive_api *load(void) {
@@ -159,8 +159,7 @@ static int walk(const char *root, const char *relative, pn_tar_skip_fn skip, voi
       break;
     }
     if (lstat(full, &info) < 0 || !(S_ISDIR(info.st_mode) || S_ISREG(info.st_mode)) ||
-        (skip && skip(path, S_ISDIR(info.st_mode), arg)) ||
-        is_extra(extras, extra_count, path)) {
+        (skip && skip(path, S_ISDIR(info.st_mode), arg)) || is_extra(extras, extra_count, path)) {
       pn_free(path);
       pn_free(full);
       continue;

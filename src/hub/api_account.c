@@ -20,9 +20,9 @@ static json_t *load_account(pn_hub_request *request) {
     /* A token whose account row is gone: recreate the row rather than fail. */
     char now[40];
     pn_hub_now(now);
-    account = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", request->account, "username",
-                        request->account, "name", request->account, "type", "user",
-                        "created_at", now);
+    account =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", request->account, "username", request->account,
+                  "name", request->account, "type", "user", "created_at", now);
     pn_store_keys keys = {.id = request->account, .account = request->account, .created_at = now};
     rc = pn_store_insert(request->hub->store, PN_STORE_ACCOUNTS, &keys, account);
   }
@@ -62,10 +62,10 @@ int pn_hub_account_secret(pn_hub *hub, const char *username, char **secret) {
       rc = pn_base64_encode(key, sizeof key, &text);
     if (rc == 0) {
       json_object_set_new(account, "webhook_secret", json_string(text.data));
-      pn_store_keys keys = {
-          .id = username,
-          .account = username,
-          .created_at = json_string_value(json_object_get(account, "created_at"))};
+      pn_store_keys keys = {.id = username,
+                            .account = username,
+                            .created_at =
+                                json_string_value(json_object_get(account, "created_at"))};
       rc = pn_store_update(hub->store, PN_STORE_ACCOUNTS, &keys, account);
     }
     pn_buf_free(&text);
@@ -95,8 +95,7 @@ void pn_hub_hardware_list(pn_hub_request *request) {
   json_t *list = json_pack("[{s:s, s:s}]", "sku", "cpu", "name", "CPU");
   int gpus = pn_gpu_count();
   if (gpus > 0)
-    json_array_append_new(list,
-                          json_pack("{s:s, s:s}", "sku", "gpu-nvidia", "name", "Nvidia GPU"));
+    json_array_append_new(list, json_pack("{s:s, s:s}", "sku", "gpu-nvidia", "name", "Nvidia GPU"));
   for (int count = 2; count <= gpus; count *= 2) {
     char sku[32], name[48];
     snprintf(sku, sizeof sku, "gpu-%dx-nvidia", count);

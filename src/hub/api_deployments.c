@@ -55,8 +55,8 @@ static void configure(pn_hub *hub, const json_t *deployment) {
 /* Checks the fields of a create or update; answers 4xx and returns -1 when wrong. */
 static int check(pn_hub_request *request, const char *model, const json_t *body) {
   json_t *value = json_object_get(body, "min_instances");
-  if (value && (!json_is_integer(value) || json_integer_value(value) < 0 ||
-                json_integer_value(value) > 5)) {
+  if (value &&
+      (!json_is_integer(value) || json_integer_value(value) < 0 || json_integer_value(value) > 5)) {
     pn_hub_problem(request, 400, NULL, "`min_instances` must be an integer from 0 to 5.");
     return -1;
   }
@@ -85,8 +85,8 @@ static int check(pn_hub_request *request, const char *model, const json_t *body)
     json_decref(model_row);
     char *key = pn_strfmt("%s:%s", model, version);
     json_t *version_row = NULL;
-    int rc = key ? pn_store_get(request->hub->store, PN_STORE_VERSIONS, key, &version_row)
-                 : PN_ENOMEM;
+    int rc =
+        key ? pn_store_get(request->hub->store, PN_STORE_VERSIONS, key, &version_row) : PN_ENOMEM;
     pn_free(key);
     json_decref(version_row);
     if (rc < 0) {
@@ -121,13 +121,13 @@ void pn_hub_deployments_create(pn_hub_request *request) {
     pn_hub_now(now);
     char *id = pn_strfmt("%s/%s", request->account, name);
     const char *hardware = text_of(body, "hardware");
-    json_t *deployment = json_pack(
-        "{s:s?, s:s, s:s, s:s, s:{s:i, s:s, s:s, s:s, s:s, s:{s:s, s:O, s:O}}}", "id", id,
-        "owner", request->account, "name", name, "created_at", now, "current_release", "number",
-        1, "model", model, "version", version, "created_at", now, "created_by", request->account,
-        "configuration", "hardware", hardware ? hardware : "cpu", "min_instances",
-        json_object_get(body, "min_instances"), "max_instances",
-        json_object_get(body, "max_instances"));
+    json_t *deployment =
+        json_pack("{s:s?, s:s, s:s, s:s, s:{s:i, s:s, s:s, s:s, s:s, s:{s:s, s:O, s:O}}}", "id", id,
+                  "owner", request->account, "name", name, "created_at", now, "current_release",
+                  "number", 1, "model", model, "version", version, "created_at", now, "created_by",
+                  request->account, "configuration", "hardware", hardware ? hardware : "cpu",
+                  "min_instances", json_object_get(body, "min_instances"), "max_instances",
+                  json_object_get(body, "max_instances"));
     int rc = deployment ? save(request->hub, deployment, 1) : PN_ENOMEM;
     if (rc == PN_EEXISTS) {
       pn_hub_problem(request, 409, NULL,
@@ -230,8 +230,8 @@ void pn_hub_deployment_delete(pn_hub_request *request) {
       pn_hub_store_failed(request, rc, "deleting the deployment");
     } else {
       char *target_key = pn_strfmt("deployment:%s", text_of(deployment, "id"));
-      pn_scheduler_target target = {.key = target_key, .mode = "predict",
-                                    .min_instances = 0, .max_instances = 1, .slots = 1};
+      pn_scheduler_target target = {
+          .key = target_key, .mode = "predict", .min_instances = 0, .max_instances = 1, .slots = 1};
       pn_scheduler_configure(request->hub->scheduler, &target);
       pn_free(target_key);
       pn_hub_reply_empty(request, 204);

@@ -29,7 +29,6 @@
 #define FILE_SIZE_MAX ((size_t)100 * 1024 * 1024)
 #define FILE_LIFETIME_SECONDS (24 * 3600)
 
-
 static const char *text_of(const json_t *row, const char *name) {
   return json_string_value(json_object_get(row, name));
 }
@@ -76,10 +75,10 @@ int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const
   gmtime_r(&expiry, &utc);
   strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%S.000000Z", &utc);
   json_t *meta = metadata ? json_incref(metadata) : json_object();
-  json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:s}", "id", id,
-                          "account", account, "name", name, "content_type", type, "size",
-                          (json_int_t)length, "sha256", sha256, "md5", md5, "metadata",
-                          meta, "created_at", now, "expires_at", expires);
+  json_t *row =
+      json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:s}", "id", id, "account", account,
+                "name", name, "content_type", type, "size", (json_int_t)length, "sha256", sha256,
+                "md5", md5, "metadata", meta, "created_at", now, "expires_at", expires);
   if (!row)
     return PN_ENOMEM;
   pn_store_keys keys = {.id = id, .account = account, .created_at = now};
@@ -97,8 +96,8 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int 
   long expiry = (long)time(NULL) + seconds;
   char *message = pn_strfmt("%s %s %ld", owner, id, expiry);
   unsigned char mac[32];
-  if (!message || pn_crypto_hmac_sha256(hub->secret, sizeof hub->secret, message,
-                                        strlen(message), mac) < 0) {
+  if (!message ||
+      pn_crypto_hmac_sha256(hub->secret, sizeof hub->secret, message, strlen(message), mac) < 0) {
     pn_free(message);
     return NULL;
   }
@@ -347,8 +346,7 @@ void pn_hub_file_download(pn_hub_request *request) {
     return;
   }
   if (atol(expiry) < (long)time(NULL)) {
-    pn_hub_problem(request, 403, NULL,
-                   "This download URL expired. Ask the API for a fresh URL.");
+    pn_hub_problem(request, 403, NULL, "This download URL expired. Ask the API for a fresh URL.");
     return;
   }
   if (pn_store_get(request->hub->store, PN_STORE_FILES, request->params[0], &file) < 0 ||
@@ -372,9 +370,9 @@ void pn_hub_upload_put(pn_hub_request *request) {
   if (!type || strcmp(type, "application/octet-stream") == 0)
     type = pn_mime_for_path(name);
   json_t *file = NULL;
-  int rc = pn_hub_file_create(request->hub, "outputs", name,
-                              type ? type : "application/octet-stream", request->body,
-                              request->body_length, NULL, &file);
+  int rc =
+      pn_hub_file_create(request->hub, "outputs", name, type ? type : "application/octet-stream",
+                         request->body, request->body_length, NULL, &file);
   if (rc < 0) {
     pn_hub_store_failed(request, rc, "storing an output file");
     return;

@@ -120,25 +120,25 @@ static int valid_name(const char *name) {
   if (!name || !*name || strlen(name) > 100 || !isalnum((unsigned char)name[0]))
     return 0;
   for (const char *at = name; *at; at++)
-    if (!(islower((unsigned char)*at) || isdigit((unsigned char)*at) || *at == '-' ||
-          *at == '_' || *at == '.'))
+    if (!(islower((unsigned char)*at) || isdigit((unsigned char)*at) || *at == '-' || *at == '_' ||
+          *at == '.'))
       return 0;
   return 1;
 }
 
-static const char *const optional_fields[] = {"description", "github_url", "paper_url",
+static const char *const optional_fields[] = {"description", "github_url",  "paper_url",
                                               "license_url", "weights_url", "cover_image_url",
-                                              "readme", NULL};
+                                              "readme",      NULL};
 
 static json_t *new_model(const char *owner, const char *name, const char *visibility,
                          const char *hardware) {
   char now[40];
   pn_hub_now(now);
   char *id = pn_strfmt("%s/%s", owner, name);
-  json_t *model = json_pack("{s:s?, s:s, s:s, s:s, s:s, s:i, s:s, s:n, s:n}", "id", id, "owner",
-                            owner, "name", name, "visibility", visibility, "hardware", hardware,
-                            "run_count", 0, "created_at", now, "latest_version_id",
-                            "default_example_id");
+  json_t *model =
+      json_pack("{s:s?, s:s, s:s, s:s, s:s, s:i, s:s, s:n, s:n}", "id", id, "owner", owner, "name",
+                name, "visibility", visibility, "hardware", hardware, "run_count", 0, "created_at",
+                now, "latest_version_id", "default_example_id");
   for (size_t i = 0; optional_fields[i]; i++)
     json_object_set_new(model, optional_fields[i], json_null());
   pn_free(id);
@@ -323,8 +323,7 @@ static int refresh_latest(pn_hub *hub, json_t *model) {
   if (rc < 0)
     return rc;
   json_t *newest = json_array_get(rows, 0);
-  json_object_set(model, "latest_version_id",
-                  newest ? json_object_get(newest, "id") : json_null());
+  json_object_set(model, "latest_version_id", newest ? json_object_get(newest, "id") : json_null());
   json_decref(rows);
   return pn_hub_model_save(hub, model, 0);
 }
@@ -404,9 +403,8 @@ static int model_for_push(pn_hub *hub, const char *account, const char *owner, c
                          name);
       return PN_EINVAL;
     }
-    *model = new_model(owner, name,
-                       visibility && strcmp(visibility, "public") == 0 ? "public" : "private",
-                       "cpu");
+    *model = new_model(
+        owner, name, visibility && strcmp(visibility, "public") == 0 ? "public" : "private", "cpu");
     *is_new = 1;
     return *model ? 0 : PN_ENOMEM;
   }
@@ -445,10 +443,10 @@ int pn_hub_version_from_tar(pn_hub *hub, const char *account, const char *owner,
     char now[40];
     pn_hub_now(now);
     char *key = pn_strfmt("%s/%s:%s", owner, name, id);
-    json_t *version = json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s?}", "key", key, "id",
-                                id, "model", text_of(model, "id"), "created_at", now,
-                                "cog_version", PN_COG_VERSION, "openapi_schema", schema, "kind",
-                                "bundle", "source", bundle_dir);
+    json_t *version =
+        json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s?}", "key", key, "id", id, "model",
+                  text_of(model, "id"), "created_at", now, "cog_version", PN_COG_VERSION,
+                  "openapi_schema", schema, "kind", "bundle", "source", bundle_dir);
     pn_free(key);
     rc = save_version(hub, model, version, is_new);
     if (rc == 0) {
@@ -503,8 +501,8 @@ static void push_image(pn_hub_request *request, json_t *body) {
   const char *cog_version = text_of(body, "cog_version");
   json_t *version = json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s}", "key", key, "id", id,
                               "model", text_of(model, "id"), "created_at", now, "cog_version",
-                              cog_version ? cog_version : PN_COG_VERSION, "openapi_schema",
-                              schema, "kind", "image", "source", image);
+                              cog_version ? cog_version : PN_COG_VERSION, "openapi_schema", schema,
+                              "kind", "image", "source", image);
   pn_free(key);
   rc = save_version(request->hub, model, version, is_new);
   if (rc < 0)
@@ -550,11 +548,14 @@ void pn_hub_versions_push(pn_hub_request *request) {
   json_t *version = NULL;
   if (rc == 0)
     rc = pn_hub_version_from_tar(request->hub, request->account, request->params[0],
-                                 request->params[1], request->body, request->body_length,
-                                 &version, &error);
+                                 request->params[1], request->body, request->body_length, &version,
+                                 &error);
   if (rc < 0) {
-    pn_hub_problem(request, rc == PN_ESTATE ? 403 : rc == PN_ENOMEM ? 500 : 400, NULL,
-                   "Cannot publish the bundle: %s.", error ? error : pn_strerror(rc));
+    pn_hub_problem(request,
+                   rc == PN_ESTATE   ? 403
+                   : rc == PN_ENOMEM ? 500
+                                     : 400,
+                   NULL, "Cannot publish the bundle: %s.", error ? error : pn_strerror(rc));
   } else {
     pn_hub_reply(request, 201, pn_hub_version_object(version));
   }

@@ -51,7 +51,7 @@ typedef struct pn_hub_live {
   size_t logs_streamed;    /* bytes of logs already sent */
   int finished;            /* terminal: only the stream is kept, until `expiry` */
   struct event *expiry;
-  struct event *deadline;  /* Cancel-After */
+  struct event *deadline; /* Cancel-After */
   struct pn_hub_live *next;
 } live;
 
@@ -166,8 +166,8 @@ static live *add_live(pn_hub *hub, const json_t *row) {
 
 /* --- replies held by Prefer: wait ---------------------------------------------------- */
 
-static void reply_prediction(pn_hub *hub, struct evhttp_request *request, int status,
-                             json_t *row, int force_starting, int wait_seconds) {
+static void reply_prediction(pn_hub *hub, struct evhttp_request *request, int status, json_t *row,
+                             int force_starting, int wait_seconds) {
   pn_hub_request reply = {.hub = hub, .request = request};
   json_t *object = pn_hub_prediction_object(hub, row);
   if (force_starting)
@@ -316,8 +316,8 @@ static void finish_live(live *item, const json_t *row) {
   const char *status = text_of(row, "status");
   if (item->stream) {
     if (strcmp(status, "failed") == 0) {
-      json_t *error = json_pack("{s:s}", "detail", text_of(row, "error") ? text_of(row, "error")
-                                                                         : "prediction failed");
+      json_t *error = json_pack(
+          "{s:s}", "detail", text_of(row, "error") ? text_of(row, "error") : "prediction failed");
       char *text = pn_json_dump(error, PN_JSON_COMPACT);
       pn_hub_stream_publish(item->stream, "error", text ? text : "{}");
       pn_free(text);
@@ -354,9 +354,9 @@ static void set_metrics(json_t *row) {
   }
   if (!json_object_get(metrics, "predict_time")) {
     uint64_t started = (uint64_t)json_integer_value(json_object_get(row, "started_ns"));
-    json_object_set_new(metrics, "predict_time",
-                        json_real(started ? (double)(pn_clock_realtime_ns() - started) / 1e9
-                                          : 0.0));
+    json_object_set_new(
+        metrics, "predict_time",
+        json_real(started ? (double)(pn_clock_realtime_ns() - started) / 1e9 : 0.0));
   }
 }
 
@@ -383,8 +383,8 @@ static json_t *file_of_url(pn_hub *hub, const char *url) {
  * file, as in Cog). The output becomes {version, weights}. *error is pn_malloc'd. */
 static int publish_training(pn_hub *hub, json_t *row, char **error) {
   json_t *output = json_object_get(row, "output");
-  const char *weights_url = json_is_string(output) ? json_string_value(output)
-                                                    : text_of(output, "weights");
+  const char *weights_url =
+      json_is_string(output) ? json_string_value(output) : text_of(output, "weights");
   json_t *file = file_of_url(hub, weights_url);
   json_t *target_row = json_object_get(row, "target");
   const char *bundle_dir = text_of(target_row, "bundle_dir");
@@ -414,9 +414,9 @@ static int publish_training(pn_hub *hub, json_t *row, char **error) {
                                          tar.length, &version, error)
                : PN_ENOMEM;
   if (rc == 0)
-    json_object_set_new(row, "output", json_pack("{s:O, s:s}", "version",
-                                                 json_object_get(version, "id"), "weights",
-                                                 weights_url));
+    json_object_set_new(
+        row, "output",
+        json_pack("{s:O, s:s}", "version", json_object_get(version, "id"), "weights", weights_url));
   else if (!*error)
     *error = pn_strfmt("%s", pn_strerror(rc));
   json_decref(version);
@@ -453,8 +453,7 @@ static int conclude(pn_hub *hub, json_t *row, const char *status, const char *er
     append_log(row, "pinion: the trained weights could not become a version");
   }
   if (training_error) {
-    char *message = pn_strfmt("the trained weights could not become a version: %s",
-                              training_error);
+    char *message = pn_strfmt("the trained weights could not become a version: %s", training_error);
     json_object_set_new(row, "error", json_string(message ? message : training_error));
     pn_free(message);
     pn_free(training_error);
@@ -546,11 +545,11 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
     save_row(hub, row, 0);
     if (item) {
       stream_changes(item, row);
-      unsigned hook_event = !kind                          ? 0
-                            : strcmp(kind, "start") == 0   ? PN_HUB_HOOK_START
-                            : strcmp(kind, "output") == 0  ? PN_HUB_HOOK_OUTPUT
-                            : strcmp(kind, "logs") == 0    ? PN_HUB_HOOK_LOGS
-                                                           : 0;
+      unsigned hook_event = !kind                         ? 0
+                            : strcmp(kind, "start") == 0  ? PN_HUB_HOOK_START
+                            : strcmp(kind, "output") == 0 ? PN_HUB_HOOK_OUTPUT
+                            : strcmp(kind, "logs") == 0   ? PN_HUB_HOOK_LOGS
+                                                          : 0;
       if (hook_event)
         pn_hub_hook_notify(item->hook, hook_event);
     }
@@ -583,8 +582,8 @@ static void resolved_free(resolved *target) {
 static int load_version(pn_hub_request *request, json_t *model, const char *version_id,
                         resolved *out) {
   char *key = pn_strfmt("%s:%s", text_of(model, "id"), version_id);
-  int rc = key ? pn_store_get(request->hub->store, PN_STORE_VERSIONS, key, &out->version)
-               : PN_ENOMEM;
+  int rc =
+      key ? pn_store_get(request->hub->store, PN_STORE_VERSIONS, key, &out->version) : PN_ENOMEM;
   pn_free(key);
   if (rc < 0) {
     pn_hub_problem(request, 404, NULL,
@@ -709,9 +708,8 @@ static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input) {
 
 /* What the output of a version's schema streams: "text", "file" or NULL. */
 static const char *stream_kind(const json_t *version, int training) {
-  json_t *schemas = json_object_get(json_object_get(json_object_get(version, "openapi_schema"),
-                                                    "components"),
-                                    "schemas");
+  json_t *schemas = json_object_get(
+      json_object_get(json_object_get(version, "openapi_schema"), "components"), "schemas");
   json_t *output = json_object_get(schemas, training ? "TrainingOutput" : "Output");
   const char *type = text_of(output, "type");
   const char *array_type = text_of(output, "x-cog-array-type");
@@ -727,10 +725,9 @@ static json_t *target_json(const resolved *target, const char *mode) {
   int image = kind && strcmp(kind, "image") == 0;
   json_t *release = json_object_get(target->deployment, "current_release");
   json_t *configuration = json_object_get(release, "configuration");
-  char *key = target->deployment
-                  ? pn_strfmt("deployment:%s", text_of(target->deployment, "id"))
-                  : strcmp(mode, "train") == 0 ? pn_strfmt("%s:train", text_of(version, "id"))
-                                               : pn_strdup(text_of(version, "id"));
+  char *key = target->deployment ? pn_strfmt("deployment:%s", text_of(target->deployment, "id"))
+              : strcmp(mode, "train") == 0 ? pn_strfmt("%s:train", text_of(version, "id"))
+                                           : pn_strdup(text_of(version, "id"));
   json_t *out = json_pack(
       "{s:s?, s:s?, s:s?, s:s, s:I, s:I, s:i}", "key", key, "bundle_dir",
       image ? NULL : text_of(version, "source"), "image", image ? text_of(version, "source") : NULL,
@@ -819,9 +816,8 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   if (pn_schema_validator_new(json_object_get(target->version, "openapi_schema"),
                               training ? "TrainingInput" : "Input", &validator,
                               &schema_error) < 0) {
-    pn_hub_problem(request, training ? 400 : 500, NULL,
-                   "The version %s cannot take %s: %s.", text_of(target->version, "id"),
-                   training ? "trainings" : "predictions",
+    pn_hub_problem(request, training ? 400 : 500, NULL, "The version %s cannot take %s: %s.",
+                   text_of(target->version, "id"), training ? "trainings" : "predictions",
                    schema_error ? schema_error : "its schema is unusable");
     pn_free(schema_error);
     return;
@@ -839,7 +835,8 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   }
   char id[27], now[40], token[60];
   uint64_t now_ns = pn_clock_realtime_ns();
-  if (pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 || pn_hub_stream_token(request->hub, id, token) < 0) {
+  if (pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
+      pn_hub_stream_token(request->hub, id, token) < 0) {
     pn_hub_problem(request, 500, NULL, "The hub could not make an id.");
     return;
   }
@@ -854,10 +851,10 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
       json_object_get(target->model, "id"), "version", json_object_get(target->version, "id"),
       "input", input, "output", "logs", "", "error", "status", "starting", "source", "api",
       "webhook", webhook_url, "webhook_events_filter", pn_hub_webhook_filter_json(events),
-      "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at",
-      "completed_at", "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0,
-      "target", target_json(target, training ? "train" : "predict"), "request", "input",
-      instance_input, "wait_seconds", wait);
+      "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
+      "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0, "target",
+      target_json(target, training ? "train" : "predict"), "request", "input", instance_input,
+      "wait_seconds", wait);
   if (!row) {
     pn_hub_problem(request, 500, NULL, "The hub ran out of memory.");
     return;
@@ -869,8 +866,9 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   if (deadline_seconds > 0) {
     uint64_t deadline_ns = now_ns + (uint64_t)deadline_seconds * 1000000000u;
     char deadline_text[40];
-    json_object_set_new(row, "deadline", json_string(pn_clock_format(deadline_ns, 0, deadline_text,
-                                                                     sizeof deadline_text)));
+    json_object_set_new(
+        row, "deadline",
+        json_string(pn_clock_format(deadline_ns, 0, deadline_text, sizeof deadline_text)));
     json_object_set_new(row, "deadline_ns", json_integer((json_int_t)deadline_ns));
   }
   int rc = save_row(request->hub, row, 1);
@@ -1055,8 +1053,8 @@ static pn_hub_stream *replay_stream(pn_hub *hub, const json_t *row) {
   stream_changes(&replay, row);
   const char *status = text_of(row, "status");
   if (strcmp(status, "failed") == 0) {
-    json_t *error = json_pack("{s:s}", "detail", text_of(row, "error") ? text_of(row, "error")
-                                                                       : "prediction failed");
+    json_t *error = json_pack("{s:s}", "detail",
+                              text_of(row, "error") ? text_of(row, "error") : "prediction failed");
     char *text = pn_json_dump(error, PN_JSON_COMPACT);
     pn_hub_stream_publish(stream, "error", text ? text : "{}");
     pn_free(text);
@@ -1121,8 +1119,9 @@ void pn_hub_predictions_restore(pn_hub *hub) {
       if (json_is_true(json_object_get(row, "dispatched"))) {
         conclude(hub, row, "failed", "the hub restarted while the prediction was running");
       } else if (submit(hub, row) < 0) {
-        conclude(hub, row, "failed", "the hub could not queue the prediction again after a "
-                                     "restart");
+        conclude(hub, row, "failed",
+                 "the hub could not queue the prediction again after a "
+                 "restart");
       }
     }
   }

@@ -51,8 +51,8 @@ typedef struct pn_hub {
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* http://127.0.0.1:PORT */
   char *data_dir;
-  unsigned char secret[32]; /* DATA/secret: signs file URLs and stream tokens */
-  struct pn_hub_live *live; /* predictions in flight (api_predictions.c) */
+  unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
+  struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
 } pn_hub;
 
@@ -75,8 +75,8 @@ typedef void (*pn_hub_handler)(pn_hub_request *request);
 /* Answers `value` as JSON (steals the reference). */
 void pn_hub_reply(pn_hub_request *request, int status, json_t *value);
 /* Answers a problem+json: `detail` says what was wrong and what to do. */
-void pn_hub_problem(pn_hub_request *request, int status, const char *title, const char *format,
-                    ...) __attribute__((format(printf, 4, 5)));
+void pn_hub_problem(pn_hub_request *request, int status, const char *title, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
 /* 422 with Cog's validation entries (steals `entries`). */
 void pn_hub_problem_invalid(pn_hub_request *request, json_t *entries);
 /* Raw bytes with a content type. */

@@ -18,8 +18,7 @@ static void copy_fields(json_t *object, const json_t *row, const char *const *na
 }
 
 json_t *pn_hub_account_object(const json_t *account) {
-  static const char *const names[] = {"type", "username", "name", "github_url", "avatar_url",
-                                      NULL};
+  static const char *const names[] = {"type", "username", "name", "github_url", "avatar_url", NULL};
   json_t *object = json_object();
   copy_fields(object, account, names);
   return object;
@@ -31,10 +30,9 @@ json_t *pn_hub_model_object(pn_hub *hub, const json_t *model) {
   char *url = pn_hub_url(hub, "/%s", id ? id : "");
   json_object_set_new(object, "url", json_string(url ? url : ""));
   pn_free(url);
-  static const char *const names[] = {"owner",       "name",        "description",
-                                      "visibility",  "github_url",  "paper_url",
-                                      "license_url", "weights_url", "run_count",
-                                      "cover_image_url", NULL};
+  static const char *const names[] = {
+      "owner",       "name",        "description", "visibility",      "github_url", "paper_url",
+      "license_url", "weights_url", "run_count",   "cover_image_url", NULL};
   copy_fields(object, model, names);
   json_t *example = NULL;
   const char *example_id = json_string_value(json_object_get(model, "default_example_id"));
@@ -69,10 +67,23 @@ json_t *pn_hub_version_object(const json_t *version) {
 json_t *pn_hub_prediction_object(pn_hub *hub, const json_t *prediction) {
   int training = json_is_string(json_object_get(prediction, "kind")) &&
                  strcmp(json_string_value(json_object_get(prediction, "kind")), "training") == 0;
-  static const char *const names[] = {"id", "model", "version", "input", "output", "logs",
-                                      "error", "status", "created_at", "started_at",
-                                      "completed_at", "data_removed", "source", "webhook",
-                                      "webhook_events_filter", "metrics", NULL};
+  static const char *const names[] = {"id",
+                                      "model",
+                                      "version",
+                                      "input",
+                                      "output",
+                                      "logs",
+                                      "error",
+                                      "status",
+                                      "created_at",
+                                      "started_at",
+                                      "completed_at",
+                                      "data_removed",
+                                      "source",
+                                      "webhook",
+                                      "webhook_events_filter",
+                                      "metrics",
+                                      NULL};
   json_t *object = json_object();
   copy_fields(object, prediction, names);
   if (json_object_get(prediction, "deployment"))
@@ -93,8 +104,8 @@ json_t *pn_hub_prediction_object(pn_hub *hub, const json_t *prediction) {
   const char *token = json_string_value(json_object_get(prediction, "stream_token"));
   const char *stream = json_string_value(json_object_get(prediction, "stream"));
   if (token && stream) {
-    char *url = pn_hub_url(hub, "/v1/%s/%s", strcmp(stream, "file") == 0 ? "files" : "streams",
-                           token);
+    char *url =
+        pn_hub_url(hub, "/v1/%s/%s", strcmp(stream, "file") == 0 ? "files" : "streams", token);
     json_object_set_new(urls, "stream", json_string(url));
     pn_free(url);
   }
@@ -107,9 +118,9 @@ json_t *pn_hub_file_object(pn_hub *hub, const json_t *file) {
   json_t *object = json_object();
   copy_fields(object, file, names);
   json_object_set_new(object, "etag", field(file, "md5"));
-  json_object_set_new(object, "checksums", json_pack("{s:O, s:O}", "sha256",
-                                                     json_object_get(file, "sha256"), "md5",
-                                                     json_object_get(file, "md5")));
+  json_object_set_new(object, "checksums",
+                      json_pack("{s:O, s:O}", "sha256", json_object_get(file, "sha256"), "md5",
+                                json_object_get(file, "md5")));
   json_t *metadata = json_object_get(file, "metadata");
   json_object_set_new(object, "metadata", metadata ? json_incref(metadata) : json_object());
   json_object_set_new(object, "created_at", field(file, "created_at"));

@@ -10,8 +10,7 @@ typedef struct page {
 } page;
 
 static void home(pn_hub_request *request) {
-  static const char text[] =
-      "pinion hub: Replicate's HTTP API v1 is served under /v1/.\n";
+  static const char text[] = "pinion hub: Replicate's HTTP API v1 is served under /v1/.\n";
   pn_hub_reply_bytes(request, 200, "text/plain; charset=utf-8", text, sizeof text - 1);
 }
 

@@ -11,8 +11,8 @@ struct pn_scheduler {
 };
 
 int pn_scheduler_new(struct event_base *base, pn_http_client *client,
-                     const pn_scheduler_options *options, pn_scheduler_event_fn on_event,
-                     void *arg, pn_scheduler **scheduler) {
+                     const pn_scheduler_options *options, pn_scheduler_event_fn on_event, void *arg,
+                     pn_scheduler **scheduler) {
   *scheduler = pn_calloc(1, sizeof **scheduler);
   return *scheduler ? 0 : PN_ENOMEM;
 }
@@ -26,9 +26,7 @@ int pn_scheduler_submit(pn_scheduler *scheduler, const pn_scheduler_target *targ
 
 int pn_scheduler_cancel(pn_scheduler *scheduler, const char *prediction_id) { return PN_ENOENT; }
 
-int pn_scheduler_configure(pn_scheduler *scheduler, const pn_scheduler_target *target) {
-  return 0;
-}
+int pn_scheduler_configure(pn_scheduler *scheduler, const pn_scheduler_target *target) { return 0; }
 
 int pn_scheduler_webhook(pn_scheduler *scheduler, const char *token, const json_t *body) {
   return PN_ENOENT;

@@ -177,18 +177,30 @@ void pn_hub_reply(pn_hub_request *request, int status, json_t *value) {
 
 static const char *status_title(int status) {
   switch (status) {
-  case 400: return "Bad request";
-  case 401: return "Unauthenticated";
-  case 403: return "Forbidden";
-  case 404: return "Not found";
-  case 405: return "Method not allowed";
-  case 409: return "Conflict";
-  case 413: return "Payload too large";
-  case 415: return "Unsupported media type";
-  case 422: return "Invalid input";
-  case 429: return "Too many requests";
-  case 503: return "Service unavailable";
-  default: return status >= 500 ? "Internal server error" : "Error";
+  case 400:
+    return "Bad request";
+  case 401:
+    return "Unauthenticated";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not found";
+  case 405:
+    return "Method not allowed";
+  case 409:
+    return "Conflict";
+  case 413:
+    return "Payload too large";
+  case 415:
+    return "Unsupported media type";
+  case 422:
+    return "Invalid input";
+  case 429:
+    return "Too many requests";
+  case 503:
+    return "Service unavailable";
+  default:
+    return status >= 500 ? "Internal server error" : "Error";
   }
 }
 
@@ -340,9 +352,9 @@ void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_quer
       json_array_append_new(results, item);
   }
   json_decref(rows);
-  pn_hub_reply(request, 200,
-               json_pack("{s:s?, s:s?, s:o}", "previous", previous, "next", next, "results",
-                         results));
+  pn_hub_reply(
+      request, 200,
+      json_pack("{s:s?, s:s?, s:o}", "previous", previous, "next", next, "results", results));
   pn_free(next);
   pn_free(previous);
   pn_free(created_at);
@@ -429,15 +441,22 @@ static int from_loopback(struct evhttp_request *request) {
 static unsigned method_bit(struct evhttp_request *request) {
   switch (evhttp_request_get_command(request)) {
   case EVHTTP_REQ_GET:
-  case EVHTTP_REQ_HEAD: return M_GET;
-  case EVHTTP_REQ_POST: return M_POST;
-  case EVHTTP_REQ_PUT: return M_PUT;
-  case EVHTTP_REQ_PATCH: return M_PATCH;
-  case EVHTTP_REQ_DELETE: return M_DELETE;
+  case EVHTTP_REQ_HEAD:
+    return M_GET;
+  case EVHTTP_REQ_POST:
+    return M_POST;
+  case EVHTTP_REQ_PUT:
+    return M_PUT;
+  case EVHTTP_REQ_PATCH:
+    return M_PATCH;
+  case EVHTTP_REQ_DELETE:
+    return M_DELETE;
   case EVHTTP_REQ_OPTIONS:
   case EVHTTP_REQ_TRACE:
-  case EVHTTP_REQ_CONNECT: return 0;
-  default: return M_QUERY; /* the one non-standard method clients send */
+  case EVHTTP_REQ_CONNECT:
+    return 0;
+  default:
+    return M_QUERY; /* the one non-standard method clients send */
   }
 }
 
@@ -649,8 +668,9 @@ static int bind_http(pn_hub *hub, int *actual_port) {
   struct evhttp_bound_socket *bound =
       evhttp_bind_socket_with_handle(hub->http, host, (ev_uint16_t)port);
   if (!bound) {
-    fprintf(stderr, "error: cannot listen on %s:%d (is the port in use? choose another with "
-                    "--listen)\n",
+    fprintf(stderr,
+            "error: cannot listen on %s:%d (is the port in use? choose another with "
+            "--listen)\n",
             host, port);
     pn_free(host);
     return -1;
@@ -663,11 +683,10 @@ static int bind_http(pn_hub *hub, int *actual_port) {
                        ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
                        : ntohs(((struct sockaddr_in *)&address)->sin_port);
   const char *public_url = hub->options->public_url;
-  hub->public_url = public_url ? pn_strdup(public_url)
-                               : pn_strfmt("http://%s:%d", strcmp(host, "0.0.0.0") == 0
-                                                               ? "127.0.0.1"
-                                                               : host,
-                                           *actual_port);
+  hub->public_url =
+      public_url ? pn_strdup(public_url)
+                 : pn_strfmt("http://%s:%d", strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host,
+                             *actual_port);
   size_t length = hub->public_url ? strlen(hub->public_url) : 0;
   while (length && hub->public_url[length - 1] == '/')
     hub->public_url[--length] = '\0';
@@ -726,8 +745,8 @@ int pn_hub_run(const pn_hub_options *options) {
         .idle_timeout = options->idle_timeout > 0 ? options->idle_timeout : 60,
         .boot_timeout = 600,
     };
-    if (pn_scheduler_new(hub.base, hub.client, &scheduler_options, pn_hub_on_scheduler_event,
-                         &hub, &hub.scheduler) < 0) {
+    if (pn_scheduler_new(hub.base, hub.client, &scheduler_options, pn_hub_on_scheduler_event, &hub,
+                         &hub.scheduler) < 0) {
       fprintf(stderr, "error: could not start the scheduler\n");
       exit_code = 1;
     }
@@ -779,8 +798,8 @@ int pn_hub_token_create(const char *data_dir, const char *account, const char *n
   json_t *existing = NULL;
   int rc = 0;
   if (pn_store_get(store, PN_STORE_ACCOUNTS, account, &existing) == PN_ENOENT) {
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", account, "username", account,
-                            "name", account, "type", "user", "created_at", now);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", account, "username", account, "name",
+                            account, "type", "user", "created_at", now);
     pn_store_keys keys = {.id = account, .account = account, .created_at = now};
     rc = pn_store_insert(store, PN_STORE_ACCOUNTS, &keys, doc);
     json_decref(doc);

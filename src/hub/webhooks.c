@@ -331,11 +331,11 @@ void pn_hub_hook_complete(pn_hub_hook *hook) {
         pn_hub_id_random(id) == 0) {
       char *key = pn_strfmt("%s:completed", hook->prediction_id);
       char *webhook_id = pn_strfmt("msg_%s", id);
-      json_t *row = json_pack("{s:s?, s:s, s:O, s:s, s:s?, s:i, s:s, s:s}", "id", key,
-                              "prediction", hook->prediction_id, "account",
-                              json_object_get(prediction, "account"), "url", hook->url,
-                              "webhook_id", webhook_id, "attempts", 0, "status", "pending",
-                              "created_at", pn_hub_now(now));
+      json_t *row =
+          json_pack("{s:s?, s:s, s:O, s:s, s:s?, s:i, s:s, s:s}", "id", key, "prediction",
+                    hook->prediction_id, "account", json_object_get(prediction, "account"), "url",
+                    hook->url, "webhook_id", webhook_id, "attempts", 0, "status", "pending",
+                    "created_at", pn_hub_now(now));
       pn_free(key);
       pn_free(webhook_id);
       if (row) {

@@ -18,9 +18,9 @@ struct pn_store {
   sqlite3 *db;
 };
 
-static const char *const tables[] = {PN_STORE_ACCOUNTS,    PN_STORE_MODELS, PN_STORE_VERSIONS,
-                                     PN_STORE_PREDICTIONS, PN_STORE_FILES,  PN_STORE_DEPLOYMENTS,
-                                     PN_STORE_DELIVERIES,  NULL};
+static const char *const tables[] = {
+    PN_STORE_ACCOUNTS, PN_STORE_MODELS,      PN_STORE_VERSIONS,   PN_STORE_PREDICTIONS,
+    PN_STORE_FILES,    PN_STORE_DEPLOYMENTS, PN_STORE_DELIVERIES, NULL};
 
 static int known_table(const char *table) {
   for (size_t i = 0; tables[i]; i++)
@@ -278,8 +278,7 @@ int pn_store_token_account(pn_store *store, const char *hash, char **account) {
     bind_text(statement, 1, hash);
     int step = sqlite3_step(statement);
     if (step == SQLITE_ROW)
-      rc = (*account = pn_strdup((const char *)sqlite3_column_text(statement, 0))) ? 0
-                                                                                  : PN_ENOMEM;
+      rc = (*account = pn_strdup((const char *)sqlite3_column_text(statement, 0))) ? 0 : PN_ENOMEM;
     else
       rc = step == SQLITE_DONE ? PN_ENOENT : PN_EIO;
   }
@@ -298,11 +297,11 @@ int pn_store_token_list(pn_store *store, json_t **tokens) {
   if (rc == 0 && list) {
     while (sqlite3_step(statement) == SQLITE_ROW) {
       const char *name = (const char *)sqlite3_column_text(statement, 2);
-      json_array_append_new(
-          list, json_pack("{s:s, s:s, s:s?, s:s, s:b}", "id", sqlite3_column_text(statement, 0),
-                          "account", sqlite3_column_text(statement, 1), "name", name,
-                          "created_at", sqlite3_column_text(statement, 3), "revoked",
-                          sqlite3_column_int(statement, 4)));
+      json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:s, s:b}", "id",
+                                            sqlite3_column_text(statement, 0), "account",
+                                            sqlite3_column_text(statement, 1), "name", name,
+                                            "created_at", sqlite3_column_text(statement, 3),
+                                            "revoked", sqlite3_column_int(statement, 4)));
     }
   }
   sqlite3_finalize(statement);

@@ -50,18 +50,18 @@ int pn_store_get(pn_store *store, const char *table, const char *id, json_t **do
 int pn_store_delete(pn_store *store, const char *table, const char *id);
 
 typedef struct pn_store_query {
-  const char *account;    /* only rows of this account */
-  const char *visible_to; /* only public rows or rows of this account */
-  const char *parent;     /* only rows with this parent */
+  const char *account;         /* only rows of this account */
+  const char *visible_to;      /* only public rows or rows of this account */
+  const char *parent;          /* only rows with this parent */
   const char *const *statuses; /* only rows with one of these statuses (NULL-terminated) */
-  const char *search;     /* only rows whose document contains this text (case-insensitive) */
-  const char *created_after;  /* only rows created after this RFC 3339 time (text order) */
-  const char *created_before; /* only rows created before it */
+  const char *search;          /* only rows whose document contains this text (case-insensitive) */
+  const char *created_after;   /* only rows created after this RFC 3339 time (text order) */
+  const char *created_before;  /* only rows created before it */
   /* The page starts after this (created_at, id) position in the order; NULL: first. */
   const char *after_created_at;
   const char *after_id;
-  int ascending;          /* oldest first instead of newest first */
-  size_t limit;           /* rows per page (0: 100) */
+  int ascending; /* oldest first instead of newest first */
+  size_t limit;  /* rows per page (0: 100) */
 } pn_store_query;
 
 /* One page: *docs is a new array the caller releases; *more says whether rows follow

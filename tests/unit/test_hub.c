@@ -162,8 +162,8 @@ static void store_keeps_rows_and_pages_newest_first(void **state) {
     snprintf(id, sizeof id, "p%d", i);
     snprintf(created, sizeof created, "2026-01-01T00:00:0%d.000000Z", i);
     json_t *doc = json_pack("{s:s, s:i}", "id", id, "n", i);
-    pn_store_keys keys = {.id = id, .account = i % 2 ? "bob" : "alice", .status = "starting",
-                          .created_at = created};
+    pn_store_keys keys = {
+        .id = id, .account = i % 2 ? "bob" : "alice", .status = "starting", .created_at = created};
     assert_int_equal(pn_store_insert(store, PN_STORE_PREDICTIONS, &keys, doc), 0);
     assert_int_equal(pn_store_insert(store, PN_STORE_PREDICTIONS, &keys, doc), PN_EEXISTS);
     json_decref(doc);
@@ -184,7 +184,9 @@ static void store_keeps_rows_and_pages_newest_first(void **state) {
   assert_false(more);
   json_decref(rows);
   json_t *doc = json_pack("{s:s, s:i}", "id", "p0", "n", 100);
-  pn_store_keys keys = {.id = "p0", .account = "alice", .status = "succeeded",
+  pn_store_keys keys = {.id = "p0",
+                        .account = "alice",
+                        .status = "succeeded",
                         .created_at = "2026-01-01T00:00:00.000000Z"};
   assert_int_equal(pn_store_update(store, PN_STORE_PREDICTIONS, &keys, doc), 0);
   json_decref(doc);
