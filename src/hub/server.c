@@ -546,6 +546,22 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
     pn_hub_pages_serve(&request);
     goto done;
   }
+  if (strncmp(path, "/v1", 3) == 0) {
+    /* Browsers may call the API from other origins: tokens are bearer headers, never
+     * cookies, so any origin may send one (platform spec §1.8). */
+    pn_hub_header(&request, "Access-Control-Allow-Origin", "*");
+    pn_hub_header(&request, "Access-Control-Expose-Headers",
+                  "ratelimit-remaining, ratelimit-reset, Preference-Applied, Location");
+    if (evhttp_request_get_command(http_request) == EVHTTP_REQ_OPTIONS) {
+      pn_hub_header(&request, "Access-Control-Allow-Methods",
+                    "GET, POST, PATCH, DELETE, QUERY, OPTIONS");
+      pn_hub_header(&request, "Access-Control-Allow-Headers",
+                    "Authorization, Content-Type, Prefer, Cancel-After, Last-Event-ID");
+      pn_hub_header(&request, "Access-Control-Max-Age", "86400");
+      pn_hub_reply_empty(&request, 204);
+      goto done;
+    }
+  }
   const route *found = NULL;
   char *params[4] = {0};
   int path_known = 0;

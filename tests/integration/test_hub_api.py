@@ -67,6 +67,23 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path):
         server.stop()
 
 
+def test_cors_preflight_and_headers(hub):
+    response = requests.options(hub.url + "/v1/predictions", timeout=10, headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,prefer"})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "QUERY" in response.headers["Access-Control-Allow-Methods"]
+    assert "Prefer" in response.headers["Access-Control-Allow-Headers"]
+    exposed = hub.get("/v1/account").headers["Access-Control-Expose-Headers"]
+    assert "ratelimit-remaining" in exposed
+
+
+def test_head_works_like_get_without_a_body(hub):
+    response = hub.request("HEAD", "/v1/account")
+    assert response.status_code == 200 and response.content == b""
+
+
 def test_pages_are_served_outside_v1(hub):
     response = requests.get(hub.url + "/", timeout=10)
     assert response.status_code == 200
