@@ -526,6 +526,14 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
   if (!path || !*path)
     path = "/";
   unsigned method = method_bit(http_request);
+  const char *agent =
+      evhttp_find_header(evhttp_request_get_input_headers(http_request), "User-Agent");
+  static const char *const names[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "QUERY"};
+  const char *name = "OTHER";
+  for (unsigned i = 0; i < 6; i++)
+    if (method == 1u << i)
+      name = names[i];
+  pn_debug("hub: %s %s (%s)", name, path, agent ? agent : "no User-Agent");
   pn_hub_request request = {.hub = hub, .request = http_request, .path = path};
   TAILQ_INIT(&request.query);
   if (uri && evhttp_uri_get_query(uri))
