@@ -9,10 +9,12 @@ CC           ?= cc
 TEST_PYTHON  ?= /usr/bin/python3
 PYTHON_CONFIG ?= /usr/bin/python3-config
 
-PKGS         := libevent jansson yaml-0.1 libpcre2-8
+PKGS         := libevent jansson yaml-0.1 libpcre2-8 sqlite3
 # libcurl is opened with dlopen on first use (core/curl_api.c); only its headers are
 # needed to build.
-CURL_CFLAGS  := $(shell pkg-config --cflags libcurl 2>/dev/null)
+# libcrypto and libarchive are opened the same way (core/crypto.c, core/tar.c): only
+# libarchive's headers are needed.
+CURL_CFLAGS  := $(shell pkg-config --cflags libcurl libarchive 2>/dev/null)
 PKG_CFLAGS   := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

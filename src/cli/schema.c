@@ -3,6 +3,7 @@
  * and `train`, both are described and the documents merged as Cog does. */
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/schema.h"
 #include "core/alloc.h"
 #include "core/json.h"
 #include "schema/openapi.h"
@@ -68,6 +69,29 @@ static json_t *describe(const char *mode, const char *config_name, const char *p
   return document;
 }
 
+int pn_cli_describe_model(const char *config_name, const char *python, json_t **out) {
+  *out = NULL;
+  int has_train = 0;
+  json_t *document = describe("predict", config_name, python, &has_train);
+  if (!document)
+    return 1;
+  if (has_train) {
+    int unused = 0;
+    json_t *training = describe("train", config_name, python, &unused);
+    json_t *merged = NULL;
+    if (!training || pn_schema_merge(document, training, &merged) < 0) {
+      json_decref(training);
+      json_decref(document);
+      return 1;
+    }
+    json_decref(training);
+    json_decref(document);
+    document = merged;
+  }
+  *out = document;
+  return 0;
+}
+
 static int run_schema(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
@@ -86,23 +110,9 @@ static int run_schema(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
-  int has_train = 0;
-  json_t *document = describe("predict", config_name, python, &has_train);
-  if (!document)
+  json_t *document = NULL;
+  if (pn_cli_describe_model(config_name, python, &document) != 0)
     return 1;
-  if (has_train) {
-    int unused = 0;
-    json_t *training = describe("train", config_name, python, &unused);
-    json_t *merged = NULL;
-    if (!training || pn_schema_merge(document, training, &merged) < 0) {
-      json_decref(training);
-      json_decref(document);
-      return 1;
-    }
-    json_decref(training);
-    json_decref(document);
-    document = merged;
-  }
   char *text = pn_json_dump(document, PN_JSON_PRETTY);
   json_decref(document);
   if (!text)

@@ -1,0 +1,159 @@
+/* `pinion hub`: run the platform server, and `pinion hub token ...` to manage its API
+ * tokens. */
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "hub/hub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int token_command(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "pinion hub token: say create, list or revoke. Run 'pinion help hub'.\n");
+    return 2;
+  }
+  const char *action = argv[1];
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc - 1, argv + 1);
+  args.command = "hub token";
+  const char *data = ".pinion", *account = NULL, *name = NULL, *id = NULL, *value = NULL;
+  while (args.index < args.argc) {
+    int matched;
+    if ((matched = pn_cli_flag(&args, "--data", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      data = value;
+    } else if ((matched = pn_cli_flag(&args, "--account", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      account = value;
+    } else if ((matched = pn_cli_flag(&args, "--name", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      name = value;
+    } else if (args.argv[args.index][0] != '-' && !id) {
+      id = args.argv[args.index++];
+    } else {
+      return pn_cli_unknown(&args);
+    }
+  }
+  if (strcmp(action, "create") == 0) {
+    if (!account) {
+      fprintf(stderr, "pinion hub token create: --account NAME is required\n");
+      return 2;
+    }
+    char *token = NULL, *error = NULL;
+    if (pn_hub_token_create(data, account, name, &token, &error) < 0) {
+      fprintf(stderr, "error: %s\n", error ? error : "cannot create the token");
+      pn_free(error);
+      return 1;
+    }
+    printf("%s\n", token);
+    pn_free(token);
+    return 0;
+  }
+  if (strcmp(action, "list") == 0) {
+    json_t *tokens = NULL;
+    if (pn_hub_token_list(data, &tokens) < 0)
+      return 1;
+    size_t index;
+    json_t *token;
+    printf("%-14s %-20s %-20s %-28s %s\n", "ID", "ACCOUNT", "NAME", "CREATED", "STATE");
+    json_array_foreach(tokens, index, token) {
+      const char *token_name = json_string_value(json_object_get(token, "name"));
+      printf("%-14s %-20s %-20s %-28s %s\n", json_string_value(json_object_get(token, "id")),
+             json_string_value(json_object_get(token, "account")), token_name ? token_name : "-",
+             json_string_value(json_object_get(token, "created_at")),
+             json_is_true(json_object_get(token, "revoked")) ? "revoked" : "active");
+    }
+    json_decref(tokens);
+    return 0;
+  }
+  if (strcmp(action, "revoke") == 0) {
+    if (!id) {
+      fprintf(stderr, "pinion hub token revoke: give the token's ID (see 'token list')\n");
+      return 2;
+    }
+    int rc = pn_hub_token_revoke(data, id);
+    if (rc == PN_ENOENT) {
+      fprintf(stderr, "error: there is no token %s (see 'pinion hub token list')\n", id);
+      return 1;
+    }
+    return rc < 0 ? 1 : 0;
+  }
+  fprintf(stderr, "pinion hub token: unknown action \"%s\" (create, list or revoke)\n", action);
+  return 2;
+}
+
+static int run_hub(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "token") == 0)
+    return token_command(argc - 1, argv + 1);
+  pn_hub_options options = {.listen = "127.0.0.1:8080", .data_dir = ".pinion"};
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc, argv);
+  const char *value = NULL;
+  while (args.index < argc) {
+    int matched;
+    if ((matched = pn_cli_flag(&args, "--listen", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.listen = value;
+    } else if ((matched = pn_cli_flag(&args, "--public-url", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.public_url = value;
+    } else if ((matched = pn_cli_flag(&args, "--data", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.data_dir = value;
+    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.python = value;
+    } else if ((matched = pn_cli_flag(&args, "--port-file", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.port_file = value;
+    } else if ((matched = pn_cli_flag(&args, "--idle-timeout", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.idle_timeout = atof(value);
+    } else if ((matched = pn_cli_flag(&args, "--rate-limit", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      options.rate_limit = atoi(value);
+    } else {
+      return pn_cli_unknown(&args);
+    }
+  }
+  return pn_hub_run(&options);
+}
+
+const struct pn_cli_command pn_cli_hub_command = {
+    "hub", "Run a Replicate-compatible platform server",
+    "Usage: pinion hub [FLAGS]\n"
+    "       pinion hub token create --account NAME [--name LABEL] [--data DIR]\n"
+    "       pinion hub token list [--data DIR]\n"
+    "       pinion hub token revoke ID [--data DIR]\n"
+    "\n"
+    "Serves Replicate's HTTP API v1 under /v1/, so Replicate's clients work against it\n"
+    "with only their base URL changed. State lives in DIR: a SQLite database, files and\n"
+    "model bundles. Publish models with `pinion push --hub URL OWNER/NAME`.\n"
+    "\n"
+    "`token create` makes an API token for the account (creating the account) and\n"
+    "prints it alone on stdout.\n"
+    "\n"
+    "Flags:\n"
+    "      --listen HOST:PORT   Where to listen (default 127.0.0.1:8080)\n"
+    "      --public-url URL     The origin clients see, for URLs in replies\n"
+    "                           (default http://HOST:PORT)\n"
+    "      --data DIR           The data folder (default ./.pinion)\n"
+    "      --python PATH        The Python that runs models\n"
+    "      --idle-timeout S     Seconds before an idle instance stops (default 60)\n"
+    "      --rate-limit N       Requests per minute per account (default: not enforced)\n"
+    "      --port-file PATH     Write the port listened on to PATH\n",
+    run_hub};

@@ -1,0 +1,35 @@
+/* Model bundles as tar archives: `pinion push` packs a model folder, the hub unpacks
+ * it. libarchive does the format work, loaded with dlopen on first use (it pulls in a
+ * dozen compression libraries that most commands never need). Packing is
+ * deterministic, so the same folder always gives the same bytes (and the same version
+ * id): entries sorted by path, mtime 0, uid/gid 0, no user or group names. */
+#ifndef PN_CORE_TAR_H
+#define PN_CORE_TAR_H
+
+#include "core/buf.h"
+
+#include <stddef.h>
+
+/* Says whether the file or folder at `relative` (a path inside the packed folder,
+ * without a leading "./") is left out. */
+typedef int (*pn_tar_skip_fn)(const char *relative, int is_dir, void *arg);
+
+/* A member added from memory instead of from the folder (e.g. a generated file). */
+typedef struct pn_tar_extra {
+  const char *path;
+  const void *bytes;
+  size_t length;
+} pn_tar_extra;
+
+/* Packs the regular files and folders under `dir` (symlinks are skipped) plus
+ * `extras` (replacing files at the same paths) into an uncompressed tar appended to
+ * `out`. On failure a negative PN_E* and *error, pn_malloc'd, that the caller frees. */
+int pn_tar_pack(const char *dir, pn_tar_skip_fn skip, void *arg, const pn_tar_extra *extras,
+                size_t extra_count, pn_buf *out, char **error);
+
+/* Unpacks `bytes` (a tar, any compression libarchive reads) into the existing folder
+ * `dest`. Only regular files and folders are written; absolute paths and ".."
+ * components are refused (PN_EINVAL). At most `limit` bytes of content. */
+int pn_tar_unpack(const void *bytes, size_t length, const char *dest, size_t limit, char **error);
+
+#endif

@@ -1,0 +1,386 @@
+/* Files: uploads (`POST /v1/files`, multipart), their metadata, deletion, signed
+ * downloads, and the instances' output uploads (`PUT /internal/uploads/<token>/<name>`).
+ *
+ * Bytes live once, content-addressed, under DATA/blobs/<first two hex>/<sha256>; a
+ * file row points at its blob. Downloads are `GET /v1/files/{id}/download?owner=&
+ * expiry=&signature=`, the signature being base64 HMAC-SHA256 of "<owner> <id>
+ * <expiry>" under DATA/secret. Output files of instances are served at
+ * `/v1/outputs/<id>.<HMAC>/<name>`. Neither needs credentials, as output URLs must not. */
+#include "hub/hub.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/encoding.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/mime.h"
+#include "hub/ids.h"
+#include "hub/multipart.h"
+#include "hub/objects.h"
+#include "hub/stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define FILE_SIZE_MAX ((size_t)100 * 1024 * 1024)
+#define FILE_LIFETIME_SECONDS (24 * 3600)
+
+static const char *text_of(const json_t *row, const char *name) {
+  return json_string_value(json_object_get(row, name));
+}
+
+static char *blob_path(pn_hub *hub, const char *sha256) {
+  return pn_strfmt("%s/blobs/%.2s/%s", hub->data_dir, sha256, sha256);
+}
+
+static int write_blob(pn_hub *hub, const char *sha256, const void *bytes, size_t length) {
+  char *dir = pn_strfmt("%s/blobs/%.2s", hub->data_dir, sha256);
+  char *path = blob_path(hub, sha256);
+  int rc = dir && path ? 0 : PN_ENOMEM;
+  if (rc == 0)
+    mkdir(dir, 0755);
+  if (rc == 0 && !pn_fs_is_file(path)) {
+    char *staging = pn_strfmt("%s.partial", path);
+    rc = staging ? pn_fs_write(staging, bytes, length) : PN_ENOMEM;
+    if (rc == 0 && rename(staging, path) < 0)
+      rc = PN_EIO;
+    pn_free(staging);
+  }
+  pn_free(dir);
+  pn_free(path);
+  return rc;
+}
+
+int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const char *type,
+                       const void *bytes, size_t length, json_t *metadata, json_t **file) {
+  *file = NULL;
+  char sha256[65], md5[33], id[27], now[40], expires[40];
+  int rc = pn_crypto_sha256_hex(bytes, length, sha256);
+  if (rc == 0)
+    rc = pn_crypto_md5_hex(bytes, length, md5);
+  if (rc == 0)
+    rc = pn_hub_id_random(id);
+  if (rc == 0)
+    rc = write_blob(hub, sha256, bytes, length);
+  if (rc < 0)
+    return rc;
+  uint64_t created = (uint64_t)time(NULL);
+  pn_hub_now(now);
+  time_t expiry = (time_t)(created + FILE_LIFETIME_SECONDS);
+  struct tm utc;
+  gmtime_r(&expiry, &utc);
+  strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%S.000000Z", &utc);
+  json_t *meta = metadata ? json_incref(metadata) : json_object();
+  json_t *row =
+      json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:s}", "id", id, "account", account,
+                "name", name, "content_type", type, "size", (json_int_t)length, "sha256", sha256,
+                "md5", md5, "metadata", meta, "created_at", now, "expires_at", expires);
+  if (!row)
+    return PN_ENOMEM;
+  pn_store_keys keys = {.id = id, .account = account, .created_at = now};
+  rc = pn_store_insert(hub->store, PN_STORE_FILES, &keys, row);
+  if (rc < 0) {
+    json_decref(row);
+    return rc;
+  }
+  *file = row;
+  return 0;
+}
+
+char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal) {
+  const char *owner = text_of(file, "account"), *id = text_of(file, "id");
+  long expiry = (long)time(NULL) + seconds;
+  char *message = pn_strfmt("%s %s %ld", owner, id, expiry);
+  unsigned char mac[32];
+  if (!message ||
+      pn_crypto_hmac_sha256(hub->secret, sizeof hub->secret, message, strlen(message), mac) < 0) {
+    pn_free(message);
+    return NULL;
+  }
+  pn_free(message);
+  pn_buf signature;
+  pn_buf_init(&signature, 128);
+  pn_base64_encode(mac, sizeof mac, &signature);
+  char *encoded_signature = evhttp_uriencode(signature.data, -1, 0);
+  char *encoded_owner = evhttp_uriencode(owner, -1, 0);
+  pn_buf_free(&signature);
+  char *url = NULL;
+  if (encoded_signature && encoded_owner)
+    url = pn_strfmt("%s/v1/files/%s/download?owner=%s&expiry=%ld&signature=%s",
+                    internal ? hub->internal_url : hub->public_url, id, encoded_owner, expiry,
+                    encoded_signature);
+  free(encoded_signature);
+  free(encoded_owner);
+  return url;
+}
+
+static json_t *render_file(pn_hub_request *request, const json_t *row) {
+  return pn_hub_file_object(request->hub, row);
+}
+
+/* The `metadata` part: JSON text whether it came as a file (JS) or a field (PY). */
+static int read_metadata(const pn_hub_part *part, json_t **metadata) {
+  *metadata = NULL;
+  if (!part || part->length == 0)
+    return 0;
+  json_t *value = json_loadb(part->data, part->length, 0, NULL);
+  if (!json_is_object(value)) {
+    json_decref(value);
+    return PN_EPARSE;
+  }
+  *metadata = value;
+  return 0;
+}
+
+static char *part_text(const pn_hub_part *part) {
+  return part ? pn_strndup(part->data, part->length) : NULL;
+}
+
+void pn_hub_files_create(pn_hub_request *request) {
+  if (request->body_length > FILE_SIZE_MAX + 64 * 1024) {
+    pn_hub_problem(request, 413, NULL,
+                   "The upload is larger than the 100 MB limit for files. Pass a URL to the "
+                   "file in the prediction's input instead.");
+    return;
+  }
+  pn_hub_part *parts = NULL;
+  size_t count = 0;
+  const char *error = NULL;
+  if (pn_hub_multipart_parse(pn_hub_request_header(request, "Content-Type"),
+                             (const char *)request->body, request->body_length, &parts, &count,
+                             &error) < 0) {
+    pn_hub_problem(request, 400, NULL,
+                   "Cannot read the upload: %s. Send multipart/form-data with the bytes in a "
+                   "part named `content`.",
+                   error);
+    return;
+  }
+  const pn_hub_part *content = pn_hub_part_find(parts, count, "content");
+  json_t *metadata = NULL;
+  if (!content) {
+    pn_hub_problem(request, 400, NULL,
+                   "The upload has no `content` part. Send the bytes in a multipart part named "
+                   "`content`, with a filename.");
+  } else if (content->length > FILE_SIZE_MAX) {
+    pn_hub_problem(request, 413, NULL, "The file is larger than the 100 MB limit.");
+  } else if (read_metadata(pn_hub_part_find(parts, count, "metadata"), &metadata) < 0) {
+    pn_hub_problem(request, 400, NULL, "The `metadata` part must be a JSON object.");
+  } else {
+    char *name = part_text(pn_hub_part_find(parts, count, "filename"));
+    char *type = part_text(pn_hub_part_find(parts, count, "type"));
+    const char *file_name = name ? name : content->filename ? content->filename : "file";
+    const char *file_type = type                    ? type
+                            : content->content_type ? content->content_type
+                                                    : pn_mime_for_path(file_name);
+    json_t *file = NULL;
+    int rc = pn_hub_file_create(request->hub, request->account, file_name,
+                                file_type ? file_type : "application/octet-stream", content->data,
+                                content->length, metadata, &file);
+    if (rc < 0)
+      pn_hub_store_failed(request, rc, "storing the file");
+    else
+      pn_hub_reply(request, 201, pn_hub_file_object(request->hub, file));
+    json_decref(file);
+    pn_free(name);
+    pn_free(type);
+  }
+  json_decref(metadata);
+  pn_hub_parts_free(parts, count);
+}
+
+void pn_hub_files_list(pn_hub_request *request) {
+  pn_store_query query = {.account = request->account};
+  pn_hub_reply_page(request, PN_STORE_FILES, &query, render_file);
+}
+
+/* The caller's file row, or NULL after answering 404. */
+static json_t *own_file(pn_hub_request *request) {
+  json_t *file = NULL;
+  if (request->account &&
+      pn_store_get(request->hub->store, PN_STORE_FILES, request->params[0], &file) == 0 &&
+      strcmp(text_of(file, "account"), request->account) == 0)
+    return file;
+  json_decref(file);
+  pn_hub_problem(request, 404, "File not found",
+                 "There is no file %s in your account. List your files at /v1/files.",
+                 request->params[0]);
+  return NULL;
+}
+
+void pn_hub_file_get(pn_hub_request *request) {
+  if (pn_hub_stream_token_is_ours(request->params[0])) {
+    pn_hub_stream_get(request);
+    return;
+  }
+  if (!request->account) {
+    pn_hub_problem(request, 401, "Unauthenticated",
+                   "You did not pass a valid authentication token. Send `Authorization: Bearer "
+                   "<token>`.");
+    return;
+  }
+  json_t *file = own_file(request);
+  if (!file)
+    return;
+  pn_hub_reply(request, 200, pn_hub_file_object(request->hub, file));
+  json_decref(file);
+}
+
+void pn_hub_file_delete(pn_hub_request *request) {
+  json_t *file = own_file(request);
+  if (!file)
+    return;
+  int rc = pn_store_delete(request->hub->store, PN_STORE_FILES, text_of(file, "id"));
+  if (rc < 0)
+    pn_hub_store_failed(request, rc, "deleting the file");
+  else
+    pn_hub_reply_empty(request, 204);
+  json_decref(file);
+}
+
+/* Answers the file's bytes with its content type. */
+static void send_blob(pn_hub_request *request, const json_t *file) {
+  char *path = blob_path(request->hub, text_of(file, "sha256"));
+  char *data = NULL;
+  size_t length = 0;
+  int rc = path ? pn_fs_read(path, FILE_SIZE_MAX * 2, &data, &length) : PN_ENOMEM;
+  if (rc < 0) {
+    pn_hub_problem(request, 404, "File not found", "The bytes of file %s are gone.",
+                   text_of(file, "id"));
+  } else {
+    char *disposition = pn_strfmt("inline; filename=\"%s\"", text_of(file, "name"));
+    if (disposition && !strpbrk(text_of(file, "name"), "\"\r\n"))
+      pn_hub_header(request, "Content-Disposition", disposition);
+    pn_free(disposition);
+    pn_hub_reply_bytes(request, 200, text_of(file, "content_type"), data, length);
+  }
+  pn_free(data);
+  pn_free(path);
+}
+
+/* The hex HMAC that makes an output URL a capability. */
+static int output_mac(pn_hub *hub, const char *id, char hex[65]) {
+  unsigned char mac[32];
+  char *message = pn_strfmt("output %s", id);
+  int rc = message ? pn_crypto_hmac_sha256(hub->secret, sizeof hub->secret, message,
+                                           strlen(message), mac)
+                   : PN_ENOMEM;
+  pn_free(message);
+  static const char digits[] = "0123456789abcdef";
+  for (int i = 0; rc == 0 && i < 32; i++) {
+    hex[2 * i] = digits[mac[i] >> 4];
+    hex[2 * i + 1] = digits[mac[i] & 15];
+  }
+  hex[64] = '\0';
+  return rc;
+}
+
+char *pn_hub_output_url(pn_hub *hub, const json_t *file) {
+  char hex[65];
+  const char *id = text_of(file, "id");
+  char *name = evhttp_uriencode(text_of(file, "name"), -1, 0);
+  char *url = name && output_mac(hub, id, hex) == 0
+                  ? pn_hub_url(hub, "/v1/outputs/%s.%s/%s", id, hex, name)
+                  : NULL;
+  free(name);
+  return url;
+}
+
+void pn_hub_output_download(pn_hub_request *request) {
+  const char *token = request->params[0];
+  const char *dot = strchr(token, '.');
+  char hex[65];
+  json_t *file = NULL;
+  char *id = dot ? pn_strndup(token, (size_t)(dot - token)) : NULL;
+  unsigned char difference = 1;
+  if (id && strlen(dot + 1) == 64 && output_mac(request->hub, id, hex) == 0) {
+    difference = 0;
+    for (int i = 0; i < 64; i++)
+      difference |= (unsigned char)(hex[i] ^ dot[1 + i]);
+  }
+  if (difference || pn_store_get(request->hub->store, PN_STORE_FILES, id, &file) < 0)
+    pn_hub_problem(request, 404, "File not found",
+                   "There is no output file at this URL. Use the URL in the prediction's "
+                   "output as it is.");
+  else
+    send_blob(request, file);
+  json_decref(file);
+  pn_free(id);
+}
+
+static int signature_valid(pn_hub *hub, const char *owner, const char *id, const char *expiry,
+                           const char *signature) {
+  char *message = pn_strfmt("%s %s %s", owner, id, expiry);
+  unsigned char mac[32];
+  int valid = 0;
+  if (message &&
+      pn_crypto_hmac_sha256(hub->secret, sizeof hub->secret, message, strlen(message), mac) == 0) {
+    pn_buf expected;
+    pn_buf_init(&expected, 128);
+    pn_base64_encode(mac, sizeof mac, &expected);
+    /* A '+' that a client left unescaped arrives as a space. */
+    size_t length = strlen(signature);
+    valid = expected.data && length == expected.length;
+    unsigned char difference = 0;
+    for (size_t i = 0; valid && i < length; i++)
+      difference |= (unsigned char)((signature[i] == ' ' ? '+' : signature[i]) ^ expected.data[i]);
+    valid = valid && difference == 0;
+    pn_buf_free(&expected);
+  }
+  pn_free(message);
+  return valid;
+}
+
+void pn_hub_file_download(pn_hub_request *request) {
+  const char *owner = pn_hub_query(request, "owner"), *expiry = pn_hub_query(request, "expiry");
+  const char *signature = pn_hub_query(request, "signature");
+  json_t *file = NULL;
+  if (!owner || !expiry || !signature ||
+      !signature_valid(request->hub, owner, request->params[0], expiry, signature)) {
+    pn_hub_problem(request, 403, NULL,
+                   "This download URL is not valid: its signature does not match. Ask the API "
+                   "for a fresh URL.");
+    return;
+  }
+  if (atol(expiry) < (long)time(NULL)) {
+    pn_hub_problem(request, 403, NULL, "This download URL expired. Ask the API for a fresh URL.");
+    return;
+  }
+  if (pn_store_get(request->hub->store, PN_STORE_FILES, request->params[0], &file) < 0 ||
+      strcmp(text_of(file, "account"), owner) != 0) {
+    json_decref(file);
+    pn_hub_problem(request, 404, "File not found", "The file %s no longer exists.",
+                   request->params[0]);
+    return;
+  }
+  send_blob(request, file);
+  json_decref(file);
+}
+
+/* Output files from instances: stored as files of the hub's own "outputs" owner and
+ * answered with `Location: {PUBLIC}/v1/outputs/<id>.<HMAC>/<name>`, which becomes the
+ * output value. The capability is in the path because model servers drop the query
+ * of the Location they get (as Cog does). */
+void pn_hub_upload_put(pn_hub_request *request) {
+  const char *name = request->params[1];
+  const char *type = pn_hub_request_header(request, "Content-Type");
+  if (!type || strcmp(type, "application/octet-stream") == 0)
+    type = pn_mime_for_path(name);
+  json_t *file = NULL;
+  int rc =
+      pn_hub_file_create(request->hub, "outputs", name, type ? type : "application/octet-stream",
+                         request->body, request->body_length, NULL, &file);
+  if (rc < 0) {
+    pn_hub_store_failed(request, rc, "storing an output file");
+    return;
+  }
+  char *url = pn_hub_output_url(request->hub, file);
+  if (url)
+    pn_hub_header(request, "Location", url);
+  pn_hub_reply(request, 201, json_pack("{s:s?}", "url", url));
+  pn_free(url);
+  json_decref(file);
+}

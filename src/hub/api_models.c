@@ -1,0 +1,564 @@
+/* Models and their versions: list, search, create, read, update, delete, readme and
+ * examples; versions list/read/delete and publishing (`pinion push`).
+ *
+ * Publishing is pinion's addition to Replicate's API: `POST .../versions` with
+ * `Content-Type: application/x-tar` carries a model folder (with its generated
+ * `.cog/openapi_schema.json`); the version id is the sha256 of those bytes and the
+ * folder is unpacked read-only under DATA/bundles/<id>/. With a JSON body
+ * {"image", "openapi_schema", "digest"?} it records an image version instead.
+ * Pushing creates the model when it does not exist, private unless the request says
+ * `?visibility=public`. */
+#include "hub/hub.h"
+
+#include "core/alloc.h"
+#include "core/crypto.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/tar.h"
+#include "core/version.h"
+#include "hub/objects.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BUNDLE_CONTENT_MAX ((size_t)8 << 30)
+
+static const char *text_of(const json_t *row, const char *name) {
+  return json_string_value(json_object_get(row, name));
+}
+
+int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert) {
+  const char *visibility = text_of(model, "visibility");
+  pn_store_keys keys = {.id = text_of(model, "id"),
+                        .account = text_of(model, "owner"),
+                        .is_public = visibility && strcmp(visibility, "public") == 0,
+                        .created_at = text_of(model, "created_at")};
+  return insert ? pn_store_insert(hub->store, PN_STORE_MODELS, &keys, model)
+                : pn_store_update(hub->store, PN_STORE_MODELS, &keys, model);
+}
+
+static int visible(const pn_hub_request *request, const json_t *model) {
+  const char *visibility = text_of(model, "visibility");
+  return (visibility && strcmp(visibility, "public") == 0) ||
+         (request->account && strcmp(request->account, text_of(model, "owner")) == 0);
+}
+
+json_t *pn_hub_model_visible(pn_hub_request *request, const char *owner, const char *name) {
+  char *id = pn_strfmt("%s/%s", owner, name);
+  json_t *model = NULL;
+  int rc = id ? pn_store_get(request->hub->store, PN_STORE_MODELS, id, &model) : PN_ENOMEM;
+  pn_free(id);
+  if (rc == 0 && visible(request, model))
+    return model;
+  json_decref(model);
+  if (rc < 0 && rc != PN_ENOENT)
+    pn_hub_store_failed(request, rc, "reading the model");
+  else
+    pn_hub_problem(request, 404, NULL,
+                   "The model %s/%s does not exist, or it is private to another account. Check "
+                   "the owner and name.",
+                   owner, name);
+  return NULL;
+}
+
+/* The model when the caller owns it; otherwise answers (404 or 403) and NULL. */
+static json_t *model_owned(pn_hub_request *request) {
+  json_t *model = pn_hub_model_visible(request, request->params[0], request->params[1]);
+  if (model && strcmp(text_of(model, "owner"), request->account) != 0) {
+    pn_hub_problem(request, 403, NULL,
+                   "The model %s/%s belongs to another account; only its owner may change it.",
+                   request->params[0], request->params[1]);
+    json_decref(model);
+    return NULL;
+  }
+  return model;
+}
+
+static json_t *render_model(pn_hub_request *request, const json_t *row) {
+  return pn_hub_model_object(request->hub, row);
+}
+
+static json_t *render_version(pn_hub_request *request, const json_t *row) {
+  return pn_hub_version_object(row);
+}
+
+void pn_hub_models_list(pn_hub_request *request) {
+  const char *direction = pn_hub_query(request, "sort_direction");
+  pn_store_query query = {.visible_to = request->account,
+                          .ascending = direction && strcmp(direction, "asc") == 0};
+  pn_hub_reply_page(request, PN_STORE_MODELS, &query, render_model);
+}
+
+void pn_hub_models_search(pn_hub_request *request) {
+  char *text = pn_strndup((const char *)request->body, request->body_length);
+  if (!text) {
+    pn_hub_problem(request, 500, NULL, "The hub ran out of memory.");
+    return;
+  }
+  /* JS JSON-encodes the query ("llama" with its quotes); PY sends it bare. */
+  json_t *decoded = json_loads(text, JSON_DECODE_ANY, NULL);
+  const char *search = json_is_string(decoded) ? json_string_value(decoded) : text;
+  while (*search == ' ' || *search == '\n')
+    search++;
+  if (!*search) {
+    json_decref(decoded);
+    pn_free(text);
+    pn_hub_problem(request, 400, NULL,
+                   "The search needs a query: send the text as the body of QUERY /v1/models.");
+    return;
+  }
+  pn_store_query query = {.visible_to = request->account, .search = search};
+  pn_hub_reply_page(request, PN_STORE_MODELS, &query, render_model);
+  json_decref(decoded);
+  pn_free(text);
+}
+
+static int valid_name(const char *name) {
+  if (!name || !*name || strlen(name) > 100 || !isalnum((unsigned char)name[0]))
+    return 0;
+  for (const char *at = name; *at; at++)
+    if (!(islower((unsigned char)*at) || isdigit((unsigned char)*at) || *at == '-' || *at == '_' ||
+          *at == '.'))
+      return 0;
+  return 1;
+}
+
+static const char *const optional_fields[] = {"description", "github_url",  "paper_url",
+                                              "license_url", "weights_url", "cover_image_url",
+                                              "readme",      NULL};
+
+static json_t *new_model(const char *owner, const char *name, const char *visibility,
+                         const char *hardware) {
+  char now[40];
+  pn_hub_now(now);
+  char *id = pn_strfmt("%s/%s", owner, name);
+  json_t *model =
+      json_pack("{s:s?, s:s, s:s, s:s, s:s, s:i, s:s, s:n, s:n}", "id", id, "owner", owner, "name",
+                name, "visibility", visibility, "hardware", hardware, "run_count", 0, "created_at",
+                now, "latest_version_id", "default_example_id");
+  for (size_t i = 0; optional_fields[i]; i++)
+    json_object_set_new(model, optional_fields[i], json_null());
+  pn_free(id);
+  return model;
+}
+
+void pn_hub_models_create(pn_hub_request *request) {
+  json_t *body = pn_hub_body_object(request);
+  if (!body)
+    return;
+  const char *owner = text_of(body, "owner"), *name = text_of(body, "name");
+  const char *visibility = text_of(body, "visibility");
+  const char *hardware = text_of(body, "hardware");
+  if (!owner || !name || !visibility) {
+    pn_hub_problem(request, 400, NULL,
+                   "Creating a model needs `owner`, `name` and `visibility` (\"public\" or "
+                   "\"private\") in the body.");
+  } else if (strcmp(owner, request->account) != 0) {
+    pn_hub_problem(request, 403, NULL,
+                   "You can only create models under your own account \"%s\", not \"%s\".",
+                   request->account, owner);
+  } else if (!valid_name(name)) {
+    pn_hub_problem(request, 400, NULL,
+                   "The model name \"%s\" is not valid: use lowercase letters, digits, dashes, "
+                   "underscores and dots, starting with a letter or digit.",
+                   name);
+  } else if (strcmp(visibility, "public") != 0 && strcmp(visibility, "private") != 0) {
+    pn_hub_problem(request, 400, NULL, "`visibility` must be \"public\" or \"private\".");
+  } else {
+    json_t *model = new_model(owner, name, visibility, hardware ? hardware : "cpu");
+    for (size_t i = 0; optional_fields[i]; i++) {
+      json_t *value = json_object_get(body, optional_fields[i]);
+      if (json_is_string(value))
+        json_object_set(model, optional_fields[i], value);
+    }
+    int rc = pn_hub_model_save(request->hub, model, 1);
+    if (rc == PN_EEXISTS)
+      pn_hub_problem(request, 409, NULL,
+                     "A model named %s/%s already exists. Choose another name, or update it "
+                     "with PATCH.",
+                     owner, name);
+    else if (rc < 0)
+      pn_hub_store_failed(request, rc, "creating the model");
+    else
+      pn_hub_reply(request, 201, pn_hub_model_object(request->hub, model));
+    json_decref(model);
+  }
+  json_decref(body);
+}
+
+void pn_hub_model_get(pn_hub_request *request) {
+  json_t *model = pn_hub_model_visible(request, request->params[0], request->params[1]);
+  if (!model)
+    return;
+  pn_hub_reply(request, 200, pn_hub_model_object(request->hub, model));
+  json_decref(model);
+}
+
+void pn_hub_model_update(pn_hub_request *request) {
+  json_t *model = model_owned(request);
+  if (!model)
+    return;
+  json_t *body = pn_hub_body_object(request);
+  if (!body) {
+    json_decref(model);
+    return;
+  }
+  const char *key;
+  json_t *value;
+  json_object_foreach(body, key, value) {
+    int known = 0;
+    for (size_t i = 0; optional_fields[i]; i++)
+      known |= strcmp(key, optional_fields[i]) == 0;
+    if (known && (json_is_string(value) || json_is_null(value)))
+      json_object_set(model, key, value);
+  }
+  int rc = pn_hub_model_save(request->hub, model, 0);
+  if (rc < 0)
+    pn_hub_store_failed(request, rc, "updating the model");
+  else
+    pn_hub_reply(request, 200, pn_hub_model_object(request->hub, model));
+  json_decref(body);
+  json_decref(model);
+}
+
+void pn_hub_model_delete(pn_hub_request *request) {
+  json_t *model = model_owned(request);
+  if (!model)
+    return;
+  if (!json_is_null(json_object_get(model, "latest_version_id"))) {
+    pn_hub_problem(request, 409, NULL,
+                   "The model %s still has versions. Delete them first "
+                   "(DELETE /v1/models/%s/versions/{id}).",
+                   text_of(model, "id"), text_of(model, "id"));
+  } else {
+    int rc = pn_store_delete(request->hub->store, PN_STORE_MODELS, text_of(model, "id"));
+    if (rc < 0)
+      pn_hub_store_failed(request, rc, "deleting the model");
+    else
+      pn_hub_reply_empty(request, 204);
+  }
+  json_decref(model);
+}
+
+void pn_hub_model_readme(pn_hub_request *request) {
+  json_t *model = pn_hub_model_visible(request, request->params[0], request->params[1]);
+  if (!model)
+    return;
+  const char *readme = text_of(model, "readme");
+  if (!readme || !*readme)
+    pn_hub_problem(request, 404, NULL,
+                   "The model %s has no README. Set one with PATCH and a `readme` field.",
+                   text_of(model, "id"));
+  else
+    pn_hub_reply_bytes(request, 200, "text/plain; charset=utf-8", readme, strlen(readme));
+  json_decref(model);
+}
+
+void pn_hub_model_examples(pn_hub_request *request) {
+  json_t *model = pn_hub_model_visible(request, request->params[0], request->params[1]);
+  if (!model)
+    return;
+  json_t *results = json_array();
+  json_t *example = NULL;
+  const char *example_id = text_of(model, "default_example_id");
+  if (example_id &&
+      pn_store_get(request->hub->store, PN_STORE_PREDICTIONS, example_id, &example) == 0) {
+    json_array_append_new(results, pn_hub_prediction_object(request->hub, example));
+    json_decref(example);
+  }
+  pn_hub_reply(request, 200, json_pack("{s:n, s:n, s:o}", "previous", "next", "results", results));
+  json_decref(model);
+}
+
+void pn_hub_versions_list(pn_hub_request *request) {
+  json_t *model = pn_hub_model_visible(request, request->params[0], request->params[1]);
+  if (!model)
+    return;
+  pn_store_query query = {.parent = text_of(model, "id")};
+  pn_hub_reply_page(request, PN_STORE_VERSIONS, &query, render_version);
+  json_decref(model);
+}
+
+/* The version row of a visible model; answers 404 and returns NULL otherwise. */
+static json_t *version_visible(pn_hub_request *request, json_t **model_out) {
+  json_t *model = pn_hub_model_visible(request, request->params[0], request->params[1]);
+  if (!model)
+    return NULL;
+  char *key = pn_strfmt("%s:%s", text_of(model, "id"), request->params[2]);
+  json_t *version = NULL;
+  int rc = key ? pn_store_get(request->hub->store, PN_STORE_VERSIONS, key, &version) : PN_ENOMEM;
+  pn_free(key);
+  if (rc < 0) {
+    pn_hub_problem(request, 404, NULL,
+                   "The model %s has no version %s. List its versions at "
+                   "/v1/models/%s/versions.",
+                   text_of(model, "id"), request->params[2], text_of(model, "id"));
+    json_decref(model);
+    return NULL;
+  }
+  if (model_out)
+    *model_out = model;
+  else
+    json_decref(model);
+  return version;
+}
+
+void pn_hub_version_get(pn_hub_request *request) {
+  json_t *version = version_visible(request, NULL);
+  if (!version)
+    return;
+  pn_hub_reply(request, 200, pn_hub_version_object(version));
+  json_decref(version);
+}
+
+/* Points the model's latest_version_id at its newest remaining version. */
+static int refresh_latest(pn_hub *hub, json_t *model) {
+  pn_store_query query = {.parent = text_of(model, "id"), .limit = 1};
+  json_t *rows = NULL;
+  int more = 0;
+  int rc = pn_store_list(hub->store, PN_STORE_VERSIONS, &query, &rows, &more);
+  if (rc < 0)
+    return rc;
+  json_t *newest = json_array_get(rows, 0);
+  json_object_set(model, "latest_version_id", newest ? json_object_get(newest, "id") : json_null());
+  json_decref(rows);
+  return pn_hub_model_save(hub, model, 0);
+}
+
+void pn_hub_version_delete(pn_hub_request *request) {
+  json_t *model = NULL;
+  json_t *version = version_visible(request, &model);
+  if (!version)
+    return;
+  if (strcmp(text_of(model, "owner"), request->account) != 0) {
+    pn_hub_problem(request, 403, NULL, "Only the owner of %s may delete its versions.",
+                   text_of(model, "id"));
+  } else {
+    int rc = pn_store_delete(request->hub->store, PN_STORE_VERSIONS, text_of(version, "key"));
+    if (rc == 0)
+      rc = refresh_latest(request->hub, model);
+    if (rc < 0)
+      pn_hub_store_failed(request, rc, "deleting the version");
+    else
+      pn_hub_reply_empty(request, 204);
+  }
+  json_decref(version);
+  json_decref(model);
+}
+
+/* --- publishing ---------------------------------------------------------------------- */
+
+/* Unpacks the tar into DATA/bundles/<id>/ unless it is there already. */
+static int unpack_bundle(pn_hub *hub, const char *id, const void *tar, size_t length,
+                         char **bundle_dir, char **error) {
+  *bundle_dir = pn_strfmt("%s/bundles/%s", hub->data_dir, id);
+  if (!*bundle_dir)
+    return PN_ENOMEM;
+  if (pn_fs_is_dir(*bundle_dir))
+    return 0;
+  char *staging = pn_strfmt("%s/tmp/bundle-%s-%d", hub->data_dir, id, (int)getpid());
+  if (!staging)
+    return PN_ENOMEM;
+  pn_fs_remove_tree(staging);
+  int rc = mkdir(staging, 0755) == 0 ? 0 : PN_EIO;
+  if (rc == 0)
+    rc = pn_tar_unpack(tar, length, staging, BUNDLE_CONTENT_MAX, error);
+  if (rc == 0 && rename(staging, *bundle_dir) < 0)
+    rc = PN_EIO;
+  if (rc < 0)
+    pn_fs_remove_tree(staging);
+  pn_free(staging);
+  return rc;
+}
+
+static int save_version(pn_hub *hub, json_t *model, json_t *version, int model_is_new) {
+  pn_store_keys keys = {.id = text_of(version, "key"),
+                        .account = text_of(model, "owner"),
+                        .parent = text_of(model, "id"),
+                        .status = text_of(version, "id"), /* looked up by bare id */
+                        .created_at = text_of(version, "created_at")};
+  int rc = pn_store_insert(hub->store, PN_STORE_VERSIONS, &keys, version);
+  if (rc == PN_EEXISTS)
+    return 0; /* the same bytes pushed again: the same version */
+  if (rc < 0)
+    return rc;
+  json_object_set(model, "latest_version_id", json_object_get(version, "id"));
+  return pn_hub_model_save(hub, model, model_is_new);
+}
+
+/* The model row for a push by `account`, created when missing. */
+static int model_for_push(pn_hub *hub, const char *account, const char *owner, const char *name,
+                          const char *visibility, json_t **model, int *is_new, char **error) {
+  char *id = pn_strfmt("%s/%s", owner, name);
+  int rc = id ? pn_store_get(hub->store, PN_STORE_MODELS, id, model) : PN_ENOMEM;
+  pn_free(id);
+  *is_new = 0;
+  if (rc == PN_ENOENT) {
+    if (!valid_name(name)) {
+      *error = pn_strfmt("the model name \"%s\" is not valid: use lowercase letters, digits, "
+                         "dashes, underscores and dots",
+                         name);
+      return PN_EINVAL;
+    }
+    *model = new_model(
+        owner, name, visibility && strcmp(visibility, "public") == 0 ? "public" : "private", "cpu");
+    *is_new = 1;
+    return *model ? 0 : PN_ENOMEM;
+  }
+  if (rc == 0 && strcmp(text_of(*model, "owner"), account) != 0) {
+    json_decref(*model);
+    *model = NULL;
+    *error = pn_strfmt("the model %s/%s belongs to another account", owner, name);
+    return PN_ESTATE;
+  }
+  return rc;
+}
+
+int pn_hub_version_from_tar(pn_hub *hub, const char *account, const char *owner, const char *name,
+                            const void *tar, size_t length, json_t **version_out, char **error) {
+  *version_out = NULL;
+  *error = NULL;
+  char id[65];
+  int rc = pn_crypto_sha256_hex(tar, length, id);
+  if (rc < 0)
+    return rc;
+  char *bundle_dir = NULL;
+  rc = unpack_bundle(hub, id, tar, length, &bundle_dir, error);
+  char *schema_path = rc == 0 ? pn_fs_join(bundle_dir, ".cog/openapi_schema.json") : NULL;
+  json_t *schema = schema_path ? json_load_file(schema_path, 0, NULL) : NULL;
+  pn_free(schema_path);
+  if (rc == 0 && !json_is_object(schema)) {
+    *error = pn_strdup("the bundle has no valid .cog/openapi_schema.json: publish with "
+                       "`pinion push`, which generates it");
+    rc = PN_EINVAL;
+  }
+  json_t *model = NULL;
+  int is_new = 0;
+  if (rc == 0)
+    rc = model_for_push(hub, account, owner, name, NULL, &model, &is_new, error);
+  if (rc == 0) {
+    char now[40];
+    pn_hub_now(now);
+    char *key = pn_strfmt("%s/%s:%s", owner, name, id);
+    json_t *version =
+        json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s?}", "key", key, "id", id, "model",
+                  text_of(model, "id"), "created_at", now, "cog_version", PN_COG_VERSION,
+                  "openapi_schema", schema, "kind", "bundle", "source", bundle_dir);
+    pn_free(key);
+    rc = save_version(hub, model, version, is_new);
+    if (rc == 0) {
+      json_t *stored = NULL;
+      char *stored_key = pn_strfmt("%s/%s:%s", owner, name, id);
+      if (stored_key && pn_store_get(hub->store, PN_STORE_VERSIONS, stored_key, &stored) == 0) {
+        json_decref(version);
+        version = stored;
+      }
+      pn_free(stored_key);
+      *version_out = version;
+    } else {
+      json_decref(version);
+    }
+  }
+  json_decref(model);
+  json_decref(schema);
+  pn_free(bundle_dir);
+  return rc;
+}
+
+static void push_image(pn_hub_request *request, json_t *body) {
+  const char *image = text_of(body, "image");
+  json_t *schema = json_object_get(body, "openapi_schema");
+  if (!image || !json_is_object(schema)) {
+    pn_hub_problem(request, 400, NULL,
+                   "An image version needs `image` (a reference) and `openapi_schema` (the "
+                   "image's run.cog.openapi_schema label) in the body.");
+    return;
+  }
+  const char *digest = text_of(body, "digest");
+  char id[65];
+  const char *basis = digest ? digest : image;
+  if (pn_crypto_sha256_hex(basis, strlen(basis), id) < 0) {
+    pn_hub_problem(request, 500, NULL, "The hub cannot hash: %s", pn_crypto_error());
+    return;
+  }
+  json_t *model = NULL;
+  int is_new = 0;
+  char *error = NULL;
+  int rc = model_for_push(request->hub, request->account, request->params[0], request->params[1],
+                          pn_hub_query(request, "visibility"), &model, &is_new, &error);
+  if (rc < 0) {
+    pn_hub_problem(request, rc == PN_ESTATE ? 403 : 400, NULL, "Cannot publish: %s.",
+                   error ? error : pn_strerror(rc));
+    pn_free(error);
+    return;
+  }
+  char now[40];
+  pn_hub_now(now);
+  char *key = pn_strfmt("%s:%s", text_of(model, "id"), id);
+  const char *cog_version = text_of(body, "cog_version");
+  json_t *version = json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s}", "key", key, "id", id,
+                              "model", text_of(model, "id"), "created_at", now, "cog_version",
+                              cog_version ? cog_version : PN_COG_VERSION, "openapi_schema", schema,
+                              "kind", "image", "source", image);
+  pn_free(key);
+  rc = save_version(request->hub, model, version, is_new);
+  if (rc < 0)
+    pn_hub_store_failed(request, rc, "saving the version");
+  else
+    pn_hub_reply(request, 201, pn_hub_version_object(version));
+  json_decref(version);
+  json_decref(model);
+}
+
+void pn_hub_versions_push(pn_hub_request *request) {
+  if (strcmp(request->params[0], request->account) != 0) {
+    pn_hub_problem(request, 403, NULL,
+                   "You can only publish models under your own account \"%s\", not \"%s\".",
+                   request->account, request->params[0]);
+    return;
+  }
+  const char *type = pn_hub_request_header(request, "Content-Type");
+  if (type && strncmp(type, "application/json", 16) == 0) {
+    json_t *body = pn_hub_body_object(request);
+    if (body)
+      push_image(request, body);
+    json_decref(body);
+    return;
+  }
+  if (!type || strncmp(type, "application/x-tar", 17) != 0) {
+    pn_hub_problem(request, 415, NULL,
+                   "Publish a version with Content-Type: application/x-tar (a model folder, as "
+                   "`pinion push` sends) or application/json ({\"image\", \"openapi_schema\"}).");
+    return;
+  }
+  json_t *model = NULL;
+  int is_new = 0;
+  char *error = NULL;
+  /* Create the model first when asked for a public one; pn_hub_version_from_tar
+   * creates private ones. */
+  const char *visibility = pn_hub_query(request, "visibility");
+  int rc = model_for_push(request->hub, request->account, request->params[0], request->params[1],
+                          visibility, &model, &is_new, &error);
+  if (rc == 0 && is_new && visibility && strcmp(visibility, "public") == 0)
+    rc = pn_hub_model_save(request->hub, model, 1);
+  json_decref(model);
+  json_t *version = NULL;
+  if (rc == 0)
+    rc = pn_hub_version_from_tar(request->hub, request->account, request->params[0],
+                                 request->params[1], request->body, request->body_length, &version,
+                                 &error);
+  if (rc < 0) {
+    pn_hub_problem(request,
+                   rc == PN_ESTATE   ? 403
+                   : rc == PN_ENOMEM ? 500
+                                     : 400,
+                   NULL, "Cannot publish the bundle: %s.", error ? error : pn_strerror(rc));
+  } else {
+    pn_hub_reply(request, 201, pn_hub_version_object(version));
+  }
+  json_decref(version);
+  pn_free(error);
+}

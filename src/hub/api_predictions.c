@@ -1,0 +1,1136 @@
+/* Predictions and trainings: creation (from a version, a model's latest version, or a
+ * deployment), reads, lists, cancellation, `Prefer: wait`, the SSE stream, and the
+ * scheduler's events that move a prediction along.
+ *
+ * The store row is the truth and is saved on every change before anything is told
+ * about it. While a prediction is in flight it also has a `live` entry: its stream,
+ * its client webhook and the sync requests holding for it. Rows keep what resuming
+ * needs after a restart: the scheduler target and the request sent to the instance,
+ * and whether it was dispatched (see pn_hub_predictions_restore). */
+#include "hub/hub.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/tar.h"
+#include "hub/ids.h"
+#include "hub/objects.h"
+#include "hub/stream.h"
+#include "hub/webhooks.h"
+#include "schema/validate.h"
+
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WAIT_MAX_SECONDS 60
+/* How long a finished prediction's stream stays in memory, so that reconnects replay
+ * the same events with the same ids; later subscribers get one rebuilt from the row. */
+#define STREAM_RETAIN_SECONDS 600
+
+typedef struct waiter {
+  struct pn_hub_live *live;
+  struct evhttp_request *request;
+  struct event *timer;
+  struct waiter *next;
+} waiter;
+
+typedef struct pn_hub_live {
+  pn_hub *hub;
+  char id[27];
+  pn_hub_stream *stream;
+  pn_hub_hook *hook;
+  waiter *waiters;
+  size_t outputs_streamed; /* output items already sent as events */
+  size_t logs_streamed;    /* bytes of logs already sent */
+  int finished;            /* terminal: only the stream is kept, until `expiry` */
+  struct event *expiry;
+  struct event *deadline; /* Cancel-After */
+  struct pn_hub_live *next;
+} live;
+
+static const char *text_of(const json_t *row, const char *name) {
+  return json_string_value(json_object_get(row, name));
+}
+
+static int is_terminal(const char *status) {
+  return status && (strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
+                    strcmp(status, "canceled") == 0);
+}
+
+static void append_log(json_t *row, const char *line) {
+  const char *hub_logs = text_of(row, "hub_logs");
+  char *joined = pn_strfmt("%s%s\n", hub_logs ? hub_logs : "", line);
+  json_object_set_new(row, "hub_logs", json_string(joined));
+  const char *logs = text_of(row, "logs");
+  char *all = pn_strfmt("%s%s\n", logs ? logs : "", line);
+  json_object_set_new(row, "logs", json_string(all));
+  pn_free(joined);
+  pn_free(all);
+}
+
+static int save_row(pn_hub *hub, const json_t *row, int insert) {
+  pn_store_keys keys = {.id = text_of(row, "id"),
+                        .account = text_of(row, "account"),
+                        .parent = text_of(row, "kind"),
+                        .status = text_of(row, "status"),
+                        .created_at = text_of(row, "created_at")};
+  return insert ? pn_store_insert(hub->store, PN_STORE_PREDICTIONS, &keys, row)
+                : pn_store_update(hub->store, PN_STORE_PREDICTIONS, &keys, row);
+}
+
+static live *find_live(pn_hub *hub, const char *id) {
+  for (live *item = hub->live; item; item = item->next)
+    if (strcmp(item->id, id) == 0)
+      return item;
+  return NULL;
+}
+
+static int conclude(pn_hub *hub, json_t *row, const char *status, const char *error);
+
+/* Cancel-After: a prediction still running at its deadline is canceled (also one that
+ * never started: clients stop waiting only on succeeded, failed and canceled). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg) {
+  live *item = arg;
+  json_t *row = NULL;
+  if (pn_store_get(item->hub->store, PN_STORE_PREDICTIONS, item->id, &row) < 0)
+    return;
+  pn_scheduler_cancel(item->hub->scheduler, item->id);
+  append_log(row, "pinion: canceled at its Cancel-After deadline");
+  conclude(item->hub, row, "canceled", NULL);
+  json_decref(row);
+}
+
+static void arm_deadline(live *item, const json_t *row) {
+  uint64_t deadline = (uint64_t)json_integer_value(json_object_get(row, "deadline_ns"));
+  if (!deadline)
+    return;
+  uint64_t now = pn_clock_realtime_ns();
+  uint64_t wait = deadline > now ? deadline - now : 0;
+  item->deadline = evtimer_new(item->hub->base, on_deadline, item);
+  struct timeval delay = {(time_t)(wait / 1000000000u), (suseconds_t)(wait % 1000000000u / 1000)};
+  if (item->deadline)
+    evtimer_add(item->deadline, &delay);
+}
+
+/* Parses a Cancel-After duration: seconds, or groups like 1h30m45s. -1 when malformed. */
+static long parse_duration(const char *text) {
+  long total = 0;
+  const char *at = text;
+  while (*at == ' ')
+    at++;
+  if (!*at)
+    return -1;
+  while (*at) {
+    char *end = NULL;
+    long value = strtol(at, &end, 10);
+    if (end == at || value < 0)
+      return -1;
+    long unit = *end == 'h' ? 3600 : *end == 'm' ? 60 : 1;
+    if (*end == 'h' || *end == 'm' || *end == 's')
+      end++;
+    else if (*end && *end != ' ')
+      return -1;
+    total += value * unit;
+    at = end;
+    while (*at == ' ')
+      at++;
+  }
+  return total;
+}
+
+static live *add_live(pn_hub *hub, const json_t *row) {
+  live *item = pn_calloc(1, sizeof *item);
+  if (!item)
+    return NULL;
+  item->hub = hub;
+  snprintf(item->id, sizeof item->id, "%s", text_of(row, "id"));
+  item->stream = pn_hub_stream_new(hub->base);
+  const char *webhook = text_of(row, "webhook");
+  if (webhook && *webhook) {
+    unsigned events = PN_HUB_HOOK_ALL;
+    pn_hub_webhook_filter(json_object_get(row, "webhook_events_filter"), &events);
+    item->hook = pn_hub_hook_new(hub, item->id, webhook, events);
+  }
+  item->next = hub->live;
+  hub->live = item;
+  arm_deadline(item, row);
+  return item;
+}
+
+/* --- replies held by Prefer: wait ---------------------------------------------------- */
+
+static void reply_prediction(pn_hub *hub, struct evhttp_request *request, int status, json_t *row,
+                             int force_starting, int wait_seconds) {
+  pn_hub_request reply = {.hub = hub, .request = request};
+  json_t *object = pn_hub_prediction_object(hub, row);
+  if (force_starting)
+    json_object_set_new(object, "status", json_string("starting"));
+  if (wait_seconds > 0) {
+    char applied[24];
+    snprintf(applied, sizeof applied, wait_seconds == WAIT_MAX_SECONDS ? "wait" : "wait=%d",
+             wait_seconds);
+    pn_hub_header(&reply, "Preference-Applied", applied);
+  }
+  const char *get = json_string_value(json_object_get(json_object_get(object, "urls"), "get"));
+  if (get && status == 201)
+    pn_hub_header(&reply, "Location", get);
+  pn_hub_reply(&reply, status, object);
+}
+
+static void drop_waiter(waiter *gone) {
+  live *item = gone->live;
+  for (waiter **at = &item->waiters; *at; at = &(*at)->next) {
+    if (*at == gone) {
+      *at = gone->next;
+      break;
+    }
+  }
+  struct evhttp_connection *connection = evhttp_request_get_connection(gone->request);
+  if (connection)
+    evhttp_connection_set_closecb(connection, NULL, NULL);
+  event_free(gone->timer);
+  pn_free(gone);
+}
+
+static void answer_waiter(waiter *held, int timed_out) {
+  pn_hub *hub = held->live->hub;
+  json_t *row = NULL;
+  if (pn_store_get(hub->store, PN_STORE_PREDICTIONS, held->live->id, &row) == 0) {
+    /* A reply before the output is final says `starting` (platform spec §2.2). */
+    int force = timed_out && !is_terminal(text_of(row, "status"));
+    int seconds = (int)json_integer_value(json_object_get(row, "wait_seconds"));
+    reply_prediction(hub, held->request, 201, row, force, seconds ? seconds : WAIT_MAX_SECONDS);
+  } else {
+    evhttp_send_reply(held->request, 503, NULL, NULL);
+  }
+  json_decref(row);
+  drop_waiter(held);
+}
+
+static void on_wait_elapsed(evutil_socket_t fd, short what, void *arg) { answer_waiter(arg, 1); }
+
+static void on_waiter_closed(struct evhttp_connection *connection, void *arg) {
+  /* The client left; the prediction runs on. */
+  waiter *gone = arg;
+  gone->request = NULL;
+  live *item = gone->live;
+  for (waiter **at = &item->waiters; *at; at = &(*at)->next) {
+    if (*at == gone) {
+      *at = gone->next;
+      break;
+    }
+  }
+  event_free(gone->timer);
+  pn_free(gone);
+}
+
+static void hold(live *item, struct evhttp_request *request, int seconds) {
+  waiter *held = pn_calloc(1, sizeof *held);
+  if (!held)
+    return;
+  held->live = item;
+  held->request = request;
+  held->timer = evtimer_new(item->hub->base, on_wait_elapsed, held);
+  held->next = item->waiters;
+  item->waiters = held;
+  struct timeval delay = {seconds, 0};
+  evtimer_add(held->timer, &delay);
+  struct evhttp_connection *connection = evhttp_request_get_connection(request);
+  if (connection)
+    evhttp_connection_set_closecb(connection, on_waiter_closed, held);
+}
+
+/* Parses `Prefer: wait` / `wait=N` (N clamped to 1..60); 0 when absent. */
+static int wait_seconds(pn_hub_request *request) {
+  const char *prefer = pn_hub_request_header(request, "Prefer");
+  if (!prefer)
+    return 0;
+  const char *at = strstr(prefer, "wait");
+  if (!at)
+    return 0;
+  at += 4;
+  while (*at == ' ')
+    at++;
+  if (*at != '=')
+    return WAIT_MAX_SECONDS;
+  long seconds = strtol(at + 1, NULL, 10);
+  return seconds < 1 ? 1 : seconds > WAIT_MAX_SECONDS ? WAIT_MAX_SECONDS : (int)seconds;
+}
+
+/* --- the end of a prediction ------------------------------------------------------- */
+
+static void stream_changes(live *item, const json_t *row) {
+  if (!item->stream)
+    return;
+  const char *logs = text_of(row, "logs");
+  size_t logs_length = logs ? strlen(logs) : 0;
+  if (logs_length > item->logs_streamed) {
+    pn_hub_stream_publish(item->stream, "logs", logs + item->logs_streamed);
+    item->logs_streamed = logs_length;
+  }
+  json_t *output = json_object_get(row, "output");
+  if (json_is_array(output) && text_of(row, "stream")) {
+    for (size_t i = item->outputs_streamed; i < json_array_size(output); i++) {
+      char *text = pn_hub_stream_output_text(json_array_get(output, i));
+      if (text)
+        pn_hub_stream_publish(item->stream, "output", text);
+      pn_free(text);
+    }
+    item->outputs_streamed = json_array_size(output);
+  }
+}
+
+static void free_live(live *item) {
+  pn_hub *hub = item->hub;
+  for (live **at = &hub->live; *at; at = &(*at)->next) {
+    if (*at == item) {
+      *at = item->next;
+      break;
+    }
+  }
+  while (item->waiters) {
+    waiter *held = item->waiters;
+    evhttp_send_reply(held->request, 503, NULL, NULL);
+    drop_waiter(held);
+  }
+  pn_hub_stream_free(item->stream);
+  pn_hub_hook_free(item->hook);
+  if (item->expiry)
+    event_free(item->expiry);
+  if (item->deadline)
+    event_free(item->deadline);
+  pn_free(item);
+}
+
+static void on_retain_expired(evutil_socket_t fd, short what, void *arg) { free_live(arg); }
+
+static void finish_live(live *item, const json_t *row) {
+  stream_changes(item, row);
+  const char *status = text_of(row, "status");
+  if (item->stream) {
+    if (strcmp(status, "failed") == 0) {
+      json_t *error = json_pack(
+          "{s:s}", "detail", text_of(row, "error") ? text_of(row, "error") : "prediction failed");
+      char *text = pn_json_dump(error, PN_JSON_COMPACT);
+      pn_hub_stream_publish(item->stream, "error", text ? text : "{}");
+      pn_free(text);
+      json_decref(error);
+    }
+    pn_hub_stream_finish(item->stream, strcmp(status, "succeeded") == 0 ? "{}"
+                                       : strcmp(status, "canceled") == 0
+                                           ? "{\"reason\":\"canceled\"}"
+                                           : "{\"reason\":\"error\"}");
+  }
+  while (item->waiters)
+    answer_waiter(item->waiters, 0);
+  pn_hub_hook_complete(item->hook);
+  item->hook = NULL;
+  item->finished = 1;
+  if (item->deadline)
+    event_del(item->deadline);
+  item->expiry = evtimer_new(item->hub->base, on_retain_expired, item);
+  struct timeval retain = {STREAM_RETAIN_SECONDS, 0};
+  if (!item->expiry || evtimer_add(item->expiry, &retain) < 0)
+    free_live(item);
+}
+
+static void set_metrics(json_t *row) {
+  json_t *metrics = json_object_get(row, "metrics");
+  if (!json_is_object(metrics)) {
+    metrics = json_object();
+    json_object_set_new(row, "metrics", metrics);
+  }
+  uint64_t created = (uint64_t)json_integer_value(json_object_get(row, "created_ns"));
+  if (created) {
+    double total = (double)(pn_clock_realtime_ns() - created) / 1e9;
+    json_object_set_new(metrics, "total_time", json_real(total));
+  }
+  if (!json_object_get(metrics, "predict_time")) {
+    uint64_t started = (uint64_t)json_integer_value(json_object_get(row, "started_ns"));
+    json_object_set_new(
+        metrics, "predict_time",
+        json_real(started ? (double)(pn_clock_realtime_ns() - started) / 1e9 : 0.0));
+  }
+}
+
+/* The file row behind one of this hub's file or output URLs, or NULL. */
+static json_t *file_of_url(pn_hub *hub, const char *url) {
+  const char *at = NULL;
+  if (url && (at = strstr(url, "/v1/outputs/")))
+    at += strlen("/v1/outputs/");
+  else if (url && (at = strstr(url, "/v1/files/")))
+    at += strlen("/v1/files/");
+  if (!at)
+    return NULL;
+  size_t length = strcspn(at, "/?.");
+  char *id = pn_strndup(at, length);
+  json_t *file = NULL;
+  if (id)
+    pn_store_get(hub->store, PN_STORE_FILES, id, &file);
+  pn_free(id);
+  return file;
+}
+
+/* A succeeded training: its weights, added as `weights` to the trained version's
+ * bundle, become a new version of the destination model (setup(weights) finds the
+ * file, as in Cog). The output becomes {version, weights}. *error is pn_malloc'd. */
+static int publish_training(pn_hub *hub, json_t *row, char **error) {
+  json_t *output = json_object_get(row, "output");
+  const char *weights_url =
+      json_is_string(output) ? json_string_value(output) : text_of(output, "weights");
+  json_t *file = file_of_url(hub, weights_url);
+  json_t *target_row = json_object_get(row, "target");
+  const char *bundle_dir = text_of(target_row, "bundle_dir");
+  const char *destination = text_of(row, "destination");
+  const char *slash = destination ? strchr(destination, '/') : NULL;
+  if (!file || !bundle_dir || !slash) {
+    json_decref(file);
+    *error = pn_strdup(!file ? "the training's output has no weights file from this hub"
+                             : "only folder versions can publish trained weights");
+    return PN_EINVAL;
+  }
+  char *blob = pn_strfmt("%s/blobs/%.2s/%s", hub->data_dir, text_of(file, "sha256"),
+                         text_of(file, "sha256"));
+  char *weights = NULL;
+  size_t weights_length = 0;
+  int rc = blob ? pn_fs_read(blob, (size_t)8 << 30, &weights, &weights_length) : PN_ENOMEM;
+  pn_buf tar;
+  pn_buf_init(&tar, (size_t)16 << 30);
+  if (rc == 0) {
+    pn_tar_extra extra = {"weights", weights, weights_length};
+    rc = pn_tar_pack(bundle_dir, NULL, NULL, &extra, 1, &tar, error);
+  }
+  json_t *version = NULL;
+  char *owner = pn_strndup(destination, (size_t)(slash - destination));
+  if (rc == 0)
+    rc = owner ? pn_hub_version_from_tar(hub, text_of(row, "account"), owner, slash + 1, tar.data,
+                                         tar.length, &version, error)
+               : PN_ENOMEM;
+  if (rc == 0)
+    json_object_set_new(
+        row, "output",
+        json_pack("{s:O, s:s}", "version", json_object_get(version, "id"), "weights", weights_url));
+  else if (!*error)
+    *error = pn_strfmt("%s", pn_strerror(rc));
+  json_decref(version);
+  pn_free(owner);
+  pn_buf_free(&tar);
+  pn_free(weights);
+  pn_free(blob);
+  json_decref(file);
+  return rc;
+}
+
+/* The first prediction of a model's owner that succeeds becomes its default example
+ * (what `default_example` and /examples show), until the owner has one. */
+static void maybe_default_example(pn_hub *hub, const json_t *row) {
+  json_t *model = NULL;
+  if (strcmp(text_of(row, "kind"), "prediction") != 0 ||
+      pn_store_get(hub->store, PN_STORE_MODELS, text_of(row, "model"), &model) < 0)
+    return;
+  if (json_is_null(json_object_get(model, "default_example_id")) &&
+      strcmp(text_of(model, "owner"), text_of(row, "account")) == 0) {
+    json_object_set(model, "default_example_id", json_object_get(row, "id"));
+    pn_hub_model_save(hub, model, 0);
+  }
+  json_decref(model);
+}
+
+/* Moves a non-terminal row to a terminal status, saves it and ends its live entry. */
+static int conclude(pn_hub *hub, json_t *row, const char *status, const char *error) {
+  char now[40];
+  char *training_error = NULL;
+  if (strcmp(status, "succeeded") == 0 && strcmp(text_of(row, "kind"), "training") == 0 &&
+      publish_training(hub, row, &training_error) < 0) {
+    status = "failed";
+    append_log(row, "pinion: the trained weights could not become a version");
+  }
+  if (training_error) {
+    char *message = pn_strfmt("the trained weights could not become a version: %s", training_error);
+    json_object_set_new(row, "error", json_string(message ? message : training_error));
+    pn_free(message);
+    pn_free(training_error);
+  }
+  json_object_set_new(row, "status", json_string(status));
+  if (error)
+    json_object_set_new(row, "error", json_string(error));
+  json_object_set_new(row, "completed_at", json_string(pn_hub_now(now)));
+  set_metrics(row);
+  int rc = save_row(hub, row, 0);
+  if (rc == 0 && strcmp(status, "succeeded") == 0)
+    maybe_default_example(hub, row);
+  live *item = find_live(hub, text_of(row, "id"));
+  if (item && !item->finished)
+    finish_live(item, row);
+  return rc;
+}
+
+/* --- scheduler events -------------------------------------------------------------- */
+
+static void apply_update(json_t *row, const json_t *cog) {
+  const char *status = text_of(cog, "status");
+  if (status && !is_terminal(text_of(row, "status")))
+    json_object_set_new(row, "status", json_string(status));
+  if (strcmp(text_of(row, "status"), "processing") == 0 &&
+      !json_integer_value(json_object_get(row, "started_ns"))) {
+    uint64_t now = pn_clock_realtime_ns();
+    char text[40];
+    json_object_set_new(row, "started_ns", json_integer((json_int_t)now));
+    json_object_set_new(row, "started_at", json_string(pn_clock_format(now, 0, text, sizeof text)));
+  }
+  json_t *output = json_object_get(cog, "output");
+  if (output)
+    json_object_set(row, "output", output);
+  const char *logs = text_of(cog, "logs");
+  const char *hub_logs = text_of(row, "hub_logs");
+  char *all = pn_strfmt("%s%s", hub_logs ? hub_logs : "", logs ? logs : "");
+  json_object_set_new(row, "logs", json_string(all ? all : ""));
+  pn_free(all);
+  if (json_is_string(json_object_get(cog, "error")))
+    json_object_set(row, "error", json_object_get(cog, "error"));
+  if (json_is_string(json_object_get(cog, "started_at")))
+    json_object_set(row, "started_at", json_object_get(cog, "started_at"));
+  json_t *predict_time = json_object_get(json_object_get(cog, "metrics"), "predict_time");
+  if (json_is_number(predict_time)) {
+    json_t *metrics = json_object_get(row, "metrics");
+    if (json_is_object(metrics))
+      json_object_set(metrics, "predict_time", predict_time);
+  }
+}
+
+void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
+                               const char *kind, const json_t *detail) {
+  pn_hub *hub = arg;
+  json_t *row = NULL;
+  if (pn_store_get(hub->store, PN_STORE_PREDICTIONS, prediction_id, &row) < 0)
+    return;
+  if (is_terminal(text_of(row, "status"))) {
+    json_decref(row); /* canceled here already; terminal rows never change */
+    return;
+  }
+  live *item = find_live(hub, prediction_id);
+  switch (event) {
+  case PN_SCHEDULER_BOOTING:
+    append_log(row, "pinion: starting an instance");
+    save_row(hub, row, 0);
+    break;
+  case PN_SCHEDULER_STARTED: {
+    json_object_set_new(row, "dispatched", json_true());
+    json_t *boot = json_object_get(detail, "cold_boot_time");
+    if (json_is_number(boot)) {
+      char line[96];
+      snprintf(line, sizeof line, "pinion: started an instance in %.2f s", json_number_value(boot));
+      append_log(row, line);
+      json_object_set(json_object_get(row, "metrics"), "cold_boot_time", boot);
+    }
+    save_row(hub, row, 0);
+    break;
+  }
+  case PN_SCHEDULER_UPDATE: {
+    apply_update(row, detail);
+    const char *status = text_of(row, "status");
+    if (kind && strcmp(kind, "completed") == 0 && is_terminal(text_of(detail, "status"))) {
+      conclude(hub, row, text_of(detail, "status"), text_of(detail, "error"));
+      break;
+    }
+    if (is_terminal(status))
+      json_object_set_new(row, "status", json_string("processing"));
+    save_row(hub, row, 0);
+    if (item) {
+      stream_changes(item, row);
+      unsigned hook_event = !kind                         ? 0
+                            : strcmp(kind, "start") == 0  ? PN_HUB_HOOK_START
+                            : strcmp(kind, "output") == 0 ? PN_HUB_HOOK_OUTPUT
+                            : strcmp(kind, "logs") == 0   ? PN_HUB_HOOK_LOGS
+                                                          : 0;
+      if (hook_event)
+        pn_hub_hook_notify(item->hook, hook_event);
+    }
+    break;
+  }
+  case PN_SCHEDULER_FAILED: {
+    const char *error = text_of(detail, "error");
+    conclude(hub, row, "failed", error ? error : "the prediction could not be run");
+    break;
+  }
+  }
+  json_decref(row);
+}
+
+/* --- creating ------------------------------------------------------------------------ */
+
+/* What a create request resolved to. */
+typedef struct resolved {
+  json_t *model;      /* the model row */
+  json_t *version;    /* the version row */
+  json_t *deployment; /* the deployment row, or NULL */
+} resolved;
+
+static void resolved_free(resolved *target) {
+  json_decref(target->model);
+  json_decref(target->version);
+  json_decref(target->deployment);
+}
+
+static int load_version(pn_hub_request *request, json_t *model, const char *version_id,
+                        resolved *out) {
+  char *key = pn_strfmt("%s:%s", text_of(model, "id"), version_id);
+  int rc =
+      key ? pn_store_get(request->hub->store, PN_STORE_VERSIONS, key, &out->version) : PN_ENOMEM;
+  pn_free(key);
+  if (rc < 0) {
+    pn_hub_problem(request, 404, NULL,
+                   "The model %s has no version %s. List its versions at "
+                   "/v1/models/%s/versions.",
+                   text_of(model, "id"), version_id, text_of(model, "id"));
+    return -1;
+  }
+  out->model = json_incref(model);
+  return 0;
+}
+
+static int resolve_latest(pn_hub_request *request, const char *owner, const char *name,
+                          resolved *out) {
+  json_t *model = pn_hub_model_visible(request, owner, name);
+  if (!model)
+    return -1;
+  const char *latest = text_of(model, "latest_version_id");
+  int rc = -1;
+  if (!latest)
+    pn_hub_problem(request, 404, NULL,
+                   "The model %s has no versions yet. Publish one with `pinion push`.",
+                   text_of(model, "id"));
+  else
+    rc = load_version(request, model, latest, out);
+  json_decref(model);
+  return rc;
+}
+
+static int is_hex64(const char *text) {
+  if (strlen(text) != 64)
+    return 0;
+  for (const char *at = text; *at; at++)
+    if (!((*at >= '0' && *at <= '9') || (*at >= 'a' && *at <= 'f')))
+      return 0;
+  return 1;
+}
+
+/* `version`: a 64-hex id, owner/name:id, or owner/name. */
+static int resolve_version(pn_hub_request *request, const char *version, resolved *out) {
+  const char *slash = strchr(version, '/');
+  const char *colon = strchr(version, ':');
+  if (slash && colon && colon > slash) {
+    char *owner = pn_strndup(version, (size_t)(slash - version));
+    char *name = pn_strndup(slash + 1, (size_t)(colon - slash - 1));
+    json_t *model = owner && name ? pn_hub_model_visible(request, owner, name) : NULL;
+    int rc = model ? load_version(request, model, colon + 1, out) : -1;
+    json_decref(model);
+    pn_free(owner);
+    pn_free(name);
+    return rc;
+  }
+  if (slash && !colon) {
+    char *owner = pn_strndup(version, (size_t)(slash - version));
+    int rc = owner ? resolve_latest(request, owner, slash + 1, out) : -1;
+    pn_free(owner);
+    return rc;
+  }
+  if (is_hex64(version)) {
+    /* Versions carry their id in the status column, so this is an indexed lookup. */
+    const char *ids[] = {version, NULL};
+    pn_store_query query = {.statuses = ids, .limit = 100};
+    json_t *rows = NULL;
+    int more = 0;
+    if (pn_store_list(request->hub->store, PN_STORE_VERSIONS, &query, &rows, &more) == 0) {
+      size_t index;
+      json_t *row;
+      json_array_foreach(rows, index, row) {
+        json_t *model = NULL;
+        if (pn_store_get(request->hub->store, PN_STORE_MODELS, text_of(row, "model"), &model) ==
+                0 &&
+            (strcmp(text_of(model, "visibility"), "public") == 0 ||
+             strcmp(text_of(model, "owner"), request->account) == 0)) {
+          out->model = model;
+          out->version = json_incref(row);
+          json_decref(rows);
+          return 0;
+        }
+        json_decref(model);
+      }
+    }
+    json_decref(rows);
+  }
+  pn_hub_problem(request, 404, NULL,
+                 "The version \"%s\" does not exist or is not visible to you. Pass a 64-character "
+                 "version id, owner/name:id, or owner/name.",
+                 version);
+  return -1;
+}
+
+/* Rewrites this hub's own /v1/files/{id} URLs in `input` (top level and in lists) to
+ * signed URLs on 127.0.0.1 that an instance can fetch. Returns a new object. */
+static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input) {
+  json_t *copy = json_deep_copy(input);
+  char *prefix = pn_hub_url(request->hub, "/v1/files/");
+  size_t prefix_length = prefix ? strlen(prefix) : 0;
+  const char *key;
+  json_t *value;
+  json_object_foreach(copy, key, value) {
+    json_t *items = json_is_array(value) ? value : NULL;
+    size_t count = items ? json_array_size(items) : 1;
+    for (size_t i = 0; i < count; i++) {
+      json_t *item = items ? json_array_get(items, i) : value;
+      const char *text = json_string_value(item);
+      if (!text || !prefix || strncmp(text, prefix, prefix_length) != 0 ||
+          strchr(text + prefix_length, '/'))
+        continue;
+      json_t *file = NULL;
+      if (pn_store_get(request->hub->store, PN_STORE_FILES, text + prefix_length, &file) == 0 &&
+          strcmp(text_of(file, "account"), request->account) == 0) {
+        char *url = pn_hub_file_signed_url(request->hub, file, 24 * 3600, 1);
+        if (url)
+          json_string_set(item, url);
+        pn_free(url);
+      }
+      json_decref(file);
+    }
+  }
+  pn_free(prefix);
+  return copy;
+}
+
+/* What the output of a version's schema streams: "text", "file" or NULL. */
+static const char *stream_kind(const json_t *version, int training) {
+  json_t *schemas = json_object_get(
+      json_object_get(json_object_get(version, "openapi_schema"), "components"), "schemas");
+  json_t *output = json_object_get(schemas, training ? "TrainingOutput" : "Output");
+  const char *type = text_of(output, "type");
+  const char *array_type = text_of(output, "x-cog-array-type");
+  if (!type || strcmp(type, "array") != 0 || !array_type || strcmp(array_type, "iterator") != 0)
+    return NULL;
+  const char *format = text_of(json_object_get(output, "items"), "format");
+  return format && strcmp(format, "uri") == 0 ? "file" : "text";
+}
+
+static json_t *target_json(const resolved *target, const char *mode) {
+  const json_t *version = target->version;
+  const char *kind = text_of(version, "kind");
+  int image = kind && strcmp(kind, "image") == 0;
+  json_t *release = json_object_get(target->deployment, "current_release");
+  json_t *configuration = json_object_get(release, "configuration");
+  char *key = target->deployment ? pn_strfmt("deployment:%s", text_of(target->deployment, "id"))
+              : strcmp(mode, "train") == 0 ? pn_strfmt("%s:train", text_of(version, "id"))
+                                           : pn_strdup(text_of(version, "id"));
+  json_t *out = json_pack(
+      "{s:s?, s:s?, s:s?, s:s, s:I, s:I, s:i}", "key", key, "bundle_dir",
+      image ? NULL : text_of(version, "source"), "image", image ? text_of(version, "source") : NULL,
+      "mode", mode, "min_instances",
+      configuration ? json_integer_value(json_object_get(configuration, "min_instances")) : 0,
+      "max_instances",
+      configuration ? json_integer_value(json_object_get(configuration, "max_instances")) : 1,
+      "slots", 1);
+  pn_free(key);
+  return out;
+}
+
+static int submit(pn_hub *hub, const json_t *row) {
+  json_t *target_row = json_object_get(row, "target");
+  int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
+  pn_scheduler_target target = {
+      .key = text_of(target_row, "key"),
+      .bundle_dir = text_of(target_row, "bundle_dir"),
+      .image = text_of(target_row, "image"),
+      .mode = text_of(target_row, "mode"),
+      .min_instances = (int)json_integer_value(json_object_get(target_row, "min_instances")),
+      .max_instances = max < 1 ? 1 : max,
+      .slots = 1,
+  };
+  return pn_scheduler_submit(hub->scheduler, &target, text_of(row, "id"),
+                             json_object_get(row, "request"));
+}
+
+static void count_run(pn_hub *hub, const char *model_id) {
+  json_t *model = NULL;
+  if (pn_store_get(hub->store, PN_STORE_MODELS, model_id, &model) == 0) {
+    json_object_set_new(model, "run_count",
+                        json_integer(json_integer_value(json_object_get(model, "run_count")) + 1));
+    pn_hub_model_save(hub, model, 0);
+  }
+  json_decref(model);
+}
+
+/* The common path of every create route once the version is known. */
+static void create(pn_hub_request *request, json_t *body, resolved *target, const char *kind,
+                   const char *destination) {
+  int training = strcmp(kind, "training") == 0;
+  json_t *input = json_object_get(body, "input");
+  if (!json_is_object(input)) {
+    pn_hub_problem(request, 400, NULL,
+                   "The body needs an `input` object with the model's inputs, e.g. "
+                   "{\"input\": {\"prompt\": \"...\"}}.");
+    return;
+  }
+  json_t *webhook = json_object_get(body, "webhook");
+  json_t *filter = json_object_get(body, "webhook_events_filter");
+  unsigned events = PN_HUB_HOOK_ALL;
+  const char *legacy = text_of(body, "webhook_completed");
+  if (webhook && !json_is_null(webhook) && !json_is_string(webhook)) {
+    pn_hub_problem(request, 400, NULL, "`webhook` must be a URL string.");
+    return;
+  }
+  if (pn_hub_webhook_filter(filter, &events) < 0) {
+    pn_hub_problem(request, 400, NULL,
+                   "`webhook_events_filter` must be a list of \"start\", \"output\", \"logs\" "
+                   "and \"completed\".");
+    return;
+  }
+  const char *webhook_url = json_string_value(webhook);
+  if ((!webhook_url || !*webhook_url) && legacy && *legacy) {
+    webhook_url = legacy;
+    events = PN_HUB_HOOK_COMPLETED;
+  }
+  if (webhook_url && strncmp(webhook_url, "http://", 7) != 0 &&
+      strncmp(webhook_url, "https://", 8) != 0) {
+    pn_hub_problem(request, 400, NULL, "`webhook` must be an http or https URL, not \"%s\".",
+                   webhook_url);
+    return;
+  }
+  const char *cancel_after = pn_hub_request_header(request, "Cancel-After");
+  long deadline_seconds = cancel_after ? parse_duration(cancel_after) : 0;
+  if (cancel_after && deadline_seconds < 5) {
+    pn_hub_problem(request, 400, NULL,
+                   "Cancel-After \"%s\" is not a duration of at least 5 seconds: use seconds "
+                   "(90) or units (90s, 5m, 1h30m).",
+                   cancel_after);
+    return;
+  }
+  pn_schema_validator *validator = NULL;
+  char *schema_error = NULL;
+  if (pn_schema_validator_new(json_object_get(target->version, "openapi_schema"),
+                              training ? "TrainingInput" : "Input", &validator,
+                              &schema_error) < 0) {
+    pn_hub_problem(request, training ? 400 : 500, NULL, "The version %s cannot take %s: %s.",
+                   text_of(target->version, "id"), training ? "trainings" : "predictions",
+                   schema_error ? schema_error : "its schema is unusable");
+    pn_free(schema_error);
+    return;
+  }
+  json_t *coerced = NULL, *detail = NULL;
+  int valid = pn_schema_validate(validator, input, &coerced, &detail);
+  pn_schema_validator_free(validator);
+  json_decref(coerced);
+  if (valid < 0) {
+    if (detail)
+      pn_hub_problem_invalid(request, detail);
+    else
+      pn_hub_problem(request, 500, NULL, "The hub ran out of memory validating the input.");
+    return;
+  }
+  char id[27], now[40], token[60];
+  uint64_t now_ns = pn_clock_realtime_ns();
+  if (pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
+      pn_hub_stream_token(request->hub, id, token) < 0) {
+    pn_hub_problem(request, 500, NULL, "The hub could not make an id.");
+    return;
+  }
+  pn_clock_format(now_ns, 0, now, sizeof now);
+  const char *stream = stream_kind(target->version, training);
+  json_t *instance_input = rewrite_file_urls(request, input);
+  int wait = wait_seconds(request);
+  json_t *row = json_pack(
+      "{s:s, s:s, s:s, s:O, s:O, s:O, s:n, s:s, s:n, s:s, s:s, s:s?, s:o, s:{}, s:s, s:I, "
+      "s:n, s:n, s:b, s:s, s:s?, s:b, s:o, s:{s:o}, s:i}",
+      "id", id, "kind", kind, "account", request->account, "model",
+      json_object_get(target->model, "id"), "version", json_object_get(target->version, "id"),
+      "input", input, "output", "logs", "", "error", "status", "starting", "source", "api",
+      "webhook", webhook_url, "webhook_events_filter", pn_hub_webhook_filter_json(events),
+      "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
+      "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0, "target",
+      target_json(target, training ? "train" : "predict"), "request", "input", instance_input,
+      "wait_seconds", wait);
+  if (!row) {
+    pn_hub_problem(request, 500, NULL, "The hub ran out of memory.");
+    return;
+  }
+  if (target->deployment)
+    json_object_set(row, "deployment", json_object_get(target->deployment, "id"));
+  if (destination)
+    json_object_set_new(row, "destination", json_string(destination));
+  if (deadline_seconds > 0) {
+    uint64_t deadline_ns = now_ns + (uint64_t)deadline_seconds * 1000000000u;
+    char deadline_text[40];
+    json_object_set_new(
+        row, "deadline",
+        json_string(pn_clock_format(deadline_ns, 0, deadline_text, sizeof deadline_text)));
+    json_object_set_new(row, "deadline_ns", json_integer((json_int_t)deadline_ns));
+  }
+  int rc = save_row(request->hub, row, 1);
+  if (rc < 0) {
+    json_decref(row);
+    pn_hub_store_failed(request, rc, "saving the prediction");
+    return;
+  }
+  count_run(request->hub, text_of(target->model, "id"));
+  add_live(request->hub, row);
+  rc = submit(request->hub, row);
+  if (rc < 0) {
+    char *error = pn_strfmt("the hub could not queue the prediction: %s", pn_strerror(rc));
+    conclude(request->hub, row, "failed", error);
+    pn_free(error);
+  }
+  /* The scheduler may have reported events already: answer with the stored row. */
+  live *item = find_live(request->hub, id);
+  if (item && item->finished)
+    item = NULL;
+  json_decref(row);
+  row = NULL;
+  if (pn_store_get(request->hub->store, PN_STORE_PREDICTIONS, id, &row) < 0) {
+    pn_hub_store_failed(request, PN_EIO, "reading the prediction back");
+    return;
+  }
+  if (wait > 0 && item)
+    hold(item, request->request, wait);
+  else
+    reply_prediction(request->hub, request->request, 201, row, 0, wait);
+  json_decref(row);
+}
+
+void pn_hub_predictions_create(pn_hub_request *request) {
+  json_t *body = pn_hub_body_object(request);
+  if (!body)
+    return;
+  const char *version = text_of(body, "version");
+  resolved target = {0};
+  if (!version)
+    pn_hub_problem(request, 400, NULL,
+                   "The body needs `version`: a version id, owner/name:id, or owner/name.");
+  else if (resolve_version(request, version, &target) == 0)
+    create(request, body, &target, "prediction", NULL);
+  resolved_free(&target);
+  json_decref(body);
+}
+
+void pn_hub_model_predictions_create(pn_hub_request *request) {
+  json_t *body = pn_hub_body_object(request);
+  if (!body)
+    return;
+  resolved target = {0};
+  if (resolve_latest(request, request->params[0], request->params[1], &target) == 0)
+    create(request, body, &target, "prediction", NULL);
+  resolved_free(&target);
+  json_decref(body);
+}
+
+void pn_hub_deployment_predictions_create(pn_hub_request *request) {
+  json_t *body = pn_hub_body_object(request);
+  if (!body)
+    return;
+  char *id = pn_strfmt("%s/%s", request->params[0], request->params[1]);
+  resolved target = {0};
+  if (!id || pn_store_get(request->hub->store, PN_STORE_DEPLOYMENTS, id, &target.deployment) < 0 ||
+      strcmp(text_of(target.deployment, "owner"), request->account) != 0) {
+    pn_hub_problem(request, 404, NULL,
+                   "There is no deployment %s in your account. List them at /v1/deployments.",
+                   id ? id : "");
+  } else {
+    json_t *release = json_object_get(target.deployment, "current_release");
+    const char *model = text_of(release, "model");
+    const char *slash = model ? strchr(model, '/') : NULL;
+    char *owner = slash ? pn_strndup(model, (size_t)(slash - model)) : NULL;
+    json_t *model_row = owner ? pn_hub_model_visible(request, owner, slash + 1) : NULL;
+    if (model_row && load_version(request, model_row, text_of(release, "version"), &target) == 0)
+      create(request, body, &target, "prediction", NULL);
+    json_decref(model_row);
+    pn_free(owner);
+  }
+  pn_free(id);
+  resolved_free(&target);
+  json_decref(body);
+}
+
+void pn_hub_trainings_create(pn_hub_request *request) {
+  json_t *body = pn_hub_body_object(request);
+  if (!body)
+    return;
+  const char *destination = text_of(body, "destination");
+  const char *slash = destination ? strchr(destination, '/') : NULL;
+  json_t *destination_model = NULL;
+  if (slash)
+    pn_store_get(request->hub->store, PN_STORE_MODELS, destination, &destination_model);
+  resolved target = {0};
+  json_t *model = NULL;
+  if (!destination) {
+    pn_hub_problem(request, 400, NULL,
+                   "A training needs `destination`: an existing model of yours, owner/name, "
+                   "that receives the trained version.");
+  } else if (!destination_model ||
+             strcmp(text_of(destination_model, "owner"), request->account) != 0) {
+    pn_hub_problem(request, 404, NULL,
+                   "The destination %s does not exist. Create it first (POST /v1/models).",
+                   destination);
+  } else if ((model = pn_hub_model_visible(request, request->params[0], request->params[1])) &&
+             load_version(request, model, request->params[2], &target) == 0) {
+    create(request, body, &target, "training", destination);
+  }
+  json_decref(model);
+  json_decref(destination_model);
+  resolved_free(&target);
+  json_decref(body);
+}
+
+/* --- reading and canceling ------------------------------------------------------------ */
+
+static json_t *render_prediction(pn_hub_request *request, const json_t *row) {
+  return pn_hub_prediction_object(request->hub, row);
+}
+
+void pn_hub_predictions_list(pn_hub_request *request) {
+  /* created_after/created_before compare as text: RFC 3339 UTC sorts like time. */
+  pn_store_query query = {.account = request->account,
+                          .parent = "prediction",
+                          .created_after = pn_hub_query(request, "created_after"),
+                          .created_before = pn_hub_query(request, "created_before")};
+  pn_hub_reply_page(request, PN_STORE_PREDICTIONS, &query, render_prediction);
+}
+
+void pn_hub_trainings_list(pn_hub_request *request) {
+  pn_store_query query = {.account = request->account, .parent = "training"};
+  pn_hub_reply_page(request, PN_STORE_PREDICTIONS, &query, render_prediction);
+}
+
+static json_t *own_prediction(pn_hub_request *request) {
+  json_t *row = NULL;
+  if (pn_store_get(request->hub->store, PN_STORE_PREDICTIONS, request->params[0], &row) == 0 &&
+      strcmp(text_of(row, "account"), request->account) == 0)
+    return row;
+  json_decref(row);
+  pn_hub_problem(request, 404, NULL,
+                 "There is no prediction %s in your account. List yours at /v1/predictions.",
+                 request->params[0]);
+  return NULL;
+}
+
+void pn_hub_prediction_get(pn_hub_request *request) {
+  json_t *row = own_prediction(request);
+  if (!row)
+    return;
+  pn_hub_reply(request, 200, pn_hub_prediction_object(request->hub, row));
+  json_decref(row);
+}
+
+void pn_hub_prediction_cancel(pn_hub_request *request) {
+  json_t *row = own_prediction(request);
+  if (!row)
+    return;
+  if (!is_terminal(text_of(row, "status"))) {
+    /* A queued one is dropped; a running one gets the instance's cancel. Either way
+     * the reply is already the terminal object, as JS run() takes it for final. */
+    pn_scheduler_cancel(request->hub->scheduler, request->params[0]);
+    int rc = conclude(request->hub, row, "canceled", NULL);
+    if (rc < 0) {
+      pn_hub_store_failed(request, rc, "canceling the prediction");
+      json_decref(row);
+      return;
+    }
+  }
+  pn_hub_reply(request, 200, pn_hub_prediction_object(request->hub, row));
+  json_decref(row);
+}
+
+/* A stream rebuilt from a finished row: logs, each output item, error, done. */
+static pn_hub_stream *replay_stream(pn_hub *hub, const json_t *row) {
+  pn_hub_stream *stream = pn_hub_stream_new(hub->base);
+  if (!stream)
+    return NULL;
+  live replay = {.hub = hub, .stream = stream};
+  stream_changes(&replay, row);
+  const char *status = text_of(row, "status");
+  if (strcmp(status, "failed") == 0) {
+    json_t *error = json_pack("{s:s}", "detail",
+                              text_of(row, "error") ? text_of(row, "error") : "prediction failed");
+    char *text = pn_json_dump(error, PN_JSON_COMPACT);
+    pn_hub_stream_publish(stream, "error", text ? text : "{}");
+    pn_free(text);
+    json_decref(error);
+  }
+  pn_hub_stream_finish(stream, strcmp(status, "succeeded") == 0  ? "{}"
+                               : strcmp(status, "canceled") == 0 ? "{\"reason\":\"canceled\"}"
+                                                                 : "{\"reason\":\"error\"}");
+  return stream;
+}
+
+void pn_hub_stream_get(pn_hub_request *request) {
+  char id[27];
+  json_t *row = NULL;
+  if (pn_hub_stream_token_check(request->hub, request->params[0], id) < 0 ||
+      pn_store_get(request->hub->store, PN_STORE_PREDICTIONS, id, &row) < 0) {
+    pn_hub_problem(request, 404, NULL,
+                   "This stream URL is not valid. Use `urls.stream` of the prediction as it "
+                   "is.");
+    return;
+  }
+  const char *last = pn_hub_request_header(request, "Last-Event-ID");
+  live *item = find_live(request->hub, id);
+  if (item && item->stream) {
+    pn_hub_stream_subscribe(item->stream, request->request, last);
+  } else {
+    pn_hub_stream *stream = replay_stream(request->hub, row);
+    if (stream) {
+      pn_hub_stream_subscribe(stream, request->request, last);
+      pn_hub_stream_free(stream);
+    } else {
+      pn_hub_problem(request, 500, NULL, "The hub ran out of memory.");
+    }
+  }
+  json_decref(row);
+}
+
+void pn_hub_instance_webhook(pn_hub_request *request) {
+  json_t *body = pn_hub_body_object(request);
+  if (!body)
+    return;
+  int rc = pn_scheduler_webhook(request->hub->scheduler, request->params[0], body);
+  json_decref(body);
+  if (rc == PN_ENOENT)
+    pn_hub_problem(request, 404, NULL, "No instance has this token.");
+  else
+    pn_hub_reply(request, 200, json_object());
+}
+
+/* --- start and stop --------------------------------------------------------------------- */
+
+void pn_hub_predictions_restore(pn_hub *hub) {
+  static const char *const active[] = {"starting", "processing", NULL};
+  pn_store_query query = {.statuses = active, .ascending = 1, .limit = 100000};
+  json_t *rows = NULL;
+  int more = 0;
+  if (pn_store_list(hub->store, PN_STORE_PREDICTIONS, &query, &rows, &more) == 0) {
+    size_t index;
+    json_t *row;
+    json_array_foreach(rows, index, row) {
+      add_live(hub, row);
+      if (json_is_true(json_object_get(row, "dispatched"))) {
+        conclude(hub, row, "failed", "the hub restarted while the prediction was running");
+      } else if (submit(hub, row) < 0) {
+        conclude(hub, row, "failed",
+                 "the hub could not queue the prediction again after a "
+                 "restart");
+      }
+    }
+  }
+  json_decref(rows);
+  pn_hub_deliveries_resume(hub);
+}
+
+void pn_hub_predictions_free(pn_hub *hub) {
+  while (hub->live)
+    free_live(hub->live);
+  pn_hub_deliveries_free();
+}

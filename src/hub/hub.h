@@ -1,0 +1,186 @@
+/* The hub: `pinion hub`, Replicate's HTTP API v1 over the store. This header is the
+ * contract between the hub's own files (server.c routes and replies, api_*.c one
+ * resource each, objects.c, stream.c, webhooks.c); the CLI sees only pn_hub_run and
+ * the token commands. See docs/internals/hub.md. */
+#ifndef PN_HUB_HUB_H
+#define PN_HUB_HUB_H
+
+#include "core/http_client.h"
+#include "hub/scheduler.h"
+#include "store/store.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct pn_hub_options {
+  const char *listen;     /* HOST:PORT (127.0.0.1:8080) */
+  const char *public_url; /* the origin clients see (http://<listen>) */
+  const char *data_dir;   /* ./.pinion */
+  const char *python;     /* the models' Python, or NULL */
+  const char *port_file;  /* write the bound port here (tests), or NULL */
+  double idle_timeout;    /* seconds (60) */
+  int rate_limit;         /* requests per minute per account; 0: off */
+} pn_hub_options;
+
+/* Runs the hub until SIGINT/SIGTERM; returns the process exit code. */
+int pn_hub_run(const pn_hub_options *options);
+
+/* The token commands (`pinion hub token ...`): they open the store directly. The
+ * token is printed by the caller; *token is pn_malloc'd. */
+int pn_hub_token_create(const char *data_dir, const char *account, const char *name, char **token,
+                        char **error);
+
+/* `pinion hub token list`: every token as a new array the caller releases. */
+int pn_hub_token_list(const char *data_dir, json_t **tokens);
+/* `pinion hub token revoke ID`: PN_ENOENT when there is no such token. */
+int pn_hub_token_revoke(const char *data_dir, const char *id);
+
+typedef struct pn_hub_stream pn_hub_stream;
+typedef struct pn_hub_hook pn_hub_hook;
+
+typedef struct pn_hub {
+  const pn_hub_options *options;
+  struct event_base *base;
+  struct evhttp *http;
+  pn_http_client *client;
+  pn_store *store;
+  pn_scheduler *scheduler;
+  char *public_url;   /* without a trailing slash */
+  char *internal_url; /* http://127.0.0.1:PORT */
+  char *data_dir;
+  unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
+  struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
+  struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
+} pn_hub;
+
+/* One API request while its handler runs. */
+typedef struct pn_hub_request {
+  pn_hub *hub;
+  struct evhttp_request *request;
+  const char *path;
+  char *account;         /* the authenticated username, or NULL */
+  const char *params[4]; /* the route's {} segments, percent-decoded */
+  struct evkeyvalq query;
+  const unsigned char *body; /* the request body (not NUL-terminated) */
+  size_t body_length;
+} pn_hub_request;
+
+typedef void (*pn_hub_handler)(pn_hub_request *request);
+
+/* --- replies (server.c) ------------------------------------------------------------ */
+
+/* Answers `value` as JSON (steals the reference). */
+void pn_hub_reply(pn_hub_request *request, int status, json_t *value);
+/* Answers a problem+json: `detail` says what was wrong and what to do. */
+void pn_hub_problem(pn_hub_request *request, int status, const char *title, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 422 with Cog's validation entries (steals `entries`). */
+void pn_hub_problem_invalid(pn_hub_request *request, json_t *entries);
+/* Raw bytes with a content type. */
+void pn_hub_reply_bytes(pn_hub_request *request, int status, const char *type, const void *bytes,
+                        size_t length);
+void pn_hub_reply_empty(pn_hub_request *request, int status);
+/* A header on the reply to come. */
+void pn_hub_header(pn_hub_request *request, const char *name, const char *value);
+const char *pn_hub_request_header(pn_hub_request *request, const char *name);
+const char *pn_hub_query(pn_hub_request *request, const char *name);
+/* The body parsed as a JSON object, a new reference; NULL after answering 400. An empty
+ * body is {}. */
+json_t *pn_hub_body_object(pn_hub_request *request);
+/* 500 when the store failed, naming what it was doing. */
+void pn_hub_store_failed(pn_hub_request *request, int rc, const char *doing);
+
+/* A page for `table`: reads `cursor` from the query, lists with `query`, turns each
+ * row into its public object with `render` (a new reference; NULL skips the row) and
+ * answers {previous, next, results} with absolute URLs. */
+typedef json_t *(*pn_hub_render_fn)(pn_hub_request *request, const json_t *row);
+void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_query *query,
+                       pn_hub_render_fn render);
+
+/* `{PUBLIC}` + path, pn_malloc'd. */
+char *pn_hub_url(pn_hub *hub, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Now as RFC 3339 with microseconds; `out` holds 40 bytes. */
+const char *pn_hub_now(char out[40]);
+
+/* The account's webhook secret (made on first use), pn_malloc'd. */
+int pn_hub_account_secret(pn_hub *hub, const char *account, char **secret);
+
+/* --- resources ------------------------------------------------------------------ */
+
+/* The model row "owner/name" visible to the caller (new reference), or NULL after
+ * answering 404. */
+json_t *pn_hub_model_visible(pn_hub_request *request, const char *owner, const char *name);
+/* Saves a model row, its columns taken from the document. */
+int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert);
+
+/* Files: a signed download URL for file `id` valid for `seconds`, pn_malloc'd, on the
+ * public origin or (internal) on 127.0.0.1. */
+char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal);
+/* The permanent public URL of an output file, pn_malloc'd. */
+char *pn_hub_output_url(pn_hub *hub, const json_t *file);
+/* Stores bytes as a blob and records a file row for `account`; *file is a new
+ * reference to the row. */
+int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const char *type,
+                       const void *bytes, size_t length, json_t *metadata, json_t **file);
+
+/* Version bundles: stores a tar as a new version of owner/name (creating the model).
+ * *version is a new reference to the version row. */
+int pn_hub_version_from_tar(pn_hub *hub, const char *account, const char *owner, const char *name,
+                            const void *tar, size_t length, json_t **version, char **error);
+
+/* Predictions: resume what was in flight at the last stop. */
+void pn_hub_predictions_restore(pn_hub *hub);
+void pn_hub_predictions_free(pn_hub *hub);
+void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
+                               const char *kind, const json_t *detail);
+
+/* --- handlers, one per route ---------------------------------------------------- */
+
+void pn_hub_account_get(pn_hub_request *request);
+void pn_hub_webhook_secret_get(pn_hub_request *request);
+void pn_hub_hardware_list(pn_hub_request *request);
+void pn_hub_collections_list(pn_hub_request *request);
+void pn_hub_collection_get(pn_hub_request *request);
+
+void pn_hub_models_list(pn_hub_request *request);
+void pn_hub_models_search(pn_hub_request *request);
+void pn_hub_models_create(pn_hub_request *request);
+void pn_hub_model_get(pn_hub_request *request);
+void pn_hub_model_update(pn_hub_request *request);
+void pn_hub_model_delete(pn_hub_request *request);
+void pn_hub_model_readme(pn_hub_request *request);
+void pn_hub_model_examples(pn_hub_request *request);
+void pn_hub_versions_list(pn_hub_request *request);
+void pn_hub_versions_push(pn_hub_request *request);
+void pn_hub_version_get(pn_hub_request *request);
+void pn_hub_version_delete(pn_hub_request *request);
+
+void pn_hub_predictions_create(pn_hub_request *request);
+void pn_hub_model_predictions_create(pn_hub_request *request);
+void pn_hub_deployment_predictions_create(pn_hub_request *request);
+void pn_hub_trainings_create(pn_hub_request *request);
+void pn_hub_predictions_list(pn_hub_request *request);
+void pn_hub_trainings_list(pn_hub_request *request);
+void pn_hub_prediction_get(pn_hub_request *request);
+void pn_hub_prediction_cancel(pn_hub_request *request);
+void pn_hub_stream_get(pn_hub_request *request);
+void pn_hub_instance_webhook(pn_hub_request *request);
+
+void pn_hub_files_create(pn_hub_request *request);
+void pn_hub_files_list(pn_hub_request *request);
+void pn_hub_file_get(pn_hub_request *request);
+void pn_hub_file_delete(pn_hub_request *request);
+void pn_hub_file_download(pn_hub_request *request);
+void pn_hub_upload_put(pn_hub_request *request);
+void pn_hub_output_download(pn_hub_request *request);
+
+void pn_hub_deployments_list(pn_hub_request *request);
+void pn_hub_deployments_create(pn_hub_request *request);
+void pn_hub_deployment_get(pn_hub_request *request);
+void pn_hub_deployment_update(pn_hub_request *request);
+void pn_hub_deployment_delete(pn_hub_request *request);
+
+#endif

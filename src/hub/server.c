@@ -1,0 +1,866 @@
+/* The hub's HTTP front: start-up (data folder, secret, store, scheduler), the route
+ * table, authentication, rate limits, replies (JSON, problem+json, pages) and the loop.
+ *
+ * Every route names the methods it takes, a pattern whose `{}` segments become
+ * request->params, and who may call it: an account (Bearer/Token), anyone (stream and
+ * signed download URLs carry their own capability), or only loopback callers (the
+ * instances' webhooks and uploads). Paths outside /v1/ and /internal/ belong to the
+ * pages (hub/pages.c). libevent 2.1 knows no QUERY method: such requests arrive with
+ * an unknown type and their body unread, so the router reads the body from the
+ * connection itself (see read_unknown_method_body). */
+#include "hub/hub.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/encoding.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "hub/ids.h"
+#include "hub/pages.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REQUEST_BODY_MAX ((size_t)1 << 30)
+#define FILE_BODY_MAX ((size_t)100 * 1024 * 1024)
+#define RATE_WINDOW_SECONDS 60
+#define DEFAULT_RATE_LIMIT 3000
+
+enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_PATCH = 8, M_DELETE = 16, M_QUERY = 32 };
+enum access { ACCOUNT, ANYONE, LOOPBACK };
+
+typedef struct route {
+  unsigned methods;
+  const char *pattern;
+  pn_hub_handler handler;
+  enum access access;
+} route;
+
+static const route routes[] = {
+    {M_GET, "/v1/account", pn_hub_account_get, ACCOUNT},
+    {M_GET, "/v1/webhooks/default/secret", pn_hub_webhook_secret_get, ACCOUNT},
+    {M_GET, "/v1/hardware", pn_hub_hardware_list, ACCOUNT},
+    {M_GET, "/v1/collections", pn_hub_collections_list, ACCOUNT},
+    {M_GET, "/v1/collections/{}", pn_hub_collection_get, ACCOUNT},
+    {M_GET, "/v1/models", pn_hub_models_list, ACCOUNT},
+    {M_POST, "/v1/models", pn_hub_models_create, ACCOUNT},
+    {M_QUERY, "/v1/models", pn_hub_models_search, ACCOUNT},
+    {M_GET, "/v1/models/{}/{}", pn_hub_model_get, ACCOUNT},
+    {M_PATCH, "/v1/models/{}/{}", pn_hub_model_update, ACCOUNT},
+    {M_DELETE, "/v1/models/{}/{}", pn_hub_model_delete, ACCOUNT},
+    {M_GET, "/v1/models/{}/{}/readme", pn_hub_model_readme, ACCOUNT},
+    {M_GET, "/v1/models/{}/{}/examples", pn_hub_model_examples, ACCOUNT},
+    {M_GET, "/v1/models/{}/{}/versions", pn_hub_versions_list, ACCOUNT},
+    {M_POST, "/v1/models/{}/{}/versions", pn_hub_versions_push, ACCOUNT},
+    {M_GET, "/v1/models/{}/{}/versions/{}", pn_hub_version_get, ACCOUNT},
+    {M_DELETE, "/v1/models/{}/{}/versions/{}", pn_hub_version_delete, ACCOUNT},
+    {M_POST, "/v1/models/{}/{}/versions/{}/trainings", pn_hub_trainings_create, ACCOUNT},
+    {M_POST, "/v1/models/{}/{}/predictions", pn_hub_model_predictions_create, ACCOUNT},
+    {M_POST, "/v1/predictions", pn_hub_predictions_create, ACCOUNT},
+    {M_GET, "/v1/predictions", pn_hub_predictions_list, ACCOUNT},
+    {M_GET, "/v1/predictions/{}", pn_hub_prediction_get, ACCOUNT},
+    {M_POST, "/v1/predictions/{}/cancel", pn_hub_prediction_cancel, ACCOUNT},
+    {M_GET, "/v1/trainings", pn_hub_trainings_list, ACCOUNT},
+    {M_GET, "/v1/trainings/{}", pn_hub_prediction_get, ACCOUNT},
+    {M_POST, "/v1/trainings/{}/cancel", pn_hub_prediction_cancel, ACCOUNT},
+    {M_GET, "/v1/streams/{}", pn_hub_stream_get, ANYONE},
+    {M_POST, "/v1/files", pn_hub_files_create, ACCOUNT},
+    {M_GET, "/v1/files", pn_hub_files_list, ACCOUNT},
+    /* Also the stream URL of file-streaming models (it carries a stream token). */
+    {M_GET, "/v1/files/{}", pn_hub_file_get, ANYONE},
+    {M_DELETE, "/v1/files/{}", pn_hub_file_delete, ACCOUNT},
+    {M_GET, "/v1/files/{}/download", pn_hub_file_download, ANYONE},
+    {M_GET, "/v1/outputs/{}/{}", pn_hub_output_download, ANYONE},
+    {M_GET, "/v1/deployments", pn_hub_deployments_list, ACCOUNT},
+    {M_POST, "/v1/deployments", pn_hub_deployments_create, ACCOUNT},
+    {M_GET, "/v1/deployments/{}/{}", pn_hub_deployment_get, ACCOUNT},
+    {M_PATCH, "/v1/deployments/{}/{}", pn_hub_deployment_update, ACCOUNT},
+    {M_DELETE, "/v1/deployments/{}/{}", pn_hub_deployment_delete, ACCOUNT},
+    {M_POST, "/v1/deployments/{}/{}/predictions", pn_hub_deployment_predictions_create, ACCOUNT},
+    {M_POST, "/internal/instances/{}/webhook", pn_hub_instance_webhook, LOOPBACK},
+    {M_PUT, "/internal/uploads/{}/{}", pn_hub_upload_put, LOOPBACK},
+};
+
+typedef struct pn_hub_limit {
+  char *account;
+  uint64_t window_start_ns;
+  int count;
+  struct pn_hub_limit *next;
+} limit;
+
+/* --- small helpers ------------------------------------------------------------------ */
+
+const char *pn_hub_now(char out[40]) { return pn_clock_format(pn_clock_realtime_ns(), 0, out, 40); }
+
+char *pn_hub_url(pn_hub *hub, const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  pn_buf url;
+  pn_buf_init(&url, 1 << 16);
+  pn_buf_append_str(&url, hub->public_url);
+  int rc = pn_buf_vappendf(&url, format, args);
+  va_end(args);
+  if (rc < 0) {
+    pn_buf_free(&url);
+    return NULL;
+  }
+  return pn_buf_take(&url);
+}
+
+const char *pn_hub_request_header(pn_hub_request *request, const char *name) {
+  return evhttp_find_header(evhttp_request_get_input_headers(request->request), name);
+}
+
+const char *pn_hub_query(pn_hub_request *request, const char *name) {
+  return evhttp_find_header(&request->query, name);
+}
+
+void pn_hub_header(pn_hub_request *request, const char *name, const char *value) {
+  evhttp_add_header(evhttp_request_get_output_headers(request->request), name, value);
+}
+
+/* --- replies ------------------------------------------------------------------------ */
+
+static void free_reference(const void *data, size_t length, void *arg) { pn_free((void *)data); }
+
+static void send_owned(pn_hub_request *request, int status, const char *type, char *text,
+                       size_t length) {
+  struct evbuffer *buffer = evbuffer_new();
+  if (buffer && text && evbuffer_add_reference(buffer, text, length, free_reference, NULL) < 0)
+    pn_free(text);
+  else if (!buffer)
+    pn_free(text);
+  if (type)
+    pn_hub_header(request, "Content-Type", type);
+  evhttp_send_reply(request->request, status, NULL, buffer);
+  if (buffer)
+    evbuffer_free(buffer);
+}
+
+static void send_json(pn_hub_request *request, int status, const char *type, json_t *value) {
+  pn_buf body;
+  pn_buf_init(&body, (size_t)1 << 34);
+  int rc = value ? pn_json_write(value, PN_JSON_COMPACT, &body) : PN_ENOMEM;
+  json_decref(value);
+  if (rc < 0) {
+    pn_buf_free(&body);
+    send_owned(request, 500, "application/problem+json",
+               pn_strdup("{\"detail\":\"The hub ran out of memory.\",\"status\":500}"), 51);
+    return;
+  }
+  size_t length = body.length;
+  send_owned(request, status, type, pn_buf_take(&body), length);
+}
+
+void pn_hub_reply(pn_hub_request *request, int status, json_t *value) {
+  send_json(request, status, "application/json", value);
+}
+
+static const char *status_title(int status) {
+  switch (status) {
+  case 400:
+    return "Bad request";
+  case 401:
+    return "Unauthenticated";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not found";
+  case 405:
+    return "Method not allowed";
+  case 409:
+    return "Conflict";
+  case 413:
+    return "Payload too large";
+  case 415:
+    return "Unsupported media type";
+  case 422:
+    return "Invalid input";
+  case 429:
+    return "Too many requests";
+  case 503:
+    return "Service unavailable";
+  default:
+    return status >= 500 ? "Internal server error" : "Error";
+  }
+}
+
+void pn_hub_problem(pn_hub_request *request, int status, const char *title, const char *format,
+                    ...) {
+  va_list args;
+  va_start(args, format);
+  pn_buf detail;
+  pn_buf_init(&detail, 1 << 16);
+  pn_buf_vappendf(&detail, format, args);
+  va_end(args);
+  json_t *body = json_pack("{s:s, s:s, s:i}", "title", title ? title : status_title(status),
+                           "detail", detail.data ? detail.data : "", "status", status);
+  pn_buf_free(&detail);
+  send_json(request, status, "application/problem+json", body);
+}
+
+void pn_hub_problem_invalid(pn_hub_request *request, json_t *entries) {
+  pn_buf detail;
+  pn_buf_init(&detail, 1 << 16);
+  pn_buf_append_str(&detail, "The input is invalid: ");
+  size_t index;
+  json_t *entry;
+  json_array_foreach(entries, index, entry) {
+    json_t *location = json_object_get(entry, "loc");
+    const char *name = json_string_value(json_array_get(location, json_array_size(location) - 1));
+    pn_buf_appendf(&detail, "%s%s: %s", index ? "; " : "", name ? name : "input",
+                   json_string_value(json_object_get(entry, "msg")));
+  }
+  pn_buf_append_str(&detail, ". Fix the input to match the version's openapi_schema.");
+  json_t *body = json_pack("{s:s, s:s, s:i, s:o}", "title", "Input validation failed", "detail",
+                           detail.data, "status", 422, "errors", entries);
+  pn_buf_free(&detail);
+  send_json(request, 422, "application/problem+json", body);
+}
+
+void pn_hub_reply_bytes(pn_hub_request *request, int status, const char *type, const void *bytes,
+                        size_t length) {
+  struct evbuffer *buffer = evbuffer_new();
+  if (buffer && length)
+    evbuffer_add(buffer, bytes, length);
+  if (type)
+    pn_hub_header(request, "Content-Type", type);
+  evhttp_send_reply(request->request, status, NULL, buffer);
+  if (buffer)
+    evbuffer_free(buffer);
+}
+
+void pn_hub_reply_empty(pn_hub_request *request, int status) {
+  evhttp_send_reply(request->request, status, NULL, NULL);
+}
+
+void pn_hub_store_failed(pn_hub_request *request, int rc, const char *doing) {
+  pn_error("hub: store failed while %s: %s", doing, pn_strerror(rc));
+  pn_hub_problem(request, 503, NULL,
+                 "The hub's database failed while %s (%s). Retry; if it persists, check the "
+                 "hub's log and disk.",
+                 doing, pn_strerror(rc));
+}
+
+json_t *pn_hub_body_object(pn_hub_request *request) {
+  if (request->body_length == 0)
+    return json_object();
+  json_error_t error;
+  json_t *body = json_loadb((const char *)request->body, request->body_length, 0, &error);
+  if (!body) {
+    pn_hub_problem(request, 400, NULL,
+                   "The request body is not valid JSON (%s at line %d, column %d). Send a JSON "
+                   "object with Content-Type: application/json.",
+                   error.text, error.line, error.column);
+    return NULL;
+  }
+  if (!json_is_object(body)) {
+    json_decref(body);
+    pn_hub_problem(request, 400, NULL, "The request body must be a JSON object.");
+    return NULL;
+  }
+  return body;
+}
+
+/* --- pages -------------------------------------------------------------------------- */
+
+static const char *row_key(const json_t *row) {
+  const char *key = json_string_value(json_object_get(row, "key"));
+  return key ? key : json_string_value(json_object_get(row, "id"));
+}
+
+static char *page_url(pn_hub_request *request, const json_t *row, int backward) {
+  const char *created_at = json_string_value(json_object_get(row, "created_at"));
+  const char *key = row_key(row);
+  if (!created_at || !key)
+    return NULL;
+  char *position = pn_strfmt("%s%s", backward ? "<" : "", created_at);
+  char *cursor = position ? pn_hub_cursor_encode(position, key) : NULL;
+  char *url = cursor ? pn_hub_url(request->hub, "%s?cursor=%s", request->path, cursor) : NULL;
+  pn_free(position);
+  pn_free(cursor);
+  return url;
+}
+
+void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_query *query,
+                       pn_hub_render_fn render) {
+  const char *cursor = pn_hub_query(request, "cursor");
+  char *created_at = NULL, *key = NULL;
+  int backward = 0;
+  if (cursor && *cursor) {
+    if (pn_hub_cursor_decode(cursor, &created_at, &key) < 0) {
+      pn_hub_problem(request, 400, NULL,
+                     "The cursor \"%s\" is not one this hub made. Follow the `next` URL of a "
+                     "previous page as it is.",
+                     cursor);
+      return;
+    }
+    backward = created_at[0] == '<';
+    query->after_created_at = created_at + backward;
+    query->after_id = key;
+  }
+  int want_ascending = query->ascending;
+  query->ascending = backward ? !want_ascending : want_ascending;
+  json_t *rows = NULL;
+  int more = 0;
+  int rc = pn_store_list(request->hub->store, table, query, &rows, &more);
+  if (rc < 0) {
+    pn_free(created_at);
+    pn_free(key);
+    pn_hub_store_failed(request, rc, "listing");
+    return;
+  }
+  if (backward) { /* read in reverse to go back; show in the page's order */
+    size_t count = json_array_size(rows);
+    for (size_t i = 0; i < count / 2; i++) {
+      json_t *first = json_incref(json_array_get(rows, i));
+      json_array_set(rows, i, json_array_get(rows, count - 1 - i));
+      json_array_set_new(rows, count - 1 - i, first);
+    }
+  }
+  size_t count = json_array_size(rows);
+  char *next = NULL, *previous = NULL;
+  if (count && (backward ? 1 : more))
+    next = page_url(request, json_array_get(rows, count - 1), 0);
+  if (count && (backward ? more : cursor != NULL && *cursor))
+    previous = page_url(request, json_array_get(rows, 0), 1);
+  json_t *results = json_array();
+  size_t index;
+  json_t *row;
+  json_array_foreach(rows, index, row) {
+    json_t *item = render(request, row);
+    if (item)
+      json_array_append_new(results, item);
+  }
+  json_decref(rows);
+  pn_hub_reply(
+      request, 200,
+      json_pack("{s:s?, s:s?, s:o}", "previous", previous, "next", next, "results", results));
+  pn_free(next);
+  pn_free(previous);
+  pn_free(created_at);
+  pn_free(key);
+}
+
+/* --- authentication and limits ------------------------------------------------------ */
+
+static char *authenticate(pn_hub *hub, struct evhttp_request *request) {
+  const char *header =
+      evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
+  if (!header)
+    return NULL;
+  const char *token = NULL;
+  if (strncasecmp(header, "Bearer ", 7) == 0)
+    token = header + 7;
+  else if (strncasecmp(header, "Token ", 6) == 0)
+    token = header + 6;
+  if (!token)
+    return NULL;
+  while (*token == ' ')
+    token++;
+  char hash[65];
+  if (!*token || pn_crypto_sha256_hex(token, strlen(token), hash) < 0)
+    return NULL;
+  char *account = NULL;
+  pn_store_token_account(hub->store, hash, &account);
+  return account;
+}
+
+/* Counts the request against the account's window; 0 when allowed. */
+static int count_request(pn_hub_request *request) {
+  pn_hub *hub = request->hub;
+  uint64_t now = pn_clock_monotonic_ns();
+  limit *window = hub->limits;
+  while (window && strcmp(window->account, request->account) != 0)
+    window = window->next;
+  if (!window) {
+    window = pn_calloc(1, sizeof *window);
+    if (!window || !(window->account = pn_strdup(request->account))) {
+      pn_free(window);
+      return 0;
+    }
+    window->next = hub->limits;
+    hub->limits = window;
+  }
+  if (now - window->window_start_ns >= (uint64_t)RATE_WINDOW_SECONDS * 1000000000u) {
+    window->window_start_ns = now;
+    window->count = 0;
+  }
+  int allowed = hub->options->rate_limit > 0 ? hub->options->rate_limit : DEFAULT_RATE_LIMIT;
+  window->count++;
+  uint64_t reset_ns = window->window_start_ns + (uint64_t)RATE_WINDOW_SECONDS * 1000000000u - now;
+  char remaining[24], reset[24];
+  snprintf(remaining, sizeof remaining, "%d",
+           window->count > allowed ? 0 : allowed - window->count);
+  snprintf(reset, sizeof reset, "%llu", (unsigned long long)(reset_ns / 1000000000u + 1));
+  pn_hub_header(request, "ratelimit-remaining", remaining);
+  pn_hub_header(request, "ratelimit-reset", reset);
+  if (hub->options->rate_limit > 0 && window->count > allowed) {
+    pn_hub_header(request, "Retry-After", reset);
+    pn_hub_problem(request, 429, NULL,
+                   "Request was throttled: this account may make %d requests a minute. Retry "
+                   "in %s seconds.",
+                   allowed, reset);
+    return -1;
+  }
+  return 0;
+}
+
+static int from_loopback(struct evhttp_request *request) {
+  struct evhttp_connection *connection = evhttp_request_get_connection(request);
+  if (!connection)
+    return 0;
+  char *address = NULL;
+  ev_uint16_t port = 0;
+  evhttp_connection_get_peer(connection, &address, &port);
+  return address && (strcmp(address, "127.0.0.1") == 0 || strcmp(address, "::1") == 0 ||
+                     strcmp(address, "::ffff:127.0.0.1") == 0);
+}
+
+/* --- routing ------------------------------------------------------------------------ */
+
+static unsigned method_bit(struct evhttp_request *request) {
+  switch (evhttp_request_get_command(request)) {
+  case EVHTTP_REQ_GET:
+  case EVHTTP_REQ_HEAD:
+    return M_GET;
+  case EVHTTP_REQ_POST:
+    return M_POST;
+  case EVHTTP_REQ_PUT:
+    return M_PUT;
+  case EVHTTP_REQ_PATCH:
+    return M_PATCH;
+  case EVHTTP_REQ_DELETE:
+    return M_DELETE;
+  case EVHTTP_REQ_OPTIONS:
+  case EVHTTP_REQ_TRACE:
+  case EVHTTP_REQ_CONNECT:
+    return 0;
+  default:
+    return M_QUERY; /* the one non-standard method clients send */
+  }
+}
+
+/* Matches `path` against `pattern`; fills params with pn_malloc'd decoded segments. */
+static int match(const char *pattern, const char *path, char *params[4]) {
+  size_t count = 0;
+  while (*pattern && *path) {
+    if (pattern[0] == '{' && pattern[1] == '}') {
+      const char *end = strchr(path, '/');
+      size_t length = end ? (size_t)(end - path) : strlen(path);
+      if (length == 0 || count == 4)
+        return 0;
+      pn_buf decoded;
+      pn_buf_init(&decoded, 4096);
+      if (pn_percent_decode(path, length, 0, &decoded) < 0) {
+        pn_buf_free(&decoded);
+        return 0;
+      }
+      params[count++] = pn_buf_take(&decoded);
+      pattern += 2;
+      path += length;
+    } else if (*pattern == *path) {
+      pattern++;
+      path++;
+    } else {
+      return 0;
+    }
+  }
+  return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
+}
+
+/* libevent 2.1 leaves the body of a request with an unknown method (QUERY) unread: take
+ * Content-Length bytes from the connection's input buffer and, when the client sent
+ * them in a later packet, from the socket itself (bounded: 64 KiB, 1 s). */
+static void read_unknown_method_body(struct evhttp_request *request, pn_buf *body) {
+  const char *length_text =
+      evhttp_find_header(evhttp_request_get_input_headers(request), "Content-Length");
+  struct evhttp_connection *connection = evhttp_request_get_connection(request);
+  struct bufferevent *events = connection ? evhttp_connection_get_bufferevent(connection) : NULL;
+  if (!length_text || !events)
+    return;
+  size_t length = (size_t)strtoull(length_text, NULL, 10);
+  if (length == 0 || length > 65536 || pn_buf_reserve(body, length) < 0)
+    return;
+  struct evbuffer *input = bufferevent_get_input(events);
+  size_t buffered = evbuffer_get_length(input);
+  size_t got = (size_t)evbuffer_remove(input, body->data, buffered < length ? buffered : length);
+  evutil_socket_t fd = bufferevent_getfd(events);
+  uint64_t deadline = pn_clock_monotonic_ns() + 1000000000u;
+  while (got < length && fd >= 0 && pn_clock_monotonic_ns() < deadline) {
+    struct pollfd wait = {.fd = fd, .events = POLLIN};
+    if (poll(&wait, 1, 100) <= 0)
+      continue;
+    ssize_t count = recv(fd, body->data + got, length - got, 0);
+    if (count <= 0)
+      break;
+    got += (size_t)count;
+  }
+  body->length = got;
+  body->data[got] = '\0';
+}
+
+static void dispatch(struct evhttp_request *http_request, void *arg) {
+  pn_hub *hub = arg;
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http_request);
+  const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+  if (!path || !*path)
+    path = "/";
+  unsigned method = method_bit(http_request);
+  const char *agent =
+      evhttp_find_header(evhttp_request_get_input_headers(http_request), "User-Agent");
+  static const char *const names[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "QUERY"};
+  const char *name = "OTHER";
+  for (unsigned i = 0; i < 6; i++)
+    if (method == 1u << i)
+      name = names[i];
+  pn_debug("hub: %s %s (%s)", name, path, agent ? agent : "no User-Agent");
+  pn_hub_request request = {.hub = hub, .request = http_request, .path = path};
+  TAILQ_INIT(&request.query);
+  if (uri && evhttp_uri_get_query(uri))
+    evhttp_parse_query_str(evhttp_uri_get_query(uri), &request.query);
+  pn_buf unknown_body;
+  pn_buf_init(&unknown_body, 65536);
+  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
+  if (method == M_QUERY) {
+    read_unknown_method_body(http_request, &unknown_body);
+    request.body = (const unsigned char *)unknown_body.data;
+    request.body_length = unknown_body.length;
+  } else {
+    request.body_length = evbuffer_get_length(input);
+    request.body = evbuffer_pullup(input, (ev_ssize_t)request.body_length);
+  }
+  if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0 &&
+      strncmp(path, "/internal/", 10) != 0) {
+    pn_hub_pages_serve(&request);
+    goto done;
+  }
+  if (strncmp(path, "/v1", 3) == 0) {
+    /* Browsers may call the API from other origins: tokens are bearer headers, never
+     * cookies, so any origin may send one (platform spec §1.8). */
+    pn_hub_header(&request, "Access-Control-Allow-Origin", "*");
+    pn_hub_header(&request, "Access-Control-Expose-Headers",
+                  "ratelimit-remaining, ratelimit-reset, Preference-Applied, Location");
+    if (evhttp_request_get_command(http_request) == EVHTTP_REQ_OPTIONS) {
+      pn_hub_header(&request, "Access-Control-Allow-Methods",
+                    "GET, POST, PATCH, DELETE, QUERY, OPTIONS");
+      pn_hub_header(&request, "Access-Control-Allow-Headers",
+                    "Authorization, Content-Type, Prefer, Cancel-After, Last-Event-ID");
+      pn_hub_header(&request, "Access-Control-Max-Age", "86400");
+      pn_hub_reply_empty(&request, 204);
+      goto done;
+    }
+  }
+  const route *found = NULL;
+  char *params[4] = {0};
+  int path_known = 0;
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !found; i++) {
+    char *candidate[4] = {0};
+    if (match(routes[i].pattern, path, candidate)) {
+      path_known = 1;
+      if (routes[i].methods & method) {
+        found = &routes[i];
+        memcpy(params, candidate, sizeof params);
+        continue;
+      }
+    }
+    for (int j = 0; j < 4; j++)
+      pn_free(candidate[j]);
+  }
+  for (int j = 0; j < 4; j++)
+    request.params[j] = params[j];
+  if (!found) {
+    if (path_known)
+      pn_hub_problem(&request, 405, NULL, "%s does not take this method.", path);
+    else
+      pn_hub_problem(&request, 404, NULL,
+                     "There is no API endpoint at %s. See the API reference for the paths "
+                     "under /v1/.",
+                     path);
+  } else if (found->access == LOOPBACK && !from_loopback(http_request)) {
+    pn_hub_problem(&request, 404, NULL, "There is no API endpoint at %s.", path);
+  } else {
+    request.account = authenticate(hub, http_request);
+    if (found->access == ACCOUNT && !request.account) {
+      pn_hub_problem(&request, 401, "Unauthenticated",
+                     "You did not pass a valid authentication token. Send `Authorization: "
+                     "Bearer <token>`; create a token with `pinion hub token create`.");
+    } else if (!request.account || count_request(&request) == 0) {
+      found->handler(&request);
+    }
+  }
+  for (int j = 0; j < 4; j++)
+    pn_free(params[j]);
+done:
+  pn_free(request.account);
+  evhttp_clear_headers(&request.query);
+  pn_buf_free(&unknown_body);
+}
+
+/* --- start-up ----------------------------------------------------------------------- */
+
+static int make_dir(const char *path) {
+  return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : PN_EIO;
+}
+
+static int load_secret(pn_hub *hub) {
+  char *path = pn_fs_join(hub->data_dir, "secret");
+  char *data = NULL;
+  size_t length = 0;
+  int rc = path ? pn_fs_read(path, 64, &data, &length) : PN_ENOMEM;
+  if (rc == 0 && length == sizeof hub->secret) {
+    memcpy(hub->secret, data, sizeof hub->secret);
+  } else {
+    rc = pn_crypto_random(hub->secret, sizeof hub->secret);
+    if (rc == 0)
+      rc = pn_fs_write(path, hub->secret, sizeof hub->secret);
+    if (rc == 0)
+      chmod(path, 0600);
+  }
+  pn_free(data);
+  pn_free(path);
+  return rc;
+}
+
+static int prepare_data_dir(const char *data_dir) {
+  static const char *const folders[] = {"", "blobs", "bundles", "instances", "tmp"};
+  for (size_t i = 0; i < sizeof folders / sizeof folders[0]; i++) {
+    char *path = *folders[i] ? pn_fs_join(data_dir, folders[i]) : pn_strdup(data_dir);
+    int rc = path ? make_dir(path) : PN_ENOMEM;
+    pn_free(path);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int open_store(const char *data_dir, pn_store **store) {
+  if (prepare_data_dir(data_dir) < 0) {
+    fprintf(stderr, "error: cannot create the data folder %s\n", data_dir);
+    return -1;
+  }
+  char *path = pn_fs_join(data_dir, "hub.db");
+  char *error = NULL;
+  int rc = path ? pn_store_open(path, store, &error) : PN_ENOMEM;
+  if (rc < 0)
+    fprintf(stderr, "error: %s\n", error ? error : pn_strerror(rc));
+  pn_free(error);
+  pn_free(path);
+  return rc < 0 ? -1 : 0;
+}
+
+static int split_listen(const char *listen, char **host, int *port) {
+  const char *colon = strrchr(listen, ':');
+  if (!colon) {
+    *host = pn_strdup("127.0.0.1");
+    *port = atoi(listen);
+  } else {
+    *host = pn_strndup(listen, (size_t)(colon - listen));
+    *port = atoi(colon + 1);
+  }
+  return *host && *port >= 0 && *port < 65536 ? 0 : -1;
+}
+
+static int bind_http(pn_hub *hub, int *actual_port) {
+  char *host = NULL;
+  int port = 0;
+  if (split_listen(hub->options->listen ? hub->options->listen : "127.0.0.1:8080", &host, &port) <
+      0) {
+    fprintf(stderr, "error: --listen takes HOST:PORT, e.g. 127.0.0.1:8080\n");
+    pn_free(host);
+    return -1;
+  }
+  struct evhttp_bound_socket *bound =
+      evhttp_bind_socket_with_handle(hub->http, host, (ev_uint16_t)port);
+  if (!bound) {
+    fprintf(stderr,
+            "error: cannot listen on %s:%d (is the port in use? choose another with "
+            "--listen)\n",
+            host, port);
+    pn_free(host);
+    return -1;
+  }
+  struct sockaddr_storage address;
+  socklen_t size = sizeof address;
+  *actual_port = port;
+  if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&address, &size) == 0)
+    *actual_port = address.ss_family == AF_INET6
+                       ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
+                       : ntohs(((struct sockaddr_in *)&address)->sin_port);
+  const char *public_url = hub->options->public_url;
+  hub->public_url =
+      public_url ? pn_strdup(public_url)
+                 : pn_strfmt("http://%s:%d", strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host,
+                             *actual_port);
+  size_t length = hub->public_url ? strlen(hub->public_url) : 0;
+  while (length && hub->public_url[length - 1] == '/')
+    hub->public_url[--length] = '\0';
+  hub->internal_url = pn_strfmt("http://127.0.0.1:%d", *actual_port);
+  pn_info("pinion hub: listening on %s:%d, public URL %s", host, *actual_port, hub->public_url);
+  pn_free(host);
+  return 0;
+}
+
+static void on_signal(evutil_socket_t signal_number, short what, void *arg) {
+  pn_hub *hub = arg;
+  struct timeval flush = {0, 100000};
+  event_base_loopexit(hub->base, &flush);
+}
+
+static void write_port_file(const char *path, int port) {
+  char text[16];
+  int length = snprintf(text, sizeof text, "%d\n", port);
+  pn_fs_write(path, text, (size_t)length);
+}
+
+int pn_hub_run(const pn_hub_options *options) {
+  pn_hub hub = {0};
+  hub.options = options;
+  hub.data_dir = pn_strdup(options->data_dir ? options->data_dir : ".pinion");
+  signal(SIGPIPE, SIG_IGN);
+  if (pn_crypto_error()) {
+    fprintf(stderr, "error: %s\n", pn_crypto_error());
+    return 1;
+  }
+  if (open_store(hub.data_dir, &hub.store) < 0 || load_secret(&hub) < 0) {
+    pn_store_close(hub.store);
+    pn_free(hub.data_dir);
+    return 1;
+  }
+  hub.base = event_base_new();
+  if (!hub.base || pn_http_client_new(hub.base, &hub.client) < 0) {
+    fprintf(stderr, "error: could not start the event loop\n");
+    return 1;
+  }
+  hub.http = evhttp_new(hub.base);
+  evhttp_set_allowed_methods(hub.http, 0xffff);
+  evhttp_set_max_body_size(hub.http, REQUEST_BODY_MAX);
+  evhttp_set_max_headers_size(hub.http, 64 * 1024);
+  evhttp_set_timeout(hub.http, 120);
+  evhttp_set_gencb(hub.http, dispatch, &hub);
+  int exit_code = 0, port = 0;
+  if (bind_http(&hub, &port) < 0) {
+    exit_code = 1;
+  } else {
+    pn_scheduler_options scheduler_options = {
+        .pinion = "/proc/self/exe",
+        .python = options->python,
+        .data_dir = hub.data_dir,
+        .hub_url = hub.internal_url,
+        .idle_timeout = options->idle_timeout > 0 ? options->idle_timeout : 60,
+        .boot_timeout = 600,
+    };
+    if (pn_scheduler_new(hub.base, hub.client, &scheduler_options, pn_hub_on_scheduler_event, &hub,
+                         &hub.scheduler) < 0) {
+      fprintf(stderr, "error: could not start the scheduler\n");
+      exit_code = 1;
+    }
+  }
+  struct event *signals[2] = {NULL, NULL};
+  if (exit_code == 0) {
+    pn_hub_predictions_restore(&hub);
+    int numbers[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+      signals[i] = evsignal_new(hub.base, numbers[i], on_signal, &hub);
+      event_add(signals[i], NULL);
+    }
+    if (options->port_file)
+      write_port_file(options->port_file, port);
+    event_base_dispatch(hub.base);
+  }
+  for (int i = 0; i < 2; i++)
+    if (signals[i])
+      event_free(signals[i]);
+  pn_hub_predictions_free(&hub);
+  pn_scheduler_free(hub.scheduler);
+  evhttp_free(hub.http);
+  pn_http_client_free(hub.client);
+  event_base_free(hub.base);
+  pn_store_close(hub.store);
+  while (hub.limits) {
+    limit *next = hub.limits->next;
+    pn_free(hub.limits->account);
+    pn_free(hub.limits);
+    hub.limits = next;
+  }
+  pn_free(hub.public_url);
+  pn_free(hub.internal_url);
+  pn_free(hub.data_dir);
+  return exit_code;
+}
+
+/* --- tokens ------------------------------------------------------------------------- */
+
+int pn_hub_token_create(const char *data_dir, const char *account, const char *name, char **token,
+                        char **error) {
+  *token = NULL;
+  *error = NULL;
+  pn_store *store = NULL;
+  if (open_store(data_dir, &store) < 0)
+    return PN_EIO;
+  char now[40], text[44], hash[65], id[27];
+  pn_hub_now(now);
+  json_t *existing = NULL;
+  int rc = 0;
+  if (pn_store_get(store, PN_STORE_ACCOUNTS, account, &existing) == PN_ENOENT) {
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", account, "username", account, "name",
+                            account, "type", "user", "created_at", now);
+    pn_store_keys keys = {.id = account, .account = account, .created_at = now};
+    rc = pn_store_insert(store, PN_STORE_ACCOUNTS, &keys, doc);
+    json_decref(doc);
+  }
+  json_decref(existing);
+  if (rc == 0)
+    rc = pn_hub_token_new(text);
+  if (rc == 0)
+    rc = pn_crypto_sha256_hex(text, strlen(text), hash);
+  if (rc == 0)
+    rc = pn_hub_id_random(id);
+  if (rc == 0) {
+    id[12] = '\0';
+    rc = pn_store_token_add(store, id, hash, account, name, now);
+  }
+  if (rc == 0)
+    *token = pn_strdup(text);
+  else
+    *error = pn_strfmt("cannot create the token: %s", pn_strerror(rc));
+  pn_store_close(store);
+  return rc;
+}
+
+int pn_hub_token_list(const char *data_dir, json_t **tokens) {
+  pn_store *store = NULL;
+  if (open_store(data_dir, &store) < 0)
+    return PN_EIO;
+  int rc = pn_store_token_list(store, tokens);
+  pn_store_close(store);
+  return rc;
+}
+
+int pn_hub_token_revoke(const char *data_dir, const char *id) {
+  pn_store *store = NULL;
+  if (open_store(data_dir, &store) < 0)
+    return PN_EIO;
+  int rc = pn_store_token_revoke(store, id);
+  pn_store_close(store);
+  return rc;
+}

@@ -1,0 +1,370 @@
+/* Client webhooks. See webhooks.h.
+ *
+ * A hook belongs to a live prediction. Intermediate deliveries are fire-and-forget; a
+ * throttled `output`/`logs` waits on a timer and sends the newest snapshot then. The
+ * `completed` delivery becomes a `delivery` that outlives the prediction: its row in
+ * webhook_deliveries carries the URL and the stable webhook-id, so a restarted hub
+ * resumes it. Secrets are per account (GET /v1/webhooks/default/secret). */
+#include "hub/webhooks.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/encoding.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "hub/ids.h"
+#include "hub/objects.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define THROTTLE_NS (500u * 1000000u)
+#define DELIVERY_TIMEOUT_MS 10000
+
+static const double retry_delays[] = {1, 2, 4, 8, 16, 30};
+#define RETRIES (sizeof retry_delays / sizeof retry_delays[0])
+
+static const char *const event_names[] = {"start", "output", "logs", "completed"};
+
+struct pn_hub_hook {
+  pn_hub *hub;
+  char *prediction_id;
+  char *url;
+  unsigned events;
+  uint64_t last_sent_ns;
+  unsigned pending; /* throttled events waiting for the timer */
+  struct event *timer;
+};
+
+typedef struct delivery {
+  pn_hub *hub;
+  json_t *row; /* the webhook_deliveries row */
+  struct event *timer;
+  pn_http_transfer *transfer;
+  struct delivery *next;
+} delivery;
+
+static delivery *deliveries;
+
+int pn_hub_webhook_sign(const char *secret, const char *id, long timestamp, const char *body,
+                        size_t length, char **signature) {
+  *signature = NULL;
+  const char *underscore = secret ? strrchr(secret, '_') : NULL;
+  const char *encoded = underscore ? underscore + 1 : secret;
+  if (!encoded)
+    return PN_EINVAL;
+  pn_buf key, message, out;
+  pn_buf_init(&key, 1024);
+  pn_buf_init(&message, (size_t)1 << 34);
+  pn_buf_init(&out, 256);
+  int rc = pn_base64_decode(encoded, strlen(encoded), &key);
+  if (rc < 0)
+    rc = PN_EINVAL;
+  if (rc == 0)
+    rc = pn_buf_appendf(&message, "%s.%ld.", id, timestamp);
+  if (rc == 0 && length)
+    rc = pn_buf_append(&message, body, length);
+  unsigned char mac[32];
+  if (rc == 0)
+    rc = pn_crypto_hmac_sha256(key.data ? key.data : "", key.length, message.data, message.length,
+                               mac);
+  if (rc == 0)
+    rc = pn_buf_append_str(&out, "v1,");
+  if (rc == 0)
+    rc = pn_base64_encode(mac, sizeof mac, &out);
+  if (rc == 0)
+    *signature = pn_buf_take(&out);
+  pn_buf_free(&key);
+  pn_buf_free(&message);
+  pn_buf_free(&out);
+  return rc;
+}
+
+int pn_hub_webhook_filter(const json_t *value, unsigned *events) {
+  *events = PN_HUB_HOOK_ALL;
+  if (!value || json_is_null(value))
+    return 0;
+  if (!json_is_array(value))
+    return PN_EINVAL;
+  unsigned chosen = 0;
+  size_t index;
+  json_t *item;
+  json_array_foreach(value, index, item) {
+    const char *name = json_string_value(item);
+    int found = 0;
+    for (unsigned i = 0; name && i < 4; i++) {
+      if (strcmp(name, event_names[i]) == 0) {
+        chosen |= 1u << i;
+        found = 1;
+      }
+    }
+    if (!found)
+      return PN_EINVAL;
+  }
+  *events = chosen;
+  return 0;
+}
+
+json_t *pn_hub_webhook_filter_json(unsigned events) {
+  json_t *list = json_array();
+  for (unsigned i = 0; i < 4; i++)
+    if (events & (1u << i))
+      json_array_append_new(list, json_string(event_names[i]));
+  return list;
+}
+
+/* The body to send: the prediction as GET shows it now. pn_malloc'd. */
+static char *snapshot(pn_hub *hub, const char *prediction_id, char **account) {
+  json_t *row = NULL;
+  if (pn_store_get(hub->store, PN_STORE_PREDICTIONS, prediction_id, &row) < 0)
+    return NULL;
+  json_t *object = pn_hub_prediction_object(hub, row);
+  char *text = pn_json_dump(object, PN_JSON_COMPACT);
+  if (account)
+    *account = pn_strdup(json_string_value(json_object_get(row, "account")));
+  json_decref(object);
+  json_decref(row);
+  return text;
+}
+
+typedef void (*sent_fn)(const pn_http_response *response, void *arg);
+
+/* Signs and posts `body`; `done` (may be NULL) gets the response. */
+static int post(pn_hub *hub, const char *url, const char *account, const char *webhook_id,
+                const char *body, sent_fn done, void *arg, pn_http_transfer **transfer) {
+  char *secret = NULL, *signature = NULL;
+  long timestamp = (long)time(NULL);
+  int rc = pn_hub_account_secret(hub, account, &secret);
+  if (rc == 0)
+    rc = pn_hub_webhook_sign(secret, webhook_id, timestamp, body, strlen(body), &signature);
+  if (rc < 0) {
+    pn_free(secret);
+    return rc;
+  }
+  char id_header[96], timestamp_header[64];
+  char *signature_header = pn_strfmt("webhook-signature: %s", signature);
+  snprintf(id_header, sizeof id_header, "webhook-id: %s", webhook_id);
+  snprintf(timestamp_header, sizeof timestamp_header, "webhook-timestamp: %ld", timestamp);
+  const char *headers[] = {"Content-Type: application/json", id_header, timestamp_header,
+                           signature_header, NULL};
+  pn_http_request request = {
+      .method = "POST",
+      .url = url,
+      .headers = headers,
+      .body = body,
+      .body_length = strlen(body),
+      .max_response = 64 * 1024,
+      .timeout_ms = DELIVERY_TIMEOUT_MS,
+      .follow_redirects = 0,
+  };
+  rc = signature_header ? pn_http_client_send(hub->client, &request, done, arg, transfer)
+                        : PN_ENOMEM;
+  pn_free(signature_header);
+  pn_free(signature);
+  pn_free(secret);
+  return rc;
+}
+
+/* --- intermediate events ----------------------------------------------------------- */
+
+static void send_now(pn_hub_hook *hook) {
+  char *account = NULL;
+  char *body = snapshot(hook->hub, hook->prediction_id, &account);
+  char id[27];
+  if (body && account && pn_hub_id_random(id) == 0) {
+    char webhook_id[32];
+    snprintf(webhook_id, sizeof webhook_id, "msg_%s", id);
+    if (post(hook->hub, hook->url, account, webhook_id, body, NULL, NULL, NULL) < 0)
+      pn_warn("hub: could not send a webhook for %s", hook->prediction_id);
+  }
+  hook->last_sent_ns = pn_clock_monotonic_ns();
+  pn_free(body);
+  pn_free(account);
+}
+
+static void on_throttle(evutil_socket_t fd, short what, void *arg) {
+  pn_hub_hook *hook = arg;
+  hook->pending = 0;
+  send_now(hook);
+}
+
+pn_hub_hook *pn_hub_hook_new(pn_hub *hub, const char *prediction_id, const char *url,
+                             unsigned events) {
+  pn_hub_hook *hook = pn_calloc(1, sizeof *hook);
+  if (!hook)
+    return NULL;
+  hook->hub = hub;
+  hook->prediction_id = pn_strdup(prediction_id);
+  hook->url = pn_strdup(url);
+  hook->events = events;
+  hook->timer = evtimer_new(hub->base, on_throttle, hook);
+  if (!hook->prediction_id || !hook->url || !hook->timer) {
+    pn_hub_hook_free(hook);
+    return NULL;
+  }
+  return hook;
+}
+
+void pn_hub_hook_notify(pn_hub_hook *hook, unsigned event) {
+  if (!hook || !(hook->events & event))
+    return;
+  if (event == PN_HUB_HOOK_START) {
+    send_now(hook);
+    return;
+  }
+  if (hook->pending)
+    return; /* the timer will send the newest snapshot */
+  uint64_t now = pn_clock_monotonic_ns();
+  if (hook->last_sent_ns && now - hook->last_sent_ns < THROTTLE_NS) {
+    uint64_t wait = THROTTLE_NS - (now - hook->last_sent_ns);
+    struct timeval delay = {(time_t)(wait / 1000000000u), (suseconds_t)(wait % 1000000000u / 1000)};
+    hook->pending = event;
+    evtimer_add(hook->timer, &delay);
+    return;
+  }
+  send_now(hook);
+}
+
+void pn_hub_hook_free(pn_hub_hook *hook) {
+  if (!hook)
+    return;
+  if (hook->timer)
+    event_free(hook->timer);
+  pn_free(hook->prediction_id);
+  pn_free(hook->url);
+  pn_free(hook);
+}
+
+/* --- completed deliveries ---------------------------------------------------------- */
+
+static void remove_delivery(delivery *gone) {
+  for (delivery **at = &deliveries; *at; at = &(*at)->next) {
+    if (*at == gone) {
+      *at = gone->next;
+      break;
+    }
+  }
+  if (gone->timer)
+    event_free(gone->timer);
+  json_decref(gone->row);
+  pn_free(gone);
+}
+
+static void save_delivery(pn_hub *hub, json_t *row) {
+  pn_store_keys keys = {.id = json_string_value(json_object_get(row, "id")),
+                        .account = json_string_value(json_object_get(row, "account")),
+                        .status = json_string_value(json_object_get(row, "status")),
+                        .created_at = json_string_value(json_object_get(row, "created_at"))};
+  if (pn_store_update(hub->store, PN_STORE_DELIVERIES, &keys, row) == PN_ENOENT)
+    pn_store_insert(hub->store, PN_STORE_DELIVERIES, &keys, row);
+}
+
+static void attempt(delivery *item);
+
+static void on_delivered(const pn_http_response *response, void *arg) {
+  delivery *item = arg;
+  item->transfer = NULL;
+  json_t *row = item->row;
+  json_int_t attempts = json_integer_value(json_object_get(row, "attempts")) + 1;
+  json_object_set_new(row, "attempts", json_integer(attempts));
+  int ok = response->ok && response->status >= 200 && response->status < 300;
+  if (ok || (size_t)attempts > RETRIES) {
+    json_object_set_new(row, "status", json_string(ok ? "done" : "failed"));
+    if (!ok)
+      pn_warn("hub: gave up the completed webhook of %s after %d attempts",
+              json_string_value(json_object_get(row, "prediction")), (int)attempts);
+    save_delivery(item->hub, row);
+    remove_delivery(item);
+    return;
+  }
+  save_delivery(item->hub, row);
+  double seconds = retry_delays[attempts - 1];
+  struct timeval delay = {(time_t)seconds, 0};
+  evtimer_add(item->timer, &delay);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg) { attempt(arg); }
+
+static void attempt(delivery *item) {
+  json_t *row = item->row;
+  const char *prediction_id = json_string_value(json_object_get(row, "prediction"));
+  char *body = snapshot(item->hub, prediction_id, NULL);
+  int rc = body ? post(item->hub, json_string_value(json_object_get(row, "url")),
+                       json_string_value(json_object_get(row, "account")),
+                       json_string_value(json_object_get(row, "webhook_id")), body, on_delivered,
+                       item, &item->transfer)
+                : PN_ENOENT;
+  pn_free(body);
+  if (rc < 0) {
+    pn_http_response failed = {.ok = 0, .error = pn_strerror(rc)};
+    on_delivered(&failed, item);
+  }
+}
+
+static void start_delivery(pn_hub *hub, json_t *row) {
+  delivery *item = pn_calloc(1, sizeof *item);
+  if (!item) {
+    json_decref(row);
+    return;
+  }
+  item->hub = hub;
+  item->row = row;
+  item->timer = evtimer_new(hub->base, on_retry, item);
+  item->next = deliveries;
+  deliveries = item;
+  struct timeval now = {0, 0};
+  evtimer_add(item->timer, &now);
+}
+
+void pn_hub_hook_complete(pn_hub_hook *hook) {
+  if (!hook)
+    return;
+  if (hook->events & PN_HUB_HOOK_COMPLETED) {
+    json_t *prediction = NULL;
+    char id[27], now[40];
+    if (pn_store_get(hook->hub->store, PN_STORE_PREDICTIONS, hook->prediction_id, &prediction) ==
+            0 &&
+        pn_hub_id_random(id) == 0) {
+      char *key = pn_strfmt("%s:completed", hook->prediction_id);
+      char *webhook_id = pn_strfmt("msg_%s", id);
+      json_t *row =
+          json_pack("{s:s?, s:s, s:O, s:s, s:s?, s:i, s:s, s:s}", "id", key, "prediction",
+                    hook->prediction_id, "account", json_object_get(prediction, "account"), "url",
+                    hook->url, "webhook_id", webhook_id, "attempts", 0, "status", "pending",
+                    "created_at", pn_hub_now(now));
+      pn_free(key);
+      pn_free(webhook_id);
+      if (row) {
+        save_delivery(hook->hub, row);
+        start_delivery(hook->hub, row);
+      }
+    }
+    json_decref(prediction);
+  }
+  pn_hub_hook_free(hook);
+}
+
+void pn_hub_deliveries_resume(pn_hub *hub) {
+  static const char *const pending[] = {"pending", NULL};
+  pn_store_query query = {.statuses = pending, .ascending = 1, .limit = 10000};
+  json_t *rows = NULL;
+  int more = 0;
+  if (pn_store_list(hub->store, PN_STORE_DELIVERIES, &query, &rows, &more) < 0)
+    return;
+  size_t index;
+  json_t *row;
+  json_array_foreach(rows, index, row) start_delivery(hub, json_incref(row));
+  json_decref(rows);
+}
+
+void pn_hub_deliveries_free(void) {
+  while (deliveries) {
+    if (deliveries->transfer)
+      pn_http_transfer_cancel(deliveries->transfer);
+    remove_delivery(deliveries);
+  }
+}

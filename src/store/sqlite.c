@@ -1,0 +1,328 @@
+/* The store on SQLite. See store.h.
+ *
+ * One connection, used only from the hub's loop. WAL with synchronous=NORMAL: a
+ * commit is a write to the log without fsync of the database file, well under a
+ * millisecond, and survives a crash of the process (the OS still has the log). Each
+ * call is one statement, so each is its own transaction. Document tables share one
+ * shape; their names come from a fixed list, never from requests. */
+#include "store/store.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/json.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+struct pn_store {
+  sqlite3 *db;
+};
+
+static const char *const tables[] = {
+    PN_STORE_ACCOUNTS, PN_STORE_MODELS,      PN_STORE_VERSIONS,   PN_STORE_PREDICTIONS,
+    PN_STORE_FILES,    PN_STORE_DEPLOYMENTS, PN_STORE_DELIVERIES, NULL};
+
+static int known_table(const char *table) {
+  for (size_t i = 0; tables[i]; i++)
+    if (strcmp(tables[i], table) == 0)
+      return 1;
+  return 0;
+}
+
+static int exec(pn_store *store, const char *sql, char **error) {
+  char *message = NULL;
+  if (sqlite3_exec(store->db, sql, NULL, NULL, &message) != SQLITE_OK) {
+    if (error)
+      *error = pn_strfmt("%s", message ? message : "unknown SQLite error");
+    sqlite3_free(message);
+    return PN_EIO;
+  }
+  return 0;
+}
+
+int pn_store_open(const char *path, pn_store **out, char **error) {
+  *out = NULL;
+  *error = NULL;
+  pn_store *store = pn_calloc(1, sizeof *store);
+  if (!store)
+    return PN_ENOMEM;
+  if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+      SQLITE_OK) {
+    *error = pn_strfmt("cannot open %s: %s", path, sqlite3_errmsg(store->db));
+    pn_store_close(store);
+    return PN_EIO;
+  }
+  sqlite3_busy_timeout(store->db, 5000);
+  int rc = exec(store,
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL "
+                "UNIQUE, account TEXT NOT NULL, name TEXT, created_at TEXT NOT NULL, revoked "
+                "INTEGER NOT NULL DEFAULT 0);",
+                error);
+  for (size_t i = 0; rc == 0 && tables[i]; i++) {
+    char *sql = pn_strfmt(
+        "CREATE TABLE IF NOT EXISTS %s (id TEXT PRIMARY KEY, account TEXT, parent TEXT, "
+        "status TEXT, is_public INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, doc TEXT "
+        "NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS %s_account ON %s (account, created_at, id);"
+        "CREATE INDEX IF NOT EXISTS %s_parent ON %s (parent, created_at, id);"
+        "CREATE INDEX IF NOT EXISTS %s_status ON %s (status);",
+        tables[i], tables[i], tables[i], tables[i], tables[i], tables[i], tables[i]);
+    rc = sql ? exec(store, sql, error) : PN_ENOMEM;
+    pn_free(sql);
+  }
+  if (rc < 0) {
+    pn_store_close(store);
+    return rc;
+  }
+  *out = store;
+  return 0;
+}
+
+void pn_store_close(pn_store *store) {
+  if (!store)
+    return;
+  sqlite3_close_v2(store->db);
+  pn_free(store);
+}
+
+static int prepare(pn_store *store, const char *sql, sqlite3_stmt **statement) {
+  return sqlite3_prepare_v2(store->db, sql, -1, statement, NULL) == SQLITE_OK ? 0 : PN_EIO;
+}
+
+static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
+  if (text)
+    sqlite3_bind_text(statement, index, text, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(statement, index);
+}
+
+static int write_row(pn_store *store, const char *table, const pn_store_keys *keys,
+                     const json_t *doc, int update) {
+  if (!known_table(table) || !keys->id || !keys->created_at)
+    return PN_EINVAL;
+  char *text = pn_json_dump(doc, PN_JSON_COMPACT);
+  char *sql = update ? pn_strfmt("UPDATE %s SET account=?2, parent=?3, status=?4, is_public=?5, "
+                                 "created_at=?6, doc=?7 WHERE id=?1",
+                                 table)
+                     : pn_strfmt("INSERT INTO %s (id, account, parent, status, is_public, "
+                                 "created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                 table);
+  sqlite3_stmt *statement = NULL;
+  int rc = !text || !sql ? PN_ENOMEM : prepare(store, sql, &statement);
+  if (rc == 0) {
+    bind_text(statement, 1, keys->id);
+    bind_text(statement, 2, keys->account);
+    bind_text(statement, 3, keys->parent);
+    bind_text(statement, 4, keys->status);
+    sqlite3_bind_int(statement, 5, keys->is_public);
+    bind_text(statement, 6, keys->created_at);
+    bind_text(statement, 7, text);
+    int step = sqlite3_step(statement);
+    if (step == SQLITE_CONSTRAINT)
+      rc = PN_EEXISTS;
+    else if (step != SQLITE_DONE)
+      rc = PN_EIO;
+    else if (update && sqlite3_changes(store->db) == 0)
+      rc = PN_ENOENT;
+  }
+  sqlite3_finalize(statement);
+  pn_free(sql);
+  pn_free(text);
+  return rc;
+}
+
+int pn_store_insert(pn_store *store, const char *table, const pn_store_keys *keys,
+                    const json_t *doc) {
+  return write_row(store, table, keys, doc, 0);
+}
+
+int pn_store_update(pn_store *store, const char *table, const pn_store_keys *keys,
+                    const json_t *doc) {
+  return write_row(store, table, keys, doc, 1);
+}
+
+static json_t *column_doc(sqlite3_stmt *statement, int column) {
+  const char *text = (const char *)sqlite3_column_text(statement, column);
+  return text ? json_loads(text, 0, NULL) : NULL;
+}
+
+int pn_store_get(pn_store *store, const char *table, const char *id, json_t **doc) {
+  *doc = NULL;
+  if (!known_table(table))
+    return PN_EINVAL;
+  char *sql = pn_strfmt("SELECT doc FROM %s WHERE id=?1", table);
+  sqlite3_stmt *statement = NULL;
+  int rc = sql ? prepare(store, sql, &statement) : PN_ENOMEM;
+  if (rc == 0) {
+    bind_text(statement, 1, id);
+    int step = sqlite3_step(statement);
+    if (step == SQLITE_ROW)
+      rc = (*doc = column_doc(statement, 0)) ? 0 : PN_EIO;
+    else
+      rc = step == SQLITE_DONE ? PN_ENOENT : PN_EIO;
+  }
+  sqlite3_finalize(statement);
+  pn_free(sql);
+  return rc;
+}
+
+int pn_store_delete(pn_store *store, const char *table, const char *id) {
+  if (!known_table(table))
+    return PN_EINVAL;
+  char *sql = pn_strfmt("DELETE FROM %s WHERE id=?1", table);
+  sqlite3_stmt *statement = NULL;
+  int rc = sql ? prepare(store, sql, &statement) : PN_ENOMEM;
+  if (rc == 0) {
+    bind_text(statement, 1, id);
+    if (sqlite3_step(statement) != SQLITE_DONE)
+      rc = PN_EIO;
+    else if (sqlite3_changes(store->db) == 0)
+      rc = PN_ENOENT;
+  }
+  sqlite3_finalize(statement);
+  pn_free(sql);
+  return rc;
+}
+
+int pn_store_list(pn_store *store, const char *table, const pn_store_query *query, json_t **docs,
+                  int *more) {
+  *docs = NULL;
+  *more = 0;
+  if (!known_table(table))
+    return PN_EINVAL;
+  size_t limit = query->limit ? query->limit : 100;
+  const char *order = query->ascending ? "ASC" : "DESC";
+  const char *compare = query->ascending ? ">" : "<";
+  char statuses[512] = "";
+  size_t status_count = 0;
+  if (query->statuses) {
+    size_t used = 0;
+    for (; query->statuses[status_count] && status_count < 16; status_count++)
+      used += (size_t)snprintf(statuses + used, sizeof statuses - used, "%s?%zu",
+                               status_count ? "," : "", 20 + status_count);
+  }
+  char *sql = pn_strfmt(
+      "SELECT doc FROM %s WHERE (?1 IS NULL OR account=?1) AND (?2 IS NULL OR is_public=1 OR "
+      "account=?2) AND (?3 IS NULL OR parent=?3) AND (?4 IS NULL OR instr(lower(doc), "
+      "lower(?4)) > 0) AND (?5 IS NULL OR (created_at, id) %s (?5, ?6)) AND (?8 IS NULL OR "
+      "created_at > ?8) AND (?9 IS NULL OR created_at < ?9) %s%s%s ORDER BY "
+      "created_at %s, id %s LIMIT ?7",
+      table, compare, status_count ? "AND status IN (" : "", statuses, status_count ? ")" : "",
+      order, order);
+  sqlite3_stmt *statement = NULL;
+  int rc = sql ? prepare(store, sql, &statement) : PN_ENOMEM;
+  json_t *list = json_array();
+  if (rc == 0 && list) {
+    bind_text(statement, 1, query->account);
+    bind_text(statement, 2, query->visible_to);
+    bind_text(statement, 3, query->parent);
+    bind_text(statement, 4, query->search);
+    bind_text(statement, 5, query->after_created_at);
+    bind_text(statement, 6, query->after_id ? query->after_id : "");
+    sqlite3_bind_int64(statement, 7, (sqlite3_int64)limit + 1);
+    bind_text(statement, 8, query->created_after);
+    bind_text(statement, 9, query->created_before);
+    for (size_t i = 0; i < status_count; i++)
+      bind_text(statement, 20 + (int)i, query->statuses[i]);
+    int step;
+    while ((step = sqlite3_step(statement)) == SQLITE_ROW) {
+      if (json_array_size(list) == limit) {
+        *more = 1;
+        break;
+      }
+      json_t *doc = column_doc(statement, 0);
+      if (doc)
+        json_array_append_new(list, doc);
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+      rc = PN_EIO;
+  } else if (rc == 0) {
+    rc = PN_ENOMEM;
+  }
+  sqlite3_finalize(statement);
+  pn_free(sql);
+  if (rc < 0) {
+    json_decref(list);
+    return rc;
+  }
+  *docs = list;
+  return 0;
+}
+
+int pn_store_token_add(pn_store *store, const char *id, const char *hash, const char *account,
+                       const char *name, const char *created_at) {
+  sqlite3_stmt *statement = NULL;
+  int rc = prepare(store,
+                   "INSERT INTO tokens (id, hash, account, name, created_at) VALUES (?1, ?2, ?3, "
+                   "?4, ?5)",
+                   &statement);
+  if (rc == 0) {
+    bind_text(statement, 1, id);
+    bind_text(statement, 2, hash);
+    bind_text(statement, 3, account);
+    bind_text(statement, 4, name);
+    bind_text(statement, 5, created_at);
+    int step = sqlite3_step(statement);
+    rc = step == SQLITE_DONE ? 0 : step == SQLITE_CONSTRAINT ? PN_EEXISTS : PN_EIO;
+  }
+  sqlite3_finalize(statement);
+  return rc;
+}
+
+int pn_store_token_account(pn_store *store, const char *hash, char **account) {
+  *account = NULL;
+  sqlite3_stmt *statement = NULL;
+  int rc = prepare(store, "SELECT account FROM tokens WHERE hash=?1 AND revoked=0", &statement);
+  if (rc == 0) {
+    bind_text(statement, 1, hash);
+    int step = sqlite3_step(statement);
+    if (step == SQLITE_ROW)
+      rc = (*account = pn_strdup((const char *)sqlite3_column_text(statement, 0))) ? 0 : PN_ENOMEM;
+    else
+      rc = step == SQLITE_DONE ? PN_ENOENT : PN_EIO;
+  }
+  sqlite3_finalize(statement);
+  return rc;
+}
+
+int pn_store_token_list(pn_store *store, json_t **tokens) {
+  *tokens = NULL;
+  sqlite3_stmt *statement = NULL;
+  int rc = prepare(store,
+                   "SELECT id, account, name, created_at, revoked FROM tokens ORDER BY "
+                   "created_at, id",
+                   &statement);
+  json_t *list = json_array();
+  if (rc == 0 && list) {
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+      const char *name = (const char *)sqlite3_column_text(statement, 2);
+      json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:s, s:b}", "id",
+                                            sqlite3_column_text(statement, 0), "account",
+                                            sqlite3_column_text(statement, 1), "name", name,
+                                            "created_at", sqlite3_column_text(statement, 3),
+                                            "revoked", sqlite3_column_int(statement, 4)));
+    }
+  }
+  sqlite3_finalize(statement);
+  if (rc < 0 || !list) {
+    json_decref(list);
+    return rc < 0 ? rc : PN_ENOMEM;
+  }
+  *tokens = list;
+  return 0;
+}
+
+int pn_store_token_revoke(pn_store *store, const char *id) {
+  sqlite3_stmt *statement = NULL;
+  int rc = prepare(store, "UPDATE tokens SET revoked=1 WHERE id=?1", &statement);
+  if (rc == 0) {
+    bind_text(statement, 1, id);
+    if (sqlite3_step(statement) != SQLITE_DONE)
+      rc = PN_EIO;
+    else if (sqlite3_changes(store->db) == 0)
+      rc = PN_ENOENT;
+  }
+  sqlite3_finalize(statement);
+  return rc;
+}

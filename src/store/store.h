@@ -1,0 +1,82 @@
+/* The hub's state: one interface, SQLite behind it (store/sqlite.c; PostgreSQL later).
+ *
+ * Resources (accounts, models, versions, predictions, files, deployments, webhook
+ * deliveries) are rows of a document table: the whole record is a JSON document, and
+ * the few fields that queries select or order on are also kept as indexed columns
+ * (`pn_store_keys`). Lists are keyset pages on (created_at, id). Tokens are a table of
+ * their own, holding only hashes. Every call is synchronous and commits before it
+ * returns, so whatever the API acknowledges is on disk. See docs/internals/hub.md. */
+#ifndef PN_STORE_STORE_H
+#define PN_STORE_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct pn_store pn_store;
+
+/* The document tables. */
+#define PN_STORE_ACCOUNTS "accounts"
+#define PN_STORE_MODELS "models"
+#define PN_STORE_VERSIONS "versions"
+#define PN_STORE_PREDICTIONS "predictions"
+#define PN_STORE_FILES "files"
+#define PN_STORE_DEPLOYMENTS "deployments"
+#define PN_STORE_DELIVERIES "webhook_deliveries"
+
+/* Opens (creating when missing) the database at `path` in WAL mode. On failure *error
+ * is a pn_malloc'd message the caller frees. */
+int pn_store_open(const char *path, pn_store **store, char **error);
+void pn_store_close(pn_store *store);
+
+/* The indexed columns of a row; strings are copied, NULL stores NULL. */
+typedef struct pn_store_keys {
+  const char *id;         /* unique within the table */
+  const char *account;    /* the owner's username */
+  const char *parent;     /* versions: "owner/name"; predictions: the kind; ... */
+  const char *status;     /* predictions: their status; deliveries: "pending"/"done" */
+  int is_public;          /* models: visible to every account */
+  const char *created_at; /* RFC 3339 text, which sorts like the time it names */
+} pn_store_keys;
+
+/* Inserts a row; PN_EEXISTS when the id is taken. */
+int pn_store_insert(pn_store *store, const char *table, const pn_store_keys *keys,
+                    const json_t *doc);
+/* Replaces the row with `keys->id` (document and columns); PN_ENOENT when absent. */
+int pn_store_update(pn_store *store, const char *table, const pn_store_keys *keys,
+                    const json_t *doc);
+/* The document of row `id` as a new reference the caller releases; PN_ENOENT. */
+int pn_store_get(pn_store *store, const char *table, const char *id, json_t **doc);
+/* Deletes row `id`; PN_ENOENT when absent. */
+int pn_store_delete(pn_store *store, const char *table, const char *id);
+
+typedef struct pn_store_query {
+  const char *account;         /* only rows of this account */
+  const char *visible_to;      /* only public rows or rows of this account */
+  const char *parent;          /* only rows with this parent */
+  const char *const *statuses; /* only rows with one of these statuses (NULL-terminated) */
+  const char *search;          /* only rows whose document contains this text (case-insensitive) */
+  const char *created_after;   /* only rows created after this RFC 3339 time (text order) */
+  const char *created_before;  /* only rows created before it */
+  /* The page starts after this (created_at, id) position in the order; NULL: first. */
+  const char *after_created_at;
+  const char *after_id;
+  int ascending; /* oldest first instead of newest first */
+  size_t limit;  /* rows per page (0: 100) */
+} pn_store_query;
+
+/* One page: *docs is a new array the caller releases; *more says whether rows follow
+ * the last one. */
+int pn_store_list(pn_store *store, const char *table, const pn_store_query *query, json_t **docs,
+                  int *more);
+
+/* Tokens. `hash` is the sha256 hex of the token; `id` a short public name for it. */
+int pn_store_token_add(pn_store *store, const char *id, const char *hash, const char *account,
+                       const char *name, const char *created_at);
+/* The account (pn_malloc'd, the caller frees) of an unrevoked token; PN_ENOENT. */
+int pn_store_token_account(pn_store *store, const char *hash, char **account);
+/* Every token (revoked too) as a new array of {id, account, name, created_at, revoked}. */
+int pn_store_token_list(pn_store *store, json_t **tokens);
+/* Revokes the token with this id; PN_ENOENT when there is none. */
+int pn_store_token_revoke(pn_store *store, const char *id);
+
+#endif

@@ -1,0 +1,161 @@
+"""Starts `pinion hub` on a free port with a private data folder, creates tokens with
+the CLI, publishes example models with `pinion push`, and offers a webhook receiver.
+Everything runs on 127.0.0.1 and stops at teardown."""
+import http.server
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PINION = os.environ.get("PINION", os.path.join(ROOT, "build", "bin", "pinion"))
+EXAMPLES = os.path.join(ROOT, "examples")
+TEST_PYTHON = "/usr/bin/python3"
+TIMEOUT = 10
+# Predictions run only once the scheduler (src/hub/scheduler.c) is merged.
+SCHEDULER_MERGED = os.path.exists(os.path.join(ROOT, "src", "hub", "scheduler.c"))
+
+
+def env():
+    full = dict(os.environ)
+    full["PINION_PYTHON"] = TEST_PYTHON
+    full["NO_COLOR"] = "1"
+    return full
+
+
+def pinion(*args, cwd=None, timeout=60):
+    return subprocess.run([PINION, *args], cwd=cwd, env=env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class Hub:
+    """One `pinion hub` process over `data`; start() and stop() may repeat."""
+
+    def __init__(self, data, args=(), extra_env=None):
+        self.data = str(data)
+        self.args = list(args)
+        self.extra_env = extra_env or {}
+        self.process = None
+        self.url = None
+        self.tokens = {}
+
+    def start(self):
+        port_file = os.path.join(self.data + ".port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        self.log = open(self.data + ".log", "a")
+        self.process = subprocess.Popen(
+            [PINION, "hub", "--listen", "127.0.0.1:0", "--data", self.data, "--port-file",
+             port_file, *self.args], env=dict(env(), **self.extra_env), stdout=self.log,
+            stderr=self.log)
+        deadline = time.monotonic() + TIMEOUT
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            assert self.process.poll() is None, "pinion hub exited: " + self.read_log()
+            assert time.monotonic() < deadline, "pinion hub did not start"
+            time.sleep(0.01)
+        self.port = int(open(port_file).read())
+        self.url = "http://127.0.0.1:%d" % self.port
+        return self
+
+    def read_log(self):
+        with open(self.data + ".log") as log:
+            return log.read()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=TIMEOUT)
+        self.process = None
+        self.log.close()
+
+    def token(self, account):
+        if account not in self.tokens:
+            result = pinion("hub", "token", "create", "--data", self.data, "--account", account)
+            assert result.returncode == 0, result.stderr
+            self.tokens[account] = result.stdout.strip()
+        return self.tokens[account]
+
+    def request(self, method, path, account="alice", **kwargs):
+        headers = kwargs.pop("headers", {})
+        if account:
+            headers.setdefault("Authorization", "Bearer " + self.token(account))
+        url = path if path.startswith("http") else self.url + path
+        return requests.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def push(self, example, model, account="alice", *extra, cwd=None):
+        result = pinion("push", "--hub", self.url, "--token", self.token(account), model, *extra,
+                        cwd=cwd or os.path.join(EXAMPLES, example))
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+
+class WebhookReceiver:
+    """Collects POSTs (headers and raw body) on 127.0.0.1."""
+
+    def __init__(self, status=200):
+        self.calls = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.calls.append((dict((k.lower(), v) for k, v in self.headers.items()),
+                                       body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.status = status
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, count, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < count:
+            assert time.monotonic() < deadline, "only %d webhook calls" % len(self.calls)
+            time.sleep(0.02)
+        return self.calls
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def problem(response, status):
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+def sse_events(text):
+    """Parses an SSE body into [(event, id, data)]."""
+    events = []
+    for block in text.split("\n\n"):
+        fields = {"data": []}
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(": ")
+            if name == "data":
+                fields["data"].append(value)
+            else:
+                fields[name] = value
+        if "event" in fields:
+            events.append((fields["event"], fields.get("id"), "\n".join(fields["data"])))
+    return events

@@ -1,0 +1,253 @@
+/* Unit tests for the hub's pure parts: webhook signatures (Svix's test vector), ids,
+ * cursors, the multipart parser, and the SQLite store. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "hub/ids.h"
+#include "hub/multipart.h"
+#include "hub/webhooks.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void webhook_signature_matches_the_svix_vector(void **state) {
+  const char *body = "{\"test\": 2432232314}";
+  char *signature = NULL;
+  assert_int_equal(pn_hub_webhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                       "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                                       strlen(body), &signature),
+                   0);
+  assert_string_equal(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+  pn_free(signature);
+}
+
+static void webhook_signature_rejects_a_secret_that_is_not_base64(void **state) {
+  char *signature = NULL;
+  assert_int_equal(pn_hub_webhook_sign("whsec_!!!!", "msg_x", 1, "{}", 2, &signature), PN_EINVAL);
+  assert_null(signature);
+}
+
+static void webhook_filter_parses_names_and_rejects_others(void **state) {
+  unsigned events = 0;
+  assert_int_equal(pn_hub_webhook_filter(NULL, &events), 0);
+  assert_int_equal(events, PN_HUB_HOOK_ALL);
+  json_t *filter = json_pack("[s,s]", "start", "completed");
+  assert_int_equal(pn_hub_webhook_filter(filter, &events), 0);
+  assert_int_equal(events, PN_HUB_HOOK_START | PN_HUB_HOOK_COMPLETED);
+  json_t *names = pn_hub_webhook_filter_json(events);
+  assert_string_equal(json_string_value(json_array_get(names, 1)), "completed");
+  json_decref(names);
+  json_decref(filter);
+  filter = json_pack("[s]", "finished");
+  assert_int_equal(pn_hub_webhook_filter(filter, &events), PN_EINVAL);
+  json_decref(filter);
+}
+
+static void ids_are_26_crockford_characters(void **state) {
+  unsigned char zeros[16] = {0}, ones[16];
+  memset(ones, 0xff, sizeof ones);
+  char out[27];
+  pn_hub_id_encode(zeros, out);
+  assert_string_equal(out, "00000000000000000000000000");
+  pn_hub_id_encode(ones, out);
+  assert_string_equal(out, "zzzzzzzzzzzzzzzzzzzzzzzzzw");
+  char first[27], second[27];
+  assert_int_equal(pn_hub_id_uuid7(1700000000000ull, first), 0);
+  assert_int_equal(pn_hub_id_uuid7(1700000000001ull, second), 0);
+  assert_int_equal(strlen(first), 26);
+  assert_true(strcmp(first, second) < 0); /* time-ordered */
+  for (const char *at = first; *at; at++)
+    assert_non_null(strchr("0123456789abcdefghjkmnpqrstvwxyz", *at));
+}
+
+static void tokens_have_the_r8_shape(void **state) {
+  char token[44];
+  assert_int_equal(pn_hub_token_new(token), 0);
+  assert_int_equal(strlen(token), 43);
+  assert_memory_equal(token, "r8_", 3);
+}
+
+static void cursors_round_trip_and_reject_foreign_text(void **state) {
+  char *cursor = pn_hub_cursor_encode("2026-01-02T03:04:05.000006Z", "alice/model");
+  assert_non_null(cursor);
+  assert_null(strpbrk(cursor, "+/="));
+  char *created_at = NULL, *id = NULL;
+  assert_int_equal(pn_hub_cursor_decode(cursor, &created_at, &id), 0);
+  assert_string_equal(created_at, "2026-01-02T03:04:05.000006Z");
+  assert_string_equal(id, "alice/model");
+  pn_free(created_at);
+  pn_free(id);
+  pn_free(cursor);
+  assert_int_equal(pn_hub_cursor_decode("bm9iYXI", &created_at, &id), PN_EPARSE); /* "nobar" */
+  assert_int_equal(pn_hub_cursor_decode("!!!", &created_at, &id), PN_EPARSE);
+}
+
+static void multipart_reads_the_js_shape(void **state) {
+  const char body[] = "--XyZ\r\n"
+                      "Content-Disposition: form-data; name=\"content\"; filename=\"a b.png\"\r\n"
+                      "Content-Type: image/png\r\n\r\n"
+                      "\x89PNG\r\n--XyZnot-a-boundary\r\n"
+                      "--XyZ\r\n"
+                      "Content-Disposition: form-data; name=\"metadata\"; filename=\"blob\"\r\n"
+                      "Content-Type: application/json\r\n\r\n"
+                      "{\"k\":1}\r\n"
+                      "--XyZ--\r\n";
+  pn_hub_part *parts = NULL;
+  size_t count = 0;
+  const char *error = NULL;
+  assert_int_equal(pn_hub_multipart_parse("multipart/form-data; boundary=XyZ", body,
+                                          sizeof body - 1, &parts, &count, &error),
+                   0);
+  assert_int_equal(count, 2);
+  const pn_hub_part *content = pn_hub_part_find(parts, count, "content");
+  assert_string_equal(content->filename, "a b.png");
+  assert_string_equal(content->content_type, "image/png");
+  assert_int_equal(content->length, strlen("\x89PNG\r\n--XyZnot-a-boundary"));
+  const pn_hub_part *metadata = pn_hub_part_find(parts, count, "metadata");
+  assert_int_equal(metadata->length, 7);
+  assert_memory_equal(metadata->data, "{\"k\":1}", 7);
+  pn_hub_parts_free(parts, count);
+}
+
+static void multipart_reads_the_python_shape_with_quoted_boundary(void **state) {
+  const char body[] = "preamble\r\n--b0\r\n"
+                      "Content-Disposition: form-data; name=\"metadata\"\r\n\r\n"
+                      "{\"x\": \"y\"}\r\n"
+                      "--b0\r\n"
+                      "Content-Disposition: form-data; name=\"content\"; filename=\"f.txt\"\r\n\r\n"
+                      "\r\n"
+                      "--b0--";
+  pn_hub_part *parts = NULL;
+  size_t count = 0;
+  const char *error = NULL;
+  assert_int_equal(pn_hub_multipart_parse("multipart/form-data; boundary=\"b0\"", body,
+                                          sizeof body - 1, &parts, &count, &error),
+                   0);
+  assert_int_equal(count, 2);
+  const pn_hub_part *content = pn_hub_part_find(parts, count, "content");
+  assert_null(content->content_type);
+  assert_int_equal(content->length, 0);
+  assert_null(parts[0].filename);
+  pn_hub_parts_free(parts, count);
+}
+
+static void multipart_rejects_bodies_without_boundaries(void **state) {
+  pn_hub_part *parts = NULL;
+  size_t count = 0;
+  const char *error = NULL;
+  assert_int_equal(pn_hub_multipart_parse("multipart/form-data", "x", 1, &parts, &count, &error),
+                   PN_EPARSE);
+  assert_int_equal(pn_hub_multipart_parse("multipart/form-data; boundary=q", "--q\r\nno end", 12,
+                                          &parts, &count, &error),
+                   PN_EPARSE);
+  assert_non_null(error);
+}
+
+static void store_keeps_rows_and_pages_newest_first(void **state) {
+  char *dir = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pinion-store", &dir), 0);
+  char *path = pn_fs_join(dir, "hub.db");
+  pn_store *store = NULL;
+  char *error = NULL;
+  assert_int_equal(pn_store_open(path, &store, &error), 0);
+  for (int i = 0; i < 5; i++) {
+    char id[16], created[40];
+    snprintf(id, sizeof id, "p%d", i);
+    snprintf(created, sizeof created, "2026-01-01T00:00:0%d.000000Z", i);
+    json_t *doc = json_pack("{s:s, s:i}", "id", id, "n", i);
+    pn_store_keys keys = {
+        .id = id, .account = i % 2 ? "bob" : "alice", .status = "starting", .created_at = created};
+    assert_int_equal(pn_store_insert(store, PN_STORE_PREDICTIONS, &keys, doc), 0);
+    assert_int_equal(pn_store_insert(store, PN_STORE_PREDICTIONS, &keys, doc), PN_EEXISTS);
+    json_decref(doc);
+  }
+  pn_store_query query = {.account = "alice", .limit = 2};
+  json_t *rows = NULL;
+  int more = 0;
+  assert_int_equal(pn_store_list(store, PN_STORE_PREDICTIONS, &query, &rows, &more), 0);
+  assert_int_equal(json_array_size(rows), 2);
+  assert_true(more);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "id")), "p4");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 1), "id")), "p2");
+  json_decref(rows);
+  query.after_created_at = "2026-01-01T00:00:02.000000Z";
+  query.after_id = "p2";
+  assert_int_equal(pn_store_list(store, PN_STORE_PREDICTIONS, &query, &rows, &more), 0);
+  assert_int_equal(json_array_size(rows), 1);
+  assert_false(more);
+  json_decref(rows);
+  json_t *doc = json_pack("{s:s, s:i}", "id", "p0", "n", 100);
+  pn_store_keys keys = {.id = "p0",
+                        .account = "alice",
+                        .status = "succeeded",
+                        .created_at = "2026-01-01T00:00:00.000000Z"};
+  assert_int_equal(pn_store_update(store, PN_STORE_PREDICTIONS, &keys, doc), 0);
+  json_decref(doc);
+  static const char *const active[] = {"starting", "processing", NULL};
+  pn_store_query running = {.statuses = active};
+  assert_int_equal(pn_store_list(store, PN_STORE_PREDICTIONS, &running, &rows, &more), 0);
+  assert_int_equal(json_array_size(rows), 4);
+  json_decref(rows);
+  json_t *got = NULL;
+  assert_int_equal(pn_store_get(store, PN_STORE_PREDICTIONS, "p0", &got), 0);
+  assert_int_equal(json_integer_value(json_object_get(got, "n")), 100);
+  json_decref(got);
+  assert_int_equal(pn_store_delete(store, PN_STORE_PREDICTIONS, "p0"), 0);
+  assert_int_equal(pn_store_get(store, PN_STORE_PREDICTIONS, "p0", &got), PN_ENOENT);
+  assert_int_equal(pn_store_insert(store, "not_a_table", &keys, NULL), PN_EINVAL);
+  pn_store_close(store);
+  pn_fs_remove_tree(dir);
+  pn_free(path);
+  pn_free(dir);
+}
+
+static void store_tokens_resolve_until_revoked(void **state) {
+  char *dir = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pinion-store", &dir), 0);
+  char *path = pn_fs_join(dir, "hub.db");
+  pn_store *store = NULL;
+  char *error = NULL;
+  assert_int_equal(pn_store_open(path, &store, &error), 0);
+  assert_int_equal(pn_store_token_add(store, "t1", "hash1", "alice", NULL, "2026"), 0);
+  char *account = NULL;
+  assert_int_equal(pn_store_token_account(store, "hash1", &account), 0);
+  assert_string_equal(account, "alice");
+  pn_free(account);
+  assert_int_equal(pn_store_token_revoke(store, "t1"), 0);
+  assert_int_equal(pn_store_token_account(store, "hash1", &account), PN_ENOENT);
+  assert_int_equal(pn_store_token_revoke(store, "nope"), PN_ENOENT);
+  json_t *tokens = NULL;
+  assert_int_equal(pn_store_token_list(store, &tokens), 0);
+  assert_int_equal(json_array_size(tokens), 1);
+  assert_true(json_is_true(json_object_get(json_array_get(tokens, 0), "revoked")));
+  json_decref(tokens);
+  pn_store_close(store);
+  pn_fs_remove_tree(dir);
+  pn_free(path);
+  pn_free(dir);
+}
+
+int main(void) {
+  pn_alloc_install_json();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(webhook_signature_matches_the_svix_vector),
+      cmocka_unit_test(webhook_signature_rejects_a_secret_that_is_not_base64),
+      cmocka_unit_test(webhook_filter_parses_names_and_rejects_others),
+      cmocka_unit_test(ids_are_26_crockford_characters),
+      cmocka_unit_test(tokens_have_the_r8_shape),
+      cmocka_unit_test(cursors_round_trip_and_reject_foreign_text),
+      cmocka_unit_test(multipart_reads_the_js_shape),
+      cmocka_unit_test(multipart_reads_the_python_shape_with_quoted_boundary),
+      cmocka_unit_test(multipart_rejects_bodies_without_boundaries),
+      cmocka_unit_test(store_keeps_rows_and_pages_newest_first),
+      cmocka_unit_test(store_tokens_resolve_until_revoked),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
