@@ -70,6 +70,10 @@ typedef struct pn_hub_request {
 
 typedef void (*pn_hub_handler)(pn_hub_request *request);
 
+/* The account (pn_malloc'd) a request authenticates as: `Authorization: Bearer|Token
+ * <token>`, else the pages' session cookie (pages.h). NULL when neither names a token. */
+char *pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request);
+
 /* --- replies (server.c) ------------------------------------------------------------ */
 
 /* Answers `value` as JSON (steals the reference). */

@@ -363,25 +363,41 @@ void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_quer
 
 /* --- authentication and limits ------------------------------------------------------ */
 
-static char *authenticate(pn_hub *hub, struct evhttp_request *request) {
-  const char *header =
-      evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
-  if (!header)
+/* The session cookie's value (the token) in a Cookie header, or NULL; pn_malloc'd. */
+static char *session_token(const char *cookies) {
+  static const char name[] = PN_HUB_SESSION_COOKIE "=";
+  for (const char *at = cookies; at && *at;) {
+    while (*at == ' ' || *at == ';')
+      at++;
+    const char *end = strchr(at, ';');
+    size_t length = end ? (size_t)(end - at) : strlen(at);
+    if (length > sizeof name - 1 && strncmp(at, name, sizeof name - 1) == 0)
+      return pn_strndup(at + sizeof name - 1, length - (sizeof name - 1));
+    at = end;
+  }
+  return NULL;
+}
+
+char *pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request) {
+  struct evkeyvalq *headers = evhttp_request_get_input_headers(request);
+  const char *header = evhttp_find_header(headers, "Authorization");
+  char *from_cookie = header ? NULL : session_token(evhttp_find_header(headers, "Cookie"));
+  const char *token = from_cookie;
+  if (!header && !token)
     return NULL;
-  const char *token = NULL;
-  if (strncasecmp(header, "Bearer ", 7) == 0)
+  if (header && strncasecmp(header, "Bearer ", 7) == 0)
     token = header + 7;
-  else if (strncasecmp(header, "Token ", 6) == 0)
+  else if (header && strncasecmp(header, "Token ", 6) == 0)
     token = header + 6;
-  if (!token)
-    return NULL;
-  while (*token == ' ')
-    token++;
-  char hash[65];
-  if (!*token || pn_crypto_sha256_hex(token, strlen(token), hash) < 0)
-    return NULL;
   char *account = NULL;
-  pn_store_token_account(hub->store, hash, &account);
+  if (token) {
+    while (*token == ' ')
+      token++;
+    char hash[65];
+    if (*token && pn_crypto_sha256_hex(token, strlen(token), hash) == 0)
+      pn_store_token_account(hub->store, hash, &account);
+  }
+  pn_free(from_cookie);
   return account;
 }
 
@@ -599,7 +615,7 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
   } else if (found->access == LOOPBACK && !from_loopback(http_request)) {
     pn_hub_problem(&request, 404, NULL, "There is no API endpoint at %s.", path);
   } else {
-    request.account = authenticate(hub, http_request);
+    request.account = pn_hub_authenticate(hub, http_request);
     if (found->access == ACCOUNT && !request.account) {
       pn_hub_problem(&request, 401, "Unauthenticated",
                      "You did not pass a valid authentication token. Send `Authorization: "
