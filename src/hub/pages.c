@@ -156,8 +156,10 @@ static void login_post(pn_hub_request *request) {
         "That token is not valid here. Check it, or make one with `pinion hub token create`.",
         next);
   } else {
-    char *cookie =
-        pn_strfmt("%s=%s; HttpOnly; SameSite=Strict; Path=/", PN_HUB_SESSION_COOKIE, token);
+    /* Behind TLS (an https public URL) the browser must never send it in the clear. */
+    int secure = strncmp(request->hub->public_url, "https://", 8) == 0;
+    char *cookie = pn_strfmt("%s=%s; HttpOnly; SameSite=Strict; Path=/%s", PN_HUB_SESSION_COOKIE,
+                             token, secure ? "; Secure" : "");
     if (cookie)
       pn_hub_header(request, "Set-Cookie", cookie);
     pn_free(cookie);
@@ -186,7 +188,7 @@ static int is_page(const char *path) {
 
 /* --- /session/tokens: the tokens page's calls ------------------------------------- */
 
-/* The account's tokens, or NULL when `id` is given and is not one of them. */
+/* The account's tokens as a new array, or NULL when the store failed (*rc says how). */
 static json_t *tokens_of(pn_hub_request *request, const char *account, int *rc) {
   json_t *all = NULL;
   *rc = pn_store_token_list(request->hub->store, &all);

@@ -125,3 +125,21 @@ def test_tokens_page_calls(hub):
                             timeout=10)
     assert revoked.status_code == 200
     problem(requests.get(hub.url + "/v1/account", headers=headers, timeout=10), 401)
+
+
+def test_behind_tls_the_cookie_is_secure(tmp_path):
+    server = Hub(tmp_path / "data", args=("--public-url", "https://ml.example.com")).start()
+    try:
+        cookie = sign_in(server, server.token("alice")).headers["Set-Cookie"]
+        assert "; Secure" in cookie
+    finally:
+        server.stop()
+    assert "Secure" not in sign_in_cookie_without_tls(tmp_path)
+
+
+def sign_in_cookie_without_tls(tmp_path):
+    server = Hub(tmp_path / "plain").start()
+    try:
+        return sign_in(server, server.token("alice")).headers["Set-Cookie"]
+    finally:
+        server.stop()
