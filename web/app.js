@@ -414,7 +414,7 @@ async function tokensPage() {
       await load();
     } }, "Revoke")))));
   };
-  const form = el("form", { class: "search", "aria-label": "New token" }, el("label", { for: "token-name", class: "muted" }, "Name"), label, el("button", { type: "submit", class: "primary" }, icon("key"), "Create token"));
+  const form = el("form", { class: "inline-form", "aria-label": "New token" }, el("label", { for: "token-name" }, "Name"), label, el("button", { type: "submit", class: "primary" }, icon("plus"), "Create token"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {

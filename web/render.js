@@ -14,7 +14,7 @@ const ICON_PATHS = {
   search: "M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14zm5-2l5 5",
   file: "M14 3H6v18h12V7zm0 0v4h4",
   out: "M15 4h4v16h-4M10 8l-4 4 4 4M6 12h11",
-  key: "M14 10a4 4 0 1 0-3 3.9V17h2v2h2v-2h2v-3h-3.1A4 4 0 0 0 14 10z",
+  plus: "M12 5v14M5 12h14",
 };
 
 export function icon(name) {
