@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 import requests
 
-from hub_harness import SCHEDULER_MERGED, Hub, WebhookReceiver, problem, sse_events
+from hub_harness import ROOT, SCHEDULER_MERGED, Hub, WebhookReceiver, problem, sse_events
 
 ID = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
 needs_scheduler = pytest.mark.skipif(not SCHEDULER_MERGED, reason="scheduler not merged")
@@ -149,43 +149,55 @@ def test_trainings_need_an_existing_destination(hub, hello):
     assert hub.get("/v1/trainings").json()["results"] == []
 
 
-# --- finished predictions (the scheduler stand-in fails them at once) ------------------------
+# --- finished predictions: a model whose predictor always raises -------------------------
 
-def finished(hub, hello, **extra):
-    body = dict({"version": hello, "input": {"text": "x"}}, **extra)
-    prediction = create(hub, body)
-    if SCHEDULER_MERGED:
-        pytest.skip("needs a prediction that fails without running")
-    assert prediction["status"] == "failed"
-    return prediction
+@pytest.fixture(scope="module")
+def raises(hub):
+    return hub.push(None, "alice/raises", cwd=os.path.join(ROOT, "tests", "fixtures", "hub_raises"))
 
 
-def test_a_finished_stream_replays_error_and_done(hub, hello):
-    prediction = finished(hub, hello)
+@pytest.fixture
+def finished(hub, raises):
+    """Makes a prediction that runs and fails, and returns its final object."""
+    def make(**extra):
+        prediction = create(hub, dict({"version": raises, "input": {"text": "x"}}, **extra))
+        if not SCHEDULER_MERGED:
+            pytest.skip("scheduler not merged")
+        final = wait_done(hub, prediction["id"])
+        assert final["status"] == "failed"
+        assert final["error"].endswith("ValueError: this model always fails: x")
+        return final
+    return make
+
+
+def test_a_finished_stream_replays_error_and_done(hub, hello, finished):
+    prediction = finished()
     response = requests.get(prediction["urls"]["stream"], timeout=10,
                             headers={"Accept": "text/event-stream"})
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/event-stream"
     events = sse_events(response.text)
-    assert [e[0] for e in events] == ["error", "done"]
+    kinds = [e[0] for e in events]
+    # Logs first (the instance's cold boot note), then the error and the end.
+    assert kinds[-2:] == ["error", "done"] and set(kinds[:-2]) <= {"logs"}, kinds
     assert all(e[1] for e in events)
-    assert json.loads(events[0][2])["detail"] == prediction["error"]
-    assert json.loads(events[1][2]) == {"reason": "error"}
+    assert json.loads(events[-2][2])["detail"] == prediction["error"]
+    assert json.loads(events[-1][2]) == {"reason": "error"}
     problem(requests.get(prediction["urls"]["stream"][:-4] + "0000", timeout=10), 404)
 
 
-def test_cancel_of_a_finished_prediction_changes_nothing(hub, hello):
-    prediction = finished(hub, hello)
+def test_cancel_of_a_finished_prediction_changes_nothing(hub, hello, finished):
+    prediction = finished()
     response = hub.post("/v1/predictions/%s/cancel" % prediction["id"])
     assert response.status_code == 200
     assert response.json() == hub.get("/v1/predictions/" + prediction["id"]).json()
     problem(hub.post("/v1/predictions/%s/cancel" % prediction["id"], account="bob"), 404)
 
 
-def test_completed_webhook_is_signed_standard_webhooks_style(hub, hello):
+def test_completed_webhook_is_signed_standard_webhooks_style(hub, hello, finished):
     receiver = WebhookReceiver()
     try:
-        prediction = finished(hub, hello, webhook=receiver.url,
+        prediction = finished(webhook=receiver.url,
                               webhook_events_filter=["completed"])
         headers, body = receiver.wait(1)[0]
         assert json.loads(body)["id"] == prediction["id"]
@@ -201,10 +213,10 @@ def test_completed_webhook_is_signed_standard_webhooks_style(hub, hello):
         receiver.close()
 
 
-def test_completed_webhook_retries_with_the_same_id(hub, hello):
+def test_completed_webhook_retries_with_the_same_id(hub, hello, finished):
     receiver = WebhookReceiver(status=500)
     try:
-        finished(hub, hello, webhook=receiver.url)
+        finished(webhook=receiver.url, webhook_events_filter=["completed"])
         calls = receiver.wait(2, timeout=5)
         assert calls[0][0]["webhook-id"] == calls[1][0]["webhook-id"]
     finally:
@@ -267,11 +279,13 @@ def test_pending_completed_webhooks_resume_after_a_restart(tmp_path):
     receiver = WebhookReceiver(status=500)
     server = Hub(tmp_path / "data").start()
     try:
-        version = server.push("hello", "alice/hello")
+        version = server.push(None, "alice/raises",
+                              cwd=os.path.join(ROOT, "tests", "fixtures", "hub_raises"))
         prediction = server.post("/v1/predictions", json={
-            "version": version, "input": {}, "webhook": receiver.url}).json()
-        if SCHEDULER_MERGED:
-            pytest.skip("needs a prediction that fails without running")
+            "version": version, "input": {}, "webhook": receiver.url,
+            "webhook_events_filter": ["completed"]}).json()
+        if not SCHEDULER_MERGED:
+            pytest.skip("scheduler not merged")
         first = receiver.wait(1)[0]
         server.stop()
         receiver.status = 200
