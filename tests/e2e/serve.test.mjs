@@ -2,6 +2,7 @@
 // the examples: run, upload, audio, field-level validation errors and cancellation.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import path from "node:path";
 import { ROOT, browserMissing, foreignRequests, launchBrowser, openPage, screenshot, startServe, waitFor } from "./harness.mjs";
 
@@ -119,6 +120,47 @@ describe("pinion serve's page", { skip }, () => {
       const items = await page.locator(".output .output-list > *").allTextContents();
       assert.deepEqual(items, ["item 0", "item 1", "item 2", "item 3"]);
     }, undefined, ["--file", "stream.yaml"]);
+  });
+
+  test("every kind of input gets its control, and a filled form sends what it shows", async () => {
+    await withModel("tests/fixtures/web_form", "serve-form", async (page) => {
+      const kinds = await page.$$eval(".run-form [name]", (controls) => controls.map((c) => [c.name, c.tagName.toLowerCase(), c.type]));
+      assert.deepEqual(kinds, [
+        ["prompt", "textarea", "textarea"], ["title", "input", "text"], ["steps", "input", "number"], ["scale", "input", "number"],
+        ["seed", "input", "number"], ["fast", "input", "checkbox"], ["palette", "select", "select-one"], ["count", "select", "select-one"],
+        ["api_key", "input", "password"], ["words", "textarea", "textarea"], ["sizes", "textarea", "textarea"], ["image", "input", "file"],
+      ]);
+      assert.equal(await page.inputValue('[name="title"]'), "untitled");
+      assert.equal(await page.inputValue('[name="palette"]'), "warm");
+      assert.equal(await page.inputValue('[name="count"]'), "2");
+      assert.ok(await page.isChecked('[name="fast"]'));
+      assert.deepEqual(await page.$eval('[data-field="steps"] input[type="range"]', (r) => [r.min, r.max, r.value]), ["1", "50", "20"]);
+      assert.equal(await page.locator('[data-field="seed"] input[type="range"]').count(), 0);
+      for (const name of ["prompt", "api_key"]) assert.equal(await page.getAttribute(`[name="${name}"]`, "aria-required"), "true");
+      assert.equal(await page.getAttribute('[name="title"]', "aria-required"), null);
+      assert.match(await page.textContent('[data-field="steps"] .help'), /Between 1 and 50/);
+      await page.getByLabel("Prompt").fill("a cat");
+      await page.$eval('[data-field="steps"] input[type="range"]', (range) => {
+        range.value = "30";
+        range.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+      assert.equal(await page.inputValue('[name="steps"]'), "30");
+      await page.fill('[name="scale"]', "1.25");
+      await page.uncheck('[name="fast"]');
+      await page.selectOption('[name="palette"]', "neon");
+      await page.selectOption('[name="count"]', "4");
+      await page.fill('[name="api_key"]', "s3cret");
+      await page.fill('[name="words"]', "one\ntwo\n");
+      await page.fill('[name="sizes"]', "3\n5");
+      const sample = path.join(ROOT, "examples/digits/sample.png");
+      await page.setInputFiles('[name="image"]', sample);
+      await page.getByRole("button", { name: "Run" }).click();
+      await page.waitForSelector('.run-panel[data-status="succeeded"]');
+      assert.deepEqual(JSON.parse(await page.textContent(".output-json")), {
+        prompt: "a cat", title: "untitled", steps: 30, scale: 1.25, seed: null, fast: false, palette: "neon", count: 4,
+        api_key_length: 6, words: ["one", "two"], sizes: [3, 5], image_bytes: fs.statSync(sample).size,
+      });
+    });
   });
 
   test("Cancel stops a running prediction (on a phone-sized screen)", async () => {
