@@ -163,6 +163,23 @@ describe("pinion serve's page", { skip }, () => {
     });
   });
 
+  test("file outputs: images as a gallery, other files as download links", async () => {
+    await withModel("tests/fixtures/web_outputs", "serve-outputs", async (page) => {
+      await page.getByRole("button", { name: "Run" }).click();
+      await page.waitForSelector('.run-panel[data-status="succeeded"]');
+      const images = page.locator(".output .gallery img");
+      assert.equal(await images.count(), 2);
+      await page.waitForFunction(() => [...document.querySelectorAll(".output .gallery img")].every((img) => img.complete && img.naturalWidth === 2));
+      await page.selectOption('[name="kind"]', "document");
+      await page.getByRole("button", { name: "Run" }).click();
+      await page.waitForSelector('.run-panel[data-status="succeeded"] .output .media[data-media="file"]');
+      const link = page.locator(".output a.download");
+      assert.equal(await link.count(), 1);
+      assert.match(await link.getAttribute("href"), /^data:text\/plain/);
+      assert.equal(await page.locator(".output img").count(), 0);
+    });
+  });
+
   test("Cancel stops a running prediction (on a phone-sized screen)", async () => {
     await withModel("stream", "serve-cancel", async (page) => {
       await page.fill('[name="prompt"]', "one two three four five six seven eight");
