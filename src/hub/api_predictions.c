@@ -495,8 +495,18 @@ static void apply_update(json_t *row, const json_t *cog) {
   pn_free(all);
   if (json_is_string(json_object_get(cog, "error")))
     json_object_set(row, "error", json_object_get(cog, "error"));
-  if (json_is_string(json_object_get(cog, "started_at")))
-    json_object_set(row, "started_at", json_object_get(cog, "started_at"));
+  const char *started = text_of(cog, "started_at");
+  if (started) {
+    /* Cog writes "+00:00"; Replicate's API writes "Z": keep one form in the hub. */
+    size_t length = strlen(started);
+    if (length > 6 && strcmp(started + length - 6, "+00:00") == 0) {
+      char *utc = pn_strfmt("%.*sZ", (int)(length - 6), started);
+      json_object_set_new(row, "started_at", json_string(utc ? utc : started));
+      pn_free(utc);
+    } else {
+      json_object_set(row, "started_at", json_object_get(cog, "started_at"));
+    }
+  }
   json_t *predict_time = json_object_get(json_object_get(cog, "metrics"), "predict_time");
   if (json_is_number(predict_time)) {
     json_t *metrics = json_object_get(row, "metrics");

@@ -30,6 +30,16 @@ static const double retry_delays[] = {1, 2, 4, 8, 16, 30};
 
 static const char *const event_names[] = {"start", "output", "logs", "completed"};
 
+/* The intermediate deliveries of one prediction still on the wire. `completed` waits
+ * for them, so that a receiver sees a prediction's webhooks in order (platform spec
+ * §4.2): it outlives the hook when the prediction ends while one is in flight. */
+typedef struct hook_sends {
+  int refs;
+  int in_flight;
+  pn_hub *hub;
+  json_t *deferred; /* a `completed` delivery row waiting for them */
+} hook_sends;
+
 struct pn_hub_hook {
   pn_hub *hub;
   char *prediction_id;
@@ -38,6 +48,7 @@ struct pn_hub_hook {
   uint64_t last_sent_ns;
   unsigned pending; /* throttled events waiting for the timer */
   struct event *timer;
+  hook_sends *sends;
 };
 
 typedef struct delivery {
@@ -171,6 +182,25 @@ static int post(pn_hub *hub, const char *url, const char *account, const char *w
 
 /* --- intermediate events ----------------------------------------------------------- */
 
+static void start_delivery(pn_hub *hub, json_t *row);
+
+static void release_sends(hook_sends *sends) {
+  if (--sends->refs > 0)
+    return;
+  json_decref(sends->deferred);
+  pn_free(sends);
+}
+
+static void on_intermediate_sent(const pn_http_response *response, void *arg) {
+  hook_sends *sends = arg;
+  if (--sends->in_flight == 0 && sends->deferred) {
+    json_t *row = sends->deferred;
+    sends->deferred = NULL;
+    start_delivery(sends->hub, row);
+  }
+  release_sends(sends);
+}
+
 static void send_now(pn_hub_hook *hook) {
   char *account = NULL;
   char *body = snapshot(hook->hub, hook->prediction_id, &account);
@@ -178,8 +208,14 @@ static void send_now(pn_hub_hook *hook) {
   if (body && account && pn_hub_id_random(id) == 0) {
     char webhook_id[32];
     snprintf(webhook_id, sizeof webhook_id, "msg_%s", id);
-    if (post(hook->hub, hook->url, account, webhook_id, body, NULL, NULL, NULL) < 0)
+    hook->sends->refs++;
+    hook->sends->in_flight++;
+    if (post(hook->hub, hook->url, account, webhook_id, body, on_intermediate_sent, hook->sends,
+             NULL) < 0) {
+      hook->sends->in_flight--;
+      release_sends(hook->sends);
       pn_warn("hub: could not send a webhook for %s", hook->prediction_id);
+    }
   }
   hook->last_sent_ns = pn_clock_monotonic_ns();
   pn_free(body);
@@ -202,7 +238,12 @@ pn_hub_hook *pn_hub_hook_new(pn_hub *hub, const char *prediction_id, const char 
   hook->url = pn_strdup(url);
   hook->events = events;
   hook->timer = evtimer_new(hub->base, on_throttle, hook);
-  if (!hook->prediction_id || !hook->url || !hook->timer) {
+  hook->sends = pn_calloc(1, sizeof *hook->sends);
+  if (hook->sends) {
+    hook->sends->refs = 1;
+    hook->sends->hub = hub;
+  }
+  if (!hook->prediction_id || !hook->url || !hook->timer || !hook->sends) {
     pn_hub_hook_free(hook);
     return NULL;
   }
@@ -234,6 +275,8 @@ void pn_hub_hook_free(pn_hub_hook *hook) {
     return;
   if (hook->timer)
     event_free(hook->timer);
+  if (hook->sends)
+    release_sends(hook->sends);
   pn_free(hook->prediction_id);
   pn_free(hook->url);
   pn_free(hook);
@@ -340,7 +383,10 @@ void pn_hub_hook_complete(pn_hub_hook *hook) {
       pn_free(webhook_id);
       if (row) {
         save_delivery(hook->hub, row);
-        start_delivery(hook->hub, row);
+        if (hook->sends->in_flight > 0)
+          hook->sends->deferred = row; /* after the intermediate ones land */
+        else
+          start_delivery(hook->hub, row);
       }
     }
     json_decref(prediction);

@@ -343,7 +343,8 @@ def test_hello_runs_with_prefer_wait(hub, hello):
     assert prediction["output"] == ["hello ", "there, ", "you"]
     assert prediction["metrics"]["predict_time"] >= 0
     assert prediction["metrics"]["total_time"] >= prediction["metrics"]["predict_time"]
-    assert prediction["started_at"] and prediction["completed_at"]
+    for key in ("created_at", "started_at", "completed_at"):  # one form: RFC 3339 UTC with Z
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", prediction[key]), prediction[key]
     model = hub.get("/v1/models/alice/hello").json()
     assert model["default_example"]["status"] == "succeeded"
     assert hub.get("/v1/models/alice/hello/examples").json()["results"][0]["id"] == \
