@@ -225,12 +225,14 @@ async function modelPage(owner, name) {
   const versions = (await api("GET", `/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/versions`).catch(() => ({ results: [] }))).results || [];
   const wanted = new URLSearchParams(location.search).get("version");
   const version = versions.find((v) => v.id === wanted) || model.latest_version || versions[0];
+  const runCount = el("span", {}, runs(model.run_count));
+  const refreshRuns = () => api("GET", `/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`).then((fresh) => (runCount.textContent = runs(fresh.run_count)), () => {});
   const header = el(
     "div",
     {},
     el("h1", {}, `${owner}/${name}`),
     el("p", {}, model.description || el("span", { class: "muted" }, "No description.")),
-    el("p", { class: "meta" }, el("span", {}, runs(model.run_count)), el("span", {}, model.visibility), version ? el("span", {}, "version ", el("code", {}, version.id.slice(0, 12))) : null),
+    el("p", { class: "meta" }, runCount, el("span", {}, model.visibility), version ? el("span", {}, "version ", el("code", {}, version.id.slice(0, 12))) : null),
   );
   if (!version) {
     main.replaceChildren(header, el("p", {}, "This model has no version yet. Publish one with ", el("code", {}, `pinion push --hub ${ORIGIN} ${owner}/${name}`), "."));
@@ -284,7 +286,13 @@ async function modelPage(owner, name) {
       const input = await form.read();
       const prediction = await api("POST", "/predictions", { body: { version: version.id, input } });
       link.replaceChildren("Prediction ", el("a", { href: `/p/${prediction.id}` }, prediction.id));
-      following = follow(prediction, schemaDocument, panel, { onUpdate: (p) => TERMINAL.has(p.status) && form.setBusy(false) });
+      following = follow(prediction, schemaDocument, panel, {
+        onUpdate: (p) => {
+          if (!TERMINAL.has(p.status)) return;
+          form.setBusy(false);
+          refreshRuns();
+        },
+      });
     } catch (error) {
       form.setBusy(false);
       panel.setStatus("failed");

@@ -12,8 +12,6 @@ const ICON_PATHS = {
   download: "M12 3v12m0 0l-5-5m5 5l5-5M4 21h16",
   copy: "M9 9h11v11H9zM5 15H4V4h11v1",
   search: "M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14zm5-2l5 5",
-  file: "M14 3H6v18h12V7zm0 0v4h4",
-  out: "M15 4h4v16h-4M10 8l-4 4 4 4M6 12h11",
   plus: "M12 5v14M5 12h14",
 };
 
