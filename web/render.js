@@ -237,18 +237,10 @@ export async function probeContentType(url) {
   }
 }
 
-const STATUS_TEXT = {
-  starting: "Starting",
-  processing: "Running",
-  succeeded: "Succeeded",
-  failed: "Failed",
-  canceled: "Canceled",
-  aborted: "Aborted",
-  queued: "Queued",
-};
-
+// A status reads as the API names it (starting, processing, succeeded, failed,
+// canceled); the stylesheet capitalises it.
 export function statusBadge(status) {
-  return el("span", { class: `status status-${status}` }, STATUS_TEXT[status] || status);
+  return el("span", { class: `status status-${status}` }, status);
 }
 
 // The run panel: status (announced through aria-live), timing, output, logs and a
@@ -274,7 +266,7 @@ export function createRunPanel({ onCancel, probe } = {}) {
     element,
     setStatus(value) {
       status.className = `status status-${value}`;
-      status.textContent = STATUS_TEXT[value] || value;
+      status.textContent = value;
       element.dataset.status = value;
       cancel.hidden = !onCancel || TERMINAL.has(value);
       output.setAttribute("aria-busy", TERMINAL.has(value) ? "false" : "true");
