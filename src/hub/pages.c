@@ -37,6 +37,8 @@ static void send_asset(pn_hub_request *request, const char *path, const char *ca
   }
   pn_hub_header(request, "Cache-Control", cache);
   pn_hub_header(request, "X-Content-Type-Options", "nosniff");
+  if (strncmp(type, "text/html", 9) == 0)
+    pn_hub_header(request, "Content-Security-Policy", PN_WEB_CSP);
   pn_hub_reply_bytes(request, 200, type, bytes, length);
 }
 
@@ -108,6 +110,7 @@ static void login_page(pn_hub_request *request, int status, const char *error, c
     pn_buf_append(&page, rest, length - (size_t)(rest - text));
   }
   pn_hub_header(request, "Cache-Control", "no-store");
+  pn_hub_header(request, "Content-Security-Policy", PN_WEB_CSP);
   pn_hub_reply_bytes(request, status, type, page.data, page.length);
   pn_buf_free(&page);
 }

@@ -649,6 +649,8 @@ static void static_file(struct evhttp_request *request, const char *path) {
   evhttp_add_header(headers, "Content-Type", type);
   evhttp_add_header(headers, "Cache-Control", "max-age=300");
   evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+  if (strncmp(type, "text/html", 9) == 0)
+    evhttp_add_header(headers, "Content-Security-Policy", PN_WEB_CSP);
   evhttp_send_reply(request, 200, NULL, buffer);
   if (buffer)
     evbuffer_free(buffer);

@@ -22,6 +22,14 @@ extern const pn_web_file pn_web_files[];
 int pn_web_asset(const char *path, const unsigned char **bytes, size_t *length,
                  const char **content_type);
 
+/* The Content-Security-Policy the pages are served with: everything from the page's own
+ * origin (plus data: and blob: URLs for previews and inline outputs), nothing from
+ * anywhere else, so that the browser itself enforces "no network fetches". */
+#define PN_WEB_CSP                                                                                 \
+  "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; "                 \
+  "connect-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "       \
+  "frame-ancestors 'none'"
+
 /* Whether a request with this Accept header wants a page rather than JSON: it names
  * text/html, and before application/json if it names both (q-values are not weighed;
  * browsers list text/html first, API clients send JSON types or a wildcard). NULL: no. */

@@ -43,6 +43,9 @@ export async function openPage(browser, options = {}) {
   page.on("request", (request) => page.requests.push(request.url()));
   page.consoleErrors = [];
   page.on("pageerror", (error) => page.consoleErrors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy/.test(message.text())) page.consoleErrors.push(message.text());
+  });
   return page;
 }
 

@@ -84,6 +84,7 @@ def test_pages_serve_the_shell_when_signed_in(hub, path):
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert '<script type="module" src="/static/app.js">' in response.text
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self';")
 
 
 def test_static_files_and_unknown_pages(hub):

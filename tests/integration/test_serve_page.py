@@ -30,6 +30,7 @@ def test_browsers_get_the_page(server):
     assert page.startswith("<!doctype html>")
     assert '<script type="module" src="/static/serve.js">' in page
     assert "https://" not in page and "http://" not in page  # nothing from elsewhere
+    assert response.header("Content-Security-Policy").startswith("default-src 'self';")
 
 
 @pytest.mark.parametrize("path,content_type", [
