@@ -184,20 +184,29 @@ static char *source_dir(void) {
  * (the last lines) to show when the build fails. */
 typedef struct progress {
   int plain;
+  int quiet; /* show nothing unless it fails (the label step) */
   char *tail[40];
   size_t next;
 } progress;
 
+/* podman and buildah print "STEP 3/9: RUN ..." (with "[1/2] " in multi-stage
+ * builds); docker's plain progress prints "#7 [2/5] RUN ...". */
 static int step_line(const char *line) {
-  return strncmp(line, "STEP ", 5) == 0 || strncmp(line, "COMMIT", 6) == 0 ||
-         (line[0] == '#' && strstr(line, "] ") && strstr(line, "[")) ||
-         strncmp(line, "Successfully tagged", 19) == 0;
+  if (line[0] == '[' && strstr(line, "] STEP "))
+    return 1;
+  return strncmp(line, "STEP ", 5) == 0 || (line[0] == '#' && strstr(line, "] [")) ||
+         strstr(line, "Using cache") != NULL;
 }
 
 static void on_build_line(const char *line, void *arg) {
   progress *view = arg;
-  if (view->plain || step_line(line)) {
+  if (view->plain) {
     fprintf(stderr, "%s\n", line);
+    return;
+  }
+  if (!view->quiet && step_line(line)) {
+    /* One short line per step; the full text is in --progress plain. */
+    fprintf(stderr, "  %.100s%s\n", line, strlen(line) > 100 ? "..." : "");
     return;
   }
   size_t slot = view->next++ % 40;
@@ -233,8 +242,8 @@ static void add_build_command(const pn_image_engine *engine, pn_image_argv *argv
 }
 
 /* Runs a build and reports a failure with the engine's last lines. */
-static int run_build(const pn_image_argv *argv, int plain, const char *what) {
-  progress view = {.plain = plain};
+static int run_build(const pn_image_argv *argv, int plain, int quiet, const char *what) {
+  progress view = {.plain = plain, .quiet = quiet};
   int rc = pn_image_run_lines(argv, on_build_line, &view);
   if (rc != 0) {
     if (!plain)
@@ -372,7 +381,7 @@ static int label_image(const pn_image_engine *engine, const pn_image_build_optio
     add_label(&argv, "org.opencontainers.image.source", source);
     add_label(&argv, "org.opencontainers.image.title", options->tag);
     pn_image_argv_add(&argv, label_dir);
-    rc = run_build(&argv, 0, "labelling the image");
+    rc = run_build(&argv, options->progress_plain, 1, "labelling the image");
   }
   pn_image_argv_free(&argv);
   json_decref(schema);
@@ -448,10 +457,12 @@ int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *
     if (options->no_cache)
       pn_image_argv_add(&argv, "--no-cache");
     pn_image_argv_add(&argv, config->dir);
-    rc = run_build(&argv, options->progress_plain, "the image build");
+    rc = run_build(&argv, options->progress_plain, 0, "the image build");
     pn_image_argv_free(&argv);
-    if (rc == 0)
+    if (rc == 0) {
+      fprintf(stderr, "Generating the schema in the image and labelling it\n");
       rc = label_image(engine, options, &plan, tmp);
+    }
     if (rc == 0)
       fprintf(stderr, "Built %s in %.1fs\n", options->tag,
               (double)(pn_clock_monotonic_ns() - started) / 1e9);
