@@ -66,7 +66,11 @@ int pn_image_ensure(const pn_image_engine *engine, const char *reference) {
   pn_image_argv_add(&argv, "pull");
   add_tls(engine, &argv, reference);
   pn_image_argv_add(&argv, reference);
-  int rc = pn_image_run(&argv, NULL, 0, 0);
+  /* Progress goes to stderr; the image ID the engine prints on stdout is not the
+   * prediction's output, so it is dropped. */
+  char *image_id = NULL;
+  int rc = pn_image_run(&argv, &image_id, 0, 0);
+  pn_free(image_id);
   pn_image_argv_free(&argv);
   if (rc != 0) {
     fprintf(stderr, "error: the image %s is not here and %s could not pull it; build it with "
@@ -85,7 +89,11 @@ int pn_image_push(const pn_image_engine *engine, const char *reference) {
   add_tls(engine, &argv, reference);
   pn_image_argv_add(&argv, reference);
   fprintf(stderr, "Pushing %s with %s\n", reference, engine->name);
-  int rc = pn_image_run(&argv, NULL, 0, 0);
+  char *printed = NULL;
+  int rc = pn_image_run(&argv, &printed, 0, 0);
+  if (printed && *printed)
+    fputs(printed, stderr);
+  pn_free(printed);
   pn_image_argv_free(&argv);
   if (rc != 0) {
     fprintf(stderr, "error: %s push %s failed (exit %d); log in with `%s login REGISTRY` when "
