@@ -173,7 +173,9 @@ int pn_image_base_build(const pn_image_engine *engine, const char *python, const
     pn_image_argv_add(&argv, tarball);
     pn_image_argv_add(&argv, tag);
     fprintf(stderr, "Importing it as %s with %s\n", tag, engine->name);
-    rc = pn_image_run(&argv, NULL, PN_RUN_QUIET, 0);
+    char *image_id = NULL; /* printed on stdout; not this command's output */
+    rc = pn_image_run(&argv, &image_id, PN_RUN_QUIET, 0);
+    pn_free(image_id);
     pn_image_argv_free(&argv);
     if (rc != 0)
       fprintf(stderr, "error: %s import failed (exit %d)\n", engine->name, rc);
