@@ -174,7 +174,7 @@ int pn_image_project_dockerfile(const pn_config *config, const char *base_image,
 /* Where pinion's source lies beside the binary: <prefix>/lib/pinion/source. */
 static char *source_dir(void) {
   char *dir = pn_strfmt("%s/../lib/pinion/source", pn_fs_self_dir());
-  if (dir && !pn_fs_is_file(dir) && pn_fs_is_dir(dir))
+  if (dir && pn_fs_is_dir(dir))
     return dir;
   pn_free(dir);
   return NULL;

@@ -39,14 +39,18 @@ static const char pip_prefix[] =
 static void append_shell_word(pn_buf *out, const char *text) {
   int safe = *text != '\0';
   for (const char *c = text; *c && safe; c++)
-    safe = isalnum((unsigned char)*c) || strchr("-_.,:/=+@%<>", *c);
-  if (safe && !strpbrk(text, "<>")) {
+    safe = isalnum((unsigned char)*c) || strchr("-_.,:/=+@%", *c);
+  if (safe) {
     pn_buf_append_str(out, text);
     return;
   }
   pn_buf_append_str(out, "'");
-  for (const char *c = text; *c; c++)
-    pn_buf_append_str(out, *c == '\'' ? "'\\''" : (char[]){*c, '\0'});
+  for (const char *c = text; *c; c++) {
+    if (*c == '\'')
+      pn_buf_append_str(out, "'\\''");
+    else
+      pn_buf_append(out, c, 1);
+  }
   pn_buf_append_str(out, "'");
 }
 

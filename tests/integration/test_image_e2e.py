@@ -216,3 +216,24 @@ def test_inspect_missing_image_says_what_to_do():
     result = run_pinion("inspect", "localhost/pinion-no-such-image", timeout=60)
     assert result.returncode == 1
     assert "pinion build -t localhost/pinion-no-such-image" in result.stderr
+
+
+@pytest.mark.skipif(os.environ.get("PINION_IMAGE_MATRIX") != "1",
+                    reason="the Debian/Python matrix makes a base per release (about 90 s each); "
+                           "run with PINION_IMAGE_MATRIX=1")
+@pytest.mark.parametrize("python", ["3.9", "3.13"])
+def test_runtime_works_on_other_debian_releases(python, tmp_path):
+    """pinion's runtime stage compiles on each base: other glibc and Python versions."""
+    base = f"localhost/pinion-test-base:{python}"
+    labels = run_pinion("inspect", base, timeout=60)
+    if labels.returncode != 0:
+        made = run_pinion("base", "build", "--python", python, "-t", base, timeout=BUILD_TIMEOUT)
+        assert made.returncode == 0, made.stderr[-3000:]
+    project = tmp_path / "hello"
+    shutil.copytree(os.path.join(EXAMPLES, "hello"), project)
+    config = (project / "cog.yaml").read_text().replace('"3.11"', f'"{python}"')
+    (project / "cog.yaml").write_text(config)
+    tag = f"localhost/pinion-test-hello-{python}"
+    _build("hello", tag, base, cwd=project)
+    result = run_pinion("predict", "--image", tag, "-i", f"text={python}", cwd=tmp_path, timeout=120)
+    assert (result.returncode, result.stdout) == (0, f"hello there, {python}\n"), result.stderr
