@@ -138,6 +138,11 @@ int pn_image_base_build(const pn_image_engine *engine, const char *python, const
             python);
     return PN_EINVAL;
   }
+  if (engine->kind == PN_ENGINE_BUILDAH) {
+    fprintf(stderr, "error: buildah cannot import a root file system as an image; use "
+                    "--engine podman or --engine docker for pinion base build\n");
+    return PN_EUNSUPPORTED;
+  }
   char *tmp = NULL;
   int rc = pn_fs_mkdtemp("pinion-base", &tmp);
   if (rc < 0) {
