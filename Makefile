@@ -42,7 +42,7 @@ FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all deps test unit integration bench fuzz run install clean format
-all: $(BUILD)/bin/pinion worker
+all: $(BUILD)/bin/pinion worker source
 
 deps:
 	@scripts/install-deps
@@ -93,6 +93,16 @@ $(BUILD)/lib/pinion/python/%: python/%
 	@mkdir -p $(dir $@)
 	cp $< $@
 
+# pinion's own source, staged beside the binary: `pinion build` hands it to the engine
+# to compile pinion's runtime on each model's base image (src/image/dockerfile.c).
+SOURCE_FILES := Makefile VERSION $(shell find src python -type f \( -name '*.[ch]' -o -name '*.py' -o -name '*.sh' \) | sort)
+SOURCE_OUT   := $(SOURCE_FILES:%=$(BUILD)/lib/pinion/source/%)
+.PHONY: source
+source: $(SOURCE_OUT)
+$(BUILD)/lib/pinion/source/%: %
+	@mkdir -p $(dir $@)
+	@cp -p $< $@
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpinion-asan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -o $@ $< $(BUILD)/libpinion-asan.a \
@@ -141,6 +151,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pinion
 	install -m 755 $(BUILD)/bin/pinion $(DESTDIR)$(PREFIX)/bin/pinion
 	cp -R $(BUILD)/lib/pinion/python $(DESTDIR)$(PREFIX)/lib/pinion/
+	if [ -d $(BUILD)/lib/pinion/source ]; then cp -R $(BUILD)/lib/pinion/source $(DESTDIR)$(PREFIX)/lib/pinion/; fi
 
 format:
 	clang-format -i $$(find src tests/unit tests/fuzz -name '*.[ch]')

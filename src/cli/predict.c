@@ -7,6 +7,7 @@
  * output. Ctrl-C cancels the prediction; a
  * second one quits. */
 #include "cli/cli.h"
+#include "cli/image_cli.h"
 #include "cli/inputs.h"
 #include "cli/options.h"
 #include "cli/outputs.h"
@@ -200,6 +201,8 @@ static const char predict_help[] =
     "  -f, --file NAME          The config file name (default cog.yaml)\n"
     "      --python PATH        The model's Python (default: $PINION_PYTHON, else python3)\n"
     "      --setup-timeout SEC  Give up when setup takes longer (default 300, 0 for none)\n"
+    "      --image IMAGE        Run the prediction in a built image (pinion build) through\n"
+    "                           the container engine (--engine docker|podman)\n"
     "\n"
     "Examples:\n"
     "  pinion predict -i prompt=\"a cat\" -i steps=20\n"
@@ -207,6 +210,8 @@ static const char predict_help[] =
     "  pinion predict --json '{\"prompt\": \"a cat\"}'\n";
 
 static int run_predict(int argc, char **argv) {
+  if (pn_cli_has_image_flag(argc, argv))
+    return pn_cli_predict_image(argc, argv);
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   char *pairs[MAX_INPUT_PAIRS];

@@ -1,10 +1,9 @@
-/* `pinion push --hub URL OWNER/NAME`: publish the model folder as a new version on a
- * pinion hub. The folder (without .git, __pycache__, .pinion and what .dockerignore
- * excludes) is packed into a deterministic tar together with
- * `.cog/openapi_schema.json`, generated here as `pinion schema` does, and sent to
- * `POST /v1/models/OWNER/NAME/versions` as application/x-tar. The hub answers with the
- * version; its id (the tar's sha256) is printed alone on stdout. */
+/* `pinion push`: publish a model. With --hub (or PINION_HUB), as a new version on a
+ * pinion hub: the model folder packed with its OpenAPI schema. Otherwise, as `cog
+ * push` does: the model's image to an OCI registry with the engine's own push (and the
+ * credentials of its login), built first when run in a model folder. */
 #include "cli/cli.h"
+#include "cli/image_cli.h"
 #include "cli/options.h"
 #include "cli/schema.h"
 #include "core/alloc.h"
@@ -13,6 +12,7 @@
 #include "core/http_client.h"
 #include "core/json.h"
 #include "core/tar.h"
+#include "image/image.h"
 
 #include <event2/event.h>
 #include <fnmatch.h>
@@ -108,7 +108,7 @@ static int send_bundle(const char *hub, const char *model, const char *token, in
   return rc;
 }
 
-static int run_push(int argc, char **argv) {
+static int run_push_to_hub(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *hub = getenv("PINION_HUB"), *token = getenv("REPLICATE_API_TOKEN");
@@ -198,8 +198,63 @@ static int run_push(int argc, char **argv) {
   return exit_code;
 }
 
+
+static int run_push_to_registry(int argc, char **argv) {
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc, argv);
+  const char *engine_name = NULL, *image = NULL, *base_image = NULL, *value = NULL;
+  int no_build = 0, plain = 0;
+  while (args.index < argc) {
+    int matched;
+    if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      engine_name = value;
+    } else if ((matched = pn_cli_flag(&args, "--base-image", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      base_image = value;
+    } else if (pn_cli_switch(&args, "--no-build", NULL)) {
+      no_build = 1;
+    } else if (pn_cli_switch(&args, "--progress=plain", NULL)) {
+      plain = 1;
+    } else if (argv[args.index][0] != '-' && !image) {
+      image = argv[args.index++];
+    } else {
+      return pn_cli_unknown(&args);
+    }
+  }
+  pn_config *config = no_build && image ? NULL : pn_cli_load_config(NULL, image != NULL);
+  if (!image && !config)
+    return 1;
+  pn_image_engine engine;
+  if (pn_cli_engine(engine_name, &engine) < 0) {
+    pn_config_free(config);
+    return 1;
+  }
+  char *tag = image ? pn_strdup(image) : pn_cli_image_tag(config);
+  int exit_code = tag ? 0 : 1;
+  if (exit_code == 0 && config && !no_build)
+    exit_code = pn_cli_build_image(&engine, config, tag, base_image, plain);
+  if (exit_code == 0)
+    exit_code = pn_image_push(&engine, tag) == 0 ? 0 : 1;
+  pn_free(tag);
+  pn_config_free(config);
+  return exit_code;
+}
+
+/* Hub mode when a hub is named, registry mode otherwise: the two never mix. */
+static int run_push(int argc, char **argv) {
+  const char *hub = getenv("PINION_HUB");
+  int to_hub = hub && *hub;
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--hub") == 0 || strncmp(argv[i], "--hub=", 6) == 0)
+      to_hub = 1;
+  return to_hub ? run_push_to_hub(argc, argv) : run_push_to_registry(argc, argv);
+}
+
 const struct pn_cli_command pn_cli_push_command = {
-    "push", "Publish the model as a new version on a pinion hub",
+    "push", "Publish the model: to a pinion hub, or its image to a registry",
     "Usage: pinion push --hub URL OWNER/NAME [FLAGS]\n"
     "\n"
     "Packs the model folder (skipping .git, __pycache__, .pinion and what .dockerignore\n"
@@ -212,5 +267,19 @@ const struct pn_cli_command pn_cli_push_command = {
     "      --token TOKEN   An API token of OWNER (default: $REPLICATE_API_TOKEN)\n"
     "      --public        Create the model public\n"
     "  -f, --file NAME     The config file name (default cog.yaml)\n"
-    "      --python PATH   The model's Python, to generate its schema\n",
+    "      --python PATH   The model's Python, to generate its schema\n"
+    "\n"
+    "Without --hub (and PINION_HUB):\n"
+    "\n"
+    "       pinion push [IMAGE] [FLAGS]\n"
+    "\n"
+    "Pushes IMAGE (default: cog.yaml's image) to its registry with the engine's push,\n"
+    "using the engine's login (`podman login`, `docker login`). In a model folder the\n"
+    "image is built first, as `cog push` does. Registries on this machine (localhost,\n"
+    "127.0.0.1) are reached over plain HTTP.\n"
+    "\n"
+    "Flags:\n"
+    "      --no-build           Push the image as it is\n"
+    "      --base-image REF     As for pinion build\n"
+    "      --engine NAME        docker, podman or buildah\n",
     run_push};

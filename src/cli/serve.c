@@ -2,6 +2,7 @@
  * server flags as Cog spells them, so `python -m cog.server.http` (which pinion's cog
  * package turns into this command) and scripts written for Cog work unchanged. */
 #include "cli/cli.h"
+#include "cli/image_cli.h"
 #include "cli/options.h"
 #include "core/alloc.h"
 #include "serve/server.h"
@@ -34,6 +35,8 @@ static const char serve_help[] =
     "  -f, --file NAME          The config file name (default cog.yaml)\n"
     "      --python PATH        The model's Python (default: $PINION_PYTHON, else python3)\n"
     "      --port-file PATH     Write the port to PATH once listening\n"
+    "      --image IMAGE        Serve a built image through the container engine instead\n"
+    "                           (with --host, --port, -e KEY=VALUE, --engine)\n"
     "\n"
     "Environment:\n"
     "  COG_MAX_CONCURRENCY, COG_SETUP_TIMEOUT, COG_THROTTLE_RESPONSE_INTERVAL,\n"
@@ -52,6 +55,8 @@ static int truthy(const char *text) {
 }
 
 static int run_serve(int argc, char **argv) {
+  if (pn_cli_has_image_flag(argc, argv))
+    return pn_cli_serve_image(argc, argv);
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   pn_server_options options = {.port = -1};

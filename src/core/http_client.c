@@ -306,8 +306,15 @@ static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
     curl->easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, request->low_speed_timeout_s);
   }
   curl->easy_setopt(easy, CURLOPT_FOLLOWLOCATION, request->follow_redirects ? 1L : 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
   curl->easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl->easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+  /* libcurl before 7.85 (Debian 11, Ubuntu 22.04: bases pinion is compiled on in
+   * images) has only the bitmask form. */
+  curl->easy_setopt(easy, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  curl->easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
   curl->easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
   if (request->upload_path) {
     transfer->upload = fopen(request->upload_path, "rb");

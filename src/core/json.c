@@ -124,6 +124,16 @@ static int newline(int flags, int depth, pn_buf *out) {
   return status;
 }
 
+/* jansson 2.13 (Debian 11, Ubuntu 22.04, the bases of many images pinion is compiled
+ * in) has no json_object_iter_key_len; keys there end at their first NUL. */
+static size_t iter_key_length(void *iter) {
+#if JANSSON_VERSION_HEX >= 0x020e00
+  return json_object_iter_key_len(iter);
+#else
+  return strlen(json_object_iter_key(iter));
+#endif
+}
+
 static int write_value(const json_t *value, int flags, int depth, pn_buf *out) {
   int status = 0;
   switch (json_typeof(value)) {
@@ -165,7 +175,7 @@ static int write_value(const json_t *value, int flags, int depth, pn_buf *out) {
       if (!status)
         status = newline(flags, depth + 1, out);
       if (!status)
-        status = render_string(out, json_object_iter_key(iter), json_object_iter_key_len(iter));
+        status = render_string(out, json_object_iter_key(iter), iter_key_length(iter));
       if (!status)
         status = pn_buf_append_str(out, flags & PN_JSON_PRETTY ? ": " : ":");
       if (!status)

@@ -361,6 +361,26 @@ static void format_memory(long kilobytes, char *out, size_t size) {
     snprintf(out, size, "%.1f MiB", (double)kilobytes / 1024.0);
 }
 
+/* A signal's short name ("KILL", "SEGV"). sigabbrev_np needs glibc 2.32; Debian 11's
+ * 2.31 (a base pinion is compiled on in images) falls back to the common ones. */
+static const char *signal_name(int number) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  return sigabbrev_np(number);
+#else
+  switch (number) {
+  case SIGKILL: return "KILL";
+  case SIGSEGV: return "SEGV";
+  case SIGABRT: return "ABRT";
+  case SIGBUS: return "BUS";
+  case SIGFPE: return "FPE";
+  case SIGILL: return "ILL";
+  case SIGTERM: return "TERM";
+  case SIGINT: return "INT";
+  default: return NULL;
+  }
+#endif
+}
+
 char *pn_worker_diagnose(const pn_worker_exit *exit) {
   char memory[32];
   format_memory(exit->peak_rss_kb, memory, sizeof memory);
@@ -372,7 +392,7 @@ char *pn_worker_diagnose(const pn_worker_exit *exit) {
                      "library it uses, ended the process (os._exit, or a fatal error in native "
                      "code)",
                      exit->code, memory);
-  const char *name = sigabbrev_np(exit->signal);
+  const char *name = signal_name(exit->signal);
   const char *cause;
   switch (exit->signal) {
   case SIGKILL:

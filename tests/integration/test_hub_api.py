@@ -310,6 +310,7 @@ def test_push_endpoint_rejects_other_bodies(hub):
 
 
 def test_image_versions_record_the_reference(hub):
+    hub.push("hello", "alice/hello")  # the same folder gives the same version: idempotent
     schema = hub.get("/v1/models/alice/hello").json()["latest_version"]["openapi_schema"]
     response = hub.post("/v1/models/alice/imaged/versions",
                         json={"image": "r8.im/alice/imaged@sha256:abc", "digest": "sha256:abc",

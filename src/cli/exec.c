@@ -1,0 +1,347 @@
+/* Running images: `pinion exec` (a command in the model's environment, Cog 0.2x's
+ * `cog exec`, Cog 0.9's `cog run`), `pinion predict --image` and `pinion serve --image`.
+ * Each hands over to `ENGINE run` (the engine then owns the terminal and signals, so
+ * Ctrl-C reaches pinion inside the container and cancels the prediction).
+ *
+ * `predict --image` runs `pinion predict` inside the image: the host's current folder
+ * is mounted below the model (/src/.pinion-io, so cog.yaml is found one folder up) and
+ * is where output files land, exactly as in folder mode; `@file` inputs and an output
+ * path outside that folder are mounted in. */
+#include "cli/cli.h"
+#include "cli/image_cli.h"
+#include "cli/options.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "image/image.h"
+
+#include <limits.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define IO_DIR "/src/.pinion-io"
+
+int pn_cli_has_image_flag(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--image") == 0 || strncmp(argv[i], "--image=", 8) == 0)
+      return 1;
+  return 0;
+}
+
+/* Whether the image's run.cog.config asks for a GPU. */
+static int image_wants_gpu(const pn_image_engine *engine, const char *image) {
+  json_t *labels = NULL;
+  if (pn_image_labels(engine, image, &labels) < 0)
+    return 0;
+  json_t *config = json_loads(json_string_value(json_object_get(labels, "run.cog.config"))
+                                  ? json_string_value(json_object_get(labels, "run.cog.config"))
+                                  : "{}",
+                              0, NULL);
+  int gpu = json_is_true(json_object_get(json_object_get(config, "build"), "gpu"));
+  json_decref(config);
+  json_decref(labels);
+  return gpu;
+}
+
+/* Mounts a host file read-only at /tmp/pinion-inputs/N/<name>; returns the path inside
+ * (pn_malloc'd) or NULL after printing why. */
+static char *mount_file(pn_image_argv *run, const char *host_path, int index) {
+  char resolved[PATH_MAX];
+  if (!realpath(host_path, resolved)) {
+    fprintf(stderr, "error: cannot read the input file %s\n", host_path);
+    return NULL;
+  }
+  char *copy = pn_strdup(resolved);
+  char *inside = copy ? pn_strfmt("/tmp/pinion-inputs/%d/%s", index, basename(copy)) : NULL;
+  if (inside)
+    pn_image_argv_addf(run, "--volume=%s:%s:ro", resolved, inside);
+  pn_free(copy);
+  return inside;
+}
+
+static int usage_error(const char *message, const char *value) {
+  fprintf(stderr, "pinion predict: %s \"%s\"\n", message, value);
+  return 2;
+}
+
+int pn_cli_predict_image(int argc, char **argv) {
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc, argv);
+  const char *image = NULL, *engine_name = NULL, *value = NULL;
+  pn_image_argv run, inner;
+  pn_image_argv_init(&run);
+  pn_image_argv_init(&inner);
+  int exit_code = 2, mounts = 0;
+  pn_image_argv_add(&inner, "pinion");
+  pn_image_argv_add(&inner, "predict");
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) {
+    fprintf(stderr, "error: cannot read the current folder\n");
+    return 1;
+  }
+  pn_image_argv env;
+  pn_image_argv_init(&env);
+  while (args.index < argc) {
+    int matched;
+    if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
+      if (matched < 0)
+        goto done;
+      image = value;
+    } else if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
+      if (matched < 0)
+        goto done;
+      engine_name = value;
+    } else if ((matched = pn_cli_flag(&args, "--input", "-i", &value)) != 0) {
+      if (matched < 0)
+        goto done;
+      const char *equals = strchr(value, '=');
+      pn_image_argv_add(&inner, "-i");
+      if (equals && equals[1] == '@') {
+        char *inside = mount_file(&env, equals + 2, mounts++);
+        if (!inside) {
+          exit_code = 1;
+          goto done;
+        }
+        pn_image_argv_addf(&inner, "%.*s=@%s", (int)(equals - value), value, inside);
+        pn_free(inside);
+      } else {
+        pn_image_argv_add(&inner, value);
+      }
+    } else if ((matched = pn_cli_flag(&args, "--json", NULL, &value)) != 0) {
+      if (matched < 0)
+        goto done;
+      pn_image_argv_add(&inner, "--json");
+      if (value[0] == '@') {
+        char *inside = mount_file(&env, value + 1, mounts++);
+        if (!inside) {
+          exit_code = 1;
+          goto done;
+        }
+        pn_image_argv_addf(&inner, "@%s", inside);
+        pn_free(inside);
+      } else {
+        pn_image_argv_add(&inner, value);
+      }
+    } else if ((matched = pn_cli_flag(&args, "--output", "-o", &value)) != 0) {
+      if (matched < 0)
+        goto done;
+      pn_image_argv_add(&inner, "-o");
+      if (value[0] == '/') {
+        char *copy = pn_strdup(value), *name = pn_strdup(value);
+        if (!copy || !name) {
+          pn_free(copy);
+          pn_free(name);
+          exit_code = 1;
+          goto done;
+        }
+        pn_image_argv_addf(&env, "--volume=%s:/tmp/pinion-output", dirname(copy));
+        pn_image_argv_addf(&inner, "/tmp/pinion-output/%s", basename(name));
+        pn_free(copy);
+        pn_free(name);
+      } else {
+        pn_image_argv_add(&inner, value);
+      }
+    } else if ((matched = pn_cli_flag(&args, "--env", "-e", &value)) != 0) {
+      if (matched < 0)
+        goto done;
+      if (!strchr(value, '=') || value[0] == '=') {
+        exit_code = usage_error("-e takes KEY=VALUE, got", value);
+        goto done;
+      }
+      pn_image_argv_addf(&env, "--env=%s", value);
+    } else if ((matched = pn_cli_flag(&args, "--setup-timeout", NULL, &value)) != 0) {
+      if (matched < 0)
+        goto done;
+      pn_image_argv_add(&inner, "--setup-timeout");
+      pn_image_argv_add(&inner, value);
+    } else {
+      exit_code = pn_cli_unknown(&args);
+      goto done;
+    }
+  }
+  pn_image_engine engine;
+  exit_code = 1;
+  if (pn_cli_engine(engine_name, &engine) < 0 || pn_image_ensure(&engine, image) < 0)
+    goto done;
+  if (!engine.can_run) {
+    fprintf(stderr, "error: %s builds images but cannot run them; install podman or docker\n",
+            engine.name);
+    goto done;
+  }
+  pn_image_run_prefix(&engine, &run, image_wants_gpu(&engine, image), 1);
+  pn_image_argv_addf(&run, "--volume=%s:" IO_DIR, cwd);
+  pn_image_argv_add(&run, "--workdir=" IO_DIR);
+  for (size_t i = 0; i < env.count; i++)
+    pn_image_argv_add(&run, env.items[i]);
+  pn_image_argv_add(&run, image);
+  for (size_t i = 0; i < inner.count; i++)
+    pn_image_argv_add(&run, inner.items[i]);
+  int rc = pn_image_exec(&run);
+  fprintf(stderr, "error: could not run %s: %s\n", engine.name, pn_strerror(rc));
+done:
+  pn_image_argv_free(&run);
+  pn_image_argv_free(&inner);
+  pn_image_argv_free(&env);
+  return exit_code;
+}
+
+int pn_cli_serve_image(int argc, char **argv) {
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc, argv);
+  const char *image = NULL, *engine_name = NULL, *host = "127.0.0.1", *value = NULL;
+  long port = 8393;
+  pn_image_argv env;
+  pn_image_argv_init(&env);
+  while (args.index < argc) {
+    int matched;
+    if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      image = value;
+    } else if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      engine_name = value;
+    } else if ((matched = pn_cli_flag(&args, "--host", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      host = value;
+    } else if ((matched = pn_cli_flag(&args, "--port", "-p", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      char *end = NULL;
+      port = strtol(value, &end, 10);
+      if (!end || *end || port < 1 || port > 65535) {
+        fprintf(stderr, "pinion serve: --port takes a number from 1 to 65535 with --image, "
+                        "got \"%s\"\n", value);
+        return 2;
+      }
+    } else if ((matched = pn_cli_flag(&args, "--env", "-e", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      pn_image_argv_addf(&env, "--env=%s", value);
+    } else {
+      pn_image_argv_free(&env);
+      return pn_cli_unknown(&args);
+    }
+  }
+  pn_image_engine engine;
+  int exit_code = 1;
+  if (pn_cli_engine(engine_name, &engine) == 0 && pn_image_ensure(&engine, image) == 0) {
+    pn_image_argv run;
+    pn_image_argv_init(&run);
+    pn_image_run_prefix(&engine, &run, image_wants_gpu(&engine, image), 1);
+    /* The server listens on the same port inside; on a host-network engine that port
+     * is the host's, otherwise it is published on HOST. */
+    pn_image_argv_addf(&run, "--env=PORT=%ld", port);
+    if (!engine.host_network)
+      pn_image_argv_addf(&run, "--publish=%s:%ld:%ld", host, port, port);
+    for (size_t i = 0; i < env.count; i++)
+      pn_image_argv_add(&run, env.items[i]);
+    pn_image_argv_add(&run, image);
+    fprintf(stderr, "Serving %s on http://%s:%ld with %s\n", image, host, port, engine.name);
+    int rc = pn_image_exec(&run);
+    fprintf(stderr, "error: could not run %s: %s\n", engine.name, pn_strerror(rc));
+    pn_image_argv_free(&run);
+  }
+  pn_image_argv_free(&env);
+  return exit_code;
+}
+
+static const char exec_help[] =
+    "Usage: pinion exec [FLAGS] [--] COMMAND [ARG...]\n"
+    "\n"
+    "Runs COMMAND in the model's environment: the image built from the current folder\n"
+    "(built first, with the folder mounted at /src so edits show at once), or IMAGE.\n"
+    "Cog 0.9 called this `cog run`.\n"
+    "\n"
+    "Flags:\n"
+    "      --image IMAGE        Run in IMAGE instead of building the folder's image\n"
+    "  -e, --env KEY=VALUE      Set an environment variable; repeatable\n"
+    "  -p, --publish PORT       Publish a container port on the same host port\n"
+    "      --base-image REF     As for pinion build\n"
+    "      --engine NAME        docker, podman or buildah\n"
+    "\n"
+    "Examples:\n"
+    "  pinion exec python -c 'import numpy; print(numpy.__version__)'\n"
+    "  pinion exec --image cog-hello -- pip freeze\n";
+
+static int run_exec(int argc, char **argv) {
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc, argv);
+  const char *image = NULL, *engine_name = NULL, *base_image = NULL, *value = NULL;
+  pn_image_argv extra;
+  pn_image_argv_init(&extra);
+  while (args.index < argc && argv[args.index][0] == '-') {
+    int matched;
+    if (strcmp(argv[args.index], "--") == 0) {
+      args.index++;
+      break;
+    } else if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      image = value;
+    } else if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      engine_name = value;
+    } else if ((matched = pn_cli_flag(&args, "--base-image", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      base_image = value;
+    } else if ((matched = pn_cli_flag(&args, "--env", "-e", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      pn_image_argv_addf(&extra, "--env=%s", value);
+    } else if ((matched = pn_cli_flag(&args, "--publish", "-p", &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      pn_image_argv_addf(&extra, "--publish=%s:%s", value, value);
+    } else {
+      pn_image_argv_free(&extra);
+      return pn_cli_unknown(&args);
+    }
+  }
+  if (args.index >= argc) {
+    pn_image_argv_free(&extra);
+    fprintf(stderr, "pinion exec: give the command to run, e.g. pinion exec python --version\n");
+    return 2;
+  }
+  pn_image_engine engine;
+  pn_config *config = NULL;
+  char *tag = NULL;
+  int exit_code = 1;
+  if (pn_cli_engine(engine_name, &engine) < 0)
+    goto done;
+  if (!image) {
+    if (!(config = pn_cli_load_config(NULL, 0)) || !(tag = pn_cli_image_tag(config)) ||
+        pn_cli_build_image(&engine, config, tag, base_image, 0) != 0)
+      goto done;
+  } else if (pn_image_ensure(&engine, image) < 0) {
+    goto done;
+  }
+  const char *target = image ? image : tag;
+  pn_image_argv run;
+  pn_image_argv_init(&run);
+  pn_image_run_prefix(&engine, &run, image_wants_gpu(&engine, target), 1);
+  if (config)
+    pn_image_argv_addf(&run, "--volume=%s:/src", config->dir);
+  for (size_t i = 0; i < extra.count; i++)
+    pn_image_argv_add(&run, extra.items[i]);
+  pn_image_argv_add(&run, target);
+  for (int i = args.index; i < argc; i++)
+    pn_image_argv_add(&run, argv[i]);
+  int rc = pn_image_exec(&run);
+  fprintf(stderr, "error: could not run %s: %s\n", engine.name, pn_strerror(rc));
+  pn_image_argv_free(&run);
+done:
+  pn_free(tag);
+  pn_config_free(config);
+  pn_image_argv_free(&extra);
+  return exit_code;
+}
+
+const struct pn_cli_command pn_cli_exec_command = {
+    "exec", "Run a command in the model's image", exec_help, run_exec};

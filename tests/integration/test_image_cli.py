@@ -1,0 +1,48 @@
+"""Image commands that need no engine: `pinion build --dockerfile`, the messages when
+no engine is usable, and flag checks."""
+import os
+
+from conftest import EXAMPLES, run_pinion
+
+
+def test_dockerfile_for_hello():
+    result = run_pinion("build", "--dockerfile", cwd=os.path.join(EXAMPLES, "hello"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "FROM python:3.11-slim AS pinion" in lines
+    assert lines[-1] == "COPY . /src"
+    assert 'CMD ["python3", "-m", "cog.server.http"]' in lines
+    assert "EXPOSE 5000" in lines
+
+
+def test_dockerfile_with_base_image():
+    result = run_pinion("build", "--dockerfile", "--base-image", "localhost/base:1",
+                        cwd=os.path.join(EXAMPLES, "digits"))
+    assert result.returncode == 0, result.stderr
+    assert "FROM localhost/base:1\n" in result.stdout
+    assert "-r /tmp/requirements.txt" in result.stdout
+
+
+def test_no_engine_is_a_clear_error(tmp_path):
+    result = run_pinion("build", cwd=os.path.join(EXAMPLES, "hello"), env={"PATH": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no container engine is usable: docker is not installed")
+    assert "install podman (apt-get install podman runc)" in result.stderr
+
+
+def test_unknown_engine():
+    result = run_pinion("build", "--engine", "rkt", cwd=os.path.join(EXAMPLES, "hello"))
+    assert result.returncode == 1
+    assert "unknown engine \"rkt\": use docker, podman or buildah" in result.stderr
+
+
+def test_base_build_needs_python_and_tag():
+    result = run_pinion("base", "build", "--python", "3.11")
+    assert result.returncode == 2
+    assert "--python and -t are required" in result.stderr
+
+
+def test_base_build_refuses_a_python_debian_lacks():
+    result = run_pinion("base", "build", "--python", "3.10", "-t", "x")
+    assert result.returncode == 1
+    assert "Debian has no release with Python 3.10" in result.stderr

@@ -1,0 +1,239 @@
+"""Images end to end, through a real engine (podman here and in CI): `pinion base build`
+makes an offline Debian base, `pinion build` builds examples/hello and examples/digits
+on it, and the images are inspected, run with `pinion predict --image`, served with
+`pinion serve --image` and called over HTTP, pushed to a real registry
+(docker-registry on 127.0.0.1), removed, pulled back and run again.
+
+The base image and the two example images are built once per session (fixtures);
+a base left by an earlier session is reused. Tests skip, with the reason, only when
+no engine can run containers here."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import EXAMPLES, PINION, run_pinion
+
+BASE = "localhost/pinion-test-base:3.11"
+HELLO = "localhost/pinion-test-hello"
+DIGITS = "localhost/pinion-test-digits"
+BUILD_TIMEOUT = 900
+
+
+def _engine_problem():
+    if not shutil.which("podman") and not shutil.which("docker"):
+        return "no container engine installed (scripts/install-deps installs podman)"
+    if not shutil.which("mmdebstrap"):
+        return "mmdebstrap is not installed (scripts/install-deps installs it)"
+    probe = run_pinion("inspect", "pinion-probe-no-such-image", timeout=60)
+    if "no container engine is usable" in probe.stderr:
+        return probe.stderr.strip()
+    return None
+
+
+PROBLEM = _engine_problem()
+pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=str(PROBLEM))
+
+
+def _podman(*args, **kwargs):
+    """The engine directly, with pinion's settings (for what pinion has no command for)."""
+    env = dict(os.environ)
+    conf = os.path.expanduser("~/.config/pinion")
+    for name, var in (("containers.conf", "CONTAINERS_CONF"), ("storage.conf", "CONTAINERS_STORAGE_CONF")):
+        if os.path.exists(os.path.join(conf, name)):
+            env.setdefault(var, os.path.join(conf, name))
+    return subprocess.run(["podman", *args], env=env, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def base_image():
+    labels = run_pinion("inspect", BASE, timeout=60)
+    if labels.returncode == 0 and json.loads(labels.stdout).get("run.pinion.base") == "debian":
+        return BASE
+    result = run_pinion("base", "build", "--python", "3.11", "-t", BASE,
+                        "--package", "python3-sklearn", "--package", "python3-pil", timeout=BUILD_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return BASE
+
+
+def _build(example, tag, base, *extra, cwd=None):
+    result = run_pinion("build", "-t", tag, "--base-image", base, *extra,
+                        cwd=cwd or os.path.join(EXAMPLES, example), timeout=BUILD_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def hello_image(base_image):
+    _build("hello", HELLO, base_image)
+    return HELLO
+
+
+@pytest.fixture(scope="session")
+def digits_image(base_image):
+    _build("digits", DIGITS, base_image)
+    return DIGITS
+
+
+def _labels(image):
+    result = run_pinion("inspect", image, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_labels_carry_config_schema_and_freeze(hello_image):
+    labels = _labels(hello_image)
+    assert labels["run.cog.version"]
+    assert json.loads(labels["run.cog.config"])["run"] == "predict.py:Predictor"
+    assert labels["run.cog.has_init"] == "true"
+    assert "numpy==" in labels["run.cog.pip_freeze"]
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    folder_schema = run_pinion("schema", cwd=os.path.join(EXAMPLES, "hello"))
+    assert folder_schema.returncode == 0, folder_schema.stderr
+    assert json.loads(labels["run.cog.openapi_schema"]) == json.loads(folder_schema.stdout)
+
+
+def test_predict_image_hello(hello_image, tmp_path):
+    result = run_pinion("predict", "--image", hello_image, "-i", "text=world", cwd=tmp_path, timeout=120)
+    assert (result.returncode, result.stdout) == (0, "hello there, world\n"), result.stderr
+
+
+def test_predict_image_digits_file_input(digits_image, tmp_path):
+    sample = os.path.join(EXAMPLES, "digits", "sample.png")
+    result = run_pinion("predict", "--image", digits_image, "-i", f"image=@{sample}", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"] == 8
+    folder = run_pinion("schema", cwd=os.path.join(EXAMPLES, "digits"))
+    assert json.loads(_labels(digits_image)["run.cog.openapi_schema"]) == json.loads(folder.stdout)
+
+
+def test_serve_image_over_http(hello_image):
+    port = _free_port()
+    env = dict(os.environ, NO_COLOR="1")
+    server = subprocess.Popen([PINION, "serve", "--image", hello_image, "--port", str(port)],
+                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 60
+        status = None
+        while time.time() < deadline:
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/health-check", timeout=2).json()["status"]
+                if status == "READY":
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        assert status == "READY"
+        response = requests.post(f"http://127.0.0.1:{port}/predictions",
+                                 json={"input": {"text": "HTTP"}}, timeout=30)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["status"] == "succeeded"
+        assert "".join(body["output"]) == "hello there, HTTP"
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture
+def registry(tmp_path):
+    binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    if not os.path.exists(binary):
+        pytest.fail("docker-registry is not installed (scripts/install-deps installs it)")
+    port = _free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_push_remove_pull_predict(hello_image, base_image, registry, tmp_path):
+    remote = f"{registry}/hello:test"
+    _build("hello", remote, base_image)
+    pushed = run_pinion("push", remote, cwd=tmp_path, timeout=300)
+    assert pushed.returncode == 0, pushed.stderr
+    tags = requests.get(f"http://{registry}/v2/hello/tags/list", timeout=5).json()
+    assert tags["tags"] == ["test"]
+    assert _podman("rmi", "-f", remote).returncode == 0
+    assert run_pinion("inspect", remote, timeout=60).returncode != 0
+    result = run_pinion("predict", "--image", remote, "-i", "text=again", cwd=tmp_path, timeout=300)
+    assert (result.returncode, result.stdout) == (0, "hello there, again\n"), result.stderr
+    assert json.loads(_labels(remote)["run.cog.openapi_schema"])["openapi"] == "3.0.2"
+
+
+def test_edit_predict_rebuilds_only_the_code(base_image, hello_image, tmp_path):
+    project = tmp_path / "hello"
+    shutil.copytree(os.path.join(EXAMPLES, "hello"), project)
+    tag = "localhost/pinion-test-edit"
+    _build("hello", tag, base_image, cwd=project)
+    with open(project / "predict.py", "a") as source:
+        source.write(f"\n# edited {time.time()}\n")
+    result = _build("hello", tag, base_image, "--progress", "plain", cwd=project)
+    main_build = result.stderr.split("Generating the schema")[0]
+    steps = [line for line in main_build.splitlines() if "STEP" in line or "Using cache" in line]
+    assert steps[-1].endswith("COPY . /src"), steps[-3:]
+    assert sum("Using cache" in line for line in steps) >= 10, "\n".join(steps)
+    _podman("rmi", "-f", tag)
+
+
+def test_exec_runs_in_the_image(hello_image):
+    result = run_pinion("exec", "--image", hello_image, "--", "python3", "-c",
+                        "import cog, sys; print(cog.__file__, sys.version_info[:2])", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("/usr/local/lib/pinion/python/cog/__init__.py (3, 11)")
+
+
+def test_inspect_missing_image_says_what_to_do():
+    result = run_pinion("inspect", "localhost/pinion-no-such-image", timeout=60)
+    assert result.returncode == 1
+    assert "pinion build -t localhost/pinion-no-such-image" in result.stderr
+
+
+@pytest.mark.skipif(os.environ.get("PINION_IMAGE_MATRIX") != "1",
+                    reason="the Debian/Python matrix makes a base per release (about 90 s each); "
+                           "run with PINION_IMAGE_MATRIX=1")
+@pytest.mark.parametrize("python", ["3.9", "3.13"])
+def test_runtime_works_on_other_debian_releases(python, tmp_path):
+    """pinion's runtime stage compiles on each base: other glibc and Python versions."""
+    base = f"localhost/pinion-test-base:{python}"
+    labels = run_pinion("inspect", base, timeout=60)
+    if labels.returncode != 0:
+        made = run_pinion("base", "build", "--python", python, "-t", base, timeout=BUILD_TIMEOUT)
+        assert made.returncode == 0, made.stderr[-3000:]
+    project = tmp_path / "hello"
+    shutil.copytree(os.path.join(EXAMPLES, "hello"), project)
+    config = (project / "cog.yaml").read_text().replace('"3.11"', f'"{python}"')
+    (project / "cog.yaml").write_text(config)
+    tag = f"localhost/pinion-test-hello-{python}"
+    _build("hello", tag, base, cwd=project)
+    result = run_pinion("predict", "--image", tag, "-i", f"text={python}", cwd=tmp_path, timeout=120)
+    assert (result.returncode, result.stdout) == (0, f"hello there, {python}\n"), result.stderr
