@@ -56,7 +56,7 @@ $(BUILD)/asan/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -O1 $(SANITIZE) -DPN_TEST_BUILD -c $< -o $@
 
 $(WEB_GEN): scripts/embed-web $(WEB_FILES)
-	@scripts/embed-web web $@
+	@python3 scripts/embed-web web $@
 
 $(BUILD)/obj/gen/web_assets.o: $(WEB_GEN)
 	@mkdir -p $(dir $@)
@@ -95,7 +95,7 @@ $(BUILD)/lib/pinion/python/%: python/%
 
 # pinion's own source, staged beside the binary: `pinion build` hands it to the engine
 # to compile pinion's runtime on each model's base image (src/image/dockerfile.c).
-SOURCE_FILES := Makefile VERSION $(shell find src python -type f \( -name '*.[ch]' -o -name '*.py' -o -name '*.sh' \) | sort)
+SOURCE_FILES := Makefile VERSION scripts/embed-web $(WEB_FILES) $(shell find src python -type f \( -name '*.[ch]' -o -name '*.py' -o -name '*.sh' \) | sort)
 SOURCE_OUT   := $(SOURCE_FILES:%=$(BUILD)/lib/pinion/source/%)
 .PHONY: source
 source: $(SOURCE_OUT)
