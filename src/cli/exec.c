@@ -17,6 +17,9 @@
 #include <limits.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -187,13 +190,29 @@ done:
   return exit_code;
 }
 
+/* A free TCP port on 127.0.0.1 for `--port 0`: the engine needs a number to publish. */
+static long free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t size = sizeof address;
+  long port = -1;
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&address, sizeof address) == 0 &&
+      getsockname(fd, (struct sockaddr *)&address, &size) == 0)
+    port = ntohs(address.sin_port);
+  if (fd >= 0)
+    close(fd);
+  return port;
+}
+
 int pn_cli_serve_image(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *image = NULL, *engine_name = NULL, *host = "127.0.0.1", *value = NULL;
+  const char *port_file = NULL;
   long port = 8393;
-  pn_image_argv env;
+  pn_image_argv env, server_args;
   pn_image_argv_init(&env);
+  pn_image_argv_init(&server_args);
   while (args.index < argc) {
     int matched;
     if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
@@ -213,19 +232,42 @@ int pn_cli_serve_image(int argc, char **argv) {
         return 2;
       char *end = NULL;
       port = strtol(value, &end, 10);
-      if (!end || *end || port < 1 || port > 65535) {
-        fprintf(stderr, "pinion serve: --port takes a number from 1 to 65535 with --image, "
-                        "got \"%s\"\n", value);
+      if (!end || *end || port < 0 || port > 65535) {
+        fprintf(stderr, "pinion serve: --port takes a number from 0 to 65535, got \"%s\"\n",
+                value);
         return 2;
       }
+    } else if ((matched = pn_cli_flag(&args, "--port-file", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      port_file = value;
+    } else if ((matched = pn_cli_flag(&args, "--upload-url", NULL, &value)) != 0) {
+      /* Flags of the server inside the image are passed on to it. */
+      if (matched < 0)
+        return 2;
+      pn_image_argv_add(&server_args, "--upload-url");
+      pn_image_argv_add(&server_args, value);
+    } else if ((matched = pn_cli_flag(&args, "--x-mode", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      pn_image_argv_add(&server_args, "--x-mode");
+      pn_image_argv_add(&server_args, value);
+    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
+      if (matched < 0) /* the image has its own Python */
+        return 2;
     } else if ((matched = pn_cli_flag(&args, "--env", "-e", &value)) != 0) {
       if (matched < 0)
         return 2;
       pn_image_argv_addf(&env, "--env=%s", value);
     } else {
       pn_image_argv_free(&env);
+      pn_image_argv_free(&server_args);
       return pn_cli_unknown(&args);
     }
+  }
+  if (port == 0 && (port = free_port()) < 0) {
+    fprintf(stderr, "pinion serve: no free port on 127.0.0.1\n");
+    return 1;
   }
   pn_image_engine engine;
   int exit_code = 1;
@@ -241,12 +283,27 @@ int pn_cli_serve_image(int argc, char **argv) {
     for (size_t i = 0; i < env.count; i++)
       pn_image_argv_add(&run, env.items[i]);
     pn_image_argv_add(&run, image);
+    if (server_args.count > 0) { /* the image's own command, with the passed flags */
+      pn_image_argv_add(&run, "python3");
+      pn_image_argv_add(&run, "-m");
+      pn_image_argv_add(&run, "cog.server.http");
+      for (size_t i = 0; i < server_args.count; i++)
+        pn_image_argv_add(&run, server_args.items[i]);
+    }
+    if (port_file) {
+      FILE *file = fopen(port_file, "w");
+      if (file) {
+        fprintf(file, "%ld\n", port);
+        fclose(file);
+      }
+    }
     fprintf(stderr, "Serving %s on http://%s:%ld with %s\n", image, host, port, engine.name);
     int rc = pn_image_exec(&run);
     fprintf(stderr, "error: could not run %s: %s\n", engine.name, pn_strerror(rc));
     pn_image_argv_free(&run);
   }
   pn_image_argv_free(&env);
+  pn_image_argv_free(&server_args);
   return exit_code;
 }
 

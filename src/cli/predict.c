@@ -325,6 +325,14 @@ static int run_predict(int argc, char **argv) {
 
 const struct pn_cli_command pn_cli_predict_command = {
     "predict", "Run a prediction of the model in this folder", predict_help, run_predict};
+/* `pinion run` is `predict` as Cog 0.20+ names it, and `pinion run -- CMD` is Cog
+ * 0.9's `cog run CMD`: a command in the model's environment (`pinion exec`). */
+static int run_run(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--") == 0)
+    return pn_cli_exec_command.run(argc, argv);
+  return run_predict(argc, argv);
+}
+
 const struct pn_cli_command pn_cli_run_command = {
-    "run", "Run a prediction (the same as predict, as Cog 0.20+ names it)", predict_help,
-    run_predict};
+    "run", "Run a prediction (as predict); `run -- CMD` runs a command (as exec)",
+    predict_help, run_run};

@@ -77,15 +77,17 @@ static void on_response(const pn_http_response *response, void *arg) {
   event_base_loopexit(state->base, NULL);
 }
 
-static int send_bundle(const char *hub, const char *model, const char *token, int public,
-                       const pn_buf *tar, upload *state) {
+/* POSTs a new version to the hub: a tar bundle, or JSON describing an image. */
+static int send_version(const char *hub, const char *model, const char *token, int public,
+                        const char *content_type, const pn_buf *body, upload *state) {
   size_t hub_length = strlen(hub);
   while (hub_length && hub[hub_length - 1] == '/')
     hub_length--;
   char *url = pn_strfmt("%.*s/v1/models/%s/versions%s", (int)hub_length, hub, model,
                         public ? "?visibility=public" : "");
   char *authorization = pn_strfmt("Authorization: Bearer %s", token);
-  const char *headers[] = {"Content-Type: application/x-tar", authorization, NULL};
+  char *type_header = pn_strfmt("Content-Type: %s", content_type);
+  const char *headers[] = {type_header, authorization, NULL};
   state->base = event_base_new();
   pn_http_client *client = NULL;
   int rc = url && authorization && state->base ? pn_http_client_new(state->base, &client) : -1;
@@ -93,8 +95,8 @@ static int send_bundle(const char *hub, const char *model, const char *token, in
     pn_http_request request = {.method = "POST",
                                .url = url,
                                .headers = headers,
-                               .body = tar->data,
-                               .body_length = tar->length,
+                               .body = body->data,
+                               .body_length = body->length,
                                .timeout_ms = 600000};
     rc = pn_http_client_send(client, &request, on_response, state, NULL);
     if (rc == 0)
@@ -105,14 +107,68 @@ static int send_bundle(const char *hub, const char *model, const char *token, in
     event_base_free(state->base);
   pn_free(url);
   pn_free(authorization);
+  pn_free(type_header);
   return rc;
+}
+
+/* An image version: its reference, its schema label and its image id, as JSON. */
+static int image_version_body(const char *image, pn_buf *body) {
+  pn_image_engine engine;
+  if (pn_cli_engine(NULL, &engine) < 0 || pn_image_ensure(&engine, image) < 0)
+    return -1;
+  json_t *labels = NULL;
+  if (pn_image_labels(&engine, image, &labels) < 0) {
+    fprintf(stderr, "error: cannot read the labels of %s\n", image);
+    return -1;
+  }
+  const char *schema_text = json_string_value(json_object_get(labels, "run.cog.openapi_schema"));
+  if (!schema_text)
+    schema_text = json_string_value(json_object_get(labels, "org.cogmodel.openapi_schema"));
+  json_t *schema = schema_text ? json_loads(schema_text, 0, NULL) : NULL;
+  if (!schema) {
+    fprintf(stderr, "error: %s has no run.cog.openapi_schema label: build it with `pinion build` "
+                    "(or `cog build`)\n",
+            image);
+    json_decref(labels);
+    return -1;
+  }
+  json_t *document = json_pack("{s:s, s:o}", "image", image, "openapi_schema", schema);
+  int rc = document ? pn_json_write(document, PN_JSON_COMPACT, body) : -1;
+  json_decref(document);
+  json_decref(labels);
+  return rc < 0 ? -1 : 0;
+}
+
+/* The model folder as a deterministic tar with its schema at .cog/openapi_schema.json. */
+static int pack_folder(const char *config_name, const char *python, pn_buf *tar) {
+  json_t *schema = NULL;
+  if (pn_cli_describe_model(config_name, python, &schema) != 0)
+    return -1;
+  char *schema_text = pn_json_dump(schema, PN_JSON_PRETTY);
+  json_decref(schema);
+  ignore_list ignored = {0};
+  load_dockerignore(&ignored);
+  pn_tar_extra extra = {".cog/openapi_schema.json", schema_text,
+                        schema_text ? strlen(schema_text) : 0};
+  char *error = NULL;
+  int rc = schema_text ? pn_tar_pack(".", skip, &ignored, &extra, 1, tar, &error) : -1;
+  for (size_t i = 0; i < ignored.count; i++)
+    pn_free(ignored.patterns[i]);
+  pn_free(ignored.patterns);
+  pn_free(schema_text);
+  if (rc < 0) {
+    fprintf(stderr, "error: cannot pack the model folder: %s\n", error ? error : "out of memory");
+    pn_free(error);
+    return -1;
+  }
+  return 0;
 }
 
 static int run_push_to_hub(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *hub = getenv("PINION_HUB"), *token = getenv("REPLICATE_API_TOKEN");
-  const char *model = NULL, *config_name = NULL, *python = NULL, *value = NULL;
+  const char *model = NULL, *config_name = NULL, *python = NULL, *value = NULL, *image = NULL;
   int public = 0;
   while (args.index < argc) {
     int matched;
@@ -132,6 +188,10 @@ static int run_push_to_hub(int argc, char **argv) {
       if (matched < 0)
         return 2;
       python = value;
+    } else if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      image = value;
     } else if (pn_cli_switch(&args, "--public", NULL)) {
       public = 1;
     } else if (argv[args.index][0] != '-' && !model) {
@@ -150,32 +210,23 @@ static int run_push_to_hub(int argc, char **argv) {
                     "with `pinion hub token create`)\n");
     return 2;
   }
-  json_t *schema = NULL;
-  if (pn_cli_describe_model(config_name, python, &schema) != 0)
-    return 1;
-  char *schema_text = pn_json_dump(schema, PN_JSON_PRETTY);
-  json_decref(schema);
-  ignore_list ignored = {0};
-  load_dockerignore(&ignored);
-  pn_tar_extra extra = {".cog/openapi_schema.json", schema_text,
-                        schema_text ? strlen(schema_text) : 0};
-  pn_buf tar;
-  pn_buf_init(&tar, (size_t)8 << 30);
-  char *error = NULL;
-  int rc = schema_text ? pn_tar_pack(".", skip, &ignored, &extra, 1, &tar, &error) : -1;
-  for (size_t i = 0; i < ignored.count; i++)
-    pn_free(ignored.patterns[i]);
-  pn_free(ignored.patterns);
-  pn_free(schema_text);
+  pn_buf body;
+  pn_buf_init(&body, (size_t)8 << 30);
+  const char *content_type = "application/x-tar";
+  int rc;
+  if (image) {
+    content_type = "application/json";
+    rc = image_version_body(image, &body);
+  } else {
+    rc = pack_folder(config_name, python, &body);
+  }
   if (rc < 0) {
-    fprintf(stderr, "error: cannot pack the model folder: %s\n", error ? error : "out of memory");
-    pn_free(error);
-    pn_buf_free(&tar);
+    pn_buf_free(&body);
     return 1;
   }
   upload state = {0};
-  rc = send_bundle(hub, model, token, public, &tar, &state);
-  pn_buf_free(&tar);
+  rc = send_version(hub, model, token, public, content_type, &body, &state);
+  pn_buf_free(&body);
   json_t *reply = state.body ? json_loads(state.body, 0, NULL) : NULL;
   int exit_code = 0;
   if (rc < 0 || state.error) {
@@ -266,6 +317,7 @@ const struct pn_cli_command pn_cli_push_command = {
     "      --hub URL       The hub (default: $PINION_HUB)\n"
     "      --token TOKEN   An API token of OWNER (default: $REPLICATE_API_TOKEN)\n"
     "      --public        Create the model public\n"
+    "      --image TAG     Publish this built image (its schema label) instead of the folder\n"
     "  -f, --file NAME     The config file name (default cog.yaml)\n"
     "      --python PATH   The model's Python, to generate its schema\n"
     "\n"

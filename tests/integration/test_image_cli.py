@@ -46,3 +46,12 @@ def test_base_build_refuses_a_python_debian_lacks():
     result = run_pinion("base", "build", "--python", "3.10", "-t", "x")
     assert result.returncode == 1
     assert "Debian has no release with Python 3.10" in result.stderr
+
+
+def test_run_dash_dash_is_exec_as_in_cog_0_9():
+    """`pinion run -- CMD` is Cog 0.9's `cog run CMD` (pinion exec); plain `run` predicts."""
+    result = run_pinion("run", "--", cwd=EXAMPLES + "/hello")
+    assert result.returncode == 2
+    assert result.stderr == "pinion exec: give the command to run, e.g. pinion exec python --version\n"
+    result = run_pinion("run", "-i", "name=still predict", cwd=EXAMPLES + "/hello")
+    assert (result.returncode, result.stdout) == (0, "hello there, still predict\n")

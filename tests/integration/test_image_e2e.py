@@ -237,3 +237,31 @@ def test_runtime_works_on_other_debian_releases(python, tmp_path):
     _build("hello", tag, base, cwd=project)
     result = run_pinion("predict", "--image", tag, "-i", f"text={python}", cwd=tmp_path, timeout=120)
     assert (result.returncode, result.stdout) == (0, f"hello there, {python}\n"), result.stderr
+
+
+def test_hub_publishes_and_runs_an_image_version(hello_image, tmp_path):
+    """`pinion push --hub URL OWNER/NAME --image TAG` publishes a built image; its
+    predictions run on an instance started from the image (`pinion serve --image`)."""
+    from hub_harness import Hub
+
+    hub = Hub(tmp_path / "data").start()
+    try:
+        result = run_pinion("push", "--hub", hub.url, "--token", hub.token("alice"), "alice/imaged",
+                            "--image", HELLO, timeout=120)
+        assert result.returncode == 0, result.stderr
+        version = result.stdout.strip()
+        assert len(version) == 64
+        stored = hub.get("/v1/models/alice/imaged/versions/" + version).json()
+        assert stored["openapi_schema"] == json.loads(run_pinion("schema", cwd=EXAMPLES + "/hello").stdout)
+        response = hub.post("/v1/predictions", json={"version": version, "input": {"name": "image"}},
+                            headers={"Prefer": "wait=60"})
+        prediction = response.json()
+        deadline = time.monotonic() + 120
+        while prediction["status"] not in ("succeeded", "failed", "canceled"):
+            assert time.monotonic() < deadline, prediction
+            time.sleep(0.5)
+            prediction = hub.get("/v1/predictions/" + prediction["id"]).json()
+        assert prediction["status"] == "succeeded", prediction
+        assert "".join(prediction["output"]) == "hello there, image"
+    finally:
+        hub.stop()
