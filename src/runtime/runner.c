@@ -396,6 +396,9 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
       pn_warn("%s; restarting it", diagnosis);
       runner->state = PN_RUNNER_STARTING;
       runner->setup_status = PN_SETUP_STARTING;
+      /* The health check must not show the last setup's end while the next waits. */
+      runner->setup_started_ns = pn_clock_realtime_ns();
+      runner->setup_completed_ns = 0;
       notify_state(runner);
       double delay = exit->killed_by_us ? 0 : 0.1 * (1 << (recent - 1));
       struct timeval backoff = {(time_t)delay, (suseconds_t)((delay - (time_t)delay) * 1e6)};

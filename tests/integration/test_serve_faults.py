@@ -57,6 +57,10 @@ def check_death_and_restart(server, mode, cause):
     assert body["status"] == "failed"
     assert body["error"].startswith("Worker crashed: "), body["error"]
     assert re.search(cause, body["error"]), body["error"]
+    waiting = server.health()
+    if waiting["status"] == "STARTING":  # the restart's backoff: no stale end of setup
+        assert "completed_at" not in waiting["setup"], waiting
+        assert waiting["setup"]["status"] == "starting"
     health = server.wait_status("READY")
     assert health["setup"]["status"] == "succeeded"
     assert health["setup"]["started_at"] > before  # setup ran again
