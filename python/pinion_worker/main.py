@@ -10,6 +10,7 @@ run on one asyncio loop, one task per prediction, the socket read through
 from __future__ import annotations
 
 import collections.abc
+import contextvars
 import inspect
 import io
 import json
@@ -40,12 +41,70 @@ def error_text(exc):
     return "%s: %s" % (name, message) if message else name
 
 
+# The running async prediction's log sender, per task (None outside predictions).
+LOG_TARGET = contextvars.ContextVar("pinion_log_target", default=None)
+
+
 def traceback_text(exc):
     """The formatted traceback without the worker's own frames."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+class LogSender:
+    """One async prediction's prints, sent as `log` frames a line at a time (print()
+    writes its pieces separately; a frame per piece would be wasteful)."""
+
+    def __init__(self, send, prediction_id):
+        self._send = send
+        self._id = prediction_id
+        self._pending = {"stdout": "", "stderr": ""}
+
+    def write(self, source, text):
+        pending = self._pending[source] + text
+        end = pending.rfind("\n") + 1
+        if end:
+            self._send({"type": "log", "id": self._id, "source": source, "data": pending[:end]})
+        self._pending[source] = pending[end:]
+
+    def flush(self):
+        for source, pending in self._pending.items():
+            if pending:
+                self._send({"type": "log", "id": self._id, "source": source, "data": pending})
+                self._pending[source] = ""
+
+
+class PredictionStream:
+    """sys.stdout / sys.stderr while async predictions run: what a prediction's own code
+    prints goes to that prediction as `log` frames (several may run at once, so the
+    shared pipe could not tell them apart); anything else, and output written to the
+    file descriptor directly (C extensions, subprocesses), goes to the pipe as before."""
+
+    def __init__(self, original, source):
+        self._original = original
+        self._source = source
+
+    def write(self, text):
+        sender = LOG_TARGET.get()
+        if sender is None or not isinstance(text, str):
+            return self._original.write(text)
+        sender.write(self._source, text)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        sender = LOG_TARGET.get()
+        if sender is not None:
+            sender.flush()
+        self._original.flush()
+
+    def __getattr__(self, name):  # fileno, encoding, isatty, buffer, ...
+        return getattr(self._original, name)
 
 
 def flush_output():
@@ -333,6 +392,7 @@ class Worker:
         prediction_id = message["id"]
         scope = self._scope(message)
         enter_scope(scope)  # the task runs in its own copy of the context
+        LOG_TARGET.set(LogSender(self.send, prediction_id))
         opened = []
         kind = "input"
         try:
@@ -384,6 +444,8 @@ class Worker:
             self.loop.create_task(self.healthcheck_async(message))
 
     def serve_async(self):
+        sys.stdout = PredictionStream(sys.stdout, "stdout")
+        sys.stderr = PredictionStream(sys.stderr, "stderr")
         loop = self.event_loop()
         finished = loop.create_future()
         fd = self.channel.fileno()

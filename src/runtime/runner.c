@@ -276,7 +276,19 @@ static void on_worker_message(pn_worker *worker, json_t *message, void *arg) {
     pn_debug("worker message \"%s\" for no running prediction", type);
     return;
   }
-  if (strcmp(type, "output") == 0) {
+  if (strcmp(type, "log") == 0) {
+    /* An async prediction's own prints, sent as frames because several may run. */
+    const char *data = json_string_value(json_object_get(message, "data"));
+    if (data) {
+      pn_prediction *prediction = runner->running[slot];
+      pn_prediction_append_logs(prediction, data, json_string_length(json_object_get(message, "data")));
+      json_t *log = json_pack("{s:O?, s:O}", "source", json_object_get(message, "source"), "data",
+                              json_object_get(message, "data"));
+      if (log)
+        pn_prediction_emit(prediction, PN_PREDICTION_EVENT_LOG, log);
+      json_decref(log);
+    }
+  } else if (strcmp(type, "output") == 0) {
     on_output_item(runner, slot, message);
   } else if (strcmp(type, "metric") == 0) {
     pn_prediction_emit(runner->running[slot], PN_PREDICTION_EVENT_METRIC, message);

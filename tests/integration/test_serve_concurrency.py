@@ -172,3 +172,18 @@ def test_cancel_sync_before_the_predictor_starts():
             assert time.monotonic() - started < 3
         assert s.health()["setup"]["started_at"] == before  # the worker was never restarted
         assert s.predict({"text": "after"})["output"] == "after None"
+
+
+def test_concurrent_async_predictions_keep_their_own_logs():
+    """Two async predictions print while both run: each one's logs hold only its own
+    lines (the worker sends a prediction's prints as frames tagged with its id)."""
+    with Server("serve_async_logs") as s, Receiver() as hooks:
+        start_async(s, "one", {"text": "one", "seconds": 0.4}, webhook=hooks.url,
+                    webhook_events_filter=["completed"])
+        start_async(s, "two", {"text": "two", "seconds": 0.2}, webhook=hooks.url,
+                    webhook_events_filter=["completed"])
+        wait_for(lambda: len(hooks.bodies()) == 2, what="both completed")
+        final = {b["id"]: b for b in hooks.bodies()}
+        assert final["one"]["logs"] == "start one\nend one\n"
+        assert final["two"]["logs"] == "start two\nend two\n"
+        assert final["one"]["output"] == "one" and final["two"]["output"] == "two"
