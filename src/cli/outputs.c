@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "serve/outputs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,21 +77,6 @@ static int copy_file(const char *from, const char *to) {
   return rc;
 }
 
-static json_t *at_pointer(json_t *root, const char *pointer) {
-  json_t *node = root;
-  while (node && *pointer == '/') {
-    pointer++;
-    size_t length = strcspn(pointer, "/");
-    char *token = pn_strndup(pointer, length);
-    if (!token)
-      return NULL;
-    node = json_is_array(node) ? json_array_get(node, (size_t)strtoull(token, NULL, 10))
-                               : json_object_get(node, token);
-    pn_free(token);
-    pointer += length;
-  }
-  return node;
-}
 
 int pn_cli_output_finish(pn_cli_output *output, pn_prediction *prediction) {
   json_t *value = prediction->output;
@@ -99,7 +85,7 @@ int pn_cli_output_finish(pn_cli_output *output, pn_prediction *prediction) {
   size_t i;
   json_t *pointer;
   json_array_foreach(prediction->files, i, pointer) {
-    json_t *node = at_pointer(value, json_string_value(pointer));
+    json_t *node = pn_json_pointer_get(value, json_string_value(pointer));
     const char *source = json_string_value(node);
     if (!source)
       continue;

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct pn_ipc {
   struct bufferevent *events;
@@ -17,22 +18,35 @@ struct pn_ipc {
   int closed;
 };
 
+static int append_to_buf(const char *text, size_t length, void *data) {
+  return pn_buf_append(data, text, length) < 0 ? -1 : 0;
+}
+
 int pn_ipc_encode(const json_t *message, pn_buf *out) {
-  char *text = json_dumps(message, JSON_COMPACT | JSON_ENCODE_ANY);
-  if (!text)
-    return PN_ENOMEM;
-  size_t length = strlen(text);
+  /* Reserve the header, dump the JSON straight after it, then fill the header in. */
+  size_t start = out->length;
+  static const unsigned char placeholder[4] = {0, 0, 0, 0};
+  int rc = pn_buf_append(out, placeholder, sizeof placeholder);
+  if (rc < 0)
+    return rc;
+  if (json_dump_callback(message, append_to_buf, out, JSON_COMPACT) < 0) {
+    size_t reached = out->length - start - 4;
+    out->length = start;
+    out->data[start] = '\0';
+    return reached >= PN_IPC_FRAME_MAX ? PN_ETOOBIG : PN_ENOMEM;
+  }
+  size_t length = out->length - start - 4;
   if (length > PN_IPC_FRAME_MAX) {
-    pn_free(text);
+    out->length = start;
+    out->data[start] = '\0';
     return PN_ETOOBIG;
   }
-  unsigned char header[4] = {(unsigned char)(length >> 24), (unsigned char)(length >> 16),
-                             (unsigned char)(length >> 8), (unsigned char)length};
-  int rc = pn_buf_append(out, header, sizeof header);
-  if (rc == 0)
-    rc = pn_buf_append(out, text, length);
-  pn_free(text);
-  return rc;
+  unsigned char *header = (unsigned char *)out->data + start;
+  header[0] = (unsigned char)(length >> 24);
+  header[1] = (unsigned char)(length >> 16);
+  header[2] = (unsigned char)(length >> 8);
+  header[3] = (unsigned char)length;
+  return 0;
 }
 
 int pn_ipc_decode(const unsigned char *bytes, size_t length, json_t **message, size_t *consumed,
@@ -135,42 +149,29 @@ int pn_ipc_open(struct event_base *base, int fd, pn_ipc_message_fn on_message,
   return 0;
 }
 
-static int append_to_evbuffer(const char *text, size_t length, void *data) {
-  return evbuffer_add(data, text, length);
-}
-
 int pn_ipc_send(pn_ipc *ipc, const json_t *message) {
   if (ipc->closed)
     return PN_ECLOSED;
-  /* Encode straight into the socket's output buffer: reserve the header, dump the
-   * JSON after it, then fill the header in. One copy, one write per frame. */
-  struct evbuffer *frame = evbuffer_new();
-  if (!frame)
-    return PN_ENOMEM;
-  unsigned char header[4] = {0, 0, 0, 0};
-  int rc = 0;
-  if (evbuffer_add(frame, header, 4) < 0 ||
-      json_dump_callback(message, append_to_evbuffer, frame, JSON_COMPACT) < 0)
-    rc = PN_ENOMEM;
-  size_t length = evbuffer_get_length(frame) - 4;
-  if (rc == 0 && length > PN_IPC_FRAME_MAX)
-    rc = PN_ETOOBIG;
-  if (rc == 0) {
-    unsigned char *start = evbuffer_pullup(frame, 4);
-    start[0] = (unsigned char)(length >> 24);
-    start[1] = (unsigned char)(length >> 16);
-    start[2] = (unsigned char)(length >> 8);
-    start[3] = (unsigned char)length;
-    /* When nothing is queued, write now: the frame is on the socket when this returns
-     * (a cancel frame must be there before the SIGUSR1 that follows it), and the
-     * worker sees it a loop turn sooner. What the socket does not take is queued. */
-    struct evbuffer *output = bufferevent_get_output(ipc->events);
-    if (evbuffer_get_length(output) == 0)
-      evbuffer_write(frame, bufferevent_getfd(ipc->events));
-    if (evbuffer_get_length(frame) > 0 && bufferevent_write_buffer(ipc->events, frame) < 0)
-      rc = PN_EIO;
+  pn_buf frame;
+  pn_buf_init(&frame, PN_IPC_FRAME_MAX + 4);
+  int rc = pn_ipc_encode(message, &frame);
+  if (rc < 0) {
+    pn_buf_free(&frame);
+    return rc;
   }
-  evbuffer_free(frame);
+  /* When nothing is queued, write now: the frame is on the socket when this returns
+   * (a cancel frame must be there before the SIGUSR1 that follows it), and the worker
+   * sees it a loop turn sooner. What the socket does not take is queued. */
+  size_t written = 0;
+  if (evbuffer_get_length(bufferevent_get_output(ipc->events)) == 0) {
+    ssize_t put = send(bufferevent_getfd(ipc->events), frame.data, frame.length, MSG_NOSIGNAL);
+    if (put > 0)
+      written = (size_t)put;
+  }
+  if (written < frame.length &&
+      bufferevent_write(ipc->events, frame.data + written, frame.length - written) < 0)
+    rc = PN_EIO;
+  pn_buf_free(&frame);
   return rc;
 }
 
