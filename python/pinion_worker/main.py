@@ -423,6 +423,16 @@ class Worker:
                 stream.close()
         self._finish(done, scope)
 
+    def _on_task_done(self, task):
+        """A task canceled before its first step never runs predict_async's body (the
+        cancel arrived in the same read as its predict): end the prediction here."""
+        if not task.cancelled():
+            return
+        for prediction_id, known in list(self.tasks.items()):
+            if known is task:
+                del self.tasks[prediction_id]
+                self.send({"type": "done", "id": prediction_id, "status": "canceled", "metrics": {}})
+
     async def healthcheck_async(self, message):
         result = self._healthcheck_call()
         if inspect.isawaitable(result):
@@ -435,7 +445,9 @@ class Worker:
     def _dispatch_async(self, message):
         kind = message.get("type")
         if kind == "predict":
-            self.tasks[message["id"]] = self.loop.create_task(self.predict_async(message))
+            task = self.loop.create_task(self.predict_async(message))
+            task.add_done_callback(self._on_task_done)
+            self.tasks[message["id"]] = task
         elif kind == "cancel":
             task = self.tasks.get(message.get("id"))
             if task is not None:

@@ -1,6 +1,7 @@
 """Black-box tests of the worker at the IPC level: each starts `python -m pinion_worker`
 on a fixture model (tests/fixtures/) and plays the server's side of the protocol
 (docs/internals/worker-protocol.md)."""
+import json
 import os
 import shutil
 import signal
@@ -522,6 +523,22 @@ def test_async_cancel(started):
     assert worker.recv(timeout=3) == {"type": "log", "id": "a", "source": "stdout", "data": "canceled x\n"}
     assert worker.recv(timeout=3) == {"type": "done", "id": "a", "status": "canceled", "metrics": {"slept": 10}}
     assert worker.logs() == []
+
+
+def test_async_cancel_that_arrives_with_its_predict(started):
+    # Both frames in one read: the task is canceled before it ever runs, so the
+    # handler's own `except CancelledError` never sees it. It must still end with
+    # `done`, or its slot stays taken until the server restarts the worker.
+    worker = started("async_model")
+    frames = b""
+    for message in ({"type": "predict", "id": "a", "input": {"sleep": 10, "text": "x"}, "context": {}},
+                    {"type": "cancel", "id": "a"}):
+        payload = json.dumps(message).encode()
+        frames += struct.pack(">I", len(payload)) + payload
+    worker.send_raw(frames)
+    assert worker.recv(timeout=3) == {"type": "done", "id": "a", "status": "canceled", "metrics": {}}
+    frames, done = worker.predict({"text": "after"}, prediction_id="b")
+    assert done["output"] == "after"
 
 
 def test_async_failure_and_healthcheck(started):
