@@ -484,7 +484,7 @@ def main():
     # SIGUSR1 is the server's cancel for sync predictions; its default action would
     # kill the worker, so it is ignored until a handler that can use it is installed.
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    channel = _pinion.Channel(int(os.environ["PINION_IPC_FD"]))
+    channel = _pinion.Channel(int(os.environ["PINION_IPC_FD"]), int(os.environ.get("PINION_POLL_US") or 0))
     mode = os.environ.get("PINION_MODE", "predict")
     action = os.environ.get("PINION_WORKER_ACTION", "serve")
     send = lambda message: channel.send(_dumps(message).encode("utf-8"))  # noqa: E731

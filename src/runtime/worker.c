@@ -148,12 +148,13 @@ static char **build_environment(const pn_worker_spec *spec, int ipc_fd) {
   size_t inherited = 0;
   while (environ[inherited])
     inherited++;
-  size_t total = inherited + spec->environment_count + 8;
+  size_t total = inherited + spec->environment_count + 10;
   char **env = pn_calloc(total, sizeof *env);
   if (!env)
     return NULL;
   static const char *replaced[] = {"PYTHONPATH=", "PYTHONUNBUFFERED=", "PINION_IPC_FD=",
-                                   "PINION_PREDICTOR=", "PINION_MODE=", "PINION_WORKER_ACTION="};
+                                   "PINION_PREDICTOR=", "PINION_MODE=", "PINION_WORKER_ACTION=",
+                                   "PINION_POLL_US="};
   const char *old_pythonpath = getenv("PYTHONPATH");
   size_t count = 0;
   for (size_t i = 0; i < inherited; i++) {
@@ -175,6 +176,7 @@ static char **build_environment(const pn_worker_spec *spec, int ipc_fd) {
   env[count++] = pn_strfmt("PINION_PREDICTOR=%s", spec->predictor);
   env[count++] = pn_strfmt("PINION_MODE=%s", spec->mode);
   env[count++] = pn_strfmt("PINION_WORKER_ACTION=%s", spec->action);
+  env[count++] = pn_strfmt("PINION_POLL_US=%ld", spec->poll_us > 0 ? spec->poll_us : 0L);
   for (size_t i = 0; i < count; i++) {
     if (!env[i]) {
       for (size_t j = 0; j < count; j++)

@@ -22,6 +22,8 @@ typedef struct pn_worker_spec {
   const char *action;        /* "describe" or "serve" */
   char *const *environment;  /* extra "KEY=VALUE" entries (cog.yaml's environment) */
   size_t environment_count;
+  long poll_us;              /* after each reply, how long the worker polls for the next
+                                frame before it sleeps (microseconds; core/loop.h) */
 } pn_worker_spec;
 
 /* How a worker ended. */

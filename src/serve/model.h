@@ -25,6 +25,7 @@ typedef struct pn_model_options {
   double setup_timeout;    /* seconds; 0: $COG_SETUP_TIMEOUT, else none */
   int restart;             /* restart a dead worker */
   int max_concurrency;     /* 0: $COG_MAX_CONCURRENCY, cog.yaml, @concurrent, else 1 */
+  long poll_us;            /* the worker polls this long for its next frame (core/loop.h) */
 } pn_model_options;
 
 typedef struct pn_model_callbacks {

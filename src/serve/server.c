@@ -14,6 +14,7 @@
 #include "core/http_client.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/version.h"
 #include "serve/inputs.h"
 #include "serve/job.h"
@@ -865,6 +866,13 @@ static int listen_on(server *self, const char *host, int port) {
   return 0;
 }
 
+/* Poll rather than sleep while the worker owes a reply (core/loop.h). */
+static int prediction_in_flight(void *arg) {
+  server *self = arg;
+  pn_runner *runner = pn_model_runner(self->model);
+  return runner && pn_runner_in_flight(runner) > 0;
+}
+
 int pn_server_run(const pn_server_options *options) {
   server self = {0};
   self.options = options;
@@ -878,7 +886,10 @@ int pn_server_run(const pn_server_options *options) {
   pn_diag_list diags;
   pn_diag_list_init(&diags);
   char *error = NULL;
-  int rc = pn_model_open(self.base, &options->model, &callbacks, &self, &self.model, &diags, &error);
+  long poll_us = pn_poll_budget_us();
+  pn_model_options model_options = options->model;
+  model_options.poll_us = poll_us;
+  int rc = pn_model_open(self.base, &model_options, &callbacks, &self, &self.model, &diags, &error);
   pn_diag_print(&diags, stderr);
   pn_diag_list_free(&diags);
   if (rc < 0) {
@@ -916,8 +927,9 @@ int pn_server_run(const pn_server_options *options) {
                                   &self);
   if (listen_on(&self, host, port) < 0) {
     self.exit_code = 1;
-  } else {
-    event_base_dispatch(self.base);
+  } else if (pn_loop_run(self.base, poll_us, prediction_in_flight, &self) < 0) {
+    fprintf(stderr, "error: the event loop failed\n");
+    self.exit_code = 1;
   }
   while (self.entries) {
     entry *item = self.entries;

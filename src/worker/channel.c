@@ -5,21 +5,26 @@
  * of JSON. It is built against Python's stable ABI (Py_LIMITED_API 3.8), so one .so
  * serves every Python from 3.8 on, and it uses only functions of that ABI.
  *
- * `Channel(fd)` offers a blocking `recv()` that releases the GIL while it waits and
- * lets Python signal handlers run on EINTR (the server cancels a sync prediction with
- * SIGUSR1), a non-blocking `try_recv()` for the asyncio reader, and a thread-safe
- * `send()` that writes a whole frame under a mutex with the GIL released.
+ * `Channel(fd, poll_us=0)` offers a blocking `recv()` that releases the GIL while it
+ * waits and lets Python signal handlers run on EINTR (the server cancels a sync
+ * prediction with SIGUSR1), a non-blocking `try_recv()` for the asyncio reader, and a
+ * thread-safe `send()` that writes a whole frame under a mutex with the GIL released.
+ * Before `recv()` sleeps it polls for up to `poll_us` microseconds, yielding the CPU
+ * between tries: under load the next prediction usually arrives within that time, and
+ * waking a sleeping process costs more than the prediction (src/core/loop.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The protocol's ceiling on one frame's payload (PN_IPC_FRAME_MAX on the C side). */
@@ -35,6 +40,7 @@ typedef struct {
     size_t length;
     size_t capacity;
     int eof;
+    long poll_us;
     pthread_mutex_t send_lock;
 } pn_worker_channel;
 
@@ -126,6 +132,50 @@ static Py_ssize_t pn_worker_fill(pn_worker_channel *channel, int flags) {
     return (Py_ssize_t)got;
 }
 
+static int64_t pn_worker_now_us(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+/*
+ * Polls with non-blocking reads for up to the channel's budget. Returns what
+ * pn_worker_fill returns, -2 when the budget passed with nothing to read. Signals
+ * that arrive meanwhile run their handlers afterwards, as they would on EINTR.
+ */
+static Py_ssize_t pn_worker_poll(pn_worker_channel *channel) {
+    ssize_t got;
+    int saved;
+    if (pn_worker_reserve(channel, PN_WORKER_READ_CHUNK) < 0)
+        return -1;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t deadline = pn_worker_now_us() + channel->poll_us;
+    for (;;) {
+        got = recv(channel->fd, channel->buffer + channel->length,
+                   channel->capacity - channel->length, MSG_DONTWAIT);
+        saved = errno;
+        if (got >= 0 || (saved != EAGAIN && saved != EWOULDBLOCK && saved != EINTR))
+            break;
+        if (pn_worker_now_us() >= deadline)
+            break;
+        sched_yield();
+    }
+    Py_END_ALLOW_THREADS
+    if (PyErr_CheckSignals() < 0)
+        return -1;
+    if (got < 0) {
+        if (saved == EAGAIN || saved == EWOULDBLOCK || saved == EINTR)
+            return -2;
+        errno = saved;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    channel->length += (size_t)got;
+    if (got == 0)
+        channel->eof = 1;
+    return (Py_ssize_t)got;
+}
+
 static PyObject *pn_worker_channel_recv(PyObject *self, PyObject *unused) {
     pn_worker_channel *channel = (pn_worker_channel *)self;
     for (;;) {
@@ -136,7 +186,9 @@ static PyObject *pn_worker_channel_recv(PyObject *self, PyObject *unused) {
         Py_DECREF(frame);
         if (channel->eof)
             Py_RETURN_NONE;
-        got = pn_worker_fill(channel, 0);
+        got = channel->poll_us > 0 ? pn_worker_poll(channel) : -2;
+        if (got == -2)
+            got = pn_worker_fill(channel, 0);
         if (got < 0)
             return NULL;
     }
@@ -253,8 +305,15 @@ static PyObject *pn_worker_channel_fileno(PyObject *self, PyObject *unused) {
 static int pn_worker_channel_init(PyObject *self, PyObject *args, PyObject *kwargs) {
     pn_worker_channel *channel = (pn_worker_channel *)self;
     int fd;
-    if (!PyArg_ParseTuple(args, "i:Channel", &fd))
+    long poll_us = 0;
+    static char *keywords[] = {"fd", "poll_us", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|l:Channel", keywords, &fd, &poll_us))
         return -1;
+    if (poll_us < 0 || poll_us > 1000000) {
+        PyErr_SetString(PyExc_ValueError, "Channel: poll_us must be from 0 to 1000000");
+        return -1;
+    }
+    channel->poll_us = poll_us;
     if (fd < 0) {
         PyErr_SetString(PyExc_ValueError, "Channel: negative file descriptor");
         return -1;
@@ -273,6 +332,7 @@ static PyObject *pn_worker_channel_new(PyTypeObject *type, PyObject *args, PyObj
     channel->length = 0;
     channel->capacity = 0;
     channel->eof = 0;
+    channel->poll_us = 0;
     pthread_mutex_init(&channel->send_lock, NULL);
     return (PyObject *)channel;
 }
