@@ -2,6 +2,7 @@
 #include "core/alloc.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,13 @@ static int should_fail(void) {
 }
 
 void pn_alloc_fail_after(long count) { allocations_left = count; }
+
+void pn_alloc_keep_large_buffers(void) {
+  mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+}
+
+void pn_alloc_release_free_memory(void) { malloc_trim(0); }
 
 void *pn_malloc(size_t size) { return should_fail() ? NULL : malloc(size ? size : 1); }
 

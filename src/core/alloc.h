@@ -20,6 +20,14 @@ void pn_free(void *pointer);
 /* Makes jansson allocate through pn_malloc/pn_free. Call once at start-up. */
 void pn_alloc_install_json(void);
 
+/* For servers that move megabyte outputs: buffers up to 16 MiB come from the heap and
+ * up to 32 MiB of freed memory stays mapped, so a request reuses the last one's pages
+ * instead of mapping, faulting in and zeroing fresh ones (glibc's defaults map each
+ * buffer over 128 KiB anew: ~700 page faults per 1 MiB output). */
+void pn_alloc_keep_large_buffers(void);
+/* Returns freed memory to the system (after a burst, when the server goes idle). */
+void pn_alloc_release_free_memory(void);
+
 /* Tests: let the next `count` allocations succeed and fail every one after them.
  * A negative count turns failure injection off. */
 void pn_alloc_fail_after(long count);

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,30 @@ static int render_real(pn_buf *buf, double number, int flags) {
 /* Bytes that need an escape in a JSON string: quote, backslash, control characters. */
 static int needs_escape(unsigned char byte) { return byte < 0x20 || byte == '"' || byte == '\\'; }
 
+/* Whether any of the eight bytes in `word` needs an escape (exact, SWAR: a byte below
+ * 0x20, or equal to '"' or '\\'). */
+static int word_needs_escape(uint64_t word) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  uint64_t below = (word - ones * 0x20) & ~word;
+  uint64_t quote = word ^ (ones * '"'), backslash = word ^ (ones * '\\');
+  uint64_t zero = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
+  return ((below | zero) & highs) != 0;
+}
+
+/* The length of the prefix of `bytes` that needs no escape, eight bytes at a time. */
+static size_t plain_prefix(const unsigned char *bytes, size_t length) {
+  size_t at = 0;
+  for (; at + 8 <= length; at += 8) {
+    uint64_t word;
+    memcpy(&word, bytes + at, 8);
+    if (word_needs_escape(word))
+      break;
+  }
+  while (at < length && !needs_escape(bytes[at]))
+    at++;
+  return at;
+}
+
 static int render_string(pn_buf *buf, const char *text, size_t length) {
   /* Reserve for the common case (nothing to escape) so long strings, such as data
    * URIs, are copied once. */
@@ -75,8 +100,11 @@ static int render_string(pn_buf *buf, const char *text, size_t length) {
   const unsigned char *bytes = (const unsigned char *)text;
   size_t plain = 0;
   for (size_t at = 0; !status && at < length; at++) {
-    if (!needs_escape(bytes[at]))
-      continue;
+    if (!needs_escape(bytes[at])) {
+      at += plain_prefix(bytes + at, length - at);
+      if (at >= length)
+        break;
+    }
     const char *escape;
     char code[8];
     switch (bytes[at]) {

@@ -74,6 +74,7 @@ struct server {
   char *user_health_error;
   struct event *signals[3];
   struct event *drain_timer;
+  struct event *trim_timer; /* returns freed memory once predictions stop */
   pn_reload *reload;
   int shutting_down;
   int exit_code;
@@ -248,6 +249,8 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
     pn_job_detach(job);
     remove_entry(self, item);
     check_drained(self);
+    struct timeval idle = {2, 0};
+    event_add(self->trim_timer, &idle);
     break;
   }
   }
@@ -780,6 +783,14 @@ static void check_drained(server *self) {
     finish_now(self);
 }
 
+/* Two seconds after the last prediction ended: give back what the burst freed
+ * (pn_alloc_keep_large_buffers keeps it for reuse while predictions run). */
+static void on_trim_timer(evutil_socket_t fd, short what, void *arg) {
+  server *self = arg;
+  if (!self->entries)
+    pn_alloc_release_free_memory();
+}
+
 static void on_drain_timer(evutil_socket_t fd, short what, void *arg) {
   server *self = arg;
   if (self->entries || pn_webhook_outstanding())
@@ -876,6 +887,7 @@ static int prediction_in_flight(void *arg) {
 int pn_server_run(const pn_server_options *options) {
   server self = {0};
   self.options = options;
+  pn_alloc_keep_large_buffers();
   self.base = event_base_new();
   if (!self.base || pn_http_client_new(self.base, &self.client) < 0) {
     fprintf(stderr, "error: could not start the event loop\n");
@@ -911,6 +923,7 @@ int pn_server_run(const pn_server_options *options) {
   evhttp_set_gencb(self.http, route, &self);
   self.health_timer = evtimer_new(self.base, on_health_timeout, &self);
   self.drain_timer = evtimer_new(self.base, on_drain_timer, &self);
+  self.trim_timer = evtimer_new(self.base, on_trim_timer, &self);
   int signals[3] = {SIGINT, SIGTERM, SIGHUP};
   for (int i = 0; i < 3; i++) {
     self.signals[i] = evsignal_new(self.base, signals[i], on_signal, &self);
@@ -953,6 +966,7 @@ int pn_server_run(const pn_server_options *options) {
     event_free(self.signals[i]);
   event_free(self.health_timer);
   event_free(self.drain_timer);
+  event_free(self.trim_timer);
   event_base_free(self.base);
   return self.exit_code;
 }

@@ -11,6 +11,9 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/gpu.h"
+#include "core/json.h"
+
+#include <jansson.h>
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -117,9 +120,44 @@ static void gpus_are_counted_from_device_files(void **state) {
   pn_free(root);
 }
 
+/* An escape at every offset around the 8-byte steps of the writer's fast scan, for
+ * each kind of byte that needs one, next to bytes (UTF-8, DEL) that do not. */
+static void json_strings_escape_at_every_offset(void **state) {
+  static const struct {
+    char byte;
+    const char *escaped;
+  } kinds[] = {{'"', "\\\""}, {'\\', "\\\\"}, {'\n', "\\n"}, {'\x01', "\\u0001"}, {'\x1f', "\\u001f"}};
+  for (size_t kind = 0; kind < sizeof kinds / sizeof kinds[0]; kind++) {
+    for (size_t offset = 0; offset < 20; offset++) {
+      char text[32], expected[64];
+      memset(text, 'a', sizeof text);
+      text[3] = '\x7f';
+      text[offset] = kinds[kind].byte;
+      text[24] = '\0';
+      snprintf(expected, sizeof expected, "\"%.*s%s%s\"", (int)offset, text, kinds[kind].escaped,
+               text + offset + 1);
+      json_t *value = json_string_nocheck(text);
+      pn_buf out;
+      pn_buf_init(&out, 1024);
+      assert_int_equal(pn_json_write(value, 0, &out), 0);
+      assert_string_equal(out.data, expected);
+      pn_buf_free(&out);
+      json_decref(value);
+    }
+  }
+  json_t *unicode = json_string("caf\xc3\xa9 \xe2\x82\xac long enough to take the fast path");
+  pn_buf out;
+  pn_buf_init(&out, 1024);
+  assert_int_equal(pn_json_write(unicode, 0, &out), 0);
+  assert_string_equal(out.data, "\"caf\xc3\xa9 \xe2\x82\xac long enough to take the fast path\"");
+  pn_buf_free(&out);
+  json_decref(unicode);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(error_messages_and_names),
+      cmocka_unit_test(json_strings_escape_at_every_offset),
       cmocka_unit_test(buffer_respects_its_limit),
       cmocka_unit_test(allocation_failure_injection),
       cmocka_unit_test(rfc3339_formatting),
