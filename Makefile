@@ -128,7 +128,11 @@ $(BUILD)/bench/ipc_bench: bench/ipc_bench.c $(BUILD)/libpinion.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpinion.a $(PKG_LIBS) -ldl -lm
 
-bench: deps all $(BUILD)/bench/ipc_bench
+$(BUILD)/bench/floor: bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: deps all $(BUILD)/bench/ipc_bench $(BUILD)/bench/floor
 	@bench/run
 
 # libFuzzer targets (clang): `make fuzz` builds them; `make fuzz FUZZ_SECONDS=60` runs each.

@@ -1,9 +1,11 @@
 /* The worker's per-prediction overhead over IPC: a runner on the trivial model,
  * predictions submitted back to back from the loop, the mean and median round trip
  * measured from submit to the DONE event. No HTTP, no validation: only the protocol,
- * the socketpair and the worker's Python loop. */
+ * the socketpair and the worker's Python loop. Both sides poll as `pinion serve` does
+ * (PINION_POLL_US; 0 to measure them sleeping). */
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/loop.h"
 #include "runtime/runner.h"
 
 #include <event2/event.h>
@@ -66,6 +68,11 @@ static void on_state(pn_runner *runner, void *arg) {
   }
 }
 
+static int in_flight(void *arg) {
+  bench *state = arg;
+  return state->runner && pn_runner_in_flight(state->runner) > 0;
+}
+
 static int compare(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -80,11 +87,12 @@ int main(int argc, char **argv) {
   bench state = {0};
   state.total = atoi(argv[3]);
   state.samples = calloc((size_t)state.total, sizeof *state.samples);
-  state.base = event_base_new();
+  state.base = pn_loop_new();
   const char *python = getenv("PINION_PYTHON") ? getenv("PINION_PYTHON") : "python3";
+  long poll_us = pn_poll_budget_us();
   pn_runner_options options = {
       .worker = {.python = python, .python_dir = argv[1], .project_dir = argv[2],
-                 .predictor = "predict.py:Predictor", .mode = "predict"},
+                 .predictor = "predict.py:Predictor", .mode = "predict", .poll_us = poll_us},
   };
   pn_runner_callbacks callbacks = {.on_state = on_state};
   char *error = NULL;
@@ -92,7 +100,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "could not start: %s\n", error);
     return 1;
   }
-  event_base_dispatch(state.base);
+  pn_loop_run(state.base, poll_us, in_flight, &state);
   if (state.failed) {
     fprintf(stderr, "a prediction failed\n");
     return 1;

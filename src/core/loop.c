@@ -8,6 +8,16 @@
 #include <sched.h>
 #include <stdlib.h>
 
+struct event_base *pn_loop_new(void) {
+  struct event_config *config = event_config_new();
+  if (!config)
+    return NULL;
+  event_config_set_flag(config, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  struct event_base *base = event_base_new_with_config(config);
+  event_config_free(config);
+  return base;
+}
+
 long pn_poll_budget_us(void) {
   const char *text = getenv("PINION_POLL_US");
   if (!text || !*text)

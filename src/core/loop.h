@@ -14,6 +14,11 @@ struct event_base;
 #define PN_POLL_US_DEFAULT 200
 #define PN_POLL_US_MAX 100000
 
+/* A new event base for a server: on epoll, changes to an fd's events within one loop
+ * pass are applied with one epoll_ctl (evhttp disables and re-enables a connection's
+ * reads around every request: two system calls saved per request). NULL on failure. */
+struct event_base *pn_loop_new(void);
+
 /* The budget from PINION_POLL_US, or the default; out-of-range or malformed values
  * fall back to the default with a warning. */
 long pn_poll_budget_us(void);

@@ -888,7 +888,7 @@ int pn_server_run(const pn_server_options *options) {
   server self = {0};
   self.options = options;
   pn_alloc_keep_large_buffers();
-  self.base = event_base_new();
+  self.base = pn_loop_new();
   if (!self.base || pn_http_client_new(self.base, &self.client) < 0) {
     fprintf(stderr, "error: could not start the event loop\n");
     return 1;
