@@ -107,6 +107,27 @@ class PredictionStream:
         return getattr(self._original, name)
 
 
+def polling_selector(poll_us, idle):
+    """The default selector, polling for up to `poll_us` microseconds before it sleeps
+    while `idle()` says no prediction runs, as the sync worker's `recv()` does
+    (docs/internals/serve.md, "Polling instead of sleeping")."""
+    import selectors
+    import time
+
+    class PollingSelector(selectors.DefaultSelector):
+        def select(self, timeout=None):
+            if timeout is not None and timeout <= 0 or not idle():
+                return super().select(timeout)
+            deadline = time.perf_counter() + poll_us / 1e6
+            while True:
+                ready = super().select(0)
+                if ready or time.perf_counter() >= deadline:
+                    return ready or super().select(timeout)
+                os.sched_yield()
+
+    return PollingSelector()
+
+
 def flush_output():
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -148,8 +169,9 @@ def _is_iterator(value):
 class Worker:
     """One loaded predictor and the channel to the server."""
 
-    def __init__(self, channel, handler, signature):
+    def __init__(self, channel, handler, signature, poll_us=0):
         self.channel = channel
+        self.poll_us = poll_us
         self.handler = handler
         self.signature = signature
         self.description = signature.description
@@ -208,7 +230,10 @@ class Worker:
         import asyncio
 
         if self.loop is None:
-            self.loop = asyncio.new_event_loop()
+            if self.poll_us > 0:
+                self.loop = asyncio.SelectorEventLoop(polling_selector(self.poll_us, lambda: not self.tasks))
+            else:
+                self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
         return self.loop
 
@@ -484,7 +509,8 @@ def main():
     # SIGUSR1 is the server's cancel for sync predictions; its default action would
     # kill the worker, so it is ignored until a handler that can use it is installed.
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    channel = _pinion.Channel(int(os.environ["PINION_IPC_FD"]), int(os.environ.get("PINION_POLL_US") or 0))
+    poll_us = int(os.environ.get("PINION_POLL_US") or 0)
+    channel = _pinion.Channel(int(os.environ["PINION_IPC_FD"]), poll_us)
     mode = os.environ.get("PINION_MODE", "predict")
     action = os.environ.get("PINION_WORKER_ACTION", "serve")
     send = lambda message: channel.send(_dumps(message).encode("utf-8"))  # noqa: E731
@@ -504,7 +530,7 @@ def main():
           "sdk": cog.__version__})
     if action == "describe":
         return 0
-    worker = Worker(channel, handler, signature)
+    worker = Worker(channel, handler, signature, poll_us)
     if not worker.run_setup():
         while channel.recv() is not None:  # keep the channel open until the server ends it
             pass

@@ -154,8 +154,8 @@ static live *add_live(pn_hub *hub, const json_t *row) {
   item->stream = pn_hub_stream_new(hub->base);
   const char *webhook = text_of(row, "webhook");
   if (webhook && *webhook) {
-    unsigned events = PN_HUB_HOOK_ALL;
-    pn_hub_webhook_filter(json_object_get(row, "webhook_events_filter"), &events);
+    unsigned events = PN_WEBHOOK_ALL;
+    pn_webhook_events_parse(json_object_get(row, "webhook_events_filter"), &events, NULL);
     item->hook = pn_hub_hook_new(hub, item->id, webhook, events);
   }
   item->next = hub->live;
@@ -556,9 +556,9 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
     if (item) {
       stream_changes(item, row);
       unsigned hook_event = !kind                         ? 0
-                            : strcmp(kind, "start") == 0  ? PN_HUB_HOOK_START
-                            : strcmp(kind, "output") == 0 ? PN_HUB_HOOK_OUTPUT
-                            : strcmp(kind, "logs") == 0   ? PN_HUB_HOOK_LOGS
+                            : strcmp(kind, "start") == 0  ? PN_WEBHOOK_START
+                            : strcmp(kind, "output") == 0 ? PN_WEBHOOK_OUTPUT
+                            : strcmp(kind, "logs") == 0   ? PN_WEBHOOK_LOGS
                                                           : 0;
       if (hook_event)
         pn_hub_hook_notify(item->hook, hook_event);
@@ -789,13 +789,13 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   }
   json_t *webhook = json_object_get(body, "webhook");
   json_t *filter = json_object_get(body, "webhook_events_filter");
-  unsigned events = PN_HUB_HOOK_ALL;
+  unsigned events = PN_WEBHOOK_ALL;
   const char *legacy = text_of(body, "webhook_completed");
   if (webhook && !json_is_null(webhook) && !json_is_string(webhook)) {
     pn_hub_problem(request, 400, NULL, "`webhook` must be a URL string.");
     return;
   }
-  if (pn_hub_webhook_filter(filter, &events) < 0) {
+  if (pn_webhook_events_parse(filter, &events, NULL) < 0) {
     pn_hub_problem(request, 400, NULL,
                    "`webhook_events_filter` must be a list of \"start\", \"output\", \"logs\" "
                    "and \"completed\".");
@@ -804,7 +804,7 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   const char *webhook_url = json_string_value(webhook);
   if ((!webhook_url || !*webhook_url) && legacy && *legacy) {
     webhook_url = legacy;
-    events = PN_HUB_HOOK_COMPLETED;
+    events = PN_WEBHOOK_COMPLETED;
   }
   if (webhook_url && strncmp(webhook_url, "http://", 7) != 0 &&
       strncmp(webhook_url, "https://", 8) != 0) {
@@ -860,7 +860,7 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
       "id", id, "kind", kind, "account", request->account, "model",
       json_object_get(target->model, "id"), "version", json_object_get(target->version, "id"),
       "input", input, "output", "logs", "", "error", "status", "starting", "source", "api",
-      "webhook", webhook_url, "webhook_events_filter", pn_hub_webhook_filter_json(events),
+      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events),
       "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
       "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0, "target",
       target_json(target, training ? "train" : "predict"), "request", "input", instance_input,

@@ -10,6 +10,7 @@
  * connection itself (see read_unknown_method_body). */
 #include "hub/hub.h"
 
+#include "core/loop.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -762,7 +763,7 @@ int pn_hub_run(const pn_hub_options *options) {
     pn_free(hub.data_dir);
     return 1;
   }
-  hub.base = event_base_new();
+  hub.base = pn_loop_new();
   if (!hub.base || pn_http_client_new(hub.base, &hub.client) < 0) {
     fprintf(stderr, "error: could not start the event loop\n");
     return 1;

@@ -28,8 +28,6 @@
 static const double retry_delays[] = {1, 2, 4, 8, 16, 30};
 #define RETRIES (sizeof retry_delays / sizeof retry_delays[0])
 
-static const char *const event_names[] = {"start", "output", "logs", "completed"};
-
 /* The intermediate deliveries of one prediction still on the wire. `completed` waits
  * for them, so that a receiver sees a prediction's webhooks in order (platform spec
  * §4.2): it outlives the hook when the prediction ends while one is in flight. */
@@ -93,39 +91,6 @@ int pn_hub_webhook_sign(const char *secret, const char *id, long timestamp, cons
   pn_buf_free(&message);
   pn_buf_free(&out);
   return rc;
-}
-
-int pn_hub_webhook_filter(const json_t *value, unsigned *events) {
-  *events = PN_HUB_HOOK_ALL;
-  if (!value || json_is_null(value))
-    return 0;
-  if (!json_is_array(value))
-    return PN_EINVAL;
-  unsigned chosen = 0;
-  size_t index;
-  json_t *item;
-  json_array_foreach(value, index, item) {
-    const char *name = json_string_value(item);
-    int found = 0;
-    for (unsigned i = 0; name && i < 4; i++) {
-      if (strcmp(name, event_names[i]) == 0) {
-        chosen |= 1u << i;
-        found = 1;
-      }
-    }
-    if (!found)
-      return PN_EINVAL;
-  }
-  *events = chosen;
-  return 0;
-}
-
-json_t *pn_hub_webhook_filter_json(unsigned events) {
-  json_t *list = json_array();
-  for (unsigned i = 0; i < 4; i++)
-    if (events & (1u << i))
-      json_array_append_new(list, json_string(event_names[i]));
-  return list;
 }
 
 /* The body to send: the prediction as GET shows it now. pn_malloc'd. */
@@ -253,7 +218,7 @@ pn_hub_hook *pn_hub_hook_new(pn_hub *hub, const char *prediction_id, const char 
 void pn_hub_hook_notify(pn_hub_hook *hook, unsigned event) {
   if (!hook || !(hook->events & event))
     return;
-  if (event == PN_HUB_HOOK_START) {
+  if (event == PN_WEBHOOK_START) {
     send_now(hook);
     return;
   }
@@ -366,7 +331,7 @@ static void start_delivery(pn_hub *hub, json_t *row) {
 void pn_hub_hook_complete(pn_hub_hook *hook) {
   if (!hook)
     return;
-  if (hook->events & PN_HUB_HOOK_COMPLETED) {
+  if (hook->events & PN_WEBHOOK_COMPLETED) {
     json_t *prediction = NULL;
     char id[27], now[40];
     if (pn_store_get(hook->hub->store, PN_STORE_PREDICTIONS, hook->prediction_id, &prediction) ==

@@ -6,15 +6,8 @@
 #ifndef PN_HUB_WEBHOOKS_H
 #define PN_HUB_WEBHOOKS_H
 
+#include "core/webhook_events.h"
 #include "hub/hub.h"
-
-enum {
-  PN_HUB_HOOK_START = 1,
-  PN_HUB_HOOK_OUTPUT = 2,
-  PN_HUB_HOOK_LOGS = 4,
-  PN_HUB_HOOK_COMPLETED = 8,
-  PN_HUB_HOOK_ALL = 15,
-};
 
 /* The `webhook-signature` value for one delivery: "v1,<base64 HMAC-SHA256 of
  * id.timestamp.body>" under the key in `secret` ("whsec_<base64>"). *signature is
@@ -22,15 +15,10 @@ enum {
 int pn_hub_webhook_sign(const char *secret, const char *id, long timestamp, const char *body,
                         size_t length, char **signature);
 
-/* Parses a webhook_events_filter value (NULL: all four). PN_EINVAL for anything but
- * an array of the four names. */
-int pn_hub_webhook_filter(const json_t *value, unsigned *events);
-json_t *pn_hub_webhook_filter_json(unsigned events);
-
 /* A prediction's webhook. The hook reads the prediction from the store when it sends. */
 pn_hub_hook *pn_hub_hook_new(pn_hub *hub, const char *prediction_id, const char *url,
                              unsigned events);
-/* An intermediate event (PN_HUB_HOOK_START/OUTPUT/LOGS): sent once, when filtered in. */
+/* An intermediate event (PN_WEBHOOK_START/OUTPUT/LOGS): sent once, when filtered in. */
 void pn_hub_hook_notify(pn_hub_hook *hook, unsigned event);
 /* The terminal delivery: persisted, then sent and retried on its own; frees the hook. */
 void pn_hub_hook_complete(pn_hub_hook *hook);

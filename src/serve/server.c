@@ -330,7 +330,7 @@ static int read_create_request(struct evhttp_request *request, create_request *o
   } else if ((value = json_object_get(body, "context")) && !json_is_null(value) &&
              !json_is_object(value)) {
     problem = pn_strdup("context: invalid type: expected a map of strings");
-  } else if (pn_webhook_parse_filter(json_object_get(body, "webhook_events_filter"),
+  } else if (pn_webhook_events_parse(json_object_get(body, "webhook_events_filter"),
                                      &out->events, &problem) < 0) {
   }
   if (!problem && json_is_object(json_object_get(body, "context"))) {

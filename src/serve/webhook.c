@@ -40,38 +40,6 @@ static pn_webhook *live;
 
 size_t pn_webhook_outstanding(void) { return outstanding; }
 
-int pn_webhook_parse_filter(const json_t *filter, unsigned *mask, char **error) {
-  *mask = PN_WEBHOOK_ALL;
-  *error = NULL;
-  if (!filter || json_is_null(filter))
-    return 0;
-  if (!json_is_array(filter)) {
-    *error = pn_strdup("webhook_events_filter must be a list of start, output, logs, completed");
-    return PN_EINVAL;
-  }
-  static const char *names[] = {"start", "output", "logs", "completed"};
-  *mask = 0;
-  size_t index;
-  json_t *entry;
-  json_array_foreach(filter, index, entry) {
-    const char *name = json_string_value(entry);
-    unsigned bit = 0;
-    for (int i = 0; name && i < 4; i++)
-      if (strcmp(name, names[i]) == 0)
-        bit = 1u << i;
-    if (!bit) {
-      char *shown = pn_json_dump(entry, PN_JSON_COMPACT);
-      *error = pn_strfmt("webhook_events_filter[%zu]: unknown variant %s, expected one of "
-                         "`start`, `output`, `logs`, `completed`",
-                         index, shown ? shown : "?");
-      pn_free(shown);
-      return PN_EINVAL;
-    }
-    *mask |= bit;
-  }
-  return 0;
-}
-
 static double now_seconds(void) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);

@@ -9,21 +9,10 @@
 #define PN_SERVE_WEBHOOK_H
 
 #include "core/http_client.h"
+#include "core/webhook_events.h"
 
 #include <event2/event.h>
 #include <jansson.h>
-
-enum pn_webhook_event {
-  PN_WEBHOOK_START = 1,
-  PN_WEBHOOK_OUTPUT = 2,
-  PN_WEBHOOK_LOGS = 4,
-  PN_WEBHOOK_COMPLETED = 8,
-  PN_WEBHOOK_ALL = 15,
-};
-
-/* Reads webhook_events_filter (NULL or null means all four). PN_EINVAL with *error
- * (pn_malloc'd) naming the bad entry. */
-int pn_webhook_parse_filter(const json_t *filter, unsigned *mask, char **error);
 
 /* The prediction's current snapshot (a new reference). */
 typedef json_t *(*pn_webhook_snapshot_fn)(void *arg);

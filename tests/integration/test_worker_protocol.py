@@ -525,6 +525,21 @@ def test_async_cancel(started):
     assert worker.logs() == []
 
 
+@pytest.mark.parametrize("fixture", ["hello", "async_model"])
+def test_polling_worker_serves_and_cancels(started, fixture):
+    # PINION_POLL_US: the sync worker polls in Channel.recv(), the async one in its
+    # selector, before sleeping; neither may change what the server sees.
+    worker = started(fixture, env={"PINION_POLL_US": "3000"})
+    for index in range(20):
+        frames, done = worker.predict({"text": "t%d" % index}, prediction_id="p%d" % index)
+        assert done["output"] == ("t%d" if fixture == "async_model" else "hello t%d") % index, done
+    if fixture == "async_model":
+        worker.send({"type": "predict", "id": "slow", "input": {"sleep": 10, "text": "x"}, "context": {}})
+        assert worker.recv()["type"] == "metric"
+        worker.send({"type": "cancel", "id": "slow"})
+        assert worker.recv_until("done", timeout=3)[-1]["status"] == "canceled"
+
+
 def test_async_cancel_that_arrives_with_its_predict(started):
     # Both frames in one read: the task is canceled before it ever runs, so the
     # handler's own `except CancelledError` never sees it. It must still end with

@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/gpu.h"
 #include "core/json.h"
+#include "core/webhook_events.h"
 
 #include <jansson.h>
 
@@ -154,10 +155,39 @@ static void json_strings_escape_at_every_offset(void **state) {
   json_decref(unicode);
 }
 
+static void webhook_events_filter_parses_and_prints(void **state) {
+  unsigned mask = 0;
+  char *error = NULL;
+  assert_int_equal(pn_webhook_events_parse(NULL, &mask, &error), 0);
+  assert_int_equal(mask, PN_WEBHOOK_ALL);
+  json_t *filter = json_pack("[s,s]", "completed", "start");
+  assert_int_equal(pn_webhook_events_parse(filter, &mask, &error), 0);
+  assert_int_equal(mask, PN_WEBHOOK_START | PN_WEBHOOK_COMPLETED);
+  json_t *printed = pn_webhook_events_json(mask);
+  char *text = pn_json_dump(printed, PN_JSON_COMPACT);
+  assert_string_equal(text, "[\"start\",\"completed\"]");
+  pn_free(text);
+  json_decref(printed);
+  json_decref(filter);
+  filter = json_pack("[s,i]", "logs", 7);
+  assert_int_equal(pn_webhook_events_parse(filter, &mask, &error), PN_EINVAL);
+  assert_string_equal(error, "webhook_events_filter[1]: unknown variant 7, expected one of "
+                             "`start`, `output`, `logs`, `completed`");
+  pn_free(error);
+  assert_int_equal(pn_webhook_events_parse(filter, &mask, NULL), PN_EINVAL);
+  json_decref(filter);
+  filter = json_string("completed");
+  assert_int_equal(pn_webhook_events_parse(filter, &mask, &error), PN_EINVAL);
+  assert_string_equal(error, "webhook_events_filter must be a list of start, output, logs, completed");
+  pn_free(error);
+  json_decref(filter);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(error_messages_and_names),
       cmocka_unit_test(json_strings_escape_at_every_offset),
+      cmocka_unit_test(webhook_events_filter_parses_and_prints),
       cmocka_unit_test(buffer_respects_its_limit),
       cmocka_unit_test(allocation_failure_injection),
       cmocka_unit_test(rfc3339_formatting),

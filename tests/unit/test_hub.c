@@ -36,17 +36,17 @@ static void webhook_signature_rejects_a_secret_that_is_not_base64(void **state) 
 
 static void webhook_filter_parses_names_and_rejects_others(void **state) {
   unsigned events = 0;
-  assert_int_equal(pn_hub_webhook_filter(NULL, &events), 0);
-  assert_int_equal(events, PN_HUB_HOOK_ALL);
+  assert_int_equal(pn_webhook_events_parse(NULL, &events, NULL), 0);
+  assert_int_equal(events, PN_WEBHOOK_ALL);
   json_t *filter = json_pack("[s,s]", "start", "completed");
-  assert_int_equal(pn_hub_webhook_filter(filter, &events), 0);
-  assert_int_equal(events, PN_HUB_HOOK_START | PN_HUB_HOOK_COMPLETED);
-  json_t *names = pn_hub_webhook_filter_json(events);
+  assert_int_equal(pn_webhook_events_parse(filter, &events, NULL), 0);
+  assert_int_equal(events, PN_WEBHOOK_START | PN_WEBHOOK_COMPLETED);
+  json_t *names = pn_webhook_events_json(events);
   assert_string_equal(json_string_value(json_array_get(names, 1)), "completed");
   json_decref(names);
   json_decref(filter);
   filter = json_pack("[s]", "finished");
-  assert_int_equal(pn_hub_webhook_filter(filter, &events), PN_EINVAL);
+  assert_int_equal(pn_webhook_events_parse(filter, &events, NULL), PN_EINVAL);
   json_decref(filter);
 }
 
