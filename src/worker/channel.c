@@ -139,41 +139,22 @@ static int64_t pn_worker_now_us(void) {
 }
 
 /*
- * Polls with non-blocking reads for up to the channel's budget. Returns what
- * pn_worker_fill returns, -2 when the budget passed with nothing to read. Signals
- * that arrive meanwhile run their handlers afterwards, as they would on EINTR.
+ * Polls with non-blocking reads for up to the channel's budget, yielding the CPU
+ * between tries. Returns what pn_worker_fill returns; -2 when the budget passed with
+ * nothing to read.
  */
 static Py_ssize_t pn_worker_poll(pn_worker_channel *channel) {
-    ssize_t got;
-    int saved;
-    if (pn_worker_reserve(channel, PN_WORKER_READ_CHUNK) < 0)
-        return -1;
-    Py_BEGIN_ALLOW_THREADS
     int64_t deadline = pn_worker_now_us() + channel->poll_us;
     for (;;) {
-        got = recv(channel->fd, channel->buffer + channel->length,
-                   channel->capacity - channel->length, MSG_DONTWAIT);
-        saved = errno;
-        if (got >= 0 || (saved != EAGAIN && saved != EWOULDBLOCK && saved != EINTR))
-            break;
-        if (pn_worker_now_us() >= deadline)
-            break;
+        Py_ssize_t got = pn_worker_fill(channel, MSG_DONTWAIT);
+        if (got != -2 || pn_worker_now_us() >= deadline)
+            return got;
+        Py_BEGIN_ALLOW_THREADS
         sched_yield();
+        Py_END_ALLOW_THREADS
+        if (PyErr_CheckSignals() < 0)
+            return -1;
     }
-    Py_END_ALLOW_THREADS
-    if (PyErr_CheckSignals() < 0)
-        return -1;
-    if (got < 0) {
-        if (saved == EAGAIN || saved == EWOULDBLOCK || saved == EINTR)
-            return -2;
-        errno = saved;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    channel->length += (size_t)got;
-    if (got == 0)
-        channel->eof = 1;
-    return (Py_ssize_t)got;
 }
 
 static PyObject *pn_worker_channel_recv(PyObject *self, PyObject *unused) {
