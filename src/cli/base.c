@@ -34,32 +34,29 @@ static int run_base(int argc, char **argv) {
   }
   pn_cli_args args;
   pn_cli_args_init(&args, argc - 1, argv + 1);
+  args.command = "base build"; /* for messages: "pinion base build: ..." */
   const char *python = NULL, *tag = NULL, *mirror = NULL, *engine_name = NULL, *value = NULL;
   const char *packages[MAX_PACKAGES];
   size_t package_count = 0;
+  const pn_cli_text_flag text_flags[] = {
+      {"--python", NULL, &python},
+      {"--tag", "-t", &tag},
+      {"--mirror", NULL, &mirror},
+      {"--engine", NULL, &engine_name},
+      {NULL, NULL, NULL},
+  };
   while (args.index < args.argc) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         return 2;
-      python = value;
-    } else if ((matched = pn_cli_flag(&args, "--tag", "-t", &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      tag = value;
-    } else if ((matched = pn_cli_flag(&args, "--package", NULL, &value)) != 0) {
+      continue;
+    }
+    if ((matched = pn_cli_flag(&args, "--package", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
       if (package_count < MAX_PACKAGES)
         packages[package_count++] = value;
-    } else if ((matched = pn_cli_flag(&args, "--mirror", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      mirror = value;
-    } else if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      engine_name = value;
     } else {
       return pn_cli_unknown(&args);
     }

@@ -92,21 +92,21 @@ static int run_build(int argc, char **argv) {
   const char *secrets[MAX_SECRETS];
   size_t secret_count = 0;
   int plain = 0, no_cache = 0, dockerfile_only = 0;
+  const pn_cli_text_flag text_flags[] = {
+      {"--tag", "-t", &tag},
+      {"--base-image", NULL, &base_image},
+      {"--engine", NULL, &engine_name},
+      {"--file", "-f", &config_name},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--tag", "-t", &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         return 2;
-      tag = value;
-    } else if ((matched = pn_cli_flag(&args, "--base-image", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      base_image = value;
-    } else if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      engine_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--progress", NULL, &value)) != 0) {
+      continue;
+    }
+    if ((matched = pn_cli_flag(&args, "--progress", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
       if (strcmp(value, "plain") != 0 && strcmp(value, "auto") != 0 &&
@@ -123,10 +123,6 @@ static int run_build(int argc, char **argv) {
         return 2;
       }
       secrets[secret_count++] = value;
-    } else if ((matched = pn_cli_flag(&args, "--file", "-f", &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      config_name = value;
     } else if (pn_cli_switch(&args, "--no-cache", NULL)) {
       no_cache = 1;
     } else if (pn_cli_switch(&args, "--dockerfile", NULL)) {

@@ -86,17 +86,19 @@ int pn_cli_predict_image(int argc, char **argv) {
   }
   pn_image_argv env;
   pn_image_argv_init(&env);
+  const pn_cli_text_flag text_flags[] = {
+      {"--image", NULL, &image},
+      {"--engine", NULL, &engine_name},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         goto done;
-      image = value;
-    } else if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
-      if (matched < 0)
-        goto done;
-      engine_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--input", "-i", &value)) != 0) {
+      continue;
+    }
+    if ((matched = pn_cli_flag(&args, "--input", "-i", &value)) != 0) {
       if (matched < 0)
         goto done;
       const char *equals = strchr(value, '=');
@@ -213,21 +215,21 @@ int pn_cli_serve_image(int argc, char **argv) {
   pn_image_argv env, server_args;
   pn_image_argv_init(&env);
   pn_image_argv_init(&server_args);
+  const pn_cli_text_flag text_flags[] = {
+      {"--image", NULL, &image},
+      {"--engine", NULL, &engine_name},
+      {"--host", NULL, &host},
+      {"--port-file", NULL, &port_file},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         return 2;
-      image = value;
-    } else if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      engine_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--host", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      host = value;
-    } else if ((matched = pn_cli_flag(&args, "--port", "-p", &value)) != 0) {
+      continue;
+    }
+    if ((matched = pn_cli_flag(&args, "--port", "-p", &value)) != 0) {
       if (matched < 0)
         return 2;
       char *end = NULL;
@@ -237,10 +239,6 @@ int pn_cli_serve_image(int argc, char **argv) {
                 value);
         return 2;
       }
-    } else if ((matched = pn_cli_flag(&args, "--port-file", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      port_file = value;
     } else if ((matched = pn_cli_flag(&args, "--upload-url", NULL, &value)) != 0) {
       /* Flags of the server inside the image are passed on to it. */
       if (matched < 0)

@@ -96,29 +96,22 @@ static int run_hub(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *value = NULL;
+  const pn_cli_text_flag text_flags[] = {
+      {"--listen", NULL, &options.listen},
+      {"--public-url", NULL, &options.public_url},
+      {"--data", NULL, &options.data_dir},
+      {"--python", NULL, &options.python},
+      {"--port-file", NULL, &options.port_file},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--listen", NULL, &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         return 2;
-      options.listen = value;
-    } else if ((matched = pn_cli_flag(&args, "--public-url", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      options.public_url = value;
-    } else if ((matched = pn_cli_flag(&args, "--data", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      options.data_dir = value;
-    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      options.python = value;
-    } else if ((matched = pn_cli_flag(&args, "--port-file", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      options.port_file = value;
-    } else if ((matched = pn_cli_flag(&args, "--idle-timeout", NULL, &value)) != 0) {
+      continue;
+    }
+    if ((matched = pn_cli_flag(&args, "--idle-timeout", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
       options.idle_timeout = atof(value);

@@ -39,6 +39,15 @@ int pn_cli_flag(pn_cli_args *args, const char *name, const char *short_name, con
   return 0;
 }
 
+int pn_cli_text_flags(pn_cli_args *args, const pn_cli_text_flag *flags) {
+  for (const pn_cli_text_flag *flag = flags; flag->name; flag++) {
+    int matched = pn_cli_flag(args, flag->name, flag->short_name, flag->value);
+    if (matched)
+      return matched;
+  }
+  return 0;
+}
+
 int pn_cli_switch(pn_cli_args *args, const char *name, const char *short_name) {
   const char *arg = args->argv[args->index];
   if ((name && strcmp(arg, name) == 0) || (short_name && strcmp(arg, short_name) == 0)) {

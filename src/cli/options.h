@@ -16,6 +16,16 @@ void pn_cli_args_init(pn_cli_args *args, int argc, char **argv);
  * next argument). Returns 1 when matched, 0 when not, -1 when the value is missing
  * (an error was printed). */
 int pn_cli_flag(pn_cli_args *args, const char *name, const char *short_name, const char **value);
+/* A flag whose value is stored as given; tables of them end with a NULL name. */
+typedef struct pn_cli_text_flag {
+  const char *name;       /* e.g. "--image" */
+  const char *short_name; /* e.g. "-i", or NULL */
+  const char **value;     /* where the value goes */
+} pn_cli_text_flag;
+/* Reads argv[index] when it is one of `flags` (see pn_cli_flag for the forms): 1 when
+ * one matched and its value was stored, 0 when none matched, -1 when the value is
+ * missing (an error was printed). */
+int pn_cli_text_flags(pn_cli_args *args, const pn_cli_text_flag *flags);
 /* Whether argv[index] is the boolean flag `name`/`short_name`. */
 int pn_cli_switch(pn_cli_args *args, const char *name, const char *short_name);
 /* Prints "pinion COMMAND: unknown flag X" with the help hint; returns 2. */

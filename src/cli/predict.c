@@ -219,8 +219,20 @@ static int run_predict(int argc, char **argv) {
   const char *json_argument = NULL, *output_path = NULL, *config_name = NULL, *python = NULL;
   const char *value = NULL;
   double setup_timeout = 300;
+  const pn_cli_text_flag text_flags[] = {
+      {"--json", NULL, &json_argument},
+      {"--output", "-o", &output_path},
+      {"--file", "-f", &config_name},
+      {"--python", NULL, &python},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
+      if (matched < 0)
+        return 2;
+      continue;
+    }
     if ((matched = pn_cli_flag(&args, "--input", "-i", &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -229,14 +241,6 @@ static int run_predict(int argc, char **argv) {
         return 2;
       }
       pairs[pair_count++] = (char *)value;
-    } else if ((matched = pn_cli_flag(&args, "--json", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      json_argument = value;
-    } else if ((matched = pn_cli_flag(&args, "--output", "-o", &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      output_path = value;
     } else if ((matched = pn_cli_flag(&args, "--env", "-e", &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -248,14 +252,6 @@ static int run_predict(int argc, char **argv) {
       char *key = pn_strndup(value, (size_t)(equals - value));
       setenv(key, equals + 1, 1);
       pn_free(key);
-    } else if ((matched = pn_cli_flag(&args, "--file", "-f", &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      config_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      python = value;
     } else if ((matched = pn_cli_flag(&args, "--setup-timeout", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;

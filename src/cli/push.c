@@ -168,31 +168,24 @@ static int run_push_to_hub(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *hub = getenv("PINION_HUB"), *token = getenv("REPLICATE_API_TOKEN");
-  const char *model = NULL, *config_name = NULL, *python = NULL, *value = NULL, *image = NULL;
+  const char *model = NULL, *config_name = NULL, *python = NULL, *image = NULL;
   int public = 0;
+  const pn_cli_text_flag text_flags[] = {
+      {"--hub", NULL, &hub},
+      {"--token", NULL, &token},
+      {"--file", "-f", &config_name},
+      {"--python", NULL, &python},
+      {"--image", NULL, &image},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--hub", NULL, &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         return 2;
-      hub = value;
-    } else if ((matched = pn_cli_flag(&args, "--token", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      token = value;
-    } else if ((matched = pn_cli_flag(&args, "--file", "-f", &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      config_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      python = value;
-    } else if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      image = value;
-    } else if (pn_cli_switch(&args, "--public", NULL)) {
+      continue;
+    }
+    if (pn_cli_switch(&args, "--public", NULL)) {
       public = 1;
     } else if (argv[args.index][0] != '-' && !model) {
       model = argv[args.index++];
@@ -253,19 +246,21 @@ static int run_push_to_hub(int argc, char **argv) {
 static int run_push_to_registry(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
-  const char *engine_name = NULL, *image = NULL, *base_image = NULL, *value = NULL;
+  const char *engine_name = NULL, *image = NULL, *base_image = NULL;
   int no_build = 0, plain = 0;
+  const pn_cli_text_flag text_flags[] = {
+      {"--engine", NULL, &engine_name},
+      {"--base-image", NULL, &base_image},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         return 2;
-      engine_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--base-image", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      base_image = value;
-    } else if (pn_cli_switch(&args, "--no-build", NULL)) {
+      continue;
+    }
+    if (pn_cli_switch(&args, "--no-build", NULL)) {
       no_build = 1;
     } else if (pn_cli_switch(&args, "--progress=plain", NULL)) {
       plain = 1;

@@ -95,20 +95,20 @@ int pn_cli_describe_model(const char *config_name, const char *python, json_t **
 static int run_schema(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
-  const char *config_name = NULL, *python = NULL, *value = NULL;
+  const char *config_name = NULL, *python = NULL;
+  const pn_cli_text_flag text_flags[] = {
+      {"--file", "-f", &config_name},
+      {"--python", NULL, &python},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--file", "-f", &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         return 2;
-      config_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      python = value;
-    } else {
-      return pn_cli_unknown(&args);
+      continue;
     }
+    return pn_cli_unknown(&args);
   }
   json_t *document = NULL;
   if (pn_cli_describe_model(config_name, python, &document) != 0)

@@ -62,14 +62,23 @@ static int run_serve(int argc, char **argv) {
   pn_server_options options = {.port = -1};
   options.model.restart = 1;
   const char *value = NULL, *dir = NULL;
+  const pn_cli_text_flag text_flags[] = {
+      {"--host", NULL, &options.host},
+      {"--upload-url", NULL, &options.upload_url},
+      {"--file", "-f", &options.model.config_name},
+      {"--python", NULL, &options.model.python},
+      {"--port-file", NULL, &options.port_file},
+      {NULL, NULL, NULL},
+  };
   while (args.index < argc) {
     int matched;
     const char *arg = argv[args.index];
-    if ((matched = pn_cli_flag(&args, "--host", NULL, &value)) != 0) {
+    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
       if (matched < 0)
         return 2;
-      options.host = value;
-    } else if ((matched = pn_cli_flag(&args, "--port", "-p", &value)) != 0) {
+      continue;
+    }
+    if ((matched = pn_cli_flag(&args, "--port", "-p", &value)) != 0) {
       if (matched < 0)
         return 2;
       char *end = NULL;
@@ -80,10 +89,6 @@ static int run_serve(int argc, char **argv) {
         return 2;
       }
       options.port = (int)port;
-    } else if ((matched = pn_cli_flag(&args, "--upload-url", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      options.upload_url = value;
     } else if (strcmp(arg, "--await-explicit-shutdown") == 0) {
       args.index++;
       options.await_explicit_shutdown = 1;
@@ -113,18 +118,6 @@ static int run_serve(int argc, char **argv) {
       if (matched < 0)
         return 2;
       options.model.setup_timeout = strtod(value, NULL);
-    } else if ((matched = pn_cli_flag(&args, "--file", "-f", &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      options.model.config_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--python", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      options.model.python = value;
-    } else if ((matched = pn_cli_flag(&args, "--port-file", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      options.port_file = value;
     } else if (arg[0] != '-' && !dir) {
       dir = arg;
       args.index++;

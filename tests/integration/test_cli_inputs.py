@@ -1,6 +1,7 @@
 """`pinion predict` inputs: `-i name=value` read as each input's type, `-i name=@file`,
 `--json` inline / @file / stdin, and the checks made in C before the model runs, printed
 as Cog's 422 messages (spec §4.6) in a readable form."""
+import json
 import http.server
 import threading
 
@@ -130,6 +131,27 @@ def test_validation_happens_before_setup_runs():
 def test_bad_flags_exit_two(args, stderr):
     result = run_fixture("cli_str", "predict", *args)
     assert (result.returncode, result.stdout, result.stderr) == (2, "", stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve", "--host"], ["serve", "--port-file"], ["build", "--engine"], ["build", "-t"],
+        ["push", "--hub"], ["schema", "--python"], ["hub", "--data"], ["base", "build", "--mirror"],
+        ["exec", "--image"],
+    ],
+)
+def test_every_command_names_a_flag_without_its_value(args):
+    command = " ".join(args[:-1])
+    result = run_fixture("cli_str", *args)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", "pinion %s: %s needs a value. Run 'pinion help %s' for usage.\n" % (command, args[-1], command))
+
+
+def test_text_flags_take_the_equals_form():
+    result = run_fixture("cli_str", "schema", "--python=/usr/bin/python3", "--file=cog.yaml")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["info"]["title"] == "Cog"
 
 
 def test_json_from_a_file_and_from_stdin(tmp_path):
