@@ -32,6 +32,33 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
+def _frame_reader():
+    """A JSON reader for the server's frames: the C scanner called directly skips
+    json.loads's Python layers, which matters most when the worker wakes up cold after a
+    long prediction (~17 µs of ~30 here)."""
+    import json.decoder
+    import json.scanner
+
+    scan = json.scanner.c_make_scanner and json.scanner.c_make_scanner(json.decoder.JSONDecoder())
+    if not scan:
+        return json.loads
+
+    def read(frame):
+        text = frame.decode("utf-8")
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            return json.loads(text)  # not one JSON value: json.loads says what is wrong
+        return value
+
+    return read
+
+
+_loads = _frame_reader()
+
+
 def error_text(exc):
     """`<Type>: <message>`, or just `<Type>` when the message is empty (worker-protocol.md)."""
     if isinstance(exc, SystemExit):
@@ -384,7 +411,7 @@ class Worker:
             frame = self.pending.popleft() if self.pending else recv()
             if frame is None:
                 return 0
-            message = json.loads(frame)
+            message = _loads(frame)
             kind = message.get("type")
             if kind == "predict":
                 self.predict_sync(message)
@@ -400,7 +427,7 @@ class Worker:
         frames = self.channel.try_recv()
         canceled = False
         for frame in frames or ():
-            message = json.loads(frame)
+            message = _loads(frame)
             if message.get("type") == "cancel":
                 canceled = canceled or message.get("id") == prediction_id
             else:
@@ -499,7 +526,7 @@ class Worker:
                 finished.set_result(0)
                 return
             for frame in frames:
-                self._dispatch_async(json.loads(frame))
+                self._dispatch_async(_loads(frame))
 
         loop.add_reader(fd, on_readable)
         return loop.run_until_complete(finished)
