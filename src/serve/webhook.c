@@ -14,6 +14,11 @@
 #define COMPLETED_ATTEMPTS 12
 #define FIRST_BACKOFF 0.2
 #define MAX_BACKOFF 102.4
+/* The most `completed` bodies, in bytes, kept for retries at once. A receiver that is
+ * down would otherwise make the server hold every prediction's final body for the
+ * ~7 minutes of its 12 attempts (a busy model with file outputs: gigabytes). Past it a
+ * failed delivery is given up at once. PINION_WEBHOOK_RETRY_BYTES changes it. */
+#define RETRY_BYTES_DEFAULT ((size_t)64 * 1024 * 1024)
 
 struct pn_webhook {
   pn_http_client *client;
@@ -30,6 +35,7 @@ struct pn_webhook {
   struct event *retry_timer;
   char *completed_body;
   int attempts;
+  size_t retry_held; /* bytes counted in `retrying_bytes` while a retry is scheduled */
   int sends_in_flight;
   int finished; /* pn_webhook_complete was called */
   struct pn_webhook *prev, *next; /* every live webhook, for pn_webhook_free_all */
@@ -37,6 +43,23 @@ struct pn_webhook {
 
 static size_t outstanding;
 static pn_webhook *live;
+static size_t retrying_bytes;
+
+static size_t retry_bytes_limit(void) {
+  static size_t limit;
+  if (!limit) {
+    const char *text = getenv("PINION_WEBHOOK_RETRY_BYTES");
+    char *end = NULL;
+    unsigned long long value = text && *text ? strtoull(text, &end, 10) : 0;
+    limit = text && *text && end && !*end && value > 0 ? (size_t)value : RETRY_BYTES_DEFAULT;
+  }
+  return limit;
+}
+
+static void release_retry(pn_webhook *webhook) {
+  retrying_bytes -= webhook->retry_held;
+  webhook->retry_held = 0;
+}
 
 size_t pn_webhook_outstanding(void) { return outstanding; }
 
@@ -47,6 +70,7 @@ static double now_seconds(void) {
 }
 
 static void free_webhook(pn_webhook *webhook) {
+  release_retry(webhook);
   for (int i = 0; webhook->headers[i]; i++)
     pn_free(webhook->headers[i]);
   if (webhook->throttle_timer)
@@ -144,7 +168,10 @@ void pn_webhook_notify(pn_webhook *webhook, enum pn_webhook_event event) {
 
 static void send_completed(pn_webhook *webhook);
 
-static void on_retry_timer(evutil_socket_t fd, short what, void *arg) { send_completed(arg); }
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg) {
+  release_retry(arg);
+  send_completed(arg);
+}
 
 static int retryable(const pn_http_response *response) {
   if (!response->ok)
@@ -156,7 +183,14 @@ static int retryable(const pn_http_response *response) {
 static void on_completed_sent(const pn_http_response *response, void *arg) {
   pn_webhook *webhook = arg;
   webhook->sends_in_flight--;
-  if (retryable(response) && webhook->attempts < COMPLETED_ATTEMPTS) {
+  size_t size = strlen(webhook->completed_body);
+  int retry = retryable(response) && webhook->attempts < COMPLETED_ATTEMPTS;
+  if (retry && retrying_bytes + size > retry_bytes_limit()) {
+    pn_warn("webhook to %s failed (%s); not retried: %zu bytes of webhooks already wait for "
+            "a retry (the limit is PINION_WEBHOOK_RETRY_BYTES=%zu)",
+            webhook->url, response->ok ? "the receiver answered an error" : response->error,
+            retrying_bytes, retry_bytes_limit());
+  } else if (retry) {
     double backoff = FIRST_BACKOFF * pow(2, webhook->attempts - 1);
     if (backoff > MAX_BACKOFF)
       backoff = MAX_BACKOFF;
@@ -164,11 +198,13 @@ static void on_completed_sent(const pn_http_response *response, void *arg) {
             response->ok ? "the receiver answered an error" : response->error, backoff);
     struct timeval delay = {(time_t)backoff, (suseconds_t)((backoff - floor(backoff)) * 1e6)};
     event_add(webhook->retry_timer, &delay);
+    webhook->retry_held = size;
+    retrying_bytes += size;
     return;
-  }
-  if (!response->ok || response->status >= 300)
+  } else if (!response->ok || response->status >= 300) {
     pn_warn("webhook to %s: the completed event could not be delivered (%s%ld)", webhook->url,
             response->ok ? "HTTP " : response->error, response->ok ? response->status : 0L);
+  }
   pn_free(webhook->completed_body);
   webhook->completed_body = NULL;
   maybe_free(webhook);

@@ -1,6 +1,7 @@
 """`pinion serve`: webhooks (spec §5; pinion's choices 3-5): events and their bodies,
 filters, throttling, retries of `completed`, auth and trace headers."""
 import os
+import re
 import time
 
 import pytest
@@ -100,6 +101,27 @@ def test_completed_retried_after_500():
         assert hooks.requests[0]["body"] == hooks.requests[2]["body"]
         assert final == body
         assert "retrying in 0.2 s" in s.output() and "retrying in 0.4 s" in s.output()
+
+
+def test_completed_retries_hold_at_most_the_retry_memory_limit():
+    # A receiver that is down: bodies waiting for a retry may not exceed
+    # PINION_WEBHOOK_RETRY_BYTES; past it a failed delivery is given up at once.
+    with Server("serve_model") as s, Receiver() as hooks:
+        s.predict({"text": "size"}, webhook=hooks.url, webhook_events_filter=["completed"])
+        size = len(hooks.wait_count(1)[0]["body"])
+    limit = size * 3 // 2
+    with Server("serve_model", env={"PINION_WEBHOOK_RETRY_BYTES": str(limit)}) as s, \
+            Receiver(fail_first=1000) as hooks:
+        first = s.predict({"text": "size"}, webhook=hooks.url, webhook_events_filter=["completed"])
+        hooks.wait_count(1)
+        second = s.predict({"text": "size"}, webhook=hooks.url, webhook_events_filter=["completed"])
+        wait_for(lambda: "not retried" in s.output(), what="the second webhook given up")
+        held = int(re.search(r"not retried: (\d+) bytes of webhooks already wait for a retry "
+                             r"\(the limit is PINION_WEBHOOK_RETRY_BYTES=(\d+)\)", s.output()).group(1))
+        assert abs(held - size) < 16
+        # The first one goes on being retried; the second was sent once.
+        wait_for(lambda: sum(r["json"]["id"] == first["id"] for r in hooks.requests) >= 3, what="retries")
+        assert sum(r["json"]["id"] == second["id"] for r in hooks.requests) == 1
 
 
 def test_throttle_coalesces_logs_but_never_drops_the_end():
