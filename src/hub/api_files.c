@@ -5,29 +5,57 @@
  * file row points at its blob. Downloads are `GET /v1/files/{id}/download?owner=&
  * expiry=&signature=`, the signature being base64 HMAC-SHA256 of "<owner> <id>
  * <expiry>" under DATA/secret. Output files of instances are served at
- * `/v1/outputs/<id>.<HMAC>/<name>`. Neither needs credentials, as output URLs must not. */
+ * `/v1/outputs/<id>.<HMAC>/<name>`. Neither needs credentials, as output URLs must not.
+ *
+ * Uploaded files expire (`expires_at`, 24 h or PINION_FILE_LIFETIME seconds): from then
+ * on they are not found, and a sweep every few minutes deletes their rows; a blob goes
+ * when no file row points at it any more. Output files stay with their predictions. */
 #include "hub/hub.h"
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/crypto.h"
 #include "core/encoding.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "core/mime.h"
 #include "hub/ids.h"
 #include "hub/multipart.h"
 #include "hub/objects.h"
 #include "hub/stream.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FILE_SIZE_MAX ((size_t)100 * 1024 * 1024)
 #define FILE_LIFETIME_SECONDS (24 * 3600)
+#define OUTPUTS_OWNER "outputs"
+#define SWEEP_PAGES_MAX 20
+
+long pn_hub_file_lifetime(void) {
+  const char *text = getenv("PINION_FILE_LIFETIME");
+  char *end = NULL;
+  long value = text && *text ? strtol(text, &end, 10) : 0;
+  return text && *text && end && !*end && value > 0 ? value : FILE_LIFETIME_SECONDS;
+}
+
+/* Whether an uploaded file's `expires_at` has passed (outputs never expire). */
+static int file_expired(const json_t *file) {
+  const char *expires = json_string_value(json_object_get(file, "expires_at"));
+  const char *owner = json_string_value(json_object_get(file, "account"));
+  if (!expires || (owner && strcmp(owner, OUTPUTS_OWNER) == 0))
+    return 0;
+  char now[40];
+  pn_clock_format(pn_clock_realtime_ns(), 0, now, sizeof now);
+  return strcmp(expires, now) <= 0;
+}
 
 static const char *text_of(const json_t *row, const char *name) {
   return json_string_value(json_object_get(row, name));
@@ -55,6 +83,91 @@ static int write_blob(pn_hub *hub, const char *sha256, const void *bytes, size_t
   return rc;
 }
 
+/* Deletes the blob once no file row points at it any more. */
+static void release_blob(pn_hub *hub, const char *sha256) {
+  if (!sha256 || strlen(sha256) != 64)
+    return;
+  pn_store_query query = {.search = sha256, .limit = 1};
+  json_t *rows = NULL;
+  int more = 0;
+  if (pn_store_list(hub->store, PN_STORE_FILES, &query, &rows, &more) < 0)
+    return;
+  size_t remaining = json_array_size(rows);
+  json_decref(rows);
+  if (remaining > 0)
+    return;
+  char *path = blob_path(hub, sha256);
+  if (path && unlink(path) < 0 && errno != ENOENT)
+    pn_warn("could not delete %s: %s", path, strerror(errno));
+  pn_free(path);
+}
+
+/* Deletes a file row and, when it was the last to point at it, its blob. */
+static int delete_file(pn_hub *hub, const json_t *file) {
+  int rc = pn_store_delete(hub->store, PN_STORE_FILES, text_of(file, "id"));
+  if (rc == 0)
+    release_blob(hub, text_of(file, "sha256"));
+  return rc;
+}
+
+/* Deletes the expired files of one account; returns how many. */
+static int sweep_account(pn_hub *hub, const char *account, const char *cutoff) {
+  int deleted = 0;
+  char after_created_at[40] = "", after_id[40] = "";
+  for (int page = 0; page < SWEEP_PAGES_MAX; page++) {
+    pn_store_query query = {.account = account, .created_before = cutoff, .ascending = 1,
+                            .limit = 100};
+    if (*after_id) {
+      query.after_created_at = after_created_at;
+      query.after_id = after_id;
+    }
+    json_t *rows = NULL;
+    int more = 0;
+    if (pn_store_list(hub->store, PN_STORE_FILES, &query, &rows, &more) < 0)
+      break;
+    size_t index;
+    json_t *row;
+    json_array_foreach(rows, index, row) {
+      snprintf(after_created_at, sizeof after_created_at, "%s", text_of(row, "created_at"));
+      snprintf(after_id, sizeof after_id, "%s", text_of(row, "id"));
+      if (file_expired(row) && delete_file(hub, row) == 0)
+        deleted++;
+    }
+    json_decref(rows);
+    if (!more)
+      break;
+  }
+  return deleted;
+}
+
+int pn_hub_files_sweep(pn_hub *hub) {
+  /* Uploads belong to the accounts that have tokens; output files are not swept. */
+  json_t *tokens = NULL;
+  if (pn_store_token_list(hub->store, &tokens) < 0)
+    return 0;
+  char cutoff[40];
+  uint64_t lifetime_ns = (uint64_t)pn_hub_file_lifetime() * 1000000000u;
+  uint64_t now = pn_clock_realtime_ns();
+  pn_clock_format(now > lifetime_ns ? now - lifetime_ns : 0, 0, cutoff, sizeof cutoff);
+  int deleted = 0;
+  size_t index;
+  json_t *token;
+  json_array_foreach(tokens, index, token) {
+    const char *account = text_of(token, "account");
+    int seen = 0;
+    for (size_t earlier = 0; account && earlier < index && !seen; earlier++) {
+      const char *other = text_of(json_array_get(tokens, earlier), "account");
+      seen = other && strcmp(other, account) == 0;
+    }
+    if (account && !seen && strcmp(account, OUTPUTS_OWNER) != 0)
+      deleted += sweep_account(hub, account, cutoff);
+  }
+  json_decref(tokens);
+  if (deleted)
+    pn_info("deleted %d expired file%s", deleted, deleted == 1 ? "" : "s");
+  return deleted;
+}
+
 int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const char *type,
                        const void *bytes, size_t length, json_t *metadata, json_t **file) {
   *file = NULL;
@@ -70,7 +183,7 @@ int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const
     return rc;
   uint64_t created = (uint64_t)time(NULL);
   pn_hub_now(now);
-  time_t expiry = (time_t)(created + FILE_LIFETIME_SECONDS);
+  time_t expiry = (time_t)(created + (uint64_t)pn_hub_file_lifetime());
   struct tm utc;
   gmtime_r(&expiry, &utc);
   strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%S.000000Z", &utc);
@@ -202,7 +315,7 @@ static json_t *own_file(pn_hub_request *request) {
   json_t *file = NULL;
   if (request->account &&
       pn_store_get(request->hub->store, PN_STORE_FILES, request->params[0], &file) == 0 &&
-      strcmp(text_of(file, "account"), request->account) == 0)
+      strcmp(text_of(file, "account"), request->account) == 0 && !file_expired(file))
     return file;
   json_decref(file);
   pn_hub_problem(request, 404, "File not found",
@@ -233,7 +346,7 @@ void pn_hub_file_delete(pn_hub_request *request) {
   json_t *file = own_file(request);
   if (!file)
     return;
-  int rc = pn_store_delete(request->hub->store, PN_STORE_FILES, text_of(file, "id"));
+  int rc = delete_file(request->hub, file);
   if (rc < 0)
     pn_hub_store_failed(request, rc, "deleting the file");
   else
@@ -350,7 +463,7 @@ void pn_hub_file_download(pn_hub_request *request) {
     return;
   }
   if (pn_store_get(request->hub->store, PN_STORE_FILES, request->params[0], &file) < 0 ||
-      strcmp(text_of(file, "account"), owner) != 0) {
+      strcmp(text_of(file, "account"), owner) != 0 || file_expired(file)) {
     json_decref(file);
     pn_hub_problem(request, 404, "File not found", "The file %s no longer exists.",
                    request->params[0]);
@@ -371,7 +484,7 @@ void pn_hub_upload_put(pn_hub_request *request) {
     type = pn_mime_for_path(name);
   json_t *file = NULL;
   int rc =
-      pn_hub_file_create(request->hub, "outputs", name, type ? type : "application/octet-stream",
+      pn_hub_file_create(request->hub, OUTPUTS_OWNER, name, type ? type : "application/octet-stream",
                          request->body, request->body_length, NULL, &file);
   if (rc < 0) {
     pn_hub_store_failed(request, rc, "storing an output file");

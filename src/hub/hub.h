@@ -123,6 +123,10 @@ int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert);
 /* Files: a signed download URL for file `id` valid for `seconds`, pn_malloc'd, on the
  * public origin or (internal) on 127.0.0.1. */
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal);
+/* Seconds an uploaded file lives: PINION_FILE_LIFETIME, else 24 h. */
+long pn_hub_file_lifetime(void);
+/* Deletes expired uploaded files (rows, and blobs no row points at); returns how many. */
+int pn_hub_files_sweep(pn_hub *hub);
 /* The permanent public URL of an output file, pn_malloc'd. */
 char *pn_hub_output_url(pn_hub *hub, const json_t *file);
 /* Stores bytes as a blob and records a file row for `account`; *file is a new

@@ -749,6 +749,8 @@ static void write_port_file(const char *path, int port) {
   pn_fs_write(path, text, (size_t)length);
 }
 
+static void on_sweep(evutil_socket_t fd, short what, void *arg) { pn_hub_files_sweep(arg); }
+
 int pn_hub_run(const pn_hub_options *options) {
   pn_hub hub = {0};
   hub.options = options;
@@ -793,8 +795,17 @@ int pn_hub_run(const pn_hub_options *options) {
     }
   }
   struct event *signals[2] = {NULL, NULL};
+  struct event *sweep = NULL;
   if (exit_code == 0) {
     pn_hub_predictions_restore(&hub);
+    /* Expired uploads go at start and then every few minutes (sooner when files live
+     * shorter than that). */
+    pn_hub_files_sweep(&hub);
+    long every = pn_hub_file_lifetime() / 2;
+    struct timeval interval = {every < 1 ? 1 : every > 300 ? 300 : every, 0};
+    sweep = event_new(hub.base, -1, EV_PERSIST, on_sweep, &hub);
+    if (sweep)
+      event_add(sweep, &interval);
     int numbers[2] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {
       signals[i] = evsignal_new(hub.base, numbers[i], on_signal, &hub);
@@ -807,6 +818,8 @@ int pn_hub_run(const pn_hub_options *options) {
   for (int i = 0; i < 2; i++)
     if (signals[i])
       event_free(signals[i]);
+  if (sweep)
+    event_free(sweep);
   pn_hub_predictions_free(&hub);
   pn_scheduler_free(hub.scheduler);
   evhttp_free(hub.http);

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import time
 
 import pytest
 import requests
@@ -378,6 +379,33 @@ def test_file_get_list_delete(hub):
     assert hub.request("DELETE", "/v1/files/" + created["id"]).status_code == 204
     problem(hub.get("/v1/files/" + created["id"]), 404)
     problem(hub.request("DELETE", "/v1/files/" + created["id"]), 404)
+
+
+def test_uploads_expire_and_their_blob_goes_with_the_last_row(tmp_path):
+    data = tmp_path / "data"
+    server = Hub(data, extra_env={"PINION_FILE_LIFETIME": "2"}).start()
+    try:
+        content = b"bytes that expire"
+        sha = hashlib.sha256(content).hexdigest()
+        blob = data / "blobs" / sha[:2] / sha
+        first = server.post("/v1/files", files={"content": ("a.txt", content, "text/plain")}).json()
+        second = server.post("/v1/files", files={"content": ("b.txt", content, "text/plain")}).json()
+        assert first["expires_at"] > first["created_at"] and blob.exists()
+        # Two rows, one blob: deleting one keeps the bytes for the other.
+        assert server.request("DELETE", "/v1/files/" + first["id"]).status_code == 204
+        assert blob.exists()
+        assert server.get("/v1/files/" + second["id"]).status_code == 200
+        deadline = time.monotonic() + 10
+        while server.get("/v1/files/" + second["id"]).status_code != 404:
+            assert time.monotonic() < deadline, "the file did not expire"
+            time.sleep(0.1)
+        while blob.exists():
+            assert time.monotonic() < deadline, "the sweep did not delete the expired file"
+            time.sleep(0.1)
+        assert "deleted 1 expired file" in server.read_log()
+        assert [f["id"] for f in server.get("/v1/files").json()["results"]] == []
+    finally:
+        server.stop()
 
 
 def test_file_upload_errors(hub):
