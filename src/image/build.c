@@ -1,9 +1,9 @@
 /* `pinion build`: a model folder to a labelled Cog image. The steps are Cog's: write
  * the Dockerfile (dockerfile.c), have the engine build it with pinion's source as an
  * extra build context, run the built image once to generate its OpenAPI schema and
- * `pip freeze` from the image itself, then add the labels (spec §7.3) in a
- * metadata-only build on top, so labels that change every time (created, revision)
- * never invalidate a cached layer. Weight files go in layers of their own: the ignore
+ * `pip freeze` from the image itself, then add the labels (spec §7.3) and
+ * /src/.cog/openapi_schema.json in a small build on top, so labels that change every
+ * time (created, revision) never invalidate a cached layer. Weight files go in layers of their own: the ignore
  * file handed to the engine is the project's .dockerignore plus those files. */
 #include "image/image.h"
 
@@ -357,11 +357,15 @@ static int label_image(const pn_image_engine *engine, const pn_image_build_optio
   strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
   char *label_dir = pn_fs_join(tmp, "labels");
   char *label_file = label_dir ? pn_fs_join(label_dir, "Dockerfile") : NULL;
-  char *from = pn_strfmt("FROM %s\n", options->tag);
+  char *schema_file = label_dir ? pn_fs_join(label_dir, "openapi_schema.json") : NULL;
+  /* The schema also goes into the image where Cog keeps it (spec §3.1, §7.3). */
+  char *from = pn_strfmt("FROM %s\nCOPY openapi_schema.json /src/.cog/openapi_schema.json\n",
+                         options->tag);
   pn_image_argv argv;
   pn_image_argv_init(&argv);
-  if (!label_file || !from || mkdir(label_dir, 0700) < 0 ||
-      pn_fs_write(label_file, from, strlen(from)) < 0) {
+  if (!label_file || !schema_file || !from || !schema_text || mkdir(label_dir, 0700) < 0 ||
+      pn_fs_write(label_file, from, strlen(from)) < 0 ||
+      pn_fs_write(schema_file, schema_text, strlen(schema_text)) < 0) {
     rc = PN_EIO;
   } else {
     add_build_command(engine, &argv, 1);
@@ -392,6 +396,7 @@ static int label_image(const pn_image_engine *engine, const pn_image_build_optio
   pn_free(source);
   pn_free(label_dir);
   pn_free(label_file);
+  pn_free(schema_file);
   pn_free(from);
   return rc;
 }

@@ -103,6 +103,11 @@ def test_labels_carry_config_schema_and_freeze(hello_image):
     folder_schema = run_pinion("schema", cwd=os.path.join(EXAMPLES, "hello"))
     assert folder_schema.returncode == 0, folder_schema.stderr
     assert json.loads(labels["run.cog.openapi_schema"]) == json.loads(folder_schema.stdout)
+    # The same document is in the image where Cog keeps it.
+    bundled = run_pinion("exec", "--image", hello_image, "--", "cat", "/src/.cog/openapi_schema.json",
+                         timeout=120)
+    assert bundled.returncode == 0, bundled.stderr
+    assert json.loads(bundled.stdout) == json.loads(folder_schema.stdout)
 
 
 def test_predict_image_hello(hello_image, tmp_path):
