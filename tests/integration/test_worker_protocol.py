@@ -597,3 +597,12 @@ def test_without_pydantic(started, fixture, inputs, output):
 def test_python_38_serves_predictions(started):
     worker = started("pep604", python=OLDEST_PYTHON)
     assert worker.predict({"name": "abc", "sizes": [1, 2]})[1]["output"] == {"name": 3, "sizes": 3, "where": 0}
+
+
+def test_python_38_polls_sync_and_async(started):
+    worker = started("hello", python=OLDEST_PYTHON, env={"PINION_POLL_US": "500"})
+    assert worker.predict({"text": "a"})[1]["output"] == "hello a"
+    assert worker.predict({"text": "b"}, prediction_id="p2")[1]["output"] == "hello b"
+    worker = started("async_model", python=OLDEST_PYTHON, env={"PINION_POLL_US": "500"})
+    assert worker.predict({"text": "c"})[1]["output"] == "c"
+    assert worker.predict({"text": "d"}, prediction_id="p2")[1]["output"] == "d"
