@@ -45,13 +45,9 @@ static int run_base(int argc, char **argv) {
       {"--engine", NULL, &engine_name},
       {NULL, NULL, NULL},
   };
-  while (args.index < args.argc) {
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
     if ((matched = pn_cli_flag(&args, "--package", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -61,6 +57,8 @@ static int run_base(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
+  if (more < 0)
+    return 2;
   if (!python || !tag) {
     fprintf(stderr, "pinion base build: --python and -t are required, e.g. pinion base build "
                     "--python 3.11 -t pinion-base:3.11\n");

@@ -99,13 +99,9 @@ static int run_build(int argc, char **argv) {
       {"--file", "-f", &config_name},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
     if ((matched = pn_cli_flag(&args, "--progress", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -131,6 +127,8 @@ static int run_build(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
+  if (more < 0)
+    return 2;
   pn_config *config = pn_cli_load_config(config_name, 0);
   if (!config)
     return 1;

@@ -91,13 +91,9 @@ int pn_cli_predict_image(int argc, char **argv) {
       {"--engine", NULL, &engine_name},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        goto done;
-      continue;
-    }
     if ((matched = pn_cli_flag(&args, "--input", "-i", &value)) != 0) {
       if (matched < 0)
         goto done;
@@ -166,6 +162,8 @@ int pn_cli_predict_image(int argc, char **argv) {
       goto done;
     }
   }
+  if (more < 0)
+    goto done;
   pn_image_engine engine;
   exit_code = 1;
   if (pn_cli_engine(engine_name, &engine) < 0 || pn_image_ensure(&engine, image) < 0)
@@ -222,13 +220,9 @@ int pn_cli_serve_image(int argc, char **argv) {
       {"--port-file", NULL, &port_file},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
     if ((matched = pn_cli_flag(&args, "--port", "-p", &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -263,6 +257,8 @@ int pn_cli_serve_image(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
+  if (more < 0)
+    return 2;
   if (port == 0 && (port = free_port()) < 0) {
     fprintf(stderr, "pinion serve: no free port on 127.0.0.1\n");
     return 1;
@@ -329,23 +325,18 @@ static int run_exec(int argc, char **argv) {
   const char *image = NULL, *engine_name = NULL, *base_image = NULL, *value = NULL;
   pn_image_argv extra;
   pn_image_argv_init(&extra);
-  while (args.index < argc && argv[args.index][0] == '-') {
+  const pn_cli_text_flag text_flags[] = {
+      {"--image", NULL, &image},
+      {"--engine", NULL, &engine_name},
+      {"--base-image", NULL, &base_image},
+      {NULL, NULL, NULL},
+  };
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0 && argv[args.index][0] == '-') {
     int matched;
     if (strcmp(argv[args.index], "--") == 0) {
       args.index++;
       break;
-    } else if ((matched = pn_cli_flag(&args, "--image", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      image = value;
-    } else if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      engine_name = value;
-    } else if ((matched = pn_cli_flag(&args, "--base-image", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      base_image = value;
     } else if ((matched = pn_cli_flag(&args, "--env", "-e", &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -358,6 +349,10 @@ static int run_exec(int argc, char **argv) {
       pn_image_argv_free(&extra);
       return pn_cli_unknown(&args);
     }
+  }
+  if (more < 0) {
+    pn_image_argv_free(&extra);
+    return 2;
   }
   if (args.index >= argc) {
     pn_image_argv_free(&extra);

@@ -20,27 +20,22 @@ static int token_command(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc - 1, argv + 1);
   args.command = "hub token";
-  const char *data = ".pinion", *account = NULL, *name = NULL, *id = NULL, *value = NULL;
-  while (args.index < args.argc) {
-    int matched;
-    if ((matched = pn_cli_flag(&args, "--data", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      data = value;
-    } else if ((matched = pn_cli_flag(&args, "--account", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      account = value;
-    } else if ((matched = pn_cli_flag(&args, "--name", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      name = value;
-    } else if (args.argv[args.index][0] != '-' && !id) {
+  const char *data = ".pinion", *account = NULL, *name = NULL, *id = NULL;
+  const pn_cli_text_flag text_flags[] = {
+      {"--data", NULL, &data},
+      {"--account", NULL, &account},
+      {"--name", NULL, &name},
+      {NULL, NULL, NULL},
+  };
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
+    if (args.argv[args.index][0] != '-' && !id)
       id = args.argv[args.index++];
-    } else {
+    else
       return pn_cli_unknown(&args);
-    }
   }
+  if (more < 0)
+    return 2;
   if (strcmp(action, "create") == 0) {
     if (!account) {
       fprintf(stderr, "pinion hub token create: --account NAME is required\n");
@@ -104,13 +99,9 @@ static int run_hub(int argc, char **argv) {
       {"--port-file", NULL, &options.port_file},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
     if ((matched = pn_cli_flag(&args, "--idle-timeout", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -123,6 +114,8 @@ static int run_hub(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
+  if (more < 0)
+    return 2;
   return pn_hub_run(&options);
 }
 

@@ -13,19 +13,17 @@
 static int run_inspect(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
-  const char *engine_name = NULL, *image = NULL, *value = NULL;
-  while (args.index < argc) {
-    int matched;
-    if ((matched = pn_cli_flag(&args, "--engine", NULL, &value)) != 0) {
-      if (matched < 0)
-        return 2;
-      engine_name = value;
-    } else if (argv[args.index][0] != '-' && !image) {
+  const char *engine_name = NULL, *image = NULL;
+  const pn_cli_text_flag text_flags[] = {{"--engine", NULL, &engine_name}, {NULL, NULL, NULL}};
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
+    if (argv[args.index][0] != '-' && !image)
       image = argv[args.index++];
-    } else {
+    else
       return pn_cli_unknown(&args);
-    }
   }
+  if (more < 0)
+    return 2;
   if (!image) {
     fprintf(stderr, "pinion inspect: name the image, e.g. pinion inspect cog-hello\n");
     return 2;

@@ -39,11 +39,22 @@ int pn_cli_flag(pn_cli_args *args, const char *name, const char *short_name, con
   return 0;
 }
 
-int pn_cli_text_flags(pn_cli_args *args, const pn_cli_text_flag *flags) {
+/* 1 when argv[index] was one of `flags` and its value was stored, 0 when none, -1 when
+ * the value is missing. */
+static int text_flag(pn_cli_args *args, const pn_cli_text_flag *flags) {
   for (const pn_cli_text_flag *flag = flags; flag->name; flag++) {
     int matched = pn_cli_flag(args, flag->name, flag->short_name, flag->value);
     if (matched)
       return matched;
+  }
+  return 0;
+}
+
+int pn_cli_next(pn_cli_args *args, const pn_cli_text_flag *flags) {
+  while (args->index < args->argc) {
+    int matched = text_flag(args, flags);
+    if (matched <= 0)
+      return matched < 0 ? -1 : 1;
   }
   return 0;
 }

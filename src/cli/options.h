@@ -22,10 +22,11 @@ typedef struct pn_cli_text_flag {
   const char *short_name; /* e.g. "-i", or NULL */
   const char **value;     /* where the value goes */
 } pn_cli_text_flag;
-/* Reads argv[index] when it is one of `flags` (see pn_cli_flag for the forms): 1 when
- * one matched and its value was stored, 0 when none matched, -1 when the value is
- * missing (an error was printed). */
-int pn_cli_text_flags(pn_cli_args *args, const pn_cli_text_flag *flags);
+/* Reads the text flags at argv[index] onwards, storing their values, up to the next
+ * argument they do not cover. Returns 1 when there is such an argument (the caller
+ * reads it), 0 at the end of the arguments, -1 when a flag's value is missing (an error
+ * was printed). The command loops are `while ((more = pn_cli_next(...)) > 0)`. */
+int pn_cli_next(pn_cli_args *args, const pn_cli_text_flag *flags);
 /* Whether argv[index] is the boolean flag `name`/`short_name`. */
 int pn_cli_switch(pn_cli_args *args, const char *name, const char *short_name);
 /* Prints "pinion COMMAND: unknown flag X" with the help hint; returns 2. */

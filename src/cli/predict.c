@@ -226,13 +226,9 @@ static int run_predict(int argc, char **argv) {
       {"--python", NULL, &python},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
     if ((matched = pn_cli_flag(&args, "--input", "-i", &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -265,6 +261,8 @@ static int run_predict(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
+  if (more < 0)
+    return 2;
 
   predict_run run = {0};
   run.pairs = pairs;

@@ -178,13 +178,8 @@ static int run_push_to_hub(int argc, char **argv) {
       {"--image", NULL, &image},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
-    int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     if (pn_cli_switch(&args, "--public", NULL)) {
       public = 1;
     } else if (argv[args.index][0] != '-' && !model) {
@@ -193,6 +188,8 @@ static int run_push_to_hub(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
+  if (more < 0)
+    return 2;
   if (!hub || !model || !strchr(model, '/')) {
     fprintf(stderr, "pinion push: give the hub and the model: pinion push --hub URL "
                     "OWNER/NAME\n");
@@ -253,13 +250,8 @@ static int run_push_to_registry(int argc, char **argv) {
       {"--base-image", NULL, &base_image},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
-    int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     if (pn_cli_switch(&args, "--no-build", NULL)) {
       no_build = 1;
     } else if (pn_cli_switch(&args, "--progress=plain", NULL)) {
@@ -270,6 +262,8 @@ static int run_push_to_registry(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
+  if (more < 0)
+    return 2;
   pn_config *config = no_build && image ? NULL : pn_cli_load_config(NULL, image != NULL);
   if (!image && !config)
     return 1;

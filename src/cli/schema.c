@@ -101,15 +101,11 @@ static int run_schema(int argc, char **argv) {
       {"--python", NULL, &python},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
-    int matched;
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
+  int more = pn_cli_next(&args, text_flags);
+  if (more > 0)
     return pn_cli_unknown(&args);
-  }
+  if (more < 0)
+    return 2;
   json_t *document = NULL;
   if (pn_cli_describe_model(config_name, python, &document) != 0)
     return 1;

@@ -70,14 +70,10 @@ static int run_serve(int argc, char **argv) {
       {"--port-file", NULL, &options.port_file},
       {NULL, NULL, NULL},
   };
-  while (args.index < argc) {
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0) {
     int matched;
     const char *arg = argv[args.index];
-    if ((matched = pn_cli_text_flags(&args, text_flags)) != 0) {
-      if (matched < 0)
-        return 2;
-      continue;
-    }
     if ((matched = pn_cli_flag(&args, "--port", "-p", &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -125,6 +121,8 @@ static int run_serve(int argc, char **argv) {
       return pn_cli_unknown(&args);
     }
   }
+  if (more < 0)
+    return 2;
   if (dir && chdir(dir) < 0) {
     fprintf(stderr, "pinion serve: cannot open the folder \"%s\"\n", dir);
     return 1;

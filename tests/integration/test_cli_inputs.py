@@ -134,15 +134,16 @@ def test_bad_flags_exit_two(args, stderr):
 
 
 @pytest.mark.parametrize(
-    "args",
+    "args, command",
     [
-        ["serve", "--host"], ["serve", "--port-file"], ["build", "--engine"], ["build", "-t"],
-        ["push", "--hub"], ["schema", "--python"], ["hub", "--data"], ["base", "build", "--mirror"],
-        ["exec", "--image"],
+        (["serve", "--host"], "serve"), (["serve", "--port-file"], "serve"), (["build", "--engine"], "build"),
+        (["build", "-t"], "build"), (["push", "--hub"], "push"), (["schema", "--python"], "schema"),
+        (["hub", "--data"], "hub"), (["base", "build", "--mirror"], "base build"),
+        (["exec", "--image"], "exec"), (["exec", "--engine"], "exec"), (["inspect", "--engine"], "inspect"),
+        (["hub", "token", "create", "--account"], "hub token"),
     ],
 )
-def test_every_command_names_a_flag_without_its_value(args):
-    command = " ".join(args[:-1])
+def test_every_command_names_a_flag_without_its_value(args, command):
     result = run_fixture("cli_str", *args)
     assert (result.returncode, result.stdout, result.stderr) == (
         2, "", "pinion %s: %s needs a value. Run 'pinion help %s' for usage.\n" % (command, args[-1], command))
