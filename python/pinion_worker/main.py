@@ -143,7 +143,7 @@ def polling_selector(poll_us, idle):
 
     class PollingSelector(selectors.DefaultSelector):
         def select(self, timeout=None):
-            if timeout is not None and timeout <= 0 or not idle():
+            if (timeout is not None and timeout <= 0) or not idle():
                 return super().select(timeout)
             deadline = time.perf_counter() + poll_us / 1e6
             while True:
@@ -475,15 +475,11 @@ class Worker:
                 stream.close()
         self._finish(done, scope)
 
-    def _on_task_done(self, task):
+    def _on_task_done(self, prediction_id, task):
         """A task canceled before its first step never runs predict_async's body (the
         cancel arrived in the same read as its predict): end the prediction here."""
-        if not task.cancelled():
-            return
-        for prediction_id, known in list(self.tasks.items()):
-            if known is task:
-                del self.tasks[prediction_id]
-                self.send({"type": "done", "id": prediction_id, "status": "canceled", "metrics": {}})
+        if task.cancelled() and self.tasks.pop(prediction_id, None) is task:
+            self.send({"type": "done", "id": prediction_id, "status": "canceled", "metrics": {}})
 
     async def healthcheck_async(self, message):
         result = self._healthcheck_call()
@@ -497,9 +493,10 @@ class Worker:
     def _dispatch_async(self, message):
         kind = message.get("type")
         if kind == "predict":
+            prediction_id = message["id"]
             task = self.loop.create_task(self.predict_async(message))
-            task.add_done_callback(self._on_task_done)
-            self.tasks[message["id"]] = task
+            task.add_done_callback(lambda done: self._on_task_done(prediction_id, done))
+            self.tasks[prediction_id] = task
         elif kind == "cancel":
             task = self.tasks.get(message.get("id"))
             if task is not None:

@@ -98,13 +98,9 @@ static int render_string(pn_buf *buf, const char *text, size_t length) {
   if (!status)
     status = pn_buf_append_str(buf, "\"");
   const unsigned char *bytes = (const unsigned char *)text;
-  size_t plain = 0;
-  for (size_t at = 0; !status && at < length; at++) {
-    if (!needs_escape(bytes[at])) {
-      at += plain_prefix(bytes + at, length - at);
-      if (at >= length)
-        break;
-    }
+  size_t plain = 0; /* the first byte not yet copied */
+  size_t at;
+  while (!status && (at = plain + plain_prefix(bytes + plain, length - plain)) < length) {
     const char *escape;
     char code[8];
     switch (bytes[at]) {
