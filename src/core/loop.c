@@ -2,11 +2,10 @@
 #include "core/loop.h"
 
 #include "core/clock.h"
-#include "core/log.h"
+#include "core/env.h"
 
 #include <event2/event.h>
 #include <sched.h>
-#include <stdlib.h>
 
 struct event_base *pn_loop_new(void) {
   struct event_config *config = event_config_new();
@@ -19,17 +18,8 @@ struct event_base *pn_loop_new(void) {
 }
 
 long pn_poll_budget_us(void) {
-  const char *text = getenv("PINION_POLL_US");
-  if (!text || !*text)
-    return PN_POLL_US_DEFAULT;
-  char *end = NULL;
-  long value = strtol(text, &end, 10);
-  if (*end || value < 0 || value > PN_POLL_US_MAX) {
-    pn_warn("PINION_POLL_US=%s is not a number of microseconds from 0 to %d; using %d", text,
-            PN_POLL_US_MAX, PN_POLL_US_DEFAULT);
-    return PN_POLL_US_DEFAULT;
-  }
-  return value;
+  return (long)pn_env_number("PINION_POLL_US", "microseconds", 0, PN_POLL_US_MAX,
+                             PN_POLL_US_DEFAULT);
 }
 
 static int stopped(struct event_base *base) {

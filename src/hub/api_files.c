@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/encoding.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -40,10 +41,7 @@
 #define SWEEP_PAGES_MAX 20
 
 long pn_hub_file_lifetime(void) {
-  const char *text = getenv("PINION_FILE_LIFETIME");
-  char *end = NULL;
-  long value = text && *text ? strtol(text, &end, 10) : 0;
-  return text && *text && end && !*end && value > 0 ? value : FILE_LIFETIME_SECONDS;
+  return (long)pn_env_number("PINION_FILE_LIFETIME", "seconds", 1, 1e9, FILE_LIFETIME_SECONDS);
 }
 
 /* Whether an uploaded file's `expires_at` has passed (outputs never expire). */

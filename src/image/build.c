@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -104,10 +105,9 @@ static void find_weights(const pn_config *config, weight_list *weights) {
         add_weight(weights, uri, config->weights[w].target);
     }
   }
-  const char *threshold = getenv("PINION_WEIGHTS_THRESHOLD");
-  weights->threshold = threshold ? atol(threshold) : PN_IMAGE_WEIGHT_THRESHOLD;
-  if (weights->threshold <= 0)
-    weights->threshold = PN_IMAGE_WEIGHT_THRESHOLD;
+  weights->threshold = (long)pn_env_number("PINION_WEIGHTS_THRESHOLD", "bytes", 1,
+                                           1125899906842624.0 /* 1 PiB */,
+                                           PN_IMAGE_WEIGHT_THRESHOLD);
   weights->root = config->dir;
   scanning = weights;
   nftw(config->dir, visit, 32, FTW_PHYS | FTW_ACTIONRETVAL);

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/encoding.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/mime.h"
@@ -39,13 +40,11 @@ struct pn_inputs_fetch {
 };
 
 size_t pn_inputs_file_max(void) {
-  const char *text = getenv("PINION_INPUT_FILE_MAX");
-  if (text && *text) {
-    unsigned long long value = strtoull(text, NULL, 10);
-    if (value > 0)
-      return (size_t)value;
-  }
-  return (size_t)16 << 30;
+  static size_t limit; /* read once: a bad value is reported once */
+  if (!limit)
+    limit = (size_t)pn_env_number("PINION_INPUT_FILE_MAX", "bytes", 1,
+                                  1125899906842624.0 /* 1 PiB */, (double)((size_t)16 << 30));
+  return limit;
 }
 
 char *pn_inputs_file_name(const char *url) {

@@ -4,6 +4,7 @@
 #include "serve/model.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/gpu.h"
@@ -26,14 +27,8 @@ struct pn_model {
   int reserved;
 };
 
-static double env_seconds(const char *name) {
-  const char *text = getenv(name);
-  if (!text || !*text)
-    return 0;
-  char *end = NULL;
-  double value = strtod(text, &end);
-  return end && *end == '\0' && value > 0 ? value : 0;
-}
+/* Seconds from the environment; 0 (none) when unset. */
+static double env_seconds(const char *name) { return pn_env_number(name, "seconds", 0, 1e9, 0); }
 
 static void build_schema(pn_model *model) {
   const json_t *signature = pn_runner_signature(model->runner);
@@ -138,8 +133,7 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
 
   int concurrency = options->max_concurrency;
   if (concurrency <= 0) {
-    const char *text = getenv("COG_MAX_CONCURRENCY");
-    concurrency = text ? atoi(text) : 0;
+    concurrency = (int)pn_env_number("COG_MAX_CONCURRENCY", "prediction slots", 0, 1000000, 0);
   }
   if (concurrency <= 0)
     concurrency = model->config->concurrency_max;

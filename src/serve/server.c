@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/http_client.h"
 #include "core/json.h"
@@ -918,8 +919,7 @@ int pn_server_run(const pn_server_options *options) {
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
   evhttp_set_max_body_size(self.http, REQUEST_BODY_MAX);
   evhttp_set_max_headers_size(self.http, REQUEST_HEADERS_MAX);
-  const char *timeout_text = getenv("PINION_HTTP_TIMEOUT");
-  evhttp_set_timeout(self.http, timeout_text && atoi(timeout_text) > 0 ? atoi(timeout_text) : 60);
+  evhttp_set_timeout(self.http, (int)pn_env_number("PINION_HTTP_TIMEOUT", "seconds", 1, 86400, 60));
   evhttp_set_gencb(self.http, route, &self);
   self.health_timer = evtimer_new(self.base, on_health_timeout, &self);
   self.drain_timer = evtimer_new(self.base, on_drain_timer, &self);

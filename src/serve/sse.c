@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/json.h"
 
@@ -96,12 +97,11 @@ pn_sse *pn_sse_new(struct event_base *base, long history, pn_sse_empty_fn on_emp
   pn_sse *sse = pn_calloc(1, sizeof *sse);
   if (!sse)
     return NULL;
-  if (history < 0) {
-    const char *text = getenv("COG_STREAM_HISTORY_CAPACITY");
-    history = text && *text ? strtol(text, NULL, 10) : 1024;
-    if (history < 0)
-      history = 1024;
-  }
+  static long configured = -1; /* read once: a bad value is reported once */
+  if (configured < 0)
+    configured = (long)pn_env_number("COG_STREAM_HISTORY_CAPACITY", "events", 0, 10000000, 1024);
+  if (history < 0)
+    history = configured;
   sse->base = base;
   sse->capacity = (size_t)history;
   sse->on_empty = on_empty;

@@ -2,6 +2,7 @@
 #include "serve/webhook.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -19,6 +20,7 @@
  * ~7 minutes of its 12 attempts (a busy model with file outputs: gigabytes). Past it a
  * failed delivery is given up at once. PINION_WEBHOOK_RETRY_BYTES changes it. */
 #define RETRY_BYTES_DEFAULT ((size_t)64 * 1024 * 1024)
+#define ENV_BYTES_MAX 1099511627776.0 /* 1 TiB */
 
 struct pn_webhook {
   pn_http_client *client;
@@ -47,12 +49,9 @@ static size_t retrying_bytes;
 
 static size_t retry_bytes_limit(void) {
   static size_t limit;
-  if (!limit) {
-    const char *text = getenv("PINION_WEBHOOK_RETRY_BYTES");
-    char *end = NULL;
-    unsigned long long value = text && *text ? strtoull(text, &end, 10) : 0;
-    limit = text && *text && end && !*end && value > 0 ? (size_t)value : RETRY_BYTES_DEFAULT;
-  }
+  if (!limit)
+    limit = (size_t)pn_env_number("PINION_WEBHOOK_RETRY_BYTES", "bytes", 1, ENV_BYTES_MAX,
+                                  (double)RETRY_BYTES_DEFAULT);
   return limit;
 }
 
@@ -252,12 +251,11 @@ pn_webhook *pn_webhook_new(pn_http_client *client, struct event_base *base,
   webhook->snapshot = snapshot;
   webhook->arg = arg;
   webhook->throttle = options->throttle_seconds;
-  if (webhook->throttle < 0) {
-    const char *text = getenv("COG_THROTTLE_RESPONSE_INTERVAL");
-    char *end = NULL;
-    double seconds = text ? strtod(text, &end) : 0.5;
-    webhook->throttle = text && end && *end == '\0' && seconds >= 0 ? seconds : 0.5;
-  }
+  static double configured = -1; /* read once: a bad value is reported once */
+  if (configured < 0)
+    configured = pn_env_number("COG_THROTTLE_RESPONSE_INTERVAL", "seconds", 0, 86400, 0.5);
+  if (webhook->throttle < 0)
+    webhook->throttle = configured;
   webhook->last_sent = now_seconds() - 10;
   int count = 0;
   webhook->headers[count++] = pn_strdup("Content-Type: application/json");

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/gpu.h"
@@ -183,11 +184,32 @@ static void webhook_events_filter_parses_and_prints(void **state) {
   json_decref(filter);
 }
 
+static void environment_numbers_fall_back_when_unset_or_bad(void **state) {
+  unsetenv("PN_TEST_NUMBER");
+  assert_true(pn_env_number("PN_TEST_NUMBER", "seconds", 0, 10, 4.5) == 4.5);
+  setenv("PN_TEST_NUMBER", "", 1);
+  assert_true(pn_env_number("PN_TEST_NUMBER", "seconds", 0, 10, 4.5) == 4.5);
+  setenv("PN_TEST_NUMBER", "2.25", 1);
+  assert_true(pn_env_number("PN_TEST_NUMBER", "seconds", 0, 10, 4.5) == 2.25);
+  setenv("PN_TEST_NUMBER", "10", 1);
+  assert_true(pn_env_number("PN_TEST_NUMBER", "seconds", 0, 10, 4.5) == 10);
+  setenv("PN_TEST_NUMBER", "10.5", 1);
+  assert_true(pn_env_number("PN_TEST_NUMBER", "seconds", 0, 10, 4.5) == 4.5);
+  setenv("PN_TEST_NUMBER", "-1", 1);
+  assert_true(pn_env_number("PN_TEST_NUMBER", "seconds", 0, 10, 4.5) == 4.5);
+  setenv("PN_TEST_NUMBER", "3s", 1);
+  assert_true(pn_env_number("PN_TEST_NUMBER", "seconds", 0, 10, 4.5) == 4.5);
+  setenv("PN_TEST_NUMBER", "nan", 1);
+  assert_true(pn_env_number("PN_TEST_NUMBER", "seconds", 0, 10, 4.5) == 4.5);
+  unsetenv("PN_TEST_NUMBER");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(error_messages_and_names),
       cmocka_unit_test(json_strings_escape_at_every_offset),
       cmocka_unit_test(webhook_events_filter_parses_and_prints),
+      cmocka_unit_test(environment_numbers_fall_back_when_unset_or_bad),
       cmocka_unit_test(buffer_respects_its_limit),
       cmocka_unit_test(allocation_failure_injection),
       cmocka_unit_test(rfc3339_formatting),
