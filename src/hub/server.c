@@ -798,14 +798,15 @@ int pn_hub_run(const pn_hub_options *options) {
   struct event *sweep = NULL;
   if (exit_code == 0) {
     pn_hub_predictions_restore(&hub);
-    /* Expired uploads go at start and then every few minutes (sooner when files live
-     * shorter than that). */
-    pn_hub_files_sweep(&hub);
+    /* Expired uploads go once the hub serves, then every few minutes (sooner when files
+     * live shorter than that). */
     long every = pn_hub_file_lifetime() / 2;
     struct timeval interval = {every < 1 ? 1 : every > 300 ? 300 : every, 0};
     sweep = event_new(hub.base, -1, EV_PERSIST, on_sweep, &hub);
-    if (sweep)
+    if (sweep) {
       event_add(sweep, &interval);
+      event_active(sweep, EV_TIMEOUT, 0);
+    }
     int numbers[2] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {
       signals[i] = evsignal_new(hub.base, numbers[i], on_signal, &hub);
