@@ -167,10 +167,8 @@ int pn_store_get(pn_store *store, const char *table, const char *id, json_t **do
   return rc;
 }
 
-int pn_store_delete(pn_store *store, const char *table, const char *id) {
-  if (!known_table(table))
-    return PN_EINVAL;
-  char *sql = pn_strfmt("DELETE FROM %s WHERE id=?1", table);
+/* Runs `sql`, which changes the row whose id is ?1; PN_ENOENT when no row changed. */
+static int change_row(pn_store *store, const char *sql, const char *id) {
   sqlite3_stmt *statement = NULL;
   int rc = sql ? prepare(store, sql, &statement) : PN_ENOMEM;
   if (rc == 0) {
@@ -181,6 +179,14 @@ int pn_store_delete(pn_store *store, const char *table, const char *id) {
       rc = PN_ENOENT;
   }
   sqlite3_finalize(statement);
+  return rc;
+}
+
+int pn_store_delete(pn_store *store, const char *table, const char *id) {
+  if (!known_table(table))
+    return PN_EINVAL;
+  char *sql = pn_strfmt("DELETE FROM %s WHERE id=?1", table);
+  int rc = change_row(store, sql, id);
   pn_free(sql);
   return rc;
 }
@@ -314,15 +320,5 @@ int pn_store_token_list(pn_store *store, json_t **tokens) {
 }
 
 int pn_store_token_revoke(pn_store *store, const char *id) {
-  sqlite3_stmt *statement = NULL;
-  int rc = prepare(store, "UPDATE tokens SET revoked=1 WHERE id=?1", &statement);
-  if (rc == 0) {
-    bind_text(statement, 1, id);
-    if (sqlite3_step(statement) != SQLITE_DONE)
-      rc = PN_EIO;
-    else if (sqlite3_changes(store->db) == 0)
-      rc = PN_ENOENT;
-  }
-  sqlite3_finalize(statement);
-  return rc;
+  return change_row(store, "UPDATE tokens SET revoked=1 WHERE id=?1", id);
 }
