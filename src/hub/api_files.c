@@ -313,8 +313,15 @@ static json_t *own_file(pn_hub_request *request) {
   json_t *file = NULL;
   if (request->account &&
       pn_store_get(request->hub->store, PN_STORE_FILES, request->params[0], &file) == 0 &&
-      strcmp(text_of(file, "account"), request->account) == 0 && !file_expired(file))
-    return file;
+      strcmp(text_of(file, "account"), request->account) == 0) {
+    if (!file_expired(file))
+      return file;
+    pn_hub_problem(request, 404, "File not found",
+                   "The file %s expired at %s (uploads live %ld seconds). Upload it again.",
+                   request->params[0], text_of(file, "expires_at"), pn_hub_file_lifetime());
+    json_decref(file);
+    return NULL;
+  }
   json_decref(file);
   pn_hub_problem(request, 404, "File not found",
                  "There is no file %s in your account. List your files at /v1/files.",

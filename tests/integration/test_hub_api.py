@@ -396,7 +396,7 @@ def test_uploads_expire_and_their_blob_goes_with_the_last_row(tmp_path):
         assert blob.exists()
         assert server.get("/v1/files/" + second["id"]).status_code == 200
         deadline = time.monotonic() + 10
-        while server.get("/v1/files/" + second["id"]).status_code != 404:
+        while (expired := server.get("/v1/files/" + second["id"])).status_code != 404:
             assert time.monotonic() < deadline, "the file did not expire"
             time.sleep(0.1)
         while blob.exists():
@@ -406,6 +406,18 @@ def test_uploads_expire_and_their_blob_goes_with_the_last_row(tmp_path):
         assert [f["id"] for f in server.get("/v1/files").json()["results"]] == []
     finally:
         server.stop()
+
+
+def test_an_expired_file_says_when_it_expired(hub):
+    created = hub.post("/v1/files", files={"content": ("old.txt", b"old", "text/plain")}).json()
+    database = sqlite3.connect(os.path.join(hub.data, "hub.db"))
+    with database:
+        database.execute("UPDATE files SET doc = json_set(doc, '$.expires_at', "
+                         "'2020-01-01T00:00:00.000000Z') WHERE id = ?", (created["id"],))
+    database.close()
+    body = problem(hub.get("/v1/files/" + created["id"]), 404)
+    assert body["detail"] == ("The file %s expired at 2020-01-01T00:00:00.000000Z (uploads live "
+                              "86400 seconds). Upload it again." % created["id"])
 
 
 def test_file_upload_errors(hub):
