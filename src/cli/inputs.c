@@ -20,7 +20,7 @@ json_t *pn_cli_read_json_input(const char *argument) {
   json_error_t error;
   json_t *value = NULL;
   const char *source = "--json";
-  if (strcmp(argument, "-") == 0) {
+  if (strcmp(argument, "-") == 0 || strcmp(argument, "@-") == 0) {
     source = "standard input";
     value = json_loadf(stdin, 0, &error);
   } else if (argument[0] == '@') {

@@ -84,7 +84,11 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
     }
     break;
   case PN_JOB_DONE:
-    if (prediction->status == PN_PREDICTION_SUCCEEDED) {
+    if (run->output.response) {
+      if (prediction->status == PN_PREDICTION_FAILED)
+        print_traceback(prediction->traceback);
+      finish(run, pn_cli_output_response(&run->output, prediction));
+    } else if (prediction->status == PN_PREDICTION_SUCCEEDED) {
       finish(run, pn_cli_output_finish(&run->output, prediction));
     } else if (prediction->status == PN_PREDICTION_CANCELED) {
       fprintf(stderr, "Prediction canceled.\n");
@@ -194,9 +198,12 @@ static const char predict_help[] =
     "  -i, --input NAME=VALUE   An input; repeat for more. VALUE is read as the input's\n"
     "                           type; @PATH gives a local file to a file input; repeat a\n"
     "                           list input's name to add elements\n"
-    "      --json JSON          All inputs as a JSON object; @FILE reads a file, - stdin\n"
+    "      --json JSON          All inputs as a JSON object; @FILE reads a file, - or @-\n"
+    "                           stdin. Prints Cog's whole response (status, output,\n"
+    "                           error, logs, metrics) as JSON; exits 1 unless it succeeded\n"
     "  -o, --output PATH        Where to write the output (default: print it, and write\n"
-    "                           files to output.<ext> or output.<n>.<ext>)\n"
+    "                           files to output.<ext> or output.<n>.<ext>); with --json,\n"
+    "                           where to write the response\n"
     "  -e, --env KEY=VALUE      Set an environment variable for the model\n"
     "  -f, --file NAME          The config file name (default cog.yaml)\n"
     "      --python PATH        The model's Python (default: $PINION_PYTHON, else python3)\n"
@@ -268,6 +275,8 @@ static int run_predict(int argc, char **argv) {
   run.pairs = pairs;
   run.pair_count = pair_count;
   run.output.path = output_path;
+  run.output.response = json_argument != NULL;
+  run.output.stream_items = isatty(STDOUT_FILENO);
   if (json_argument && !(run.json_input = pn_cli_read_json_input(json_argument)))
     return 1;
   run.base = event_base_new();
