@@ -93,30 +93,6 @@ static char *destination(const pn_cli_output *output, const char *source, int in
   return pn_strfmt("%.*s%s", stem, base, output->path ? extension : extension_of(source));
 }
 
-static int copy_file(const char *from, const char *to) {
-  FILE *in = fopen(from, "rb");
-  if (!in)
-    return PN_ENOENT;
-  FILE *out = fopen(to, "wb");
-  if (!out) {
-    fclose(in);
-    return PN_EIO;
-  }
-  char chunk[65536];
-  size_t got;
-  int rc = 0;
-  while ((got = fread(chunk, 1, sizeof chunk, in)) > 0)
-    if (fwrite(chunk, 1, got, out) != got)
-      rc = PN_EIO;
-  if (ferror(in))
-    rc = PN_EIO;
-  fclose(in);
-  if (fclose(out) != 0)
-    rc = PN_EIO;
-  return rc;
-}
-
-
 /* Copies each local file output to its destination and points the output at it. An
  * iterator that yielded nothing gets the empty array as its output, as Cog shows it. */
 static int write_files(pn_cli_output *output, pn_prediction *prediction) {
@@ -133,7 +109,7 @@ static int write_files(pn_cli_output *output, pn_prediction *prediction) {
     if (!source)
       continue;
     char *target = destination(output, source, (int)i, several);
-    int rc = target ? copy_file(source, target) : PN_ENOMEM;
+    int rc = target ? pn_fs_copy(source, target, 0666) : PN_ENOMEM;
     if (rc < 0) {
       fprintf(stderr, "error: could not write output file %s from %s: %s\n",
               target ? target : "?", source, pn_strerror(rc));

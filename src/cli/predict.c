@@ -34,6 +34,7 @@ typedef struct predict_run {
   size_t pair_count;
   json_t *json_input;
   json_t *input; /* validated, defaults filled */
+  pn_cli_input_files input_files; /* private copies of @path inputs */
   pn_http_client *http;
   pn_job *job;
   pn_cli_output output;
@@ -110,7 +111,8 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
 
 static void check_inputs(predict_run *run) {
   const pn_schema_validator *validator = pn_model_validator(run->model);
-  json_t *input = pn_cli_build_input(validator, run->json_input, run->pairs, run->pair_count);
+  json_t *input = pn_cli_build_input(validator, run->json_input, run->pairs, run->pair_count,
+                                     &run->input_files);
   if (!input) {
     finish(run, 1);
     return;
@@ -322,6 +324,7 @@ static int run_predict(int argc, char **argv) {
   event_base_free(run.base);
   json_decref(run.json_input);
   json_decref(run.input);
+  pn_cli_input_files_remove(&run.input_files);
   fflush(stdout);
   return run.exit_code;
 }

@@ -262,3 +262,23 @@ def test_json_takes_at_file_for_file_inputs(tmp_path):
 def test_at_on_a_text_input_is_the_text_itself():
     result = run_fixture("cli_str", "predict", "-i", "text=@cog.yaml")
     assert (result.returncode, result.stdout) == (0, "@COG.YAML\n")
+
+
+def test_at_file_gives_the_predictor_a_private_copy_with_a_safe_name(tmp_path):
+    """-i name=@file: the predictor gets its own copy under a safe name that keeps the
+    extension (as it would get a downloaded file under Cog), never the user's path; a
+    name with spaces works; what the predictor writes never reaches the user's file; the
+    copy is gone afterwards."""
+    source = tmp_path / "my notes #1.txt"
+    source.write_text("original")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = run_fixture("cli_file_private", "predict", "-i", "source=@" + str(source),
+                         env={"TMPDIR": str(scratch)})
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert (seen["name"], seen["content"]) == ("my_notes__1.txt", "original")
+    assert seen["path"] != str(source)
+    assert seen["path"].startswith(str(scratch) + "/pinion-inputs-")
+    assert source.read_text() == "original"
+    assert list(scratch.iterdir()) == []
