@@ -221,9 +221,9 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int 
   pn_buf_free(&signature);
   char *url = NULL;
   if (encoded_signature && encoded_owner)
-    url = pn_strfmt("%s/v1/files/%s/download?owner=%s&expiry=%ld&signature=%s",
-                    internal ? hub->internal_url : hub->public_url, id, encoded_owner, expiry,
-                    encoded_signature);
+    url = pn_strfmt("%s/%s/files/%s/download?owner=%s&expiry=%ld&signature=%s",
+                    internal ? hub->internal_url : hub->public_url, internal ? "internal" : "v1",
+                    id, encoded_owner, expiry, encoded_signature);
   free(encoded_signature);
   free(encoded_owner);
   return url;
