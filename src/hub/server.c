@@ -812,7 +812,7 @@ static int bind_internal(pn_hub *hub) {
     pn_free(host);
     return -1;
   }
-  evhttp_set_allowed_methods(hub->internal_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+  evhttp_set_allowed_methods(hub->internal_http, 0xffff); /* all reach dispatch_internal: 401 */
   evhttp_set_max_body_size(hub->internal_http, REQUEST_BODY_MAX);
   evhttp_set_max_headers_size(hub->internal_http, 64 * 1024);
   evhttp_set_timeout(hub->internal_http, 120);

@@ -59,6 +59,8 @@ def test_made_up_credentials_get_401_there_and_404_on_the_public_listener(hub):
         # An account's token is no credential there either.
         problem(hub.request("PUT", hub.internal_url + upload, data=b"x"), 401)
     problem(requests.get(hub.internal_url + "/internal/anything", timeout=10), 401)
+    problem(requests.delete(hub.internal_url + "/internal/uploads/%s/x" % MADE_UP, timeout=10),
+            401)
     # The internal listener serves nothing else.
     problem(hub.get(hub.internal_url + "/v1/account"), 404)
     assert MADE_UP not in hub.read_log()
