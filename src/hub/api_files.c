@@ -435,8 +435,8 @@ static void send_blob(pn_hub_request *request, const json_t *file) {
   pn_hub_header(request, "Accept-Ranges", "bytes");
   const char *range_header = pn_hub_request_header(request, "Range");
   pn_http_range range = {0, total ? total - 1 : 0};
-  enum pn_http_range_kind kind = pn_http_range_parse(
-      range_header, range_header ? strlen(range_header) : 0, total, &range);
+  enum pn_http_range_kind kind =
+      pn_http_range_parse(range_header, range_header ? strlen(range_header) : 0, total, &range);
   char text[80];
   if (kind == PN_HTTP_RANGE_UNSATISFIABLE) {
     close(fd);

@@ -17,7 +17,8 @@
 
 typedef struct pn_hub_options {
   const char *listen;     /* HOST:PORT (127.0.0.1:8080) */
-  const char *internal_listen; /* HOST:PORT of the instances' routes (127.0.0.1:0) */
+  /* HOST:PORT of the instances' routes (127.0.0.1:0) */
+  const char *internal_listen;
   const char *public_url; /* the origin clients see (http://<listen>) */
   const char *data_dir;   /* ./.pinion */
   const char *python;     /* the models' Python, or NULL */

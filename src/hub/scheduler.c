@@ -560,8 +560,7 @@ static void on_put_done(const pn_http_response *response, void *arg) {
 
 static int dispatch(pn_scheduler *scheduler, prediction *p, entry *e) {
   json_t *body = json_deep_copy(p->request);
-  char *webhook =
-      pn_strfmt("%s/internal/instances/%s/webhook", scheduler->hub_url, e->credential);
+  char *webhook = pn_strfmt("%s/internal/instances/%s/webhook", scheduler->hub_url, e->credential);
   char *text = NULL;
   if (body && webhook && json_object_set_new(body, "id", json_string(p->id)) == 0 &&
       json_object_set_new(body, "webhook", json_string(webhook)) == 0)

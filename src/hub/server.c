@@ -8,9 +8,9 @@
  * and the pages (paths outside /v1/ belong to hub/pages.c) and never /internal/; the
  * internal listener (--internal-listen, 127.0.0.1 on an ephemeral port by default)
  * serves only /internal/, each route behind a credential, so a proxy on the same host
- * cannot make a caller "local". libevent 2.1 knows no QUERY method: such requests arrive with
- * an unknown type and their body unread, so the router reads the body from the
- * connection itself (see read_unknown_method_body). */
+ * cannot make a caller "local". libevent 2.1 knows no QUERY method: such requests
+ * arrive with an unknown type and their body unread, so the router reads the body from
+ * the connection itself (see read_unknown_method_body). */
 #include "hub/hub.h"
 
 #include "core/loop.h"
@@ -801,9 +801,9 @@ static int bind_internal(pn_hub *hub) {
   }
   hub->internal_http = evhttp_new(hub->base);
   struct evhttp_bound_socket *bound =
-      hub->internal_http ? evhttp_bind_socket_with_handle(hub->internal_http, host,
-                                                          (ev_uint16_t)port)
-                         : NULL;
+      hub->internal_http
+          ? evhttp_bind_socket_with_handle(hub->internal_http, host, (ev_uint16_t)port)
+          : NULL;
   if (!bound) {
     fprintf(stderr,
             "error: cannot listen on %s:%d for the internal routes (choose another address "

@@ -29,11 +29,11 @@ static void single_ranges_are_served(void **state) {
       {"bytes=0-99", 1000, 0, 99},
       {"bytes=500-", 1000, 500, 999},
       {"bytes=-100", 1000, 900, 999},
-      {"bytes=-5000", 1000, 0, 999},        /* a suffix longer than the file: all of it */
-      {"bytes=900-5000", 1000, 900, 999},   /* cut at the end */
+      {"bytes=-5000", 1000, 0, 999},      /* a suffix longer than the file: all of it */
+      {"bytes=900-5000", 1000, 900, 999}, /* cut at the end */
       {"bytes=999-999", 1000, 999, 999},
-      {"BYTES=0-0", 1, 0, 0},               /* the unit is case-insensitive */
-      {" bytes= 1-2 ", 10, 1, 2},           /* optional whitespace */
+      {"BYTES=0-0", 1, 0, 0},                        /* the unit is case-insensitive */
+      {" bytes= 1-2 ", 10, 1, 2},                    /* optional whitespace */
       {"bytes=0-99999999999999999999999", 10, 0, 9}, /* a huge end saturates */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -66,9 +66,9 @@ static void ranges_past_the_end_are_unsatisfiable(void **state) {
 
 static void anything_else_means_the_whole_file(void **state) {
   static const char *headers[] = {
-      NULL,       "",           "bytes=",      "bytes=-",     "bytes=a-b",   "bytes=5-1",
-      "items=0-1", "bytes 0-1", "bytes=0-1,3-4", "bytes=0-1,", "bytes=0-1x", "bytes=--1",
-      "bytes=1--2", "bytes=+1-2", "bytes=0x1-2", "bytes=1",
+      NULL,         "",           "bytes=",        "bytes=-",    "bytes=a-b",  "bytes=5-1",
+      "items=0-1",  "bytes 0-1",  "bytes=0-1,3-4", "bytes=0-1,", "bytes=0-1x", "bytes=--1",
+      "bytes=1--2", "bytes=+1-2", "bytes=0x1-2",   "bytes=1",
   };
   for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
     uint64_t first, last;
