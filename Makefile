@@ -147,9 +147,10 @@ fuzz: $(FUZZ_BIN)
 	  $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/seeds/$$(basename $$f) || exit 1; \
 	done; fi
 
+PORT ?= 8080
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run-main
+	@PORT=$(PORT) scripts/run-main
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pinion
