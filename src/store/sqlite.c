@@ -315,22 +315,6 @@ int pn_store_token_add(pn_store *store, const char *id, const char *hash, const 
   return rc;
 }
 
-int pn_store_token_account(pn_store *store, const char *hash, char **account) {
-  *account = NULL;
-  sqlite3_stmt *statement = NULL;
-  int rc = prepare(store, "SELECT account FROM tokens WHERE hash=?1 AND revoked=0", &statement);
-  if (rc == 0) {
-    bind_text(statement, 1, hash);
-    int step = sqlite3_step(statement);
-    if (step == SQLITE_ROW)
-      rc = (*account = pn_strdup((const char *)sqlite3_column_text(statement, 0))) ? 0 : PN_ENOMEM;
-    else
-      rc = step == SQLITE_DONE ? PN_ENOENT : PN_EIO;
-  }
-  sqlite3_finalize(statement);
-  return rc;
-}
-
 int pn_store_token_list(pn_store *store, json_t **tokens) {
   *tokens = NULL;
   sqlite3_stmt *statement = NULL;

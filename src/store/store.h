@@ -72,8 +72,6 @@ int pn_store_list(pn_store *store, const char *table, const pn_store_query *quer
 /* Tokens. `hash` is the sha256 hex of the token; `id` a short public name for it. */
 int pn_store_token_add(pn_store *store, const char *id, const char *hash, const char *account,
                        const char *name, const char *created_at);
-/* The account (pn_malloc'd, the caller frees) of an unrevoked token; PN_ENOENT. */
-int pn_store_token_account(pn_store *store, const char *hash, char **account);
 /* Every token (revoked too) as a new array of {id, account, name, created_at, revoked,
  * last_used_at (null: never)}. */
 int pn_store_token_list(pn_store *store, json_t **tokens);
