@@ -95,6 +95,7 @@ static int run_hub(int argc, char **argv) {
   const char *value = NULL;
   const pn_cli_text_flag text_flags[] = {
       {"--listen", NULL, &options.listen},
+      {"--internal-listen", NULL, &options.internal_listen},
       {"--public-url", NULL, &options.public_url},
       {"--data", NULL, &options.data_dir},
       {"--python", NULL, &options.python},
@@ -137,6 +138,10 @@ const struct pn_cli_command pn_cli_hub_command = {
     "\n"
     "Flags:\n"
     "      --listen HOST:PORT   Where to listen (default 127.0.0.1:8080)\n"
+    "      --internal-listen HOST:PORT\n"
+    "                           Where instances reach the hub (webhooks, output uploads);\n"
+    "                           every request there needs an instance's credential\n"
+    "                           (default 127.0.0.1 on a free port)\n"
     "      --public-url URL     The origin clients see, for URLs in replies\n"
     "                           (default http://HOST:PORT)\n"
     "      --data DIR           The data folder (default ./.pinion)\n"

@@ -1141,14 +1141,45 @@ void pn_hub_stream_get(pn_hub_request *request) {
   json_decref(row);
 }
 
+/* The webhook's body with every copy of the instance's credential replaced: a model
+ * server may quote its own URLs in an error or a log line (a failed upload), and what
+ * it sends becomes visible to the prediction's creator. Returns a new pn_buf the caller
+ * frees, or leaves `out` empty when there is nothing to replace. */
+static int redact_credential(const pn_hub_request *request, pn_buf *out) {
+  const char *credential = request->params[0];
+  size_t length = strlen(credential);
+  const char *at = (const char *)request->body, *end = at + request->body_length;
+  const char *found = memmem(at, request->body_length, credential, length);
+  if (!found)
+    return 0;
+  pn_buf_init(out, request->body_length + 1);
+  for (; found; found = memmem(at, (size_t)(end - at), credential, length)) {
+    pn_buf_append(out, at, (size_t)(found - at));
+    pn_buf_append_str(out, "REDACTED");
+    at = found + length;
+  }
+  return pn_buf_append(out, at, (size_t)(end - at));
+}
+
 void pn_hub_instance_webhook(pn_hub_request *request) {
+  pn_buf redacted = {0};
+  if (redact_credential(request, &redacted) < 0) {
+    pn_buf_free(&redacted);
+    pn_hub_problem(request, 503, NULL, "The hub ran out of memory; send the webhook again.");
+    return;
+  }
+  if (redacted.data) {
+    request->body = (const unsigned char *)redacted.data;
+    request->body_length = redacted.length;
+  }
   json_t *body = pn_hub_body_object(request);
+  pn_buf_free(&redacted);
   if (!body)
     return;
   int rc = pn_scheduler_webhook(request->hub->scheduler, request->params[0], body);
   json_decref(body);
   if (rc == PN_ENOENT)
-    pn_hub_problem(request, 404, NULL, "No instance has this token.");
+    pn_hub_problem(request, 401, "Unauthenticated", "No running instance holds this credential.");
   else
     pn_hub_reply(request, 200, json_object());
 }
