@@ -57,12 +57,14 @@ static int token_command(int argc, char **argv) {
       return 1;
     size_t index;
     json_t *token;
-    printf("%-14s %-20s %-20s %-28s %s\n", "ID", "ACCOUNT", "NAME", "CREATED", "STATE");
+    printf("%-14s %-20s %-20s %-28s %-28s %s\n", "ID", "ACCOUNT", "NAME", "CREATED", "LAST USED",
+           "STATE");
     json_array_foreach(tokens, index, token) {
       const char *token_name = json_string_value(json_object_get(token, "name"));
-      printf("%-14s %-20s %-20s %-28s %s\n", json_string_value(json_object_get(token, "id")),
+      const char *last_used = json_string_value(json_object_get(token, "last_used_at"));
+      printf("%-14s %-20s %-20s %-28s %-28s %s\n", json_string_value(json_object_get(token, "id")),
              json_string_value(json_object_get(token, "account")), token_name ? token_name : "-",
-             json_string_value(json_object_get(token, "created_at")),
+             json_string_value(json_object_get(token, "created_at")), last_used ? last_used : "never",
              json_is_true(json_object_get(token, "revoked")) ? "revoked" : "active");
     }
     json_decref(tokens);

@@ -73,9 +73,20 @@ typedef struct pn_hub_request {
 
 typedef void (*pn_hub_handler)(pn_hub_request *request);
 
-/* The account (pn_malloc'd) a request authenticates as: `Authorization: Bearer|Token
- * <token>`, else the pages' session cookie (pages.h). NULL when neither names a token. */
-char *pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request);
+/* How a request authenticated. */
+enum pn_hub_auth {
+  PN_HUB_AUTH_NONE,        /* no credential, or none that is valid */
+  PN_HUB_AUTH_TOKEN,       /* `Authorization: Bearer|Token <API token>` */
+  PN_HUB_AUTH_SESSION,     /* the pages' session cookie with its X-CSRF-Token (sessions.h) */
+  PN_HUB_AUTH_COOKIE_ONLY, /* the session cookie without a valid X-CSRF-Token: enough to
+                              serve a page, never an API call */
+};
+
+/* Authenticates a request: the Authorization header when there is one, else the session
+ * cookie. Unless NONE, *account is the username (pn_malloc'd; the caller frees it), and
+ * the token's last use is recorded. */
+enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request,
+                                     char **account);
 
 /* --- replies (server.c) ------------------------------------------------------------ */
 

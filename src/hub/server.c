@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "hub/ids.h"
 #include "hub/pages.h"
+#include "hub/sessions.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -371,42 +372,46 @@ void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_quer
 
 /* --- authentication and limits ------------------------------------------------------ */
 
-/* The session cookie's value (the token) in a Cookie header, or NULL; pn_malloc'd. */
-static char *session_token(const char *cookies) {
-  static const char name[] = PN_HUB_SESSION_COOKIE "=";
-  for (const char *at = cookies; at && *at;) {
-    while (*at == ' ' || *at == ';')
-      at++;
-    const char *end = strchr(at, ';');
-    size_t length = end ? (size_t)(end - at) : strlen(at);
-    if (length > sizeof name - 1 && strncmp(at, name, sizeof name - 1) == 0)
-      return pn_strndup(at + sizeof name - 1, length - (sizeof name - 1));
-    at = end;
-  }
-  return NULL;
+/* The credential an API token names, or PN_ENOENT. */
+static int token_credential(pn_hub *hub, const char *token, pn_store_credential *credential) {
+  char hash[65];
+  while (*token == ' ')
+    token++;
+  int rc = *token ? pn_crypto_sha256_hex(token, strlen(token), hash) : PN_ENOENT;
+  return rc < 0 ? rc : pn_store_token_find(hub->store, hash, credential);
 }
 
-char *pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request) {
+enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request,
+                                     char **account) {
+  *account = NULL;
   struct evkeyvalq *headers = evhttp_request_get_input_headers(request);
   const char *header = evhttp_find_header(headers, "Authorization");
-  char *from_cookie = header ? NULL : session_token(evhttp_find_header(headers, "Cookie"));
-  const char *token = from_cookie;
-  if (!header && !token)
-    return NULL;
-  if (header && strncasecmp(header, "Bearer ", 7) == 0)
-    token = header + 7;
-  else if (header && strncasecmp(header, "Token ", 6) == 0)
-    token = header + 6;
-  char *account = NULL;
-  if (token) {
-    while (*token == ' ')
-      token++;
-    char hash[65];
-    if (*token && pn_crypto_sha256_hex(token, strlen(token), hash) == 0)
-      pn_store_token_account(hub->store, hash, &account);
+  pn_store_credential credential = {0};
+  enum pn_hub_auth how = PN_HUB_AUTH_NONE;
+  if (header) {
+    const char *token = strncasecmp(header, "Bearer ", 7) == 0  ? header + 7
+                        : strncasecmp(header, "Token ", 6) == 0 ? header + 6
+                                                                : NULL;
+    if (token && token_credential(hub, token, &credential) == 0)
+      how = PN_HUB_AUTH_TOKEN;
+  } else {
+    /* A browser sends the cookie with every request to this origin, whoever made the
+     * page that caused it; only the hub's own pages know the CSRF token. */
+    char *session_id = pn_hub_session_cookie(request);
+    if (session_id && pn_hub_session_find(hub, session_id, &credential) == 0)
+      how = pn_hub_session_csrf_valid(hub, session_id,
+                                      evhttp_find_header(headers, PN_HUB_CSRF_HEADER))
+                ? PN_HUB_AUTH_SESSION
+                : PN_HUB_AUTH_COOKIE_ONLY;
+    pn_free(session_id);
   }
-  pn_free(from_cookie);
-  return account;
+  if (how != PN_HUB_AUTH_NONE) {
+    pn_hub_credential_used(hub, &credential);
+    *account = credential.account;
+    credential.account = NULL;
+  }
+  pn_store_credential_clear(&credential);
+  return how;
 }
 
 /* Counts the request against the account's window; 0 when allowed. */
@@ -618,8 +623,18 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
                      "under /v1/.",
                      path);
   } else {
-    request.account = pn_hub_authenticate(hub, http_request);
-    if (found->access == ACCOUNT && !request.account) {
+    char *account = NULL;
+    enum pn_hub_auth how = pn_hub_authenticate(hub, http_request, &account);
+    if (how == PN_HUB_AUTH_COOKIE_ONLY)
+      pn_free(account); /* the API takes a cookie only with its CSRF token */
+    else
+      request.account = account;
+    if (found->access == ACCOUNT && how == PN_HUB_AUTH_COOKIE_ONLY) {
+      pn_hub_problem(&request, 403, NULL,
+                     "The session cookie alone does not authorize API calls: the hub's pages "
+                     "send their X-CSRF-Token header with it. Other clients send "
+                     "`Authorization: Bearer <token>`.");
+    } else if (found->access == ACCOUNT && !request.account) {
       pn_hub_problem(&request, 401, "Unauthenticated",
                      "You did not pass a valid authentication token. Send `Authorization: "
                      "Bearer <token>`; create a token with `pinion hub token create`.");
