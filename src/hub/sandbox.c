@@ -214,7 +214,7 @@ static int bind_python(pn_sandbox *sandbox, const char *python, char **error) {
                          "prefix of its own (the sandbox binds that prefix read-only)",
                          python);
       rc = PN_EINVAL;
-    } else if (i == 0 || pn_fs_is_file(paths[1]) /* i == 1: the venv of the given path */) {
+    } else {
       rc = add_bind(sandbox, "--ro-bind", prefix, prefix);
     }
     pn_free(prefix);

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "hub/instance.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -750,6 +751,8 @@ static int sweep_scratch(const pn_scheduler *scheduler) {
   if (!instances_dir)
     return PN_ENOMEM;
   int rc = pn_fs_remove_tree(instances_dir);
+  if (rc == 0 && mkdir(scheduler->data_dir, 0700) < 0 && errno != EEXIST)
+    rc = PN_EIO;
   if (rc == 0 && mkdir(instances_dir, 0700) < 0)
     rc = PN_EIO;
   pn_free(instances_dir);
