@@ -106,8 +106,9 @@ static int make_dirs(const char *path) {
 
 /* Everything the child needs, built before fork so that the child allocates nothing. */
 typedef struct launch {
-  char **argv; /* pn_sandbox_argv's, or the command itself */
+  char **argv; /* bubblewrap's (options hidden in options_fd), or the command itself */
   const pn_sandbox *sandbox;
+  int options_fd;
   int null_fd;
   int log_fd;
   pid_t parent;
@@ -119,6 +120,8 @@ typedef struct launch {
 
 static void free_launch(launch *plan) {
   pn_sandbox_argv_free(plan->argv);
+  if (plan->options_fd >= 0)
+    close(plan->options_fd);
   if (plan->null_fd >= 0)
     close(plan->null_fd);
   if (plan->log_fd >= 0)
@@ -180,7 +183,7 @@ static int copy_command(const char *const *command, char ***argv) {
 
 static int prepare_launch(const pn_instance *instance, const pn_instance_spec *spec, launch *plan) {
   memset(plan, 0, sizeof *plan);
-  plan->null_fd = plan->log_fd = -1;
+  plan->null_fd = plan->log_fd = plan->options_fd = -1;
   int sandboxed = spec->sandbox && spec->bundle_dir;
   char *inside_port_file = sandboxed ? pn_fs_join(PN_SANDBOX_SCRATCH, "port") : NULL;
   if (sandboxed && !inside_port_file)
@@ -191,6 +194,8 @@ static int prepare_launch(const pn_instance *instance, const pn_instance_spec *s
                                        command, &plan->argv)
                      : copy_command(command, &plan->argv);
   pn_free(inside_port_file);
+  if (rc == 0 && sandboxed)
+    rc = pn_sandbox_hide_options(&plan->argv, &plan->options_fd);
   if (rc < 0)
     return rc;
   plan->sandbox = sandboxed ? spec->sandbox : NULL;
@@ -225,13 +230,13 @@ __attribute__((noreturn)) static void exec_child(const launch *plan) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   /* Sockets the hub opened without close-on-exec (its listener, libcurl's) must not
-   * outlive it in the instance. */
-  syscall(SYS_close_range, 3u, ~0u, 0u);
+   * outlive it in the instance; bubblewrap keeps only its options' fd. */
+  if (plan->sandbox)
+    pn_sandbox_child_setup(plan->sandbox, plan->options_fd);
+  syscall(SYS_close_range, plan->sandbox ? PN_SANDBOX_OPTIONS_FD + 1u : 3u, ~0u, 0u);
   /* bubblewrap gets no environment either: its own process stays in the sandbox as
    * pid 1, whose /proc/1/environ the model can read. */
   static char *const no_environment[] = {NULL};
-  if (plan->sandbox)
-    pn_sandbox_apply_limits(plan->sandbox);
   execve(plan->argv[0], plan->argv, plan->sandbox ? no_environment : environ);
   int saved = errno;
   ssize_t ignored = write(2, plan->exec_failed, plan->exec_failed_length);

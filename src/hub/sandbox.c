@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -450,6 +451,75 @@ void pn_sandbox_argv_free(char **argv) {
   pn_free(argv);
 }
 
+static int write_all(int fd, const char *bytes, size_t length) {
+  while (length) {
+    ssize_t wrote = write(fd, bytes, length);
+    if (wrote < 0 && errno == EINTR)
+      continue;
+    if (wrote <= 0)
+      return PN_EIO;
+    bytes += wrote;
+    length -= (size_t)wrote;
+  }
+  return 0;
+}
+
+int pn_sandbox_hide_options(char ***argv, int *options_fd) {
+  *options_fd = -1;
+  char **full = *argv;
+  size_t separator = 1;
+  while (full[separator] && strcmp(full[separator], "--") != 0)
+    separator++;
+  if (!full[separator])
+    return PN_EINVAL;
+  int fd = memfd_create("pinion-sandbox-options", MFD_CLOEXEC);
+  if (fd < 0)
+    return PN_EIO;
+  int rc = 0;
+  for (size_t i = 1; rc == 0 && i < separator; i++)
+    rc = write_all(fd, full[i], strlen(full[i]) + 1); /* NUL-separated */
+  if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
+    rc = PN_EIO;
+  size_t count = separator;
+  while (full[count])
+    count++;
+  char **hidden = rc == 0 ? pn_calloc(count - separator + 4, sizeof *hidden) : NULL;
+  if (rc == 0 && !hidden)
+    rc = PN_ENOMEM;
+  if (rc < 0) {
+    close(fd);
+    return rc;
+  }
+  char fd_text[16];
+  snprintf(fd_text, sizeof fd_text, "%d", PN_SANDBOX_OPTIONS_FD);
+  hidden[0] = full[0];
+  hidden[1] = pn_strdup("--args");
+  hidden[2] = pn_strdup(fd_text);
+  for (size_t i = separator; i < count; i++)
+    hidden[3 + i - separator] = full[i];
+  if (!hidden[1] || !hidden[2]) {
+    pn_free(hidden[1]);
+    pn_free(hidden[2]);
+    pn_free(hidden);
+    close(fd);
+    return PN_ENOMEM;
+  }
+  for (size_t i = 1; i < separator; i++)
+    pn_free(full[i]);
+  pn_free(full);
+  *argv = hidden;
+  *options_fd = fd;
+  return 0;
+}
+
+void pn_sandbox_child_setup(const pn_sandbox *sandbox, int options_fd) {
+  if (options_fd == PN_SANDBOX_OPTIONS_FD)
+    fcntl(options_fd, F_SETFD, 0);
+  else
+    dup2(options_fd, PN_SANDBOX_OPTIONS_FD); /* the copy is open across exec */
+  pn_sandbox_apply_limits(sandbox);
+}
+
 void pn_sandbox_apply_limits(const pn_sandbox *sandbox) {
   if (sandbox->memory_bytes) {
     struct rlimit limit = {(rlim_t)sandbox->memory_bytes, (rlim_t)sandbox->memory_bytes};
@@ -500,6 +570,9 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
     return PN_EIO;
   }
   int rc = pn_sandbox_argv(sandbox, NULL, scratch_dir, command, &argv);
+  int options_fd = -1;
+  if (rc == 0)
+    rc = pn_sandbox_hide_options(&argv, &options_fd);
   int pipe_fds[2] = {-1, -1};
   if (rc == 0 && pipe2(pipe_fds, O_CLOEXEC) < 0)
     rc = PN_EIO;
@@ -510,8 +583,8 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
       dup2(pipe_fds[1], 1);
       dup2(pipe_fds[1], 2);
       prctl(PR_SET_PDEATHSIG, SIGKILL);
-      syscall(SYS_close_range, 3u, ~0u, 0u);
-      pn_sandbox_apply_limits(sandbox);
+      pn_sandbox_child_setup(sandbox, options_fd);
+      syscall(SYS_close_range, PN_SANDBOX_OPTIONS_FD + 1u, ~0u, 0u);
       static char *const no_environment[] = {NULL};
       execve(argv[0], argv, no_environment);
       static const char failed[] = "could not run it: ";
@@ -553,6 +626,8 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
   for (int i = 0; i < 2; i++)
     if (pipe_fds[i] >= 0)
       close(pipe_fds[i]);
+  if (options_fd >= 0)
+    close(options_fd);
   pn_sandbox_argv_free(argv);
   pn_fs_remove_tree(scratch_dir);
   if (rc == 0 && finished && WIFEXITED(status) && WEXITSTATUS(status) == 0)

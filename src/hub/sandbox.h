@@ -61,13 +61,27 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
                     const char *const *command, char ***argv);
 void pn_sandbox_argv_free(char **argv);
 
+/* The fd bubblewrap reads its options from in the child (`--args`). */
+#define PN_SANDBOX_OPTIONS_FD 3
+
+/* Moves the options of an argv from pn_sandbox_argv (everything between the program and
+ * "--") into a new close-on-exec memfd, *options_fd, leaving `bwrap --args 3 -- COMMAND`
+ * in *argv: bubblewrap's own process stays in the sandbox as pid 1, and its command line
+ * would show the model the host paths it binds. The caller closes *options_fd. */
+int pn_sandbox_hide_options(char ***argv, int *options_fd);
+
+/* In the child between fork and exec (async-signal-safe): puts `options_fd` at
+ * PN_SANDBOX_OPTIONS_FD, open across exec, and sets the resource limits. The caller then
+ * closes every fd above PN_SANDBOX_OPTIONS_FD. */
+void pn_sandbox_child_setup(const pn_sandbox *sandbox, int options_fd);
+
 /* The pinion binary's path, the same inside and outside (borrowed). */
 const char *pn_sandbox_pinion(const pn_sandbox *sandbox);
 /* The Python to pass as serve --python, or NULL (borrowed). */
 const char *pn_sandbox_python(const pn_sandbox *sandbox);
 
 /* Sets the limits on the calling process; only setrlimit, so a child may call it between
- * fork and exec. */
+ * fork and exec (pn_sandbox_child_setup does). */
 void pn_sandbox_apply_limits(const pn_sandbox *sandbox);
 
 #endif

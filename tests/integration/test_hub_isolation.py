@@ -60,7 +60,7 @@ def instance_folders(data):
 
 ATTEMPTS = ["read_secret", "read_database", "list_bundles", "walk_up_to_the_database",
             "read_through_proc_root", "hub_environment_canary", "pid_1_environment_canary",
-            "own_environment_canary", "signal_the_hub", "write_into_own_bundle",
+            "host_paths_in_pid_1_command_line", "own_environment_canary", "signal_the_hub", "write_into_own_bundle",
             "read_a_peer_marker", "uid_0", "capabilities"]
 
 

@@ -136,6 +136,48 @@ static void the_argv_isolates_binds_and_clears_the_environment(void **state) {
   unsetenv("PINION_TEST_CANARY");
 }
 
+static void hidden_options_leave_only_the_command_on_the_command_line(void **state) {
+  char *scratch = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pn-sandbox-hide", &scratch), 0);
+  pn_sandbox *sandbox = new_sandbox(NULL);
+  const char *command[] = {"/usr/bin/true", "serve", "/src", NULL};
+  char **argv = NULL;
+  assert_int_equal(pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, command, &argv), 0);
+  size_t options = 0;
+  while (strcmp(argv[options + 1], "--") != 0)
+    options++;
+  char *expected = NULL;
+  size_t expected_length = 0;
+  for (size_t i = 1; i <= options; i++) {
+    size_t length = strlen(argv[i]) + 1;
+    expected = pn_realloc(expected, expected_length + length);
+    memcpy(expected + expected_length, argv[i], length);
+    expected_length += length;
+  }
+  int fd = -1;
+  assert_int_equal(pn_sandbox_hide_options(&argv, &fd), 0);
+  assert_true(fd >= 0);
+  assert_int_equal(count_of(argv), 7);
+  assert_string_equal(argv[0], "/bin/true");
+  assert_string_equal(argv[1], "--args");
+  assert_string_equal(argv[2], "3");
+  assert_string_equal(argv[3], "--");
+  assert_string_equal(argv[4], "/usr/bin/true");
+  assert_string_equal(argv[6], "/src");
+  char *read_back = pn_malloc(expected_length + 16);
+  ssize_t got = read(fd, read_back, expected_length + 16);
+  assert_int_equal(got, (ssize_t)expected_length);
+  assert_memory_equal(read_back, expected, expected_length);
+  assert_non_null(memmem(read_back, expected_length, "/data/bundles/abc", 17));
+  close(fd);
+  pn_free(read_back);
+  pn_free(expected);
+  pn_sandbox_argv_free(argv);
+  pn_sandbox_free(sandbox);
+  pn_fs_remove_tree(scratch);
+  pn_free(scratch);
+}
+
 static void a_python_outside_usr_is_bound_with_its_venv(void **state) {
   char *root = NULL;
   assert_int_equal(pn_fs_mkdtemp("pn-sandbox-python", &root), 0);
@@ -258,6 +300,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(isolation_modes_parse_by_name),
       cmocka_unit_test(the_argv_isolates_binds_and_clears_the_environment),
+      cmocka_unit_test(hidden_options_leave_only_the_command_on_the_command_line),
       cmocka_unit_test(a_python_outside_usr_is_bound_with_its_venv),
       cmocka_unit_test(a_missing_bubblewrap_is_named),
       cmocka_unit_test(a_failing_probe_quotes_bubblewrap),
