@@ -141,6 +141,8 @@ static void serve_command(const pn_instance_spec *spec, const char *port_file, c
   if (spec->image) {
     command[count++] = "--image";
     command[count++] = spec->image;
+    if (spec->isolate_image)
+      command[count++] = "--x-isolate";
   }
   command[count++] = "--host";
   command[count++] = "127.0.0.1";

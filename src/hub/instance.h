@@ -24,6 +24,7 @@ typedef struct pn_instance_spec {
   const char *scratch_dir; /* created; holds the port file and the log; removed on free */
   const char *upload_url;  /* --upload-url */
   const pn_sandbox *sandbox; /* runs a folder version in it (borrowed), or NULL: as the hub */
+  int isolate_image;         /* an image version runs without privileges, with limits */
   double boot_timeout;     /* seconds from start to READY */
 } pn_instance_spec;
 

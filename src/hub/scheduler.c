@@ -457,6 +457,7 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
                              .scratch_dir = scratch,
                              .upload_url = upload_url,
                              .sandbox = scheduler->sandbox,
+                             .isolate_image = scheduler->isolation != PN_ISOLATION_NONE,
                              .boot_timeout = scheduler->boot_timeout};
     pn_instance_callbacks callbacks = {on_instance_ready, on_instance_boot_failed,
                                        on_instance_exit};

@@ -230,3 +230,60 @@ def test_container_isolation_refuses_folder_versions(tmp_path):
             prediction["error"]
     finally:
         hub.stop()
+
+
+FAKE_ENGINE = """#!/bin/sh
+# A stand-in for podman: labels for `image inspect`, and `run` records its arguments.
+case "$1" in
+  image) echo '{}' ;;
+  run) printf '%s\\n' "$@" > "$PINION_TEST_RUN_RECORD"; exit 3 ;;
+esac
+"""
+
+
+def image_run_arguments(tmp_path, args):
+    """Runs a prediction of an image version on a hub started with `args`, with a fake
+    podman first on PATH; returns the arguments the instance gave `podman run`."""
+    engine_dir = tmp_path / "engine"
+    engine_dir.mkdir()
+    (engine_dir / "podman").write_text(FAKE_ENGINE)
+    os.chmod(engine_dir / "podman", 0o755)
+    record = tmp_path / "run-arguments"
+    hub = Hub(str(tmp_path / "data"), args=args, extra_env={
+        "PATH": "%s:%s" % (engine_dir, os.environ.get("PATH", "/usr/bin:/bin")),
+        "PINION_ENGINE": "podman", "PINION_ENGINE_NESTED": "0",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"), "PINION_TEST_RUN_RECORD": str(record),
+        "PINION_SANDBOX_MEMORY_MB": "1536", "PINION_SANDBOX_PROCESSES": "77",
+        "PINION_TEST_CANARY": "canary"}).start()
+    try:
+        folder = hub.push(None, "alice/folder", cwd=hostile_copy(tmp_path, "folder"))
+        schema = hub.get("/v1/models/alice/folder/versions/" + folder).json()["openapi_schema"]
+        response = hub.post("/v1/models/alice/imaged/versions",
+                            json={"image": "localhost/imaged:1", "openapi_schema": schema})
+        assert response.status_code == 201, response.text
+        prediction = run(hub, response.json()["id"], action="write", nonce="n")
+        assert prediction["status"] == "failed"
+        wait_for(record.exists, "the instance never ran the engine")
+        return record.read_text().splitlines()
+    finally:
+        hub.stop()
+
+
+def test_image_versions_run_without_privileges_and_with_limits(tmp_path):
+    arguments = image_run_arguments(tmp_path, [])
+    assert arguments[0] == "run"
+    for expected in ("--cap-drop=all", "--security-opt=no-new-privileges", "--memory=1536m",
+                     "--pids-limit=77"):
+        assert expected in arguments, arguments
+    assert arguments.index("--memory=1536m") < arguments.index("localhost/imaged:1")
+    # Nothing of the host's: no folder, no variable but PORT.
+    assert not [a for a in arguments if a.startswith(("-v", "--volume", "--mount", "--env-host"))]
+    assert [a for a in arguments if a.startswith(("-e", "--env"))] == \
+        [a for a in arguments if a.startswith("--env=PORT=")]
+    assert not [a for a in arguments if "canary" in a]
+
+
+def test_image_versions_without_isolation_run_as_before(tmp_path):
+    arguments = image_run_arguments(tmp_path, ["--isolation", "none"])
+    assert arguments[0] == "run" and "localhost/imaged:1" in arguments
+    assert not [a for a in arguments if a.startswith(("--cap-drop", "--memory", "--pids-limit"))]
