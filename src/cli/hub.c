@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "hub/hub.h"
+#include "hub/sandbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,15 @@ static int run_hub(int argc, char **argv) {
       if (matched < 0)
         return 2;
       options.rate_limit = atoi(value);
+    } else if ((matched = pn_cli_flag(&args, "--isolation", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      if (pn_isolation_parse(value, &options.isolation) < 0) {
+        fprintf(stderr,
+                "pinion hub: --isolation takes bubblewrap, container or none, got \"%s\"\n",
+                value);
+        return 2;
+      }
     } else {
       return pn_cli_unknown(&args);
     }
@@ -148,5 +158,23 @@ const struct pn_cli_command pn_cli_hub_command = {
     "      --python PATH        The Python that runs models\n"
     "      --idle-timeout S     Seconds before an idle instance stops (default 60)\n"
     "      --rate-limit N       Requests per minute per account (default: not enforced)\n"
-    "      --port-file PATH     Write the port listened on to PATH\n",
+    "      --port-file PATH     Write the port listened on to PATH\n"
+    "      --isolation MODE     How pushed models run (default bubblewrap):\n"
+    "                           bubblewrap  folder versions in a bubblewrap sandbox (no\n"
+    "                                       view of the data folder, an empty environment,\n"
+    "                                       an unprivileged uid), image versions in the\n"
+    "                                       container engine\n"
+    "                           container   image versions only; folder versions are refused\n"
+    "                           none        as this hub's user, with its environment and\n"
+    "                                       files: ONLY if you trust everyone who can push\n"
+    "                           It applies to every model and deployment.\n"
+    "\n"
+    "Environment:\n"
+    "  PINION_SANDBOX_MEMORY_MB   memory (RLIMIT_DATA) of a sandboxed instance, MiB\n"
+    "                             (default 8192; 0: unlimited)\n"
+    "  PINION_SANDBOX_PROCESSES   processes (RLIMIT_NPROC) of its user (default 512;\n"
+    "                             0: unlimited; not enforced when the hub runs as root)\n"
+    "  PINION_BWRAP               the bubblewrap program (default: bwrap on PATH)\n"
+    "\n"
+    "See docs/security.md for what each isolation mode keeps from a model.\n",
     run_hub};

@@ -72,7 +72,7 @@ static int write_blob(pn_hub *hub, const char *sha256, const void *bytes, size_t
   char *path = blob_path(hub, sha256);
   int rc = dir && path ? 0 : PN_ENOMEM;
   if (rc == 0)
-    mkdir(dir, 0755);
+    mkdir(dir, 0700);
   if (rc == 0 && !pn_fs_is_file(path)) {
     char *staging = pn_strfmt("%s.partial", path);
     rc = staging ? pn_fs_write(staging, bytes, length) : PN_ENOMEM;

@@ -25,6 +25,7 @@ typedef struct pn_hub_options {
   const char *port_file;  /* write the bound port here (tests), or NULL */
   double idle_timeout;    /* seconds (60) */
   int rate_limit;         /* requests per minute per account; 0: off */
+  enum pn_isolation isolation; /* how pushed models run (hub/sandbox.h); for every deployment */
 } pn_hub_options;
 
 /* Runs the hub until SIGINT/SIGTERM; returns the process exit code. */

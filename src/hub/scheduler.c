@@ -19,9 +19,12 @@
 #include "core/log.h"
 #include "hub/instance.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define STOP_GRACE_SECONDS 10.0
@@ -100,6 +103,9 @@ struct pn_scheduler {
   char *hub_url;
   double idle_timeout;
   double boot_timeout;
+  enum pn_isolation isolation;
+  pn_sandbox *sandbox; /* bubblewrap isolation once its probe passed */
+  char *sandbox_error; /* why folder versions cannot run here, or NULL */
   pn_scheduler_event_fn on_event;
   void *arg;
   target *targets;
@@ -462,7 +468,10 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   char *scratch = instances_dir ? pn_fs_join(instances_dir, e->token) : NULL;
   char *upload_url = pn_strfmt("%s/internal/uploads/%s/", scheduler->hub_url, e->credential);
   int rc = PN_ENOMEM;
-  if (e->idle_timer && e->retry_timer && scratch && upload_url) {
+  if (t->bundle_dir && scheduler->sandbox_error) {
+    *error = pn_strdup(scheduler->sandbox_error);
+    rc = PN_EUNSUPPORTED;
+  } else if (e->idle_timer && e->retry_timer && scratch && upload_url) {
     pn_instance_spec spec = {.pinion = scheduler->pinion,
                              .python = scheduler->python,
                              .bundle_dir = t->bundle_dir,
@@ -470,6 +479,8 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
                              .mode = t->mode,
                              .scratch_dir = scratch,
                              .upload_url = upload_url,
+                             .sandbox = scheduler->sandbox,
+                             .isolate_image = scheduler->isolation != PN_ISOLATION_NONE,
                              .boot_timeout = scheduler->boot_timeout};
     pn_instance_callbacks callbacks = {on_instance_ready, on_instance_boot_failed,
                                        on_instance_exit};
@@ -756,6 +767,69 @@ static void free_target(target *t) {
   pn_free(t);
 }
 
+/* --- isolation ----------------------------------------------------------------------- */
+
+/* Scratch folders live as long as their instance; what a killed hub left goes now. */
+static int sweep_scratch(const pn_scheduler *scheduler) {
+  char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
+  if (!instances_dir)
+    return PN_ENOMEM;
+  int rc = pn_fs_remove_tree(instances_dir);
+  if (rc == 0 && mkdir(scheduler->data_dir, 0700) < 0 && errno != EEXIST)
+    rc = PN_EIO;
+  if (rc == 0 && mkdir(instances_dir, 0700) < 0)
+    rc = PN_EIO;
+  pn_free(instances_dir);
+  return rc;
+}
+
+static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *options) {
+  scheduler->isolation = options->isolation;
+  if (options->isolation == PN_ISOLATION_NONE) {
+    pn_warn("hub: --isolation none: pushed models run as this hub's user, with its environment "
+            "and its files (the data folder's secret and database included). Use it only when "
+            "you trust everyone who can push models to this hub.");
+    return 0;
+  }
+  if (options->isolation == PN_ISOLATION_CONTAINER) {
+    scheduler->sandbox_error =
+        pn_strdup("this hub runs only image versions (--isolation container): push the model as "
+                  "an image (pinion push --image), or run the hub with --isolation bubblewrap");
+    return scheduler->sandbox_error ? 0 : PN_ENOMEM;
+  }
+  pn_sandbox_options sandbox_options = pn_sandbox_options_from_env();
+  sandbox_options.bwrap = options->bwrap;
+  sandbox_options.pinion = scheduler->pinion;
+  sandbox_options.python = scheduler->python;
+  char *error = NULL;
+  char *probe_dir = pn_strfmt("%s/instances/probe", scheduler->data_dir);
+  int rc = probe_dir ? pn_sandbox_new(&sandbox_options, &scheduler->sandbox, &error) : PN_ENOMEM;
+  if (rc == 0)
+    rc = pn_sandbox_probe(scheduler->sandbox, probe_dir, &error);
+  pn_free(probe_dir);
+  if (rc == PN_ENOMEM) {
+    pn_free(error);
+    return rc;
+  }
+  if (rc < 0) {
+    pn_sandbox_free(scheduler->sandbox);
+    scheduler->sandbox = NULL;
+    scheduler->sandbox_error = pn_strfmt(
+        "folder versions cannot run on this hub: %s. Install bubblewrap (Debian: apt-get "
+        "install bubblewrap) and allow unprivileged user namespaces (sysctl "
+        "kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), or start the hub "
+        "with --isolation none ONLY if you trust everyone who can push models to it",
+        error ? error : "?");
+    pn_free(error);
+    if (!scheduler->sandbox_error)
+      return PN_ENOMEM;
+    pn_error("hub: %s", scheduler->sandbox_error);
+    return 0;
+  }
+  pn_info("hub: folder versions run sandboxed by bubblewrap");
+  return 0;
+}
+
 /* --- the interface -------------------------------------------------------------------- */
 
 int pn_scheduler_new(struct event_base *base, pn_http_client *client,
@@ -770,7 +844,10 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   scheduler->base = base;
   scheduler->client = client;
   scheduler->pinion = pn_strdup(options->pinion);
-  scheduler->python = pn_strdup(options->python);
+  /* A sandbox starts from an empty environment: the Python the hub would have let serve
+   * find in PINION_PYTHON is passed as --python instead. */
+  const char *python = options->python ? options->python : getenv("PINION_PYTHON");
+  scheduler->python = python && *python ? pn_strdup(python) : NULL;
   scheduler->data_dir = pn_strdup(options->data_dir);
   scheduler->hub_url = pn_strdup(options->hub_url);
   size_t length = scheduler->hub_url ? strlen(scheduler->hub_url) : 0;
@@ -781,10 +858,17 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   scheduler->on_event = on_event;
   scheduler->arg = arg;
   scheduler->kick = event_new(base, -1, 0, on_kick, scheduler);
-  if (!scheduler->pinion || (options->python && !scheduler->python) || !scheduler->data_dir ||
+  if (!scheduler->pinion || (python && *python && !scheduler->python) || !scheduler->data_dir ||
       !scheduler->hub_url || !scheduler->kick) {
     pn_scheduler_free(scheduler);
     return PN_ENOMEM;
+  }
+  int rc = sweep_scratch(scheduler);
+  if (rc == 0)
+    rc = setup_isolation(scheduler, options);
+  if (rc < 0) {
+    pn_scheduler_free(scheduler);
+    return rc;
   }
   *out = scheduler;
   return 0;
@@ -842,6 +926,8 @@ void pn_scheduler_free(pn_scheduler *scheduler) {
   }
   if (scheduler->kick)
     event_free(scheduler->kick);
+  pn_sandbox_free(scheduler->sandbox);
+  pn_free(scheduler->sandbox_error);
   pn_free(scheduler->pinion);
   pn_free(scheduler->python);
   pn_free(scheduler->data_dir);

@@ -9,6 +9,7 @@
 #define PN_HUB_SCHEDULER_H
 
 #include "core/http_client.h"
+#include "hub/sandbox.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -22,6 +23,8 @@ typedef struct pn_scheduler_options {
   const char *hub_url;         /* the hub's internal listener: http://127.0.0.1:PORT */
   double idle_timeout;         /* seconds an instance above min_instances may sit idle (60) */
   double boot_timeout;         /* seconds an instance may take to become READY (600) */
+  enum pn_isolation isolation; /* how instances run (default: folder versions sandboxed) */
+  const char *bwrap;           /* the bubblewrap program, or NULL (hub/sandbox.h) */
 } pn_scheduler_options;
 
 /* What to run a prediction on. Strings are copied. */
@@ -50,6 +53,10 @@ typedef void (*pn_scheduler_event_fn)(void *arg, const char *prediction_id,
                                       enum pn_scheduler_event event, const char *kind,
                                       const json_t *detail);
 
+/* Removes the scratch folders a previous run left under DATA/instances/ and, with
+ * bubblewrap isolation, probes the sandbox once (blocking, at most 10 s); when the probe
+ * fails the scheduler still starts, logs why, and fails folder versions' predictions
+ * with that reason. */
 int pn_scheduler_new(struct event_base *base, pn_http_client *client,
                      const pn_scheduler_options *options, pn_scheduler_event_fn on_event,
                      void *arg, pn_scheduler **scheduler);

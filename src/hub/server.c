@@ -700,8 +700,17 @@ static void dispatch_internal(struct evhttp_request *http_request, void *arg) {
 
 /* --- start-up ----------------------------------------------------------------------- */
 
-static int make_dir(const char *path) {
-  return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : PN_EIO;
+/* The data folder and every folder in it are the hub's alone; one made wider by an
+ * older pinion is narrowed. */
+static int make_private_dir(const char *path) {
+  if (mkdir(path, 0700) < 0 && errno != EEXIST)
+    return PN_EIO;
+  struct stat info;
+  if (stat(path, &info) < 0 || !S_ISDIR(info.st_mode))
+    return PN_EIO;
+  if ((info.st_mode & 077) && chmod(path, info.st_mode & 0700) < 0)
+    return PN_EIO;
+  return 0;
 }
 
 static int load_secret(pn_hub *hub) {
@@ -713,10 +722,8 @@ static int load_secret(pn_hub *hub) {
     memcpy(hub->secret, data, sizeof hub->secret);
   } else {
     rc = pn_crypto_random(hub->secret, sizeof hub->secret);
-    if (rc == 0)
+    if (rc == 0) /* 0600 from the start: the umask of open_store */
       rc = pn_fs_write(path, hub->secret, sizeof hub->secret);
-    if (rc == 0)
-      chmod(path, 0600);
   }
   pn_free(data);
   pn_free(path);
@@ -727,7 +734,7 @@ static int prepare_data_dir(const char *data_dir) {
   static const char *const folders[] = {"", "blobs", "bundles", "instances", "tmp"};
   for (size_t i = 0; i < sizeof folders / sizeof folders[0]; i++) {
     char *path = *folders[i] ? pn_fs_join(data_dir, folders[i]) : pn_strdup(data_dir);
-    int rc = path ? make_dir(path) : PN_ENOMEM;
+    int rc = path ? make_private_dir(path) : PN_ENOMEM;
     pn_free(path);
     if (rc < 0)
       return rc;
@@ -736,6 +743,11 @@ static int prepare_data_dir(const char *data_dir) {
 }
 
 static int open_store(const char *data_dir, pn_store **store) {
+  /* Everything the hub creates from here on (the database and its -wal and -shm, the
+   * secret, blobs, bundles, scratch folders) is created private rather than narrowed
+   * afterwards. The umask is the process's: the hub and the token commands create
+   * nothing meant for others. */
+  umask(077);
   if (prepare_data_dir(data_dir) < 0) {
     fprintf(stderr, "error: cannot create the data folder %s\n", data_dir);
     return -1;
@@ -894,6 +906,7 @@ int pn_hub_run(const pn_hub_options *options) {
         .hub_url = hub.internal_url,
         .idle_timeout = options->idle_timeout > 0 ? options->idle_timeout : 60,
         .boot_timeout = 600,
+        .isolation = options->isolation,
     };
     if (pn_scheduler_new(hub.base, hub.client, &scheduler_options, pn_hub_on_scheduler_event, &hub,
                          &hub.scheduler) < 0) {
