@@ -422,13 +422,19 @@ static int publish_training(pn_hub *hub, json_t *row, char **error) {
     rc = owner ? pn_hub_version_from_tar(hub, text_of(row, "account"), owner, slash + 1, tar.data,
                                          tar.length, &version, error)
                : PN_ENOMEM;
+  /* Replicate's form, owner/name:version_id: its clients parse it (the Python client
+   * fails on a bare id). */
+  char *reference =
+      rc == 0 ? pn_strfmt("%s:%s", destination, text_of(version, "id")) : NULL;
+  if (rc == 0 && !reference)
+    rc = PN_ENOMEM;
   if (rc == 0)
-    json_object_set_new(
-        row, "output",
-        json_pack("{s:O, s:s}", "version", json_object_get(version, "id"), "weights", weights_url));
+    json_object_set_new(row, "output",
+                        json_pack("{s:s, s:s}", "version", reference, "weights", weights_url));
   else if (!*error)
     *error = pn_strfmt("%s", pn_strerror(rc));
   json_decref(version);
+  pn_free(reference);
   pn_free(owner);
   pn_buf_free(&tar);
   pn_free(weights);
