@@ -73,15 +73,16 @@ static int is_terminal(const char *status) {
                     strcmp(status, "canceled") == 0);
 }
 
+/* The hub's own word on a prediction ("starting an instance"): kept beside the model's
+ * logs in the row (hub_logs) and written to the hub's log, never mixed into `logs`,
+ * which hold only what the model printed, as on Replicate. */
 static void append_log(json_t *row, const char *line) {
   const char *hub_logs = text_of(row, "hub_logs");
   char *joined = pn_strfmt("%s%s\n", hub_logs ? hub_logs : "", line);
-  json_object_set_new(row, "hub_logs", json_string(joined));
-  const char *logs = text_of(row, "logs");
-  char *all = pn_strfmt("%s%s\n", logs ? logs : "", line);
-  json_object_set_new(row, "logs", json_string(all));
+  if (joined)
+    json_object_set_new(row, "hub_logs", json_string(joined));
   pn_free(joined);
-  pn_free(all);
+  pn_info("hub: prediction %s: %s", text_of(row, "id"), line);
 }
 
 static int save_row(pn_hub *hub, const json_t *row, int insert) {
@@ -504,10 +505,7 @@ static void apply_update(json_t *row, const json_t *cog) {
   if (output)
     json_object_set(row, "output", output);
   const char *logs = text_of(cog, "logs");
-  const char *hub_logs = text_of(row, "hub_logs");
-  char *all = pn_strfmt("%s%s", hub_logs ? hub_logs : "", logs ? logs : "");
-  json_object_set_new(row, "logs", json_string(all ? all : ""));
-  pn_free(all);
+  json_object_set_new(row, "logs", json_string(logs ? logs : ""));
   if (json_is_string(json_object_get(cog, "error")))
     json_object_set(row, "error", json_object_get(cog, "error"));
   const char *started = text_of(cog, "started_at");
@@ -543,7 +541,7 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
   live *item = find_live(hub, prediction_id);
   switch (event) {
   case PN_SCHEDULER_BOOTING:
-    append_log(row, "pinion: starting an instance");
+    append_log(row, "starting an instance");
     save_row(hub, row, 0);
     break;
   case PN_SCHEDULER_STARTED: {
@@ -551,7 +549,7 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
     json_t *boot = json_object_get(detail, "cold_boot_time");
     if (json_is_number(boot)) {
       char line[96];
-      snprintf(line, sizeof line, "pinion: started an instance in %.2f s", json_number_value(boot));
+      snprintf(line, sizeof line, "started an instance in %.2f s", json_number_value(boot));
       append_log(row, line);
       json_object_set(json_object_get(row, "metrics"), "cold_boot_time", boot);
     }

@@ -451,3 +451,18 @@ def test_a_trained_version_predicts_with_the_trained_weights(hub):
     prediction = hub.post("/v1/predictions", json={"version": output["version"], "input": {}},
                           headers={"Prefer": "wait=60"}).json()
     assert (prediction["status"], prediction["output"]) == ("succeeded", "says parrot parrot parrot")
+
+
+@needs_scheduler
+def test_the_hubs_own_messages_stay_out_of_the_models_logs(hub):
+    """A cold boot's "starting an instance" goes to the hub's log, not into the model's
+    `logs` (which hold only what the model printed, as on Replicate)."""
+    from hub_harness import ROOT
+    version = hub.push(None, "alice/logger", cwd=os.path.join(ROOT, "tests", "fixtures", "cli_logs"))
+    prediction = hub.post("/v1/predictions", json={"version": version, "input": {}},
+                          headers={"Prefer": "wait=60"}).json()
+    assert prediction["status"] == "succeeded", prediction
+    assert prediction["logs"] == "to stdout x\nto stderr\n"
+    log = hub.read_log()
+    assert "hub: prediction %s: starting an instance" % prediction["id"] in log
+    assert "hub: prediction %s: started an instance in " % prediction["id"] in log
