@@ -206,7 +206,8 @@ int pn_store_get(pn_store *store, const char *table, const char *id, json_t **do
   return rc;
 }
 
-/* Runs `sql`, which changes the row whose id is ?1; PN_ENOENT when no row changed. */
+/* Runs `sql`, which changes the rows ?1 selects (a row's id, a token's sessions, a
+ * time); PN_ENOENT when no row changed. */
 static int change_row(pn_store *store, const char *sql, const char *id) {
   sqlite3_stmt *statement = NULL;
   int rc = sql ? prepare(store, sql, &statement) : PN_ENOMEM;
