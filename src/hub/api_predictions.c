@@ -901,8 +901,8 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
       "id", id, "kind", kind, "account", request->account, "model",
       json_object_get(target->model, "id"), "version", json_object_get(target->version, "id"),
       "input", shown_input, "output", "logs", "", "error", "status", "starting", "source", "api",
-      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events),
-      "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
+      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events), "metrics",
+      "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
       "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0, "target",
       target_json(target, training ? "train" : "predict"), "request", stored_request,
       "wait_seconds", wait, "has_secrets", secrets > 0);
