@@ -867,8 +867,14 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   json_t *coerced = NULL, *detail = NULL;
   int valid = pn_schema_validate(validator, input, &coerced, &detail);
   json_decref(coerced);
+  /* The instance gets the real inputs, in memory only; the row keeps copies with the
+   * secrets redacted, the request to resume with too (a secret is never a file URL). */
   int secrets = 0;
-  json_t *shown_input = valid == 0 ? redact_secrets(validator, input, &secrets) : NULL;
+  json_t *shown_input = NULL, *instance_input = NULL, *stored_request_input = NULL;
+  if (valid == 0 && (instance_input = rewrite_file_urls(request, input))) {
+    shown_input = redact_secrets(validator, input, &secrets);
+    stored_request_input = redact_secrets(validator, instance_input, &secrets);
+  }
   pn_schema_validator_free(validator);
   if (valid < 0) {
     if (detail)
@@ -877,19 +883,21 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
       pn_hub_problem(request, 500, NULL, "The hub ran out of memory validating the input.");
     return;
   }
+  json_t *instance_request = json_pack("{s:o}", "input", instance_input);
+  json_t *stored_request = json_pack("{s:o}", "input", stored_request_input);
   char id[27], now[40], token[60];
   uint64_t now_ns = pn_clock_realtime_ns();
-  if (!shown_input || pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
+  if (!shown_input || !instance_request || !stored_request ||
+      pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
       pn_hub_stream_token(request->hub, id, token) < 0) {
     json_decref(shown_input);
+    json_decref(instance_request);
+    json_decref(stored_request);
     pn_hub_problem(request, 500, NULL, "The hub could not make an id.");
     return;
   }
   pn_clock_format(now_ns, 0, now, sizeof now);
   const char *stream = stream_kind(target->version, training);
-  /* The instance gets the real inputs in memory; the row keeps the redacted ones. */
-  json_t *instance_request = json_pack("{s:o}", "input", rewrite_file_urls(request, input));
-  json_t *stored_request = json_pack("{s:o}", "input", rewrite_file_urls(request, shown_input));
   int wait = wait_seconds(request);
   json_t *row = json_pack(
       "{s:s, s:s, s:s, s:O, s:O, s:O, s:n, s:s, s:n, s:s, s:s, s:s?, s:o, s:{}, s:s, s:I, "
@@ -897,8 +905,8 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
       "id", id, "kind", kind, "account", request->account, "model",
       json_object_get(target->model, "id"), "version", json_object_get(target->version, "id"),
       "input", shown_input, "output", "logs", "", "error", "status", "starting", "source", "api",
-      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events),
-      "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
+      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events), "metrics",
+      "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
       "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0, "target",
       target_json(target, training ? "train" : "predict"), "request", stored_request,
       "wait_seconds", wait, "has_secrets", secrets > 0);

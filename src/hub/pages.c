@@ -159,9 +159,9 @@ static void login_post(pn_hub_request *request) {
   } else {
     /* Behind TLS (an https public URL) the browser must never send it in the clear. */
     int secure = strncmp(request->hub->public_url, "https://", 8) == 0;
-    char *cookie = pn_strfmt("%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%ld%s",
-                             PN_HUB_SESSION_COOKIE, session_id, pn_hub_session_lifetime(),
-                             secure ? "; Secure" : "");
+    char *cookie =
+        pn_strfmt("%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%ld%s", PN_HUB_SESSION_COOKIE,
+                  session_id, pn_hub_session_lifetime(), secure ? "; Secure" : "");
     if (cookie)
       pn_hub_header(request, "Set-Cookie", cookie);
     pn_free(cookie);
