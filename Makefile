@@ -78,6 +78,14 @@ $(BUILD)/bin/pinion: $(BUILD)/obj/src/cli/main.o $(BUILD)/libpinion.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS) -ldl -lm
 
+# pinion under ASan+UBSan, for the black-box tests that run against it (tests/run): the
+# same library as the unit tests; lib/ beside it is the plain build's, so it finds the
+# worker's Python side and the staged source as the plain binary does.
+$(BUILD)/asan/bin/pinion: $(BUILD)/asan/src/cli/main.o $(BUILD)/libpinion-asan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $^ $(PKG_LIBS) -ldl -lm
+	@ln -sfn ../lib $(BUILD)/asan/lib
+
 # The worker extension uses only Python's stable ABI (3.8 and later), so one build
 # serves every Python; it is found at ../lib/pinion/python beside the binary.
 .PHONY: worker
@@ -117,11 +125,14 @@ $(SCHEDULER_DRIVER): tests/scheduler_driver.c $(BUILD)/libpinion-asan.a
 
 unit: $(UNIT_BIN) $(SCHEDULER_DRIVER)
 
+.PHONY: asan
+asan: $(BUILD)/asan/bin/pinion
+
 test: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit asan fuzz
 	@tests/run
 
-integration: all $(SCHEDULER_DRIVER)
+integration: all asan $(SCHEDULER_DRIVER)
 	@tests/run --integration-only
 
 $(BUILD)/bench/ipc_bench: bench/ipc_bench.c $(BUILD)/libpinion.a
@@ -187,4 +198,5 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(BUILD)/obj/src/cli/main.d
+-include $(LIB_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(BUILD)/obj/src/cli/main.d \
+         $(BUILD)/asan/src/cli/main.d
