@@ -182,9 +182,10 @@ fuzz: $(FUZZ_BIN)
 	  grep -E "^(#[0-9]+.*DONE|stat::|==[0-9]+==ERROR|SUMMARY)" $(BUILD)/fuzz/$$name.log; \
 	done; if [ -n "$$crashed" ]; then echo "fuzz: crashed:$$crashed (logs in $(BUILD)/fuzz/)"; exit 1; fi; fi
 
+PORT ?= 8080
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run-main
+	@PORT=$(PORT) scripts/run-main
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pinion

@@ -12,6 +12,7 @@
 #include "cli/options.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "hub/sandbox.h"
 #include "image/image.h"
 
 #include <limits.h>
@@ -78,7 +79,8 @@ int pn_cli_predict_image(int argc, char **argv) {
   pn_image_argv_init(&inner);
   int exit_code = 2, mounts = 0;
   pn_image_argv_add(&inner, "pinion");
-  pn_image_argv_add(&inner, "predict");
+  /* `pinion train --image` runs `pinion train` inside, as `predict --image` runs predict. */
+  pn_image_argv_add(&inner, strcmp(argv[0], "train") == 0 ? "train" : "predict");
   char cwd[PATH_MAX];
   if (!getcwd(cwd, sizeof cwd)) {
     fprintf(stderr, "error: cannot read the current folder\n");
@@ -204,12 +206,27 @@ static long free_port(void) {
   return port;
 }
 
+/* What the hub asks for an image version (`--x-isolate`, see docs/security.md): no
+ * capabilities and no way to gain any, and the memory and process limits of its
+ * sandboxed folder versions (PINION_SANDBOX_MEMORY_MB, PINION_SANDBOX_PROCESSES). The
+ * container already gets no host folder and no variable of the host's but PORT. */
+static void add_isolation(pn_image_argv *run) {
+  pn_sandbox_options limits = pn_sandbox_options_from_env();
+  pn_image_argv_add(run, "--cap-drop=all");
+  pn_image_argv_add(run, "--security-opt=no-new-privileges");
+  if (limits.memory_bytes)
+    pn_image_argv_addf(run, "--memory=%llum", limits.memory_bytes >> 20);
+  if (limits.processes)
+    pn_image_argv_addf(run, "--pids-limit=%lu", limits.processes);
+}
+
 int pn_cli_serve_image(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *image = NULL, *engine_name = NULL, *host = "127.0.0.1", *value = NULL;
   const char *port_file = NULL;
   long port = 8393;
+  int isolate = 0; /* --x-isolate: the hub runs someone else's image */
   pn_image_argv env, server_args;
   pn_image_argv_init(&env);
   pn_image_argv_init(&server_args);
@@ -251,6 +268,8 @@ int pn_cli_serve_image(int argc, char **argv) {
       if (matched < 0)
         return 2;
       pn_image_argv_addf(&env, "--env=%s", value);
+    } else if (pn_cli_switch(&args, "--x-isolate", NULL)) {
+      isolate = 1;
     } else {
       pn_image_argv_free(&env);
       pn_image_argv_free(&server_args);
@@ -269,6 +288,8 @@ int pn_cli_serve_image(int argc, char **argv) {
     pn_image_argv run;
     pn_image_argv_init(&run);
     pn_image_run_prefix(&engine, &run, image_wants_gpu(&engine, image), 1);
+    if (isolate)
+      add_isolation(&run);
     /* The server listens on the same port inside; on a host-network engine that port
      * is the host's, otherwise it is published on HOST. */
     pn_image_argv_addf(&run, "--env=PORT=%ld", port);

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "hub/hub.h"
+#include "hub/sandbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,12 +58,14 @@ static int token_command(int argc, char **argv) {
       return 1;
     size_t index;
     json_t *token;
-    printf("%-14s %-20s %-20s %-28s %s\n", "ID", "ACCOUNT", "NAME", "CREATED", "STATE");
+    printf("%-14s %-20s %-20s %-28s %-28s %s\n", "ID", "ACCOUNT", "NAME", "CREATED", "LAST USED",
+           "STATE");
     json_array_foreach(tokens, index, token) {
       const char *token_name = json_string_value(json_object_get(token, "name"));
-      printf("%-14s %-20s %-20s %-28s %s\n", json_string_value(json_object_get(token, "id")),
+      const char *last_used = json_string_value(json_object_get(token, "last_used_at"));
+      printf("%-14s %-20s %-20s %-28s %-28s %s\n", json_string_value(json_object_get(token, "id")),
              json_string_value(json_object_get(token, "account")), token_name ? token_name : "-",
-             json_string_value(json_object_get(token, "created_at")),
+             json_string_value(json_object_get(token, "created_at")), last_used ? last_used : "never",
              json_is_true(json_object_get(token, "revoked")) ? "revoked" : "active");
     }
     json_decref(tokens);
@@ -93,6 +96,7 @@ static int run_hub(int argc, char **argv) {
   const char *value = NULL;
   const pn_cli_text_flag text_flags[] = {
       {"--listen", NULL, &options.listen},
+      {"--internal-listen", NULL, &options.internal_listen},
       {"--public-url", NULL, &options.public_url},
       {"--data", NULL, &options.data_dir},
       {"--python", NULL, &options.python},
@@ -110,6 +114,15 @@ static int run_hub(int argc, char **argv) {
       if (matched < 0)
         return 2;
       options.rate_limit = atoi(value);
+    } else if ((matched = pn_cli_flag(&args, "--isolation", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      if (pn_isolation_parse(value, &options.isolation) < 0) {
+        fprintf(stderr,
+                "pinion hub: --isolation takes bubblewrap, container or none, got \"%s\"\n",
+                value);
+        return 2;
+      }
     } else {
       return pn_cli_unknown(&args);
     }
@@ -135,11 +148,33 @@ const struct pn_cli_command pn_cli_hub_command = {
     "\n"
     "Flags:\n"
     "      --listen HOST:PORT   Where to listen (default 127.0.0.1:8080)\n"
+    "      --internal-listen HOST:PORT\n"
+    "                           Where instances reach the hub (webhooks, output uploads);\n"
+    "                           every request there needs an instance's credential\n"
+    "                           (default 127.0.0.1 on a free port)\n"
     "      --public-url URL     The origin clients see, for URLs in replies\n"
     "                           (default http://HOST:PORT)\n"
     "      --data DIR           The data folder (default ./.pinion)\n"
     "      --python PATH        The Python that runs models\n"
     "      --idle-timeout S     Seconds before an idle instance stops (default 60)\n"
     "      --rate-limit N       Requests per minute per account (default: not enforced)\n"
-    "      --port-file PATH     Write the port listened on to PATH\n",
+    "      --port-file PATH     Write the port listened on to PATH\n"
+    "      --isolation MODE     How pushed models run (default bubblewrap):\n"
+    "                           bubblewrap  folder versions in a bubblewrap sandbox (no\n"
+    "                                       view of the data folder, an empty environment,\n"
+    "                                       an unprivileged uid), image versions in the\n"
+    "                                       container engine\n"
+    "                           container   image versions only; folder versions are refused\n"
+    "                           none        as this hub's user, with its environment and\n"
+    "                                       files: ONLY if you trust everyone who can push\n"
+    "                           It applies to every model and deployment.\n"
+    "\n"
+    "Environment:\n"
+    "  PINION_SANDBOX_MEMORY_MB   memory (RLIMIT_DATA) of a sandboxed instance, MiB\n"
+    "                             (default 8192; 0: unlimited)\n"
+    "  PINION_SANDBOX_PROCESSES   processes (RLIMIT_NPROC) of its user (default 512;\n"
+    "                             0: unlimited; not enforced when the hub runs as root)\n"
+    "  PINION_BWRAP               the bubblewrap program (default: bwrap on PATH)\n"
+    "\n"
+    "See docs/security.md for what each isolation mode keeps from a model.\n",
     run_hub};

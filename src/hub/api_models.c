@@ -328,6 +328,28 @@ static int refresh_latest(pn_hub *hub, json_t *model) {
   return pn_hub_model_save(hub, model, 0);
 }
 
+/* A folder version's bundle goes with its last version row: the same bytes pushed to
+ * another model share it (the version id is their sha256). */
+static int delete_bundle(pn_hub *hub, const json_t *version) {
+  const char *kind = text_of(version, "kind");
+  const char *id = text_of(version, "id");
+  if (!kind || strcmp(kind, "bundle") != 0 || !id)
+    return 0;
+  const char *statuses[] = {id, NULL};
+  pn_store_query query = {.statuses = statuses, .limit = 1};
+  json_t *others = NULL;
+  int more = 0;
+  int rc = pn_store_list(hub->store, PN_STORE_VERSIONS, &query, &others, &more);
+  size_t count = json_array_size(others);
+  json_decref(others);
+  if (rc < 0 || count > 0)
+    return rc;
+  char *bundle_dir = pn_strfmt("%s/bundles/%s", hub->data_dir, id);
+  rc = bundle_dir ? pn_fs_remove_tree(bundle_dir) : PN_ENOMEM;
+  pn_free(bundle_dir);
+  return rc;
+}
+
 void pn_hub_version_delete(pn_hub_request *request) {
   json_t *model = NULL;
   json_t *version = version_visible(request, &model);
@@ -340,6 +362,8 @@ void pn_hub_version_delete(pn_hub_request *request) {
     int rc = pn_store_delete(request->hub->store, PN_STORE_VERSIONS, text_of(version, "key"));
     if (rc == 0)
       rc = refresh_latest(request->hub, model);
+    if (rc == 0)
+      rc = delete_bundle(request->hub, version);
     if (rc < 0)
       pn_hub_store_failed(request, rc, "deleting the version");
     else
@@ -363,7 +387,7 @@ static int unpack_bundle(pn_hub *hub, const char *id, const void *tar, size_t le
   if (!staging)
     return PN_ENOMEM;
   pn_fs_remove_tree(staging);
-  int rc = mkdir(staging, 0755) == 0 ? 0 : PN_EIO;
+  int rc = mkdir(staging, 0700) == 0 ? 0 : PN_EIO;
   if (rc == 0)
     rc = pn_tar_unpack(tar, length, staging, BUNDLE_CONTENT_MAX, error);
   if (rc == 0 && rename(staging, *bundle_dir) < 0)

@@ -6,7 +6,13 @@
  * about it. While a prediction is in flight it also has a `live` entry: its stream,
  * its client webhook and the sync requests holding for it. Rows keep what resuming
  * needs after a restart: the scheduler target and the request sent to the instance,
- * and whether it was dispatched (see pn_hub_predictions_restore). */
+ * and whether it was dispatched (see pn_hub_predictions_restore).
+ *
+ * Secret inputs (x-cog-secret in the version's schema) never reach the row: it holds
+ * them as "**********", as Cog shows them, and only the request handed to the
+ * scheduler in memory carries the real value. So every reader of the row (the API,
+ * webhooks, the stream, the pages) shows the redacted copy, and a prediction with
+ * secrets that had not started when the hub stopped cannot run after the restart. */
 #include "hub/hub.h"
 
 #include "core/alloc.h"
@@ -54,6 +60,9 @@ typedef struct pn_hub_live {
   struct event *deadline; /* Cancel-After */
   struct pn_hub_live *next;
 } live;
+
+/* What Cog prints for a Secret (cog-compat.md §2.4). */
+#define REDACTED "**********"
 
 static const char *text_of(const json_t *row, const char *name) {
   return json_string_value(json_object_get(row, name));
@@ -750,7 +759,9 @@ static json_t *target_json(const resolved *target, const char *mode) {
   return out;
 }
 
-static int submit(pn_hub *hub, const json_t *row) {
+/* Queues the row's prediction with `request`, the instance's request body: the real
+ * one (secrets included) at creation, the stored one after a restart. */
+static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
   json_t *target_row = json_object_get(row, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
   pn_scheduler_target target = {
@@ -762,8 +773,7 @@ static int submit(pn_hub *hub, const json_t *row) {
       .max_instances = max < 1 ? 1 : max,
       .slots = 1,
   };
-  return pn_scheduler_submit(hub->scheduler, &target, text_of(row, "id"),
-                             json_object_get(row, "request"));
+  return pn_scheduler_submit(hub->scheduler, &target, text_of(row, "id"), request);
 }
 
 static void count_run(pn_hub *hub, const char *model_id) {
@@ -774,6 +784,24 @@ static void count_run(pn_hub *hub, const char *model_id) {
     pn_hub_model_save(hub, model, 0);
   }
   json_decref(model);
+}
+
+/* A copy of `input` with each secret input's value replaced by REDACTED; *count says
+ * how many were. The caller releases the copy. */
+static json_t *redact_secrets(const pn_schema_validator *validator, const json_t *input,
+                              int *count) {
+  json_t *copy = json_deep_copy(input);
+  *count = 0;
+  const char *name;
+  json_t *value;
+  json_object_foreach(copy, name, value) {
+    const pn_schema_input *shape = pn_schema_input_find(validator, name);
+    if (shape && shape->is_secret && !json_is_null(value)) {
+      json_object_set_new(copy, name, json_string(REDACTED));
+      (*count)++;
+    }
+  }
+  return copy;
 }
 
 /* The common path of every create route once the version is known. */
@@ -834,8 +862,10 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   }
   json_t *coerced = NULL, *detail = NULL;
   int valid = pn_schema_validate(validator, input, &coerced, &detail);
-  pn_schema_validator_free(validator);
   json_decref(coerced);
+  int secrets = 0;
+  json_t *shown_input = valid == 0 ? redact_secrets(validator, input, &secrets) : NULL;
+  pn_schema_validator_free(validator);
   if (valid < 0) {
     if (detail)
       pn_hub_problem_invalid(request, detail);
@@ -845,27 +875,34 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   }
   char id[27], now[40], token[60];
   uint64_t now_ns = pn_clock_realtime_ns();
-  if (pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
+  if (!shown_input || pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
       pn_hub_stream_token(request->hub, id, token) < 0) {
+    json_decref(shown_input);
     pn_hub_problem(request, 500, NULL, "The hub could not make an id.");
     return;
   }
   pn_clock_format(now_ns, 0, now, sizeof now);
   const char *stream = stream_kind(target->version, training);
-  json_t *instance_input = rewrite_file_urls(request, input);
+  /* The instance gets the real inputs in memory; the row keeps the redacted ones. */
+  json_t *instance_request = json_pack("{s:o}", "input", rewrite_file_urls(request, input));
+  json_t *stored_request = json_pack("{s:o}", "input", rewrite_file_urls(request, shown_input));
   int wait = wait_seconds(request);
   json_t *row = json_pack(
       "{s:s, s:s, s:s, s:O, s:O, s:O, s:n, s:s, s:n, s:s, s:s, s:s?, s:o, s:{}, s:s, s:I, "
-      "s:n, s:n, s:b, s:s, s:s?, s:b, s:o, s:{s:o}, s:i}",
+      "s:n, s:n, s:b, s:s, s:s?, s:b, s:o, s:O, s:i, s:b}",
       "id", id, "kind", kind, "account", request->account, "model",
       json_object_get(target->model, "id"), "version", json_object_get(target->version, "id"),
-      "input", input, "output", "logs", "", "error", "status", "starting", "source", "api",
+      "input", shown_input, "output", "logs", "", "error", "status", "starting", "source", "api",
       "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events),
       "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
       "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0, "target",
-      target_json(target, training ? "train" : "predict"), "request", "input", instance_input,
-      "wait_seconds", wait);
-  if (!row) {
+      target_json(target, training ? "train" : "predict"), "request", stored_request,
+      "wait_seconds", wait, "has_secrets", secrets > 0);
+  json_decref(shown_input);
+  json_decref(stored_request);
+  if (!row || !instance_request) {
+    json_decref(row);
+    json_decref(instance_request);
     pn_hub_problem(request, 500, NULL, "The hub ran out of memory.");
     return;
   }
@@ -884,12 +921,14 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   int rc = save_row(request->hub, row, 1);
   if (rc < 0) {
     json_decref(row);
+    json_decref(instance_request);
     pn_hub_store_failed(request, rc, "saving the prediction");
     return;
   }
   count_run(request->hub, text_of(target->model, "id"));
   add_live(request->hub, row);
-  rc = submit(request->hub, row);
+  rc = submit(request->hub, row, instance_request);
+  json_decref(instance_request);
   if (rc < 0) {
     char *error = pn_strfmt("the hub could not queue the prediction: %s", pn_strerror(rc));
     conclude(request->hub, row, "failed", error);
@@ -1102,14 +1141,45 @@ void pn_hub_stream_get(pn_hub_request *request) {
   json_decref(row);
 }
 
+/* The webhook's body with every copy of the instance's credential replaced: a model
+ * server may quote its own URLs in an error or a log line (a failed upload), and what
+ * it sends becomes visible to the prediction's creator. Returns a new pn_buf the caller
+ * frees, or leaves `out` empty when there is nothing to replace. */
+static int redact_credential(const pn_hub_request *request, pn_buf *out) {
+  const char *credential = request->params[0];
+  size_t length = strlen(credential);
+  const char *at = (const char *)request->body, *end = at + request->body_length;
+  const char *found = memmem(at, request->body_length, credential, length);
+  if (!found)
+    return 0;
+  pn_buf_init(out, request->body_length + 1);
+  for (; found; found = memmem(at, (size_t)(end - at), credential, length)) {
+    pn_buf_append(out, at, (size_t)(found - at));
+    pn_buf_append_str(out, "REDACTED");
+    at = found + length;
+  }
+  return pn_buf_append(out, at, (size_t)(end - at));
+}
+
 void pn_hub_instance_webhook(pn_hub_request *request) {
+  pn_buf redacted = {0};
+  if (redact_credential(request, &redacted) < 0) {
+    pn_buf_free(&redacted);
+    pn_hub_problem(request, 503, NULL, "The hub ran out of memory; send the webhook again.");
+    return;
+  }
+  if (redacted.data) {
+    request->body = (const unsigned char *)redacted.data;
+    request->body_length = redacted.length;
+  }
   json_t *body = pn_hub_body_object(request);
+  pn_buf_free(&redacted);
   if (!body)
     return;
   int rc = pn_scheduler_webhook(request->hub->scheduler, request->params[0], body);
   json_decref(body);
   if (rc == PN_ENOENT)
-    pn_hub_problem(request, 404, NULL, "No instance has this token.");
+    pn_hub_problem(request, 401, "Unauthenticated", "No running instance holds this credential.");
   else
     pn_hub_reply(request, 200, json_object());
 }
@@ -1128,7 +1198,11 @@ void pn_hub_predictions_restore(pn_hub *hub) {
       add_live(hub, row);
       if (json_is_true(json_object_get(row, "dispatched"))) {
         conclude(hub, row, "failed", "the hub restarted while the prediction was running");
-      } else if (submit(hub, row) < 0) {
+      } else if (json_is_true(json_object_get(row, "has_secrets"))) {
+        conclude(hub, row, "failed",
+                 "the hub restarted before the prediction started; secret inputs are not "
+                 "stored, create the prediction again");
+      } else if (submit(hub, row, json_object_get(row, "request")) < 0) {
         conclude(hub, row, "failed",
                  "the hub could not queue the prediction again after a "
                  "restart");

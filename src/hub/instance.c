@@ -1,6 +1,7 @@
-/* An instance: one `pinion serve` child of the hub. It is started with fork and exec
- * rather than posix_spawn because the child must ask for PR_SET_PDEATHSIG(SIGTERM)
- * before it execs, so that instances die with the hub; between fork and exec the child
+/* An instance: one `pinion serve` child of the hub, inside a bubblewrap sandbox for a
+ * folder version when the spec names one (hub/sandbox.c builds that argv). It is
+ * started with fork and exec rather than posix_spawn because the child must ask for
+ * PR_SET_PDEATHSIG(SIGTERM) and set the sandbox's resource limits before it execs, so that instances die with the hub; between fork and exec the child
  * makes only async-signal-safe calls on memory prepared before the fork. The child gets
  * its own process group (so a stop reaches everything it started), /dev/null for stdin
  * and a log file in its scratch folder for stdout and stderr. Readiness is polled: the
@@ -14,6 +15,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "hub/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,8 +106,9 @@ static int make_dirs(const char *path) {
 
 /* Everything the child needs, built before fork so that the child allocates nothing. */
 typedef struct launch {
-  char *argv[20];
-  int argc;
+  char **argv; /* bubblewrap's (options hidden in options_fd), or the command itself */
+  const pn_sandbox *sandbox;
+  int options_fd;
   int null_fd;
   int log_fd;
   pid_t parent;
@@ -113,62 +116,97 @@ typedef struct launch {
   size_t exec_failed_length;
 } launch;
 
-static int add_arg(launch *plan, const char *text) {
-  char *copy = pn_strdup(text);
-  if (!copy)
-    return PN_ENOMEM;
-  plan->argv[plan->argc++] = copy;
-  plan->argv[plan->argc] = NULL;
-  return 0;
-}
+#define COMMAND_MAX 20
 
 static void free_launch(launch *plan) {
-  for (int i = 0; i < plan->argc; i++)
-    pn_free(plan->argv[i]);
+  pn_sandbox_argv_free(plan->argv);
+  if (plan->options_fd >= 0)
+    close(plan->options_fd);
   if (plan->null_fd >= 0)
     close(plan->null_fd);
   if (plan->log_fd >= 0)
     close(plan->log_fd);
 }
 
-static int prepare_launch(const pn_instance *instance, const pn_instance_spec *spec, launch *plan) {
-  memset(plan, 0, sizeof *plan);
-  plan->null_fd = plan->log_fd = -1;
-  int rc = 0;
-  rc |= add_arg(plan, spec->pinion);
-  rc |= add_arg(plan, "serve");
+/* The `pinion serve` command line, with the paths it sees: inside a sandbox the bundle
+ * is at PN_SANDBOX_BUNDLE and the scratch folder at PN_SANDBOX_SCRATCH. The strings
+ * are borrowed from `spec` and `port_file`. */
+static void serve_command(const pn_instance_spec *spec, const char *port_file, const char *command[COMMAND_MAX]) {
+  int sandboxed = spec->sandbox && spec->bundle_dir;
+  size_t count = 0;
+  command[count++] = sandboxed ? pn_sandbox_pinion(spec->sandbox) : spec->pinion;
+  command[count++] = "serve";
   if (spec->bundle_dir)
-    rc |= add_arg(plan, spec->bundle_dir);
+    command[count++] = sandboxed ? PN_SANDBOX_BUNDLE : spec->bundle_dir;
   if (spec->image) {
-    rc |= add_arg(plan, "--image");
-    rc |= add_arg(plan, spec->image);
+    command[count++] = "--image";
+    command[count++] = spec->image;
+    if (spec->isolate_image)
+      command[count++] = "--x-isolate";
   }
-  rc |= add_arg(plan, "--host");
-  rc |= add_arg(plan, "127.0.0.1");
-  rc |= add_arg(plan, "--port");
-  rc |= add_arg(plan, "0");
-  rc |= add_arg(plan, "--port-file");
-  rc |= add_arg(plan, instance->port_path);
+  command[count++] = "--host";
+  command[count++] = "127.0.0.1";
+  command[count++] = "--port";
+  command[count++] = "0";
+  command[count++] = "--port-file";
+  command[count++] = port_file;
   if (spec->upload_url) {
-    rc |= add_arg(plan, "--upload-url");
-    rc |= add_arg(plan, spec->upload_url);
+    command[count++] = "--upload-url";
+    command[count++] = spec->upload_url;
   }
   if (spec->python) {
-    rc |= add_arg(plan, "--python");
-    rc |= add_arg(plan, spec->python);
+    command[count++] = "--python";
+    command[count++] = spec->python;
   }
   if (spec->mode && strcmp(spec->mode, "train") == 0) {
-    rc |= add_arg(plan, "--x-mode");
-    rc |= add_arg(plan, "train");
+    command[count++] = "--x-mode";
+    command[count++] = "train";
   }
-  if (rc < 0)
+  command[count] = NULL;
+}
+
+static int copy_command(const char *const *command, char ***argv) {
+  size_t count = 0;
+  while (command[count])
+    count++;
+  char **copy = pn_calloc(count + 1, sizeof *copy);
+  if (!copy)
     return PN_ENOMEM;
+  for (size_t i = 0; i < count; i++) {
+    copy[i] = pn_strdup(command[i]);
+    if (!copy[i]) {
+      pn_sandbox_argv_free(copy);
+      return PN_ENOMEM;
+    }
+  }
+  *argv = copy;
+  return 0;
+}
+
+static int prepare_launch(const pn_instance *instance, const pn_instance_spec *spec, launch *plan) {
+  memset(plan, 0, sizeof *plan);
+  plan->null_fd = plan->log_fd = plan->options_fd = -1;
+  int sandboxed = spec->sandbox && spec->bundle_dir;
+  char *inside_port_file = sandboxed ? pn_fs_join(PN_SANDBOX_SCRATCH, "port") : NULL;
+  if (sandboxed && !inside_port_file)
+    return PN_ENOMEM;
+  const char *command[COMMAND_MAX];
+  serve_command(spec, sandboxed ? inside_port_file : instance->port_path, command);
+  int rc = sandboxed ? pn_sandbox_argv(spec->sandbox, spec->bundle_dir, instance->scratch_dir,
+                                       command, &plan->argv)
+                     : copy_command(command, &plan->argv);
+  pn_free(inside_port_file);
+  if (rc == 0 && sandboxed)
+    rc = pn_sandbox_hide_options(&plan->argv, &plan->options_fd);
+  if (rc < 0)
+    return rc;
+  plan->sandbox = sandboxed ? spec->sandbox : NULL;
   plan->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   plan->log_fd = open(instance->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (plan->null_fd < 0 || plan->log_fd < 0)
     return PN_EIO;
   int length = snprintf(plan->exec_failed, sizeof plan->exec_failed,
-                        "pinion hub: could not run \"%s\": ", spec->pinion);
+                        "pinion hub: could not run \"%s\": ", plan->argv[0]);
   plan->exec_failed_length =
       length > 0 && (size_t)length < sizeof plan->exec_failed ? (size_t)length : 0;
   plan->parent = getpid();
@@ -194,9 +232,14 @@ __attribute__((noreturn)) static void exec_child(const launch *plan) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   /* Sockets the hub opened without close-on-exec (its listener, libcurl's) must not
-   * outlive it in the instance. */
-  syscall(SYS_close_range, 3u, ~0u, 0u);
-  execve(plan->argv[0], plan->argv, environ);
+   * outlive it in the instance; bubblewrap keeps only its options' fd. */
+  if (plan->sandbox)
+    pn_sandbox_child_setup(plan->sandbox, plan->options_fd);
+  syscall(SYS_close_range, plan->sandbox ? PN_SANDBOX_OPTIONS_FD + 1u : 3u, ~0u, 0u);
+  /* bubblewrap gets no environment either: its own process stays in the sandbox as
+   * pid 1, whose /proc/1/environ the model can read. */
+  static char *const no_environment[] = {NULL};
+  execve(plan->argv[0], plan->argv, plan->sandbox ? no_environment : environ);
   int saved = errno;
   ssize_t ignored = write(2, plan->exec_failed, plan->exec_failed_length);
   const char *reason = strerror(saved);

@@ -2,11 +2,13 @@
  * waits for (its port file, then GET /health-check until READY), sends predictions to
  * and stops. The child runs in its own process group with PR_SET_PDEATHSIG(SIGTERM), so
  * it dies with the hub; its stdout and stderr go to a log file in its scratch folder,
- * whose tail explains a failure. See docs/internals/scheduler.md. */
+ * whose tail explains a failure. A folder version runs inside a sandbox when the spec
+ * names one (hub/sandbox.h): the child is then bubblewrap, which runs `pinion serve`. See docs/internals/scheduler.md. */
 #ifndef PN_HUB_INSTANCE_H
 #define PN_HUB_INSTANCE_H
 
 #include "core/http_client.h"
+#include "hub/sandbox.h"
 
 #include <event2/event.h>
 #include <sys/types.h>
@@ -21,6 +23,8 @@ typedef struct pn_instance_spec {
   const char *mode;        /* "predict" or "train" */
   const char *scratch_dir; /* created; holds the port file and the log; removed on free */
   const char *upload_url;  /* --upload-url */
+  const pn_sandbox *sandbox; /* runs a folder version in it (borrowed), or NULL: as the hub */
+  int isolate_image;         /* an image version runs without privileges, with limits */
   double boot_timeout;     /* seconds from start to READY */
 } pn_instance_spec;
 

@@ -12,21 +12,27 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "hub/instance.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define STOP_GRACE_SECONDS 10.0
 #define FREE_GRACE_SECONDS 2.0
 #define BUSY_RETRY_SECONDS 0.1
 #define LOG_TAIL_BYTES 2048
+#define CREDENTIAL_BYTES 32
+#define CREDENTIAL_HEX (CREDENTIAL_BYTES * 2)
 
 typedef struct target target;
 typedef struct entry entry;
@@ -56,7 +62,10 @@ struct prediction {
 
 struct entry {
   pn_scheduler *scheduler;
-  char token[33];
+  char token[33]; /* the instance's name (scratch folder, BOOTING events): not a secret */
+  /* The instance's credential on the hub's internal routes, the hex of 32 random bytes in
+   * its webhook and upload URLs; emptied the moment the instance is stopped. */
+  char credential[CREDENTIAL_HEX + 1];
   pn_instance *instance;
   target *target;
   enum entry_state state;
@@ -94,6 +103,9 @@ struct pn_scheduler {
   char *hub_url;
   double idle_timeout;
   double boot_timeout;
+  enum pn_isolation isolation;
+  pn_sandbox *sandbox; /* bubblewrap isolation once its probe passed */
+  char *sandbox_error; /* why folder versions cannot run here, or NULL */
   pn_scheduler_event_fn on_event;
   void *arg;
   target *targets;
@@ -290,14 +302,15 @@ static void emit_started(prediction *p) {
 
 /* --- instances ------------------------------------------------------------------------ */
 
-static entry *find_entry(const pn_scheduler *scheduler, const char *token) {
+/* The instance holding `credential`: only instances on a target (BOOTING or READY)
+ * hold one; a stopping instance's credential is already gone. */
+static entry *find_entry(const pn_scheduler *scheduler, const char *credential) {
+  if (!credential || strlen(credential) != CREDENTIAL_HEX)
+    return NULL;
   for (target *t = scheduler->targets; t; t = t->next)
     for (entry *e = t->instances; e; e = e->next)
-      if (strcmp(e->token, token) == 0)
+      if (e->credential[0] && pn_crypto_equal(e->credential, credential, CREDENTIAL_HEX))
         return e;
-  for (entry *e = scheduler->stopping; e; e = e->next)
-    if (strcmp(e->token, token) == 0)
-      return e;
   return NULL;
 }
 
@@ -322,6 +335,7 @@ static void stop_entry(entry *e) {
   if (e->state == STOPPING)
     return;
   e->state = STOPPING;
+  memset(e->credential, 0, sizeof e->credential); /* revoked before anything else runs */
   event_del(e->idle_timer);
   event_del(e->retry_timer);
   for (prediction *p = e->target->first; p; p = p->next)
@@ -424,10 +438,25 @@ static void make_token(char token[33]) {
     snprintf(token + i * 2, 3, "%02x", bytes[i]);
 }
 
+/* A fresh credential from the system's CSPRNG, as hex. */
+static int make_credential(char credential[CREDENTIAL_HEX + 1]) {
+  unsigned char bytes[CREDENTIAL_BYTES];
+  int rc = pn_crypto_random(bytes, sizeof bytes);
+  for (size_t i = 0; rc == 0 && i < sizeof bytes; i++)
+    snprintf(credential + i * 2, 3, "%02x", bytes[i]);
+  memset(bytes, 0, sizeof bytes);
+  return rc;
+}
+
 static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   entry *e = pn_calloc(1, sizeof *e);
   if (!e)
     return PN_ENOMEM;
+  if (make_credential(e->credential) < 0) {
+    pn_free(e);
+    *error = pn_strdup("the system's random number generator failed");
+    return PN_EIO;
+  }
   e->scheduler = scheduler;
   e->target = t;
   e->generation = t->generation;
@@ -437,9 +466,12 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   e->retry_timer = evtimer_new(scheduler->base, on_retry, e);
   char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
   char *scratch = instances_dir ? pn_fs_join(instances_dir, e->token) : NULL;
-  char *upload_url = pn_strfmt("%s/internal/uploads/%s/", scheduler->hub_url, e->token);
+  char *upload_url = pn_strfmt("%s/internal/uploads/%s/", scheduler->hub_url, e->credential);
   int rc = PN_ENOMEM;
-  if (e->idle_timer && e->retry_timer && scratch && upload_url) {
+  if (t->bundle_dir && scheduler->sandbox_error) {
+    *error = pn_strdup(scheduler->sandbox_error);
+    rc = PN_EUNSUPPORTED;
+  } else if (e->idle_timer && e->retry_timer && scratch && upload_url) {
     pn_instance_spec spec = {.pinion = scheduler->pinion,
                              .python = scheduler->python,
                              .bundle_dir = t->bundle_dir,
@@ -447,6 +479,8 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
                              .mode = t->mode,
                              .scratch_dir = scratch,
                              .upload_url = upload_url,
+                             .sandbox = scheduler->sandbox,
+                             .isolate_image = scheduler->isolation != PN_ISOLATION_NONE,
                              .boot_timeout = scheduler->boot_timeout};
     pn_instance_callbacks callbacks = {on_instance_ready, on_instance_boot_failed,
                                        on_instance_exit};
@@ -537,7 +571,7 @@ static void on_put_done(const pn_http_response *response, void *arg) {
 
 static int dispatch(pn_scheduler *scheduler, prediction *p, entry *e) {
   json_t *body = json_deep_copy(p->request);
-  char *webhook = pn_strfmt("%s/internal/instances/%s/webhook", scheduler->hub_url, e->token);
+  char *webhook = pn_strfmt("%s/internal/instances/%s/webhook", scheduler->hub_url, e->credential);
   char *text = NULL;
   if (body && webhook && json_object_set_new(body, "id", json_string(p->id)) == 0 &&
       json_object_set_new(body, "webhook", json_string(webhook)) == 0)
@@ -733,6 +767,69 @@ static void free_target(target *t) {
   pn_free(t);
 }
 
+/* --- isolation ----------------------------------------------------------------------- */
+
+/* Scratch folders live as long as their instance; what a killed hub left goes now. */
+static int sweep_scratch(const pn_scheduler *scheduler) {
+  char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
+  if (!instances_dir)
+    return PN_ENOMEM;
+  int rc = pn_fs_remove_tree(instances_dir);
+  if (rc == 0 && mkdir(scheduler->data_dir, 0700) < 0 && errno != EEXIST)
+    rc = PN_EIO;
+  if (rc == 0 && mkdir(instances_dir, 0700) < 0)
+    rc = PN_EIO;
+  pn_free(instances_dir);
+  return rc;
+}
+
+static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *options) {
+  scheduler->isolation = options->isolation;
+  if (options->isolation == PN_ISOLATION_NONE) {
+    pn_warn("hub: --isolation none: pushed models run as this hub's user, with its environment "
+            "and its files (the data folder's secret and database included). Use it only when "
+            "you trust everyone who can push models to this hub.");
+    return 0;
+  }
+  if (options->isolation == PN_ISOLATION_CONTAINER) {
+    scheduler->sandbox_error =
+        pn_strdup("this hub runs only image versions (--isolation container): push the model as "
+                  "an image (pinion push --image), or run the hub with --isolation bubblewrap");
+    return scheduler->sandbox_error ? 0 : PN_ENOMEM;
+  }
+  pn_sandbox_options sandbox_options = pn_sandbox_options_from_env();
+  sandbox_options.bwrap = options->bwrap;
+  sandbox_options.pinion = scheduler->pinion;
+  sandbox_options.python = scheduler->python;
+  char *error = NULL;
+  char *probe_dir = pn_strfmt("%s/instances/probe", scheduler->data_dir);
+  int rc = probe_dir ? pn_sandbox_new(&sandbox_options, &scheduler->sandbox, &error) : PN_ENOMEM;
+  if (rc == 0)
+    rc = pn_sandbox_probe(scheduler->sandbox, probe_dir, &error);
+  pn_free(probe_dir);
+  if (rc == PN_ENOMEM) {
+    pn_free(error);
+    return rc;
+  }
+  if (rc < 0) {
+    pn_sandbox_free(scheduler->sandbox);
+    scheduler->sandbox = NULL;
+    scheduler->sandbox_error = pn_strfmt(
+        "folder versions cannot run on this hub: %s. Install bubblewrap (Debian: apt-get "
+        "install bubblewrap) and allow unprivileged user namespaces (sysctl "
+        "kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), or start the hub "
+        "with --isolation none ONLY if you trust everyone who can push models to it",
+        error ? error : "?");
+    pn_free(error);
+    if (!scheduler->sandbox_error)
+      return PN_ENOMEM;
+    pn_error("hub: %s", scheduler->sandbox_error);
+    return 0;
+  }
+  pn_info("hub: folder versions run sandboxed by bubblewrap");
+  return 0;
+}
+
 /* --- the interface -------------------------------------------------------------------- */
 
 int pn_scheduler_new(struct event_base *base, pn_http_client *client,
@@ -747,7 +844,10 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   scheduler->base = base;
   scheduler->client = client;
   scheduler->pinion = pn_strdup(options->pinion);
-  scheduler->python = pn_strdup(options->python);
+  /* A sandbox starts from an empty environment: the Python the hub would have let serve
+   * find in PINION_PYTHON is passed as --python instead. */
+  const char *python = options->python ? options->python : getenv("PINION_PYTHON");
+  scheduler->python = python && *python ? pn_strdup(python) : NULL;
   scheduler->data_dir = pn_strdup(options->data_dir);
   scheduler->hub_url = pn_strdup(options->hub_url);
   size_t length = scheduler->hub_url ? strlen(scheduler->hub_url) : 0;
@@ -758,10 +858,17 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   scheduler->on_event = on_event;
   scheduler->arg = arg;
   scheduler->kick = event_new(base, -1, 0, on_kick, scheduler);
-  if (!scheduler->pinion || (options->python && !scheduler->python) || !scheduler->data_dir ||
+  if (!scheduler->pinion || (python && *python && !scheduler->python) || !scheduler->data_dir ||
       !scheduler->hub_url || !scheduler->kick) {
     pn_scheduler_free(scheduler);
     return PN_ENOMEM;
+  }
+  int rc = sweep_scratch(scheduler);
+  if (rc == 0)
+    rc = setup_isolation(scheduler, options);
+  if (rc < 0) {
+    pn_scheduler_free(scheduler);
+    return rc;
   }
   *out = scheduler;
   return 0;
@@ -819,6 +926,8 @@ void pn_scheduler_free(pn_scheduler *scheduler) {
   }
   if (scheduler->kick)
     event_free(scheduler->kick);
+  pn_sandbox_free(scheduler->sandbox);
+  pn_free(scheduler->sandbox_error);
   pn_free(scheduler->pinion);
   pn_free(scheduler->python);
   pn_free(scheduler->data_dir);
@@ -902,8 +1011,12 @@ static int is_terminal(const char *status) {
                     strcmp(status, "canceled") == 0);
 }
 
-int pn_scheduler_webhook(pn_scheduler *scheduler, const char *token, const json_t *body) {
-  entry *e = token ? find_entry(scheduler, token) : NULL;
+int pn_scheduler_credential_valid(const pn_scheduler *scheduler, const char *credential) {
+  return find_entry(scheduler, credential) != NULL;
+}
+
+int pn_scheduler_webhook(pn_scheduler *scheduler, const char *credential, const json_t *body) {
+  entry *e = find_entry(scheduler, credential);
   if (!e)
     return PN_ENOENT;
   const char *id = json_string_value(json_object_get(body, "id"));

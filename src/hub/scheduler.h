@@ -9,6 +9,7 @@
 #define PN_HUB_SCHEDULER_H
 
 #include "core/http_client.h"
+#include "hub/sandbox.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -19,9 +20,11 @@ typedef struct pn_scheduler_options {
   const char *pinion;          /* the pinion binary to start instances with (/proc/self/exe) */
   const char *python;          /* the models' Python (passed as --python), or NULL */
   const char *data_dir;        /* instances get scratch folders under DATA/instances/ */
-  const char *hub_url;         /* how instances reach the hub: http://127.0.0.1:PORT */
+  const char *hub_url;         /* the hub's internal listener: http://127.0.0.1:PORT */
   double idle_timeout;         /* seconds an instance above min_instances may sit idle (60) */
   double boot_timeout;         /* seconds an instance may take to become READY (600) */
+  enum pn_isolation isolation; /* how instances run (default: folder versions sandboxed) */
+  const char *bwrap;           /* the bubblewrap program, or NULL (hub/sandbox.h) */
 } pn_scheduler_options;
 
 /* What to run a prediction on. Strings are copied. */
@@ -50,6 +53,10 @@ typedef void (*pn_scheduler_event_fn)(void *arg, const char *prediction_id,
                                       enum pn_scheduler_event event, const char *kind,
                                       const json_t *detail);
 
+/* Removes the scratch folders a previous run left under DATA/instances/ and, with
+ * bubblewrap isolation, probes the sandbox once (blocking, at most 10 s); when the probe
+ * fails the scheduler still starts, logs why, and fails folder versions' predictions
+ * with that reason. */
 int pn_scheduler_new(struct event_base *base, pn_http_client *client,
                      const pn_scheduler_options *options, pn_scheduler_event_fn on_event,
                      void *arg, pn_scheduler **scheduler);
@@ -67,9 +74,15 @@ int pn_scheduler_cancel(pn_scheduler *scheduler, const char *prediction_id);
 /* Changes a target's bounds (a deployment was updated); instances follow. */
 int pn_scheduler_configure(pn_scheduler *scheduler, const pn_scheduler_target *target);
 
-/* The hub routes `POST /internal/instances/<token>/webhook` here. Returns 0, or
- * PN_ENOENT for an unknown token (the hub answers 404). */
-int pn_scheduler_webhook(pn_scheduler *scheduler, const char *token, const json_t *body);
+/* Each instance gets a credential when it starts (256 bits from the CSPRNG, in its
+ * webhook and upload URLs: `<hub>/internal/instances/<credential>/webhook`,
+ * `<hub>/internal/uploads/<credential>/`), revoked the moment it is stopped. Returns 1
+ * when a running or booting instance holds `credential` (compared in constant time). */
+int pn_scheduler_credential_valid(const pn_scheduler *scheduler, const char *credential);
+
+/* The hub routes `POST /internal/instances/<credential>/webhook` here. Returns 0, or
+ * PN_ENOENT when no live instance holds the credential (the hub answers 401). */
+int pn_scheduler_webhook(pn_scheduler *scheduler, const char *credential, const json_t *body);
 
 typedef struct pn_scheduler_stats {
   int instances; /* running or starting */

@@ -152,6 +152,7 @@ int pn_hub_stream_subscribe(pn_hub_stream *stream, struct evhttp_request *reques
   evhttp_add_header(headers, "Content-Type", "text/event-stream");
   evhttp_add_header(headers, "Cache-Control", "no-cache");
   evhttp_add_header(headers, "X-Accel-Buffering", "no");
+  evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
   evhttp_send_reply_start(request, 200, "OK");
   size_t start = last_event_id ? (size_t)strtoul(last_event_id, NULL, 10) : 0;
   for (size_t i = start; i < stream->count; i++)

@@ -116,7 +116,8 @@ export { execFileSync, sleep };
 
 // Whether this build has `pinion hub` (the hub arrives in its own branch).
 // `pinion hub` on a free port with a fresh data folder, an account `acme` with a
-// token, and each of `examples` pushed as acme/<example>.
+// token, and each of `examples` pushed as acme/<example> (an example is a folder under
+// examples/, or a path from the repository root pushed as acme/<its last part>).
 export async function startHub(examples) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pinion-e2e-hub-"));
   const data = path.join(tmp, "data");
@@ -142,7 +143,8 @@ export async function startHub(examples) {
     const port = await waitFor(async () => fs.existsSync(portFile) && parseInt(fs.readFileSync(portFile, "utf8"), 10), { what: "the hub's port file" });
     const origin = `http://127.0.0.1:${port}`;
     for (const example of examples) {
-      execFileSync(PINION, ["push", "--hub", origin, "--token", token, "--python", "/usr/bin/python3", `acme/${example}`], { cwd: path.join(ROOT, "examples", example), env, stdio: ["ignore", "pipe", "pipe"] });
+      const folder = path.join(ROOT, example.includes("/") ? example : path.join("examples", example));
+      execFileSync(PINION, ["push", "--hub", origin, "--token", token, "--python", "/usr/bin/python3", `acme/${path.basename(example)}`], { cwd: folder, env, stdio: ["ignore", "pipe", "pipe"] });
     }
     return { origin, token, stop, logPath };
   } catch (error) {

@@ -55,6 +55,10 @@ describe("pinion hub's pages", () => {
       assert.equal(cookie.httpOnly, true);
       assert.equal(cookie.sameSite, "Strict");
       assert.equal(await page.evaluate(() => document.cookie), "");
+      assert.ok(!cookie.value.includes(hub.token.slice(3)), "the cookie holds a session id, not the token");
+      // The page's own calls carry the CSRF token; a script's fetch without it is refused.
+      const bare = await page.evaluate(async () => (await fetch("/v1/predictions")).status);
+      assert.equal(bare, 403);
       await screenshot(page, "hub-signed-in");
       assert.deepEqual(foreignRequests(page, hub.origin), []);
     } finally {

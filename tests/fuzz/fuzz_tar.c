@@ -41,11 +41,19 @@ static void check_root(void) {
   closedir(listing);
 }
 
+static void remove_root(void) {
+  pn_fs_remove_tree(root);
+  pn_free(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!root && pn_fs_mkdtemp("pinion-fuzz-tar", &root) < 0)
-    abort();
+  if (!root) {
+    if (pn_fs_mkdtemp("pinion-fuzz-tar", &root) < 0)
+      abort();
+    atexit(remove_root);
+  }
   char *dest = pn_fs_join(root, "dest");
   if (!dest || mkdir(dest, 0755) < 0)
     abort();

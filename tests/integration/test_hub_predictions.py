@@ -265,7 +265,8 @@ def test_own_file_urls_in_inputs_are_rewritten_for_instances(hub, hello):
                                       (prediction["id"],)).fetchone()[0])
     database.close()
     sent = row["request"]["input"]["text"]
-    assert sent.startswith("http://127.0.0.1:%d/v1/files/%s/download?" % (hub.port, file["id"]))
+    # Instances fetch it from the internal listener, the only origin they are given.
+    assert sent.startswith(hub.internal_url + "/internal/files/%s/download?" % file["id"])
     download = requests.get(sent, timeout=10)
     assert download.status_code == 200 and download.content == b"input bytes"
     problem(requests.get(re.sub(r"signature=[^&]+", "signature=AAAA", sent), timeout=10), 403)
