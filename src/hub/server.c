@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "hub/ids.h"
 #include "hub/pages.h"
+#include "hub/route.h"
 #include "hub/sessions.h"
 
 #include <arpa/inet.h>
@@ -477,34 +478,6 @@ static unsigned method_bit(struct evhttp_request *request) {
   }
 }
 
-/* Matches `path` against `pattern`; fills params with pn_malloc'd decoded segments. */
-static int match(const char *pattern, const char *path, char *params[4]) {
-  size_t count = 0;
-  while (*pattern && *path) {
-    if (pattern[0] == '{' && pattern[1] == '}') {
-      const char *end = strchr(path, '/');
-      size_t length = end ? (size_t)(end - path) : strlen(path);
-      if (length == 0 || count == 4)
-        return 0;
-      pn_buf decoded;
-      pn_buf_init(&decoded, 4096);
-      if (pn_percent_decode(path, length, 0, &decoded) < 0) {
-        pn_buf_free(&decoded);
-        return 0;
-      }
-      params[count++] = pn_buf_take(&decoded);
-      pattern += 2;
-      path += length;
-    } else if (*pattern == *path) {
-      pattern++;
-      path++;
-    } else {
-      return 0;
-    }
-  }
-  return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
-}
-
 /* libevent 2.1 leaves the body of a request with an unknown method (QUERY) unread: take
  * Content-Length bytes from the connection's input buffer and, when the client sent
  * them in a later packet, from the socket itself (bounded: 64 KiB, 1 s). */
@@ -600,7 +573,7 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
   int path_known = 0;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !found; i++) {
     char *candidate[4] = {0};
-    if (match(routes[i].pattern, path, candidate)) {
+    if (pn_hub_route_match(routes[i].pattern, path, candidate)) {
       path_known = 1;
       if (routes[i].methods & method) {
         found = &routes[i];
@@ -669,7 +642,8 @@ static void dispatch_internal(struct evhttp_request *http_request, void *arg) {
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !found; i++) {
     if (routes[i].access != INSTANCE && routes[i].access != SIGNED)
       continue;
-    if (match(routes[i].pattern, request.path, params) && (routes[i].methods & method))
+    if (pn_hub_route_match(routes[i].pattern, request.path, params) &&
+        (routes[i].methods & method))
       found = &routes[i];
     else
       for (int j = 0; j < 4; j++) {

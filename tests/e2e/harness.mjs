@@ -14,11 +14,10 @@ export const PINION = process.env.PINION || path.join(ROOT, "build/bin/pinion");
 export const SCREENSHOTS = path.join(ROOT, process.env.BUILD || "build", "test-output/screenshots");
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
-export function browserMissing() {
-  return fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (make deps installs chromium)`;
-}
-
+// scripts/install-deps installs Chromium, so a missing one fails the tests that need it.
 export async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is not installed: run scripts/install-deps (it installs chromium)`);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "pinion-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -116,15 +115,6 @@ export async function startServe(example, args = []) {
 export { execFileSync, sleep };
 
 // Whether this build has `pinion hub` (the hub arrives in its own branch).
-export function hubMissing() {
-  try {
-    execFileSync(PINION, ["hub", "--help"], { stdio: "ignore" });
-    return false;
-  } catch {
-    return "this pinion has no `hub` command yet";
-  }
-}
-
 // `pinion hub` on a free port with a fresh data folder, an account `acme` with a
 // token, and each of `examples` pushed as acme/<example> (an example is a folder under
 // examples/, or a path from the repository root pushed as acme/<its last part>).

@@ -2,11 +2,9 @@
 // its URL and seeks into the middle, which takes byte ranges (206) from the hub.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { browserMissing, hubMissing, launchBrowser, openPage, screenshot, startHub, waitFor } from "./harness.mjs";
+import { launchBrowser, openPage, screenshot, startHub, waitFor } from "./harness.mjs";
 
-const skip = browserMissing() || hubMissing();
-
-describe("pinion hub's output files in a browser", { skip }, () => {
+describe("pinion hub's output files in a browser", () => {
   let browser, hub;
   before(async () => {
     [browser, hub] = await Promise.all([launchBrowser(), startHub(["tests/fixtures/hub_files"])]);

@@ -17,8 +17,6 @@ PINION = os.environ.get("PINION", os.path.join(ROOT, "build", "bin", "pinion"))
 EXAMPLES = os.path.join(ROOT, "examples")
 TEST_PYTHON = "/usr/bin/python3"
 TIMEOUT = 10
-# Predictions run only once the scheduler (src/hub/scheduler.c) is merged.
-SCHEDULER_MERGED = os.path.exists(os.path.join(ROOT, "src", "hub", "scheduler.c"))
 
 
 def env():

@@ -13,10 +13,9 @@ import sqlite3
 import pytest
 import requests
 
-from hub_harness import ROOT, SCHEDULER_MERGED, Hub, WebhookReceiver, problem, sse_events
+from hub_harness import ROOT, Hub, WebhookReceiver, problem, sse_events
 
 ID = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
-needs_scheduler = pytest.mark.skipif(not SCHEDULER_MERGED, reason="scheduler not merged")
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +160,6 @@ def finished(hub, raises):
     """Makes a prediction that runs and fails, and returns its final object."""
     def make(**extra):
         prediction = create(hub, dict({"version": raises, "input": {"text": "x"}}, **extra))
-        if not SCHEDULER_MERGED:
-            pytest.skip("scheduler not merged")
         final = wait_done(hub, prediction["id"])
         assert final["status"] == "failed"
         assert final["error"].endswith("ValueError: this model always fails: x")
@@ -285,8 +282,6 @@ def test_pending_completed_webhooks_resume_after_a_restart(tmp_path):
         prediction = server.post("/v1/predictions", json={
             "version": version, "input": {}, "webhook": receiver.url,
             "webhook_events_filter": ["completed"]}).json()
-        if not SCHEDULER_MERGED:
-            pytest.skip("scheduler not merged")
         first = receiver.wait(1)[0]
         server.stop()
         receiver.status = 200
@@ -332,7 +327,6 @@ def test_streams_rebuilt_from_rows_split_lines_and_end_with_done(tmp_path):
 
 # --- end to end (needs the scheduler) ----------------------------------------------------------
 
-@needs_scheduler
 def test_hello_runs_with_prefer_wait(hub, hello):
     response = hub.post("/v1/predictions", json={"version": hello, "input": {"text": "you"}},
                         headers={"Prefer": "wait"})
@@ -363,7 +357,6 @@ def wait_done(hub, prediction_id, timeout=60):
     raise AssertionError("prediction did not finish")
 
 
-@needs_scheduler
 def test_hello_streams_its_tokens(hub, hello):
     prediction = create(hub, {"version": hello, "input": {"text": "stream"}})
     response = requests.get(prediction["urls"]["stream"], timeout=60,
@@ -379,7 +372,6 @@ def test_hello_streams_its_tokens(hub, hello):
     assert len(sse_events(replay.text)) == len(events) - 1
 
 
-@needs_scheduler
 def test_webhooks_report_start_and_completed(hub, hello):
     receiver = WebhookReceiver()
     try:
@@ -393,7 +385,6 @@ def test_webhooks_report_start_and_completed(hub, hello):
         receiver.close()
 
 
-@needs_scheduler
 def test_cancel_answers_the_terminal_object(hub, hello):
     prediction = create(hub, {"version": hello, "input": {}})
     canceled = hub.post("/v1/predictions/%s/cancel" % prediction["id"]).json()
@@ -401,7 +392,6 @@ def test_cancel_answers_the_terminal_object(hub, hello):
     assert canceled["completed_at"] is not None
 
 
-@needs_scheduler
 def test_a_training_publishes_its_weights_as_a_new_version(hub):
     from hub_harness import ROOT
     trainer = hub.push(None, "alice/trainer",

@@ -11,14 +11,12 @@ import secrets
 import sqlite3
 import time
 
-import pytest
 import requests
 
-from hub_harness import ROOT, SCHEDULER_MERGED, TIMEOUT, Hub, WebhookReceiver, sse_events
+from hub_harness import ROOT, TIMEOUT, Hub, WebhookReceiver, sse_events
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "hub_secret")
 REDACTED = "**********"
-needs_scheduler = pytest.mark.skipif(not SCHEDULER_MERGED, reason="scheduler not merged")
 
 
 def wait_done(hub, prediction_id, timeout=90):
@@ -53,7 +51,6 @@ def signed_in(hub, account="alice"):
     return browser
 
 
-@needs_scheduler
 def test_a_secret_input_reaches_the_model_and_nothing_else(tmp_path):
     data = tmp_path / "data"
     # At debug level the hub and its instances log the most they ever do.

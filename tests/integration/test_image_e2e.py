@@ -5,8 +5,9 @@ on it, and the images are inspected, run with `pinion predict --image`, served w
 (docker-registry on 127.0.0.1), removed, pulled back and run again.
 
 The base image and the two example images are built once per session (fixtures);
-a base left by an earlier session is reused. Tests skip, with the reason, only when
-no engine can run containers here."""
+a base left by an earlier session is reused. A missing engine or mmdebstrap fails the
+tests (scripts/install-deps installs them); they skip, with the reason, only when the
+installed engine cannot run containers here."""
 import json
 import os
 import shutil
@@ -26,19 +27,34 @@ DIGITS = "localhost/pinion-test-digits"
 BUILD_TIMEOUT = 900
 
 
-def _engine_problem():
+def _missing_tools():
+    """What scripts/install-deps installs but is not here: a failure, not a skip."""
+    missing = []
     if not shutil.which("podman") and not shutil.which("docker"):
-        return "no container engine installed (scripts/install-deps installs podman)"
+        missing.append("a container engine (podman)")
     if not shutil.which("mmdebstrap"):
-        return "mmdebstrap is not installed (scripts/install-deps installs it)"
+        missing.append("mmdebstrap")
+    return missing
+
+
+def _engine_problem():
+    """Why the installed engine cannot run containers here (a sandbox without user
+    namespaces, say), or None: the one reason these tests skip."""
     probe = run_pinion("inspect", "pinion-probe-no-such-image", timeout=60)
     if "no container engine is usable" in probe.stderr:
         return probe.stderr.strip()
     return None
 
 
-PROBLEM = _engine_problem()
-pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=str(PROBLEM))
+MISSING = _missing_tools()
+PROBLEM = None if MISSING else _engine_problem()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_usable():
+    assert not MISSING, "not installed: %s; run scripts/install-deps" % ", ".join(MISSING)
+    if PROBLEM:
+        pytest.skip(PROBLEM)
 
 
 def _podman(*args, **kwargs):

@@ -1,5 +1,6 @@
 /* Unit tests for the hub's pure parts: webhook signatures (Svix's test vector), ids,
- * cursors, the multipart parser, and the SQLite store. */
+ * cursors, the multipart parser, the route matcher, the stream's event format, and the
+ * SQLite store. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,16 +8,20 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "hub/ids.h"
 #include "hub/multipart.h"
+#include "hub/route.h"
 #include "hub/sessions.h"
+#include "hub/stream.h"
 #include "hub/webhooks.h"
 #include "store/store.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void webhook_signature_matches_the_svix_vector(void **state) {
@@ -246,6 +251,64 @@ static void store_tokens_resolve_until_revoked(void **state) {
   pn_free(dir);
 }
 
+/* Found by tests/fuzz/fuzz_multipart: a body whose last bytes are a delimiter line was
+ * read one byte past its end. */
+static void multipart_body_ending_in_a_delimiter_line_is_malformed(void **state) {
+  static const char text[] = "--b inside\n";
+  char *body = malloc(sizeof text - 1); /* exactly the body: no terminator to lean on */
+  assert_non_null(body);
+  memcpy(body, text, sizeof text - 1);
+  pn_hub_part *parts = NULL;
+  size_t count = 0;
+  const char *error = NULL;
+  assert_int_equal(pn_hub_multipart_parse("multipart/form-data; boundary=b", body,
+                                          sizeof text - 1, &parts, &count, &error),
+                   PN_EPARSE);
+  assert_string_equal(error, "the multipart body is malformed");
+  assert_null(parts);
+  free(body);
+}
+
+static void route_match_decodes_segments(void **state) {
+  char *params[PN_HUB_ROUTE_PARAMS];
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/al%69ce/hello%20x/", params),
+                   1);
+  assert_string_equal(params[0], "alice");
+  assert_string_equal(params[1], "hello x");
+  assert_null(params[2]);
+  pn_free(params[0]);
+  pn_free(params[1]);
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/alice", params), 0);
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/alice//", params), 0);
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/a/b/c", params), 0);
+}
+
+/* A decoded segment must not smuggle a '/' or a NUL: "a%00b" used to match as "a" (so
+ * every lookup saw a different name than the URL showed), "a%2Fb" as "a/b". A failed
+ * match leaves nothing for the caller to free. */
+static void route_match_refuses_nul_and_slash_in_segments(void **state) {
+  char *params[PN_HUB_ROUTE_PARAMS] = {0};
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/alice/a%00b", params), 0);
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/alice/a%2Fb", params), 0);
+  assert_int_equal(pn_hub_route_match("/v1/files/{}", "/v1/files/%2f", params), 0);
+  for (int i = 0; i < PN_HUB_ROUTE_PARAMS; i++)
+    assert_null(params[i]);
+}
+
+/* A lone CR ends a line for an SSE reader: text from a model's output that held
+ * "\revent: done" used to reach clients as a field of its own. */
+static void stream_event_breaks_lines_at_cr_lf_and_crlf(void **state) {
+  pn_buf out;
+  pn_buf_init(&out, 4096);
+  assert_int_equal(pn_hub_stream_format(7, "output", "a\revent: done\r\nb\nc", &out), 0);
+  assert_string_equal(out.data, "id: 7\nevent: output\ndata: a\ndata: event: done\ndata: b\n"
+                                "data: c\n\n");
+  pn_buf_reset(&out);
+  assert_int_equal(pn_hub_stream_format(8, "done", "{}", &out), 0);
+  assert_string_equal(out.data, "id: 8\nevent: done\ndata: {}\n\n");
+  pn_buf_free(&out);
+}
+
 static void store_sessions_end_by_expiry_deletion_and_revocation(void **state) {
   char *dir = NULL;
   assert_int_equal(pn_fs_mkdtemp("pinion-store", &dir), 0);
@@ -352,6 +415,10 @@ int main(void) {
       cmocka_unit_test(multipart_reads_the_js_shape),
       cmocka_unit_test(multipart_reads_the_python_shape_with_quoted_boundary),
       cmocka_unit_test(multipart_rejects_bodies_without_boundaries),
+      cmocka_unit_test(multipart_body_ending_in_a_delimiter_line_is_malformed),
+      cmocka_unit_test(route_match_decodes_segments),
+      cmocka_unit_test(route_match_refuses_nul_and_slash_in_segments),
+      cmocka_unit_test(stream_event_breaks_lines_at_cr_lf_and_crlf),
       cmocka_unit_test(store_keeps_rows_and_pages_newest_first),
       cmocka_unit_test(store_tokens_resolve_until_revoked),
       cmocka_unit_test(store_sessions_end_by_expiry_deletion_and_revocation),
