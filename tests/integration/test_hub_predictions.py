@@ -417,7 +417,6 @@ def test_a_training_publishes_its_weights_as_a_new_version(hub):
     assert [t["id"] for t in hub.get("/v1/trainings").json()["results"]] == [training["id"]]
 
 
-@needs_scheduler
 def test_a_trained_version_predicts_with_the_trained_weights(hub):
     """train -> a new version of the destination -> a prediction on it uses the weights;
     the training's output is {"version": "owner/name:id", "weights": URL}."""
@@ -443,7 +442,6 @@ def test_a_trained_version_predicts_with_the_trained_weights(hub):
     assert (prediction["status"], prediction["output"]) == ("succeeded", "says parrot parrot parrot")
 
 
-@needs_scheduler
 def test_the_hubs_own_messages_stay_out_of_the_models_logs(hub):
     """A cold boot's "starting an instance" goes to the hub's log, not into the model's
     `logs` (which hold only what the model printed, as on Replicate)."""
