@@ -19,7 +19,8 @@ enum pn_prediction_status {
 };
 
 /* The most log text a prediction keeps (16 MiB): past it the oldest text is dropped
- * and logs_truncated is set. */
+ * and the logs begin with a marker, "[... N bytes truncated]\n", N counting every
+ * byte dropped so far. */
 #define PN_PREDICTION_LOGS_MAX (16u * 1024u * 1024u)
 
 enum pn_prediction_event {
@@ -48,7 +49,8 @@ struct pn_prediction {
   json_t *output;   /* NULL until there is output */
   json_t *files;    /* array of JSON pointers into output that are local file paths */
   pn_buf logs;
-  int logs_truncated;
+  size_t logs_dropped;       /* bytes of log text dropped, oldest first */
+  size_t logs_marker_length; /* the marker at the start of `logs`, 0 when none */
   char *error;     /* when failed */
   char *traceback; /* when failed in Python; may be NULL */
   json_t *metrics; /* the user's metrics (object) */

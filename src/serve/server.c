@@ -98,7 +98,7 @@ static void free_reply_body(const void *data, size_t length, void *arg) { pn_fre
 
 static void reply_json(struct evhttp_request *request, int status, const json_t *value) {
   pn_buf body;
-  pn_buf_init(&body, (size_t)1 << 34);
+  pn_buf_init(&body, PN_JSON_TEXT_MAX);
   if (pn_json_write(value, PN_JSON_SERDE_NUMBERS, &body) < 0) {
     pn_buf_free(&body);
     reply_text(request, 500, "application/json", "{\"detail\":\"out of memory\"}", 26);

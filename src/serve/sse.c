@@ -182,7 +182,7 @@ int pn_sse_subscribe(pn_sse *sse, struct evhttp_request *request) {
 
 void pn_sse_publish(pn_sse *sse, const char *event, const json_t *data) {
   pn_buf text;
-  pn_buf_init(&text, (size_t)1 << 30);
+  pn_buf_init(&text, PN_JSON_TEXT_MAX);
   if (pn_buf_appendf(&text, "event: %s\ndata: ", event) < 0 ||
       pn_json_write(data, PN_JSON_SERDE_NUMBERS, &text) < 0 ||
       pn_buf_append_str(&text, "\n\n") < 0) {
