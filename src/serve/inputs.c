@@ -19,6 +19,11 @@
 
 #define PARALLEL_DOWNLOADS 8
 #define FILE_NAME_MAX 200
+/* Defaults of the limits in docs/limits.md. */
+#define INPUT_FILE_MAX ((size_t)16 * 1024 * 1024 * 1024)
+#define INPUT_TOTAL_MAX ((size_t)16 * 1024 * 1024 * 1024)
+#define INPUT_COUNT_MAX 1000
+#define INPUT_DOWNLOAD_SECONDS 300
 
 typedef struct download {
   json_t *holder; /* the string's container (object or array) */
@@ -34,6 +39,7 @@ struct pn_inputs_fetch {
   pn_http_client *client;
   download *downloads;
   size_t count, next, running, finished;
+  size_t bytes; /* decoded data: URIs and finished downloads, against the total limit */
   pn_inputs_done_fn done;
   void *arg;
   int failed;
@@ -43,7 +49,31 @@ size_t pn_inputs_file_max(void) {
   static size_t limit; /* read once: a bad value is reported once */
   if (!limit)
     limit = (size_t)pn_env_number("PINION_INPUT_FILE_MAX", "bytes", 1,
-                                  1125899906842624.0 /* 1 PiB */, (double)((size_t)16 << 30));
+                                  1125899906842624.0 /* 1 PiB */, (double)INPUT_FILE_MAX);
+  return limit;
+}
+
+size_t pn_inputs_total_max(void) {
+  static size_t limit;
+  if (!limit)
+    limit = (size_t)pn_env_number("PINION_INPUT_TOTAL_MAX", "bytes", 1,
+                                  1125899906842624.0 /* 1 PiB */, (double)INPUT_TOTAL_MAX);
+  return limit;
+}
+
+size_t pn_inputs_count_max(void) {
+  static size_t limit;
+  if (!limit)
+    limit = (size_t)pn_env_number("PINION_INPUT_FILES_MAX", "files", 1, 1000000,
+                                  INPUT_COUNT_MAX);
+  return limit;
+}
+
+long pn_inputs_download_timeout_ms(void) {
+  static long limit;
+  if (!limit)
+    limit = (long)(1000 * pn_env_number("PINION_INPUT_DOWNLOAD_TIMEOUT", "seconds", 0.1, 86400,
+                                        INPUT_DOWNLOAD_SECONDS));
   return limit;
 }
 
@@ -99,7 +129,8 @@ static char *slot_folder(const char *temp_dir, size_t number) {
 }
 
 /* data:[<media type>][;base64],<payload> written to a file; returns its path. */
-static int decode_data_uri(const char *uri, const char *folder, char **path, char **error) {
+static int decode_data_uri(const char *uri, const char *folder, size_t limit, char **path,
+                           size_t *decoded, char **error) {
   const char *comma = strchr(uri, ',');
   if (!comma) {
     *error = pn_strdup("the data URI has no ',' before its payload");
@@ -110,13 +141,17 @@ static int decode_data_uri(const char *uri, const char *folder, char **path, cha
   int base64 = meta_length >= 7 && strncmp(comma - 7, ";base64", 7) == 0;
   char *media_type = pn_strndup(meta, strcspn(meta, ";,"));
   pn_buf bytes;
-  pn_buf_init(&bytes, pn_inputs_file_max());
+  pn_buf_init(&bytes, limit);
   const char *payload = comma + 1;
   int rc = base64 ? pn_base64_decode(payload, strlen(payload), &bytes)
                   : pn_percent_decode(payload, strlen(payload), 0, &bytes);
   if (rc < 0) {
-    *error = pn_strdup(rc == PN_EPARSE ? "the data URI's base64 payload is not valid base64"
-                                       : "the data URI could not be decoded");
+    *error = rc == PN_ETOOBIG
+                 ? pn_strfmt("the data URI decodes to more than %zu bytes (the limit; "
+                             "PINION_INPUT_FILE_MAX and PINION_INPUT_TOTAL_MAX raise it)",
+                             limit)
+             : pn_strdup(rc == PN_EPARSE ? "the data URI's base64 payload is not valid base64"
+                                         : "the data URI could not be decoded");
     pn_free(media_type);
     pn_buf_free(&bytes);
     return rc;
@@ -125,6 +160,7 @@ static int decode_data_uri(const char *uri, const char *folder, char **path, cha
   *path = name ? pn_fs_join(folder, name) : NULL;
   pn_free(name);
   pn_free(media_type);
+  *decoded = bytes.length;
   rc = *path ? pn_fs_write(*path, bytes.data ? bytes.data : "", bytes.length) : PN_ENOMEM;
   pn_buf_free(&bytes);
   if (rc < 0)
@@ -152,6 +188,15 @@ static const char *reason_phrase(long status) {
 
 static int start_downloads(pn_inputs_fetch *fetch, char **error);
 
+/* Which setting raises the limit a download ran into, for its error message. */
+static const char *download_hint(const char *error) {
+  if (strstr(error, "larger than the limit"))
+    return " (PINION_INPUT_FILE_MAX and PINION_INPUT_TOTAL_MAX raise it)";
+  if (strstr(error, "timed out") || strstr(error, "Timeout"))
+    return " (PINION_INPUT_DOWNLOAD_TIMEOUT sets the time a download may take)";
+  return "";
+}
+
 static void finish_fetch(pn_inputs_fetch *fetch, const char *error) {
   pn_inputs_done_fn done = fetch->done;
   void *arg = fetch->arg;
@@ -168,11 +213,21 @@ static void on_downloaded(const pn_http_response *response, void *arg) {
   fetch->running--;
   if (!response->ok || response->status >= 400) {
     char *error = !response->ok
-                      ? pn_strfmt("could not download %s: %s", item->url, response->error)
+                      ? pn_strfmt("could not download %s: %s%s", item->url, response->error,
+                                  download_hint(response->error))
                       : pn_strfmt("%ld %s Error: %s for url: %s", response->status,
                                   response->status < 500 ? "Client" : "Server",
                                   reason_phrase(response->status), item->url);
     finish_fetch(fetch, error ? error : "download failed");
+    pn_free(error);
+    return;
+  }
+  fetch->bytes += response->bytes;
+  if (fetch->bytes > pn_inputs_total_max()) {
+    char *error = pn_strfmt("the input files of this prediction add up to more than %zu bytes "
+                            "(the limit; PINION_INPUT_TOTAL_MAX raises it)",
+                            pn_inputs_total_max());
+    finish_fetch(fetch, error ? error : "the input files are too large");
     pn_free(error);
     return;
   }
@@ -198,12 +253,14 @@ static int start_downloads(pn_inputs_fetch *fetch, char **error) {
   const char *user_agent = getenv("COG_USER_AGENT");
   while (fetch->next < fetch->count && fetch->running < PARALLEL_DOWNLOADS) {
     download *item = &fetch->downloads[fetch->next++];
+    size_t room = fetch->bytes < pn_inputs_total_max() ? pn_inputs_total_max() - fetch->bytes : 1;
     pn_http_request request = {
         .method = "GET",
         .url = item->url,
         .download_path = item->path,
-        .max_response = pn_inputs_file_max(),
+        .max_response = room < pn_inputs_file_max() ? room : pn_inputs_file_max(),
         .connect_timeout_ms = 10000,
+        .timeout_ms = pn_inputs_download_timeout_ms(),
         .low_speed_timeout_s = 10,
         .follow_redirects = 1,
         .user_agent = user_agent && *user_agent ? user_agent : NULL,
@@ -239,7 +296,11 @@ static int visit(walk *state, json_t *holder, const char *key, size_t index) {
   int rc = 0;
   if (is_data_uri(text)) {
     char *path = NULL;
-    rc = decode_data_uri(text, folder, &path, &state->error);
+    size_t total = pn_inputs_total_max(), used = state->fetch->bytes, decoded = 0;
+    size_t room = used < total ? total - used : 0;
+    rc = decode_data_uri(text, folder, room < pn_inputs_file_max() ? room : pn_inputs_file_max(),
+                         &path, &decoded, &state->error);
+    state->fetch->bytes += decoded;
     if (rc == 0) {
       json_t *replacement = json_string(path);
       rc = key ? json_object_set_new(holder, key, replacement)
@@ -314,6 +375,45 @@ int pn_inputs_check_remote(const pn_schema_validator *validator, const json_t *i
   return PN_EINVAL;
 }
 
+/* The file inputs that are URLs or data: URIs, and an upper bound of the bytes their
+ * data: URIs decode to, counted before any work is done. */
+static void count_remote(const pn_schema_validator *validator, const json_t *input,
+                         size_t *count, size_t *data_bytes) {
+  *count = 0;
+  *data_bytes = 0;
+  for (size_t i = 0; i < pn_schema_input_count(validator); i++) {
+    const pn_schema_input *shape = pn_schema_input_at(validator, i);
+    json_t *value = shape->is_file ? json_object_get(input, shape->name) : NULL;
+    size_t elements = json_is_array(value) ? json_array_size(value) : 1;
+    for (size_t j = 0; value && j < elements; j++) {
+      const char *text = json_string_value(json_is_array(value) ? json_array_get(value, j) : value);
+      if (!text || (!is_url(text) && !is_data_uri(text)))
+        continue;
+      (*count)++;
+      if (is_data_uri(text))
+        *data_bytes += strlen(text); /* base64 and percent-encoding only shrink */
+    }
+  }
+}
+
+int pn_inputs_check_limits(const pn_schema_validator *validator, const json_t *input,
+                           char **message) {
+  *message = NULL;
+  size_t count, data_bytes;
+  count_remote(validator, input, &count, &data_bytes);
+  if (count > pn_inputs_count_max())
+    *message = pn_strfmt("this prediction has %zu input files (URLs and data: URIs); at most %zu "
+                         "are allowed (PINION_INPUT_FILES_MAX raises the limit)",
+                         count, pn_inputs_count_max());
+  else if (data_bytes / 4 * 3 > pn_inputs_total_max())
+    *message = pn_strfmt("the data: URIs of this prediction decode to more than %zu bytes (the "
+                         "limit; PINION_INPUT_TOTAL_MAX raises it)",
+                         pn_inputs_total_max());
+  else
+    return 0;
+  return *message ? PN_ETOOBIG : PN_ENOMEM;
+}
+
 int pn_inputs_prepare(pn_http_client *client, const pn_schema_validator *validator, json_t *input,
                       const char *temp_dir, pn_inputs_done_fn done, void *arg,
                       pn_inputs_fetch **out, char **error) {
@@ -326,7 +426,7 @@ int pn_inputs_prepare(pn_http_client *client, const pn_schema_validator *validat
   fetch->done = done;
   fetch->arg = arg;
   walk state = {temp_dir, 0, fetch, NULL};
-  int rc = 0;
+  int rc = pn_inputs_check_limits(validator, input, &state.error);
   for (size_t i = 0; rc == 0 && i < pn_schema_input_count(validator); i++) {
     const pn_schema_input *shape = pn_schema_input_at(validator, i);
     if (!shape->is_file)

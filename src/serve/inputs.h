@@ -11,8 +11,21 @@
 
 #include <jansson.h>
 
-/* The largest file input (16 GiB unless PINION_INPUT_FILE_MAX says otherwise). */
+/* The limits on a prediction's file inputs (docs/limits.md), each read once from its
+ * environment variable: the largest file (16 GiB, PINION_INPUT_FILE_MAX), all its
+ * files together (16 GiB, PINION_INPUT_TOTAL_MAX), how many URLs and data: URIs
+ * (1000, PINION_INPUT_FILES_MAX) and the time one download may take (300 s,
+ * PINION_INPUT_DOWNLOAD_TIMEOUT). */
 size_t pn_inputs_file_max(void);
+size_t pn_inputs_total_max(void);
+size_t pn_inputs_count_max(void);
+long pn_inputs_download_timeout_ms(void);
+
+/* Checks the count of URL and data: URI inputs and what the data: URIs decode to
+ * against the limits, before anything is decoded or fetched. Returns 0, or
+ * PN_ETOOBIG with *message (pn_malloc'd) naming the limit and how to raise it. */
+int pn_inputs_check_limits(const pn_schema_validator *validator, const json_t *input,
+                           char **message);
 
 typedef struct pn_inputs_fetch pn_inputs_fetch;
 

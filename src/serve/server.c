@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/http_client.h"
 #include "core/json.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/version.h"
@@ -66,6 +67,7 @@ struct server {
   const pn_server_options *options;
   struct event_base *base;
   struct evhttp *http;
+  pn_listen *listen;
   pn_http_client *client;
   pn_model *model;
   entry *entries;
@@ -449,6 +451,16 @@ static void create(server *self, struct evhttp_request *request, const char *pat
     json_decref(body.body);
     return;
   }
+  char *too_many = NULL;
+  if (pn_inputs_check_limits(pn_model_validator(self->model), coerced, &too_many) < 0) {
+    reply_new(request, 422,
+              json_pack("{s:[{s:[s,s], s:s, s:s}]}", "detail", "loc", "body", "input", "msg",
+                        too_many ? too_many : "out of memory", "type", "value_error"));
+    pn_free(too_many);
+    json_decref(coerced);
+    json_decref(body.body);
+    return;
+  }
   if (existing) {
     reply_failure(request, 409, "A prediction with this ID is already running");
     json_decref(coerced);
@@ -538,6 +550,10 @@ static json_t *timestamp_or_null(uint64_t ns) {
 static json_t *health_document(server *self, const char *user_error) {
   pn_runner *runner = pn_model_runner(self->model);
   const char *status = user_error ? "UNHEALTHY" : pn_runner_health(runner);
+  /* A slot reserved by a prediction whose inputs are still downloading is busy too:
+   * the worker has not seen it yet, but the server takes nothing more. */
+  if (strcmp(status, "READY") == 0 && pn_model_free_slots(self->model) <= 0)
+    status = "BUSY";
   json_t *setup = json_object();
   json_t *started = timestamp_or_null(pn_runner_setup_started_ns(runner));
   if (started)
@@ -851,20 +867,20 @@ static void on_code_changed(void *arg) {
 }
 
 static int listen_on(server *self, const char *host, int port) {
-  struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(self->http, host, (ev_uint16_t)port);
-  if (!bound) {
+  pn_listen_options listen_options = {
+      .host = host,
+      .port = port,
+      .max_headers = REQUEST_HEADERS_MAX,
+      .max_body = REQUEST_BODY_MAX,
+  };
+  int actual = port;
+  if (pn_listen_open(self->base, self->http, &listen_options, route, self, &self->listen,
+                     &actual) < 0) {
     fprintf(stderr, "error: cannot listen on %s:%d (is the port in use? choose another with "
                     "--port)\n",
             host, port);
     return -1;
   }
-  evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
-  struct sockaddr_storage address;
-  socklen_t size = sizeof address;
-  int actual = port;
-  if (getsockname(fd, (struct sockaddr *)&address, &size) == 0)
-    actual = address.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&address)->sin_port);
   pn_info("pinion serve: listening on http://%s:%d", host, actual);
   if (self->options->port_file) {
     char text[16];
@@ -920,7 +936,6 @@ int pn_server_run(const pn_server_options *options) {
   evhttp_set_max_body_size(self.http, REQUEST_BODY_MAX);
   evhttp_set_max_headers_size(self.http, REQUEST_HEADERS_MAX);
   evhttp_set_timeout(self.http, (int)pn_env_number("PINION_HTTP_TIMEOUT", "seconds", 1, 86400, 60));
-  evhttp_set_gencb(self.http, route, &self);
   self.health_timer = evtimer_new(self.base, on_health_timeout, &self);
   self.drain_timer = evtimer_new(self.base, on_drain_timer, &self);
   self.trim_timer = evtimer_new(self.base, on_trim_timer, &self);
@@ -959,6 +974,7 @@ int pn_server_run(const pn_server_options *options) {
   answer_health_waits(&self, NULL);
   pn_reload_free(self.reload);
   evhttp_free(self.http);
+  pn_listen_free(self.listen);
   pn_model_free(self.model);
   pn_webhook_free_all();
   pn_http_client_free(self.client);
