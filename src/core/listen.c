@@ -65,8 +65,13 @@ struct pn_listen {
   struct event *resume;
   int paused_at_cap, paused_for_fds;
   uint64_t fd_warning_ns, cap_warning_ns; /* warnings come once per interval */
+  struct pn_listen *next;                 /* in `listens` */
   size_t fd_failures; /* accept() failures since the last warning */
 };
+
+/* Every open pn_listen: a listener's error callback gets the argument evhttp gave
+ * its accept callback (the evhttp), so it finds its pn_listen here. */
+static pn_listen *listens;
 
 /* --- limits ------------------------------------------------------------------- */
 
@@ -159,7 +164,9 @@ char *pn_listen_error_response(int status, const char *reason, const pn_listen_o
   char *detail;
   switch (status) {
   case 400:
-    detail = pn_strdup("Bad Request: the request line or a header could not be parsed");
+    detail = pn_strfmt("Bad Request: the request line or headers could not be read (malformed, "
+                       "or longer than %zu bytes)",
+                       limits->max_headers);
     break;
   case 408:
     detail = pn_strfmt("Request Timeout: the request did not arrive in full within %g seconds",
@@ -253,23 +260,22 @@ static void on_output_added(struct evbuffer *output, const struct evbuffer_cb_in
   pn_free(response);
 }
 
-/* A request whose body length is ambiguous (two Content-Lengths, or one beside
- * Transfer-Encoding) could be read one way here and another way by a proxy in front:
- * request smuggling. It is refused, and the connection closed. */
+/* A request with two Content-Lengths could be read one way here and another way by a
+ * proxy in front: request smuggling. evhttp reads the first; it is refused instead,
+ * and the connection closed. (evhttp itself refuses Content-Length beside chunked
+ * Transfer-Encoding, with a 400 that on_output_added turns into JSON.) */
 static int ambiguous_framing(struct evhttp_request *request) {
   struct evkeyvalq *headers = evhttp_request_get_input_headers(request);
-  int lengths = 0, encodings = 0;
-  for (struct evkeyval *header = headers->tqh_first; header; header = header->next.tqe_next) {
+  int lengths = 0;
+  for (struct evkeyval *header = headers->tqh_first; header; header = header->next.tqe_next)
     lengths += strcasecmp(header->key, "Content-Length") == 0;
-    encodings += strcasecmp(header->key, "Transfer-Encoding") == 0;
-  }
-  return lengths > 1 || (lengths && encodings);
+  return lengths > 1;
 }
 
 static void refuse_framing(struct evhttp_request *request) {
   static const char body[] =
-      "{\"detail\":\"Bad Request: the request has more than one Content-Length header, or "
-      "Content-Length beside Transfer-Encoding; send exactly one\"}";
+      "{\"detail\":\"Bad Request: the request has more than one Content-Length header; send "
+      "exactly one\"}";
   struct evbuffer *buffer = evbuffer_new();
   if (buffer)
     evbuffer_add(buffer, body, sizeof body - 1);
@@ -395,7 +401,11 @@ static void on_resume(evutil_socket_t fd, short what, void *arg) {
 /* The listening socket stays readable while accept() fails, so without a pause the
  * loop would spin on it. */
 static void on_accept_error(struct evconnlistener *listener, void *arg) {
-  pn_listen *listen = arg;
+  pn_listen *listen = listens;
+  while (listen && listen->listener != listener)
+    listen = listen->next;
+  if (!listen)
+    return;
   int error = EVUTIL_SOCKET_ERROR();
   listen->fd_failures++;
   uint64_t now = pn_clock_monotonic_ns();
@@ -479,6 +489,8 @@ int pn_listen_open(struct event_base *base, struct evhttp *http, const pn_listen
     return PN_EIO;
   }
   evconnlistener_set_error_cb(listen->listener, on_accept_error);
+  listen->next = listens;
+  listens = listen;
   evhttp_set_bevcb(http, make_bufferevent, listen);
   evhttp_set_gencb(http, on_request, listen);
   struct sockaddr_storage address;
@@ -498,6 +510,12 @@ size_t pn_listen_connections(pn_listen *listen) { return listen->open; }
 void pn_listen_free(pn_listen *listen) {
   if (!listen)
     return;
+  for (pn_listen **at = &listens; *at; at = &(*at)->next) {
+    if (*at == listen) {
+      *at = listen->next;
+      break;
+    }
+  }
   for (size_t i = 0; i < listen->by_fd_size; i++)
     pn_free(listen->by_fd[i]);
   pn_free(listen->by_fd);

@@ -13,7 +13,7 @@
  *  - the soft RLIMIT_NOFILE is raised to the hard limit when listening starts;
  *  - evhttp's own error answers (400, 413, 501, ...), HTML in libevent 2.1, are
  *    rewritten to JSON bodies on their way out, and a request with more than one
- *    Content-Length, or one beside Transfer-Encoding, gets a JSON 400 and is closed.
+ *    Content-Length gets a JSON 400 and is closed.
  *
  * Connections are noticed through evhttp's bufferevent callback, and their end by
  * the socket going away (the fd closes, or comes back as another file): nothing

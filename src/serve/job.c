@@ -6,10 +6,13 @@
  * item is encoded, so the final response never misses an upload. */
 #include "serve/job.h"
 
+#include "runtime/ipc.h"
+
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "runtime/ipc.h"
 #include "serve/inputs.h"
 #include "serve/outputs.h"
 
@@ -216,7 +219,12 @@ static void submit(pn_job *job) {
   release_slot(job);
   int rc = pn_runner_submit(runner, job->prediction, on_prediction_event, job);
   if (rc < 0) {
-    char *error = pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
+    char *error = rc == PN_ETOOBIG
+                      ? pn_strfmt("input too large (limit %u MiB): the prediction's message to "
+                                  "the worker is larger than that; pass large data as a file "
+                                  "input (a URL or data: URI) instead",
+                                  PN_IPC_FRAME_MAX >> 20)
+                      : pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
     complete(job, PN_PREDICTION_FAILED, error ? error : "the prediction could not start");
     pn_free(error);
     return;

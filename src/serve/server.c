@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/version.h"
+#include "runtime/ipc.h"
 #include "serve/inputs.h"
 #include "serve/job.h"
 #include "serve/reload.h"
@@ -200,6 +201,20 @@ static void watch_for_hangup(server *self, entry *item, struct evhttp_connection
     event_add(item->hangup, NULL);
 }
 
+/* A failed prediction is diagnosable from the server's log alone: its id, error and
+ * the predictor's traceback go to stderr, as `pinion predict` prints them. */
+static void log_failure(const pn_prediction *prediction) {
+  if (!prediction || prediction->status != PN_PREDICTION_FAILED)
+    return;
+  const char *traceback = prediction->traceback ? prediction->traceback : "";
+  size_t length = strlen(traceback);
+  if (length && traceback[length - 1] == '\n')
+    length--; /* pn_error ends the line */
+  pn_error("prediction %s failed: %s%s%.*s", prediction->id,
+           prediction->error ? prediction->error : "unknown error", length ? "\n" : "",
+           (int)length, traceback);
+}
+
 static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *detail, void *arg) {
   entry *item = arg;
   server *self = item->owner;
@@ -230,6 +245,7 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
       pn_sse_publish(item->sse, "metric", detail);
     break;
   case PN_JOB_DONE: {
+    log_failure(pn_job_prediction(job));
     json_t *final = pn_job_response(job, 0);
     if (item->webhook) {
       pn_webhook_complete(item->webhook, final);
@@ -393,6 +409,41 @@ static void not_ready(server *self, struct evhttp_request *request) {
 
 /* --- creating predictions ---------------------------------------------------------- */
 
+/* Room in the worker's frame for what travels beside the input (id, context, ...). */
+#define FRAME_ROOM (1024u * 1024u)
+
+/* About how many bytes `value` takes as JSON text, within a few percent: its strings
+ * and a few bytes per value. Cheap (string lengths are stored) where serializing an
+ * 80 MiB input just to measure it would hold the loop. */
+static size_t json_size(const json_t *value) {
+  size_t size = 8;
+  if (json_is_string(value))
+    return size + json_string_length(value);
+  if (json_is_array(value)) {
+    size_t i;
+    json_t *element;
+    json_array_foreach(value, i, element) size += json_size(element);
+  } else if (json_is_object(value)) {
+    const char *key;
+    json_t *member;
+    json_object_foreach((json_t *)value, key, member) size += strlen(key) + json_size(member);
+  }
+  return size;
+}
+
+/* What the input's values add to the frame sent to the worker: file inputs travel
+ * as paths, so a data: URI or URL there costs nothing. */
+static size_t inline_input_size(const pn_schema_validator *validator, const json_t *input) {
+  size_t size = json_size(input);
+  for (size_t i = 0; i < pn_schema_input_count(validator); i++) {
+    const pn_schema_input *shape = pn_schema_input_at(validator, i);
+    json_t *value = shape->is_file ? json_object_get(input, shape->name) : NULL;
+    if (value)
+      size -= json_size(value);
+  }
+  return size;
+}
+
 static void create(server *self, struct evhttp_request *request, const char *path_id,
                    int training) {
   if (self->shutting_down) {
@@ -448,6 +499,17 @@ static void create(server *self, struct evhttp_request *request, const char *pat
       pn_inputs_check_remote(pn_model_validator(self->model), coerced, &detail) < 0) {
     json_decref(coerced);
     reply_new(request, 422, json_pack("{s:o}", "detail", detail));
+    json_decref(body.body);
+    return;
+  }
+  size_t inline_bytes = inline_input_size(pn_model_validator(self->model), coerced);
+  if (inline_bytes > PN_IPC_FRAME_MAX - FRAME_ROOM) {
+    char *message = pn_strfmt("input too large (limit %u MiB): the input's values take %zu MiB; "
+                              "pass large data as a file input (a URL or data: URI) instead",
+                              (PN_IPC_FRAME_MAX - FRAME_ROOM) >> 20, inline_bytes >> 20);
+    reply_detail(request, 413, message ? message : "input too large");
+    pn_free(message);
+    json_decref(coerced);
     json_decref(body.body);
     return;
   }
