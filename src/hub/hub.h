@@ -45,6 +45,7 @@ typedef struct pn_hub {
   const pn_hub_options *options;
   struct event_base *base;
   struct evhttp *http;
+  struct pn_listen *listen; /* accepts for `http` (core/listen.h) */
   pn_http_client *client;
   pn_store *store;
   pn_scheduler *scheduler;

@@ -351,3 +351,26 @@ def _health_or_none(server):
         return server.get("/health-check", timeout=2).status
     except OSError:
         return None
+
+
+# --- the hub listens through the same code (core/listen.c) ---------------------------
+
+
+def test_the_hub_closes_slowloris_and_answers_its_http_errors_in_json(tmp_path):
+    from hub_harness import Hub
+
+    hub = Hub(tmp_path / "hub", extra_env={"PINION_REQUEST_TIMEOUT": "2"}).start()
+    try:
+        status, headers, body = raw_request(hub.port, b"GET / HTTP/1.1\r\nHost: x\r\nbad\r\n\r\n")
+        assert status == 400 and headers["content-type"] == "application/json"
+        assert "could not be read" in json.loads(body)["detail"]
+        with socket.create_connection(("127.0.0.1", hub.port), timeout=TIMEOUT) as sock:
+            started = time.monotonic()
+            sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")
+            sock.settimeout(6)
+            received = sock.recv(4096)
+            seconds = time.monotonic() - started
+        assert received.startswith(b"HTTP/1.1 408"), received
+        assert 1.5 < seconds < 4, seconds
+    finally:
+        hub.stop()
