@@ -37,12 +37,25 @@ pn_prediction *pn_prediction_ref(pn_prediction *prediction) {
   return prediction;
 }
 
+static void remove_folder(void *arg) { pn_fs_remove_tree(arg); }
+
+/* A removal the pool did not get to (it is being freed) is done here and now. */
+static void folder_removed(void *arg, int canceled) {
+  if (canceled)
+    pn_fs_remove_tree(arg);
+  pn_free(arg);
+}
+
 void pn_prediction_unref(pn_prediction *prediction) {
   if (!prediction || --prediction->refs > 0)
     return;
-  if (prediction->temp_dir)
+  if (prediction->temp_dir &&
+      (!prediction->pool ||
+       pn_pool_submit(prediction->pool, remove_folder, folder_removed, prediction->temp_dir,
+                      NULL) < 0)) {
     pn_fs_remove_tree(prediction->temp_dir);
-  pn_free(prediction->temp_dir);
+    pn_free(prediction->temp_dir);
+  }
   pn_free(prediction->id);
   json_decref(prediction->input);
   json_decref(prediction->context);

@@ -6,6 +6,7 @@
 #define PN_RUNTIME_PREDICTION_H
 
 #include "core/buf.h"
+#include "core/pool.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -57,6 +58,8 @@ struct pn_prediction {
   uint64_t created_ns, started_ns, completed_ns; /* wall clock, 0 when not yet */
   uint64_t accepted_mono_ns, completed_mono_ns;
   char *temp_dir; /* removed when the prediction is freed */
+  pn_pool *pool;  /* when set, temp_dir is removed there, off the loop (1000 inputs:
+                     seconds of unlink and rmdir) */
   pn_prediction_event_fn on_event;
   void *arg;
   int cancel_requested; /* someone asked to cancel it */

@@ -272,12 +272,14 @@ static void on_kick(evutil_socket_t fd, short what, void *arg) {
       return;
     }
     job->prediction->temp_dir = folder;
+    job->prediction->pool = pn_model_pool(job->model);
   }
   int rc = 1;
   if (job->prediction->temp_dir) {
     char *error = NULL;
-    rc = pn_inputs_prepare(job->client, pn_model_validator(job->model), job->prediction->input,
-                           job->prediction->temp_dir, on_inputs_ready, job, &job->fetch, &error);
+    rc = pn_inputs_prepare(job->client, pn_model_pool(job->model), pn_model_validator(job->model),
+                           job->prediction->input, job->prediction->temp_dir, on_inputs_ready,
+                           job, &job->fetch, &error);
     if (rc < 0) {
       char *text = pn_strfmt("Input validation error: %s", error ? error : pn_strerror(rc));
       complete(job, PN_PREDICTION_FAILED, text ? text : "Input validation error");

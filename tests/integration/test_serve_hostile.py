@@ -205,6 +205,36 @@ def test_twenty_thousand_data_uris_are_refused_at_once_and_the_loop_stays_free(f
     assert p99 < 0.2, p99
 
 
+def test_a_thousand_data_uris_are_decoded_off_the_loop(files_server):
+    """The most a prediction may list: each is decoded and written on the worker pool
+    while the loop keeps answering."""
+    sources = ["data:text/plain;base64," + base64.b64encode(b"n%d" % i).decode()
+               for i in range(1000)]
+    latencies = []
+    done = threading.Event()
+
+    def poll():
+        while not done.is_set() and len(latencies) < 5000:
+            started = time.monotonic()
+            files_server.get("/health-check")
+            latencies.append(time.monotonic() - started)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        body = files_server.predict({"mode": "input", "sources": sources}, timeout=30)
+    finally:
+        done.set()
+        poller.join(TIMEOUT)
+    assert body["status"] == "succeeded", body.get("error")
+    assert body["output"]["contents"] == ["n%d" % i for i in range(1000)]
+    latencies.sort()
+    print("health-check p99 %.1f ms, max %.1f ms over %d requests" %
+          (latencies[int(len(latencies) * 0.99) - 1] * 1000, latencies[-1] * 1000,
+           len(latencies)))
+    assert latencies[int(len(latencies) * 0.99) - 1] < 0.2
+
+
 # --- connections -------------------------------------------------------------------
 
 
