@@ -160,7 +160,9 @@ static tracker *tracker_of(pn_listen *listen, struct evhttp_request *request) {
 
 /* --- answers -------------------------------------------------------------------- */
 
-char *pn_listen_error_response(int status, const char *reason, const pn_listen_options *limits) {
+/* The JSON answer that replaces evhttp's HTML error page for `status`, `reason` being
+ * its text: a pn_malloc'd HTTP/1.1 response with Connection: close. */
+static char *error_response(int status, const char *reason, const pn_listen_options *limits) {
   char *detail;
   switch (status) {
   case 400:
@@ -242,7 +244,7 @@ static void on_output_added(struct evbuffer *output, const struct evbuffer_cb_in
   char reason[64] = "Error";
   if (sscanf(text, "HTTP/1.%*d %d %63[A-Za-z -]", &status, reason) < 1)
     return;
-  char *response = pn_listen_error_response(status, reason, &listen->limits);
+  char *response = error_response(status, reason, &listen->limits);
   struct evbuffer *earlier = evbuffer_new();
   if (!response || !earlier) {
     pn_free(response);
@@ -313,7 +315,7 @@ static void on_request(struct evhttp_request *request, void *arg) {
  * to the socket: nothing else is queued on a connection still reading its request)
  * and is closed. */
 static void expire(pn_listen *listen, tracker *item) {
-  char *response = pn_listen_error_response(408, "Request Timeout", &listen->limits);
+  char *response = error_response(408, "Request Timeout", &listen->limits);
   if (response)
     (void)!send(item->fd, response, strlen(response), MSG_NOSIGNAL | MSG_DONTWAIT);
   pn_free(response);
@@ -465,7 +467,7 @@ int pn_listen_open(struct event_base *base, struct evhttp *http, const pn_listen
                    void (*handler)(struct evhttp_request *request, void *arg), void *arg,
                    pn_listen **out, int *actual_port) {
   *out = NULL;
-  pn_listen_raise_fd_limit();
+  pn_debug("open files: at most %ld", pn_listen_raise_fd_limit());
   pn_listen *listen = pn_calloc(1, sizeof *listen);
   if (!listen)
     return PN_ENOMEM;

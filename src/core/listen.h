@@ -47,11 +47,8 @@ int pn_listen_open(struct event_base *base, struct evhttp *http, const pn_listen
 size_t pn_listen_connections(pn_listen *listen);
 void pn_listen_free(pn_listen *listen);
 
-/* Raises the soft limit on open files to the hard limit; returns the soft limit now. */
+/* Raises the soft limit on open files to the hard limit; returns the soft limit now
+ * (-1: unlimited). pn_listen_open calls it. */
 long pn_listen_raise_fd_limit(void);
-
-/* The JSON answer that replaces evhttp's HTML error page for `status`, "reason" being
- * its text: a pn_malloc'd HTTP/1.1 response with Connection: close. Exposed for tests. */
-char *pn_listen_error_response(int status, const char *reason, const pn_listen_options *limits);
 
 #endif
