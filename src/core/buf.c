@@ -1,4 +1,4 @@
-/* Growable byte buffers with a ceiling. See buf.h. */
+/* Growable byte buffers with a ceiling that fail once and stay failed. See buf.h. */
 #include "core/buf.h"
 
 #include "core/alloc.h"
@@ -12,24 +12,43 @@ void pn_buf_init(pn_buf *buf, size_t limit) {
   buf->length = 0;
   buf->capacity = 0;
   buf->limit = limit;
+  buf->failed = 0;
 }
 
-void pn_buf_free(pn_buf *buf) {
+static void release(pn_buf *buf) {
   pn_free(buf->data);
   buf->data = NULL;
   buf->length = 0;
   buf->capacity = 0;
 }
 
+void pn_buf_free(pn_buf *buf) {
+  release(buf);
+  buf->failed = 0;
+}
+
 void pn_buf_reset(pn_buf *buf) {
   buf->length = 0;
+  buf->failed = 0;
   if (buf->data)
     buf->data[0] = '\0';
 }
 
+int pn_buf_error(const pn_buf *buf) { return buf->failed; }
+
+/* The first failure frees what the buffer held and is remembered: a writer that
+ * checks only at the end never sends a prefix as if it were the whole. */
+static int fail(pn_buf *buf, int code) {
+  release(buf);
+  buf->failed = code;
+  return code;
+}
+
 int pn_buf_reserve(pn_buf *buf, size_t extra) {
+  if (buf->failed)
+    return buf->failed;
   if (extra > buf->limit - buf->length)
-    return PN_ETOOBIG;
+    return fail(buf, PN_ETOOBIG);
   size_t needed = buf->length + extra + 1;
   if (needed <= buf->capacity)
     return 0;
@@ -38,7 +57,7 @@ int pn_buf_reserve(pn_buf *buf, size_t extra) {
     capacity *= 2;
   char *data = pn_realloc(buf->data, capacity);
   if (!data)
-    return PN_ENOMEM;
+    return fail(buf, PN_ENOMEM);
   buf->data = data;
   buf->capacity = capacity;
   return 0;
@@ -65,7 +84,7 @@ int pn_buf_vappendf(pn_buf *buf, const char *format, va_list args) {
   int length = vsnprintf(NULL, 0, format, copy);
   va_end(copy);
   if (length < 0)
-    return PN_EINVAL;
+    return buf->failed ? buf->failed : fail(buf, PN_EINVAL);
   int rc = pn_buf_reserve(buf, (size_t)length);
   if (rc < 0)
     return rc;

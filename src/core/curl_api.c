@@ -3,10 +3,12 @@
 
 #include <dlfcn.h>
 #include <stddef.h>
+#include <stdio.h>
 
 static pn_curl_api api;
 static int loaded;
 static const char *load_error;
+static char version_error[192];
 
 #define RESOLVE(field, name)                                                                   \
   do {                                                                                         \
@@ -47,6 +49,19 @@ const pn_curl_api *pn_curl(const char **error) {
   RESOLVE(easy_strerror, "curl_easy_strerror");
   RESOLVE(slist_append, "curl_slist_append");
   RESOLVE(slist_free_all, "curl_slist_free_all");
+  RESOLVE(version_info, "curl_version_info");
+  const curl_version_info_data *version = api.version_info(CURLVERSION_NOW);
+  if (!version || version->version_num < PN_CURL_VERSION_NEEDED) {
+    snprintf(version_error, sizeof version_error,
+             "libcurl %s is too old: pinion needs %s or newer for the options that limit "
+             "protocols, redirects and time (built against %s); upgrade libcurl4",
+             version && version->version ? version->version : "(unknown)",
+             PN_CURL_VERSION_NEEDED_TEXT, LIBCURL_VERSION);
+    load_error = version_error;
+    if (error)
+      *error = load_error;
+    return NULL;
+  }
   if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     load_error = "curl_global_init failed";
     if (error)

@@ -25,10 +25,23 @@ typedef struct pn_curl_api {
   const char *(*easy_strerror)(CURLcode code);
   struct curl_slist *(*slist_append)(struct curl_slist *list, const char *text);
   void (*slist_free_all)(struct curl_slist *list);
+  curl_version_info_data *(*version_info)(CURLversion stamp);
 } pn_curl_api;
 
+/* The oldest libcurl whose options pinion sets: CURLOPT_PROTOCOLS_STR came in 7.85.0
+ * (pinion built against older headers uses the bitmask form, there since 7.19.4). */
+#if LIBCURL_VERSION_NUM >= 0x075500
+#define PN_CURL_VERSION_NEEDED 0x075500
+#define PN_CURL_VERSION_NEEDED_TEXT "7.85.0"
+#else
+#define PN_CURL_VERSION_NEEDED 0x071304
+#define PN_CURL_VERSION_NEEDED_TEXT "7.19.4"
+#endif
+
 /* The table, loading libcurl and running curl_global_init on first call. NULL when
- * libcurl cannot be loaded; *error (static text) then says why. */
+ * libcurl cannot be loaded or is older than PN_CURL_VERSION_NEEDED (an option that
+ * limits protocols, redirects, sizes or times would be refused); *error (static
+ * text, valid for the process) then says why. */
 const pn_curl_api *pn_curl(const char **error);
 
 #endif

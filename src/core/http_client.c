@@ -253,9 +253,11 @@ static void check_finished(pn_http_client *client) {
     response.bytes = transfer->received;
     char error[CURL_ERROR_SIZE + 64];
     if (!response.ok) {
-      if (transfer->too_big)
-        snprintf(error, sizeof error, "the response is larger than %zu bytes",
+      if (transfer->too_big || code == CURLE_FILESIZE_EXCEEDED)
+        snprintf(error, sizeof error, "the response is larger than the limit of %zu bytes",
                  transfer->max_response);
+      else if (code == CURLE_TOO_MANY_REDIRECTS)
+        snprintf(error, sizeof error, "more than %d redirects", PN_HTTP_MAX_REDIRECTS);
       else
         snprintf(error, sizeof error, "%s",
                  transfer->error[0] ? transfer->error : curl->easy_strerror(code));
@@ -266,6 +268,46 @@ static void check_finished(pn_http_client *client) {
       transfer->done(&response, transfer->arg);
     free_transfer(transfer);
   }
+}
+
+/* Sets an option on the transfer's handle; a refused option fails the transfer
+ * (logged with the option's name and libcurl's reason), never silently: a download
+ * must not run without its limits on protocols, redirects, sizes and time. */
+#define SET_OPTION(easy, option, value)                                                        \
+  do {                                                                                         \
+    CURLcode refused = curl->easy_setopt(easy, option, value);                                 \
+    if (refused != CURLE_OK) {                                                                 \
+      pn_error("libcurl refused " #option ": %s", curl->easy_strerror(refused));                 \
+      return PN_EUNSUPPORTED;                                                                  \
+    }                                                                                          \
+  } while (0)
+
+/* The limits every transfer runs under: protocols, redirects, time, size. */
+static int set_limits(pn_http_transfer *transfer, const pn_http_request *request) {
+  CURL *easy = transfer->easy;
+#if LIBCURL_VERSION_NUM >= 0x075500
+  SET_OPTION(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  SET_OPTION(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+  /* libcurl before 7.85 (Debian 11, Ubuntu 22.04: bases pinion is compiled on in
+   * images) has only the bitmask form. */
+  SET_OPTION(easy, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  SET_OPTION(easy, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  SET_OPTION(easy, CURLOPT_FOLLOWLOCATION, request->follow_redirects ? 1L : 0L);
+  SET_OPTION(easy, CURLOPT_MAXREDIRS, request->follow_redirects ? (long)PN_HTTP_MAX_REDIRECTS : 0L);
+  SET_OPTION(easy, CURLOPT_CONNECTTIMEOUT_MS,
+             request->connect_timeout_ms ? request->connect_timeout_ms : 10000L);
+  if (request->timeout_ms)
+    SET_OPTION(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms);
+  if (request->low_speed_timeout_s) {
+    SET_OPTION(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    SET_OPTION(easy, CURLOPT_LOW_SPEED_TIME, request->low_speed_timeout_s);
+  }
+  /* A declared length past the ceiling fails before the body comes; the write
+   * callback counts the bytes after decompression, which this cannot see. */
+  SET_OPTION(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)transfer->max_response);
+  return 0;
 }
 
 static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
@@ -287,35 +329,22 @@ static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
   if (!headers)
     return PN_ENOMEM;
   transfer->headers = headers;
-  curl->easy_setopt(easy, CURLOPT_URL, transfer->url);
-  curl->easy_setopt(easy, CURLOPT_PRIVATE, transfer);
-  curl->easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
-  curl->easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl->easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers);
-  curl->easy_setopt(easy, CURLOPT_USERAGENT, transfer->user_agent);
-  curl->easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-  curl->easy_setopt(easy, CURLOPT_WRITEDATA, transfer);
-  curl->easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-  curl->easy_setopt(easy, CURLOPT_HEADERDATA, transfer);
-  curl->easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                   request->connect_timeout_ms ? request->connect_timeout_ms : 10000L);
-  if (request->timeout_ms)
-    curl->easy_setopt(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms);
-  if (request->low_speed_timeout_s) {
-    curl->easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl->easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, request->low_speed_timeout_s);
-  }
-  curl->easy_setopt(easy, CURLOPT_FOLLOWLOCATION, request->follow_redirects ? 1L : 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl->easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl->easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-  /* libcurl before 7.85 (Debian 11, Ubuntu 22.04: bases pinion is compiled on in
-   * images) has only the bitmask form. */
-  curl->easy_setopt(easy, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-  curl->easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-  curl->easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  int rc = set_limits(transfer, request);
+  if (rc < 0)
+    return rc;
+  SET_OPTION(easy, CURLOPT_URL, transfer->url);
+  SET_OPTION(easy, CURLOPT_PRIVATE, transfer);
+  SET_OPTION(easy, CURLOPT_ERRORBUFFER, transfer->error);
+  SET_OPTION(easy, CURLOPT_NOSIGNAL, 1L);
+  SET_OPTION(easy, CURLOPT_HTTPHEADER, transfer->headers);
+  SET_OPTION(easy, CURLOPT_USERAGENT, transfer->user_agent);
+  SET_OPTION(easy, CURLOPT_WRITEFUNCTION, on_body);
+  SET_OPTION(easy, CURLOPT_WRITEDATA, transfer);
+  SET_OPTION(easy, CURLOPT_HEADERFUNCTION, on_header);
+  SET_OPTION(easy, CURLOPT_HEADERDATA, transfer);
+  /* Compressed bodies are decoded, as Cog's client does; on_body counts the decoded
+   * bytes against max_response, so a small gzip bomb stops at the ceiling. */
+  SET_OPTION(easy, CURLOPT_ACCEPT_ENCODING, "");
   if (request->upload_path) {
     transfer->upload = fopen(request->upload_path, "rb");
     if (!transfer->upload)
@@ -323,23 +352,23 @@ static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
     fseek(transfer->upload, 0, SEEK_END);
     long size = ftell(transfer->upload);
     rewind(transfer->upload);
-    curl->easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-    curl->easy_setopt(easy, CURLOPT_READDATA, transfer->upload);
-    curl->easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    SET_OPTION(easy, CURLOPT_UPLOAD, 1L);
+    SET_OPTION(easy, CURLOPT_READDATA, transfer->upload);
+    SET_OPTION(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
   } else if (request->body) {
     transfer->body = pn_malloc(request->body_length);
     if (!transfer->body)
       return PN_ENOMEM;
     memcpy(transfer->body, request->body, request->body_length);
-    curl->easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->body);
-    curl->easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_length);
+    SET_OPTION(easy, CURLOPT_POSTFIELDS, transfer->body);
+    SET_OPTION(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_length);
   }
   if (strcmp(transfer->method, "GET") == 0 && !request->body && !request->upload_path)
-    curl->easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    SET_OPTION(easy, CURLOPT_HTTPGET, 1L);
   else if (strcmp(transfer->method, "HEAD") == 0)
-    curl->easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    SET_OPTION(easy, CURLOPT_NOBODY, 1L);
   else
-    curl->easy_setopt(easy, CURLOPT_CUSTOMREQUEST, transfer->method);
+    SET_OPTION(easy, CURLOPT_CUSTOMREQUEST, transfer->method);
   if (request->download_path) {
     transfer->download_path = pn_strdup(request->download_path);
     transfer->download = fopen(request->download_path, "wb");

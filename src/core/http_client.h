@@ -9,6 +9,9 @@
 #include <event2/event.h>
 #include <stddef.h>
 
+/* Redirects followed when a request asks to follow them, as requests and browsers. */
+#define PN_HTTP_MAX_REDIRECTS 10
+
 typedef struct pn_http_client pn_http_client;
 typedef struct pn_http_transfer pn_http_transfer;
 
@@ -20,11 +23,12 @@ typedef struct pn_http_request {
   size_t body_length;
   const char *upload_path;     /* send this file as the body instead (PUT uploads) */
   const char *download_path;   /* write the response body to this file instead of memory */
-  size_t max_response;         /* ceiling on the body kept in memory or written; 0: 64 MiB */
+  size_t max_response;         /* ceiling on the body kept in memory or written, counted
+                                  after decompression; 0: 64 MiB */
   long connect_timeout_ms;     /* 0: 10 s */
   long timeout_ms;             /* whole transfer; 0: none */
   long low_speed_timeout_s;    /* abort when under 1 byte/s for this long; 0: none */
-  int follow_redirects;
+  int follow_redirects;        /* at most PN_HTTP_MAX_REDIRECTS; http and https only */
   const char *user_agent;      /* NULL: "pinion/<version>" */
 } pn_http_request;
 
@@ -47,7 +51,9 @@ int pn_http_client_new(struct event_base *base, pn_http_client **client);
 /* Cancels what is in flight (without callbacks) and frees the client. */
 void pn_http_client_free(pn_http_client *client);
 /* Starts a transfer. Strings in `request` are copied. *transfer (may be NULL) can
- * cancel it until its callback ran. */
+ * cancel it until its callback ran. Fails with PN_EUNSUPPORTED (logged with the
+ * option and libcurl's reason) when libcurl refuses an option that limits protocols,
+ * redirects, sizes or times: a transfer never runs without its limits. */
 int pn_http_client_send(pn_http_client *client, const pn_http_request *request,
                         pn_http_done_fn done, void *arg, pn_http_transfer **transfer);
 /* Stops a transfer; its callback will not run. */

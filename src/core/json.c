@@ -219,7 +219,7 @@ int pn_json_write(const json_t *value, int flags, pn_buf *out) {
 
 char *pn_json_dump(const json_t *value, int flags) {
   pn_buf out;
-  pn_buf_init(&out, (size_t)1 << 34);
+  pn_buf_init(&out, PN_JSON_TEXT_MAX);
   if (pn_json_write(value, flags, &out) < 0) {
     pn_buf_free(&out);
     return NULL;

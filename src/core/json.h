@@ -16,9 +16,13 @@ enum {
   PN_JSON_SERDE_NUMBERS = 2, /* serde_json's numbers (1.0, 1e16); default is Go's (1, 1e+21) */
 };
 
+/* The longest JSON text pinion writes in one piece (1 GiB): a response may carry a
+ * 100 MiB input back, 16 MiB of logs and several 64 MiB inline outputs, base64'd. */
+#define PN_JSON_TEXT_MAX ((size_t)1024 * 1024 * 1024)
+
 /* Appends `value` to `out`. Returns 0, PN_ENOMEM or PN_ETOOBIG (the buffer's ceiling). */
 int pn_json_write(const json_t *value, int flags, pn_buf *out);
-/* `value` as a pn_malloc'd string, or NULL without memory. */
+/* `value` as a pn_malloc'd string, or NULL without memory or past PN_JSON_TEXT_MAX. */
 char *pn_json_dump(const json_t *value, int flags);
 
 #endif

@@ -49,6 +49,7 @@ typedef struct pn_hub {
   struct event_base *base;
   struct evhttp *http;
   struct evhttp *internal_http; /* /internal/ only (server.c) */
+  struct pn_listen *listen;     /* accepts for `http` (core/listen.h) */
   pn_http_client *client;
   pn_store *store;
   pn_scheduler *scheduler;

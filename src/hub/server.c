@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "hub/ids.h"
 #include "hub/pages.h"
@@ -756,9 +757,16 @@ static int bind_http(pn_hub *hub, int *actual_port) {
     pn_free(host);
     return -1;
   }
-  struct evhttp_bound_socket *bound =
-      evhttp_bind_socket_with_handle(hub->http, host, (ev_uint16_t)port);
-  if (!bound) {
+  /* Connection cap, time per request, back-off when out of descriptors, JSON errors:
+   * see core/listen.h. */
+  pn_listen_options listen_options = {
+      .host = host,
+      .port = port,
+      .max_headers = 64 * 1024,
+      .max_body = REQUEST_BODY_MAX,
+  };
+  if (pn_listen_open(hub->base, hub->http, &listen_options, dispatch, hub, &hub->listen,
+                     actual_port) < 0) {
     fprintf(stderr,
             "error: cannot listen on %s:%d (is the port in use? choose another with "
             "--listen)\n",
@@ -766,13 +774,6 @@ static int bind_http(pn_hub *hub, int *actual_port) {
     pn_free(host);
     return -1;
   }
-  struct sockaddr_storage address;
-  socklen_t size = sizeof address;
-  *actual_port = port;
-  if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&address, &size) == 0)
-    *actual_port = address.ss_family == AF_INET6
-                       ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
-                       : ntohs(((struct sockaddr_in *)&address)->sin_port);
   const char *public_url = hub->options->public_url;
   hub->public_url =
       public_url ? pn_strdup(public_url)
@@ -867,7 +868,6 @@ int pn_hub_run(const pn_hub_options *options) {
   evhttp_set_max_body_size(hub.http, REQUEST_BODY_MAX);
   evhttp_set_max_headers_size(hub.http, 64 * 1024);
   evhttp_set_timeout(hub.http, 120);
-  evhttp_set_gencb(hub.http, dispatch, &hub);
   int exit_code = 0, port = 0;
   if (bind_http(&hub, &port) < 0 || bind_internal(&hub) < 0) {
     exit_code = 1;
@@ -919,6 +919,7 @@ int pn_hub_run(const pn_hub_options *options) {
   evhttp_free(hub.http);
   if (hub.internal_http)
     evhttp_free(hub.internal_http);
+  pn_listen_free(hub.listen);
   pn_http_client_free(hub.client);
   event_base_free(hub.base);
   pn_store_close(hub.store);

@@ -29,16 +29,11 @@ int pn_ipc_encode(const json_t *message, pn_buf *out) {
   int rc = pn_buf_append(out, placeholder, sizeof placeholder);
   if (rc < 0)
     return rc;
-  if (json_dump_callback(message, append_to_buf, out, JSON_COMPACT) < 0) {
-    size_t reached = out->length - start - 4;
-    out->length = start;
-    out->data[start] = '\0';
-    return reached >= PN_IPC_FRAME_MAX ? PN_ETOOBIG : PN_ENOMEM;
-  }
+  if (json_dump_callback(message, append_to_buf, out, JSON_COMPACT) < 0)
+    return pn_buf_error(out) ? pn_buf_error(out) : PN_ENOMEM;
   size_t length = out->length - start - 4;
   if (length > PN_IPC_FRAME_MAX) {
-    out->length = start;
-    out->data[start] = '\0';
+    pn_buf_free(out);
     return PN_ETOOBIG;
   }
   unsigned char *header = (unsigned char *)out->data + start;

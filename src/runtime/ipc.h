@@ -15,7 +15,8 @@
 /* The largest frame payload either side accepts (64 MiB). */
 #define PN_IPC_FRAME_MAX (64u * 1024u * 1024u)
 
-/* Appends one frame holding `message` (a JSON object) to `out`. */
+/* Appends one frame holding `message` (a JSON object) to `out`. PN_ETOOBIG past
+ * PN_IPC_FRAME_MAX or the ceiling of `out`, which then has failed (see buf.h). */
 int pn_ipc_encode(const json_t *message, pn_buf *out);
 
 /* Tries to take one frame from the front of `bytes` (`length` long).

@@ -6,6 +6,7 @@
 #define PN_RUNTIME_PREDICTION_H
 
 #include "core/buf.h"
+#include "core/pool.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -19,7 +20,8 @@ enum pn_prediction_status {
 };
 
 /* The most log text a prediction keeps (16 MiB): past it the oldest text is dropped
- * and logs_truncated is set. */
+ * and the logs begin with a marker, "[... N bytes truncated]\n", N counting every
+ * byte dropped so far. */
 #define PN_PREDICTION_LOGS_MAX (16u * 1024u * 1024u)
 
 enum pn_prediction_event {
@@ -48,13 +50,16 @@ struct pn_prediction {
   json_t *output;   /* NULL until there is output */
   json_t *files;    /* array of JSON pointers into output that are local file paths */
   pn_buf logs;
-  int logs_truncated;
+  size_t logs_dropped;       /* bytes of log text dropped, oldest first */
+  size_t logs_marker_length; /* the marker at the start of `logs`, 0 when none */
   char *error;     /* when failed */
   char *traceback; /* when failed in Python; may be NULL */
   json_t *metrics; /* the user's metrics (object) */
   uint64_t created_ns, started_ns, completed_ns; /* wall clock, 0 when not yet */
   uint64_t accepted_mono_ns, completed_mono_ns;
   char *temp_dir; /* removed when the prediction is freed */
+  pn_pool *pool;  /* when set, temp_dir is removed there, off the loop (1000 inputs:
+                     seconds of unlink and rmdir) */
   pn_prediction_event_fn on_event;
   void *arg;
   int cancel_requested; /* someone asked to cancel it */

@@ -1,7 +1,8 @@
 /* Fetching and decoding file inputs. See inputs.h. Each input value that needs work
- * becomes a `slot`: a place in the input JSON and a destination path. data: URIs are
- * decoded on the spot; URLs are queued and downloaded through the loop's HTTP client,
- * eight at a time. */
+ * becomes a `download`: a place in the input JSON and a destination path. URLs are
+ * fetched through the loop's HTTP client; data: URIs are decoded and written on the
+ * worker pool (core/pool.h), so a request full of them never holds the loop. Eight run
+ * at a time, of either kind. */
 #include "serve/inputs.h"
 
 #include "core/alloc.h"
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/mime.h"
+#include "core/pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,21 +21,42 @@
 
 #define PARALLEL_DOWNLOADS 8
 #define FILE_NAME_MAX 200
+/* Defaults of the limits in docs/limits.md. */
+#define INPUT_FILE_MAX ((size_t)16 * 1024 * 1024 * 1024)
+#define INPUT_TOTAL_MAX ((size_t)16 * 1024 * 1024 * 1024)
+#define INPUT_COUNT_MAX 1000
+#define INPUT_DOWNLOAD_SECONDS 300
 
 typedef struct download {
   json_t *holder; /* the string's container (object or array) */
   char *key;      /* object key, or NULL for an array index */
   size_t index;
-  char *url;
+  char *url;      /* the URL, or the data: URI's start (for messages) */
+  json_t *data_uri; /* a data: URI to decode (a reference), else NULL */
+  char *folder; /* made when the download starts */
   char *path;
   pn_http_transfer *transfer;
+  pn_pool_task *task; /* decoding on the pool */
   struct pn_inputs_fetch *fetch;
 } download;
 
+/* One data: URI decoded on a pool thread. It owns everything the thread reads and
+ * writes; `item` is used on the loop only, and only when the task was not canceled. */
+typedef struct decode_task {
+  json_t *data_uri; /* a reference, released on the loop */
+  char *path;
+  size_t limit;
+  download *item;
+  size_t decoded;
+  char *error; /* set by the thread when it failed */
+} decode_task;
+
 struct pn_inputs_fetch {
   pn_http_client *client;
+  pn_pool *pool;
   download *downloads;
   size_t count, next, running, finished;
+  size_t bytes; /* decoded data: URIs and finished downloads, against the total limit */
   pn_inputs_done_fn done;
   void *arg;
   int failed;
@@ -43,7 +66,31 @@ size_t pn_inputs_file_max(void) {
   static size_t limit; /* read once: a bad value is reported once */
   if (!limit)
     limit = (size_t)pn_env_number("PINION_INPUT_FILE_MAX", "bytes", 1,
-                                  1125899906842624.0 /* 1 PiB */, (double)((size_t)16 << 30));
+                                  1125899906842624.0 /* 1 PiB */, (double)INPUT_FILE_MAX);
+  return limit;
+}
+
+size_t pn_inputs_total_max(void) {
+  static size_t limit;
+  if (!limit)
+    limit = (size_t)pn_env_number("PINION_INPUT_TOTAL_MAX", "bytes", 1,
+                                  1125899906842624.0 /* 1 PiB */, (double)INPUT_TOTAL_MAX);
+  return limit;
+}
+
+size_t pn_inputs_count_max(void) {
+  static size_t limit;
+  if (!limit)
+    limit = (size_t)pn_env_number("PINION_INPUT_FILES_MAX", "files", 1, 1000000,
+                                  INPUT_COUNT_MAX);
+  return limit;
+}
+
+long pn_inputs_download_timeout_ms(void) {
+  static long limit;
+  if (!limit)
+    limit = (long)(1000 * pn_env_number("PINION_INPUT_DOWNLOAD_TIMEOUT", "seconds", 0.1, 86400,
+                                        INPUT_DOWNLOAD_SECONDS));
   return limit;
 }
 
@@ -90,35 +137,54 @@ static int is_url(const char *text) {
 static int is_data_uri(const char *text) { return strncmp(text, "data:", 5) == 0; }
 
 static char *slot_folder(const char *temp_dir, size_t number) {
-  char *folder = pn_strfmt("%s/input-%zu", temp_dir, number);
-  if (folder && mkdir(folder, 0700) < 0) {
-    pn_free(folder);
-    return NULL;
-  }
-  return folder;
+  return pn_strfmt("%s/input-%zu", temp_dir, number);
 }
 
-/* data:[<media type>][;base64],<payload> written to a file; returns its path. */
-static int decode_data_uri(const char *uri, const char *folder, char **path, char **error) {
+/* The file name a data: URI's media type gives ("file.png"); pn_malloc'd. */
+static char *data_uri_file_name(const char *uri) {
+  const char *meta = uri + 5;
+  char *media_type = pn_strndup(meta, strcspn(meta, ";,"));
+  char *name = pn_strfmt("file%s", pn_mime_extension(media_type ? media_type : ""));
+  pn_free(media_type);
+  return name;
+}
+
+/* data:[<media type>][;base64],<payload> written to `path` (its folder made first), with
+ * the shared parser (core/encoding.c, fuzzed). Runs on a pool thread: touches only its
+ * arguments. */
+static int decode_data_uri(const char *uri, size_t uri_length, const char *path, size_t limit,
+                           size_t *decoded, char **error) {
   char *media_type = NULL;
   const char *problem = NULL;
   pn_buf bytes;
-  pn_buf_init(&bytes, pn_inputs_file_max());
-  int rc = pn_data_uri_decode(uri, strlen(uri), &media_type, &bytes, &problem);
+  pn_buf_init(&bytes, limit);
+  int rc = pn_data_uri_decode(uri, uri_length, &media_type, &bytes, &problem);
+  pn_free(media_type);
   if (rc < 0) {
-    *error = pn_strdup(problem ? problem : pn_strerror(rc));
+    *error = rc == PN_ETOOBIG
+                 ? pn_strfmt("the data URI decodes to more than %zu bytes (the limit; "
+                             "PINION_INPUT_FILE_MAX and PINION_INPUT_TOTAL_MAX raise it)",
+                             limit)
+                 : pn_strdup(problem ? problem : "the data URI could not be decoded");
     pn_buf_free(&bytes);
     return rc;
   }
-  char *name = pn_strfmt("file%s", pn_mime_extension(media_type));
-  *path = name ? pn_fs_join(folder, name) : NULL;
-  pn_free(name);
-  pn_free(media_type);
-  rc = *path ? pn_fs_write(*path, bytes.data ? bytes.data : "", bytes.length) : PN_ENOMEM;
+  *decoded = bytes.length;
+  char *folder = pn_strndup(path, (size_t)(strrchr(path, '/') - path));
+  rc = folder && mkdir(folder, 0700) == 0 ? 0 : PN_EIO;
+  pn_free(folder);
+  if (rc == 0)
+    rc = pn_fs_write(path, bytes.data ? bytes.data : "", bytes.length);
   pn_buf_free(&bytes);
   if (rc < 0)
     *error = pn_strdup("the decoded data URI could not be written to disk");
   return rc;
+}
+
+static void run_decode(void *arg) {
+  decode_task *task = arg;
+  decode_data_uri(json_string_value(task->data_uri), json_string_length(task->data_uri),
+                  task->path, task->limit, &task->decoded, &task->error);
 }
 
 static const char *reason_phrase(long status) {
@@ -141,6 +207,15 @@ static const char *reason_phrase(long status) {
 
 static int start_downloads(pn_inputs_fetch *fetch, char **error);
 
+/* Which setting raises the limit a download ran into, for its error message. */
+static const char *download_hint(const char *error) {
+  if (strstr(error, "larger than the limit"))
+    return " (PINION_INPUT_FILE_MAX and PINION_INPUT_TOTAL_MAX raise it)";
+  if (strstr(error, "timed out") || strstr(error, "Timeout"))
+    return " (PINION_INPUT_DOWNLOAD_TIMEOUT sets the time a download may take)";
+  return "";
+}
+
 static void finish_fetch(pn_inputs_fetch *fetch, const char *error) {
   pn_inputs_done_fn done = fetch->done;
   void *arg = fetch->arg;
@@ -150,19 +225,21 @@ static void finish_fetch(pn_inputs_fetch *fetch, const char *error) {
     done(arg, error);
 }
 
-static void on_downloaded(const pn_http_response *response, void *arg) {
-  download *item = arg;
+/* One input is ready at item->path (`bytes` long), or failed with `error`. */
+static void item_finished(download *item, size_t bytes, const char *error) {
   pn_inputs_fetch *fetch = item->fetch;
-  item->transfer = NULL;
   fetch->running--;
-  if (!response->ok || response->status >= 400) {
-    char *error = !response->ok
-                      ? pn_strfmt("could not download %s: %s", item->url, response->error)
-                      : pn_strfmt("%ld %s Error: %s for url: %s", response->status,
-                                  response->status < 500 ? "Client" : "Server",
-                                  reason_phrase(response->status), item->url);
-    finish_fetch(fetch, error ? error : "download failed");
-    pn_free(error);
+  if (error) {
+    finish_fetch(fetch, error);
+    return;
+  }
+  fetch->bytes += bytes;
+  if (fetch->bytes > pn_inputs_total_max()) {
+    char *message = pn_strfmt("the input files of this prediction add up to more than %zu "
+                              "bytes (the limit; PINION_INPUT_TOTAL_MAX raises it)",
+                              pn_inputs_total_max());
+    finish_fetch(fetch, message ? message : "the input files are too large");
+    pn_free(message);
     return;
   }
   json_t *path = json_string(item->path);
@@ -174,11 +251,59 @@ static void on_downloaded(const pn_http_response *response, void *arg) {
     finish_fetch(fetch, NULL);
     return;
   }
-  char *error = NULL;
-  if (start_downloads(fetch, &error) < 0) {
-    finish_fetch(fetch, error ? error : "download failed");
-    pn_free(error);
+  char *start_error = NULL;
+  if (start_downloads(fetch, &start_error) < 0) {
+    finish_fetch(fetch, start_error ? start_error : "download failed");
+    pn_free(start_error);
   }
+}
+
+static void on_downloaded(const pn_http_response *response, void *arg) {
+  download *item = arg;
+  item->transfer = NULL;
+  char *error = NULL;
+  if (!response->ok)
+    error = pn_strfmt("could not download %s: %s%s", item->url, response->error,
+                      download_hint(response->error));
+  else if (response->status >= 400)
+    error = pn_strfmt("%ld %s Error: %s for url: %s", response->status,
+                      response->status < 500 ? "Client" : "Server",
+                      reason_phrase(response->status), item->url);
+  item_finished(item, response->bytes,
+                error ? error : !response->ok || response->status >= 400 ? "download failed"
+                                                                         : NULL);
+  pn_free(error);
+}
+
+static void free_decode(decode_task *task) {
+  json_decref(task->data_uri);
+  pn_free(task->path);
+  pn_free(task->error);
+  pn_free(task);
+}
+
+static void on_decoded(void *arg, int canceled) {
+  decode_task *task = arg;
+  if (!canceled) {
+    task->item->task = NULL;
+    item_finished(task->item, task->decoded, task->error);
+  }
+  free_decode(task);
+}
+
+static int start_decode(pn_inputs_fetch *fetch, download *item, size_t limit) {
+  decode_task *task = pn_calloc(1, sizeof *task);
+  if (!task)
+    return PN_ENOMEM;
+  task->data_uri = json_incref(item->data_uri);
+  task->path = pn_strdup(item->path);
+  task->limit = limit;
+  task->item = item;
+  int rc = task->path ? pn_pool_submit(fetch->pool, run_decode, on_decoded, task, &item->task)
+                      : PN_ENOMEM;
+  if (rc < 0)
+    free_decode(task);
+  return rc;
 }
 
 /* Starts queued downloads up to the parallel limit. On failure returns the code with
@@ -187,12 +312,27 @@ static int start_downloads(pn_inputs_fetch *fetch, char **error) {
   const char *user_agent = getenv("COG_USER_AGENT");
   while (fetch->next < fetch->count && fetch->running < PARALLEL_DOWNLOADS) {
     download *item = &fetch->downloads[fetch->next++];
+    size_t room = fetch->bytes < pn_inputs_total_max() ? pn_inputs_total_max() - fetch->bytes : 1;
+    if (item->data_uri) {
+      int rc = start_decode(fetch, item, room < pn_inputs_file_max() ? room : pn_inputs_file_max());
+      if (rc < 0) {
+        *error = pn_strfmt("could not decode a data URI: %s", pn_strerror(rc));
+        return rc;
+      }
+      fetch->running++;
+      continue;
+    }
+    if (mkdir(item->folder, 0700) < 0) {
+      *error = pn_strdup("could not create a folder for an input file");
+      return PN_EIO;
+    }
     pn_http_request request = {
         .method = "GET",
         .url = item->url,
         .download_path = item->path,
-        .max_response = pn_inputs_file_max(),
+        .max_response = room < pn_inputs_file_max() ? room : pn_inputs_file_max(),
         .connect_timeout_ms = 10000,
+        .timeout_ms = pn_inputs_download_timeout_ms(),
         .low_speed_timeout_s = 10,
         .follow_redirects = 1,
         .user_agent = user_agent && *user_agent ? user_agent : NULL,
@@ -214,49 +354,36 @@ typedef struct walk {
   char *error;
 } walk;
 
-/* Handles one string value at holder[key] or holder[index]. */
+/* Handles one string value at holder[key] or holder[index]: a URL or data: URI becomes
+ * a download, started later by start_downloads. */
 static int visit(walk *state, json_t *holder, const char *key, size_t index) {
   json_t *value = key ? json_object_get(holder, key) : json_array_get(holder, index);
   const char *text = json_string_value(value);
   if (!text || (!is_url(text) && !is_data_uri(text)))
     return 0;
-  char *folder = slot_folder(state->temp_dir, state->folders++);
-  if (!folder) {
-    state->error = pn_strdup("could not create a folder for an input file");
-    return PN_EIO;
-  }
-  int rc = 0;
-  if (is_data_uri(text)) {
-    char *path = NULL;
-    rc = decode_data_uri(text, folder, &path, &state->error);
-    if (rc == 0) {
-      json_t *replacement = json_string(path);
-      rc = key ? json_object_set_new(holder, key, replacement)
-               : json_array_set_new(holder, index, replacement);
-    }
-    pn_free(path);
-    pn_free(folder);
-    return rc;
-  }
   pn_inputs_fetch *fetch = state->fetch;
   download *grown = pn_realloc(fetch->downloads, (fetch->count + 1) * sizeof *grown);
-  if (!grown) {
-    pn_free(folder);
+  if (!grown)
     return PN_ENOMEM;
-  }
   fetch->downloads = grown;
-  download *item = &fetch->downloads[fetch->count];
+  download *item = &fetch->downloads[fetch->count++];
   memset(item, 0, sizeof *item);
-  char *name = pn_inputs_file_name(text);
   item->holder = holder;
   item->key = key ? pn_strdup(key) : NULL;
   item->index = index;
-  item->url = pn_strdup(text);
-  item->path = name ? pn_fs_join(folder, name) : NULL;
   item->fetch = fetch;
+  item->folder = slot_folder(state->temp_dir, state->folders++);
+  char *name;
+  if (is_data_uri(text)) {
+    item->data_uri = json_incref(value);
+    item->url = pn_strndup(text, 40);
+    name = data_uri_file_name(text);
+  } else {
+    item->url = pn_strdup(text);
+    name = pn_inputs_file_name(text);
+  }
+  item->path = name && item->folder ? pn_fs_join(item->folder, name) : NULL;
   pn_free(name);
-  pn_free(folder);
-  fetch->count++;
   return item->url && item->path && (!key || item->key) ? 0 : PN_ENOMEM;
 }
 
@@ -303,8 +430,47 @@ int pn_inputs_check_remote(const pn_schema_validator *validator, const json_t *i
   return PN_EINVAL;
 }
 
-int pn_inputs_prepare(pn_http_client *client, const pn_schema_validator *validator, json_t *input,
-                      const char *temp_dir, pn_inputs_done_fn done, void *arg,
+/* The file inputs that are URLs or data: URIs, and an upper bound of the bytes their
+ * data: URIs decode to, counted before any work is done. */
+static void count_remote(const pn_schema_validator *validator, const json_t *input,
+                         size_t *count, size_t *data_bytes) {
+  *count = 0;
+  *data_bytes = 0;
+  for (size_t i = 0; i < pn_schema_input_count(validator); i++) {
+    const pn_schema_input *shape = pn_schema_input_at(validator, i);
+    json_t *value = shape->is_file ? json_object_get(input, shape->name) : NULL;
+    size_t elements = json_is_array(value) ? json_array_size(value) : 1;
+    for (size_t j = 0; value && j < elements; j++) {
+      const char *text = json_string_value(json_is_array(value) ? json_array_get(value, j) : value);
+      if (!text || (!is_url(text) && !is_data_uri(text)))
+        continue;
+      (*count)++;
+      if (is_data_uri(text))
+        *data_bytes += strlen(text); /* base64 and percent-encoding only shrink */
+    }
+  }
+}
+
+int pn_inputs_check_limits(const pn_schema_validator *validator, const json_t *input,
+                           char **message) {
+  *message = NULL;
+  size_t count, data_bytes;
+  count_remote(validator, input, &count, &data_bytes);
+  if (count > pn_inputs_count_max())
+    *message = pn_strfmt("this prediction has %zu input files (URLs and data: URIs); at most %zu "
+                         "are allowed (PINION_INPUT_FILES_MAX raises the limit)",
+                         count, pn_inputs_count_max());
+  else if (data_bytes / 4 * 3 > pn_inputs_total_max())
+    *message = pn_strfmt("the data: URIs of this prediction decode to more than %zu bytes (the "
+                         "limit; PINION_INPUT_TOTAL_MAX raises it)",
+                         pn_inputs_total_max());
+  else
+    return 0;
+  return *message ? PN_ETOOBIG : PN_ENOMEM;
+}
+
+int pn_inputs_prepare(pn_http_client *client, pn_pool *pool, const pn_schema_validator *validator,
+                      json_t *input, const char *temp_dir, pn_inputs_done_fn done, void *arg,
                       pn_inputs_fetch **out, char **error) {
   *out = NULL;
   *error = NULL;
@@ -312,10 +478,11 @@ int pn_inputs_prepare(pn_http_client *client, const pn_schema_validator *validat
   if (!fetch)
     return PN_ENOMEM;
   fetch->client = client;
+  fetch->pool = pool;
   fetch->done = done;
   fetch->arg = arg;
   walk state = {temp_dir, 0, fetch, NULL};
-  int rc = 0;
+  int rc = pn_inputs_check_limits(validator, input, &state.error);
   for (size_t i = 0; rc == 0 && i < pn_schema_input_count(validator); i++) {
     const pn_schema_input *shape = pn_schema_input_at(validator, i);
     if (!shape->is_file)
@@ -361,10 +528,14 @@ void pn_inputs_cancel(pn_inputs_fetch *fetch) {
   if (!fetch)
     return;
   for (size_t i = 0; i < fetch->count; i++) {
-    pn_http_transfer_cancel(fetch->downloads[i].transfer);
-    pn_free(fetch->downloads[i].key);
-    pn_free(fetch->downloads[i].url);
-    pn_free(fetch->downloads[i].path);
+    download *item = &fetch->downloads[i];
+    pn_http_transfer_cancel(item->transfer);
+    pn_pool_cancel(item->task); /* its callback frees the task */
+    json_decref(item->data_uri);
+    pn_free(item->key);
+    pn_free(item->url);
+    pn_free(item->folder);
+    pn_free(item->path);
   }
   pn_free(fetch->downloads);
   pn_free(fetch);

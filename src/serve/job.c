@@ -6,10 +6,13 @@
  * item is encoded, so the final response never misses an upload. */
 #include "serve/job.h"
 
+#include "runtime/ipc.h"
+
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "runtime/ipc.h"
 #include "serve/inputs.h"
 #include "serve/outputs.h"
 
@@ -216,7 +219,12 @@ static void submit(pn_job *job) {
   release_slot(job);
   int rc = pn_runner_submit(runner, job->prediction, on_prediction_event, job);
   if (rc < 0) {
-    char *error = pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
+    char *error = rc == PN_ETOOBIG
+                      ? pn_strfmt("input too large (limit %u MiB): the prediction's message to "
+                                  "the worker is larger than that; pass large data as a file "
+                                  "input (a URL or data: URI) instead",
+                                  PN_IPC_FRAME_MAX >> 20)
+                      : pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
     complete(job, PN_PREDICTION_FAILED, error ? error : "the prediction could not start");
     pn_free(error);
     return;
@@ -264,12 +272,14 @@ static void on_kick(evutil_socket_t fd, short what, void *arg) {
       return;
     }
     job->prediction->temp_dir = folder;
+    job->prediction->pool = pn_model_pool(job->model);
   }
   int rc = 1;
   if (job->prediction->temp_dir) {
     char *error = NULL;
-    rc = pn_inputs_prepare(job->client, pn_model_validator(job->model), job->prediction->input,
-                           job->prediction->temp_dir, on_inputs_ready, job, &job->fetch, &error);
+    rc = pn_inputs_prepare(job->client, pn_model_pool(job->model), pn_model_validator(job->model),
+                           job->prediction->input, job->prediction->temp_dir, on_inputs_ready,
+                           job, &job->fetch, &error);
     if (rc < 0) {
       char *text = pn_strfmt("Input validation error: %s", error ? error : pn_strerror(rc));
       complete(job, PN_PREDICTION_FAILED, text ? text : "Input validation error");

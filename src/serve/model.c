@@ -15,12 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Threads decoding data: inputs; each holds a decoded file in memory at a time. */
+#define POOL_THREADS 2
+
 struct pn_model {
   pn_model_options options;
   pn_model_callbacks callbacks;
   void *arg;
   pn_config *config;
   pn_runner *runner;
+  pn_pool *pool; /* decodes data: inputs off the loop */
   json_t *schema;
   pn_schema_validator *validator;
   int training;
@@ -163,6 +167,8 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
                                                        on_stray_output};
   rc = pn_runner_start(base, &runner_options, &runner_callbacks, model, &model->runner, error);
   pn_free(python_dir);
+  if (rc == 0)
+    rc = pn_pool_new(base, POOL_THREADS, &model->pool);
   if (rc < 0) {
     pn_model_free(model);
     return rc;
@@ -174,7 +180,8 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
 void pn_model_free(pn_model *model) {
   if (!model)
     return;
-  pn_runner_free(model->runner);
+  pn_runner_free(model->runner); /* its predictions hand their folders to the pool */
+  pn_pool_free(model->pool);
   pn_schema_validator_free(model->validator);
   json_decref(model->schema);
   pn_config_free(model->config);
@@ -183,6 +190,7 @@ void pn_model_free(pn_model *model) {
 
 const pn_config *pn_model_config(const pn_model *model) { return model->config; }
 pn_runner *pn_model_runner(const pn_model *model) { return model->runner; }
+pn_pool *pn_model_pool(const pn_model *model) { return model->pool; }
 const json_t *pn_model_schema(const pn_model *model) { return model->schema; }
 const pn_schema_validator *pn_model_validator(const pn_model *model) { return model->validator; }
 int pn_model_is_training(const pn_model *model) { return model->training; }

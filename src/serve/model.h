@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "core/diag.h"
+#include "core/pool.h"
 #include "runtime/runner.h"
 #include "schema/validate.h"
 
@@ -46,6 +47,8 @@ void pn_model_free(pn_model *model);
 
 const pn_config *pn_model_config(const pn_model *model);
 pn_runner *pn_model_runner(const pn_model *model);
+/* Threads for work too slow for the loop (decoding data: inputs); started on demand. */
+pn_pool *pn_model_pool(const pn_model *model);
 /* The OpenAPI document, or NULL until the worker described the predictor. Borrowed. */
 const json_t *pn_model_schema(const pn_model *model);
 /* The validator for the handler's inputs, or NULL until the schema exists. */

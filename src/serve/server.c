@@ -14,9 +14,11 @@
 #include "core/error.h"
 #include "core/http_client.h"
 #include "core/json.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/version.h"
+#include "runtime/ipc.h"
 #include "serve/inputs.h"
 #include "serve/job.h"
 #include "serve/reload.h"
@@ -67,6 +69,7 @@ struct server {
   const pn_server_options *options;
   struct event_base *base;
   struct evhttp *http;
+  pn_listen *listen;
   pn_http_client *client;
   pn_model *model;
   entry *entries;
@@ -99,7 +102,7 @@ static void free_reply_body(const void *data, size_t length, void *arg) { pn_fre
 
 static void reply_json(struct evhttp_request *request, int status, const json_t *value) {
   pn_buf body;
-  pn_buf_init(&body, (size_t)1 << 34);
+  pn_buf_init(&body, PN_JSON_TEXT_MAX);
   if (pn_json_write(value, PN_JSON_SERDE_NUMBERS, &body) < 0) {
     pn_buf_free(&body);
     reply_text(request, 500, "application/json", "{\"detail\":\"out of memory\"}", 26);
@@ -199,6 +202,20 @@ static void watch_for_hangup(server *self, entry *item, struct evhttp_connection
     event_add(item->hangup, NULL);
 }
 
+/* A failed prediction is diagnosable from the server's log alone: its id, error and
+ * the predictor's traceback go to stderr, as `pinion predict` prints them. */
+static void log_failure(const pn_prediction *prediction) {
+  if (!prediction || prediction->status != PN_PREDICTION_FAILED)
+    return;
+  const char *traceback = prediction->traceback ? prediction->traceback : "";
+  size_t length = strlen(traceback);
+  if (length && traceback[length - 1] == '\n')
+    length--; /* pn_error ends the line */
+  pn_error("prediction %s failed: %s%s%.*s", prediction->id,
+           prediction->error ? prediction->error : "unknown error", length ? "\n" : "",
+           (int)length, traceback);
+}
+
 static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *detail, void *arg) {
   entry *item = arg;
   server *self = item->owner;
@@ -229,6 +246,7 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
       pn_sse_publish(item->sse, "metric", detail);
     break;
   case PN_JOB_DONE: {
+    log_failure(pn_job_prediction(job));
     json_t *final = pn_job_response(job, 0);
     if (item->webhook) {
       pn_webhook_complete(item->webhook, final);
@@ -340,6 +358,41 @@ static void not_ready(server *self, struct evhttp_request *request) {
 
 /* --- creating predictions ---------------------------------------------------------- */
 
+/* Room in the worker's frame for what travels beside the input (id, context, ...). */
+#define FRAME_ROOM (1024u * 1024u)
+
+/* About how many bytes `value` takes as JSON text, within a few percent: its strings
+ * and a few bytes per value. Cheap (string lengths are stored) where serializing an
+ * 80 MiB input just to measure it would hold the loop. */
+static size_t json_size(const json_t *value) {
+  size_t size = 8;
+  if (json_is_string(value))
+    return size + json_string_length(value);
+  if (json_is_array(value)) {
+    size_t i;
+    json_t *element;
+    json_array_foreach(value, i, element) size += json_size(element);
+  } else if (json_is_object(value)) {
+    const char *key;
+    json_t *member;
+    json_object_foreach((json_t *)value, key, member) size += strlen(key) + json_size(member);
+  }
+  return size;
+}
+
+/* What the input's values add to the frame sent to the worker: file inputs travel
+ * as paths, so a data: URI or URL there costs nothing. */
+static size_t inline_input_size(const pn_schema_validator *validator, const json_t *input) {
+  size_t size = json_size(input);
+  for (size_t i = 0; i < pn_schema_input_count(validator); i++) {
+    const pn_schema_input *shape = pn_schema_input_at(validator, i);
+    json_t *value = shape->is_file ? json_object_get(input, shape->name) : NULL;
+    if (value)
+      size -= json_size(value);
+  }
+  return size;
+}
+
 static void create(server *self, struct evhttp_request *request, const char *path_id,
                    int training) {
   if (self->shutting_down) {
@@ -395,6 +448,27 @@ static void create(server *self, struct evhttp_request *request, const char *pat
       pn_inputs_check_remote(pn_model_validator(self->model), coerced, &detail) < 0) {
     json_decref(coerced);
     reply_new(request, 422, json_pack("{s:o}", "detail", detail));
+    json_decref(body.body);
+    return;
+  }
+  size_t inline_bytes = inline_input_size(pn_model_validator(self->model), coerced);
+  if (inline_bytes > PN_IPC_FRAME_MAX - FRAME_ROOM) {
+    char *message = pn_strfmt("input too large (limit %u MiB): the input's values take %zu MiB; "
+                              "pass large data as a file input (a URL or data: URI) instead",
+                              (PN_IPC_FRAME_MAX - FRAME_ROOM) >> 20, inline_bytes >> 20);
+    reply_detail(request, 413, message ? message : "input too large");
+    pn_free(message);
+    json_decref(coerced);
+    json_decref(body.body);
+    return;
+  }
+  char *too_many = NULL;
+  if (pn_inputs_check_limits(pn_model_validator(self->model), coerced, &too_many) < 0) {
+    reply_new(request, 422,
+              json_pack("{s:[{s:[s,s], s:s, s:s}]}", "detail", "loc", "body", "input", "msg",
+                        too_many ? too_many : "out of memory", "type", "value_error"));
+    pn_free(too_many);
+    json_decref(coerced);
     json_decref(body.body);
     return;
   }
@@ -487,6 +561,10 @@ static json_t *timestamp_or_null(uint64_t ns) {
 static json_t *health_document(server *self, const char *user_error) {
   pn_runner *runner = pn_model_runner(self->model);
   const char *status = user_error ? "UNHEALTHY" : pn_runner_health(runner);
+  /* A slot reserved by a prediction whose inputs are still downloading is busy too:
+   * the worker has not seen it yet, but the server takes nothing more. */
+  if (strcmp(status, "READY") == 0 && pn_model_free_slots(self->model) <= 0)
+    status = "BUSY";
   json_t *setup = json_object();
   json_t *started = timestamp_or_null(pn_runner_setup_started_ns(runner));
   if (started)
@@ -800,20 +878,20 @@ static void on_code_changed(void *arg) {
 }
 
 static int listen_on(server *self, const char *host, int port) {
-  struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(self->http, host, (ev_uint16_t)port);
-  if (!bound) {
+  pn_listen_options listen_options = {
+      .host = host,
+      .port = port,
+      .max_headers = REQUEST_HEADERS_MAX,
+      .max_body = REQUEST_BODY_MAX,
+  };
+  int actual = port;
+  if (pn_listen_open(self->base, self->http, &listen_options, route, self, &self->listen,
+                     &actual) < 0) {
     fprintf(stderr, "error: cannot listen on %s:%d (is the port in use? choose another with "
                     "--port)\n",
             host, port);
     return -1;
   }
-  evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
-  struct sockaddr_storage address;
-  socklen_t size = sizeof address;
-  int actual = port;
-  if (getsockname(fd, (struct sockaddr *)&address, &size) == 0)
-    actual = address.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&address)->sin_port);
   pn_info("pinion serve: listening on http://%s:%d", host, actual);
   if (self->options->port_file) {
     char text[16];
@@ -869,7 +947,6 @@ int pn_server_run(const pn_server_options *options) {
   evhttp_set_max_body_size(self.http, REQUEST_BODY_MAX);
   evhttp_set_max_headers_size(self.http, REQUEST_HEADERS_MAX);
   evhttp_set_timeout(self.http, (int)pn_env_number("PINION_HTTP_TIMEOUT", "seconds", 1, 86400, 60));
-  evhttp_set_gencb(self.http, route, &self);
   self.health_timer = evtimer_new(self.base, on_health_timeout, &self);
   self.drain_timer = evtimer_new(self.base, on_drain_timer, &self);
   self.trim_timer = evtimer_new(self.base, on_trim_timer, &self);
@@ -908,6 +985,7 @@ int pn_server_run(const pn_server_options *options) {
   answer_health_waits(&self, NULL);
   pn_reload_free(self.reload);
   evhttp_free(self.http);
+  pn_listen_free(self.listen);
   pn_model_free(self.model);
   pn_webhook_free_all();
   pn_http_client_free(self.client);

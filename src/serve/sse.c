@@ -189,7 +189,7 @@ int pn_sse_format(const char *event, const json_t *data, pn_buf *out) {
 
 void pn_sse_publish(pn_sse *sse, const char *event, const json_t *data) {
   pn_buf text;
-  pn_buf_init(&text, (size_t)1 << 30);
+  pn_buf_init(&text, PN_JSON_TEXT_MAX);
   if (pn_sse_format(event, data, &text) < 0) {
     pn_buf_free(&text);
     return;

@@ -47,7 +47,8 @@ class Response:
 class Server:
     """One `pinion serve` process. Use as a context manager, or call stop()."""
 
-    def __init__(self, fixture, args=(), env=None, config=None, wait=True):
+    def __init__(self, fixture, args=(), env=None, config=None, wait=True, wrapper=()):
+        """`wrapper` runs the server through a command, e.g. ["prlimit", "--nofile=128:128"]."""
         self.dir = os.path.join(FIXTURES, fixture)
         self.tmp = tempfile.mkdtemp(prefix="pinion-serve-test-")
         self.port_file = os.path.join(self.tmp, "port")
@@ -60,7 +61,7 @@ class Server:
         full_env["NO_COLOR"] = "1"
         full_env["TMPDIR"] = self.tmp
         full_env.update(env or {})
-        command = [PINION, "serve", self.dir, "--host", "127.0.0.1", "--port", "0",
+        command = list(wrapper) + [PINION, "serve", self.dir, "--host", "127.0.0.1", "--port", "0",
                    "--port-file", self.port_file]
         if config:
             command += ["--file", config]

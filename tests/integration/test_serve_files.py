@@ -41,10 +41,11 @@ def test_inputs_from_url_and_data_uri(server):
         assert names[1].endswith("file.txt")
         assert names[3].endswith("b c.txt")
         assert [r["headers"]["user-agent"] for r in files.requests] == ["tests/1", "tests/1"]
-        # Temporary input files are removed after the prediction.
-        for path in output["paths"]:
-            assert not os.path.exists(path), path
-        assert leftovers(server) == []
+        # Temporary input files are removed after the prediction (off the loop, so
+        # within moments of the answer rather than before it).
+        wait_for(lambda: not any(os.path.exists(p) for p in output["paths"]),
+                 what="the input files to be removed")
+        assert wait_for(lambda: leftovers(server) == [], what="no leftovers")
 
 
 def test_input_download_404_fails_prediction(server):
@@ -53,7 +54,7 @@ def test_input_download_404_fails_prediction(server):
         body = server.predict({"mode": "input", "source": url})
         assert body["status"] == "failed"
         assert body["error"] == "Input validation error: 404 Client Error: Not Found for url: " + url
-    assert leftovers(server) == []
+    wait_for(lambda: leftovers(server) == [], what="no leftovers")
 
 
 def test_local_paths_are_refused_over_http(server):
