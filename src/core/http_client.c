@@ -277,7 +277,7 @@ static void check_finished(pn_http_client *client) {
   do {                                                                                         \
     CURLcode refused = curl->easy_setopt(easy, option, value);                                 \
     if (refused != CURLE_OK) {                                                                 \
-      pn_error("libcurl refused " #option ": %s", curl->easy_strerror(refused));                 \
+      pn_error("libcurl refused " #option ": %s", curl->easy_strerror(refused));               \
       return PN_EUNSUPPORTED;                                                                  \
     }                                                                                          \
   } while (0)
@@ -295,7 +295,8 @@ static int set_limits(pn_http_transfer *transfer, const pn_http_request *request
   SET_OPTION(easy, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   SET_OPTION(easy, CURLOPT_FOLLOWLOCATION, request->follow_redirects ? 1L : 0L);
-  SET_OPTION(easy, CURLOPT_MAXREDIRS, request->follow_redirects ? (long)PN_HTTP_MAX_REDIRECTS : 0L);
+  SET_OPTION(easy, CURLOPT_MAXREDIRS,
+             request->follow_redirects ? (long)PN_HTTP_MAX_REDIRECTS : 0L);
   SET_OPTION(easy, CURLOPT_CONNECTTIMEOUT_MS,
              request->connect_timeout_ms ? request->connect_timeout_ms : 10000L);
   if (request->timeout_ms)

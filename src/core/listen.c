@@ -57,7 +57,7 @@ struct pn_listen {
   void *arg;
   tracker **by_fd; /* indexed by fd */
   size_t by_fd_size;
-  size_t open;     /* trackers, plus bufferevents waiting to become one */
+  size_t open; /* trackers, plus bufferevents waiting to become one */
   struct bufferevent **pending;
   size_t pending_count, pending_capacity;
   struct event *register_event;
@@ -66,7 +66,7 @@ struct pn_listen {
   int paused_at_cap, paused_for_fds;
   uint64_t fd_warning_ns, cap_warning_ns; /* warnings come once per interval */
   struct pn_listen *next;                 /* in `listens` */
-  size_t fd_failures; /* accept() failures since the last warning */
+  size_t fd_failures;                     /* accept() failures since the last warning */
 };
 
 /* Every open pn_listen: a listener's error callback gets the argument evhttp gave
@@ -436,8 +436,8 @@ static void resolve_limits(pn_listen *listen, const pn_listen_options *options) 
   listen->limits = *options;
   listen->limits.host = NULL;
   if (!listen->limits.max_connections)
-    listen->limits.max_connections = (size_t)pn_env_number(
-        "PINION_MAX_CONNECTIONS", "connections", 1, 1000000, DEFAULT_MAX_CONNECTIONS);
+    listen->limits.max_connections = (size_t)pn_env_number("PINION_MAX_CONNECTIONS", "connections",
+                                                           1, 1000000, DEFAULT_MAX_CONNECTIONS);
   if (listen->limits.request_seconds <= 0)
     listen->limits.request_seconds =
         pn_env_number("PINION_REQUEST_TIMEOUT", "seconds", 0.1, 86400, DEFAULT_REQUEST_SECONDS);
@@ -456,9 +456,8 @@ static struct evconnlistener *bind_listener(pn_listen *listen, const char *host,
   struct evconnlistener *listener = NULL;
   for (struct addrinfo *address = found; address && !listener; address = address->ai_next)
     listener = evconnlistener_new_bind(
-        listen->base, NULL, NULL,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128,
-        address->ai_addr, (int)address->ai_addrlen);
+        listen->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        128, address->ai_addr, (int)address->ai_addrlen);
   freeaddrinfo(found);
   return listener;
 }
@@ -498,8 +497,7 @@ int pn_listen_open(struct event_base *base, struct evhttp *http, const pn_listen
   struct sockaddr_storage address;
   socklen_t size = sizeof address;
   *actual_port = options->port;
-  if (getsockname(evconnlistener_get_fd(listen->listener), (struct sockaddr *)&address, &size) ==
-      0)
+  if (getsockname(evconnlistener_get_fd(listen->listener), (struct sockaddr *)&address, &size) == 0)
     *actual_port = address.ss_family == AF_INET6
                        ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
                        : ntohs(((struct sockaddr_in *)&address)->sin_port);

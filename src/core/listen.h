@@ -29,10 +29,10 @@ typedef struct pn_listen pn_listen;
 
 typedef struct pn_listen_options {
   const char *host;
-  int port;                  /* 0: any free port */
-  size_t max_connections;    /* 0: PINION_MAX_CONNECTIONS, else 1024 */
-  double request_seconds;    /* 0: PINION_REQUEST_TIMEOUT, else 60 */
-  size_t max_headers;        /* for the 413 message; the caller sets evhttp's limits */
+  int port;               /* 0: any free port */
+  size_t max_connections; /* 0: PINION_MAX_CONNECTIONS, else 1024 */
+  double request_seconds; /* 0: PINION_REQUEST_TIMEOUT, else 60 */
+  size_t max_headers;     /* for the 413 message; the caller sets evhttp's limits */
   size_t max_body;
 } pn_listen_options;
 

@@ -31,7 +31,7 @@ typedef struct download {
   json_t *holder; /* the string's container (object or array) */
   char *key;      /* object key, or NULL for an array index */
   size_t index;
-  char *url;      /* the URL, or the data: URI's start (for messages) */
+  char *url;      /* the URL to download, or NULL */
   json_t *data_uri; /* a data: URI to decode (a reference), else NULL */
   char *folder; /* made when the download starts */
   char *path;
@@ -261,17 +261,16 @@ static void item_finished(download *item, size_t bytes, const char *error) {
 static void on_downloaded(const pn_http_response *response, void *arg) {
   download *item = arg;
   item->transfer = NULL;
+  int failed = !response->ok || response->status >= 400;
   char *error = NULL;
   if (!response->ok)
     error = pn_strfmt("could not download %s: %s%s", item->url, response->error,
                       download_hint(response->error));
-  else if (response->status >= 400)
+  else if (failed)
     error = pn_strfmt("%ld %s Error: %s for url: %s", response->status,
                       response->status < 500 ? "Client" : "Server",
                       reason_phrase(response->status), item->url);
-  item_finished(item, response->bytes,
-                error ? error : !response->ok || response->status >= 400 ? "download failed"
-                                                                         : NULL);
+  item_finished(item, response->bytes, failed ? (error ? error : "download failed") : NULL);
   pn_free(error);
 }
 
@@ -376,15 +375,14 @@ static int visit(walk *state, json_t *holder, const char *key, size_t index) {
   char *name;
   if (is_data_uri(text)) {
     item->data_uri = json_incref(value);
-    item->url = pn_strndup(text, 40);
     name = data_uri_file_name(text);
   } else {
     item->url = pn_strdup(text);
-    name = pn_inputs_file_name(text);
+    name = item->url ? pn_inputs_file_name(text) : NULL;
   }
   item->path = name && item->folder ? pn_fs_join(item->folder, name) : NULL;
   pn_free(name);
-  return item->url && item->path && (!key || item->key) ? 0 : PN_ENOMEM;
+  return item->path && (!key || item->key) ? 0 : PN_ENOMEM;
 }
 
 static int add_scheme_error(json_t *detail, const char *name, const char *text) {

@@ -36,8 +36,9 @@ typedef struct pn_inputs_fetch pn_inputs_fetch;
 typedef void (*pn_inputs_done_fn)(void *arg, const char *error);
 
 /* Rewrites the file inputs of `input` (a validated input object) to local paths under
- * `temp_dir`: URLs downloaded by `client`, data: URIs decoded on `pool`. Returns 1 when everything was done at once (no callback follows), 0
- * when downloads are running (`done` follows, and *fetch can cancel them), or a
+ * `temp_dir`: URLs downloaded by `client`, data: URIs decoded on `pool`. Returns 1
+ * when there was nothing to do (no callback follows), 0 when downloads and decodes are
+ * running (`done` follows, and *fetch can cancel them), or a
  * negative PN_E* code with *error set (pn_malloc'd) when it failed at once. */
 int pn_inputs_prepare(pn_http_client *client, pn_pool *pool, const pn_schema_validator *validator,
                       json_t *input, const char *temp_dir, pn_inputs_done_fn done, void *arg,

@@ -272,6 +272,32 @@ def test_slowloris_headers_are_closed_after_the_request_time(server):
     assert server.get("/health-check").status == 200
 
 
+def test_a_trickled_body_is_closed_after_the_request_time(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nContent-Length: 100\r\n\r\n{")
+        received = b""
+        for _ in range(8):
+            try:
+                sock.sendall(b" ")
+            except OSError:
+                break
+            sock.settimeout(1)
+            try:
+                chunk = sock.recv(4096)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                break
+            received += chunk
+            if not chunk:
+                break
+        seconds = time.monotonic() - started
+    assert 1.5 < seconds < 4, seconds
+    assert received.startswith(b"HTTP/1.1 408"), received
+
+
 def test_a_kept_alive_connection_gets_the_same_time_for_each_request(server):
     connection = server.connect()
     try:
