@@ -46,6 +46,10 @@
 #define REQUEST_HEADERS_MAX (64u * 1024u)
 #define HEALTHCHECK_TIMEOUT_SECONDS 5
 #define SHUTDOWN_GRACE_SECONDS 30
+/* Ids of predictions that just finished, so that a cancel racing the end answers 200
+ * {} as Cog does (it keeps the id until the predictor has returned), not 404. */
+#define RECENT_IDS 64
+#define RECENT_SECONDS 60
 
 typedef struct server server;
 
@@ -55,7 +59,8 @@ typedef struct entry {
   struct evhttp_request *waiting; /* a sync request to answer at the end */
   struct event *hangup;           /* watches the waiting request's socket for EOF */
   pn_webhook *webhook;
-  pn_sse *sse;
+  pn_sse *sse;          /* every prediction of a @streaming model has one, with history */
+  int created_as_stream; /* its stream ending early cancels it */
   int training;
   struct entry *next;
 } entry;
@@ -73,6 +78,9 @@ struct server {
   pn_http_client *client;
   pn_model *model;
   entry *entries;
+  char *recent_ids[RECENT_IDS]; /* a ring of finished ids, oldest overwritten */
+  uint64_t recent_ns[RECENT_IDS];
+  unsigned recent_next;
   health_wait *health_waits;
   long health_id;
   struct event *health_timer;
@@ -144,6 +152,22 @@ static entry *find_entry(server *self, const char *id) {
     if (strcmp(pn_job_id(item->job), id) == 0)
       return item;
   return NULL;
+}
+
+static void remember_finished(server *self, const char *id) {
+  unsigned slot = self->recent_next++ % RECENT_IDS;
+  pn_free(self->recent_ids[slot]);
+  self->recent_ids[slot] = pn_strdup(id);
+  self->recent_ns[slot] = pn_clock_monotonic_ns();
+}
+
+static int finished_recently(const server *self, const char *id) {
+  uint64_t now = pn_clock_monotonic_ns();
+  for (unsigned i = 0; i < RECENT_IDS; i++)
+    if (self->recent_ids[i] && strcmp(self->recent_ids[i], id) == 0 &&
+        now - self->recent_ns[i] < (uint64_t)RECENT_SECONDS * 1000000000u)
+      return 1;
+  return 0;
 }
 
 static void remove_entry(server *self, entry *gone) {
@@ -266,6 +290,7 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
       item->waiting = NULL;
     }
     json_decref(final);
+    remember_finished(self, pn_job_id(job));
     pn_job_detach(job);
     remove_entry(self, item);
     check_drained(self);
@@ -276,9 +301,12 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
   }
 }
 
+/* The last subscriber left: a prediction made by its stream is canceled, as in Cog; one
+ * made otherwise (and joined by a streaming PUT) goes on. */
 static void on_stream_empty(pn_sse *sse, void *arg) {
   entry *item = arg;
-  pn_job_cancel(item->job);
+  if (item->created_as_stream)
+    pn_job_cancel(item->job);
 }
 
 /* --- request bodies ------------------------------------------------------------- */
@@ -521,8 +549,14 @@ static void create(server *self, struct evhttp_request *request, const char *pat
   item->next = self->entries;
   self->entries = item;
   json_decref(body.body);
-  if (stream) {
+  /* A @streaming model's predictions all keep their events, so that a streaming PUT of
+   * the same id joins and replays them however the prediction was started (§4.8). */
+  int streaming_model = signature && json_is_true(json_object_get(signature, "streaming"));
+  if (stream || (streaming_model && !training)) {
+    item->created_as_stream = stream;
     item->sse = pn_sse_new(self->base, -1, on_stream_empty, item);
+  }
+  if (stream) {
     if (!item->sse || pn_sse_subscribe(item->sse, request) < 0) {
       reply_detail(request, 500, "could not start the event stream");
       pn_job_cancel(item->job);
@@ -544,7 +578,10 @@ static void create(server *self, struct evhttp_request *request, const char *pat
 static void cancel(server *self, struct evhttp_request *request, const char *id) {
   entry *item = find_entry(self, id);
   if (!item) {
-    reply_text(request, 404, "application/json", "{}", 2);
+    if (finished_recently(self, id))
+      reply_text(request, 200, "application/json", "{}", 2);
+    else
+      reply_text(request, 404, "application/json", "{}", 2);
     return;
   }
   pn_job_cancel(item->job);
@@ -994,6 +1031,8 @@ int pn_server_run(const pn_server_options *options) {
   event_free(self.health_timer);
   event_free(self.drain_timer);
   event_free(self.trim_timer);
+  for (unsigned i = 0; i < RECENT_IDS; i++)
+    pn_free(self.recent_ids[i]);
   event_base_free(self.base);
   return self.exit_code;
 }

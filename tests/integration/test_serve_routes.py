@@ -190,6 +190,16 @@ def test_cancel_unknown_404(server):
     assert r.body == b"{}"
 
 
+def test_cancel_of_a_prediction_that_just_finished_is_200(server):
+    """Cog keeps a prediction's id until its predictor has returned, so a cancel racing the
+    end answers 200 {}; an id never seen stays 404."""
+    body = server.predict({"text": "done"}, id="just-finished")
+    assert body["status"] == "succeeded"
+    response = server.post("/predictions/just-finished/cancel")
+    assert (response.status, response.body) == (200, b"{}")
+    assert server.post("/predictions/never-seen/cancel").status == 404
+
+
 def test_put_creates_and_checks_id(server):
     r = server.put("/predictions/put-1", {"input": {"text": "p"}})
     assert r.status == 200

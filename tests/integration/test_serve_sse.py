@@ -68,7 +68,23 @@ def test_last_subscriber_leaving_cancels(server):
     time.sleep(0.2)  # a cancel before the worker enters the predictor is lost
     connection.close()
     server.wait_status("READY", timeout=5)
-    assert server.post("/predictions/sse-3/cancel").status == 404
+    # Canceled and finished: a cancel now still answers 200 {} (the id is kept a while).
+    assert server.post("/predictions/sse-3/cancel").status == 200
+
+
+def test_a_streaming_put_joins_a_prediction_started_without_a_stream(server):
+    """However a @streaming model's prediction was started (here async, without SSE), a
+    streaming PUT of its id joins its stream and replays what happened so far."""
+    response = server.put("/predictions/sse-5", {"input": {"count": 3, "seconds": 0.15}},
+                          headers={"Prefer": "respond-async"})
+    assert response.status == 202
+    wait_for(lambda: server.health()["status"] == "BUSY")
+    time.sleep(0.2)
+    status, headers, events = server.stream({"input": {}}, path="/predictions/sse-5", method="PUT")
+    assert status == 200 and headers["content-type"] == "text/event-stream"
+    assert events[0] == ("start", {"id": "sse-5", "status": "processing"})
+    assert [d["chunk"] for n, d in events if n == "output"] == ["item 0", "item 1", "item 2"]
+    assert events[-1][0] == "completed" and events[-1][1]["status"] == "succeeded"
 
 
 def test_history_disabled_truncates_replay():
