@@ -31,6 +31,23 @@ struct pn_model {
   int reserved;
 };
 
+/* cog.yaml's `environment:` is the image's ENV under Cog, so the server's own settings
+ * read it too (COG_SETUP_TIMEOUT, COG_MAX_CONCURRENCY, COG_THROTTLE_RESPONSE_INTERVAL,
+ * COG_STREAM_HISTORY_CAPACITY, ...). A variable the process already has wins, as an
+ * `-e` or `docker run --env` wins over ENV. Done before any of them is read. */
+static void apply_environment(const pn_config *config) {
+  for (size_t i = 0; i < config->environment_count; i++) {
+    const char *pair = config->environment[i];
+    const char *equals = strchr(pair, '=');
+    if (!equals || equals == pair)
+      continue;
+    char *name = pn_strndup(pair, (size_t)(equals - pair));
+    if (name)
+      setenv(name, equals + 1, 0);
+    pn_free(name);
+  }
+}
+
 /* Seconds from the environment; 0 (none) when unset. */
 static double env_seconds(const char *name) { return pn_env_number(name, "seconds", 0, 1e9, 0); }
 
@@ -109,6 +126,7 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
     pn_model_free(model);
     return rc;
   }
+  apply_environment(model->config);
   const char *predictor = model->training ? model->config->train : model->config->run;
   if (!predictor) {
     *error = model->training

@@ -104,6 +104,16 @@ def test_setup_timeout():
         assert r.json()["error"].startswith("Setup failed")
 
 
+def test_cog_settings_come_from_cog_yaml_environment_too():
+    """cog.yaml's environment: is the image's ENV under Cog: the server's own settings
+    (here COG_SETUP_TIMEOUT) read it, and the process's own environment wins."""
+    with Server("serve_model", config="envsettings.yaml", wait=False) as s:
+        assert "worker setup timed out" in s.wait_status("SETUP_FAILED")["setup"]["logs"]
+    with Server("serve_model", config="envsettings.yaml", wait=False,
+                env={"COG_SETUP_TIMEOUT": "60", "SETUP_SECONDS": "0.2"}) as s:
+        assert s.wait_status("READY")["setup"]["status"] == "succeeded"
+
+
 def test_setup_timeout_flag():
     with Server("serve_model", config="slowsetup.yaml", wait=False,
                 args=["--setup-timeout", "0.3"], env={"SETUP_SECONDS": "5"}) as s:
