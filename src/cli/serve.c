@@ -108,6 +108,9 @@ static int run_serve(int argc, char **argv) {
         return 2;
     } else if (pn_cli_switch(&args, "--reload", NULL)) {
       options.reload = 1;
+    } else if (pn_cli_switch(&args, "--x-traceback-in-logs", NULL)) {
+      /* The hub's instances: a failed prediction's traceback ends its logs. */
+      options.traceback_in_logs = 1;
     } else if (pn_cli_switch(&args, "--no-restart", NULL)) {
       options.model.restart = 0;
     } else if ((matched = pn_cli_flag(&args, "--setup-timeout", NULL, &value)) != 0) {

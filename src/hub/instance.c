@@ -116,7 +116,7 @@ typedef struct launch {
   size_t exec_failed_length;
 } launch;
 
-#define COMMAND_MAX 20
+#define COMMAND_MAX 24
 
 static void free_launch(launch *plan) {
   pn_sandbox_argv_free(plan->argv);
@@ -162,6 +162,8 @@ static void serve_command(const pn_instance_spec *spec, const char *port_file, c
     command[count++] = "--x-mode";
     command[count++] = "train";
   }
+  if (spec->bundle_dir) /* Replicate shows a failure's traceback in its logs */
+    command[count++] = "--x-traceback-in-logs";
   command[count] = NULL;
 }
 

@@ -27,6 +27,7 @@ struct pn_job {
   pn_prediction *prediction;
   char *upload_url;
   int local_files;
+  int traceback_in_logs;
   pn_job_event_fn on_event;
   void *arg;
   int reserved;  /* holds a model reservation until the runner takes the prediction */
@@ -311,6 +312,7 @@ int pn_job_start(pn_model *model, pn_http_client *client, const char *id, const 
   job->on_event = on_event;
   job->arg = arg;
   job->local_files = options && options->local_files;
+  job->traceback_in_logs = options && options->traceback_in_logs;
   job->upload_url = options && options->upload_url ? pn_strdup(options->upload_url) : NULL;
   job->prediction = pn_prediction_new(id, (json_t *)input, (json_t *)context);
   job->pending = json_array();
@@ -396,6 +398,16 @@ json_t *pn_job_response(const pn_job *job, int with_input) {
     json_object_set(response, "input", prediction->input);
   json_t *logs = json_stringn(prediction->logs.data ? prediction->logs.data : "",
                               prediction->logs.length);
+  if (logs && job->done && job->traceback_in_logs && prediction->status == PN_PREDICTION_FAILED &&
+      prediction->traceback && *prediction->traceback) {
+    const char *text = json_string_value(logs);
+    size_t length = json_string_length(logs);
+    char *joined = pn_strfmt("%s%s%s", text, length && text[length - 1] != '\n' ? "\n" : "",
+                             prediction->traceback);
+    if (joined)
+      json_string_set(logs, joined);
+    pn_free(joined);
+  }
   json_object_set_new(response, "logs", logs ? logs : json_string(""));
   json_object_set_new(response, "metrics", metrics);
   json_object_set(response, "output", job->output ? job->output : json_null());

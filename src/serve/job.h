@@ -28,6 +28,8 @@ typedef void (*pn_job_event_fn)(pn_job *job, enum pn_job_event event, const json
 typedef struct pn_job_options {
   const char *upload_url; /* PUT file outputs here; NULL: data: URIs */
   int local_files;        /* keep file outputs as local paths (the CLI writes them) */
+  int traceback_in_logs;  /* a failure's traceback ends its logs (for the hub, as Replicate
+                           * shows it; Cog's own server leaves logs as printed) */
 } pn_job_options;
 
 /* Starts a job for `input` (validated and completed by the model's validator; the job

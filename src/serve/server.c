@@ -521,7 +521,8 @@ static void create(server *self, struct evhttp_request *request, const char *pat
   }
   item->owner = self;
   item->training = training;
-  pn_job_options job_options = {.upload_url = self->options->upload_url};
+  pn_job_options job_options = {.upload_url = self->options->upload_url,
+                                .traceback_in_logs = self->options->traceback_in_logs};
   int rc = pn_job_start(self->model, self->client, id, coerced, body.context, &job_options,
                         on_job_event, item, &item->job);
   json_decref(coerced);

@@ -15,6 +15,7 @@ typedef struct pn_server_options {
   int await_explicit_shutdown;  /* ignore SIGTERM; stop only on POST /shutdown or SIGINT */
   const char *port_file;        /* write the bound port here once listening (tests) */
   int reload;                   /* restart the worker when the model's code changes */
+  int traceback_in_logs;        /* --x-traceback-in-logs: see pn_job_options */
   pn_model_options model;
 } pn_server_options;
 

@@ -167,6 +167,14 @@ def finished(hub, raises):
     return make
 
 
+def test_a_failed_prediction_keeps_its_traceback_in_logs(finished):
+    """Where Replicate shows it: the Python traceback ends the failed prediction's logs."""
+    logs = finished()["logs"]
+    assert "Traceback (most recent call last):" in logs
+    assert 'raise ValueError("this model always fails: " + text)' in logs
+    assert logs.rstrip().endswith("ValueError: this model always fails: x")
+
+
 def test_a_finished_stream_replays_error_and_done(hub, hello, finished):
     prediction = finished()
     response = requests.get(prediction["urls"]["stream"], timeout=10,
