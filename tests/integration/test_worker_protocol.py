@@ -120,7 +120,8 @@ def test_describe_object_output_with_recursion():
                 "kind": "object", "name": "Box", "fields": [
                     {"name": "label", "type": {"kind": "str"}, "required": True},
                     {"name": "score", "type": {"kind": "float"}, "required": True}]}}},
-            {"name": "caption", "required": True, "type": {"kind": "optional", "inner": {"kind": "str"}}},
+            # Optional, so never required in the schema, default or not (spec §3.4).
+            {"name": "caption", "required": False, "type": {"kind": "optional", "inner": {"kind": "str"}}},
             {"name": "mask", "required": True, "type": {"kind": "path"}},
             {"name": "counts", "required": True, "type": {"kind": "dict_of", "values": {"kind": "int"}}},
             {"name": "parent", "required": False, "type": {"kind": "optional", "inner": {"kind": "dict"}}},
