@@ -53,6 +53,7 @@ struct pn_runner {
   long next_health_id;
   char *restart_reason; /* set by pn_runner_restart until the old worker is gone */
   unsigned long restarts[PN_RESTART_CAUSES];
+  int killed_for_cancel; /* the worker was killed for ignoring cancellation */
 };
 
 static void start_worker(pn_runner *runner);
@@ -363,10 +364,11 @@ static int record_death(pn_runner *runner) {
 }
 
 /* Why a worker that died while serving is being replaced. pinion kills a serving
- * worker for two reasons: a prediction that ignored cancellation, or a broken frame. */
-static enum pn_restart_cause restart_cause(const pn_worker_exit *exit) {
+ * worker for two reasons: a prediction that ignored cancellation (the runner's doing),
+ * or a broken frame (the worker module's). */
+static enum pn_restart_cause restart_cause(const pn_runner *runner, const pn_worker_exit *exit) {
   if (exit->killed_by_us)
-    return exit->protocol_error ? PN_RESTART_PROTOCOL_ERROR : PN_RESTART_CANCEL_TIMEOUT;
+    return runner->killed_for_cancel ? PN_RESTART_CANCEL_TIMEOUT : PN_RESTART_PROTOCOL_ERROR;
   return exit->signal == SIGKILL ? PN_RESTART_KILLED : PN_RESTART_CRASH;
 }
 
@@ -416,7 +418,7 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
     int recent = record_death(runner);
     if (exit->killed_by_us || (runner->options.restart && recent < DEATHS_BEFORE_DEFUNCT)) {
       pn_warn("%s; restarting it", diagnosis);
-      runner->restarts[restart_cause(exit)]++;
+      runner->restarts[restart_cause(runner, exit)]++;
       runner->state = PN_RUNNER_STARTING;
       runner->setup_status = PN_SETUP_STARTING;
       /* The health check must not show the last setup's end while the next waits. */
@@ -450,6 +452,7 @@ static void on_cancel_grace(evutil_socket_t fd, short what, void *arg) {
     if (runner->running[slot] && runner->running[slot]->cancel_requested && runner->worker) {
       pn_warn("prediction %s ignored cancellation; restarting the worker",
               runner->running[slot]->id);
+      runner->killed_for_cancel = 1;
       pn_worker_kill(runner->worker);
       return;
     }
@@ -467,6 +470,7 @@ static void start_worker(pn_runner *runner) {
   runner->setup_status = PN_SETUP_STARTING;
   runner->setup_started_ns = pn_clock_realtime_ns();
   runner->setup_completed_ns = 0;
+  runner->killed_for_cancel = 0;
   pn_buf_reset(&runner->setup_logs);
   char *error = NULL;
   int rc = pn_worker_start(runner->base, &spec, &callbacks, runner, &runner->worker, &error);
