@@ -130,9 +130,12 @@ def test_a_prediction_that_ignores_cancellation_counts_as_canceled_and_a_restart
         assert samples["pinion_slots_in_use"] == 0
 
 
-# A stand-in for libnvidia-ml.so.1 with two GPUs: the second cannot say how busy it is.
+# A stand-in for libnvidia-ml.so.1 with two GPUs. The first answers the second version of
+# the memory call (used without the driver's reservation), which pinion prefers; the
+# second only the first version (reserved counted as used), and cannot say how busy it is.
 FAKE_NVML = r"""
 typedef struct { unsigned long long total, free, used; } memory;
+typedef struct { unsigned int version; unsigned long long total, reserved, free, used; } memory_v2;
 typedef struct { unsigned int gpu, memory; } utilization;
 int nvmlInit_v2(void) { return 0; }
 int nvmlDeviceGetCount_v2(unsigned int *count) { *count = 2; return 0; }
@@ -140,10 +143,15 @@ int nvmlDeviceGetHandleByIndex_v2(unsigned int index, void **device) {
   *device = (void *)(unsigned long)(index + 1); return 0; }
 int nvmlDeviceGetMemoryInfo(void *device, memory *out) {
   unsigned long index = (unsigned long)device - 1;
-  out->total = 80000000000ull; out->used = 1000000000ull * (index + 1);
+  out->total = 80000000000ull; out->used = 1000000000ull * (index + 1) + 500000000ull;
   out->free = out->total - out->used; return 0; }
-int nvmlDeviceGetUtilizationRates(void *device, utilization *out) {
+int nvmlDeviceGetMemoryInfo_v2(void *device, memory_v2 *out) {
+  if (out->version != (sizeof(memory_v2) | (2u << 24))) return 25; /* VERSION_MISMATCH */
   if ((unsigned long)device == 2) return 3; /* NVML_ERROR_NOT_SUPPORTED */
+  out->total = 80000000000ull; out->reserved = 500000000ull; out->used = 1000000000ull;
+  out->free = out->total - out->reserved - out->used; return 0; }
+int nvmlDeviceGetUtilizationRates(void *device, utilization *out) {
+  if ((unsigned long)device == 2) return 3;
   out->gpu = 42; out->memory = 7; return 0; }
 """
 
@@ -159,7 +167,7 @@ def test_gpu_metrics_come_from_nvml_when_it_is_there():
         with Server("serve_model", env={"LD_LIBRARY_PATH": folder}) as s:
             samples = scrape(s)
             assert samples['pinion_gpu_memory_used_bytes{gpu="0"}'] == 1e9
-            assert samples['pinion_gpu_memory_used_bytes{gpu="1"}'] == 2e9
+            assert samples['pinion_gpu_memory_used_bytes{gpu="1"}'] == 2.5e9
             assert samples['pinion_gpu_memory_total_bytes{gpu="0"}'] == 8e10
             assert samples['pinion_gpu_memory_total_bytes{gpu="1"}'] == 8e10
             assert samples['pinion_gpu_utilization_ratio{gpu="0"}'] == 0.42
