@@ -234,7 +234,8 @@ static void sample_model(pn_serve_metrics *metrics, const struct pn_model *model
     pn_metric_set(metrics->worker_resident, 0, bytes);
 }
 
-int pn_serve_metrics_write(pn_serve_metrics *metrics, const struct pn_model *model, pn_buf *out) {
+int pn_serve_metrics_write(const struct pn_model *model, pn_buf *out) {
+  pn_serve_metrics *metrics = pn_model_metrics(model);
   sample_model(metrics, model);
   double bytes;
   if (resident_bytes(0, &bytes) == 0)

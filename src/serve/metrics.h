@@ -21,9 +21,10 @@ void pn_serve_metrics_started(pn_serve_metrics *metrics, const pn_prediction *pr
  * duration (acceptance to the end, as its metrics.predict_time). */
 void pn_serve_metrics_finished(pn_serve_metrics *metrics, const pn_prediction *prediction);
 
-/* Reads the sampled values from `model` and this process, and appends the text format
- * to `out` (its ceiling should be PN_METRICS_OUTPUT_MAX). GPU metrics appear when
- * NVML is present; the first call on such a machine starts NVML. */
-int pn_serve_metrics_write(pn_serve_metrics *metrics, const struct pn_model *model, pn_buf *out);
+/* Samples `model` (slots, restarts, setup, its worker's memory), this process and the
+ * GPUs into the model's metrics, and appends their text format to `out` (its ceiling
+ * should be PN_METRICS_OUTPUT_MAX). GPU metrics appear when NVML is present; the first
+ * call on such a machine starts NVML. */
+int pn_serve_metrics_write(const struct pn_model *model, pn_buf *out);
 
 #endif

@@ -641,7 +641,7 @@ static void root(server *self, struct evhttp_request *request) {
 static void metrics(server *self, struct evhttp_request *request) {
   pn_buf text;
   pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
-  int rc = pn_serve_metrics_write(pn_model_metrics(self->model), self->model, &text);
+  int rc = pn_serve_metrics_write(self->model, &text);
   if (rc < 0)
     reply_detail(request, 500, pn_strerror(rc));
   else

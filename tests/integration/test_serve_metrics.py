@@ -2,6 +2,7 @@
 real predictions, worker restarts by cause, slots while a prediction runs, GPU metrics
 from an NVML stand-in, `promtool check metrics` on every text, and a real Prometheus
 server scraping `pinion serve` and answering a query about it."""
+import ctypes
 import json
 import os
 import shutil
@@ -54,6 +55,14 @@ def check_with_promtool(text):
         (result.returncode, result.stdout, result.stderr, text)
 
 
+def nvml_present():
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        return True
+    except OSError:
+        return False
+
+
 def test_counts_and_histograms_after_two_successes_and_one_failure():
     with Server("serve_model") as s:
         before = scrape(s)
@@ -85,15 +94,6 @@ def test_counts_and_histograms_after_two_successes_and_one_failure():
         if not nvml_present():
             assert not [key for key in samples if key.startswith("pinion_gpu_")]
         assert s.post("/metrics").status == 405
-
-
-def nvml_present():
-    import ctypes
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-        return True
-    except OSError:
-        return False
 
 
 def test_worker_restarts_are_counted_by_cause():
