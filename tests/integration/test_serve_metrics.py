@@ -3,6 +3,7 @@ real predictions, worker restarts by cause, slots while a prediction runs, GPU m
 from an NVML stand-in, `promtool check metrics` on every text, and a real Prometheus
 server scraping `pinion serve` and answering a query about it."""
 import ctypes
+import http.server
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from serve_harness import Server, wait_for
+from serve_harness import FIXTURES, Server, wait_for
 
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
@@ -128,6 +129,68 @@ def test_a_prediction_that_ignores_cancellation_counts_as_canceled_and_a_restart
         assert samples['pinion_worker_restarts_total{cause="cancel_timeout"}'] == 1, [(k, v) for k, v in samples.items() if "restart" in k]
         assert samples['pinion_worker_restarts_total{cause="crash"}'] == 0
         assert samples["pinion_slots_in_use"] == 0
+
+
+class SlowFile(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a small file after half a second."""
+
+    def do_GET(self):
+        time.sleep(0.5)
+        body = b"slow"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_queue_wait_includes_the_input_download():
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowFile)
+    files.daemon_threads = True
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    try:
+        with Server("serve_model", config="files.yaml") as s:
+            url = "http://127.0.0.1:%d/slow.txt" % files.server_address[1]
+            body = s.predict({"mode": "input", "source": url})
+            assert body["status"] == "succeeded", body
+            samples = scrape(s)
+            assert samples["pinion_prediction_queue_wait_seconds_count"] == 1
+            assert samples["pinion_prediction_queue_wait_seconds_sum"] >= 0.5
+            assert samples['pinion_prediction_queue_wait_seconds_bucket{le="0.25"}'] == 0
+            assert samples['pinion_prediction_queue_wait_seconds_bucket{le="+Inf"}'] == 1
+            assert samples["pinion_prediction_duration_seconds_sum"] >= \
+                samples["pinion_prediction_queue_wait_seconds_sum"]
+    finally:
+        files.shutdown()
+        files.server_close()
+
+
+def test_setup_time_and_a_restart_for_changed_code():
+    folder = tempfile.mkdtemp(prefix="pinion-metrics-model-")
+    model = os.path.join(folder, "model")
+    shutil.copytree(os.path.join(FIXTURES, "serve_model"), model)
+    try:
+        with Server(model, config="slowsetup.yaml", args=["--reload"],
+                    env={"SETUP_SECONDS": "0.5"}) as s:
+            first = scrape(s)
+            assert 0.5 <= first["pinion_setup_duration_seconds"] < 30
+            assert first['pinion_worker_restarts_total{cause="reload"}'] == 0
+            started = s.health()["setup"]["started_at"]
+            code = os.path.join(model, "predict.py")
+            with open(code, "a") as f:
+                f.write("\n# changed\n")
+            later = time.time() + 5
+            os.utime(code, (later, later))
+            wait_for(lambda: s.health()["setup"]["started_at"] != started, what="the reload")
+            s.wait_status("READY")
+            samples = scrape(s)
+            assert samples['pinion_worker_restarts_total{cause="reload"}'] == 1
+            assert samples['pinion_worker_restarts_total{cause="crash"}'] == 0
+            assert 0.5 <= samples["pinion_setup_duration_seconds"] < 30
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # A stand-in for libnvidia-ml.so.1 with two GPUs. The first answers the second version of
