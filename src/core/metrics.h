@@ -55,9 +55,9 @@ void pn_metrics_free(pn_metrics *set);
  * gauge's series are left out of the text until they are first set. */
 int pn_metrics_add(pn_metrics *set, const pn_metric_spec *spec, pn_metric **metric);
 
-/* The hot path: a series is the index of its label value (0 for an unlabeled metric);
- * an index out of range is ignored. */
-/* Adds `amount` to a counter (amount >= 0) or a gauge. */
+/* The hot path. A series is the index of its label value (0 for an unlabeled metric);
+ * an index out of range, or a call that does not fit the metric's type, is ignored.
+ * Adds `amount` to a counter (amount >= 0) or a gauge. */
 void pn_metric_add(pn_metric *metric, size_t series, double amount);
 /* Sets a gauge, or a counter whose count is kept elsewhere (it must never go down). */
 void pn_metric_set(pn_metric *metric, size_t series, double value);

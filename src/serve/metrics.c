@@ -22,7 +22,7 @@
 /* Predictions take from milliseconds (a classifier) to minutes (a video model). */
 static const double duration_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                          2.5,   5,    10,    30,   60,  120,  300, 600};
-/* Waiting is microseconds for a plain input and seconds when files download first. */
+/* Waiting is about a millisecond for plain inputs and seconds when files download first. */
 static const double wait_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                      0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
 static const char *const statuses[] = {"succeeded", "failed", "canceled"};
