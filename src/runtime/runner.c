@@ -52,6 +52,8 @@ struct pn_runner {
   health_check *health_checks;
   long next_health_id;
   char *restart_reason; /* set by pn_runner_restart until the old worker is gone */
+  unsigned long restarts[PN_RESTART_CAUSES];
+  int killed_for_cancel; /* the worker was killed for ignoring cancellation */
 };
 
 static void start_worker(pn_runner *runner);
@@ -361,6 +363,15 @@ static int record_death(pn_runner *runner) {
   return recent + 1;
 }
 
+/* Why a worker that died while serving is being replaced. pinion kills a serving
+ * worker for two reasons: a prediction that ignored cancellation (the runner's doing),
+ * or a broken frame (the worker module's). */
+static enum pn_restart_cause restart_cause(const pn_runner *runner, const pn_worker_exit *exit) {
+  if (exit->killed_by_us)
+    return runner->killed_for_cancel ? PN_RESTART_CANCEL_TIMEOUT : PN_RESTART_PROTOCOL_ERROR;
+  return exit->signal == SIGKILL ? PN_RESTART_KILLED : PN_RESTART_CRASH;
+}
+
 static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *arg) {
   pn_runner *runner = arg;
   runner->worker = NULL;
@@ -382,6 +393,7 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
     pn_free(runner->setup_error);
     pn_free(runner->setup_traceback);
     runner->setup_error = runner->setup_traceback = NULL;
+    runner->restarts[PN_RESTART_RELOAD]++;
     start_worker(runner);
     notify_state(runner);
     return;
@@ -406,6 +418,7 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
     int recent = record_death(runner);
     if (exit->killed_by_us || (runner->options.restart && recent < DEATHS_BEFORE_DEFUNCT)) {
       pn_warn("%s; restarting it", diagnosis);
+      runner->restarts[restart_cause(runner, exit)]++;
       runner->state = PN_RUNNER_STARTING;
       runner->setup_status = PN_SETUP_STARTING;
       /* The health check must not show the last setup's end while the next waits. */
@@ -439,6 +452,7 @@ static void on_cancel_grace(evutil_socket_t fd, short what, void *arg) {
     if (runner->running[slot] && runner->running[slot]->cancel_requested && runner->worker) {
       pn_warn("prediction %s ignored cancellation; restarting the worker",
               runner->running[slot]->id);
+      runner->killed_for_cancel = 1;
       pn_worker_kill(runner->worker);
       return;
     }
@@ -456,6 +470,7 @@ static void start_worker(pn_runner *runner) {
   runner->setup_status = PN_SETUP_STARTING;
   runner->setup_started_ns = pn_clock_realtime_ns();
   runner->setup_completed_ns = 0;
+  runner->killed_for_cancel = 0;
   pn_buf_reset(&runner->setup_logs);
   char *error = NULL;
   int rc = pn_worker_start(runner->base, &spec, &callbacks, runner, &runner->worker, &error);
@@ -609,6 +624,20 @@ uint64_t pn_runner_setup_completed_ns(const pn_runner *runner) {
 int pn_runner_slots(const pn_runner *runner) { return runner->slots; }
 int pn_runner_in_flight(const pn_runner *runner) { return running_count(runner); }
 
+unsigned long pn_runner_restarts(const pn_runner *runner, enum pn_restart_cause cause) {
+  return cause < PN_RESTART_CAUSES ? runner->restarts[cause] : 0;
+}
+
+const char *pn_restart_cause_name(enum pn_restart_cause cause) {
+  static const char *names[PN_RESTART_CAUSES] = {"crash", "killed", "cancel_timeout",
+                                                 "protocol_error", "reload"};
+  return cause < PN_RESTART_CAUSES ? names[cause] : "unknown";
+}
+
+pid_t pn_runner_worker_pid(const pn_runner *runner) {
+  return runner->worker ? pn_worker_pid(runner->worker) : 0;
+}
+
 pn_prediction *pn_runner_find(const pn_runner *runner, const char *id) {
   int slot = find_slot(runner, id);
   return slot < 0 ? NULL : runner->running[slot];
@@ -688,6 +717,7 @@ void pn_runner_restart(pn_runner *runner, const char *reason) {
     event_del(runner->restart_timer);
     json_decref(runner->describe);
     runner->describe = NULL;
+    runner->restarts[PN_RESTART_RELOAD]++;
     start_worker(runner);
     notify_state(runner);
     return;

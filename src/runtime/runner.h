@@ -22,6 +22,16 @@ enum pn_runner_state {
 
 enum pn_setup_status { PN_SETUP_STARTING, PN_SETUP_SUCCEEDED, PN_SETUP_FAILED };
 
+/* Why a worker was replaced by a fresh one (counted for metrics). */
+enum pn_restart_cause {
+  PN_RESTART_CRASH,          /* it exited or crashed on its own while serving */
+  PN_RESTART_KILLED,         /* SIGKILL from outside pinion (the out-of-memory killer) */
+  PN_RESTART_CANCEL_TIMEOUT, /* pinion killed it: a prediction ignored cancellation */
+  PN_RESTART_PROTOCOL_ERROR, /* pinion killed it: it broke the worker protocol */
+  PN_RESTART_RELOAD,         /* the model's code changed (pn_runner_restart) */
+  PN_RESTART_CAUSES,
+};
+
 typedef struct pn_runner pn_runner;
 
 typedef struct pn_runner_options {
@@ -75,6 +85,13 @@ uint64_t pn_runner_setup_started_ns(const pn_runner *runner);
 uint64_t pn_runner_setup_completed_ns(const pn_runner *runner);
 int pn_runner_slots(const pn_runner *runner);
 int pn_runner_in_flight(const pn_runner *runner);
+/* How many times a worker was restarted for `cause` since the runner started. */
+unsigned long pn_runner_restarts(const pn_runner *runner, enum pn_restart_cause cause);
+/* The cause's name in metrics: "crash", "killed", "cancel_timeout", "protocol_error"
+ * or "reload". */
+const char *pn_restart_cause_name(enum pn_restart_cause cause);
+/* The worker process's id, or 0 while there is none. */
+pid_t pn_runner_worker_pid(const pn_runner *runner);
 
 /* Hands `prediction` to the worker. The runner takes a reference until the DONE
  * event; events go to on_event(arg). PN_ESTATE when not READY, PN_EBUSY when every

@@ -72,6 +72,7 @@ static void complete(pn_job *job, enum pn_prediction_status status, const char *
     pn_free(job->prediction->error);
     job->prediction->error = pn_strdup(error);
   }
+  pn_serve_metrics_finished(pn_model_metrics(job->model), job->prediction);
   pn_job_ref(job);
   emit(job, PN_JOB_DONE, NULL);
   pn_job_unref(job);
@@ -185,6 +186,7 @@ static void on_prediction_event(pn_prediction *prediction, enum pn_prediction_ev
   pn_job *job = arg;
   switch (event) {
   case PN_PREDICTION_EVENT_START:
+    pn_serve_metrics_started(pn_model_metrics(job->model), prediction);
     emit(job, PN_JOB_START, NULL);
     break;
   case PN_PREDICTION_EVENT_OUTPUT: {

@@ -29,6 +29,7 @@ struct pn_model {
   pn_schema_validator *validator;
   int training;
   int reserved;
+  pn_serve_metrics *metrics; /* what /metrics shows */
 };
 
 /* cog.yaml's `environment:` is the image's ENV under Cog, so the server's own settings
@@ -108,6 +109,10 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
     model->callbacks = *callbacks;
   model->arg = arg;
   model->training = options->mode && strcmp(options->mode, "train") == 0;
+  if (pn_serve_metrics_new(&model->metrics) < 0) {
+    pn_model_free(model);
+    return PN_ENOMEM;
+  }
 
   char *config_path = NULL;
   const char *name = options->config_name ? options->config_name : "cog.yaml";
@@ -203,6 +208,7 @@ void pn_model_free(pn_model *model) {
   pn_schema_validator_free(model->validator);
   json_decref(model->schema);
   pn_config_free(model->config);
+  pn_serve_metrics_free(model->metrics);
   pn_free(model);
 }
 
@@ -212,6 +218,7 @@ pn_pool *pn_model_pool(const pn_model *model) { return model->pool; }
 const json_t *pn_model_schema(const pn_model *model) { return model->schema; }
 const pn_schema_validator *pn_model_validator(const pn_model *model) { return model->validator; }
 int pn_model_is_training(const pn_model *model) { return model->training; }
+pn_serve_metrics *pn_model_metrics(const pn_model *model) { return model->metrics; }
 
 int pn_model_free_slots(const pn_model *model) {
   return pn_runner_slots(model->runner) - pn_runner_in_flight(model->runner) - model->reserved;

@@ -11,6 +11,7 @@
 #include "core/pool.h"
 #include "runtime/runner.h"
 #include "schema/validate.h"
+#include "serve/metrics.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -65,5 +66,7 @@ void pn_model_release(pn_model *model);
 int pn_model_free_slots(const pn_model *model);
 /* The mode's words: "Input"/"TrainingInput" etc. are chosen from it. */
 int pn_model_is_training(const pn_model *model);
+/* The model's metrics (serve/metrics.h): its jobs count into them. Borrowed. */
+pn_serve_metrics *pn_model_metrics(const pn_model *model);
 
 #endif

@@ -17,6 +17,7 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/version.h"
 #include "runtime/ipc.h"
 #include "serve/inputs.h"
@@ -752,6 +753,18 @@ static void root(server *self, struct evhttp_request *request) {
   reply_new(request, 200, document);
 }
 
+/* GET /metrics: Prometheus's text format (serve/metrics.h, docs/metrics.md). */
+static void metrics(server *self, struct evhttp_request *request) {
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  int rc = pn_serve_metrics_write(self->model, &text);
+  if (rc < 0)
+    reply_detail(request, 500, pn_strerror(rc));
+  else
+    reply_text(request, 200, PN_METRICS_CONTENT_TYPE, text.data, text.length);
+  pn_buf_free(&text);
+}
+
 static void begin_shutdown(server *self);
 
 static int method_is(struct evhttp_request *request, enum evhttp_cmd_type method) {
@@ -819,6 +832,9 @@ static void route(struct evhttp_request *request, void *arg) {
              match_item(path, "/trainings", NULL, &id)) {
     if ((allowed = method_is(request, EVHTTP_REQ_PUT)))
       create(self, request, id, path[1] == 't');
+  } else if (strcmp(path, "/metrics") == 0) {
+    if ((allowed = method_is(request, EVHTTP_REQ_GET)))
+      metrics(self, request);
   } else if (strcmp(path, "/shutdown") == 0) {
     if ((allowed = method_is(request, EVHTTP_REQ_POST))) {
       reply_text(request, 200, "application/json", "{}", 2);

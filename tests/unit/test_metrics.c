@@ -1,0 +1,354 @@
+/* Unit tests for core/metrics.c: the text each kind of metric writes, the rules a
+ * metric must follow to be added, and failures (memory, the output's ceiling). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const statuses[] = {"succeeded", "failed", "canceled"};
+static const double seconds[] = {0.005, 0.1, 1, 10};
+
+static char *write_all(const pn_metrics *set) {
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  assert_int_equal(pn_metrics_write(set, &text), 0);
+  return pn_buf_take(&text);
+}
+
+static void expect_text(const pn_metrics *set, const char *expected) {
+  char *text = write_all(set);
+  assert_string_equal(text, expected);
+  pn_free(text);
+}
+
+static void a_labeled_counter_shows_every_series_from_zero(void **state) {
+  pn_metrics *set = NULL;
+  pn_metric *predictions = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec spec = {.name = "pinion_predictions_total",
+                         .help = "Predictions that ended, by status.",
+                         .type = PN_METRIC_COUNTER,
+                         .label = "status",
+                         .label_values = statuses,
+                         .label_count = 3};
+  assert_int_equal(pn_metrics_add(set, &spec, &predictions), 0);
+  expect_text(set, "# HELP pinion_predictions_total Predictions that ended, by status.\n"
+                   "# TYPE pinion_predictions_total counter\n"
+                   "pinion_predictions_total{status=\"succeeded\"} 0\n"
+                   "pinion_predictions_total{status=\"failed\"} 0\n"
+                   "pinion_predictions_total{status=\"canceled\"} 0\n");
+  pn_metric_add(predictions, 0, 1);
+  pn_metric_add(predictions, 0, 1);
+  pn_metric_add(predictions, 1, 1);
+  pn_metric_add(predictions, 3, 1);     /* no such series: ignored */
+  pn_metric_add(predictions, 2, -1);    /* a counter never goes down: ignored */
+  pn_metric_observe(predictions, 0, 5); /* not a histogram: ignored */
+  expect_text(set, "# HELP pinion_predictions_total Predictions that ended, by status.\n"
+                   "# TYPE pinion_predictions_total counter\n"
+                   "pinion_predictions_total{status=\"succeeded\"} 2\n"
+                   "pinion_predictions_total{status=\"failed\"} 1\n"
+                   "pinion_predictions_total{status=\"canceled\"} 0\n");
+  pn_metrics_free(set);
+}
+
+static void a_histogram_counts_each_bucket_cumulatively(void **state) {
+  pn_metrics *set = NULL;
+  pn_metric *duration = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec spec = {.name = "pinion_prediction_duration_seconds",
+                         .help = "Time from acceptance to the end.",
+                         .type = PN_METRIC_HISTOGRAM,
+                         .bounds = seconds,
+                         .bound_count = 4};
+  assert_int_equal(pn_metrics_add(set, &spec, &duration), 0);
+  pn_metric_observe(duration, 0, 0.1); /* a bound belongs to its own bucket (le) */
+  pn_metric_observe(duration, 0, 0.25);
+  pn_metric_observe(duration, 0, 0.5);
+  pn_metric_observe(duration, 0, 60);  /* only in +Inf */
+  pn_metric_observe(duration, 0, NAN); /* ignored */
+  pn_metric_add(duration, 0, 1);       /* not a counter: ignored */
+  expect_text(set, "# HELP pinion_prediction_duration_seconds Time from acceptance to the end.\n"
+                   "# TYPE pinion_prediction_duration_seconds histogram\n"
+                   "pinion_prediction_duration_seconds_bucket{le=\"0.005\"} 0\n"
+                   "pinion_prediction_duration_seconds_bucket{le=\"0.1\"} 1\n"
+                   "pinion_prediction_duration_seconds_bucket{le=\"1\"} 3\n"
+                   "pinion_prediction_duration_seconds_bucket{le=\"10\"} 3\n"
+                   "pinion_prediction_duration_seconds_bucket{le=\"+Inf\"} 4\n"
+                   "pinion_prediction_duration_seconds_sum 60.85\n"
+                   "pinion_prediction_duration_seconds_count 4\n");
+  pn_metrics_free(set);
+}
+
+static void a_labeled_histogram_puts_le_after_its_label(void **state) {
+  static const char *const kinds[] = {"a", "b"};
+  static const double one[] = {1};
+  pn_metrics *set = NULL;
+  pn_metric *sizes = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec spec = {.name = "x_size",
+                         .help = "h",
+                         .type = PN_METRIC_HISTOGRAM,
+                         .label = "kind",
+                         .label_values = kinds,
+                         .label_count = 2,
+                         .bounds = one,
+                         .bound_count = 1};
+  assert_int_equal(pn_metrics_add(set, &spec, &sizes), 0);
+  pn_metric_observe(sizes, 1, 2);
+  expect_text(set, "# HELP x_size h\n# TYPE x_size histogram\n"
+                   "x_size_bucket{kind=\"a\",le=\"1\"} 0\n"
+                   "x_size_bucket{kind=\"a\",le=\"+Inf\"} 0\n"
+                   "x_size_sum{kind=\"a\"} 0\n"
+                   "x_size_count{kind=\"a\"} 0\n"
+                   "x_size_bucket{kind=\"b\",le=\"1\"} 0\n"
+                   "x_size_bucket{kind=\"b\",le=\"+Inf\"} 1\n"
+                   "x_size_sum{kind=\"b\"} 2\n"
+                   "x_size_count{kind=\"b\"} 1\n");
+  pn_metrics_free(set);
+}
+
+static void a_gauge_shows_only_the_series_that_were_set(void **state) {
+  static const char *const gpus[] = {"0", "1"};
+  pn_metrics *set = NULL;
+  pn_metric *setup = NULL, *memory = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec setup_spec = {
+      .name = "pinion_setup_duration_seconds", .help = "Setup.", .type = PN_METRIC_GAUGE};
+  pn_metric_spec memory_spec = {.name = "pinion_gpu_memory_used_bytes",
+                                .help = "Used.",
+                                .type = PN_METRIC_GAUGE,
+                                .label = "gpu",
+                                .label_values = gpus,
+                                .label_count = 2};
+  assert_int_equal(pn_metrics_add(set, &setup_spec, &setup), 0);
+  assert_int_equal(pn_metrics_add(set, &memory_spec, &memory), 0);
+  expect_text(set, ""); /* nothing measured yet: nothing said */
+  pn_metric_set(memory, 1, 80e9);
+  pn_metric_set(setup, 0, 0.125);
+  pn_metric_add(setup, 0, 1);
+  expect_text(set, "# HELP pinion_setup_duration_seconds Setup.\n"
+                   "# TYPE pinion_setup_duration_seconds gauge\n"
+                   "pinion_setup_duration_seconds 1.125\n"
+                   "# HELP pinion_gpu_memory_used_bytes Used.\n"
+                   "# TYPE pinion_gpu_memory_used_bytes gauge\n"
+                   "pinion_gpu_memory_used_bytes{gpu=\"1\"} 80000000000\n");
+  pn_metrics_free(set);
+}
+
+static void numbers_are_written_in_their_shortest_exact_form(void **state) {
+  pn_metrics *set = NULL;
+  pn_metric *value = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec spec = {.name = "v", .help = "h", .type = PN_METRIC_GAUGE};
+  assert_int_equal(pn_metrics_add(set, &spec, &value), 0);
+  struct {
+    double value;
+    const char *text;
+  } cases[] = {{0.1, "0.1"},
+               {123456789, "123456789"},
+               {1.0 / 3, "0.3333333333333333"},
+               {9007199254740993.0, "9007199254740992"},
+               {-2.5, "-2.5"},
+               {INFINITY, "+Inf"},
+               {-INFINITY, "-Inf"},
+               {NAN, "NaN"},
+               {0, "0"},
+               {1.5e-7, "1.5e-07"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pn_metric_set(value, 0, cases[i].value);
+    char expected[128];
+    snprintf(expected, sizeof expected, "# HELP v h\n# TYPE v gauge\nv %s\n", cases[i].text);
+    expect_text(set, expected);
+  }
+  pn_metrics_free(set);
+}
+
+static void help_and_label_values_are_escaped(void **state) {
+  static const char *const odd[] = {"a\"b\\c\nd"};
+  pn_metrics *set = NULL;
+  pn_metric *metric = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec spec = {.name = "odd_total",
+                         .help = "line one\nback\\slash \"quoted\"",
+                         .type = PN_METRIC_COUNTER,
+                         .label = "why",
+                         .label_values = odd,
+                         .label_count = 1};
+  assert_int_equal(pn_metrics_add(set, &spec, &metric), 0);
+  expect_text(set, "# HELP odd_total line one\\nback\\\\slash \"quoted\"\n"
+                   "# TYPE odd_total counter\n"
+                   "odd_total{why=\"a\\\"b\\\\c\\nd\"} 0\n");
+  pn_metrics_free(set);
+}
+
+static int add_result(pn_metric_spec spec) {
+  pn_metrics *set = NULL;
+  pn_metric *metric = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  int rc = pn_metrics_add(set, &spec, &metric);
+  assert_true(rc == 0 ? metric != NULL : metric == NULL);
+  pn_metrics_free(set);
+  return rc;
+}
+
+static void a_metric_that_breaks_the_rules_is_refused(void **state) {
+  static const char *const twice[] = {"x", "x"};
+  static const char *const one[] = {"x"};
+  static const double unsorted[] = {1, 0.5};
+  static const double not_finite[] = {1, INFINITY};
+  static const char *many[PN_METRICS_SERIES_MAX + 1];
+  for (size_t i = 0; i <= PN_METRICS_SERIES_MAX; i++)
+    many[i] = statuses[0]; /* refused for the count before the duplicates are seen */
+  pn_metric_spec good = {.name = "ok_total", .help = "h", .type = PN_METRIC_COUNTER};
+  assert_int_equal(add_result(good), 0);
+  pn_metric_spec spec = good;
+  spec.name = "9lives_total";
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec.name = "has-dash_total";
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec.name = "ns:ok_total"; /* colons are allowed in metric names */
+  assert_int_equal(add_result(spec), 0);
+  spec.name = "no_suffix"; /* a counter's name ends in _total */
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec = good;
+  spec.type = PN_METRIC_GAUGE; /* and only a counter's */
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec = good;
+  spec.help = "";
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec = good;
+  spec.label = "__reserved";
+  spec.label_values = one;
+  spec.label_count = 1;
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec.label = "a:b";
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec.label = "x";
+  spec.label_values = twice;
+  spec.label_count = 2;
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec.label_values = many;
+  spec.label_count = PN_METRICS_SERIES_MAX + 1;
+  assert_int_equal(add_result(spec), PN_ETOOBIG);
+  spec.label_count = 0;
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec = good;
+  spec.bounds = seconds; /* bounds belong to histograms */
+  spec.bound_count = 4;
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  pn_metric_spec histogram = {.name = "h_seconds",
+                              .help = "h",
+                              .type = PN_METRIC_HISTOGRAM,
+                              .bounds = seconds,
+                              .bound_count = 4};
+  assert_int_equal(add_result(histogram), 0);
+  spec = histogram;
+  spec.label = "le";
+  spec.label_values = one;
+  spec.label_count = 1;
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec = histogram;
+  spec.bounds = unsorted;
+  spec.bound_count = 2;
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec.bounds = not_finite;
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec.bound_count = 0;
+  assert_int_equal(add_result(spec), PN_EINVAL);
+  spec = histogram;
+  spec.bound_count = PN_METRICS_BOUNDS_MAX + 1;
+  assert_int_equal(add_result(spec), PN_ETOOBIG);
+}
+
+static void a_set_refuses_a_second_metric_of_a_name_and_has_a_ceiling(void **state) {
+  pn_metrics *set = NULL;
+  pn_metric *metric = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec spec = {.name = "same", .help = "h", .type = PN_METRIC_GAUGE};
+  assert_int_equal(pn_metrics_add(set, &spec, &metric), 0);
+  assert_int_equal(pn_metrics_add(set, &spec, &metric), PN_EEXISTS);
+  assert_null(metric);
+  char name[32];
+  for (int i = 1; i < PN_METRICS_MAX; i++) {
+    snprintf(name, sizeof name, "g%d", i);
+    spec.name = name;
+    assert_int_equal(pn_metrics_add(set, &spec, &metric), 0);
+  }
+  spec.name = "one_too_many";
+  assert_int_equal(pn_metrics_add(set, &spec, &metric), PN_ETOOBIG);
+  pn_metrics_free(set);
+}
+
+static void writing_past_the_buffers_ceiling_fails(void **state) {
+  pn_metrics *set = NULL;
+  pn_metric *metric = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec spec = {.name = "c_total", .help = "a counter", .type = PN_METRIC_COUNTER};
+  assert_int_equal(pn_metrics_add(set, &spec, &metric), 0);
+  pn_buf text;
+  pn_buf_init(&text, 20);
+  assert_int_equal(pn_metrics_write(set, &text), PN_ETOOBIG);
+  pn_buf_free(&text);
+  pn_metrics_free(set);
+}
+
+/* Every allocation in building a set fails in turn; each failure is reported and
+ * leaves nothing behind (ASan checks the leaks). */
+static void every_allocation_failure_is_reported(void **state) {
+  static const double bounds[] = {1, 2};
+  pn_metric_spec specs[] = {
+      {.name = "a_total",
+       .help = "h",
+       .type = PN_METRIC_COUNTER,
+       .label = "status",
+       .label_values = statuses,
+       .label_count = 3},
+      {.name = "b",
+       .help = "h",
+       .type = PN_METRIC_HISTOGRAM,
+       .label = "status",
+       .label_values = statuses,
+       .label_count = 3,
+       .bounds = bounds,
+       .bound_count = 2},
+  };
+  int succeeded = 0;
+  for (long count = 0; count < 100 && !succeeded; count++) {
+    pn_alloc_fail_after(count);
+    pn_metrics *set = NULL;
+    pn_metric *metric = NULL;
+    int rc = pn_metrics_new(&set);
+    for (size_t i = 0; rc == 0 && i < 2; i++)
+      rc = pn_metrics_add(set, &specs[i], &metric);
+    pn_alloc_fail_after(-1);
+    assert_true(rc == 0 || rc == PN_ENOMEM);
+    succeeded = rc == 0;
+    pn_metrics_free(set);
+  }
+  assert_true(succeeded);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(a_labeled_counter_shows_every_series_from_zero),
+      cmocka_unit_test(a_histogram_counts_each_bucket_cumulatively),
+      cmocka_unit_test(a_labeled_histogram_puts_le_after_its_label),
+      cmocka_unit_test(a_gauge_shows_only_the_series_that_were_set),
+      cmocka_unit_test(numbers_are_written_in_their_shortest_exact_form),
+      cmocka_unit_test(help_and_label_values_are_escaped),
+      cmocka_unit_test(a_metric_that_breaks_the_rules_is_refused),
+      cmocka_unit_test(a_set_refuses_a_second_metric_of_a_name_and_has_a_ceiling),
+      cmocka_unit_test(writing_past_the_buffers_ceiling_fails),
+      cmocka_unit_test(every_allocation_failure_is_reported),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
