@@ -387,7 +387,7 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   push(&builder, sandbox->bwrap);
   static const char *const isolation[] = {
       "--unshare-user", "--unshare-pid",     "--unshare-ipc", "--unshare-uts",
-      "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname",
+      "--unshare-cgroup-try", "--die-with-parent", "--hostname",
       "pinion",        "--cap-drop",        "ALL",
   };
   for (size_t i = 0; i < sizeof isolation / sizeof isolation[0]; i++)
