@@ -287,3 +287,33 @@ def test_image_versions_without_isolation_run_as_before(tmp_path):
     arguments = image_run_arguments(tmp_path, ["--isolation", "none"])
     assert arguments[0] == "run" and "localhost/imaged:1" in arguments
     assert not [a for a in arguments if a.startswith(("--cap-drop", "--memory", "--pids-limit"))]
+
+
+def test_every_example_runs_sandboxed(tmp_path):
+    """The sandbox binds what real models need: Debian's Python and its numpy, sklearn
+    and PIL, tesseract, espeak-ng, and a writable /tmp for file outputs."""
+    import base64
+    with open(os.path.join(ROOT, "examples", "digits", "sample.png"), "rb") as file:
+        digit = "data:image/png;base64," + base64.b64encode(file.read()).decode()
+    with open(os.path.join(ROOT, "examples", "ocr", "sample.png"), "rb") as file:
+        text_image = "data:image/png;base64," + base64.b64encode(file.read()).decode()
+    hub = Hub(str(tmp_path / "data")).start()
+    try:
+        outputs = {}
+        for example, inputs in (("hello", {"text": "sandbox"}),
+                                ("stream", {"prompt": "a b c", "delay": 0}),
+                                ("digits", {"image": digit}), ("ocr", {"image": text_image}),
+                                ("tts", {"text": "hello"})):
+            version = hub.push(example, "alice/" + example)
+            prediction = run(hub, version, **inputs)
+            assert prediction["status"] == "succeeded", (example, prediction["error"],
+                                                         prediction["logs"])
+            outputs[example] = prediction["output"]
+        assert "".join(outputs["hello"]) == "hello there, sandbox"
+        assert "".join(outputs["stream"]).split() == ["a", "b", "c"]
+        assert outputs["digits"]["label"] == 8
+        assert outputs["ocr"].strip() == "Hello from pinion"
+        wave = hub.get(outputs["tts"]).content
+        assert wave[:4] == b"RIFF" and wave[8:12] == b"WAVE"
+    finally:
+        hub.stop()
