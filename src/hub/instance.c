@@ -1,14 +1,15 @@
 /* An instance: one `pinion serve` child of the hub, inside a bubblewrap sandbox for a
  * folder version when the spec names one (hub/sandbox.c builds that argv). It is
  * started with fork and exec rather than posix_spawn because the child must ask for
- * PR_SET_PDEATHSIG(SIGTERM) and set the sandbox's resource limits before it execs, so that instances die with the hub; between fork and exec the child
- * makes only async-signal-safe calls on memory prepared before the fork. The child gets
- * its own process group (so a stop reaches everything it started), /dev/null for stdin
- * and a log file in its scratch folder for stdout and stderr. Readiness is polled: the
- * port file first, then GET /health-check, every 20 ms at first and backing off to
- * 200 ms. The exit is noticed through SIGCHLD (with a slow poll as a safety net), reaped
- * with wait4(WNOHANG) and reported from a fresh loop iteration, the way runtime/worker.c
- * does it. */
+ * PR_SET_PDEATHSIG(SIGTERM) and set the sandbox's resource limits before it execs, so
+ * that instances die with the hub; between fork and exec the child makes only
+ * async-signal-safe calls on memory prepared before the fork. The child gets its own
+ * process group (a session, for a sandbox) so that a stop reaches everything it
+ * started, /dev/null for stdin and a log file in its scratch folder for stdout and
+ * stderr. Readiness is polled: the port file first, then GET /health-check, every 20 ms
+ * at first and backing off to 200 ms. The exit is noticed through SIGCHLD (with a slow
+ * poll as a safety net), reaped with wait4(WNOHANG) and reported from a fresh loop
+ * iteration, the way runtime/worker.c does it. */
 #include "hub/instance.h"
 
 #include "core/alloc.h"
@@ -132,7 +133,8 @@ static void free_launch(launch *plan) {
 /* The `pinion serve` command line, with the paths it sees: inside a sandbox the bundle
  * is at PN_SANDBOX_BUNDLE and the scratch folder at PN_SANDBOX_SCRATCH. The strings
  * are borrowed from `spec` and `port_file`. */
-static void serve_command(const pn_instance_spec *spec, const char *port_file, const char *command[COMMAND_MAX]) {
+static void serve_command(const pn_instance_spec *spec, const char *port_file,
+                          const char *command[COMMAND_MAX]) {
   int sandboxed = spec->sandbox && spec->bundle_dir;
   size_t count = 0;
   command[count++] = sandboxed ? pn_sandbox_pinion(spec->sandbox) : spec->pinion;
