@@ -253,17 +253,24 @@ static int bind_system(pn_sandbox *sandbox) {
   }
   if (etc)
     closedir(etc);
-  /* NVIDIA's device nodes, so that a GPU hub's models see its GPUs. */
+  /* NVIDIA's device nodes, so that a GPU hub's models see its GPUs, and the parts of
+   * /sys that CUDA reads the devices' topology from (read-only, as in a container). */
   DIR *dev = opendir("/dev");
+  int gpus = 0;
   while (rc == 0 && dev && (item = readdir(dev))) {
     if (strncmp(item->d_name, "nvidia", 6) != 0)
       continue;
     char *path = pn_fs_join("/dev", item->d_name);
     rc = path ? add_bind(sandbox, "--dev-bind", path, path) : PN_ENOMEM;
     pn_free(path);
+    gpus++;
   }
   if (dev)
     closedir(dev);
+  static const char *const gpu_sys[] = {"/sys/bus", "/sys/class", "/sys/dev", "/sys/devices"};
+  for (size_t i = 0; rc == 0 && gpus && i < sizeof gpu_sys / sizeof gpu_sys[0]; i++)
+    if (pn_fs_is_dir(gpu_sys[i]))
+      rc = add_bind(sandbox, "--ro-bind", gpu_sys[i], gpu_sys[i]);
   return rc;
 }
 
