@@ -60,8 +60,9 @@ def instance_folders(data):
 
 ATTEMPTS = ["read_secret", "read_database", "list_bundles", "walk_up_to_the_database",
             "read_through_proc_root", "hub_environment_canary", "pid_1_environment_canary",
-            "host_paths_in_pid_1_command_line", "own_environment_canary", "signal_the_hub", "write_into_own_bundle",
-            "read_a_peer_marker", "uid_0", "capabilities"]
+            "host_paths_in_pid_1_command_line", "own_environment_canary", "signal_the_hub",
+            "write_into_own_bundle", "read_a_peer_marker", "allocate_2_gib", "uid_0",
+            "capabilities"]
 
 
 def attack(tmp_path, args):
@@ -70,7 +71,8 @@ def attack(tmp_path, args):
     data = str(tmp_path / "data")
     canary = "canary-" + uuid.uuid4().hex
     nonce = uuid.uuid4().hex
-    hub = Hub(data, args=args, extra_env={"PINION_TEST_CANARY": canary}).start()
+    hub = Hub(data, args=args, extra_env={"PINION_TEST_CANARY": canary,
+                                          "PINION_SANDBOX_MEMORY_MB": "1024"}).start()
     try:
         writer = hub.push(None, "alice/writer", cwd=hostile_copy(tmp_path, "writer"))
         attacker = hub.push(None, "alice/attacker", cwd=hostile_copy(tmp_path, "attacker"))
@@ -99,7 +101,8 @@ def test_without_isolation_the_same_model_reaches_everything(tmp_path):
     results, data = attack(tmp_path, ["--isolation", "none"])
     expected = {"read_secret", "read_database", "list_bundles", "walk_up_to_the_database",
                 "read_through_proc_root", "hub_environment_canary", "own_environment_canary",
-                "signal_the_hub", "write_into_own_bundle", "read_a_peer_marker"}
+                "signal_the_hub", "write_into_own_bundle", "read_a_peer_marker",
+                "allocate_2_gib"}
     if os.getuid() == 0:
         expected |= {"uid_0", "capabilities"}
     assert expected <= {name for name, succeeded in results.items() if succeeded}
