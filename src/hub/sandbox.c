@@ -537,6 +537,67 @@ void pn_sandbox_child_setup(const pn_sandbox *sandbox, int options_fd) {
   apply_limits(sandbox);
 }
 
+/* --- strays --------------------------------------------------------------------------- */
+
+#define MOUNTINFO_MAX ((size_t)4 << 20)
+
+/* Whether one of a process's mounts is a scratch folder named in `names` at
+ * PN_SANDBOX_SCRATCH. mountinfo's fifth field is the mount point and its fourth the
+ * folder mounted, relative to its filesystem (" //deleted" follows a removed one). */
+static int mounts_a_scratch(const char *mountinfo, char **names, size_t name_count) {
+  for (const char *line = mountinfo; line && *line;) {
+    const char *end = strchr(line, '\n');
+    size_t length = end ? (size_t)(end - line) : strlen(line);
+    char root[PATH_MAX], point[PATH_MAX];
+    if (length < sizeof root &&
+        sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) == 2 &&
+        strcmp(point, PN_SANDBOX_SCRATCH) == 0) {
+      char *deleted = strstr(root, "//deleted");
+      if (deleted)
+        *deleted = '\0';
+      const char *last = strrchr(root, '/');
+      for (size_t i = 0; last && i < name_count; i++)
+        if (strcmp(last + 1, names[i]) == 0)
+          return 1;
+    }
+    line = end ? end + 1 : NULL;
+  }
+  return 0;
+}
+
+int pn_sandbox_kill_strays(const char *instances_dir) {
+  DIR *dir = opendir(instances_dir);
+  if (!dir)
+    return 0;
+  char *names[256];
+  size_t name_count = 0;
+  struct dirent *item;
+  while (name_count < sizeof names / sizeof names[0] && (item = readdir(dir)))
+    if (item->d_name[0] != '.' && (names[name_count] = pn_strdup(item->d_name)))
+      name_count++;
+  closedir(dir);
+  int killed = 0;
+  DIR *proc = name_count ? opendir("/proc") : NULL;
+  while (proc && (item = readdir(proc))) {
+    char *end = NULL;
+    long pid = strtol(item->d_name, &end, 10);
+    if (pid <= 1 || *end || pid == (long)getpid())
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/mountinfo", pid);
+    char *mountinfo = NULL;
+    if (pn_fs_read(path, MOUNTINFO_MAX, &mountinfo, NULL) == 0 &&
+        mounts_a_scratch(mountinfo, names, name_count) && kill((pid_t)pid, SIGKILL) == 0)
+      killed++;
+    pn_free(mountinfo);
+  }
+  if (proc)
+    closedir(proc);
+  for (size_t i = 0; i < name_count; i++)
+    pn_free(names[i]);
+  return killed;
+}
+
 /* --- the probe ------------------------------------------------------------------------ */
 
 /* Reads what the child writes to `fd` until it closes it or the deadline passes. */

@@ -74,6 +74,13 @@ int pn_sandbox_hide_options(char ***argv, int *options_fd);
  * limits. The caller then closes every fd above PN_SANDBOX_OPTIONS_FD. */
 void pn_sandbox_child_setup(const pn_sandbox *sandbox, int options_fd);
 
+/* Kills the processes of sandboxes whose scratch folder is one of the folders in
+ * `instances_dir` (a hub killed while bubblewrap was still setting a sandbox up can leave
+ * one running without a parent): every process that has one of them mounted at
+ * PN_SANDBOX_SCRATCH. Call it before any instance over `instances_dir` starts. Returns
+ * how many processes it signalled. */
+int pn_sandbox_kill_strays(const char *instances_dir);
+
 /* The pinion binary's path, the same inside and outside (borrowed). */
 const char *pn_sandbox_pinion(const pn_sandbox *sandbox);
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import time
 import uuid
 
@@ -175,6 +176,49 @@ def test_scratch_left_by_a_killed_hub_is_swept_at_start(tmp_path):
         assert instance_folders(data) == []
     finally:
         hub.stop()
+
+
+def test_a_sandbox_left_without_its_hub_is_killed_at_start(tmp_path):
+    """bubblewrap's init can outlive a hub killed while it was setting the sandbox up
+    (before --die-with-parent took hold); the next start kills what runs over the old
+    scratch folders."""
+    data = tmp_path / "data"
+    scratch = data / "instances" / ("ab" * 16)
+    os.makedirs(scratch / "tmp")
+    stray = subprocess.Popen(
+        ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/usr", "/usr",
+         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink",
+         "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--bind", str(scratch),
+         "/run/pinion", "--", "/bin/sleep", "300"], start_new_session=True)
+    try:
+        wait_for(lambda: any(line.split()[4] == "/run/pinion" for pid in descendants(stray.pid)
+                             for line in open("/proc/%d/mountinfo" % pid)),
+                 "the stray sandbox did not start")
+        hub = Hub(str(data)).start()
+        try:
+            stray.wait(timeout=10)  # its sandbox was killed, so bubblewrap ended
+            assert "killed 2 processes of sandboxes that a previous run left behind" in \
+                hub.read_log()
+            assert instance_folders(str(data)) == []
+        finally:
+            hub.stop()
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+
+
+def descendants(pid):
+    found, pending = [], [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            children = open("/proc/%d/task/%d/children" % (parent, parent)).read().split()
+        except FileNotFoundError:
+            continue
+        found += [int(child) for child in children]
+        pending += [int(child) for child in children]
+    return found
 
 
 def test_deleting_a_version_deletes_its_bundle(tmp_path):
