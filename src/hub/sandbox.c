@@ -549,8 +549,7 @@ static int mounts_a_scratch(const char *mountinfo, char **names, size_t name_cou
     const char *end = strchr(line, '\n');
     size_t length = end ? (size_t)(end - line) : strlen(line);
     char root[PATH_MAX], point[PATH_MAX];
-    if (length < sizeof root &&
-        sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) == 2 &&
+    if (length < sizeof root && sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) == 2 &&
         strcmp(point, PN_SANDBOX_SCRATCH) == 0) {
       char *deleted = strstr(root, "//deleted");
       if (deleted)
