@@ -780,7 +780,6 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
     return scheduler->sandbox_error ? 0 : PN_ENOMEM;
   }
   pn_sandbox_options sandbox_options = pn_sandbox_options_from_env();
-  sandbox_options.bwrap = options->bwrap;
   sandbox_options.pinion = scheduler->pinion;
   sandbox_options.python = scheduler->python;
   char *error = NULL;
