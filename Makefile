@@ -78,6 +78,14 @@ $(BUILD)/bin/pinion: $(BUILD)/obj/src/cli/main.o $(BUILD)/libpinion.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS) -ldl -lm
 
+# pinion under ASan+UBSan, for the black-box tests that run against it (tests/run): the
+# same library as the unit tests; lib/ beside it is the plain build's, so it finds the
+# worker's Python side and the staged source as the plain binary does.
+$(BUILD)/asan/bin/pinion: $(BUILD)/asan/src/cli/main.o $(BUILD)/libpinion-asan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $^ $(PKG_LIBS) -ldl -lm
+	@ln -sfn ../lib $(BUILD)/asan/lib
+
 # The worker extension uses only Python's stable ABI (3.8 and later), so one build
 # serves every Python; it is found at ../lib/pinion/python beside the binary.
 .PHONY: worker
@@ -117,11 +125,14 @@ $(SCHEDULER_DRIVER): tests/scheduler_driver.c $(BUILD)/libpinion-asan.a
 
 unit: $(UNIT_BIN) $(SCHEDULER_DRIVER)
 
+.PHONY: asan
+asan: $(BUILD)/asan/bin/pinion
+
 test: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit asan fuzz
 	@tests/run
 
-integration: all $(SCHEDULER_DRIVER)
+integration: all asan $(SCHEDULER_DRIVER)
 	@tests/run --integration-only
 
 $(BUILD)/bench/ipc_bench: bench/ipc_bench.c $(BUILD)/libpinion.a
@@ -135,21 +146,46 @@ $(BUILD)/bench/floor: bench/floor.c
 bench: deps all $(BUILD)/bench/ipc_bench $(BUILD)/bench/floor
 	@bench/run
 
-# libFuzzer targets (clang): `make fuzz` builds them; `make fuzz FUZZ_SECONDS=60` runs each.
+# libFuzzer targets (clang): `make fuzz` builds them; `make fuzz FUZZ_SECONDS=60` runs each
+# for that long, every target even when one crashes (its crash-* file is kept in
+# $(BUILD)/fuzz/), and fails at the end if any did. The library is compiled once with
+# coverage hooks and the sanitizers; each target links against it.
 FUZZ_SECONDS ?= 0
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(WEB_GEN)
-	@mkdir -p $(dir $@)
-	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-	  -DPINION_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(WEB_GEN) $(PKG_LIBS) -ldl -lm
-fuzz: $(FUZZ_BIN)
-	@if [ "$(FUZZ_SECONDS)" != 0 ]; then for f in $(FUZZ_BIN); do \
-	  mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
-	  $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/seeds/$$(basename $$f) || exit 1; \
-	done; fi
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/gen/web_assets.o
 
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/obj/gen/web_assets.o: $(WEB_GEN)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -c $< -o $@
+
+$(BUILD)/libpinion-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libpinion-fuzz.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libpinion-fuzz.a \
+	  $(PKG_LIBS) -ldl -lm
+
+fuzz: $(FUZZ_BIN)
+	@if [ "$(FUZZ_SECONDS)" != 0 ]; then crashed=; for f in $(FUZZ_BIN); do \
+	  name=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$name- \
+	    $(BUILD)/fuzz/corpus-$$name tests/fuzz/seeds/$$name 2>$(BUILD)/fuzz/$$name.log || crashed="$$crashed $$name"; \
+	  grep -E "^(#[0-9]+.*DONE|stat::|==[0-9]+==ERROR|SUMMARY)" $(BUILD)/fuzz/$$name.log; \
+	done; if [ -n "$$crashed" ]; then echo "fuzz: crashed:$$crashed (logs in $(BUILD)/fuzz/)"; exit 1; fi; fi
+
+PORT ?= 8080
 run: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run-main
+	@PORT=$(PORT) scripts/run-main
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pinion
@@ -163,4 +199,5 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(BUILD)/obj/src/cli/main.d
+-include $(LIB_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(BUILD)/obj/src/cli/main.d \
+         $(BUILD)/asan/src/cli/main.d

@@ -1,13 +1,15 @@
 // The hub's pages (web/hub.html is their one shell): the model list with search, a
 // model page (description, versions, run count, the form, an API tab), a prediction
 // page followed live, the prediction history, deployments and tokens. They call the
-// hub's /v1 API with the session cookie set at /login; nothing else is fetched.
+// hub's /v1 API with the session cookie set at /login and the session's CSRF token
+// (the shell's <meta name="csrf-token">) as X-CSRF-Token; nothing else is fetched.
 
 import { apiSnippets, fieldErrors, inputFields, outputView, streamsText, TERMINAL } from "./schema.js";
 import { createRunPanel, el, icon, probeContentType, renderForm, statusBadge, timingText } from "./render.js";
 
 const main = document.getElementById("main");
 const ORIGIN = location.origin;
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -18,7 +20,7 @@ class ApiError extends Error {
 }
 
 async function api(method, path, { body, headers = {}, raw } = {}) {
-  const options = { method, headers: { ...headers }, credentials: "same-origin" };
+  const options = { method, headers: { ...headers, "X-CSRF-Token": CSRF }, credentials: "same-origin" };
   if (raw !== undefined) options.body = raw;
   else if (body !== undefined) {
     options.body = JSON.stringify(body);
@@ -451,7 +453,7 @@ async function route() {
   if (path === "/tokens") return tokensPage();
   if (parts.length === 2 && parts[0] === "p") return predictionPage(parts[1]);
   if (parts.length === 2) return modelPage(parts[0], parts[1]);
-  main.replaceChildren(el("h1", {}, "Not found"), el("p", {}, "There is no page here. ", el("a", { href: "/" }, "See the models.")));
+  main.replaceChildren(el("h1", {}, "Not found"), el("p", {}, "There is no page here. See ", el("a", { href: "/predictions" }, "your predictions"), " or ", el("a", { href: "/" }, "the models"), "."));
 }
 
 route().catch((error) => {

@@ -58,13 +58,11 @@ def _deprecated_once(name, line):
         print(line, file=_sys.stderr)
 
 
-class _ExperimentalFeatureWarning(Warning):
-    """Deprecated: kept so that `warnings.filterwarnings(..., ExperimentalFeatureWarning)` works."""
-
-
 def __getattr__(name):
     # Python 3.7+ module __getattr__: the shim prints its deprecation line when used.
     if name == "ExperimentalFeatureWarning":
         _deprecated_once(name, "cog.ExperimentalFeatureWarning is deprecated and has no effect")
-        return _ExperimentalFeatureWarning
+        from .types import ExperimentalFeatureWarning
+
+        return ExperimentalFeatureWarning
     raise AttributeError("module 'cog' has no attribute %r" % name)

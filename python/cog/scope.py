@@ -8,10 +8,8 @@ Outside a prediction every call is a silent no-op.
 from __future__ import annotations
 
 import contextvars
-import re
 import sys
 
-_SEGMENT = re.compile(r"[A-Za-z0-9_]*\Z")
 _MODES = {"replace": "replace", "incr": "increment", "increment": "increment", "append": "append"}
 _TYPE_NAMES = ((bool, "bool"), ((int, float), "number"), (str, "string"), (list, "array"), (dict, "object"))
 
@@ -23,32 +21,42 @@ def _type_name(value):
     return type(value).__name__
 
 
-def check_metric_name(name):
-    """Raises ValueError (Cog's wording) when `name` breaks the metric name rules."""
+def check_metric_name(name, deleting=False):
+    """Raises ValueError, in Cog's wording and order, when `name` breaks the metric name
+    rules. Deleting skips the reserved-name checks, as Cog does: removing a key that
+    cannot exist is harmless."""
     if not isinstance(name, str):
         raise TypeError("metric name must be a string")
+    if not deleting:
+        if name == "predict_time":
+            raise ValueError("'predict_time' is reserved by the runtime")
+        if name.startswith("cog."):
+            raise ValueError("the 'cog.' prefix is reserved for system metrics")
     if not name:
         raise ValueError("metric name must not be empty")
     if len(name) > 128:
-        raise ValueError("metric name must be at most 128 characters (got %d)" % len(name))
-    if name == "predict_time":
-        raise ValueError("metric name 'predict_time' is reserved")
-    if name.startswith("cog."):
-        raise ValueError("metric names starting with 'cog.' are reserved")
+        raise ValueError("metric name must be 128 characters or fewer (got %d characters)" % len(name))
     segments = name.split(".")
     if len(segments) > 4:
         raise ValueError("metric name must have at most 4 dot-separated segments (got %d)" % len(segments))
-    for segment in segments:
+    for index, segment in enumerate(segments):
         if not segment:
-            raise ValueError("metric name must not contain empty segments")
-        if not segment[0].isascii() or not segment[0].isalpha():
+            if index == 0:
+                raise ValueError("metric name must not start with a dot")
+            if index == len(segments) - 1:
+                raise ValueError("metric name must not end with a dot")
+            raise ValueError("metric name must not contain empty segments (consecutive dots)")
+        if not (segment[0].isascii() and segment[0].isalpha()):
             raise ValueError("metric name segment '%s' must start with a letter" % segment)
-        if not _SEGMENT.match(segment):
-            raise ValueError("metric name segment '%s' may only contain letters, digits and underscores" % segment)
-        if not segment[-1].isalnum():
+        previous = ""
+        for character in segment[1:]:
+            if character == "_" and previous == "_":
+                raise ValueError("metric name segment '%s' must not contain consecutive underscores" % segment)
+            if character != "_" and not (character.isascii() and character.isalnum()):
+                raise ValueError("metric name segment '%s' contains invalid character '%s'" % (segment, character))
+            previous = character
+        if segment[-1] == "_":
             raise ValueError("metric name segment '%s' must end with a letter or digit" % segment)
-        if "__" in segment:
-            raise ValueError("metric name segment '%s' must not contain '__'" % segment)
     return segments
 
 
@@ -110,12 +118,16 @@ class Scope:
         wire_mode = _MODES.get(mode)
         if wire_mode is None:
             raise ValueError("invalid metric mode '%s' (expected replace, incr or append)" % mode)
-        segments = check_metric_name(name)
+        deleting = wire_mode == "replace" and value is None
+        segments = check_metric_name(name, deleting=deleting)
         _check_value(value)
         parent = self.values
         for segment in segments[:-1]:
             child = parent.get(segment)
             if not isinstance(child, dict):
+                if deleting:  # nothing to delete; never build parents for it
+                    parent = {}
+                    break
                 child = parent[segment] = {}
             parent = child
         leaf = segments[-1]

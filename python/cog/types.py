@@ -105,3 +105,11 @@ class AsyncConcatenateIterator(typing.AsyncIterator[_T]):
 
 class Opaque:
     """Marker for `Annotated[X, Opaque]`: the value passes through undescribed."""
+
+
+# Older homes of names that public models still import (Cog 0.13-0.16): thin aliases.
+Weights = typing.Union[File, Path, str]
+
+
+class ExperimentalFeatureWarning(Warning):
+    """Deprecated: kept so that `warnings.filterwarnings(..., ExperimentalFeatureWarning)` works."""

@@ -303,10 +303,12 @@ class _Describer:
         saved = self.namespace
         self.namespace = _namespace_of(tp)
         try:
-            fields = [
-                {"name": name, "type": self.describe(annotation), "required": required}
-                for name, annotation, required in _object_fields(tp)
-            ]
+            fields = []
+            for name, annotation, required in _object_fields(tp):
+                described = self.describe(annotation)
+                # An Optional field is never required in the schema, default or not (spec §3.4).
+                fields.append({"name": name, "type": described,
+                               "required": required and described["kind"] != "optional"})
         finally:
             self.namespace = saved
             self.seen.pop()

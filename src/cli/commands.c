@@ -16,7 +16,8 @@ static const struct pn_cli_command version_command = {"version", "Print pinion's
                                                       "Usage: pinion version\n", run_version};
 
 const struct pn_cli_command *const pn_cli_commands[] = {
-    &pn_cli_predict_command, &pn_cli_run_command, &pn_cli_serve_command, &pn_cli_schema_command,
+    &pn_cli_predict_command, &pn_cli_run_command, &pn_cli_train_command, &pn_cli_serve_command,
+    &pn_cli_schema_command,
     &pn_cli_init_command,     &pn_cli_build_command, &pn_cli_push_command, &pn_cli_inspect_command,
     &pn_cli_exec_command,     &pn_cli_base_command, &pn_cli_hub_command, &help_command,
     &version_command,         NULL,

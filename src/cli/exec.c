@@ -79,7 +79,8 @@ int pn_cli_predict_image(int argc, char **argv) {
   pn_image_argv_init(&inner);
   int exit_code = 2, mounts = 0;
   pn_image_argv_add(&inner, "pinion");
-  pn_image_argv_add(&inner, "predict");
+  /* `pinion train --image` runs `pinion train` inside, as `predict --image` runs predict. */
+  pn_image_argv_add(&inner, strcmp(argv[0], "train") == 0 ? "train" : "predict");
   char cwd[PATH_MAX];
   if (!getcwd(cwd, sizeof cwd)) {
     fprintf(stderr, "error: cannot read the current folder\n");

@@ -58,12 +58,15 @@ static int token_command(int argc, char **argv) {
       return 1;
     size_t index;
     json_t *token;
-    printf("%-14s %-20s %-20s %-28s %s\n", "ID", "ACCOUNT", "NAME", "CREATED", "STATE");
+    printf("%-14s %-20s %-20s %-28s %-28s %s\n", "ID", "ACCOUNT", "NAME", "CREATED", "LAST USED",
+           "STATE");
     json_array_foreach(tokens, index, token) {
       const char *token_name = json_string_value(json_object_get(token, "name"));
-      printf("%-14s %-20s %-20s %-28s %s\n", json_string_value(json_object_get(token, "id")),
+      const char *last_used = json_string_value(json_object_get(token, "last_used_at"));
+      printf("%-14s %-20s %-20s %-28s %-28s %s\n", json_string_value(json_object_get(token, "id")),
              json_string_value(json_object_get(token, "account")), token_name ? token_name : "-",
              json_string_value(json_object_get(token, "created_at")),
+             last_used ? last_used : "never",
              json_is_true(json_object_get(token, "revoked")) ? "revoked" : "active");
     }
     json_decref(tokens);
@@ -94,6 +97,7 @@ static int run_hub(int argc, char **argv) {
   const char *value = NULL;
   const pn_cli_text_flag text_flags[] = {
       {"--listen", NULL, &options.listen},
+      {"--internal-listen", NULL, &options.internal_listen},
       {"--public-url", NULL, &options.public_url},
       {"--data", NULL, &options.data_dir},
       {"--python", NULL, &options.python},
@@ -145,6 +149,10 @@ const struct pn_cli_command pn_cli_hub_command = {
     "\n"
     "Flags:\n"
     "      --listen HOST:PORT   Where to listen (default 127.0.0.1:8080)\n"
+    "      --internal-listen HOST:PORT\n"
+    "                           Where instances reach the hub (webhooks, output uploads);\n"
+    "                           every request there needs an instance's credential\n"
+    "                           (default 127.0.0.1 on a free port)\n"
     "      --public-url URL     The origin clients see, for URLs in replies\n"
     "                           (default http://HOST:PORT)\n"
     "      --data DIR           The data folder (default ./.pinion)\n"

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define JSON_INPUT_MAX (64u * 1024u * 1024u)
 
@@ -20,7 +21,7 @@ json_t *pn_cli_read_json_input(const char *argument) {
   json_error_t error;
   json_t *value = NULL;
   const char *source = "--json";
-  if (strcmp(argument, "-") == 0) {
+  if (strcmp(argument, "-") == 0 || strcmp(argument, "@-") == 0) {
     source = "standard input";
     value = json_loadf(stdin, 0, &error);
   } else if (argument[0] == '@') {
@@ -92,7 +93,53 @@ static json_t *read_scalar(const char *type, const char *text) {
   return json_string(text);
 }
 
-static json_t *read_file_reference(const char *name, const char *text) {
+void pn_cli_input_files_remove(pn_cli_input_files *files) {
+  if (files->dir)
+    pn_fs_remove_tree(files->dir);
+  pn_free(files->dir);
+  files->dir = NULL;
+}
+
+/* The file's base name with anything but letters, digits, '.', '-' and '_' made '_'
+ * (a leading '.' too, so the copy is never hidden). pn_malloc'd. */
+static char *safe_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *name = pn_strdup(slash ? slash + 1 : path);
+  if (!name)
+    return NULL;
+  for (char *c = name; *c; c++) {
+    int safe = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+               *c == '-' || *c == '_' || (*c == '.' && c != name);
+    if (!safe)
+      *c = '_';
+  }
+  return name;
+}
+
+/* A private copy of the local file `resolved` for the predictor; its pn_malloc'd path. */
+static char *private_copy(pn_cli_input_files *files, const char *name, const char *resolved) {
+  if (!files->dir && pn_fs_mkdtemp("pinion-inputs", &files->dir) < 0) {
+    fprintf(stderr, "error: input \"%s\": cannot create a temporary folder for its copy\n", name);
+    return NULL;
+  }
+  char index[16];
+  snprintf(index, sizeof index, "%d", files->count++);
+  char *folder = pn_fs_join(files->dir, index);
+  char *base = safe_name(resolved);
+  char *copy = folder && base ? pn_fs_join(folder, base) : NULL;
+  int rc = copy ? (mkdir(folder, 0700) == 0 ? pn_fs_copy(resolved, copy, 0600) : PN_EIO) : PN_ENOMEM;
+  pn_free(folder);
+  pn_free(base);
+  if (rc < 0) {
+    fprintf(stderr, "error: input \"%s\": cannot copy \"%s\" for the model: %s\n", name, resolved,
+            pn_strerror(rc));
+    pn_free(copy);
+    return NULL;
+  }
+  return copy;
+}
+
+static json_t *read_file_reference(pn_cli_input_files *files, const char *name, const char *text) {
   if (text[0] != '@')
     return json_string(text);
   char resolved[PATH_MAX];
@@ -100,12 +147,16 @@ static json_t *read_file_reference(const char *name, const char *text) {
     fprintf(stderr, "error: input \"%s\": file \"%s\" not found\n", name, text + 1);
     return NULL;
   }
-  return json_string(resolved);
+  char *copy = private_copy(files, name, resolved);
+  json_t *value = copy ? json_string(copy) : NULL;
+  pn_free(copy);
+  return value;
 }
 
 /* --json takes "@path" for a file input as -i does ("@x" is never a URL), including
  * in a list of files. Returns 0, or -1 after printing which file is missing. */
-static int resolve_json_file_references(const pn_schema_validator *validator, json_t *input) {
+static int resolve_json_file_references(const pn_schema_validator *validator, json_t *input,
+                                        pn_cli_input_files *files) {
   const char *key;
   json_t *value;
   json_object_foreach(input, key, value) {
@@ -119,7 +170,7 @@ static int resolve_json_file_references(const pn_schema_validator *validator, js
       const char *text = json_string_value(element);
       if (!text || text[0] != '@')
         continue;
-      json_t *resolved = read_file_reference(key, text);
+      json_t *resolved = read_file_reference(files, key, text);
       if (!resolved)
         return -1;
       if (elements)
@@ -149,7 +200,7 @@ static void print_unknown_input(const pn_schema_validator *validator, const char
 }
 
 json_t *pn_cli_build_input(const pn_schema_validator *validator, json_t *base, char **pairs,
-                           size_t pair_count) {
+                           size_t pair_count, pn_cli_input_files *files) {
   /* The HTTP API drops unknown keys silently, but on the command line one is almost
    * always a typo, so --json is held to the same rule as -i (pinion's choice 10). */
   const char *key;
@@ -161,7 +212,7 @@ json_t *pn_cli_build_input(const pn_schema_validator *validator, json_t *base, c
     }
   }
   json_t *input = base ? json_deep_copy(base) : json_object();
-  if (resolve_json_file_references(validator, input) < 0) {
+  if (resolve_json_file_references(validator, input, files) < 0) {
     json_decref(input);
     return NULL;
   }
@@ -185,7 +236,7 @@ json_t *pn_cli_build_input(const pn_schema_validator *validator, json_t *base, c
     int is_list = shape->type && strcmp(shape->type, "array") == 0;
     json_t *value;
     if (shape->is_file)
-      value = read_file_reference(name, text);
+      value = read_file_reference(files, name, text);
     else if (is_list && text[0] == '[')
       value = read_scalar("array", text);
     else

@@ -34,6 +34,7 @@ typedef struct predict_run {
   size_t pair_count;
   json_t *json_input;
   json_t *input; /* validated, defaults filled */
+  pn_cli_input_files input_files; /* private copies of @path inputs */
   pn_http_client *http;
   pn_job *job;
   pn_cli_output output;
@@ -84,7 +85,11 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
     }
     break;
   case PN_JOB_DONE:
-    if (prediction->status == PN_PREDICTION_SUCCEEDED) {
+    if (run->output.response) {
+      if (prediction->status == PN_PREDICTION_FAILED)
+        print_traceback(prediction->traceback);
+      finish(run, pn_cli_output_response(&run->output, prediction));
+    } else if (prediction->status == PN_PREDICTION_SUCCEEDED) {
       finish(run, pn_cli_output_finish(&run->output, prediction));
     } else if (prediction->status == PN_PREDICTION_CANCELED) {
       fprintf(stderr, "Prediction canceled.\n");
@@ -106,7 +111,8 @@ static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *det
 
 static void check_inputs(predict_run *run) {
   const pn_schema_validator *validator = pn_model_validator(run->model);
-  json_t *input = pn_cli_build_input(validator, run->json_input, run->pairs, run->pair_count);
+  json_t *input = pn_cli_build_input(validator, run->json_input, run->pairs, run->pair_count,
+                                     &run->input_files);
   if (!input) {
     finish(run, 1);
     return;
@@ -194,9 +200,12 @@ static const char predict_help[] =
     "  -i, --input NAME=VALUE   An input; repeat for more. VALUE is read as the input's\n"
     "                           type; @PATH gives a local file to a file input; repeat a\n"
     "                           list input's name to add elements\n"
-    "      --json JSON          All inputs as a JSON object; @FILE reads a file, - stdin\n"
+    "      --json JSON          All inputs as a JSON object; @FILE reads a file, - or @-\n"
+    "                           stdin. Prints Cog's whole response (status, output,\n"
+    "                           error, logs, metrics) as JSON; exits 1 unless it succeeded\n"
     "  -o, --output PATH        Where to write the output (default: print it, and write\n"
-    "                           files to output.<ext> or output.<n>.<ext>)\n"
+    "                           files to output.<ext> or output.<n>.<ext>); with --json,\n"
+    "                           where to write the response\n"
     "  -e, --env KEY=VALUE      Set an environment variable for the model\n"
     "  -f, --file NAME          The config file name (default cog.yaml)\n"
     "      --python PATH        The model's Python (default: $PINION_PYTHON, else python3)\n"
@@ -209,14 +218,17 @@ static const char predict_help[] =
     "  pinion predict -i image=@photo.png -o result.png\n"
     "  pinion predict --json '{\"prompt\": \"a cat\"}'\n";
 
-static int run_predict(int argc, char **argv) {
+/* predict and train: the same run, with the model's predictor or its train. */
+static int run_model(int argc, char **argv, int training) {
   if (pn_cli_has_image_flag(argc, argv))
     return pn_cli_predict_image(argc, argv);
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   char *pairs[MAX_INPUT_PAIRS];
   size_t pair_count = 0;
-  const char *json_argument = NULL, *output_path = NULL, *config_name = NULL, *python = NULL;
+  /* Cog's train writes its output to ./weights unless -o says otherwise. */
+  const char *json_argument = NULL, *output_path = training ? "weights" : NULL;
+  const char *config_name = NULL, *python = NULL;
   const char *value = NULL;
   double setup_timeout = 300;
   const pn_cli_text_flag text_flags[] = {
@@ -233,7 +245,7 @@ static int run_predict(int argc, char **argv) {
       if (matched < 0)
         return 2;
       if (pair_count == MAX_INPUT_PAIRS) {
-        fprintf(stderr, "pinion predict: at most %d inputs\n", MAX_INPUT_PAIRS);
+        fprintf(stderr, "pinion %s: at most %d inputs\n", argv[0], MAX_INPUT_PAIRS);
         return 2;
       }
       pairs[pair_count++] = (char *)value;
@@ -242,7 +254,7 @@ static int run_predict(int argc, char **argv) {
         return 2;
       const char *equals = strchr(value, '=');
       if (!equals || equals == value) {
-        fprintf(stderr, "pinion predict: -e takes KEY=VALUE, got \"%s\"\n", value);
+        fprintf(stderr, "pinion %s: -e takes KEY=VALUE, got \"%s\"\n", argv[0], value);
         return 2;
       }
       char *key = pn_strndup(value, (size_t)(equals - value));
@@ -254,7 +266,7 @@ static int run_predict(int argc, char **argv) {
       char *end = NULL;
       setup_timeout = strtod(value, &end);
       if (!end || *end || setup_timeout < 0) {
-        fprintf(stderr, "pinion predict: --setup-timeout takes seconds, got \"%s\"\n", value);
+        fprintf(stderr, "pinion %s: --setup-timeout takes seconds, got \"%s\"\n", argv[0], value);
         return 2;
       }
     } else {
@@ -268,6 +280,8 @@ static int run_predict(int argc, char **argv) {
   run.pairs = pairs;
   run.pair_count = pair_count;
   run.output.path = output_path;
+  run.output.response = json_argument != NULL;
+  run.output.stream_items = isatty(STDOUT_FILENO);
   if (json_argument && !(run.json_input = pn_cli_read_json_input(json_argument)))
     return 1;
   run.base = event_base_new();
@@ -279,6 +293,7 @@ static int run_predict(int argc, char **argv) {
       .config_name = config_name,
       .python = python,
       .setup_timeout = setup_timeout,
+      .mode = training ? "train" : "predict",
   };
   static const pn_model_callbacks callbacks = {on_state, on_output, on_output};
   pn_diag_list diags;
@@ -313,18 +328,44 @@ static int run_predict(int argc, char **argv) {
   event_base_free(run.base);
   json_decref(run.json_input);
   json_decref(run.input);
+  pn_cli_input_files_remove(&run.input_files);
   fflush(stdout);
   return run.exit_code;
 }
 
+static int run_predict(int argc, char **argv) { return run_model(argc, argv, 0); }
+
 const struct pn_cli_command pn_cli_predict_command = {
     "predict", "Run a prediction of the model in this folder", predict_help, run_predict};
+
+static const char train_help[] =
+    "Usage: pinion train [FLAGS]\n"
+    "\n"
+    "Runs the model's training (cog.yaml's train:) once, as Cog's deprecated `cog train`\n"
+    "does, and writes its output to ./weights (or -o PATH). Takes the flags of\n"
+    "`pinion predict`; the inputs are the training's (`pinion schema` shows them as\n"
+    "TrainingInput). On a hub, create a training through the API instead.\n"
+    "\n"
+    "Examples:\n"
+    "  pinion train -i epochs=3\n"
+    "  pinion train --json '{\"epochs\": 3}' -o trained.json\n";
+
+/* Cog hides and deprecates `cog train` but people use it: pinion runs it, and says
+ * what Cog says first (the same words, on stderr, before anything can fail). */
+static int run_train(int argc, char **argv) {
+  fprintf(stderr, "Command \"train\" is deprecated, the train command will be removed in a "
+                  "future version of Cog\n");
+  return run_model(argc, argv, 1);
+}
+
+const struct pn_cli_command pn_cli_train_command = {
+    "train", "Run the model's training (Cog's deprecated `cog train`)", train_help, run_train};
 /* `pinion run` is `predict` as Cog 0.20+ names it, and `pinion run -- CMD` is Cog
  * 0.9's `cog run CMD`: a command in the model's environment (`pinion exec`). */
 static int run_run(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--") == 0)
     return pn_cli_exec_command.run(argc, argv);
-  return run_predict(argc, argv);
+  return run_model(argc, argv, 0);
 }
 
 const struct pn_cli_command pn_cli_run_command = {

@@ -5,9 +5,11 @@
 #include "cli/cli.h"
 #include "cli/image_cli.h"
 #include "cli/options.h"
+#include "cli/push.h"
 #include "cli/schema.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/error.h"
 #include "core/fs.h"
 #include "core/http_client.h"
 #include "core/json.h"
@@ -60,20 +62,27 @@ static int skip(const char *relative, int is_dir, void *arg) {
   return 0;
 }
 
+/* The most of the hub's answer kept: a version document is a few KiB plus its schema.
+ * Whatever answers at the hub's URL may be something else, so its answer is untrusted. */
+#define REPLY_MAX ((size_t)16 << 20)
+
 typedef struct upload {
   struct event_base *base;
   long status;
-  char *body;
+  char *body; /* the answer's bytes (NUL-terminated; may hold NULs), pn_malloc'd */
+  size_t body_length;
   char *error;
 } upload;
 
 static void on_response(const pn_http_response *response, void *arg) {
   upload *state = arg;
   state->status = response->ok ? response->status : 0;
-  if (!response->ok)
+  if (!response->ok) {
     state->error = pn_strdup(response->error ? response->error : "the request failed");
-  else if (response->body && response->body->data)
-    state->body = pn_strdup(response->body->data);
+  } else if (response->body && response->body->data) {
+    state->body = pn_strndup(response->body->data, response->body->length);
+    state->body_length = state->body ? response->body->length : 0;
+  }
   event_base_loopexit(state->base, NULL);
 }
 
@@ -97,6 +106,7 @@ static int send_version(const char *hub, const char *model, const char *token, i
                                .headers = headers,
                                .body = body->data,
                                .body_length = body->length,
+                               .max_response = REPLY_MAX,
                                .timeout_ms = 600000};
     rc = pn_http_client_send(client, &request, on_response, state, NULL);
     if (rc == 0)
@@ -164,6 +174,78 @@ static int pack_folder(const char *config_name, const char *python, pn_buf *tar)
   return 0;
 }
 
+/* `length` bytes of `text` as one printable line of at most PN_CLI_PUSH_SHOWN_MAX
+ * bytes, pn_malloc'd. */
+static char *shown(const char *text, size_t length) {
+  size_t kept = length < PN_CLI_PUSH_SHOWN_MAX ? length : PN_CLI_PUSH_SHOWN_MAX;
+  char *line = pn_strndup(text, kept);
+  for (size_t i = 0; line && i < kept; i++)
+    if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+      line[i] = '?';
+  return line;
+}
+
+static int is_version_id(const char *id) {
+  size_t length = id ? strlen(id) : 0;
+  if (length == 0 || length > 256)
+    return 0;
+  for (size_t i = 0; i < length; i++)
+    if (id[i] <= ' ' || id[i] > '~')
+      return 0;
+  return 1;
+}
+
+int pn_cli_push_reply(const char *hub, long status, const char *body, size_t length, char **id,
+                      char **problem) {
+  *id = NULL;
+  *problem = NULL;
+  json_error_t error;
+  json_t *reply = body && length ? json_loadb(body, length, 0, &error) : NULL;
+  const char *found = json_string_value(json_object_get(reply, "id"));
+  if (status != 201 && status != 200) {
+    json_t *detail = json_object_get(reply, "detail");
+    char *text = json_is_string(detail) ? shown(json_string_value(detail), json_string_length(detail))
+                 : body && length       ? shown(body, length)
+                                        : pn_strdup("no detail");
+    *problem = text ? pn_strfmt("the hub at %s refused the push (HTTP %ld): %s", hub, status, text)
+                    : NULL;
+    pn_free(text);
+  } else if (!reply) {
+    /* jansson's message quotes the bytes where parsing stopped: shown like the body. */
+    char *why = body && length ? shown(error.text, strlen(error.text)) : pn_strdup("an empty body");
+    *problem = why ? pn_strfmt("the server at %s answered HTTP %ld but not with JSON (%s); is %s "
+                               "a pinion hub? Check --hub or PINION_HUB",
+                               hub, status, why, hub)
+                   : NULL;
+    pn_free(why);
+  } else if (!is_version_id(found)) {
+    *problem = pn_strfmt("the server at %s answered HTTP %ld without the new version's \"id\" "
+                         "(a string of printable characters); is %s a pinion hub? Check --hub "
+                         "or PINION_HUB",
+                         hub, status, hub);
+  } else {
+    *id = pn_strdup(found);
+  }
+  json_decref(reply);
+  if (*id)
+    return 0;
+  return *problem ? PN_EINVAL : PN_ENOMEM;
+}
+
+/* Prints the version id the hub answered, or what was wrong with the answer. Returns the
+ * exit code. */
+static int report_version(const char *hub, const upload *state) {
+  char *id = NULL, *problem = NULL;
+  int rc = pn_cli_push_reply(hub, state->status, state->body, state->body_length, &id, &problem);
+  if (rc == 0)
+    printf("%s\n", id);
+  else
+    fprintf(stderr, "error: %s\n", problem ? problem : pn_strerror(rc));
+  pn_free(id);
+  pn_free(problem);
+  return rc == 0 ? 0 : 1;
+}
+
 static int run_push_to_hub(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
@@ -217,23 +299,12 @@ static int run_push_to_hub(int argc, char **argv) {
   upload state = {0};
   rc = send_version(hub, model, token, public, content_type, &body, &state);
   pn_buf_free(&body);
-  json_t *reply = state.body ? json_loads(state.body, 0, NULL) : NULL;
-  int exit_code = 0;
-  if (rc < 0 || state.error) {
+  int exit_code = 1;
+  if (rc < 0 || state.error)
     fprintf(stderr, "error: cannot reach the hub at %s: %s\n", hub,
             state.error ? state.error : "the request could not start");
-    exit_code = 1;
-  } else if (state.status != 201 && state.status != 200) {
-    const char *detail = json_string_value(json_object_get(reply, "detail"));
-    fprintf(stderr, "error: the hub refused the push (HTTP %ld): %s\n", state.status,
-            detail       ? detail
-            : state.body ? state.body
-                         : "no detail");
-    exit_code = 1;
-  } else {
-    printf("%s\n", json_string_value(json_object_get(reply, "id")));
-  }
-  json_decref(reply);
+  else
+    exit_code = report_version(hub, &state);
   pn_free(state.body);
   pn_free(state.error);
   return exit_code;

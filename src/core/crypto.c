@@ -91,6 +91,14 @@ int pn_crypto_hmac_sha256(const void *key, size_t key_length, const void *messag
   return 0;
 }
 
+int pn_crypto_equal(const void *a, const void *b, size_t length) {
+  const volatile unsigned char *left = a, *right = b;
+  unsigned char difference = 0;
+  for (size_t i = 0; i < length; i++)
+    difference |= (unsigned char)(left[i] ^ right[i]);
+  return difference == 0;
+}
+
 int pn_crypto_random(void *out, size_t length) {
   unsigned char *at = out;
   while (length) {

@@ -17,6 +17,9 @@ int pn_crypto_hmac_sha256(const void *key, size_t key_length, const void *messag
                           size_t message_length, unsigned char out[32]);
 /* Fills `out` with cryptographically random bytes. */
 int pn_crypto_random(void *out, size_t length);
+/* 1 when the `length` bytes at `a` and `b` are equal, else 0, in a time that does not
+ * depend on where they differ (for comparing secrets). */
+int pn_crypto_equal(const void *a, const void *b, size_t length);
 /* Why libcrypto could not be loaded (static text), or NULL. */
 const char *pn_crypto_error(void);
 

@@ -1,4 +1,4 @@
-/* base64, percent-decoding and UTF-8 repair. */
+/* base64, data URIs, percent-decoding and UTF-8 repair. */
 #include "core/encoding.h"
 
 #include "core/alloc.h"
@@ -140,6 +140,38 @@ int pn_percent_decode(const char *text, size_t length, int plus_is_space, pn_buf
       return rc;
   }
   return 0;
+}
+
+int pn_data_uri_decode(const char *uri, size_t length, char **media_type, pn_buf *out,
+                       const char **error) {
+  *media_type = NULL;
+  *error = NULL;
+  if (length < 5 || strncmp(uri, "data:", 5) != 0) {
+    *error = "the text is not a data URI (it does not start with \"data:\")";
+    return PN_EPARSE;
+  }
+  const char *meta = uri + 5;
+  const char *comma = memchr(meta, ',', length - 5);
+  if (!comma) {
+    *error = "the data URI has no ',' before its payload";
+    return PN_EPARSE;
+  }
+  size_t meta_length = (size_t)(comma - meta);
+  int base64 = meta_length >= 7 && strncmp(comma - 7, ";base64", 7) == 0;
+  const char *payload = comma + 1;
+  size_t payload_length = length - (size_t)(payload - uri);
+  int rc = base64 ? pn_base64_decode(payload, payload_length, out)
+                  : pn_percent_decode(payload, payload_length, 0, out);
+  if (rc < 0) {
+    *error = rc == PN_EPARSE ? "the data URI's base64 payload is not valid base64"
+                             : "the data URI could not be decoded";
+    return rc;
+  }
+  const char *type_end = meta;
+  while (type_end < comma && *type_end != ';')
+    type_end++;
+  *media_type = pn_strndup(meta, (size_t)(type_end - meta));
+  return *media_type ? 0 : PN_ENOMEM;
 }
 
 /* The length of the valid UTF-8 sequence at `text`, or 0 when it is not one. */

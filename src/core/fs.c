@@ -111,6 +111,61 @@ int pn_fs_mkdtemp(const char *prefix, char **path) {
   return 0;
 }
 
+static int write_all(int fd, const char *bytes, size_t length) {
+  while (length > 0) {
+    ssize_t wrote = write(fd, bytes, length);
+    if (wrote < 0 && errno == EINTR)
+      continue;
+    if (wrote <= 0)
+      return PN_EIO;
+    bytes += wrote;
+    length -= (size_t)wrote;
+  }
+  return 0;
+}
+
+/* The copy through a buffer, for filesystems copy_file_range cannot span. */
+static int copy_through_buffer(int in, int out) {
+  char chunk[65536];
+  for (;;) {
+    ssize_t got = read(in, chunk, sizeof chunk);
+    if (got == 0)
+      return 0;
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0 || write_all(out, chunk, (size_t)got) < 0)
+      return PN_EIO;
+  }
+}
+
+int pn_fs_copy(const char *from, const char *to, unsigned mode) {
+  int in = open(from, O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    return PN_ENOENT;
+  int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+  if (out < 0) {
+    close(in);
+    return PN_EIO;
+  }
+  int rc = 0;
+  for (;;) {
+    ssize_t copied = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+    if (copied > 0)
+      continue;
+    if (copied < 0 && errno == EINTR)
+      continue;
+    if (copied < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
+      rc = copy_through_buffer(in, out);
+    else if (copied < 0)
+      rc = PN_EIO;
+    break;
+  }
+  close(in);
+  if (close(out) < 0)
+    rc = PN_EIO;
+  return rc;
+}
+
 static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk) {
   (void)info;
   (void)flag;

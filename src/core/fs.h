@@ -13,6 +13,10 @@ int pn_fs_write(const char *path, const void *data, size_t length);
 /* Creates a fresh private folder under $TMPDIR (or /tmp) named prefix-XXXXXX; the
  * caller frees the returned path with pn_free and removes the folder. */
 int pn_fs_mkdtemp(const char *prefix, char **path);
+/* Copies the file `from` to `to` (created with `mode` less the umask, replaced if
+ * present), in the kernel where it can (copy_file_range: a reflink on filesystems that
+ * have them). PN_ENOENT when `from` cannot be opened, PN_EIO otherwise. */
+int pn_fs_copy(const char *from, const char *to, unsigned mode);
 /* Removes a file or a folder with everything in it. Missing is not an error. */
 int pn_fs_remove_tree(const char *path);
 /* `a` and `b` joined by one "/", pn_malloc'd. */

@@ -20,6 +20,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/http_range.h"
 #include "core/log.h"
 #include "core/mime.h"
 #include "hub/ids.h"
@@ -28,9 +29,12 @@
 #include "hub/stream.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,9 +225,9 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int 
   pn_buf_free(&signature);
   char *url = NULL;
   if (encoded_signature && encoded_owner)
-    url = pn_strfmt("%s/v1/files/%s/download?owner=%s&expiry=%ld&signature=%s",
-                    internal ? hub->internal_url : hub->public_url, id, encoded_owner, expiry,
-                    encoded_signature);
+    url = pn_strfmt("%s/%s/files/%s/download?owner=%s&expiry=%ld&signature=%s",
+                    internal ? hub->internal_url : hub->public_url, internal ? "internal" : "v1",
+                    id, encoded_owner, expiry, encoded_signature);
   free(encoded_signature);
   free(encoded_owner);
   return url;
@@ -359,24 +363,125 @@ void pn_hub_file_delete(pn_hub_request *request) {
   json_decref(file);
 }
 
-/* Answers the file's bytes with its content type. */
+/* Whether a browser shows this type without running anything in it, so the file may
+ * open in place: raster images, audio, video and plain text. Everything else (HTML,
+ * SVG, XML, JavaScript, PDF, unknown types) could run script or render a document on
+ * the hub's origin, and downloads as an attachment. */
+static int shown_inline(const char *type) {
+  static const char *const exact[] = {"image/png", "image/jpeg", "image/gif", "image/webp",
+                                      "text/plain"};
+  size_t length = strcspn(type, "; \t");
+  for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+    if (length == strlen(exact[i]) && strncasecmp(type, exact[i], length) == 0)
+      return 1;
+  return (strncasecmp(type, "audio/", 6) == 0 && length > 6) ||
+         (strncasecmp(type, "video/", 6) == 0 && length > 6);
+}
+
+/* A media type fit for a header: printable ASCII, else application/octet-stream. */
+static const char *header_type(const char *type) {
+  if (!type || !*type)
+    return "application/octet-stream";
+  for (const char *c = type; *c; c++)
+    if (*c < 0x20 || *c > 0x7e)
+      return "application/octet-stream";
+  return type;
+}
+
+/* `inline` or `attachment` with the file's name twice (RFC 6266): `filename` as ASCII
+ * with anything doubtful replaced by '_', and `filename*` percent-encoded UTF-8 (RFC
+ * 8187). Returns a pn_malloc'd header value, NULL without memory. */
+static char *content_disposition(const char *disposition, const char *name) {
+  static const char digits[] = "0123456789ABCDEF";
+  pn_buf value;
+  pn_buf_init(&value, 64 * 1024);
+  pn_buf_appendf(&value, "%s; filename=\"", disposition);
+  for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+    char plain = *c >= 0x20 && *c < 0x7f && !strchr("\"\\/%", *c) ? (char)*c : '_';
+    pn_buf_append(&value, &plain, 1);
+  }
+  pn_buf_append_str(&value, "\"; filename*=UTF-8''");
+  for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+    if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+        strchr("!#$&+-.^_`|~", *c)) {
+      pn_buf_append(&value, c, 1);
+    } else {
+      char escaped[3] = {'%', digits[*c >> 4], digits[*c & 15]};
+      pn_buf_append(&value, escaped, 3);
+    }
+  }
+  return pn_buf_take(&value);
+}
+
+/* Answers the file's bytes (or the one range asked for) straight from its blob: the
+ * body is a file segment the connection sends with sendfile, so a download costs no
+ * memory however big the file. Whatever the type, the reply may not be sniffed and runs
+ * sandboxed if a browser renders it; only shown_inline types open in place. */
 static void send_blob(pn_hub_request *request, const json_t *file) {
   char *path = blob_path(request->hub, text_of(file, "sha256"));
-  char *data = NULL;
-  size_t length = 0;
-  int rc = path ? pn_fs_read(path, FILE_SIZE_MAX * 2, &data, &length) : PN_ENOMEM;
-  if (rc < 0) {
+  int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+  pn_free(path);
+  struct stat status;
+  if (fd < 0 || fstat(fd, &status) < 0 || !S_ISREG(status.st_mode)) {
+    if (fd >= 0)
+      close(fd);
     pn_hub_problem(request, 404, "File not found", "The bytes of file %s are gone.",
                    text_of(file, "id"));
-  } else {
-    char *disposition = pn_strfmt("inline; filename=\"%s\"", text_of(file, "name"));
-    if (disposition && !strpbrk(text_of(file, "name"), "\"\r\n"))
-      pn_hub_header(request, "Content-Disposition", disposition);
-    pn_free(disposition);
-    pn_hub_reply_bytes(request, 200, text_of(file, "content_type"), data, length);
+    return;
   }
-  pn_free(data);
-  pn_free(path);
+  uint64_t total = (uint64_t)status.st_size;
+  pn_hub_header(request, "X-Content-Type-Options", "nosniff");
+  pn_hub_header(request, "Content-Security-Policy", "sandbox; default-src 'none'");
+  pn_hub_header(request, "Accept-Ranges", "bytes");
+  const char *range_header = pn_hub_request_header(request, "Range");
+  pn_http_range range = {0, total ? total - 1 : 0};
+  enum pn_http_range_kind kind =
+      pn_http_range_parse(range_header, range_header ? strlen(range_header) : 0, total, &range);
+  char text[80];
+  if (kind == PN_HTTP_RANGE_UNSATISFIABLE) {
+    close(fd);
+    snprintf(text, sizeof text, "bytes */%llu", (unsigned long long)total);
+    pn_hub_header(request, "Content-Range", text);
+    pn_hub_problem(request, 416, "Range not satisfiable",
+                   "The file has %llu bytes; the Range \"%s\" asks for none of them.",
+                   (unsigned long long)total, range_header);
+    return;
+  }
+  const char *type = header_type(text_of(file, "content_type"));
+  char *disposition =
+      content_disposition(shown_inline(type) ? "inline" : "attachment", text_of(file, "name"));
+  if (disposition)
+    pn_hub_header(request, "Content-Disposition", disposition);
+  pn_free(disposition);
+  pn_hub_header(request, "Content-Type", type);
+  uint64_t length = total ? range.last - range.first + 1 : 0;
+  if (kind == PN_HTTP_RANGE_PART) {
+    snprintf(text, sizeof text, "bytes %llu-%llu/%llu", (unsigned long long)range.first,
+             (unsigned long long)range.last, (unsigned long long)total);
+    pn_hub_header(request, "Content-Range", text);
+  }
+  snprintf(text, sizeof text, "%llu", (unsigned long long)length);
+  pn_hub_header(request, "Content-Length", text);
+  int status_code = kind == PN_HTTP_RANGE_PART ? 206 : 200;
+  int wants_body = evhttp_request_get_command(request->request) != EVHTTP_REQ_HEAD && length > 0;
+  struct evbuffer *body = wants_body ? evbuffer_new() : NULL;
+  /* Only ever written to the socket: lets libevent send the segment with sendfile
+   * instead of mapping or reading it into memory. */
+  if (body)
+    evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
+  if (body && evbuffer_add_file(body, fd, (ev_off_t)range.first, (ev_off_t)length) == 0)
+    fd = -1; /* the buffer owns it now */
+  if (fd >= 0)
+    close(fd);
+  if (wants_body && (!body || evbuffer_get_length(body) != length)) {
+    if (body)
+      evbuffer_free(body);
+    pn_hub_problem(request, 503, NULL, "The hub could not read the file; retry.");
+    return;
+  }
+  evhttp_send_reply(request->request, status_code, NULL, body);
+  if (body)
+    evbuffer_free(body);
 }
 
 /* The hex HMAC that makes an output URL a capability. */

@@ -6,7 +6,13 @@
  * about it. While a prediction is in flight it also has a `live` entry: its stream,
  * its client webhook and the sync requests holding for it. Rows keep what resuming
  * needs after a restart: the scheduler target and the request sent to the instance,
- * and whether it was dispatched (see pn_hub_predictions_restore). */
+ * and whether it was dispatched (see pn_hub_predictions_restore).
+ *
+ * Secret inputs (x-cog-secret in the version's schema) never reach the row: it holds
+ * them as "**********", as Cog shows them, and only the request handed to the
+ * scheduler in memory carries the real value. So every reader of the row (the API,
+ * webhooks, the stream, the pages) shows the redacted copy, and a prediction with
+ * secrets that had not started when the hub stopped cannot run after the restart. */
 #include "hub/hub.h"
 
 #include "core/alloc.h"
@@ -55,6 +61,9 @@ typedef struct pn_hub_live {
   struct pn_hub_live *next;
 } live;
 
+/* What Cog prints for a Secret (cog-compat.md §2.4). */
+#define REDACTED "**********"
+
 static const char *text_of(const json_t *row, const char *name) {
   return json_string_value(json_object_get(row, name));
 }
@@ -64,15 +73,16 @@ static int is_terminal(const char *status) {
                     strcmp(status, "canceled") == 0);
 }
 
+/* The hub's own word on a prediction ("starting an instance"): kept beside the model's
+ * logs in the row (hub_logs) and written to the hub's log, never mixed into `logs`,
+ * which hold only what the model printed, as on Replicate. */
 static void append_log(json_t *row, const char *line) {
   const char *hub_logs = text_of(row, "hub_logs");
   char *joined = pn_strfmt("%s%s\n", hub_logs ? hub_logs : "", line);
-  json_object_set_new(row, "hub_logs", json_string(joined));
-  const char *logs = text_of(row, "logs");
-  char *all = pn_strfmt("%s%s\n", logs ? logs : "", line);
-  json_object_set_new(row, "logs", json_string(all));
+  if (joined)
+    json_object_set_new(row, "hub_logs", json_string(joined));
   pn_free(joined);
-  pn_free(all);
+  pn_info("hub: prediction %s: %s", text_of(row, "id"), line);
 }
 
 static int save_row(pn_hub *hub, const json_t *row, int insert) {
@@ -413,13 +423,19 @@ static int publish_training(pn_hub *hub, json_t *row, char **error) {
     rc = owner ? pn_hub_version_from_tar(hub, text_of(row, "account"), owner, slash + 1, tar.data,
                                          tar.length, &version, error)
                : PN_ENOMEM;
+  /* Replicate's form, owner/name:version_id: its clients parse it (the Python client
+   * fails on a bare id). */
+  char *reference =
+      rc == 0 ? pn_strfmt("%s:%s", destination, text_of(version, "id")) : NULL;
+  if (rc == 0 && !reference)
+    rc = PN_ENOMEM;
   if (rc == 0)
-    json_object_set_new(
-        row, "output",
-        json_pack("{s:O, s:s}", "version", json_object_get(version, "id"), "weights", weights_url));
+    json_object_set_new(row, "output",
+                        json_pack("{s:s, s:s}", "version", reference, "weights", weights_url));
   else if (!*error)
     *error = pn_strfmt("%s", pn_strerror(rc));
   json_decref(version);
+  pn_free(reference);
   pn_free(owner);
   pn_buf_free(&tar);
   pn_free(weights);
@@ -489,10 +505,7 @@ static void apply_update(json_t *row, const json_t *cog) {
   if (output)
     json_object_set(row, "output", output);
   const char *logs = text_of(cog, "logs");
-  const char *hub_logs = text_of(row, "hub_logs");
-  char *all = pn_strfmt("%s%s", hub_logs ? hub_logs : "", logs ? logs : "");
-  json_object_set_new(row, "logs", json_string(all ? all : ""));
-  pn_free(all);
+  json_object_set_new(row, "logs", json_string(logs ? logs : ""));
   if (json_is_string(json_object_get(cog, "error")))
     json_object_set(row, "error", json_object_get(cog, "error"));
   const char *started = text_of(cog, "started_at");
@@ -528,7 +541,7 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
   live *item = find_live(hub, prediction_id);
   switch (event) {
   case PN_SCHEDULER_BOOTING:
-    append_log(row, "pinion: starting an instance");
+    append_log(row, "starting an instance");
     save_row(hub, row, 0);
     break;
   case PN_SCHEDULER_STARTED: {
@@ -536,7 +549,7 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
     json_t *boot = json_object_get(detail, "cold_boot_time");
     if (json_is_number(boot)) {
       char line[96];
-      snprintf(line, sizeof line, "pinion: started an instance in %.2f s", json_number_value(boot));
+      snprintf(line, sizeof line, "started an instance in %.2f s", json_number_value(boot));
       append_log(row, line);
       json_object_set(json_object_get(row, "metrics"), "cold_boot_time", boot);
     }
@@ -750,7 +763,9 @@ static json_t *target_json(const resolved *target, const char *mode) {
   return out;
 }
 
-static int submit(pn_hub *hub, const json_t *row) {
+/* Queues the row's prediction with `request`, the instance's request body: the real
+ * one (secrets included) at creation, the stored one after a restart. */
+static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
   json_t *target_row = json_object_get(row, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
   pn_scheduler_target target = {
@@ -762,8 +777,7 @@ static int submit(pn_hub *hub, const json_t *row) {
       .max_instances = max < 1 ? 1 : max,
       .slots = 1,
   };
-  return pn_scheduler_submit(hub->scheduler, &target, text_of(row, "id"),
-                             json_object_get(row, "request"));
+  return pn_scheduler_submit(hub->scheduler, &target, text_of(row, "id"), request);
 }
 
 static void count_run(pn_hub *hub, const char *model_id) {
@@ -774,6 +788,24 @@ static void count_run(pn_hub *hub, const char *model_id) {
     pn_hub_model_save(hub, model, 0);
   }
   json_decref(model);
+}
+
+/* A copy of `input` with each secret input's value replaced by REDACTED; *count says
+ * how many were. The caller releases the copy. */
+static json_t *redact_secrets(const pn_schema_validator *validator, const json_t *input,
+                              int *count) {
+  json_t *copy = json_deep_copy(input);
+  *count = 0;
+  const char *name;
+  json_t *value;
+  json_object_foreach(copy, name, value) {
+    const pn_schema_input *shape = pn_schema_input_find(validator, name);
+    if (shape && shape->is_secret && !json_is_null(value)) {
+      json_object_set_new(copy, name, json_string(REDACTED));
+      (*count)++;
+    }
+  }
+  return copy;
 }
 
 /* The common path of every create route once the version is known. */
@@ -834,8 +866,16 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   }
   json_t *coerced = NULL, *detail = NULL;
   int valid = pn_schema_validate(validator, input, &coerced, &detail);
-  pn_schema_validator_free(validator);
   json_decref(coerced);
+  /* The instance gets the real inputs, in memory only; the row keeps copies with the
+   * secrets redacted, the request to resume with too (a secret is never a file URL). */
+  int secrets = 0;
+  json_t *shown_input = NULL, *instance_input = NULL, *stored_request_input = NULL;
+  if (valid == 0 && (instance_input = rewrite_file_urls(request, input))) {
+    shown_input = redact_secrets(validator, input, &secrets);
+    stored_request_input = redact_secrets(validator, instance_input, &secrets);
+  }
+  pn_schema_validator_free(validator);
   if (valid < 0) {
     if (detail)
       pn_hub_problem_invalid(request, detail);
@@ -843,29 +883,38 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
       pn_hub_problem(request, 500, NULL, "The hub ran out of memory validating the input.");
     return;
   }
+  json_t *instance_request = json_pack("{s:o}", "input", instance_input);
+  json_t *stored_request = json_pack("{s:o}", "input", stored_request_input);
   char id[27], now[40], token[60];
   uint64_t now_ns = pn_clock_realtime_ns();
-  if (pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
+  if (!shown_input || !instance_request || !stored_request ||
+      pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
       pn_hub_stream_token(request->hub, id, token) < 0) {
+    json_decref(shown_input);
+    json_decref(instance_request);
+    json_decref(stored_request);
     pn_hub_problem(request, 500, NULL, "The hub could not make an id.");
     return;
   }
   pn_clock_format(now_ns, 0, now, sizeof now);
   const char *stream = stream_kind(target->version, training);
-  json_t *instance_input = rewrite_file_urls(request, input);
   int wait = wait_seconds(request);
   json_t *row = json_pack(
       "{s:s, s:s, s:s, s:O, s:O, s:O, s:n, s:s, s:n, s:s, s:s, s:s?, s:o, s:{}, s:s, s:I, "
-      "s:n, s:n, s:b, s:s, s:s?, s:b, s:o, s:{s:o}, s:i}",
+      "s:n, s:n, s:b, s:s, s:s?, s:b, s:o, s:O, s:i, s:b}",
       "id", id, "kind", kind, "account", request->account, "model",
       json_object_get(target->model, "id"), "version", json_object_get(target->version, "id"),
-      "input", input, "output", "logs", "", "error", "status", "starting", "source", "api",
-      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events),
-      "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
+      "input", shown_input, "output", "logs", "", "error", "status", "starting", "source", "api",
+      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events), "metrics",
+      "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
       "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0, "target",
-      target_json(target, training ? "train" : "predict"), "request", "input", instance_input,
-      "wait_seconds", wait);
-  if (!row) {
+      target_json(target, training ? "train" : "predict"), "request", stored_request,
+      "wait_seconds", wait, "has_secrets", secrets > 0);
+  json_decref(shown_input);
+  json_decref(stored_request);
+  if (!row || !instance_request) {
+    json_decref(row);
+    json_decref(instance_request);
     pn_hub_problem(request, 500, NULL, "The hub ran out of memory.");
     return;
   }
@@ -884,12 +933,14 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   int rc = save_row(request->hub, row, 1);
   if (rc < 0) {
     json_decref(row);
+    json_decref(instance_request);
     pn_hub_store_failed(request, rc, "saving the prediction");
     return;
   }
   count_run(request->hub, text_of(target->model, "id"));
   add_live(request->hub, row);
-  rc = submit(request->hub, row);
+  rc = submit(request->hub, row, instance_request);
+  json_decref(instance_request);
   if (rc < 0) {
     char *error = pn_strfmt("the hub could not queue the prediction: %s", pn_strerror(rc));
     conclude(request->hub, row, "failed", error);
@@ -1102,14 +1153,45 @@ void pn_hub_stream_get(pn_hub_request *request) {
   json_decref(row);
 }
 
+/* The webhook's body with every copy of the instance's credential replaced: a model
+ * server may quote its own URLs in an error or a log line (a failed upload), and what
+ * it sends becomes visible to the prediction's creator. Returns a new pn_buf the caller
+ * frees, or leaves `out` empty when there is nothing to replace. */
+static int redact_credential(const pn_hub_request *request, pn_buf *out) {
+  const char *credential = request->params[0];
+  size_t length = strlen(credential);
+  const char *at = (const char *)request->body, *end = at + request->body_length;
+  const char *found = memmem(at, request->body_length, credential, length);
+  if (!found)
+    return 0;
+  pn_buf_init(out, request->body_length + 1);
+  for (; found; found = memmem(at, (size_t)(end - at), credential, length)) {
+    pn_buf_append(out, at, (size_t)(found - at));
+    pn_buf_append_str(out, "REDACTED");
+    at = found + length;
+  }
+  return pn_buf_append(out, at, (size_t)(end - at));
+}
+
 void pn_hub_instance_webhook(pn_hub_request *request) {
+  pn_buf redacted = {0};
+  if (redact_credential(request, &redacted) < 0) {
+    pn_buf_free(&redacted);
+    pn_hub_problem(request, 503, NULL, "The hub ran out of memory; send the webhook again.");
+    return;
+  }
+  if (redacted.data) {
+    request->body = (const unsigned char *)redacted.data;
+    request->body_length = redacted.length;
+  }
   json_t *body = pn_hub_body_object(request);
+  pn_buf_free(&redacted);
   if (!body)
     return;
   int rc = pn_scheduler_webhook(request->hub->scheduler, request->params[0], body);
   json_decref(body);
   if (rc == PN_ENOENT)
-    pn_hub_problem(request, 404, NULL, "No instance has this token.");
+    pn_hub_problem(request, 401, "Unauthenticated", "No running instance holds this credential.");
   else
     pn_hub_reply(request, 200, json_object());
 }
@@ -1128,7 +1210,11 @@ void pn_hub_predictions_restore(pn_hub *hub) {
       add_live(hub, row);
       if (json_is_true(json_object_get(row, "dispatched"))) {
         conclude(hub, row, "failed", "the hub restarted while the prediction was running");
-      } else if (submit(hub, row) < 0) {
+      } else if (json_is_true(json_object_get(row, "has_secrets"))) {
+        conclude(hub, row, "failed",
+                 "the hub restarted before the prediction started; secret inputs are not "
+                 "stored, create the prediction again");
+      } else if (submit(hub, row, json_object_get(row, "request")) < 0) {
         conclude(hub, row, "failed",
                  "the hub could not queue the prediction again after a "
                  "restart");

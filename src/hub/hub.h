@@ -17,6 +17,8 @@
 
 typedef struct pn_hub_options {
   const char *listen;     /* HOST:PORT (127.0.0.1:8080) */
+  /* HOST:PORT of the instances' routes (127.0.0.1:0) */
+  const char *internal_listen;
   const char *public_url; /* the origin clients see (http://<listen>) */
   const char *data_dir;   /* ./.pinion */
   const char *python;     /* the models' Python, or NULL */
@@ -46,11 +48,12 @@ typedef struct pn_hub {
   const pn_hub_options *options;
   struct event_base *base;
   struct evhttp *http;
+  struct evhttp *internal_http; /* /internal/ only (server.c) */
   pn_http_client *client;
   pn_store *store;
   pn_scheduler *scheduler;
   char *public_url;   /* without a trailing slash */
-  char *internal_url; /* http://127.0.0.1:PORT */
+  char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
   char *data_dir;
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
   struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
@@ -71,9 +74,19 @@ typedef struct pn_hub_request {
 
 typedef void (*pn_hub_handler)(pn_hub_request *request);
 
-/* The account (pn_malloc'd) a request authenticates as: `Authorization: Bearer|Token
- * <token>`, else the pages' session cookie (pages.h). NULL when neither names a token. */
-char *pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request);
+/* How a request authenticated. */
+enum pn_hub_auth {
+  PN_HUB_AUTH_NONE,        /* no credential, or none that is valid */
+  PN_HUB_AUTH_TOKEN,       /* `Authorization: Bearer|Token <API token>` */
+  PN_HUB_AUTH_SESSION,     /* the pages' session cookie with its X-CSRF-Token (sessions.h) */
+  PN_HUB_AUTH_COOKIE_ONLY, /* the session cookie without a valid X-CSRF-Token: enough to
+                              serve a page, never an API call */
+};
+
+/* Authenticates a request: the Authorization header when there is one, else the session
+ * cookie. Unless NONE, *account is the username (pn_malloc'd; the caller frees it), and
+ * the token's last use is recorded. */
+enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request, char **account);
 
 /* --- replies (server.c) ------------------------------------------------------------ */
 
@@ -122,7 +135,7 @@ json_t *pn_hub_model_visible(pn_hub_request *request, const char *owner, const c
 int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert);
 
 /* Files: a signed download URL for file `id` valid for `seconds`, pn_malloc'd, on the
- * public origin or (internal) on 127.0.0.1. */
+ * public origin or (internal) on the internal listener, for instances. */
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal);
 /* Seconds an uploaded file lives: PINION_FILE_LIFETIME, else 24 h. */
 long pn_hub_file_lifetime(void);

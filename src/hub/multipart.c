@@ -160,7 +160,10 @@ int pn_hub_multipart_parse(const char *content_type, const char *body, size_t le
       blank = bare;
       blank_length = 2;
     }
-    if (headers[0] == '\n' || (headers[0] == '\r' && headers + 1 < end && headers[1] == '\n')) {
+    /* A part without headers: the delimiter's line end is followed by a blank line. The
+     * delimiter line may also be the body's last bytes, with nothing after it. */
+    if (headers < end &&
+        (headers[0] == '\n' || (headers[0] == '\r' && headers + 1 < end && headers[1] == '\n'))) {
       blank = headers - 1;
       blank_length = headers[0] == '\n' ? 2 : 3;
     }

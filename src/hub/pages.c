@@ -4,9 +4,11 @@
  * /predictions, /deployments, /tokens), sign-in and sign-out, the static files, and
  * the token list the tokens page shows (tokens are no part of Replicate's API).
  *
- * The session cookie holds the API token itself: the API already knows how to check a
- * token, and the cookie adds no state to keep. HttpOnly keeps it from scripts and
- * SameSite=Strict keeps other sites' forms from using it. See pages.h. */
+ * Signing in turns an API token into a session (hub/sessions.c): the cookie holds the
+ * session's random id, never the token, HttpOnly keeps it from scripts and
+ * SameSite=Strict keeps other sites' forms from sending it. The shell page carries the
+ * session's CSRF token in a <meta> tag, which app.js sends back as X-CSRF-Token on
+ * every call; a cookie without it serves pages only. See pages.h. */
 #include "hub/pages.h"
 
 #include "core/alloc.h"
@@ -15,6 +17,7 @@
 #include "core/encoding.h"
 #include "core/error.h"
 #include "hub/ids.h"
+#include "hub/sessions.h"
 #include "web/web.h"
 
 #include <stdlib.h>
@@ -26,8 +29,9 @@ static int is_method(pn_hub_request *request, enum evhttp_cmd_type method) {
   return evhttp_request_get_command(request->request) == method;
 }
 
-/* An embedded file as it is, or 404. */
-static void send_asset(pn_hub_request *request, const char *path, const char *cache) {
+/* An embedded file as it is with `status`, or 404. */
+static void send_asset_status(pn_hub_request *request, int status, const char *path,
+                              const char *cache) {
   const unsigned char *bytes = NULL;
   size_t length = 0;
   const char *type = NULL;
@@ -39,7 +43,20 @@ static void send_asset(pn_hub_request *request, const char *path, const char *ca
   pn_hub_header(request, "X-Content-Type-Options", "nosniff");
   if (strncmp(type, "text/html", 9) == 0)
     pn_hub_header(request, "Content-Security-Policy", PN_WEB_CSP);
-  pn_hub_reply_bytes(request, 200, type, bytes, length);
+  pn_hub_reply_bytes(request, status, type, bytes, length);
+}
+
+static void send_asset(pn_hub_request *request, const char *path, const char *cache) {
+  send_asset_status(request, 200, path, cache);
+}
+
+/* A path that is no page: a page saying so to a browser, problem+json to programs. */
+static void not_found(pn_hub_request *request) {
+  const char *accept = pn_hub_request_header(request, "Accept");
+  if (accept && strstr(accept, "text/html"))
+    send_asset_status(request, 404, "notfound.html", "no-cache");
+  else
+    pn_hub_problem(request, 404, NULL, "There is no page at %s.", request->path);
 }
 
 static void redirect(pn_hub_request *request, const char *location) {
@@ -139,44 +156,79 @@ static char *form_value(const char *body, size_t length, const char *name) {
   return NULL;
 }
 
-static char *account_of_token(pn_hub *hub, const char *token) {
-  char hash[65];
-  char *account = NULL;
-  if (token && *token && pn_crypto_sha256_hex(token, strlen(token), hash) == 0)
-    pn_store_token_account(hub->store, hash, &account);
-  return account;
-}
-
 static void login_post(pn_hub_request *request) {
   const char *body = (const char *)request->body;
   size_t length = request->body_length < LOGIN_FORM_MAX ? request->body_length : 0;
   char *token = body ? form_value(body, length, "token") : NULL;
   char *next = body ? form_value(body, length, "next") : NULL;
-  char *account = account_of_token(request->hub, token);
-  if (!account) {
+  char *session_id = NULL, *account = NULL;
+  int rc = pn_hub_session_create(request->hub, token, &session_id, &account);
+  if (rc == PN_ENOENT) {
     login_page(
         request, 401,
         "That token is not valid here. Check it, or make one with `pinion hub token create`.",
         next);
+  } else if (rc < 0) {
+    pn_hub_store_failed(request, rc, "signing in");
   } else {
     /* Behind TLS (an https public URL) the browser must never send it in the clear. */
     int secure = strncmp(request->hub->public_url, "https://", 8) == 0;
-    char *cookie = pn_strfmt("%s=%s; HttpOnly; SameSite=Strict; Path=/%s", PN_HUB_SESSION_COOKIE,
-                             token, secure ? "; Secure" : "");
+    char *cookie =
+        pn_strfmt("%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%ld%s", PN_HUB_SESSION_COOKIE,
+                  session_id, pn_hub_session_lifetime(), secure ? "; Secure" : "");
     if (cookie)
       pn_hub_header(request, "Set-Cookie", cookie);
     pn_free(cookie);
     redirect(request, safe_next(next));
   }
+  pn_free(session_id);
   pn_free(account);
   pn_free(next);
   pn_free(token);
 }
 
 static void logout(pn_hub_request *request) {
+  char *session_id = pn_hub_session_cookie(request->request);
+  pn_hub_session_end(request->hub, session_id);
+  pn_free(session_id);
   pn_hub_header(request, "Set-Cookie",
                 PN_HUB_SESSION_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
   redirect(request, "/login");
+}
+
+/* web/hub.html with the session's CSRF token in its <meta name="csrf-token">, for
+ * app.js to send with its API calls. Nothing caches it: it belongs to one session. */
+static void shell_page(pn_hub_request *request) {
+  const unsigned char *bytes = NULL;
+  size_t length = 0;
+  const char *type = NULL;
+  if (pn_web_asset("hub.html", &bytes, &length, &type) < 0) {
+    pn_hub_problem(request, 500, NULL, "The page shell is missing from this build.");
+    return;
+  }
+  static const char marker[] = "<!--csrf-->";
+  const char *text = (const char *)bytes;
+  const char *at = strstr(text, marker);
+  char csrf[65] = "";
+  char *session_id = pn_hub_session_cookie(request->request);
+  if (session_id && pn_hub_session_csrf(request->hub, session_id, csrf) < 0)
+    csrf[0] = '\0';
+  pn_free(session_id);
+  pn_buf page;
+  pn_buf_init(&page, 1u << 20);
+  if (!at) {
+    pn_buf_append(&page, text, length);
+  } else {
+    pn_buf_append(&page, text, (size_t)(at - text));
+    pn_buf_append_str(&page, csrf);
+    const char *rest = at + sizeof marker - 1;
+    pn_buf_append(&page, rest, length - (size_t)(rest - text));
+  }
+  pn_hub_header(request, "Cache-Control", "no-store");
+  pn_hub_header(request, "X-Content-Type-Options", "nosniff");
+  pn_hub_header(request, "Content-Security-Policy", PN_WEB_CSP);
+  pn_hub_reply_bytes(request, 200, type, page.data, page.length);
+  pn_buf_free(&page);
 }
 
 /* The page paths the shell draws: /, /predictions, /deployments, /tokens, /p/{id} and
@@ -318,14 +370,19 @@ void pn_hub_pages_serve(pn_hub_request *request) {
     logout(request);
     return;
   }
-  char *account = pn_hub_authenticate(request->hub, request->request);
+  char *account = NULL;
+  enum pn_hub_auth how = pn_hub_authenticate(request->hub, request->request, &account);
   if (strncmp(path, "/session/", 9) == 0) {
-    if (account)
+    if (how == PN_HUB_AUTH_COOKIE_ONLY)
+      pn_hub_problem(request, 403, NULL,
+                     "The session cookie alone does not authorize this call: send the page's "
+                     "X-CSRF-Token header with it.");
+    else if (account)
       session_call(request, account);
     else
       pn_hub_problem(request, 401, "Unauthenticated", "Sign in at /login first.");
   } else if (!is_page(path)) {
-    pn_hub_problem(request, 404, NULL, "There is no page at %s.", path);
+    not_found(request);
   } else if (!get) {
     pn_hub_problem(request, 405, NULL, "%s takes GET.", path);
   } else if (!account) {
@@ -339,7 +396,7 @@ void pn_hub_pages_serve(pn_hub_request *request) {
     redirect(request, location.data);
     pn_buf_free(&location);
   } else {
-    send_asset(request, "hub.html", "no-cache");
+    shell_page(request);
   }
   pn_free(account);
 }

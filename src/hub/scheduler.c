@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -30,6 +31,8 @@
 #define FREE_GRACE_SECONDS 2.0
 #define BUSY_RETRY_SECONDS 0.1
 #define LOG_TAIL_BYTES 2048
+#define CREDENTIAL_BYTES 32
+#define CREDENTIAL_HEX (CREDENTIAL_BYTES * 2)
 
 typedef struct target target;
 typedef struct entry entry;
@@ -59,7 +62,10 @@ struct prediction {
 
 struct entry {
   pn_scheduler *scheduler;
-  char token[33];
+  char token[33]; /* the instance's name (scratch folder, BOOTING events): not a secret */
+  /* The instance's credential on the hub's internal routes, the hex of 32 random bytes in
+   * its webhook and upload URLs; emptied the moment the instance is stopped. */
+  char credential[CREDENTIAL_HEX + 1];
   pn_instance *instance;
   target *target;
   enum entry_state state;
@@ -296,14 +302,15 @@ static void emit_started(prediction *p) {
 
 /* --- instances ------------------------------------------------------------------------ */
 
-static entry *find_entry(const pn_scheduler *scheduler, const char *token) {
+/* The instance holding `credential`: only instances on a target (BOOTING or READY)
+ * hold one; a stopping instance's credential is already gone. */
+static entry *find_entry(const pn_scheduler *scheduler, const char *credential) {
+  if (!credential || strlen(credential) != CREDENTIAL_HEX)
+    return NULL;
   for (target *t = scheduler->targets; t; t = t->next)
     for (entry *e = t->instances; e; e = e->next)
-      if (strcmp(e->token, token) == 0)
+      if (e->credential[0] && pn_crypto_equal(e->credential, credential, CREDENTIAL_HEX))
         return e;
-  for (entry *e = scheduler->stopping; e; e = e->next)
-    if (strcmp(e->token, token) == 0)
-      return e;
   return NULL;
 }
 
@@ -328,6 +335,7 @@ static void stop_entry(entry *e) {
   if (e->state == STOPPING)
     return;
   e->state = STOPPING;
+  memset(e->credential, 0, sizeof e->credential); /* revoked before anything else runs */
   event_del(e->idle_timer);
   event_del(e->retry_timer);
   for (prediction *p = e->target->first; p; p = p->next)
@@ -430,10 +438,25 @@ static void make_token(char token[33]) {
     snprintf(token + i * 2, 3, "%02x", bytes[i]);
 }
 
+/* A fresh credential from the system's CSPRNG, as hex. */
+static int make_credential(char credential[CREDENTIAL_HEX + 1]) {
+  unsigned char bytes[CREDENTIAL_BYTES];
+  int rc = pn_crypto_random(bytes, sizeof bytes);
+  for (size_t i = 0; rc == 0 && i < sizeof bytes; i++)
+    snprintf(credential + i * 2, 3, "%02x", bytes[i]);
+  memset(bytes, 0, sizeof bytes);
+  return rc;
+}
+
 static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   entry *e = pn_calloc(1, sizeof *e);
   if (!e)
     return PN_ENOMEM;
+  if (make_credential(e->credential) < 0) {
+    pn_free(e);
+    *error = pn_strdup("the system's random number generator failed");
+    return PN_EIO;
+  }
   e->scheduler = scheduler;
   e->target = t;
   e->generation = t->generation;
@@ -443,7 +466,7 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   e->retry_timer = evtimer_new(scheduler->base, on_retry, e);
   char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
   char *scratch = instances_dir ? pn_fs_join(instances_dir, e->token) : NULL;
-  char *upload_url = pn_strfmt("%s/internal/uploads/%s/", scheduler->hub_url, e->token);
+  char *upload_url = pn_strfmt("%s/internal/uploads/%s/", scheduler->hub_url, e->credential);
   int rc = PN_ENOMEM;
   if (t->bundle_dir && scheduler->sandbox_error) {
     *error = pn_strdup(scheduler->sandbox_error);
@@ -548,7 +571,7 @@ static void on_put_done(const pn_http_response *response, void *arg) {
 
 static int dispatch(pn_scheduler *scheduler, prediction *p, entry *e) {
   json_t *body = json_deep_copy(p->request);
-  char *webhook = pn_strfmt("%s/internal/instances/%s/webhook", scheduler->hub_url, e->token);
+  char *webhook = pn_strfmt("%s/internal/instances/%s/webhook", scheduler->hub_url, e->credential);
   char *text = NULL;
   if (body && webhook && json_object_set_new(body, "id", json_string(p->id)) == 0 &&
       json_object_set_new(body, "webhook", json_string(webhook)) == 0)
@@ -992,8 +1015,12 @@ static int is_terminal(const char *status) {
                     strcmp(status, "canceled") == 0);
 }
 
-int pn_scheduler_webhook(pn_scheduler *scheduler, const char *token, const json_t *body) {
-  entry *e = token ? find_entry(scheduler, token) : NULL;
+int pn_scheduler_credential_valid(const pn_scheduler *scheduler, const char *credential) {
+  return find_entry(scheduler, credential) != NULL;
+}
+
+int pn_scheduler_webhook(pn_scheduler *scheduler, const char *credential, const json_t *body) {
+  entry *e = find_entry(scheduler, credential);
   if (!e)
     return PN_ENOENT;
   const char *id = json_string_value(json_object_get(body, "id"));

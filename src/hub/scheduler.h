@@ -20,7 +20,7 @@ typedef struct pn_scheduler_options {
   const char *pinion;          /* the pinion binary to start instances with (/proc/self/exe) */
   const char *python;          /* the models' Python (passed as --python), or NULL */
   const char *data_dir;        /* instances get scratch folders under DATA/instances/ */
-  const char *hub_url;         /* how instances reach the hub: http://127.0.0.1:PORT */
+  const char *hub_url;         /* the hub's internal listener: http://127.0.0.1:PORT */
   double idle_timeout;         /* seconds an instance above min_instances may sit idle (60) */
   double boot_timeout;         /* seconds an instance may take to become READY (600) */
   enum pn_isolation isolation; /* how instances run (default: folder versions sandboxed) */
@@ -73,9 +73,15 @@ int pn_scheduler_cancel(pn_scheduler *scheduler, const char *prediction_id);
 /* Changes a target's bounds (a deployment was updated); instances follow. */
 int pn_scheduler_configure(pn_scheduler *scheduler, const pn_scheduler_target *target);
 
-/* The hub routes `POST /internal/instances/<token>/webhook` here. Returns 0, or
- * PN_ENOENT for an unknown token (the hub answers 404). */
-int pn_scheduler_webhook(pn_scheduler *scheduler, const char *token, const json_t *body);
+/* Each instance gets a credential when it starts (256 bits from the CSPRNG, in its
+ * webhook and upload URLs: `<hub>/internal/instances/<credential>/webhook`,
+ * `<hub>/internal/uploads/<credential>/`), revoked the moment it is stopped. Returns 1
+ * when a running or booting instance holds `credential` (compared in constant time). */
+int pn_scheduler_credential_valid(const pn_scheduler *scheduler, const char *credential);
+
+/* The hub routes `POST /internal/instances/<credential>/webhook` here. Returns 0, or
+ * PN_ENOENT when no live instance holds the credential (the hub answers 401). */
+int pn_scheduler_webhook(pn_scheduler *scheduler, const char *credential, const json_t *body);
 
 typedef struct pn_scheduler_stats {
   int instances; /* running or starting */

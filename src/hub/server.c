@@ -3,11 +3,14 @@
  *
  * Every route names the methods it takes, a pattern whose `{}` segments become
  * request->params, and who may call it: an account (Bearer/Token), anyone (stream and
- * signed download URLs carry their own capability), or only loopback callers (the
- * instances' webhooks and uploads). Paths outside /v1/ and /internal/ belong to the
- * pages (hub/pages.c). libevent 2.1 knows no QUERY method: such requests arrive with
- * an unknown type and their body unread, so the router reads the body from the
- * connection itself (see read_unknown_method_body). */
+ * signed download URLs carry their own capability), or a running instance (its
+ * credential is the first `{}`). The hub listens twice: the public listener serves /v1/
+ * and the pages (paths outside /v1/ belong to hub/pages.c) and never /internal/; the
+ * internal listener (--internal-listen, 127.0.0.1 on an ephemeral port by default)
+ * serves only /internal/, each route behind a credential, so a proxy on the same host
+ * cannot make a caller "local". libevent 2.1 knows no QUERY method: such requests
+ * arrive with an unknown type and their body unread, so the router reads the body from
+ * the connection itself (see read_unknown_method_body). */
 #include "hub/hub.h"
 
 #include "core/loop.h"
@@ -22,6 +25,8 @@
 #include "core/log.h"
 #include "hub/ids.h"
 #include "hub/pages.h"
+#include "hub/route.h"
+#include "hub/sessions.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,7 +52,10 @@
 #define DEFAULT_RATE_LIMIT 3000
 
 enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_PATCH = 8, M_DELETE = 16, M_QUERY = 32 };
-enum access { ACCOUNT, ANYONE, LOOPBACK };
+/* INSTANCE and SIGNED routes live on the internal listener only: INSTANCE takes a live
+ * instance's credential as its first `{}`; SIGNED carries a signature its handler checks
+ * (the input files instances download). */
+enum access { ACCOUNT, ANYONE, INSTANCE, SIGNED };
 
 typedef struct route {
   unsigned methods;
@@ -97,8 +105,9 @@ static const route routes[] = {
     {M_PATCH, "/v1/deployments/{}/{}", pn_hub_deployment_update, ACCOUNT},
     {M_DELETE, "/v1/deployments/{}/{}", pn_hub_deployment_delete, ACCOUNT},
     {M_POST, "/v1/deployments/{}/{}/predictions", pn_hub_deployment_predictions_create, ACCOUNT},
-    {M_POST, "/internal/instances/{}/webhook", pn_hub_instance_webhook, LOOPBACK},
-    {M_PUT, "/internal/uploads/{}/{}", pn_hub_upload_put, LOOPBACK},
+    {M_POST, "/internal/instances/{}/webhook", pn_hub_instance_webhook, INSTANCE},
+    {M_PUT, "/internal/uploads/{}/{}", pn_hub_upload_put, INSTANCE},
+    {M_GET, "/internal/files/{}/download", pn_hub_file_download, SIGNED},
 };
 
 typedef struct pn_hub_limit {
@@ -364,42 +373,45 @@ void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_quer
 
 /* --- authentication and limits ------------------------------------------------------ */
 
-/* The session cookie's value (the token) in a Cookie header, or NULL; pn_malloc'd. */
-static char *session_token(const char *cookies) {
-  static const char name[] = PN_HUB_SESSION_COOKIE "=";
-  for (const char *at = cookies; at && *at;) {
-    while (*at == ' ' || *at == ';')
-      at++;
-    const char *end = strchr(at, ';');
-    size_t length = end ? (size_t)(end - at) : strlen(at);
-    if (length > sizeof name - 1 && strncmp(at, name, sizeof name - 1) == 0)
-      return pn_strndup(at + sizeof name - 1, length - (sizeof name - 1));
-    at = end;
-  }
-  return NULL;
+/* The credential an API token names, or PN_ENOENT. */
+static int token_credential(pn_hub *hub, const char *token, pn_store_credential *credential) {
+  char hash[65];
+  while (*token == ' ')
+    token++;
+  int rc = *token ? pn_crypto_sha256_hex(token, strlen(token), hash) : PN_ENOENT;
+  return rc < 0 ? rc : pn_store_token_find(hub->store, hash, credential);
 }
 
-char *pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request) {
+enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request, char **account) {
+  *account = NULL;
   struct evkeyvalq *headers = evhttp_request_get_input_headers(request);
   const char *header = evhttp_find_header(headers, "Authorization");
-  char *from_cookie = header ? NULL : session_token(evhttp_find_header(headers, "Cookie"));
-  const char *token = from_cookie;
-  if (!header && !token)
-    return NULL;
-  if (header && strncasecmp(header, "Bearer ", 7) == 0)
-    token = header + 7;
-  else if (header && strncasecmp(header, "Token ", 6) == 0)
-    token = header + 6;
-  char *account = NULL;
-  if (token) {
-    while (*token == ' ')
-      token++;
-    char hash[65];
-    if (*token && pn_crypto_sha256_hex(token, strlen(token), hash) == 0)
-      pn_store_token_account(hub->store, hash, &account);
+  pn_store_credential credential = {0};
+  enum pn_hub_auth how = PN_HUB_AUTH_NONE;
+  if (header) {
+    const char *token = strncasecmp(header, "Bearer ", 7) == 0  ? header + 7
+                        : strncasecmp(header, "Token ", 6) == 0 ? header + 6
+                                                                : NULL;
+    if (token && token_credential(hub, token, &credential) == 0)
+      how = PN_HUB_AUTH_TOKEN;
+  } else {
+    /* A browser sends the cookie with every request to this origin, whoever made the
+     * page that caused it; only the hub's own pages know the CSRF token. */
+    char *session_id = pn_hub_session_cookie(request);
+    if (session_id && pn_hub_session_find(hub, session_id, &credential) == 0)
+      how = pn_hub_session_csrf_valid(hub, session_id,
+                                      evhttp_find_header(headers, PN_HUB_CSRF_HEADER))
+                ? PN_HUB_AUTH_SESSION
+                : PN_HUB_AUTH_COOKIE_ONLY;
+    pn_free(session_id);
   }
-  pn_free(from_cookie);
-  return account;
+  if (how != PN_HUB_AUTH_NONE) {
+    pn_hub_credential_used(hub, &credential);
+    *account = credential.account;
+    credential.account = NULL;
+  }
+  pn_store_credential_clear(&credential);
+  return how;
 }
 
 /* Counts the request against the account's window; 0 when allowed. */
@@ -442,17 +454,6 @@ static int count_request(pn_hub_request *request) {
   return 0;
 }
 
-static int from_loopback(struct evhttp_request *request) {
-  struct evhttp_connection *connection = evhttp_request_get_connection(request);
-  if (!connection)
-    return 0;
-  char *address = NULL;
-  ev_uint16_t port = 0;
-  evhttp_connection_get_peer(connection, &address, &port);
-  return address && (strcmp(address, "127.0.0.1") == 0 || strcmp(address, "::1") == 0 ||
-                     strcmp(address, "::ffff:127.0.0.1") == 0);
-}
-
 /* --- routing ------------------------------------------------------------------------ */
 
 static unsigned method_bit(struct evhttp_request *request) {
@@ -475,34 +476,6 @@ static unsigned method_bit(struct evhttp_request *request) {
   default:
     return M_QUERY; /* the one non-standard method clients send */
   }
-}
-
-/* Matches `path` against `pattern`; fills params with pn_malloc'd decoded segments. */
-static int match(const char *pattern, const char *path, char *params[4]) {
-  size_t count = 0;
-  while (*pattern && *path) {
-    if (pattern[0] == '{' && pattern[1] == '}') {
-      const char *end = strchr(path, '/');
-      size_t length = end ? (size_t)(end - path) : strlen(path);
-      if (length == 0 || count == 4)
-        return 0;
-      pn_buf decoded;
-      pn_buf_init(&decoded, 4096);
-      if (pn_percent_decode(path, length, 0, &decoded) < 0) {
-        pn_buf_free(&decoded);
-        return 0;
-      }
-      params[count++] = pn_buf_take(&decoded);
-      pattern += 2;
-      path += length;
-    } else if (*pattern == *path) {
-      pattern++;
-      path++;
-    } else {
-      return 0;
-    }
-  }
-  return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
 }
 
 /* libevent 2.1 leaves the body of a request with an unknown method (QUERY) unread: take
@@ -550,7 +523,10 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
   for (unsigned i = 0; i < 6; i++)
     if (method == 1u << i)
       name = names[i];
-  pn_debug("hub: %s %s (%s)", name, path, agent ? agent : "no User-Agent");
+  int internal = strncmp(path, "/internal/", 10) == 0;
+  /* Internal paths hold credentials: they are never logged. */
+  pn_debug("hub: %s %s (%s)", name, internal ? "/internal/..." : path,
+           agent ? agent : "no User-Agent");
   pn_hub_request request = {.hub = hub, .request = http_request, .path = path};
   TAILQ_INIT(&request.query);
   if (uri && evhttp_uri_get_query(uri))
@@ -566,8 +542,13 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
     request.body_length = evbuffer_get_length(input);
     request.body = evbuffer_pullup(input, (ev_ssize_t)request.body_length);
   }
-  if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0 &&
-      strncmp(path, "/internal/", 10) != 0) {
+  if (internal) {
+    pn_hub_problem(&request, 404, NULL,
+                   "There is no API endpoint at this path. See the API reference for the paths "
+                   "under /v1/.");
+    goto done;
+  }
+  if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
     pn_hub_pages_serve(&request);
     goto done;
   }
@@ -592,7 +573,7 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
   int path_known = 0;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !found; i++) {
     char *candidate[4] = {0};
-    if (match(routes[i].pattern, path, candidate)) {
+    if (pn_hub_route_match(routes[i].pattern, path, candidate)) {
       path_known = 1;
       if (routes[i].methods & method) {
         found = &routes[i];
@@ -613,11 +594,19 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
                      "There is no API endpoint at %s. See the API reference for the paths "
                      "under /v1/.",
                      path);
-  } else if (found->access == LOOPBACK && !from_loopback(http_request)) {
-    pn_hub_problem(&request, 404, NULL, "There is no API endpoint at %s.", path);
   } else {
-    request.account = pn_hub_authenticate(hub, http_request);
-    if (found->access == ACCOUNT && !request.account) {
+    char *account = NULL;
+    enum pn_hub_auth how = pn_hub_authenticate(hub, http_request, &account);
+    if (how == PN_HUB_AUTH_COOKIE_ONLY)
+      pn_free(account); /* the API takes a cookie only with its CSRF token */
+    else
+      request.account = account;
+    if (found->access == ACCOUNT && how == PN_HUB_AUTH_COOKIE_ONLY) {
+      pn_hub_problem(&request, 403, NULL,
+                     "The session cookie alone does not authorize API calls: the hub's pages "
+                     "send their X-CSRF-Token header with it. Other clients send "
+                     "`Authorization: Bearer <token>`.");
+    } else if (found->access == ACCOUNT && !request.account) {
       pn_hub_problem(&request, 401, "Unauthenticated",
                      "You did not pass a valid authentication token. Send `Authorization: "
                      "Bearer <token>`; create a token with `pinion hub token create`.");
@@ -631,6 +620,55 @@ done:
   pn_free(request.account);
   evhttp_clear_headers(&request.query);
   pn_buf_free(&unknown_body);
+}
+
+/* The internal listener: only /internal/ routes, each behind a credential; anything
+ * else, from any address, is 401 (404 outside /internal/). Paths are never logged or
+ * echoed: they carry the credentials. */
+static void dispatch_internal(struct evhttp_request *http_request, void *arg) {
+  pn_hub *hub = arg;
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http_request);
+  const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+  pn_hub_request request = {.hub = hub, .request = http_request, .path = path ? path : "/"};
+  TAILQ_INIT(&request.query);
+  if (uri && evhttp_uri_get_query(uri))
+    evhttp_parse_query_str(evhttp_uri_get_query(uri), &request.query);
+  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
+  request.body_length = evbuffer_get_length(input);
+  request.body = evbuffer_pullup(input, (ev_ssize_t)request.body_length);
+  const route *found = NULL;
+  char *params[4] = {0};
+  unsigned method = method_bit(http_request);
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !found; i++) {
+    if (routes[i].access != INSTANCE && routes[i].access != SIGNED)
+      continue;
+    if (pn_hub_route_match(routes[i].pattern, request.path, params) &&
+        (routes[i].methods & method))
+      found = &routes[i];
+    else
+      for (int j = 0; j < 4; j++) {
+        pn_free(params[j]);
+        params[j] = NULL;
+      }
+  }
+  for (int j = 0; j < 4; j++)
+    request.params[j] = params[j];
+  pn_debug("hub: internal %s", found ? found->pattern : "request without a route");
+  if (strncmp(request.path, "/internal/", 10) != 0)
+    pn_hub_problem(&request, 404, NULL,
+                   "The hub's internal listener serves only /internal/ routes; the API is on "
+                   "the public listener.");
+  else if (!found ||
+           (found->access == INSTANCE && !pn_scheduler_credential_valid(hub->scheduler, params[0])))
+    pn_hub_problem(&request, 401, "Unauthenticated",
+                   "Internal routes take the credential of a running instance (in the webhook "
+                   "and upload URLs the hub gives it); this request has none that is valid, or "
+                   "the instance has stopped.");
+  else
+    found->handler(&request);
+  for (int j = 0; j < 4; j++)
+    pn_free(params[j]);
+  evhttp_clear_headers(&request.query);
 }
 
 /* --- start-up ----------------------------------------------------------------------- */
@@ -743,10 +781,52 @@ static int bind_http(pn_hub *hub, int *actual_port) {
   size_t length = hub->public_url ? strlen(hub->public_url) : 0;
   while (length && hub->public_url[length - 1] == '/')
     hub->public_url[--length] = '\0';
-  hub->internal_url = pn_strfmt("http://127.0.0.1:%d", *actual_port);
   pn_info("pinion hub: listening on %s:%d, public URL %s", host, *actual_port, hub->public_url);
   pn_free(host);
   return 0;
+}
+
+/* The internal listener (instances' webhooks, uploads and input files): its own evhttp,
+ * so that nothing the public listener accepts reaches /internal/ and back. Sets
+ * hub->internal_url, which instances are given. */
+static int bind_internal(pn_hub *hub) {
+  const char *listen =
+      hub->options->internal_listen ? hub->options->internal_listen : "127.0.0.1:0";
+  char *host = NULL;
+  int port = 0;
+  if (split_listen(listen, &host, &port) < 0) {
+    fprintf(stderr, "error: --internal-listen takes HOST:PORT, e.g. 127.0.0.1:0\n");
+    pn_free(host);
+    return -1;
+  }
+  hub->internal_http = evhttp_new(hub->base);
+  struct evhttp_bound_socket *bound =
+      hub->internal_http
+          ? evhttp_bind_socket_with_handle(hub->internal_http, host, (ev_uint16_t)port)
+          : NULL;
+  if (!bound) {
+    fprintf(stderr,
+            "error: cannot listen on %s:%d for the internal routes (choose another address "
+            "with --internal-listen)\n",
+            host, port);
+    pn_free(host);
+    return -1;
+  }
+  evhttp_set_allowed_methods(hub->internal_http, 0xffff); /* all reach dispatch_internal: 401 */
+  evhttp_set_max_body_size(hub->internal_http, REQUEST_BODY_MAX);
+  evhttp_set_max_headers_size(hub->internal_http, 64 * 1024);
+  evhttp_set_timeout(hub->internal_http, 120);
+  evhttp_set_gencb(hub->internal_http, dispatch_internal, hub);
+  struct sockaddr_storage address;
+  socklen_t size = sizeof address;
+  if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&address, &size) == 0)
+    port = address.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&address)->sin_port);
+  hub->internal_url =
+      pn_strfmt("http://%s:%d", strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port);
+  pn_info("pinion hub: internal routes on %s:%d", host, port);
+  pn_free(host);
+  return hub->internal_url ? 0 : -1;
 }
 
 static void on_signal(evutil_socket_t signal_number, short what, void *arg) {
@@ -789,7 +869,7 @@ int pn_hub_run(const pn_hub_options *options) {
   evhttp_set_timeout(hub.http, 120);
   evhttp_set_gencb(hub.http, dispatch, &hub);
   int exit_code = 0, port = 0;
-  if (bind_http(&hub, &port) < 0) {
+  if (bind_http(&hub, &port) < 0 || bind_internal(&hub) < 0) {
     exit_code = 1;
   } else {
     pn_scheduler_options scheduler_options = {
@@ -837,6 +917,8 @@ int pn_hub_run(const pn_hub_options *options) {
   pn_hub_predictions_free(&hub);
   pn_scheduler_free(hub.scheduler);
   evhttp_free(hub.http);
+  if (hub.internal_http)
+    evhttp_free(hub.internal_http);
   pn_http_client_free(hub.client);
   event_base_free(hub.base);
   pn_store_close(hub.store);

@@ -82,6 +82,23 @@ void pn_hub_stream_free(pn_hub_stream *stream) {
   pn_free(stream);
 }
 
+int pn_hub_stream_format(size_t id, const char *event, const char *data, pn_buf *out) {
+  int rc = pn_buf_appendf(out, "id: %zu\nevent: %s\n", id, event);
+  /* Readers end a line at CRLF, LF or a lone CR: each of them starts a new data line,
+   * so that no text can end the data early and start a field of its own. */
+  const char *line = data;
+  while (rc == 0) {
+    size_t length = strcspn(line, "\r\n");
+    if ((rc = pn_buf_append_str(out, "data: ")) < 0 || (rc = pn_buf_append(out, line, length)) < 0 ||
+        (rc = pn_buf_append_str(out, "\n")) < 0)
+      break;
+    if (!line[length])
+      return pn_buf_append_str(out, "\n");
+    line += length + (line[length] == '\r' && line[length + 1] == '\n' ? 2 : 1);
+  }
+  return rc;
+}
+
 int pn_hub_stream_publish(pn_hub_stream *stream, const char *event, const char *data) {
   if (stream->finished)
     return PN_ESTATE;
@@ -95,19 +112,7 @@ int pn_hub_stream_publish(pn_hub_stream *stream, const char *event, const char *
   }
   pn_buf text;
   pn_buf_init(&text, (size_t)1 << 30);
-  pn_buf_appendf(&text, "id: %zu\nevent: %s\n", stream->count + 1, event);
-  const char *line = data;
-  do {
-    const char *newline = strchr(line, '\n');
-    size_t length = newline ? (size_t)(newline - line) : strlen(line);
-    if (length && line[length - 1] == '\r')
-      length--;
-    pn_buf_append_str(&text, "data: ");
-    pn_buf_append(&text, line, length);
-    pn_buf_append_str(&text, "\n");
-    line = newline ? newline + 1 : NULL;
-  } while (line);
-  if (pn_buf_append_str(&text, "\n") < 0) {
+  if (pn_hub_stream_format(stream->count + 1, event, data, &text) < 0) {
     pn_buf_free(&text);
     return PN_ENOMEM;
   }
@@ -147,6 +152,7 @@ int pn_hub_stream_subscribe(pn_hub_stream *stream, struct evhttp_request *reques
   evhttp_add_header(headers, "Content-Type", "text/event-stream");
   evhttp_add_header(headers, "Cache-Control", "no-cache");
   evhttp_add_header(headers, "X-Accel-Buffering", "no");
+  evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
   evhttp_send_reply_start(request, 200, "OK");
   size_t start = last_event_id ? (size_t)strtoul(last_event_id, NULL, 10) : 0;
   for (size_t i = start; i < stream->count; i++)

@@ -7,11 +7,17 @@
 #ifndef PN_HUB_STREAM_H
 #define PN_HUB_STREAM_H
 
+#include "core/buf.h"
 #include "hub/hub.h"
 
 pn_hub_stream *pn_hub_stream_new(struct event_base *base);
 /* Ends every subscriber's response and frees. */
 void pn_hub_stream_free(pn_hub_stream *stream);
+/* Appends one event in the stream's format to `out`: `id: ID`, `event: EVENT`, then one
+ * `data:` line per line of `data` (raw text; CRLF, LF and a lone CR each end a line, as
+ * an SSE reader splits them) and a blank line. `event` is one of ours, never outside
+ * text. out's error (PN_ETOOBIG past its limit) when it does not fit. */
+int pn_hub_stream_format(size_t id, const char *event, const char *data, pn_buf *out);
 /* Appends an event; `data` is raw text (may hold newlines). */
 int pn_hub_stream_publish(pn_hub_stream *stream, const char *event, const char *data);
 /* Appends `done` with `done_data` ({} or {"reason":...}) and ends every response. */

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -341,6 +342,61 @@ static char *config_label(const pn_config *config, const pn_image_plan *plan) {
   return text;
 }
 
+char *pn_image_source_url(const char *remote) {
+  if (!remote)
+    return NULL;
+  const char *host = NULL, *path = NULL;
+  size_t host_length = 0;
+  const char *scheme_end = strstr(remote, "://");
+  if (scheme_end) {
+    size_t scheme_length = (size_t)(scheme_end - remote);
+    int web = (scheme_length == 5 && strncasecmp(remote, "https", 5) == 0) ||
+              (scheme_length == 4 && strncasecmp(remote, "http", 4) == 0);
+    int ssh = (scheme_length == 3 && strncasecmp(remote, "ssh", 3) == 0) ||
+              (scheme_length == 7 && strncasecmp(remote, "git+ssh", 7) == 0);
+    if (!web && !ssh)
+      return NULL;
+    host = scheme_end + 3;
+    path = strchr(host, '/');
+    if (!path)
+      return NULL;
+    host_length = (size_t)(path - host);
+    const char *at = memchr(host, '@', host_length); /* user:token@ never goes in a label */
+    if (at) {
+      host_length -= (size_t)(at + 1 - host);
+      host = at + 1;
+    }
+    if (ssh) { /* ssh://git@host:22/path: the web has no ssh port */
+      const char *colon = memchr(host, ':', host_length);
+      if (colon)
+        host_length = (size_t)(colon - host);
+    }
+  } else {
+    /* scp-like: [user@]host:path, where a path never starts the string (and "C:/x" is a
+     * Windows drive, as git reads it). */
+    const char *colon = strchr(remote, ':');
+    const char *slash = strchr(remote, '/');
+    if (!colon || colon - remote < 2 || (slash && slash < colon))
+      return NULL;
+    host = remote;
+    const char *at = memchr(remote, '@', (size_t)(colon - remote));
+    if (at)
+      host = at + 1;
+    host_length = (size_t)(colon - host);
+    path = colon + 1;
+  }
+  while (*path == '/')
+    path++;
+  size_t path_length = strlen(path);
+  while (path_length && path[path_length - 1] == '/')
+    path_length--;
+  if (path_length >= 4 && strncmp(path + path_length - 4, ".git", 4) == 0)
+    path_length -= 4;
+  if (!host_length || !path_length)
+    return NULL;
+  return pn_strfmt("https://%.*s/%.*s", (int)host_length, host, (int)path_length, path);
+}
+
 static int label_image(const pn_image_engine *engine, const pn_image_build_options *options,
                        const pn_image_plan *plan, const char *tmp) {
   json_t *schema = NULL;
@@ -351,7 +407,9 @@ static int label_image(const pn_image_engine *engine, const pn_image_build_optio
   char *schema_text = pn_json_dump(schema, PN_JSON_COMPACT);
   char *config_text = config_label(options->config, plan);
   char *revision = git(options->config->dir, "rev-parse", "HEAD", NULL);
-  char *source = git(options->config->dir, "remote", "get-url", "origin");
+  char *remote = git(options->config->dir, "remote", "get-url", "origin");
+  char *source = pn_image_source_url(remote);
+  pn_free(remote);
   char created[32];
   time_t now = time(NULL);
   strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));

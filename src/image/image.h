@@ -30,6 +30,12 @@ typedef struct pn_image_build_options {
 int pn_image_project_dockerfile(const pn_config *config, const char *base_image,
                                 char **dockerfile, char **error);
 
+/* The org.opencontainers.image.source label for a git remote: an http(s) URL without
+ * its credentials, or an scp-like or ssh:// remote made https, either less a trailing
+ * ".git"; NULL for anything else (a local folder, file://), which must never become a
+ * label. pn_malloc'd. */
+char *pn_image_source_url(const char *remote);
+
 /* Builds and labels the image; prints progress to stderr. Returns 0 or a negative
  * PN_E* after printing what went wrong. */
 int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *options);

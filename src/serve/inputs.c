@@ -100,28 +100,17 @@ static char *slot_folder(const char *temp_dir, size_t number) {
 
 /* data:[<media type>][;base64],<payload> written to a file; returns its path. */
 static int decode_data_uri(const char *uri, const char *folder, char **path, char **error) {
-  const char *comma = strchr(uri, ',');
-  if (!comma) {
-    *error = pn_strdup("the data URI has no ',' before its payload");
-    return PN_EPARSE;
-  }
-  const char *meta = uri + 5;
-  size_t meta_length = (size_t)(comma - meta);
-  int base64 = meta_length >= 7 && strncmp(comma - 7, ";base64", 7) == 0;
-  char *media_type = pn_strndup(meta, strcspn(meta, ";,"));
+  char *media_type = NULL;
+  const char *problem = NULL;
   pn_buf bytes;
   pn_buf_init(&bytes, pn_inputs_file_max());
-  const char *payload = comma + 1;
-  int rc = base64 ? pn_base64_decode(payload, strlen(payload), &bytes)
-                  : pn_percent_decode(payload, strlen(payload), 0, &bytes);
+  int rc = pn_data_uri_decode(uri, strlen(uri), &media_type, &bytes, &problem);
   if (rc < 0) {
-    *error = pn_strdup(rc == PN_EPARSE ? "the data URI's base64 payload is not valid base64"
-                                       : "the data URI could not be decoded");
-    pn_free(media_type);
+    *error = pn_strdup(problem ? problem : pn_strerror(rc));
     pn_buf_free(&bytes);
     return rc;
   }
-  char *name = pn_strfmt("file%s", pn_mime_extension(media_type ? media_type : ""));
+  char *name = pn_strfmt("file%s", pn_mime_extension(media_type));
   *path = name ? pn_fs_join(folder, name) : NULL;
   pn_free(name);
   pn_free(media_type);

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/mime.h"
+#include "core/url.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -174,11 +175,16 @@ static int upload_next(pn_outputs_job *job, char **error) {
     job->current_path = pn_strdup(path);
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
-    /* The name joins the base's path; a query (a signed URL's token) stays at the end. */
-    size_t length = strcspn(job->upload_url, "?");
-    char *url = pn_strfmt("%.*s%s%s%s", (int)length, job->upload_url,
-                          length && job->upload_url[length - 1] == '/' ? "" : "/", base,
-                          job->upload_url + length);
+    /* The name joins the base's path, percent-encoded; a query (a signed URL's token)
+     * stays at the end. */
+    char *url = NULL;
+    int built = pn_url_append_segment(job->upload_url, base, &url);
+    if (built == PN_EINVAL) {
+      *error = pn_strfmt("uploading output file %s failed: the upload URL \"%s\" is not an "
+                         "http(s) URL",
+                         path, job->upload_url);
+      return built;
+    }
     char *content_type = pn_strfmt("Content-Type: %s", pn_mime_for_path(path));
     const char *headers[] = {content_type, NULL};
     pn_http_request request = {

@@ -20,6 +20,7 @@
 #include "serve/inputs.h"
 #include "serve/job.h"
 #include "serve/reload.h"
+#include "serve/request.h"
 #include "serve/sse.h"
 #include "serve/webhook.h"
 #include "web/web.h"
@@ -264,15 +265,6 @@ static void on_stream_empty(pn_sse *sse, void *arg) {
 
 /* --- request bodies ------------------------------------------------------------- */
 
-typedef struct create_request {
-  json_t *body;    /* the parsed object (new reference) */
-  const char *id;  /* from the body, may be NULL */
-  json_t *input;   /* borrowed from body; NULL means {} */
-  const char *webhook;
-  unsigned events;
-  json_t *context;
-} create_request;
-
 static const char *header(struct evhttp_request *request, const char *name) {
   return evhttp_find_header(evhttp_request_get_input_headers(request), name);
 }
@@ -290,7 +282,7 @@ static int is_json_type(const char *type) {
 
 /* Reads and checks the request envelope (spec §4.1, §4.3). Replies and returns -1 on
  * a problem. */
-static int read_create_request(struct evhttp_request *request, create_request *out) {
+static int read_create_request(struct evhttp_request *request, pn_serve_request *out) {
   memset(out, 0, sizeof *out);
   out->events = PN_WEBHOOK_ALL;
   struct evbuffer *input = evhttp_request_get_input_buffer(request);
@@ -308,57 +300,14 @@ static int read_create_request(struct evhttp_request *request, create_request *o
     out->body = json_object();
     return 0;
   }
-  json_error_t error;
-  json_t *body =
-      json_loadb((const char *)evbuffer_pullup(input, (ev_ssize_t)length), length, 0, &error);
-  if (!body) {
-    char *message = pn_strfmt("Failed to parse the request body as JSON: %s at line %d column %d",
-                              error.text, error.line, error.column);
-    reply_detail(request, 400, message ? message : "Failed to parse the request body as JSON");
-    pn_free(message);
+  char *detail = NULL;
+  int status = pn_serve_request_parse((const char *)evbuffer_pullup(input, (ev_ssize_t)length),
+                                      length, out, &detail);
+  if (status != 0) {
+    reply_detail(request, status, detail ? detail : "the request body could not be read");
+    pn_free(detail);
     return -1;
   }
-  char *problem = NULL;
-  json_t *value;
-  if (!json_is_object(body)) {
-    problem = pn_strdup("invalid type: expected a JSON object");
-  } else if ((value = json_object_get(body, "id")) && !json_is_null(value) &&
-             !json_is_string(value)) {
-    problem = pn_strdup("id: invalid type: expected a string");
-  } else if ((value = json_object_get(body, "webhook")) && !json_is_null(value) &&
-             !json_is_string(value)) {
-    problem = pn_strdup("webhook: invalid type: expected a string");
-  } else if ((value = json_object_get(body, "context")) && !json_is_null(value) &&
-             !json_is_object(value)) {
-    problem = pn_strdup("context: invalid type: expected a map of strings");
-  } else if (pn_webhook_events_parse(json_object_get(body, "webhook_events_filter"),
-                                     &out->events, &problem) < 0) {
-  }
-  if (!problem && json_is_object(json_object_get(body, "context"))) {
-    const char *key;
-    json_object_foreach(json_object_get(body, "context"), key, value) {
-      if (!json_is_string(value)) {
-        problem = pn_strfmt("context.%s: invalid type: expected a string", key);
-        break;
-      }
-    }
-  }
-  if (problem) {
-    char *message = pn_strfmt("Failed to deserialize the JSON body into the target type: %s",
-                              problem);
-    reply_detail(request, 422, message ? message : problem);
-    pn_free(message);
-    pn_free(problem);
-    json_decref(body);
-    return -1;
-  }
-  out->body = body;
-  out->id = json_string_value(json_object_get(body, "id"));
-  out->input = json_object_get(body, "input");
-  if (json_is_null(out->input))
-    out->input = NULL;
-  out->webhook = json_string_value(json_object_get(body, "webhook"));
-  out->context = json_object_get(body, "context");
   return 0;
 }
 
@@ -411,7 +360,7 @@ static void create(server *self, struct evhttp_request *request, const char *pat
                         "to predict() to enable SSE."));
     return;
   }
-  create_request body;
+  pn_serve_request body;
   if (read_create_request(request, &body) < 0)
     return;
   if (path_id && body.id && strcmp(path_id, body.id) != 0) {

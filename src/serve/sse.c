@@ -180,12 +180,17 @@ int pn_sse_subscribe(pn_sse *sse, struct evhttp_request *request) {
   return 0;
 }
 
+int pn_sse_format(const char *event, const json_t *data, pn_buf *out) {
+  int rc = pn_buf_appendf(out, "event: %s\ndata: ", event);
+  if (rc == 0)
+    rc = pn_json_write(data, PN_JSON_SERDE_NUMBERS, out);
+  return rc < 0 ? rc : pn_buf_append_str(out, "\n\n");
+}
+
 void pn_sse_publish(pn_sse *sse, const char *event, const json_t *data) {
   pn_buf text;
   pn_buf_init(&text, (size_t)1 << 30);
-  if (pn_buf_appendf(&text, "event: %s\ndata: ", event) < 0 ||
-      pn_json_write(data, PN_JSON_SERDE_NUMBERS, &text) < 0 ||
-      pn_buf_append_str(&text, "\n\n") < 0) {
+  if (pn_sse_format(event, data, &text) < 0) {
     pn_buf_free(&text);
     return;
   }

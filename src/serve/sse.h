@@ -6,6 +6,8 @@
 #ifndef PN_SERVE_SSE_H
 #define PN_SERVE_SSE_H
 
+#include "core/buf.h"
+
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
@@ -22,6 +24,10 @@ void pn_sse_free(pn_sse *sse);
 /* Starts a 200 text/event-stream reply on `request` and replays the history.
  * PN_EBUSY past 1024 subscribers (the caller answers 429). */
 int pn_sse_subscribe(pn_sse *sse, struct evhttp_request *request);
+/* Appends one event as subscribers get it to `out`: `event: EVENT`, `data: ` and
+ * `data` as compact JSON on one line (JSON escapes every line break), a blank line.
+ * `event` is one of ours, never outside text. A negative PN_E* when it does not fit. */
+int pn_sse_format(const char *event, const json_t *data, pn_buf *out);
 /* Sends an event to every subscriber and keeps it in the history. */
 void pn_sse_publish(pn_sse *sse, const char *event, const json_t *data);
 /* Ends every subscriber's stream (after the last event). */

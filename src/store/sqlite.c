@@ -40,6 +40,37 @@ static int exec(pn_store *store, const char *sql, char **error) {
   return 0;
 }
 
+/* Migrations: adds `column` to `table` when a database made by an older pinion lacks it.
+ * Names come from this file, never from requests. */
+static int add_column(pn_store *store, const char *table, const char *column, const char *type,
+                      char **error) {
+  sqlite3_stmt *statement = NULL;
+  int rc = sqlite3_prepare_v2(store->db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name=?2",
+                              -1, &statement, NULL) == SQLITE_OK
+               ? 0
+               : PN_EIO;
+  int present = 0;
+  if (rc == 0) {
+    sqlite3_bind_text(statement, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 2, column, -1, SQLITE_STATIC);
+    if (sqlite3_step(statement) == SQLITE_ROW)
+      present = sqlite3_column_int(statement, 0) > 0;
+    else
+      rc = PN_EIO;
+  }
+  sqlite3_finalize(statement);
+  if (rc < 0) {
+    *error = pn_strfmt("cannot read the columns of %s: %s", table, sqlite3_errmsg(store->db));
+    return rc;
+  }
+  if (present)
+    return 0;
+  char *sql = pn_strfmt("ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
+  rc = sql ? exec(store, sql, error) : PN_ENOMEM;
+  pn_free(sql);
+  return rc;
+}
+
 int pn_store_open(const char *path, pn_store **out, char **error) {
   *out = NULL;
   *error = NULL;
@@ -57,8 +88,15 @@ int pn_store_open(const char *path, pn_store **out, char **error) {
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
                 "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL "
                 "UNIQUE, account TEXT NOT NULL, name TEXT, created_at TEXT NOT NULL, revoked "
-                "INTEGER NOT NULL DEFAULT 0);",
+                "INTEGER NOT NULL DEFAULT 0);"
+                "CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, account TEXT NOT "
+                "NULL, token_id TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT "
+                "NULL);"
+                "CREATE INDEX IF NOT EXISTS sessions_token ON sessions (token_id);"
+                "CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);",
                 error);
+  if (rc == 0)
+    rc = add_column(store, "tokens", "last_used_at", "TEXT", error);
   for (size_t i = 0; rc == 0 && tables[i]; i++) {
     char *sql = pn_strfmt(
         "CREATE TABLE IF NOT EXISTS %s (id TEXT PRIMARY KEY, account TEXT, parent TEXT, "
@@ -167,7 +205,8 @@ int pn_store_get(pn_store *store, const char *table, const char *id, json_t **do
   return rc;
 }
 
-/* Runs `sql`, which changes the row whose id is ?1; PN_ENOENT when no row changed. */
+/* Runs `sql`, which changes the rows ?1 selects (a row's id, a token's sessions, a
+ * time); PN_ENOENT when no row changed. */
 static int change_row(pn_store *store, const char *sql, const char *id) {
   sqlite3_stmt *statement = NULL;
   int rc = sql ? prepare(store, sql, &statement) : PN_ENOMEM;
@@ -276,38 +315,23 @@ int pn_store_token_add(pn_store *store, const char *id, const char *hash, const 
   return rc;
 }
 
-int pn_store_token_account(pn_store *store, const char *hash, char **account) {
-  *account = NULL;
-  sqlite3_stmt *statement = NULL;
-  int rc = prepare(store, "SELECT account FROM tokens WHERE hash=?1 AND revoked=0", &statement);
-  if (rc == 0) {
-    bind_text(statement, 1, hash);
-    int step = sqlite3_step(statement);
-    if (step == SQLITE_ROW)
-      rc = (*account = pn_strdup((const char *)sqlite3_column_text(statement, 0))) ? 0 : PN_ENOMEM;
-    else
-      rc = step == SQLITE_DONE ? PN_ENOENT : PN_EIO;
-  }
-  sqlite3_finalize(statement);
-  return rc;
-}
-
 int pn_store_token_list(pn_store *store, json_t **tokens) {
   *tokens = NULL;
   sqlite3_stmt *statement = NULL;
   int rc = prepare(store,
-                   "SELECT id, account, name, created_at, revoked FROM tokens ORDER BY "
-                   "created_at, id",
+                   "SELECT id, account, name, created_at, revoked, last_used_at FROM tokens "
+                   "ORDER BY created_at, id",
                    &statement);
   json_t *list = json_array();
   if (rc == 0 && list) {
     while (sqlite3_step(statement) == SQLITE_ROW) {
       const char *name = (const char *)sqlite3_column_text(statement, 2);
-      json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:s, s:b}", "id",
-                                            sqlite3_column_text(statement, 0), "account",
-                                            sqlite3_column_text(statement, 1), "name", name,
-                                            "created_at", sqlite3_column_text(statement, 3),
-                                            "revoked", sqlite3_column_int(statement, 4)));
+      json_array_append_new(
+          list,
+          json_pack("{s:s, s:s, s:s?, s:s, s:b, s:s?}", "id", sqlite3_column_text(statement, 0),
+                    "account", sqlite3_column_text(statement, 1), "name", name, "created_at",
+                    sqlite3_column_text(statement, 3), "revoked", sqlite3_column_int(statement, 4),
+                    "last_used_at", (const char *)sqlite3_column_text(statement, 5)));
     }
   }
   sqlite3_finalize(statement);
@@ -320,5 +344,103 @@ int pn_store_token_list(pn_store *store, json_t **tokens) {
 }
 
 int pn_store_token_revoke(pn_store *store, const char *id) {
-  return change_row(store, "UPDATE tokens SET revoked=1 WHERE id=?1", id);
+  int rc = change_row(store, "UPDATE tokens SET revoked=1 WHERE id=?1", id);
+  /* Finding a session checks its token too; deleting them keeps nothing that is dead. */
+  if (rc == 0) {
+    rc = change_row(store, "DELETE FROM sessions WHERE token_id=?1", id);
+    rc = rc == PN_ENOENT ? 0 : rc;
+  }
+  return rc;
+}
+
+void pn_store_credential_clear(pn_store_credential *credential) {
+  pn_free(credential->token_id);
+  pn_free(credential->account);
+  pn_free(credential->last_used_at);
+  *credential = (pn_store_credential){0};
+}
+
+static char *column_text(sqlite3_stmt *statement, int column) {
+  const char *text = (const char *)sqlite3_column_text(statement, column);
+  return text ? pn_strdup(text) : NULL;
+}
+
+/* Runs a SELECT of (token id, account, last_used_at) bound to ?1 (and ?2 when `second`). */
+static int find_credential(pn_store *store, const char *sql, const char *first, const char *second,
+                           pn_store_credential *credential) {
+  *credential = (pn_store_credential){0};
+  sqlite3_stmt *statement = NULL;
+  int rc = prepare(store, sql, &statement);
+  if (rc == 0) {
+    bind_text(statement, 1, first);
+    if (second)
+      bind_text(statement, 2, second);
+    int step = sqlite3_step(statement);
+    if (step == SQLITE_ROW) {
+      credential->token_id = column_text(statement, 0);
+      credential->account = column_text(statement, 1);
+      credential->last_used_at = column_text(statement, 2);
+      rc = credential->token_id && credential->account ? 0 : PN_ENOMEM;
+    } else {
+      rc = step == SQLITE_DONE ? PN_ENOENT : PN_EIO;
+    }
+  }
+  sqlite3_finalize(statement);
+  if (rc < 0)
+    pn_store_credential_clear(credential);
+  return rc;
+}
+
+int pn_store_token_find(pn_store *store, const char *hash, pn_store_credential *credential) {
+  return find_credential(store,
+                         "SELECT id, account, last_used_at FROM tokens WHERE hash=?1 AND revoked=0",
+                         hash, NULL, credential);
+}
+
+int pn_store_token_used(pn_store *store, const char *id, const char *when) {
+  sqlite3_stmt *statement = NULL;
+  int rc = prepare(store, "UPDATE tokens SET last_used_at=?2 WHERE id=?1", &statement);
+  if (rc == 0) {
+    bind_text(statement, 1, id);
+    bind_text(statement, 2, when);
+    rc = sqlite3_step(statement) == SQLITE_DONE ? 0 : PN_EIO;
+  }
+  sqlite3_finalize(statement);
+  return rc;
+}
+
+int pn_store_session_add(pn_store *store, const char *hash, const char *account,
+                         const char *token_id, const char *created_at, const char *expires_at) {
+  int rc = change_row(store, "DELETE FROM sessions WHERE expires_at <= ?1", created_at);
+  if (rc < 0 && rc != PN_ENOENT)
+    return rc;
+  sqlite3_stmt *statement = NULL;
+  rc = prepare(store,
+               "INSERT INTO sessions (hash, account, token_id, created_at, expires_at) VALUES "
+               "(?1, ?2, ?3, ?4, ?5)",
+               &statement);
+  if (rc == 0) {
+    bind_text(statement, 1, hash);
+    bind_text(statement, 2, account);
+    bind_text(statement, 3, token_id);
+    bind_text(statement, 4, created_at);
+    bind_text(statement, 5, expires_at);
+    int step = sqlite3_step(statement);
+    rc = step == SQLITE_DONE ? 0 : step == SQLITE_CONSTRAINT ? PN_EEXISTS : PN_EIO;
+  }
+  sqlite3_finalize(statement);
+  return rc;
+}
+
+int pn_store_session_find(pn_store *store, const char *hash, const char *now,
+                          pn_store_credential *credential) {
+  return find_credential(store,
+                         "SELECT tokens.id, sessions.account, tokens.last_used_at FROM sessions "
+                         "JOIN tokens ON tokens.id = sessions.token_id WHERE sessions.hash=?1 AND "
+                         "sessions.expires_at > ?2 AND tokens.revoked=0",
+                         hash, now, credential);
+}
+
+int pn_store_session_delete(pn_store *store, const char *hash) {
+  return change_row(store, "DELETE FROM sessions WHERE hash=?1", hash);
 }

@@ -3,9 +3,10 @@
  * Resources (accounts, models, versions, predictions, files, deployments, webhook
  * deliveries) are rows of a document table: the whole record is a JSON document, and
  * the few fields that queries select or order on are also kept as indexed columns
- * (`pn_store_keys`). Lists are keyset pages on (created_at, id). Tokens are a table of
- * their own, holding only hashes. Every call is synchronous and commits before it
- * returns, so whatever the API acknowledges is on disk. See docs/internals/hub.md. */
+ * (`pn_store_keys`). Lists are keyset pages on (created_at, id). Tokens and the pages'
+ * sign-in sessions are tables of their own, holding only hashes. Every call is synchronous and
+ * commits before it returns, so whatever the API acknowledges is on disk. See
+ * docs/internals/hub.md. */
 #ifndef PN_STORE_STORE_H
 #define PN_STORE_STORE_H
 
@@ -72,11 +73,37 @@ int pn_store_list(pn_store *store, const char *table, const pn_store_query *quer
 /* Tokens. `hash` is the sha256 hex of the token; `id` a short public name for it. */
 int pn_store_token_add(pn_store *store, const char *id, const char *hash, const char *account,
                        const char *name, const char *created_at);
-/* The account (pn_malloc'd, the caller frees) of an unrevoked token; PN_ENOENT. */
-int pn_store_token_account(pn_store *store, const char *hash, char **account);
-/* Every token (revoked too) as a new array of {id, account, name, created_at, revoked}. */
+/* Every token (revoked too) as a new array of {id, account, name, created_at, revoked,
+ * last_used_at (null: never)}. */
 int pn_store_token_list(pn_store *store, json_t **tokens);
-/* Revokes the token with this id; PN_ENOENT when there is none. */
+/* Revokes the token with this id and ends the sessions made from it; PN_ENOENT when
+ * there is no such token. */
 int pn_store_token_revoke(pn_store *store, const char *id);
+
+/* Who a credential (a token, or a session made from one) stands for. The strings are
+ * pn_malloc'd; pn_store_credential_clear frees them. */
+typedef struct pn_store_credential {
+  char *token_id;     /* the token, or the token the session was made from */
+  char *account;      /* its account */
+  char *last_used_at; /* when the token last authenticated (RFC 3339), or NULL: never */
+} pn_store_credential;
+void pn_store_credential_clear(pn_store_credential *credential);
+
+/* The unrevoked token whose sha256 hex is `hash`; PN_ENOENT. */
+int pn_store_token_find(pn_store *store, const char *hash, pn_store_credential *credential);
+/* Records that token `id` authenticated at `when` (RFC 3339). */
+int pn_store_token_used(pn_store *store, const char *id, const char *when);
+
+/* Sign-in sessions of the pages. `hash` is the sha256 hex of the session id (the id
+ * itself is only ever in the browser's cookie). Times are RFC 3339 text. Adding one
+ * also deletes the sessions that expired. */
+int pn_store_session_add(pn_store *store, const char *hash, const char *account,
+                         const char *token_id, const char *created_at, const char *expires_at);
+/* The session `hash` when it expires after `now` and its token is not revoked; the
+ * credential names that token. PN_ENOENT otherwise. */
+int pn_store_session_find(pn_store *store, const char *hash, const char *now,
+                          pn_store_credential *credential);
+/* Ends the session `hash`; PN_ENOENT when there is none. */
+int pn_store_session_delete(pn_store *store, const char *hash);
 
 #endif

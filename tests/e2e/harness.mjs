@@ -14,11 +14,10 @@ export const PINION = process.env.PINION || path.join(ROOT, "build/bin/pinion");
 export const SCREENSHOTS = path.join(ROOT, process.env.BUILD || "build", "test-output/screenshots");
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
-export function browserMissing() {
-  return fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (make deps installs chromium)`;
-}
-
+// scripts/install-deps installs Chromium, so a missing one fails the tests that need it.
 export async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is not installed: run scripts/install-deps (it installs chromium)`);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "pinion-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -116,17 +115,9 @@ export async function startServe(example, args = []) {
 export { execFileSync, sleep };
 
 // Whether this build has `pinion hub` (the hub arrives in its own branch).
-export function hubMissing() {
-  try {
-    execFileSync(PINION, ["hub", "--help"], { stdio: "ignore" });
-    return false;
-  } catch {
-    return "this pinion has no `hub` command yet";
-  }
-}
-
 // `pinion hub` on a free port with a fresh data folder, an account `acme` with a
-// token, and each of `examples` pushed as acme/<example>.
+// token, and each of `examples` pushed as acme/<example> (an example is a folder under
+// examples/, or a path from the repository root pushed as acme/<its last part>).
 export async function startHub(examples) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pinion-e2e-hub-"));
   const data = path.join(tmp, "data");
@@ -152,7 +143,8 @@ export async function startHub(examples) {
     const port = await waitFor(async () => fs.existsSync(portFile) && parseInt(fs.readFileSync(portFile, "utf8"), 10), { what: "the hub's port file" });
     const origin = `http://127.0.0.1:${port}`;
     for (const example of examples) {
-      execFileSync(PINION, ["push", "--hub", origin, "--token", token, "--python", "/usr/bin/python3", `acme/${example}`], { cwd: path.join(ROOT, "examples", example), env, stdio: ["ignore", "pipe", "pipe"] });
+      const folder = path.join(ROOT, example.includes("/") ? example : path.join("examples", example));
+      execFileSync(PINION, ["push", "--hub", origin, "--token", token, "--python", "/usr/bin/python3", `acme/${path.basename(example)}`], { cwd: folder, env, stdio: ["ignore", "pipe", "pipe"] });
     }
     return { origin, token, stop, logPath };
   } catch (error) {

@@ -4,11 +4,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { ROOT, browserMissing, foreignRequests, launchBrowser, openPage, screenshot, startServe, waitFor } from "./harness.mjs";
+import { ROOT, foreignRequests, launchBrowser, openPage, screenshot, startServe, waitFor } from "./harness.mjs";
 
-const skip = browserMissing();
-
-describe("pinion serve's page", { skip }, () => {
+describe("pinion serve's page", () => {
   let browser;
   before(async () => {
     browser = await launchBrowser();

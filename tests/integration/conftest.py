@@ -52,3 +52,38 @@ def copy_fixture(name, tmp_path):
 def run_fixture(name, *args, timeout=20, **kwargs):
     """Runs pinion in the fixture's folder (for commands that write nothing there)."""
     return run_pinion(*args, cwd=fixture_dir(name), timeout=timeout, **kwargs)
+
+
+def run_pinion_on_a_terminal(*args, cwd=None, env=None, timeout=60):
+    """Runs pinion with stdout on a pseudo-terminal (as a person at a terminal sees it);
+    returns (returncode, what the terminal showed with \\r\\n made \\n, stderr)."""
+    import pty
+    import select
+    import time
+
+    full_env = dict(os.environ)
+    full_env.setdefault("PINION_PYTHON", TEST_PYTHON)
+    full_env["NO_COLOR"] = "1"
+    if env:
+        full_env.update(env)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([PINION, *args], cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                               stdout=terminal, stderr=subprocess.PIPE)
+    os.close(terminal)
+    shown = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the process is done writing
+                break
+            if not chunk:
+                break
+            shown += chunk
+        elif process.poll() is not None:
+            break
+    os.close(controller)
+    stderr = process.communicate(timeout=max(1, deadline - time.monotonic()))[1]
+    return process.returncode, shown.decode().replace("\r\n", "\n"), stderr.decode()

@@ -4,6 +4,7 @@ Everything runs on 127.0.0.1 and stops at teardown."""
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -16,8 +17,6 @@ PINION = os.environ.get("PINION", os.path.join(ROOT, "build", "bin", "pinion"))
 EXAMPLES = os.path.join(ROOT, "examples")
 TEST_PYTHON = "/usr/bin/python3"
 TIMEOUT = 10
-# Predictions run only once the scheduler (src/hub/scheduler.c) is merged.
-SCHEDULER_MERGED = os.path.exists(os.path.join(ROOT, "src", "hub", "scheduler.c"))
 
 
 def env():
@@ -59,6 +58,9 @@ class Hub:
             time.sleep(0.01)
         self.port = int(open(port_file).read())
         self.url = "http://127.0.0.1:%d" % self.port
+        # The internal listener's address (instances' routes), from the hub's log.
+        found = re.findall(r"internal routes on ([0-9.]+:[0-9]+)", self.read_log())
+        self.internal_url = "http://" + found[-1] if found else None
         return self
 
     def read_log(self):
@@ -132,6 +134,32 @@ class WebhookReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def instance_credentials(pid):
+    """The credentials in the upload URLs of the instances below process `pid` (read
+    from their command lines, as a test may; the hub never shows them)."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % name, "rb") as cmdline:
+                arguments = cmdline.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        children.setdefault(parent, []).append((int(name), arguments))
+    credentials, todo = set(), [pid]
+    while todo:
+        for child, arguments in children.get(todo.pop(), []):
+            todo.append(child)
+            for argument in arguments:
+                match = re.search(r"/internal/uploads/([^/]+)/", argument)
+                if match:
+                    credentials.add(match.group(1))
+    return credentials
 
 
 def problem(response, status):

@@ -28,7 +28,6 @@ from conftest import run_fixture
         ("cli_optional", [], "None None None\n"),
         ("cli_optional", ["-i", "prefix=p", "-i", "count=2", "-i", "seed=5"], "'p' 2 5\n"),
         # pinion's choice 9: an explicit null is accepted for an optional input
-        ("cli_optional", ["--json", '{"prefix": null, "count": null}'], "None None None\n"),
         ("cli_constraints", ["-i", "code=ab-12"], "ab-12 abc 20 0.5\n"),
         ("cli_constraints", ["-i", "code=ab-12", "-i", "name=zz", "-i", "steps=50", "-i", "strength=0"],
          "ab-12 zz 50 0\n"),
@@ -39,13 +38,13 @@ from conftest import run_fixture
         ("cli_deprecated", ["-i", "old_prompt=yo"], "yo\n"),
         ("cli_no_inputs", [], "nothing needed\n"),
         ("cli_dict_any", ["-i", 'options={"a": [1, 2]}', "-i", 'extra={"b": null}'],
-         '{\n  "options": {\n    "a": [\n      1,\n      2\n    ]\n  },\n  "extra": {\n    "b": null\n  }\n}\n'),
+         '{\n  "extra": {\n    "b": null\n  },\n  "options": {\n    "a": [\n      1,\n      2\n    ]\n  }\n}\n'),
         ("cli_lists", ["-i", "words=a", "-i", "words=b", "-i", "counts=3", "-i", "ratios=0.25", "-i", "flags=true"],
-         '{\n  "words": [\n    "a",\n    "b"\n  ],\n  "counts": [\n    3\n  ],\n  "ratios": [\n    0.25\n  ],\n'
-         '  "flags": [\n    true\n  ],\n  "files": []\n}\n'),
+         '{\n  "counts": [\n    3\n  ],\n  "files": [],\n  "flags": [\n    true\n  ],\n  "ratios": [\n    0.25\n  ],\n'
+         '  "words": [\n    "a",\n    "b"\n  ]\n}\n'),
         ("cli_lists", ["-i", 'words=["x", "y"]', "-i", "counts=[]"],
-         '{\n  "words": [\n    "x",\n    "y"\n  ],\n  "counts": [],\n  "ratios": [\n    0.5\n  ],\n'
-         '  "flags": [],\n  "files": []\n}\n'),
+         '{\n  "counts": [],\n  "files": [],\n  "flags": [],\n  "ratios": [\n    0.5\n  ],\n'
+         '  "words": [\n    "x",\n    "y"\n  ]\n}\n'),
         ("cli_async", ["-i", "text=hi"], "hi!\n"),
         ("cli_function", [], "function says fn\n"),
         ("cli_function", ["--input=text=flag form"], "function says flag form\n"),
@@ -155,18 +154,33 @@ def test_text_flags_take_the_equals_form():
     assert json.loads(result.stdout)["info"]["title"] == "Cog"
 
 
+def output_of(result):
+    """The output in the response object `predict --json` prints."""
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["status"] == "succeeded"
+    return response["output"]
+
+
+def test_json_nulls_reach_the_predictor_as_none():
+    result = run_fixture("cli_optional", "predict", "--json", '{"prefix": null, "count": null}')
+    assert output_of(result) == "None None None"
+
+
 def test_json_from_a_file_and_from_stdin(tmp_path):
     (tmp_path / "in.json").write_text('{"text": "from file"}')
     result = run_fixture("cli_str", "predict", "--json", "@" + str(tmp_path / "in.json"))
-    assert (result.returncode, result.stdout) == (0, "FROM FILE\n")
-    # A whole request body is accepted too.
+    assert output_of(result) == "FROM FILE"
+    # A whole request body is accepted too, from `-` and `@-` (Cog's two spellings).
     result = run_fixture("cli_str", "predict", "--json", "-", input='{"input": {"text": "stdin"}}')
-    assert (result.returncode, result.stdout) == (0, "STDIN\n")
+    assert output_of(result) == "STDIN"
+    result = run_fixture("cli_str", "predict", "--json", "@-", input='{"text": "at stdin"}')
+    assert output_of(result) == "AT STDIN"
 
 
 def test_i_adds_to_json_and_wins():
     result = run_fixture("cli_constraints", "predict", "--json", '{"code": "ab-12", "name": "json"}', "-i", "name=flag")
-    assert (result.returncode, result.stdout) == (0, "ab-12 flag 20 0.5\n")
+    assert output_of(result) == "ab-12 flag 20 0.5"
 
 
 def test_at_file_on_path_file_and_list_inputs(tmp_path):
@@ -178,7 +192,7 @@ def test_at_file_on_path_file_and_list_inputs(tmp_path):
     assert (result.returncode, result.stdout) == (0, "hi there\n"), result.stderr
     result = run_fixture("cli_lists", "predict", "-i", "words=w", "-i", "files=@" + str(source), "-i", "files=@" + str(source))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.endswith('  "files": [\n    "hi there",\n    "hi there"\n  ]\n}\n')
+    assert '  "files": [\n    "hi there",\n    "hi there"\n  ],\n' in result.stdout
 
 
 def test_relative_at_file_is_read_from_the_current_folder():
@@ -237,11 +251,10 @@ def test_url_file_input_that_is_missing_fails_with_the_http_status(file_server):
 
 def test_json_takes_at_file_for_file_inputs(tmp_path):
     result = run_fixture("cli_path_first_line", "predict", "--json", '{"source": "@cog.yaml"}')
-    assert (result.returncode, result.stdout) == (0, "Path .yaml build:\n"), result.stderr
+    assert output_of(result) == "Path .yaml build:"
     (tmp_path / "a.txt").write_text("first\n")
     result = run_fixture("cli_lists", "predict", "--json", '{"words": [], "files": ["@%s"]}' % (tmp_path / "a.txt"))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.endswith('  "files": [\n    "first"\n  ]\n}\n')
+    assert output_of(result)["files"] == ["first"]
     result = run_fixture("cli_path_first_line", "predict", "--json", '{"source": "@nope.txt"}')
     assert (result.returncode, result.stderr) == (1, 'error: input "source": file "nope.txt" not found\n')
 
@@ -249,3 +262,23 @@ def test_json_takes_at_file_for_file_inputs(tmp_path):
 def test_at_on_a_text_input_is_the_text_itself():
     result = run_fixture("cli_str", "predict", "-i", "text=@cog.yaml")
     assert (result.returncode, result.stdout) == (0, "@COG.YAML\n")
+
+
+def test_at_file_gives_the_predictor_a_private_copy_with_a_safe_name(tmp_path):
+    """-i name=@file: the predictor gets its own copy under a safe name that keeps the
+    extension (as it would get a downloaded file under Cog), never the user's path; a
+    name with spaces works; what the predictor writes never reaches the user's file; the
+    copy is gone afterwards."""
+    source = tmp_path / "my notes #1.txt"
+    source.write_text("original")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = run_fixture("cli_file_private", "predict", "-i", "source=@" + str(source),
+                         env={"TMPDIR": str(scratch)})
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert (seen["name"], seen["content"]) == ("my_notes__1.txt", "original")
+    assert seen["path"] != str(source)
+    assert seen["path"].startswith(str(scratch) + "/pinion-inputs-")
+    assert source.read_text() == "original"
+    assert list(scratch.iterdir()) == []

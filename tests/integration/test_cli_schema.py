@@ -73,3 +73,13 @@ def test_schema_of_an_unsupported_return_type():
     result = run_fixture("cli_optional_return", "schema")
     assert result.returncode == 1
     assert result.stderr == "error: unsupported output type: Optional is not allowed as a return type\n"
+
+
+def test_optional_fields_of_an_output_object_are_not_required():
+    """An Optional[...] field of an output BaseModel is absent from `required` even with no
+    default (spec §3.4); the other fields stay required."""
+    result = run_fixture("cli_object_optional_field", "schema")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)["components"]["schemas"]["Output"]
+    assert output["required"] == ["label"]
+    assert output["properties"]["score"] == {"nullable": True, "title": "Score", "type": "number"}

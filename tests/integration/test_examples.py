@@ -1,10 +1,12 @@
 """The examples in examples/ run with `pinion predict` and give exactly what
 examples/README.md promises."""
+import json
 import os
+import pty
 import shutil
 import subprocess
 
-from conftest import EXAMPLES, PINION, TEST_PYTHON, run_pinion
+from conftest import EXAMPLES, PINION, TEST_PYTHON, run_pinion, run_pinion_on_a_terminal
 
 
 def _example(name):
@@ -12,13 +14,18 @@ def _example(name):
 
 
 def test_hello_with_i():
+    # On a terminal the pieces are shown as they come; piped, the array Cog prints.
+    assert run_pinion_on_a_terminal("predict", "-i", "name=world", cwd=_example("hello")) == (
+        0, "hello there, world\n", "")
     result = run_pinion("predict", "-i", "name=world", cwd=_example("hello"))
-    assert (result.returncode, result.stdout, result.stderr) == (0, "hello there, world\n", "")
+    assert (result.returncode, json.loads(result.stdout), result.stderr) == (0, ["hello ", "there, ", "world"], "")
 
 
 def test_hello_with_json():
     result = run_pinion("predict", "--json", '{"text":"Alice"}', cwd=_example("hello"))
-    assert (result.returncode, result.stdout, result.stderr) == (0, "hello there, Alice\n", "")
+    assert (result.returncode, result.stderr) == (0, "")
+    response = json.loads(result.stdout)
+    assert (response["status"], response["output"], response["error"]) == ("succeeded", ["hello ", "there, ", "Alice"], "")
 
 
 def test_digits_reads_an_eight():
@@ -47,23 +54,29 @@ def test_tts_writes_a_wave_file(tmp_path):
 
 
 def test_stream_prints_all_tokens():
-    result = run_pinion("predict", "-i", "prompt=a b c", "-i", "delay=0", cwd=_example("stream"))
-    assert (result.returncode, result.stdout, result.stderr) == (0, "a b c\n", "")
+    assert run_pinion_on_a_terminal("predict", "-i", "prompt=a b c", "-i", "delay=0", cwd=_example("stream")) == (
+        0, "a b c\n", "")
 
 
 def test_stream_prints_each_token_as_it_comes():
     env = dict(os.environ, PINION_PYTHON=TEST_PYTHON, NO_COLOR="1")
+    controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [PINION, "predict", "-i", "prompt=first second", "-i", "delay=0.6"],
-        cwd=_example("stream"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=_example("stream"), env=env, stdout=terminal, stderr=subprocess.PIPE,
     )
+    os.close(terminal)
     try:
-        first = os.read(process.stdout.fileno(), 64)
+        first = os.read(controller, 64)
         still_running = process.poll() is None
-        rest, _ = process.communicate(timeout=10)
+        rest = b""
+        while b"\n" not in rest:
+            rest += os.read(controller, 64)
+        process.wait(timeout=10)
     finally:
         process.kill()
+        os.close(controller)
     assert first == b"first"
     assert still_running
-    assert rest == b" second\n"
+    assert rest == b" second\r\n"
     assert process.returncode == 0

@@ -7,9 +7,7 @@ import os
 import signal
 import time
 
-from hub_harness import ROOT, SCHEDULER_MERGED, Hub, WebhookReceiver
-
-import pytest
+from hub_harness import ROOT, Hub, WebhookReceiver
 
 COUNT = 200
 
@@ -19,7 +17,6 @@ def children_of(pid):
     return [int(p) for p in open(path).read().split()] if os.path.exists(path) else []
 
 
-@pytest.mark.skipif(not SCHEDULER_MERGED, reason="scheduler not merged")
 def test_kill_9_of_an_instance_and_the_hub_loses_nothing(tmp_path):
     receiver = WebhookReceiver()
     hub = Hub(tmp_path / "data").start()

@@ -1,6 +1,6 @@
 """Replicate's JavaScript client (replicate 1.4.0 from npm, in tests/js) against
-`pinion hub`, with only its base URL changed. Skipped where node or the client is
-missing (scripts/install-deps installs both)."""
+`pinion hub`, with only its base URL changed. scripts/install-deps installs node and the
+client, so a missing one fails the tests."""
 import json
 import os
 import shutil
@@ -8,13 +8,17 @@ import subprocess
 
 import pytest
 
-from hub_harness import ROOT, SCHEDULER_MERGED, Hub
+from hub_harness import ROOT, Hub
 
 CLIENT = os.path.join(ROOT, "tests", "js", "client.mjs")
 MODULE = os.path.join(ROOT, "tests", "js", "node_modules", "replicate")
 
-pytestmark = pytest.mark.skipif(not shutil.which("node") or not os.path.isdir(MODULE),
-                                reason="node or the replicate npm package is missing")
+@pytest.fixture(scope="module", autouse=True)
+def js_client_installed():
+    """scripts/install-deps installs node and the client: their absence is a failure."""
+    assert shutil.which("node"), "node is not installed: run scripts/install-deps"
+    assert os.path.isdir(MODULE), ("the replicate npm package is not in tests/js/node_modules: "
+                                   "run scripts/install-deps")
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +26,7 @@ def results(tmp_path_factory):
     hub = Hub(tmp_path_factory.mktemp("hub") / "data").start()
     try:
         version = hub.push("hello", "alice/hello")
-        args = ["node", CLIENT, hub.url, hub.token("alice"), version]
-        if SCHEDULER_MERGED:
-            args.append("run")
+        args = ["node", CLIENT, hub.url, hub.token("alice"), version, "run"]
         done = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         data = json.loads(done.stdout)
@@ -81,7 +83,6 @@ def test_errors_and_webhook_validation(results):
     assert results["webhook_valid"] is True
 
 
-@pytest.mark.skipif(not SCHEDULER_MERGED, reason="scheduler not merged")
 def test_run_and_stream(results):
     assert "".join(results["run"]) == "hello there, js"
     assert results["stream"] == "hello there, s"

@@ -7,16 +7,17 @@ import subprocess
 
 import pytest
 
-from hub_harness import ROOT, SCHEDULER_MERGED, Hub
+from hub_harness import ROOT, Hub
 
 SCRIPT = os.path.join(ROOT, "tests", "js", "predictions.mjs")
 MODULE = os.path.join(ROOT, "tests", "js", "node_modules", "replicate")
 
-pytestmark = [
-    pytest.mark.skipif(not shutil.which("node") or not os.path.isdir(MODULE),
-                       reason="node or the replicate npm package is missing"),
-    pytest.mark.skipif(not SCHEDULER_MERGED, reason="scheduler not merged"),
-]
+@pytest.fixture(scope="module", autouse=True)
+def js_client_installed():
+    """scripts/install-deps installs node and the client: their absence is a failure."""
+    assert shutil.which("node"), "node is not installed: run scripts/install-deps"
+    assert os.path.isdir(MODULE), ("the replicate npm package is not in tests/js/node_modules: "
+                                   "run scripts/install-deps")
 
 
 @pytest.fixture(scope="module")

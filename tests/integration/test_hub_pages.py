@@ -1,7 +1,9 @@
 """The hub's pages from the server's side (src/hub/pages.c): sign-in with a token sets
-the session cookie (HttpOnly, SameSite=Strict), the cookie authenticates /v1 calls, the
-page paths serve the shell or send to /login, and the tokens page's calls. Chromium
-drives the pages themselves in tests/e2e/hub.test.mjs."""
+the session cookie (HttpOnly, SameSite=Strict), the page paths serve the shell or send
+to /login, and the tokens page's calls. Sessions and CSRF in depth are in
+test_hub_sessions.py; Chromium drives the pages themselves in tests/e2e/hub.test.mjs."""
+import re
+
 import pytest
 import requests
 
@@ -23,6 +25,15 @@ def sign_in(hub, token, next_page="/"):
                          allow_redirects=False, timeout=10)
 
 
+def session_of(hub, account):
+    """A signed-in session's cookies and the CSRF header its shell page holds."""
+    response = sign_in(hub, hub.token(account))
+    cookies = {"pinion_session": response.cookies["pinion_session"]}
+    page = requests.get(hub.url + "/", cookies=cookies, timeout=10)
+    csrf = re.search(r'<meta name="csrf-token" content="([0-9a-f]{64})">', page.text).group(1)
+    return cookies, {"X-CSRF-Token": csrf}
+
+
 def test_login_page_is_a_form(hub):
     response = requests.get(hub.url + "/login?next=/tokens", timeout=10)
     assert response.status_code == 200
@@ -37,7 +48,8 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_redirects(hub):
     assert response.status_code == 303
     assert response.headers["Location"] == "/alice/hello"
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("pinion_session=" + token + ";")
+    assert re.match(r"^pinion_session=[0-9a-f]{64};", cookie), cookie
+    assert token not in cookie
     for attribute in ("HttpOnly", "SameSite=Strict", "Path=/"):
         assert attribute in cookie
 
@@ -61,13 +73,15 @@ def test_next_is_escaped_in_the_form(hub):
     assert "<script>" not in response.text.split("</h1>")[1]
 
 
-def test_the_cookie_authenticates_api_calls(hub):
-    session = requests.Session()
-    sign_in(hub, hub.token("alice"))
-    session.cookies.set("pinion_session", hub.token("alice"))
-    assert session.get(hub.url + "/v1/account", timeout=10).json()["username"] == "alice"
-    session.cookies.set("pinion_session", "r8_wrong")
-    problem(session.get(hub.url + "/v1/account", timeout=10), 401)
+def test_the_cookie_with_its_csrf_token_authenticates_api_calls(hub):
+    cookies, csrf = session_of(hub, "alice")
+    response = requests.get(hub.url + "/v1/account", cookies=cookies, headers=csrf, timeout=10)
+    assert response.json()["username"] == "alice"
+    problem(requests.get(hub.url + "/v1/account", cookies={"pinion_session": "0" * 64},
+                         headers=csrf, timeout=10), 401)
+    # The API token is no session id.
+    problem(requests.get(hub.url + "/v1/account", cookies={"pinion_session": hub.token("alice")},
+                         timeout=10), 401)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -79,7 +93,7 @@ def test_pages_send_strangers_to_login(hub, path):
 
 @pytest.mark.parametrize("path", PAGES)
 def test_pages_serve_the_shell_when_signed_in(hub, path):
-    cookies = {"pinion_session": hub.token("alice")}
+    cookies, _ = session_of(hub, "alice")
     response = requests.get(hub.url + path, cookies=cookies, allow_redirects=False, timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -92,8 +106,17 @@ def test_static_files_and_unknown_pages(hub):
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
     problem(requests.get(hub.url + "/static/nope.js", timeout=10), 404)
-    problem(requests.get(hub.url + "/a/b/c", cookies={"pinion_session": hub.token("alice")},
-                         timeout=10), 404)
+    problem(requests.get(hub.url + "/a/b/c", cookies=session_of(hub, "alice")[0], timeout=10),
+            404)
+
+
+def test_a_browser_asking_for_no_page_gets_a_page_pointing_to_the_predictions(hub):
+    response = requests.get(hub.url + "/a/b/c", headers={"Accept": "text/html,application/xhtml+xml"},
+                            timeout=10)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert '<a href="/predictions">your predictions</a>' in response.text
+    assert "/v1" not in response.text
 
 
 def test_logout_clears_the_cookie(hub):
@@ -104,26 +127,30 @@ def test_logout_clears_the_cookie(hub):
 
 
 def test_tokens_page_calls(hub):
-    cookies = {"pinion_session": hub.token("bob")}
+    cookies, csrf = session_of(hub, "bob")
     problem(requests.get(hub.url + "/session/tokens", timeout=10), 401)
+    problem(requests.get(hub.url + "/session/tokens", cookies=cookies, timeout=10), 403)
+    problem(requests.post(hub.url + "/session/tokens", json={"name": "x"}, cookies=cookies,
+                          timeout=10), 403)
     created = requests.post(hub.url + "/session/tokens", json={"name": "laptop"}, cookies=cookies,
-                            timeout=10)
+                            headers=csrf, timeout=10)
     assert created.status_code == 201
     new = created.json()
     assert new["token"].startswith("r8_") and new["name"] == "laptop"
-    listed = requests.get(hub.url + "/session/tokens", cookies=cookies, timeout=10).json()
+    listed = requests.get(hub.url + "/session/tokens", cookies=cookies, headers=csrf,
+                          timeout=10).json()
     assert {t["account"] for t in listed} == {"bob"}
     assert new["id"] in {t["id"] for t in listed}
     headers = {"Authorization": "Bearer " + new["token"]}
     assert requests.get(hub.url + "/v1/account", headers=headers, timeout=10).status_code == 200
-    other = hub.token("alice")
+    alice_cookies, alice_csrf = session_of(hub, "alice")
     alice_ids = [t["id"] for t in requests.get(hub.url + "/session/tokens",
-                                                cookies={"pinion_session": other},
+                                                cookies=alice_cookies, headers=alice_csrf,
                                                 timeout=10).json()]
     problem(requests.post(hub.url + "/session/tokens/%s/revoke" % alice_ids[0], cookies=cookies,
-                          timeout=10), 404)
+                          headers=csrf, timeout=10), 404)
     revoked = requests.post(hub.url + "/session/tokens/%s/revoke" % new["id"], cookies=cookies,
-                            timeout=10)
+                            headers=csrf, timeout=10)
     assert revoked.status_code == 200
     problem(requests.get(hub.url + "/v1/account", headers=headers, timeout=10), 401)
 

@@ -13,10 +13,9 @@ import sqlite3
 import pytest
 import requests
 
-from hub_harness import ROOT, SCHEDULER_MERGED, Hub, WebhookReceiver, problem, sse_events
+from hub_harness import ROOT, Hub, WebhookReceiver, problem, sse_events
 
 ID = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
-needs_scheduler = pytest.mark.skipif(not SCHEDULER_MERGED, reason="scheduler not merged")
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +160,6 @@ def finished(hub, raises):
     """Makes a prediction that runs and fails, and returns its final object."""
     def make(**extra):
         prediction = create(hub, dict({"version": raises, "input": {"text": "x"}}, **extra))
-        if not SCHEDULER_MERGED:
-            pytest.skip("scheduler not merged")
         final = wait_done(hub, prediction["id"])
         assert final["status"] == "failed"
         assert final["error"].endswith("ValueError: this model always fails: x")
@@ -268,7 +265,8 @@ def test_own_file_urls_in_inputs_are_rewritten_for_instances(hub, hello):
                                       (prediction["id"],)).fetchone()[0])
     database.close()
     sent = row["request"]["input"]["text"]
-    assert sent.startswith("http://127.0.0.1:%d/v1/files/%s/download?" % (hub.port, file["id"]))
+    # Instances fetch it from the internal listener, the only origin they are given.
+    assert sent.startswith(hub.internal_url + "/internal/files/%s/download?" % file["id"])
     download = requests.get(sent, timeout=10)
     assert download.status_code == 200 and download.content == b"input bytes"
     problem(requests.get(re.sub(r"signature=[^&]+", "signature=AAAA", sent), timeout=10), 403)
@@ -284,8 +282,6 @@ def test_pending_completed_webhooks_resume_after_a_restart(tmp_path):
         prediction = server.post("/v1/predictions", json={
             "version": version, "input": {}, "webhook": receiver.url,
             "webhook_events_filter": ["completed"]}).json()
-        if not SCHEDULER_MERGED:
-            pytest.skip("scheduler not merged")
         first = receiver.wait(1)[0]
         server.stop()
         receiver.status = 200
@@ -331,7 +327,6 @@ def test_streams_rebuilt_from_rows_split_lines_and_end_with_done(tmp_path):
 
 # --- end to end (needs the scheduler) ----------------------------------------------------------
 
-@needs_scheduler
 def test_hello_runs_with_prefer_wait(hub, hello):
     response = hub.post("/v1/predictions", json={"version": hello, "input": {"text": "you"}},
                         headers={"Prefer": "wait"})
@@ -362,7 +357,6 @@ def wait_done(hub, prediction_id, timeout=60):
     raise AssertionError("prediction did not finish")
 
 
-@needs_scheduler
 def test_hello_streams_its_tokens(hub, hello):
     prediction = create(hub, {"version": hello, "input": {"text": "stream"}})
     response = requests.get(prediction["urls"]["stream"], timeout=60,
@@ -378,7 +372,6 @@ def test_hello_streams_its_tokens(hub, hello):
     assert len(sse_events(replay.text)) == len(events) - 1
 
 
-@needs_scheduler
 def test_webhooks_report_start_and_completed(hub, hello):
     receiver = WebhookReceiver()
     try:
@@ -392,7 +385,6 @@ def test_webhooks_report_start_and_completed(hub, hello):
         receiver.close()
 
 
-@needs_scheduler
 def test_cancel_answers_the_terminal_object(hub, hello):
     prediction = create(hub, {"version": hello, "input": {}})
     canceled = hub.post("/v1/predictions/%s/cancel" % prediction["id"]).json()
@@ -400,7 +392,6 @@ def test_cancel_answers_the_terminal_object(hub, hello):
     assert canceled["completed_at"] is not None
 
 
-@needs_scheduler
 def test_a_training_publishes_its_weights_as_a_new_version(hub):
     from hub_harness import ROOT
     trainer = hub.push(None, "alice/trainer",
@@ -418,8 +409,48 @@ def test_a_training_publishes_its_weights_as_a_new_version(hub):
         time.sleep(0.1)
         training = hub.get("/v1/trainings/" + training["id"]).json()
     assert training["status"] == "succeeded", training["error"]
-    new_version = training["output"]["version"]
+    assert training["output"]["version"].startswith("alice/trained:")  # Replicate's form
+    new_version = training["output"]["version"].split(":", 1)[1]
     assert hub.get("/v1/models/alice/trained").json()["latest_version"]["id"] == new_version
     bundle = os.path.join(hub.data, "bundles", new_version)
     assert open(os.path.join(bundle, "weights")).read() == "www"
     assert [t["id"] for t in hub.get("/v1/trainings").json()["results"]] == [training["id"]]
+
+
+def test_a_trained_version_predicts_with_the_trained_weights(hub):
+    """train -> a new version of the destination -> a prediction on it uses the weights;
+    the training's output is {"version": "owner/name:id", "weights": URL}."""
+    from hub_harness import ROOT
+    import time
+    trainer = hub.push(None, "alice/learner", cwd=os.path.join(ROOT, "tests", "fixtures", "hub_trainer"))
+    hub.post("/v1/models", json={"owner": "alice", "name": "learned", "visibility": "private"})
+    training = hub.post("/v1/models/alice/learner/versions/%s/trainings" % trainer,
+                        json={"destination": "alice/learned", "input": {"word": "parrot", "times": 3}}).json()
+    deadline = time.monotonic() + 90
+    while training["status"] not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        training = hub.get("/v1/trainings/" + training["id"]).json()
+    assert training["status"] == "succeeded", training["error"]
+    output = training["output"]
+    assert sorted(output) == ["version", "weights"]
+    owner_name, version = output["version"].split(":")
+    assert owner_name == "alice/learned" and len(version) == 64
+    assert hub.get(output["weights"]).content == b"parrot parrot parrot"
+    prediction = hub.post("/v1/predictions", json={"version": output["version"], "input": {}},
+                          headers={"Prefer": "wait=60"}).json()
+    assert (prediction["status"], prediction["output"]) == ("succeeded", "says parrot parrot parrot")
+
+
+def test_the_hubs_own_messages_stay_out_of_the_models_logs(hub):
+    """A cold boot's "starting an instance" goes to the hub's log, not into the model's
+    `logs` (which hold only what the model printed, as on Replicate)."""
+    from hub_harness import ROOT
+    version = hub.push(None, "alice/logger", cwd=os.path.join(ROOT, "tests", "fixtures", "cli_logs"))
+    prediction = hub.post("/v1/predictions", json={"version": version, "input": {}},
+                          headers={"Prefer": "wait=60"}).json()
+    assert prediction["status"] == "succeeded", prediction
+    assert prediction["logs"] == "to stdout x\nto stderr\n"
+    log = hub.read_log()
+    assert "hub: prediction %s: starting an instance" % prediction["id"] in log
+    assert "hub: prediction %s: started an instance in " % prediction["id"] in log

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from hub_harness import instance_credentials
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PINION = os.environ.get("PINION", os.path.join(ROOT, "build", "bin", "pinion"))
 DRIVER = os.path.join(os.path.dirname(PINION), "..", "tests-bin", "scheduler_driver")
@@ -350,11 +352,15 @@ def test_webhook_routing(driver):
     assert d.reply("webhook", token="unknown", body={"id": "x"})["rc"] == "PN_ENOENT"
     d.submit("routed", target())
     booting = d.until(lambda e: e["event"] == "booting")
-    token = booting["detail"]["instance"]
+    # The instance's name in events is not its credential.
+    name = booting["detail"]["instance"]
+    assert d.reply("webhook", token=name, body={"id": "routed"})["rc"] == "PN_ENOENT"
+    credentials = instance_credentials(d.process.pid)
+    assert len(credentials) == 1 and name not in credentials
     d.completed("routed")
     # A late webhook for a finished prediction is accepted and ignored.
     late = {"id": "routed", "status": "processing", "logs": "late"}
-    assert d.reply("webhook", token=token, body=late)["rc"] == "PN_OK"
+    assert d.reply("webhook", token=credentials.pop(), body=late)["rc"] == "PN_OK"
     assert d.of("routed")[-1] == ("update", "completed")
     assert compact(d.of("routed"))[:3] == [("booting", None), ("started", None),
                                            ("update", "start")]

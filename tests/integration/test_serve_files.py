@@ -123,6 +123,16 @@ def test_outputs_uploaded(upload_server, uploads, mode, names, output):
     assert {r["path"][4:]: r["body"] for r in requests} == {n: contents[n] for n in names}
 
 
+def test_a_file_name_with_spaces_and_url_characters_is_percent_encoded(upload_server, uploads):
+    """The upload URL is built, not pasted: "a b#c?d.txt" joins the path encoded (it used
+    to fail the prediction with "URL using bad/illegal format")."""
+    del uploads.requests[:]
+    body = upload_server.predict({"mode": "odd_name"})
+    assert body["status"] == "succeeded", body
+    assert body["output"] == "http://cdn.example/up/a%20b%23c%3Fd.txt"
+    assert [(r["path"], r["body"]) for r in uploads.requests] == [("/up/a%20b%23c%3Fd.txt", b"odd name")]
+
+
 def test_iterator_of_files_uploaded_once_each(uploads):
     with Server("serve_model", config="fileiter.yaml",
                 args=["--upload-url", uploads.url + "/up/"]) as s:

@@ -5,6 +5,8 @@ import subprocess
 
 import pytest
 
+from conftest import FIXTURES, run_pinion
+
 from worker_harness import LIB, Worker
 
 PYTHONS = ["/usr/bin/python3", os.path.expanduser("~/.pyenv/versions/3.11.7/bin/python3"),
@@ -72,3 +74,11 @@ def test_bad_file_input_fails_with_kind_input():
     assert (done["status"], done["kind"]) == ("failed", "input")
     assert done["error"] == "FileNotFoundError: [Errno 2] No such file or directory: '/does/not/exist'"
     assert worker.close() == 0
+
+
+def test_older_import_paths_load_and_run():
+    """cog.types.Weights, cog.types.ExperimentalFeatureWarning, cog.server.scope and
+    cog.coder (Cog 0.13-0.16 homes that public models still import) load and work."""
+    result = run_pinion("predict", "-i", "degrees=30.5", cwd=FIXTURES + "/legacy_imports")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "30.5 None\n"

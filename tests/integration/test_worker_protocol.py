@@ -405,7 +405,8 @@ def test_metrics_and_context(started):
     assert [(f["name"], f["value"], f["mode"]) for f in frames] == [
         ("tokens", 3, "replace"), ("tokens", 2, "increment"), ("timing.preprocess", 0.5, "replace"),
         ("timing.total", 1.5, "replace"), ("steps", "a", "append"), ("steps", "b", "append"),
-        ("gone", 1, "replace"), ("gone", None, "replace"), ("legacy", True, "replace"),
+        ("gone", 1, "replace"), ("gone", None, "replace"), ("cog.reserved", None, "replace"),
+        ("legacy", True, "replace"),
     ]
     assert all(f["type"] == "metric" and f["id"] == "p1" for f in frames)
     assert done["output"] == {"user": "u1"}
@@ -420,14 +421,17 @@ def test_metrics_and_context(started):
     "name, error",
     [
         ("1abc", "ValueError: metric name segment '1abc' must start with a letter"),
+        ("_invalid", "ValueError: metric name segment '_invalid' must start with a letter"),
         ("a.b.c.d.e", "ValueError: metric name must have at most 4 dot-separated segments (got 5)"),
-        ("predict_time", "ValueError: metric name 'predict_time' is reserved"),
-        ("cog.x", "ValueError: metric names starting with 'cog.' are reserved"),
-        ("a..b", "ValueError: metric name must not contain empty segments"),
+        ("predict_time", "ValueError: 'predict_time' is reserved by the runtime"),
+        ("cog.x", "ValueError: the 'cog.' prefix is reserved for system metrics"),
+        ("a..b", "ValueError: metric name must not contain empty segments (consecutive dots)"),
+        (".a", "ValueError: metric name must not start with a dot"),
+        ("a.", "ValueError: metric name must not end with a dot"),
         ("a_", "ValueError: metric name segment 'a_' must end with a letter or digit"),
-        ("a__b", "ValueError: metric name segment 'a__b' must not contain '__'"),
-        ("a-b", "ValueError: metric name segment 'a-b' may only contain letters, digits and underscores"),
-        ("x" * 129, "ValueError: metric name must be at most 128 characters (got 129)"),
+        ("foo__bar", "ValueError: metric name segment 'foo__bar' must not contain consecutive underscores"),
+        ("a-b", "ValueError: metric name segment 'a-b' contains invalid character '-'"),
+        ("x" * 129, "ValueError: metric name must be 128 characters or fewer (got 129 characters)"),
     ],
 )
 def test_metric_name_rules_fail_the_prediction(started, name, error):

@@ -248,6 +248,29 @@ static void test_unknown_engine(void **state) {
   pn_free(error);
 }
 
+static void expect_source(const char *remote, const char *expected) {
+  char *label = pn_image_source_url(remote);
+  if (expected)
+    assert_string_equal(label, expected);
+  else
+    assert_null(label);
+  pn_free(label);
+}
+
+/* Issue 14 item 12: a local folder, or a token in a remote, never becomes a label. */
+static void test_source_label_only_from_a_remote_url(void **state) {
+  expect_source("https://github.com/acme/model.git", "https://github.com/acme/model");
+  expect_source("https://user:ghp_secret@github.com/acme/model", "https://github.com/acme/model");
+  expect_source("git@github.com:acme/model.git", "https://github.com/acme/model");
+  expect_source("ssh://git@gitlab.example:2222/group/model.git", "https://gitlab.example/group/model");
+  expect_source("/work/main", NULL);
+  expect_source("../model", NULL);
+  expect_source("file:///srv/git/model.git", NULL);
+  expect_source("C:/repos/model", NULL);
+  expect_source("https://github.com", NULL);
+  expect_source(NULL, NULL);
+}
+
 int main(void) {
   pn_alloc_install_json();
   const struct CMUnitTest tests[] = {
@@ -277,6 +300,7 @@ int main(void) {
       cmocka_unit_test(test_default_tag),
       cmocka_unit_test(test_loopback_registries),
       cmocka_unit_test(test_unknown_engine),
+      cmocka_unit_test(test_source_label_only_from_a_remote_url),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,35 @@ static void percent_decoding(void **state) {
   pn_buf_free(&buf);
 }
 
+static void data_uri_decoding(void **state) {
+  pn_buf buf;
+  pn_buf_init(&buf, 1024);
+  char *media_type = NULL;
+  const char *error = NULL;
+  assert_int_equal(pn_data_uri_decode("data:text/plain;charset=utf-8;base64,aGk=", 41, &media_type,
+                                      &buf, &error),
+                   0);
+  assert_string_equal(media_type, "text/plain");
+  assert_string_equal(buf.data, "hi");
+  pn_free(media_type);
+  pn_buf_reset(&buf);
+  /* The length bounds the URI: the bytes after it are not read. */
+  assert_int_equal(pn_data_uri_decode(",a%20b,tail", 0, &media_type, &buf, &error), PN_EPARSE);
+  assert_int_equal(pn_data_uri_decode("data:,a%20bXX", 11, &media_type, &buf, &error), 0);
+  assert_string_equal(media_type, "");
+  assert_string_equal(buf.data, "a b");
+  pn_free(media_type);
+  pn_buf_reset(&buf);
+  assert_int_equal(pn_data_uri_decode("data:image/png;base64", 21, &media_type, &buf, &error),
+                   PN_EPARSE);
+  assert_string_equal(error, "the data URI has no ',' before its payload");
+  assert_null(media_type);
+  assert_int_equal(pn_data_uri_decode("data:;base64,a*b", 16, &media_type, &buf, &error),
+                   PN_EPARSE);
+  assert_string_equal(error, "the data URI's base64 payload is not valid base64");
+  pn_buf_free(&buf);
+}
+
 static void mime_types_both_ways(void **state) {
   assert_string_equal(pn_mime_for_path("/tmp/out.PNG"), "image/png");
   assert_string_equal(pn_mime_for_path("speech.wav"), "audio/wav");
@@ -121,6 +150,7 @@ int main(void) {
       cmocka_unit_test(base64_of_large_input_spans_blocks),
       cmocka_unit_test(base64_matches_the_reference_at_every_length),
       cmocka_unit_test(percent_decoding),
+      cmocka_unit_test(data_uri_decoding),
       cmocka_unit_test(mime_types_both_ways),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

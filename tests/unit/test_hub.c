@@ -1,5 +1,6 @@
 /* Unit tests for the hub's pure parts: webhook signatures (Svix's test vector), ids,
- * cursors, the multipart parser, and the SQLite store. */
+ * cursors, the multipart parser, the route matcher, the stream's event format, and the
+ * SQLite store. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,14 +8,20 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "hub/ids.h"
 #include "hub/multipart.h"
+#include "hub/route.h"
+#include "hub/sessions.h"
+#include "hub/stream.h"
 #include "hub/webhooks.h"
 #include "store/store.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void webhook_signature_matches_the_svix_vector(void **state) {
@@ -216,22 +223,184 @@ static void store_tokens_resolve_until_revoked(void **state) {
   char *error = NULL;
   assert_int_equal(pn_store_open(path, &store, &error), 0);
   assert_int_equal(pn_store_token_add(store, "t1", "hash1", "alice", NULL, "2026"), 0);
-  char *account = NULL;
-  assert_int_equal(pn_store_token_account(store, "hash1", &account), 0);
-  assert_string_equal(account, "alice");
-  pn_free(account);
+  pn_store_credential credential;
+  assert_int_equal(pn_store_token_find(store, "hash1", &credential), 0);
+  assert_string_equal(credential.account, "alice");
+  assert_string_equal(credential.token_id, "t1");
+  assert_null(credential.last_used_at);
+  pn_store_credential_clear(&credential);
+  assert_int_equal(pn_store_token_used(store, "t1", "2026-12-04T10:00:00.000000Z"), 0);
+  assert_int_equal(pn_store_token_find(store, "hash1", &credential), 0);
+  assert_string_equal(credential.last_used_at, "2026-12-04T10:00:00.000000Z");
+  pn_store_credential_clear(&credential);
   assert_int_equal(pn_store_token_revoke(store, "t1"), 0);
-  assert_int_equal(pn_store_token_account(store, "hash1", &account), PN_ENOENT);
+  assert_int_equal(pn_store_token_find(store, "hash1", &credential), PN_ENOENT);
+  assert_null(credential.account);
   assert_int_equal(pn_store_token_revoke(store, "nope"), PN_ENOENT);
   json_t *tokens = NULL;
   assert_int_equal(pn_store_token_list(store, &tokens), 0);
   assert_int_equal(json_array_size(tokens), 1);
-  assert_true(json_is_true(json_object_get(json_array_get(tokens, 0), "revoked")));
+  json_t *token = json_array_get(tokens, 0);
+  assert_true(json_is_true(json_object_get(token, "revoked")));
+  assert_string_equal(json_string_value(json_object_get(token, "last_used_at")),
+                      "2026-12-04T10:00:00.000000Z");
   json_decref(tokens);
   pn_store_close(store);
   pn_fs_remove_tree(dir);
   pn_free(path);
   pn_free(dir);
+}
+
+/* Found by tests/fuzz/fuzz_multipart: a body whose last bytes are a delimiter line was
+ * read one byte past its end. */
+static void multipart_body_ending_in_a_delimiter_line_is_malformed(void **state) {
+  static const char text[] = "--b inside\n";
+  char *body = malloc(sizeof text - 1); /* exactly the body: no terminator to lean on */
+  assert_non_null(body);
+  memcpy(body, text, sizeof text - 1);
+  pn_hub_part *parts = NULL;
+  size_t count = 0;
+  const char *error = NULL;
+  assert_int_equal(pn_hub_multipart_parse("multipart/form-data; boundary=b", body,
+                                          sizeof text - 1, &parts, &count, &error),
+                   PN_EPARSE);
+  assert_string_equal(error, "the multipart body is malformed");
+  assert_null(parts);
+  free(body);
+}
+
+static void route_match_decodes_segments(void **state) {
+  char *params[PN_HUB_ROUTE_PARAMS];
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/al%69ce/hello%20x/", params),
+                   1);
+  assert_string_equal(params[0], "alice");
+  assert_string_equal(params[1], "hello x");
+  assert_null(params[2]);
+  pn_free(params[0]);
+  pn_free(params[1]);
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/alice", params), 0);
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/alice//", params), 0);
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/a/b/c", params), 0);
+}
+
+/* A decoded segment must not smuggle a '/' or a NUL: "a%00b" used to match as "a" (so
+ * every lookup saw a different name than the URL showed), "a%2Fb" as "a/b". A failed
+ * match leaves nothing for the caller to free. */
+static void route_match_refuses_nul_and_slash_in_segments(void **state) {
+  char *params[PN_HUB_ROUTE_PARAMS] = {0};
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/alice/a%00b", params), 0);
+  assert_int_equal(pn_hub_route_match("/v1/models/{}/{}", "/v1/models/alice/a%2Fb", params), 0);
+  assert_int_equal(pn_hub_route_match("/v1/files/{}", "/v1/files/%2f", params), 0);
+  for (int i = 0; i < PN_HUB_ROUTE_PARAMS; i++)
+    assert_null(params[i]);
+}
+
+/* A lone CR ends a line for an SSE reader: text from a model's output that held
+ * "\revent: done" used to reach clients as a field of its own. */
+static void stream_event_breaks_lines_at_cr_lf_and_crlf(void **state) {
+  pn_buf out;
+  pn_buf_init(&out, 4096);
+  assert_int_equal(pn_hub_stream_format(7, "output", "a\revent: done\r\nb\nc", &out), 0);
+  assert_string_equal(out.data, "id: 7\nevent: output\ndata: a\ndata: event: done\ndata: b\n"
+                                "data: c\n\n");
+  pn_buf_reset(&out);
+  assert_int_equal(pn_hub_stream_format(8, "done", "{}", &out), 0);
+  assert_string_equal(out.data, "id: 8\nevent: done\ndata: {}\n\n");
+  pn_buf_free(&out);
+}
+
+static void store_sessions_end_by_expiry_deletion_and_revocation(void **state) {
+  char *dir = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pinion-store", &dir), 0);
+  char *path = pn_fs_join(dir, "hub.db");
+  pn_store *store = NULL;
+  char *error = NULL;
+  assert_int_equal(pn_store_open(path, &store, &error), 0);
+  assert_int_equal(pn_store_token_add(store, "t1", "token1", "alice", NULL, "2026"), 0);
+  assert_int_equal(pn_store_token_add(store, "t2", "token2", "alice", NULL, "2026"), 0);
+  const char *created = "2026-12-04T10:00:00.000000Z", *expires = "2026-12-04T11:00:00.000000Z";
+  assert_int_equal(pn_store_session_add(store, "s1", "alice", "t1", created, expires), 0);
+  assert_int_equal(pn_store_session_add(store, "s2", "alice", "t1", created, expires), 0);
+  assert_int_equal(pn_store_session_add(store, "s3", "alice", "t2", created, expires), 0);
+  assert_int_equal(pn_store_session_add(store, "s3", "alice", "t2", created, expires), PN_EEXISTS);
+  pn_store_credential credential;
+  assert_int_equal(pn_store_session_find(store, "s1", "2026-12-04T10:30:00.000000Z", &credential),
+                   0);
+  assert_string_equal(credential.token_id, "t1");
+  assert_string_equal(credential.account, "alice");
+  pn_store_credential_clear(&credential);
+  /* Expired at `now`, unknown, deleted, or its token revoked: no session. */
+  assert_int_equal(pn_store_session_find(store, "s1", expires, &credential), PN_ENOENT);
+  assert_int_equal(pn_store_session_find(store, "nope", created, &credential), PN_ENOENT);
+  assert_int_equal(pn_store_session_delete(store, "s2"), 0);
+  assert_int_equal(pn_store_session_delete(store, "s2"), PN_ENOENT);
+  assert_int_equal(pn_store_session_find(store, "s2", created, &credential), PN_ENOENT);
+  assert_int_equal(pn_store_token_revoke(store, "t1"), 0);
+  assert_int_equal(pn_store_session_find(store, "s1", created, &credential), PN_ENOENT);
+  assert_int_equal(pn_store_session_find(store, "s3", created, &credential), 0);
+  pn_store_credential_clear(&credential);
+  /* A later sign-in sweeps the sessions that expired. */
+  assert_int_equal(
+      pn_store_session_add(store, "s4", "alice", "t2", expires, "2026-12-04T12:00:00.000000Z"), 0);
+  assert_int_equal(pn_store_session_delete(store, "s3"), PN_ENOENT);
+  pn_store_close(store);
+  pn_fs_remove_tree(dir);
+  pn_free(path);
+  pn_free(dir);
+}
+
+/* A database made before tokens had last_used_at gains the column when opened. */
+static void store_adds_the_last_used_column_to_an_old_database(void **state) {
+  char *dir = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pinion-store", &dir), 0);
+  char *path = pn_fs_join(dir, "hub.db");
+  sqlite3 *old = NULL;
+  assert_int_equal(sqlite3_open(path, &old), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(old,
+                                "CREATE TABLE tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL "
+                                "UNIQUE, account TEXT NOT NULL, name TEXT, created_at TEXT NOT "
+                                "NULL, revoked INTEGER NOT NULL DEFAULT 0);"
+                                "INSERT INTO tokens (id, hash, account, created_at) VALUES "
+                                "('t1', 'hash1', 'alice', '2025');",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(old);
+  pn_store *store = NULL;
+  char *error = NULL;
+  assert_int_equal(pn_store_open(path, &store, &error), 0);
+  assert_int_equal(pn_store_token_used(store, "t1", "2026"), 0);
+  pn_store_credential credential;
+  assert_int_equal(pn_store_token_find(store, "hash1", &credential), 0);
+  assert_string_equal(credential.last_used_at, "2026");
+  pn_store_credential_clear(&credential);
+  pn_store_close(store);
+  assert_int_equal(pn_store_open(path, &store, &error), 0); /* a second open adds nothing */
+  pn_store_close(store);
+  pn_fs_remove_tree(dir);
+  pn_free(path);
+  pn_free(dir);
+}
+
+static void csrf_tokens_belong_to_one_session_and_one_hub(void **state) {
+  pn_hub hub = {0};
+  memset(hub.secret, 7, sizeof hub.secret);
+  char first[65], again[65], other[65];
+  assert_int_equal(pn_hub_session_csrf(&hub, "session-a", first), 0);
+  assert_int_equal(pn_hub_session_csrf(&hub, "session-a", again), 0);
+  assert_int_equal(pn_hub_session_csrf(&hub, "session-b", other), 0);
+  assert_int_equal(strlen(first), 64);
+  assert_string_equal(first, again);
+  assert_string_not_equal(first, other);
+  assert_true(pn_hub_session_csrf_valid(&hub, "session-a", first));
+  assert_false(pn_hub_session_csrf_valid(&hub, "session-a", other));
+  assert_false(pn_hub_session_csrf_valid(&hub, "session-a", NULL));
+  assert_false(pn_hub_session_csrf_valid(&hub, "session-a", ""));
+  first[63] = first[63] == '0' ? '1' : '0';
+  assert_false(pn_hub_session_csrf_valid(&hub, "session-a", first));
+  /* Another hub (another DATA/secret) makes other tokens for the same id. */
+  pn_hub elsewhere = {0};
+  memset(elsewhere.secret, 8, sizeof elsewhere.secret);
+  assert_false(pn_hub_session_csrf_valid(&elsewhere, "session-a", again));
 }
 
 int main(void) {
@@ -246,8 +415,15 @@ int main(void) {
       cmocka_unit_test(multipart_reads_the_js_shape),
       cmocka_unit_test(multipart_reads_the_python_shape_with_quoted_boundary),
       cmocka_unit_test(multipart_rejects_bodies_without_boundaries),
+      cmocka_unit_test(multipart_body_ending_in_a_delimiter_line_is_malformed),
+      cmocka_unit_test(route_match_decodes_segments),
+      cmocka_unit_test(route_match_refuses_nul_and_slash_in_segments),
+      cmocka_unit_test(stream_event_breaks_lines_at_cr_lf_and_crlf),
       cmocka_unit_test(store_keeps_rows_and_pages_newest_first),
       cmocka_unit_test(store_tokens_resolve_until_revoked),
+      cmocka_unit_test(store_sessions_end_by_expiry_deletion_and_revocation),
+      cmocka_unit_test(store_adds_the_last_used_column_to_an_old_database),
+      cmocka_unit_test(csrf_tokens_belong_to_one_session_and_one_hub),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
