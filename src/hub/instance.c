@@ -1,14 +1,15 @@
 /* An instance: one `pinion serve` child of the hub, inside a bubblewrap sandbox for a
  * folder version when the spec names one (hub/sandbox.c builds that argv). It is
  * started with fork and exec rather than posix_spawn because the child must ask for
- * PR_SET_PDEATHSIG(SIGTERM) and set the sandbox's resource limits before it execs, so that instances die with the hub; between fork and exec the child
- * makes only async-signal-safe calls on memory prepared before the fork. The child gets
- * its own process group (so a stop reaches everything it started), /dev/null for stdin
- * and a log file in its scratch folder for stdout and stderr. Readiness is polled: the
- * port file first, then GET /health-check, every 20 ms at first and backing off to
- * 200 ms. The exit is noticed through SIGCHLD (with a slow poll as a safety net), reaped
- * with wait4(WNOHANG) and reported from a fresh loop iteration, the way runtime/worker.c
- * does it. */
+ * PR_SET_PDEATHSIG(SIGTERM) and set the sandbox's resource limits before it execs, so
+ * that instances die with the hub; between fork and exec the child makes only
+ * async-signal-safe calls on memory prepared before the fork. The child gets its own
+ * process group (a session, for a sandbox) so that a stop reaches everything it
+ * started, /dev/null for stdin and a log file in its scratch folder for stdout and
+ * stderr. Readiness is polled: the port file first, then GET /health-check, every 20 ms
+ * at first and backing off to 200 ms. The exit is noticed through SIGCHLD (with a slow
+ * poll as a safety net), reaped with wait4(WNOHANG) and reported from a fresh loop
+ * iteration, the way runtime/worker.c does it. */
 #include "hub/instance.h"
 
 #include "core/alloc.h"
@@ -52,6 +53,7 @@ struct pn_instance {
   char *port_path;
   char *log_path;
   pid_t pid;
+  int sandboxed; /* the child is bubblewrap */
   int port;
   enum instance_state state;
   uint64_t started_ns;
@@ -131,7 +133,8 @@ static void free_launch(launch *plan) {
 /* The `pinion serve` command line, with the paths it sees: inside a sandbox the bundle
  * is at PN_SANDBOX_BUNDLE and the scratch folder at PN_SANDBOX_SCRATCH. The strings
  * are borrowed from `spec` and `port_file`. */
-static void serve_command(const pn_instance_spec *spec, const char *port_file, const char *command[COMMAND_MAX]) {
+static void serve_command(const pn_instance_spec *spec, const char *port_file,
+                          const char *command[COMMAND_MAX]) {
   int sandboxed = spec->sandbox && spec->bundle_dir;
   size_t count = 0;
   command[count++] = sandboxed ? pn_sandbox_pinion(spec->sandbox) : spec->pinion;
@@ -217,7 +220,14 @@ static int prepare_launch(const pn_instance *instance, const pn_instance_spec *s
 
 /* Runs in the child between fork and exec: async-signal-safe calls only. */
 __attribute__((noreturn)) static void exec_child(const launch *plan) {
-  setpgid(0, 0);
+  /* A sandbox gets a session of its own, which also leaves it no controlling terminal
+   * to inject input into (bubblewrap's --new-session would take its processes out of
+   * this group, and out of reach of the group kill at the reap, which is what ends a
+   * sandbox whose outer bubblewrap died before its inner one set --die-with-parent). */
+  if (plan->sandbox)
+    setsid();
+  else
+    setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != plan->parent) /* the hub died before prctl took effect */
     _exit(1);
@@ -291,7 +301,15 @@ char *pn_instance_log_tail(const pn_instance *instance, size_t max_bytes) {
 static char *diagnose(const pn_instance *instance) {
   char what[160];
   int status = instance->status;
-  if (WIFEXITED(status)) {
+  /* bubblewrap exits with 128 + N when what it ran was killed by signal N. */
+  int relayed_signal = instance->sandboxed && WIFEXITED(status) && WEXITSTATUS(status) > 128
+                           ? WEXITSTATUS(status) - 128
+                           : 0;
+  if (relayed_signal) {
+    const char *name = sigabbrev_np(relayed_signal);
+    snprintf(what, sizeof what, "was killed by signal %d (SIG%s)", relayed_signal,
+             name ? name : "?");
+  } else if (WIFEXITED(status)) {
     snprintf(what, sizeof what, "exited with code %d", WEXITSTATUS(status));
   } else if (WIFSIGNALED(status)) {
     const char *name = sigabbrev_np(WTERMSIG(status));
@@ -558,14 +576,19 @@ int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_
   if (pid == 0)
     exec_child(&plan);
   int saved = errno;
+  int sandboxed = plan.sandbox != NULL;
   free_launch(&plan);
   if (pid < 0) {
     *error = pn_strfmt("could not start an instance: fork: %s", strerror(saved));
     free_instance(instance);
     return PN_ECHILD;
   }
-  setpgid(pid, pid); /* also done by the child; whichever runs first wins the race */
+  /* Also done by the child; whichever runs first wins the race. A sandboxed child calls
+   * setsid, which a group leader may not: it makes its group itself. */
+  if (!sandboxed)
+    setpgid(pid, pid);
   instance->pid = pid;
+  instance->sandboxed = sandboxed;
   instance->state = BOOTING;
   add_timer(instance->poll_timer, FIRST_POLL_SECONDS);
   add_timer(instance->boot_timer, instance->boot_timeout);

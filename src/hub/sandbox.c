@@ -42,10 +42,10 @@
  * it exists. /etc/passwd and /etc/group are written per instance instead (they would
  * name the host's users). */
 static const char *const etc_files[] = {
-    "/etc/alternatives", "/etc/ca-certificates", "/etc/fonts",         "/etc/gai.conf",
-    "/etc/host.conf",    "/etc/hosts",           "/etc/ld.so.cache",   "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d", "/etc/localtime",       "/etc/mime.types",    "/etc/nsswitch.conf",
-    "/etc/protocols",    "/etc/resolv.conf",     "/etc/services",      "/etc/ssl",
+    "/etc/alternatives", "/etc/ca-certificates", "/etc/fonts",       "/etc/gai.conf",
+    "/etc/host.conf",    "/etc/hosts",           "/etc/ld.so.cache", "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d", "/etc/localtime",       "/etc/mime.types",  "/etc/nsswitch.conf",
+    "/etc/protocols",    "/etc/resolv.conf",     "/etc/services",    "/etc/ssl",
     "/etc/timezone",
 };
 
@@ -55,11 +55,21 @@ static const char *const usr_links[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib
 /* Settings of pinion and Cog that the operator may set for every model in the hub's
  * environment; nothing else of it reaches a model. */
 static const char *const passed_through[] = {
-    "COG_LOG_LEVEL",          "COG_NO_COLOR",          "COG_SETUP_TIMEOUT",
-    "COG_STREAM_HISTORY_CAPACITY", "COG_THROTTLE_RESPONSE_INTERVAL", "COG_USER_AGENT",
-    "CUDA_VISIBLE_DEVICES",   "NO_COLOR",              "NVIDIA_VISIBLE_DEVICES",
-    "PINION_CANCEL_GRACE",    "PINION_HTTP_TIMEOUT",   "PINION_INPUT_FILE_MAX",
-    "PINION_LOG_LEVEL",       "PINION_POLL_US",        "PINION_WEIGHTS_THRESHOLD",
+    "COG_LOG_LEVEL",
+    "COG_NO_COLOR",
+    "COG_SETUP_TIMEOUT",
+    "COG_STREAM_HISTORY_CAPACITY",
+    "COG_THROTTLE_RESPONSE_INTERVAL",
+    "COG_USER_AGENT",
+    "CUDA_VISIBLE_DEVICES",
+    "NO_COLOR",
+    "NVIDIA_VISIBLE_DEVICES",
+    "PINION_CANCEL_GRACE",
+    "PINION_HTTP_TIMEOUT",
+    "PINION_INPUT_FILE_MAX",
+    "PINION_LOG_LEVEL",
+    "PINION_POLL_US",
+    "PINION_WEIGHTS_THRESHOLD",
 };
 
 /* The environment every model starts from, as in Cog's images. */
@@ -74,7 +84,7 @@ static const char *const base_environment[][2] = {
 };
 
 typedef struct bind {
-  char *flag; /* --ro-bind, --dev-bind, --symlink */
+  const char *flag; /* --ro-bind, --dev-bind, --symlink (a literal) */
   char *source;
   char *dest;
 } bind;
@@ -82,7 +92,6 @@ typedef struct bind {
 struct pn_sandbox {
   char *bwrap;
   char *pinion;
-  char *python;
   unsigned long long memory_bytes;
   unsigned long processes;
   bind binds[MAX_BINDS];
@@ -101,12 +110,6 @@ int pn_isolation_parse(const char *text, enum pn_isolation *isolation) {
     }
   }
   return PN_EINVAL;
-}
-
-const char *pn_isolation_name(enum pn_isolation isolation) {
-  return (size_t)isolation < sizeof isolation_names / sizeof isolation_names[0]
-             ? isolation_names[isolation]
-             : "?";
 }
 
 pn_sandbox_options pn_sandbox_options_from_env(void) {
@@ -128,11 +131,11 @@ static int add_bind(pn_sandbox *sandbox, const char *flag, const char *source, c
   if (sandbox->bind_count == MAX_BINDS)
     return PN_ETOOBIG;
   bind *entry = &sandbox->binds[sandbox->bind_count];
-  entry->flag = pn_strdup(flag);
+  entry->flag = flag;
   entry->source = pn_strdup(source);
   entry->dest = pn_strdup(dest);
   sandbox->bind_count++;
-  return entry->flag && entry->source && entry->dest ? 0 : PN_ENOMEM;
+  return entry->source && entry->dest ? 0 : PN_ENOMEM;
 }
 
 /* `path` without its last `levels` components ("/a/b/c", 2 -> "/a"), pn_malloc'd. */
@@ -250,17 +253,24 @@ static int bind_system(pn_sandbox *sandbox) {
   }
   if (etc)
     closedir(etc);
-  /* NVIDIA's device nodes, so that a GPU hub's models see its GPUs. */
+  /* NVIDIA's device nodes, so that a GPU hub's models see its GPUs, and the parts of
+   * /sys that CUDA reads the devices' topology from (read-only, as in a container). */
   DIR *dev = opendir("/dev");
+  int gpus = 0;
   while (rc == 0 && dev && (item = readdir(dev))) {
     if (strncmp(item->d_name, "nvidia", 6) != 0)
       continue;
     char *path = pn_fs_join("/dev", item->d_name);
     rc = path ? add_bind(sandbox, "--dev-bind", path, path) : PN_ENOMEM;
     pn_free(path);
+    gpus++;
   }
   if (dev)
     closedir(dev);
+  static const char *const gpu_sys[] = {"/sys/bus", "/sys/class", "/sys/dev", "/sys/devices"};
+  for (size_t i = 0; rc == 0 && gpus && i < sizeof gpu_sys / sizeof gpu_sys[0]; i++)
+    if (pn_fs_is_dir(gpu_sys[i]))
+      rc = add_bind(sandbox, "--ro-bind", gpu_sys[i], gpu_sys[i]);
   return rc;
 }
 
@@ -286,10 +296,8 @@ int pn_sandbox_new(const pn_sandbox_options *options, pn_sandbox **out, char **e
     rc = bind_system(sandbox);
   if (rc == 0)
     rc = bind_pinion(sandbox, options->pinion ? options->pinion : "/proc/self/exe", error);
-  if (rc == 0 && options->python && *options->python) {
-    sandbox->python = pn_strdup(options->python);
-    rc = sandbox->python ? bind_python(sandbox, options->python, error) : PN_ENOMEM;
-  }
+  if (rc == 0 && options->python && *options->python)
+    rc = bind_python(sandbox, options->python, error);
   if (rc < 0) {
     if (!*error)
       *error = pn_strfmt("cannot prepare the sandbox: %s", pn_strerror(rc));
@@ -304,19 +312,15 @@ void pn_sandbox_free(pn_sandbox *sandbox) {
   if (!sandbox)
     return;
   for (size_t i = 0; i < sandbox->bind_count; i++) {
-    pn_free(sandbox->binds[i].flag);
     pn_free(sandbox->binds[i].source);
     pn_free(sandbox->binds[i].dest);
   }
   pn_free(sandbox->bwrap);
   pn_free(sandbox->pinion);
-  pn_free(sandbox->python);
   pn_free(sandbox);
 }
 
 const char *pn_sandbox_pinion(const pn_sandbox *sandbox) { return sandbox->pinion; }
-
-const char *pn_sandbox_python(const pn_sandbox *sandbox) { return sandbox->python; }
 
 /* --- the argv ------------------------------------------------------------------------- */
 
@@ -386,9 +390,11 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   argv_builder builder = {0};
   push(&builder, sandbox->bwrap);
   static const char *const isolation[] = {
-      "--unshare-user", "--unshare-pid",     "--unshare-ipc", "--unshare-uts",
-      "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname",
-      "pinion",        "--cap-drop",        "ALL",
+      "--unshare-user",       "--unshare-pid",
+      "--unshare-ipc",        "--unshare-uts",
+      "--unshare-cgroup-try", "--die-with-parent",
+      "--hostname",           "pinion",
+      "--cap-drop",           "ALL",
   };
   for (size_t i = 0; i < sizeof isolation / sizeof isolation[0]; i++)
     push(&builder, isolation[i]);
@@ -512,15 +518,7 @@ int pn_sandbox_hide_options(char ***argv, int *options_fd) {
   return 0;
 }
 
-void pn_sandbox_child_setup(const pn_sandbox *sandbox, int options_fd) {
-  if (options_fd == PN_SANDBOX_OPTIONS_FD)
-    fcntl(options_fd, F_SETFD, 0);
-  else
-    dup2(options_fd, PN_SANDBOX_OPTIONS_FD); /* the copy is open across exec */
-  pn_sandbox_apply_limits(sandbox);
-}
-
-void pn_sandbox_apply_limits(const pn_sandbox *sandbox) {
+static void apply_limits(const pn_sandbox *sandbox) {
   if (sandbox->memory_bytes) {
     struct rlimit limit = {(rlim_t)sandbox->memory_bytes, (rlim_t)sandbox->memory_bytes};
     setrlimit(RLIMIT_DATA, &limit);
@@ -529,6 +527,74 @@ void pn_sandbox_apply_limits(const pn_sandbox *sandbox) {
     struct rlimit limit = {(rlim_t)sandbox->processes, (rlim_t)sandbox->processes};
     setrlimit(RLIMIT_NPROC, &limit);
   }
+}
+
+void pn_sandbox_child_setup(const pn_sandbox *sandbox, int options_fd) {
+  if (options_fd == PN_SANDBOX_OPTIONS_FD)
+    fcntl(options_fd, F_SETFD, 0);
+  else
+    dup2(options_fd, PN_SANDBOX_OPTIONS_FD); /* the copy is open across exec */
+  apply_limits(sandbox);
+}
+
+/* --- strays --------------------------------------------------------------------------- */
+
+#define MOUNTINFO_MAX ((size_t)4 << 20)
+
+/* Whether one of a process's mounts is a scratch folder named in `names` at
+ * PN_SANDBOX_SCRATCH. mountinfo's fifth field is the mount point and its fourth the
+ * folder mounted, relative to its filesystem (" //deleted" follows a removed one). */
+static int mounts_a_scratch(const char *mountinfo, char **names, size_t name_count) {
+  for (const char *line = mountinfo; line && *line;) {
+    const char *end = strchr(line, '\n');
+    size_t length = end ? (size_t)(end - line) : strlen(line);
+    char root[PATH_MAX], point[PATH_MAX];
+    if (length < sizeof root && sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) == 2 &&
+        strcmp(point, PN_SANDBOX_SCRATCH) == 0) {
+      char *deleted = strstr(root, "//deleted");
+      if (deleted)
+        *deleted = '\0';
+      const char *last = strrchr(root, '/');
+      for (size_t i = 0; last && i < name_count; i++)
+        if (strcmp(last + 1, names[i]) == 0)
+          return 1;
+    }
+    line = end ? end + 1 : NULL;
+  }
+  return 0;
+}
+
+int pn_sandbox_kill_strays(const char *instances_dir) {
+  DIR *dir = opendir(instances_dir);
+  if (!dir)
+    return 0;
+  char *names[256];
+  size_t name_count = 0;
+  struct dirent *item;
+  while (name_count < sizeof names / sizeof names[0] && (item = readdir(dir)))
+    if (item->d_name[0] != '.' && (names[name_count] = pn_strdup(item->d_name)))
+      name_count++;
+  closedir(dir);
+  int killed = 0;
+  DIR *proc = name_count ? opendir("/proc") : NULL;
+  while (proc && (item = readdir(proc))) {
+    char *end = NULL;
+    long pid = strtol(item->d_name, &end, 10);
+    if (pid <= 1 || *end || pid == (long)getpid())
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/mountinfo", pid);
+    char *mountinfo = NULL;
+    if (pn_fs_read(path, MOUNTINFO_MAX, &mountinfo, NULL) == 0 &&
+        mounts_a_scratch(mountinfo, names, name_count) && kill((pid_t)pid, SIGKILL) == 0)
+      killed++;
+    pn_free(mountinfo);
+  }
+  if (proc)
+    closedir(proc);
+  for (size_t i = 0; i < name_count; i++)
+    pn_free(names[i]);
+  return killed;
 }
 
 /* --- the probe ------------------------------------------------------------------------ */
@@ -633,6 +699,8 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
   if (rc == 0 && finished && WIFEXITED(status) && WEXITSTATUS(status) == 0)
     return 0;
   *error = pn_strfmt("bubblewrap (%s) cannot run models: %s", sandbox->bwrap,
-                     rc < 0 ? pn_strerror(rc) : *output ? output : "it failed without a word");
+                     rc < 0    ? pn_strerror(rc)
+                     : *output ? output
+                               : "it failed without a word");
   return rc < 0 ? rc : PN_ECHILD;
 }

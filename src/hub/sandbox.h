@@ -17,7 +17,6 @@ enum pn_isolation {
 
 /* "bubblewrap", "container" or "none"; PN_EINVAL for anything else. */
 int pn_isolation_parse(const char *text, enum pn_isolation *isolation);
-const char *pn_isolation_name(enum pn_isolation isolation);
 
 /* Where things are inside the sandbox. */
 #define PN_SANDBOX_BUNDLE "/src"
@@ -70,18 +69,19 @@ void pn_sandbox_argv_free(char **argv);
  * would show the model the host paths it binds. The caller closes *options_fd. */
 int pn_sandbox_hide_options(char ***argv, int *options_fd);
 
-/* In the child between fork and exec (async-signal-safe): puts `options_fd` at
- * PN_SANDBOX_OPTIONS_FD, open across exec, and sets the resource limits. The caller then
- * closes every fd above PN_SANDBOX_OPTIONS_FD. */
+/* In the child between fork and exec (async-signal-safe: dup2, fcntl and setrlimit):
+ * puts `options_fd` at PN_SANDBOX_OPTIONS_FD, open across exec, and sets the resource
+ * limits. The caller then closes every fd above PN_SANDBOX_OPTIONS_FD. */
 void pn_sandbox_child_setup(const pn_sandbox *sandbox, int options_fd);
+
+/* Kills the processes of sandboxes whose scratch folder is one of the folders in
+ * `instances_dir` (a hub killed while bubblewrap was still setting a sandbox up can leave
+ * one running without a parent): every process that has one of them mounted at
+ * PN_SANDBOX_SCRATCH. Call it before any instance over `instances_dir` starts. Returns
+ * how many processes it signalled. */
+int pn_sandbox_kill_strays(const char *instances_dir);
 
 /* The pinion binary's path, the same inside and outside (borrowed). */
 const char *pn_sandbox_pinion(const pn_sandbox *sandbox);
-/* The Python to pass as serve --python, or NULL (borrowed). */
-const char *pn_sandbox_python(const pn_sandbox *sandbox);
-
-/* Sets the limits on the calling process; only setrlimit, so a child may call it between
- * fork and exec (pn_sandbox_child_setup does). */
-void pn_sandbox_apply_limits(const pn_sandbox *sandbox);
 
 #endif

@@ -769,11 +769,16 @@ static void free_target(target *t) {
 
 /* --- isolation ----------------------------------------------------------------------- */
 
-/* Scratch folders live as long as their instance; what a killed hub left goes now. */
+/* Scratch folders live as long as their instance; what a killed hub left goes now,
+ * with any sandbox still running over them. */
 static int sweep_scratch(const pn_scheduler *scheduler) {
   char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
   if (!instances_dir)
     return PN_ENOMEM;
+  int killed = pn_sandbox_kill_strays(instances_dir);
+  if (killed > 0)
+    pn_warn("hub: killed %d process%s of sandboxes that a previous run left behind", killed,
+            killed == 1 ? "" : "es");
   int rc = pn_fs_remove_tree(instances_dir);
   if (rc == 0 && mkdir(scheduler->data_dir, 0700) < 0 && errno != EEXIST)
     rc = PN_EIO;
@@ -798,7 +803,6 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
     return scheduler->sandbox_error ? 0 : PN_ENOMEM;
   }
   pn_sandbox_options sandbox_options = pn_sandbox_options_from_env();
-  sandbox_options.bwrap = options->bwrap;
   sandbox_options.pinion = scheduler->pinion;
   sandbox_options.python = scheduler->python;
   char *error = NULL;

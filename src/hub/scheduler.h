@@ -24,7 +24,6 @@ typedef struct pn_scheduler_options {
   double idle_timeout;         /* seconds an instance above min_instances may sit idle (60) */
   double boot_timeout;         /* seconds an instance may take to become READY (600) */
   enum pn_isolation isolation; /* how instances run (default: folder versions sandboxed) */
-  const char *bwrap;           /* the bubblewrap program, or NULL (hub/sandbox.h) */
 } pn_scheduler_options;
 
 /* What to run a prediction on. Strings are copied. */

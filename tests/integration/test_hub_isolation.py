@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import time
 import uuid
 
@@ -60,8 +61,9 @@ def instance_folders(data):
 
 ATTEMPTS = ["read_secret", "read_database", "list_bundles", "walk_up_to_the_database",
             "read_through_proc_root", "hub_environment_canary", "pid_1_environment_canary",
-            "host_paths_in_pid_1_command_line", "own_environment_canary", "signal_the_hub", "write_into_own_bundle",
-            "read_a_peer_marker", "uid_0", "capabilities"]
+            "host_paths_in_pid_1_command_line", "own_environment_canary", "signal_the_hub",
+            "write_into_own_bundle", "read_a_peer_marker", "allocate_2_gib", "uid_0",
+            "capabilities"]
 
 
 def attack(tmp_path, args):
@@ -70,7 +72,8 @@ def attack(tmp_path, args):
     data = str(tmp_path / "data")
     canary = "canary-" + uuid.uuid4().hex
     nonce = uuid.uuid4().hex
-    hub = Hub(data, args=args, extra_env={"PINION_TEST_CANARY": canary}).start()
+    hub = Hub(data, args=args, extra_env={"PINION_TEST_CANARY": canary,
+                                          "PINION_SANDBOX_MEMORY_MB": "1024"}).start()
     try:
         writer = hub.push(None, "alice/writer", cwd=hostile_copy(tmp_path, "writer"))
         attacker = hub.push(None, "alice/attacker", cwd=hostile_copy(tmp_path, "attacker"))
@@ -99,7 +102,8 @@ def test_without_isolation_the_same_model_reaches_everything(tmp_path):
     results, data = attack(tmp_path, ["--isolation", "none"])
     expected = {"read_secret", "read_database", "list_bundles", "walk_up_to_the_database",
                 "read_through_proc_root", "hub_environment_canary", "own_environment_canary",
-                "signal_the_hub", "write_into_own_bundle", "read_a_peer_marker"}
+                "signal_the_hub", "write_into_own_bundle", "read_a_peer_marker",
+                "allocate_2_gib"}
     if os.getuid() == 0:
         expected |= {"uid_0", "capabilities"}
     assert expected <= {name for name, succeeded in results.items() if succeeded}
@@ -172,6 +176,49 @@ def test_scratch_left_by_a_killed_hub_is_swept_at_start(tmp_path):
         assert instance_folders(data) == []
     finally:
         hub.stop()
+
+
+def test_a_sandbox_left_without_its_hub_is_killed_at_start(tmp_path):
+    """bubblewrap's init can outlive a hub killed while it was setting the sandbox up
+    (before --die-with-parent took hold); the next start kills what runs over the old
+    scratch folders."""
+    data = tmp_path / "data"
+    scratch = data / "instances" / ("ab" * 16)
+    os.makedirs(scratch / "tmp")
+    stray = subprocess.Popen(
+        ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/usr", "/usr",
+         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink",
+         "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--bind", str(scratch),
+         "/run/pinion", "--", "/bin/sleep", "300"], start_new_session=True)
+    try:
+        wait_for(lambda: any(line.split()[4] == "/run/pinion" for pid in descendants(stray.pid)
+                             for line in open("/proc/%d/mountinfo" % pid)),
+                 "the stray sandbox did not start")
+        hub = Hub(str(data)).start()
+        try:
+            stray.wait(timeout=10)  # its sandbox was killed, so bubblewrap ended
+            assert "killed 2 processes of sandboxes that a previous run left behind" in \
+                hub.read_log()
+            assert instance_folders(str(data)) == []
+        finally:
+            hub.stop()
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+
+
+def descendants(pid):
+    found, pending = [], [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            children = open("/proc/%d/task/%d/children" % (parent, parent)).read().split()
+        except FileNotFoundError:
+            continue
+        found += [int(child) for child in children]
+        pending += [int(child) for child in children]
+    return found
 
 
 def test_deleting_a_version_deletes_its_bundle(tmp_path):
@@ -287,3 +334,33 @@ def test_image_versions_without_isolation_run_as_before(tmp_path):
     arguments = image_run_arguments(tmp_path, ["--isolation", "none"])
     assert arguments[0] == "run" and "localhost/imaged:1" in arguments
     assert not [a for a in arguments if a.startswith(("--cap-drop", "--memory", "--pids-limit"))]
+
+
+def test_every_example_runs_sandboxed(tmp_path):
+    """The sandbox binds what real models need: Debian's Python and its numpy, sklearn
+    and PIL, tesseract, espeak-ng, and a writable /tmp for file outputs."""
+    import base64
+    with open(os.path.join(ROOT, "examples", "digits", "sample.png"), "rb") as file:
+        digit = "data:image/png;base64," + base64.b64encode(file.read()).decode()
+    with open(os.path.join(ROOT, "examples", "ocr", "sample.png"), "rb") as file:
+        text_image = "data:image/png;base64," + base64.b64encode(file.read()).decode()
+    hub = Hub(str(tmp_path / "data")).start()
+    try:
+        outputs = {}
+        for example, inputs in (("hello", {"text": "sandbox"}),
+                                ("stream", {"prompt": "a b c", "delay": 0}),
+                                ("digits", {"image": digit}), ("ocr", {"image": text_image}),
+                                ("tts", {"text": "hello"})):
+            version = hub.push(example, "alice/" + example)
+            prediction = run(hub, version, **inputs)
+            assert prediction["status"] == "succeeded", (example, prediction["error"],
+                                                         prediction["logs"])
+            outputs[example] = prediction["output"]
+        assert "".join(outputs["hello"]) == "hello there, sandbox"
+        assert "".join(outputs["stream"]).split() == ["a", "b", "c"]
+        assert outputs["digits"]["label"] == 8
+        assert outputs["ocr"].strip() == "Hello from pinion"
+        wave = hub.get(outputs["tts"]).content
+        assert wave[:4] == b"RIFF" and wave[8:12] == b"WAVE"
+    finally:
+        hub.stop()

@@ -397,6 +397,12 @@ def test_instances_die_with_the_hub(driver, tmp_path):
     d.until(lambda e: e["id"] == "s" and e.get("kind") == "start")
     inside = descendants(d.process.pid)
     assert len(inside) >= 3  # bubblewrap, its init in the sandbox, pinion serve, the worker
+    # bubblewrap leads a session and a group of its own, and its init and pinion serve
+    # stay in that group, which the hub kills when it reaps the instance.
+    outer = inside[0]
+    assert os.getsid(outer) == outer and os.getpgid(outer) == outer
+    assert os.getsid(outer) != os.getsid(d.process.pid)
+    assert [os.getpgid(pid) for pid in inside[:3]] == [outer] * 3
     d.killed = True
     d.process.send_signal(signal.SIGKILL)
     d.process.wait(timeout=TIMEOUT)

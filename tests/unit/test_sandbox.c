@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "hub/sandbox.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,6 @@ static void isolation_modes_parse_by_name(void **state) {
   assert_int_equal(isolation, PN_ISOLATION_CONTAINER);
   assert_int_equal(pn_isolation_parse("none", &isolation), 0);
   assert_int_equal(isolation, PN_ISOLATION_NONE);
-  assert_string_equal(pn_isolation_name(PN_ISOLATION_BUBBLEWRAP), "bubblewrap");
   assert_int_equal(pn_isolation_parse("chroot", &isolation), PN_EINVAL);
   assert_int_equal(pn_isolation_parse(NULL, &isolation), PN_EINVAL);
   assert_int_equal(isolation, PN_ISOLATION_NONE); /* unchanged by a failure */
@@ -78,12 +78,14 @@ static void the_argv_isolates_binds_and_clears_the_environment(void **state) {
   assert_int_equal(pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, command, &argv), 0);
   size_t count = count_of(argv);
   assert_string_equal(argv[0], "/bin/true"); /* the bubblewrap program */
-  static const char *const flags[] = {"--unshare-user", "--unshare-pid", "--unshare-ipc",
-                                      "--unshare-uts", "--die-with-parent", "--new-session",
-                                      "--clearenv"};
+  static const char *const flags[] = {"--unshare-user", "--unshare-pid",     "--unshare-ipc",
+                                      "--unshare-uts",  "--die-with-parent", "--clearenv"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
     assert_true(find(argv, flags[i], NULL, NULL) > 0);
   assert_int_equal(find(argv, "--unshare-net", NULL, NULL), -1); /* the network is kept */
+  /* The instance makes the session itself, so that bubblewrap's processes stay in the
+   * group the hub kills. */
+  assert_int_equal(find(argv, "--new-session", NULL, NULL), -1);
   assert_true(find(argv, "--uid", "65534", NULL) > 0);
   assert_true(find(argv, "--gid", "65534", NULL) > 0);
   assert_true(find(argv, "--cap-drop", "ALL", NULL) > 0);
@@ -198,7 +200,6 @@ static void a_python_outside_usr_is_bound_with_its_venv(void **state) {
   assert_non_null(realpath(venv, resolved_venv));
 
   pn_sandbox *sandbox = new_sandbox(venv_python);
-  assert_string_equal(pn_sandbox_python(sandbox), venv_python);
   char *scratch = pn_fs_join(root, "scratch");
   assert_int_equal(mkdir(scratch, 0700), 0);
   const char *command[] = {"x", NULL};
@@ -263,7 +264,7 @@ static void a_failing_probe_quotes_bubblewrap(void **state) {
   pn_free(root);
 }
 
-static void limits_come_from_the_environment_and_reach_the_child(void **state) {
+static void limits_and_the_options_fd_reach_the_child(void **state) {
   setenv("PINION_SANDBOX_MEMORY_MB", "300", 1);
   setenv("PINION_SANDBOX_PROCESSES", "77", 1);
   pn_sandbox_options options = pn_sandbox_options_from_env();
@@ -282,14 +283,18 @@ static void limits_come_from_the_environment_and_reach_the_child(void **state) {
   pn_sandbox *sandbox = NULL;
   char *error = NULL;
   assert_int_equal(pn_sandbox_new(&options, &sandbox, &error), 0);
+  int options_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  assert_true(options_fd >= 0);
   pid_t pid = fork();
   if (pid == 0) {
-    pn_sandbox_apply_limits(sandbox);
+    pn_sandbox_child_setup(sandbox, options_fd);
     struct rlimit data, processes;
     getrlimit(RLIMIT_DATA, &data);
     getrlimit(RLIMIT_NPROC, &processes);
-    _exit(data.rlim_cur == 300ull * 1024 * 1024 && processes.rlim_cur == 77 ? 0 : 1);
+    int flags = fcntl(PN_SANDBOX_OPTIONS_FD, F_GETFD); /* open across exec */
+    _exit(data.rlim_cur == 300ull * 1024 * 1024 && processes.rlim_cur == 77 && flags == 0 ? 0 : 1);
   }
+  close(options_fd);
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -304,7 +309,7 @@ int main(void) {
       cmocka_unit_test(a_python_outside_usr_is_bound_with_its_venv),
       cmocka_unit_test(a_missing_bubblewrap_is_named),
       cmocka_unit_test(a_failing_probe_quotes_bubblewrap),
-      cmocka_unit_test(limits_come_from_the_environment_and_reach_the_child),
+      cmocka_unit_test(limits_and_the_options_fd_reach_the_child),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
