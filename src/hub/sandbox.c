@@ -183,11 +183,21 @@ static int bind_pinion(pn_sandbox *sandbox, const char *pinion, char **error) {
   int rc = sandbox->pinion ? add_bind(sandbox, "--ro-bind", resolved, resolved) : PN_ENOMEM;
   char *bin_dir = parent_of(resolved, 1);
   char *lib_dir = bin_dir ? pn_strfmt("%s/../lib/pinion", bin_dir) : NULL;
+  /* Where the binary will look (<prefix>/lib/pinion), which may be a link to the real
+   * folder (the sanitizer build's lib -> ../lib): links outside the binds do not
+   * resolve inside, so the folder is bound there too. */
+  char *prefix = bin_dir ? parent_of(bin_dir, 1) : NULL;
+  char *looked_up = prefix ? pn_strfmt("%s/lib/pinion", prefix) : NULL;
   char lib_resolved[PATH_MAX];
-  if (rc == 0 && lib_dir && realpath(lib_dir, lib_resolved))
+  if (rc == 0 && lib_dir && looked_up && realpath(lib_dir, lib_resolved)) {
     rc = add_bind(sandbox, "--ro-bind", lib_resolved, lib_resolved);
-  else if (rc == 0 && !lib_dir)
+    if (rc == 0 && strcmp(looked_up, lib_resolved) != 0)
+      rc = add_bind(sandbox, "--ro-bind", lib_resolved, looked_up);
+  } else if (rc == 0 && (!lib_dir || !looked_up)) {
     rc = PN_ENOMEM;
+  }
+  pn_free(looked_up);
+  pn_free(prefix);
   pn_free(lib_dir);
   pn_free(bin_dir);
   return rc;
