@@ -453,7 +453,7 @@ async function route() {
   if (path === "/tokens") return tokensPage();
   if (parts.length === 2 && parts[0] === "p") return predictionPage(parts[1]);
   if (parts.length === 2) return modelPage(parts[0], parts[1]);
-  main.replaceChildren(el("h1", {}, "Not found"), el("p", {}, "There is no page here. ", el("a", { href: "/" }, "See the models.")));
+  main.replaceChildren(el("h1", {}, "Not found"), el("p", {}, "There is no page here. See ", el("a", { href: "/predictions" }, "your predictions"), " or ", el("a", { href: "/" }, "the models"), "."));
 }
 
 route().catch((error) => {

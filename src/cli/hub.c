@@ -65,7 +65,8 @@ static int token_command(int argc, char **argv) {
       const char *last_used = json_string_value(json_object_get(token, "last_used_at"));
       printf("%-14s %-20s %-20s %-28s %-28s %s\n", json_string_value(json_object_get(token, "id")),
              json_string_value(json_object_get(token, "account")), token_name ? token_name : "-",
-             json_string_value(json_object_get(token, "created_at")), last_used ? last_used : "never",
+             json_string_value(json_object_get(token, "created_at")),
+             last_used ? last_used : "never",
              json_is_true(json_object_get(token, "revoked")) ? "revoked" : "active");
     }
     json_decref(tokens);

@@ -73,15 +73,16 @@ static int is_terminal(const char *status) {
                     strcmp(status, "canceled") == 0);
 }
 
+/* The hub's own word on a prediction ("starting an instance"): kept beside the model's
+ * logs in the row (hub_logs) and written to the hub's log, never mixed into `logs`,
+ * which hold only what the model printed, as on Replicate. */
 static void append_log(json_t *row, const char *line) {
   const char *hub_logs = text_of(row, "hub_logs");
   char *joined = pn_strfmt("%s%s\n", hub_logs ? hub_logs : "", line);
-  json_object_set_new(row, "hub_logs", json_string(joined));
-  const char *logs = text_of(row, "logs");
-  char *all = pn_strfmt("%s%s\n", logs ? logs : "", line);
-  json_object_set_new(row, "logs", json_string(all));
+  if (joined)
+    json_object_set_new(row, "hub_logs", json_string(joined));
   pn_free(joined);
-  pn_free(all);
+  pn_info("hub: prediction %s: %s", text_of(row, "id"), line);
 }
 
 static int save_row(pn_hub *hub, const json_t *row, int insert) {
@@ -422,13 +423,19 @@ static int publish_training(pn_hub *hub, json_t *row, char **error) {
     rc = owner ? pn_hub_version_from_tar(hub, text_of(row, "account"), owner, slash + 1, tar.data,
                                          tar.length, &version, error)
                : PN_ENOMEM;
+  /* Replicate's form, owner/name:version_id: its clients parse it (the Python client
+   * fails on a bare id). */
+  char *reference =
+      rc == 0 ? pn_strfmt("%s:%s", destination, text_of(version, "id")) : NULL;
+  if (rc == 0 && !reference)
+    rc = PN_ENOMEM;
   if (rc == 0)
-    json_object_set_new(
-        row, "output",
-        json_pack("{s:O, s:s}", "version", json_object_get(version, "id"), "weights", weights_url));
+    json_object_set_new(row, "output",
+                        json_pack("{s:s, s:s}", "version", reference, "weights", weights_url));
   else if (!*error)
     *error = pn_strfmt("%s", pn_strerror(rc));
   json_decref(version);
+  pn_free(reference);
   pn_free(owner);
   pn_buf_free(&tar);
   pn_free(weights);
@@ -498,10 +505,7 @@ static void apply_update(json_t *row, const json_t *cog) {
   if (output)
     json_object_set(row, "output", output);
   const char *logs = text_of(cog, "logs");
-  const char *hub_logs = text_of(row, "hub_logs");
-  char *all = pn_strfmt("%s%s", hub_logs ? hub_logs : "", logs ? logs : "");
-  json_object_set_new(row, "logs", json_string(all ? all : ""));
-  pn_free(all);
+  json_object_set_new(row, "logs", json_string(logs ? logs : ""));
   if (json_is_string(json_object_get(cog, "error")))
     json_object_set(row, "error", json_object_get(cog, "error"));
   const char *started = text_of(cog, "started_at");
@@ -537,7 +541,7 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
   live *item = find_live(hub, prediction_id);
   switch (event) {
   case PN_SCHEDULER_BOOTING:
-    append_log(row, "pinion: starting an instance");
+    append_log(row, "starting an instance");
     save_row(hub, row, 0);
     break;
   case PN_SCHEDULER_STARTED: {
@@ -545,7 +549,7 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
     json_t *boot = json_object_get(detail, "cold_boot_time");
     if (json_is_number(boot)) {
       char line[96];
-      snprintf(line, sizeof line, "pinion: started an instance in %.2f s", json_number_value(boot));
+      snprintf(line, sizeof line, "started an instance in %.2f s", json_number_value(boot));
       append_log(row, line);
       json_object_set(json_object_get(row, "metrics"), "cold_boot_time", boot);
     }
@@ -863,8 +867,14 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
   json_t *coerced = NULL, *detail = NULL;
   int valid = pn_schema_validate(validator, input, &coerced, &detail);
   json_decref(coerced);
+  /* The instance gets the real inputs, in memory only; the row keeps copies with the
+   * secrets redacted, the request to resume with too (a secret is never a file URL). */
   int secrets = 0;
-  json_t *shown_input = valid == 0 ? redact_secrets(validator, input, &secrets) : NULL;
+  json_t *shown_input = NULL, *instance_input = NULL, *stored_request_input = NULL;
+  if (valid == 0 && (instance_input = rewrite_file_urls(request, input))) {
+    shown_input = redact_secrets(validator, input, &secrets);
+    stored_request_input = redact_secrets(validator, instance_input, &secrets);
+  }
   pn_schema_validator_free(validator);
   if (valid < 0) {
     if (detail)
@@ -873,19 +883,21 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
       pn_hub_problem(request, 500, NULL, "The hub ran out of memory validating the input.");
     return;
   }
+  json_t *instance_request = json_pack("{s:o}", "input", instance_input);
+  json_t *stored_request = json_pack("{s:o}", "input", stored_request_input);
   char id[27], now[40], token[60];
   uint64_t now_ns = pn_clock_realtime_ns();
-  if (!shown_input || pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
+  if (!shown_input || !instance_request || !stored_request ||
+      pn_hub_id_uuid7(now_ns / 1000000u, id) < 0 ||
       pn_hub_stream_token(request->hub, id, token) < 0) {
     json_decref(shown_input);
+    json_decref(instance_request);
+    json_decref(stored_request);
     pn_hub_problem(request, 500, NULL, "The hub could not make an id.");
     return;
   }
   pn_clock_format(now_ns, 0, now, sizeof now);
   const char *stream = stream_kind(target->version, training);
-  /* The instance gets the real inputs in memory; the row keeps the redacted ones. */
-  json_t *instance_request = json_pack("{s:o}", "input", rewrite_file_urls(request, input));
-  json_t *stored_request = json_pack("{s:o}", "input", rewrite_file_urls(request, shown_input));
   int wait = wait_seconds(request);
   json_t *row = json_pack(
       "{s:s, s:s, s:s, s:O, s:O, s:O, s:n, s:s, s:n, s:s, s:s, s:s?, s:o, s:{}, s:s, s:I, "
@@ -893,8 +905,8 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
       "id", id, "kind", kind, "account", request->account, "model",
       json_object_get(target->model, "id"), "version", json_object_get(target->version, "id"),
       "input", shown_input, "output", "logs", "", "error", "status", "starting", "source", "api",
-      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events),
-      "metrics", "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
+      "webhook", webhook_url, "webhook_events_filter", pn_webhook_events_json(events), "metrics",
+      "created_at", now, "created_ns", (json_int_t)now_ns, "started_at", "completed_at",
       "data_removed", 0, "stream_token", token, "stream", stream, "dispatched", 0, "target",
       target_json(target, training ? "train" : "predict"), "request", stored_request,
       "wait_seconds", wait, "has_secrets", secrets > 0);

@@ -86,8 +86,7 @@ enum pn_hub_auth {
 /* Authenticates a request: the Authorization header when there is one, else the session
  * cookie. Unless NONE, *account is the username (pn_malloc'd; the caller frees it), and
  * the token's last use is recorded. */
-enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request,
-                                     char **account);
+enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request, char **account);
 
 /* --- replies (server.c) ------------------------------------------------------------ */
 

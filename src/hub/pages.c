@@ -29,8 +29,9 @@ static int is_method(pn_hub_request *request, enum evhttp_cmd_type method) {
   return evhttp_request_get_command(request->request) == method;
 }
 
-/* An embedded file as it is, or 404. */
-static void send_asset(pn_hub_request *request, const char *path, const char *cache) {
+/* An embedded file as it is with `status`, or 404. */
+static void send_asset_status(pn_hub_request *request, int status, const char *path,
+                              const char *cache) {
   const unsigned char *bytes = NULL;
   size_t length = 0;
   const char *type = NULL;
@@ -42,7 +43,20 @@ static void send_asset(pn_hub_request *request, const char *path, const char *ca
   pn_hub_header(request, "X-Content-Type-Options", "nosniff");
   if (strncmp(type, "text/html", 9) == 0)
     pn_hub_header(request, "Content-Security-Policy", PN_WEB_CSP);
-  pn_hub_reply_bytes(request, 200, type, bytes, length);
+  pn_hub_reply_bytes(request, status, type, bytes, length);
+}
+
+static void send_asset(pn_hub_request *request, const char *path, const char *cache) {
+  send_asset_status(request, 200, path, cache);
+}
+
+/* A path that is no page: a page saying so to a browser, problem+json to programs. */
+static void not_found(pn_hub_request *request) {
+  const char *accept = pn_hub_request_header(request, "Accept");
+  if (accept && strstr(accept, "text/html"))
+    send_asset_status(request, 404, "notfound.html", "no-cache");
+  else
+    pn_hub_problem(request, 404, NULL, "There is no page at %s.", request->path);
 }
 
 static void redirect(pn_hub_request *request, const char *location) {
@@ -159,9 +173,9 @@ static void login_post(pn_hub_request *request) {
   } else {
     /* Behind TLS (an https public URL) the browser must never send it in the clear. */
     int secure = strncmp(request->hub->public_url, "https://", 8) == 0;
-    char *cookie = pn_strfmt("%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%ld%s",
-                             PN_HUB_SESSION_COOKIE, session_id, pn_hub_session_lifetime(),
-                             secure ? "; Secure" : "");
+    char *cookie =
+        pn_strfmt("%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%ld%s", PN_HUB_SESSION_COOKIE,
+                  session_id, pn_hub_session_lifetime(), secure ? "; Secure" : "");
     if (cookie)
       pn_hub_header(request, "Set-Cookie", cookie);
     pn_free(cookie);
@@ -368,7 +382,7 @@ void pn_hub_pages_serve(pn_hub_request *request) {
     else
       pn_hub_problem(request, 401, "Unauthenticated", "Sign in at /login first.");
   } else if (!is_page(path)) {
-    pn_hub_problem(request, 404, NULL, "There is no page at %s.", path);
+    not_found(request);
   } else if (!get) {
     pn_hub_problem(request, 405, NULL, "%s takes GET.", path);
   } else if (!account) {

@@ -382,8 +382,7 @@ static int token_credential(pn_hub *hub, const char *token, pn_store_credential 
   return rc < 0 ? rc : pn_store_token_find(hub->store, hash, credential);
 }
 
-enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request,
-                                     char **account) {
+enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request, char **account) {
   *account = NULL;
   struct evkeyvalq *headers = evhttp_request_get_input_headers(request);
   const char *header = evhttp_find_header(headers, "Authorization");

@@ -46,11 +46,11 @@ int pn_hub_session_create(pn_hub *hub, const char *token, char **session_id, cha
   int rc = pn_crypto_sha256_hex(token, strlen(token), token_hash);
   if (rc == 0)
     rc = pn_store_token_find(hub->store, token_hash, &credential);
-  unsigned char random[SESSION_ID_BYTES];
+  unsigned char bytes[SESSION_ID_BYTES];
   if (rc == 0)
-    rc = pn_crypto_random(random, sizeof random);
+    rc = pn_crypto_random(bytes, sizeof bytes);
   if (rc == 0) {
-    to_hex(random, sizeof random, id);
+    to_hex(bytes, sizeof bytes, id);
     rc = pn_crypto_sha256_hex(id, strlen(id), id_hash);
   }
   if (rc == 0) {

@@ -131,25 +131,46 @@ static void send_snapshot(pn_webhook *webhook, const json_t *snapshot) {
   webhook->last_sent = now_seconds();
 }
 
+/* Sends the prediction as it is now; that also carries whatever a throttled event was
+ * holding back, so nothing stays pending. */
 static void send_current(pn_webhook *webhook) {
   json_t *snapshot = webhook->snapshot(webhook->arg);
   if (snapshot)
     send_snapshot(webhook, snapshot);
   json_decref(snapshot);
+  webhook->throttled = 0;
+  event_del(webhook->throttle_timer);
+}
+
+/* The final snapshot as it was just before the end: still processing, no error, no
+ * predict_time. A `logs` event held back by the throttle and sent after the prediction
+ * ended carries this, since Cog never sends a terminal state for that event. */
+static json_t *as_still_running(const json_t *final) {
+  json_t *snapshot = json_deep_copy(final);
+  if (!snapshot)
+    return NULL;
+  json_object_set_new(snapshot, "status", json_string("processing"));
+  json_object_del(snapshot, "error");
+  json_object_del(snapshot, "completed_at");
+  json_t *metrics = json_object_get(snapshot, "metrics");
+  if (json_is_object(metrics))
+    json_object_del(metrics, "predict_time");
+  return snapshot;
 }
 
 static void on_throttle_timer(evutil_socket_t fd, short what, void *arg) {
   pn_webhook *webhook = arg;
   if (!webhook->throttled || webhook->finished)
     return;
-  webhook->throttled = 0;
   send_current(webhook);
 }
 
 void pn_webhook_notify(pn_webhook *webhook, enum pn_webhook_event event) {
   if (webhook->finished || !(webhook->events & event))
     return;
-  if (event == PN_WEBHOOK_START) {
+  /* `start` is the first send, and `output` is never throttled (as in Cog: an output is
+   * the result a director must not miss); `logs` waits for the interval. */
+  if (event == PN_WEBHOOK_START || event == PN_WEBHOOK_OUTPUT) {
     send_current(webhook);
     return;
   }
@@ -221,9 +242,14 @@ static void send_completed(pn_webhook *webhook) {
 void pn_webhook_complete(pn_webhook *webhook, const json_t *final) {
   event_del(webhook->throttle_timer);
   webhook->finished = 1;
-  /* Throttled events still go out, so a filter without `completed` sees the end. */
-  if (webhook->throttled && !(webhook->events & PN_WEBHOOK_COMPLETED))
-    send_snapshot(webhook, final);
+  /* A held-back `logs` event still goes out when `completed` is not wanted (it would
+   * carry the same text), with the state it had, never the terminal one. */
+  if (webhook->throttled && !(webhook->events & PN_WEBHOOK_COMPLETED)) {
+    json_t *running = as_still_running(final);
+    if (running)
+      send_snapshot(webhook, running);
+    json_decref(running);
+  }
   webhook->throttled = 0;
   if (webhook->events & PN_WEBHOOK_COMPLETED) {
     webhook->completed_body = pn_json_dump(final, PN_JSON_SERDE_NUMBERS);

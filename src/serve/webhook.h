@@ -1,8 +1,9 @@
 /* Webhooks for one prediction, as Cog sends them (spec §5): POST of the prediction's
  * snapshot on `start`, `output`, `logs` and `completed`, filtered by
- * webhook_events_filter. `output` and `logs` go at most once per throttle interval
+ * webhook_events_filter. `logs` go at most once per throttle interval
  * (COG_THROTTLE_RESPONSE_INTERVAL, 0.5 s), coalesced into the newest snapshot and never
- * lost at the end; `start` and `completed` are never throttled; `completed` is retried
+ * lost at the end (a late one still says `processing`); `start`, `output` and
+ * `completed` are never throttled, as in Cog; `completed` is retried
  * with backoff on connection errors and 429/500/502/503/504. A webhook that cannot be
  * delivered never fails the prediction. */
 #ifndef PN_SERVE_WEBHOOK_H

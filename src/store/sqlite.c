@@ -45,9 +45,8 @@ static int exec(pn_store *store, const char *sql, char **error) {
 static int add_column(pn_store *store, const char *table, const char *column, const char *type,
                       char **error) {
   sqlite3_stmt *statement = NULL;
-  int rc = sqlite3_prepare_v2(store->db,
-                              "SELECT count(*) FROM pragma_table_info(?1) WHERE name=?2", -1,
-                              &statement, NULL) == SQLITE_OK
+  int rc = sqlite3_prepare_v2(store->db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name=?2",
+                              -1, &statement, NULL) == SQLITE_OK
                ? 0
                : PN_EIO;
   int present = 0;
@@ -206,7 +205,8 @@ int pn_store_get(pn_store *store, const char *table, const char *id, json_t **do
   return rc;
 }
 
-/* Runs `sql`, which changes the row whose id is ?1; PN_ENOENT when no row changed. */
+/* Runs `sql`, which changes the rows ?1 selects (a row's id, a token's sessions, a
+ * time); PN_ENOENT when no row changed. */
 static int change_row(pn_store *store, const char *sql, const char *id) {
   sqlite3_stmt *statement = NULL;
   int rc = sql ? prepare(store, sql, &statement) : PN_ENOMEM;
@@ -327,12 +327,11 @@ int pn_store_token_list(pn_store *store, json_t **tokens) {
     while (sqlite3_step(statement) == SQLITE_ROW) {
       const char *name = (const char *)sqlite3_column_text(statement, 2);
       json_array_append_new(
-          list, json_pack("{s:s, s:s, s:s?, s:s, s:b, s:s?}", "id",
-                          sqlite3_column_text(statement, 0), "account",
-                          sqlite3_column_text(statement, 1), "name", name, "created_at",
-                          sqlite3_column_text(statement, 3), "revoked",
-                          sqlite3_column_int(statement, 4), "last_used_at",
-                          (const char *)sqlite3_column_text(statement, 5)));
+          list,
+          json_pack("{s:s, s:s, s:s?, s:s, s:b, s:s?}", "id", sqlite3_column_text(statement, 0),
+                    "account", sqlite3_column_text(statement, 1), "name", name, "created_at",
+                    sqlite3_column_text(statement, 3), "revoked", sqlite3_column_int(statement, 4),
+                    "last_used_at", (const char *)sqlite3_column_text(statement, 5)));
     }
   }
   sqlite3_finalize(statement);
@@ -367,8 +366,8 @@ static char *column_text(sqlite3_stmt *statement, int column) {
 }
 
 /* Runs a SELECT of (token id, account, last_used_at) bound to ?1 (and ?2 when `second`). */
-static int find_credential(pn_store *store, const char *sql, const char *first,
-                           const char *second, pn_store_credential *credential) {
+static int find_credential(pn_store *store, const char *sql, const char *first, const char *second,
+                           pn_store_credential *credential) {
   *credential = (pn_store_credential){0};
   sqlite3_stmt *statement = NULL;
   int rc = prepare(store, sql, &statement);

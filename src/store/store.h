@@ -4,8 +4,9 @@
  * deliveries) are rows of a document table: the whole record is a JSON document, and
  * the few fields that queries select or order on are also kept as indexed columns
  * (`pn_store_keys`). Lists are keyset pages on (created_at, id). Tokens and the pages'
- * sign-in sessions are tables of their own, holding only hashes. Every call is synchronous and commits before it
- * returns, so whatever the API acknowledges is on disk. See docs/internals/hub.md. */
+ * sign-in sessions are tables of their own, holding only hashes. Every call is synchronous and
+ * commits before it returns, so whatever the API acknowledges is on disk. See
+ * docs/internals/hub.md. */
 #ifndef PN_STORE_STORE_H
 #define PN_STORE_STORE_H
 

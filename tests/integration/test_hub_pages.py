@@ -110,6 +110,15 @@ def test_static_files_and_unknown_pages(hub):
             404)
 
 
+def test_a_browser_asking_for_no_page_gets_a_page_pointing_to_the_predictions(hub):
+    response = requests.get(hub.url + "/a/b/c", headers={"Accept": "text/html,application/xhtml+xml"},
+                            timeout=10)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert '<a href="/predictions">your predictions</a>' in response.text
+    assert "/v1" not in response.text
+
+
 def test_logout_clears_the_cookie(hub):
     response = requests.post(hub.url + "/logout", allow_redirects=False, timeout=10)
     assert response.status_code == 303

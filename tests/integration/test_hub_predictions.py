@@ -409,8 +409,50 @@ def test_a_training_publishes_its_weights_as_a_new_version(hub):
         time.sleep(0.1)
         training = hub.get("/v1/trainings/" + training["id"]).json()
     assert training["status"] == "succeeded", training["error"]
-    new_version = training["output"]["version"]
+    assert training["output"]["version"].startswith("alice/trained:")  # Replicate's form
+    new_version = training["output"]["version"].split(":", 1)[1]
     assert hub.get("/v1/models/alice/trained").json()["latest_version"]["id"] == new_version
     bundle = os.path.join(hub.data, "bundles", new_version)
     assert open(os.path.join(bundle, "weights")).read() == "www"
     assert [t["id"] for t in hub.get("/v1/trainings").json()["results"]] == [training["id"]]
+
+
+@needs_scheduler
+def test_a_trained_version_predicts_with_the_trained_weights(hub):
+    """train -> a new version of the destination -> a prediction on it uses the weights;
+    the training's output is {"version": "owner/name:id", "weights": URL}."""
+    from hub_harness import ROOT
+    import time
+    trainer = hub.push(None, "alice/learner", cwd=os.path.join(ROOT, "tests", "fixtures", "hub_trainer"))
+    hub.post("/v1/models", json={"owner": "alice", "name": "learned", "visibility": "private"})
+    training = hub.post("/v1/models/alice/learner/versions/%s/trainings" % trainer,
+                        json={"destination": "alice/learned", "input": {"word": "parrot", "times": 3}}).json()
+    deadline = time.monotonic() + 90
+    while training["status"] not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+        training = hub.get("/v1/trainings/" + training["id"]).json()
+    assert training["status"] == "succeeded", training["error"]
+    output = training["output"]
+    assert sorted(output) == ["version", "weights"]
+    owner_name, version = output["version"].split(":")
+    assert owner_name == "alice/learned" and len(version) == 64
+    assert hub.get(output["weights"]).content == b"parrot parrot parrot"
+    prediction = hub.post("/v1/predictions", json={"version": output["version"], "input": {}},
+                          headers={"Prefer": "wait=60"}).json()
+    assert (prediction["status"], prediction["output"]) == ("succeeded", "says parrot parrot parrot")
+
+
+@needs_scheduler
+def test_the_hubs_own_messages_stay_out_of_the_models_logs(hub):
+    """A cold boot's "starting an instance" goes to the hub's log, not into the model's
+    `logs` (which hold only what the model printed, as on Replicate)."""
+    from hub_harness import ROOT
+    version = hub.push(None, "alice/logger", cwd=os.path.join(ROOT, "tests", "fixtures", "cli_logs"))
+    prediction = hub.post("/v1/predictions", json={"version": version, "input": {}},
+                          headers={"Prefer": "wait=60"}).json()
+    assert prediction["status"] == "succeeded", prediction
+    assert prediction["logs"] == "to stdout x\nto stderr\n"
+    log = hub.read_log()
+    assert "hub: prediction %s: starting an instance" % prediction["id"] in log
+    assert "hub: prediction %s: started an instance in " % prediction["id"] in log

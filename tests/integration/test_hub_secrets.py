@@ -53,7 +53,8 @@ def signed_in(hub, account="alice"):
 
 def test_a_secret_input_reaches_the_model_and_nothing_else(tmp_path):
     data = tmp_path / "data"
-    hub = Hub(data).start()
+    # At debug level the hub and its instances log the most they ever do.
+    hub = Hub(data, extra_env={"PINION_LOG_LEVEL": "debug"}).start()
     receiver = WebhookReceiver()
     value = "s3cr3t-" + secrets.token_hex(12)
     try:

@@ -138,16 +138,33 @@ def test_throttle_coalesces_logs_but_never_drops_the_end():
         assert final["logs"] == "".join("log %d\n" % i for i in range(5)) == body["logs"]
 
 
-def test_throttled_events_flushed_when_completed_filtered_out():
+def test_output_webhooks_are_never_throttled():
+    """As in Cog: every output item has its own webhook, whatever the interval."""
     with Server("serve_model", config="iter.yaml",
                 env={"COG_THROTTLE_RESPONSE_INTERVAL": "10"}) as s, Receiver() as hooks:
         s.predict({"count": 3, "seconds": 0.02}, webhook=hooks.url,
                   webhook_events_filter=["output"])
-        # The first output goes at once; the rest are coalesced into one at the end.
-        last = wait_for(lambda: [b for b in hooks.bodies() if b["output"]
-                                 and len(b["output"]) == 3], what="the final output event")
-        assert last[0]["output"] == ["item 0", "item 1", "item 2"]
-        assert len(hooks.requests) == 2
+        wait_for(lambda: len(hooks.requests) >= 3, what="three output webhooks")
+        time.sleep(0.2)
+        bodies = hooks.bodies()
+        assert [b["output"] for b in bodies] == [["item 0"], ["item 0", "item 1"],
+                                                ["item 0", "item 1", "item 2"]]
+        assert [b["status"] for b in bodies] == ["processing"] * 3
+
+
+def test_a_late_logs_webhook_keeps_its_moment():
+    """A logs event held back by the throttle and sent after the end says `processing`,
+    never the terminal state (Cog never sends one for that filter)."""
+    with Server("serve_model", config="iter.yaml",
+                env={"COG_THROTTLE_RESPONSE_INTERVAL": "10"}) as s, Receiver() as hooks:
+        body = s.predict({"count": 3, "seconds": 0.02}, webhook=hooks.url, webhook_events_filter=["logs"])
+        assert body["status"] == "succeeded"
+        last = wait_for(lambda: [b for b in hooks.bodies() if b["logs"] == body["logs"]],
+                        what="the held-back logs webhook")
+        assert last[0]["status"] == "processing"
+        assert "predict_time" not in last[0]["metrics"]
+        time.sleep(0.2)
+        assert all(b["status"] == "processing" for b in hooks.bodies())
 
 
 def test_unreachable_webhook_does_not_fail_prediction():

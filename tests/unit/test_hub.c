@@ -322,8 +322,7 @@ static void store_sessions_end_by_expiry_deletion_and_revocation(void **state) {
   assert_int_equal(pn_store_session_add(store, "s1", "alice", "t1", created, expires), 0);
   assert_int_equal(pn_store_session_add(store, "s2", "alice", "t1", created, expires), 0);
   assert_int_equal(pn_store_session_add(store, "s3", "alice", "t2", created, expires), 0);
-  assert_int_equal(pn_store_session_add(store, "s3", "alice", "t2", created, expires),
-                   PN_EEXISTS);
+  assert_int_equal(pn_store_session_add(store, "s3", "alice", "t2", created, expires), PN_EEXISTS);
   pn_store_credential credential;
   assert_int_equal(pn_store_session_find(store, "s1", "2026-12-04T10:30:00.000000Z", &credential),
                    0);
@@ -341,9 +340,8 @@ static void store_sessions_end_by_expiry_deletion_and_revocation(void **state) {
   assert_int_equal(pn_store_session_find(store, "s3", created, &credential), 0);
   pn_store_credential_clear(&credential);
   /* A later sign-in sweeps the sessions that expired. */
-  assert_int_equal(pn_store_session_add(store, "s4", "alice", "t2", expires,
-                                        "2026-12-04T12:00:00.000000Z"),
-                   0);
+  assert_int_equal(
+      pn_store_session_add(store, "s4", "alice", "t2", expires, "2026-12-04T12:00:00.000000Z"), 0);
   assert_int_equal(pn_store_session_delete(store, "s3"), PN_ENOENT);
   pn_store_close(store);
   pn_fs_remove_tree(dir);
