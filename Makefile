@@ -1,6 +1,8 @@
 # pinion's one Makefile. `make` builds build/bin/pinion and the worker's Python side
 # under build/lib/pinion/python; `make test` installs what is missing, builds, runs the
-# unit tests under ASan+UBSan and the black-box tests, and ends with "N passed, N failed".
+# unit tests under ASan+UBSan, the fuzz targets over their seeds, the black-box tests (a
+# subset also against an ASan+UBSan pinion) and the browser tests, and ends with
+# "N passed, N failed, N skipped" (docs/internals/testing.md).
 
 VERSION      := $(shell cat VERSION)
 BUILD        ?= build
