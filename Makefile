@@ -1,6 +1,8 @@
 # pinion's one Makefile. `make` builds build/bin/pinion and the worker's Python side
 # under build/lib/pinion/python; `make test` installs what is missing, builds, runs the
-# unit tests under ASan+UBSan and the black-box tests, and ends with "N passed, N failed".
+# unit tests under ASan+UBSan, the fuzz targets over their seeds, the black-box tests (a
+# subset also against an ASan+UBSan pinion) and the browser tests, and ends with
+# "N passed, N failed, N skipped" (docs/internals/testing.md).
 
 VERSION      := $(shell cat VERSION)
 BUILD        ?= build
@@ -79,12 +81,12 @@ $(BUILD)/bin/pinion: $(BUILD)/obj/src/cli/main.o $(BUILD)/libpinion.a
 	$(CC) $(CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS) -ldl -lm
 
 # pinion under ASan+UBSan, for the black-box tests that run against it (tests/run): the
-# same library as the unit tests; lib/ beside it is the plain build's, so it finds the
-# worker's Python side and the staged source as the plain binary does.
+# same library as the unit tests. `make asan` puts a copy of the plain build's lib/
+# beside it (the worker's Python side, the staged source): a copy, not a link, because
+# the hub's sandbox binds only the real folder found beside the binary.
 $(BUILD)/asan/bin/pinion: $(BUILD)/asan/src/cli/main.o $(BUILD)/libpinion-asan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $^ $(PKG_LIBS) -ldl -lm
-	@ln -sfn ../lib $(BUILD)/asan/lib
 
 # The worker extension uses only Python's stable ABI (3.8 and later), so one build
 # serves every Python; it is found at ../lib/pinion/python beside the binary.
@@ -126,7 +128,8 @@ $(SCHEDULER_DRIVER): tests/scheduler_driver.c $(BUILD)/libpinion-asan.a
 unit: $(UNIT_BIN) $(SCHEDULER_DRIVER)
 
 .PHONY: asan
-asan: $(BUILD)/asan/bin/pinion
+asan: $(BUILD)/asan/bin/pinion worker source
+	@rm -rf $(BUILD)/asan/lib && cp -R $(BUILD)/lib $(BUILD)/asan/lib
 
 test: deps
 	@$(MAKE) --no-print-directory all unit asan fuzz
