@@ -60,20 +60,27 @@ static int skip(const char *relative, int is_dir, void *arg) {
   return 0;
 }
 
+/* The most of the hub's answer kept: a version document is a few KiB plus its schema.
+ * Whatever answers at the hub's URL may be something else, so its answer is untrusted. */
+#define REPLY_MAX ((size_t)16 << 20)
+
 typedef struct upload {
   struct event_base *base;
   long status;
-  char *body;
+  char *body; /* the answer's bytes (NUL-terminated; may hold NULs), pn_malloc'd */
+  size_t body_length;
   char *error;
 } upload;
 
 static void on_response(const pn_http_response *response, void *arg) {
   upload *state = arg;
   state->status = response->ok ? response->status : 0;
-  if (!response->ok)
+  if (!response->ok) {
     state->error = pn_strdup(response->error ? response->error : "the request failed");
-  else if (response->body && response->body->data)
-    state->body = pn_strdup(response->body->data);
+  } else if (response->body && response->body->data) {
+    state->body = pn_strndup(response->body->data, response->body->length);
+    state->body_length = state->body ? response->body->length : 0;
+  }
   event_base_loopexit(state->base, NULL);
 }
 
@@ -97,6 +104,7 @@ static int send_version(const char *hub, const char *model, const char *token, i
                                .headers = headers,
                                .body = body->data,
                                .body_length = body->length,
+                               .max_response = REPLY_MAX,
                                .timeout_ms = 600000};
     rc = pn_http_client_send(client, &request, on_response, state, NULL);
     if (rc == 0)
@@ -164,6 +172,39 @@ static int pack_folder(const char *config_name, const char *python, pn_buf *tar)
   return 0;
 }
 
+/* Prints the version id the hub answered, or says what was wrong with the answer: a
+ * refusal's detail, or an answer that is not a version (another server on that port, a
+ * proxy's page). Returns the exit code. */
+static int report_version(const char *hub, const upload *state) {
+  json_error_t error;
+  json_t *reply = state->body ? json_loadb(state->body, state->body_length, 0, &error) : NULL;
+  const char *id = json_string_value(json_object_get(reply, "id"));
+  int exit_code = 1;
+  if (state->status != 201 && state->status != 200) {
+    const char *detail = json_string_value(json_object_get(reply, "detail"));
+    fprintf(stderr, "error: the hub at %s refused the push (HTTP %ld): %.2000s\n", hub,
+            state->status,
+            detail                                ? detail
+            : state->body && state->body_length ? state->body
+                                                  : "no detail");
+  } else if (!reply) {
+    fprintf(stderr,
+            "error: the server at %s answered HTTP %ld but not with JSON (%s); is %s a pinion "
+            "hub? Check --hub or PINION_HUB\n",
+            hub, state->status, state->body_length ? error.text : "an empty body", hub);
+  } else if (!id || !*id) {
+    fprintf(stderr,
+            "error: the server at %s answered HTTP %ld without the new version's \"id\"; is "
+            "%s a pinion hub? Check --hub or PINION_HUB\n",
+            hub, state->status, hub);
+  } else {
+    printf("%s\n", id);
+    exit_code = 0;
+  }
+  json_decref(reply);
+  return exit_code;
+}
+
 static int run_push_to_hub(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
@@ -217,23 +258,12 @@ static int run_push_to_hub(int argc, char **argv) {
   upload state = {0};
   rc = send_version(hub, model, token, public, content_type, &body, &state);
   pn_buf_free(&body);
-  json_t *reply = state.body ? json_loads(state.body, 0, NULL) : NULL;
-  int exit_code = 0;
-  if (rc < 0 || state.error) {
+  int exit_code = 1;
+  if (rc < 0 || state.error)
     fprintf(stderr, "error: cannot reach the hub at %s: %s\n", hub,
             state.error ? state.error : "the request could not start");
-    exit_code = 1;
-  } else if (state.status != 201 && state.status != 200) {
-    const char *detail = json_string_value(json_object_get(reply, "detail"));
-    fprintf(stderr, "error: the hub refused the push (HTTP %ld): %s\n", state.status,
-            detail       ? detail
-            : state.body ? state.body
-                         : "no detail");
-    exit_code = 1;
-  } else {
-    printf("%s\n", json_string_value(json_object_get(reply, "id")));
-  }
-  json_decref(reply);
+  else
+    exit_code = report_version(hub, &state);
   pn_free(state.body);
   pn_free(state.error);
   return exit_code;

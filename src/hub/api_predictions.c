@@ -1116,7 +1116,10 @@ void pn_hub_instance_webhook(pn_hub_request *request) {
 
 /* --- start and stop --------------------------------------------------------------------- */
 
+/* Deliveries still pending from the last run resume first: the predictions concluded
+ * below then add only their own, so none is both resumed and sent anew. */
 void pn_hub_predictions_restore(pn_hub *hub) {
+  pn_hub_deliveries_resume(hub);
   static const char *const active[] = {"starting", "processing", NULL};
   pn_store_query query = {.statuses = active, .ascending = 1, .limit = 100000};
   json_t *rows = NULL;
@@ -1136,7 +1139,6 @@ void pn_hub_predictions_restore(pn_hub *hub) {
     }
   }
   json_decref(rows);
-  pn_hub_deliveries_resume(hub);
 }
 
 void pn_hub_predictions_free(pn_hub *hub) {
