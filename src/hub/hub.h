@@ -23,7 +23,16 @@ typedef struct pn_hub_options {
   const char *port_file;  /* write the bound port here (tests), or NULL */
   double idle_timeout;    /* seconds (60) */
   int rate_limit;         /* requests per minute per account; 0: off */
+  double bundle_max_bytes;   /* unpacked bytes of a pushed bundle; 0: the default */
+  double bundle_max_entries; /* entries of a pushed bundle; 0: the default */
 } pn_hub_options;
+
+/* A pushed bundle's ceilings while it unpacks (the option, else PINION_BUNDLE_MAX_SIZE /
+ * PINION_BUNDLE_MAX_ENTRIES, else these): model weights make bundles of gigabytes, but
+ * a few bytes of gzip must not become a full disk, nor a tar of empty entries hours of
+ * work. */
+#define PN_HUB_BUNDLE_MAX_BYTES ((size_t)20 << 30)
+#define PN_HUB_BUNDLE_MAX_ENTRIES ((size_t)100000)
 
 /* Runs the hub until SIGINT/SIGTERM; returns the process exit code. */
 int pn_hub_run(const pn_hub_options *options);
@@ -54,6 +63,7 @@ typedef struct pn_hub {
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
   struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
+  struct pn_pool *pool;        /* blocking work (unpacking pushes) off the loop */
 } pn_hub;
 
 /* One API request while its handler runs. */
@@ -134,8 +144,13 @@ char *pn_hub_output_url(pn_hub *hub, const json_t *file);
 int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const char *type,
                        const void *bytes, size_t length, json_t *metadata, json_t **file);
 
-/* Version bundles: stores a tar as a new version of owner/name (creating the model).
- * *version is a new reference to the version row. */
+/* The bundle limits in force (see PN_HUB_BUNDLE_MAX_BYTES). */
+size_t pn_hub_bundle_max_bytes(const pn_hub *hub);
+size_t pn_hub_bundle_max_entries(const pn_hub *hub);
+
+/* Version bundles: stores a tar as a new version of owner/name (creating the model),
+ * on the loop's thread (POST .../versions unpacks on the pool instead). *version is a
+ * new reference to the version row. */
 int pn_hub_version_from_tar(pn_hub *hub, const char *account, const char *owner, const char *name,
                             const void *tar, size_t length, json_t **version, char **error);
 

@@ -6,8 +6,8 @@
  * signed download URLs carry their own capability), or only loopback callers (the
  * instances' webhooks and uploads). Paths outside /v1/ and /internal/ belong to the
  * pages (hub/pages.c). libevent 2.1 knows no QUERY method: such requests arrive with
- * an unknown type and their body unread, so the router reads the body from the
- * connection itself (see read_unknown_method_body). */
+ * an unknown type and their body unread, so the router reads it through the loop first
+ * (hub/query_body.c). */
 #include "hub/hub.h"
 
 #include "core/loop.h"
@@ -20,8 +20,10 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "hub/ids.h"
 #include "hub/pages.h"
+#include "hub/query_body.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +31,6 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +46,9 @@
 #define FILE_BODY_MAX ((size_t)100 * 1024 * 1024)
 #define RATE_WINDOW_SECONDS 60
 #define DEFAULT_RATE_LIMIT 3000
+/* Threads for blocking work, and pushes that may wait for one (more get 503). */
+#define HUB_POOL_THREADS 2
+#define HUB_POOL_QUEUE 16
 
 enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_PATCH = 8, M_DELETE = 16, M_QUERY = 32 };
 enum access { ACCOUNT, ANYONE, LOOPBACK };
@@ -505,39 +509,9 @@ static int match(const char *pattern, const char *path, char *params[4]) {
   return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
 }
 
-/* libevent 2.1 leaves the body of a request with an unknown method (QUERY) unread: take
- * Content-Length bytes from the connection's input buffer and, when the client sent
- * them in a later packet, from the socket itself (bounded: 64 KiB, 1 s). */
-static void read_unknown_method_body(struct evhttp_request *request, pn_buf *body) {
-  const char *length_text =
-      evhttp_find_header(evhttp_request_get_input_headers(request), "Content-Length");
-  struct evhttp_connection *connection = evhttp_request_get_connection(request);
-  struct bufferevent *events = connection ? evhttp_connection_get_bufferevent(connection) : NULL;
-  if (!length_text || !events)
-    return;
-  size_t length = (size_t)strtoull(length_text, NULL, 10);
-  if (length == 0 || length > 65536 || pn_buf_reserve(body, length) < 0)
-    return;
-  struct evbuffer *input = bufferevent_get_input(events);
-  size_t buffered = evbuffer_get_length(input);
-  size_t got = (size_t)evbuffer_remove(input, body->data, buffered < length ? buffered : length);
-  evutil_socket_t fd = bufferevent_getfd(events);
-  uint64_t deadline = pn_clock_monotonic_ns() + 1000000000u;
-  while (got < length && fd >= 0 && pn_clock_monotonic_ns() < deadline) {
-    struct pollfd wait = {.fd = fd, .events = POLLIN};
-    if (poll(&wait, 1, 100) <= 0)
-      continue;
-    ssize_t count = recv(fd, body->data + got, length - got, 0);
-    if (count <= 0)
-      break;
-    got += (size_t)count;
-  }
-  body->length = got;
-  body->data[got] = '\0';
-}
-
-static void dispatch(struct evhttp_request *http_request, void *arg) {
-  pn_hub *hub = arg;
+/* Routes a request whose body is in memory (`body`, borrowed for the call). */
+static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsigned char *body,
+                  size_t body_length) {
   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http_request);
   const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
   if (!path || !*path)
@@ -555,17 +529,8 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
   TAILQ_INIT(&request.query);
   if (uri && evhttp_uri_get_query(uri))
     evhttp_parse_query_str(evhttp_uri_get_query(uri), &request.query);
-  pn_buf unknown_body;
-  pn_buf_init(&unknown_body, 65536);
-  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
-  if (method == M_QUERY) {
-    read_unknown_method_body(http_request, &unknown_body);
-    request.body = (const unsigned char *)unknown_body.data;
-    request.body_length = unknown_body.length;
-  } else {
-    request.body_length = evbuffer_get_length(input);
-    request.body = evbuffer_pullup(input, (ev_ssize_t)request.body_length);
-  }
+  request.body = body;
+  request.body_length = body_length;
   if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0 &&
       strncmp(path, "/internal/", 10) != 0) {
     pn_hub_pages_serve(&request);
@@ -630,7 +595,19 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
 done:
   pn_free(request.account);
   evhttp_clear_headers(&request.query);
-  pn_buf_free(&unknown_body);
+}
+
+/* QUERY bodies are read through the loop first (hub/query_body.c); evhttp has read
+ * every other body. */
+static void dispatch(struct evhttp_request *http_request, void *arg) {
+  pn_hub *hub = arg;
+  if (method_bit(http_request) == M_QUERY) {
+    pn_hub_read_unknown_body(hub, http_request, serve);
+    return;
+  }
+  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
+  size_t length = evbuffer_get_length(input);
+  serve(hub, http_request, evbuffer_pullup(input, (ev_ssize_t)length), length);
 }
 
 /* --- start-up ----------------------------------------------------------------------- */
@@ -793,6 +770,10 @@ int pn_hub_run(const pn_hub_options *options) {
       fprintf(stderr, "error: could not start the scheduler\n");
       exit_code = 1;
     }
+    if (exit_code == 0 && pn_pool_new(hub.base, HUB_POOL_THREADS, HUB_POOL_QUEUE, &hub.pool) < 0) {
+      fprintf(stderr, "error: could not start the hub's worker threads\n");
+      exit_code = 1;
+    }
   }
   struct event *signals[2] = {NULL, NULL};
   struct event *sweep = NULL;
@@ -821,6 +802,7 @@ int pn_hub_run(const pn_hub_options *options) {
       event_free(signals[i]);
   if (sweep)
     event_free(sweep);
+  pn_pool_free(hub.pool); /* before evhttp_free: its jobs answer their requests */
   pn_hub_predictions_free(&hub);
   pn_scheduler_free(hub.scheduler);
   evhttp_free(hub.http);
