@@ -238,3 +238,99 @@ def test_a_query_body_over_its_limit_is_refused_before_it_is_read(hub):
         assert "over the limit of 65536 bytes" in json.loads(reply)["detail"]
     finally:
         connection.close()
+
+
+# --- streams ---------------------------------------------------------------------------
+
+FLOOD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures",
+                     "hub_flood")
+
+
+@pytest.fixture(scope="module")
+def streams(tmp_path_factory):
+    data = tmp_path_factory.mktemp("streams") / "data"
+    server = Hub(data, extra_env={
+        "PINION_STREAM_SUBSCRIBERS": "2", "PINION_STREAM_ACCOUNT_SUBSCRIBERS": "3",
+        "PINION_STREAM_READER_BUFFER": str(1 << 20),
+        "PINION_STREAM_HISTORY_BYTES": str(1 << 20)}).start()
+    server.flood = server.push(None, "alice/flood", cwd=FLOOD)
+    yield server
+    server.stop()
+
+
+def start(hub, **inputs):
+    response = hub.post("/v1/predictions", json={"version": hub.flood, "input": inputs,
+                                                 "stream": True})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def open_stream(prediction):
+    return requests.get(prediction["urls"]["stream"], stream=True, timeout=10,
+                        headers={"Accept": "text/event-stream"})
+
+
+def test_stream_readers_are_limited_per_prediction_and_per_account(streams):
+    first = start(streams, pause=30)
+    second = start(streams, pause=30)
+    opened = []
+    try:
+        opened = [open_stream(first), open_stream(first)]
+        assert [r.status_code for r in opened] == [200, 200]
+        third = open_stream(first)
+        detail = problem(third, 429)["detail"]
+        assert "PINION_STREAM_SUBSCRIBERS" in detail and "has 2 readers" in detail, detail
+        opened.append(open_stream(second))
+        assert opened[-1].status_code == 200
+        over = open_stream(second)
+        detail = problem(over, 429)["detail"]
+        assert "PINION_STREAM_ACCOUNT_SUBSCRIBERS" in detail and "3 readers" in detail, detail
+        # A reader that leaves frees its place.
+        opened.pop(0).close()
+        deadline = time.monotonic() + 10
+        while True:
+            again = open_stream(first)
+            if again.status_code == 200:
+                opened.append(again)
+                break
+            assert time.monotonic() < deadline, again.text
+            time.sleep(0.1)
+    finally:
+        for response in opened:
+            response.close()
+        for prediction in (first, second):
+            streams.post("/v1/predictions/%s/cancel" % prediction["id"])
+
+
+def test_a_reader_that_stops_reading_is_dropped_and_history_is_bounded(streams):
+    prediction = start(streams, count=200, size=50000, pause=2, interval=0.02)
+    path = "/" + prediction["urls"]["stream"].split("/", 3)[3]
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", streams.port))
+    slow.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+                  % path).encode())
+    try:
+        fast = open_stream(prediction)
+        assert fast.status_code == 200
+        body = b"".join(fast.iter_content(1 << 16))
+        assert body.rstrip().endswith(b"event: done\ndata: {}"), body[-200:]
+        assert body.count(b"event: output") == 200
+        # The slow reader was cut off: its connection ends without `done`.
+        slow.settimeout(10)
+        received = b""
+        while True:
+            chunk = slow.recv(1 << 16)
+            if not chunk:
+                break
+            received += chunk
+        assert b"event: done" not in received
+        assert len(received) < 10000000
+        assert "dropped a stream reader that stopped reading" in streams.read_log()
+        # A late reader gets the newest events that fit the history, then done.
+        replay = requests.get(prediction["urls"]["stream"], timeout=10).content
+        assert replay.rstrip().endswith(b"event: done\ndata: {}")
+        assert len(replay) < (1 << 20) + 60000
+        assert not replay.startswith(b"id: 1\n")
+    finally:
+        slow.close()
