@@ -44,6 +44,8 @@
 
 #define REQUEST_BODY_MAX ((size_t)1 << 30)
 #define FILE_BODY_MAX ((size_t)100 * 1024 * 1024)
+#define MULTIPART_SLACK ((size_t)1 << 20)
+#define JSON_BODY_MAX ((size_t)10 << 20)
 #define RATE_WINDOW_SECONDS 60
 #define DEFAULT_RATE_LIMIT 3000
 /* Threads for blocking work, and pushes that may wait for one (more get 503). */
@@ -406,16 +408,17 @@ char *pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request) {
   return account;
 }
 
-/* Counts the request against the account's window; 0 when allowed. */
-static int count_request(pn_hub_request *request) {
+/* Counts the request against the window of `key` (an account, or "address <ip>" for
+ * requests without one); 0 when allowed. */
+static int count_request(pn_hub_request *request, const char *key) {
   pn_hub *hub = request->hub;
   uint64_t now = pn_clock_monotonic_ns();
   limit *window = hub->limits;
-  while (window && strcmp(window->account, request->account) != 0)
+  while (window && strcmp(window->account, key) != 0)
     window = window->next;
   if (!window) {
     window = pn_calloc(1, sizeof *window);
-    if (!window || !(window->account = pn_strdup(request->account))) {
+    if (!window || !(window->account = pn_strdup(key))) {
       pn_free(window);
       return 0;
     }
@@ -438,12 +441,44 @@ static int count_request(pn_hub_request *request) {
   if (hub->options->rate_limit > 0 && window->count > allowed) {
     pn_hub_header(request, "Retry-After", reset);
     pn_hub_problem(request, 429, NULL,
-                   "Request was throttled: this account may make %d requests a minute. Retry "
+                   "Request was throttled: this %s may make %d requests a minute. Retry "
                    "in %s seconds.",
-                   allowed, reset);
+                   strncmp(key, "address ", 8) == 0 ? "address" : "account", allowed, reset);
     return -1;
   }
   return 0;
+}
+
+/* Unauthenticated requests count per address when --rate-limit is set: "address <ip>". */
+static int count_unauthenticated(pn_hub_request *request) {
+  if (request->hub->options->rate_limit <= 0)
+    return 0;
+  struct evhttp_connection *connection = evhttp_request_get_connection(request->request);
+  char *address = NULL;
+  ev_uint16_t port = 0;
+  if (connection)
+    evhttp_connection_get_peer(connection, &address, &port);
+  char key[80];
+  snprintf(key, sizeof key, "address %s", address ? address : "unknown");
+  return count_request(request, key);
+}
+
+/* The most body a route takes: its uploads' own limit, else that of a JSON document.
+ * Checked before the body is copied or parsed. */
+static size_t route_body_max(const route *found) {
+  if (found->handler == pn_hub_files_create || found->handler == pn_hub_upload_put)
+    return FILE_BODY_MAX + MULTIPART_SLACK;
+  if (found->handler == pn_hub_versions_push || found->handler == pn_hub_instance_webhook)
+    return REQUEST_BODY_MAX;
+  return JSON_BODY_MAX;
+}
+
+/* The body in one piece, once a handler is to read it (evhttp keeps it in chunks). */
+static void pull_body(pn_hub_request *request) {
+  if (!request->body && request->body_length) {
+    struct evbuffer *input = evhttp_request_get_input_buffer(request->request);
+    request->body = evbuffer_pullup(input, (ev_ssize_t)request->body_length);
+  }
 }
 
 static int from_loopback(struct evhttp_request *request) {
@@ -509,7 +544,8 @@ static int match(const char *pattern, const char *path, char *params[4]) {
   return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
 }
 
-/* Routes a request whose body is in memory (`body`, borrowed for the call). */
+/* Routes a request whose body is `body` (borrowed for the call), or, when NULL, the
+ * request's input buffer of `body_length` bytes. */
 static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsigned char *body,
                   size_t body_length) {
   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http_request);
@@ -533,6 +569,7 @@ static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsign
   request.body_length = body_length;
   if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0 &&
       strncmp(path, "/internal/", 10) != 0) {
+    pull_body(&request);
     pn_hub_pages_serve(&request);
     goto done;
   }
@@ -582,11 +619,26 @@ static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsign
     pn_hub_problem(&request, 404, NULL, "There is no API endpoint at %s.", path);
   } else {
     request.account = pn_hub_authenticate(hub, http_request);
+    size_t body_max = route_body_max(found);
     if (found->access == ACCOUNT && !request.account) {
-      pn_hub_problem(&request, 401, "Unauthenticated",
-                     "You did not pass a valid authentication token. Send `Authorization: "
-                     "Bearer <token>`; create a token with `pinion hub token create`.");
-    } else if (!request.account || count_request(&request) == 0) {
+      if (count_unauthenticated(&request) == 0) {
+        if (request.body_length)
+          pn_hub_header(&request, "Connection", "close");
+        pn_hub_problem(&request, 401, "Unauthenticated",
+                       "You did not pass a valid authentication token. Send `Authorization: "
+                       "Bearer <token>`; create a token with `pinion hub token create`.");
+      }
+    } else if (request.account ? count_request(&request, request.account) < 0
+                               : count_unauthenticated(&request) < 0) {
+      /* answered 429 */
+    } else if (request.body_length > body_max) {
+      pn_hub_header(&request, "Connection", "close");
+      pn_hub_problem(&request, 413, NULL,
+                     "The request body is %zu bytes, over the limit of %zu bytes for %s. Send "
+                     "large inputs as files (POST /v1/files) or URLs.",
+                     request.body_length, body_max, path);
+    } else {
+      pull_body(&request);
       found->handler(&request);
     }
   }
@@ -605,9 +657,8 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
     pn_hub_read_unknown_body(hub, http_request, serve);
     return;
   }
-  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
-  size_t length = evbuffer_get_length(input);
-  serve(hub, http_request, evbuffer_pullup(input, (ev_ssize_t)length), length);
+  /* The body is copied into one piece only once the request may use it (pull_body). */
+  serve(hub, http_request, NULL, evbuffer_get_length(evhttp_request_get_input_buffer(http_request)));
 }
 
 /* --- start-up ----------------------------------------------------------------------- */

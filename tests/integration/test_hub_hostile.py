@@ -334,3 +334,40 @@ def test_a_reader_that_stops_reading_is_dropped_and_history_is_bounded(streams):
         assert not replay.startswith(b"id: 1\n")
     finally:
         slow.close()
+
+
+# --- bodies and rate limits --------------------------------------------------------------
+
+def test_each_route_has_its_own_body_limit(hub):
+    # A JSON route takes 10 MiB; the limit is checked before the body is parsed.
+    body = b'{"version": "' + b"x" * (11 << 20) + b'"}'
+    response = hub.post("/v1/predictions", data=body, headers={"Content-Type": "application/json"})
+    detail = problem(response, 413)["detail"]
+    assert "over the limit of 10485760 bytes for /v1/predictions" in detail, detail
+    assert response.headers.get("Connection", "").lower() == "close"
+    # The same bytes are fine where the route takes files.
+    response = hub.post("/v1/files", files={"content": ("big.bin", bytes(11 << 20))})
+    assert response.status_code == 201, response.text
+
+
+def test_a_body_without_a_token_is_refused_and_the_connection_closed(hub):
+    response = requests.post(hub.url + "/v1/predictions", data=bytes(1 << 20), timeout=10)
+    assert problem(response, 401)["title"] == "Unauthenticated"
+    assert response.headers.get("Connection", "").lower() == "close"
+
+
+def test_unauthenticated_requests_are_rate_limited_by_address(tmp_path):
+    server = Hub(tmp_path / "data", args=["--rate-limit", "5"]).start()
+    try:
+        statuses = [requests.get(server.url + "/v1/account", timeout=10).status_code
+                    for _ in range(7)]
+        assert statuses[:5] == [401] * 5
+        assert statuses[5:] == [429, 429]
+        response = requests.get(server.url + "/v1/account", timeout=10)
+        detail = problem(response, 429)["detail"]
+        assert "this address may make 5 requests a minute" in detail, detail
+        assert int(response.headers["Retry-After"]) > 0
+        # An account has its own window.
+        assert server.get("/v1/account").status_code == 200
+    finally:
+        server.stop()
