@@ -21,6 +21,7 @@
 #include "hub/objects.h"
 
 #include <ctype.h>
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,18 +568,27 @@ static void push_image(pn_hub_request *request, json_t *body) {
   json_decref(model);
 }
 
-/* A tar push while its bundle is prepared on the pool. The body is the request's own
- * input buffer: evhttp keeps a request (and its buffer) until it is answered, even when
- * the client has gone. */
+/* A tar push while its bundle is prepared on the pool, which also pulls the body
+ * (taken from the request) into one piece. evhttp keeps the request until it is
+ * answered, even when the client has gone. */
 typedef struct push_job {
   pn_hub *hub;
   struct evhttp_request *request;
   char *account, *owner, *name;
-  const void *tar;
-  size_t length;
+  struct evbuffer *tar;
   pn_tar_limits limits;
   bundle found;
 } push_job;
+
+static void push_job_free(push_job *job) {
+  if (job->tar)
+    evbuffer_free(job->tar);
+  bundle_free(&job->found);
+  pn_free(job->account);
+  pn_free(job->owner);
+  pn_free(job->name);
+  pn_free(job);
+}
 
 static void reply_push(pn_hub_request *request, int rc, const char *error, json_t *version,
                        const pn_tar_limits *limits) {
@@ -601,7 +611,10 @@ static void reply_push(pn_hub_request *request, int rc, const char *error, json_
 
 static void push_work(void *arg) {
   push_job *job = arg;
-  prepare_bundle(job->hub->data_dir, job->tar, job->length, &job->limits, &job->found);
+  size_t length = evbuffer_get_length(job->tar);
+  const unsigned char *tar = evbuffer_pullup(job->tar, -1);
+  prepare_bundle(job->hub->data_dir, tar ? (const void *)tar : "", length, &job->limits,
+                 &job->found);
 }
 
 static void push_done(void *arg, int canceled) {
@@ -620,11 +633,7 @@ static void push_done(void *arg, int canceled) {
     json_decref(version);
     pn_free(error);
   }
-  bundle_free(&job->found);
-  pn_free(job->account);
-  pn_free(job->owner);
-  pn_free(job->name);
-  pn_free(job);
+  push_job_free(job);
 }
 
 /* Hands the tar to the pool; the reply comes from push_done. */
@@ -636,21 +645,16 @@ static void push_bundle(pn_hub_request *request) {
     job->account = pn_strdup(request->account);
     job->owner = pn_strdup(request->params[0]);
     job->name = pn_strdup(request->params[1]);
-    job->tar = request->body;
-    job->length = request->body_length;
+    job->tar = pn_hub_body_take(request);
     job->limits = bundle_limits(request->hub);
   }
-  int rc = job && job->account && job->owner && job->name
+  int rc = job && job->account && job->owner && job->name && job->tar
                ? pn_pool_submit(request->hub->pool, push_work, push_done, job)
                : PN_ENOMEM;
   if (rc == 0)
     return;
-  if (job) {
-    pn_free(job->account);
-    pn_free(job->owner);
-    pn_free(job->name);
-    pn_free(job);
-  }
+  if (job)
+    push_job_free(job);
   if (rc == PN_EBUSY) {
     pn_hub_header(request, "Retry-After", "5");
     pn_hub_problem(request, 503, NULL,
@@ -669,6 +673,7 @@ void pn_hub_versions_push(pn_hub_request *request) {
   }
   const char *type = pn_hub_request_header(request, "Content-Type");
   if (type && strncmp(type, "application/json", 16) == 0) {
+    pn_hub_body_pull(request);
     json_t *body = pn_hub_body_object(request);
     if (body)
       push_image(request, body);

@@ -74,9 +74,19 @@ typedef struct pn_hub_request {
   char *account;         /* the authenticated username, or NULL */
   const char *params[4]; /* the route's {} segments, percent-decoded */
   struct evkeyvalq query;
-  const unsigned char *body; /* the request body (not NUL-terminated) */
+  const unsigned char *body; /* the request body (not NUL-terminated); NULL for the
+                                routes that take it unpulled (server.c) until
+                                pn_hub_body_pull */
   size_t body_length;
 } pn_hub_request;
+
+/* The body in one piece, in request->body (a copy of evhttp's chunks, owned by the
+ * request): for small bodies. */
+void pn_hub_body_pull(pn_hub_request *request);
+/* Moves the body, as it is, into a new evbuffer the caller frees (no bytes are copied),
+ * so that it can be pulled into one piece on the pool: for large bodies. NULL when out
+ * of memory. */
+struct evbuffer *pn_hub_body_take(pn_hub_request *request);
 
 typedef void (*pn_hub_handler)(pn_hub_request *request);
 
@@ -139,10 +149,6 @@ long pn_hub_file_lifetime(void);
 int pn_hub_files_sweep(pn_hub *hub);
 /* The permanent public URL of an output file, pn_malloc'd. */
 char *pn_hub_output_url(pn_hub *hub, const json_t *file);
-/* Stores bytes as a blob and records a file row for `account`; *file is a new
- * reference to the row. */
-int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const char *type,
-                       const void *bytes, size_t length, json_t *metadata, json_t **file);
 
 /* The bundle limits in force (see PN_HUB_BUNDLE_MAX_BYTES). */
 size_t pn_hub_bundle_max_bytes(const pn_hub *hub);

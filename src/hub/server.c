@@ -473,12 +473,28 @@ static size_t route_body_max(const route *found) {
   return JSON_BODY_MAX;
 }
 
-/* The body in one piece, once a handler is to read it (evhttp keeps it in chunks). */
-static void pull_body(pn_hub_request *request) {
+void pn_hub_body_pull(pn_hub_request *request) {
   if (!request->body && request->body_length) {
     struct evbuffer *input = evhttp_request_get_input_buffer(request->request);
     request->body = evbuffer_pullup(input, (ev_ssize_t)request->body_length);
   }
+}
+
+struct evbuffer *pn_hub_body_take(pn_hub_request *request) {
+  struct evbuffer *taken = evbuffer_new();
+  if (taken && evbuffer_add_buffer(taken, evhttp_request_get_input_buffer(request->request)) < 0) {
+    evbuffer_free(taken);
+    return NULL;
+  }
+  return taken;
+}
+
+/* Routes whose bodies may be large take them as they are (pn_hub_body_take), to be
+ * pulled into one piece on the pool: a copy of 100 MB holds the loop for most of a
+ * second where page faults are dear. */
+static int route_takes_body_unpulled(const route *found) {
+  return found->handler == pn_hub_files_create || found->handler == pn_hub_upload_put ||
+         found->handler == pn_hub_versions_push;
 }
 
 static int from_loopback(struct evhttp_request *request) {
@@ -569,7 +585,7 @@ static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsign
   request.body_length = body_length;
   if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0 &&
       strncmp(path, "/internal/", 10) != 0) {
-    pull_body(&request);
+    pn_hub_body_pull(&request);
     pn_hub_pages_serve(&request);
     goto done;
   }
@@ -638,7 +654,8 @@ static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsign
                      "large inputs as files (POST /v1/files) or URLs.",
                      request.body_length, body_max, path);
     } else {
-      pull_body(&request);
+      if (!route_takes_body_unpulled(found))
+        pn_hub_body_pull(&request);
       found->handler(&request);
     }
   }

@@ -12,6 +12,7 @@ import time
 
 import pytest
 import requests
+import urllib3
 
 from hub_harness import Hub, problem
 
@@ -371,3 +372,36 @@ def test_unauthenticated_requests_are_rate_limited_by_address(tmp_path):
         assert server.get("/v1/account").status_code == 200
     finally:
         server.stop()
+
+
+def test_the_hub_answers_while_a_large_file_is_stored(tmp_path):
+    hub = Hub(tmp_path / "data").start()
+    try:
+        content = os.urandom(1 << 20) * 95  # 95 MB: hashing and writing take a while
+        # Encoded here: building it in the sender's thread would hold Python's GIL and
+        # delay the measuring thread, not the hub.
+        body, content_type = urllib3.encode_multipart_formdata(
+            {"content": ("large.bin", content)})
+        result = {}
+
+        def send():
+            started = time.monotonic()
+            result["response"] = requests.post(
+                hub.url + "/v1/files", data=body,
+                headers={"Authorization": "Bearer " + hub.token("alice"),
+                         "Content-Type": content_type}, timeout=120)
+            result["seconds"] = time.monotonic() - started
+
+        sender = threading.Thread(target=send)
+        hub.token("alice")
+        sender.start()
+        times = latencies_while(hub, sender)
+        sender.join(timeout=120)
+        assert result["response"].status_code == 201, result["response"].text
+        assert result["response"].json()["size"] == len(content)
+        print("upload took %.2f s; GET /v1/account during it: %d requests, p99 %.1f ms, max %.1f ms"
+              % (result["seconds"], len(times), p99(times) * 1000, times[-1] * 1000))
+        # Requests go one after another: one of them would wait as long as the loop was held.
+        assert times[-1] < 0.25, times[-10:]
+    finally:
+        hub.stop()
