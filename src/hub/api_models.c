@@ -26,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
 
 static const char *text_of(const json_t *row, const char *name) {
   return json_string_value(json_object_get(row, name));

@@ -45,7 +45,8 @@ static void refuse(pn_hub *hub, struct evhttp_request *request, int status, cons
 
 /* The Content-Length as a number: -1 when absent, -2 when malformed. */
 static long long content_length(struct evhttp_request *request) {
-  const char *text = evhttp_find_header(evhttp_request_get_input_headers(request), "Content-Length");
+  const char *text =
+      evhttp_find_header(evhttp_request_get_input_headers(request), "Content-Length");
   if (!text)
     return -1;
   if (!*text || strlen(text) > 18 || strspn(text, "0123456789") != strlen(text))

@@ -48,7 +48,8 @@
 #define JSON_BODY_MAX ((size_t)10 << 20)
 #define RATE_WINDOW_SECONDS 60
 #define DEFAULT_RATE_LIMIT 3000
-/* Threads for blocking work, and pushes that may wait for one (more get 503). */
+/* Threads for blocking work, and jobs (pushes, uploads) that may wait for one (more
+ * get 503). */
 #define HUB_POOL_THREADS 2
 #define HUB_POOL_QUEUE 16
 
@@ -674,8 +675,10 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
     pn_hub_read_unknown_body(hub, http_request, serve);
     return;
   }
-  /* The body is copied into one piece only once the request may use it (pull_body). */
-  serve(hub, http_request, NULL, evbuffer_get_length(evhttp_request_get_input_buffer(http_request)));
+  /* The body is copied into one piece only once the request may use it
+   * (pn_hub_body_pull), and for large bodies on the pool (pn_hub_body_take). */
+  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
+  serve(hub, http_request, NULL, evbuffer_get_length(input));
 }
 
 /* --- start-up ----------------------------------------------------------------------- */

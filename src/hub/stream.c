@@ -41,8 +41,8 @@ typedef struct subscriber {
   struct evhttp_request *request;
   account_count *account;
   struct evbuffer_cb_entry *progress; /* on its connection's output buffer */
-  int progressed;    /* that buffer drained some bytes since the last watch tick */
-  int stalled_ticks; /* ticks in a row over the ceiling without progress */
+  int progressed;                     /* it drained some bytes since the last watch tick */
+  int stalled_ticks;                  /* ticks in a row over the ceiling without progress */
   struct subscriber *next;
 } subscriber;
 
@@ -333,7 +333,8 @@ int pn_hub_stream_subscribe(pn_hub_stream *stream, struct evhttp_request *reques
       counted->next = accounts;
       accounts = counted;
     }
-    counted->subscribers++;
+    if (counted)
+      counted->subscribers++;
   }
   struct evkeyvalq *headers = evhttp_request_get_output_headers(request);
   evhttp_add_header(headers, "Content-Type", "text/event-stream");
