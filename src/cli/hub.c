@@ -88,6 +88,18 @@ static int token_command(int argc, char **argv) {
   return 2;
 }
 
+/* A positive whole number for a limit flag, e.g. --bundle-max-size 10737418240. */
+static int parse_count(const char *flag, const char *text, double *count) {
+  char *end = NULL;
+  double value = strtod(text, &end);
+  if (end == text || *end || value < 1 || value > 1e15 || value != (double)(long long)value) {
+    fprintf(stderr, "pinion hub: %s takes a whole number from 1 (got \"%s\")\n", flag, text);
+    return -1;
+  }
+  *count = value;
+  return 0;
+}
+
 static int run_hub(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "token") == 0)
     return token_command(argc - 1, argv + 1);
@@ -124,6 +136,13 @@ static int run_hub(int argc, char **argv) {
                 value);
         return 2;
       }
+    } else if ((matched = pn_cli_flag(&args, "--bundle-max-size", NULL, &value)) != 0) {
+      if (matched < 0 || parse_count("--bundle-max-size", value, &options.bundle_max_bytes) < 0)
+        return 2;
+    } else if ((matched = pn_cli_flag(&args, "--bundle-max-entries", NULL, &value)) != 0) {
+      if (matched < 0 ||
+          parse_count("--bundle-max-entries", value, &options.bundle_max_entries) < 0)
+        return 2;
     } else {
       return pn_cli_unknown(&args);
     }
@@ -159,6 +178,10 @@ const struct pn_cli_command pn_cli_hub_command = {
     "      --python PATH        The Python that runs models\n"
     "      --idle-timeout S     Seconds before an idle instance stops (default 60)\n"
     "      --rate-limit N       Requests per minute per account (default: not enforced)\n"
+    "      --bundle-max-size B  Bytes a pushed bundle may unpack to (default 20 GiB;\n"
+    "                           also PINION_BUNDLE_MAX_SIZE)\n"
+    "      --bundle-max-entries N  Files and folders in a pushed bundle (default\n"
+    "                           100000; also PINION_BUNDLE_MAX_ENTRIES)\n"
     "      --port-file PATH     Write the port listened on to PATH\n"
     "      --isolation MODE     How pushed models run (default bubblewrap):\n"
     "                           bubblewrap  folder versions in a bubblewrap sandbox (no\n"

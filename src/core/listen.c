@@ -212,7 +212,10 @@ static void on_output_added(struct evbuffer *output, const struct evbuffer_cb_in
                             void *arg) {
   pn_listen *listen = arg;
   size_t length = evbuffer_get_length(output);
-  if (rewriting || info->n_added == 0 || length < HTML_PAGE_END_LENGTH)
+  /* An error page comes in small pieces; a large addition (a reply body, perhaps a file
+   * segment that only sendfile can read) is never one and is not looked into. */
+  if (rewriting || info->n_added == 0 || info->n_added > ERROR_RESPONSE_MAX ||
+      length < HTML_PAGE_END_LENGTH)
     return;
   char end[HTML_PAGE_END_LENGTH];
   struct evbuffer_ptr at;

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,26 +50,23 @@ typedef struct archive_api {
 } archive_api;
 
 static archive_api api;
-static int loaded;
 static const char *load_error;
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
 #define RESOLVE(field, name)                                                                       \
   do {                                                                                             \
     *(void **)&api.field = dlsym(library, name);                                                   \
     if (!api.field) {                                                                              \
       load_error = "libarchive.so.13 lacks " name;                                                 \
-      return NULL;                                                                                 \
+      return;                                                                                      \
     }                                                                                              \
   } while (0)
 
-static const archive_api *load(void) {
-  if (loaded)
-    return load_error ? NULL : &api;
-  loaded = 1;
+static void load_library(void) {
   void *library = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
   if (!library) {
     load_error = "libarchive.so.13 could not be loaded: install libarchive13";
-    return NULL;
+    return;
   }
   RESOLVE(write_new, "archive_write_new");
   RESOLVE(write_set_format_pax_restricted, "archive_write_set_format_pax_restricted");
@@ -96,7 +94,12 @@ static const archive_api *load(void) {
   RESOLVE(entry_pathname, "archive_entry_pathname");
   RESOLVE(entry_filetype, "archive_entry_filetype");
   RESOLVE(entry_perm, "archive_entry_perm");
-  return &api;
+}
+
+/* Loaded once, whichever thread asks first (the hub unpacks on its pool's threads). */
+static const archive_api *load(void) {
+  pthread_once(&load_once, load_library);
+  return load_error ? NULL : &api;
 }
 
 /* --- packing -------------------------------------------------------------------- */
@@ -304,7 +307,7 @@ static int make_parents(char *path) {
 }
 
 static int extract_file(const archive_api *lib, struct archive *archive, const char *full, int mode,
-                        size_t *total, size_t limit) {
+                        size_t *total, const pn_tar_limits *limits, char **error) {
   int fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return PN_EIO;
@@ -313,7 +316,8 @@ static int extract_file(const archive_api *lib, struct archive *archive, const c
   int rc = 0;
   while ((got = lib->read_data(archive, block, sizeof block)) > 0) {
     *total += (size_t)got;
-    if (*total > limit) {
+    if (*total > limits->max_bytes) {
+      *error = pn_strfmt("it unpacks to more than %zu bytes", limits->max_bytes);
       rc = PN_ETOOBIG;
       break;
     }
@@ -328,7 +332,8 @@ static int extract_file(const archive_api *lib, struct archive *archive, const c
   return rc;
 }
 
-int pn_tar_unpack(const void *bytes, size_t length, const char *dest, size_t limit, char **error) {
+int pn_tar_unpack(const void *bytes, size_t length, const char *dest, const pn_tar_limits *limits,
+                  char **error) {
   *error = NULL;
   const archive_api *lib = load();
   if (!lib) {
@@ -339,7 +344,7 @@ int pn_tar_unpack(const void *bytes, size_t length, const char *dest, size_t lim
   lib->read_support_format_all(archive);
   lib->read_support_filter_all(archive);
   int rc = 0;
-  size_t total = 0;
+  size_t total = 0, entries = 0;
   if (lib->read_open_memory(archive, bytes, length) != ARCHIVE_OK) {
     *error = pn_strfmt("not an archive: %s", lib->error_string(archive));
     rc = PN_EPARSE;
@@ -350,6 +355,11 @@ int pn_tar_unpack(const void *bytes, size_t length, const char *dest, size_t lim
     if (status < ARCHIVE_WARN) {
       *error = pn_strfmt("a damaged archive: %s", lib->error_string(archive));
       rc = PN_EPARSE;
+      break;
+    }
+    if (++entries > limits->max_entries) {
+      *error = pn_strfmt("it has more than %zu entries", limits->max_entries);
+      rc = PN_ETOOBIG;
       break;
     }
     const char *path = lib->entry_pathname(entry);
@@ -377,9 +387,9 @@ int pn_tar_unpack(const void *bytes, size_t length, const char *dest, size_t lim
         rc = PN_EIO;
     } else if (rc == 0 && type == AE_IFREG) {
       rc = extract_file(lib, archive, full, (lib->entry_perm(entry) & 0111) ? 0755 : 0644, &total,
-                        limit);
+                        limits, error);
     }
-    if (rc < 0)
+    if (rc < 0 && !*error)
       *error = pn_strfmt("cannot unpack %s: %s", path, pn_strerror(rc));
     pn_free(full);
   }

@@ -27,9 +27,19 @@ typedef struct pn_tar_extra {
 int pn_tar_pack(const char *dir, pn_tar_skip_fn skip, void *arg, const pn_tar_extra *extras,
                 size_t extra_count, pn_buf *out, char **error);
 
+/* Ceilings checked while unpacking, so that a small archive cannot make the unpacker
+ * write or walk without end (a gzip bomb, a tar of a million empty files). */
+typedef struct pn_tar_limits {
+  size_t max_bytes;   /* of file content, decompressed */
+  size_t max_entries; /* headers of any kind: files, folders, links */
+} pn_tar_limits;
+
 /* Unpacks `bytes` (a tar, any compression libarchive reads) into the existing folder
  * `dest`. Only regular files and folders are written; absolute paths and ".."
- * components are refused (PN_EINVAL). At most `limit` bytes of content. */
-int pn_tar_unpack(const void *bytes, size_t length, const char *dest, size_t limit, char **error);
+ * components are refused (PN_EINVAL). Past a limit: PN_ETOOBIG, and *error says which
+ * ("it unpacks to more than N bytes", "it has more than N entries"). Safe to call
+ * from any thread. */
+int pn_tar_unpack(const void *bytes, size_t length, const char *dest, const pn_tar_limits *limits,
+                  char **error);
 
 #endif

@@ -23,6 +23,7 @@
 #include "core/http_range.h"
 #include "core/log.h"
 #include "core/mime.h"
+#include "core/pool.h"
 #include "hub/ids.h"
 #include "hub/multipart.h"
 #include "hub/objects.h"
@@ -170,17 +171,68 @@ int pn_hub_files_sweep(pn_hub *hub) {
   return deleted;
 }
 
-int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const char *type,
-                       const void *bytes, size_t length, json_t *metadata, json_t **file) {
+/* A file being stored. Its body is pulled into one piece, parsed, hashed and written
+ * as a blob on the hub's pool (100 MB take a good part of a second); its row is
+ * recorded, and the request answered, back on the loop. */
+typedef struct file_job {
+  pn_hub *hub;
+  struct evhttp_request *request;
+  struct evbuffer *body; /* the request's body, taken from it (pn_hub_body_take) */
+  char *account;
+  char *name, *type;  /* known on the loop (outputs), or read from the upload */
+  char *content_type; /* the request's, for multipart */
+  json_t *metadata;   /* or NULL */
+  const void *bytes;  /* the file's bytes, inside `body` once pulled */
+  size_t length;
+  char sha256[65], md5[33];
+  int rc;
+  int refused;   /* an HTTP status when the upload itself was wrong */
+  char *problem; /* and why */
+  void (*read)(struct file_job *job);
+  void (*answer)(struct file_job *job, pn_hub_request *reply, json_t *file);
+} file_job;
+
+static void file_job_free(file_job *job) {
+  if (job->body)
+    evbuffer_free(job->body);
+  pn_free(job->account);
+  pn_free(job->name);
+  pn_free(job->type);
+  pn_free(job->content_type);
+  pn_free(job->problem);
+  json_decref(job->metadata);
+  pn_free(job);
+}
+
+static void refuse_upload(file_job *job, int status, const char *problem) {
+  job->refused = status;
+  job->problem = pn_strdup(problem);
+}
+
+/* The body in one piece: the whole of it is the file. */
+static void read_whole_body(file_job *job) {
+  job->length = evbuffer_get_length(job->body);
+  job->bytes = evbuffer_pullup(job->body, -1);
+}
+
+/* On the pool: touches only the job's own body and DATA/blobs. */
+static void store_blob(void *arg) {
+  file_job *job = arg;
+  job->read(job);
+  if (job->refused)
+    return;
+  job->rc = pn_crypto_sha256_hex(job->bytes ? job->bytes : "", job->length, job->sha256);
+  if (job->rc == 0)
+    job->rc = pn_crypto_md5_hex(job->bytes ? job->bytes : "", job->length, job->md5);
+  if (job->rc == 0)
+    job->rc = write_blob(job->hub, job->sha256, job->bytes ? job->bytes : "", job->length);
+}
+
+/* The file row of a stored blob; *file is a new reference. */
+static int record_file(file_job *job, json_t **file) {
   *file = NULL;
-  char sha256[65], md5[33], id[27], now[40], expires[40];
-  int rc = pn_crypto_sha256_hex(bytes, length, sha256);
-  if (rc == 0)
-    rc = pn_crypto_md5_hex(bytes, length, md5);
-  if (rc == 0)
-    rc = pn_hub_id_random(id);
-  if (rc == 0)
-    rc = write_blob(hub, sha256, bytes, length);
+  char id[27], now[40], expires[40];
+  int rc = pn_hub_id_random(id);
   if (rc < 0)
     return rc;
   uint64_t created = (uint64_t)time(NULL);
@@ -189,21 +241,76 @@ int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const
   struct tm utc;
   gmtime_r(&expiry, &utc);
   strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%S.000000Z", &utc);
-  json_t *meta = metadata ? json_incref(metadata) : json_object();
-  json_t *row =
-      json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:s}", "id", id, "account", account,
-                "name", name, "content_type", type, "size", (json_int_t)length, "sha256", sha256,
-                "md5", md5, "metadata", meta, "created_at", now, "expires_at", expires);
+  json_t *meta = job->metadata ? json_incref(job->metadata) : json_object();
+  json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:s}", "id", id,
+                          "account", job->account, "name", job->name, "content_type", job->type,
+                          "size", (json_int_t)job->length, "sha256", job->sha256, "md5", job->md5,
+                          "metadata", meta, "created_at", now, "expires_at", expires);
   if (!row)
     return PN_ENOMEM;
-  pn_store_keys keys = {.id = id, .account = account, .created_at = now};
-  rc = pn_store_insert(hub->store, PN_STORE_FILES, &keys, row);
+  pn_store_keys keys = {.id = id, .account = job->account, .created_at = now};
+  rc = pn_store_insert(job->hub->store, PN_STORE_FILES, &keys, row);
   if (rc < 0) {
     json_decref(row);
     return rc;
   }
   *file = row;
   return 0;
+}
+
+/* On the loop: records the row and answers. */
+static void file_stored(void *arg, int canceled) {
+  file_job *job = arg;
+  pn_hub_request reply = {.hub = job->hub, .request = job->request};
+  json_t *file = NULL;
+  int rc = canceled || job->refused ? 0 : job->rc;
+  if (!canceled && !job->refused && rc == 0)
+    rc = record_file(job, &file);
+  if (canceled)
+    pn_hub_problem(&reply, 503, NULL, "The hub stopped before it stored the file. Upload again.");
+  else if (job->refused)
+    pn_hub_problem(&reply, job->refused, NULL, "%s", job->problem ? job->problem : "");
+  else if (rc < 0)
+    pn_hub_store_failed(&reply, rc, "storing the file");
+  else
+    job->answer(job, &reply, file);
+  json_decref(file);
+  file_job_free(job);
+}
+
+/* Hands the request's body to the pool: `read` finds the file in it there, and
+ * `answer` replies once the file is recorded. `name` and `type` may be NULL when
+ * `read` sets them. */
+static void store_file(pn_hub_request *request, const char *account, const char *name,
+                       const char *type, void (*read)(file_job *job),
+                       void (*answer)(file_job *job, pn_hub_request *reply, json_t *file)) {
+  file_job *job = pn_calloc(1, sizeof *job);
+  int rc = job ? 0 : PN_ENOMEM;
+  if (job) {
+    job->hub = request->hub;
+    job->request = request->request;
+    job->account = pn_strdup(account);
+    job->name = name ? pn_strdup(name) : NULL;
+    job->type = type ? pn_strdup(type) : NULL;
+    job->content_type = pn_strdup(pn_hub_request_header(request, "Content-Type"));
+    job->read = read;
+    job->answer = answer;
+    job->body = pn_hub_body_take(request);
+    rc = job->account && job->body ? 0 : PN_ENOMEM;
+  }
+  if (rc == 0)
+    rc = pn_hub_pool_submit(request->hub, store_blob, file_stored, job);
+  if (rc == 0)
+    return;
+  if (job)
+    file_job_free(job);
+  if (rc == PN_EBUSY) {
+    pn_hub_header(request, "Retry-After", "5");
+    pn_hub_problem(request, 503, NULL,
+                   "The hub is storing as many files as it queues. Retry in a few seconds.");
+  } else {
+    pn_hub_problem(request, 500, NULL, "The hub ran out of memory. Retry.");
+  }
 }
 
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal) {
@@ -255,35 +362,36 @@ static char *part_text(const pn_hub_part *part) {
   return part ? pn_strndup(part->data, part->length) : NULL;
 }
 
-void pn_hub_files_create(pn_hub_request *request) {
-  if (request->body_length > FILE_SIZE_MAX + 64 * 1024) {
-    pn_hub_problem(request, 413, NULL,
-                   "The upload is larger than the 100 MB limit for files. Pass a URL to the "
-                   "file in the prediction's input instead.");
-    return;
-  }
+static void answer_upload(file_job *job, pn_hub_request *reply, json_t *file) {
+  pn_hub_reply(reply, 201, pn_hub_file_object(job->hub, file));
+}
+
+/* On the pool: the `content` part of a multipart upload, with its name, type and
+ * metadata. */
+static void read_upload(file_job *job) {
+  size_t length = evbuffer_get_length(job->body);
+  const char *body = (const char *)evbuffer_pullup(job->body, -1);
   pn_hub_part *parts = NULL;
   size_t count = 0;
   const char *error = NULL;
-  if (pn_hub_multipart_parse(pn_hub_request_header(request, "Content-Type"),
-                             (const char *)request->body, request->body_length, &parts, &count,
+  if (pn_hub_multipart_parse(job->content_type, body ? body : "", length, &parts, &count,
                              &error) < 0) {
-    pn_hub_problem(request, 400, NULL,
-                   "Cannot read the upload: %s. Send multipart/form-data with the bytes in a "
-                   "part named `content`.",
-                   error);
+    char *problem = pn_strfmt("Cannot read the upload: %s. Send multipart/form-data with the "
+                              "bytes in a part named `content`.",
+                              error);
+    refuse_upload(job, 400, problem ? problem : "Cannot read the upload.");
+    pn_free(problem);
     return;
   }
   const pn_hub_part *content = pn_hub_part_find(parts, count, "content");
-  json_t *metadata = NULL;
   if (!content) {
-    pn_hub_problem(request, 400, NULL,
-                   "The upload has no `content` part. Send the bytes in a multipart part named "
-                   "`content`, with a filename.");
+    refuse_upload(job, 400,
+                  "The upload has no `content` part. Send the bytes in a multipart part named "
+                  "`content`, with a filename.");
   } else if (content->length > FILE_SIZE_MAX) {
-    pn_hub_problem(request, 413, NULL, "The file is larger than the 100 MB limit.");
-  } else if (read_metadata(pn_hub_part_find(parts, count, "metadata"), &metadata) < 0) {
-    pn_hub_problem(request, 400, NULL, "The `metadata` part must be a JSON object.");
+    refuse_upload(job, 413, "The file is larger than the 100 MB limit.");
+  } else if (read_metadata(pn_hub_part_find(parts, count, "metadata"), &job->metadata) < 0) {
+    refuse_upload(job, 400, "The `metadata` part must be a JSON object.");
   } else {
     char *name = part_text(pn_hub_part_find(parts, count, "filename"));
     char *type = part_text(pn_hub_part_find(parts, count, "type"));
@@ -291,20 +399,26 @@ void pn_hub_files_create(pn_hub_request *request) {
     const char *file_type = type                    ? type
                             : content->content_type ? content->content_type
                                                     : pn_mime_for_path(file_name);
-    json_t *file = NULL;
-    int rc = pn_hub_file_create(request->hub, request->account, file_name,
-                                file_type ? file_type : "application/octet-stream", content->data,
-                                content->length, metadata, &file);
-    if (rc < 0)
-      pn_hub_store_failed(request, rc, "storing the file");
-    else
-      pn_hub_reply(request, 201, pn_hub_file_object(request->hub, file));
-    json_decref(file);
+    job->name = pn_strdup(file_name);
+    job->type = pn_strdup(file_type ? file_type : "application/octet-stream");
+    job->bytes = content->data;
+    job->length = content->length;
+    if (!job->name || !job->type)
+      refuse_upload(job, 500, "The hub ran out of memory.");
     pn_free(name);
     pn_free(type);
   }
-  json_decref(metadata);
   pn_hub_parts_free(parts, count);
+}
+
+void pn_hub_files_create(pn_hub_request *request) {
+  if (request->body_length > FILE_SIZE_MAX + 64 * 1024) {
+    pn_hub_problem(request, 413, NULL,
+                   "The upload is larger than the 100 MB limit for files. Pass a URL to the "
+                   "file in the prediction's input instead.");
+    return;
+  }
+  store_file(request, request->account, NULL, NULL, read_upload, answer_upload);
 }
 
 void pn_hub_files_list(pn_hub_request *request) {
@@ -587,23 +701,19 @@ void pn_hub_file_download(pn_hub_request *request) {
  * answered with `Location: {PUBLIC}/v1/outputs/<id>.<HMAC>/<name>`, which becomes the
  * output value. The capability is in the path because model servers drop the query
  * of the Location they get (as Cog does). */
+static void answer_output_upload(file_job *job, pn_hub_request *reply, json_t *file) {
+  char *url = pn_hub_output_url(job->hub, file);
+  if (url)
+    pn_hub_header(reply, "Location", url);
+  pn_hub_reply(reply, 201, json_pack("{s:s?}", "url", url));
+  pn_free(url);
+}
+
 void pn_hub_upload_put(pn_hub_request *request) {
   const char *name = request->params[1];
   const char *type = pn_hub_request_header(request, "Content-Type");
   if (!type || strcmp(type, "application/octet-stream") == 0)
     type = pn_mime_for_path(name);
-  json_t *file = NULL;
-  int rc =
-      pn_hub_file_create(request->hub, OUTPUTS_OWNER, name, type ? type : "application/octet-stream",
-                         request->body, request->body_length, NULL, &file);
-  if (rc < 0) {
-    pn_hub_store_failed(request, rc, "storing an output file");
-    return;
-  }
-  char *url = pn_hub_output_url(request->hub, file);
-  if (url)
-    pn_hub_header(request, "Location", url);
-  pn_hub_reply(request, 201, json_pack("{s:s?}", "url", url));
-  pn_free(url);
-  json_decref(file);
+  store_file(request, OUTPUTS_OWNER, name, type ? type : "application/octet-stream",
+             read_whole_body, answer_output_upload);
 }

@@ -12,19 +12,20 @@
 
 #include "core/alloc.h"
 #include "core/crypto.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/pool.h"
 #include "core/tar.h"
 #include "core/version.h"
 #include "hub/objects.h"
 
 #include <ctype.h>
+#include <event2/buffer.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#define BUNDLE_CONTENT_MAX ((size_t)8 << 30)
 
 static const char *text_of(const json_t *row, const char *name) {
   return json_string_value(json_object_get(row, name));
@@ -375,27 +376,76 @@ void pn_hub_version_delete(pn_hub_request *request) {
 
 /* --- publishing ---------------------------------------------------------------------- */
 
-/* Unpacks the tar into DATA/bundles/<id>/ unless it is there already. */
-static int unpack_bundle(pn_hub *hub, const char *id, const void *tar, size_t length,
-                         char **bundle_dir, char **error) {
-  *bundle_dir = pn_strfmt("%s/bundles/%s", hub->data_dir, id);
+size_t pn_hub_bundle_max_bytes(const pn_hub *hub) {
+  double option = hub->options ? hub->options->bundle_max_bytes : 0;
+  return option > 0 ? (size_t)option
+                    : (size_t)pn_env_number("PINION_BUNDLE_MAX_SIZE", "bytes", 1, 1e15,
+                                            (double)PN_HUB_BUNDLE_MAX_BYTES);
+}
+
+size_t pn_hub_bundle_max_entries(const pn_hub *hub) {
+  double option = hub->options ? hub->options->bundle_max_entries : 0;
+  return option > 0 ? (size_t)option
+                    : (size_t)pn_env_number("PINION_BUNDLE_MAX_ENTRIES", "entries", 1, 1e9,
+                                            (double)PN_HUB_BUNDLE_MAX_ENTRIES);
+}
+
+/* What publishing a tar finds before the store is touched. */
+typedef struct bundle {
+  char id[65];    /* the sha256 of the tar: the version id */
+  char *dir;      /* DATA/bundles/<id>, pn_malloc'd */
+  json_t *schema; /* its .cog/openapi_schema.json */
+  int rc;
+  char *error; /* why rc < 0, pn_malloc'd, or NULL */
+} bundle;
+
+static void bundle_free(bundle *found) {
+  pn_free(found->dir);
+  json_decref(found->schema);
+  pn_free(found->error);
+}
+
+/* Unpacks the tar into DATA/bundles/<id>/ unless it is there already. The staging
+ * folder is unique, so that two pushes of the same bytes may unpack at once: the
+ * first to finish renames its folder into place and the other's is removed. */
+static int unpack_bundle(const char *data_dir, const char *id, const void *tar, size_t length,
+                         const pn_tar_limits *limits, char **bundle_dir, char **error) {
+  *bundle_dir = pn_strfmt("%s/bundles/%s", data_dir, id);
   if (!*bundle_dir)
     return PN_ENOMEM;
   if (pn_fs_is_dir(*bundle_dir))
     return 0;
-  char *staging = pn_strfmt("%s/tmp/bundle-%s-%d", hub->data_dir, id, (int)getpid());
+  char *staging = pn_strfmt("%s/tmp/bundle-%.16s-XXXXXX", data_dir, id);
   if (!staging)
     return PN_ENOMEM;
-  pn_fs_remove_tree(staging);
-  int rc = mkdir(staging, 0700) == 0 ? 0 : PN_EIO;
+  int rc = mkdtemp(staging) ? 0 : PN_EIO;
   if (rc == 0)
-    rc = pn_tar_unpack(tar, length, staging, BUNDLE_CONTENT_MAX, error);
-  if (rc == 0 && rename(staging, *bundle_dir) < 0)
+    rc = pn_tar_unpack(tar, length, staging, limits, error);
+  if (rc == 0 && rename(staging, *bundle_dir) < 0 && !pn_fs_is_dir(*bundle_dir))
     rc = PN_EIO;
-  if (rc < 0)
+  if (pn_fs_is_dir(staging))
     pn_fs_remove_tree(staging);
   pn_free(staging);
   return rc;
+}
+
+/* Hashes and unpacks a tar and reads its schema. It touches only the disk and its
+ * arguments, so it runs on the hub's pool: a push of gigabytes never holds the loop. */
+static void prepare_bundle(const char *data_dir, const void *tar, size_t length,
+                           const pn_tar_limits *limits, bundle *found) {
+  found->rc = pn_crypto_sha256_hex(tar, length, found->id);
+  if (found->rc == 0)
+    found->rc = unpack_bundle(data_dir, found->id, tar, length, limits, &found->dir, &found->error);
+  if (found->rc < 0)
+    return;
+  char *schema_path = pn_fs_join(found->dir, ".cog/openapi_schema.json");
+  found->schema = schema_path ? json_load_file(schema_path, 0, NULL) : NULL;
+  pn_free(schema_path);
+  if (!json_is_object(found->schema)) {
+    found->error = pn_strdup("the bundle has no valid .cog/openapi_schema.json: publish with "
+                             "`pinion push`, which generates it");
+    found->rc = PN_EINVAL;
+  }
 }
 
 static int save_version(pn_hub *hub, json_t *model, json_t *version, int model_is_new) {
@@ -441,54 +491,57 @@ static int model_for_push(pn_hub *hub, const char *account, const char *owner, c
   return rc;
 }
 
+/* Saves the version of a prepared bundle as owner/name (creating the model), on the
+ * loop. *version_out is a new reference to the stored row. */
+static int record_version(pn_hub *hub, const char *account, const char *owner, const char *name,
+                          const bundle *found, json_t **version_out, char **error) {
+  json_t *model = NULL;
+  int is_new = 0;
+  int rc = model_for_push(hub, account, owner, name, NULL, &model, &is_new, error);
+  if (rc < 0)
+    return rc;
+  char now[40];
+  pn_hub_now(now);
+  char *key = pn_strfmt("%s/%s:%s", owner, name, found->id);
+  json_t *version =
+      json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s?}", "key", key, "id", found->id, "model",
+                text_of(model, "id"), "created_at", now, "cog_version", PN_COG_VERSION,
+                "openapi_schema", found->schema, "kind", "bundle", "source", found->dir);
+  rc = version ? save_version(hub, model, version, is_new) : PN_ENOMEM;
+  json_t *stored = NULL;
+  if (rc == 0 && key && pn_store_get(hub->store, PN_STORE_VERSIONS, key, &stored) == 0) {
+    json_decref(version);
+    version = stored;
+  }
+  if (rc == 0)
+    *version_out = version;
+  else
+    json_decref(version);
+  pn_free(key);
+  json_decref(model);
+  return rc;
+}
+
+static pn_tar_limits bundle_limits(const pn_hub *hub) {
+  pn_tar_limits limits = {pn_hub_bundle_max_bytes(hub), pn_hub_bundle_max_entries(hub)};
+  return limits;
+}
+
 int pn_hub_version_from_tar(pn_hub *hub, const char *account, const char *owner, const char *name,
                             const void *tar, size_t length, json_t **version_out, char **error) {
   *version_out = NULL;
   *error = NULL;
-  char id[65];
-  int rc = pn_crypto_sha256_hex(tar, length, id);
-  if (rc < 0)
-    return rc;
-  char *bundle_dir = NULL;
-  rc = unpack_bundle(hub, id, tar, length, &bundle_dir, error);
-  char *schema_path = rc == 0 ? pn_fs_join(bundle_dir, ".cog/openapi_schema.json") : NULL;
-  json_t *schema = schema_path ? json_load_file(schema_path, 0, NULL) : NULL;
-  pn_free(schema_path);
-  if (rc == 0 && !json_is_object(schema)) {
-    *error = pn_strdup("the bundle has no valid .cog/openapi_schema.json: publish with "
-                       "`pinion push`, which generates it");
-    rc = PN_EINVAL;
+  pn_tar_limits limits = bundle_limits(hub);
+  bundle found = {0};
+  prepare_bundle(hub->data_dir, tar, length, &limits, &found);
+  int rc = found.rc;
+  if (rc < 0) {
+    *error = found.error;
+    found.error = NULL;
+  } else {
+    rc = record_version(hub, account, owner, name, &found, version_out, error);
   }
-  json_t *model = NULL;
-  int is_new = 0;
-  if (rc == 0)
-    rc = model_for_push(hub, account, owner, name, NULL, &model, &is_new, error);
-  if (rc == 0) {
-    char now[40];
-    pn_hub_now(now);
-    char *key = pn_strfmt("%s/%s:%s", owner, name, id);
-    json_t *version =
-        json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s?}", "key", key, "id", id, "model",
-                  text_of(model, "id"), "created_at", now, "cog_version", PN_COG_VERSION,
-                  "openapi_schema", schema, "kind", "bundle", "source", bundle_dir);
-    pn_free(key);
-    rc = save_version(hub, model, version, is_new);
-    if (rc == 0) {
-      json_t *stored = NULL;
-      char *stored_key = pn_strfmt("%s/%s:%s", owner, name, id);
-      if (stored_key && pn_store_get(hub->store, PN_STORE_VERSIONS, stored_key, &stored) == 0) {
-        json_decref(version);
-        version = stored;
-      }
-      pn_free(stored_key);
-      *version_out = version;
-    } else {
-      json_decref(version);
-    }
-  }
-  json_decref(model);
-  json_decref(schema);
-  pn_free(bundle_dir);
+  bundle_free(&found);
   return rc;
 }
 
@@ -537,6 +590,102 @@ static void push_image(pn_hub_request *request, json_t *body) {
   json_decref(model);
 }
 
+/* A tar push while its bundle is prepared on the pool, which also pulls the body
+ * (taken from the request) into one piece. evhttp keeps the request until it is
+ * answered, even when the client has gone. */
+typedef struct push_job {
+  pn_hub *hub;
+  struct evhttp_request *request;
+  char *account, *owner, *name;
+  struct evbuffer *tar;
+  pn_tar_limits limits;
+  bundle found;
+} push_job;
+
+static void push_job_free(push_job *job) {
+  if (job->tar)
+    evbuffer_free(job->tar);
+  bundle_free(&job->found);
+  pn_free(job->account);
+  pn_free(job->owner);
+  pn_free(job->name);
+  pn_free(job);
+}
+
+static void reply_push(pn_hub_request *request, int rc, const char *error, json_t *version,
+                       const pn_tar_limits *limits) {
+  if (rc == PN_ETOOBIG)
+    pn_hub_problem(request, 413, NULL,
+                   "Cannot publish the bundle: %s. This hub takes bundles of at most %zu bytes "
+                   "unpacked (--bundle-max-size, PINION_BUNDLE_MAX_SIZE) and %zu entries "
+                   "(--bundle-max-entries, PINION_BUNDLE_MAX_ENTRIES): leave large or generated "
+                   "files out with .dockerignore, or ask the hub's operator to raise the limit.",
+                   error ? error : "it is too large", limits->max_bytes, limits->max_entries);
+  else if (rc < 0)
+    pn_hub_problem(request,
+                   rc == PN_ESTATE   ? 403
+                   : rc == PN_ENOMEM ? 500
+                                     : 400,
+                   NULL, "Cannot publish the bundle: %s.", error ? error : pn_strerror(rc));
+  else
+    pn_hub_reply(request, 201, pn_hub_version_object(version));
+}
+
+static void push_work(void *arg) {
+  push_job *job = arg;
+  size_t length = evbuffer_get_length(job->tar);
+  const unsigned char *tar = evbuffer_pullup(job->tar, -1);
+  prepare_bundle(job->hub->data_dir, tar ? (const void *)tar : "", length, &job->limits,
+                 &job->found);
+}
+
+static void push_done(void *arg, int canceled) {
+  push_job *job = arg;
+  pn_hub_request reply = {.hub = job->hub, .request = job->request};
+  if (canceled) {
+    pn_hub_problem(&reply, 503, NULL, "The hub stopped before it unpacked the bundle. Push again.");
+  } else {
+    json_t *version = NULL;
+    char *error = NULL;
+    int rc = job->found.rc;
+    if (rc == 0)
+      rc = record_version(job->hub, job->account, job->owner, job->name, &job->found, &version,
+                          &error);
+    reply_push(&reply, rc, error ? error : job->found.error, version, &job->limits);
+    json_decref(version);
+    pn_free(error);
+  }
+  push_job_free(job);
+}
+
+/* Hands the tar to the pool; the reply comes from push_done. */
+static void push_bundle(pn_hub_request *request) {
+  push_job *job = pn_calloc(1, sizeof *job);
+  if (job) {
+    job->hub = request->hub;
+    job->request = request->request;
+    job->account = pn_strdup(request->account);
+    job->owner = pn_strdup(request->params[0]);
+    job->name = pn_strdup(request->params[1]);
+    job->tar = pn_hub_body_take(request);
+    job->limits = bundle_limits(request->hub);
+  }
+  int rc = job && job->account && job->owner && job->name && job->tar
+               ? pn_hub_pool_submit(request->hub, push_work, push_done, job)
+               : PN_ENOMEM;
+  if (rc == 0)
+    return;
+  if (job)
+    push_job_free(job);
+  if (rc == PN_EBUSY) {
+    pn_hub_header(request, "Retry-After", "5");
+    pn_hub_problem(request, 503, NULL,
+                   "The hub is unpacking as many pushes as it queues. Retry in a few seconds.");
+  } else {
+    pn_hub_problem(request, 500, NULL, "The hub ran out of memory. Retry.");
+  }
+}
+
 void pn_hub_versions_push(pn_hub_request *request) {
   if (strcmp(request->params[0], request->account) != 0) {
     pn_hub_problem(request, 403, NULL,
@@ -546,6 +695,7 @@ void pn_hub_versions_push(pn_hub_request *request) {
   }
   const char *type = pn_hub_request_header(request, "Content-Type");
   if (type && strncmp(type, "application/json", 16) == 0) {
+    pn_hub_body_pull(request);
     json_t *body = pn_hub_body_object(request);
     if (body)
       push_image(request, body);
@@ -561,28 +711,19 @@ void pn_hub_versions_push(pn_hub_request *request) {
   json_t *model = NULL;
   int is_new = 0;
   char *error = NULL;
-  /* Create the model first when asked for a public one; pn_hub_version_from_tar
-   * creates private ones. */
+  /* Create the model first when asked for a public one; record_version creates private
+   * ones. */
   const char *visibility = pn_hub_query(request, "visibility");
   int rc = model_for_push(request->hub, request->account, request->params[0], request->params[1],
                           visibility, &model, &is_new, &error);
   if (rc == 0 && is_new && visibility && strcmp(visibility, "public") == 0)
     rc = pn_hub_model_save(request->hub, model, 1);
   json_decref(model);
-  json_t *version = NULL;
-  if (rc == 0)
-    rc = pn_hub_version_from_tar(request->hub, request->account, request->params[0],
-                                 request->params[1], request->body, request->body_length, &version,
-                                 &error);
   if (rc < 0) {
-    pn_hub_problem(request,
-                   rc == PN_ESTATE   ? 403
-                   : rc == PN_ENOMEM ? 500
-                                     : 400,
-                   NULL, "Cannot publish the bundle: %s.", error ? error : pn_strerror(rc));
+    pn_tar_limits limits = bundle_limits(request->hub);
+    reply_push(request, rc, error, NULL, &limits);
   } else {
-    pn_hub_reply(request, 201, pn_hub_version_object(version));
+    push_bundle(request);
   }
-  json_decref(version);
   pn_free(error);
 }

@@ -286,14 +286,17 @@ static void stream_changes(live *item, const json_t *row) {
     item->logs_streamed = logs_length;
   }
   json_t *output = json_object_get(row, "output");
-  if (json_is_array(output) && text_of(row, "stream")) {
-    for (size_t i = item->outputs_streamed; i < json_array_size(output); i++) {
+  size_t count = json_array_size(output);
+  /* An instance's updates may land out of order: one with fewer items than already
+   * streamed sends nothing (and the next items are sent once, when they come). */
+  if (json_is_array(output) && text_of(row, "stream") && count > item->outputs_streamed) {
+    for (size_t i = item->outputs_streamed; i < count; i++) {
       char *text = pn_hub_stream_output_text(json_array_get(output, i));
       if (text)
         pn_hub_stream_publish(item->stream, "output", text);
       pn_free(text);
     }
-    item->outputs_streamed = json_array_size(output);
+    item->outputs_streamed = count;
   }
 }
 
@@ -1140,11 +1143,27 @@ void pn_hub_stream_get(pn_hub_request *request) {
   const char *last = pn_hub_request_header(request, "Last-Event-ID");
   live *item = find_live(request->hub, id);
   if (item && item->stream) {
-    pn_hub_stream_subscribe(item->stream, request->request, last);
+    int rc = pn_hub_stream_subscribe(item->stream, request->request, last, text_of(row, "account"));
+    if (rc < 0) {
+      pn_hub_stream_limits limits = pn_hub_stream_limits_now();
+      pn_hub_header(request, "Retry-After", "5");
+      if (rc == PN_EBUSY)
+        pn_hub_problem(request, 429, NULL,
+                       "This prediction's stream has %zu readers, its limit "
+                       "(PINION_STREAM_SUBSCRIBERS). Close one, or poll the prediction instead.",
+                       limits.subscribers);
+      else if (rc == PN_EAGAIN)
+        pn_hub_problem(request, 429, NULL,
+                       "The streams of this account's predictions have %zu readers, the limit "
+                       "(PINION_STREAM_ACCOUNT_SUBSCRIBERS). Close some, or poll instead.",
+                       limits.account_subscribers);
+      else
+        pn_hub_problem(request, 503, NULL, "The hub ran out of memory. Retry.");
+    }
   } else {
     pn_hub_stream *stream = replay_stream(request->hub, row);
     if (stream) {
-      pn_hub_stream_subscribe(stream, request->request, last);
+      pn_hub_stream_subscribe(stream, request->request, last, NULL);
       pn_hub_stream_free(stream);
     } else {
       pn_hub_problem(request, 500, NULL, "The hub ran out of memory.");
@@ -1198,7 +1217,10 @@ void pn_hub_instance_webhook(pn_hub_request *request) {
 
 /* --- start and stop --------------------------------------------------------------------- */
 
+/* Deliveries still pending from the last run resume first: the predictions concluded
+ * below then add only their own, so none is both resumed and sent anew. */
 void pn_hub_predictions_restore(pn_hub *hub) {
+  pn_hub_deliveries_resume(hub);
   static const char *const active[] = {"starting", "processing", NULL};
   pn_store_query query = {.statuses = active, .ascending = 1, .limit = 100000};
   json_t *rows = NULL;
@@ -1222,7 +1244,6 @@ void pn_hub_predictions_restore(pn_hub *hub) {
     }
   }
   json_decref(rows);
-  pn_hub_deliveries_resume(hub);
 }
 
 void pn_hub_predictions_free(pn_hub *hub) {

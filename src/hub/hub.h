@@ -6,6 +6,7 @@
 #define PN_HUB_HUB_H
 
 #include "core/http_client.h"
+#include "core/pool.h"
 #include "hub/scheduler.h"
 #include "store/store.h"
 
@@ -26,7 +27,16 @@ typedef struct pn_hub_options {
   double idle_timeout;    /* seconds (60) */
   int rate_limit;         /* requests per minute per account; 0: off */
   enum pn_isolation isolation; /* how pushed models run (hub/sandbox.h); for every deployment */
+  double bundle_max_bytes;   /* unpacked bytes of a pushed bundle; 0: the default */
+  double bundle_max_entries; /* entries of a pushed bundle; 0: the default */
 } pn_hub_options;
+
+/* A pushed bundle's ceilings while it unpacks (the option, else PINION_BUNDLE_MAX_SIZE /
+ * PINION_BUNDLE_MAX_ENTRIES, else these): model weights make bundles of gigabytes, but
+ * a few bytes of gzip must not become a full disk, nor a tar of empty entries hours of
+ * work. */
+#define PN_HUB_BUNDLE_MAX_BYTES ((size_t)20 << 30)
+#define PN_HUB_BUNDLE_MAX_ENTRIES ((size_t)100000)
 
 /* Runs the hub until SIGINT/SIGTERM; returns the process exit code. */
 int pn_hub_run(const pn_hub_options *options);
@@ -59,6 +69,7 @@ typedef struct pn_hub {
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
   struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
+  struct pn_pool *pool;        /* blocking work (unpacking pushes) off the loop */
 } pn_hub;
 
 /* One API request while its handler runs. */
@@ -69,9 +80,22 @@ typedef struct pn_hub_request {
   char *account;         /* the authenticated username, or NULL */
   const char *params[4]; /* the route's {} segments, percent-decoded */
   struct evkeyvalq query;
-  const unsigned char *body; /* the request body (not NUL-terminated) */
+  const unsigned char *body; /* the request body (not NUL-terminated); NULL for the
+                                routes that take it unpulled (server.c) until
+                                pn_hub_body_pull */
   size_t body_length;
 } pn_hub_request;
+
+/* The body in one piece, in request->body (a copy of evhttp's chunks, owned by the
+ * request): for small bodies. */
+void pn_hub_body_pull(pn_hub_request *request);
+/* Moves the body, as it is, into a new evbuffer the caller frees (no bytes are copied),
+ * so that it can be pulled into one piece on the pool: for large bodies. NULL when out
+ * of memory. */
+struct evbuffer *pn_hub_body_take(pn_hub_request *request);
+/* Queues blocking work on the hub's pool (core/pool.h); PN_EBUSY, with nothing queued
+ * (the caller still owns `job`), when 16 jobs already wait: the caller answers 503. */
+int pn_hub_pool_submit(pn_hub *hub, pn_pool_work_fn work, pn_pool_done_fn done, void *job);
 
 typedef void (*pn_hub_handler)(pn_hub_request *request);
 
@@ -144,13 +168,14 @@ long pn_hub_file_lifetime(void);
 int pn_hub_files_sweep(pn_hub *hub);
 /* The permanent public URL of an output file, pn_malloc'd. */
 char *pn_hub_output_url(pn_hub *hub, const json_t *file);
-/* Stores bytes as a blob and records a file row for `account`; *file is a new
- * reference to the row. */
-int pn_hub_file_create(pn_hub *hub, const char *account, const char *name, const char *type,
-                       const void *bytes, size_t length, json_t *metadata, json_t **file);
 
-/* Version bundles: stores a tar as a new version of owner/name (creating the model).
- * *version is a new reference to the version row. */
+/* The bundle limits in force (see PN_HUB_BUNDLE_MAX_BYTES). */
+size_t pn_hub_bundle_max_bytes(const pn_hub *hub);
+size_t pn_hub_bundle_max_entries(const pn_hub *hub);
+
+/* Version bundles: stores a tar as a new version of owner/name (creating the model),
+ * on the loop's thread (POST .../versions unpacks on the pool instead). *version is a
+ * new reference to the version row. */
 int pn_hub_version_from_tar(pn_hub *hub, const char *account, const char *owner, const char *name,
                             const void *tar, size_t length, json_t **version, char **error);
 

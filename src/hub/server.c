@@ -9,8 +9,8 @@
  * internal listener (--internal-listen, 127.0.0.1 on an ephemeral port by default)
  * serves only /internal/, each route behind a credential, so a proxy on the same host
  * cannot make a caller "local". libevent 2.1 knows no QUERY method: such requests
- * arrive with an unknown type and their body unread, so the router reads the body from
- * the connection itself (see read_unknown_method_body). */
+ * arrive with an unknown type and their body unread, so the router reads the body
+ * through the loop first (hub/query_body.c). */
 #include "hub/hub.h"
 
 #include "core/loop.h"
@@ -24,10 +24,12 @@
 #include "core/json.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "hub/ids.h"
 #include "hub/pages.h"
 #include "hub/route.h"
 #include "hub/sessions.h"
+#include "hub/query_body.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,7 +37,6 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,8 +50,14 @@
 
 #define REQUEST_BODY_MAX ((size_t)1 << 30)
 #define FILE_BODY_MAX ((size_t)100 * 1024 * 1024)
+#define MULTIPART_SLACK ((size_t)1 << 20)
+#define JSON_BODY_MAX ((size_t)10 << 20)
 #define RATE_WINDOW_SECONDS 60
 #define DEFAULT_RATE_LIMIT 3000
+/* Threads for blocking work, and jobs (pushes, uploads) that may wait for one (more
+ * get 503). */
+#define HUB_POOL_THREADS 2
+#define HUB_POOL_QUEUE 16
 
 enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_PATCH = 8, M_DELETE = 16, M_QUERY = 32 };
 /* INSTANCE and SIGNED routes live on the internal listener only: INSTANCE takes a live
@@ -415,16 +422,17 @@ enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request
   return how;
 }
 
-/* Counts the request against the account's window; 0 when allowed. */
-static int count_request(pn_hub_request *request) {
+/* Counts the request against the window of `key` (an account, or "address <ip>" for
+ * requests without one); 0 when allowed. */
+static int count_request(pn_hub_request *request, const char *key) {
   pn_hub *hub = request->hub;
   uint64_t now = pn_clock_monotonic_ns();
   limit *window = hub->limits;
-  while (window && strcmp(window->account, request->account) != 0)
+  while (window && strcmp(window->account, key) != 0)
     window = window->next;
   if (!window) {
     window = pn_calloc(1, sizeof *window);
-    if (!window || !(window->account = pn_strdup(request->account))) {
+    if (!window || !(window->account = pn_strdup(key))) {
       pn_free(window);
       return 0;
     }
@@ -447,12 +455,62 @@ static int count_request(pn_hub_request *request) {
   if (hub->options->rate_limit > 0 && window->count > allowed) {
     pn_hub_header(request, "Retry-After", reset);
     pn_hub_problem(request, 429, NULL,
-                   "Request was throttled: this account may make %d requests a minute. Retry "
+                   "Request was throttled: this %s may make %d requests a minute. Retry "
                    "in %s seconds.",
-                   allowed, reset);
+                   strncmp(key, "address ", 8) == 0 ? "address" : "account", allowed, reset);
     return -1;
   }
   return 0;
+}
+
+/* Unauthenticated requests count per address when --rate-limit is set: "address <ip>". */
+static int count_unauthenticated(pn_hub_request *request) {
+  if (request->hub->options->rate_limit <= 0)
+    return 0;
+  struct evhttp_connection *connection = evhttp_request_get_connection(request->request);
+  char *address = NULL;
+  ev_uint16_t port = 0;
+  if (connection)
+    evhttp_connection_get_peer(connection, &address, &port);
+  char key[80];
+  snprintf(key, sizeof key, "address %s", address ? address : "unknown");
+  return count_request(request, key);
+}
+
+/* The most body a route takes: its uploads' own limit, else that of a JSON document.
+ * Checked before the body is copied or parsed. */
+static size_t route_body_max(const route *found) {
+  if (found->handler == pn_hub_files_create)
+    return FILE_BODY_MAX + MULTIPART_SLACK;
+  /* A model's output files may be larger than a client's upload (a video). */
+  if (found->handler == pn_hub_versions_push || found->handler == pn_hub_instance_webhook ||
+      found->handler == pn_hub_upload_put)
+    return REQUEST_BODY_MAX;
+  return JSON_BODY_MAX;
+}
+
+void pn_hub_body_pull(pn_hub_request *request) {
+  if (!request->body && request->body_length) {
+    struct evbuffer *input = evhttp_request_get_input_buffer(request->request);
+    request->body = evbuffer_pullup(input, (ev_ssize_t)request->body_length);
+  }
+}
+
+struct evbuffer *pn_hub_body_take(pn_hub_request *request) {
+  struct evbuffer *taken = evbuffer_new();
+  if (taken && evbuffer_add_buffer(taken, evhttp_request_get_input_buffer(request->request)) < 0) {
+    evbuffer_free(taken);
+    return NULL;
+  }
+  return taken;
+}
+
+/* Routes whose bodies may be large take them as they are (pn_hub_body_take), to be
+ * pulled into one piece on the pool: a copy of 100 MB holds the loop for most of a
+ * second where page faults are dear. */
+static int route_takes_body_unpulled(const route *found) {
+  return found->handler == pn_hub_files_create || found->handler == pn_hub_upload_put ||
+         found->handler == pn_hub_versions_push;
 }
 
 /* --- routing ------------------------------------------------------------------------ */
@@ -479,39 +537,10 @@ static unsigned method_bit(struct evhttp_request *request) {
   }
 }
 
-/* libevent 2.1 leaves the body of a request with an unknown method (QUERY) unread: take
- * Content-Length bytes from the connection's input buffer and, when the client sent
- * them in a later packet, from the socket itself (bounded: 64 KiB, 1 s). */
-static void read_unknown_method_body(struct evhttp_request *request, pn_buf *body) {
-  const char *length_text =
-      evhttp_find_header(evhttp_request_get_input_headers(request), "Content-Length");
-  struct evhttp_connection *connection = evhttp_request_get_connection(request);
-  struct bufferevent *events = connection ? evhttp_connection_get_bufferevent(connection) : NULL;
-  if (!length_text || !events)
-    return;
-  size_t length = (size_t)strtoull(length_text, NULL, 10);
-  if (length == 0 || length > 65536 || pn_buf_reserve(body, length) < 0)
-    return;
-  struct evbuffer *input = bufferevent_get_input(events);
-  size_t buffered = evbuffer_get_length(input);
-  size_t got = (size_t)evbuffer_remove(input, body->data, buffered < length ? buffered : length);
-  evutil_socket_t fd = bufferevent_getfd(events);
-  uint64_t deadline = pn_clock_monotonic_ns() + 1000000000u;
-  while (got < length && fd >= 0 && pn_clock_monotonic_ns() < deadline) {
-    struct pollfd wait = {.fd = fd, .events = POLLIN};
-    if (poll(&wait, 1, 100) <= 0)
-      continue;
-    ssize_t count = recv(fd, body->data + got, length - got, 0);
-    if (count <= 0)
-      break;
-    got += (size_t)count;
-  }
-  body->length = got;
-  body->data[got] = '\0';
-}
-
-static void dispatch(struct evhttp_request *http_request, void *arg) {
-  pn_hub *hub = arg;
+/* Routes a request whose body is `body` (borrowed for the call), or, when NULL, the
+ * request's input buffer of `body_length` bytes. */
+static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsigned char *body,
+                  size_t body_length) {
   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http_request);
   const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
   if (!path || !*path)
@@ -532,17 +561,8 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
   TAILQ_INIT(&request.query);
   if (uri && evhttp_uri_get_query(uri))
     evhttp_parse_query_str(evhttp_uri_get_query(uri), &request.query);
-  pn_buf unknown_body;
-  pn_buf_init(&unknown_body, 65536);
-  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
-  if (method == M_QUERY) {
-    read_unknown_method_body(http_request, &unknown_body);
-    request.body = (const unsigned char *)unknown_body.data;
-    request.body_length = unknown_body.length;
-  } else {
-    request.body_length = evbuffer_get_length(input);
-    request.body = evbuffer_pullup(input, (ev_ssize_t)request.body_length);
-  }
+  request.body = body;
+  request.body_length = body_length;
   if (internal) {
     pn_hub_problem(&request, 404, NULL,
                    "There is no API endpoint at this path. See the API reference for the paths "
@@ -550,6 +570,7 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
     goto done;
   }
   if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
+    pn_hub_body_pull(&request);
     pn_hub_pages_serve(&request);
     goto done;
   }
@@ -602,16 +623,32 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
       pn_free(account); /* the API takes a cookie only with its CSRF token */
     else
       request.account = account;
+    size_t body_max = route_body_max(found);
     if (found->access == ACCOUNT && how == PN_HUB_AUTH_COOKIE_ONLY) {
       pn_hub_problem(&request, 403, NULL,
                      "The session cookie alone does not authorize API calls: the hub's pages "
                      "send their X-CSRF-Token header with it. Other clients send "
                      "`Authorization: Bearer <token>`.");
     } else if (found->access == ACCOUNT && !request.account) {
-      pn_hub_problem(&request, 401, "Unauthenticated",
-                     "You did not pass a valid authentication token. Send `Authorization: "
-                     "Bearer <token>`; create a token with `pinion hub token create`.");
-    } else if (!request.account || count_request(&request) == 0) {
+      if (count_unauthenticated(&request) == 0) {
+        if (request.body_length)
+          pn_hub_header(&request, "Connection", "close");
+        pn_hub_problem(&request, 401, "Unauthenticated",
+                       "You did not pass a valid authentication token. Send `Authorization: "
+                       "Bearer <token>`; create a token with `pinion hub token create`.");
+      }
+    } else if (request.account ? count_request(&request, request.account) < 0
+                               : count_unauthenticated(&request) < 0) {
+      /* answered 429 */
+    } else if (request.body_length > body_max) {
+      pn_hub_header(&request, "Connection", "close");
+      pn_hub_problem(&request, 413, NULL,
+                     "The request body is %zu bytes, over the limit of %zu bytes for %s. Send "
+                     "large inputs as files (POST /v1/files) or URLs.",
+                     request.body_length, body_max, path);
+    } else {
+      if (!route_takes_body_unpulled(found))
+        pn_hub_body_pull(&request);
       found->handler(&request);
     }
   }
@@ -620,7 +657,26 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
 done:
   pn_free(request.account);
   evhttp_clear_headers(&request.query);
-  pn_buf_free(&unknown_body);
+}
+
+int pn_hub_pool_submit(pn_hub *hub, pn_pool_work_fn work, pn_pool_done_fn done, void *job) {
+  if (pn_pool_pending(hub->pool) >= HUB_POOL_QUEUE)
+    return PN_EBUSY;
+  return pn_pool_submit(hub->pool, work, done, job, NULL);
+}
+
+/* QUERY bodies are read through the loop first (hub/query_body.c); evhttp has read
+ * every other body. */
+static void dispatch(struct evhttp_request *http_request, void *arg) {
+  pn_hub *hub = arg;
+  if (method_bit(http_request) == M_QUERY) {
+    pn_hub_read_unknown_body(hub, http_request, serve);
+    return;
+  }
+  /* The body is copied into one piece only once the request may use it
+   * (pn_hub_body_pull), and for large bodies on the pool (pn_hub_body_take). */
+  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
+  serve(hub, http_request, NULL, evbuffer_get_length(input));
 }
 
 /* The internal listener: only /internal/ routes, each behind a credential; anything
@@ -634,9 +690,7 @@ static void dispatch_internal(struct evhttp_request *http_request, void *arg) {
   TAILQ_INIT(&request.query);
   if (uri && evhttp_uri_get_query(uri))
     evhttp_parse_query_str(evhttp_uri_get_query(uri), &request.query);
-  struct evbuffer *input = evhttp_request_get_input_buffer(http_request);
-  request.body_length = evbuffer_get_length(input);
-  request.body = evbuffer_pullup(input, (ev_ssize_t)request.body_length);
+  request.body_length = evbuffer_get_length(evhttp_request_get_input_buffer(http_request));
   const route *found = NULL;
   char *params[4] = {0};
   unsigned method = method_bit(http_request);
@@ -665,8 +719,14 @@ static void dispatch_internal(struct evhttp_request *http_request, void *arg) {
                    "Internal routes take the credential of a running instance (in the webhook "
                    "and upload URLs the hub gives it); this request has none that is valid, or "
                    "the instance has stopped.");
-  else
+  else if (request.body_length > route_body_max(found))
+    pn_hub_problem(&request, 413, NULL, "The request body is %zu bytes, over the limit of %zu.",
+                   request.body_length, route_body_max(found));
+  else {
+    if (!route_takes_body_unpulled(found))
+      pn_hub_body_pull(&request);
     found->handler(&request);
+  }
   for (int j = 0; j < 4; j++)
     pn_free(params[j]);
   evhttp_clear_headers(&request.query);
@@ -886,6 +946,10 @@ int pn_hub_run(const pn_hub_options *options) {
       fprintf(stderr, "error: could not start the scheduler\n");
       exit_code = 1;
     }
+    if (exit_code == 0 && pn_pool_new(hub.base, HUB_POOL_THREADS, &hub.pool) < 0) {
+      fprintf(stderr, "error: could not start the hub's worker threads\n");
+      exit_code = 1;
+    }
   }
   struct event *signals[2] = {NULL, NULL};
   struct event *sweep = NULL;
@@ -914,6 +978,7 @@ int pn_hub_run(const pn_hub_options *options) {
       event_free(signals[i]);
   if (sweep)
     event_free(sweep);
+  pn_pool_free(hub.pool); /* before evhttp_free: its jobs answer their requests */
   pn_hub_predictions_free(&hub);
   pn_scheduler_free(hub.scheduler);
   evhttp_free(hub.http);

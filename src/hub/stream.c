@@ -1,33 +1,150 @@
 /* SSE streams of predictions. See stream.h. Each subscriber is an evhttp request in
- * chunked mode whose connection close callback removes it. */
+ * chunked mode whose connection close callback removes it.
+ *
+ * Limits (stream.h): subscribers per stream and per account are counted here (the
+ * account table is small: one row per account with a subscriber); the history keeps
+ * the newest events within its byte ceiling; and a reader whose connection holds more
+ * unsent output than its ceiling and has taken none of it for two ticks of a one-second
+ * watch timer is cut off, so that a client that stops reading cannot make the hub
+ * buffer a prediction's whole output for it. Progress, not the amount alone, decides:
+ * one instance update may publish megabytes at once, before the loop had a chance to
+ * write any of it to even the fastest reader. And ticks, not wall time, count: libevent
+ * runs the writes of an iteration before its timers, so a reader always had its chance
+ * to take bytes before a tick judges it, even after the loop was held up. */
 #include "hub/stream.h"
 
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/crypto.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "core/log.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KEEPALIVE_SECONDS 15
+#define STALLED_TICKS_MAX 2
+
+typedef struct account_count {
+  char *account;
+  size_t subscribers;
+  struct account_count *next;
+} account_count;
 
 typedef struct subscriber {
   pn_hub_stream *stream;
   struct evhttp_request *request;
+  account_count *account;
+  struct evbuffer_cb_entry *progress; /* on its connection's output buffer */
+  int progressed;                     /* it drained some bytes since the last watch tick */
+  int stalled_ticks;                  /* ticks in a row over the ceiling without progress */
   struct subscriber *next;
 } subscriber;
 
 struct pn_hub_stream {
-  char **events; /* formatted, each ending in a blank line */
+  char **events;   /* formatted, each ending in a blank line; events[0] has first_id */
+  size_t *lengths; /* of each event */
   size_t count, capacity;
+  size_t first_id;      /* the id of events[0] (ids count from 1) */
+  size_t history_bytes; /* the sum of lengths */
   subscriber *subscribers;
+  size_t subscriber_count;
   struct event *keepalive;
+  struct event *watch; /* the slow-reader check, while there are readers */
   int finished;
 };
+
+static account_count *accounts;
+
+pn_hub_stream_limits pn_hub_stream_limits_now(void) {
+  pn_hub_stream_limits limits = {
+      .subscribers = (size_t)pn_env_number("PINION_STREAM_SUBSCRIBERS", "subscribers", 1, 1e6,
+                                           PN_HUB_STREAM_SUBSCRIBERS),
+      .account_subscribers =
+          (size_t)pn_env_number("PINION_STREAM_ACCOUNT_SUBSCRIBERS", "subscribers", 1, 1e7,
+                                PN_HUB_STREAM_ACCOUNT_SUBSCRIBERS),
+      .history_bytes = (size_t)pn_env_number("PINION_STREAM_HISTORY_BYTES", "bytes", 1024, 1e12,
+                                             (double)PN_HUB_STREAM_HISTORY_BYTES),
+      .reader_buffer_bytes = (size_t)pn_env_number("PINION_STREAM_READER_BUFFER", "bytes", 1024,
+                                                   1e12, (double)PN_HUB_STREAM_READER_BUFFER),
+  };
+  return limits;
+}
+
+static account_count *find_account(const char *account) {
+  for (account_count *row = accounts; row; row = row->next)
+    if (strcmp(row->account, account) == 0)
+      return row;
+  return NULL;
+}
+
+static void release_account(account_count *row) {
+  if (!row || --row->subscribers > 0)
+    return;
+  for (account_count **at = &accounts; *at; at = &(*at)->next) {
+    if (*at == row) {
+      *at = row->next;
+      break;
+    }
+  }
+  pn_free(row->account);
+  pn_free(row);
+}
+
+/* The output buffer of a reader's connection (NULL once it is gone). */
+static struct evbuffer *output_of(struct evhttp_request *request) {
+  struct evhttp_connection *connection = evhttp_request_get_connection(request);
+  struct bufferevent *events = connection ? evhttp_connection_get_bufferevent(connection) : NULL;
+  return events ? bufferevent_get_output(events) : NULL;
+}
+
+static void on_output_changed(struct evbuffer *output, const struct evbuffer_cb_info *change,
+                              void *arg) {
+  subscriber *reader = arg;
+  if (change->n_deleted)
+    reader->progressed = 1;
+}
+
+static void unlink_subscriber(subscriber *gone) {
+  pn_hub_stream *stream = gone->stream;
+  struct evbuffer *output = gone->progress ? output_of(gone->request) : NULL;
+  if (output)
+    evbuffer_remove_cb_entry(output, gone->progress);
+  gone->progress = NULL;
+  for (subscriber **at = &stream->subscribers; *at; at = &(*at)->next) {
+    if (*at == gone) {
+      *at = gone->next;
+      stream->subscriber_count--;
+      break;
+    }
+  }
+  release_account(gone->account);
+}
+
+/* Unsent bytes on the reader's connection. */
+static size_t unsent(struct evhttp_request *request) {
+  struct evbuffer *output = output_of(request);
+  return output ? evbuffer_get_length(output) : 0;
+}
+
+/* Cuts a reader off: its connection (and request) go at once. */
+static void drop_reader(subscriber *reader, size_t buffered) {
+  struct evhttp_connection *connection = evhttp_request_get_connection(reader->request);
+  pn_warn("hub: dropped a stream reader that stopped reading (%zu bytes unsent for %d s, "
+          "limit PINION_STREAM_READER_BUFFER)",
+          buffered, STALLED_TICKS_MAX);
+  unlink_subscriber(reader);
+  pn_free(reader);
+  if (connection) {
+    evhttp_connection_set_closecb(connection, NULL, NULL);
+    evhttp_connection_free(connection);
+  }
+}
 
 static void send_text(struct evhttp_request *request, const char *text, size_t length) {
   struct evbuffer *chunk = evbuffer_new();
@@ -45,10 +162,33 @@ static void end_reply(struct evhttp_request *request) {
   evhttp_send_reply_end(request);
 }
 
-static void on_keepalive(evutil_socket_t fd, short what, void *arg) {
-  pn_hub_stream *stream = arg;
+/* Sends to every reader. */
+static void send_all(pn_hub_stream *stream, const char *text, size_t length) {
   for (subscriber *reader = stream->subscribers; reader; reader = reader->next)
-    send_text(reader->request, ": keep-alive\n\n", 14);
+    send_text(reader->request, text, length);
+}
+
+/* Once a second: drops the readers over the unsent ceiling that took nothing for
+ * STALLED_TICKS_MAX ticks. */
+static void on_watch(evutil_socket_t fd, short what, void *arg) {
+  pn_hub_stream *stream = arg;
+  size_t ceiling = pn_hub_stream_limits_now().reader_buffer_bytes;
+  subscriber *reader = stream->subscribers;
+  while (reader) {
+    subscriber *next = reader->next;
+    size_t buffered = unsent(reader->request);
+    if (reader->progressed || buffered <= ceiling) {
+      reader->stalled_ticks = 0;
+      reader->progressed = 0;
+    } else if (++reader->stalled_ticks >= STALLED_TICKS_MAX) {
+      drop_reader(reader, buffered);
+    }
+    reader = next;
+  }
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *arg) {
+  send_all(arg, ": keep-alive\n\n", 14);
 }
 
 pn_hub_stream *pn_hub_stream_new(struct event_base *base) {
@@ -56,18 +196,29 @@ pn_hub_stream *pn_hub_stream_new(struct event_base *base) {
   if (!stream)
     return NULL;
   stream->keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, stream);
+  stream->watch = event_new(base, -1, EV_PERSIST, on_watch, stream);
   return stream;
 }
 
+/* Ends every reply; a reader already stalled over its ceiling is cut off instead, as
+ * the watch would have done. */
 static void end_all(pn_hub_stream *stream) {
+  size_t ceiling = pn_hub_stream_limits_now().reader_buffer_bytes;
   while (stream->subscribers) {
     subscriber *reader = stream->subscribers;
-    stream->subscribers = reader->next;
+    size_t buffered = unsent(reader->request);
+    if (reader->stalled_ticks && !reader->progressed && buffered > ceiling) {
+      drop_reader(reader, buffered);
+      continue;
+    }
+    unlink_subscriber(reader);
     end_reply(reader->request);
     pn_free(reader);
   }
   if (stream->keepalive)
     event_del(stream->keepalive);
+  if (stream->watch)
+    event_del(stream->watch);
 }
 
 void pn_hub_stream_free(pn_hub_stream *stream) {
@@ -77,8 +228,11 @@ void pn_hub_stream_free(pn_hub_stream *stream) {
   for (size_t i = 0; i < stream->count; i++)
     pn_free(stream->events[i]);
   pn_free(stream->events);
+  pn_free(stream->lengths);
   if (stream->keepalive)
     event_free(stream->keepalive);
+  if (stream->watch)
+    event_free(stream->watch);
   pn_free(stream);
 }
 
@@ -99,20 +253,41 @@ int pn_hub_stream_format(size_t id, const char *event, const char *data, pn_buf 
   return rc;
 }
 
+/* Drops the oldest events while the history is over `ceiling` (the newest stays). */
+static void forget_oldest(pn_hub_stream *stream, size_t ceiling) {
+  size_t drop = 0;
+  while (stream->history_bytes > ceiling && stream->count - drop > 1) {
+    stream->history_bytes -= stream->lengths[drop];
+    pn_free(stream->events[drop]);
+    drop++;
+  }
+  if (!drop)
+    return;
+  stream->count -= drop;
+  memmove(stream->events, stream->events + drop, stream->count * sizeof *stream->events);
+  memmove(stream->lengths, stream->lengths + drop, stream->count * sizeof *stream->lengths);
+  stream->first_id += drop;
+}
+
 int pn_hub_stream_publish(pn_hub_stream *stream, const char *event, const char *data) {
   if (stream->finished)
     return PN_ESTATE;
   if (stream->count == stream->capacity) {
     size_t capacity = stream->capacity ? stream->capacity * 2 : 16;
     char **events = pn_realloc(stream->events, capacity * sizeof *events);
-    if (!events)
+    if (events)
+      stream->events = events;
+    size_t *lengths = events ? pn_realloc(stream->lengths, capacity * sizeof *lengths) : NULL;
+    if (!lengths)
       return PN_ENOMEM;
-    stream->events = events;
+    stream->lengths = lengths;
     stream->capacity = capacity;
   }
+  if (!stream->first_id)
+    stream->first_id = 1;
   pn_buf text;
   pn_buf_init(&text, (size_t)1 << 30);
-  if (pn_hub_stream_format(stream->count + 1, event, data, &text) < 0) {
+  if (pn_hub_stream_format(stream->first_id + stream->count, event, data, &text) < 0) {
     pn_buf_free(&text);
     return PN_ENOMEM;
   }
@@ -120,9 +295,11 @@ int pn_hub_stream_publish(pn_hub_stream *stream, const char *event, const char *
   char *formatted = pn_buf_take(&text);
   if (!formatted)
     return PN_ENOMEM;
-  stream->events[stream->count++] = formatted;
-  for (subscriber *reader = stream->subscribers; reader; reader = reader->next)
-    send_text(reader->request, formatted, length);
+  stream->events[stream->count] = formatted;
+  stream->lengths[stream->count++] = length;
+  stream->history_bytes += length;
+  forget_oldest(stream, pn_hub_stream_limits_now().history_bytes);
+  send_all(stream, formatted, length);
   return 0;
 }
 
@@ -136,46 +313,73 @@ void pn_hub_stream_finish(pn_hub_stream *stream, const char *done_data) {
 
 static void on_connection_closed(struct evhttp_connection *connection, void *arg) {
   subscriber *gone = arg;
-  pn_hub_stream *stream = gone->stream;
-  for (subscriber **at = &stream->subscribers; *at; at = &(*at)->next) {
-    if (*at == gone) {
-      *at = gone->next;
-      break;
-    }
-  }
+  unlink_subscriber(gone);
   pn_free(gone);
 }
 
 int pn_hub_stream_subscribe(pn_hub_stream *stream, struct evhttp_request *request,
-                            const char *last_event_id) {
+                            const char *last_event_id, const char *account) {
+  account_count *counted = NULL;
+  if (!stream->finished) {
+    pn_hub_stream_limits limits = pn_hub_stream_limits_now();
+    if (stream->subscriber_count >= limits.subscribers)
+      return PN_EBUSY;
+    counted = account ? find_account(account) : NULL;
+    if (counted && counted->subscribers >= limits.account_subscribers)
+      return PN_EAGAIN;
+    if (account && !counted) {
+      counted = pn_calloc(1, sizeof *counted);
+      if (counted)
+        counted->account = pn_strdup(account);
+      if (!counted || !counted->account) {
+        pn_free(counted);
+        return PN_ENOMEM;
+      }
+      counted->next = accounts;
+      accounts = counted;
+    }
+    if (counted)
+      counted->subscribers++;
+  }
   struct evkeyvalq *headers = evhttp_request_get_output_headers(request);
   evhttp_add_header(headers, "Content-Type", "text/event-stream");
   evhttp_add_header(headers, "Cache-Control", "no-cache");
   evhttp_add_header(headers, "X-Accel-Buffering", "no");
   evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
   evhttp_send_reply_start(request, 200, "OK");
-  size_t start = last_event_id ? (size_t)strtoul(last_event_id, NULL, 10) : 0;
+  /* Replays the events after Last-Event-ID that the history still holds. */
+  size_t after = last_event_id ? (size_t)strtoul(last_event_id, NULL, 10) : 0;
+  size_t start = after >= stream->first_id ? after - stream->first_id + 1 : 0;
   for (size_t i = start; i < stream->count; i++)
-    send_text(request, stream->events[i], strlen(stream->events[i]));
+    send_text(request, stream->events[i], stream->lengths[i]);
   if (stream->finished) {
     evhttp_send_reply_end(request);
     return 0;
   }
   subscriber *reader = pn_calloc(1, sizeof *reader);
   if (!reader) {
+    release_account(counted);
     evhttp_send_reply_end(request);
-    return PN_ENOMEM;
+    return 0;
   }
   reader->stream = stream;
   reader->request = request;
+  reader->account = counted;
+  struct evbuffer *output = output_of(request);
+  reader->progress = output ? evbuffer_add_cb(output, on_output_changed, reader) : NULL;
   reader->next = stream->subscribers;
   stream->subscribers = reader;
+  stream->subscriber_count++;
   struct evhttp_connection *connection = evhttp_request_get_connection(request);
   if (connection)
     evhttp_connection_set_closecb(connection, on_connection_closed, reader);
   if (stream->keepalive && !event_pending(stream->keepalive, EV_TIMEOUT, NULL)) {
     struct timeval interval = {KEEPALIVE_SECONDS, 0};
     event_add(stream->keepalive, &interval);
+  }
+  if (stream->watch && !event_pending(stream->watch, EV_TIMEOUT, NULL)) {
+    struct timeval tick = {1, 0};
+    event_add(stream->watch, &tick);
   }
   return 0;
 }

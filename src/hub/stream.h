@@ -22,10 +22,31 @@ int pn_hub_stream_format(size_t id, const char *event, const char *data, pn_buf 
 int pn_hub_stream_publish(pn_hub_stream *stream, const char *event, const char *data);
 /* Appends `done` with `done_data` ({} or {"reason":...}) and ends every response. */
 void pn_hub_stream_finish(pn_hub_stream *stream, const char *done_data);
-/* Starts an SSE response on `request` replaying events after `last_event_id` (NULL:
- * all). A finished stream's response ends at once. */
+/* Ceilings on streams, from the environment (else the defaults below):
+ * subscribers of one stream (PINION_STREAM_SUBSCRIBERS) and of all the streams of one
+ * account's predictions (PINION_STREAM_ACCOUNT_SUBSCRIBERS); bytes of history a
+ * stream keeps for replays (PINION_STREAM_HISTORY_BYTES: past it the oldest events are
+ * forgotten); unsent bytes a reader may hold (PINION_STREAM_READER_BUFFER: past it the
+ * reader's connection is closed). */
+typedef struct pn_hub_stream_limits {
+  size_t subscribers;
+  size_t account_subscribers;
+  size_t history_bytes;
+  size_t reader_buffer_bytes;
+} pn_hub_stream_limits;
+#define PN_HUB_STREAM_SUBSCRIBERS 64
+#define PN_HUB_STREAM_ACCOUNT_SUBSCRIBERS 256
+#define PN_HUB_STREAM_HISTORY_BYTES ((size_t)16 << 20)
+#define PN_HUB_STREAM_READER_BUFFER ((size_t)4 << 20)
+pn_hub_stream_limits pn_hub_stream_limits_now(void);
+
+/* Starts an SSE response on `request` replaying the kept events after `last_event_id`
+ * (NULL: all), counted against `account` (the prediction's owner; NULL: not counted).
+ * A finished stream's response ends at once and counts against nothing. Nothing is
+ * sent when a limit is reached: PN_EBUSY (this stream's subscribers) or PN_EAGAIN (the
+ * account's); the caller answers. */
 int pn_hub_stream_subscribe(pn_hub_stream *stream, struct evhttp_request *request,
-                            const char *last_event_id);
+                            const char *last_event_id, const char *account);
 
 /* The data of an `output` event for one output value: strings as they are, anything
  * else as JSON. pn_malloc'd. */

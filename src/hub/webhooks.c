@@ -313,7 +313,21 @@ static void attempt(delivery *item) {
   }
 }
 
+/* Whether a delivery of this row (its id is "<prediction>:completed") is already on its
+ * way: starting it twice would send the same `completed` twice. */
+static int delivery_started(const json_t *row) {
+  const char *id = json_string_value(json_object_get(row, "id"));
+  for (delivery *item = deliveries; item && id; item = item->next)
+    if (strcmp(json_string_value(json_object_get(item->row, "id")), id) == 0)
+      return 1;
+  return 0;
+}
+
 static void start_delivery(pn_hub *hub, json_t *row) {
+  if (delivery_started(row)) {
+    json_decref(row);
+    return;
+  }
   delivery *item = pn_calloc(1, sizeof *item);
   if (!item) {
     json_decref(row);
