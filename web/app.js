@@ -4,8 +4,8 @@
 // hub's /v1 API with the session cookie set at /login and the session's CSRF token
 // (the shell's <meta name="csrf-token">) as X-CSRF-Token; nothing else is fetched.
 
-import { apiSnippets, fieldErrors, inputFields, outputView, streamsText, TERMINAL } from "./schema.js";
-import { createRunPanel, el, icon, probeContentType, renderForm, statusBadge, timingText } from "./render.js";
+import { apiSnippets, fieldErrors, inputFields, mediaKind, outputView, streamsText, TERMINAL } from "./schema.js";
+import { createRunPanel, el, icon, probeContentType, renderForm, renderOutput, statusBadge, timingText } from "./render.js";
 
 const main = document.getElementById("main");
 const ORIGIN = location.origin;
@@ -67,6 +67,18 @@ function errorBox(error) {
   return el("p", { class: "form-error", role: "alert" }, error.message || String(error));
 }
 
+// On a narrow screen the header is one line: the brand and a Menu button that opens
+// the links, the account and Sign out (style.css hides the button on wide screens).
+function setUpMenu() {
+  const header = document.querySelector(".top");
+  const toggle = header?.querySelector(".menu-toggle");
+  toggle?.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    header.classList.toggle("open", open);
+  });
+}
+
 function markNav() {
   const path = location.pathname;
   for (const link of document.querySelectorAll(".top nav a")) {
@@ -94,7 +106,7 @@ function follow(initial, schemaDocument, panel, { onUpdate } = {}) {
     const serialized = JSON.stringify(prediction.output ?? null);
     const final = TERMINAL.has(prediction.status);
     if (serialized !== lastOutput && (!streaming || final || panel.streamedText() === null)) {
-      if (!(streaming && !final && (prediction.output ?? null) === null)) panel.setOutput(outputView(schemaDocument, prediction.output));
+      if (!(streaming && !final && (prediction.output ?? null) === null)) panel.setOutput(shownOutput(schemaDocument, prediction));
       lastOutput = serialized;
     }
     onUpdate?.(prediction);
@@ -140,6 +152,15 @@ function follow(initial, schemaDocument, panel, { onUpdate } = {}) {
       source?.close();
     },
   };
+}
+
+// The output view of a prediction: while it runs with nothing yet, a "waiting" line;
+// once it ended with none, a line only when it succeeded (a failure shows its error).
+function shownOutput(schemaDocument, prediction) {
+  const view = outputView(schemaDocument, prediction.output);
+  if (view.kind !== "empty") return view;
+  if (!TERMINAL.has(prediction.status)) return { kind: "empty", message: "Waiting for output…" };
+  return { kind: "empty", message: prediction.status === "succeeded" ? "The model returned no output." : null };
 }
 
 // --- pages ---------------------------------------------------------------------------
@@ -244,8 +265,8 @@ async function modelPage(owner, name) {
   const fields = inputFields(schemaDocument);
   const form = renderForm(fields, { upload: uploadFile });
   let following = null;
-  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel() });
-  panel.setOutput({ kind: "empty" });
+  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel(), heading: null });
+  panel.setOutput({ kind: "empty", message: "Run the model to see its output here." });
   const link = el("p", { class: "muted", "aria-live": "polite" });
   const apiBox = el("div");
   const showSnippets = (input) => {
@@ -280,13 +301,14 @@ async function modelPage(owner, name) {
     form.setBusy(true);
     panel.setError("");
     panel.setLogs("");
-    panel.setOutput({ kind: "empty" });
+    panel.setOutput({ kind: "empty", message: "Waiting for output…" });
     panel.setStatus("starting");
     panel.setTiming("");
     link.replaceChildren();
     try {
       const input = await form.read();
       const prediction = await api("POST", "/predictions", { body: { version: version.id, input } });
+      refreshRuns();
       link.replaceChildren("Prediction ", el("a", { href: `/p/${prediction.id}` }, prediction.id));
       following = follow(prediction, schemaDocument, panel, {
         onUpdate: (p) => {
@@ -296,14 +318,12 @@ async function modelPage(owner, name) {
         },
       });
     } catch (error) {
+      // No prediction exists: no status pill, only the errors (by their fields for a 422).
       form.setBusy(false);
-      panel.setStatus("failed");
-      if (error.status === 422) {
-        form.showErrors(fieldErrors(error.body, fields));
-        panel.setError("The input is not valid; see the fields marked.");
-      } else {
-        panel.setError(error.message);
-      }
+      panel.setStatus(null);
+      panel.setOutput({ kind: "empty" });
+      if (error.status === 422) form.showErrors(fieldErrors(error.body, fields));
+      else panel.setError(error.message);
     }
   });
 }
@@ -321,12 +341,9 @@ async function predictionPage(id) {
   const version = await api("GET", `/models/${owner}/${name}/versions/${prediction.version}`).catch(() => null);
   const schemaDocument = version?.openapi_schema || {};
   let following = null;
-  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel() });
+  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel(), heading: null });
   const inputList = el("dl", { class: "io" });
-  for (const [key, value] of Object.entries(prediction.input || {})) {
-    const shown = typeof value === "string" && /^(https?:|data:)/.test(value) ? el("a", { href: value }, value.length > 80 ? value.slice(0, 80) + "…" : value) : typeof value === "string" ? value : JSON.stringify(value);
-    inputList.append(el("dt", {}, key), el("dd", {}, shown));
-  }
+  for (const [key, value] of Object.entries(prediction.input || {})) inputList.append(el("dt", {}, key), el("dd", {}, inputValue(value)));
   const times = el("p", { class: "meta" });
   const showTimes = (p) => times.replaceChildren(el("span", {}, `Created ${when(p.created_at)}`), p.started_at ? el("span", {}, `started ${when(p.started_at)}`) : null, p.completed_at ? el("span", {}, `completed ${when(p.completed_at)}`) : null, p.source ? el("span", {}, `from ${p.source}`) : null);
   showTimes(prediction);
@@ -339,20 +356,59 @@ async function predictionPage(id) {
   following = follow(prediction, schemaDocument, panel, { onUpdate: showTimes });
 }
 
+// An input as the prediction page shows it: files as previews or download links, lists
+// item by item (wrapping inside their column), other values as text or JSON.
+function inputValue(value) {
+  if (Array.isArray(value)) {
+    const files = value.length > 0 && value.every(isFileUrl);
+    return el("ul", { class: files ? "input-list gallery" : "input-list" }, value.map((item) => el("li", {}, inputValue(item))));
+  }
+  if (isFileUrl(value)) return inputFile(value);
+  if (typeof value === "string") return el("span", { class: "input-text" }, value);
+  return el("code", { class: "input-json" }, JSON.stringify(value));
+}
+
+function isFileUrl(value) {
+  return typeof value === "string" && /^(https?:|data:)/.test(value);
+}
+
+// This hub's /v1/files/{id} URL names an upload's JSON document; its bytes come from
+// /v1/files/{id}/download, fetched with the session (the owner needs no signature)
+// into a blob: URL that lives as long as the page. Other URLs are shown as outputs are.
+function inputFile(url) {
+  const box = el("div", { class: "input-file" });
+  const prefix = `${ORIGIN}/v1/files/`;
+  const id = url.startsWith(prefix) && /^[A-Za-z0-9]+$/.test(url.slice(prefix.length)) ? url.slice(prefix.length) : null;
+  if (!id) {
+    renderOutput(box, { kind: "media", url, media: mediaKind(url) }, { probe: probeContentType });
+    return box;
+  }
+  box.append(el("span", { class: "muted" }, "Loading the file…"));
+  (async () => {
+    const file = await api("GET", `/files/${id}`);
+    const response = await fetch(`/v1/files/${id}/download`, { headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" });
+    if (!response.ok) throw new ApiError(response.status, null);
+    const blob = await response.blob();
+    renderOutput(box, { kind: "media", url: URL.createObjectURL(blob), media: mediaKind(file.name || "", file.content_type || blob.type), name: file.name || id });
+  })().catch((error) => box.replaceChildren(el("span", { class: "muted" }, error.status === 404 ? `The file ${id} is no longer on the hub.` : `The file ${id} could not be loaded: ${error.message}`)));
+  return box;
+}
+
 async function predictionsPage() {
   setTitle("Predictions");
   const body = el("tbody");
   const more = el("button", { type: "button", hidden: true }, "Load more");
   main.replaceChildren(
     el("h1", {}, "Predictions"),
-    el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Prediction"), el("th", {}, "Model"), el("th", {}, "Status"), el("th", {}, "Created"), el("th", {}, "Time"))), body)),
+    el("div", { class: "table-wrap" }, el("table", { class: "cards-on-phone" }, el("thead", {}, el("tr", {}, el("th", {}, "Prediction"), el("th", {}, "Model"), el("th", {}, "Status"), el("th", {}, "Created"), el("th", {}, "Time"))), body)),
     more,
   );
   let next = "/predictions";
   const load = async () => {
     const page = await api("GET", next.startsWith("http") ? new URL(next).pathname.replace(/^\/v1/, "") + new URL(next).search : next);
     for (const p of page.results || []) {
-      body.append(el("tr", {}, el("td", {}, el("a", { href: `/p/${p.id}` }, el("code", {}, p.id))), el("td", {}, p.model), el("td", {}, statusBadge(p.status)), el("td", {}, when(p.created_at)), el("td", {}, timingText(p))));
+      // data-label names each cell on a phone, where the rows become cards.
+      body.append(el("tr", {}, el("td", { "data-label": "Prediction" }, el("a", { href: `/p/${p.id}` }, el("code", {}, p.id))), el("td", { "data-label": "Model" }, p.model), el("td", { "data-label": "Status" }, statusBadge(p.status)), el("td", { "data-label": "Created" }, when(p.created_at)), el("td", { "data-label": "Time" }, timingText(p))));
     }
     if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No predictions yet.")));
     next = page.next;
@@ -443,6 +499,7 @@ async function tokensPage() {
 // --- routing -------------------------------------------------------------------------
 
 async function route() {
+  setUpMenu();
   markNav();
   api("GET", "/account").then((account) => (document.getElementById("account").textContent = account.username), () => {});
   const path = location.pathname.replace(/\/+$/, "") || "/";
