@@ -49,6 +49,9 @@ async function uploadFile(file) {
   return created.urls.get;
 }
 
+// The signed-in account ({username, ...}), or null when it cannot be read.
+const ACCOUNT = api("GET", "/account").catch(() => null);
+
 function runs(count = 0) {
   return `${count ?? 0} ${count === 1 ? "run" : "runs"}`;
 }
@@ -165,11 +168,22 @@ function shownOutput(schemaDocument, prediction) {
 
 // --- pages ---------------------------------------------------------------------------
 
+// The card's cover: the model's cover_image_url when this hub serves it (the pages load
+// nothing from elsewhere), else the first image its default example produced.
+function coverOf(model) {
+  const ours = (url) => typeof url === "string" && url.startsWith(`${ORIGIN}/`) && mediaKind(url) === "image";
+  if (ours(model.cover_image_url)) return model.cover_image_url;
+  const output = model.default_example?.output;
+  return (Array.isArray(output) ? output : [output]).find(ours) || null;
+}
+
 function modelCard(model) {
   const name = `${model.owner}/${model.name}`;
+  const cover = coverOf(model);
   return el(
     "li",
     { class: "card" },
+    cover ? el("img", { class: "cover", src: cover, alt: "", loading: "lazy" }) : null,
     el("a", { href: `/${model.owner}/${model.name}` }, name),
     el("p", { class: "muted" }, model.description || "No description."),
     el("p", { class: "meta" }, el("span", {}, runs(model.run_count)), el("span", {}, model.visibility || "")),
@@ -250,13 +264,17 @@ async function modelPage(owner, name) {
   const version = versions.find((v) => v.id === wanted) || model.latest_version || versions[0];
   const runCount = el("span", {}, runs(model.run_count));
   const refreshRuns = () => api("GET", `/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`).then((fresh) => (runCount.textContent = runs(fresh.run_count)), () => {});
+  const links = [["GitHub", model.github_url], ["Paper", model.paper_url], ["License", model.license_url], ["Weights", model.weights_url]].filter(([, url]) => typeof url === "string" && /^https?:\/\//.test(url));
   const header = el(
     "div",
     {},
     el("h1", {}, `${owner}/${name}`),
     el("p", {}, model.description || el("span", { class: "muted" }, "No description.")),
     el("p", { class: "meta" }, runCount, el("span", {}, model.visibility), version ? el("span", {}, "version ", el("code", {}, version.id.slice(0, 12))) : null),
+    links.length ? el("p", { class: "meta links" }, links.map(([label, url]) => el("a", { href: url, rel: "noopener noreferrer" }, label))) : null,
   );
+  // The README as its text (no Markdown renderer is bundled yet: see docs/internals/web.md).
+  const readme = await fetch(`/v1/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/readme`, { headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" }).then((response) => (response.ok ? response.text() : ""), () => "");
   if (!version) {
     main.replaceChildren(header, el("p", {}, "This model has no version yet. Publish one with ", el("code", {}, `pinion push --hub ${ORIGIN} ${owner}/${name}`), "."));
     return;
@@ -290,6 +308,7 @@ async function modelPage(owner, name) {
     ...tabs([
       ["Playground", el("div", { class: "split" }, el("section", { "aria-label": "Input" }, el("h2", {}, "Input"), form.form), el("section", { "aria-label": "Output" }, el("h2", {}, "Output"), panel.element, link))],
       ["API", apiBox],
+      ...(readme ? [["README", el("pre", { class: "readme" }, readme)]] : []),
       [`Versions (${versions.length})`, versionList],
     ]),
   );
@@ -347,13 +366,41 @@ async function predictionPage(id) {
   const times = el("p", { class: "meta" });
   const showTimes = (p) => times.replaceChildren(el("span", {}, `Created ${when(p.created_at)}`), p.started_at ? el("span", {}, `started ${when(p.started_at)}`) : null, p.completed_at ? el("span", {}, `completed ${when(p.completed_at)}`) : null, p.source ? el("span", {}, `from ${p.source}`) : null);
   showTimes(prediction);
+  const example = el("p", { class: "example", "aria-live": "polite" });
+  const showExample = async (p) => {
+    const model = await api("GET", `/models/${owner}/${name}`).catch(() => null);
+    const me = await ACCOUNT;
+    if (!model || model.default_example?.id === p.id) {
+      example.replaceChildren(model ? el("span", { class: "muted" }, `The example of ${p.model}: its output is the model's cover.`) : "");
+      return;
+    }
+    if (p.status !== "succeeded" || !me || me.username !== owner) return example.replaceChildren();
+    const button = el("button", { type: "button", onclick: async () => {
+      try {
+        await api("PATCH", `/models/${owner}/${name}`, { body: { default_example: p.id } });
+        await showExample(p);
+      } catch (error) {
+        example.replaceChildren(errorBox(error));
+      }
+    } }, "Use as the model's example");
+    example.replaceChildren(button);
+  };
   main.replaceChildren(
     el("h1", {}, "Prediction ", el("code", {}, prediction.id)),
     el("p", { class: "meta" }, el("a", { href: `/${owner}/${name}` }, prediction.model), el("span", {}, "version ", el("code", {}, String(prediction.version).slice(0, 12))), prediction.deployment ? el("span", {}, `deployment ${prediction.deployment}`) : null),
     times,
+    example,
     el("div", { class: "split" }, el("section", { "aria-label": "Input" }, el("h2", {}, "Input"), inputList), el("section", { "aria-label": "Output" }, el("h2", {}, "Output"), panel.element)),
   );
-  following = follow(prediction, schemaDocument, panel, { onUpdate: showTimes });
+  let exampleShown = false;
+  following = follow(prediction, schemaDocument, panel, {
+    onUpdate: (p) => {
+      showTimes(p);
+      if (!TERMINAL.has(p.status) || exampleShown) return;
+      exampleShown = true;
+      showExample(p).catch(() => {});
+    },
+  });
 }
 
 // An input as the prediction page shows it: files as previews or download links, lists
@@ -501,7 +548,7 @@ async function tokensPage() {
 async function route() {
   setUpMenu();
   markNav();
-  api("GET", "/account").then((account) => (document.getElementById("account").textContent = account.username), () => {});
+  ACCOUNT.then((account) => account && (document.getElementById("account").textContent = account.username));
   const path = location.pathname.replace(/\/+$/, "") || "/";
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   if (path === "/") return modelsPage();

@@ -162,6 +162,33 @@ describe("pinion hub's pages at 375 px and 1280 px", { skip }, () => {
     });
   });
 
+  test("a model's description, links and README, and any prediction as its example and cover (item 5)", async () => {
+    const call = async (method, path, body, headers = {}) => {
+      const response = await fetch(`${hub.origin}${path}`, { method, headers: { Authorization: `Bearer ${hub.token}`, "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
+      return [response.status, await response.json()];
+    };
+    const [patched] = await call("PATCH", "/v1/models/acme/gradient", { description: "Paints a gradient, for the pages' tests", github_url: "https://github.com/example/gradient", readme: "# Gradient\n\nPaints a *gradient*.\n" });
+    assert.equal(patched, 200);
+    const [created, second] = await call("POST", "/v1/models/acme/gradient/predictions", { input: { width: 480, height: 270, style: "radial" } }, { Prefer: "wait=60" });
+    assert.equal(created, 201);
+    assert.equal(second.status, "succeeded", JSON.stringify(second));
+    await signedIn(`/p/${second.id}`, "hub-example", async (page) => {
+      await page.waitForSelector('.run-panel[data-status="succeeded"]');
+      await page.getByRole("button", { name: "Use as the model's example" }).click();
+      await page.getByText("The example of acme/gradient").waitFor();
+      await page.goto(`${hub.origin}/`);
+      const cover = page.locator(".card", { hasText: "acme/gradient" }).locator("img.cover");
+      await cover.waitFor();
+      assert.equal(await cover.getAttribute("src"), second.output);
+      await waitFor(() => cover.evaluate((img) => img.complete && img.naturalWidth === 480), { what: "the cover image" });
+      await page.goto(`${hub.origin}/acme/gradient`);
+      await page.getByText("Paints a gradient, for the pages' tests").waitFor();
+      assert.equal(await page.getByRole("link", { name: "GitHub" }).getAttribute("href"), "https://github.com/example/gradient");
+      await page.getByRole("tab", { name: "README" }).click();
+      assert.equal(await page.locator("pre.readme").textContent(), "# Gradient\n\nPaints a *gradient*.\n");
+    });
+  });
+
   for (const [label, viewport] of Object.entries(WIDTHS)) {
     test(`at ${viewport.width} px nothing overflows sideways (item 8), with screenshots`, async () => {
       assert.ok(imagePrediction, "the image run made a prediction");
