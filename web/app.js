@@ -421,11 +421,17 @@ function isFileUrl(value) {
 
 // This hub's /v1/files/{id} URL names an upload's JSON document; its bytes come from
 // /v1/files/{id}/download, fetched with the session (the owner needs no signature)
-// into a blob: URL that lives as long as the page. Other URLs are shown as outputs are.
+// into a blob: URL that lives as long as the page. Other URLs of this hub and data:
+// URIs are shown as outputs are; a URL elsewhere is a plain link (the pages load
+// nothing from other origins).
 function inputFile(url) {
   const box = el("div", { class: "input-file" });
   const prefix = `${ORIGIN}/v1/files/`;
   const id = url.startsWith(prefix) && /^[A-Za-z0-9]+$/.test(url.slice(prefix.length)) ? url.slice(prefix.length) : null;
+  if (!id && !url.startsWith("data:") && !url.startsWith(`${ORIGIN}/`)) {
+    box.append(el("a", { href: url, rel: "noopener noreferrer" }, url));
+    return box;
+  }
   if (!id) {
     renderOutput(box, { kind: "media", url, media: mediaKind(url) }, { probe: probeContentType });
     return box;

@@ -239,6 +239,8 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int 
 int pn_hub_file_keep(pn_hub *hub, json_t *file) {
   if (json_is_null(json_object_get(file, "expires_at")))
     return 0;
+  if (file_expired(file))
+    return PN_ENOENT; /* too late: the sweep takes it */
   json_object_set_new(file, "expires_at", json_null());
   pn_store_keys keys = {.id = text_of(file, "id"),
                         .account = text_of(file, "account"),

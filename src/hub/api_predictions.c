@@ -718,7 +718,8 @@ static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input) {
       json_t *file = NULL;
       if (pn_store_get(request->hub->store, PN_STORE_FILES, text + prefix_length, &file) == 0 &&
           strcmp(text_of(file, "account"), request->account) == 0) {
-        if (pn_hub_file_keep(request->hub, file) < 0)
+        int kept = pn_hub_file_keep(request->hub, file);
+        if (kept < 0 && kept != PN_ENOENT)
           pn_warn("could not keep the input file %s with its prediction", text_of(file, "id"));
         char *url = pn_hub_file_signed_url(request->hub, file, 24 * 3600, 1);
         if (url)
