@@ -61,11 +61,17 @@ describe("pinion hub's pages at 375 px and 1280 px", { skip }, () => {
     await signedIn("/acme/hello", "hub-run-count", async (page) => {
       await page.locator("main .meta").waitFor();
       assert.equal(await runText(page), "0 runs");
+      // The API counts a run when it is created: so does the header, not only at the end.
+      await page.evaluate(() => {
+        const count = document.querySelector("main .meta span");
+        new MutationObserver(() => (window.countedWhile ??= document.querySelector(".run-panel").dataset.status)).observe(count, { childList: true, characterData: true, subtree: true });
+      });
       await page.fill('[name="name"]', "Ada");
       await page.getByRole("button", { name: "Run" }).click();
       await waitFor(async () => (await runText(page)) === "1 run", { what: "the header to say 1 run" });
       await page.waitForSelector('.run-panel[data-status="succeeded"]', { timeout: 60000 });
       assert.equal(await runText(page), "1 run");
+      assert.ok(["starting", "processing"].includes(await page.evaluate(() => window.countedWhile)), "counted while it ran");
       await page.reload();
       await waitFor(async () => (await runText(page)) === "1 run", { what: "1 run after a reload" });
       await page.goto(`${hub.origin}/`);
