@@ -4,8 +4,8 @@
 // hub's /v1 API with the session cookie set at /login and the session's CSRF token
 // (the shell's <meta name="csrf-token">) as X-CSRF-Token; nothing else is fetched.
 
-import { apiSnippets, fieldErrors, inputFields, outputView, streamsText, TERMINAL } from "./schema.js";
-import { createRunPanel, el, icon, probeContentType, renderForm, statusBadge, timingText } from "./render.js";
+import { apiSnippets, fieldErrors, inputFields, mediaKind, outputView, streamsText, TERMINAL } from "./schema.js";
+import { createRunPanel, el, icon, probeContentType, renderForm, renderOutput, statusBadge, timingText } from "./render.js";
 
 const main = document.getElementById("main");
 const ORIGIN = location.origin;
@@ -49,6 +49,9 @@ async function uploadFile(file) {
   return created.urls.get;
 }
 
+// The signed-in account ({username, ...}), or null when it cannot be read.
+const ACCOUNT = api("GET", "/account").catch(() => null);
+
 function runs(count = 0) {
   return `${count ?? 0} ${count === 1 ? "run" : "runs"}`;
 }
@@ -65,6 +68,18 @@ function when(timestamp) {
 
 function errorBox(error) {
   return el("p", { class: "form-error", role: "alert" }, error.message || String(error));
+}
+
+// On a narrow screen the header is one line: the brand and a Menu button that opens
+// the links, the account and Sign out (style.css hides the button on wide screens).
+function setUpMenu() {
+  const header = document.querySelector(".top");
+  const toggle = header?.querySelector(".menu-toggle");
+  toggle?.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    header.classList.toggle("open", open);
+  });
 }
 
 function markNav() {
@@ -94,7 +109,7 @@ function follow(initial, schemaDocument, panel, { onUpdate } = {}) {
     const serialized = JSON.stringify(prediction.output ?? null);
     const final = TERMINAL.has(prediction.status);
     if (serialized !== lastOutput && (!streaming || final || panel.streamedText() === null)) {
-      if (!(streaming && !final && (prediction.output ?? null) === null)) panel.setOutput(outputView(schemaDocument, prediction.output));
+      if (!(streaming && !final && (prediction.output ?? null) === null)) panel.setOutput(shownOutput(schemaDocument, prediction));
       lastOutput = serialized;
     }
     onUpdate?.(prediction);
@@ -142,13 +157,33 @@ function follow(initial, schemaDocument, panel, { onUpdate } = {}) {
   };
 }
 
+// The output view of a prediction: while it runs with nothing yet, a "waiting" line;
+// once it ended with none, a line only when it succeeded (a failure shows its error).
+function shownOutput(schemaDocument, prediction) {
+  const view = outputView(schemaDocument, prediction.output);
+  if (view.kind !== "empty") return view;
+  if (!TERMINAL.has(prediction.status)) return { kind: "empty", message: "Waiting for output…" };
+  return { kind: "empty", message: prediction.status === "succeeded" ? "The model returned no output." : null };
+}
+
 // --- pages ---------------------------------------------------------------------------
+
+// The card's cover: the model's cover_image_url when this hub serves it (the pages load
+// nothing from elsewhere), else the first image its default example produced.
+function coverOf(model) {
+  const ours = (url) => typeof url === "string" && url.startsWith(`${ORIGIN}/`) && mediaKind(url) === "image";
+  if (ours(model.cover_image_url)) return model.cover_image_url;
+  const output = model.default_example?.output;
+  return (Array.isArray(output) ? output : [output]).find(ours) || null;
+}
 
 function modelCard(model) {
   const name = `${model.owner}/${model.name}`;
+  const cover = coverOf(model);
   return el(
     "li",
     { class: "card" },
+    cover ? el("img", { class: "cover", src: cover, alt: "", loading: "lazy" }) : null,
     el("a", { href: `/${model.owner}/${model.name}` }, name),
     el("p", { class: "muted" }, model.description || "No description."),
     el("p", { class: "meta" }, el("span", {}, runs(model.run_count)), el("span", {}, model.visibility || "")),
@@ -229,13 +264,17 @@ async function modelPage(owner, name) {
   const version = versions.find((v) => v.id === wanted) || model.latest_version || versions[0];
   const runCount = el("span", {}, runs(model.run_count));
   const refreshRuns = () => api("GET", `/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`).then((fresh) => (runCount.textContent = runs(fresh.run_count)), () => {});
+  const links = [["GitHub", model.github_url], ["Paper", model.paper_url], ["License", model.license_url], ["Weights", model.weights_url]].filter(([, url]) => typeof url === "string" && /^https?:\/\//.test(url));
   const header = el(
     "div",
     {},
     el("h1", {}, `${owner}/${name}`),
     el("p", {}, model.description || el("span", { class: "muted" }, "No description.")),
     el("p", { class: "meta" }, runCount, el("span", {}, model.visibility), version ? el("span", {}, "version ", el("code", {}, version.id.slice(0, 12))) : null),
+    links.length ? el("p", { class: "meta links" }, links.map(([label, url]) => el("a", { href: url, rel: "noopener noreferrer" }, label))) : null,
   );
+  // The README as its text (no Markdown renderer is bundled yet: see docs/internals/web.md).
+  const readme = await fetch(`/v1/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/readme`, { headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" }).then((response) => (response.ok ? response.text() : ""), () => "");
   if (!version) {
     main.replaceChildren(header, el("p", {}, "This model has no version yet. Publish one with ", el("code", {}, `pinion push --hub ${ORIGIN} ${owner}/${name}`), "."));
     return;
@@ -244,8 +283,8 @@ async function modelPage(owner, name) {
   const fields = inputFields(schemaDocument);
   const form = renderForm(fields, { upload: uploadFile });
   let following = null;
-  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel() });
-  panel.setOutput({ kind: "empty" });
+  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel(), heading: null });
+  panel.setOutput({ kind: "empty", message: "Run the model to see its output here." });
   const link = el("p", { class: "muted", "aria-live": "polite" });
   const apiBox = el("div");
   const showSnippets = (input) => {
@@ -269,6 +308,7 @@ async function modelPage(owner, name) {
     ...tabs([
       ["Playground", el("div", { class: "split" }, el("section", { "aria-label": "Input" }, el("h2", {}, "Input"), form.form), el("section", { "aria-label": "Output" }, el("h2", {}, "Output"), panel.element, link))],
       ["API", apiBox],
+      ...(readme ? [["README", el("pre", { class: "readme" }, readme)]] : []),
       [`Versions (${versions.length})`, versionList],
     ]),
   );
@@ -280,13 +320,14 @@ async function modelPage(owner, name) {
     form.setBusy(true);
     panel.setError("");
     panel.setLogs("");
-    panel.setOutput({ kind: "empty" });
+    panel.setOutput({ kind: "empty", message: "Waiting for output…" });
     panel.setStatus("starting");
     panel.setTiming("");
     link.replaceChildren();
     try {
       const input = await form.read();
       const prediction = await api("POST", "/predictions", { body: { version: version.id, input } });
+      refreshRuns();
       link.replaceChildren("Prediction ", el("a", { href: `/p/${prediction.id}` }, prediction.id));
       following = follow(prediction, schemaDocument, panel, {
         onUpdate: (p) => {
@@ -296,14 +337,12 @@ async function modelPage(owner, name) {
         },
       });
     } catch (error) {
+      // No prediction exists: no status pill, only the errors (by their fields for a 422).
       form.setBusy(false);
-      panel.setStatus("failed");
-      if (error.status === 422) {
-        form.showErrors(fieldErrors(error.body, fields));
-        panel.setError("The input is not valid; see the fields marked.");
-      } else {
-        panel.setError(error.message);
-      }
+      panel.setStatus(null);
+      panel.setOutput({ kind: "empty" });
+      if (error.status === 422) form.showErrors(fieldErrors(error.body, fields));
+      else panel.setError(error.message);
     }
   });
 }
@@ -321,22 +360,91 @@ async function predictionPage(id) {
   const version = await api("GET", `/models/${owner}/${name}/versions/${prediction.version}`).catch(() => null);
   const schemaDocument = version?.openapi_schema || {};
   let following = null;
-  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel() });
+  const panel = createRunPanel({ probe: probeContentType, onCancel: () => following?.cancel(), heading: null });
   const inputList = el("dl", { class: "io" });
-  for (const [key, value] of Object.entries(prediction.input || {})) {
-    const shown = typeof value === "string" && /^(https?:|data:)/.test(value) ? el("a", { href: value }, value.length > 80 ? value.slice(0, 80) + "…" : value) : typeof value === "string" ? value : JSON.stringify(value);
-    inputList.append(el("dt", {}, key), el("dd", {}, shown));
-  }
+  for (const [key, value] of Object.entries(prediction.input || {})) inputList.append(el("dt", {}, key), el("dd", {}, inputValue(value)));
   const times = el("p", { class: "meta" });
   const showTimes = (p) => times.replaceChildren(el("span", {}, `Created ${when(p.created_at)}`), p.started_at ? el("span", {}, `started ${when(p.started_at)}`) : null, p.completed_at ? el("span", {}, `completed ${when(p.completed_at)}`) : null, p.source ? el("span", {}, `from ${p.source}`) : null);
   showTimes(prediction);
+  const example = el("p", { class: "example", "aria-live": "polite" });
+  const showExample = async (p) => {
+    const model = await api("GET", `/models/${owner}/${name}`).catch(() => null);
+    const me = await ACCOUNT;
+    if (!model || model.default_example?.id === p.id) {
+      example.replaceChildren(model ? el("span", { class: "muted" }, `The example of ${p.model}: its output is the model's cover.`) : "");
+      return;
+    }
+    if (p.status !== "succeeded" || !me || me.username !== owner) return example.replaceChildren();
+    const button = el("button", { type: "button", onclick: async () => {
+      try {
+        await api("PATCH", `/models/${owner}/${name}`, { body: { default_example: p.id } });
+        await showExample(p);
+      } catch (error) {
+        example.replaceChildren(errorBox(error));
+      }
+    } }, "Use as the model's example");
+    example.replaceChildren(button);
+  };
   main.replaceChildren(
     el("h1", {}, "Prediction ", el("code", {}, prediction.id)),
     el("p", { class: "meta" }, el("a", { href: `/${owner}/${name}` }, prediction.model), el("span", {}, "version ", el("code", {}, String(prediction.version).slice(0, 12))), prediction.deployment ? el("span", {}, `deployment ${prediction.deployment}`) : null),
     times,
+    example,
     el("div", { class: "split" }, el("section", { "aria-label": "Input" }, el("h2", {}, "Input"), inputList), el("section", { "aria-label": "Output" }, el("h2", {}, "Output"), panel.element)),
   );
-  following = follow(prediction, schemaDocument, panel, { onUpdate: showTimes });
+  let exampleShown = false;
+  following = follow(prediction, schemaDocument, panel, {
+    onUpdate: (p) => {
+      showTimes(p);
+      if (!TERMINAL.has(p.status) || exampleShown) return;
+      exampleShown = true;
+      showExample(p).catch(() => {});
+    },
+  });
+}
+
+// An input as the prediction page shows it: files as previews or download links, lists
+// item by item (wrapping inside their column), other values as text or JSON.
+function inputValue(value) {
+  if (Array.isArray(value)) {
+    const files = value.length > 0 && value.every(isFileUrl);
+    return el("ul", { class: files ? "input-list gallery" : "input-list" }, value.map((item) => el("li", {}, inputValue(item))));
+  }
+  if (isFileUrl(value)) return inputFile(value);
+  if (typeof value === "string") return el("span", { class: "input-text" }, value);
+  return el("code", { class: "input-json" }, JSON.stringify(value));
+}
+
+function isFileUrl(value) {
+  return typeof value === "string" && /^(https?:|data:)/.test(value);
+}
+
+// This hub's /v1/files/{id} URL names an upload's JSON document; its bytes come from
+// /v1/files/{id}/download, fetched with the session (the owner needs no signature)
+// into a blob: URL that lives as long as the page. Other URLs of this hub and data:
+// URIs are shown as outputs are; a URL elsewhere is a plain link (the pages load
+// nothing from other origins).
+function inputFile(url) {
+  const box = el("div", { class: "input-file" });
+  const prefix = `${ORIGIN}/v1/files/`;
+  const id = url.startsWith(prefix) && /^[A-Za-z0-9]+$/.test(url.slice(prefix.length)) ? url.slice(prefix.length) : null;
+  if (!id && !url.startsWith("data:") && !url.startsWith(`${ORIGIN}/`)) {
+    box.append(el("a", { href: url, rel: "noopener noreferrer" }, url));
+    return box;
+  }
+  if (!id) {
+    renderOutput(box, { kind: "media", url, media: mediaKind(url) }, { probe: probeContentType });
+    return box;
+  }
+  box.append(el("span", { class: "muted" }, "Loading the file…"));
+  (async () => {
+    const file = await api("GET", `/files/${id}`);
+    const response = await fetch(`/v1/files/${id}/download`, { headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" });
+    if (!response.ok) throw new ApiError(response.status, null);
+    const blob = await response.blob();
+    renderOutput(box, { kind: "media", url: URL.createObjectURL(blob), media: mediaKind(file.name || "", file.content_type || blob.type), name: file.name || id });
+  })().catch((error) => box.replaceChildren(el("span", { class: "muted" }, error.status === 404 ? `The file ${id} is no longer on the hub.` : `The file ${id} could not be loaded: ${error.message}`)));
+  return box;
 }
 
 async function predictionsPage() {
@@ -345,14 +453,15 @@ async function predictionsPage() {
   const more = el("button", { type: "button", hidden: true }, "Load more");
   main.replaceChildren(
     el("h1", {}, "Predictions"),
-    el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Prediction"), el("th", {}, "Model"), el("th", {}, "Status"), el("th", {}, "Created"), el("th", {}, "Time"))), body)),
+    el("div", { class: "table-wrap" }, el("table", { class: "cards-on-phone" }, el("thead", {}, el("tr", {}, el("th", {}, "Prediction"), el("th", {}, "Model"), el("th", {}, "Status"), el("th", {}, "Created"), el("th", {}, "Time"))), body)),
     more,
   );
   let next = "/predictions";
   const load = async () => {
     const page = await api("GET", next.startsWith("http") ? new URL(next).pathname.replace(/^\/v1/, "") + new URL(next).search : next);
     for (const p of page.results || []) {
-      body.append(el("tr", {}, el("td", {}, el("a", { href: `/p/${p.id}` }, el("code", {}, p.id))), el("td", {}, p.model), el("td", {}, statusBadge(p.status)), el("td", {}, when(p.created_at)), el("td", {}, timingText(p))));
+      // data-label names each cell on a phone, where the rows become cards.
+      body.append(el("tr", {}, el("td", { "data-label": "Prediction" }, el("a", { href: `/p/${p.id}` }, el("code", {}, p.id))), el("td", { "data-label": "Model" }, p.model), el("td", { "data-label": "Status" }, statusBadge(p.status)), el("td", { "data-label": "Created" }, when(p.created_at)), el("td", { "data-label": "Time" }, timingText(p))));
     }
     if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No predictions yet.")));
     next = page.next;
@@ -443,8 +552,9 @@ async function tokensPage() {
 // --- routing -------------------------------------------------------------------------
 
 async function route() {
+  setUpMenu();
   markNav();
-  api("GET", "/account").then((account) => (document.getElementById("account").textContent = account.username), () => {});
+  ACCOUNT.then((account) => account && (document.getElementById("account").textContent = account.username));
   const path = location.pathname.replace(/\/+$/, "") || "/";
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   if (path === "/") return modelsPage();

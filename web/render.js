@@ -3,7 +3,7 @@
 // timing, output, logs, cancel) and the output renderers. Nothing here talks to a
 // server except through the callbacks it is given (upload a file, learn a URL's type).
 
-import { buildInput, formatSeconds, mediaKind, TERMINAL } from "./schema.js";
+import { buildInput, fieldFacts, formatSeconds, mediaKind, TERMINAL } from "./schema.js";
 
 // A small local icon set (24x24 strokes), used inline so the pages fetch no icon files.
 const ICON_PATHS = {
@@ -84,13 +84,15 @@ function fieldElement(field) {
   const id = `input-${field.name}`;
   const help = field.help ? el("p", { class: "help", id: `${id}-help` }, field.help) : null;
   const error = el("p", { class: "field-error", id: `${id}-error`, role: "alert", hidden: true });
-  const control = controlFor(field, id, [help ? `${id}-help` : null, `${id}-error`].filter(Boolean).join(" "));
+  // The type, default and bounds, beside the label as on Replicate's form.
+  const facts = el("span", { class: "facts", id: `${id}-facts` }, fieldFacts(field).map((fact) => el("span", { class: "fact" }, fact)));
+  const control = controlFor(field, id, [`${id}-facts`, help ? `${id}-help` : null, `${id}-error`].filter(Boolean).join(" "));
   const label = el("label", { for: id }, field.label, field.required ? el("span", { class: "required", title: "required" }, " *") : null, el("code", { class: "name" }, field.name));
   const row = el("div", { class: `field field-${field.kind}`, "data-field": field.name });
   if (field.kind === "boolean") {
-    row.append(el("div", { class: "check" }, control, label));
+    row.append(el("div", { class: "check" }, control, label, facts));
   } else {
-    row.append(label);
+    row.append(el("div", { class: "field-head" }, label, facts));
     if (field.slider) {
       const slider = el("input", { type: "range", min: field.min, max: field.max, step: field.step, value: field.default ?? field.min, "aria-label": `${field.label} slider`, tabindex: "-1" });
       slider.addEventListener("input", () => (control.value = slider.value));
@@ -187,9 +189,9 @@ export function renderForm(fields, { upload, submitLabel = "Run" } = {}) {
 function mediaElement(view, probe) {
   const box = el("div", { class: "media" });
   const show = (kind) => {
-    const link = el("a", { href: view.url, download: "", class: "download" }, icon("download"), "Download");
+    const link = el("a", { href: view.url, download: view.name || "", class: "download" }, icon("download"), view.name ? `Download ${view.name}` : "Download");
     let node;
-    if (kind === "image") node = el("img", { src: view.url, alt: "Output image", loading: "lazy" });
+    if (kind === "image") node = el("img", { src: view.url, alt: view.name ? `Image ${view.name}` : "Output image", loading: "lazy" });
     else if (kind === "audio") node = el("audio", { src: view.url, controls: true, preload: "metadata" });
     else if (kind === "video") node = el("video", { src: view.url, controls: true, preload: "metadata" });
     else node = null;
@@ -221,7 +223,7 @@ function outputNode(view, probe) {
     case "json":
       return el("pre", { class: "output-json" }, JSON.stringify(view.value, null, 2));
     default:
-      return el("p", { class: "muted" }, "No output yet.");
+      return view.message ? el("p", { class: "muted" }, view.message) : document.createTextNode("");
   }
 }
 
@@ -244,39 +246,56 @@ export function statusBadge(status) {
 }
 
 // The run panel: status (announced through aria-live), timing, output, logs and a
-// Cancel button shown while the prediction runs.
-export function createRunPanel({ onCancel, probe } = {}) {
-  const status = el("span", { class: "status" });
+// Cancel button shown while the prediction runs. Before a run it shows no status line
+// and no logs box; the pill never says "starting" once output is shown. heading is the
+// title above the output (null where the page already has one).
+export function createRunPanel({ onCancel, probe, heading = "Output" } = {}) {
+  const status = el("span", { class: "status", hidden: true });
   const timing = el("span", { class: "timing muted" });
   const cancel = el("button", { type: "button", class: "danger", hidden: true, onclick: () => onCancel?.() }, icon("stop"), "Cancel");
   const output = el("div", { class: "output", "aria-live": "polite", "aria-busy": "false" });
   const error = el("pre", { class: "run-error", role: "alert", hidden: true });
   const logs = el("pre", { class: "logs", tabindex: "0", "aria-label": "Logs" });
+  const head = el("div", { class: "run-head", hidden: true }, el("span", { role: "status", "aria-live": "polite", class: "status-line" }, status, timing), cancel);
+  const logsBox = el("details", { class: "logs-box", open: true, hidden: true }, el("summary", {}, "Logs"), logs);
   const element = el(
     "section",
     { class: "run-panel", "aria-label": "Prediction" },
-    el("div", { class: "run-head" }, el("span", { role: "status", "aria-live": "polite", class: "status-line" }, status, timing), cancel),
-    el("h3", {}, "Output"),
+    head,
+    heading ? el("h3", {}, heading) : null,
     output,
     error,
-    el("details", { class: "logs-box", open: true }, el("summary", {}, "Logs"), logs),
+    logsBox,
   );
   let streamed = null;
+  let hasOutput = false;
+  let current = null;
+  const showStatus = () => {
+    const value = current === "starting" && hasOutput ? "processing" : current;
+    status.hidden = !value;
+    head.hidden = !value;
+    status.className = value ? `status status-${value}` : "status";
+    status.textContent = value || "";
+    if (value) element.dataset.status = value;
+    else delete element.dataset.status;
+    cancel.hidden = !onCancel || !value || TERMINAL.has(value);
+    output.setAttribute("aria-busy", value && !TERMINAL.has(value) ? "true" : "false");
+  };
   const panel = {
     element,
+    // value: a prediction's status, or null before a run (no pill).
     setStatus(value) {
-      status.className = `status status-${value}`;
-      status.textContent = value;
-      element.dataset.status = value;
-      cancel.hidden = !onCancel || TERMINAL.has(value);
-      output.setAttribute("aria-busy", TERMINAL.has(value) ? "false" : "true");
+      current = value || null;
+      showStatus();
     },
     setTiming(text) {
       timing.textContent = text ? ` · ${text}` : "";
     },
     setOutput(view) {
       streamed = null;
+      hasOutput = view.kind !== "empty";
       renderOutput(output, view, { probe });
+      showStatus();
     },
     // Text that grows as tokens arrive.
     appendText(text) {
@@ -285,11 +304,14 @@ export function createRunPanel({ onCancel, probe } = {}) {
         output.replaceChildren(streamed);
       }
       streamed.textContent += text;
+      hasOutput = true;
+      showStatus();
     },
     streamedText: () => (streamed ? streamed.textContent : null),
     setLogs(text) {
       const atEnd = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
       logs.textContent = text || "";
+      logsBox.hidden = !text;
       if (atEnd) logs.scrollTop = logs.scrollHeight;
     },
     setError(text) {
@@ -301,6 +323,8 @@ export function createRunPanel({ onCancel, probe } = {}) {
 }
 
 // "Running for 1.2 s" and friends, from a prediction object's timestamps and metrics.
+// While it runs, the time counts from created_at only: started_at arrives later and
+// counting from it would make the clock jump back.
 export function timingText(prediction, now = Date.now()) {
   const metrics = prediction.metrics || {};
   if (TERMINAL.has(prediction.status)) {
@@ -309,6 +333,6 @@ export function timingText(prediction, now = Date.now()) {
     if (typeof metrics.total_time === "number") parts.push(`total ${formatSeconds(metrics.total_time)}`);
     return parts.join(", ");
   }
-  const since = Date.parse(prediction.started_at || prediction.created_at || "");
+  const since = Date.parse(prediction.created_at || "");
   return Number.isFinite(since) ? formatSeconds(Math.max(0, (now - since) / 1000)) : "";
 }

@@ -41,8 +41,9 @@ function isFileSchema(schema) {
   return schema && schema.type === "string" && schema.format === "uri";
 }
 
-// One descriptor per input, in x-order: {name, label, kind, required, help, default,
-// choices, min, max, step, itemKind, nullable}. kind is one of text, textarea, integer,
+// One descriptor per input, in x-order: {name, label, kind, type, required, help,
+// default, choices, min, max, exclusiveMin, exclusiveMax, step, itemKind, nullable};
+// type is the input's type as the form shows it (string, integer, file[], ...). kind is one of text, textarea, integer,
 // number, boolean, select, file, secret, list, json.
 export function inputFields(document) {
   const input = resolve(document, document?.components?.schemas?.Input);
@@ -76,8 +77,8 @@ function fieldOf(document, name, property, required) {
     field.kind = schema.type;
     if (Number.isFinite(schema.minimum)) field.min = schema.minimum;
     if (Number.isFinite(schema.maximum)) field.max = schema.maximum;
-    if (Number.isFinite(schema.exclusiveMinimum)) field.min = schema.exclusiveMinimum;
-    if (Number.isFinite(schema.exclusiveMaximum)) field.max = schema.exclusiveMaximum;
+    if (Number.isFinite(schema.exclusiveMinimum)) [field.min, field.exclusiveMin] = [schema.exclusiveMinimum, true];
+    if (Number.isFinite(schema.exclusiveMaximum)) [field.max, field.exclusiveMax] = [schema.exclusiveMaximum, true];
     field.step = schema.type === "integer" ? 1 : stepFor(field.min, field.max);
     field.slider = field.min !== undefined && field.max !== undefined;
   } else if (schema["x-cog-secret"] || schema.format === "password") {
@@ -97,7 +98,36 @@ function fieldOf(document, name, property, required) {
   } else {
     field.kind = "json";
   }
+  field.type = typeOf(field, schema);
   return field;
+}
+
+function typeOf(field, schema) {
+  if (field.kind === "select") return field.valueType;
+  if (field.kind === "list") return field.itemKind === "json" ? "array" : `${field.itemKind}[]`;
+  if (field.kind === "text" || field.kind === "textarea") return "string";
+  if (field.kind === "json") return typeof schema.type === "string" ? schema.type : "any";
+  return field.kind;
+}
+
+function factValue(value) {
+  if (typeof value === "string") return value.length > 40 ? `${value.slice(0, 40)}…` : value;
+  return JSON.stringify(value);
+}
+
+// What the form shows beside a field: its type, its default and its bounds, e.g.
+// ["integer", "default 320", "minimum 16", "maximum 1024"]. A secret's default and an
+// empty default (null, "", []) are not shown.
+export function fieldFacts(field) {
+  const facts = [field.type || field.kind];
+  const value = field.default;
+  const empty = value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0);
+  if (!empty && field.kind !== "secret") facts.push(`default ${factValue(value)}`);
+  if (field.min !== undefined) facts.push(`${field.exclusiveMin ? "greater than" : "minimum"} ${field.min}`);
+  if (field.max !== undefined) facts.push(`${field.exclusiveMax ? "less than" : "maximum"} ${field.max}`);
+  if (field.minLength !== undefined) facts.push(`at least ${field.minLength} characters`);
+  if (field.maxLength !== undefined) facts.push(`at most ${field.maxLength} characters`);
+  return facts;
 }
 
 function stepFor(min, max) {

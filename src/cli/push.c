@@ -1,5 +1,6 @@
 /* `pinion push`: publish a model. With --hub (or PINION_HUB), as a new version on a
- * pinion hub: the model folder packed with its OpenAPI schema. Otherwise, as `cog
+ * pinion hub: the model folder packed with its OpenAPI schema, then the model's
+ * description (--description) and the folder's README.md. Otherwise, as `cog
  * push` does: the model's image to an OCI registry with the engine's own push (and the
  * credentials of its login), built first when run in a model folder. */
 #include "cli/cli.h"
@@ -86,14 +87,14 @@ static void on_response(const pn_http_response *response, void *arg) {
   event_base_loopexit(state->base, NULL);
 }
 
-/* POSTs a new version to the hub: a tar bundle, or JSON describing an image. */
-static int send_version(const char *hub, const char *model, const char *token, int public,
-                        const char *content_type, const pn_buf *body, upload *state) {
+/* Sends one request to the hub's `path` (under its origin) and waits for the answer
+ * in `state` (whose body and error the caller frees). */
+static int hub_request(const char *hub, const char *method, const char *path, const char *token,
+                       const char *content_type, const pn_buf *body, upload *state) {
   size_t hub_length = strlen(hub);
   while (hub_length && hub[hub_length - 1] == '/')
     hub_length--;
-  char *url = pn_strfmt("%.*s/v1/models/%s/versions%s", (int)hub_length, hub, model,
-                        public ? "?visibility=public" : "");
+  char *url = pn_strfmt("%.*s%s", (int)hub_length, hub, path);
   char *authorization = pn_strfmt("Authorization: Bearer %s", token);
   char *type_header = pn_strfmt("Content-Type: %s", content_type);
   const char *headers[] = {type_header, authorization, NULL};
@@ -101,7 +102,7 @@ static int send_version(const char *hub, const char *model, const char *token, i
   pn_http_client *client = NULL;
   int rc = url && authorization && state->base ? pn_http_client_new(state->base, &client) : -1;
   if (rc == 0) {
-    pn_http_request request = {.method = "POST",
+    pn_http_request request = {.method = method,
                                .url = url,
                                .headers = headers,
                                .body = body->data,
@@ -119,6 +120,68 @@ static int send_version(const char *hub, const char *model, const char *token, i
   pn_free(authorization);
   pn_free(type_header);
   return rc;
+}
+
+/* POSTs a new version to the hub: a tar bundle, or JSON describing an image. */
+static int send_version(const char *hub, const char *model, const char *token, int public,
+                        const char *content_type, const pn_buf *body, upload *state) {
+  char *path = pn_strfmt("/v1/models/%s/versions%s", model, public ? "?visibility=public" : "");
+  int rc = path ? hub_request(hub, "POST", path, token, content_type, body, state) : PN_ENOMEM;
+  pn_free(path);
+  return rc;
+}
+
+#define README_MAX ((size_t)256 << 10)
+
+/* The model's details after a push: `description` when given, and the folder's
+ * README.md when there is one (at most README_MAX bytes), set with PATCH. Returns 0,
+ * or 1 after saying on stderr what went wrong. */
+static int send_details(const char *hub, const char *model, const char *token,
+                        const char *description, int with_readme) {
+  json_t *details = json_object();
+  if (description)
+    json_object_set_new(details, "description", json_string(description));
+  char *readme = NULL;
+  size_t readme_length = 0;
+  int rc = with_readme ? pn_fs_read("README.md", README_MAX, &readme, &readme_length) : PN_ENOENT;
+  if (rc == PN_ETOOBIG) {
+    fprintf(stderr, "error: README.md is over %zu KiB; shorten it to publish it with the "
+                    "model\n",
+            README_MAX >> 10);
+    json_decref(details);
+    return 1;
+  }
+  if (rc == 0)
+    json_object_set_new(details, "readme", json_stringn(readme, readme_length));
+  pn_free(readme);
+  if (json_object_size(details) == 0) {
+    json_decref(details);
+    return 0;
+  }
+  char *text = json_dumps(details, JSON_COMPACT);
+  json_decref(details);
+  char *path = pn_strfmt("/v1/models/%s", model);
+  pn_buf body;
+  pn_buf_init(&body, README_MAX * 7); /* JSON escapes grow text at most sixfold */
+  int ready = text && path && pn_buf_append_str(&body, text) == 0;
+  free(text);
+  upload state = {0};
+  rc = ready ? hub_request(hub, "PATCH", path, token, "application/json", &body, &state)
+             : PN_ENOMEM;
+  pn_free(path);
+  pn_buf_free(&body);
+  int failed = rc < 0 || state.error || state.status != 200;
+  if (failed) {
+    json_t *reply = state.body ? json_loads(state.body, 0, NULL) : NULL;
+    const char *detail = json_string_value(json_object_get(reply, "detail"));
+    fprintf(stderr, "error: the version is published, but the hub refused the model's "
+                    "description and README (HTTP %ld): %s\n",
+            state.status, detail ? detail : state.error ? state.error : "no detail");
+    json_decref(reply);
+  }
+  pn_free(state.body);
+  pn_free(state.error);
+  return failed;
 }
 
 /* An image version: its reference, its schema label and its image id, as JSON. */
@@ -251,9 +314,11 @@ static int run_push_to_hub(int argc, char **argv) {
   pn_cli_args_init(&args, argc, argv);
   const char *hub = getenv("PINION_HUB"), *token = getenv("REPLICATE_API_TOKEN");
   const char *model = NULL, *config_name = NULL, *python = NULL, *image = NULL;
+  const char *description = NULL;
   int public = 0;
   const pn_cli_text_flag text_flags[] = {
       {"--hub", NULL, &hub},
+      {"--description", NULL, &description},
       {"--token", NULL, &token},
       {"--file", "-f", &config_name},
       {"--python", NULL, &python},
@@ -303,8 +368,8 @@ static int run_push_to_hub(int argc, char **argv) {
   if (rc < 0 || state.error)
     fprintf(stderr, "error: cannot reach the hub at %s: %s\n", hub,
             state.error ? state.error : "the request could not start");
-  else
-    exit_code = report_version(hub, &state);
+  else if ((exit_code = report_version(hub, &state)) == 0)
+    exit_code = send_details(hub, model, token, description, !image);
   pn_free(state.body);
   pn_free(state.error);
   return exit_code;
@@ -371,12 +436,14 @@ const struct pn_cli_command pn_cli_push_command = {
     "Packs the model folder (skipping .git, __pycache__, .pinion and what .dockerignore\n"
     "lists) with its OpenAPI schema and publishes it on the hub as a new version of\n"
     "OWNER/NAME, creating the model when it does not exist (private unless --public).\n"
-    "Prints the version id. The same folder always gives the same id.\n"
+    "Prints the version id. The same folder always gives the same id. The folder's\n"
+    "README.md (up to 256 KiB) becomes the model's README on the hub.\n"
     "\n"
     "Flags:\n"
     "      --hub URL       The hub (default: $PINION_HUB)\n"
     "      --token TOKEN   An API token of OWNER (default: $REPLICATE_API_TOKEN)\n"
     "      --public        Create the model public\n"
+    "      --description TEXT  Set the model's one-line description\n"
     "      --image TAG     Publish this built image (its schema label) instead of the folder\n"
     "  -f, --file NAME     The config file name (default cog.yaml)\n"
     "      --python PATH   The model's Python, to generate its schema\n"

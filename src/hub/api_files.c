@@ -9,7 +9,10 @@
  *
  * Uploaded files expire (`expires_at`, 24 h or PINION_FILE_LIFETIME seconds): from then
  * on they are not found, and a sweep every few minutes deletes their rows; a blob goes
- * when no file row points at it any more. Output files stay with their predictions. */
+ * when no file row points at it any more. Output files stay with their predictions, and
+ * so does an upload once a prediction takes it as an input (pn_hub_file_keep), so that
+ * the prediction page can show it for as long as it shows the prediction. The owner may
+ * also download a file with its credentials instead of a signature. */
 #include "hub/hub.h"
 
 #include "core/alloc.h"
@@ -338,6 +341,18 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int 
   free(encoded_signature);
   free(encoded_owner);
   return url;
+}
+
+int pn_hub_file_keep(pn_hub *hub, json_t *file) {
+  if (json_is_null(json_object_get(file, "expires_at")))
+    return 0;
+  if (file_expired(file))
+    return PN_ENOENT; /* too late: the sweep takes it */
+  json_object_set_new(file, "expires_at", json_null());
+  pn_store_keys keys = {.id = text_of(file, "id"),
+                        .account = text_of(file, "account"),
+                        .created_at = text_of(file, "created_at")};
+  return pn_store_update(hub->store, PN_STORE_FILES, &keys, file);
 }
 
 static json_t *render_file(pn_hub_request *request, const json_t *row) {
@@ -675,6 +690,15 @@ void pn_hub_file_download(pn_hub_request *request) {
   const char *owner = pn_hub_query(request, "owner"), *expiry = pn_hub_query(request, "expiry");
   const char *signature = pn_hub_query(request, "signature");
   json_t *file = NULL;
+  if (!signature && request->account) {
+    /* The owner, signed in (a token, or the pages' session with its CSRF token), needs
+     * no signature: the prediction page shows the input files this way. */
+    file = own_file(request);
+    if (file)
+      send_blob(request, file);
+    json_decref(file);
+    return;
+  }
   if (!owner || !expiry || !signature ||
       !signature_valid(request->hub, owner, request->params[0], expiry, signature)) {
     pn_hub_problem(request, 403, NULL,

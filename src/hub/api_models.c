@@ -198,12 +198,50 @@ void pn_hub_model_get(pn_hub_request *request) {
   json_decref(model);
 }
 
+/* Sets the model's default example from `value` (a prediction id, or null for none);
+ * 0, or -1 after answering 422 (not one of this model's succeeded predictions). */
+static int set_default_example(pn_hub_request *request, json_t *model, const json_t *value) {
+  if (json_is_null(value)) {
+    json_object_set_new(model, "default_example_id", json_null());
+    return 0;
+  }
+  const char *id = json_string_value(value);
+  json_t *prediction = NULL;
+  int found = id && pn_store_get(request->hub->store, PN_STORE_PREDICTIONS, id, &prediction) == 0;
+  const char *model_of = found ? text_of(prediction, "model") : NULL;
+  const char *status = found ? text_of(prediction, "status") : NULL;
+  const char *kind = found ? text_of(prediction, "kind") : NULL;
+  int usable = model_of && strcmp(model_of, text_of(model, "id")) == 0 && status &&
+               strcmp(status, "succeeded") == 0 && kind && strcmp(kind, "prediction") == 0;
+  if (usable)
+    json_object_set_new(model, "default_example_id", json_string(id));
+  else if (!found)
+    pn_hub_problem(request, 422, NULL,
+                   "`default_example` must be the id of a succeeded prediction of %s, or null; "
+                   "there is no prediction %s.",
+                   text_of(model, "id"), id ? id : "with that value (it is not a string)");
+  else
+    pn_hub_problem(request, 422, NULL,
+                   "`default_example` must be the id of a succeeded prediction of %s, or null; "
+                   "%s is a %s %s of %s.",
+                   text_of(model, "id"), id, status ? status : "", kind ? kind : "prediction",
+                   model_of ? model_of : "another model");
+  json_decref(prediction);
+  return usable ? 0 : -1;
+}
+
 void pn_hub_model_update(pn_hub_request *request) {
   json_t *model = model_owned(request);
   if (!model)
     return;
   json_t *body = pn_hub_body_object(request);
   if (!body) {
+    json_decref(model);
+    return;
+  }
+  json_t *example = json_object_get(body, "default_example");
+  if (example && set_default_example(request, model, example) < 0) {
+    json_decref(body);
     json_decref(model);
     return;
   }

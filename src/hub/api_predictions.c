@@ -701,7 +701,8 @@ static int resolve_version(pn_hub_request *request, const char *version, resolve
 }
 
 /* Rewrites this hub's own /v1/files/{id} URLs in `input` (top level and in lists) to
- * signed URLs on 127.0.0.1 that an instance can fetch. Returns a new object. */
+ * signed URLs on 127.0.0.1 that an instance can fetch, and keeps those files as long
+ * as the prediction (its page shows them). Returns a new object. */
 static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input) {
   json_t *copy = json_deep_copy(input);
   char *prefix = pn_hub_url(request->hub, "/v1/files/");
@@ -720,6 +721,9 @@ static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input) {
       json_t *file = NULL;
       if (pn_store_get(request->hub->store, PN_STORE_FILES, text + prefix_length, &file) == 0 &&
           strcmp(text_of(file, "account"), request->account) == 0) {
+        int kept = pn_hub_file_keep(request->hub, file);
+        if (kept < 0 && kept != PN_ENOENT)
+          pn_warn("could not keep the input file %s with its prediction", text_of(file, "id"));
         char *url = pn_hub_file_signed_url(request->hub, file, 24 * 3600, 1);
         if (url)
           json_string_set(item, url);

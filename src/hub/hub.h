@@ -162,6 +162,10 @@ int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert);
 /* Files: a signed download URL for file `id` valid for `seconds`, pn_malloc'd, on the
  * public origin or (internal) on the internal listener, for instances. */
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal);
+/* Keeps an uploaded file (a row the caller owns) for as long as the hub keeps the
+ * predictions that use it: its expires_at becomes null, so no sweep deletes it.
+ * PN_ENOENT when it has expired already. */
+int pn_hub_file_keep(pn_hub *hub, json_t *file);
 /* Seconds an uploaded file lives: PINION_FILE_LIFETIME, else 24 h. */
 long pn_hub_file_lifetime(void);
 /* Deletes expired uploaded files (rows, and blobs no row points at); returns how many. */

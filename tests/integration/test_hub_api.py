@@ -467,3 +467,25 @@ def test_deployments_create_update_delete(hub, hello):
     problem(hub.get("/v1/deployments/alice/greeter", account="bob"), 404)
     assert hub.request("DELETE", "/v1/deployments/alice/greeter").status_code == 204
     problem(hub.get("/v1/deployments/alice/greeter"), 404)
+
+
+def test_push_publishes_the_description_and_the_folders_readme(hub, tmp_path):
+    """Issue #14 item 5: `pinion push --description` and the folder's README.md."""
+    import shutil
+    folder = tmp_path / "described"
+    shutil.copytree(os.path.join(EXAMPLES, "hello"), folder)
+    (folder / "README.md").write_text("# Hello\n\nSays *hello* to you.\n")
+    hub.push(None, "alice/described", "alice", "--description", "Greets whoever you name",
+             cwd=str(folder))
+    model = hub.get("/v1/models/alice/described").json()
+    assert model["description"] == "Greets whoever you name"
+    readme = hub.get("/v1/models/alice/described/readme")
+    assert readme.status_code == 200 and readme.text == "# Hello\n\nSays *hello* to you.\n"
+    # Pushing again without --description keeps the description; a README that is too
+    # big is refused by name, after the version is published.
+    (folder / "README.md").write_text("x" * (256 * 1024 + 1))
+    result = pinion("push", "--hub", hub.url, "--token", hub.token("alice"), "alice/described",
+                    cwd=str(folder))
+    assert result.returncode == 1
+    assert "README.md is over 256 KiB" in result.stderr
+    assert hub.get("/v1/models/alice/described").json()["description"] == "Greets whoever you name"

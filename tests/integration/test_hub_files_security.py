@@ -103,6 +103,25 @@ def signed_input_url(hub, file):
     return row["request"]["input"]["text"]
 
 
+def test_the_owner_downloads_an_upload_with_credentials_and_a_prediction_keeps_it(hub):
+    """The prediction page shows input files from their bytes (issue #14 item 7): the
+    owner may download with a token instead of a signature, nobody else may, and a file
+    a prediction takes as input no longer expires."""
+    file = hub.post("/v1/files", files={"content": ("dot.png", b"\x89PNG-bytes", "image/png")}).json()
+    assert file["expires_at"] is not None
+    download = "/v1/files/%s/download" % file["id"]
+    response = hub.get(download)
+    assert response.status_code == 200 and response.content == b"\x89PNG-bytes"
+    assert response.headers["Content-Type"] == "image/png"
+    assert_sandboxed(response)
+    problem(hub.get(download, account="bob"), 404)
+    assert "signature does not match" in problem(hub.get(download, account=None), 403)["detail"]
+    hello = hub.push("hello", "alice/hello")
+    created = hub.post("/v1/predictions", json={"version": hello, "input": {"text": file["urls"]["get"]}})
+    assert created.status_code == 201, created.text
+    assert hub.get("/v1/files/%s" % file["id"]).json()["expires_at"] is None
+
+
 @pytest.fixture(scope="module")
 def wav(hub, version):
     url = output_of(hub, version, kind="wav")

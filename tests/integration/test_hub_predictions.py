@@ -462,3 +462,30 @@ def test_the_hubs_own_messages_stay_out_of_the_models_logs(hub):
     log = hub.read_log()
     assert "hub: prediction %s: starting an instance" % prediction["id"] in log
     assert "hub: prediction %s: started an instance in " % prediction["id"] in log
+
+
+@needs_scheduler
+def test_the_owner_makes_any_succeeded_prediction_the_default_example(hub, hello):
+    """Issue #14 item 5: PATCH default_example picks the example (its output is the
+    model's cover on the pages); only a succeeded prediction of the same model will do."""
+    ran = []
+    for text in ("first", "second"):
+        prediction = hub.post("/v1/predictions", json={"version": hello, "input": {"text": text}},
+                              headers={"Prefer": "wait"}).json()
+        prediction = wait_done(hub, prediction["id"]) if prediction["status"] == "starting" else prediction
+        assert prediction["status"] == "succeeded", prediction
+        ran.append(prediction["id"])
+    patched = hub.request("PATCH", "/v1/models/alice/hello", json={"default_example": ran[1]})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["default_example"]["id"] == ran[1]
+    assert patched.json()["default_example"]["output"] == ["hello ", "there, ", "second"]
+    assert hub.get("/v1/models/alice/hello/examples").json()["results"][0]["id"] == ran[1]
+    body = problem(hub.request("PATCH", "/v1/models/alice/hello", json={"default_example": "nope"}), 422)
+    assert "there is no prediction nope" in body["detail"]
+    hub.push("hello", "alice/other")
+    body = problem(hub.request("PATCH", "/v1/models/alice/other", json={"default_example": ran[0]}), 422)
+    assert "is a succeeded prediction of alice/hello" in body["detail"]
+    problem(hub.request("PATCH", "/v1/models/alice/hello", account="bob", json={"default_example": ran[0]}), 404)
+    assert hub.get("/v1/models/alice/hello").json()["default_example"]["id"] == ran[1]
+    cleared = hub.request("PATCH", "/v1/models/alice/hello", json={"default_example": None})
+    assert cleared.json()["default_example"] is None

@@ -2,7 +2,7 @@
 // OpenAPI documents as Cog writes them (cog-compat §3).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { apiSnippets, buildInput, coerce, fieldErrors, formatSeconds, inputFields, mediaKind, outputView, streamsText } from "../../web/schema.js";
+import { apiSnippets, buildInput, coerce, fieldErrors, fieldFacts, formatSeconds, inputFields, mediaKind, outputView, streamsText } from "../../web/schema.js";
 
 const worked = {
   components: {
@@ -131,4 +131,32 @@ test("durations read naturally", () => {
   assert.equal(formatSeconds(1.234), "1.23 s");
   assert.equal(formatSeconds(125), "2 min 5 s");
   assert.equal(formatSeconds(undefined), "");
+});
+
+test("each field shows its type, default and bounds, as Replicate's form does", () => {
+  const facts = Object.fromEntries(inputFields(worked).map((field) => [field.name, fieldFacts(field)]));
+  assert.deepEqual(facts.steps, ["integer", "default 20", "minimum 1", "maximum 50"]);
+  assert.deepEqual(facts.guidance, ["number", "default 0.5", "minimum 0", "maximum 2"]);
+  assert.deepEqual(facts.palette, ["string", "default warm"]);
+  assert.deepEqual(facts.caption, ["string"]);
+  assert.deepEqual(facts.mask, ["file"]);
+  assert.deepEqual(facts.api_token, ["secret"]);
+  assert.deepEqual(facts.words, ["string[]"]);
+  assert.deepEqual(facts.scales, ["number[]"]);
+  assert.deepEqual(facts.frames, ["file[]"]);
+  assert.deepEqual(facts.fast, ["boolean", "default true"]);
+  assert.deepEqual(facts.extra, ["object"]);
+  assert.deepEqual(facts.seed, ["integer"]);
+});
+
+test("exclusive bounds, lengths and a secret's default read as such", () => {
+  const document = { components: { schemas: { Input: { properties: {
+    ratio: { type: "number", exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.25 },
+    code: { type: "string", minLength: 2, maxLength: 8, default: "ab" },
+    key: { type: "string", format: "password", "x-cog-secret": true, default: "hunter2" },
+  } } } } };
+  const facts = Object.fromEntries(inputFields(document).map((field) => [field.name, fieldFacts(field)]));
+  assert.deepEqual(facts.ratio, ["number", "default 0.25", "greater than 0", "less than 1"]);
+  assert.deepEqual(facts.code, ["string", "default ab", "at least 2 characters", "at most 8 characters"]);
+  assert.deepEqual(facts.key, ["secret"]);
 });
