@@ -373,7 +373,8 @@ void pn_hub_pages_serve(pn_hub_request *request) {
   char *account = NULL;
   enum pn_hub_auth how = pn_hub_authenticate(request->hub, request->request, &account);
   if (how == PN_HUB_AUTH_UNAVAILABLE) {
-    pn_hub_store_failed(request, PN_ECLOSED, "checking the session");
+    pn_hub_store_failed(request, pn_store_failure_code(request->hub->store),
+                        "checking the session");
   } else if (strncmp(path, "/session/", 9) == 0) {
     if (how == PN_HUB_AUTH_COOKIE_ONLY)
       pn_hub_problem(request, 403, NULL,

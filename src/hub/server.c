@@ -403,7 +403,9 @@ enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request
                         : strncasecmp(header, "Token ", 6) == 0 ? header + 6
                                                                 : NULL;
     int rc = token ? token_credential(hub, token, &credential) : PN_ENOENT;
-    how = rc == 0 ? PN_HUB_AUTH_TOKEN : rc == PN_ENOENT ? PN_HUB_AUTH_NONE : PN_HUB_AUTH_UNAVAILABLE;
+    how = rc == 0           ? PN_HUB_AUTH_TOKEN
+          : rc == PN_ENOENT ? PN_HUB_AUTH_NONE
+                            : PN_HUB_AUTH_UNAVAILABLE;
   } else {
     /* A browser sends the cookie with every request to this origin, whoever made the
      * page that caused it; only the hub's own pages know the CSRF token. */
@@ -643,7 +645,8 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
     else
       request.account = account;
     if (how == PN_HUB_AUTH_UNAVAILABLE) {
-      pn_hub_store_failed(&request, PN_ECLOSED, "checking the request's credential");
+      pn_hub_store_failed(&request, pn_store_failure_code(hub->store),
+                          "checking the request's credential");
     } else if (found->access == ACCOUNT && how == PN_HUB_AUTH_COOKIE_ONLY) {
       pn_hub_problem(&request, 403, NULL,
                      "The session cookie alone does not authorize API calls: the hub's pages "

@@ -26,18 +26,20 @@ typedef struct pn_store_engine {
   int (*token_revoke)(pn_store *store, const char *id);
   int (*token_find)(pn_store *store, const char *hash, pn_store_credential *credential);
   int (*token_used)(pn_store *store, const char *id, const char *when);
-  int (*session_add)(pn_store *store, const char *hash, const char *account,
-                     const char *token_id, const char *created_at, const char *expires_at);
+  int (*session_add)(pn_store *store, const char *hash, const char *account, const char *token_id,
+                     const char *created_at, const char *expires_at);
   int (*session_find)(pn_store *store, const char *hash, const char *now,
                       pn_store_credential *credential);
   int (*session_delete)(pn_store *store, const char *hash);
 } pn_store_engine;
 
 /* The head of every engine's store struct. `failure` is the engine's words for the last
- * call that failed (pn_malloc'd, owned by the store; NULL when that call succeeded). */
+ * call's failure (pn_malloc'd, owned by the store; NULL when that call succeeded), and
+ * `failure_code` its code (0 when it succeeded, found nothing or found a duplicate). */
 struct pn_store {
   const pn_store_engine *engine;
   char *failure;
+  int failure_code; /* the last call's PN_E* code when it failed for want of the database */
 };
 
 /* Records (or, with NULL, forgets) what the last call's failure was; the text is copied. */

@@ -155,12 +155,12 @@ static int connected(pg_store *pg) {
       pg->pq->consume_input(pg->conn);
     if (pg->pq->status(pg->conn) == CONNECTION_OK)
       return 0;
-    pn_warn("store: the connection to PostgreSQL at %s was closed; connecting again",
-            pg->shown);
+    pn_warn("store: the connection to PostgreSQL at %s was closed; connecting again", pg->shown);
   }
   if (pn_clock_monotonic_ns() - pg->last_attempt_ns < RECONNECT_EVERY_NS) {
-    fail(pg, "no connection to", "the last attempt failed under a second ago; the hub tries "
-                                 "again at the next request after that");
+    fail(pg, "no connection to",
+         "the last attempt failed under a second ago; the hub tries "
+         "again at the next request after that");
     return PN_ECLOSED;
   }
   int rc = connect_now(pg);
@@ -364,8 +364,9 @@ static int pg_write(pn_store *store, const char *table, const pn_store_keys *key
                      : pn_strfmt("INSERT INTO %s (id, account, parent, status, is_public, "
                                  "created_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                                  table);
-  const char *const values[] = {keys->id,     keys->account,    keys->parent, keys->status,
-                                keys->is_public ? "1" : "0", keys->created_at, text};
+  const char *const values[] = {
+      keys->id,         keys->account, keys->parent, keys->status, keys->is_public ? "1" : "0",
+      keys->created_at, text};
   int rc = !text || !sql ? PN_ENOMEM : change((pg_store *)store, sql, 7, values);
   pn_free(sql);
   pn_free(text);
@@ -411,8 +412,8 @@ static int pg_delete(pn_store *store, const char *table, const char *id) {
 /* At most this many statuses in one query, as in the SQLite engine. */
 #define STATUSES_MAX 16
 
-static int pg_list(pn_store *store, const char *table, const pn_store_query *query,
-                   json_t **docs, int *more) {
+static int pg_list(pn_store *store, const char *table, const pn_store_query *query, json_t **docs,
+                   int *more) {
   pg_store *pg = (pg_store *)store;
   size_t limit = query->limit ? query->limit : 100;
   const char *order = query->ascending ? "ASC" : "DESC";
@@ -434,11 +435,9 @@ static int pg_list(pn_store *store, const char *table, const pn_store_query *que
   char fetch[24];
   snprintf(fetch, sizeof fetch, "%zu", limit + 1);
   const char *values[9 + STATUSES_MAX] = {
-      query->account,          query->visible_to,
-      query->parent,           query->search,
-      query->after_created_at, query->after_id ? query->after_id : "",
-      fetch,                   query->created_after,
-      query->created_before};
+      query->account, query->visible_to,       query->parent,
+      query->search,  query->after_created_at, query->after_id ? query->after_id : "",
+      fetch,          query->created_after,    query->created_before};
   for (size_t i = 0; i < status_count; i++)
     values[9 + i] = query->statuses[i];
   PGresult *result = NULL;
@@ -485,12 +484,12 @@ static int pg_token_list(pn_store *store, json_t **tokens) {
     const char *name = pg->pq->getisnull(result, row, 2) ? NULL : pg->pq->getvalue(result, row, 2);
     const char *last_used =
         pg->pq->getisnull(result, row, 5) ? NULL : pg->pq->getvalue(result, row, 5);
-    json_array_append_new(
-        list, json_pack("{s:s, s:s, s:s?, s:s, s:b, s:s?}", "id", pg->pq->getvalue(result, row, 0),
-                        "account", pg->pq->getvalue(result, row, 1), "name", name, "created_at",
-                        pg->pq->getvalue(result, row, 3), "revoked",
-                        strcmp(pg->pq->getvalue(result, row, 4), "0") != 0, "last_used_at",
-                        last_used));
+    json_array_append_new(list, json_pack("{s:s, s:s, s:s?, s:s, s:b, s:s?}", "id",
+                                          pg->pq->getvalue(result, row, 0), "account",
+                                          pg->pq->getvalue(result, row, 1), "name", name,
+                                          "created_at", pg->pq->getvalue(result, row, 3), "revoked",
+                                          strcmp(pg->pq->getvalue(result, row, 4), "0") != 0,
+                                          "last_used_at", last_used));
   }
   pg->pq->clear(result);
   if (!list)
@@ -535,9 +534,9 @@ static int find_credential(pg_store *pg, const char *sql, int count, const char 
 
 static int pg_token_find(pn_store *store, const char *hash, pn_store_credential *credential) {
   const char *const values[] = {hash};
-  return find_credential(
-      (pg_store *)store, "SELECT id, account, last_used_at FROM tokens WHERE hash=$1 AND revoked=0",
-      1, values, credential);
+  return find_credential((pg_store *)store,
+                         "SELECT id, account, last_used_at FROM tokens WHERE hash=$1 AND revoked=0",
+                         1, values, credential);
 }
 
 static int pg_token_used(pn_store *store, const char *id, const char *when) {

@@ -8,13 +8,13 @@ static pn_pq_api api;
 static int loaded;
 static const char *load_error;
 
-#define RESOLVE(field, name)                                                                   \
-  do {                                                                                         \
-    *(void **)&api.field = dlsym(library, name);                                               \
-    if (!api.field) {                                                                          \
-      load_error = "libpq.so.5 lacks " name " (install a current libpq5)";                     \
-      return NULL;                                                                             \
-    }                                                                                          \
+#define RESOLVE(field, name)                                                                       \
+  do {                                                                                             \
+    *(void **)&api.field = dlsym(library, name);                                                   \
+    if (!api.field) {                                                                              \
+      load_error = "libpq.so.5 lacks " name " (install a current libpq5)";                         \
+      return NULL;                                                                                 \
+    }                                                                                              \
   } while (0)
 
 static const pn_pq_api *load(void) {

@@ -27,8 +27,7 @@ typedef struct pn_pq_api {
   void (*clear)(PGresult *result);
   int (*socket)(const PGconn *conn);
   int (*consume_input)(PGconn *conn);
-  PQnoticeProcessor (*set_notice_processor)(PGconn *conn, PQnoticeProcessor processor,
-                                            void *arg);
+  PQnoticeProcessor (*set_notice_processor)(PGconn *conn, PQnoticeProcessor processor, void *arg);
 } pn_pq_api;
 
 /* The table, loading libpq on first call. NULL when libpq cannot be loaded; *error

@@ -37,10 +37,11 @@ static int exec(pn_store *store, const char *sql, char **error) {
 static int add_column(pn_store *store, const char *table, const char *column, const char *type,
                       char **error) {
   sqlite3_stmt *statement = NULL;
-  int rc = sqlite3_prepare_v2(db_of(store), "SELECT count(*) FROM pragma_table_info(?1) WHERE name=?2",
-                              -1, &statement, NULL) == SQLITE_OK
-               ? 0
-               : PN_EIO;
+  int rc =
+      sqlite3_prepare_v2(db_of(store), "SELECT count(*) FROM pragma_table_info(?1) WHERE name=?2",
+                         -1, &statement, NULL) == SQLITE_OK
+          ? 0
+          : PN_EIO;
   int present = 0;
   if (rc == 0) {
     sqlite3_bind_text(statement, 1, table, -1, SQLITE_STATIC);
@@ -136,7 +137,7 @@ static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
 }
 
 static int sqlite_write(pn_store *store, const char *table, const pn_store_keys *keys,
-                     const json_t *doc, int update) {
+                        const json_t *doc, int update) {
   char *text = pn_json_dump(doc, PN_JSON_COMPACT);
   char *sql = update ? pn_strfmt("UPDATE %s SET account=?2, parent=?3, status=?4, is_public=?5, "
                                  "created_at=?6, doc=?7 WHERE id=?1",
@@ -213,8 +214,8 @@ static int sqlite_delete(pn_store *store, const char *table, const char *id) {
   return rc;
 }
 
-static int sqlite_list(pn_store *store, const char *table, const pn_store_query *query, json_t **docs,
-                  int *more) {
+static int sqlite_list(pn_store *store, const char *table, const pn_store_query *query,
+                       json_t **docs, int *more) {
   size_t limit = query->limit ? query->limit : 100;
   const char *order = query->ascending ? "ASC" : "DESC";
   const char *compare = query->ascending ? ">" : "<";
@@ -275,7 +276,7 @@ static int sqlite_list(pn_store *store, const char *table, const pn_store_query 
 }
 
 static int sqlite_token_add(pn_store *store, const char *id, const char *hash, const char *account,
-                       const char *name, const char *created_at) {
+                            const char *name, const char *created_at) {
   sqlite3_stmt *statement = NULL;
   int rc = prepare(store,
                    "INSERT INTO tokens (id, hash, account, name, created_at) VALUES (?1, ?2, ?3, "
@@ -380,7 +381,8 @@ static int sqlite_token_used(pn_store *store, const char *id, const char *when) 
 }
 
 static int sqlite_session_add(pn_store *store, const char *hash, const char *account,
-                         const char *token_id, const char *created_at, const char *expires_at) {
+                              const char *token_id, const char *created_at,
+                              const char *expires_at) {
   int rc = change_row(store, "DELETE FROM sessions WHERE expires_at <= ?1", created_at);
   if (rc < 0 && rc != PN_ENOENT)
     return rc;
@@ -403,7 +405,7 @@ static int sqlite_session_add(pn_store *store, const char *hash, const char *acc
 }
 
 static int sqlite_session_find(pn_store *store, const char *hash, const char *now,
-                          pn_store_credential *credential) {
+                               pn_store_credential *credential) {
   return find_credential(store,
                          "SELECT tokens.id, sessions.account, tokens.last_used_at FROM sessions "
                          "JOIN tokens ON tokens.id = sessions.token_id WHERE sessions.hash=?1 AND "

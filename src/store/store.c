@@ -51,8 +51,8 @@ char *pn_store_redact(const char *location) {
     password = strstr(password + 1, "password=");
   if (password) {
     size_t value = strcspn(password + 9, "&#");
-    char *hidden = pn_strfmt("%.*s****%s", (int)(password + 9 - redacted), redacted,
-                             password + 9 + value);
+    char *hidden =
+        pn_strfmt("%.*s****%s", (int)(password + 9 - redacted), redacted, password + 9 + value);
     pn_free(redacted);
     redacted = hidden;
   }
@@ -87,38 +87,48 @@ void pn_store_set_failure(pn_store *store, const char *failure) {
  * last call only. */
 static pn_store *fresh(pn_store *store) {
   pn_store_set_failure(store, NULL);
+  store->failure_code = 0;
   return store;
 }
 
+/* Keeps a call's result as the last failure's code unless it succeeded or found nothing. */
+static int remember(pn_store *store, int rc) {
+  if (rc < 0 && rc != PN_ENOENT && rc != PN_EEXISTS)
+    store->failure_code = rc;
+  return rc;
+}
+
+int pn_store_failure_code(const pn_store *store) { return store->failure_code; }
+
 int pn_store_schema_version(pn_store *store, int *version) {
-  return store->engine->schema_version(fresh(store), version);
+  return remember(store, store->engine->schema_version(fresh(store), version));
 }
 
 int pn_store_insert(pn_store *store, const char *table, const pn_store_keys *keys,
                     const json_t *doc) {
   if (!pn_store_known_table(table) || !keys->id || !keys->created_at)
     return PN_EINVAL;
-  return store->engine->write(fresh(store), table, keys, doc, 0);
+  return remember(store, store->engine->write(fresh(store), table, keys, doc, 0));
 }
 
 int pn_store_update(pn_store *store, const char *table, const pn_store_keys *keys,
                     const json_t *doc) {
   if (!pn_store_known_table(table) || !keys->id || !keys->created_at)
     return PN_EINVAL;
-  return store->engine->write(fresh(store), table, keys, doc, 1);
+  return remember(store, store->engine->write(fresh(store), table, keys, doc, 1));
 }
 
 int pn_store_get(pn_store *store, const char *table, const char *id, json_t **doc) {
   *doc = NULL;
   if (!pn_store_known_table(table))
     return PN_EINVAL;
-  return store->engine->get(fresh(store), table, id, doc);
+  return remember(store, store->engine->get(fresh(store), table, id, doc));
 }
 
 int pn_store_delete(pn_store *store, const char *table, const char *id) {
   if (!pn_store_known_table(table))
     return PN_EINVAL;
-  return store->engine->delete_row(fresh(store), table, id);
+  return remember(store, store->engine->delete_row(fresh(store), table, id));
 }
 
 int pn_store_list(pn_store *store, const char *table, const pn_store_query *query, json_t **docs,
@@ -127,21 +137,22 @@ int pn_store_list(pn_store *store, const char *table, const pn_store_query *quer
   *more = 0;
   if (!pn_store_known_table(table))
     return PN_EINVAL;
-  return store->engine->list(fresh(store), table, query, docs, more);
+  return remember(store, store->engine->list(fresh(store), table, query, docs, more));
 }
 
 int pn_store_token_add(pn_store *store, const char *id, const char *hash, const char *account,
                        const char *name, const char *created_at) {
-  return store->engine->token_add(fresh(store), id, hash, account, name, created_at);
+  return remember(store,
+                  store->engine->token_add(fresh(store), id, hash, account, name, created_at));
 }
 
 int pn_store_token_list(pn_store *store, json_t **tokens) {
   *tokens = NULL;
-  return store->engine->token_list(fresh(store), tokens);
+  return remember(store, store->engine->token_list(fresh(store), tokens));
 }
 
 int pn_store_token_revoke(pn_store *store, const char *id) {
-  return store->engine->token_revoke(fresh(store), id);
+  return remember(store, store->engine->token_revoke(fresh(store), id));
 }
 
 void pn_store_credential_clear(pn_store_credential *credential) {
@@ -153,25 +164,25 @@ void pn_store_credential_clear(pn_store_credential *credential) {
 
 int pn_store_token_find(pn_store *store, const char *hash, pn_store_credential *credential) {
   *credential = (pn_store_credential){0};
-  return store->engine->token_find(fresh(store), hash, credential);
+  return remember(store, store->engine->token_find(fresh(store), hash, credential));
 }
 
 int pn_store_token_used(pn_store *store, const char *id, const char *when) {
-  return store->engine->token_used(fresh(store), id, when);
+  return remember(store, store->engine->token_used(fresh(store), id, when));
 }
 
 int pn_store_session_add(pn_store *store, const char *hash, const char *account,
                          const char *token_id, const char *created_at, const char *expires_at) {
-  return store->engine->session_add(fresh(store), hash, account, token_id, created_at,
-                                    expires_at);
+  return remember(store, store->engine->session_add(fresh(store), hash, account, token_id,
+                                                    created_at, expires_at));
 }
 
 int pn_store_session_find(pn_store *store, const char *hash, const char *now,
                           pn_store_credential *credential) {
   *credential = (pn_store_credential){0};
-  return store->engine->session_find(fresh(store), hash, now, credential);
+  return remember(store, store->engine->session_find(fresh(store), hash, now, credential));
 }
 
 int pn_store_session_delete(pn_store *store, const char *hash) {
-  return store->engine->session_delete(fresh(store), hash);
+  return remember(store, store->engine->session_delete(fresh(store), hash));
 }

@@ -44,6 +44,9 @@ const char *pn_store_engine_name(const pn_store *store);
  * PostgreSQL was lost), owned by the store until its next call; NULL when the last call
  * succeeded or the engine said nothing more than its PN_E* code. */
 const char *pn_store_failure(const pn_store *store);
+/* The last call's PN_E* code when the database failed it (PN_ECLOSED: unreachable),
+ * else 0: success, PN_ENOENT and PN_EEXISTS are answers, not failures. */
+int pn_store_failure_code(const pn_store *store);
 /* The schema version the database is at (every migration up to it applied). */
 int pn_store_schema_version(pn_store *store, int *version);
 
