@@ -130,3 +130,42 @@ def test_a_lost_database_gives_503_and_the_hub_reconnects(postgres, tmp_path):
         assert hub.process.poll() is None
     finally:
         hub.stop()
+
+
+def test_sessions_and_token_revocation_on_postgresql(postgres, tmp_path):
+    url = pg_harness.fresh_database(postgres.url())
+    name = url.rsplit("/", 1)[1]
+    hub = Hub(tmp_path / "data", database=url).start()
+    try:
+        token = hub.token("alice")
+        signed_in = requests.post(hub.url + "/login", data={"token": token, "next": "/"},
+                                  allow_redirects=False, timeout=TIMEOUT)
+        assert signed_in.status_code == 303, signed_in.text
+        cookie = re.match(r"pinion_session=([0-9a-f]{64});",
+                          signed_in.headers["Set-Cookie"]).group(1)
+        assert requests.get(hub.url + "/", cookies={"pinion_session": cookie},
+                            allow_redirects=False, timeout=TIMEOUT).status_code == 200
+        token_id = postgres.psql("SELECT id FROM tokens WHERE account = 'alice'", name)
+        # Only the session id's hash is stored, beside its token.
+        assert postgres.psql("SELECT count(*) FROM sessions WHERE token_id = '%s' AND "
+                             "hash <> '%s'" % (token_id, cookie), name) == "1"
+        # An expired session goes when the next one is made (one statement, PostgreSQL).
+        postgres.psql("INSERT INTO sessions VALUES ('old', 'alice', '%s', "
+                      "'2000-01-01T00:00:00Z', '2000-01-02T00:00:00Z')" % token_id, name)
+        assert requests.post(hub.url + "/login", data={"token": token, "next": "/"},
+                             allow_redirects=False, timeout=TIMEOUT).status_code == 303
+        assert postgres.psql("SELECT count(*) FROM sessions WHERE hash = 'old'", name) == "0"
+        # Revoking the token ends its sessions in the same statement.
+        revoked = pinion("hub", "token", "revoke", "--data", hub.data, "--database", url,
+                         token_id)
+        assert revoked.returncode == 0, revoked.stderr
+        assert postgres.psql("SELECT revoked FROM tokens WHERE id = '%s'" % token_id,
+                             name) == "1"
+        assert postgres.psql("SELECT count(*) FROM sessions", name) == "0"
+        assert requests.get(hub.url + "/", cookies={"pinion_session": cookie},
+                            allow_redirects=False, timeout=TIMEOUT).status_code == 303
+        assert hub.get("/v1/account").status_code == 401
+        missing = pinion("hub", "token", "revoke", "--data", hub.data, "--database", url, "nope")
+        assert missing.returncode == 1 and "there is no token nope" in missing.stderr
+    finally:
+        hub.stop()
