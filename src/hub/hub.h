@@ -63,6 +63,10 @@ typedef struct pn_hub {
   char *data_dir;
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
   struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
+  /* Terminal scheduler events the store could not take yet, and the timer that offers
+   * them again (api_predictions.c) */
+  struct pn_hub_held *held;
+  struct event *replay;
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
 } pn_hub;
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 import pg_harness
-from hub_harness import PINION, ROOT, TIMEOUT, Hub, pinion
+from hub_harness import PINION, ROOT, SCHEDULER_MERGED, TIMEOUT, Hub, pinion
 
 pytestmark = pytest.mark.skipif(not pg_harness.available(),
                                 reason="PostgreSQL 15 is not installed (scripts/install-deps)")
@@ -167,5 +167,40 @@ def test_sessions_and_token_revocation_on_postgresql(postgres, tmp_path):
         assert hub.get("/v1/account").status_code == 401
         missing = pinion("hub", "token", "revoke", "--data", hub.data, "--database", url, "nope")
         assert missing.returncode == 1 and "there is no token nope" in missing.stderr
+    finally:
+        hub.stop()
+
+
+@pytest.mark.skipif(not SCHEDULER_MERGED, reason="predictions run once the scheduler is merged")
+def test_an_outcome_during_an_outage_is_stored_once_the_database_is_back(postgres, tmp_path):
+    hub = Hub(tmp_path / "data", database=pg_harness.fresh_database(postgres.url())).start()
+    try:
+        version = hub.push(None, "alice/slow", cwd=os.path.join(ROOT, "tests", "fixtures",
+                                                                "hub_slow"))
+        created = hub.post("/v1/predictions", json={"version": version.split(":")[-1],
+                                                     "input": {"n": 7, "seconds": 2}})
+        assert created.status_code == 201, created.text
+        prediction = created.json()["id"]
+        running = wait_for_status(hub, "/v1/predictions/" + prediction, 200)
+        deadline = time.monotonic() + TIMEOUT
+        while running.json()["status"] != "processing" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            running = hub.get("/v1/predictions/" + prediction)
+        assert running.json()["status"] == "processing", running.text
+        postgres.stop()  # the prediction ends (after 2 s) while the database is away
+        time.sleep(3)
+        assert hub.get("/v1/predictions/" + prediction).status_code == 503
+        assert "its outcome is kept and stored once the store answers again" in hub.read_log()
+        postgres.start()
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            finished = hub.get("/v1/predictions/" + prediction)
+            if finished.status_code == 200 and finished.json()["status"] == "succeeded":
+                break
+            assert time.monotonic() < deadline, finished.text
+            time.sleep(0.2)
+        assert finished.json()["output"] == 7
+        assert hub.read_log().count("its outcome is kept") == 1  # held once, said once
+        assert hub.process.poll() is None
     finally:
         hub.stop()
