@@ -128,9 +128,15 @@ static int connect_now(pg_store *pg) {
   disconnect(pg);
   pg->last_attempt_ns = pn_clock_monotonic_ns();
   /* Parameters after dbname (the URL) would override the URL's own; these come first, so
-   * the URL may set its own connect_timeout. */
-  const char *const keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
-  const char *const values[] = {"5", "pinion hub", pg->url, NULL};
+   * the URL may set its own. The loop waits on each statement, so each is bounded: a
+   * network that drops packets silently is noticed within about ten seconds
+   * (tcp_user_timeout, keepalives) instead of the system's default of hours, and a
+   * statement the server does not finish in 30 seconds is canceled (statement_timeout). */
+  const char *const keywords[] = {"connect_timeout",     "tcp_user_timeout", "keepalives_idle",
+                                  "keepalives_interval", "keepalives_count", "options",
+                                  "application_name",    "dbname",           NULL};
+  const char *const values[] = {"5",          "10000", "5", "2", "3", "-c statement_timeout=30000",
+                                "pinion hub", pg->url, NULL};
   pg->conn = pg->pq->connectdb_params(keywords, values, 1);
   if (!pg->conn)
     return PN_ENOMEM;
