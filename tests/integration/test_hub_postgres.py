@@ -115,6 +115,11 @@ def test_a_lost_database_gives_503_and_the_hub_reconnects(postgres, tmp_path):
             assert detail.startswith("The hub's database (PostgreSQL) is unavailable")
             assert "the hub reconnects by itself" in detail
             assert "127.0.0.1" not in detail  # the database's address stays in the log
+        # The pages too: a session cookie cannot be checked either.
+        page = requests.get(hub.url + "/", cookies={"pinion_session": "0" * 64},
+                            allow_redirects=False, timeout=TIMEOUT)
+        assert page.status_code == 503
+        assert "The hub's database (PostgreSQL) is unavailable" in page.text
         assert hub.process.poll() is None
         assert "lost the connection to PostgreSQL at postgres://pinion@127.0.0.1" in \
             hub.read_log() or "cannot connect to PostgreSQL at" in hub.read_log()
