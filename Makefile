@@ -15,8 +15,9 @@ PKGS         := libevent jansson yaml-0.1 libpcre2-8 sqlite3
 # libcurl is opened with dlopen on first use (core/curl_api.c); only its headers are
 # needed to build.
 # libcrypto and libarchive are opened the same way (core/crypto.c, core/tar.c): only
-# libarchive's headers are needed.
-CURL_CFLAGS  := $(shell pkg-config --cflags libcurl libarchive 2>/dev/null)
+# libarchive's headers are needed. So is libpq (store/pq_api.c), only for a hub given a
+# postgres:// database.
+CURL_CFLAGS  := $(shell pkg-config --cflags libcurl libarchive libpq 2>/dev/null)
 PKG_CFLAGS   := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -21,9 +21,10 @@ static int token_command(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc - 1, argv + 1);
   args.command = "hub token";
-  const char *data = ".pinion", *account = NULL, *name = NULL, *id = NULL;
+  const char *data = ".pinion", *database = NULL, *account = NULL, *name = NULL, *id = NULL;
   const pn_cli_text_flag text_flags[] = {
       {"--data", NULL, &data},
+      {"--database", NULL, &database},
       {"--account", NULL, &account},
       {"--name", NULL, &name},
       {NULL, NULL, NULL},
@@ -43,7 +44,7 @@ static int token_command(int argc, char **argv) {
       return 2;
     }
     char *token = NULL, *error = NULL;
-    if (pn_hub_token_create(data, account, name, &token, &error) < 0) {
+    if (pn_hub_token_create(data, database, account, name, &token, &error) < 0) {
       fprintf(stderr, "error: %s\n", error ? error : "cannot create the token");
       pn_free(error);
       return 1;
@@ -54,7 +55,7 @@ static int token_command(int argc, char **argv) {
   }
   if (strcmp(action, "list") == 0) {
     json_t *tokens = NULL;
-    if (pn_hub_token_list(data, &tokens) < 0)
+    if (pn_hub_token_list(data, database, &tokens) < 0)
       return 1;
     size_t index;
     json_t *token;
@@ -77,7 +78,7 @@ static int token_command(int argc, char **argv) {
       fprintf(stderr, "pinion hub token revoke: give the token's ID (see 'token list')\n");
       return 2;
     }
-    int rc = pn_hub_token_revoke(data, id);
+    int rc = pn_hub_token_revoke(data, database, id);
     if (rc == PN_ENOENT) {
       fprintf(stderr, "error: there is no token %s (see 'pinion hub token list')\n", id);
       return 1;
@@ -100,9 +101,30 @@ static int parse_count(const char *flag, const char *text, double *count) {
   return 0;
 }
 
+/* `pinion hub migrate`: brings the database's schema up to date and says where it is. */
+static int migrate_command(int argc, char **argv) {
+  pn_cli_args args;
+  pn_cli_args_init(&args, argc, argv);
+  args.command = "hub migrate";
+  const char *data = ".pinion", *database = NULL;
+  const pn_cli_text_flag text_flags[] = {
+      {"--data", NULL, &data},
+      {"--database", NULL, &database},
+      {NULL, NULL, NULL},
+  };
+  int more;
+  while ((more = pn_cli_next(&args, text_flags)) > 0)
+    return pn_cli_unknown(&args);
+  if (more < 0)
+    return 2;
+  return pn_hub_migrate(data, database) < 0 ? 1 : 0;
+}
+
 static int run_hub(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "token") == 0)
     return token_command(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "migrate") == 0)
+    return migrate_command(argc - 1, argv + 1);
   pn_hub_options options = {.listen = "127.0.0.1:8080", .data_dir = ".pinion"};
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
@@ -112,6 +134,7 @@ static int run_hub(int argc, char **argv) {
       {"--internal-listen", NULL, &options.internal_listen},
       {"--public-url", NULL, &options.public_url},
       {"--data", NULL, &options.data_dir},
+      {"--database", NULL, &options.database},
       {"--python", NULL, &options.python},
       {"--port-file", NULL, &options.port_file},
       {NULL, NULL, NULL},
@@ -155,16 +178,20 @@ static int run_hub(int argc, char **argv) {
 const struct pn_cli_command pn_cli_hub_command = {
     "hub", "Run a Replicate-compatible platform server",
     "Usage: pinion hub [FLAGS]\n"
-    "       pinion hub token create --account NAME [--name LABEL] [--data DIR]\n"
-    "       pinion hub token list [--data DIR]\n"
-    "       pinion hub token revoke ID [--data DIR]\n"
+    "       pinion hub token create --account NAME [--name LABEL] [--data DIR] [--database URL]\n"
+    "       pinion hub token list [--data DIR] [--database URL]\n"
+    "       pinion hub token revoke ID [--data DIR] [--database URL]\n"
+    "       pinion hub migrate [--data DIR] [--database URL]\n"
     "\n"
     "Serves Replicate's HTTP API v1 under /v1/, so Replicate's clients work against it\n"
     "with only their base URL changed. State lives in DIR: a SQLite database, files and\n"
-    "model bundles. Publish models with `pinion push --hub URL OWNER/NAME`.\n"
+    "model bundles; with --database the state is in PostgreSQL instead (DIR still holds\n"
+    "the files, bundles and the hub's secret). Publish models with\n"
+    "`pinion push --hub URL OWNER/NAME`.\n"
     "\n"
     "`token create` makes an API token for the account (creating the account) and\n"
-    "prints it alone on stdout.\n"
+    "prints it alone on stdout. `migrate` brings the database's schema up to date (the\n"
+    "hub also does at start) and prints its version.\n"
     "\n"
     "Flags:\n"
     "      --listen HOST:PORT   Where to listen (default 127.0.0.1:8080)\n"
@@ -175,6 +202,9 @@ const struct pn_cli_command pn_cli_hub_command = {
     "      --public-url URL     The origin clients see, for URLs in replies\n"
     "                           (default http://HOST:PORT)\n"
     "      --data DIR           The data folder (default ./.pinion)\n"
+    "      --database URL       Keep the state in PostgreSQL:\n"
+    "                           postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n"
+    "                           (default: SQLite at DIR/hub.db)\n"
     "      --python PATH        The Python that runs models\n"
     "      --idle-timeout S     Seconds before an idle instance stops (default 60)\n"
     "      --rate-limit N       Requests per minute per account (default: not enforced)\n"

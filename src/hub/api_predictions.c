@@ -531,12 +531,107 @@ static void apply_update(json_t *row, const json_t *cog) {
   }
 }
 
+/* A terminal scheduler event that arrived while the store could not read its row (the
+ * database was away): offered again every second until the store takes it, so that the
+ * prediction still reaches its terminal state, without restarting the hub. Earlier,
+ * non-terminal events are dropped: the terminal one carries the final output and logs. */
+typedef struct pn_hub_held {
+  char *id;
+  enum pn_scheduler_event event;
+  char *kind;
+  json_t *detail;
+  struct pn_hub_held *next;
+} held;
+
+/* At most this many outcomes are held, so that a long outage cannot grow the list
+ * without bound; past it a prediction is failed as interrupted at the hub's next start,
+ * as after a crash. */
+#define HELD_MAX 10000
+
+static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+                        const char *kind, const json_t *detail, int replayed);
+
+static void on_replay(evutil_socket_t fd, short what, void *arg) {
+  pn_hub *hub = arg;
+  held *pending = hub->held;
+  hub->held = NULL;
+  /* Each event either lands or is held again (at the end of the new list). */
+  while (pending) {
+    held *next = pending->next;
+    apply_event(hub, pending->id, pending->event, pending->kind, pending->detail, 1);
+    pn_free(pending->id);
+    pn_free(pending->kind);
+    json_decref(pending->detail);
+    pn_free(pending);
+    pending = next;
+  }
+  if (!hub->held) {
+    event_del(hub->replay);
+    pn_info("hub: the held prediction outcomes are stored");
+  }
+}
+
+static void hold_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+                       const char *kind, const json_t *detail) {
+  size_t count = 0;
+  held **tail = &hub->held;
+  for (; *tail; tail = &(*tail)->next)
+    count++;
+  held *item = count < HELD_MAX ? pn_calloc(1, sizeof *item) : NULL;
+  if (item) {
+    item->id = pn_strdup(prediction_id);
+    item->event = event;
+    item->kind = kind ? pn_strdup(kind) : NULL;
+    item->detail = detail ? json_deep_copy(detail) : NULL;
+  }
+  if (!item || !item->id || (kind && !item->kind) || (detail && !item->detail)) {
+    pn_error("hub: prediction %s: its outcome could not be kept for later; the hub's next "
+             "start fails it as interrupted",
+             prediction_id);
+    if (item) {
+      pn_free(item->id);
+      pn_free(item->kind);
+      json_decref(item->detail);
+      pn_free(item);
+    }
+    return;
+  }
+  *tail = item;
+  if (!hub->replay)
+    hub->replay = event_new(hub->base, -1, EV_PERSIST, on_replay, hub);
+  struct timeval every = {1, 0};
+  if (hub->replay && !event_pending(hub->replay, EV_TIMEOUT, NULL))
+    event_add(hub->replay, &every);
+}
+
+static int is_terminal_event(enum pn_scheduler_event event, const char *kind,
+                             const json_t *detail) {
+  return event == PN_SCHEDULER_FAILED ||
+         (event == PN_SCHEDULER_UPDATE && kind && strcmp(kind, "completed") == 0 &&
+          is_terminal(text_of(detail, "status")));
+}
+
 void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
                                const char *kind, const json_t *detail) {
-  pn_hub *hub = arg;
+  apply_event(arg, prediction_id, event, kind, detail, 0);
+}
+
+/* `replayed`: a held event offered again, which says nothing more when held again. */
+static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+                        const char *kind, const json_t *detail, int replayed) {
   json_t *row = NULL;
-  if (pn_store_get(hub->store, PN_STORE_PREDICTIONS, prediction_id, &row) < 0)
+  int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, prediction_id, &row);
+  if (rc < 0) {
+    if (rc != PN_ENOENT && is_terminal_event(event, kind, detail)) {
+      if (!replayed)
+        pn_error("hub: prediction %s: the store failed (%s); its outcome is kept and stored "
+                 "once the store answers again",
+                 prediction_id,
+                 pn_store_failure(hub->store) ? pn_store_failure(hub->store) : pn_strerror(rc));
+      hold_event(hub, prediction_id, event, kind, detail);
+    }
     return;
+  }
   if (is_terminal(text_of(row, "status"))) {
     json_decref(row); /* canceled here already; terminal rows never change */
     return;
@@ -1253,5 +1348,16 @@ void pn_hub_predictions_restore(pn_hub *hub) {
 void pn_hub_predictions_free(pn_hub *hub) {
   while (hub->live)
     free_live(hub->live);
+  while (hub->held) {
+    held *next = hub->held->next;
+    pn_free(hub->held->id);
+    pn_free(hub->held->kind);
+    json_decref(hub->held->detail);
+    pn_free(hub->held);
+    hub->held = next;
+  }
+  if (hub->replay)
+    event_free(hub->replay);
+  hub->replay = NULL;
   pn_hub_deliveries_free();
 }

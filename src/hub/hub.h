@@ -22,6 +22,8 @@ typedef struct pn_hub_options {
   const char *internal_listen;
   const char *public_url; /* the origin clients see (http://<listen>) */
   const char *data_dir;   /* ./.pinion */
+  /* The state's database: a postgres:// URL, or NULL for SQLite at data_dir/hub.db */
+  const char *database;
   const char *python;     /* the models' Python, or NULL */
   const char *port_file;  /* write the bound port here (tests), or NULL */
   double idle_timeout;    /* seconds (60) */
@@ -41,15 +43,19 @@ typedef struct pn_hub_options {
 /* Runs the hub until SIGINT/SIGTERM; returns the process exit code. */
 int pn_hub_run(const pn_hub_options *options);
 
-/* The token commands (`pinion hub token ...`): they open the store directly. The
+/* The token commands (`pinion hub token ...`) and `pinion hub migrate` open the store
+ * directly: `database` as pn_hub_options has it (NULL: SQLite under data_dir). The
  * token is printed by the caller; *token is pn_malloc'd. */
-int pn_hub_token_create(const char *data_dir, const char *account, const char *name, char **token,
-                        char **error);
+int pn_hub_token_create(const char *data_dir, const char *database, const char *account,
+                        const char *name, char **token, char **error);
 
 /* `pinion hub token list`: every token as a new array the caller releases. */
-int pn_hub_token_list(const char *data_dir, json_t **tokens);
+int pn_hub_token_list(const char *data_dir, const char *database, json_t **tokens);
 /* `pinion hub token revoke ID`: PN_ENOENT when there is no such token. */
-int pn_hub_token_revoke(const char *data_dir, const char *id);
+int pn_hub_token_revoke(const char *data_dir, const char *database, const char *id);
+/* `pinion hub migrate`: opens the store, which applies the migrations it lacks, and says
+ * on stdout which engine is at which schema version. */
+int pn_hub_migrate(const char *data_dir, const char *database);
 
 typedef struct pn_hub_stream pn_hub_stream;
 typedef struct pn_hub_hook pn_hub_hook;
@@ -68,6 +74,10 @@ typedef struct pn_hub {
   char *data_dir;
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
   struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
+  /* Terminal scheduler events the store could not take yet, and the timer that offers
+   * them again (api_predictions.c) */
+  struct pn_hub_held *held;
+  struct event *replay;
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
   struct pn_pool *pool;        /* blocking work (unpacking pushes) off the loop */
 } pn_hub;
@@ -106,6 +116,7 @@ enum pn_hub_auth {
   PN_HUB_AUTH_SESSION,     /* the pages' session cookie with its X-CSRF-Token (sessions.h) */
   PN_HUB_AUTH_COOKIE_ONLY, /* the session cookie without a valid X-CSRF-Token: enough to
                               serve a page, never an API call */
+  PN_HUB_AUTH_UNAVAILABLE, /* the store failed while looking the credential up: 503 */
 };
 
 /* Authenticates a request: the Authorization header when there is one, else the session
@@ -133,7 +144,8 @@ const char *pn_hub_query(pn_hub_request *request, const char *name);
 /* The body parsed as a JSON object, a new reference; NULL after answering 400. An empty
  * body is {}. */
 json_t *pn_hub_body_object(pn_hub_request *request);
-/* 500 when the store failed, naming what it was doing. */
+/* 503 when the store failed, naming what it was doing; when the database is unreachable
+ * (PN_ECLOSED) the reply says so and that the hub reconnects by itself. */
 void pn_hub_store_failed(pn_hub_request *request, int rc, const char *doing);
 
 /* A page for `table`: reads `cursor` from the query, lists with `query`, turns each

@@ -372,7 +372,10 @@ void pn_hub_pages_serve(pn_hub_request *request) {
   }
   char *account = NULL;
   enum pn_hub_auth how = pn_hub_authenticate(request->hub, request->request, &account);
-  if (strncmp(path, "/session/", 9) == 0) {
+  if (how == PN_HUB_AUTH_UNAVAILABLE) {
+    pn_hub_store_failed(request, pn_store_failure_code(request->hub->store),
+                        "checking the session");
+  } else if (strncmp(path, "/session/", 9) == 0) {
     if (how == PN_HUB_AUTH_COOKIE_ONLY)
       pn_hub_problem(request, 403, NULL,
                      "The session cookie alone does not authorize this call: send the page's "

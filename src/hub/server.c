@@ -272,11 +272,22 @@ void pn_hub_reply_empty(pn_hub_request *request, int status) {
 }
 
 void pn_hub_store_failed(pn_hub_request *request, int rc, const char *doing) {
-  pn_error("hub: store failed while %s: %s", doing, pn_strerror(rc));
-  pn_hub_problem(request, 503, NULL,
-                 "The hub's database failed while %s (%s). Retry; if it persists, check the "
-                 "hub's log and disk.",
-                 doing, pn_strerror(rc));
+  pn_store *store = request->hub->store;
+  const char *engine = pn_store_engine_name(store);
+  const char *failure = pn_store_failure(store);
+  pn_error("hub: store failed while %s: %s", doing, failure ? failure : pn_strerror(rc));
+  /* The engine's own words stay in the log: they name the database's host. */
+  if (rc == PN_ECLOSED)
+    pn_hub_problem(request, 503, NULL,
+                   "The hub's database (%s) is unavailable: the hub could not reach it while "
+                   "%s. Retry in a moment; the hub reconnects by itself. If it persists, the "
+                   "hub's operator should check the database and the hub's log.",
+                   engine, doing);
+  else
+    pn_hub_problem(request, 503, NULL,
+                   "The hub's database (%s) failed while %s (%s). Retry; if it persists, check "
+                   "the hub's log and disk.",
+                   engine, doing, pn_strerror(rc));
 }
 
 json_t *pn_hub_body_object(pn_hub_request *request) {
@@ -381,7 +392,7 @@ void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_quer
 
 /* --- authentication and limits ------------------------------------------------------ */
 
-/* The credential an API token names, or PN_ENOENT. */
+/* The credential an API token names, PN_ENOENT, or the store's failure. */
 static int token_credential(pn_hub *hub, const char *token, pn_store_credential *credential) {
   char hash[65];
   while (*token == ' ')
@@ -400,20 +411,25 @@ enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request
     const char *token = strncasecmp(header, "Bearer ", 7) == 0  ? header + 7
                         : strncasecmp(header, "Token ", 6) == 0 ? header + 6
                                                                 : NULL;
-    if (token && token_credential(hub, token, &credential) == 0)
-      how = PN_HUB_AUTH_TOKEN;
+    int rc = token ? token_credential(hub, token, &credential) : PN_ENOENT;
+    how = rc == 0           ? PN_HUB_AUTH_TOKEN
+          : rc == PN_ENOENT ? PN_HUB_AUTH_NONE
+                            : PN_HUB_AUTH_UNAVAILABLE;
   } else {
     /* A browser sends the cookie with every request to this origin, whoever made the
      * page that caused it; only the hub's own pages know the CSRF token. */
     char *session_id = pn_hub_session_cookie(request);
-    if (session_id && pn_hub_session_find(hub, session_id, &credential) == 0)
+    int rc = session_id ? pn_hub_session_find(hub, session_id, &credential) : PN_ENOENT;
+    if (rc == 0)
       how = pn_hub_session_csrf_valid(hub, session_id,
                                       evhttp_find_header(headers, PN_HUB_CSRF_HEADER))
                 ? PN_HUB_AUTH_SESSION
                 : PN_HUB_AUTH_COOKIE_ONLY;
+    else if (rc != PN_ENOENT)
+      how = PN_HUB_AUTH_UNAVAILABLE;
     pn_free(session_id);
   }
-  if (how != PN_HUB_AUTH_NONE) {
+  if (how != PN_HUB_AUTH_NONE && how != PN_HUB_AUTH_UNAVAILABLE) {
     pn_hub_credential_used(hub, &credential);
     *account = credential.account;
     credential.account = NULL;
@@ -624,7 +640,10 @@ static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsign
     else
       request.account = account;
     size_t body_max = route_body_max(found);
-    if (found->access == ACCOUNT && how == PN_HUB_AUTH_COOKIE_ONLY) {
+    if (how == PN_HUB_AUTH_UNAVAILABLE) {
+      pn_hub_store_failed(&request, pn_store_failure_code(hub->store),
+                          "checking the request's credential");
+    } else if (found->access == ACCOUNT && how == PN_HUB_AUTH_COOKIE_ONLY) {
       pn_hub_problem(&request, 403, NULL,
                      "The session cookie alone does not authorize API calls: the hub's pages "
                      "send their X-CSRF-Token header with it. Other clients send "
@@ -776,7 +795,9 @@ static int prepare_data_dir(const char *data_dir) {
   return 0;
 }
 
-static int open_store(const char *data_dir, pn_store **store) {
+/* Opens the store: PostgreSQL when `database` is a URL, else SQLite at DATA/hub.db. The
+ * data folder is prepared either way: it holds the secret, blobs and bundles. */
+static int open_store(const char *data_dir, const char *database, pn_store **store) {
   /* Everything the hub creates from here on (the database and its -wal and -shm, the
    * secret, blobs, bundles, scratch folders) is created private rather than narrowed
    * afterwards. The umask is the process's: the hub and the token commands create
@@ -786,7 +807,13 @@ static int open_store(const char *data_dir, pn_store **store) {
     fprintf(stderr, "error: cannot create the data folder %s\n", data_dir);
     return -1;
   }
-  char *path = pn_fs_join(data_dir, "hub.db");
+  if (database && !pn_store_is_postgres(database)) {
+    fprintf(stderr,
+            "error: --database takes a PostgreSQL URL (postgres://USER[:PASSWORD]@HOST[:PORT]/"
+            "DATABASE); without it the state is a SQLite file in the data folder\n");
+    return -1;
+  }
+  char *path = database ? pn_strdup(database) : pn_fs_join(data_dir, "hub.db");
   char *error = NULL;
   int rc = path ? pn_store_open(path, store, &error) : PN_ENOMEM;
   if (rc < 0)
@@ -913,7 +940,7 @@ int pn_hub_run(const pn_hub_options *options) {
     fprintf(stderr, "error: %s\n", pn_crypto_error());
     return 1;
   }
-  if (open_store(hub.data_dir, &hub.store) < 0 || load_secret(&hub) < 0) {
+  if (open_store(hub.data_dir, options->database, &hub.store) < 0 || load_secret(&hub) < 0) {
     pn_store_close(hub.store);
     pn_free(hub.data_dir);
     return 1;
@@ -1002,12 +1029,12 @@ int pn_hub_run(const pn_hub_options *options) {
 
 /* --- tokens ------------------------------------------------------------------------- */
 
-int pn_hub_token_create(const char *data_dir, const char *account, const char *name, char **token,
-                        char **error) {
+int pn_hub_token_create(const char *data_dir, const char *database, const char *account,
+                        const char *name, char **token, char **error) {
   *token = NULL;
   *error = NULL;
   pn_store *store = NULL;
-  if (open_store(data_dir, &store) < 0)
+  if (open_store(data_dir, database, &store) < 0)
     return PN_EIO;
   char now[40], text[44], hash[65], id[27];
   pn_hub_now(now);
@@ -1039,20 +1066,35 @@ int pn_hub_token_create(const char *data_dir, const char *account, const char *n
   return rc;
 }
 
-int pn_hub_token_list(const char *data_dir, json_t **tokens) {
+int pn_hub_token_list(const char *data_dir, const char *database, json_t **tokens) {
   pn_store *store = NULL;
-  if (open_store(data_dir, &store) < 0)
+  if (open_store(data_dir, database, &store) < 0)
     return PN_EIO;
   int rc = pn_store_token_list(store, tokens);
   pn_store_close(store);
   return rc;
 }
 
-int pn_hub_token_revoke(const char *data_dir, const char *id) {
+int pn_hub_token_revoke(const char *data_dir, const char *database, const char *id) {
   pn_store *store = NULL;
-  if (open_store(data_dir, &store) < 0)
+  if (open_store(data_dir, database, &store) < 0)
     return PN_EIO;
   int rc = pn_store_token_revoke(store, id);
+  pn_store_close(store);
+  return rc;
+}
+
+int pn_hub_migrate(const char *data_dir, const char *database) {
+  pn_store *store = NULL;
+  if (open_store(data_dir, database, &store) < 0)
+    return PN_EIO;
+  int version = 0;
+  int rc = pn_store_schema_version(store, &version);
+  if (rc == 0)
+    printf("%s database at schema version %d\n", pn_store_engine_name(store), version);
+  else
+    fprintf(stderr, "error: cannot read the schema version: %s\n",
+            pn_store_failure(store) ? pn_store_failure(store) : pn_strerror(rc));
   pn_store_close(store);
   return rc;
 }

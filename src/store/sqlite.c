@@ -1,11 +1,11 @@
-/* The store on SQLite. See store.h.
+/* The store on SQLite, the default engine. See store.h and engine.h.
  *
  * One connection, used only from the hub's loop. WAL with synchronous=NORMAL: a
  * commit is a write to the log without fsync of the database file, well under a
  * millisecond, and survives a crash of the process (the OS still has the log). Each
  * call is one statement, so each is its own transaction. Document tables share one
  * shape; their names come from a fixed list, never from requests. */
-#include "store/store.h"
+#include "store/engine.h"
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -14,24 +14,16 @@
 #include <sqlite3.h>
 #include <string.h>
 
-struct pn_store {
+typedef struct sqlite_store {
+  pn_store base; /* first: a pn_store * is a sqlite_store * */
   sqlite3 *db;
-};
+} sqlite_store;
 
-static const char *const tables[] = {
-    PN_STORE_ACCOUNTS, PN_STORE_MODELS,      PN_STORE_VERSIONS,   PN_STORE_PREDICTIONS,
-    PN_STORE_FILES,    PN_STORE_DEPLOYMENTS, PN_STORE_DELIVERIES, NULL};
-
-static int known_table(const char *table) {
-  for (size_t i = 0; tables[i]; i++)
-    if (strcmp(tables[i], table) == 0)
-      return 1;
-  return 0;
-}
+static sqlite3 *db_of(pn_store *store) { return ((sqlite_store *)store)->db; }
 
 static int exec(pn_store *store, const char *sql, char **error) {
   char *message = NULL;
-  if (sqlite3_exec(store->db, sql, NULL, NULL, &message) != SQLITE_OK) {
+  if (sqlite3_exec(db_of(store), sql, NULL, NULL, &message) != SQLITE_OK) {
     if (error)
       *error = pn_strfmt("%s", message ? message : "unknown SQLite error");
     sqlite3_free(message);
@@ -45,10 +37,11 @@ static int exec(pn_store *store, const char *sql, char **error) {
 static int add_column(pn_store *store, const char *table, const char *column, const char *type,
                       char **error) {
   sqlite3_stmt *statement = NULL;
-  int rc = sqlite3_prepare_v2(store->db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name=?2",
-                              -1, &statement, NULL) == SQLITE_OK
-               ? 0
-               : PN_EIO;
+  int rc =
+      sqlite3_prepare_v2(db_of(store), "SELECT count(*) FROM pragma_table_info(?1) WHERE name=?2",
+                         -1, &statement, NULL) == SQLITE_OK
+          ? 0
+          : PN_EIO;
   int present = 0;
   if (rc == 0) {
     sqlite3_bind_text(statement, 1, table, -1, SQLITE_STATIC);
@@ -60,7 +53,7 @@ static int add_column(pn_store *store, const char *table, const char *column, co
   }
   sqlite3_finalize(statement);
   if (rc < 0) {
-    *error = pn_strfmt("cannot read the columns of %s: %s", table, sqlite3_errmsg(store->db));
+    *error = pn_strfmt("cannot read the columns of %s: %s", table, sqlite3_errmsg(db_of(store)));
     return rc;
   }
   if (present)
@@ -71,19 +64,28 @@ static int add_column(pn_store *store, const char *table, const char *column, co
   return rc;
 }
 
-int pn_store_open(const char *path, pn_store **out, char **error) {
+static const pn_store_engine engine;
+
+static void sqlite_close(pn_store *store) {
+  sqlite3_close_v2(db_of(store));
+  pn_free(store);
+}
+
+int pn_store_sqlite_open(const char *path, pn_store **out, char **error) {
   *out = NULL;
   *error = NULL;
-  pn_store *store = pn_calloc(1, sizeof *store);
-  if (!store)
+  sqlite_store *opened = pn_calloc(1, sizeof *opened);
+  if (!opened)
     return PN_ENOMEM;
-  if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+  opened->base.engine = &engine;
+  pn_store *store = &opened->base;
+  if (sqlite3_open_v2(path, &opened->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
       SQLITE_OK) {
-    *error = pn_strfmt("cannot open %s: %s", path, sqlite3_errmsg(store->db));
-    pn_store_close(store);
+    *error = pn_strfmt("cannot open %s: %s", path, sqlite3_errmsg(db_of(store)));
+    sqlite_close(store);
     return PN_EIO;
   }
-  sqlite3_busy_timeout(store->db, 5000);
+  sqlite3_busy_timeout(db_of(store), 5000);
   int rc = exec(store,
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
                 "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL "
@@ -97,7 +99,8 @@ int pn_store_open(const char *path, pn_store **out, char **error) {
                 error);
   if (rc == 0)
     rc = add_column(store, "tokens", "last_used_at", "TEXT", error);
-  for (size_t i = 0; rc == 0 && tables[i]; i++) {
+  for (size_t i = 0; rc == 0 && pn_store_tables[i]; i++) {
+    const char *table = pn_store_tables[i];
     char *sql = pn_strfmt(
         "CREATE TABLE IF NOT EXISTS %s (id TEXT PRIMARY KEY, account TEXT, parent TEXT, "
         "status TEXT, is_public INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, doc TEXT "
@@ -105,27 +108,25 @@ int pn_store_open(const char *path, pn_store **out, char **error) {
         "CREATE INDEX IF NOT EXISTS %s_account ON %s (account, created_at, id);"
         "CREATE INDEX IF NOT EXISTS %s_parent ON %s (parent, created_at, id);"
         "CREATE INDEX IF NOT EXISTS %s_status ON %s (status);",
-        tables[i], tables[i], tables[i], tables[i], tables[i], tables[i], tables[i]);
+        table, table, table, table, table, table, table);
     rc = sql ? exec(store, sql, error) : PN_ENOMEM;
     pn_free(sql);
   }
   if (rc < 0) {
-    pn_store_close(store);
+    sqlite_close(store);
     return rc;
   }
   *out = store;
   return 0;
 }
 
-void pn_store_close(pn_store *store) {
-  if (!store)
-    return;
-  sqlite3_close_v2(store->db);
-  pn_free(store);
+static int sqlite_schema_version(pn_store *store, int *version) {
+  *version = PN_STORE_SCHEMA_VERSION;
+  return 0;
 }
 
 static int prepare(pn_store *store, const char *sql, sqlite3_stmt **statement) {
-  return sqlite3_prepare_v2(store->db, sql, -1, statement, NULL) == SQLITE_OK ? 0 : PN_EIO;
+  return sqlite3_prepare_v2(db_of(store), sql, -1, statement, NULL) == SQLITE_OK ? 0 : PN_EIO;
 }
 
 static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
@@ -135,10 +136,8 @@ static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
     sqlite3_bind_null(statement, index);
 }
 
-static int write_row(pn_store *store, const char *table, const pn_store_keys *keys,
-                     const json_t *doc, int update) {
-  if (!known_table(table) || !keys->id || !keys->created_at)
-    return PN_EINVAL;
+static int sqlite_write(pn_store *store, const char *table, const pn_store_keys *keys,
+                        const json_t *doc, int update) {
   char *text = pn_json_dump(doc, PN_JSON_COMPACT);
   char *sql = update ? pn_strfmt("UPDATE %s SET account=?2, parent=?3, status=?4, is_public=?5, "
                                  "created_at=?6, doc=?7 WHERE id=?1",
@@ -161,7 +160,7 @@ static int write_row(pn_store *store, const char *table, const pn_store_keys *ke
       rc = PN_EEXISTS;
     else if (step != SQLITE_DONE)
       rc = PN_EIO;
-    else if (update && sqlite3_changes(store->db) == 0)
+    else if (update && sqlite3_changes(db_of(store)) == 0)
       rc = PN_ENOENT;
   }
   sqlite3_finalize(statement);
@@ -170,25 +169,12 @@ static int write_row(pn_store *store, const char *table, const pn_store_keys *ke
   return rc;
 }
 
-int pn_store_insert(pn_store *store, const char *table, const pn_store_keys *keys,
-                    const json_t *doc) {
-  return write_row(store, table, keys, doc, 0);
-}
-
-int pn_store_update(pn_store *store, const char *table, const pn_store_keys *keys,
-                    const json_t *doc) {
-  return write_row(store, table, keys, doc, 1);
-}
-
 static json_t *column_doc(sqlite3_stmt *statement, int column) {
   const char *text = (const char *)sqlite3_column_text(statement, column);
   return text ? json_loads(text, 0, NULL) : NULL;
 }
 
-int pn_store_get(pn_store *store, const char *table, const char *id, json_t **doc) {
-  *doc = NULL;
-  if (!known_table(table))
-    return PN_EINVAL;
+static int sqlite_get(pn_store *store, const char *table, const char *id, json_t **doc) {
   char *sql = pn_strfmt("SELECT doc FROM %s WHERE id=?1", table);
   sqlite3_stmt *statement = NULL;
   int rc = sql ? prepare(store, sql, &statement) : PN_ENOMEM;
@@ -214,28 +200,22 @@ static int change_row(pn_store *store, const char *sql, const char *id) {
     bind_text(statement, 1, id);
     if (sqlite3_step(statement) != SQLITE_DONE)
       rc = PN_EIO;
-    else if (sqlite3_changes(store->db) == 0)
+    else if (sqlite3_changes(db_of(store)) == 0)
       rc = PN_ENOENT;
   }
   sqlite3_finalize(statement);
   return rc;
 }
 
-int pn_store_delete(pn_store *store, const char *table, const char *id) {
-  if (!known_table(table))
-    return PN_EINVAL;
+static int sqlite_delete(pn_store *store, const char *table, const char *id) {
   char *sql = pn_strfmt("DELETE FROM %s WHERE id=?1", table);
   int rc = change_row(store, sql, id);
   pn_free(sql);
   return rc;
 }
 
-int pn_store_list(pn_store *store, const char *table, const pn_store_query *query, json_t **docs,
-                  int *more) {
-  *docs = NULL;
-  *more = 0;
-  if (!known_table(table))
-    return PN_EINVAL;
+static int sqlite_list(pn_store *store, const char *table, const pn_store_query *query,
+                       json_t **docs, int *more) {
   size_t limit = query->limit ? query->limit : 100;
   const char *order = query->ascending ? "ASC" : "DESC";
   const char *compare = query->ascending ? ">" : "<";
@@ -295,8 +275,8 @@ int pn_store_list(pn_store *store, const char *table, const pn_store_query *quer
   return 0;
 }
 
-int pn_store_token_add(pn_store *store, const char *id, const char *hash, const char *account,
-                       const char *name, const char *created_at) {
+static int sqlite_token_add(pn_store *store, const char *id, const char *hash, const char *account,
+                            const char *name, const char *created_at) {
   sqlite3_stmt *statement = NULL;
   int rc = prepare(store,
                    "INSERT INTO tokens (id, hash, account, name, created_at) VALUES (?1, ?2, ?3, "
@@ -315,8 +295,7 @@ int pn_store_token_add(pn_store *store, const char *id, const char *hash, const 
   return rc;
 }
 
-int pn_store_token_list(pn_store *store, json_t **tokens) {
-  *tokens = NULL;
+static int sqlite_token_list(pn_store *store, json_t **tokens) {
   sqlite3_stmt *statement = NULL;
   int rc = prepare(store,
                    "SELECT id, account, name, created_at, revoked, last_used_at FROM tokens "
@@ -343,7 +322,7 @@ int pn_store_token_list(pn_store *store, json_t **tokens) {
   return 0;
 }
 
-int pn_store_token_revoke(pn_store *store, const char *id) {
+static int sqlite_token_revoke(pn_store *store, const char *id) {
   int rc = change_row(store, "UPDATE tokens SET revoked=1 WHERE id=?1", id);
   /* Finding a session checks its token too; deleting them keeps nothing that is dead. */
   if (rc == 0) {
@@ -351,13 +330,6 @@ int pn_store_token_revoke(pn_store *store, const char *id) {
     rc = rc == PN_ENOENT ? 0 : rc;
   }
   return rc;
-}
-
-void pn_store_credential_clear(pn_store_credential *credential) {
-  pn_free(credential->token_id);
-  pn_free(credential->account);
-  pn_free(credential->last_used_at);
-  *credential = (pn_store_credential){0};
 }
 
 static char *column_text(sqlite3_stmt *statement, int column) {
@@ -368,7 +340,6 @@ static char *column_text(sqlite3_stmt *statement, int column) {
 /* Runs a SELECT of (token id, account, last_used_at) bound to ?1 (and ?2 when `second`). */
 static int find_credential(pn_store *store, const char *sql, const char *first, const char *second,
                            pn_store_credential *credential) {
-  *credential = (pn_store_credential){0};
   sqlite3_stmt *statement = NULL;
   int rc = prepare(store, sql, &statement);
   if (rc == 0) {
@@ -391,13 +362,13 @@ static int find_credential(pn_store *store, const char *sql, const char *first, 
   return rc;
 }
 
-int pn_store_token_find(pn_store *store, const char *hash, pn_store_credential *credential) {
+static int sqlite_token_find(pn_store *store, const char *hash, pn_store_credential *credential) {
   return find_credential(store,
                          "SELECT id, account, last_used_at FROM tokens WHERE hash=?1 AND revoked=0",
                          hash, NULL, credential);
 }
 
-int pn_store_token_used(pn_store *store, const char *id, const char *when) {
+static int sqlite_token_used(pn_store *store, const char *id, const char *when) {
   sqlite3_stmt *statement = NULL;
   int rc = prepare(store, "UPDATE tokens SET last_used_at=?2 WHERE id=?1", &statement);
   if (rc == 0) {
@@ -409,8 +380,9 @@ int pn_store_token_used(pn_store *store, const char *id, const char *when) {
   return rc;
 }
 
-int pn_store_session_add(pn_store *store, const char *hash, const char *account,
-                         const char *token_id, const char *created_at, const char *expires_at) {
+static int sqlite_session_add(pn_store *store, const char *hash, const char *account,
+                              const char *token_id, const char *created_at,
+                              const char *expires_at) {
   int rc = change_row(store, "DELETE FROM sessions WHERE expires_at <= ?1", created_at);
   if (rc < 0 && rc != PN_ENOENT)
     return rc;
@@ -432,8 +404,8 @@ int pn_store_session_add(pn_store *store, const char *hash, const char *account,
   return rc;
 }
 
-int pn_store_session_find(pn_store *store, const char *hash, const char *now,
-                          pn_store_credential *credential) {
+static int sqlite_session_find(pn_store *store, const char *hash, const char *now,
+                               pn_store_credential *credential) {
   return find_credential(store,
                          "SELECT tokens.id, sessions.account, tokens.last_used_at FROM sessions "
                          "JOIN tokens ON tokens.id = sessions.token_id WHERE sessions.hash=?1 AND "
@@ -441,6 +413,24 @@ int pn_store_session_find(pn_store *store, const char *hash, const char *now,
                          hash, now, credential);
 }
 
-int pn_store_session_delete(pn_store *store, const char *hash) {
+static int sqlite_session_delete(pn_store *store, const char *hash) {
   return change_row(store, "DELETE FROM sessions WHERE hash=?1", hash);
 }
+
+static const pn_store_engine engine = {
+    .name = "SQLite",
+    .close = sqlite_close,
+    .schema_version = sqlite_schema_version,
+    .write = sqlite_write,
+    .get = sqlite_get,
+    .delete_row = sqlite_delete,
+    .list = sqlite_list,
+    .token_add = sqlite_token_add,
+    .token_list = sqlite_token_list,
+    .token_revoke = sqlite_token_revoke,
+    .token_find = sqlite_token_find,
+    .token_used = sqlite_token_used,
+    .session_add = sqlite_session_add,
+    .session_find = sqlite_session_find,
+    .session_delete = sqlite_session_delete,
+};

@@ -1,4 +1,6 @@
-/* The hub's state: one interface, SQLite behind it (store/sqlite.c; PostgreSQL later).
+/* The hub's state: one interface, two engines behind it: SQLite (store/sqlite.c), the
+ * default, a file under the data folder; and PostgreSQL (store/postgres.c), chosen by a
+ * postgres:// URL, for hubs that share their state or outgrow one machine.
  *
  * Resources (accounts, models, versions, predictions, files, deployments, webhook
  * deliveries) are rows of a document table: the whole record is a JSON document, and
@@ -24,10 +26,29 @@ typedef struct pn_store pn_store;
 #define PN_STORE_DEPLOYMENTS "deployments"
 #define PN_STORE_DELIVERIES "webhook_deliveries"
 
-/* Opens (creating when missing) the database at `path` in WAL mode. On failure *error
- * is a pn_malloc'd message the caller frees. */
-int pn_store_open(const char *path, pn_store **store, char **error);
+/* Opens the database at `location` and brings its schema up to date: a
+ * postgres:// or postgresql:// URL (libpq's syntax) opens PostgreSQL; anything else is
+ * the path of a SQLite file, created when missing, in WAL mode. On failure *error is a
+ * pn_malloc'd message the caller frees. */
+int pn_store_open(const char *location, pn_store **store, char **error);
 void pn_store_close(pn_store *store);
+
+/* Whether `location` names a PostgreSQL database (its scheme, case-insensitive). */
+int pn_store_is_postgres(const char *location);
+/* `location` with any password replaced by "****", for messages and logs (pn_malloc'd;
+ * the caller frees it); NULL when out of memory. */
+char *pn_store_redact(const char *location);
+/* "SQLite" or "PostgreSQL" (static text). */
+const char *pn_store_engine_name(const pn_store *store);
+/* The engine's own words for why the last call failed (e.g. that the connection to
+ * PostgreSQL was lost), owned by the store until its next call; NULL when the last call
+ * succeeded or the engine said nothing more than its PN_E* code. */
+const char *pn_store_failure(const pn_store *store);
+/* The last call's PN_E* code when the database failed it (PN_ECLOSED: unreachable),
+ * else 0: success, PN_ENOENT and PN_EEXISTS are answers, not failures. */
+int pn_store_failure_code(const pn_store *store);
+/* The schema version the database is at (every migration up to it applied). */
+int pn_store_schema_version(pn_store *store, int *version);
 
 /* The indexed columns of a row; strings are copied, NULL stores NULL. */
 typedef struct pn_store_keys {

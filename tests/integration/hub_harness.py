@@ -17,6 +17,10 @@ PINION = os.environ.get("PINION", os.path.join(ROOT, "build", "bin", "pinion"))
 EXAMPLES = os.path.join(ROOT, "examples")
 TEST_PYTHON = "/usr/bin/python3"
 TIMEOUT = 10
+# With PINION_TEST_DATABASE set to a PostgreSQL server's URL (postgres://USER@HOST:PORT/),
+# every Hub keeps its state in a fresh database of its own there instead of SQLite
+# (tests/integration/test_hub_postgres.py runs the hub's API tests that way).
+TEST_DATABASE = os.environ.get("PINION_TEST_DATABASE")
 
 
 def env():
@@ -34,13 +38,19 @@ def pinion(*args, cwd=None, timeout=60):
 class Hub:
     """One `pinion hub` process over `data`; start() and stop() may repeat."""
 
-    def __init__(self, data, args=(), extra_env=None):
+    def __init__(self, data, args=(), extra_env=None, database=None):
+        """`database`: a postgres:// URL for the hub's state (default: a fresh database
+        when PINION_TEST_DATABASE is set, else SQLite in `data`)."""
         self.data = str(data)
         self.args = list(args)
         self.extra_env = extra_env or {}
         self.process = None
         self.url = None
         self.tokens = {}
+        if not database and TEST_DATABASE:
+            import pg_harness
+            database = pg_harness.fresh_database(TEST_DATABASE)
+        self.database_args = ["--database", database] if database else []
 
     def start(self):
         port_file = os.path.join(self.data + ".port")
@@ -49,7 +59,7 @@ class Hub:
         self.log = open(self.data + ".log", "a")
         self.process = subprocess.Popen(
             [PINION, "hub", "--listen", "127.0.0.1:0", "--data", self.data, "--port-file",
-             port_file, *self.args], env=dict(env(), **self.extra_env), stdout=self.log,
+             port_file, *self.database_args, *self.args], env=dict(env(), **self.extra_env), stdout=self.log,
             stderr=self.log)
         deadline = time.monotonic() + TIMEOUT
         while not (os.path.exists(port_file) and open(port_file).read().strip()):
@@ -76,7 +86,8 @@ class Hub:
 
     def token(self, account):
         if account not in self.tokens:
-            result = pinion("hub", "token", "create", "--data", self.data, "--account", account)
+            result = pinion("hub", "token", "create", "--data", self.data, *self.database_args,
+                            "--account", account)
             assert result.returncode == 0, result.stderr
             self.tokens[account] = result.stdout.strip()
         return self.tokens[account]
