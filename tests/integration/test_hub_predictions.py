@@ -464,7 +464,6 @@ def test_the_hubs_own_messages_stay_out_of_the_models_logs(hub):
     assert "hub: prediction %s: started an instance in " % prediction["id"] in log
 
 
-@needs_scheduler
 def test_the_owner_makes_any_succeeded_prediction_the_default_example(hub, hello):
     """Issue #14 item 5: PATCH default_example picks the example (its output is the
     model's cover on the pages); only a succeeded prediction of the same model will do."""
