@@ -307,13 +307,7 @@ static void store_file(pn_hub_request *request, const char *account, const char 
     return;
   if (job)
     file_job_free(job);
-  if (rc == PN_EBUSY) {
-    pn_hub_header(request, "Retry-After", "5");
-    pn_hub_problem(request, 503, NULL,
-                   "The hub is storing as many files as it queues. Retry in a few seconds.");
-  } else {
-    pn_hub_problem(request, 500, NULL, "The hub ran out of memory. Retry.");
-  }
+  pn_hub_problem_not_queued(request, rc, "storing files");
 }
 
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal) {

@@ -715,13 +715,7 @@ static void push_bundle(pn_hub_request *request) {
     return;
   if (job)
     push_job_free(job);
-  if (rc == PN_EBUSY) {
-    pn_hub_header(request, "Retry-After", "5");
-    pn_hub_problem(request, 503, NULL,
-                   "The hub is unpacking as many pushes as it queues. Retry in a few seconds.");
-  } else {
-    pn_hub_problem(request, 500, NULL, "The hub ran out of memory. Retry.");
-  }
+  pn_hub_problem_not_queued(request, rc, "unpacking pushes");
 }
 
 void pn_hub_versions_push(pn_hub_request *request) {

@@ -144,6 +144,9 @@ const char *pn_hub_query(pn_hub_request *request, const char *name);
 /* The body parsed as a JSON object, a new reference; NULL after answering 400. An empty
  * body is {}. */
 json_t *pn_hub_body_object(pn_hub_request *request);
+/* The answer when pn_hub_pool_submit refused a job (`rc`): 503 with Retry-After when the
+ * pool's queue is full (PN_EBUSY), naming what it is busy `doing`; else 500. */
+void pn_hub_problem_not_queued(pn_hub_request *request, int rc, const char *doing);
 /* 503 when the store failed, naming what it was doing; when the database is unreachable
  * (PN_ECLOSED) the reply says so and that the hub reconnects by itself. */
 void pn_hub_store_failed(pn_hub_request *request, int rc, const char *doing);

@@ -271,6 +271,17 @@ void pn_hub_reply_empty(pn_hub_request *request, int status) {
   evhttp_send_reply(request->request, status, NULL, NULL);
 }
 
+void pn_hub_problem_not_queued(pn_hub_request *request, int rc, const char *doing) {
+  if (rc == PN_EBUSY) {
+    pn_hub_header(request, "Retry-After", "5");
+    pn_hub_problem(request, 503, NULL,
+                   "The hub is busy %s: as many wait as it queues. Retry in a few seconds.",
+                   doing);
+  } else {
+    pn_hub_problem(request, 500, NULL, "The hub ran out of memory. Retry.");
+  }
+}
+
 void pn_hub_store_failed(pn_hub_request *request, int rc, const char *doing) {
   pn_store *store = request->hub->store;
   const char *engine = pn_store_engine_name(store);

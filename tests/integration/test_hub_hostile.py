@@ -139,25 +139,33 @@ def p99(times):
     return times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
+def latencies_while_sending(hub, send):
+    """Runs `send()` (one request, returning its response) in a thread and measures GET
+    /v1/account meanwhile: (response, seconds it took, sorted latencies)."""
+    result = {}
+
+    def sender_thread():
+        started = time.monotonic()
+        result["response"] = send()
+        result["seconds"] = time.monotonic() - started
+
+    sender = threading.Thread(target=sender_thread)
+    hub.token("alice")
+    sender.start()
+    times = latencies_while(hub, sender)
+    sender.join(timeout=120)
+    return result["response"], result["seconds"], times
+
+
 def test_the_hub_answers_while_a_large_push_unpacks(tmp_path):
     hub = Hub(tmp_path / "data").start()  # the default limits
     try:
         body = zeros_bundle(1 << 30)
-        result = {}
-
-        def send():
-            started = time.monotonic()
-            result["response"] = push(hub, "large", body, timeout=120)
-            result["seconds"] = time.monotonic() - started
-
-        sender = threading.Thread(target=send)
-        hub.token("alice")
-        sender.start()
-        times = latencies_while(hub, sender)
-        sender.join(timeout=120)
-        assert result["response"].status_code == 201, result["response"].text
+        response, seconds, times = latencies_while_sending(
+            hub, lambda: push(hub, "large", body, timeout=120))
+        assert response.status_code == 201, response.text
         print("push took %.2f s; GET /v1/account during it: %d requests, p99 %.1f ms, max %.1f ms"
-              % (result["seconds"], len(times), p99(times) * 1000, times[-1] * 1000))
+              % (seconds, len(times), p99(times) * 1000, times[-1] * 1000))
         assert p99(times) < 0.2, times[-10:]
     finally:
         hub.stop()
@@ -382,25 +390,14 @@ def test_the_hub_answers_while_a_large_file_is_stored(tmp_path):
         # delay the measuring thread, not the hub.
         body, content_type = urllib3.encode_multipart_formdata(
             {"content": ("large.bin", content)})
-        result = {}
-
-        def send():
-            started = time.monotonic()
-            result["response"] = requests.post(
-                hub.url + "/v1/files", data=body,
-                headers={"Authorization": "Bearer " + hub.token("alice"),
-                         "Content-Type": content_type}, timeout=120)
-            result["seconds"] = time.monotonic() - started
-
-        sender = threading.Thread(target=send)
-        hub.token("alice")
-        sender.start()
-        times = latencies_while(hub, sender)
-        sender.join(timeout=120)
-        assert result["response"].status_code == 201, result["response"].text
-        assert result["response"].json()["size"] == len(content)
+        response, seconds, times = latencies_while_sending(hub, lambda: requests.post(
+            hub.url + "/v1/files", data=body, timeout=120,
+            headers={"Authorization": "Bearer " + hub.token("alice"),
+                     "Content-Type": content_type}))
+        assert response.status_code == 201, response.text
+        assert response.json()["size"] == len(content)
         print("upload took %.2f s; GET /v1/account during it: %d requests, p99 %.1f ms, max %.1f ms"
-              % (result["seconds"], len(times), p99(times) * 1000, times[-1] * 1000))
+              % (seconds, len(times), p99(times) * 1000, times[-1] * 1000))
         # Requests go one after another: one of them would wait as long as the loop was held.
         assert times[-1] < 0.25, times[-10:]
     finally:
