@@ -58,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!dest || mkdir(dest, 0755) < 0)
     abort();
   char *error = NULL;
-  int rc = pn_tar_unpack(data, size, dest, CONTENT_LIMIT, &error);
+  static const pn_tar_limits limits = {CONTENT_LIMIT, 10000};
+  int rc = pn_tar_unpack(data, size, dest, &limits, &error);
   if (rc < 0 && !error)
     abort();
   check_root();
