@@ -414,12 +414,14 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   push(&builder, id);
   push(&builder, "--gid");
   push(&builder, id);
-  for (size_t i = 0; i < sandbox->bind_count; i++)
-    push3(&builder, sandbox->binds[i].flag, sandbox->binds[i].source, sandbox->binds[i].dest);
+  /* bubblewrap mounts in order: the fresh /proc and /dev first, so that the GPU's
+   * device nodes bound into /dev below are not hidden under the new /dev. */
   push(&builder, "--proc");
   push(&builder, "/proc");
   push(&builder, "--dev");
   push(&builder, "/dev");
+  for (size_t i = 0; i < sandbox->bind_count; i++)
+    push3(&builder, sandbox->binds[i].flag, sandbox->binds[i].source, sandbox->binds[i].dest);
   char *passwd = pn_fs_join(scratch_dir, "passwd");
   char *group = pn_fs_join(scratch_dir, "group");
   char *tmp = pn_fs_join(scratch_dir, "tmp");

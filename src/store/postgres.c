@@ -21,7 +21,6 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "store/pq_api.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -81,6 +80,11 @@ char *pn_store_postgres_expand(const char *sql, const char *table) {
   strcpy(out, sql);
   return expanded;
 }
+
+/* Built without libpq's headers (the runtime inside a model's image, which never talks
+ * to a database), the engine is only a clear refusal. */
+#if __has_include(<libpq-fe.h>)
+#include "store/pq_api.h"
 
 typedef struct pg_store {
   pn_store base; /* first: a pn_store * is a pg_store * */
@@ -594,3 +598,14 @@ static const pn_store_engine engine = {
     .session_find = pg_session_find,
     .session_delete = pg_session_delete,
 };
+
+#else
+
+int pn_store_postgres_open(const char *url, pn_store **out, char **error) {
+  *out = NULL;
+  *error = pn_strdup("this pinion was built without PostgreSQL's client headers: install "
+                     "libpq-dev (Debian) and rebuild it to use --database postgres://...");
+  return PN_EUNSUPPORTED;
+}
+
+#endif

@@ -1,4 +1,5 @@
 /* Loading libpq on demand. See pq_api.h. */
+#if __has_include(<libpq-fe.h>)
 #include "store/pq_api.h"
 
 #include <dlfcn.h>
@@ -53,3 +54,4 @@ const pn_pq_api *pn_pq(const char **error) {
     *error = load_error;
   return load_error ? NULL : &api;
 }
+#endif

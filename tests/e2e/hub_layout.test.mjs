@@ -10,13 +10,12 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { ROOT, browserMissing, foreignRequests, hubMissing, launchBrowser, openPage, screenshot, signIn, startHub, waitFor } from "./harness.mjs";
+import { ROOT, foreignRequests, launchBrowser, openPage, screenshot, signIn, startHub, waitFor } from "./harness.mjs";
 
-const skip = browserMissing() || hubMissing();
 const WIDTHS = { phone: { width: 375, height: 812 }, laptop: { width: 1280, height: 900 } };
 const SAMPLE = path.join(ROOT, "examples/digits/sample.png");
 
-describe("pinion hub's pages at 375 px and 1280 px", { skip }, () => {
+describe("pinion hub's pages at 375 px and 1280 px", () => {
   let browser, hub, imagePrediction;
   before(async () => {
     [browser, hub] = await Promise.all([launchBrowser(), startHub(["hello", "tests/fixtures/gradient"])]);

@@ -96,6 +96,11 @@ static void the_argv_isolates_binds_and_clears_the_environment(void **state) {
   assert_true(find(argv, "--bind", tmp, "/tmp") > 0);
   assert_true(find(argv, "--proc", "/proc", NULL) > 0);
   assert_true(find(argv, "--dev", "/dev", NULL) > 0);
+  /* The fresh /dev comes before every bind: a GPU's device nodes bound after it show in
+   * the sandbox, where bound before it they were hidden under it. */
+  for (size_t i = 0; argv[i]; i++)
+    if (strncmp(argv[i], "--", 2) == 0 && strstr(argv[i], "bind"))
+      assert_true((long)i > find(argv, "--dev", "/dev", NULL));
   assert_true(find(argv, "--chdir", "/src", NULL) > 0);
   /* The only writable host paths are the scratch folder and its tmp/. */
   for (size_t i = 0; argv[i]; i++)
