@@ -533,3 +533,8 @@ void pn_listen_free(pn_listen *listen) {
     event_free(listen->resume);
   pn_free(listen);
 }
+
+void pn_listen_release_request(struct evhttp_request *request) {
+  if (request && !evhttp_request_get_connection(request))
+    evhttp_request_free(request);
+}

@@ -51,4 +51,11 @@ void pn_listen_free(pn_listen *listen);
  * (-1: unlimited). pn_listen_open calls it. */
 long pn_listen_raise_fd_limit(void);
 
+/* libevent 2.1 hands a request back to its user when the client hangs up (or times
+ * out) before the answer: the request is taken off its connection and not freed, and
+ * the user must end it. A connection's close callback calls this with the request it
+ * was holding: it frees a request handed back that way, and leaves alone one that the
+ * connection still owns (when evhttp_free closes every connection, it frees those). */
+void pn_listen_release_request(struct evhttp_request *request);
+
 #endif

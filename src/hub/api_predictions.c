@@ -22,6 +22,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/listen.h"
 #include "core/tar.h"
 #include "hub/ids.h"
 #include "hub/objects.h"
@@ -229,6 +230,7 @@ static void on_wait_elapsed(evutil_socket_t fd, short what, void *arg) { answer_
 static void on_waiter_closed(struct evhttp_connection *connection, void *arg) {
   /* The client left; the prediction runs on. */
   waiter *gone = arg;
+  pn_listen_release_request(gone->request);
   gone->request = NULL;
   live *item = gone->live;
   for (waiter **at = &item->waiters; *at; at = &(*at)->next) {

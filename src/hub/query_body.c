@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/listen.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -116,9 +117,11 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* The connection went away while we waited (the hub is stopping, or evhttp gave up on
- * it): the request goes with it, so only the wait is left to free. */
+ * it): the request goes with it (or, handed back by libevent, is freed here), and the
+ * wait is freed. */
 static void on_close(struct evhttp_connection *connection, void *arg) {
   body_wait *wait = arg;
+  pn_listen_release_request(wait->request);
   event_free(wait->timer);
   pn_buf_free(&wait->body);
   pn_free(wait);

@@ -14,6 +14,7 @@
 #include "hub/stream.h"
 
 #include "core/alloc.h"
+#include "core/listen.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/env.h"
@@ -313,8 +314,10 @@ void pn_hub_stream_finish(pn_hub_stream *stream, const char *done_data) {
 
 static void on_connection_closed(struct evhttp_connection *connection, void *arg) {
   subscriber *gone = arg;
+  struct evhttp_request *request = gone->request;
   unlink_subscriber(gone);
   pn_free(gone);
+  pn_listen_release_request(request);
 }
 
 int pn_hub_stream_subscribe(pn_hub_stream *stream, struct evhttp_request *request,

@@ -195,6 +195,7 @@ static json_t *snapshot(void *arg) {
 static void on_sync_request_closed(struct evhttp_connection *connection, void *arg) {
   entry *item = arg;
   /* A client that hangs up on a sync prediction cancels it, as in Cog. */
+  pn_listen_release_request(item->waiting);
   item->waiting = NULL;
   if (item->hangup)
     event_del(item->hangup);

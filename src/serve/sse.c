@@ -7,6 +7,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "core/listen.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -49,7 +50,9 @@ static void remove_subscriber(pn_sse *sse, subscriber *gone) {
 static void on_connection_closed(struct evhttp_connection *connection, void *arg) {
   subscriber *reader = arg;
   pn_sse *sse = reader->sse;
+  struct evhttp_request *request = reader->request;
   remove_subscriber(sse, reader);
+  pn_listen_release_request(request);
   if (sse->subscriber_count == 0 && !sse->ended && sse->on_empty)
     sse->on_empty(sse, sse->arg);
 }
