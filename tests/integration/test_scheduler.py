@@ -355,7 +355,13 @@ def test_webhook_routing(driver):
     # The instance's name in events is not its credential.
     name = booting["detail"]["instance"]
     assert d.reply("webhook", token=name, body={"id": "routed"})["rc"] == "PN_ENOENT"
+    # The instance's command line names its credential once bubblewrap has started it:
+    # the booting event comes as soon as the hub forked.
+    deadline = time.monotonic() + 10
     credentials = instance_credentials(d.process.pid)
+    while not credentials and time.monotonic() < deadline:
+        time.sleep(0.05)
+        credentials = instance_credentials(d.process.pid)
     assert len(credentials) == 1 and name not in credentials
     d.completed("routed")
     # A late webhook for a finished prediction is accepted and ignored.
