@@ -5,6 +5,8 @@
 #include "cli/options.h"
 #include "cli/schema.h"
 #include "core/alloc.h"
+#include "config/config.h"
+#include "core/diag.h"
 #include "core/json.h"
 #include "schema/openapi.h"
 #include "serve/model.h"
@@ -90,6 +92,23 @@ int pn_cli_describe_model(const char *config_name, const char *python, json_t **
   }
   *out = document;
   return 0;
+}
+
+json_t *pn_cli_describe_other_mode(const char *mode, const char *config_name, const char *python) {
+  char *path = NULL;
+  pn_config *config = NULL;
+  pn_diag_list diags;
+  pn_diag_list_init(&diags);
+  int both = pn_config_find(".", config_name ? config_name : "cog.yaml", &path) == 0 &&
+             pn_config_load(path, &config, &diags) == 0 && config->run && config->train;
+  pn_diag_list_free(&diags); /* the server loads cog.yaml itself and reports its problems */
+  pn_config_free(config);
+  pn_free(path);
+  if (!both)
+    return NULL;
+  int unused = 0;
+  return describe(mode && strcmp(mode, "train") == 0 ? "predict" : "train", config_name, python,
+                  &unused);
 }
 
 static int run_schema(int argc, char **argv) {

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "cli/image_cli.h"
 #include "cli/options.h"
+#include "cli/schema.h"
 #include "core/alloc.h"
 #include "serve/server.h"
 
@@ -62,6 +63,7 @@ static int run_serve(int argc, char **argv) {
   pn_server_options options = {.port = -1};
   options.model.restart = 1;
   const char *value = NULL, *dir = NULL;
+  int single_mode = 0;
   const pn_cli_text_flag text_flags[] = {
       {"--host", NULL, &options.host},
       {"--upload-url", NULL, &options.upload_url},
@@ -108,6 +110,10 @@ static int run_serve(int argc, char **argv) {
         return 2;
     } else if (pn_cli_switch(&args, "--reload", NULL)) {
       options.reload = 1;
+    } else if (pn_cli_switch(&args, "--x-single-mode", NULL)) {
+      /* The hub's instances: the hub has the model's document; skip describing the
+       * other mode (a second import of the model) at every start. */
+      single_mode = 1;
     } else if (pn_cli_switch(&args, "--x-traceback-in-logs", NULL)) {
       /* The hub's instances: a failed prediction's traceback ends its logs. */
       options.traceback_in_logs = 1;
@@ -130,7 +136,16 @@ static int run_serve(int argc, char **argv) {
     fprintf(stderr, "pinion serve: cannot open the folder \"%s\"\n", dir);
     return 1;
   }
-  return pn_server_run(&options);
+  /* A model with both `run` and `train` serves the merged document in either mode, as
+   * `pinion schema` prints it and `pinion build` labels it. */
+  json_t *other_mode = single_mode ? NULL
+                                    : pn_cli_describe_other_mode(options.model.mode,
+                                                                 options.model.config_name,
+                                                                 options.model.python);
+  options.model.other_mode_document = other_mode;
+  int exit_code = pn_server_run(&options);
+  json_decref(other_mode);
+  return exit_code;
 }
 
 const struct pn_cli_command pn_cli_serve_command = {

@@ -165,8 +165,10 @@ static void serve_command(const pn_instance_spec *spec, const char *port_file,
     command[count++] = "--x-mode";
     command[count++] = "train";
   }
-  if (spec->bundle_dir) /* Replicate shows a failure's traceback in its logs */
+  if (spec->bundle_dir) { /* Replicate shows a failure's traceback in its logs */
     command[count++] = "--x-traceback-in-logs";
+    command[count++] = "--x-single-mode";
+  }
   command[count] = NULL;
 }
 

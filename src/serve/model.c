@@ -27,6 +27,8 @@ struct pn_model {
   pn_pool *pool; /* decodes data: inputs off the loop */
   json_t *schema;
   pn_schema_validator *validator;
+  json_t *other_document;                 /* the other mode's, when cog.yaml has both */
+  pn_schema_validator *other_validator; /* its inputs */
   int training;
   int reserved;
   pn_serve_metrics *metrics; /* what /metrics shows */
@@ -52,6 +54,30 @@ static void apply_environment(const pn_config *config) {
 /* Seconds from the environment; 0 (none) when unset. */
 static double env_seconds(const char *name) { return pn_env_number(name, "seconds", 0, 1e9, 0); }
 
+/* Serves the merged document (predict's as the base, as `pinion schema` prints it) and
+ * keeps a validator for the other mode's inputs. A failure leaves the handler's own
+ * document, with a warning: the server still runs its own mode. */
+static void merge_other_mode(pn_model *model) {
+  if (!model->other_document || model->other_validator)
+    return;
+  json_t *merged = NULL;
+  char *error = NULL;
+  int rc = model->training ? pn_schema_merge(model->other_document, model->schema, &merged)
+                           : pn_schema_merge(model->schema, model->other_document, &merged);
+  if (rc == 0)
+    rc = pn_schema_validator_new(model->other_document, model->training ? "Input" : "TrainingInput",
+                                 &model->other_validator, &error);
+  if (rc < 0) {
+    pn_warn("the %s document could not be merged into the served schema: %s",
+            model->training ? "predict" : "train", error ? error : pn_strerror(rc));
+    json_decref(merged);
+    pn_free(error);
+    return;
+  }
+  json_decref(model->schema);
+  model->schema = merged;
+}
+
 static void build_schema(pn_model *model) {
   const json_t *signature = pn_runner_signature(model->runner);
   if (!signature || model->schema)
@@ -67,6 +93,7 @@ static void build_schema(pn_model *model) {
     if (rc == 0) {
       model->schema = document;
       model->validator = validator;
+      merge_other_mode(model);
       return;
     }
     json_decref(document);
@@ -105,6 +132,7 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
   if (!model)
     return PN_ENOMEM;
   model->options = *options;
+  model->other_document = json_incref(options->other_mode_document);
   if (callbacks)
     model->callbacks = *callbacks;
   model->arg = arg;
@@ -206,6 +234,8 @@ void pn_model_free(pn_model *model) {
   pn_runner_free(model->runner); /* its predictions hand their folders to the pool */
   pn_pool_free(model->pool);
   pn_schema_validator_free(model->validator);
+  pn_schema_validator_free(model->other_validator);
+  json_decref(model->other_document);
   json_decref(model->schema);
   pn_config_free(model->config);
   pn_serve_metrics_free(model->metrics);
@@ -217,6 +247,11 @@ pn_runner *pn_model_runner(const pn_model *model) { return model->runner; }
 pn_pool *pn_model_pool(const pn_model *model) { return model->pool; }
 const json_t *pn_model_schema(const pn_model *model) { return model->schema; }
 const pn_schema_validator *pn_model_validator(const pn_model *model) { return model->validator; }
+const pn_schema_validator *pn_model_validator_for(const pn_model *model, int training) {
+  if (!training != !model->training && model->other_validator)
+    return model->other_validator;
+  return model->validator;
+}
 int pn_model_is_training(const pn_model *model) { return model->training; }
 pn_serve_metrics *pn_model_metrics(const pn_model *model) { return model->metrics; }
 
@@ -241,6 +276,8 @@ void pn_model_release(pn_model *model) {
 void pn_model_reload(pn_model *model) {
   pn_schema_validator_free(model->validator);
   model->validator = NULL;
+  pn_schema_validator_free(model->other_validator);
+  model->other_validator = NULL;
   json_decref(model->schema);
   model->schema = NULL;
   pn_runner_restart(model->runner, "the worker was restarted because the model's code changed");

@@ -28,6 +28,10 @@ typedef struct pn_model_options {
   int restart;             /* restart a dead worker */
   int max_concurrency;     /* 0: $COG_MAX_CONCURRENCY, cog.yaml, @concurrent, else 1 */
   long poll_us;            /* the worker polls this long for its next frame (core/loop.h) */
+  /* The other mode's OpenAPI document, when cog.yaml has both `run` and `train` (borrowed
+   * for the call to pn_model_open, which keeps a reference): the served schema is the
+   * merged document, and requests of the other kind are checked against its inputs. */
+  json_t *other_mode_document;
 } pn_model_options;
 
 typedef struct pn_model_callbacks {
@@ -54,6 +58,9 @@ pn_pool *pn_model_pool(const pn_model *model);
 const json_t *pn_model_schema(const pn_model *model);
 /* The validator for the handler's inputs, or NULL until the schema exists. */
 const pn_schema_validator *pn_model_validator(const pn_model *model);
+/* The validator for a prediction (`training` 0) or a training (1): the other mode's
+ * inputs when its document was given (pn_model_options), else the handler's. */
+const pn_schema_validator *pn_model_validator_for(const pn_model *model, int training);
 /* Reloads the model's code: a fresh worker imports and describes it again (the schema
  * is rebuilt) and runs setup; predictions in flight fail saying why. */
 void pn_model_reload(pn_model *model);

@@ -473,15 +473,18 @@ static void create(server *self, struct evhttp_request *request, const char *pat
     json_decref(body.body);
     return;
   }
+  /* /trainings and /predictions reach the same worker, as in Cog, but each is checked
+   * against its own inputs when the served document holds both. */
+  const pn_schema_validator *validator = pn_model_validator_for(self->model, training);
   json_t *coerced = NULL, *detail = NULL;
-  if (pn_schema_validate(pn_model_validator(self->model), body.input, &coerced, &detail) < 0 ||
-      pn_inputs_check_remote(pn_model_validator(self->model), coerced, &detail) < 0) {
+  if (pn_schema_validate(validator, body.input, &coerced, &detail) < 0 ||
+      pn_inputs_check_remote(validator, coerced, &detail) < 0) {
     json_decref(coerced);
     reply_new(request, 422, json_pack("{s:o}", "detail", detail));
     json_decref(body.body);
     return;
   }
-  size_t inline_bytes = inline_input_size(pn_model_validator(self->model), coerced);
+  size_t inline_bytes = inline_input_size(validator, coerced);
   if (inline_bytes > PN_IPC_FRAME_MAX - FRAME_ROOM) {
     char *message = pn_strfmt("input too large (limit %u MiB): the input's values take %zu MiB; "
                               "pass large data as a file input (a URL or data: URI) instead",
@@ -493,7 +496,7 @@ static void create(server *self, struct evhttp_request *request, const char *pat
     return;
   }
   char *too_many = NULL;
-  if (pn_inputs_check_limits(pn_model_validator(self->model), coerced, &too_many) < 0) {
+  if (pn_inputs_check_limits(validator, coerced, &too_many) < 0) {
     reply_new(request, 422,
               json_pack("{s:[{s:[s,s], s:s, s:s}]}", "detail", "loc", "body", "input", "msg",
                         too_many ? too_many : "out of memory", "type", "value_error"));
