@@ -12,8 +12,10 @@
 #include "cli/options.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "hub/bridge.h"
 #include "hub/sandbox.h"
 #include "image/image.h"
+#include "image/network.h"
 
 #include <limits.h>
 #include <libgen.h>
@@ -206,12 +208,19 @@ static long free_port(void) {
   return port;
 }
 
-/* What the hub asks for an image version (`--x-isolate`, see docs/security.md): no
- * capabilities and no way to gain any, and the memory and process limits of its
- * sandboxed folder versions (PINION_SANDBOX_MEMORY_MB, PINION_SANDBOX_PROCESSES). The
- * container already gets no host folder and no variable of the host's but PORT. */
-static void add_isolation(pn_image_argv *run) {
+/* What the hub asks for an image version (`--x-isolate`, see docs/security.md): the
+ * engine's own bridge network, never the host's (whatever containers.conf says), so
+ * that the host's loopback is out of reach; no capabilities and no way to gain any;
+ * and the memory and process limits of its sandboxed folder versions
+ * (PINION_SANDBOX_MEMORY_MB, PINION_SANDBOX_PROCESSES). The container already gets no
+ * host folder and no variable of the host's but PORT. */
+static void add_isolation(const pn_image_engine *engine, pn_image_argv *run) {
   pn_sandbox_options limits = pn_sandbox_options_from_env();
+  pn_image_argv_add(run, "--network=" PN_IMAGE_BRIDGE);
+  /* The hub is at PN_HUB_BRIDGE_HOST (hub/bridge.h): podman names the gateway so in
+   * every container on a bridge, docker when asked. */
+  if (engine->kind == PN_ENGINE_DOCKER)
+    pn_image_argv_add(run, "--add-host=" PN_HUB_BRIDGE_HOST ":host-gateway");
   pn_image_argv_add(run, "--cap-drop=all");
   pn_image_argv_add(run, "--security-opt=no-new-privileges");
   if (limits.memory_bytes)
@@ -289,11 +298,12 @@ int pn_cli_serve_image(int argc, char **argv) {
     pn_image_argv_init(&run);
     pn_image_run_prefix(&engine, &run, image_wants_gpu(&engine, image), 1);
     if (isolate)
-      add_isolation(&run);
+      add_isolation(&engine, &run);
     /* The server listens on the same port inside; on a host-network engine that port
-     * is the host's, otherwise it is published on HOST. */
+     * is the host's, otherwise (and always for the hub, whose containers are on the
+     * bridge) it is published on HOST. */
     pn_image_argv_addf(&run, "--env=PORT=%ld", port);
-    if (!engine.host_network)
+    if (isolate || !engine.host_network)
       pn_image_argv_addf(&run, "--publish=%s:%ld:%ld", host, port, port);
     for (size_t i = 0; i < env.count; i++)
       pn_image_argv_add(&run, env.items[i]);

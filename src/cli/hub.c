@@ -7,10 +7,13 @@
 #include "core/json.h"
 #include "hub/hub.h"
 #include "hub/sandbox.h"
+#include "image/network.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int token_command(int argc, char **argv) {
   if (argc < 2) {
@@ -120,6 +123,38 @@ static int migrate_command(int argc, char **argv) {
   return pn_hub_migrate(data, database) < 0 ? 1 : 0;
 }
 
+/* Asks the container engine for its bridge's gateway in a child process, so that the
+ * hub starts without waiting for the engine (about a second): the child writes the
+ * address, or "!" and why there is none, to the pipe whose read end it leaves in
+ * bridge->probe_fd, and exits. Without a child (fork or pipe failed) the hub says
+ * image versions cannot run. */
+static void start_bridge_probe(pn_hub_bridge_options *bridge) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0)
+    return;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    pn_image_engine engine;
+    char *gateway = NULL, *error = NULL;
+    int rc = pn_image_engine_find(NULL, &engine, &error);
+    if (rc == 0)
+      rc = pn_image_bridge_gateway(&engine, &gateway, &error);
+    char *answer = rc == 0 ? pn_strfmt("%s\n", gateway) : pn_strfmt("!%s\n", error ? error : "?");
+    if (answer && write(fds[1], answer, strlen(answer)) < 0)
+      _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return;
+  }
+  bridge->probe_pid = pid;
+  bridge->probe_fd = fds[0];
+}
+
 static int run_hub(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "token") == 0)
     return token_command(argc - 1, argv + 1);
@@ -132,6 +167,7 @@ static int run_hub(int argc, char **argv) {
   const pn_cli_text_flag text_flags[] = {
       {"--listen", NULL, &options.listen},
       {"--internal-listen", NULL, &options.internal_listen},
+      {"--container-gateway", NULL, &options.bridge.gateway},
       {"--public-url", NULL, &options.public_url},
       {"--data", NULL, &options.data_dir},
       {"--database", NULL, &options.database},
@@ -172,6 +208,8 @@ static int run_hub(int argc, char **argv) {
   }
   if (more < 0)
     return 2;
+  if (options.isolation != PN_ISOLATION_NONE && !options.bridge.gateway)
+    start_bridge_probe(&options.bridge);
   return pn_hub_run(&options);
 }
 
@@ -199,6 +237,10 @@ const struct pn_cli_command pn_cli_hub_command = {
     "                           Where instances reach the hub (webhooks, output uploads);\n"
     "                           every request there needs an instance's credential\n"
     "                           (default 127.0.0.1 on a free port)\n"
+    "      --container-gateway IPV4\n"
+    "                           The container engine's bridge gateway, where image\n"
+    "                           versions' containers reach those routes, on the same\n"
+    "                           port (default: asked of the engine, e.g. 10.88.0.1)\n"
     "      --public-url URL     The origin clients see, for URLs in replies\n"
     "                           (default http://HOST:PORT)\n"
     "      --data DIR           The data folder (default ./.pinion)\n"
@@ -217,7 +259,8 @@ const struct pn_cli_command pn_cli_hub_command = {
     "                           bubblewrap  folder versions in a bubblewrap sandbox (no\n"
     "                                       view of the data folder, an empty environment,\n"
     "                                       an unprivileged uid), image versions in the\n"
-    "                                       container engine, without capabilities\n"
+    "                                       container engine, without capabilities, on\n"
+    "                                       its bridge network (not the host's)\n"
     "                           container   image versions only; folder versions are refused\n"
     "                           none        as this hub's user, with its environment and\n"
     "                                       files: ONLY if you trust everyone who can push\n"

@@ -310,7 +310,8 @@ static void store_file(pn_hub_request *request, const char *account, const char 
   pn_hub_problem_not_queued(request, rc, "storing files");
 }
 
-char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal) {
+char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
+                             const char *internal_url) {
   const char *owner = text_of(file, "account"), *id = text_of(file, "id");
   long expiry = (long)time(NULL) + seconds;
   char *message = pn_strfmt("%s %s %ld", owner, id, expiry);
@@ -330,7 +331,7 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int 
   char *url = NULL;
   if (encoded_signature && encoded_owner)
     url = pn_strfmt("%s/%s/files/%s/download?owner=%s&expiry=%ld&signature=%s",
-                    internal ? hub->internal_url : hub->public_url, internal ? "internal" : "v1",
+                    internal_url ? internal_url : hub->public_url, internal_url ? "internal" : "v1",
                     id, encoded_owner, expiry, encoded_signature);
   free(encoded_signature);
   free(encoded_owner);

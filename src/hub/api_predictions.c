@@ -798,9 +798,14 @@ static int resolve_version(pn_hub_request *request, const char *version, resolve
 }
 
 /* Rewrites this hub's own /v1/files/{id} URLs in `input` (top level and in lists) to
- * signed URLs on 127.0.0.1 that an instance can fetch, and keeps those files as long
- * as the prediction (its page shows them). Returns a new object. */
-static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input) {
+ * signed URLs on the internal listener that the target's instance can reach (its
+ * loopback socket, or its bridge socket for a container), and keeps those files as
+ * long as the prediction (its page shows them). Returns a new object. */
+static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input,
+                                 const json_t *version) {
+  const char *kind = text_of(version, "kind");
+  const char *internal_url = pn_scheduler_instance_hub_url(
+      request->hub->scheduler, kind && strcmp(kind, "image") == 0);
   json_t *copy = json_deep_copy(input);
   char *prefix = pn_hub_url(request->hub, "/v1/files/");
   size_t prefix_length = prefix ? strlen(prefix) : 0;
@@ -821,7 +826,7 @@ static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input) {
         int kept = pn_hub_file_keep(request->hub, file);
         if (kept < 0 && kept != PN_ENOENT)
           pn_warn("could not keep the input file %s with its prediction", text_of(file, "id"));
-        char *url = pn_hub_file_signed_url(request->hub, file, 24 * 3600, 1);
+        char *url = pn_hub_file_signed_url(request->hub, file, 24 * 3600, internal_url);
         if (url)
           json_string_set(item, url);
         pn_free(url);
@@ -975,7 +980,7 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
    * secrets redacted, the request to resume with too (a secret is never a file URL). */
   int secrets = 0;
   json_t *shown_input = NULL, *instance_input = NULL, *stored_request_input = NULL;
-  if (valid == 0 && (instance_input = rewrite_file_urls(request, input))) {
+  if (valid == 0 && (instance_input = rewrite_file_urls(request, input, target->version))) {
     shown_input = redact_secrets(validator, input, &secrets);
     stored_request_input = redact_secrets(validator, instance_input, &secrets);
   }

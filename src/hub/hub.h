@@ -7,6 +7,7 @@
 
 #include "core/http_client.h"
 #include "core/pool.h"
+#include "hub/bridge.h"
 #include "hub/scheduler.h"
 #include "store/store.h"
 
@@ -20,6 +21,9 @@ typedef struct pn_hub_options {
   const char *listen;     /* HOST:PORT (127.0.0.1:8080) */
   /* HOST:PORT of the instances' routes (127.0.0.1:0) */
   const char *internal_listen;
+  /* the container engine's bridge, where image versions' containers reach those routes
+   * (hub/bridge.h); unused under --isolation none */
+  pn_hub_bridge_options bridge;
   const char *public_url; /* the origin clients see (http://<listen>) */
   const char *data_dir;   /* ./.pinion */
   /* The state's database: a postgres:// URL, or NULL for SQLite at data_dir/hub.db */
@@ -71,6 +75,10 @@ typedef struct pn_hub {
   pn_scheduler *scheduler;
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
+  /* the same on the engine's bridge, for image versions' containers (hub/bridge.h),
+   * or NULL under --isolation none */
+  char *container_internal_url;
+  struct pn_hub_bridge *bridge;
   char *data_dir;
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
   struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
@@ -175,8 +183,10 @@ json_t *pn_hub_model_visible(pn_hub_request *request, const char *owner, const c
 int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert);
 
 /* Files: a signed download URL for file `id` valid for `seconds`, pn_malloc'd, on the
- * public origin or (internal) on the internal listener, for instances. */
-char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds, int internal);
+ * public origin (`internal_url` NULL) or under /internal/ at `internal_url` (one of the
+ * internal listener's URLs, for instances: pn_scheduler_instance_hub_url). */
+char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
+                             const char *internal_url);
 /* Keeps an uploaded file (a row the caller owns) for as long as the hub keeps the
  * predictions that use it: its expires_at becomes null, so no sweep deletes it.
  * PN_ENOENT when it has expired already. */

@@ -101,6 +101,9 @@ struct pn_scheduler {
   char *python;
   char *data_dir;
   char *hub_url;
+  char *container_hub_url; /* for image versions unless isolation is none */
+  int container_pending;   /* image versions' instances wait for the hub's bridge socket */
+  char *container_error;   /* why image versions cannot run, or NULL */
   double idle_timeout;
   double boot_timeout;
   enum pn_isolation isolation;
@@ -466,10 +469,15 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   e->retry_timer = evtimer_new(scheduler->base, on_retry, e);
   char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
   char *scratch = instances_dir ? pn_fs_join(instances_dir, e->token) : NULL;
-  char *upload_url = pn_strfmt("%s/internal/uploads/%s/", scheduler->hub_url, e->credential);
+  char *upload_url = pn_strfmt("%s/internal/uploads/%s/",
+                               pn_scheduler_instance_hub_url(scheduler, t->image != NULL),
+                               e->credential);
   int rc = PN_ENOMEM;
   if (t->bundle_dir && scheduler->sandbox_error) {
     *error = pn_strdup(scheduler->sandbox_error);
+    rc = PN_EUNSUPPORTED;
+  } else if (t->image && scheduler->isolation != PN_ISOLATION_NONE && scheduler->container_error) {
+    *error = pn_strfmt("image versions cannot run on this hub: %s", scheduler->container_error);
     rc = PN_EUNSUPPORTED;
   } else if (e->idle_timer && e->retry_timer && scratch && upload_url) {
     pn_instance_spec spec = {.pinion = scheduler->pinion,
@@ -571,7 +579,9 @@ static void on_put_done(const pn_http_response *response, void *arg) {
 
 static int dispatch(pn_scheduler *scheduler, prediction *p, entry *e) {
   json_t *body = json_deep_copy(p->request);
-  char *webhook = pn_strfmt("%s/internal/instances/%s/webhook", scheduler->hub_url, e->credential);
+  char *webhook = pn_strfmt("%s/internal/instances/%s/webhook",
+                            pn_scheduler_instance_hub_url(scheduler, e->target->image != NULL),
+                            e->credential);
   char *text = NULL;
   if (body && webhook && json_object_set_new(body, "id", json_string(p->id)) == 0 &&
       json_object_set_new(body, "webhook", json_string(webhook)) == 0)
@@ -661,7 +671,10 @@ static void schedule_target(pn_scheduler *scheduler, target *t) {
       booting_slots += t->slots;
   }
   char *error = NULL;
-  while ((t->queued > booting_slots || instances < t->min_instances) &&
+  /* An image version's instance waits until the hub knows its way in (hub/bridge.h);
+   * the answer kicks the scheduler. */
+  int held = t->image && scheduler->isolation != PN_ISOLATION_NONE && scheduler->container_pending;
+  while (!held && (t->queued > booting_slots || instances < t->min_instances) &&
          instances < t->max_instances) {
     if (start_entry(scheduler, t, &error) < 0) {
       char *message = pn_strfmt("could not start an instance of the model: %s",
@@ -836,6 +849,21 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
 
 /* --- the interface -------------------------------------------------------------------- */
 
+const char *pn_scheduler_instance_hub_url(const pn_scheduler *scheduler, int image) {
+  if (!image || scheduler->isolation == PN_ISOLATION_NONE || !scheduler->container_hub_url)
+    return scheduler->hub_url;
+  return scheduler->container_hub_url;
+}
+
+void pn_scheduler_container_network(pn_scheduler *scheduler, const char *error) {
+  scheduler->container_pending = 0;
+  pn_free(scheduler->container_error);
+  scheduler->container_error = error ? pn_strdup(error) : NULL;
+  if (error && !scheduler->container_error)
+    scheduler->container_error = pn_strdup("out of memory");
+  kick(scheduler);
+}
+
 int pn_scheduler_new(struct event_base *base, pn_http_client *client,
                      const pn_scheduler_options *options, pn_scheduler_event_fn on_event, void *arg,
                      pn_scheduler **out) {
@@ -857,13 +885,20 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   size_t length = scheduler->hub_url ? strlen(scheduler->hub_url) : 0;
   while (length && scheduler->hub_url[length - 1] == '/')
     scheduler->hub_url[--length] = '\0';
+  scheduler->container_hub_url =
+      options->container_hub_url ? pn_strdup(options->container_hub_url) : NULL;
+  scheduler->container_pending = options->container_pending;
+  scheduler->container_error =
+      options->container_error ? pn_strdup(options->container_error) : NULL;
   scheduler->idle_timeout = options->idle_timeout > 0 ? options->idle_timeout : 60;
   scheduler->boot_timeout = options->boot_timeout > 0 ? options->boot_timeout : 600;
   scheduler->on_event = on_event;
   scheduler->arg = arg;
   scheduler->kick = event_new(base, -1, 0, on_kick, scheduler);
   if (!scheduler->pinion || (python && *python && !scheduler->python) || !scheduler->data_dir ||
-      !scheduler->hub_url || !scheduler->kick) {
+      !scheduler->hub_url || !scheduler->kick ||
+      (options->container_hub_url && !scheduler->container_hub_url) ||
+      (options->container_error && !scheduler->container_error)) {
     pn_scheduler_free(scheduler);
     return PN_ENOMEM;
   }
@@ -936,6 +971,8 @@ void pn_scheduler_free(pn_scheduler *scheduler) {
   pn_free(scheduler->python);
   pn_free(scheduler->data_dir);
   pn_free(scheduler->hub_url);
+  pn_free(scheduler->container_hub_url);
+  pn_free(scheduler->container_error);
   pn_free(scheduler);
 }
 

@@ -21,6 +21,14 @@ typedef struct pn_scheduler_options {
   const char *python;          /* the models' Python (passed as --python), or NULL */
   const char *data_dir;        /* instances get scratch folders under DATA/instances/ */
   const char *hub_url;         /* the hub's internal listener: http://127.0.0.1:PORT */
+  /* The same on the container engine's bridge (http://host.containers.internal:PORT),
+   * for image versions unless isolation is none (hub/bridge.h). While
+   * container_pending, the hub does not know yet whether it can listen there, and
+   * image versions' instances wait; container_error says why it cannot, and image
+   * versions' predictions fail with it. */
+  const char *container_hub_url;
+  int container_pending;
+  const char *container_error;
   double idle_timeout;         /* seconds an instance above min_instances may sit idle (60) */
   double boot_timeout;         /* seconds an instance may take to become READY (600) */
   enum pn_isolation isolation; /* how instances run (default: folder versions sandboxed) */
@@ -51,6 +59,15 @@ enum pn_scheduler_event {
 typedef void (*pn_scheduler_event_fn)(void *arg, const char *prediction_id,
                                       enum pn_scheduler_event event, const char *kind,
                                       const json_t *detail);
+
+/* The internal listener's URL an instance of an image version (`image`) or of a
+ * folder version reaches the hub at (borrowed; without a trailing slash). */
+const char *pn_scheduler_instance_hub_url(const pn_scheduler *scheduler, int image);
+
+/* The hub's answer to container_pending: NULL when it listens on the bridge now (image
+ * versions' instances start), else why it cannot (copied; their predictions fail with
+ * it). */
+void pn_scheduler_container_network(pn_scheduler *scheduler, const char *error);
 
 /* Removes the scratch folders a previous run left under DATA/instances/ and, with
  * bubblewrap isolation, probes the sandbox once (blocking, at most 10 s); when the probe

@@ -6,7 +6,8 @@
  * signed download URLs carry their own capability), or a running instance (its
  * credential is the first `{}`). The hub listens twice: the public listener serves /v1/
  * and the pages (paths outside /v1/ belong to hub/pages.c) and never /internal/; the
- * internal listener (--internal-listen, 127.0.0.1 on an ephemeral port by default)
+ * internal listener (--internal-listen, 127.0.0.1 on an ephemeral port by default, and
+ * a second socket on the container engine's bridge for image versions, hub/bridge.c)
  * serves only /internal/, each route behind a credential, so a proxy on the same host
  * cannot make a caller "local". libevent 2.1 knows no QUERY method: such requests
  * arrive with an unknown type and their body unread, so the router reads the body
@@ -924,8 +925,9 @@ static int bind_internal(pn_hub *hub) {
   hub->internal_url =
       pn_strfmt("http://%s:%d", strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port);
   pn_info("pinion hub: internal routes on %s:%d", host, port);
+  int rc = hub->internal_url ? pn_hub_bridge_open(hub, host, port) : -1;
   pn_free(host);
-  return hub->internal_url ? 0 : -1;
+  return rc;
 }
 
 static void on_signal(evutil_socket_t signal_number, short what, void *arg) {
@@ -975,6 +977,9 @@ int pn_hub_run(const pn_hub_options *options) {
         .python = options->python,
         .data_dir = hub.data_dir,
         .hub_url = hub.internal_url,
+        .container_hub_url = hub.container_internal_url,
+        .container_pending = pn_hub_bridge_pending(&hub),
+        .container_error = pn_hub_bridge_error(&hub),
         .idle_timeout = options->idle_timeout > 0 ? options->idle_timeout : 60,
         .boot_timeout = 600,
         .isolation = options->isolation,
@@ -1018,6 +1023,7 @@ int pn_hub_run(const pn_hub_options *options) {
     event_free(sweep);
   pn_pool_free(hub.pool); /* before evhttp_free: its jobs answer their requests */
   pn_hub_predictions_free(&hub);
+  pn_hub_bridge_close(&hub); /* its probe's answer would go to the scheduler */
   pn_scheduler_free(hub.scheduler);
   evhttp_free(hub.http);
   if (hub.internal_http)
@@ -1034,6 +1040,7 @@ int pn_hub_run(const pn_hub_options *options) {
   }
   pn_free(hub.public_url);
   pn_free(hub.internal_url);
+  pn_free(hub.container_internal_url);
   pn_free(hub.data_dir);
   return exit_code;
 }

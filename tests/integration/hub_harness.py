@@ -71,7 +71,14 @@ class Hub:
         # The internal listener's address (instances' routes), from the hub's log.
         found = re.findall(r"internal routes on ([0-9.]+:[0-9]+)", self.read_log())
         self.internal_url = "http://" + found[-1] if found else None
+        self.container_internal_url = self.find_container_internal_url()
         return self
+
+    def find_container_internal_url(self):
+        """The internal listener's socket on the container engine's bridge, from the log
+        (it opens once the hub has asked the engine), or None."""
+        found = re.findall(r"internal routes for containers on ([0-9.]+:[0-9]+)", self.read_log())
+        return "http://" + found[-1] if found else None
 
     def read_log(self):
         with open(self.data + ".log") as log:

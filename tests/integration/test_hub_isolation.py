@@ -280,17 +280,24 @@ def test_container_isolation_refuses_folder_versions(tmp_path):
 
 
 FAKE_ENGINE = """#!/bin/sh
-# A stand-in for podman: labels for `image inspect`, and `run` records its arguments.
+# A stand-in for podman: labels for `image inspect`, a bridge gateway for `network
+# inspect` (a documentation address: the hub may bind it, nothing answers there; after
+# $PINION_TEST_BRIDGE_DELAY seconds), and `run` records its arguments.
 case "$1" in
   image) echo '{}' ;;
+  network) [ -z "$PINION_TEST_NO_BRIDGE" ] || { echo 'Error: network not found' >&2; exit 125; }
+           sleep "${PINION_TEST_BRIDGE_DELAY:-0}"; : > "$PINION_TEST_RUN_RECORD.answered"
+           echo '198.51.100.1 ' ;;
   run) printf '%s\\n' "$@" > "$PINION_TEST_RUN_RECORD"; exit 3 ;;
 esac
 """
 
 
-def image_run_arguments(tmp_path, args):
+def image_run(tmp_path, args, extra_env=None):
     """Runs a prediction of an image version on a hub started with `args`, with a fake
-    podman first on PATH; returns the arguments the instance gave `podman run`."""
+    podman first on PATH; returns the failed prediction, the arguments the instance gave
+    `podman run` (None when it never ran the engine) and the hub's log when the
+    prediction was created."""
     engine_dir = tmp_path / "engine"
     engine_dir.mkdir()
     (engine_dir / "podman").write_text(FAKE_ENGINE)
@@ -301,19 +308,28 @@ def image_run_arguments(tmp_path, args):
         "PINION_ENGINE": "podman", "PINION_ENGINE_NESTED": "0",
         "XDG_CONFIG_HOME": str(tmp_path / "config"), "PINION_TEST_RUN_RECORD": str(record),
         "PINION_SANDBOX_MEMORY_MB": "1536", "PINION_SANDBOX_PROCESSES": "77",
-        "PINION_TEST_CANARY": "canary"}).start()
+        "PINION_TEST_CANARY": "canary", **(extra_env or {})}).start()
     try:
         folder = hub.push(None, "alice/folder", cwd=hostile_copy(tmp_path, "folder"))
         schema = hub.get("/v1/models/alice/folder/versions/" + folder).json()["openapi_schema"]
         response = hub.post("/v1/models/alice/imaged/versions",
                             json={"image": "localhost/imaged:1", "openapi_schema": schema})
         assert response.status_code == 201, response.text
-        prediction = run(hub, response.json()["id"], action="write", nonce="n")
+        created = hub.post("/v1/predictions", json={"version": response.json()["id"], "input": {
+            "action": "write", "nonce": "n"}})
+        assert created.status_code == 201, created.text
+        log = hub.read_log()
+        prediction = wait_done(hub, created.json()["id"])
         assert prediction["status"] == "failed"
-        wait_for(record.exists, "the instance never ran the engine")
-        return record.read_text().splitlines()
+        return prediction, record.read_text().splitlines() if record.exists() else None, log
     finally:
         hub.stop()
+
+
+def image_run_arguments(tmp_path, args):
+    prediction, arguments, log = image_run(tmp_path, args)
+    assert arguments, prediction
+    return arguments
 
 
 def test_image_versions_run_without_privileges_and_with_limits(tmp_path):
@@ -323,6 +339,10 @@ def test_image_versions_run_without_privileges_and_with_limits(tmp_path):
                      "--pids-limit=77"):
         assert expected in arguments, arguments
     assert arguments.index("--memory=1536m") < arguments.index("localhost/imaged:1")
+    # The engine's bridge, not the host's network; the port only on the host's loopback.
+    assert "--network=bridge" in arguments, arguments
+    port = [a for a in arguments if a.startswith("--env=PORT=")][0].split("=")[2]
+    assert "--publish=127.0.0.1:%s:%s" % (port, port) in arguments, arguments
     # Nothing of the host's: no folder, no variable but PORT.
     assert not [a for a in arguments if a.startswith(("-v", "--volume", "--mount", "--env-host"))]
     assert [a for a in arguments if a.startswith(("-e", "--env"))] == \
@@ -333,7 +353,28 @@ def test_image_versions_run_without_privileges_and_with_limits(tmp_path):
 def test_image_versions_without_isolation_run_as_before(tmp_path):
     arguments = image_run_arguments(tmp_path, ["--isolation", "none"])
     assert arguments[0] == "run" and "localhost/imaged:1" in arguments
-    assert not [a for a in arguments if a.startswith(("--cap-drop", "--memory", "--pids-limit"))]
+    assert not [a for a in arguments
+                if a.startswith(("--cap-drop", "--memory", "--pids-limit", "--network"))]
+
+
+def test_image_versions_wait_for_the_engines_bridge(tmp_path):
+    """The hub asks the engine for its bridge's gateway while it serves: a prediction of
+    an image version made before the answer waits for it, then runs on the bridge."""
+    prediction, arguments, log = image_run(tmp_path, [], {"PINION_TEST_BRIDGE_DELAY": "4"})
+    assert "internal routes for containers" not in log, log
+    assert arguments and "--network=bridge" in arguments, prediction
+    answered = os.stat(tmp_path / "run-arguments.answered").st_mtime_ns
+    assert os.stat(tmp_path / "run-arguments").st_mtime_ns >= answered
+
+
+def test_without_the_engines_bridge_image_versions_fail_saying_why(tmp_path):
+    prediction, arguments, log = image_run(tmp_path, [], {"PINION_TEST_NO_BRIDGE": "1"})
+    assert prediction["error"].startswith(
+        "could not start an instance of the model: image versions cannot run on this hub: "
+        "`podman network inspect podman` named no IPv4 gateway"), prediction
+    assert "Error: network not found" in prediction["error"]
+    assert "make sure `podman run --network=bridge` works on this host" in prediction["error"]
+    assert arguments is None
 
 
 def test_every_example_runs_sandboxed(tmp_path):

@@ -19,11 +19,12 @@ import time
 import pytest
 import requests
 
-from conftest import EXAMPLES, PINION, run_pinion
+from conftest import EXAMPLES, PINION, ROOT, run_pinion
 
 BASE = "localhost/pinion-test-base:3.11"
 HELLO = "localhost/pinion-test-hello"
 DIGITS = "localhost/pinion-test-digits"
+NETWORK = "localhost/pinion-test-image-network"
 BUILD_TIMEOUT = 900
 
 
@@ -286,3 +287,69 @@ def test_hub_publishes_and_runs_an_image_version(hello_image, tmp_path):
         assert "".join(prediction["output"]) == "hello there, image"
     finally:
         hub.stop()
+
+
+def _wait_terminal(hub, prediction, seconds):
+    deadline = time.monotonic() + seconds
+    while prediction["status"] not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline, prediction
+        time.sleep(0.5)
+        prediction = hub.get("/v1/predictions/" + prediction["id"]).json()
+    return prediction
+
+
+def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_image, tmp_path):
+    """An image version's container is on the engine's bridge network: it reaches the host
+    through the bridge's gateway (a service listening on every address), but nothing that
+    listens only on the host's loopback, the hub's API included, which it could with the
+    host's network. It still downloads its input and uploads its output through
+    the hub's internal listener, whose socket on the bridge takes only an instance's
+    credential."""
+    from hub_harness import Hub, problem
+
+    _build(None, NETWORK, base_image, cwd=os.path.join(ROOT, "tests", "fixtures", "image_network"))
+    loopback, everywhere = socket.socket(), socket.socket()
+    hub = Hub(tmp_path / "data").start()
+    try:
+        loopback.bind(("127.0.0.1", 0))
+        everywhere.bind(("0.0.0.0", 0))
+        for listener in (loopback, everywhere):
+            listener.listen(8)
+        # The hub asks the engine for the bridge's gateway while it serves, then listens
+        # there too, on the internal listener's port.
+        deadline = time.monotonic() + 30
+        while not hub.container_internal_url:
+            assert time.monotonic() < deadline, hub.read_log()
+            time.sleep(0.1)
+            hub.container_internal_url = hub.find_container_internal_url()
+        gateway, internal_port = hub.container_internal_url[len("http://"):].rsplit(":", 1)
+        assert internal_port == hub.internal_url.rsplit(":", 1)[1]
+        # The bridge's socket of the internal listener: a made-up credential gets 401,
+        # and the API is not there at all.
+        problem(requests.put(hub.container_internal_url + "/internal/uploads/%s/x.txt" % ("0" * 64),
+                             data=b"x", timeout=10), 401)
+        problem(requests.get(hub.container_internal_url + "/v1/models", timeout=10), 404)
+
+        result = run_pinion("push", "--hub", hub.url, "--token", hub.token("alice"), "alice/network",
+                            "--image", NETWORK, timeout=120)
+        assert result.returncode == 0, result.stderr
+        note = hub.post("/v1/files", files={"content": ("note.txt", b"note from the host")}).json()
+        refused = ["127.0.0.1:%d" % loopback.getsockname()[1],  # its own loopback, not the host's
+                   "%s:%d" % (gateway, loopback.getsockname()[1]),
+                   "%s:%d" % (gateway, hub.port)]  # the API, on the host's loopback
+        reached = "%s:%d" % (gateway, everywhere.getsockname()[1])
+        prediction = hub.post("/v1/predictions", json={
+            "version": result.stdout.strip(),
+            "input": {"note": note["urls"]["get"], "targets": ",".join(refused + [reached])}},
+            headers={"Prefer": "wait=60"}).json()
+        prediction = _wait_terminal(hub, prediction, 180)
+        assert prediction["status"] == "succeeded", (prediction, hub.read_log()[-3000:])
+        assert prediction["output"].startswith(hub.url + "/v1/outputs/")
+        lines = hub.get(prediction["output"]).text.splitlines()
+        assert lines == ["note from the host"] + \
+            ["%s failed: [Errno 111] Connection refused" % target for target in refused] + \
+            [reached + " connected"]
+    finally:
+        hub.stop()
+        loopback.close()
+        everywhere.close()

@@ -1,0 +1,21 @@
+/* The container engine's own network, as the hub needs it for image versions: the
+ * containers run on the engine's default bridge (never the host's network), publish
+ * their port on the host's loopback, and reach the hub through the bridge's gateway
+ * address, the host's side of the bridge. See docs/security.md. */
+#ifndef PN_IMAGE_NETWORK_H
+#define PN_IMAGE_NETWORK_H
+
+#include "image/engine.h"
+
+/* The network `--network=bridge` puts a container on, as each engine names it. */
+#define PN_IMAGE_BRIDGE "bridge"
+
+/* The IPv4 address of the engine's default bridge on the host (podman's network
+ * "podman", 10.88.0.1 unless configured; docker's "bridge", 172.17.0.1), asked of the
+ * engine (at most 10 s). Returns 0 with the address in *address (pn_malloc'd), or a
+ * PN_E* code with *error (pn_malloc'd: what is wrong and how to fix it); the caller
+ * frees either. Rootless podman is refused: its bridge lives in a namespace of its
+ * own that the hub cannot listen in. */
+int pn_image_bridge_gateway(const pn_image_engine *engine, char **address, char **error);
+
+#endif
