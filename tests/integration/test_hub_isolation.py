@@ -280,14 +280,15 @@ def test_container_isolation_refuses_folder_versions(tmp_path):
 
 
 FAKE_ENGINE = """#!/bin/sh
-# A stand-in for podman: labels for `image inspect`, a bridge gateway for `network
-# inspect` (a documentation address: the hub may bind it, nothing answers there; after
-# $PINION_TEST_BRIDGE_DELAY seconds), and `run` records its arguments.
+# A stand-in for podman: labels for `image inspect`, the bridge's gateways for `network
+# inspect` (an IPv6 one, which the hub skips, and a documentation address: the hub may
+# bind it, nothing answers there; after $PINION_TEST_BRIDGE_DELAY seconds), and `run`
+# records its arguments.
 case "$1" in
   image) echo '{}' ;;
   network) [ -z "$PINION_TEST_NO_BRIDGE" ] || { echo 'Error: network not found' >&2; exit 125; }
            sleep "${PINION_TEST_BRIDGE_DELAY:-0}"; : > "$PINION_TEST_RUN_RECORD.answered"
-           echo '198.51.100.1 ' ;;
+           echo 'fd00::1 198.51.100.1 ' ;;
   run) printf '%s\\n' "$@" > "$PINION_TEST_RUN_RECORD"; exit 3 ;;
 esac
 """
@@ -329,6 +330,8 @@ def image_run(tmp_path, args, extra_env=None):
 def image_run_arguments(tmp_path, args):
     prediction, arguments, log = image_run(tmp_path, args)
     assert arguments, prediction
+    isolated = "none" not in args
+    assert ("internal routes for containers on 198.51.100.1:" in log) == isolated, log
     return arguments
 
 
