@@ -589,6 +589,21 @@ static void fail_taken(pn_runner *runner, const pn_batch_entry *taken, size_t co
   pn_free(error);
 }
 
+/* The batch's message was sent: its predictions are processing from now on. */
+static void start_batch(const pn_batch_entry *taken, size_t count) {
+  uint64_t now = pn_clock_realtime_ns();
+  for (size_t i = 0; i < count; i++) {
+    pn_prediction *prediction = taken[i].prediction;
+    prediction->status = PN_PREDICTION_PROCESSING;
+    prediction->started_ns = now;
+    prediction->batch_size = (int)count;
+    prediction->batch_index = (int)i;
+  }
+  /* Every one is marked first: a listener of the first may look at the others. */
+  for (size_t i = 0; i < count; i++)
+    pn_prediction_emit(taken[i].prediction, PN_PREDICTION_EVENT_START, NULL);
+}
+
 /* Hands the next batch to the worker: up to max_size of the oldest waiting. A batch
  * whose message is over the frame limit leaves in halves (the rest waits at the front
  * of the queue); one prediction too large for it alone fails. */
@@ -605,17 +620,7 @@ static void dispatch_batch(pn_runner *runner) {
     fail_taken(runner, taken, count, rc);
     return;
   }
-  uint64_t now = pn_clock_realtime_ns();
-  for (size_t i = 0; i < count; i++) {
-    pn_prediction *prediction = taken[i].prediction;
-    prediction->status = PN_PREDICTION_PROCESSING;
-    prediction->started_ns = now;
-    prediction->batch_size = (int)count;
-    prediction->batch_index = (int)i;
-  }
-  /* Every one is marked first: a listener of the first may look at the others. */
-  for (size_t i = 0; i < count; i++)
-    pn_prediction_emit(taken[i].prediction, PN_PREDICTION_EVENT_START, NULL);
+  start_batch(taken, count);
 }
 
 /* Sets the batch timer for the moment the next batch is due, unless a batch runs (its
@@ -843,6 +848,21 @@ static int enqueue(pn_runner *runner, int slot, pn_prediction *prediction,
   prediction->arg = arg;
   prediction->is_iterator = 0; /* @cog.batch refuses iterators at load */
   runner->running[slot] = pn_prediction_ref(prediction);
+  /* Alone, due now and the worker free (a batch of one at low load): it leaves at once,
+   * as a prediction without batching does, and a failure to send is the caller's. */
+  if (runner->queue.count == 1 && dispatched_count(runner) == 0 && runner->worker &&
+      pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns()) == 0) {
+    pn_batch_queue_take(&runner->queue, 1, runner->batch_taken);
+    rc = send_batch(runner, runner->batch_taken, 1);
+    if (rc < 0) {
+      runner->running[slot] = NULL;
+      prediction->on_event = NULL;
+      pn_prediction_unref(prediction);
+      return rc;
+    }
+    start_batch(runner->batch_taken, 1);
+    return 0;
+  }
   plan_batch(runner);
   return 0;
 }

@@ -91,7 +91,7 @@ def test_embed_gives_the_same_embeddings_batched_and_one_at_a_time():
              "batching reads the weights once", "", "The Cat sat on the mat!", "zebra"]
     outputs = {}
     for config in ("cog.yaml", "unbatched.yaml"):
-        with Server(_example("embed"), config=config) as server:
+        with Server(_example("embed"), config=config, wait=False) as server:
             # The model imports torch and makes its 80 MB of weights at setup.
             server.wait_status("READY", timeout=60)
             if config == "cog.yaml":  # all at once: they share batches

@@ -159,3 +159,22 @@ def test_a_streaming_predictor_cannot_batch():
                 "(it is a generator): a batched handler returns one value per prediction; "
                 "remove @cog.batch, or return a plain value instead of an iterator") in \
             health["setup"]["logs"]
+
+
+def test_with_no_wait_a_lone_prediction_leaves_at_once_and_a_busy_worker_gathers_the_rest():
+    # AsyncPredictor: max_size 4, max_wait_ms 0.
+    with Server("batch_model", config="async.yaml") as s:
+        for text in ("one", "two"):
+            body = s.predict({"text": text})
+            assert (body["output"], body["metrics"]["batch_size"]) == (text.upper(), 1)
+            assert body["logs"] == "async batch of 1\n"
+        # The first leaves alone while the worker is free; the others wait for it to end.
+        first = concurrent.futures.ThreadPoolExecutor(1).submit(
+            s.predict, {"text": "first", "seconds": 1})
+        wait_for(lambda: s.health()["status"] == "READY" and
+                 s.get("/metrics").body.decode().count("pinion_batch_size_count 3"),
+                 what="the first batch to start")
+        rest = post_all(s, [{"input": {"text": t}} for t in ("a", "b", "c")])
+        assert first.result(timeout=10)["metrics"]["batch_size"] == 1
+        assert [(r.json()["output"], r.json()["metrics"]["batch_size"]) for r in rest] == [
+            ("A", 3), ("B", 3), ("C", 3)]
