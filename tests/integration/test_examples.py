@@ -14,18 +14,18 @@ def _example(name):
 
 
 def test_hello_with_i():
-    # On a terminal the pieces are shown as they come; piped, the array Cog prints.
+    # One sentence, on a terminal and piped alike (a string output is printed as is).
     assert run_pinion_on_a_terminal("predict", "-i", "name=world", cwd=_example("hello")) == (
         0, "hello there, world\n", "")
     result = run_pinion("predict", "-i", "name=world", cwd=_example("hello"))
-    assert (result.returncode, json.loads(result.stdout), result.stderr) == (0, ["hello ", "there, ", "world"], "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello there, world\n", "")
 
 
 def test_hello_with_json():
     result = run_pinion("predict", "--json", '{"text":"Alice"}', cwd=_example("hello"))
     assert (result.returncode, result.stderr) == (0, "")
     response = json.loads(result.stdout)
-    assert (response["status"], response["output"], response["error"]) == ("succeeded", ["hello ", "there, ", "Alice"], "")
+    assert (response["status"], response["output"], response["error"]) == ("succeeded", "hello there, Alice", "")
 
 
 def test_digits_reads_an_eight():
