@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -35,8 +36,9 @@
 #include <time.h>
 
 #define WAIT_MAX_SECONDS 60
-/* How long a finished prediction's stream stays in memory, so that reconnects replay
- * the same events with the same ids; later subscribers get one rebuilt from the row. */
+/* How long a finished prediction's stream stays in memory (PINION_STREAM_RETAIN_SECONDS),
+ * so that reconnects replay the same events with the same ids; later subscribers get one
+ * rebuilt from the row. */
 #define STREAM_RETAIN_SECONDS 600
 
 typedef struct waiter {
@@ -349,7 +351,9 @@ static void finish_live(live *item, const json_t *row) {
   if (item->deadline)
     event_del(item->deadline);
   item->expiry = evtimer_new(item->hub->base, on_retain_expired, item);
-  struct timeval retain = {STREAM_RETAIN_SECONDS, 0};
+  struct timeval retain = {(time_t)pn_env_number("PINION_STREAM_RETAIN_SECONDS", "seconds", 1,
+                                                 86400, STREAM_RETAIN_SECONDS),
+                           0};
   if (!item->expiry || evtimer_add(item->expiry, &retain) < 0)
     free_live(item);
 }
