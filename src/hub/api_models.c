@@ -525,7 +525,7 @@ static int model_for_push(pn_hub *hub, const char *account, const char *owner, c
 /* Saves the version of a prepared bundle as owner/name (creating the model), on the
  * loop. *version_out is a new reference to the stored row. */
 int pn_hub_bundle_record(pn_hub *hub, const char *account, const char *owner, const char *name,
-                          const bundle *found, json_t **version_out, char **error) {
+                         const bundle *found, json_t **version_out, char **error) {
   json_t *model = NULL;
   int is_new = 0;
   int rc = model_for_push(hub, account, owner, name, NULL, &model, &is_new, error);
@@ -649,7 +649,7 @@ static void push_work(void *arg) {
   size_t length = evbuffer_get_length(job->tar);
   const unsigned char *tar = evbuffer_pullup(job->tar, -1);
   pn_hub_bundle_prepare(job->hub->data_dir, tar ? (const void *)tar : "", length, &job->limits,
-                 &job->found);
+                        &job->found);
 }
 
 static void push_done(void *arg, int canceled) {
@@ -662,8 +662,8 @@ static void push_done(void *arg, int canceled) {
     char *error = NULL;
     int rc = job->found.rc;
     if (rc == 0)
-      rc = pn_hub_bundle_record(job->hub, job->account, job->owner, job->name, &job->found, &version,
-                          &error);
+      rc = pn_hub_bundle_record(job->hub, job->account, job->owner, job->name, &job->found,
+                                &version, &error);
     reply_push(&reply, rc, error ? error : job->found.error, version, &job->limits);
     json_decref(version);
     pn_free(error);

@@ -81,7 +81,8 @@ typedef struct pn_hub {
   struct event *replay;
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
   struct pn_pool *pool;        /* blocking work (unpacking pushes) off the loop */
-  struct pn_hub_publish *publishing; /* trainings whose weights are being published */
+  /* Trainings whose weights are being published (training_publish.c) */
+  struct pn_hub_publish *publishing;
 } pn_hub;
 
 /* One API request while its handler runs. */

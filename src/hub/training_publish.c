@@ -108,17 +108,17 @@ static void publish_done(void *arg, int canceled) {
   char *error = NULL;
   int rc = job->found.rc;
   if (rc == 0)
-    rc = pn_hub_bundle_record(hub, text_of(job->row, "account"), job->owner, job->name,
-                              &job->found, &version, &error);
+    rc = pn_hub_bundle_record(hub, text_of(job->row, "account"), job->owner, job->name, &job->found,
+                              &version, &error);
   /* Replicate's form, owner/name:version_id: its clients parse it (the Python client
    * fails on a bare id). */
-  char *reference = rc == 0 ? pn_strfmt("%s/%s:%s", job->owner, job->name, text_of(version, "id"))
-                            : NULL;
+  char *reference =
+      rc == 0 ? pn_strfmt("%s/%s:%s", job->owner, job->name, text_of(version, "id")) : NULL;
   if (rc == 0 && !reference)
     rc = PN_ENOMEM;
   if (rc == 0)
-    json_object_set_new(job->row, "output", json_pack("{s:s, s:s}", "version", reference,
-                                                      "weights", job->weights_url));
+    json_object_set_new(job->row, "output",
+                        json_pack("{s:s, s:s}", "version", reference, "weights", job->weights_url));
   const char *why = error ? error : job->found.error ? job->found.error : pn_strerror(rc);
   /* Off the list first: `done` concludes the row, and may look. */
   json_t *row = json_incref(job->row);
