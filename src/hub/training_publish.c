@@ -119,7 +119,11 @@ static void publish_done(void *arg, int canceled) {
   if (rc == 0)
     json_object_set_new(job->row, "output",
                         json_pack("{s:s, s:s}", "version", reference, "weights", job->weights_url));
-  const char *why = error ? error : job->found.error ? job->found.error : pn_strerror(rc);
+  if (!error) { /* kept past publish_free */
+    error = job->found.error;
+    job->found.error = NULL;
+  }
+  const char *why = error ? error : pn_strerror(rc);
   /* Off the list first: `done` concludes the row, and may look. */
   json_t *row = json_incref(job->row);
   pn_hub_published_fn done = job->done;

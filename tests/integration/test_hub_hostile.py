@@ -443,3 +443,26 @@ def test_the_hub_answers_while_a_training_publishes_large_weights(tmp_path):
         assert times[-1] < 0.5, times[-10:]
     finally:
         hub.stop()
+
+
+def test_trained_weights_past_the_bundle_limit_fail_the_training_with_the_limit_named(hub):
+    """The publishing runs on the pool with the bundle limits of a push: a training whose
+    weights would make a bundle over --bundle-max-size (8 MiB here) fails, saying why,
+    and records no version."""
+    from hub_harness import ROOT
+    trainer = hub.push(None, "alice/overweight",
+                       cwd=os.path.join(ROOT, "tests", "fixtures", "hub_large_trainer"))
+    hub.post("/v1/models", json={"owner": "alice", "name": "too-heavy", "visibility": "private"})
+    training = hub.post("/v1/models/alice/overweight/versions/%s/trainings" % trainer,
+                        json={"destination": "alice/too-heavy", "input": {"megabytes": 16}}).json()
+    deadline = time.monotonic() + 90
+    while training["status"] not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline, training
+        time.sleep(0.1)
+        training = hub.get("/v1/trainings/" + training["id"]).json()
+    assert training["status"] == "failed", training
+    assert training["error"].startswith("the trained weights could not become a version: "), \
+        training["error"]
+    assert "more than 8388608 bytes" in training["error"], training["error"]
+    assert hub.get("/v1/models/alice/too-heavy").json()["latest_version"] is None
+    assert leftovers(hub) == []
