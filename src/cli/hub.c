@@ -135,6 +135,7 @@ static int run_hub(int argc, char **argv) {
       {"--public-url", NULL, &options.public_url},
       {"--data", NULL, &options.data_dir},
       {"--database", NULL, &options.database},
+      {"--queue", NULL, &options.queue},
       {"--python", NULL, &options.python},
       {"--port-file", NULL, &options.port_file},
       {NULL, NULL, NULL},
@@ -146,6 +147,17 @@ static int run_hub(int argc, char **argv) {
       if (matched < 0)
         return 2;
       options.idle_timeout = atof(value);
+    } else if ((matched = pn_cli_flag(&args, "--queue-lease", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      char *end = NULL;
+      options.queue_lease = strtod(value, &end);
+      if (end == value || *end || options.queue_lease < PN_QUEUE_LEASE_MIN ||
+          options.queue_lease > PN_QUEUE_LEASE_MAX) {
+        fprintf(stderr, "pinion hub: --queue-lease takes seconds from %.1f to %.0f, got \"%s\"\n",
+                PN_QUEUE_LEASE_MIN, PN_QUEUE_LEASE_MAX, value);
+        return 2;
+      }
     } else if ((matched = pn_cli_flag(&args, "--rate-limit", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -205,6 +217,12 @@ const struct pn_cli_command pn_cli_hub_command = {
     "      --database URL       Keep the state in PostgreSQL:\n"
     "                           postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n"
     "                           (default: SQLite at DIR/hub.db)\n"
+    "      --queue URL          Queue predictions in Redis Streams, shared by every hub\n"
+    "                           given the same URL: redis://[:PASSWORD@]HOST[:PORT][/DB]\n"
+    "                           (default: in this process; see docs/scale-out.md)\n"
+    "      --queue-lease S      Seconds a hub holds a queued prediction without renewing\n"
+    "                           before another hub takes it over (default 30;\n"
+    "                           0.5 to 3600)\n"
     "      --python PATH        The Python that runs models\n"
     "      --idle-timeout S     Seconds before an idle instance stops (default 60)\n"
     "      --rate-limit N       Requests per minute per account (default: not enforced)\n"
@@ -231,6 +249,7 @@ const struct pn_cli_command pn_cli_hub_command = {
     "                             when the hub runs as root), or the container's\n"
     "                             --pids-limit (default 512; 0: unlimited)\n"
     "  PINION_BWRAP               the bubblewrap program (default: bwrap on PATH)\n"
+    "  PINION_QUEUE_PASSWORD      Redis's password, when the --queue URL has none\n"
     "\n"
     "See docs/security.md for what each isolation mode keeps from a model.\n",
     run_hub};

@@ -326,7 +326,9 @@ static void free_live(live *item) {
 
 static void on_retain_expired(evutil_socket_t fd, short what, void *arg) { free_live(arg); }
 
-static void finish_live(live *item, const json_t *row) {
+/* Ends the live entry with the terminal `row`. `completed`: this hub stored the terminal
+ * state, so its hook sends `completed`; else another process did, and sends it. */
+static void finish_live(live *item, const json_t *row, int completed) {
   stream_changes(item, row);
   const char *status = text_of(row, "status");
   if (item->stream) {
@@ -345,7 +347,10 @@ static void finish_live(live *item, const json_t *row) {
   }
   while (item->waiters)
     answer_waiter(item->waiters, 0);
-  pn_hub_hook_complete(item->hook);
+  if (completed)
+    pn_hub_hook_complete(item->hook);
+  else
+    pn_hub_hook_free(item->hook);
   item->hook = NULL;
   item->finished = 1;
   if (item->deadline)
@@ -392,7 +397,29 @@ static void maybe_default_example(pn_hub *hub, const json_t *row) {
   json_decref(model);
 }
 
-/* Moves a non-terminal row to a terminal status, saves it and ends its live entry. */
+/* The statuses a prediction is moved on from; a terminal one is never left. */
+static const char *const active_statuses[] = {"starting", "processing", NULL};
+
+/* Another process stored the terminal state first: `row` becomes the stored one and the
+ * live entry here ends without sending `completed` (the winner sends it). */
+static int concluded_elsewhere(pn_hub *hub, json_t *row) {
+  json_t *stored = NULL;
+  int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, text_of(row, "id"), &stored);
+  if (rc < 0)
+    return rc;
+  json_object_update(row, stored);
+  json_decref(stored);
+  live *item = find_live(hub, text_of(row, "id"));
+  if (item && !item->finished)
+    finish_live(item, row, 0);
+  return 0;
+}
+
+/* Moves a non-terminal row to a terminal status and stores it with a compare-and-set, so
+ * that of everyone concluding the same prediction (a cancel here, its run elsewhere, a
+ * reclaimed run) exactly one does: the one that stored it ends its live entry, sends
+ * `completed` and acknowledges the queue's message. When another was first, `row`
+ * becomes what it stored and this returns 0 too. */
 static int conclude_now(pn_hub *hub, json_t *row, const char *status, const char *error) {
   char now[40];
   json_object_set_new(row, "status", json_string(status));
@@ -400,13 +427,34 @@ static int conclude_now(pn_hub *hub, json_t *row, const char *status, const char
     json_object_set_new(row, "error", json_string(error));
   json_object_set_new(row, "completed_at", json_string(pn_hub_now(now)));
   set_metrics(row);
-  int rc = save_row(hub, row, 0);
-  if (rc == 0 && strcmp(status, "succeeded") == 0)
+  pn_store_keys keys = {.id = text_of(row, "id"),
+                        .account = text_of(row, "account"),
+                        .parent = text_of(row, "kind"),
+                        .status = status,
+                        .created_at = text_of(row, "created_at")};
+  int rc = pn_store_update_from(hub->store, PN_STORE_PREDICTIONS, &keys, row, active_statuses);
+  if (rc == PN_ESTATE) {
+    rc = concluded_elsewhere(hub, row);
+    if (rc == 0)
+      pn_queue_done(hub->queue, text_of(row, "id"));
+    return rc;
+  }
+  if (rc < 0)
+    return rc;
+  if (strcmp(status, "succeeded") == 0)
     maybe_default_example(hub, row);
   live *item = find_live(hub, text_of(row, "id"));
-  if (item && !item->finished)
-    finish_live(item, row);
-  return rc;
+  if (item && !item->finished) {
+    finish_live(item, row, 1);
+  } else if (!item && text_of(row, "webhook") && *text_of(row, "webhook")) {
+    /* Concluded on a hub that neither created nor ran it (a cancel): the hook is made
+     * here, to send `completed` once. */
+    unsigned events = PN_WEBHOOK_ALL;
+    pn_webhook_events_parse(json_object_get(row, "webhook_events_filter"), &events, NULL);
+    pn_hub_hook_complete(pn_hub_hook_new(hub, text_of(row, "id"), text_of(row, "webhook"), events));
+  }
+  pn_queue_done(hub->queue, text_of(row, "id"));
+  return 0;
 }
 
 static void on_published(pn_hub *hub, json_t *row, int rc, const char *error);
@@ -589,9 +637,12 @@ static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_schedule
     }
     return;
   }
-  if (is_terminal(text_of(row, "status")) || pn_hub_training_publishing(hub, prediction_id)) {
-    json_decref(row); /* canceled here already (terminal rows never change), or its
-                         outcome is being published */
+  if (is_terminal(text_of(row, "status")) || !pn_queue_holds(hub->queue, prediction_id) ||
+      pn_hub_training_publishing(hub, prediction_id)) {
+    /* Concluded already (terminal rows never change), taken over by another consumer
+     * after this one's lease ran out (what runs here is no longer wanted), or its
+     * outcome is being published. */
+    json_decref(row);
     return;
   }
   live *item = find_live(hub, prediction_id);
@@ -616,7 +667,8 @@ static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_schedule
     apply_update(row, detail);
     const char *status = text_of(row, "status");
     if (kind && strcmp(kind, "completed") == 0 && is_terminal(text_of(detail, "status"))) {
-      conclude(hub, row, text_of(detail, "status"), text_of(detail, "error"));
+      if (conclude(hub, row, text_of(detail, "status"), text_of(detail, "error")) < 0)
+        hold_event(hub, prediction_id, event, kind, detail);
       break;
     }
     if (is_terminal(status))
@@ -636,7 +688,8 @@ static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_schedule
   }
   case PN_SCHEDULER_FAILED: {
     const char *error = text_of(detail, "error");
-    conclude(hub, row, "failed", error ? error : "the prediction could not be run");
+    if (conclude(hub, row, "failed", error ? error : "the prediction could not be run") < 0)
+      hold_event(hub, prediction_id, event, kind, detail);
     break;
   }
   }
@@ -824,9 +877,35 @@ static json_t *target_json(const resolved *target, const char *mode) {
 }
 
 /* Queues the row's prediction with `request`, the instance's request body: the real
- * one (secrets included) at creation, the stored one after a restart. */
+ * one (secrets included) at creation, the stored one after a restart. The message
+ * carries the target and the request; whoever takes it runs it (pn_hub_prediction_take). */
 static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
   json_t *target_row = json_object_get(row, "target");
+  int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
+  json_t *body = json_pack("{s:O, s:O}", "target", target_row, "request", request);
+  int rc = body ? pn_queue_push(hub->queue, text_of(target_row, "key"), text_of(row, "id"),
+                                max < 1 ? 1 : max, body)
+                : PN_ENOMEM;
+  json_decref(body);
+  return rc;
+}
+
+/* --- the queue's consumer ----------------------------------------------------------- */
+
+/* Runs a prediction the queue handed over: here from the start (the embedded queue, or
+ * Redis to the hub that created it), or taken over from a consumer that died. */
+static void on_take(void *arg, const char *id, const json_t *body) {
+  pn_hub *hub = arg;
+  json_t *row = NULL;
+  int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row);
+  if (rc == PN_ENOENT || (rc == 0 && is_terminal(text_of(row, "status")))) {
+    json_decref(row); /* deleted, or concluded before it ran (a cancel): nothing to run */
+    pn_queue_done(hub->queue, id);
+    return;
+  }
+  if (rc == 0 && !find_live(hub, id))
+    add_live(hub, row);
+  json_t *target_row = json_object_get(body, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
   pn_scheduler_target target = {
       .key = text_of(target_row, "key"),
@@ -837,7 +916,46 @@ static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
       .max_instances = max < 1 ? 1 : max,
       .slots = 1,
   };
-  return pn_scheduler_submit(hub->scheduler, &target, text_of(row, "id"), request);
+  rc = pn_scheduler_submit(hub->scheduler, &target, id, json_object_get(body, "request"));
+  if (rc < 0 && rc != PN_EEXISTS && row) {
+    char *error = pn_strfmt("the hub could not queue the prediction: %s", pn_strerror(rc));
+    conclude(hub, row, "failed", error);
+    pn_free(error);
+  }
+  json_decref(row);
+}
+
+/* Another process stored `id`'s terminal state: what runs here stops, and clients
+ * waiting here get the stored outcome. */
+static void on_settled(void *arg, const char *id, int was_held) {
+  pn_hub *hub = arg;
+  if (was_held)
+    pn_scheduler_cancel(hub->scheduler, id);
+  live *item = find_live(hub, id);
+  json_t *row = NULL;
+  if (item && !item->finished && pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row) == 0 &&
+      is_terminal(text_of(row, "status")))
+    finish_live(item, row, 0);
+  json_decref(row);
+}
+
+/* Another consumer took `id` over: stop running it here. Clients waiting here keep
+ * waiting for the outcome the other one stores (on_settled); intermediate webhooks are
+ * the other one's to send. */
+static void on_lost(void *arg, const char *id) {
+  pn_hub *hub = arg;
+  pn_scheduler_cancel(hub->scheduler, id);
+  live *item = find_live(hub, id);
+  if (item) {
+    pn_hub_hook_free(item->hook);
+    item->hook = NULL;
+  }
+}
+
+pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub) {
+  pn_queue_consumer consumer = {
+      .take = on_take, .settled = on_settled, .lost = on_lost, .arg = hub};
+  return consumer;
 }
 
 static void count_run(pn_hub *hub, const char *model_id) {
@@ -997,10 +1115,25 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
     pn_hub_store_failed(request, rc, "saving the prediction");
     return;
   }
-  count_run(request->hub, text_of(target->model, "id"));
   add_live(request->hub, row);
   rc = submit(request->hub, row, instance_request);
   json_decref(instance_request);
+  if (rc == PN_ECLOSED) {
+    /* The shared queue is unreachable: nothing is kept, so that the client's retry is
+     * the only copy. */
+    live *item = find_live(request->hub, id);
+    if (item)
+      free_live(item);
+    pn_store_delete(request->hub->store, PN_STORE_PREDICTIONS, id);
+    json_decref(row);
+    pn_hub_header(request, "Retry-After", "1");
+    pn_hub_problem(request, 503, NULL,
+                   "The hub's queue (%s) is unreachable or refused the prediction, so it was "
+                   "not created. Retry; the hub reconnects by itself.",
+                   pn_queue_engine_name(request->hub->queue));
+    return;
+  }
+  count_run(request->hub, text_of(target->model, "id"));
   if (rc < 0) {
     char *error = pn_strfmt("the hub could not queue the prediction: %s", pn_strerror(rc));
     conclude(request->hub, row, "failed", error);
@@ -1278,6 +1411,10 @@ void pn_hub_instance_webhook(pn_hub_request *request) {
  * below then add only their own, so none is both resumed and sent anew. */
 void pn_hub_predictions_restore(pn_hub *hub) {
   pn_hub_deliveries_resume(hub);
+  /* A shared queue still holds what was queued, and what this hub ran is taken over by
+   * a consumer once its lease runs out. */
+  if (pn_queue_is_shared(hub->queue))
+    return;
   static const char *const active[] = {"starting", "processing", NULL};
   pn_store_query query = {.statuses = active, .ascending = 1, .limit = 100000};
   json_t *rows = NULL;

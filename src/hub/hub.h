@@ -9,6 +9,7 @@
 #include "core/pool.h"
 #include "core/tar.h"
 #include "hub/scheduler.h"
+#include "queue/queue.h"
 #include "store/store.h"
 
 #include <event2/event.h>
@@ -25,6 +26,9 @@ typedef struct pn_hub_options {
   const char *data_dir;   /* ./.pinion */
   /* The state's database: a postgres:// URL, or NULL for SQLite at data_dir/hub.db */
   const char *database;
+  /* The queue: a redis:// URL, or NULL for the embedded one (queue/queue.h) */
+  const char *queue;
+  double queue_lease;     /* seconds (0: PN_QUEUE_LEASE_DEFAULT) */
   const char *python;     /* the models' Python, or NULL */
   const char *port_file;  /* write the bound port here (tests), or NULL */
   double idle_timeout;    /* seconds (60) */
@@ -69,6 +73,7 @@ typedef struct pn_hub {
   struct pn_listen *listen;     /* accepts for `http` (core/listen.h) */
   pn_http_client *client;
   pn_store *store;
+  pn_queue *queue; /* between the API and the scheduler (api_predictions.c consumes) */
   pn_scheduler *scheduler;
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
@@ -232,6 +237,8 @@ typedef void (*pn_hub_published_fn)(pn_hub *hub, json_t *row, int rc, const char
 int pn_hub_training_publish(pn_hub *hub, json_t *row, pn_hub_published_fn done, char **error);
 int pn_hub_training_publishing(const pn_hub *hub, const char *id);
 
+/* The hub as the queue's consumer: what it takes runs on its scheduler. */
+pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub);
 /* Predictions: resume what was in flight at the last stop. */
 void pn_hub_predictions_restore(pn_hub *hub);
 void pn_hub_predictions_free(pn_hub *hub);

@@ -984,6 +984,15 @@ int pn_hub_run(const pn_hub_options *options) {
       fprintf(stderr, "error: could not start the scheduler\n");
       exit_code = 1;
     }
+    pn_queue_options queue_options = {.url = options->queue, .lease = options->queue_lease};
+    pn_queue_consumer consumer = pn_hub_queue_consumer(&hub);
+    char *queue_error = NULL;
+    if (exit_code == 0 &&
+        pn_queue_open(hub.base, &queue_options, &consumer, &hub.queue, &queue_error) < 0) {
+      fprintf(stderr, "error: %s\n", queue_error ? queue_error : "could not open the queue");
+      exit_code = 1;
+    }
+    pn_free(queue_error);
     if (exit_code == 0 && pn_pool_new(hub.base, HUB_POOL_THREADS, &hub.pool) < 0) {
       fprintf(stderr, "error: could not start the hub's worker threads\n");
       exit_code = 1;
@@ -1018,6 +1027,7 @@ int pn_hub_run(const pn_hub_options *options) {
     event_free(sweep);
   pn_pool_free(hub.pool); /* before evhttp_free: its jobs answer their requests */
   pn_hub_predictions_free(&hub);
+  pn_queue_free(hub.queue);
   pn_scheduler_free(hub.scheduler);
   evhttp_free(hub.http);
   if (hub.internal_http)

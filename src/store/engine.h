@@ -14,8 +14,10 @@ typedef struct pn_store_engine {
   const char *name; /* "SQLite", "PostgreSQL": for messages */
   void (*close)(pn_store *store);
   int (*schema_version)(pn_store *store, int *version);
+  /* Inserts, or (update) replaces the row; with `from` (NULL-terminated statuses), only
+   * while the row's status is one of them: PN_ENOENT when nothing changed. */
   int (*write)(pn_store *store, const char *table, const pn_store_keys *keys, const json_t *doc,
-               int update);
+               int update, const char *const *from);
   int (*get)(pn_store *store, const char *table, const char *id, json_t **doc);
   int (*delete_row)(pn_store *store, const char *table, const char *id);
   int (*list)(pn_store *store, const char *table, const pn_store_query *query, json_t **docs,
@@ -44,6 +46,11 @@ struct pn_store {
 
 /* Records (or, with NULL, forgets) what the last call's failure was; the text is copied. */
 void pn_store_set_failure(pn_store *store, const char *failure);
+
+/* The placeholders for the statuses of `from` (at most 16): "?8, ?9, ..." with marker
+ * '?' and first 8, or "$8, $9, ..." with '$'; *count says how many. pn_malloc'd; NULL
+ * when out of memory. */
+char *pn_store_status_params(const char *const *from, int first, char marker, int *count);
 
 /* The tables every document row lives in, NULL-terminated; names come only from here. */
 extern const char *const pn_store_tables[];

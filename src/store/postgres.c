@@ -366,19 +366,27 @@ static int pg_schema_version(pn_store *store, int *version) {
 }
 
 static int pg_write(pn_store *store, const char *table, const pn_store_keys *keys,
-                    const json_t *doc, int update) {
+                    const json_t *doc, int update, const char *const *from) {
   char *text = pn_json_dump(doc, PN_JSON_COMPACT);
+  int from_count = 0;
+  char *from_params = from ? pn_store_status_params(from, 8, '$', &from_count) : NULL;
   char *sql = update ? pn_strfmt("UPDATE %s SET account=$2, parent=$3, status=$4, is_public=$5, "
-                                 "created_at=$6, doc=$7 WHERE id=$1",
-                                 table)
+                                 "created_at=$6, doc=$7 WHERE id=$1%s%s%s",
+                                 table, from_params ? " AND status IN (" : "",
+                                 from_params ? from_params : "", from_params ? ")" : "")
                      : pn_strfmt("INSERT INTO %s (id, account, parent, status, is_public, "
                                  "created_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                                  table);
-  const char *const values[] = {
+  const char *values[7 + 16] = {
       keys->id,         keys->account, keys->parent, keys->status, keys->is_public ? "1" : "0",
       keys->created_at, text};
-  int rc = !text || !sql ? PN_ENOMEM : change((pg_store *)store, sql, 7, values);
+  for (int i = 0; i < from_count; i++)
+    values[7 + i] = from[i];
+  int rc = !text || !sql || (from && !from_params)
+               ? PN_ENOMEM
+               : change((pg_store *)store, sql, 7 + from_count, values);
   pn_free(sql);
+  pn_free(from_params);
   pn_free(text);
   return rc;
 }

@@ -137,16 +137,19 @@ static void bind_text(sqlite3_stmt *statement, int index, const char *text) {
 }
 
 static int sqlite_write(pn_store *store, const char *table, const pn_store_keys *keys,
-                        const json_t *doc, int update) {
+                        const json_t *doc, int update, const char *const *from) {
   char *text = pn_json_dump(doc, PN_JSON_COMPACT);
+  int from_count = 0;
+  char *from_params = from ? pn_store_status_params(from, 8, '?', &from_count) : NULL;
   char *sql = update ? pn_strfmt("UPDATE %s SET account=?2, parent=?3, status=?4, is_public=?5, "
-                                 "created_at=?6, doc=?7 WHERE id=?1",
-                                 table)
+                                 "created_at=?6, doc=?7 WHERE id=?1%s%s%s",
+                                 table, from_params ? " AND status IN (" : "",
+                                 from_params ? from_params : "", from_params ? ")" : "")
                      : pn_strfmt("INSERT INTO %s (id, account, parent, status, is_public, "
                                  "created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                                  table);
   sqlite3_stmt *statement = NULL;
-  int rc = !text || !sql ? PN_ENOMEM : prepare(store, sql, &statement);
+  int rc = !text || !sql || (from && !from_params) ? PN_ENOMEM : prepare(store, sql, &statement);
   if (rc == 0) {
     bind_text(statement, 1, keys->id);
     bind_text(statement, 2, keys->account);
@@ -155,6 +158,8 @@ static int sqlite_write(pn_store *store, const char *table, const pn_store_keys 
     sqlite3_bind_int(statement, 5, keys->is_public);
     bind_text(statement, 6, keys->created_at);
     bind_text(statement, 7, text);
+    for (int i = 0; i < from_count; i++)
+      bind_text(statement, 8 + i, from[i]);
     int step = sqlite3_step(statement);
     if (step == SQLITE_CONSTRAINT)
       rc = PN_EEXISTS;
@@ -165,6 +170,7 @@ static int sqlite_write(pn_store *store, const char *table, const pn_store_keys 
   }
   sqlite3_finalize(statement);
   pn_free(sql);
+  pn_free(from_params);
   pn_free(text);
   return rc;
 }

@@ -4,8 +4,10 @@
 #include "store/engine.h"
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/error.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -93,7 +95,7 @@ static pn_store *fresh(pn_store *store) {
 
 /* Keeps a call's result as the last failure's code unless it succeeded or found nothing. */
 static int remember(pn_store *store, int rc) {
-  if (rc < 0 && rc != PN_ENOENT && rc != PN_EEXISTS)
+  if (rc < 0 && rc != PN_ENOENT && rc != PN_EEXISTS && rc != PN_ESTATE)
     store->failure_code = rc;
   return rc;
 }
@@ -108,14 +110,44 @@ int pn_store_insert(pn_store *store, const char *table, const pn_store_keys *key
                     const json_t *doc) {
   if (!pn_store_known_table(table) || !keys->id || !keys->created_at)
     return PN_EINVAL;
-  return remember(store, store->engine->write(fresh(store), table, keys, doc, 0));
+  return remember(store, store->engine->write(fresh(store), table, keys, doc, 0, NULL));
 }
 
 int pn_store_update(pn_store *store, const char *table, const pn_store_keys *keys,
                     const json_t *doc) {
   if (!pn_store_known_table(table) || !keys->id || !keys->created_at)
     return PN_EINVAL;
-  return remember(store, store->engine->write(fresh(store), table, keys, doc, 1));
+  return remember(store, store->engine->write(fresh(store), table, keys, doc, 1, NULL));
+}
+
+int pn_store_update_from(pn_store *store, const char *table, const pn_store_keys *keys,
+                         const json_t *doc, const char *const *from) {
+  if (!pn_store_known_table(table) || !keys->id || !keys->created_at || !from || !from[0])
+    return PN_EINVAL;
+  int rc = store->engine->write(fresh(store), table, keys, doc, 1, from);
+  if (rc != PN_ENOENT)
+    return remember(store, rc);
+  /* Nothing changed: the row is gone, or someone moved it on first. */
+  json_t *current = NULL;
+  rc = store->engine->get(store, table, keys->id, &current);
+  json_decref(current);
+  return remember(store, rc == 0 ? PN_ESTATE : rc);
+}
+
+char *pn_store_status_params(const char *const *from, int first, char marker, int *count) {
+  pn_buf list;
+  pn_buf_init(&list, 4096);
+  *count = 0;
+  for (; from && from[*count] && *count < 16; (*count)++) {
+    char param[24];
+    snprintf(param, sizeof param, "%s%c%d", *count ? ", " : "", marker, first + *count);
+    pn_buf_append_str(&list, param);
+  }
+  if (pn_buf_append(&list, "", 1) < 0) {
+    pn_buf_free(&list);
+    return NULL;
+  }
+  return list.data;
 }
 
 int pn_store_get(pn_store *store, const char *table, const char *id, json_t **doc) {

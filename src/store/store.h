@@ -45,7 +45,7 @@ const char *pn_store_engine_name(const pn_store *store);
  * succeeded or the engine said nothing more than its PN_E* code. */
 const char *pn_store_failure(const pn_store *store);
 /* The last call's PN_E* code when the database failed it (PN_ECLOSED: unreachable),
- * else 0: success, PN_ENOENT and PN_EEXISTS are answers, not failures. */
+ * else 0: success, PN_ENOENT, PN_EEXISTS and PN_ESTATE are answers, not failures. */
 int pn_store_failure_code(const pn_store *store);
 /* The schema version the database is at (every migration up to it applied). */
 int pn_store_schema_version(pn_store *store, int *version);
@@ -66,6 +66,12 @@ int pn_store_insert(pn_store *store, const char *table, const pn_store_keys *key
 /* Replaces the row with `keys->id` (document and columns); PN_ENOENT when absent. */
 int pn_store_update(pn_store *store, const char *table, const pn_store_keys *keys,
                     const json_t *doc);
+/* Compare-and-set: replaces row `keys->id` only while its status column is one of
+ * `from` (NULL-terminated), in one statement, so that of two writers moving a row on
+ * from the same status exactly one succeeds. PN_ESTATE when the row has another status
+ * (someone moved it first), PN_ENOENT when it is absent. */
+int pn_store_update_from(pn_store *store, const char *table, const pn_store_keys *keys,
+                         const json_t *doc, const char *const *from);
 /* The document of row `id` as a new reference the caller releases; PN_ENOENT. */
 int pn_store_get(pn_store *store, const char *table, const char *id, json_t **doc);
 /* Deletes row `id`; PN_ENOENT when absent. */

@@ -21,6 +21,11 @@ TIMEOUT = 10
 # every Hub keeps its state in a fresh database of its own there instead of SQLite
 # (tests/integration/test_hub_postgres.py runs the hub's API tests that way).
 TEST_DATABASE = os.environ.get("PINION_TEST_DATABASE")
+# With PINION_TEST_QUEUE set to a Redis server's URL (redis://HOST:PORT/), every Hub
+# queues its predictions there, in a database number of its own, with the lease in
+# PINION_TEST_QUEUE_LEASE (tests/integration/test_hub_redis.py runs the prediction tests
+# that way).
+TEST_QUEUE = os.environ.get("PINION_TEST_QUEUE")
 
 
 def env():
@@ -38,9 +43,10 @@ def pinion(*args, cwd=None, timeout=60):
 class Hub:
     """One `pinion hub` process over `data`; start() and stop() may repeat."""
 
-    def __init__(self, data, args=(), extra_env=None, database=None):
+    def __init__(self, data, args=(), extra_env=None, database=None, queue=None):
         """`database`: a postgres:// URL for the hub's state (default: a fresh database
-        when PINION_TEST_DATABASE is set, else SQLite in `data`)."""
+        when PINION_TEST_DATABASE is set, else SQLite in `data`). `queue`: a redis:// URL
+        (default: a fresh database number when PINION_TEST_QUEUE is set, else embedded)."""
         self.data = str(data)
         self.args = list(args)
         self.extra_env = extra_env or {}
@@ -51,6 +57,12 @@ class Hub:
             import pg_harness
             database = pg_harness.fresh_database(TEST_DATABASE)
         self.database_args = ["--database", database] if database else []
+        if not queue and TEST_QUEUE:
+            import redis_harness
+            queue = redis_harness.fresh_url(TEST_QUEUE)
+        self.queue_args = ["--queue", queue] if queue else []
+        if queue and os.environ.get("PINION_TEST_QUEUE_LEASE"):
+            self.queue_args += ["--queue-lease", os.environ["PINION_TEST_QUEUE_LEASE"]]
 
     def start(self):
         port_file = os.path.join(self.data + ".port")
@@ -59,7 +71,7 @@ class Hub:
         self.log = open(self.data + ".log", "a")
         self.process = subprocess.Popen(
             [PINION, "hub", "--listen", "127.0.0.1:0", "--data", self.data, "--port-file",
-             port_file, *self.database_args, *self.args], env=dict(env(), **self.extra_env), stdout=self.log,
+             port_file, *self.database_args, *self.queue_args, *self.args], env=dict(env(), **self.extra_env), stdout=self.log,
             stderr=self.log)
         deadline = time.monotonic() + TIMEOUT
         while not (os.path.exists(port_file) and open(port_file).read().strip()):

@@ -95,6 +95,59 @@ static void sqlite_says_its_name_version_and_no_failure(void **state) {
   unlink(wal);
 }
 
+static void a_terminal_state_is_written_once(void **state) {
+  char path[] = "/tmp/pinion-test-store-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  pn_store *store = NULL;
+  char *error = NULL;
+  assert_int_equal(pn_store_open(path, &store, &error), 0);
+  static const char *const active[] = {"starting", "processing", NULL};
+  pn_store_keys keys = {.id = "p1", .account = "alice", .parent = "prediction",
+                        .status = "starting", .created_at = "2025-01-01T00:00:00Z"};
+  json_t *doc = json_pack("{s:s, s:s}", "id", "p1", "status", "starting");
+  assert_int_equal(pn_store_insert(store, PN_STORE_PREDICTIONS, &keys, doc), 0);
+  keys.status = "processing";
+  assert_int_equal(pn_store_update_from(store, PN_STORE_PREDICTIONS, &keys, doc, active), 0);
+  /* Two writers conclude from `processing`: the first wins, the second learns it lost. */
+  keys.status = "succeeded";
+  json_object_set_new(doc, "status", json_string("succeeded"));
+  assert_int_equal(pn_store_update_from(store, PN_STORE_PREDICTIONS, &keys, doc, active), 0);
+  keys.status = "canceled";
+  json_object_set_new(doc, "status", json_string("canceled"));
+  assert_int_equal(pn_store_update_from(store, PN_STORE_PREDICTIONS, &keys, doc, active),
+                   PN_ESTATE);
+  assert_int_equal(pn_store_failure_code(store), 0);
+  json_t *stored = NULL;
+  assert_int_equal(pn_store_get(store, PN_STORE_PREDICTIONS, "p1", &stored), 0);
+  assert_string_equal(json_string_value(json_object_get(stored, "status")), "succeeded");
+  json_decref(stored);
+  keys.id = "absent";
+  assert_int_equal(pn_store_update_from(store, PN_STORE_PREDICTIONS, &keys, doc, active),
+                   PN_ENOENT);
+  json_decref(doc);
+  pn_store_close(store);
+  unlink(path);
+  char wal[64];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  unlink(wal);
+  snprintf(wal, sizeof wal, "%s-shm", path);
+  unlink(wal);
+}
+
+static void placeholders_count_the_statuses(void **state) {
+  static const char *const two[] = {"starting", "processing", NULL};
+  int count = 0;
+  char *text = pn_store_status_params(two, 8, '$', &count);
+  assert_string_equal(text, "$8, $9");
+  assert_int_equal(count, 2);
+  pn_free(text);
+  text = pn_store_status_params(two, 8, '?', &count);
+  assert_string_equal(text, "?8, ?9");
+  pn_free(text);
+}
+
 static void an_unreachable_postgresql_is_named_without_its_password(void **state) {
   pn_store *store = NULL;
   char *error = NULL;
@@ -121,6 +174,8 @@ int main(void) {
       cmocka_unit_test(a_per_table_step_names_its_table_everywhere),
       cmocka_unit_test(sqlite_says_its_name_version_and_no_failure),
       cmocka_unit_test(an_unreachable_postgresql_is_named_without_its_password),
+      cmocka_unit_test(a_terminal_state_is_written_once),
+      cmocka_unit_test(placeholders_count_the_statuses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

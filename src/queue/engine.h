@@ -1,0 +1,27 @@
+/* The queue's engines behind queue.h: each one (embedded.c, redis.c) fills a table of
+ * functions, and every pn_queue begins with this head, so queue.c forwards each call
+ * without knowing which engine it talks to. Internal to src/queue/. */
+#ifndef PN_QUEUE_ENGINE_H
+#define PN_QUEUE_ENGINE_H
+
+#include "queue/queue.h"
+
+typedef struct pn_queue_engine {
+  const char *name; /* "embedded", "Redis" */
+  int shared;       /* other processes may share the queue */
+  void (*free)(pn_queue *queue);
+  int (*push)(pn_queue *queue, const char *key, const char *id, int capacity, const json_t *body);
+  int (*done)(pn_queue *queue, const char *id);
+  int (*holds)(const pn_queue *queue, const char *id);
+} pn_queue_engine;
+
+struct pn_queue {
+  const pn_queue_engine *engine;
+  pn_queue_consumer consumer;
+};
+
+int pn_queue_embedded_open(pn_queue **queue);
+int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url, double lease,
+                        pn_queue **queue, char **error);
+
+#endif

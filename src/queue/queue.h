@@ -1,0 +1,89 @@
+/* The queue between the API and whoever runs predictions: one interface, two engines.
+ * The embedded engine (queue/embedded.c), the default, hands each message to the
+ * consumer in the same process at once: one hub on one machine. The Redis Streams engine
+ * (queue/redis.c), chosen by a redis:// URL, keeps a stream per target (a version or a
+ * deployment) that any number of consumers in any number of processes read through one
+ * consumer group, each message leased to the consumer that took it: the consumer renews
+ * its lease while the prediction runs, a message whose consumer stopped renewing is
+ * reclaimed by another after the lease, and a message is acknowledged only once its
+ * prediction's terminal state is stored (pn_queue_done).
+ *
+ * The queue never decides a prediction's outcome: the store does, with a compare-and-set
+ * (pn_store_update_from), so a reclaimed prediction that also finishes where it first ran
+ * finishes once. Everything runs on the caller's event loop; callbacks never run from
+ * inside a pn_queue_* call except the embedded engine's `take` (inside pn_queue_push).
+ * See docs/internals/queue.md. */
+#ifndef PN_QUEUE_QUEUE_H
+#define PN_QUEUE_QUEUE_H
+
+#include <event2/event.h>
+#include <jansson.h>
+
+typedef struct pn_queue pn_queue;
+
+/* Seconds a consumer holds a message without renewing before another may take it over. */
+#define PN_QUEUE_LEASE_DEFAULT 30.0
+#define PN_QUEUE_LEASE_MIN 0.5
+#define PN_QUEUE_LEASE_MAX 3600.0
+
+typedef struct pn_queue_options {
+  const char *url; /* NULL or "": embedded; redis://[:PASSWORD@]HOST[:PORT][/DB] */
+  double lease;    /* seconds (0: PN_QUEUE_LEASE_DEFAULT) */
+} pn_queue_options;
+
+/* The side that runs predictions. Strings and `body` are borrowed for the call. */
+typedef struct pn_queue_consumer {
+  /* Run prediction `id` with `body` (what pn_queue_push was given). The message is held
+   * here, its lease renewed, until pn_queue_done(id). */
+  void (*take)(void *arg, const char *id, const json_t *body);
+  /* Another process stored prediction `id`'s terminal state (it finished there, or was
+   * canceled there). `held`: this consumer was running it; its message is acknowledged
+   * and forgotten here, and what it still does for `id` is wasted. */
+  void (*settled)(void *arg, const char *id, int held);
+  /* This consumer's lease on `id` ran out and another consumer took the message over:
+   * stop running it; its outcome here must not be stored. */
+  void (*lost)(void *arg, const char *id);
+  void *arg;
+} pn_queue_consumer;
+
+/* Opens the engine `options->url` names. The Redis engine connects at once (a refusal is
+ * an error, *error saying where and what to do), then reconnects by itself whenever the
+ * connection drops. *error is pn_malloc'd; the caller frees it. */
+int pn_queue_open(struct event_base *base, const pn_queue_options *options,
+                  const pn_queue_consumer *consumer, pn_queue **queue, char **error);
+/* Stops reading and renewing; held messages stay unacknowledged (another consumer takes
+ * them over after the lease). */
+void pn_queue_free(pn_queue *queue);
+
+/* "embedded" or "Redis" (static text). */
+const char *pn_queue_engine_name(const pn_queue *queue);
+/* Whether other processes share this queue (then a prediction not held here may be
+ * running elsewhere, and one in the store without a message here is not lost). */
+int pn_queue_is_shared(const pn_queue *queue);
+
+/* Queues prediction `id` on stream `key` (a target: a version id, "<id>:train" or
+ * "deployment:owner/name"). `capacity` is how many of this stream's messages one
+ * consumer may run at once (the target's instances times their slots); `body` is what
+ * `take` gets. Returns once the engine has it (Redis: XADD answered), PN_ECLOSED when
+ * the queue is unreachable or refused it (the client should retry). */
+int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity,
+                  const json_t *body);
+/* Prediction `id`'s terminal state is stored: a message held here is acknowledged (and
+ * deleted) and the other processes are told (their `settled`). */
+int pn_queue_done(pn_queue *queue, const char *id);
+/* Whether this consumer holds prediction `id` (the embedded engine: always). */
+int pn_queue_holds(const pn_queue *queue, const char *id);
+
+/* A parsed redis:// URL. */
+typedef struct pn_queue_redis_url {
+  char host[256];
+  int port;          /* 6379 when absent */
+  int db;            /* 0 when absent */
+  char password[256]; /* "" when absent */
+} pn_queue_redis_url;
+
+/* Parses redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (HOST may be [IPv6]). PN_EINVAL
+ * when malformed; *error (static text) says which part. */
+int pn_queue_parse_redis_url(const char *url, pn_queue_redis_url *out, const char **error);
+
+#endif

@@ -1,0 +1,660 @@
+/* The Redis Streams queue: a stream per target ("pinion:queue:<key>"), one consumer
+ * group ("pinion") that every consumer in every process reads through, and the names of
+ * the streams in a set ("pinion:streams") so that consumers find streams pushed by other
+ * processes.
+ *
+ * - push: XADD of {id, capacity, body}; the stream and its group are made on first use.
+ * - take: XREADGROUP, never more of a stream at once than its messages' `capacity`
+ *   (so that idle consumers elsewhere get the rest); polled every POLL_MS, and at once
+ *   after a push from this process.
+ * - lease: a held message's idle time is reset every lease/3 (a script that claims it
+ *   again only while this consumer still owns it); one whose owner stopped renewing is
+ *   taken over with XAUTOCLAIM once idle for the lease, checked every lease/2.
+ * - done: XACK and XDEL once the prediction's terminal state is stored (nothing of the
+ *   request, secrets included, stays in Redis), then a PUBLISH on "pinion:done" that
+ *   other processes hear on a subscribed connection: a holder stops what it runs, a
+ *   process with clients waiting answers them.
+ *
+ * hiredis's blocking calls run on the loop, with a 0.5 s connect and a 2 s command
+ * timeout, as the store's calls do; the subscription alone is read when its socket is
+ * readable. A lost connection is retried at most every RECONNECT_MS; meanwhile pushes
+ * fail (the API answers 503) and held predictions run on. See docs/internals/queue.md. */
+#include "queue/engine.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Built without hiredis's headers (the runtime inside a model's image), the engine is
+ * only a clear refusal. */
+#if __has_include(<hiredis/hiredis.h>)
+#include "queue/hiredis_api.h"
+
+#define GROUP "pinion"
+#define STREAM_PREFIX "pinion:queue:"
+#define STREAMS_SET "pinion:streams"
+#define DONE_CHANNEL "pinion:done"
+#define POLL_MS 20
+#define DISCOVER_MS 1000
+#define RECONNECT_MS 500
+
+/* Renews a lease: claims the entry again (resetting its idle time) only while this
+ * consumer owns it. 1: renewed; 0: another consumer owns it; -1: it is pending for no
+ * one (acknowledged, or gone with a Redis that lost its data). */
+static const char renew_script[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
+    "if #p == 0 then return -1 end\n"
+    "if p[1][2] ~= ARGV[2] then return 0 end\n"
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
+    "return 1\n";
+
+typedef struct stream {
+  char *key;       /* the Redis key: STREAM_PREFIX + the target's key */
+  int capacity;    /* messages one consumer may hold at once (learned from messages) */
+  int held;        /* held here now */
+  int group_ready; /* the group exists (since the last connection) */
+  struct stream *next;
+} stream;
+
+typedef struct held {
+  stream *stream;
+  char *entry;     /* the stream entry's id */
+  char *id;        /* the prediction's */
+  int ack_pending; /* done, but XACK has not gone through yet */
+  struct held *next;
+} held;
+
+typedef struct redis_queue {
+  pn_queue head; /* first: a pn_queue * is a redis_queue * */
+  const pn_hiredis_api *api;
+  struct event_base *base;
+  pn_queue_redis_url url;
+  double lease;
+  char name[160];         /* this consumer: host:pid:random */
+  redisContext *commands; /* NULL while disconnected */
+  redisContext *listener; /* subscribed to DONE_CHANNEL; NULL while disconnected */
+  struct event *listen_event;
+  struct event *poll_timer, *renew_timer, *reclaim_timer, *discover_timer;
+  uint64_t next_attempt_ns; /* no connection attempt before (monotonic) */
+  int down;                 /* unreachable, said once in the log */
+  stream *streams;
+  held *held;
+} redis_queue;
+
+static struct timeval ms_to_timeval(long ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  return tv;
+}
+
+/* --- connections --------------------------------------------------------------------- */
+
+static int is_error(const redisReply *reply) { return reply && reply->type == REDIS_REPLY_ERROR; }
+
+/* Connects, authenticates and selects the database; NULL with *error (pn_malloc'd). */
+static redisContext *connect_to(redis_queue *q, char **error) {
+  redisContext *context = q->api->connect_with_timeout(q->url.host, q->url.port,
+                                                       ms_to_timeval(500));
+  if (!context || context->err) {
+    *error = pn_strfmt("cannot connect to Redis at %s:%d: %s", q->url.host, q->url.port,
+                       context ? context->errstr : "out of memory");
+    if (context)
+      q->api->free(context);
+    return NULL;
+  }
+  q->api->set_timeout(context, ms_to_timeval(2000));
+  q->api->enable_keep_alive(context);
+  char db[16];
+  snprintf(db, sizeof db, "%d", q->url.db);
+  const char *auth[] = {"AUTH", q->url.password};
+  const char *select[] = {"SELECT", db};
+  for (int step = q->url.password[0] ? 0 : 1; step < 2; step++) {
+    redisReply *reply = q->api->command_argv(context, 2, step == 0 ? auth : select, NULL);
+    if (!reply || is_error(reply)) {
+      *error = pn_strfmt("Redis at %s:%d refused %s: %s", q->url.host, q->url.port,
+                         step == 0 ? "the password" : "the database number",
+                         reply ? reply->str : context->errstr);
+      if (reply)
+        q->api->free_reply(reply);
+      q->api->free(context);
+      return NULL;
+    }
+    q->api->free_reply(reply);
+  }
+  return context;
+}
+
+static void went_down(redis_queue *q, const char *why) {
+  if (!q->down)
+    pn_error("queue: Redis at %s:%d is unreachable (%s); new predictions are refused with 503 "
+             "and running ones go on; the hub reconnects by itself",
+             q->url.host, q->url.port, why);
+  q->down = 1;
+  q->next_attempt_ns = pn_clock_monotonic_ns() + (uint64_t)RECONNECT_MS * 1000000u;
+}
+
+/* The command connection, connecting again when it is down and the last attempt is
+ * RECONNECT_MS old. */
+static redisContext *commands(redis_queue *q) {
+  if (q->commands)
+    return q->commands;
+  if (pn_clock_monotonic_ns() < q->next_attempt_ns)
+    return NULL;
+  char *error = NULL;
+  q->commands = connect_to(q, &error);
+  if (!q->commands) {
+    went_down(q, error ? error : "out of memory");
+    pn_free(error);
+    return NULL;
+  }
+  for (stream *s = q->streams; s; s = s->next)
+    s->group_ready = 0; /* a restarted Redis without its data lacks them */
+  if (q->down)
+    pn_info("queue: Redis at %s:%d answers again", q->url.host, q->url.port);
+  q->down = 0;
+  return q->commands;
+}
+
+/* Runs one command; NULL when the connection failed (it is dropped and retried later).
+ * The caller frees the reply. */
+static redisReply *command(redis_queue *q, int argc, const char **argv) {
+  redisContext *context = commands(q);
+  if (!context)
+    return NULL;
+  redisReply *reply = q->api->command_argv(context, argc, argv, NULL);
+  if (!reply) {
+    went_down(q, context->errstr[0] ? context->errstr : "the connection closed");
+    q->api->free(context);
+    q->commands = NULL;
+  }
+  return reply;
+}
+
+/* Runs a command whose answer is only success or not. */
+static int command_ok(redis_queue *q, int argc, const char **argv) {
+  redisReply *reply = command(q, argc, argv);
+  int rc = !reply ? PN_ECLOSED : is_error(reply) ? PN_EIO : 0;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused %s: %s", argv[0], reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  return rc;
+}
+
+/* --- streams and held messages ------------------------------------------------------- */
+
+static stream *find_stream(redis_queue *q, const char *key, int create) {
+  for (stream *s = q->streams; s; s = s->next)
+    if (strcmp(s->key, key) == 0)
+      return s;
+  if (!create)
+    return NULL;
+  stream *s = pn_calloc(1, sizeof *s);
+  if (!s || !(s->key = pn_strdup(key))) {
+    pn_free(s);
+    return NULL;
+  }
+  s->capacity = 1;
+  s->next = q->streams;
+  q->streams = s;
+  return s;
+}
+
+/* Makes the stream's group (and the stream) when this connection has not yet, and lists
+ * the stream for the other processes. */
+static int ensure_group(redis_queue *q, stream *s) {
+  if (s->group_ready)
+    return 0;
+  const char *create[] = {"XGROUP", "CREATE", s->key, GROUP, "0", "MKSTREAM"};
+  redisReply *reply = command(q, 6, create);
+  if (!reply)
+    return PN_ECLOSED;
+  int rc = is_error(reply) && strncmp(reply->str, "BUSYGROUP", 9) != 0 ? PN_EIO : 0;
+  if (rc < 0)
+    pn_warn("queue: Redis refused to make the group of %s: %s", s->key, reply->str);
+  q->api->free_reply(reply);
+  const char *add[] = {"SADD", STREAMS_SET, s->key + strlen(STREAM_PREFIX)};
+  if (rc == 0)
+    rc = command_ok(q, 3, add);
+  s->group_ready = rc == 0;
+  return rc;
+}
+
+static held *find_held(const redis_queue *q, const char *id) {
+  for (held *h = q->held; h; h = h->next)
+    if (strcmp(h->id, id) == 0)
+      return h;
+  return NULL;
+}
+
+static void forget(redis_queue *q, held *gone) {
+  for (held **at = &q->held; *at; at = &(*at)->next) {
+    if (*at == gone) {
+      *at = gone->next;
+      break;
+    }
+  }
+  gone->stream->held--;
+  pn_free(gone->entry);
+  pn_free(gone->id);
+  pn_free(gone);
+}
+
+/* Acknowledges and deletes a held message; forgets it once Redis took both. */
+static int acknowledge(redis_queue *q, held *h) {
+  const char *ack[] = {"XACK", h->stream->key, GROUP, h->entry};
+  const char *del[] = {"XDEL", h->stream->key, h->entry};
+  int rc = command_ok(q, 4, ack);
+  if (rc == 0)
+    rc = command_ok(q, 3, del);
+  if (rc == PN_ECLOSED) {
+    h->ack_pending = 1; /* the renew timer tries again */
+    return rc;
+  }
+  forget(q, h);
+  return 0;
+}
+
+static const redisReply *field(const redisReply *fields, const char *name) {
+  if (!fields || fields->type != REDIS_REPLY_ARRAY)
+    return NULL;
+  for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+    const redisReply *key = fields->element[i];
+    if (key->type == REDIS_REPLY_STRING && strcmp(key->str, name) == 0 &&
+        fields->element[i + 1]->type == REDIS_REPLY_STRING)
+      return fields->element[i + 1];
+  }
+  return NULL;
+}
+
+/* One entry [entry-id, [field, value, ...]] read from (or reclaimed on) stream `s`: held
+ * here and handed to the consumer. */
+static void take_entry(redis_queue *q, stream *s, const redisReply *entry, int reclaimed) {
+  if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
+      entry->element[0]->type != REDIS_REPLY_STRING)
+    return;
+  const char *entry_id = entry->element[0]->str;
+  const redisReply *id = field(entry->element[1], "id");
+  const redisReply *body_text = field(entry->element[1], "body");
+  const redisReply *capacity = field(entry->element[1], "capacity");
+  for (held *h = q->held; h; h = h->next)
+    if (h->stream == s && strcmp(h->entry, entry_id) == 0)
+      return; /* ours already (reclaimed from ourselves after an outage): renewed now */
+  json_t *body = body_text ? json_loads(body_text->str, 0, NULL) : NULL;
+  held *h = body && id ? pn_calloc(1, sizeof *h) : NULL;
+  if (h) {
+    h->stream = s;
+    h->entry = pn_strdup(entry_id);
+    h->id = pn_strdup(id->str);
+  }
+  if (!h || !h->entry || !h->id) {
+    if (h) {
+      pn_free(h->entry);
+      pn_free(h->id);
+      pn_free(h);
+    }
+    if (!body || !id) {
+      /* Not a message of pinion's: dropped, so that it cannot block the stream. */
+      pn_error("queue: the entry %s of %s has no prediction id or no JSON body; it is dropped",
+               entry_id, s->key);
+      const char *ack[] = {"XACK", s->key, GROUP, entry_id};
+      command_ok(q, 4, ack);
+    }
+    json_decref(body);
+    return;
+  }
+  if (capacity) {
+    long value = strtol(capacity->str, NULL, 10);
+    s->capacity = value < 1 ? 1 : value > 100000 ? 100000 : (int)value;
+  }
+  h->next = q->held;
+  q->held = h;
+  s->held++;
+  if (reclaimed)
+    pn_info("queue: took over prediction %s, whose consumer's lease ran out", h->id);
+  char *taken_id = pn_strdup(h->id);
+  if (taken_id)
+    q->head.consumer.take(q->head.consumer.arg, taken_id, body);
+  pn_free(taken_id);
+  json_decref(body);
+}
+
+/* Takes the entries of a reply's list [[entry-id, fields], ...]. */
+static void take_entries(redis_queue *q, stream *s, const redisReply *entries, int reclaimed) {
+  if (!entries || entries->type != REDIS_REPLY_ARRAY)
+    return;
+  for (size_t i = 0; i < entries->elements; i++)
+    take_entry(q, s, entries->element[i], reclaimed);
+}
+
+/* --- timers -------------------------------------------------------------------------- */
+
+static void on_poll(evutil_socket_t fd, short what, void *arg) {
+  redis_queue *q = arg;
+  for (stream *s = q->streams; s; s = s->next) {
+    int free_slots = s->capacity - s->held;
+    if (free_slots <= 0)
+      continue;
+    if (ensure_group(q, s) < 0)
+      return;
+    char count[16];
+    snprintf(count, sizeof count, "%d", free_slots);
+    const char *read[] = {"XREADGROUP", "GROUP", GROUP, q->name, "COUNT", count,
+                          "STREAMS",    s->key, ">"};
+    redisReply *reply = command(q, 9, read);
+    if (!reply)
+      return;
+    if (is_error(reply))
+      s->group_ready = 0; /* NOGROUP: Redis lost it; made again on the next poll */
+    else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+             reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
+      take_entries(q, s, reply->element[0]->element[1], 0);
+    q->api->free_reply(reply);
+  }
+}
+
+static void on_reclaim(evutil_socket_t fd, short what, void *arg) {
+  redis_queue *q = arg;
+  char idle[24];
+  snprintf(idle, sizeof idle, "%ld", (long)(q->lease * 1000));
+  for (stream *s = q->streams; s; s = s->next) {
+    int free_slots = s->capacity - s->held;
+    if (free_slots <= 0)
+      continue;
+    if (ensure_group(q, s) < 0)
+      return;
+    char count[16];
+    snprintf(count, sizeof count, "%d", free_slots);
+    const char *claim[] = {"XAUTOCLAIM", s->key, GROUP, q->name, idle, "0-0", "COUNT", count};
+    redisReply *reply = command(q, 8, claim);
+    if (!reply)
+      return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
+      take_entries(q, s, reply->element[1], 1);
+    q->api->free_reply(reply);
+  }
+}
+
+static void on_renew(evutil_socket_t fd, short what, void *arg) {
+  redis_queue *q = arg;
+  /* Lost ones are collected first: the consumer's `lost` may call back in. */
+  char **lost = NULL;
+  size_t lost_count = 0;
+  for (held *h = q->held, *next = NULL; h; h = next) {
+    next = h->next;
+    if (h->ack_pending) {
+      if (acknowledge(q, h) == PN_ECLOSED)
+        break;
+      continue;
+    }
+    const char *renew[] = {"EVAL", renew_script, "1", h->stream->key, GROUP, q->name, h->entry};
+    redisReply *reply = command(q, 7, renew);
+    if (!reply)
+      break;
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+      char **grown = pn_realloc(lost, (lost_count + 1) * sizeof *lost);
+      if (grown) {
+        lost = grown;
+        lost[lost_count] = pn_strdup(h->id);
+        if (lost[lost_count])
+          lost_count++;
+      }
+      forget(q, h);
+    }
+    q->api->free_reply(reply);
+  }
+  for (size_t i = 0; i < lost_count; i++) {
+    pn_warn("queue: the lease on prediction %s ran out and another consumer took it over; "
+            "it is stopped here",
+            lost[i]);
+    q->head.consumer.lost(q->head.consumer.arg, lost[i]);
+    pn_free(lost[i]);
+  }
+  pn_free(lost);
+}
+
+/* --- the subscription to DONE_CHANNEL ------------------------------------------------ */
+
+static void drop_listener(redis_queue *q) {
+  if (q->listen_event)
+    event_free(q->listen_event);
+  q->listen_event = NULL;
+  if (q->listener)
+    q->api->free(q->listener);
+  q->listener = NULL;
+}
+
+/* A message "<consumer> <prediction id>" from another process that stored a terminal
+ * state. */
+static void on_done_message(redis_queue *q, const char *payload) {
+  const char *space = strchr(payload, ' ');
+  if (!space || ((size_t)(space - payload) == strlen(q->name) &&
+                 strncmp(payload, q->name, (size_t)(space - payload)) == 0))
+    return; /* ours, or not pinion's */
+  const char *id = space + 1;
+  held *h = find_held(q, id);
+  int was_held = h != NULL;
+  if (h)
+    acknowledge(q, h);
+  q->head.consumer.settled(q->head.consumer.arg, id, was_held);
+}
+
+static void on_listener_readable(evutil_socket_t fd, short what, void *arg) {
+  redis_queue *q = arg;
+  if (q->api->buffer_read(q->listener) != REDIS_OK) {
+    pn_warn("queue: the subscription to Redis closed (%s); it is made again within a second",
+            q->listener->errstr);
+    drop_listener(q);
+    return;
+  }
+  void *reply = NULL;
+  while (q->listener && q->api->get_reply_from_reader(q->listener, &reply) == REDIS_OK && reply) {
+    redisReply *message = reply;
+    if (message->type == REDIS_REPLY_ARRAY && message->elements == 3 &&
+        message->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(message->element[0]->str, "message") == 0 &&
+        message->element[2]->type == REDIS_REPLY_STRING)
+      on_done_message(q, message->element[2]->str);
+    q->api->free_reply(reply);
+    reply = NULL;
+  }
+}
+
+static void listen_for_done(redis_queue *q) {
+  char *error = NULL;
+  q->listener = connect_to(q, &error);
+  pn_free(error); /* the command connection says it in the log */
+  if (!q->listener)
+    return;
+  const char *subscribe[] = {"SUBSCRIBE", DONE_CHANNEL};
+  int done = 0;
+  if (q->api->append_command_argv(q->listener, 2, subscribe, NULL) != REDIS_OK) {
+    drop_listener(q);
+    return;
+  }
+  while (!done)
+    if (q->api->buffer_write(q->listener, &done) != REDIS_OK) {
+      drop_listener(q);
+      return;
+    }
+  q->listen_event =
+      event_new(q->base, q->listener->fd, EV_READ | EV_PERSIST, on_listener_readable, q);
+  if (!q->listen_event || event_add(q->listen_event, NULL) < 0)
+    drop_listener(q);
+}
+
+/* Every DISCOVER_MS: the streams other processes made, and the subscription when it is
+ * down. */
+static void on_discover(evutil_socket_t fd, short what, void *arg) {
+  redis_queue *q = arg;
+  if (!q->listener && commands(q))
+    listen_for_done(q);
+  const char *members[] = {"SMEMBERS", STREAMS_SET};
+  redisReply *reply = command(q, 2, members);
+  if (!reply)
+    return;
+  int found = 0;
+  for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+    if (reply->element[i]->type != REDIS_REPLY_STRING)
+      continue;
+    char *key = pn_strfmt(STREAM_PREFIX "%s", reply->element[i]->str);
+    if (key && !find_stream(q, key, 0) && find_stream(q, key, 1))
+      found = 1;
+    pn_free(key);
+  }
+  q->api->free_reply(reply);
+  if (found)
+    event_active(q->poll_timer, EV_TIMEOUT, 0);
+}
+
+/* --- the engine ------------------------------------------------------------------------ */
+
+static int redis_push(pn_queue *queue, const char *key, const char *id, int capacity,
+                      const json_t *body) {
+  redis_queue *q = (redis_queue *)queue;
+  char *stream_key = pn_strfmt(STREAM_PREFIX "%s", key);
+  stream *s = stream_key ? find_stream(q, stream_key, 1) : NULL;
+  pn_free(stream_key);
+  char *text = pn_json_dump(body, PN_JSON_COMPACT);
+  if (!s || !text) {
+    pn_free(text);
+    return PN_ENOMEM;
+  }
+  s->capacity = capacity;
+  int rc = ensure_group(q, s);
+  char count[16];
+  snprintf(count, sizeof count, "%d", capacity);
+  const char *add[] = {"XADD", s->key, "*", "id", id, "capacity", count, "body", text};
+  redisReply *reply = rc == 0 ? command(q, 9, add) : NULL;
+  /* Refused (LOADING after a restart, out of memory) is as good as unreachable: the
+   * client is told to retry. */
+  if (rc == 0 && (!reply || reply->type != REDIS_REPLY_STRING))
+    rc = PN_ECLOSED;
+  else if (rc == PN_EIO)
+    rc = PN_ECLOSED;
+  if (is_error(reply))
+    pn_error("queue: Redis refused to queue prediction %s: %s", id, reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(text);
+  if (rc == 0)
+    event_active(q->poll_timer, EV_TIMEOUT, 0);
+  return rc;
+}
+
+static int redis_done(pn_queue *queue, const char *id) {
+  redis_queue *q = (redis_queue *)queue;
+  held *h = find_held(q, id);
+  int rc = h ? acknowledge(q, h) : 0;
+  char *payload = pn_strfmt("%s %s", q->name, id);
+  const char *publish[] = {"PUBLISH", DONE_CHANNEL, payload};
+  if (payload)
+    command_ok(q, 3, publish);
+  pn_free(payload);
+  return rc;
+}
+
+static int redis_holds(const pn_queue *queue, const char *id) {
+  const held *h = find_held((const redis_queue *)queue, id);
+  return h && !h->ack_pending;
+}
+
+static void redis_free(pn_queue *queue) {
+  redis_queue *q = (redis_queue *)queue;
+  struct event *timers[] = {q->poll_timer, q->renew_timer, q->reclaim_timer, q->discover_timer};
+  for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
+    if (timers[i])
+      event_free(timers[i]);
+  drop_listener(q);
+  if (q->commands)
+    q->api->free(q->commands);
+  while (q->held)
+    forget(q, q->held);
+  while (q->streams) {
+    stream *next = q->streams->next;
+    pn_free(q->streams->key);
+    pn_free(q->streams);
+    q->streams = next;
+  }
+  pn_free(q);
+}
+
+static const pn_queue_engine redis_engine = {
+    .name = "Redis",
+    .shared = 1,
+    .free = redis_free,
+    .push = redis_push,
+    .done = redis_done,
+    .holds = redis_holds,
+};
+
+static struct event *start_timer(redis_queue *q, long ms, event_callback_fn callback) {
+  struct event *timer = event_new(q->base, -1, EV_PERSIST, callback, q);
+  struct timeval every = ms_to_timeval(ms);
+  if (timer && event_add(timer, &every) < 0) {
+    event_free(timer);
+    return NULL;
+  }
+  return timer;
+}
+
+int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url, double lease,
+                        pn_queue **queue, char **error) {
+  const char *load_error = NULL;
+  const pn_hiredis_api *api = pn_hiredis(&load_error);
+  if (!api) {
+    *error = pn_strfmt("%s", load_error);
+    return PN_EUNSUPPORTED;
+  }
+  redis_queue *q = pn_calloc(1, sizeof *q);
+  if (!q)
+    return PN_ENOMEM;
+  q->head.engine = &redis_engine;
+  q->api = api;
+  q->base = base;
+  q->url = *url;
+  q->lease = lease;
+  char host[64] = "";
+  gethostname(host, sizeof host - 1);
+  unsigned random = (unsigned)(pn_clock_realtime_ns() ^ ((uint64_t)getpid() << 20));
+  snprintf(q->name, sizeof q->name, "%s:%d:%08x", host, (int)getpid(), random);
+  q->commands = connect_to(q, error);
+  if (!q->commands) {
+    redis_free(&q->head);
+    return PN_ECLOSED;
+  }
+  listen_for_done(q);
+  long lease_ms = (long)(lease * 1000);
+  q->poll_timer = start_timer(q, POLL_MS, on_poll);
+  q->renew_timer = start_timer(q, lease_ms / 3 > 0 ? lease_ms / 3 : 1, on_renew);
+  q->reclaim_timer = start_timer(q, lease_ms / 2 > 0 ? lease_ms / 2 : 1, on_reclaim);
+  q->discover_timer = start_timer(q, DISCOVER_MS, on_discover);
+  if (!q->poll_timer || !q->renew_timer || !q->reclaim_timer || !q->discover_timer) {
+    redis_free(&q->head);
+    return PN_ENOMEM;
+  }
+  /* What other processes queued, and what consumers that died left, from the start. */
+  event_active(q->discover_timer, EV_TIMEOUT, 0);
+  event_active(q->reclaim_timer, EV_TIMEOUT, 0);
+  pn_info("queue: Redis at %s:%d (database %d), consumer %s, lease %.1f s", url->host, url->port,
+          url->db, q->name, lease);
+  *queue = &q->head;
+  return 0;
+}
+
+#else
+
+int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url, double lease,
+                        pn_queue **queue, char **error) {
+  *error = pn_strfmt("this pinion was built without hiredis's headers, so it has no Redis "
+                     "queue: build it with libhiredis-dev installed, or leave out --queue");
+  return PN_EUNSUPPORTED;
+}
+
+#endif
