@@ -291,6 +291,20 @@ static void refuse_framing(struct evhttp_request *request) {
     evbuffer_free(buffer);
 }
 
+/* libevent 2.1 reads no body for HEAD and TRACE (evhttp_method_may_have_body): the
+ * bytes of one sent anyway stay in the input and are read as the next request on the
+ * connection, which behind a proxy that shares connections would be another client's
+ * (request smuggling). Such a request is answered, and the connection closed. */
+static int body_left_unread(struct evhttp_request *request) {
+  enum evhttp_cmd_type type = evhttp_request_get_command(request);
+  if (type != EVHTTP_REQ_HEAD && type != EVHTTP_REQ_TRACE)
+    return 0;
+  struct evkeyvalq *headers = evhttp_request_get_input_headers(request);
+  const char *length = evhttp_find_header(headers, "Content-Length");
+  return evhttp_find_header(headers, "Transfer-Encoding") != NULL ||
+         (length && strspn(length, "0") != strlen(length));
+}
+
 /* The next request on a kept-alive connection has the same time to arrive. */
 static void on_answered(struct evhttp_request *request, void *arg) {
   tracker *item = arg;
@@ -308,6 +322,8 @@ static void on_request(struct evhttp_request *request, void *arg) {
     refuse_framing(request);
     return;
   }
+  if (body_left_unread(request))
+    evhttp_add_header(evhttp_request_get_output_headers(request), "Connection", "close");
   listen->handler(request, listen->arg);
 }
 

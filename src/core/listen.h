@@ -13,7 +13,9 @@
  *  - the soft RLIMIT_NOFILE is raised to the hard limit when listening starts;
  *  - evhttp's own error answers (400, 413, 501, ...), HTML in libevent 2.1, are
  *    rewritten to JSON bodies on their way out, and a request with more than one
- *    Content-Length gets a JSON 400 and is closed.
+ *    Content-Length gets a JSON 400 and is closed;
+ *  - a HEAD or TRACE request that declares a body (which evhttp does not read) is
+ *    answered and its connection closed, so that the body is never read as a request.
  *
  * Connections are noticed through evhttp's bufferevent callback, and their end by
  * the socket going away (the fd closes, or comes back as another file): nothing

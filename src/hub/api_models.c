@@ -471,16 +471,9 @@ size_t pn_hub_bundle_max_entries(const pn_hub *hub) {
                                             (double)PN_HUB_BUNDLE_MAX_ENTRIES);
 }
 
-/* What publishing a tar finds before the store is touched. */
-typedef struct bundle {
-  char id[65];    /* the sha256 of the tar: the version id */
-  char *dir;      /* DATA/bundles/<id>, pn_malloc'd */
-  json_t *schema; /* its .cog/openapi_schema.json */
-  int rc;
-  char *error; /* why rc < 0, pn_malloc'd, or NULL */
-} bundle;
+typedef pn_hub_bundle bundle;
 
-static void bundle_free(bundle *found) {
+void pn_hub_bundle_free(bundle *found) {
   pn_free(found->dir);
   json_decref(found->schema);
   pn_free(found->error);
@@ -512,7 +505,7 @@ static int unpack_bundle(const char *data_dir, const char *id, const void *tar, 
 
 /* Hashes and unpacks a tar and reads its schema. It touches only the disk and its
  * arguments, so it runs on the hub's pool: a push of gigabytes never holds the loop. */
-static void prepare_bundle(const char *data_dir, const void *tar, size_t length,
+void pn_hub_bundle_prepare(const char *data_dir, const void *tar, size_t length,
                            const pn_tar_limits *limits, bundle *found) {
   found->rc = pn_crypto_sha256_hex(tar, length, found->id);
   if (found->rc == 0)
@@ -574,8 +567,8 @@ static int model_for_push(pn_hub *hub, const char *account, const char *owner, c
 
 /* Saves the version of a prepared bundle as owner/name (creating the model), on the
  * loop. *version_out is a new reference to the stored row. */
-static int record_version(pn_hub *hub, const char *account, const char *owner, const char *name,
-                          const bundle *found, json_t **version_out, char **error) {
+int pn_hub_bundle_record(pn_hub *hub, const char *account, const char *owner, const char *name,
+                         const bundle *found, json_t **version_out, char **error) {
   json_t *model = NULL;
   int is_new = 0;
   int rc = model_for_push(hub, account, owner, name, NULL, &model, &is_new, error);
@@ -603,27 +596,9 @@ static int record_version(pn_hub *hub, const char *account, const char *owner, c
   return rc;
 }
 
-static pn_tar_limits bundle_limits(const pn_hub *hub) {
+pn_tar_limits pn_hub_bundle_limits(const pn_hub *hub) {
   pn_tar_limits limits = {pn_hub_bundle_max_bytes(hub), pn_hub_bundle_max_entries(hub)};
   return limits;
-}
-
-int pn_hub_version_from_tar(pn_hub *hub, const char *account, const char *owner, const char *name,
-                            const void *tar, size_t length, json_t **version_out, char **error) {
-  *version_out = NULL;
-  *error = NULL;
-  pn_tar_limits limits = bundle_limits(hub);
-  bundle found = {0};
-  prepare_bundle(hub->data_dir, tar, length, &limits, &found);
-  int rc = found.rc;
-  if (rc < 0) {
-    *error = found.error;
-    found.error = NULL;
-  } else {
-    rc = record_version(hub, account, owner, name, &found, version_out, error);
-  }
-  bundle_free(&found);
-  return rc;
 }
 
 static void push_image(pn_hub_request *request, json_t *body) {
@@ -686,7 +661,7 @@ typedef struct push_job {
 static void push_job_free(push_job *job) {
   if (job->tar)
     evbuffer_free(job->tar);
-  bundle_free(&job->found);
+  pn_hub_bundle_free(&job->found);
   pn_free(job->account);
   pn_free(job->owner);
   pn_free(job->name);
@@ -716,8 +691,8 @@ static void push_work(void *arg) {
   push_job *job = arg;
   size_t length = evbuffer_get_length(job->tar);
   const unsigned char *tar = evbuffer_pullup(job->tar, -1);
-  prepare_bundle(job->hub->data_dir, tar ? (const void *)tar : "", length, &job->limits,
-                 &job->found);
+  pn_hub_bundle_prepare(job->hub->data_dir, tar ? (const void *)tar : "", length, &job->limits,
+                        &job->found);
 }
 
 static void push_done(void *arg, int canceled) {
@@ -730,8 +705,8 @@ static void push_done(void *arg, int canceled) {
     char *error = NULL;
     int rc = job->found.rc;
     if (rc == 0)
-      rc = record_version(job->hub, job->account, job->owner, job->name, &job->found, &version,
-                          &error);
+      rc = pn_hub_bundle_record(job->hub, job->account, job->owner, job->name, &job->found,
+                                &version, &error);
     reply_push(&reply, rc, error ? error : job->found.error, version, &job->limits);
     json_decref(version);
     pn_free(error);
@@ -749,7 +724,7 @@ static void push_bundle(pn_hub_request *request) {
     job->owner = pn_strdup(request->params[0]);
     job->name = pn_strdup(request->params[1]);
     job->tar = pn_hub_body_take(request);
-    job->limits = bundle_limits(request->hub);
+    job->limits = pn_hub_bundle_limits(request->hub);
   }
   int rc = job && job->account && job->owner && job->name && job->tar
                ? pn_hub_pool_submit(request->hub, push_work, push_done, job)
@@ -795,7 +770,7 @@ void pn_hub_versions_push(pn_hub_request *request) {
     rc = pn_hub_model_save(request->hub, model, 1);
   json_decref(model);
   if (rc < 0) {
-    pn_tar_limits limits = bundle_limits(request->hub);
+    pn_tar_limits limits = pn_hub_bundle_limits(request->hub);
     reply_push(request, rc, error, NULL, &limits);
   } else {
     push_bundle(request);

@@ -18,12 +18,11 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/error.h"
-#include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/listen.h"
-#include "core/tar.h"
 #include "hub/ids.h"
 #include "hub/objects.h"
 #include "hub/stream.h"
@@ -37,8 +36,9 @@
 #include <time.h>
 
 #define WAIT_MAX_SECONDS 60
-/* How long a finished prediction's stream stays in memory, so that reconnects replay
- * the same events with the same ids; later subscribers get one rebuilt from the row. */
+/* How long a finished prediction's stream stays in memory (PINION_STREAM_RETAIN_SECONDS),
+ * so that reconnects replay the same events with the same ids; later subscribers get one
+ * rebuilt from the row. */
 #define STREAM_RETAIN_SECONDS 600
 
 typedef struct waiter {
@@ -356,7 +356,9 @@ static void finish_live(live *item, const json_t *row, int completed) {
   if (item->deadline)
     event_del(item->deadline);
   item->expiry = evtimer_new(item->hub->base, on_retain_expired, item);
-  struct timeval retain = {STREAM_RETAIN_SECONDS, 0};
+  struct timeval retain = {(time_t)pn_env_number("PINION_STREAM_RETAIN_SECONDS", "seconds", 1,
+                                                 86400, STREAM_RETAIN_SECONDS),
+                           0};
   if (!item->expiry || evtimer_add(item->expiry, &retain) < 0)
     free_live(item);
 }
@@ -378,80 +380,6 @@ static void set_metrics(json_t *row) {
         metrics, "predict_time",
         json_real(started ? (double)(pn_clock_realtime_ns() - started) / 1e9 : 0.0));
   }
-}
-
-/* The file row behind one of this hub's file or output URLs, or NULL. */
-static json_t *file_of_url(pn_hub *hub, const char *url) {
-  const char *at = NULL;
-  if (url && (at = strstr(url, "/v1/outputs/")))
-    at += strlen("/v1/outputs/");
-  else if (url && (at = strstr(url, "/v1/files/")))
-    at += strlen("/v1/files/");
-  if (!at)
-    return NULL;
-  size_t length = strcspn(at, "/?.");
-  char *id = pn_strndup(at, length);
-  json_t *file = NULL;
-  if (id)
-    pn_store_get(hub->store, PN_STORE_FILES, id, &file);
-  pn_free(id);
-  return file;
-}
-
-/* A succeeded training: its weights, added as `weights` to the trained version's
- * bundle, become a new version of the destination model (setup(weights) finds the
- * file, as in Cog). The output becomes {version, weights}. *error is pn_malloc'd. */
-static int publish_training(pn_hub *hub, json_t *row, char **error) {
-  json_t *output = json_object_get(row, "output");
-  const char *weights_url =
-      json_is_string(output) ? json_string_value(output) : text_of(output, "weights");
-  json_t *file = file_of_url(hub, weights_url);
-  json_t *target_row = json_object_get(row, "target");
-  const char *bundle_dir = text_of(target_row, "bundle_dir");
-  const char *destination = text_of(row, "destination");
-  const char *slash = destination ? strchr(destination, '/') : NULL;
-  if (!file || !bundle_dir || !slash) {
-    json_decref(file);
-    *error = pn_strdup(!file ? "the training's output has no weights file from this hub"
-                             : "only folder versions can publish trained weights");
-    return PN_EINVAL;
-  }
-  char *blob = pn_strfmt("%s/blobs/%.2s/%s", hub->data_dir, text_of(file, "sha256"),
-                         text_of(file, "sha256"));
-  char *weights = NULL;
-  size_t weights_length = 0;
-  int rc = blob ? pn_fs_read(blob, (size_t)8 << 30, &weights, &weights_length) : PN_ENOMEM;
-  pn_buf tar;
-  pn_buf_init(&tar, (size_t)16 << 30);
-  if (rc == 0) {
-    pn_tar_extra extra = {"weights", weights, weights_length};
-    rc = pn_tar_pack(bundle_dir, NULL, NULL, &extra, 1, &tar, error);
-  }
-  json_t *version = NULL;
-  char *owner = pn_strndup(destination, (size_t)(slash - destination));
-  if (rc == 0)
-    rc = owner ? pn_hub_version_from_tar(hub, text_of(row, "account"), owner, slash + 1, tar.data,
-                                         tar.length, &version, error)
-               : PN_ENOMEM;
-  /* Replicate's form, owner/name:version_id: its clients parse it (the Python client
-   * fails on a bare id). */
-  char *reference =
-      rc == 0 ? pn_strfmt("%s:%s", destination, text_of(version, "id")) : NULL;
-  if (rc == 0 && !reference)
-    rc = PN_ENOMEM;
-  if (rc == 0)
-    json_object_set_new(row, "output",
-                        json_pack("{s:s, s:s}", "version", reference, "weights", weights_url));
-  else if (!*error)
-    *error = pn_strfmt("%s", pn_strerror(rc));
-  json_decref(version);
-  pn_free(reference);
-  pn_free(owner);
-  pn_buf_free(&tar);
-  pn_free(weights);
-  pn_free(blob);
-  json_decref(file);
-  return rc;
 }
 
 /* The first prediction of a model's owner that succeeds becomes its default example
@@ -492,20 +420,8 @@ static int concluded_elsewhere(pn_hub *hub, json_t *row) {
  * reclaimed run) exactly one does: the one that stored it ends its live entry, sends
  * `completed` and acknowledges the queue's message. When another was first, `row`
  * becomes what it stored and this returns 0 too. */
-static int conclude(pn_hub *hub, json_t *row, const char *status, const char *error) {
+static int conclude_now(pn_hub *hub, json_t *row, const char *status, const char *error) {
   char now[40];
-  char *training_error = NULL;
-  if (strcmp(status, "succeeded") == 0 && strcmp(text_of(row, "kind"), "training") == 0 &&
-      publish_training(hub, row, &training_error) < 0) {
-    status = "failed";
-    append_log(row, "pinion: the trained weights could not become a version");
-  }
-  if (training_error) {
-    char *message = pn_strfmt("the trained weights could not become a version: %s", training_error);
-    json_object_set_new(row, "error", json_string(message ? message : training_error));
-    pn_free(message);
-    pn_free(training_error);
-  }
   json_object_set_new(row, "status", json_string(status));
   if (error)
     json_object_set_new(row, "error", json_string(error));
@@ -539,6 +455,45 @@ static int conclude(pn_hub *hub, json_t *row, const char *status, const char *er
   }
   pn_queue_done(hub->queue, text_of(row, "id"));
   return 0;
+}
+
+static void on_published(pn_hub *hub, json_t *row, int rc, const char *error);
+
+/* Moves a non-terminal row to a terminal status, saves it and ends its live entry. A
+ * succeeded training first publishes its weights as a version, off the loop
+ * (training_publish.c); on_published concludes it then. */
+static int conclude(pn_hub *hub, json_t *row, const char *status, const char *error) {
+  char *training_error = NULL;
+  if (strcmp(status, "succeeded") == 0 && strcmp(text_of(row, "kind"), "training") == 0) {
+    if (pn_hub_training_publish(hub, row, on_published, &training_error) == 0)
+      return 0;
+    on_published(hub, row, PN_EINVAL, training_error);
+    pn_free(training_error);
+    return 0;
+  }
+  return conclude_now(hub, row, status, error);
+}
+
+/* A training whose weights were published (rc 0) or could not be. A cancel or a
+ * deadline that concluded it meanwhile wins: terminal rows never change. */
+static void on_published(pn_hub *hub, json_t *row, int rc, const char *error) {
+  json_t *stored = NULL;
+  if (pn_store_get(hub->store, PN_STORE_PREDICTIONS, text_of(row, "id"), &stored) == 0 &&
+      is_terminal(text_of(stored, "status"))) {
+    pn_info("hub: training %s: %s before its weights were published; the version is not "
+            "recorded",
+            text_of(row, "id"), text_of(stored, "status"));
+    json_decref(stored);
+    return;
+  }
+  json_decref(stored);
+  if (rc < 0) {
+    append_log(row, "pinion: the trained weights could not become a version");
+    char *message = pn_strfmt("the trained weights could not become a version: %s", error);
+    json_object_set_new(row, "error", json_string(message ? message : error));
+    pn_free(message);
+  }
+  conclude_now(hub, row, rc < 0 ? "failed" : "succeeded", NULL);
 }
 
 /* --- scheduler events -------------------------------------------------------------- */
@@ -682,9 +637,11 @@ static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_schedule
     }
     return;
   }
-  if (is_terminal(text_of(row, "status")) || !pn_queue_holds(hub->queue, prediction_id)) {
-    /* Concluded already (terminal rows never change), or taken over by another consumer
-     * after this one's lease ran out: what runs here is no longer wanted. */
+  if (is_terminal(text_of(row, "status")) || !pn_queue_holds(hub->queue, prediction_id) ||
+      pn_hub_training_publishing(hub, prediction_id)) {
+    /* Concluded already (terminal rows never change), taken over by another consumer
+     * after this one's lease ran out (what runs here is no longer wanted), or its
+     * outcome is being published. */
     json_decref(row);
     return;
   }

@@ -7,6 +7,7 @@
 
 #include "core/http_client.h"
 #include "core/pool.h"
+#include "core/tar.h"
 #include "hub/bridge.h"
 #include "hub/scheduler.h"
 #include "queue/queue.h"
@@ -93,6 +94,8 @@ typedef struct pn_hub {
   struct event *replay;
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
   struct pn_pool *pool;        /* blocking work (unpacking pushes) off the loop */
+  /* Trainings whose weights are being published (training_publish.c) */
+  struct pn_hub_publish *publishing;
 } pn_hub;
 
 /* One API request while its handler runs. */
@@ -207,11 +210,42 @@ char *pn_hub_output_url(pn_hub *hub, const json_t *file);
 size_t pn_hub_bundle_max_bytes(const pn_hub *hub);
 size_t pn_hub_bundle_max_entries(const pn_hub *hub);
 
-/* Version bundles: stores a tar as a new version of owner/name (creating the model),
- * on the loop's thread (POST .../versions unpacks on the pool instead). *version is a
- * new reference to the version row. */
-int pn_hub_version_from_tar(pn_hub *hub, const char *account, const char *owner, const char *name,
-                            const void *tar, size_t length, json_t **version, char **error);
+/* The bundle limits in force, as one pn_tar_limits. */
+pn_tar_limits pn_hub_bundle_limits(const pn_hub *hub);
+
+/* Version bundles (api_models.c): what publishing a tar finds before the store is
+ * touched. */
+typedef struct pn_hub_bundle {
+  char id[65];    /* the sha256 of the tar: the version id */
+  char *dir;      /* DATA/bundles/<id>, pn_malloc'd */
+  json_t *schema; /* its .cog/openapi_schema.json */
+  int rc;
+  char *error; /* why rc < 0, pn_malloc'd, or NULL */
+} pn_hub_bundle;
+
+/* Hashes and unpacks a tar into DATA/bundles/<id>/ and reads its schema, into *found
+ * (zeroed by the caller). It touches only the disk and its arguments: it runs on the
+ * pool. */
+void pn_hub_bundle_prepare(const char *data_dir, const void *tar, size_t length,
+                           const pn_tar_limits *limits, pn_hub_bundle *found);
+/* Saves a prepared bundle as a version of owner/name (creating the model), on the
+ * loop. *version is a new reference to the version row. */
+int pn_hub_bundle_record(pn_hub *hub, const char *account, const char *owner, const char *name,
+                         const pn_hub_bundle *found, json_t **version, char **error);
+void pn_hub_bundle_free(pn_hub_bundle *found);
+
+/* Trainings (training_publish.c): a succeeded training's weights, added as `weights` to
+ * the trained version's bundle, become a new version of its destination (setup(weights)
+ * finds the file, as in Cog). Reading the weights, packing, hashing and unpacking run on
+ * the pool; then `done` runs on the loop with `row` (a new reference it keeps: its
+ * output is {version: "owner/name:id", weights} when rc is 0) and, when rc < 0, what
+ * went wrong. Returns < 0, with *error pn_malloc'd and `done` never called, when the
+ * work could not start. While it runs, pn_hub_training_publishing says so for the row's
+ * id; when the hub stops first, `done` is not called (the next start fails the training
+ * as interrupted). */
+typedef void (*pn_hub_published_fn)(pn_hub *hub, json_t *row, int rc, const char *error);
+int pn_hub_training_publish(pn_hub *hub, json_t *row, pn_hub_published_fn done, char **error);
+int pn_hub_training_publishing(const pn_hub *hub, const char *id);
 
 /* The hub as the queue's consumer: what it takes runs on its scheduler. */
 pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub);

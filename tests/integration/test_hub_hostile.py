@@ -402,3 +402,67 @@ def test_the_hub_answers_while_a_large_file_is_stored(tmp_path):
         assert times[-1] < 0.25, times[-10:]
     finally:
         hub.stop()
+
+
+def test_the_hub_answers_while_a_training_publishes_large_weights(tmp_path):
+    """A finished training's weights become a new version: reading them, packing them
+    with the trained version's bundle, hashing and unpacking that run on the pool, so a
+    GET during a 256 MiB publish is answered at once."""
+    from hub_harness import ROOT
+    hub = Hub(tmp_path / "data").start()
+    try:
+        trainer = hub.push(None, "alice/heavy",
+                           cwd=os.path.join(ROOT, "tests", "fixtures", "hub_large_trainer"))
+        hub.post("/v1/models", json={"owner": "alice", "name": "heavier", "visibility": "private"})
+        session = requests.Session()
+        session.headers["Authorization"] = "Bearer " + hub.token("alice")
+
+        def train():
+            training = session.post(
+                hub.url + "/v1/models/alice/heavy/versions/%s/trainings" % trainer, timeout=10,
+                json={"destination": "alice/heavier", "input": {"megabytes": 256}}).json()
+            deadline = time.monotonic() + 110
+            while training["status"] not in ("succeeded", "failed", "canceled"):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+                training = session.get(hub.url + "/v1/trainings/" + training["id"],
+                                       timeout=10).json()
+            return training
+
+        training, seconds, times = latencies_while_sending(hub, train)
+        assert training["status"] == "succeeded", training
+        version = training["output"]["version"].split(":", 1)[1]
+        weights = os.path.join(hub.data, "bundles", version, "weights")
+        assert os.path.getsize(weights) == 256 << 20
+        print("training took %.2f s; GET /v1/account during it: %d requests, p99 %.1f ms, "
+              "max %.1f ms" % (seconds, len(times), p99(times) * 1000, times[-1] * 1000))
+        # Requests go one after another: one of them would wait as long as the loop was
+        # held (3.5 s when the publishing ran on the loop). Generous: the pool's threads,
+        # the model and the store's writes share two busy cores and one disk here.
+        assert times[-1] < 0.5, times[-10:]
+    finally:
+        hub.stop()
+
+
+def test_trained_weights_past_the_bundle_limit_fail_the_training_with_the_limit_named(hub):
+    """The publishing runs on the pool with the bundle limits of a push: a training whose
+    weights would make a bundle over --bundle-max-size (8 MiB here) fails, saying why,
+    and records no version."""
+    from hub_harness import ROOT
+    trainer = hub.push(None, "alice/overweight",
+                       cwd=os.path.join(ROOT, "tests", "fixtures", "hub_large_trainer"))
+    hub.post("/v1/models", json={"owner": "alice", "name": "too-heavy", "visibility": "private"})
+    training = hub.post("/v1/models/alice/overweight/versions/%s/trainings" % trainer,
+                        json={"destination": "alice/too-heavy", "input": {"megabytes": 16}}).json()
+    deadline = time.monotonic() + 90
+    while training["status"] not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline, training
+        time.sleep(0.1)
+        training = hub.get("/v1/trainings/" + training["id"]).json()
+    assert training["status"] == "failed", training
+    assert training["error"].startswith("the trained weights could not become a version: "), \
+        training["error"]
+    assert "more than 8388608 bytes" in training["error"], training["error"]
+    assert hub.get("/v1/models/alice/too-heavy").json()["latest_version"] is None
+    assert leftovers(hub) == []

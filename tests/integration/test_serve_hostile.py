@@ -430,3 +430,27 @@ def test_the_hub_closes_slowloris_and_answers_its_http_errors_in_json(tmp_path):
         assert 1.5 < seconds < 4, seconds
     finally:
         hub.stop()
+
+
+def test_a_body_sent_with_head_is_never_read_as_the_next_request(server):
+    """libevent reads no body for HEAD: the bytes after the headers would be taken as a
+    second request on the connection (smuggled, behind a proxy). The connection closes
+    after the HEAD's answer instead."""
+    smuggled = b"GET /health-check HTTP/1.1\r\nHost: x\r\n\r\n"
+    status, headers, body = raw_request(
+        server.port,
+        b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled)
+        + smuggled)
+    assert status == 405  # serve answers HEAD only under /static/
+    assert headers["connection"] == "close"
+    assert b"HTTP/1.1" not in body  # no second answer
+    # Without a body, HEAD keeps the connection open as before.
+    connection = server.connect()
+    try:
+        for _ in range(2):
+            connection.request("HEAD", "/")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 405 and response.getheader("Connection") != "close"
+    finally:
+        connection.close()
