@@ -380,3 +380,33 @@ def test_a_revoked_credential_acknowledges_nothing_and_loses_nothing(cluster, re
         assert completed_deliveries(receiver.calls) == {prediction: ["succeeded"]}
     finally:
         c.stop()
+
+
+def test_a_deployments_predictions_go_to_its_director(tmp_path, redis):
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    director = None
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        created = hub.post("/v1/deployments", json={
+            "name": "slowly", "model": "alice/slow", "version": version, "hardware": "cpu",
+            "min_instances": 0, "max_instances": 3})
+        assert created.status_code == 200, created.text
+        _, credential_file = director_credential(hub, tmp_path)
+        director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_slow",
+                            ["--deployment", "alice/slowly"])
+        ids = [hub.post("/v1/deployments/alice/slowly/predictions",
+                        json={"input": {"n": n, "seconds": 0.3}}).json()["id"] for n in range(3)]
+        # One slot: the director holds one at a time, whatever max_instances says.
+        wait_for(lambda: director.took(ids[0]) or director.took(ids[1]) or director.took(ids[2]),
+                 20, "the director took nothing")
+        assert director.health()["running"] + director.health()["waiting"] <= 1
+        rows = wait_terminal(hub, ids, 30)
+        assert [rows[i]["output"] for i in ids] == [0, 1, 2], rows
+        assert all(rows[i]["deployment"] == "alice/slowly" for i in ids)
+        assert "taking deployment:alice/slowly with 1 slot" in director.read_log()
+    finally:
+        if director:
+            director.stop()
+        hub.stop()
