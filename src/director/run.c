@@ -127,7 +127,7 @@ static void on_grace(evutil_socket_t fd, short what, void *arg) {
 static void abandon(pn_director_task *run) {
   pn_director *director = run->director;
   pn_relay_forget(director->relay, run->id);
-  if (run->state == WAITING || run->state == REPORTING) {
+  if (run->state == WAITING) { /* never sent to the model server */
     free_run(run);
     pn_director_check_drained(director);
     return;
