@@ -16,8 +16,9 @@ PKGS         := libevent jansson yaml-0.1 libpcre2-8 sqlite3
 # needed to build.
 # libcrypto and libarchive are opened the same way (core/crypto.c, core/tar.c): only
 # libarchive's headers are needed. So is libpq (store/pq_api.c), only for a hub given a
-# postgres:// database, and hiredis (queue/hiredis_api.c), only for a redis:// queue; its
-# headers are found as <hiredis/hiredis.h> under /usr/include.
+# postgres:// database, hiredis (queue/hiredis_api.c), only for a redis:// queue (its
+# headers are found as <hiredis/hiredis.h> under /usr/include), and libcmark
+# (web/markdown.c, the hub's READMEs as HTML), with no headers at all.
 CURL_CFLAGS  := $(shell pkg-config --cflags libcurl libarchive libpq 2>/dev/null)
 PKG_CFLAGS   := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

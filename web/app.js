@@ -256,6 +256,28 @@ function snippetBlock(label, code) {
   return el("div", { class: "snippet" }, el("h3", {}, label), el("div", { class: "snippet" }, pre, copy));
 }
 
+// A model's README, rendered as Markdown by the hub (cmark in its safe mode: no raw HTML,
+// no javascript: or data: links; docs/internals/web.md). A template keeps the HTML inert
+// until it is placed; links the hub emptied lose their href, the others open without a
+// referrer. As its text when the hub cannot render it (no libcmark); null without one.
+async function readmeOf(owner, name) {
+  const url = `/v1/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/readme`;
+  const get = (accept) => fetch(url, { headers: { Accept: accept, "X-CSRF-Token": CSRF }, credentials: "same-origin" }).catch(() => null);
+  const html = await get("text/html");
+  if (html?.ok && (html.headers.get("Content-Type") || "").startsWith("text/html")) {
+    const template = document.createElement("template");
+    template.innerHTML = await html.text();
+    for (const link of template.content.querySelectorAll("a")) {
+      if (!link.getAttribute("href")) link.removeAttribute("href");
+      else link.rel = "noopener noreferrer nofollow";
+    }
+    return el("div", { class: "readme markdown" }, template.content);
+  }
+  if (html?.status === 404) return null;
+  const text = await get("text/plain");
+  return text?.ok ? el("pre", { class: "readme" }, await text.text()) : null;
+}
+
 async function modelPage(owner, name) {
   setTitle(`${owner}/${name}`);
   const model = await api("GET", `/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`);
@@ -273,8 +295,7 @@ async function modelPage(owner, name) {
     el("p", { class: "meta" }, runCount, el("span", {}, model.visibility), version ? el("span", {}, "version ", el("code", {}, version.id.slice(0, 12))) : null),
     links.length ? el("p", { class: "meta links" }, links.map(([label, url]) => el("a", { href: url, rel: "noopener noreferrer" }, label))) : null,
   );
-  // The README as its text (no Markdown renderer is bundled yet: see docs/internals/web.md).
-  const readme = await fetch(`/v1/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/readme`, { headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" }).then((response) => (response.ok ? response.text() : ""), () => "");
+  const readme = await readmeOf(owner, name);
   if (!version) {
     main.replaceChildren(header, el("p", {}, "This model has no version yet. Publish one with ", el("code", {}, `pinion push --hub ${ORIGIN} ${owner}/${name}`), "."));
     return;
@@ -308,7 +329,7 @@ async function modelPage(owner, name) {
     ...tabs([
       ["Playground", el("div", { class: "split" }, el("section", { "aria-label": "Input" }, el("h2", {}, "Input"), form.form), el("section", { "aria-label": "Output" }, el("h2", {}, "Output"), panel.element, link))],
       ["API", apiBox],
-      ...(readme ? [["README", el("pre", { class: "readme" }, readme)]] : []),
+      ...(readme ? [["README", readme]] : []),
       [`Versions (${versions.length})`, versionList],
     ]),
   );

@@ -1,10 +1,10 @@
-"""The canary model: greets whoever it is given, a few words at a time.
+"""The canary model: greets whoever it is given, in one sentence.
 
-It is the model Replicate's client tests call as replicate/canary: its output is a
-ConcatenateIterator, so the API returns ["hello ", "there, ", "<text>"] and clients
-join the pieces. `text` is the canary's input; `name` is accepted too.
+It is the model Replicate's client tests call as replicate/canary: strings in, a string
+out, so the API's output reads "hello there, <text>". `text` is the canary's input;
+`name` is accepted too. For output that grows token by token, see examples/stream.
 """
-from cog import BasePredictor, ConcatenateIterator, Input
+from cog import BasePredictor, Input
 
 
 class Predictor(BasePredictor):
@@ -12,7 +12,6 @@ class Predictor(BasePredictor):
         self,
         text: str = Input(description="Who to greet", default=None),
         name: str = Input(description="Who to greet (another name for text)", default=None),
-    ) -> ConcatenateIterator[str]:
+    ) -> str:
         who = text if text is not None else name
-        for piece in ("hello ", "there, ", who if who is not None else "world"):
-            yield piece
+        return "hello there, " + (who if who is not None else "world")

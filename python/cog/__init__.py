@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys as _sys
 
-from .decorators import concurrent, streaming
+from .decorators import batch, concurrent, streaming
 from .exceptions import CancelationException
 from .input import FieldInfo, Input
 from .model import BaseModel
@@ -43,6 +43,7 @@ __all__ = [
     "URLFile",
     "URLPath",
     "__version__",
+    "batch",
     "concurrent",
     "current_scope",
     "emit_metric",

@@ -81,25 +81,30 @@ def traceback_text(exc):
 
 
 class LogSender:
-    """One async prediction's prints, sent as `log` frames a line at a time (print()
-    writes its pieces separately; a frame per piece would be wasteful)."""
+    """One async prediction's prints (or a batch's: each of its predictions gets them),
+    sent as `log` frames a line at a time (print() writes its pieces separately; a frame
+    per piece would be wasteful)."""
 
-    def __init__(self, send, prediction_id):
+    def __init__(self, send, prediction_ids):
         self._send = send
-        self._id = prediction_id
+        self._ids = prediction_ids
         self._pending = {"stdout": "", "stderr": ""}
+
+    def _send_all(self, source, data):
+        for prediction_id in self._ids:
+            self._send({"type": "log", "id": prediction_id, "source": source, "data": data})
 
     def write(self, source, text):
         pending = self._pending[source] + text
         end = pending.rfind("\n") + 1
         if end:
-            self._send({"type": "log", "id": self._id, "source": source, "data": pending[:end]})
+            self._send_all(source, pending[:end])
         self._pending[source] = pending[end:]
 
     def flush(self):
         for source, pending in self._pending.items():
             if pending:
-                self._send({"type": "log", "id": self._id, "source": source, "data": pending})
+                self._send_all(source, pending)
                 self._pending[source] = ""
 
 
@@ -193,6 +198,16 @@ def _is_iterator(value):
     return isinstance(value, collections.abc.Iterator)
 
 
+def _canceled(prediction_id):
+    return {"type": "done", "id": prediction_id, "status": "canceled"}
+
+
+def _what_returned(result):
+    if isinstance(result, (list, tuple)):
+        return "a %s of %d" % (type(result).__name__, len(result))
+    return "a value of type %s" % type(result).__name__
+
+
 class Worker:
     """One loaded predictor and the channel to the server."""
 
@@ -210,6 +225,7 @@ class Worker:
             if convert is not None:
                 self.converters.append((entry["name"], convert))
         self.error_kind = "train" if handler.method == "train" else "run"
+        self.batched = self.description.get("batch") is not None
         self.instance = None
         self.function = None
         self.running = False
@@ -234,7 +250,7 @@ class Worker:
 
     def setup(self):
         concurrency = os.environ.get("COG_MAX_CONCURRENCY", "")
-        if concurrency.isdigit() and int(concurrency) > 1 and not self.description["is_async"]:
+        if concurrency.isdigit() and int(concurrency) > 1 and not (self.description["is_async"] or self.batched):
             raise RuntimeError("COG_MAX_CONCURRENCY > 1 requires an async run() or predict() method")
         if self.handler.kind == "function":
             self.function = self.handler.function
@@ -356,7 +372,7 @@ class Worker:
             kwargs = self.prepare_inputs(message.get("input") or {}, opened)
             kind = self.error_kind
             self.running = True
-            if self._cancel_waiting(prediction_id):
+            if self._cancel_waiting((prediction_id,)):
                 raise cog.CancelationException()
             result = self.function(**kwargs)
             encoder = Encoder()
@@ -415,11 +431,13 @@ class Worker:
             kind = message.get("type")
             if kind == "predict":
                 self.predict_sync(message)
+            elif kind == "predict_batch":
+                self.predict_batch_sync(message)
             elif kind == "healthcheck":
                 self.healthcheck_sync(message)
             # A `cancel` read here is for a prediction that already ended: nothing to do.
 
-    def _cancel_waiting(self, prediction_id):
+    def _cancel_waiting(self, prediction_ids):
         """The server cancels a sync prediction with a `cancel` frame, then SIGUSR1. A
         signal that lands before the prediction is marked running is ignored, but its
         frame is on the socket by then: look for it once `running` is set (any signal
@@ -429,12 +447,141 @@ class Worker:
         for frame in frames or ():
             message = _loads(frame)
             if message.get("type") == "cancel":
-                canceled = canceled or message.get("id") == prediction_id
+                canceled = canceled or message.get("id") in prediction_ids
             else:
                 self.pending.append(frame)
         if frames is None:
             self.pending.append(None)  # end of file after these frames
         return canceled
+
+    # ------------------------------------------------------------ batches (docs/batching.md)
+
+    def _batch_scope(self, items):
+        """One scope for the batch: a metric recorded during it belongs to each of its
+        predictions. The context is the predictions' when they all share one, else empty."""
+        prediction_ids = [item["id"] for item in items]
+        contexts = [item.get("context") or {} for item in items]
+        context = contexts[0] if all(c == contexts[0] for c in contexts) else {}
+        send = self.send
+
+        def send_metric(name, value, mode):
+            for prediction_id in prediction_ids:
+                send({"type": "metric", "id": prediction_id, "name": name, "value": value, "mode": mode})
+
+        return Scope(context, send_metric)
+
+    def _batch_arguments(self, items, opened, dones):
+        """Prepares each prediction's inputs on its own (one that fails, fails alone, kind
+        `input`) and makes one list per parameter of the rest. Returns (ids, kwargs)."""
+        prediction_ids, prepared = [], []
+        for item in items:
+            try:
+                prepared.append(self.prepare_inputs(item.get("input") or {}, opened))
+                prediction_ids.append(item["id"])
+            except BaseException as exc:  # noqa: BLE001
+                dones[item["id"]] = self._failed(item["id"], exc, "input")
+        names = dict.fromkeys(name for kwargs in prepared for name in kwargs)
+        return prediction_ids, {name: [kwargs.get(name) for kwargs in prepared] for name in names}
+
+    def _batch_outputs(self, prediction_ids, result, dones, kind):
+        """Maps the returned list back to the predictions, in order: an exception object
+        fails its own prediction, anything else is its output."""
+        if not isinstance(result, (list, tuple)) or len(result) != len(prediction_ids):
+            error = ValueError(
+                "a @cog.batch handler must return a list with one output per prediction: it "
+                "returned %s for a batch of %d" % (_what_returned(result), len(prediction_ids))
+            )
+            for prediction_id in prediction_ids:
+                dones[prediction_id] = self._failed(prediction_id, error, kind)
+            return
+        for prediction_id, value in zip(prediction_ids, result):
+            if isinstance(value, BaseException):
+                dones[prediction_id] = self._failed(prediction_id, value, kind)
+                continue
+            try:
+                output, files = Encoder().encode(value)
+            except BaseException as exc:  # noqa: BLE001 - this output only
+                dones[prediction_id] = self._failed(prediction_id, exc, kind)
+                continue
+            dones[prediction_id] = {"type": "done", "id": prediction_id, "status": "succeeded",
+                                    "output": output, "files": files}
+
+    def _finish_batch(self, items, dones, scope):
+        for item in items:
+            self._finish(dones[item["id"]], scope)
+
+    def predict_batch_sync(self, message):
+        items = message["items"]
+        scope = self._batch_scope(items)
+        token = enter_scope(scope)
+        opened = []
+        dones = {}
+        try:
+            try:
+                self._run_batch_sync(items, opened, dones)
+            except cog.CancelationException:  # arrived while a failure was being recorded
+                for item in items:
+                    dones.setdefault(item["id"], _canceled(item["id"]))
+        finally:
+            exit_scope(token)
+            for stream in opened:
+                stream.close()
+        self._finish_batch(items, dones, scope)
+
+    def _run_batch_sync(self, items, opened, dones):
+        prediction_ids, kwargs = self._batch_arguments(items, opened, dones)
+        if not prediction_ids:
+            return
+        kind = self.error_kind
+        try:
+            self.running = True
+            if self._cancel_waiting(prediction_ids):
+                raise cog.CancelationException()
+            result = self.function(**kwargs)
+            self.running = False  # the server cancels the call, not the encoding after it
+            self._batch_outputs(prediction_ids, result, dones, kind)
+        except cog.CancelationException:
+            self.running = False
+            for prediction_id in prediction_ids:
+                dones[prediction_id] = _canceled(prediction_id)
+        except BaseException as exc:  # noqa: BLE001 - the whole batch fails with it
+            self.running = False
+            for prediction_id in prediction_ids:
+                dones[prediction_id] = self._failed(prediction_id, exc, kind)
+        finally:
+            self.running = False
+
+    async def predict_batch_async(self, message):
+        import asyncio
+
+        items = message["items"]
+        every_id = [item["id"] for item in items]
+        scope = self._batch_scope(items)
+        enter_scope(scope)  # the task runs in its own copy of the context
+        LOG_TARGET.set(LogSender(self.send, every_id))
+        opened = []
+        dones = {}
+        prediction_ids = []
+        kind = "train" if self.error_kind == "train" else "async"
+        try:
+            prediction_ids, kwargs = self._batch_arguments(items, opened, dones)
+            if prediction_ids:
+                result = self.function(**kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                self._batch_outputs(prediction_ids, result, dones, kind)
+        except asyncio.CancelledError:
+            for prediction_id in prediction_ids:
+                dones[prediction_id] = _canceled(prediction_id)
+        except BaseException as exc:  # noqa: BLE001 - the whole batch fails with it
+            for prediction_id in prediction_ids:
+                dones[prediction_id] = self._failed(prediction_id, exc, kind)
+        finally:
+            for prediction_id in every_id:
+                self.tasks.pop(prediction_id, None)
+            for stream in opened:
+                stream.close()
+        self._finish_batch(items, dones, scope)
 
     # ------------------------------------------------------------ async
 
@@ -444,7 +591,7 @@ class Worker:
         prediction_id = message["id"]
         scope = self._scope(message)
         enter_scope(scope)  # the task runs in its own copy of the context
-        LOG_TARGET.set(LogSender(self.send, prediction_id))
+        LOG_TARGET.set(LogSender(self.send, (prediction_id,)))
         opened = []
         kind = "input"
         try:
@@ -475,11 +622,13 @@ class Worker:
                 stream.close()
         self._finish(done, scope)
 
-    def _on_task_done(self, prediction_id, task):
+    def _on_task_done(self, prediction_ids, task):
         """A task canceled before its first step never runs predict_async's body (the
-        cancel arrived in the same read as its predict): end the prediction here."""
-        if task.cancelled() and self.tasks.pop(prediction_id, None) is task:
-            self.send({"type": "done", "id": prediction_id, "status": "canceled", "metrics": {}})
+        cancel arrived in the same read as its predict): end its predictions here."""
+        if task.cancelled() and self.tasks.pop(prediction_ids[0], None) is task:
+            for prediction_id in prediction_ids:
+                self.tasks.pop(prediction_id, None)
+                self.send({"type": "done", "id": prediction_id, "status": "canceled", "metrics": {}})
 
     async def healthcheck_async(self, message):
         result = self._healthcheck_call()
@@ -492,11 +641,16 @@ class Worker:
 
     def _dispatch_async(self, message):
         kind = message.get("type")
-        if kind == "predict":
-            prediction_id = message["id"]
-            task = self.loop.create_task(self.predict_async(message))
-            task.add_done_callback(lambda done: self._on_task_done(prediction_id, done))
-            self.tasks[prediction_id] = task
+        if kind in ("predict", "predict_batch"):
+            if kind == "predict":
+                prediction_ids = (message["id"],)
+                task = self.loop.create_task(self.predict_async(message))
+            else:
+                prediction_ids = tuple(item["id"] for item in message["items"])
+                task = self.loop.create_task(self.predict_batch_async(message))
+            task.add_done_callback(lambda done: self._on_task_done(prediction_ids, done))
+            for prediction_id in prediction_ids:
+                self.tasks[prediction_id] = task  # a cancel for any of them cancels the batch
         elif kind == "cancel":
             task = self.tasks.get(message.get("id"))
             if task is not None:

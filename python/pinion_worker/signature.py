@@ -16,6 +16,7 @@ import dataclasses
 import enum
 import inspect
 import json
+import os
 import pathlib
 import sys
 import typing
@@ -411,6 +412,22 @@ class Signature:
         self.names = names
 
 
+def _where(handler):
+    """The handler's file, relative to the model's folder when it is inside it."""
+    try:
+        path = inspect.getsourcefile(handler.function) or "?"
+    except TypeError:
+        return "?"
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _handler_name(handler):
+    if handler.kind == "class":
+        return "%s.%s()" % (getattr(handler.target, "__name__", "?"), handler.method)
+    return "%s()" % getattr(handler.function, "__name__", handler.method)
+
+
 def describe_handler(handler):
     """Describes a loaded Handler; raises DescribeError with Cog's wording."""
     function = handler.function
@@ -451,8 +468,16 @@ def describe_handler(handler):
     concurrency_max = getattr(function, "_cog_concurrency_max", None)
     if streaming and output["kind"] != "iterator" and not is_generator:
         raise DescribeError("@streaming requires an iterator return type on %s" % handler.method)
-    if concurrency_max is not None and concurrency_max > 1 and not is_async:
+    batch = getattr(function, "_cog_batch", None)
+    if concurrency_max is not None and concurrency_max > 1 and not is_async and batch is None:
         raise DescribeError("@concurrent(max=%d) requires an async %s() method" % (concurrency_max, handler.method))
+    if batch is not None and (is_generator or output["kind"] == "iterator"):  # @streaming is one of them
+        how = "it is a generator" if is_generator else "it returns an iterator type"
+        raise DescribeError(
+            "%s: %s is marked @cog.batch but streams its output (%s): a batched handler returns "
+            "one value per prediction; remove @cog.batch, or return a plain value instead of an "
+            "iterator" % (_where(handler), _handler_name(handler), how)
+        )
 
     has_setup = False
     setup_weights = False
@@ -477,6 +502,7 @@ def describe_handler(handler):
         "is_generator": is_generator,
         "streaming": streaming,
         "concurrency_max": concurrency_max,
+        "batch": batch,
         "has_setup": has_setup,
         "setup_weights": setup_weights,
         "has_healthcheck": has_healthcheck,

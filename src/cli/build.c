@@ -73,6 +73,7 @@ static const char build_help[] =
     "                           (e.g. a base made by `pinion base build`)\n"
     "      --engine NAME        docker, podman or buildah\n"
     "      --progress MODE      auto (a tidy view) or plain (every line, for logs)\n"
+    "  -q, --quiet              Print nothing but errors (progress shows only on a terminal)\n"
     "      --secret id=ID,src=PATH\n"
     "                           A secret for build.run steps that mount it; repeatable\n"
     "      --no-cache           Rebuild every layer\n"
@@ -91,7 +92,7 @@ static int run_build(int argc, char **argv) {
   const char *value = NULL;
   const char *secrets[MAX_SECRETS];
   size_t secret_count = 0;
-  int plain = 0, no_cache = 0, dockerfile_only = 0;
+  int plain = 0, quiet = 0, no_cache = 0, dockerfile_only = 0;
   const pn_cli_text_flag text_flags[] = {
       {"--tag", "-t", &tag},
       {"--base-image", NULL, &base_image},
@@ -119,6 +120,8 @@ static int run_build(int argc, char **argv) {
         return 2;
       }
       secrets[secret_count++] = value;
+    } else if (pn_cli_switch(&args, "--quiet", "-q")) {
+      quiet = 1;
     } else if (pn_cli_switch(&args, "--no-cache", NULL)) {
       no_cache = 1;
     } else if (pn_cli_switch(&args, "--dockerfile", NULL)) {
@@ -155,6 +158,7 @@ static int run_build(int argc, char **argv) {
         .tag = tag ? tag : default_tag,
         .base_image = base_image,
         .progress_plain = plain,
+        .quiet = quiet,
         .no_cache = no_cache,
         .secrets = secrets,
         .secret_count = secret_count,

@@ -15,6 +15,8 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/progress.h"
+#include "serve/inputs.h"
 #include "serve/job.h"
 #include "serve/model.h"
 
@@ -38,6 +40,7 @@ typedef struct predict_run {
   pn_http_client *http;
   pn_job *job;
   pn_cli_output output;
+  pn_progress progress; /* input downloads, on a terminal */
   int interrupts;
   int exit_code;
   int finished;
@@ -71,6 +74,7 @@ static int is_file_item(const pn_prediction *prediction, size_t index) {
 static void on_job_event(pn_job *job, enum pn_job_event event, const json_t *detail, void *arg) {
   predict_run *run = arg;
   pn_prediction *prediction = pn_job_prediction(job);
+  pn_progress_clear(&run->progress); /* the downloads are over once the job speaks */
   switch (event) {
   case PN_JOB_LOG:
     fwrite(json_string_value(json_object_get(detail, "data")), 1,
@@ -129,6 +133,17 @@ static void check_inputs(predict_run *run) {
   run->input = coerced;
 }
 
+/* "Downloading NAME 1.2 MiB / 4.0 MiB (30%)" for the input file being fetched. */
+static void on_download_progress(const pn_http_progress *progress, void *arg) {
+  predict_run *run = arg;
+  char *name = pn_inputs_file_name(progress->url);
+  char label[160], text[256];
+  snprintf(label, sizeof label, "Downloading %s", name ? name : "an input");
+  pn_free(name);
+  pn_progress_bytes_text(text, sizeof text, label, progress->down_now, progress->down_total);
+  pn_progress_set(&run->progress, 0, "%s", text);
+}
+
 /* Runs the prediction as a job, exactly as `pinion serve` would, except that file
  * outputs stay local files for the terminal to write out. */
 static void submit(predict_run *run) {
@@ -139,6 +154,8 @@ static void submit(predict_run *run) {
   snprintf(id, sizeof id, "pred_%llx", (unsigned long long)pn_clock_realtime_ns());
   pn_job_options options = {.local_files = 1};
   int rc = pn_http_client_new(run->base, &run->http);
+  if (rc == 0 && run->progress.shown)
+    pn_http_client_on_progress(run->http, on_download_progress, run);
   if (rc == 0)
     rc = pn_job_start(run->model, run->http, id, run->input, NULL, &options, on_job_event, run,
                       &run->job);
@@ -210,6 +227,7 @@ static const char predict_help[] =
     "  -f, --file NAME          The config file name (default cog.yaml)\n"
     "      --python PATH        The model's Python (default: $PINION_PYTHON, else python3)\n"
     "      --setup-timeout SEC  Give up when setup takes longer (default 300, 0 for none)\n"
+    "  -q, --quiet         Show no download progress (it shows only on a terminal)\n"
     "      --image IMAGE        Run the prediction in a built image (pinion build) through\n"
     "                           the container engine (--engine docker|podman)\n"
     "\n"
@@ -231,6 +249,7 @@ static int run_model(int argc, char **argv, int training) {
   const char *config_name = NULL, *python = NULL;
   const char *value = NULL;
   double setup_timeout = 300;
+  int quiet = 0;
   const pn_cli_text_flag text_flags[] = {
       {"--json", NULL, &json_argument},
       {"--output", "-o", &output_path},
@@ -269,6 +288,8 @@ static int run_model(int argc, char **argv, int training) {
         fprintf(stderr, "pinion %s: --setup-timeout takes seconds, got \"%s\"\n", argv[0], value);
         return 2;
       }
+    } else if (pn_cli_switch(&args, "--quiet", "-q")) {
+      quiet = 1;
     } else {
       return pn_cli_unknown(&args);
     }
@@ -277,6 +298,7 @@ static int run_model(int argc, char **argv, int training) {
     return 2;
 
   predict_run run = {0};
+  pn_progress_init(&run.progress, pn_progress_wanted(quiet));
   run.pairs = pairs;
   run.pair_count = pair_count;
   run.output.path = output_path;

@@ -14,6 +14,7 @@
 #include "core/fs.h"
 #include "core/http_client.h"
 #include "core/json.h"
+#include "core/progress.h"
 #include "core/tar.h"
 #include "image/image.h"
 
@@ -68,6 +69,7 @@ static int skip(const char *relative, int is_dir, void *arg) {
 #define REPLY_MAX ((size_t)16 << 20)
 
 typedef struct upload {
+  pn_progress *progress; /* bytes sent, on a terminal; or NULL */
   struct event_base *base;
   long status;
   char *body; /* the answer's bytes (NUL-terminated; may hold NULs), pn_malloc'd */
@@ -87,8 +89,16 @@ static void on_response(const pn_http_response *response, void *arg) {
   event_base_loopexit(state->base, NULL);
 }
 
+static void on_upload_progress(const pn_http_progress *progress, void *arg) {
+  upload *state = arg;
+  char text[128];
+  pn_progress_bytes_text(text, sizeof text, "Uploading", progress->up_now, progress->up_total);
+  pn_progress_set(state->progress, 0, "%s", text);
+}
+
 /* Sends one request to the hub's `path` (under its origin) and waits for the answer
- * in `state` (whose body and error the caller frees). */
+ * in `state` (whose body and error the caller frees); with state->progress, shows the
+ * bytes sent. */
 static int hub_request(const char *hub, const char *method, const char *path, const char *token,
                        const char *content_type, const pn_buf *body, upload *state) {
   size_t hub_length = strlen(hub);
@@ -101,6 +111,8 @@ static int hub_request(const char *hub, const char *method, const char *path, co
   state->base = event_base_new();
   pn_http_client *client = NULL;
   int rc = url && authorization && state->base ? pn_http_client_new(state->base, &client) : -1;
+  if (rc == 0 && state->progress && state->progress->shown)
+    pn_http_client_on_progress(client, on_upload_progress, state);
   if (rc == 0) {
     pn_http_request request = {.method = method,
                                .url = url,
@@ -113,6 +125,8 @@ static int hub_request(const char *hub, const char *method, const char *path, co
     if (rc == 0)
       event_base_dispatch(state->base);
   }
+  if (state->progress)
+    pn_progress_clear(state->progress);
   pn_http_client_free(client);
   if (state->base)
     event_base_free(state->base);
@@ -315,7 +329,7 @@ static int run_push_to_hub(int argc, char **argv) {
   const char *hub = getenv("PINION_HUB"), *token = getenv("REPLICATE_API_TOKEN");
   const char *model = NULL, *config_name = NULL, *python = NULL, *image = NULL;
   const char *description = NULL;
-  int public = 0;
+  int public = 0, quiet = 0;
   const pn_cli_text_flag text_flags[] = {
       {"--hub", NULL, &hub},
       {"--description", NULL, &description},
@@ -329,6 +343,8 @@ static int run_push_to_hub(int argc, char **argv) {
   while ((more = pn_cli_next(&args, text_flags)) > 0) {
     if (pn_cli_switch(&args, "--public", NULL)) {
       public = 1;
+    } else if (pn_cli_switch(&args, "--quiet", "-q")) {
+      quiet = 1;
     } else if (argv[args.index][0] != '-' && !model) {
       model = argv[args.index++];
     } else {
@@ -361,7 +377,9 @@ static int run_push_to_hub(int argc, char **argv) {
     pn_buf_free(&body);
     return 1;
   }
-  upload state = {0};
+  pn_progress progress;
+  pn_progress_init(&progress, pn_progress_wanted(quiet));
+  upload state = {.progress = &progress};
   rc = send_version(hub, model, token, public, content_type, &body, &state);
   pn_buf_free(&body);
   int exit_code = 1;
@@ -443,6 +461,7 @@ const struct pn_cli_command pn_cli_push_command = {
     "      --hub URL       The hub (default: $PINION_HUB)\n"
     "      --token TOKEN   An API token of OWNER (default: $REPLICATE_API_TOKEN)\n"
     "      --public        Create the model public\n"
+    "  -q, --quiet         Show no upload progress (it shows only on a terminal)\n"
     "      --description TEXT  Set the model's one-line description\n"
     "      --image TAG     Publish this built image (its schema label) instead of the folder\n"
     "  -f, --file NAME     The config file name (default cog.yaml)\n"

@@ -24,6 +24,8 @@ struct pn_http_client {
   struct event *timer;
   pn_http_transfer *transfers; /* doubly linked */
   size_t active;
+  pn_http_progress_fn progress;
+  void *progress_arg;
 };
 
 struct pn_http_transfer {
@@ -311,6 +313,23 @@ static int set_limits(pn_http_transfer *transfer, const pn_http_request *request
   return 0;
 }
 
+static int on_transfer_progress(void *arg, curl_off_t down_total, curl_off_t down_now,
+                                curl_off_t up_total, curl_off_t up_now) {
+  pn_http_transfer *transfer = arg;
+  pn_http_client *client = transfer->client;
+  if (client->progress) {
+    pn_http_progress progress = {transfer->url, (uint64_t)down_now, (uint64_t)down_total,
+                                 (uint64_t)up_now, (uint64_t)up_total};
+    client->progress(&progress, client->progress_arg);
+  }
+  return 0;
+}
+
+void pn_http_client_on_progress(pn_http_client *client, pn_http_progress_fn progress, void *arg) {
+  client->progress = progress;
+  client->progress_arg = arg;
+}
+
 static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
   CURL *easy = transfer->easy;
   transfer->url = pn_strdup(request->url);
@@ -346,6 +365,11 @@ static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
   /* Compressed bodies are decoded, as Cog's client does; on_body counts the decoded
    * bytes against max_response, so a small gzip bomb stops at the ceiling. */
   SET_OPTION(easy, CURLOPT_ACCEPT_ENCODING, "");
+  if (transfer->client->progress) {
+    SET_OPTION(easy, CURLOPT_XFERINFOFUNCTION, on_transfer_progress);
+    SET_OPTION(easy, CURLOPT_XFERINFODATA, transfer);
+    SET_OPTION(easy, CURLOPT_NOPROGRESS, 0L);
+  }
   if (request->upload_path) {
     transfer->upload = fopen(request->upload_path, "rb");
     if (!transfer->upload)

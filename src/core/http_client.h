@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Redirects followed when a request asks to follow them, as requests and browsers. */
 #define PN_HTTP_MAX_REDIRECTS 10
@@ -44,6 +45,13 @@ typedef struct pn_http_response {
   double seconds;      /* total time */
 } pn_http_response;
 
+/* Where a transfer stands: bytes so far and expected (0 when not known yet). */
+typedef struct pn_http_progress {
+  const char *url;
+  uint64_t down_now, down_total, up_now, up_total;
+} pn_http_progress;
+typedef void (*pn_http_progress_fn)(const pn_http_progress *progress, void *arg);
+
 /* Called once per transfer with everything borrowed for the call. */
 typedef void (*pn_http_done_fn)(const pn_http_response *response, void *arg);
 
@@ -58,6 +66,9 @@ int pn_http_client_send(pn_http_client *client, const pn_http_request *request,
                         pn_http_done_fn done, void *arg, pn_http_transfer **transfer);
 /* Stops a transfer; its callback will not run. */
 void pn_http_transfer_cancel(pn_http_transfer *transfer);
+/* Calls `progress` as libcurl reports each later transfer's bytes (often: callers
+ * throttle their drawing); NULL stops it. For the CLI's progress on a terminal. */
+void pn_http_client_on_progress(pn_http_client *client, pn_http_progress_fn progress, void *arg);
 /* Transfers in flight. */
 size_t pn_http_client_active(const pn_http_client *client);
 

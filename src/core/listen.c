@@ -204,7 +204,6 @@ static char *error_response(int status, const char *reason, const pn_listen_opti
  * this line. */
 static const char html_page_end[] = "</BODY></HTML>\n";
 #define HTML_PAGE_END_LENGTH (sizeof html_page_end - 1)
-#define ERROR_RESPONSE_MAX 2048
 
 static int rewriting;
 
@@ -214,7 +213,7 @@ static void on_output_added(struct evbuffer *output, const struct evbuffer_cb_in
   size_t length = evbuffer_get_length(output);
   /* An error page comes in small pieces; a large addition (a reply body, perhaps a file
    * segment that only sendfile can read) is never one and is not looked into. */
-  if (rewriting || info->n_added == 0 || info->n_added > ERROR_RESPONSE_MAX ||
+  if (rewriting || info->n_added == 0 || info->n_added > PN_LISTEN_INSPECTED_MAX ||
       length < HTML_PAGE_END_LENGTH)
     return;
   char end[HTML_PAGE_END_LENGTH];
@@ -238,9 +237,9 @@ static void on_output_added(struct evbuffer *output, const struct evbuffer_cb_in
     start = next;
   }
   size_t error_length = length - (size_t)start.pos;
-  if (error_length > ERROR_RESPONSE_MAX)
+  if (error_length > PN_LISTEN_INSPECTED_MAX)
     return;
-  char text[ERROR_RESPONSE_MAX + 1];
+  char text[PN_LISTEN_INSPECTED_MAX + 1];
   evbuffer_copyout_from(output, &start, text, error_length);
   text[error_length] = '\0';
   int status = 0;

@@ -27,6 +27,12 @@
 
 typedef struct pn_listen pn_listen;
 
+/* The error answers are found by copying out the end of each small addition to a
+ * connection's output (at most this many bytes): a reply body that only sendfile can
+ * read (EVBUFFER_FLAG_DRAINS_TO_FD, whose bytes are never in memory) must be larger,
+ * or copying it out crashes. Smaller bodies go out from memory. */
+#define PN_LISTEN_INSPECTED_MAX 2048
+
 typedef struct pn_listen_options {
   const char *host;
   int port;               /* 0: any free port */

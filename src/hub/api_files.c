@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/http_range.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "core/mime.h"
 #include "core/pool.h"
@@ -589,8 +590,9 @@ static void send_blob(pn_hub_request *request, const json_t *file) {
   int wants_body = evhttp_request_get_command(request->request) != EVHTTP_REQ_HEAD && length > 0;
   struct evbuffer *body = wants_body ? evbuffer_new() : NULL;
   /* Only ever written to the socket: lets libevent send the segment with sendfile
-   * instead of mapping or reading it into memory. */
-  if (body)
+   * instead of mapping or reading it into memory; not a small one, which the listener
+   * copies out looking for error pages (core/listen.h). */
+  if (body && length > PN_LISTEN_INSPECTED_MAX)
     evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
   if (body && evbuffer_add_file(body, fd, (ev_off_t)range.first, (ev_off_t)length) == 0)
     fd = -1; /* the buffer owns it now */

@@ -19,6 +19,8 @@
 #include "core/tar.h"
 #include "core/version.h"
 #include "hub/objects.h"
+#include "web/markdown.h"
+#include "web/web.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -131,6 +133,18 @@ static const char *const optional_fields[] = {"description", "github_url",  "pap
                                               "license_url", "weights_url", "cover_image_url",
                                               "readme",      NULL};
 
+/* A `readme` over PN_MARKDOWN_MAX gets a 422 (the pages render it on every view).
+ * Returns 1 when it answered. */
+static int readme_too_long(pn_hub_request *request, const json_t *body) {
+  const json_t *readme = json_object_get(body, "readme");
+  if (!json_is_string(readme) || json_string_length(readme) <= PN_MARKDOWN_MAX)
+    return 0;
+  pn_hub_problem(request, 422, NULL,
+                 "`readme` is %zu bytes, over the %zu KiB a README may have; shorten it.",
+                 json_string_length(readme), PN_MARKDOWN_MAX >> 10);
+  return 1;
+}
+
 static json_t *new_model(const char *owner, const char *name, const char *visibility,
                          const char *hardware) {
   char now[40];
@@ -168,6 +182,7 @@ void pn_hub_models_create(pn_hub_request *request) {
                    name);
   } else if (strcmp(visibility, "public") != 0 && strcmp(visibility, "private") != 0) {
     pn_hub_problem(request, 400, NULL, "`visibility` must be \"public\" or \"private\".");
+  } else if (readme_too_long(request, body)) {
   } else {
     json_t *model = new_model(owner, name, visibility, hardware ? hardware : "cpu");
     for (size_t i = 0; optional_fields[i]; i++) {
@@ -240,7 +255,8 @@ void pn_hub_model_update(pn_hub_request *request) {
     return;
   }
   json_t *example = json_object_get(body, "default_example");
-  if (example && set_default_example(request, model, example) < 0) {
+  if (readme_too_long(request, body) ||
+      (example && set_default_example(request, model, example) < 0)) {
     json_decref(body);
     json_decref(model);
     return;
@@ -282,6 +298,28 @@ void pn_hub_model_delete(pn_hub_request *request) {
   json_decref(model);
 }
 
+/* The README as an HTML fragment for the model page (Accept: text/html): cmark's safe
+ * mode, so nothing in it runs (web/markdown.h); the fragment is also sandboxed should a
+ * browser open it as a page. */
+static void readme_html(pn_hub_request *request, const char *readme) {
+  const char *why = NULL;
+  char *html = NULL;
+  int rc = pn_markdown_to_html(readme, strlen(readme), &html, &why);
+  if (rc == PN_EUNSUPPORTED) {
+    pn_hub_problem(request, 501, NULL, "The README cannot be shown as HTML on this hub: %s.", why);
+  } else if (rc == PN_ETOOBIG) {
+    pn_hub_problem(request, 413, NULL,
+                   "The README is over %zu KiB, too long to render; shorten it with PATCH.",
+                   PN_MARKDOWN_MAX >> 10);
+  } else if (rc < 0) {
+    pn_hub_problem(request, 500, NULL, "Rendering the README failed: %s.", pn_strerror(rc));
+  } else {
+    pn_hub_header(request, "Content-Security-Policy", "sandbox; default-src 'none'");
+    pn_hub_reply_bytes(request, 200, "text/html; charset=utf-8", html, strlen(html));
+  }
+  pn_free(html);
+}
+
 void pn_hub_model_readme(pn_hub_request *request) {
   json_t *model = pn_hub_model_visible(request, request->params[0], request->params[1]);
   if (!model)
@@ -291,8 +329,13 @@ void pn_hub_model_readme(pn_hub_request *request) {
     pn_hub_problem(request, 404, NULL,
                    "The model %s has no README. Set one with PATCH and a `readme` field.",
                    text_of(model, "id"));
-  else
-    pn_hub_reply_bytes(request, 200, "text/plain; charset=utf-8", readme, strlen(readme));
+  else {
+    pn_hub_header(request, "Vary", "Accept");
+    if (pn_web_prefers_html(pn_hub_request_header(request, "Accept")))
+      readme_html(request, readme);
+    else
+      pn_hub_reply_bytes(request, 200, "text/plain; charset=utf-8", readme, strlen(readme));
+  }
   json_decref(model);
 }
 

@@ -15,6 +15,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/version.h"
 #include "image/dockerfile.h"
 
@@ -182,13 +183,53 @@ static char *source_dir(void) {
 }
 
 /* The tidy view: step lines from the engine as they come; everything else is kept
- * (the last lines) to show when the build fails. */
+ * (the last lines) to show when the build fails. On a terminal a status line under
+ * the steps shows the step, the time, the layers done and the engine's latest line,
+ * redrawn in place (core/progress.h). */
 typedef struct progress {
   int plain;
-  int quiet; /* show nothing unless it fails (the label step) */
+  int quiet; /* show nothing unless it fails (the label step, --quiet) */
   char *tail[40];
   size_t next;
+  pn_progress status;
+  char step[48];    /* "step 3/9", from the engine's last step line */
+  unsigned layers;  /* steps the engine has finished (committed or cached) */
+  int pull_failed;  /* a line said an image could not be pulled */
+  int apt_failed;   /* a line said apt-get could not reach its mirror */
+  uint64_t started; /* monotonic ns */
 } progress;
+
+/* A step finished: podman and buildah print "--> 1a2b3c" after each, docker's plain
+ * progress "#7 DONE 1.2s" or "#7 CACHED". */
+static int layer_line(const char *line) {
+  if (strncmp(line, "--> ", 4) == 0)
+    return 1;
+  if (line[0] != '#')
+    return 0;
+  const char *space = strchr(line, ' ');
+  return space && (strncmp(space, " DONE", 5) == 0 || strncmp(space, " CACHED", 7) == 0);
+}
+
+/* "step 3/9" from "STEP 3/9: ..." or "[1/2] STEP 3/9: ..." or "#7 [2/5] ...". */
+static void note_step(progress *view, const char *line) {
+  const char *at = strstr(line, "STEP ");
+  unsigned done = 0, total = 0;
+  if (at && sscanf(at, "STEP %u/%u", &done, &total) == 2) {
+    snprintf(view->step, sizeof view->step, "step %u/%u", done, total);
+    return;
+  }
+  at = strstr(line, "] [");
+  if (at && sscanf(at, "] [%u/%u]", &done, &total) == 2)
+    snprintf(view->step, sizeof view->step, "step %u/%u", done, total);
+}
+
+static void draw_status(progress *view, int force, const char *line) {
+  uint64_t seconds = (pn_clock_monotonic_ns() - view->started) / 1000000000ull;
+  pn_progress_set(&view->status, force, "  %s%s%llu:%02llu · %u layer%s · %s", view->step,
+                  view->step[0] ? " · " : "", (unsigned long long)(seconds / 60),
+                  (unsigned long long)(seconds % 60), view->layers, view->layers == 1 ? "" : "s",
+                  line);
+}
 
 /* podman and buildah print "STEP 3/9: RUN ..." (with "[1/2] " in multi-stage
  * builds); docker's plain progress prints "#7 [2/5] RUN ...". */
@@ -199,17 +240,44 @@ static int step_line(const char *line) {
          strstr(line, "Using cache") != NULL;
 }
 
+/* Lines podman, buildah and docker print when they cannot pull an image (no network,
+ * no registry, or a registry that does not have it). */
+int pn_image_pull_failure_line(const char *line) {
+  static const char *const signs[] = {"initializing source docker://",
+                                      "failed to resolve source metadata",
+                                      "error pinging docker registry",
+                                      "pinging container registry",
+                                      "unable to pull",
+                                      "Error response from daemon: Get \"https://",
+                                      NULL};
+  for (size_t i = 0; signs[i]; i++)
+    if (strstr(line, signs[i]))
+      return 1;
+  return 0;
+}
+
 static void on_build_line(const char *line, void *arg) {
   progress *view = arg;
+  if (pn_image_pull_failure_line(line))
+    view->pull_failed = 1;
+  if (strstr(line, "Temporary failure resolving") || strstr(line, "Could not resolve '") ||
+      strncmp(line, "W: Failed to fetch", 18) == 0)
+    view->apt_failed = 1;
   if (view->plain) {
     fprintf(stderr, "%s\n", line);
     return;
   }
+  if (layer_line(line))
+    view->layers++;
   if (!view->quiet && step_line(line)) {
     /* One short line per step; the full text is in --progress plain. */
-    fprintf(stderr, "  %.100s%s\n", line, strlen(line) > 100 ? "..." : "");
+    note_step(view, line);
+    pn_progress_print(&view->status, "  %.100s%s", line, strlen(line) > 100 ? "..." : "");
+    draw_status(view, 1, "");
     return;
   }
+  if (!view->quiet)
+    draw_status(view, 0, line);
   size_t slot = view->next++ % 40;
   pn_free(view->tail[slot]);
   view->tail[slot] = pn_strdup(line);
@@ -243,9 +311,12 @@ static void add_build_command(const pn_image_engine *engine, pn_image_argv *argv
 }
 
 /* Runs a build and reports a failure with the engine's last lines. */
-static int run_build(const pn_image_argv *argv, int plain, int quiet, const char *what) {
-  progress view = {.plain = plain, .quiet = quiet};
+static int run_build(const pn_image_argv *argv, int plain, int quiet, const char *what,
+                     int *pull_failed, int *apt_failed) {
+  progress view = {.plain = plain, .quiet = quiet, .started = pn_clock_monotonic_ns()};
+  pn_progress_init(&view.status, !plain && !quiet && pn_progress_wanted(0));
   int rc = pn_image_run_lines(argv, on_build_line, &view);
+  pn_progress_clear(&view.status);
   if (rc != 0) {
     if (!plain)
       print_tail(&view);
@@ -255,6 +326,10 @@ static int run_build(const pn_image_argv *argv, int plain, int quiet, const char
       fprintf(stderr, "error: %s failed (%s exited with %d); run again with --progress plain "
                       "for the whole log\n", what, argv->items[0], rc);
   }
+  if (pull_failed)
+    *pull_failed = rc != 0 && view.pull_failed;
+  if (apt_failed)
+    *apt_failed = rc != 0 && view.apt_failed;
   free_progress(&view);
   return rc == 0 ? 0 : PN_ECHILD;
 }
@@ -443,7 +518,7 @@ static int label_image(const pn_image_engine *engine, const pn_image_build_optio
     add_label(&argv, "org.opencontainers.image.source", source);
     add_label(&argv, "org.opencontainers.image.title", options->tag);
     pn_image_argv_add(&argv, label_dir);
-    rc = run_build(&argv, options->progress_plain, 1, "labelling the image");
+    rc = run_build(&argv, options->progress_plain, 1, "labelling the image", NULL, NULL);
   }
   pn_image_argv_free(&argv);
   json_decref(schema);
@@ -501,8 +576,9 @@ int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *
              (rc = write_build_files(tmp, &plan, &weights, &dockerfile_path, &ignore_path)) < 0) {
     fprintf(stderr, "error: could not write the Dockerfile: %s\n", pn_strerror(rc));
   } else {
-    fprintf(stderr, "Building %s from %s with %s (base %s)\n", options->tag, config->dir,
-            engine->name, plan.base_image);
+    if (!options->quiet)
+      fprintf(stderr, "Building %s from %s with %s (base %s)\n", options->tag, config->dir,
+              engine->name, plan.base_image);
     pn_image_argv argv;
     pn_image_argv_init(&argv);
     add_build_command(engine, &argv, options->progress_plain);
@@ -520,13 +596,31 @@ int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *
     if (options->no_cache)
       pn_image_argv_add(&argv, "--no-cache");
     pn_image_argv_add(&argv, config->dir);
-    rc = run_build(&argv, options->progress_plain, 0, "the image build");
+    int pull_failed = 0, apt_failed = 0;
+    const char *python = config->build.python_version ? config->build.python_version : "3.11";
+    rc = run_build(&argv, options->progress_plain, options->quiet, "the image build",
+                   &pull_failed, &apt_failed);
+    if (pull_failed)
+      fprintf(stderr,
+              "hint: the base image %s could not be pulled. Without a registry, make a Debian "
+              "base from Debian's packages and build on it:\n"
+              "  pinion base build --python %s -t pinion-base:%s\n"
+              "  pinion build --base-image pinion-base:%s\n"
+              "(the build still installs packages with apt-get, so it needs a Debian mirror; "
+              "docs/guide.md)\n",
+              plan.base_image, python, python, python);
+    if (apt_failed)
+      fprintf(stderr, "hint: apt-get could not reach a Debian mirror. Every build installs "
+                      "packages with apt-get (pinion's own build tools, and the model's "
+                      "system_packages), also on a `pinion base build` base: give the engine "
+                      "network access to deb.debian.org or to a mirror of it.\n");
     pn_image_argv_free(&argv);
     if (rc == 0) {
-      fprintf(stderr, "Generating the schema in the image and labelling it\n");
+      if (!options->quiet)
+        fprintf(stderr, "Generating the schema in the image and labelling it\n");
       rc = label_image(engine, options, &plan, tmp);
     }
-    if (rc == 0)
+    if (rc == 0 && !options->quiet)
       fprintf(stderr, "Built %s in %.1fs\n", options->tag,
               (double)(pn_clock_monotonic_ns() - started) / 1e9);
   }

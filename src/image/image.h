@@ -19,6 +19,7 @@ typedef struct pn_image_build_options {
   const char *tag;
   const char *base_image; /* or NULL */
   int progress_plain;     /* stream every line the engine prints */
+  int quiet;              /* print nothing but errors (no steps, no progress) */
   int no_cache;
   const char *const *secrets; /* "id=...,src=..." as for `docker build --secret` */
   size_t secret_count;
@@ -39,6 +40,10 @@ char *pn_image_source_url(const char *remote);
 /* Builds and labels the image; prints progress to stderr. Returns 0 or a negative
  * PN_E* after printing what went wrong. */
 int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *options);
+
+/* Whether an engine's build line says an image could not be pulled (the build then
+ * says that `pinion base build` makes a base without a registry). */
+int pn_image_pull_failure_line(const char *line);
 
 /* The image's labels as a new JSON object (the caller decrefs it). PN_ENOENT when the
  * engine has no such image. */

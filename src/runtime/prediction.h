@@ -63,6 +63,8 @@ struct pn_prediction {
   pn_prediction_event_fn on_event;
   void *arg;
   int cancel_requested; /* someone asked to cancel it */
+  int batch_size;       /* predictions in the batch it ran in; 0 when not batched */
+  int batch_index;      /* its place in that batch, from 0 */
 };
 
 /* A new prediction with one reference, status starting. `id` is copied; `input` and

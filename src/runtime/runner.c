@@ -2,8 +2,16 @@
  * the loop's thread. Messages from the worker move predictions along; the worker's
  * output is attributed to setup, to the one prediction running, or to no one; a dead
  * worker fails what was in flight with a diagnosis and is restarted with backoff when
- * the options allow, else the runner goes DEFUNCT. */
+ * the options allow, else the runner goes DEFUNCT.
+ *
+ * A predictor marked @cog.batch (docs/batching.md) takes its predictions in batches:
+ * submitted predictions take a slot and wait in the batch queue (runtime/batch.h),
+ * still `starting`, until the next batch is due and no batch runs; then one
+ * `predict_batch` message carries them all and each ends with its own `done`. */
 #include "runtime/runner.h"
+
+#include "runtime/batch.h"
+#include "runtime/ipc.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -54,9 +62,15 @@ struct pn_runner {
   char *restart_reason; /* set by pn_runner_restart until the old worker is gone */
   unsigned long restarts[PN_RESTART_CAUSES];
   int killed_for_cancel; /* the worker was killed for ignoring cancellation */
+  int batching;          /* the predictor takes batches (@cog.batch) */
+  pn_batch_policy batch;
+  pn_batch_queue queue;        /* predictions waiting for a batch, still `starting` */
+  pn_batch_entry *batch_taken; /* room for one batch while it is formed */
+  struct event *batch_timer;   /* the next batch is due */
 };
 
 static void start_worker(pn_runner *runner);
+static void plan_batch(pn_runner *runner);
 
 static void notify_state(pn_runner *runner) {
   if (runner->callbacks.on_state)
@@ -73,6 +87,29 @@ static int running_count(const pn_runner *runner) {
   for (int slot = 0; slot < runner->slots; slot++)
     count += runner->running[slot] != NULL;
   return count;
+}
+
+/* Predictions the worker has (status processing); without batching, every one in a slot. */
+static int dispatched_count(const pn_runner *runner) {
+  int count = 0;
+  for (int slot = 0; slot < runner->slots; slot++)
+    count += runner->running[slot] && runner->running[slot]->status == PN_PREDICTION_PROCESSING;
+  return count;
+}
+
+/* Whether every prediction of the running batch was asked to cancel: only then is the
+ * call interrupted (a cancel of some ends them `canceled` when the batch ends). */
+static int batch_all_canceled(const pn_runner *runner) {
+  int dispatched = 0;
+  for (int slot = 0; slot < runner->slots; slot++) {
+    const pn_prediction *prediction = runner->running[slot];
+    if (prediction && prediction->status == PN_PREDICTION_PROCESSING) {
+      if (!prediction->cancel_requested)
+        return 0;
+      dispatched++;
+    }
+  }
+  return dispatched > 0;
 }
 
 static int find_slot(const pn_runner *runner, const char *id) {
@@ -94,8 +131,12 @@ static void complete(pn_runner *runner, int slot, enum pn_prediction_status stat
   runner->running[slot] = NULL;
   if (running_count(runner) == 0)
     event_del(runner->cancel_timer);
+  if (runner->batching)
+    pn_batch_queue_remove(&runner->queue, prediction);
   pn_prediction_finish(prediction, status, error);
   pn_prediction_unref(prediction);
+  if (runner->batching)
+    plan_batch(runner); /* the batch may have ended, or the queue changed */
 }
 
 static void fail_setup(pn_runner *runner, const char *error, const char *traceback) {
@@ -123,29 +164,58 @@ static char *failure_text(const char *kind, const char *error) {
   return pn_strfmt("Prediction failed: %s: %s", what, error);
 }
 
+static void refuse_signature(pn_runner *runner, const char *error) {
+  fail_setup(runner, error, NULL);
+  pn_worker_kill(runner->worker);
+}
+
+/* The batch queue and its scratch space for `slots` predictions, when the predictor
+ * batches (the slots are all free when a worker describes itself). */
+static int prepare_batching(pn_runner *runner, int slots) {
+  pn_batch_queue_free(&runner->queue);
+  pn_free(runner->batch_taken);
+  runner->batch_taken = NULL;
+  if (!runner->batching)
+    return 0;
+  if (slots < runner->batch.max_size)
+    pn_warn("batches hold at most %d predictions (the prediction slots, from concurrency.max "
+            "or COG_MAX_CONCURRENCY), not @cog.batch's max_size %d: raise the slots to at "
+            "least max_size, or twice it so that the next batch gathers while one runs",
+            slots, runner->batch.max_size);
+  runner->batch_taken = pn_calloc((size_t)runner->batch.max_size, sizeof *runner->batch_taken);
+  if (!runner->batch_taken || pn_batch_queue_init(&runner->queue, (size_t)slots) < 0)
+    return PN_ENOMEM;
+  return 0;
+}
+
 static void on_describe(pn_runner *runner, json_t *message) {
   json_decref(runner->describe);
   runner->describe = json_incref(message);
   if (runner->options.describe_only)
     return; /* the state changes once the worker has exited */
   const json_t *signature = json_object_get(message, "signature");
+  char *error = NULL;
+  if (pn_batch_policy_read(signature, &runner->batch, &runner->batching, &error) < 0) {
+    refuse_signature(runner, error ? error : "the predictor's @cog.batch is not valid");
+    pn_free(error);
+    return;
+  }
   int slots = runner->options.max_concurrency;
   if (slots <= 0) {
     json_t *declared = json_object_get(signature, "concurrency_max");
-    slots = json_is_integer(declared) && json_integer_value(declared) > 0
-                ? (int)json_integer_value(declared)
-                : 1;
+    if (json_is_integer(declared) && json_integer_value(declared) > 0)
+      slots = (int)json_integer_value(declared);
+    else /* a batch gathers while the one before runs */
+      slots = runner->batching ? 2 * runner->batch.max_size : 1;
   }
-  if (slots > 1 && !json_is_true(json_object_get(signature, "is_async"))) {
-    fail_setup(runner,
-               "COG_MAX_CONCURRENCY > 1 requires an async run() or predict() method", NULL);
-    pn_worker_kill(runner->worker);
+  if (slots > 1 && !runner->batching && !json_is_true(json_object_get(signature, "is_async"))) {
+    refuse_signature(runner, "COG_MAX_CONCURRENCY > 1 requires an async run() or predict() method");
     return;
   }
   pn_prediction **running = pn_calloc((size_t)slots, sizeof *running);
-  if (!running) {
-    fail_setup(runner, "out of memory", NULL);
-    pn_worker_kill(runner->worker);
+  if (!running || prepare_batching(runner, slots) < 0) {
+    pn_free(running);
+    refuse_signature(runner, "out of memory");
     return;
   }
   pn_free(runner->running);
@@ -209,7 +279,10 @@ static void on_done(pn_runner *runner, int slot, json_t *message) {
     prediction->metrics = json_deep_copy(metrics);
   }
   const char *status = json_string_value(json_object_get(message, "status"));
-  if (status && strcmp(status, "succeeded") == 0) {
+  if (runner->batching && prediction->cancel_requested) {
+    /* Canceled while the rest of its batch went on: its result is not wanted. */
+    complete(runner, slot, PN_PREDICTION_CANCELED, NULL);
+  } else if (status && strcmp(status, "succeeded") == 0) {
     json_t *output = json_object_get(message, "output");
     if (output && !prediction->is_iterator) {
       json_decref(prediction->output);
@@ -299,11 +372,32 @@ static void on_worker_message(pn_worker *worker, json_t *message, void *arg) {
   }
 }
 
+static void deliver_to(pn_prediction *prediction, int stream, const char *bytes, size_t length) {
+  pn_prediction_append_logs(prediction, bytes, length);
+  json_t *log = json_pack("{s:s, s:s%}", "source", stream == 1 ? "stdout" : "stderr", "data",
+                          bytes, length);
+  if (log)
+    pn_prediction_emit(prediction, PN_PREDICTION_EVENT_LOG, log);
+  json_decref(log);
+}
+
 static void deliver_output(pn_runner *runner, int stream, const char *bytes, size_t length) {
   if (runner->state == PN_RUNNER_STARTING) {
     pn_buf_append(&runner->setup_logs, bytes, length);
     if (runner->callbacks.on_setup_output)
       runner->callbacks.on_setup_output(runner, stream, bytes, length, runner->arg);
+    return;
+  }
+  if (runner->batching && dispatched_count(runner) > 0) {
+    /* One call computes the whole batch: what it prints belongs to each prediction. */
+    for (int slot = 0; slot < runner->slots; slot++)
+      if (runner->running[slot] && runner->running[slot]->status == PN_PREDICTION_PROCESSING)
+        deliver_to(runner->running[slot], stream, bytes, length);
+    return;
+  }
+  if (runner->batching) { /* those in the queue have not run yet */
+    if (runner->callbacks.on_stray_output)
+      runner->callbacks.on_stray_output(runner, stream, bytes, length, runner->arg);
     return;
   }
   pn_prediction *only = NULL;
@@ -321,12 +415,7 @@ static void deliver_output(pn_runner *runner, int stream, const char *bytes, siz
       runner->callbacks.on_stray_output(runner, stream, bytes, length, runner->arg);
     return;
   }
-  pn_prediction_append_logs(only, bytes, length);
-  json_t *log = json_pack("{s:s, s:s%}", "source", stream == 1 ? "stdout" : "stderr", "data",
-                          bytes, length);
-  if (log)
-    pn_prediction_emit(only, PN_PREDICTION_EVENT_LOG, log);
-  json_decref(log);
+  deliver_to(only, stream, bytes, length);
 }
 
 /* Output becomes JSON text (logs, events), so it must be valid UTF-8: a character
@@ -448,6 +537,8 @@ static void on_setup_timeout(evutil_socket_t fd, short what, void *arg) {
 
 static void on_cancel_grace(evutil_socket_t fd, short what, void *arg) {
   pn_runner *runner = arg;
+  if (runner->batching && !batch_all_canceled(runner))
+    return; /* the canceled batch ended; the one running now was not canceled whole */
   for (int slot = 0; slot < runner->slots; slot++) {
     if (runner->running[slot] && runner->running[slot]->cancel_requested && runner->worker) {
       pn_warn("prediction %s ignored cancellation; restarting the worker",
@@ -460,6 +551,104 @@ static void on_cancel_grace(evutil_socket_t fd, short what, void *arg) {
 }
 
 static void on_restart(evutil_socket_t fd, short what, void *arg) { start_worker(arg); }
+
+/* --- batches ----------------------------------------------------------------------- */
+
+/* Sends one `predict_batch` message for the `count` predictions taken from the queue. */
+static int send_batch(pn_runner *runner, const pn_batch_entry *taken, size_t count) {
+  json_t *items = json_array();
+  json_t *message = json_pack("{s:s, s:o}", "type", "predict_batch", "items", items);
+  if (!message)
+    return PN_ENOMEM;
+  for (size_t i = 0; i < count; i++) {
+    const pn_prediction *prediction = taken[i].prediction;
+    if (json_array_append_new(items, json_pack("{s:s, s:O, s:O}", "id", prediction->id, "input",
+                                               prediction->input, "context",
+                                               prediction->context)) < 0) {
+      json_decref(message);
+      return PN_ENOMEM;
+    }
+  }
+  int rc = pn_worker_send(runner->worker, message);
+  json_decref(message);
+  return rc;
+}
+
+static void fail_taken(pn_runner *runner, const pn_batch_entry *taken, size_t count, int rc) {
+  char *error = rc == PN_ETOOBIG
+                    ? pn_strfmt("input too large (limit %u MiB): the prediction's message to the "
+                                "worker is larger than that; pass large data as a file input (a "
+                                "URL or data: URI) instead",
+                                PN_IPC_FRAME_MAX >> 20)
+                    : pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
+  for (size_t i = 0; i < count; i++) {
+    int slot = find_slot(runner, taken[i].prediction->id);
+    if (slot >= 0)
+      complete(runner, slot, PN_PREDICTION_FAILED, error ? error : "the prediction could not start");
+  }
+  pn_free(error);
+}
+
+/* The batch's message was sent: its predictions are processing from now on. */
+static void start_batch(const pn_batch_entry *taken, size_t count) {
+  uint64_t now = pn_clock_realtime_ns();
+  for (size_t i = 0; i < count; i++) {
+    pn_prediction *prediction = taken[i].prediction;
+    prediction->status = PN_PREDICTION_PROCESSING;
+    prediction->started_ns = now;
+    prediction->batch_size = (int)count;
+    prediction->batch_index = (int)i;
+  }
+  /* Every one is marked first: a listener of the first may look at the others. */
+  for (size_t i = 0; i < count; i++)
+    pn_prediction_emit(taken[i].prediction, PN_PREDICTION_EVENT_START, NULL);
+}
+
+/* Hands the next batch to the worker: up to max_size of the oldest waiting. A batch
+ * whose message is over the frame limit leaves in halves (the rest waits at the front
+ * of the queue); one prediction too large for it alone fails. */
+static void dispatch_batch(pn_runner *runner) {
+  pn_batch_entry *taken = runner->batch_taken;
+  size_t count = pn_batch_queue_take(&runner->queue, (size_t)runner->batch.max_size, taken);
+  int rc;
+  while ((rc = send_batch(runner, taken, count)) == PN_ETOOBIG && count > 1) {
+    size_t half = count / 2;
+    pn_batch_queue_unshift(&runner->queue, taken + half, count - half);
+    count = half;
+  }
+  if (rc < 0) {
+    fail_taken(runner, taken, count, rc);
+    return;
+  }
+  start_batch(taken, count);
+}
+
+/* Sets the batch timer for the moment the next batch is due, unless a batch runs (its
+ * end plans again) or the worker cannot take one. The timer fires on a later turn of
+ * the loop even when the batch is due now, so callers never see events from here. */
+static void plan_batch(pn_runner *runner) {
+  if (!runner->batch_timer)
+    return;
+  if (runner->state != PN_RUNNER_READY || !runner->worker || dispatched_count(runner) > 0)
+    return;
+  int64_t due = pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns());
+  if (due < 0) {
+    event_del(runner->batch_timer);
+    return;
+  }
+  struct timeval in = {(time_t)(due / 1000000000), (suseconds_t)(due % 1000000000 / 1000)};
+  event_add(runner->batch_timer, &in);
+}
+
+static void on_batch_due(evutil_socket_t fd, short what, void *arg) {
+  pn_runner *runner = arg;
+  if (runner->state != PN_RUNNER_READY || !runner->worker || dispatched_count(runner) > 0)
+    return;
+  if (pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns()) == 0)
+    dispatch_batch(runner);
+  else
+    plan_batch(runner);
+}
 
 static void start_worker(pn_runner *runner) {
   static const pn_worker_callbacks callbacks = {on_worker_message, on_worker_output,
@@ -531,7 +720,8 @@ int pn_runner_start(struct event_base *base, const pn_runner_options *options,
   runner->setup_timer = evtimer_new(base, on_setup_timeout, runner);
   runner->cancel_timer = evtimer_new(base, on_cancel_grace, runner);
   runner->restart_timer = evtimer_new(base, on_restart, runner);
-  if (!environment || !spec->python || !spec->python_dir || !spec->project_dir ||
+  runner->batch_timer = evtimer_new(base, on_batch_due, runner);
+  if (!runner->batch_timer || !environment || !spec->python || !spec->python_dir || !spec->project_dir ||
       !spec->predictor || !spec->mode || !runner->setup_timer || !runner->cancel_timer ||
       !runner->restart_timer) {
     pn_runner_free(runner);
@@ -562,6 +752,11 @@ void pn_runner_free(pn_runner *runner) {
     event_free(runner->cancel_timer);
   if (runner->restart_timer)
     event_free(runner->restart_timer);
+  if (runner->batch_timer)
+    event_free(runner->batch_timer);
+  runner->batch_timer = NULL;
+  pn_batch_queue_free(&runner->queue);
+  pn_free(runner->batch_taken);
   json_decref(runner->describe);
   pn_free(runner->setup_error);
   pn_free(runner->setup_traceback);
@@ -643,6 +838,35 @@ pn_prediction *pn_runner_find(const pn_runner *runner, const char *id) {
   return slot < 0 ? NULL : runner->running[slot];
 }
 
+/* A batched prediction takes its slot and waits in the queue, still `starting`. */
+static int enqueue(pn_runner *runner, int slot, pn_prediction *prediction,
+                   pn_prediction_event_fn on_event, void *arg) {
+  int rc = pn_batch_queue_push(&runner->queue, prediction, pn_clock_monotonic_ns());
+  if (rc < 0)
+    return rc;
+  prediction->on_event = on_event;
+  prediction->arg = arg;
+  prediction->is_iterator = 0; /* @cog.batch refuses iterators at load */
+  runner->running[slot] = pn_prediction_ref(prediction);
+  /* Alone, due now and the worker free (a batch of one at low load): it leaves at once,
+   * as a prediction without batching does, and a failure to send is the caller's. */
+  if (runner->queue.count == 1 && dispatched_count(runner) == 0 && runner->worker &&
+      pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns()) == 0) {
+    pn_batch_queue_take(&runner->queue, 1, runner->batch_taken);
+    rc = send_batch(runner, runner->batch_taken, 1);
+    if (rc < 0) {
+      runner->running[slot] = NULL;
+      prediction->on_event = NULL;
+      pn_prediction_unref(prediction);
+      return rc;
+    }
+    start_batch(runner->batch_taken, 1);
+    return 0;
+  }
+  plan_batch(runner);
+  return 0;
+}
+
 int pn_runner_submit(pn_runner *runner, pn_prediction *prediction, pn_prediction_event_fn on_event,
                      void *arg) {
   if (runner->state != PN_RUNNER_READY || !runner->worker)
@@ -654,6 +878,8 @@ int pn_runner_submit(pn_runner *runner, pn_prediction *prediction, pn_prediction
     slot++;
   if (slot == runner->slots)
     return PN_EBUSY;
+  if (runner->batching)
+    return enqueue(runner, slot, prediction, on_event, arg);
   json_t *message = json_pack("{s:s, s:s, s:O, s:O}", "type", "predict", "id", prediction->id,
                               "input", prediction->input, "context", prediction->context);
   if (!message)
@@ -746,6 +972,12 @@ int pn_runner_cancel(pn_runner *runner, const char *id) {
   if (prediction->cancel_requested)
     return 0;
   prediction->cancel_requested = 1;
+  if (runner->batching && prediction->status == PN_PREDICTION_STARTING) {
+    complete(runner, slot, PN_PREDICTION_CANCELED, NULL); /* it leaves the queue */
+    return 0;
+  }
+  if (runner->batching && !batch_all_canceled(runner))
+    return 0; /* the others of its batch go on; it ends canceled with them */
   /* Async handlers read the frame and cancel the task. A sync handler cannot read
    * while it runs, so SIGUSR1 interrupts it; the frame still tells a worker that has
    * not started the prediction yet not to start it. */

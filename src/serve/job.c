@@ -388,6 +388,8 @@ json_t *pn_job_response(const pn_job *job, int with_input) {
     metrics = json_object();
   if (job->done)
     json_object_set_new(metrics, "predict_time", json_real(pn_prediction_predict_time(prediction)));
+  if (prediction->batch_size > 0) /* docs/batching.md */
+    json_object_set_new(metrics, "batch_size", json_integer(prediction->batch_size));
   json_t *response = json_object();
   json_object_set_new(response, "completed_at", timestamp(job->done ? prediction->completed_ns : 0));
   json_object_set_new(response, "created_at", timestamp(prediction->created_ns));

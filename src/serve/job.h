@@ -54,7 +54,8 @@ int pn_job_is_done(const pn_job *job);
 const json_t *pn_job_output(const pn_job *job);
 
 /* The prediction as Cog's HTTP API returns it (keys alphabetical): id, status, output,
- * error, logs, metrics (with predict_time once terminal), created_at, started_at,
+ * error, logs, metrics (with predict_time once terminal, and batch_size once it ran in
+ * a batch), created_at, started_at,
  * completed_at, and `input` when `with_input` is set. New reference. */
 json_t *pn_job_response(const pn_job *job, int with_input);
 

@@ -25,11 +25,13 @@ static const double duration_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 /* Waiting is about a millisecond for plain inputs and seconds when files download first. */
 static const double wait_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                      0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
+/* Batches hold 1 to PN_BATCH_SIZE_MAX predictions; most models ask for 4 to 64. */
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 static const char *const statuses[] = {"succeeded", "failed", "canceled"};
 
 struct pn_serve_metrics {
   pn_metrics *set;
-  pn_metric *predictions, *duration, *queue_wait;
+  pn_metric *predictions, *duration, *queue_wait, *batch_size;
   pn_metric *slots, *slots_in_use, *restarts, *setup;
   pn_metric *resident, *worker_resident;
   int gpus_checked; /* NVML was asked for once; the gpu_* metrics exist when it answered */
@@ -69,6 +71,14 @@ static int add_all(pn_serve_metrics *metrics) {
                               .type = PN_METRIC_HISTOGRAM,
                               .bounds = wait_bounds,
                               .bound_count = sizeof wait_bounds / sizeof wait_bounds[0]});
+  if (rc == 0)
+    rc = add(metrics, &metrics->batch_size,
+             (pn_metric_spec){.name = "pinion_batch_size",
+                              .help = "Predictions in each batch handed to a @cog.batch "
+                                      "predictor (docs/batching.md).",
+                              .type = PN_METRIC_HISTOGRAM,
+                              .bounds = batch_bounds,
+                              .bound_count = sizeof batch_bounds / sizeof batch_bounds[0]});
   if (rc == 0)
     rc = add(metrics, &metrics->slots,
              (pn_metric_spec){.name = "pinion_slots",
@@ -138,9 +148,12 @@ static double seconds_between(uint64_t start_ns, uint64_t end_ns) {
 }
 
 void pn_serve_metrics_started(pn_serve_metrics *metrics, const pn_prediction *prediction) {
-  if (metrics)
-    pn_metric_observe(metrics->queue_wait, 0,
-                      seconds_between(prediction->accepted_mono_ns, pn_clock_monotonic_ns()));
+  if (!metrics)
+    return;
+  pn_metric_observe(metrics->queue_wait, 0,
+                    seconds_between(prediction->accepted_mono_ns, pn_clock_monotonic_ns()));
+  if (prediction->batch_size > 0 && prediction->batch_index == 0) /* once per batch */
+    pn_metric_observe(metrics->batch_size, 0, prediction->batch_size);
 }
 
 void pn_serve_metrics_finished(pn_serve_metrics *metrics, const pn_prediction *prediction) {

@@ -15,7 +15,8 @@ typedef struct pn_serve_metrics pn_serve_metrics;
 int pn_serve_metrics_new(pn_serve_metrics **metrics);
 void pn_serve_metrics_free(pn_serve_metrics *metrics);
 
-/* The prediction was handed to the worker: observes how long it waited for that. */
+/* The prediction was handed to the worker: observes how long it waited for that, and
+ * the size of its batch when it is the first of one. */
 void pn_serve_metrics_started(pn_serve_metrics *metrics, const pn_prediction *prediction);
 /* The prediction reached its terminal state: counts it by status and observes its
  * duration (acceptance to the end, as its metrics.predict_time). */

@@ -168,11 +168,18 @@ describe("pinion hub's pages at 375 px and 1280 px", () => {
   });
 
   test("a model's description, links and README, and any prediction as its example and cover (item 5)", async () => {
+    // Markdown from whoever pushed the model: what renders, and what must not run.
+    const README = [
+      "# Gradient", "", "Paints a *gradient*.", "", "## Usage", "", "- pick a style", "- pick a size", "",
+      "```", "pinion predict -i style=radial", "```", "", "See [the docs](https://example.com/docs).", "",
+      "<script>window.pwned = 'script'</script>", "",
+      "[click me](javascript:window.pwned='link') <img src=x onerror=\"window.pwned='img'\">", "",
+    ].join("\n");
     const call = async (method, path, body, headers = {}) => {
       const response = await fetch(`${hub.origin}${path}`, { method, headers: { Authorization: `Bearer ${hub.token}`, "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
       return [response.status, await response.json()];
     };
-    const [patched] = await call("PATCH", "/v1/models/acme/gradient", { description: "Paints a gradient, for the pages' tests", github_url: "https://github.com/example/gradient", readme: "# Gradient\n\nPaints a *gradient*.\n" });
+    const [patched] = await call("PATCH", "/v1/models/acme/gradient", { description: "Paints a gradient, for the pages' tests", github_url: "https://github.com/example/gradient", readme: README });
     assert.equal(patched, 200);
     const [created, second] = await call("POST", "/v1/models/acme/gradient/predictions", { input: { width: 480, height: 270, style: "radial" } }, { Prefer: "wait=60" });
     assert.equal(created, 201);
@@ -189,8 +196,26 @@ describe("pinion hub's pages at 375 px and 1280 px", () => {
       await page.goto(`${hub.origin}/acme/gradient`);
       await page.getByText("Paints a gradient, for the pages' tests").waitFor();
       assert.equal(await page.getByRole("link", { name: "GitHub" }).getAttribute("href"), "https://github.com/example/gradient");
+      let dialogs = 0;
+      page.on("dialog", (dialog) => (dialogs++, dialog.dismiss()));
       await page.getByRole("tab", { name: "README" }).click();
-      assert.equal(await page.locator("pre.readme").textContent(), "# Gradient\n\nPaints a *gradient*.\n");
+      const readme = page.locator(".readme.markdown");
+      assert.equal(await readme.locator("h1").textContent(), "Gradient");
+      assert.equal(await readme.locator("h2").textContent(), "Usage");
+      assert.equal(await readme.locator("em").textContent(), "gradient");
+      assert.deepEqual(await readme.locator("li").allTextContents(), ["pick a style", "pick a size"]);
+      assert.equal(await readme.locator("pre code").textContent(), "pinion predict -i style=radial\n");
+      const docs = readme.getByRole("link", { name: "the docs" });
+      assert.equal(await docs.getAttribute("href"), "https://example.com/docs");
+      assert.equal(await docs.getAttribute("rel"), "noopener noreferrer nofollow");
+      // The script and the image were dropped, the javascript: link lost its target.
+      assert.equal(await readme.locator("script, img, [onerror]").count(), 0);
+      assert.equal(await readme.getByText("click me").getAttribute("href"), null);
+      await readme.getByText("click me").click();
+      assert.equal(await page.evaluate(() => window.pwned), undefined);
+      assert.equal(dialogs, 0);
+      assert.equal(page.url(), `${hub.origin}/acme/gradient`);
+      await screenshot(page, "model-readme");
     });
   });
 

@@ -13,7 +13,8 @@ HUGE = 64 << 20  # more than the push keeps of an answer (16 MiB)
 
 
 class Liar(http.server.BaseHTTPRequestHandler):
-    """Answers every POST with the status and body the test chose."""
+    """Answers every POST with the status and body the test chose, and the PATCH that
+    publishes the folder's README.md with the model (200)."""
     status = 200
     body = b"{}"
     content_type = "application/json"
@@ -39,6 +40,14 @@ class Liar(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(block)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def do_PATCH(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
 
     def log_message(self, *args):
         pass

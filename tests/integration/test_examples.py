@@ -14,18 +14,18 @@ def _example(name):
 
 
 def test_hello_with_i():
-    # On a terminal the pieces are shown as they come; piped, the array Cog prints.
+    # One sentence, on a terminal and piped alike (a string output is printed as is).
     assert run_pinion_on_a_terminal("predict", "-i", "name=world", cwd=_example("hello")) == (
         0, "hello there, world\n", "")
     result = run_pinion("predict", "-i", "name=world", cwd=_example("hello"))
-    assert (result.returncode, json.loads(result.stdout), result.stderr) == (0, ["hello ", "there, ", "world"], "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello there, world\n", "")
 
 
 def test_hello_with_json():
     result = run_pinion("predict", "--json", '{"text":"Alice"}', cwd=_example("hello"))
     assert (result.returncode, result.stderr) == (0, "")
     response = json.loads(result.stdout)
-    assert (response["status"], response["output"], response["error"]) == ("succeeded", ["hello ", "there, ", "Alice"], "")
+    assert (response["status"], response["output"], response["error"]) == ("succeeded", "hello there, Alice", "")
 
 
 def test_digits_reads_an_eight():
@@ -80,3 +80,33 @@ def test_stream_prints_each_token_as_it_comes():
     assert still_running
     assert rest == b" second\r\n"
     assert process.returncode == 0
+
+
+def test_embed_gives_the_same_embeddings_batched_and_one_at_a_time():
+    import concurrent.futures
+
+    from serve_harness import Server
+
+    texts = ["the cat sat on the mat", "a dog barked", "pinion serves models", "hello world",
+             "batching reads the weights once", "", "The Cat sat on the mat!", "zebra"]
+    outputs = {}
+    for config in ("cog.yaml", "unbatched.yaml"):
+        with Server(_example("embed"), config=config, wait=False) as server:
+            # The model imports torch and makes its 80 MB of weights at setup.
+            server.wait_status("READY", timeout=60)
+            if config == "cog.yaml":  # all at once: they share batches
+                with concurrent.futures.ThreadPoolExecutor(len(texts)) as pool:
+                    bodies = list(pool.map(lambda text: server.predict({"text": text}, timeout=60), texts))
+            else:  # one slot: one at a time
+                bodies = [server.predict({"text": text}, timeout=60) for text in texts]
+        outputs[config] = bodies
+    batched, single = outputs["cog.yaml"], outputs["unbatched.yaml"]
+    assert max(body["metrics"]["batch_size"] for body in batched) > 1
+    assert all("batch_size" not in body["metrics"] for body in single)
+    for one, other in zip(batched, single):
+        assert len(one["output"]) == 64
+        assert abs(sum(x * x for x in one["output"]) - 1) < 1e-3  # a unit vector
+        assert max(abs(a - b) for a, b in zip(one["output"], other["output"])) <= 2e-4
+    # Case and punctuation do not change the words.
+    assert batched[0]["output"] == batched[6]["output"]
+    assert batched[0]["output"] != batched[1]["output"]

@@ -199,11 +199,44 @@ def test_model_patch_readme_and_delete(hub):
     assert readme.status_code == 200
     assert readme.headers["Content-Type"].startswith("text/plain")
     assert readme.text == "# Hi\n"
+    assert readme.headers["Vary"] == "Accept"
     assert hub.get("/v1/models/alice/patched/examples").json() == {
         "previous": None, "next": None, "results": []}
     problem(hub.request("PATCH", "/v1/models/alice/patched", account="bob", json={}), 404)
     assert hub.request("DELETE", "/v1/models/alice/patched").status_code == 204
     problem(hub.get("/v1/models/alice/patched"), 404)
+
+
+def test_readme_as_html_is_cmarks_safe_rendering(hub):
+    """Issue #14 item 5: the model page asks for the README as HTML (Accept: text/html);
+    the hub renders it with cmark in its safe mode."""
+    hub.post("/v1/models", json={"owner": "alice", "name": "marked", "visibility": "private"})
+    readme = ("# Marked\n\n## Usage\n\n* one\n* two\n\n```\ncode()\n```\n\n[docs](https://example.com/d)\n\n"
+              "<script>alert(1)</script>\n\n[bad](javascript:alert(1)) [worse](data:text/html,x)\n")
+    assert hub.request("PATCH", "/v1/models/alice/marked",
+                       json={"readme": readme}).status_code == 200
+    html = hub.get("/v1/models/alice/marked/readme",
+                   headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert html.status_code == 200
+    assert html.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert html.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+    assert html.headers["Vary"] == "Accept"
+    assert html.text == (
+        "<h1>Marked</h1>\n<h2>Usage</h2>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"
+        "<pre><code>code()\n</code></pre>\n<p><a href=\"https://example.com/d\">docs</a></p>\n"
+        "<!-- raw HTML omitted -->\n<p><a href=\"\">bad</a> <a href=\"\">worse</a></p>\n")
+    # API clients (no Accept, or JSON first) still get the text as it was set.
+    assert hub.get("/v1/models/alice/marked/readme").text == readme
+    assert hub.get("/v1/models/alice/marked/readme",
+                   headers={"Accept": "application/json, text/html"}).text == readme
+    # At most 256 KiB, rendered on every view: more is refused when set.
+    body = problem(hub.request("PATCH", "/v1/models/alice/marked",
+                               json={"readme": "x" * (256 * 1024 + 1)}), 422)
+    assert "over the 256 KiB a README may have" in body["detail"]
+    problem(hub.post("/v1/models", json={"owner": "alice", "name": "long", "visibility": "public",
+                                         "readme": "x" * (256 * 1024 + 1)}), 422)
+    problem(hub.get("/v1/models/alice/long"), 404)
+    assert hub.get("/v1/models/alice/marked/readme").text == readme
 
 
 def test_private_models_of_other_accounts_are_404(hub):
@@ -274,7 +307,7 @@ def test_version_objects_have_schema_and_cog_version(hub, hello):
     assert version["id"] == hello and isinstance(version["cog_version"], str)
     schema = version["openapi_schema"]["components"]["schemas"]
     assert list(schema["Input"]["properties"]) == ["text", "name"]
-    assert schema["Output"]["x-cog-array-type"] == "iterator"
+    assert schema["Output"] == {"title": "Output", "type": "string"}
     listing = hub.get("/v1/models/alice/hello/versions").json()
     assert [v["id"] for v in listing["results"]] == [hello]
     problem(hub.get("/v1/models/alice/hello/versions/" + "0" * 64), 404)

@@ -12,6 +12,8 @@ from hub_harness import ROOT, Hub
 
 CLIENT = os.path.join(ROOT, "tests", "js", "client.mjs")
 MODULE = os.path.join(ROOT, "tests", "js", "node_modules", "replicate")
+# A greeter whose output streams, for run and stream (examples/hello answers in one string).
+GREETER = os.path.join(ROOT, "tests", "fixtures", "hub_greeter")
 
 @pytest.fixture(scope="module", autouse=True)
 def js_client_installed():
@@ -25,7 +27,7 @@ def js_client_installed():
 def results(tmp_path_factory):
     hub = Hub(tmp_path_factory.mktemp("hub") / "data").start()
     try:
-        version = hub.push("hello", "alice/hello")
+        version = hub.push(None, "alice/hello", cwd=GREETER)
         args = ["node", CLIENT, hub.url, hub.token("alice"), version, "run"]
         done = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

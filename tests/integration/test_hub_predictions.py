@@ -15,6 +15,9 @@ import requests
 
 from hub_harness import ROOT, Hub, WebhookReceiver, problem, sse_events
 
+# A greeter whose output streams (examples/hello answers in one string).
+GREETER = os.path.join(ROOT, "tests", "fixtures", "hub_greeter")
+
 ID = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
 
 
@@ -27,7 +30,7 @@ def hub(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hello(hub):
-    return hub.push("hello", "alice/hello")
+    return hub.push(None, "alice/hello", cwd=GREETER)
 
 
 def create(hub, body, path="/v1/predictions", **kwargs):
@@ -241,7 +244,7 @@ def test_prefer_wait_on_a_finished_prediction_answers_at_once(hub, hello):
 def test_running_predictions_fail_after_a_restart(tmp_path):
     server = Hub(tmp_path / "data").start()
     try:
-        version = server.push("hello", "alice/hello")
+        version = server.push(None, "alice/hello", cwd=GREETER)
         prediction = create(server, {"version": version, "input": {}})
     finally:
         server.stop()
@@ -306,7 +309,7 @@ def test_pending_completed_webhooks_resume_after_a_restart(tmp_path):
 def test_streams_rebuilt_from_rows_split_lines_and_end_with_done(tmp_path):
     server = Hub(tmp_path / "data").start()
     try:
-        version = server.push("hello", "alice/hello")
+        version = server.push(None, "alice/hello", cwd=GREETER)
         prediction = create(server, {"version": version, "input": {}})
     finally:
         server.stop()
@@ -481,7 +484,7 @@ def test_the_owner_makes_any_succeeded_prediction_the_default_example(hub, hello
     assert hub.get("/v1/models/alice/hello/examples").json()["results"][0]["id"] == ran[1]
     body = problem(hub.request("PATCH", "/v1/models/alice/hello", json={"default_example": "nope"}), 422)
     assert "there is no prediction nope" in body["detail"]
-    hub.push("hello", "alice/other")
+    hub.push(None, "alice/other", cwd=GREETER)
     body = problem(hub.request("PATCH", "/v1/models/alice/other", json={"default_example": ran[0]}), 422)
     assert "is a succeeded prediction of alice/hello" in body["detail"]
     problem(hub.request("PATCH", "/v1/models/alice/hello", account="bob", json={"default_example": ran[0]}), 404)

@@ -1,6 +1,5 @@
 """Image commands that need no engine: `pinion build --dockerfile`, the messages when
 no engine is usable, and flag checks."""
-import json
 import os
 
 from conftest import EXAMPLES, run_pinion
@@ -55,4 +54,32 @@ def test_run_dash_dash_is_exec_as_in_cog_0_9():
     assert result.returncode == 2
     assert result.stderr == "pinion exec: give the command to run, e.g. pinion exec python --version\n"
     result = run_pinion("run", "-i", "name=still predict", cwd=EXAMPLES + "/hello")
-    assert (result.returncode, json.loads(result.stdout)) == (0, ["hello ", "there, ", "still predict"])  # the array Cog prints
+    assert (result.returncode, result.stdout) == (0, "hello there, still predict\n"), result.stderr
+
+
+def test_a_base_image_that_cannot_be_pulled_points_to_pinion_base_build(tmp_path):
+    """Issue #14 item 11: without a registry, the build says that `pinion base build`
+    makes a base; and that a build still needs a Debian mirror."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "podman").write_text(
+        "#!/bin/sh\n"
+        "[ \"$1\" = build ] || exit 0\n"
+        "echo 'STEP 1/9: FROM python:3.11-slim AS pinion'\n"
+        "echo 'Error: creating build container: initializing source "
+        "docker://python:3.11-slim: pinging container registry registry-1.docker.io: "
+        "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: "
+        "Temporary failure in name resolution' >&2\n"
+        "exit 125\n")
+    (bin_dir / "podman").chmod(0o755)
+    env = {"PATH": "%s:%s" % (bin_dir, os.environ["PATH"]), "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = run_pinion("build", "--engine", "podman", "-t", "x", cwd=os.path.join(EXAMPLES, "hello"),
+                        env=env)
+    assert result.returncode == 1
+    assert "error: the image build failed (podman exited with 125)" in result.stderr
+    assert ("hint: the base image python:3.11-slim could not be pulled. Without a registry, "
+            "make a Debian base from Debian's packages and build on it:\n"
+            "  pinion base build --python 3.11 -t pinion-base:3.11\n"
+            "  pinion build --base-image pinion-base:3.11\n") in result.stderr
+    assert "apt-get could not reach a Debian mirror" not in result.stderr

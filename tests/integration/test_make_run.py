@@ -7,6 +7,8 @@ import socket
 import subprocess
 import time
 
+import requests
+
 from conftest import ROOT
 
 RUN_MAIN = os.path.join(ROOT, "scripts", "run-main")
@@ -39,8 +41,9 @@ def test_a_taken_port_stops_make_run_with_what_to_do(tmp_path):
     assert not (tmp_path / "data" / "make-run.token").exists()
 
 
-def run_until_banner(port, data):
-    """Starts run-main, waits for its banner, stops it with Ctrl-C; returns the token."""
+def run_until_banner(port, data, while_running=None):
+    """Starts run-main, waits for its banner, calls while_running(url, token) if given,
+    stops it with Ctrl-C; returns the token."""
     process = start(port, data)
     lines = []
     deadline = time.monotonic() + 240
@@ -49,12 +52,14 @@ def run_until_banner(port, data):
             lines.append(line)
             if "Press Ctrl-C to stop." in line or time.monotonic() > deadline:
                 break
+        banner = "".join(lines)
+        found = re.search(r"API token: (r8_\S+)", banner)
+        assert found, banner
+        if while_running:
+            while_running("http://127.0.0.1:%d" % port, found.group(1))
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.communicate(timeout=60)
-    banner = "".join(lines)
-    found = re.search(r"API token: (r8_\S+)", banner)
-    assert found, banner + process.stderr.read() if process.stderr else banner
     return found.group(1)
 
 
@@ -65,3 +70,28 @@ def test_each_run_shows_the_same_token(tmp_path):
     assert first == second
     assert (data / "make-run.token").read_text().strip() == first
     assert oct((data / "make-run.token").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_demo_publishes_each_example_once_with_a_description(tmp_path):
+    """Issue #14 item 3: the canary answers a sentence, the streaming model is `stream`,
+    and every example is published once, with a description."""
+    def check(url, token):
+        auth = {"Authorization": "Bearer " + token}
+        models = requests.get(url + "/v1/models", headers=auth, timeout=10).json()["results"]
+        described = {m["name"]: m["description"] for m in models}
+        assert described == {
+            "canary": "The canary: greets whoever you name, in one sentence",
+            "stream": "Streams a prompt back token by token, as a language model does",
+            "digits": "Reads a handwritten digit, with scikit-learn's bundled digits data",
+            "ocr": "Reads printed English text in an image, with tesseract",
+            "tts": "Speaks text aloud into a WAV file, with espeak-ng",
+        }
+        assert all(m["owner"] == "replicate" and m["visibility"] == "public" for m in models)
+        prediction = requests.post(url + "/v1/models/replicate/canary/predictions", timeout=90,
+                                   headers=dict(auth, Prefer="wait=60"),
+                                   json={"input": {"text": "world"}}).json()
+        assert (prediction["status"], prediction["output"]) == ("succeeded", "hello there, world")
+        stream = requests.get(url + "/v1/models/replicate/stream", headers=auth, timeout=10).json()
+        output = stream["latest_version"]["openapi_schema"]["components"]["schemas"]["Output"]
+        assert output["x-cog-array-display"] == "concatenate"
+    run_until_banner(free_port(), tmp_path / "data", check)

@@ -57,6 +57,7 @@ def test_describe_hello():
         "is_generator": False,
         "streaming": False,
         "concurrency_max": None,
+        "batch": None,
         "has_setup": True,
         "setup_weights": False,
         "has_healthcheck": False,
@@ -611,3 +612,92 @@ def test_python_38_polls_sync_and_async(started):
     worker = started("async_model", python=OLDEST_PYTHON, env={"PINION_POLL_US": "500"})
     assert worker.predict({"text": "c"})[1]["output"] == "c"
     assert worker.predict({"text": "d"}, prediction_id="p2")[1]["output"] == "d"
+
+
+# ---------------------------------------------------------------- batches (docs/batching.md)
+
+
+def batch_items(*texts, **inputs):
+    return [{"id": text, "input": dict(inputs, text=text), "context": {}} for text in texts]
+
+
+def recv_dones(worker, count, timeout=10):
+    frames = []
+    while len([f for f in frames if f["type"] == "done"]) < count:
+        frames.append(worker.recv(timeout))
+    return frames
+
+
+def test_describe_batch():
+    signature = describe("batch_model", predictor="predict.py:Predictor")["signature"]
+    assert signature["batch"] == {"max_size": 4, "max_wait_ms": 500}
+    # The schema is one prediction's: the annotations as written.
+    assert [(i["name"], i["type"]) for i in signature["inputs"]] == [
+        ("text", {"kind": "str"}), ("fail", {"kind": "bool"}), ("seconds", {"kind": "float"})]
+    assert signature["output"] == {"kind": "str"}
+
+
+def test_sync_batch_maps_outputs_and_failures_back_in_order(started, tmp_path):
+    log = str(tmp_path / "batches.jsonl")
+    worker = started("batch_model", predictor="predict.py:Predictor", env={"BATCH_LOG": log})
+    items = batch_items("a", "b", "c")
+    items[1]["input"]["fail"] = True
+    worker.send({"type": "predict_batch", "items": items})
+    frames = recv_dones(worker, 3)
+    # A metric recorded during the batch belongs to each of its predictions.
+    assert [f for f in frames if f["type"] == "metric"] == [
+        {"type": "metric", "id": id, "name": "batched", "value": 3, "mode": "replace"} for id in "abc"]
+    dones = [f for f in frames if f["type"] == "done"]
+    assert dones[0] == {"type": "done", "id": "a", "status": "succeeded", "output": "A", "files": [],
+                        "metrics": {"batched": 3}}
+    assert dones[1]["id"] == "b" and dones[1]["status"] == "failed"
+    assert (dones[1]["error"], dones[1]["kind"]) == ("ValueError: bad item b", "run")
+    assert dones[2]["output"] == "C"
+    with open(log) as f:
+        assert [json.loads(line) for line in f] == [{"size": 3, "texts": ["a", "b", "c"]}]
+
+
+def test_sync_batch_exception_fails_every_item(started, tmp_path):
+    worker = started("batch_model", predictor="predict.py:Predictor",
+                     env={"BATCH_LOG": str(tmp_path / "log")})
+    worker.send({"type": "predict_batch", "items": batch_items("x", "raise")})
+    dones = [f for f in recv_dones(worker, 2) if f["type"] == "done"]
+    assert [(d["id"], d["status"], d["error"], d["kind"]) for d in dones] == [
+        ("x", "failed", "RuntimeError: the whole batch failed", "run"),
+        ("raise", "failed", "RuntimeError: the whole batch failed", "run")]
+    assert "raise RuntimeError" in dones[0]["traceback"]
+
+
+def test_batch_returning_the_wrong_count_fails_every_item(started):
+    worker = started("batch_model", predictor="predict.py:Short")
+    worker.send({"type": "predict_batch", "items": batch_items("x", "y")})
+    dones = [f for f in recv_dones(worker, 2) if f["type"] == "done"]
+    assert [d["error"] for d in dones] == [
+        "ValueError: a @cog.batch handler must return a list with one output per prediction: it "
+        "returned a list of 1 for a batch of 2"] * 2
+
+
+def test_sync_batch_cancel_with_sigusr1(started, tmp_path):
+    worker = started("batch_model", predictor="predict.py:Predictor",
+                     env={"BATCH_LOG": str(tmp_path / "log")})
+    worker.send({"type": "predict_batch", "items": batch_items("x", "y", seconds=10)})
+    assert worker.recv()["type"] == "metric"
+    worker.send({"type": "cancel", "id": "y"})
+    worker.process.send_signal(signal.SIGUSR1)
+    dones = [f for f in recv_dones(worker, 2, timeout=3) if f["type"] == "done"]
+    assert [(d["id"], d["status"]) for d in dones] == [("x", "canceled"), ("y", "canceled")]
+
+
+def test_async_batch_and_its_cancel(started):
+    worker = started("batch_model", predictor="predict.py:AsyncPredictor")
+    worker.send({"type": "predict_batch", "items": batch_items("p", "q")})
+    frames = recv_dones(worker, 2)
+    # Its prints come as `log` frames for each prediction of the batch.
+    assert [f for f in frames if f["type"] == "log"] == [
+        {"type": "log", "id": id, "source": "stdout", "data": "async batch of 2\n"} for id in "pq"]
+    assert [(f["id"], f["output"]) for f in frames if f["type"] == "done"] == [("p", "P"), ("q", "Q")]
+    worker.send({"type": "predict_batch", "items": batch_items("r", "s", seconds=10)})
+    assert worker.recv()["type"] == "metric"
+    worker.send({"type": "cancel", "id": "s"})
+    dones = [f for f in recv_dones(worker, 2, timeout=3) if f["type"] == "done"]
+    assert [(d["id"], d["status"]) for d in dones] == [("r", "canceled"), ("s", "canceled")]

@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "core/gpu.h"
 #include "core/json.h"
+#include "core/progress.h"
 #include "core/webhook_events.h"
 
 #include <jansson.h>
@@ -236,6 +237,26 @@ static void environment_numbers_fall_back_when_unset_or_bad(void **state) {
   unsetenv("PN_TEST_NUMBER");
 }
 
+/* Issue #14 item 4: the byte counts a progress line shows, and a hidden view draws
+ * nothing (the CLI's tests see the drawing on a pseudo-terminal). */
+static void progress_shows_bytes_and_stays_quiet_when_hidden(void **state) {
+  char text[96];
+  pn_progress_bytes_text(text, sizeof text, "Uploading", 512, 2048);
+  assert_string_equal(text, "Uploading 512 B / 2.0 KiB (25%)");
+  pn_progress_bytes_text(text, sizeof text, "Uploading", (uint64_t)3 << 29, (uint64_t)4 << 30);
+  assert_string_equal(text, "Uploading 1.5 GiB / 4.0 GiB (37%)");
+  pn_progress_bytes_text(text, sizeof text, "Downloading x.png", 1536, 0);
+  assert_string_equal(text, "Downloading x.png 1.5 KiB");
+  pn_progress_bytes_text(text, sizeof text, "x", 9, 4);
+  assert_string_equal(text, "x 9 B / 4 B (100%)");
+  pn_progress progress;
+  pn_progress_init(&progress, 0);
+  pn_progress_set(&progress, 1, "%s", "hidden");
+  assert_int_equal(progress.drawn, 0);
+  assert_int_equal(progress.last_draw_ns, 0);
+  assert_false(pn_progress_wanted(1));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(error_messages_and_names),
@@ -248,6 +269,7 @@ int main(void) {
       cmocka_unit_test(rfc3339_formatting),
       cmocka_unit_test(files_round_trip_with_limit),
       cmocka_unit_test(gpus_are_counted_from_device_files),
+      cmocka_unit_test(progress_shows_bytes_and_stays_quiet_when_hidden),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,11 +1,14 @@
-/* Unit tests for web/web.c: the embedded pages' lookup and the Accept rule. */
+/* Unit tests for web/web.c (the embedded pages' lookup and the Accept rule) and
+ * web/markdown.c (READMEs by cmark). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
+#include "web/markdown.h"
 #include "web/web.h"
 
 #include <string.h>
@@ -53,11 +56,50 @@ static void browsers_get_pages_and_api_clients_json(void **state) {
   assert_false(pn_web_prefers_html("text/event-stream"));
 }
 
+/* Issue #14 item 5: a README renders as Markdown, and what it carries that could run
+ * (raw HTML, javascript: and data: links) is neutralised. */
+static void markdown_renders_and_neutralises_what_could_run(void **state) {
+  static const char readme[] =
+      "# Title\n\n## Usage\n\n- one\n- two\n\n```\nrun()\n```\n\n"
+      "See [docs](https://example.com/docs).\n\n"
+      "<script>window.pwned = 1</script>\n\n"
+      "[click](javascript:alert(1)) <img src=x onerror=alert(1)> <javascript:alert(2)> "
+      "[d](data:text/html;base64,PHNjcmlwdD4=) [v](VBScript:x)\n\xff\n";
+  char *html = NULL;
+  const char *why = NULL;
+  assert_int_equal(pn_markdown_to_html(readme, strlen(readme), &html, &why), 0);
+  assert_string_equal(html, "<h1>Title</h1>\n"
+                            "<h2>Usage</h2>\n"
+                            "<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"
+                            "<pre><code>run()\n</code></pre>\n"
+                            "<p>See <a href=\"https://example.com/docs\">docs</a>.</p>\n"
+                            "<!-- raw HTML omitted -->\n"
+                            "<p><a href=\"\">click</a> <!-- raw HTML omitted --> "
+                            "<a href=\"\">javascript:alert(2)</a> <a href=\"\">d</a> "
+                            "<a href=\"\">v</a>\n\xef\xbf\xbd</p>\n");
+  pn_free(html);
+}
+
+static void markdown_over_its_limit_is_refused(void **state) {
+  size_t length = PN_MARKDOWN_MAX + 1;
+  char *text = pn_malloc(length);
+  memset(text, 'x', length);
+  char *html = (char *)1;
+  assert_int_equal(pn_markdown_to_html(text, length, &html, NULL), PN_ETOOBIG);
+  assert_null(html);
+  assert_int_equal(pn_markdown_to_html(text, length - 1, &html, NULL), 0);
+  assert_int_equal(strlen(html), strlen("<p></p>\n") + length - 1);
+  pn_free(html);
+  pn_free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_page_file_is_embedded_with_its_type),
       cmocka_unit_test(unknown_paths_are_not_found),
       cmocka_unit_test(browsers_get_pages_and_api_clients_json),
+      cmocka_unit_test(markdown_renders_and_neutralises_what_could_run),
+      cmocka_unit_test(markdown_over_its_limit_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
