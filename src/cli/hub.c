@@ -32,9 +32,11 @@ static int token_command(int argc, char **argv) {
       {"--name", NULL, &name},
       {NULL, NULL, NULL},
   };
-  int more;
+  int more, director = 0;
   while ((more = pn_cli_next(&args, text_flags)) > 0) {
-    if (args.argv[args.index][0] != '-' && !id)
+    if (pn_cli_switch(&args, "--director", NULL))
+      director = 1;
+    else if (args.argv[args.index][0] != '-' && !id)
       id = args.argv[args.index++];
     else
       return pn_cli_unknown(&args);
@@ -42,8 +44,9 @@ static int token_command(int argc, char **argv) {
   if (more < 0)
     return 2;
   if (strcmp(action, "create") == 0) {
-    if (!account) {
-      fprintf(stderr, "pinion hub token create: --account NAME is required\n");
+    if (!account == !director) {
+      fprintf(stderr, "pinion hub token create: give --account NAME (an API token for the "
+                      "account) or --director (a director's credential), one of the two\n");
       return 2;
     }
     char *token = NULL, *error = NULL;
@@ -163,7 +166,7 @@ static int run_hub(int argc, char **argv) {
   pn_hub_options options = {.listen = "127.0.0.1:8080", .data_dir = ".pinion"};
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
-  const char *value = NULL;
+  const char *value = NULL, *consumers = "hub";
   const pn_cli_text_flag text_flags[] = {
       {"--listen", NULL, &options.listen},
       {"--internal-listen", NULL, &options.internal_listen},
@@ -172,6 +175,7 @@ static int run_hub(int argc, char **argv) {
       {"--data", NULL, &options.data_dir},
       {"--database", NULL, &options.database},
       {"--queue", NULL, &options.queue},
+      {"--queue-consumers", NULL, &consumers},
       {"--python", NULL, &options.python},
       {"--port-file", NULL, &options.port_file},
       {NULL, NULL, NULL},
@@ -220,6 +224,13 @@ static int run_hub(int argc, char **argv) {
   }
   if (more < 0)
     return 2;
+  if (strcmp(consumers, "directors") == 0) {
+    options.queue_push_only = 1;
+  } else if (strcmp(consumers, "hub") != 0) {
+    fprintf(stderr, "pinion hub: --queue-consumers takes hub or directors, got \"%s\"\n",
+            consumers);
+    return 2;
+  }
   if (options.isolation != PN_ISOLATION_NONE && !options.bridge.gateway)
     start_bridge_probe(&options.bridge);
   return pn_hub_run(&options);
@@ -229,6 +240,7 @@ const struct pn_cli_command pn_cli_hub_command = {
     "hub", "Run a Replicate-compatible platform server",
     "Usage: pinion hub [FLAGS]\n"
     "       pinion hub token create --account NAME [--name LABEL] [--data DIR] [--database URL]\n"
+    "       pinion hub token create --director [--name LABEL] [--data DIR] [--database URL]\n"
     "       pinion hub token list [--data DIR] [--database URL]\n"
     "       pinion hub token revoke ID [--data DIR] [--database URL]\n"
     "       pinion hub migrate [--data DIR] [--database URL]\n"
@@ -240,14 +252,17 @@ const struct pn_cli_command pn_cli_hub_command = {
     "`pinion push --hub URL OWNER/NAME`.\n"
     "\n"
     "`token create` makes an API token for the account (creating the account) and\n"
-    "prints it alone on stdout. `migrate` brings the database's schema up to date (the\n"
+    "prints it alone on stdout; with --director it makes a director's credential\n"
+    "(`pinion director --credential FILE`), which only the internal API takes. `token\n"
+    "revoke` ends either kind at once. `migrate` brings the database's schema up to date (the\n"
     "hub also does at start) and prints its version.\n"
     "\n"
     "Flags:\n"
     "      --listen HOST:PORT   Where to listen (default 127.0.0.1:8080)\n"
     "      --internal-listen HOST:PORT\n"
-    "                           Where instances reach the hub (webhooks, output uploads);\n"
-    "                           every request there needs an instance's credential\n"
+    "                           Where instances and directors reach the hub (webhooks,\n"
+    "                           reports, output uploads); every request there needs an\n"
+    "                           instance's or a director's credential\n"
     "                           (default 127.0.0.1 on a free port)\n"
     "      --container-gateway IPV4\n"
     "                           The container engine's bridge gateway, where image\n"
@@ -265,6 +280,10 @@ const struct pn_cli_command pn_cli_hub_command = {
     "      --queue-lease S      Seconds a hub holds a queued prediction without renewing\n"
     "                           before another hub takes it over (default 30;\n"
     "                           0.5 to 3600)\n"
+    "      --queue-consumers WHO  Who runs the queued predictions: hub (this hub starts\n"
+    "                           instances; the default) or directors (this hub only\n"
+    "                           queues; `pinion director` beside each model server\n"
+    "                           takes them; needs --queue)\n"
     "      --python PATH        The Python that runs models\n"
     "      --idle-timeout S     Seconds before an idle instance stops (default 60)\n"
     "      --rate-limit N       Requests per minute per account (default: not enforced)\n"

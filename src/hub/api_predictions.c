@@ -400,6 +400,18 @@ static void maybe_default_example(pn_hub *hub, const json_t *row) {
 /* The statuses a prediction is moved on from; a terminal one is never left. */
 static const char *const active_statuses[] = {"starting", "processing", NULL};
 
+/* Saves a change to a prediction still in flight, unless another process concluded it
+ * meanwhile (a hub replica, or the director's report on another): a terminal row is
+ * never overwritten. */
+static void save_active(pn_hub *hub, const json_t *row) {
+  pn_store_keys keys = {.id = text_of(row, "id"),
+                        .account = text_of(row, "account"),
+                        .parent = text_of(row, "kind"),
+                        .status = text_of(row, "status"),
+                        .created_at = text_of(row, "created_at")};
+  pn_store_update_from(hub->store, PN_STORE_PREDICTIONS, &keys, row, active_statuses);
+}
+
 /* Another process stored the terminal state first: `row` becomes the stored one and the
  * live entry here ends without sending `completed` (the winner sends it). */
 static int concluded_elsewhere(pn_hub *hub, json_t *row) {
@@ -553,8 +565,13 @@ typedef struct pn_hub_held {
  * as after a crash. */
 #define HELD_MAX 10000
 
-static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
-                        const char *kind, const json_t *detail, int replayed);
+/* Who reports an event: this hub's scheduler, the replay of one the store could not
+ * take, or a director through the internal API. */
+enum reporter { SCHEDULER, REPLAY, DIRECTOR };
+
+static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+                       const char *kind, const json_t *detail, enum reporter from,
+                       json_t **stored);
 
 static void on_replay(evutil_socket_t fd, short what, void *arg) {
   pn_hub *hub = arg;
@@ -563,7 +580,7 @@ static void on_replay(evutil_socket_t fd, short what, void *arg) {
   /* Each event either lands or is held again (at the end of the new list). */
   while (pending) {
     held *next = pending->next;
-    apply_event(hub, pending->id, pending->event, pending->kind, pending->detail, 1);
+    apply_event(hub, pending->id, pending->event, pending->kind, pending->detail, REPLAY, NULL);
     pn_free(pending->id);
     pn_free(pending->kind);
     json_decref(pending->detail);
@@ -618,38 +635,53 @@ static int is_terminal_event(enum pn_scheduler_event event, const char *kind,
 
 void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
                                const char *kind, const json_t *detail) {
-  apply_event(arg, prediction_id, event, kind, detail, 0);
+  apply_event(arg, prediction_id, event, kind, detail, SCHEDULER, NULL);
 }
 
-/* `replayed`: a held event offered again, which says nothing more when held again. */
-static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
-                        const char *kind, const json_t *detail, int replayed) {
+int pn_hub_director_report(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+                           const char *kind, const json_t *detail, json_t **row) {
+  return apply_event(hub, prediction_id, event, kind, detail, DIRECTOR, row);
+}
+
+/* Moves prediction `prediction_id` along. A terminal event the store cannot take is held
+ * and offered again (hold_event), except a director's: it is answered with the failure
+ * and the director, which holds the queue's message until the hub stored the outcome,
+ * sends it again. Returns 0 (the stored row in *stored, when asked for), PN_ENOENT, or
+ * the store's failure. */
+static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+                       const char *kind, const json_t *detail, enum reporter from,
+                       json_t **stored) {
   json_t *row = NULL;
   int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, prediction_id, &row);
   if (rc < 0) {
-    if (rc != PN_ENOENT && is_terminal_event(event, kind, detail)) {
-      if (!replayed)
+    if (rc != PN_ENOENT && from != DIRECTOR && is_terminal_event(event, kind, detail)) {
+      if (from != REPLAY)
         pn_error("hub: prediction %s: the store failed (%s); its outcome is kept and stored "
                  "once the store answers again",
                  prediction_id,
                  pn_store_failure(hub->store) ? pn_store_failure(hub->store) : pn_strerror(rc));
       hold_event(hub, prediction_id, event, kind, detail);
     }
-    return;
+    return rc;
   }
-  if (is_terminal(text_of(row, "status")) || !pn_queue_holds(hub->queue, prediction_id) ||
+  /* A director holds the queue's message itself; the hub holds it for its scheduler. */
+  if (is_terminal(text_of(row, "status")) ||
+      (from != DIRECTOR && !pn_queue_holds(hub->queue, prediction_id)) ||
       pn_hub_training_publishing(hub, prediction_id)) {
     /* Concluded already (terminal rows never change), taken over by another consumer
      * after this one's lease ran out (what runs here is no longer wanted), or its
      * outcome is being published. */
-    json_decref(row);
-    return;
+    if (stored)
+      *stored = row;
+    else
+      json_decref(row);
+    return 0;
   }
   live *item = find_live(hub, prediction_id);
   switch (event) {
   case PN_SCHEDULER_BOOTING:
     append_log(row, "starting an instance");
-    save_row(hub, row, 0);
+    save_active(hub, row);
     break;
   case PN_SCHEDULER_STARTED: {
     json_object_set_new(row, "dispatched", json_true());
@@ -660,20 +692,21 @@ static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_schedule
       append_log(row, line);
       json_object_set(json_object_get(row, "metrics"), "cold_boot_time", boot);
     }
-    save_row(hub, row, 0);
+    save_active(hub, row);
     break;
   }
   case PN_SCHEDULER_UPDATE: {
     apply_update(row, detail);
     const char *status = text_of(row, "status");
     if (kind && strcmp(kind, "completed") == 0 && is_terminal(text_of(detail, "status"))) {
-      if (conclude(hub, row, text_of(detail, "status"), text_of(detail, "error")) < 0)
+      rc = conclude(hub, row, text_of(detail, "status"), text_of(detail, "error"));
+      if (rc < 0 && from != DIRECTOR)
         hold_event(hub, prediction_id, event, kind, detail);
       break;
     }
     if (is_terminal(status))
       json_object_set_new(row, "status", json_string("processing"));
-    save_row(hub, row, 0);
+    save_active(hub, row);
     if (item) {
       stream_changes(item, row);
       unsigned hook_event = !kind                         ? 0
@@ -688,12 +721,17 @@ static void apply_event(pn_hub *hub, const char *prediction_id, enum pn_schedule
   }
   case PN_SCHEDULER_FAILED: {
     const char *error = text_of(detail, "error");
-    if (conclude(hub, row, "failed", error ? error : "the prediction could not be run") < 0)
+    rc = conclude(hub, row, "failed", error ? error : "the prediction could not be run");
+    if (rc < 0 && from != DIRECTOR)
       hold_event(hub, prediction_id, event, kind, detail);
     break;
   }
   }
-  json_decref(row);
+  if (stored && rc == 0)
+    *stored = row;
+  else
+    json_decref(row);
+  return rc;
 }
 
 /* --- creating ------------------------------------------------------------------------ */

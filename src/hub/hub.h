@@ -33,6 +33,9 @@ typedef struct pn_hub_options {
   /* The queue: a redis:// URL, or NULL for the embedded one (queue/queue.h) */
   const char *queue;
   double queue_lease;     /* seconds (0: PN_QUEUE_LEASE_DEFAULT) */
+  /* The hub only queues: directors (`pinion director`) take and run every prediction,
+   * reporting through the internal API. Needs a shared queue. */
+  int queue_push_only;
   const char *python;     /* the models' Python, or NULL */
   const char *port_file;  /* write the bound port here (tests), or NULL */
   double idle_timeout;    /* seconds (60) */
@@ -54,7 +57,9 @@ int pn_hub_run(const pn_hub_options *options);
 
 /* The token commands (`pinion hub token ...`) and `pinion hub migrate` open the store
  * directly: `database` as pn_hub_options has it (NULL: SQLite under data_dir). The
- * token is printed by the caller; *token is pn_malloc'd. */
+ * token is printed by the caller; *token is pn_malloc'd. With `account` NULL it is a
+ * director's credential (hub/ids.h), listed under the account PN_HUB_DIRECTOR_ACCOUNT. */
+#define PN_HUB_DIRECTOR_ACCOUNT "(director)"
 int pn_hub_token_create(const char *data_dir, const char *database, const char *account,
                         const char *name, char **token, char **error);
 
@@ -254,6 +259,12 @@ void pn_hub_predictions_restore(pn_hub *hub);
 void pn_hub_predictions_free(pn_hub *hub);
 void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
                                const char *kind, const json_t *detail);
+/* An event a director reports for a prediction it runs (the scheduler's events, the
+ * webhook's update included). Returns 0 with the row as stored afterwards in *row (a
+ * new reference), PN_ENOENT, or the store's failure: a terminal event is then not
+ * stored, and the director sends it again. */
+int pn_hub_director_report(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+                           const char *kind, const json_t *detail, json_t **row);
 
 /* --- handlers, one per route ---------------------------------------------------- */
 
@@ -286,6 +297,9 @@ void pn_hub_prediction_get(pn_hub_request *request);
 void pn_hub_prediction_cancel(pn_hub_request *request);
 void pn_hub_stream_get(pn_hub_request *request);
 void pn_hub_instance_webhook(pn_hub_request *request);
+/* The director's routes (api_director.c). */
+void pn_hub_director_event(pn_hub_request *request);
+void pn_hub_director_upload_put(pn_hub_request *request);
 
 void pn_hub_files_create(pn_hub_request *request);
 void pn_hub_files_list(pn_hub_request *request);

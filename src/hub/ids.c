@@ -49,22 +49,29 @@ int pn_hub_id_random(char out[27]) {
   return rc;
 }
 
-int pn_hub_token_new(char out[44]) {
+int pn_hub_token_new(const char *prefix, char out[PN_HUB_TOKEN_SIZE]) {
   static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  memcpy(out, "r8_", 3);
-  size_t written = 3;
-  while (written < 43) {
+  size_t written = strlen(prefix);
+  size_t end = written + 40;
+  if (end >= PN_HUB_TOKEN_SIZE)
+    return PN_EINVAL;
+  memcpy(out, prefix, written);
+  while (written < end) {
     unsigned char bytes[32];
     int rc = pn_crypto_random(bytes, sizeof bytes);
     if (rc < 0)
       return rc;
     /* Rejection sampling keeps every character equally likely. */
-    for (size_t i = 0; i < sizeof bytes && written < 43; i++)
+    for (size_t i = 0; i < sizeof bytes && written < end; i++)
       if (bytes[i] < 248)
         out[written++] = base62[bytes[i] % 62];
   }
-  out[43] = '\0';
+  out[end] = '\0';
   return 0;
+}
+
+int pn_hub_token_is_director(const char *token) {
+  return strncmp(token, PN_HUB_DIRECTOR_TOKEN_PREFIX, strlen(PN_HUB_DIRECTOR_TOKEN_PREFIX)) == 0;
 }
 
 char *pn_hub_cursor_encode(const char *created_at, const char *id) {

@@ -15,8 +15,16 @@ void pn_hub_id_encode(const unsigned char bytes[16], char out[27]);
 int pn_hub_id_uuid7(uint64_t epoch_ms, char out[27]);
 /* 128 random bits, encoded as above. */
 int pn_hub_id_random(char out[27]);
-/* `r8_` + 40 random base62 characters into `out` (44 bytes with the NUL). */
-int pn_hub_token_new(char out[44]);
+/* Tokens are of two kinds, told apart by their prefix (which their stored hash covers,
+ * so one kind cannot pass for the other): an account's API token, for /v1/ and the
+ * pages, and a director's credential, for the internal API only. */
+#define PN_HUB_TOKEN_PREFIX "r8_"
+#define PN_HUB_DIRECTOR_TOKEN_PREFIX "pnd_"
+#define PN_HUB_TOKEN_SIZE 48
+/* `prefix` (one of the above) + 40 random base62 characters into `out` (with the NUL). */
+int pn_hub_token_new(const char *prefix, char out[PN_HUB_TOKEN_SIZE]);
+/* Whether `token` is a director's credential. */
+int pn_hub_token_is_director(const char *token);
 
 /* The cursor for a list position: unpadded base64url of "created_at|id",
  * pn_malloc'd; the caller frees it. */

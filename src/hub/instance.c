@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/cog_client.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "hub/sandbox.h"
@@ -36,9 +37,6 @@ extern char **environ;
 
 #define FIRST_POLL_SECONDS 0.02
 #define MAX_POLL_SECONDS 0.2
-#define HEALTH_TIMEOUT_MS 5000
-#define PUT_TIMEOUT_MS 60000
-#define CANCEL_TIMEOUT_MS 10000
 #define SAFETY_REAP_SECONDS 1.0
 #define LOG_TAIL_DIAGNOSIS 2048
 
@@ -415,52 +413,28 @@ static void schedule_poll(pn_instance *instance) {
     instance->poll_interval = MAX_POLL_SECONDS;
 }
 
-/* The last non-empty line of the setup logs: pinion and Cog end them with the error. */
-static char *setup_error(const json_t *health) {
-  const char *logs = json_string_value(json_object_get(json_object_get(health, "setup"), "logs"));
-  if (!logs || !*logs)
-    return pn_strdup("no error was reported (see the instance's log)");
-  size_t end = strlen(logs);
-  while (end && (logs[end - 1] == '\n' || logs[end - 1] == '\r' || logs[end - 1] == ' '))
-    end--;
-  size_t start = end;
-  while (start && logs[start - 1] != '\n')
-    start--;
-  return pn_strndup(logs + start, end - start);
-}
-
 static void on_health(const pn_http_response *response, void *arg) {
   pn_instance *instance = arg;
   instance->health = NULL;
   if (instance->state != BOOTING)
     return;
-  json_t *health = NULL;
-  if (response->ok && response->status == 200 && response->body)
-    health = json_loadb(response->body->data, response->body->length, 0, NULL);
-  const char *status = json_string_value(json_object_get(health, "status"));
-  if (status && (strcmp(status, "READY") == 0 || strcmp(status, "BUSY") == 0 ||
-                 strcmp(status, "UNHEALTHY") == 0)) {
-    json_decref(health);
+  char *error = NULL;
+  switch (pn_cog_health_read(response, &error)) {
+  case PN_COG_READY: {
     instance->state = READY;
     event_del(instance->boot_timer);
     double seconds = (double)(pn_clock_monotonic_ns() - instance->started_ns) / 1e9;
     instance->callbacks.on_ready(instance, seconds, instance->arg);
     return;
   }
-  if (status && (strcmp(status, "SETUP_FAILED") == 0 || strcmp(status, "DEFUNCT") == 0)) {
-    char *reason = setup_error(health);
-    char *error =
-        strcmp(status, "SETUP_FAILED") == 0
-            ? pn_strfmt("the model's setup failed: %s", reason ? reason : "?")
-            : pn_strfmt("the model's server went DEFUNCT during setup: %s", reason ? reason : "?");
-    json_decref(health);
+  case PN_COG_FAILED:
     boot_failed(instance, error ? error : "the model's setup failed");
     pn_free(error);
-    pn_free(reason);
+    return;
+  case PN_COG_STARTING:
+    schedule_poll(instance); /* not up yet, or still STARTING */
     return;
   }
-  json_decref(health);
-  schedule_poll(instance); /* not up yet, or still STARTING */
 }
 
 static int read_port(pn_instance *instance) {
@@ -485,11 +459,9 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg) {
     schedule_poll(instance);
     return;
   }
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/health-check", instance->port);
-  pn_http_request request = {
-      .method = "GET", .url = url, .timeout_ms = HEALTH_TIMEOUT_MS, .max_response = 1 << 20};
-  if (pn_http_client_send(instance->client, &request, on_health, instance, &instance->health) < 0)
+  char base[40];
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
+  if (pn_cog_health_check(instance->client, base, on_health, instance, &instance->health) < 0)
     schedule_poll(instance);
 }
 
@@ -645,36 +617,22 @@ void pn_instance_free(pn_instance *instance, double grace) {
 
 /* --- requests ------------------------------------------------------------------------- */
 
-static int send_to(pn_instance *instance, const char *method, const char *id, const char *suffix,
-                   const char *body, long timeout_ms, pn_http_done_fn done, void *arg,
-                   pn_http_transfer **transfer) {
-  if (instance->state != READY || !instance->port)
-    return PN_ESTATE;
-  char *url = pn_strfmt("http://127.0.0.1:%d/predictions/%s%s", instance->port, id, suffix);
-  if (!url)
-    return PN_ENOMEM;
-  static const char *const headers[] = {"Content-Type: application/json", "Prefer: respond-async",
-                                        NULL};
-  pn_http_request request = {.method = method,
-                             .url = url,
-                             .headers = headers,
-                             .body = body,
-                             .body_length = body ? strlen(body) : 0,
-                             .timeout_ms = timeout_ms,
-                             .max_response = 1 << 20};
-  int rc = pn_http_client_send(instance->client, &request, done, arg, transfer);
-  pn_free(url);
-  return rc;
-}
-
 int pn_instance_put_prediction(pn_instance *instance, const char *id, const char *body,
                                pn_http_done_fn done, void *arg, pn_http_transfer **transfer) {
-  return send_to(instance, "PUT", id, "", body, PUT_TIMEOUT_MS, done, arg, transfer);
+  if (instance->state != READY || !instance->port)
+    return PN_ESTATE;
+  char base[40];
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
+  return pn_cog_put_prediction(instance->client, base, id, body, done, arg, transfer);
 }
 
 int pn_instance_cancel_prediction(pn_instance *instance, const char *id, pn_http_done_fn done,
                                   void *arg, pn_http_transfer **transfer) {
-  return send_to(instance, "POST", id, "/cancel", "{}", CANCEL_TIMEOUT_MS, done, arg, transfer);
+  if (instance->state != READY || !instance->port)
+    return PN_ESTATE;
+  char base[40];
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
+  return pn_cog_cancel_prediction(instance->client, base, id, done, arg, transfer);
 }
 
 pid_t pn_instance_pid(const pn_instance *instance) { return instance->pid; }

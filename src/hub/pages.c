@@ -275,9 +275,9 @@ static void tokens_create(pn_hub_request *request, const char *account) {
   if (!body)
     return;
   const char *name = json_string_value(json_object_get(body, "name"));
-  char now[40], text[44], hash[65], id[27];
+  char now[40], text[PN_HUB_TOKEN_SIZE], hash[65], id[27];
   pn_hub_now(now);
-  int rc = pn_hub_token_new(text);
+  int rc = pn_hub_token_new(PN_HUB_TOKEN_PREFIX, text);
   if (rc == 0)
     rc = pn_crypto_sha256_hex(text, strlen(text), hash);
   if (rc == 0)

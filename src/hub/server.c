@@ -61,10 +61,11 @@
 #define HUB_POOL_QUEUE 16
 
 enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_PATCH = 8, M_DELETE = 16, M_QUERY = 32 };
-/* INSTANCE and SIGNED routes live on the internal listener only: INSTANCE takes a live
- * instance's credential as its first `{}`; SIGNED carries a signature its handler checks
- * (the input files instances download). */
-enum access { ACCOUNT, ANYONE, INSTANCE, SIGNED };
+/* INSTANCE, DIRECTOR and SIGNED routes live on the internal listener only: INSTANCE
+ * takes a live instance's credential as its first `{}`; DIRECTOR a director's credential
+ * (`pinion hub token create --director`) as `Authorization: Bearer`; SIGNED carries a
+ * signature its handler checks (the input files instances download). */
+enum access { ACCOUNT, ANYONE, INSTANCE, DIRECTOR, SIGNED };
 
 typedef struct route {
   unsigned methods;
@@ -116,6 +117,8 @@ static const route routes[] = {
     {M_POST, "/v1/deployments/{}/{}/predictions", pn_hub_deployment_predictions_create, ACCOUNT},
     {M_POST, "/internal/instances/{}/webhook", pn_hub_instance_webhook, INSTANCE},
     {M_PUT, "/internal/uploads/{}/{}", pn_hub_upload_put, INSTANCE},
+    {M_POST, "/internal/director/predictions/{}", pn_hub_director_event, DIRECTOR},
+    {M_PUT, "/internal/director/uploads/{}", pn_hub_director_upload_put, DIRECTOR},
     {M_GET, "/internal/files/{}/download", pn_hub_file_download, SIGNED},
 };
 
@@ -404,11 +407,15 @@ void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_quer
 
 /* --- authentication and limits ------------------------------------------------------ */
 
-/* The credential an API token names, PN_ENOENT, or the store's failure. */
-static int token_credential(pn_hub *hub, const char *token, pn_store_credential *credential) {
+/* The credential a token of the kind asked for (an account's API token, or a director's)
+ * names, PN_ENOENT, or the store's failure. */
+static int token_credential(pn_hub *hub, const char *token, int director,
+                            pn_store_credential *credential) {
   char hash[65];
   while (*token == ' ')
     token++;
+  if (pn_hub_token_is_director(token) != director)
+    return PN_ENOENT;
   int rc = *token ? pn_crypto_sha256_hex(token, strlen(token), hash) : PN_ENOENT;
   return rc < 0 ? rc : pn_store_token_find(hub->store, hash, credential);
 }
@@ -423,7 +430,7 @@ enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request
     const char *token = strncasecmp(header, "Bearer ", 7) == 0  ? header + 7
                         : strncasecmp(header, "Token ", 6) == 0 ? header + 6
                                                                 : NULL;
-    int rc = token ? token_credential(hub, token, &credential) : PN_ENOENT;
+    int rc = token ? token_credential(hub, token, 0, &credential) : PN_ENOENT;
     how = rc == 0           ? PN_HUB_AUTH_TOKEN
           : rc == PN_ENOENT ? PN_HUB_AUTH_NONE
                             : PN_HUB_AUTH_UNAVAILABLE;
@@ -512,7 +519,8 @@ static size_t route_body_max(const route *found) {
     return FILE_BODY_MAX + MULTIPART_SLACK;
   /* A model's output files may be larger than a client's upload (a video). */
   if (found->handler == pn_hub_versions_push || found->handler == pn_hub_instance_webhook ||
-      found->handler == pn_hub_upload_put)
+      found->handler == pn_hub_upload_put || found->handler == pn_hub_director_event ||
+      found->handler == pn_hub_director_upload_put)
     return REQUEST_BODY_MAX;
   return JSON_BODY_MAX;
 }
@@ -538,7 +546,7 @@ struct evbuffer *pn_hub_body_take(pn_hub_request *request) {
  * second where page faults are dear. */
 static int route_takes_body_unpulled(const route *found) {
   return found->handler == pn_hub_files_create || found->handler == pn_hub_upload_put ||
-         found->handler == pn_hub_versions_push;
+         found->handler == pn_hub_director_upload_put || found->handler == pn_hub_versions_push;
 }
 
 /* --- routing ------------------------------------------------------------------------ */
@@ -666,7 +674,9 @@ static void serve(pn_hub *hub, struct evhttp_request *http_request, const unsign
           pn_hub_header(&request, "Connection", "close");
         pn_hub_problem(&request, 401, "Unauthenticated",
                        "You did not pass a valid authentication token. Send `Authorization: "
-                       "Bearer <token>`; create a token with `pinion hub token create`.");
+                       "Bearer <token>`; create a token with `pinion hub token create "
+                       "--account NAME` (a director's credential is for the internal API "
+                       "only).");
       }
     } else if (request.account ? count_request(&request, request.account) < 0
                                : count_unauthenticated(&request) < 0) {
@@ -710,6 +720,23 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
   serve(hub, http_request, NULL, evbuffer_get_length(input));
 }
 
+/* 0 when the request carries an unrevoked director's credential; PN_ENOENT when not, or
+ * the store's failure. */
+static int director_authenticate(pn_hub *hub, struct evhttp_request *request) {
+  const char *header =
+      evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
+  if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+    return PN_ENOENT;
+  pn_store_credential credential = {0};
+  int rc = token_credential(hub, header + 7, 1, &credential);
+  if (rc == 0)
+    pn_hub_credential_used(hub, &credential);
+  pn_store_credential_clear(&credential);
+  if (rc < 0 && rc != PN_ENOENT && !pn_store_failure_code(hub->store))
+    rc = PN_ENOENT;
+  return rc;
+}
+
 /* The internal listener: only /internal/ routes, each behind a credential; anything
  * else, from any address, is 401 (404 outside /internal/). Paths are never logged or
  * echoed: they carry the credentials. */
@@ -724,9 +751,11 @@ static void dispatch_internal(struct evhttp_request *http_request, void *arg) {
   request.body_length = evbuffer_get_length(evhttp_request_get_input_buffer(http_request));
   const route *found = NULL;
   char *params[4] = {0};
+  int director = 0;
   unsigned method = method_bit(http_request);
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !found; i++) {
-    if (routes[i].access != INSTANCE && routes[i].access != SIGNED)
+    if (routes[i].access != INSTANCE && routes[i].access != DIRECTOR &&
+        routes[i].access != SIGNED)
       continue;
     if (pn_hub_route_match(routes[i].pattern, request.path, params) &&
         (routes[i].methods & method))
@@ -750,6 +779,14 @@ static void dispatch_internal(struct evhttp_request *http_request, void *arg) {
                    "Internal routes take the credential of a running instance (in the webhook "
                    "and upload URLs the hub gives it); this request has none that is valid, or "
                    "the instance has stopped.");
+  else if (found->access == DIRECTOR && (director = director_authenticate(hub, http_request)) ==
+                                            PN_ENOENT)
+    pn_hub_problem(&request, 401, "Unauthenticated",
+                   "The director routes take a director's credential as `Authorization: Bearer "
+                   "<credential>` (`pinion hub token create --director`); this request has "
+                   "none, an API token, or a revoked one.");
+  else if (director < 0)
+    pn_hub_store_failed(&request, director, "checking the director's credential");
   else if (request.body_length > route_body_max(found))
     pn_hub_problem(&request, 413, NULL, "The request body is %zu bytes, over the limit of %zu.",
                    request.body_length, route_body_max(found));
@@ -989,7 +1026,8 @@ int pn_hub_run(const pn_hub_options *options) {
       fprintf(stderr, "error: could not start the scheduler\n");
       exit_code = 1;
     }
-    pn_queue_options queue_options = {.url = options->queue, .lease = options->queue_lease};
+    pn_queue_options queue_options = {
+        .url = options->queue, .lease = options->queue_lease, .push_only = options->queue_push_only};
     pn_queue_consumer consumer = pn_hub_queue_consumer(&hub);
     char *queue_error = NULL;
     if (exit_code == 0 &&
@@ -1064,11 +1102,14 @@ int pn_hub_token_create(const char *data_dir, const char *database, const char *
   pn_store *store = NULL;
   if (open_store(data_dir, database, &store) < 0)
     return PN_EIO;
-  char now[40], text[44], hash[65], id[27];
+  char now[40], text[PN_HUB_TOKEN_SIZE], hash[65], id[27];
   pn_hub_now(now);
   json_t *existing = NULL;
   int rc = 0;
-  if (pn_store_get(store, PN_STORE_ACCOUNTS, account, &existing) == PN_ENOENT) {
+  int director = !account;
+  if (director)
+    account = PN_HUB_DIRECTOR_ACCOUNT;
+  else if (pn_store_get(store, PN_STORE_ACCOUNTS, account, &existing) == PN_ENOENT) {
     json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", account, "username", account, "name",
                             account, "type", "user", "created_at", now);
     pn_store_keys keys = {.id = account, .account = account, .created_at = now};
@@ -1077,7 +1118,7 @@ int pn_hub_token_create(const char *data_dir, const char *database, const char *
   }
   json_decref(existing);
   if (rc == 0)
-    rc = pn_hub_token_new(text);
+    rc = pn_hub_token_new(director ? PN_HUB_DIRECTOR_TOKEN_PREFIX : PN_HUB_TOKEN_PREFIX, text);
   if (rc == 0)
     rc = pn_crypto_sha256_hex(text, strlen(text), hash);
   if (rc == 0)

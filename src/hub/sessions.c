@@ -12,6 +12,7 @@
 #include "core/crypto.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "hub/ids.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,8 +41,8 @@ int pn_hub_session_create(pn_hub *hub, const char *token, char **session_id, cha
   *session_id = NULL;
   *account = NULL;
   char token_hash[65], id[2 * SESSION_ID_BYTES + 1], id_hash[65];
-  if (!token || !*token)
-    return PN_ENOENT;
+  if (!token || !*token || pn_hub_token_is_director(token))
+    return PN_ENOENT; /* a director's credential signs in nowhere */
   pn_store_credential credential = {0};
   int rc = pn_crypto_sha256_hex(token, strlen(token), token_hash);
   if (rc == 0)

@@ -20,6 +20,10 @@ static int embedded_done(pn_queue *queue, const char *id) { return 0; }
 
 static int embedded_holds(const pn_queue *queue, const char *id) { return 1; }
 
+static void embedded_stop_taking(pn_queue *queue) {}
+
+static int embedded_release(pn_queue *queue, const char *id) { return PN_EUNSUPPORTED; }
+
 static const pn_queue_engine embedded_engine = {
     .name = "embedded",
     .shared = 0,
@@ -27,6 +31,8 @@ static const pn_queue_engine embedded_engine = {
     .push = embedded_push,
     .done = embedded_done,
     .holds = embedded_holds,
+    .stop_taking = embedded_stop_taking,
+    .release = embedded_release,
 };
 
 int pn_queue_embedded_open(pn_queue **queue) {

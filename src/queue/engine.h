@@ -13,6 +13,8 @@ typedef struct pn_queue_engine {
   int (*push)(pn_queue *queue, const char *key, const char *id, int capacity, const json_t *body);
   int (*done)(pn_queue *queue, const char *id);
   int (*holds)(const pn_queue *queue, const char *id);
+  void (*stop_taking)(pn_queue *queue);
+  int (*release)(pn_queue *queue, const char *id);
 } pn_queue_engine;
 
 struct pn_queue {
@@ -21,7 +23,9 @@ struct pn_queue {
 };
 
 int pn_queue_embedded_open(pn_queue **queue);
-int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url, double lease,
-                        pn_queue **queue, char **error);
+/* `options` as pn_queue_open got them, the lease checked. */
+int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url,
+                        const pn_queue_options *options, double lease, pn_queue **queue,
+                        char **error);
 
 #endif

@@ -121,6 +121,12 @@ int pn_queue_open(struct event_base *base, const pn_queue_options *options,
     return PN_EINVAL;
   int rc;
   if (!options->url || !*options->url) {
+    if (options->push_only || options->stream) {
+      *error = pn_strfmt("the embedded queue runs predictions in the process that queued "
+                         "them, so there is no one else to take them: give --queue "
+                         "redis://HOST[:PORT][/DB] to let directors take them");
+      return PN_EINVAL;
+    }
     rc = pn_queue_embedded_open(queue);
   } else {
     pn_queue_redis_url url;
@@ -140,7 +146,7 @@ int pn_queue_open(struct event_base *base, const pn_queue_options *options,
     const char *password = getenv("PINION_QUEUE_PASSWORD");
     if (!url.password[0] && password && strlen(password) < sizeof url.password)
       strcpy(url.password, password);
-    rc = pn_queue_redis_open(base, &url, lease, queue, error);
+    rc = pn_queue_redis_open(base, &url, options, lease, queue, error);
   }
   if (rc == 0)
     (*queue)->consumer = *consumer;
@@ -170,3 +176,7 @@ int pn_queue_done(pn_queue *queue, const char *id) { return queue->engine->done(
 int pn_queue_holds(const pn_queue *queue, const char *id) {
   return queue->engine->holds(queue, id);
 }
+
+void pn_queue_stop_taking(pn_queue *queue) { queue->engine->stop_taking(queue); }
+
+int pn_queue_release(pn_queue *queue, const char *id) { return queue->engine->release(queue, id); }

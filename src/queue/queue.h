@@ -29,6 +29,13 @@ typedef struct pn_queue pn_queue;
 typedef struct pn_queue_options {
   const char *url; /* NULL or "": embedded; redis://[:PASSWORD@]HOST[:PORT][/DB] */
   double lease;    /* seconds (0: PN_QUEUE_LEASE_DEFAULT) */
+  /* What this process takes. By default every stream, as many of each at once as its
+   * messages' capacity says (a hub that runs predictions itself). */
+  int push_only;      /* nothing: it pushes and hears outcomes (a hub whose targets
+                         directors serve); the Redis engine only */
+  const char *stream; /* only this target's stream (a director), or NULL */
+  int capacity;       /* with `stream`, > 0: at most this many held at once, whatever
+                         the messages say (the director's slots) */
 } pn_queue_options;
 
 /* The side that runs predictions. Strings and `body` are borrowed for the call. */
@@ -73,6 +80,14 @@ int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity
 int pn_queue_done(pn_queue *queue, const char *id);
 /* Whether this consumer holds prediction `id` (the embedded engine: always). */
 int pn_queue_holds(const pn_queue *queue, const char *id);
+/* Takes nothing more from now on (a director draining): what is held is still renewed
+ * and acknowledged. The embedded engine ignores it. */
+void pn_queue_stop_taking(pn_queue *queue);
+/* Gives held message `id` back without acknowledging it: its idle time is set past the
+ * lease, so that another consumer's next reclaim takes it over at once instead of a
+ * lease later. It is forgotten here (no `lost` follows). PN_ENOENT when not held here;
+ * PN_EUNSUPPORTED for the embedded engine. */
+int pn_queue_release(pn_queue *queue, const char *id);
 
 /* A parsed redis:// URL. */
 typedef struct pn_queue_redis_url {

@@ -77,6 +77,9 @@ typedef struct redis_queue {
   struct event_base *base;
   pn_queue_redis_url url;
   double lease;
+  int taking;             /* reads and reclaims (not push-only, not stopped) */
+  int fixed_capacity;     /* the options' capacity rules, not the messages' */
+  int only_stream;        /* takes from one stream only: no discovery */
   char name[160];         /* this consumer: host:pid:random */
   redisContext *commands; /* NULL while disconnected */
   redisContext *listener; /* subscribed to DONE_CHANNEL; NULL while disconnected */
@@ -309,7 +312,7 @@ static void take_entry(redis_queue *q, stream *s, const redisReply *entry, int r
     json_decref(body);
     return;
   }
-  if (capacity) {
+  if (capacity && !q->fixed_capacity) {
     long value = strtol(capacity->str, NULL, 10);
     s->capacity = value < 1 ? 1 : value > 100000 ? 100000 : (int)value;
   }
@@ -337,6 +340,8 @@ static void take_entries(redis_queue *q, stream *s, const redisReply *entries, i
 
 static void on_poll(evutil_socket_t fd, short what, void *arg) {
   redis_queue *q = arg;
+  if (!q->taking)
+    return;
   for (stream *s = q->streams; s; s = s->next) {
     int free_slots = s->capacity - s->held;
     if (free_slots <= 0)
@@ -361,6 +366,8 @@ static void on_poll(evutil_socket_t fd, short what, void *arg) {
 
 static void on_reclaim(evutil_socket_t fd, short what, void *arg) {
   redis_queue *q = arg;
+  if (!q->taking)
+    return;
   char idle[24];
   snprintf(idle, sizeof idle, "%ld", (long)(q->lease * 1000));
   for (stream *s = q->streams; s; s = s->next) {
@@ -495,6 +502,8 @@ static void on_discover(evutil_socket_t fd, short what, void *arg) {
   redis_queue *q = arg;
   if (!q->listener && commands(q))
     listen_for_done(q);
+  if (!q->taking || q->only_stream)
+    return; /* the streams it takes from are known */
   const char *members[] = {"SMEMBERS", STREAMS_SET};
   redisReply *reply = command(q, 2, members);
   if (!reply)
@@ -526,7 +535,8 @@ static int redis_push(pn_queue *queue, const char *key, const char *id, int capa
     pn_free(text);
     return PN_ENOMEM;
   }
-  s->capacity = capacity;
+  if (!q->fixed_capacity)
+    s->capacity = capacity;
   int rc = ensure_group(q, s);
   char count[16];
   snprintf(count, sizeof count, "%d", capacity);
@@ -565,6 +575,24 @@ static int redis_holds(const pn_queue *queue, const char *id) {
   return h && !h->ack_pending;
 }
 
+static void redis_stop_taking(pn_queue *queue) { ((redis_queue *)queue)->taking = 0; }
+
+static int redis_release(pn_queue *queue, const char *id) {
+  redis_queue *q = (redis_queue *)queue;
+  held *h = find_held(q, id);
+  if (!h || h->ack_pending)
+    return PN_ENOENT;
+  /* Claimed by this consumer again with an idle time past the lease: the next XAUTOCLAIM
+   * of any consumer takes it. */
+  char idle[24];
+  snprintf(idle, sizeof idle, "%ld", (long)(q->lease * 1000) + 1000);
+  const char *claim[] = {"XCLAIM", h->stream->key, GROUP, q->name, "0",
+                         h->entry, "IDLE", idle, "JUSTID"};
+  int rc = command_ok(q, 9, claim);
+  forget(q, h);
+  return rc;
+}
+
 static void redis_free(pn_queue *queue) {
   redis_queue *q = (redis_queue *)queue;
   struct event *timers[] = {q->poll_timer, q->renew_timer, q->reclaim_timer, q->discover_timer};
@@ -592,6 +620,8 @@ static const pn_queue_engine redis_engine = {
     .push = redis_push,
     .done = redis_done,
     .holds = redis_holds,
+    .stop_taking = redis_stop_taking,
+    .release = redis_release,
 };
 
 static struct event *start_timer(redis_queue *q, long ms, event_callback_fn callback) {
@@ -604,8 +634,9 @@ static struct event *start_timer(redis_queue *q, long ms, event_callback_fn call
   return timer;
 }
 
-int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url, double lease,
-                        pn_queue **queue, char **error) {
+int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url,
+                        const pn_queue_options *options, double lease, pn_queue **queue,
+                        char **error) {
   const char *load_error = NULL;
   const pn_hiredis_api *api = pn_hiredis(&load_error);
   if (!api) {
@@ -620,6 +651,19 @@ int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url, 
   q->base = base;
   q->url = *url;
   q->lease = lease;
+  q->taking = !options->push_only;
+  q->fixed_capacity = options->capacity > 0;
+  if (options->stream) {
+    char *key = pn_strfmt(STREAM_PREFIX "%s", options->stream);
+    stream *s = key ? find_stream(q, key, 1) : NULL;
+    pn_free(key);
+    if (!s) {
+      redis_free(&q->head);
+      return PN_ENOMEM;
+    }
+    s->capacity = q->fixed_capacity ? options->capacity : 1;
+    q->only_stream = 1;
+  }
   char host[64] = "";
   gethostname(host, sizeof host - 1);
   unsigned random = (unsigned)(pn_clock_realtime_ns() ^ ((uint64_t)getpid() << 20));
@@ -642,16 +686,19 @@ int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url, 
   /* What other processes queued, and what consumers that died left, from the start. */
   event_active(q->discover_timer, EV_TIMEOUT, 0);
   event_active(q->reclaim_timer, EV_TIMEOUT, 0);
-  pn_info("queue: Redis at %s:%d (database %d), consumer %s, lease %.1f s", url->host, url->port,
-          url->db, q->name, lease);
+  pn_info("queue: Redis at %s:%d (database %d), consumer %s, lease %.1f s%s%s", url->host,
+          url->port, url->db, q->name, lease,
+          q->taking ? (options->stream ? ", taking from " : "") : ", push only",
+          q->taking && options->stream ? options->stream : "");
   *queue = &q->head;
   return 0;
 }
 
 #else
 
-int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url, double lease,
-                        pn_queue **queue, char **error) {
+int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url,
+                        const pn_queue_options *options, double lease, pn_queue **queue,
+                        char **error) {
   *error = pn_strfmt("this pinion was built without hiredis's headers, so it has no Redis "
                      "queue: build it with libhiredis-dev installed, or leave out --queue");
   return PN_EUNSUPPORTED;

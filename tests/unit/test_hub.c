@@ -75,10 +75,21 @@ static void ids_are_26_crockford_characters(void **state) {
 }
 
 static void tokens_have_the_r8_shape(void **state) {
-  char token[44];
-  assert_int_equal(pn_hub_token_new(token), 0);
+  char token[PN_HUB_TOKEN_SIZE];
+  assert_int_equal(pn_hub_token_new(PN_HUB_TOKEN_PREFIX, token), 0);
   assert_int_equal(strlen(token), 43);
   assert_memory_equal(token, "r8_", 3);
+  assert_false(pn_hub_token_is_director(token));
+}
+
+static void director_credentials_have_their_own_prefix(void **state) {
+  char token[PN_HUB_TOKEN_SIZE];
+  assert_int_equal(pn_hub_token_new(PN_HUB_DIRECTOR_TOKEN_PREFIX, token), 0);
+  assert_int_equal(strlen(token), 44);
+  assert_memory_equal(token, "pnd_", 4);
+  assert_true(pn_hub_token_is_director(token));
+  assert_false(pn_hub_token_is_director("r8_pnd_"));
+  assert_int_equal(pn_hub_token_new("a-prefix-far-too-long-", token), PN_EINVAL);
 }
 
 static void cursors_round_trip_and_reject_foreign_text(void **state) {
@@ -411,6 +422,7 @@ int main(void) {
       cmocka_unit_test(webhook_filter_parses_names_and_rejects_others),
       cmocka_unit_test(ids_are_26_crockford_characters),
       cmocka_unit_test(tokens_have_the_r8_shape),
+      cmocka_unit_test(director_credentials_have_their_own_prefix),
       cmocka_unit_test(cursors_round_trip_and_reject_foreign_text),
       cmocka_unit_test(multipart_reads_the_js_shape),
       cmocka_unit_test(multipart_reads_the_python_shape_with_quoted_boundary),

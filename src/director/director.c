@@ -1,0 +1,497 @@
+/* `pinion director` as a process: it binds its listener (the model server's webhooks
+ * and uploads, /health, /metrics), waits for the model server's READY, then opens the
+ * queue on its target's stream and takes predictions (run.c) until SIGTERM, when it
+ * drains: nothing more is taken, what waits for a slot is handed back, and what runs may
+ * finish within the drain timeout before the rest is handed back too. See director.h
+ * and docs/internals/director.md. */
+#include "director/internal.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/cog_client.h"
+#include "core/crypto.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/listen.h"
+#include "core/log.h"
+#include "core/loop.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WEBHOOK_SECRET_BYTES 32
+#define UPLOAD_BODY_MAX ((size_t)1 << 30)
+#define FIRST_POLL_SECONDS 0.05
+#define MAX_POLL_SECONDS 1.0
+
+typedef struct process {
+  pn_director director;
+  struct evhttp *http;
+  pn_listen *listen;
+  char secret[2 * WEBHOOK_SECRET_BYTES + 1];
+  pn_http_transfer *health;
+  struct event *health_timer, *boot_timer, *drain_timer;
+  struct event *signals[2];
+  double poll_interval;
+  uint64_t started_ns;
+  int exit_code;
+} process;
+
+static struct timeval seconds_to_timeval(double seconds) {
+  struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+  return tv;
+}
+
+static void stop(process *self, int exit_code) {
+  self->exit_code = exit_code;
+  struct timeval flush = {0, 100000};
+  event_base_loopexit(self->director.base, &flush);
+}
+
+/* --- replies -------------------------------------------------------------------------- */
+
+static void reply_json(struct evhttp_request *request, int status, json_t *value) {
+  char *text = value ? pn_json_dump(value, PN_JSON_COMPACT) : NULL;
+  json_decref(value);
+  struct evbuffer *body = evbuffer_new();
+  if (body && text)
+    evbuffer_add(body, text, strlen(text));
+  evhttp_add_header(evhttp_request_get_output_headers(request), "Content-Type",
+                    "application/json");
+  evhttp_send_reply(request, status, NULL, body);
+  if (body)
+    evbuffer_free(body);
+  pn_free(text);
+}
+
+static void reply_problem(struct evhttp_request *request, int status, const char *detail) {
+  reply_json(request, status, json_pack("{s:i, s:s}", "status", status, "detail", detail));
+}
+
+/* --- /health and /metrics ------------------------------------------------------------- */
+
+static void answer_health(process *self, struct evhttp_request *request) {
+  pn_director *director = &self->director;
+  size_t waiting = 0;
+  size_t held = pn_director_held(director, &waiting);
+  const char *status = director->draining  ? "DRAINING"
+                       : director->serving ? "READY"
+                                           : "STARTING";
+  reply_json(request, director->serving && !director->draining ? 200 : 503,
+             json_pack("{s:s, s:s, s:i, s:I, s:I, s:I}", "status", status, "target",
+                       director->options->target, "slots", director->options->slots, "running",
+                       (json_int_t)(held - waiting), "waiting", (json_int_t)waiting, "reports",
+                       (json_int_t)pn_relay_pending(director->relay)));
+}
+
+static void answer_metrics(process *self, struct evhttp_request *request) {
+  pn_director *director = &self->director;
+  pn_metric_set(director->retries, 0, (double)pn_relay_retries(director->relay));
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  struct evbuffer *body = evbuffer_new();
+  if (pn_metrics_write(director->metrics, &text) < 0 || !body) {
+    reply_problem(request, 500, "the director could not write its metrics");
+  } else {
+    evbuffer_add(body, text.data, text.length);
+    evhttp_add_header(evhttp_request_get_output_headers(request), "Content-Type",
+                      PN_METRICS_CONTENT_TYPE);
+    evhttp_send_reply(request, 200, NULL, body);
+  }
+  if (body)
+    evbuffer_free(body);
+  pn_buf_free(&text);
+}
+
+/* Named as `pinion serve`'s metrics wherever they mean the same (docs/metrics.md). */
+static int add_metrics(pn_director *director) {
+  static const char *const statuses[] = {"succeeded", "failed", "canceled"};
+  const pn_metric_spec specs[] = {
+      {.name = "pinion_predictions_total",
+       .help = "Predictions this director ran that reached a terminal status, as the hub "
+               "stored it.",
+       .type = PN_METRIC_COUNTER,
+       .label = "status",
+       .label_values = statuses,
+       .label_count = 3},
+      {.name = "pinion_slots",
+       .help = "Predictions the model server runs at once (--slots).",
+       .type = PN_METRIC_GAUGE},
+      {.name = "pinion_slots_in_use",
+       .help = "Predictions on the model server.",
+       .type = PN_METRIC_GAUGE},
+      {.name = "pinion_director_taken_total",
+       .help = "Predictions taken from the queue.",
+       .type = PN_METRIC_COUNTER},
+      {.name = "pinion_director_waiting",
+       .help = "Predictions taken and waiting for a slot on the model server.",
+       .type = PN_METRIC_GAUGE},
+      {.name = "pinion_director_handed_over_total",
+       .help = "Predictions given up to another director: handed back at SIGTERM, or taken "
+               "over after this director's lease ran out.",
+       .type = PN_METRIC_COUNTER},
+      {.name = "pinion_director_report_retries_total",
+       .help = "Reports to the hub sent again after a failure.",
+       .type = PN_METRIC_COUNTER},
+  };
+  pn_metric **out[] = {&director->finished,      &director->slots_gauge,
+                       &director->running_gauge, &director->taken,
+                       &director->waiting_gauge, &director->handed_over,
+                       &director->retries};
+  int rc = pn_metrics_new(&director->metrics);
+  for (size_t i = 0; rc == 0 && i < sizeof specs / sizeof specs[0]; i++)
+    rc = pn_metrics_add(director->metrics, &specs[i], out[i]);
+  if (rc == 0) {
+    pn_metric_set(director->slots_gauge, 0, director->options->slots);
+    pn_metric_set(director->running_gauge, 0, 0);
+    pn_metric_set(director->waiting_gauge, 0, 0);
+  }
+  return rc;
+}
+
+/* --- the model server's webhooks and uploads ------------------------------------------ */
+
+static void answer_webhook(process *self, struct evhttp_request *request) {
+  struct evbuffer *input = evhttp_request_get_input_buffer(request);
+  size_t length = evbuffer_get_length(input);
+  const char *data = length ? (const char *)evbuffer_pullup(input, (ev_ssize_t)length) : "";
+  json_t *prediction = json_loadb(data, length, 0, NULL);
+  if (!json_is_object(prediction)) {
+    json_decref(prediction);
+    reply_problem(request, 400, "a webhook's body is Cog's prediction object (JSON)");
+    return;
+  }
+  pn_director_on_webhook(&self->director, prediction);
+  json_decref(prediction);
+  reply_json(request, 200, json_object());
+}
+
+typedef struct upload {
+  struct evhttp_request *request;
+  pn_http_transfer *transfer;
+} upload;
+
+static void on_upload_closed(struct evhttp_connection *connection, void *arg) {
+  upload *gone = arg;
+  if (gone->transfer)
+    pn_http_transfer_cancel(gone->transfer);
+  pn_listen_release_request(gone->request);
+  pn_free(gone);
+}
+
+static void on_uploaded(const pn_http_response *response, void *arg) {
+  upload *done = arg;
+  struct evhttp_connection *connection = evhttp_request_get_connection(done->request);
+  if (connection)
+    evhttp_connection_set_closecb(connection, NULL, NULL);
+  if (!response->ok) {
+    char *detail = pn_strfmt("the director could not reach the hub to store the file: %s",
+                             response->error ? response->error : "?");
+    reply_problem(done->request, 502, detail ? detail : "the hub is unreachable");
+    pn_free(detail);
+  } else {
+    /* The hub's answer as it is: 201 with the file's URL in Location. */
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(done->request);
+    if (response->location)
+      evhttp_add_header(headers, "Location", response->location);
+    evhttp_add_header(headers, "Content-Type",
+                      response->content_type ? response->content_type : "application/json");
+    struct evbuffer *body = evbuffer_new();
+    if (body && response->body && response->body->data)
+      evbuffer_add(body, response->body->data, response->body->length);
+    evhttp_send_reply(done->request, (int)response->status, NULL, body);
+    if (body)
+      evbuffer_free(body);
+  }
+  pn_free(done);
+}
+
+static void answer_upload(process *self, struct evhttp_request *request, const char *name) {
+  struct evbuffer *input = evhttp_request_get_input_buffer(request);
+  size_t length = evbuffer_get_length(input);
+  const void *data = length ? (const void *)evbuffer_pullup(input, (ev_ssize_t)length) : "";
+  const char *type =
+      evhttp_find_header(evhttp_request_get_input_headers(request), "Content-Type");
+  upload *item = pn_calloc(1, sizeof *item);
+  if (!item || !data) {
+    pn_free(item);
+    reply_problem(request, 503, "the director ran out of memory; upload the file again");
+    return;
+  }
+  item->request = request;
+  if (pn_relay_upload(self->director.relay, name, type, data, length, on_uploaded, item,
+                      &item->transfer) < 0) {
+    pn_free(item);
+    reply_problem(request, 503, "the director could not send the file to the hub");
+    return;
+  }
+  struct evhttp_connection *connection = evhttp_request_get_connection(request);
+  if (connection)
+    evhttp_connection_set_closecb(connection, on_upload_closed, item);
+}
+
+/* --- routing --------------------------------------------------------------------------- */
+
+static void route(struct evhttp_request *request, void *arg) {
+  process *self = arg;
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(request);
+  const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+  enum evhttp_cmd_type method = evhttp_request_get_command(request);
+  static const char webhook[] = "/webhook/", uploads[] = "/upload/";
+  if (!path) {
+    reply_problem(request, 400, "the request has no path");
+  } else if (strcmp(path, "/health") == 0 && method == EVHTTP_REQ_GET) {
+    answer_health(self, request);
+  } else if (strcmp(path, "/metrics") == 0 && method == EVHTTP_REQ_GET) {
+    answer_metrics(self, request);
+  } else if (strncmp(path, webhook, sizeof webhook - 1) == 0 && method == EVHTTP_REQ_POST) {
+    /* The secret keeps anything else on the host from reporting for the model. */
+    const char *given = path + sizeof webhook - 1;
+    if (strlen(given) != strlen(self->secret) ||
+        !pn_crypto_equal(given, self->secret, strlen(self->secret)))
+      reply_problem(request, 401, "this is not the webhook URL the director gave its model");
+    else
+      answer_webhook(self, request);
+  } else if (strncmp(path, uploads, sizeof uploads - 1) == 0 && method == EVHTTP_REQ_PUT &&
+             path[sizeof uploads - 1] && !strchr(path + sizeof uploads - 1, '/')) {
+    char *name = evhttp_uridecode(path + sizeof uploads - 1, 0, NULL);
+    if (name && *name && !strchr(name, '/'))
+      answer_upload(self, request, name);
+    else
+      reply_problem(request, 400, "PUT /upload/NAME takes a file name without '/'");
+    free(name);
+  } else {
+    reply_problem(request, 404,
+                  "the director serves GET /health, GET /metrics, and its model server's "
+                  "webhooks and PUT /upload/NAME");
+  }
+}
+
+static int bind_listener(process *self, int *port) {
+  const char *listen = self->director.options->listen ? self->director.options->listen
+                                                      : "127.0.0.1:0";
+  const char *colon = strrchr(listen, ':');
+  char *host = colon ? pn_strndup(listen, (size_t)(colon - listen)) : pn_strdup("127.0.0.1");
+  int wanted = atoi(colon ? colon + 1 : listen);
+  self->http = evhttp_new(self->director.base);
+  if (!host || !self->http) {
+    pn_free(host);
+    return PN_ENOMEM;
+  }
+  evhttp_set_allowed_methods(self->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+  evhttp_set_max_body_size(self->http, UPLOAD_BODY_MAX);
+  evhttp_set_max_headers_size(self->http, 64 * 1024);
+  evhttp_set_timeout(self->http, 120);
+  pn_listen_options options = {
+      .host = host, .port = wanted, .max_headers = 64 * 1024, .max_body = UPLOAD_BODY_MAX};
+  int rc = pn_listen_open(self->director.base, self->http, &options, route, self, &self->listen,
+                          port);
+  if (rc < 0)
+    fprintf(stderr,
+            "error: cannot listen on %s (is the port in use? choose another with --listen)\n",
+            listen);
+  else
+    self->director.webhook_url =
+        pn_strfmt("http://%s:%d/webhook/%s", strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host,
+                  *port, self->secret);
+  pn_free(host);
+  return rc < 0 ? rc : self->director.webhook_url ? 0 : PN_ENOMEM;
+}
+
+/* --- readiness ------------------------------------------------------------------------- */
+
+static void start_serving(process *self) {
+  pn_director *director = &self->director;
+  const pn_director_options *options = director->options;
+  pn_queue_options queue_options = {.url = options->queue,
+                                    .lease = options->queue_lease,
+                                    .stream = options->target,
+                                    .capacity = options->slots};
+  pn_queue_consumer consumer = pn_director_consumer(director);
+  char *error = NULL;
+  if (pn_queue_open(director->base, &queue_options, &consumer, &director->queue, &error) < 0) {
+    fprintf(stderr, "error: %s\n", error ? error : "could not open the queue");
+    pn_free(error);
+    stop(self, 1);
+    return;
+  }
+  director->serving = 1;
+  pn_info("director: the model server at %s is ready after %.2f s; taking %s with %d slot%s",
+          director->model_url, (double)(pn_clock_monotonic_ns() - self->started_ns) / 1e9,
+          options->target, options->slots, options->slots == 1 ? "" : "s");
+}
+
+static void on_health(const pn_http_response *response, void *arg) {
+  process *self = arg;
+  self->health = NULL;
+  char *error = NULL;
+  switch (pn_cog_health_read(response, &error)) {
+  case PN_COG_READY:
+    event_del(self->boot_timer);
+    start_serving(self);
+    return;
+  case PN_COG_FAILED:
+    fprintf(stderr, "error: the model server at %s will not serve: %s\n",
+            self->director.model_url, error ? error : "its setup failed");
+    pn_free(error);
+    stop(self, 1);
+    return;
+  case PN_COG_STARTING: {
+    struct timeval next = seconds_to_timeval(self->poll_interval);
+    self->poll_interval = self->poll_interval * 1.5 > MAX_POLL_SECONDS ? MAX_POLL_SECONDS
+                                                                       : self->poll_interval * 1.5;
+    evtimer_add(self->health_timer, &next);
+    return;
+  }
+  }
+}
+
+static void on_health_timer(evutil_socket_t fd, short what, void *arg) {
+  process *self = arg;
+  if (pn_cog_health_check(self->director.client, self->director.model_url, on_health, self,
+                          &self->health) < 0) {
+    self->health = NULL;
+    struct timeval next = seconds_to_timeval(MAX_POLL_SECONDS);
+    evtimer_add(self->health_timer, &next);
+  }
+}
+
+static void on_boot_timeout(evutil_socket_t fd, short what, void *arg) {
+  process *self = arg;
+  fprintf(stderr,
+          "error: the model server at %s was not READY within %g s (--boot-timeout); is it "
+          "running, and is --model-url its address?\n",
+          self->director.model_url, self->director.options->boot_timeout);
+  stop(self, 1);
+}
+
+/* --- draining -------------------------------------------------------------------------- */
+
+void pn_director_check_drained(pn_director *director) {
+  size_t waiting = 0;
+  if (director->draining && pn_director_held(director, &waiting) == 0 &&
+      pn_relay_pending(director->relay) == 0)
+    stop((process *)director, 0);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
+  process *self = arg;
+  pn_warn("director: the drain timeout passed; what still runs is handed back to the queue");
+  pn_director_hand_back(&self->director, 1);
+  stop(self, 0);
+}
+
+static void on_signal(evutil_socket_t signal_number, short what, void *arg) {
+  process *self = arg;
+  pn_director *director = &self->director;
+  if (director->draining || !director->serving) {
+    stop(self, 0); /* a second signal, or nothing taken yet: at once */
+    return;
+  }
+  director->draining = 1;
+  pn_queue_stop_taking(director->queue);
+  pn_director_hand_back(director, 0);
+  size_t waiting = 0;
+  pn_info("director: draining: %zu prediction(s) may finish within %g s",
+          pn_director_held(director, &waiting), director->options->drain_timeout);
+  struct timeval drain = seconds_to_timeval(director->options->drain_timeout);
+  evtimer_add(self->drain_timer, &drain);
+  pn_director_check_drained(director);
+}
+
+/* --- the process ----------------------------------------------------------------------- */
+
+int pn_director_run(const pn_director_options *options) {
+  process *self = pn_calloc(1, sizeof *self);
+  if (!self)
+    return 1;
+  pn_director *director = &self->director;
+  director->options = options;
+  signal(SIGPIPE, SIG_IGN);
+  int rc = 0;
+  unsigned char secret[WEBHOOK_SECRET_BYTES];
+  if (pn_crypto_error() || pn_crypto_random(secret, sizeof secret) < 0) {
+    fprintf(stderr, "error: %s\n",
+            pn_crypto_error() ? pn_crypto_error() : "no random bytes for the webhook secret");
+    pn_free(self);
+    return 1;
+  }
+  for (size_t i = 0; i < sizeof secret; i++)
+    snprintf(self->secret + 2 * i, 3, "%02x", secret[i]);
+  size_t length = strlen(options->model_url);
+  while (length && options->model_url[length - 1] == '/')
+    length--;
+  director->model_url = pn_strndup(options->model_url, length);
+  director->base = pn_loop_new();
+  int port = 0;
+  if (!director->model_url || !director->base ||
+      pn_http_client_new(director->base, &director->client) < 0 ||
+      pn_relay_new(director->base, director->client, options->hub_url, options->credential,
+                   pn_director_on_stored, director, &director->relay) < 0 ||
+      pn_director_runs_init(director) < 0 || add_metrics(director) < 0) {
+    fprintf(stderr, "error: could not start the director (out of memory)\n");
+    rc = 1;
+  } else if (bind_listener(self, &port) < 0) {
+    rc = 1;
+  }
+  if (rc == 0) {
+    self->health_timer = evtimer_new(director->base, on_health_timer, self);
+    self->boot_timer = evtimer_new(director->base, on_boot_timeout, self);
+    self->drain_timer = evtimer_new(director->base, on_drain_timeout, self);
+    int numbers[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+      self->signals[i] = evsignal_new(director->base, numbers[i], on_signal, self);
+      if (self->signals[i])
+        event_add(self->signals[i], NULL);
+    }
+    if (!self->health_timer || !self->boot_timer || !self->drain_timer || !self->signals[0] ||
+        !self->signals[1])
+      rc = 1;
+  }
+  if (rc == 0) {
+    pn_info("director: listening on port %d; waiting for the model server at %s", port,
+            director->model_url);
+    if (options->port_file) {
+      char text[16];
+      int written = snprintf(text, sizeof text, "%d\n", port);
+      pn_fs_write(options->port_file, text, (size_t)written);
+    }
+    self->started_ns = pn_clock_monotonic_ns();
+    self->poll_interval = FIRST_POLL_SECONDS;
+    struct timeval boot = seconds_to_timeval(options->boot_timeout);
+    evtimer_add(self->boot_timer, &boot);
+    event_active(self->health_timer, EV_TIMEOUT, 0);
+    event_base_dispatch(director->base);
+    rc = self->exit_code;
+  }
+  /* Held messages stay unacknowledged: another director takes them over. */
+  pn_queue_free(director->queue);
+  director->queue = NULL;
+  pn_director_runs_free(director);
+  if (self->health)
+    pn_http_transfer_cancel(self->health);
+  struct event *events[] = {self->health_timer, self->boot_timer, self->drain_timer,
+                            self->signals[0], self->signals[1]};
+  for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+    if (events[i])
+      event_free(events[i]);
+  pn_relay_free(director->relay);
+  if (self->http)
+    evhttp_free(self->http);
+  pn_listen_free(self->listen);
+  pn_http_client_free(director->client);
+  if (director->base)
+    event_base_free(director->base);
+  pn_metrics_free(director->metrics);
+  pn_free(director->model_url);
+  pn_free(director->webhook_url);
+  pn_free(self);
+  return rc;
+}

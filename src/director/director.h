@@ -1,0 +1,34 @@
+/* `pinion director`: runs beside one model server (pinion serve, or a pinion- or
+ * Cog-built image) and feeds it from the queue. It waits for the server's READY, takes
+ * as many of its target's predictions from the Redis stream as the server has slots
+ * (in the consumer group the hubs use; the queue renews the lease while they run),
+ * drives the server through the Cog HTTP API (PUT /predictions/{id} with
+ * `Prefer: respond-async` and a webhook back to the director), relays the server's
+ * webhooks and output uploads to the hub's internal API with a director's credential,
+ * and acknowledges a prediction's message only once the hub has stored its terminal
+ * state. A cancel stored by any hub reaches it over the queue's `pinion:done` channel.
+ * On SIGTERM it stops taking, hands back what it has not started and lets what runs
+ * finish (at most the drain timeout). See docs/internals/director.md. */
+#ifndef PN_DIRECTOR_DIRECTOR_H
+#define PN_DIRECTOR_DIRECTOR_H
+
+typedef struct pn_director_options {
+  const char *hub_url;    /* the hub's internal listener, http://HOST:PORT */
+  const char *credential; /* the director's credential (its text) */
+  const char *queue;      /* redis://[:PASSWORD@]HOST[:PORT][/DB] */
+  double queue_lease;     /* seconds (0: PN_QUEUE_LEASE_DEFAULT) */
+  const char *model_url;  /* the model server, http://HOST:PORT */
+  /* The stream to take from: a version id, or "deployment:OWNER/NAME" (the hub's
+   * target keys, queue/queue.h). */
+  const char *target;
+  const char *listen;      /* HOST:PORT of /health, /metrics, webhooks, uploads */
+  const char *port_file;   /* write the bound port here, or NULL */
+  int slots;               /* predictions at once (>= 1) */
+  double boot_timeout;     /* seconds to wait for the model's READY */
+  double drain_timeout;    /* seconds SIGTERM lets running predictions finish */
+} pn_director_options;
+
+/* Runs until SIGTERM/SIGINT (drained) or a fatal error; returns the exit code. */
+int pn_director_run(const pn_director_options *options);
+
+#endif

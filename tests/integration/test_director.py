@@ -1,0 +1,412 @@
+"""`pinion director` against a real redis-server and real `pinion serve` model servers: a
+hub that only queues (--queue-consumers directors), two directors each beside its own
+`pinion serve` of a fixture, all on 127.0.0.1. Predictions run through the directors
+with correct outputs and one `completed` webhook each; a director killed with -9
+mid-prediction loses its predictions to the other after the (short) lease, and they
+finish once; a cancel through the hub's API reaches the director, which stops the
+model's prediction; output files reach the hub through the director; the internal API
+takes a director's credential and nothing else, and /v1 refuses it."""
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+import redis_harness
+import serve_harness
+from hub_harness import PINION, ROOT, Hub, WebhookReceiver, env, pinion, problem
+
+pytestmark = pytest.mark.skipif(not redis_harness.available(),
+                                reason="redis-server is not installed (scripts/install-deps)")
+
+SLOW = os.path.join(ROOT, "tests", "fixtures", "hub_slow")
+LEASE = "1"
+TERMINAL = ("succeeded", "failed", "canceled")
+TIMEOUT = 10
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, what() if callable(what) else what
+        time.sleep(0.05)
+
+
+class Director:
+    """`pinion director` beside its own `pinion serve` of `fixture`."""
+
+    def __init__(self, folder, hub, queue, credential_file, fixture, target_flags):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        self.port = redis_harness.free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.serve = serve_harness.Server(fixture, args=["--upload-url", self.url + "/upload/"])
+        self.log_path = os.path.join(folder, "director.log")
+        self.log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [PINION, "director", "--hub", hub.internal_url, "--queue", queue, "--credential",
+             credential_file, "--model-url", "http://127.0.0.1:%d" % self.serve.port,
+             "--listen", "127.0.0.1:%d" % self.port, "--queue-lease", LEASE, *target_flags],
+            env=env(), stdout=self.log, stderr=self.log)
+        wait_for(lambda: self.health().get("status") == "READY", TIMEOUT,
+                 lambda: "the director did not become ready:\n" + self.read_log())
+
+    def health(self):
+        assert self.process.poll() is None, "the director exited:\n" + self.read_log()
+        try:
+            return requests.get(self.url + "/health", timeout=TIMEOUT).json()
+        except requests.ConnectionError:
+            return {}
+
+    def read_log(self):
+        with open(self.log_path) as log:
+            return log.read()
+
+    def took(self, prediction_id):
+        return ("took prediction %s" % prediction_id) in self.read_log()
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=TIMEOUT)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=TIMEOUT)
+        self.log.close()
+        self.serve.stop()
+
+
+@pytest.fixture(scope="module")
+def redis():
+    server = redis_harness.Redis().start()
+    yield server
+    server.close()
+
+
+def director_credential(hub, folder, name="director"):
+    result = pinion("hub", "token", "create", "--director", "--name", name, "--data", hub.data)
+    assert result.returncode == 0, result.stderr
+    credential = result.stdout.strip()
+    assert credential.startswith("pnd_"), credential
+    os.makedirs(str(folder), exist_ok=True)
+    path = os.path.join(str(folder), "credential")
+    with open(path, "w") as out:
+        out.write(credential + "\n")
+    return credential, path
+
+
+@pytest.fixture
+def cluster(tmp_path, redis):
+    """A hub that only queues, a director credential, the slow fixture pushed, and two
+    directors beside their own model servers."""
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    directors = []
+    receiver = WebhookReceiver()
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        _, credential_file = director_credential(hub, tmp_path)
+        for name in ("a", "b"):
+            directors.append(Director(str(tmp_path / name), hub, queue, credential_file,
+                                      "hub_slow", ["--version", "alice/slow:" + version]))
+        yield hub, directors, receiver, version, queue
+    finally:
+        for director in directors:
+            director.stop()
+        hub.stop()
+        receiver.close()
+
+
+def create(hub, version, seconds, receiver, n=0):
+    response = hub.post("/v1/predictions", json={
+        "version": version, "input": {"n": n, "seconds": seconds}, "webhook": receiver.url,
+        "webhook_events_filter": ["completed"]})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def wait_terminal(hub, ids, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = {i: hub.get("/v1/predictions/" + i).json() for i in ids}
+        if all(row["status"] in TERMINAL for row in rows.values()):
+            return rows
+        assert time.monotonic() < deadline, {i: row["status"] for i, row in rows.items()}
+        time.sleep(0.1)
+
+
+def completed_deliveries(calls):
+    delivered = collections.defaultdict(list)
+    for _, body in calls:
+        prediction = json.loads(body)
+        if prediction["status"] in TERMINAL:
+            delivered[prediction["id"]].append(prediction["status"])
+    return delivered
+
+
+def test_predictions_run_through_two_directors_once_each(cluster):
+    hub, (a, b), receiver, version, _ = cluster
+    ids = [create(hub, version, 0.2, receiver, n) for n in range(20)]
+    rows = wait_terminal(hub, ids, 60)
+    assert [rows[i]["status"] for i in ids] == ["succeeded"] * 20, rows
+    assert [rows[i]["output"] for i in ids] == list(range(20))
+    # Each ran on one director, both took part, and the hub ran nothing itself.
+    ran = [(a.took(i), b.took(i)) for i in ids]
+    assert all(on_a != on_b for on_a, on_b in ran), ran
+    assert any(on_a for on_a, _ in ran) and any(on_b for _, on_b in ran), ran
+    assert "starting an instance" not in hub.read_log()
+    receiver.wait(20, timeout=20)
+    time.sleep(1.0)  # a duplicate would be on its way by now
+    delivered = completed_deliveries(receiver.calls)
+    assert sorted(delivered) == sorted(ids)
+    assert all(statuses == ["succeeded"] for statuses in delivered.values()), delivered
+    assert len(receiver.calls) == 20
+    # The model's timing reached the hub.
+    assert all(rows[i]["metrics"]["predict_time"] >= 0.2 for i in ids), rows
+    # Counted on the directors' /metrics.
+    metrics = "".join(requests.get(d.url + "/metrics", timeout=TIMEOUT).text for d in (a, b))
+    succeeded = re.findall(r'pinion_predictions_total\{status="succeeded"\} (\d+)', metrics)
+    assert sum(int(n) for n in succeeded) == 20, metrics
+    taken = re.findall(r'pinion_director_taken_total (\d+)', metrics)
+    assert sum(int(n) for n in taken) == 20, metrics
+    for director in (a, b):
+        text = requests.get(director.url + "/metrics", timeout=TIMEOUT).text
+        assert "pinion_slots 1\n" in text and "pinion_slots_in_use 0\n" in text, text
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                               capture_output=True, timeout=TIMEOUT)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_killed_directors_predictions_finish_on_the_other_once(cluster):
+    hub, (a, b), receiver, version, _ = cluster
+    ids = [create(hub, version, 2, receiver, n) for n in range(4)]
+    wait_for(lambda: any(b.took(i) for i in ids), 30, lambda: "b took nothing:\n" + b.read_log())
+    held = next(i for i in ids if b.took(i))
+    wait_for(lambda: hub.get("/v1/predictions/" + held).json()["status"] == "processing", 30,
+             "b did not start " + held)
+    b.kill()
+    b.serve.stop()  # the model server's webhooks have nowhere to go now
+    rows = wait_terminal(hub, ids, 40)
+    assert [rows[i]["status"] for i in ids] == ["succeeded"] * 4, rows
+    assert [rows[i]["output"] for i in ids] == [0, 1, 2, 3]
+    assert "took over prediction %s" % held in a.read_log(), a.read_log()
+    receiver.wait(4, timeout=20)
+    time.sleep(1.5)
+    delivered = completed_deliveries(receiver.calls)
+    assert sorted(delivered) == sorted(ids), delivered  # 0 lost
+    assert all(statuses == ["succeeded"] for statuses in delivered.values()), delivered  # once
+    assert len(receiver.calls) == 4
+
+
+def test_a_cancel_on_the_hub_stops_the_prediction_on_the_director(cluster, redis):
+    hub, directors, receiver, version, queue = cluster
+    prediction = create(hub, version, 30, receiver)
+    wait_for(lambda: hub.get("/v1/predictions/" + prediction).json()["status"] == "processing",
+             30, "nothing started " + prediction)
+    director = next(d for d in directors if d.took(prediction))
+    assert director.health()["running"] == 1
+    canceled = hub.post("/v1/predictions/%s/cancel" % prediction)
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    # The director heard it and had the model server cancel: its slot is free long before
+    # the 30 s the prediction would have taken (it counts until the model's terminal
+    # webhook).
+    wait_for(lambda: director.health()["running"] == 0, 10,
+             lambda: "the model did not stop:\n" + director.read_log())
+    assert "prediction %s was concluded by the hub (canceled)" % prediction in director.read_log()
+    number = int(queue.rsplit("/", 1)[1])
+    wait_for(lambda: redis.command("XLEN", "pinion:queue:" + version, database=number) == "0",
+             10, "the message stayed in the stream")
+    receiver.wait(1, timeout=10)
+    time.sleep(1.0)
+    assert completed_deliveries(receiver.calls) == {prediction: ["canceled"]}
+    assert hub.get("/v1/predictions/" + prediction).json()["status"] == "canceled"
+    # The freed slot takes the next prediction at once.
+    after = create(hub, version, 0.05, receiver, 7)
+    assert wait_terminal(hub, [after], 20)[after]["output"] == 7
+
+
+def test_the_internal_api_takes_a_directors_credential_and_nothing_else(cluster):
+    hub, _, _, version, _ = cluster
+    report = hub.internal_url + "/internal/director/predictions/nope"
+    user = requests.post(report, json={"event": "started"}, timeout=TIMEOUT,
+                         headers={"Authorization": "Bearer " + hub.token("alice")})
+    assert "director's credential" in problem(user, 401)["detail"]
+    assert problem(requests.post(report, json={"event": "started"}, timeout=TIMEOUT), 401)
+    credential, _ = director_credential(hub, hub.data + "-extra", name="extra")
+    answer = requests.post(report, json={"event": "started"}, timeout=TIMEOUT,
+                           headers={"Authorization": "Bearer " + credential})
+    assert "no prediction nope" in problem(answer, 404)["detail"]
+    bad = requests.post(report, json={"event": "finished"}, timeout=TIMEOUT,
+                        headers={"Authorization": "Bearer " + credential})
+    assert "A director's report is" in problem(bad, 400)["detail"]
+    # The director's credential is refused on the API and on the pages' sign-in.
+    api = hub.get("/v1/account", headers={"Authorization": "Bearer " + credential})
+    assert "internal API only" in problem(api, 401)["detail"]
+    sign_in = requests.post(hub.url + "/login", data={"token": credential, "next": "/"},
+                            timeout=TIMEOUT, allow_redirects=False)
+    assert sign_in.status_code == 401 and "Set-Cookie" not in sign_in.headers
+    # Listed as a director's, and revoked at once.
+    listed = pinion("hub", "token", "list", "--data", hub.data).stdout.splitlines()
+    row = next(line for line in listed if " extra " in line).split()
+    assert row[1] == "(director)", row
+    assert pinion("hub", "token", "revoke", row[0], "--data", hub.data).returncode == 0
+    revoked = requests.post(report, json={"event": "started"}, timeout=TIMEOUT,
+                            headers={"Authorization": "Bearer " + credential})
+    assert problem(revoked, 401)
+    # The cluster's own directors keep working.
+    prediction = create(hub, version, 0.05, WebhookReceiver(), 3)
+    assert wait_terminal(hub, [prediction], 20)[prediction]["output"] == 3
+
+
+def test_output_files_reach_the_hub_through_the_director(tmp_path, redis):
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    director = None
+    try:
+        version = hub.push(None, "alice/files", cwd=os.path.join(ROOT, "tests", "fixtures",
+                                                                 "hub_files"))
+        _, credential_file = director_credential(hub, tmp_path)
+        director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_files",
+                            ["--version", "alice/files:" + version])
+        created = hub.post("/v1/predictions", json={"version": version, "input": {"kind": "png"}})
+        assert created.status_code == 201, created.text
+        row = wait_terminal(hub, [created.json()["id"]], 30)[created.json()["id"]]
+        assert row["status"] == "succeeded", row
+        assert row["output"].startswith(hub.url + "/v1/outputs/"), row["output"]
+        assert row["output"].endswith("/out.png")
+        download = requests.get(row["output"], timeout=TIMEOUT)
+        assert download.status_code == 200
+        assert download.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert download.headers["Content-Type"] == "image/png"
+    finally:
+        if director:
+            director.stop()
+        hub.stop()
+
+
+def test_sigterm_lets_the_running_prediction_finish_then_exits(tmp_path, redis):
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    director = None
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        _, credential_file = director_credential(hub, tmp_path)
+        director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_slow",
+                            ["--version", version])
+        first = hub.post("/v1/predictions", json={"version": version,
+                                                  "input": {"n": 1, "seconds": 1.5}}).json()["id"]
+        second = hub.post("/v1/predictions", json={"version": version,
+                                                   "input": {"n": 2}}).json()["id"]
+        wait_for(lambda: hub.get("/v1/predictions/" + first).json()["status"] == "processing",
+                 30, "nothing started")
+        director.process.send_signal(signal.SIGTERM)
+        assert director.process.wait(timeout=TIMEOUT) == 0
+        rows = {i: hub.get("/v1/predictions/" + i).json() for i in (first, second)}
+        assert rows[first]["status"] == "succeeded" and rows[first]["output"] == 1, rows
+        # The second was never taken: it waits in the queue for the next director.
+        assert rows[second]["status"] == "starting", rows
+        assert "draining" in director.read_log()
+        assert not director.took(second)
+    finally:
+        if director:
+            director.stop()
+        hub.stop()
+
+
+def test_bad_director_flags_say_what_to_do(tmp_path):
+    credential = tmp_path / "credential"
+    credential.write_text("r8_notadirector\n")
+    base = ["director", "--hub", "http://127.0.0.1:1", "--queue", "redis://127.0.0.1:1/0",
+            "--model-url", "http://127.0.0.1:1", "--credential", str(credential)]
+    api_token = pinion(*base, "--version", "x/y:abc")
+    assert api_token.returncode == 2
+    assert "does not hold a director's credential" in api_token.stderr
+    credential.write_text("pnd_x\n")
+    neither = pinion(*base)
+    assert neither.returncode == 2 and "--version OWNER/NAME:ID or --deployment" in neither.stderr
+    both = pinion(*base, "--version", "x/y:abc", "--deployment", "x/y")
+    assert both.returncode == 2
+    bad_deployment = pinion(*base, "--deployment", "xy")
+    assert "--deployment takes OWNER/NAME" in bad_deployment.stderr
+    missing = pinion("director", "--queue", "redis://h")
+    assert missing.returncode == 2 and "--hub URL" in missing.stderr
+    embedded = pinion("hub", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "data"),
+                      "--queue-consumers", "directors")
+    assert embedded.returncode == 1 and "give --queue redis://" in embedded.stderr
+    wrong = pinion("hub", "--queue-consumers", "nobody")
+    assert wrong.returncode == 2 and "takes hub or directors" in wrong.stderr
+
+
+def test_a_revoked_credential_acknowledges_nothing_and_loses_nothing(cluster, redis, tmp_path):
+    hub, (a, b), receiver, version, queue = cluster
+    b.kill()  # one director, so that the prediction goes to a
+    listed = pinion("hub", "token", "list", "--data", hub.data).stdout.splitlines()
+    token_id = next(line for line in listed if " director " in line).split()[0]
+    assert pinion("hub", "token", "revoke", token_id, "--data", hub.data).returncode == 0
+    prediction = create(hub, version, 0.2, receiver, 5)
+    wait_for(lambda: "HTTP 401" in a.read_log(), 20, lambda: a.read_log())
+    time.sleep(1.0)
+    # Refused: the hub stored nothing, and the message stays pending, renewed by a.
+    assert hub.get("/v1/predictions/" + prediction).json()["status"] == "starting"
+    number = int(queue.rsplit("/", 1)[1])
+    pending = redis.command("XPENDING", "pinion:queue:" + version, "pinion", database=number)
+    assert pending.split("\n")[0] == "1", pending
+    # A director with a good credential takes it over once a is gone, and finishes it once.
+    _, good = director_credential(hub, tmp_path / "good", name="good")
+    c = Director(str(tmp_path / "c"), hub, queue, good, "hub_slow", ["--version", version])
+    try:
+        a.kill()
+        row = wait_terminal(hub, [prediction], 30)[prediction]
+        assert row["status"] == "succeeded" and row["output"] == 5, row
+        assert "took over prediction %s" % prediction in c.read_log()
+        receiver.wait(1, timeout=10)
+        time.sleep(1.0)
+        assert completed_deliveries(receiver.calls) == {prediction: ["succeeded"]}
+    finally:
+        c.stop()
+
+
+def test_a_deployments_predictions_go_to_its_director(tmp_path, redis):
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    director = None
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        created = hub.post("/v1/deployments", json={
+            "name": "slowly", "model": "alice/slow", "version": version, "hardware": "cpu",
+            "min_instances": 0, "max_instances": 3})
+        assert created.status_code == 200, created.text
+        _, credential_file = director_credential(hub, tmp_path)
+        director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_slow",
+                            ["--deployment", "alice/slowly"])
+        ids = [hub.post("/v1/deployments/alice/slowly/predictions",
+                        json={"input": {"n": n, "seconds": 0.3}}).json()["id"] for n in range(3)]
+        # One slot: the director holds one at a time, whatever max_instances says.
+        wait_for(lambda: director.took(ids[0]) or director.took(ids[1]) or director.took(ids[2]),
+                 20, "the director took nothing")
+        assert director.health()["running"] + director.health()["waiting"] <= 1
+        rows = wait_terminal(hub, ids, 30)
+        assert [rows[i]["output"] for i in ids] == [0, 1, 2], rows
+        assert all(rows[i]["deployment"] == "alice/slowly" for i in ids)
+        assert "taking deployment:alice/slowly with 1 slot" in director.read_log()
+    finally:
+        if director:
+            director.stop()
+        hub.stop()
