@@ -24,6 +24,7 @@ static const char serve_help[] =
     "Flags:\n"
     "      --host HOST          Address to listen on (default 0.0.0.0)\n"
     "  -p, --port PORT          Port (default $PORT, else 5000; 0 picks a free one)\n"
+    "      --unix-socket PATH   Listen on the unix socket PATH instead of a port\n"
     "      --upload-url URL     PUT file outputs to URL/<name> instead of inlining them\n"
     "      --await-explicit-shutdown [true|false]\n"
     "                           Ignore SIGTERM; stop on POST /shutdown or Ctrl-C\n"
@@ -70,6 +71,11 @@ static int run_serve(int argc, char **argv) {
       {"--file", "-f", &options.model.config_name},
       {"--python", NULL, &options.model.python},
       {"--port-file", NULL, &options.port_file},
+      {"--unix-socket", NULL, &options.unix_socket},
+      /* The hub's sandboxed instances: URLs of the hub's internal listener (webhooks,
+       * uploads, input files) go through its unix socket. */
+      {"--x-hub-url", NULL, &options.hub_url},
+      {"--x-hub-socket", NULL, &options.hub_socket},
       {NULL, NULL, NULL},
   };
   int more;
@@ -132,6 +138,10 @@ static int run_serve(int argc, char **argv) {
   }
   if (more < 0)
     return 2;
+  if (!options.hub_url != !options.hub_socket) {
+    fprintf(stderr, "pinion serve: --x-hub-url and --x-hub-socket go together\n");
+    return 2;
+  }
   if (dir && chdir(dir) < 0) {
     fprintf(stderr, "pinion serve: cannot open the folder \"%s\"\n", dir);
     return 1;

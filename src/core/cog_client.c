@@ -48,22 +48,25 @@ enum pn_cog_health pn_cog_health_read(const pn_http_response *response, char **e
   return state;
 }
 
-int pn_cog_health_check(pn_http_client *client, const char *base_url, pn_http_done_fn done,
+int pn_cog_health_check(pn_http_client *client, const pn_cog_server *server, pn_http_done_fn done,
                         void *arg, pn_http_transfer **transfer) {
-  char *url = pn_strfmt("%s/health-check", base_url);
+  char *url = pn_strfmt("%s/health-check", server->base_url);
   if (!url)
     return PN_ENOMEM;
-  pn_http_request request = {
-      .method = "GET", .url = url, .timeout_ms = HEALTH_TIMEOUT_MS, .max_response = 1 << 20};
+  pn_http_request request = {.method = "GET",
+                             .url = url,
+                             .timeout_ms = HEALTH_TIMEOUT_MS,
+                             .max_response = 1 << 20,
+                             .unix_socket = server->unix_socket};
   int rc = pn_http_client_send(client, &request, done, arg, transfer);
   pn_free(url);
   return rc;
 }
 
-static int send_to(pn_http_client *client, const char *base_url, const char *method,
+static int send_to(pn_http_client *client, const pn_cog_server *server, const char *method,
                    const char *id, const char *suffix, const char *body, long timeout_ms,
                    pn_http_done_fn done, void *arg, pn_http_transfer **transfer) {
-  char *url = pn_strfmt("%s/predictions/%s%s", base_url, id, suffix);
+  char *url = pn_strfmt("%s/predictions/%s%s", server->base_url, id, suffix);
   if (!url)
     return PN_ENOMEM;
   static const char *const headers[] = {"Content-Type: application/json", "Prefer: respond-async",
@@ -74,20 +77,21 @@ static int send_to(pn_http_client *client, const char *base_url, const char *met
                              .body = body,
                              .body_length = body ? strlen(body) : 0,
                              .timeout_ms = timeout_ms,
-                             .max_response = 1 << 20};
+                             .max_response = 1 << 20,
+                             .unix_socket = server->unix_socket};
   int rc = pn_http_client_send(client, &request, done, arg, transfer);
   pn_free(url);
   return rc;
 }
 
-int pn_cog_put_prediction(pn_http_client *client, const char *base_url, const char *id,
+int pn_cog_put_prediction(pn_http_client *client, const pn_cog_server *server, const char *id,
                           const char *body, pn_http_done_fn done, void *arg,
                           pn_http_transfer **transfer) {
-  return send_to(client, base_url, "PUT", id, "", body, PUT_TIMEOUT_MS, done, arg, transfer);
+  return send_to(client, server, "PUT", id, "", body, PUT_TIMEOUT_MS, done, arg, transfer);
 }
 
-int pn_cog_cancel_prediction(pn_http_client *client, const char *base_url, const char *id,
+int pn_cog_cancel_prediction(pn_http_client *client, const pn_cog_server *server, const char *id,
                              pn_http_done_fn done, void *arg, pn_http_transfer **transfer) {
-  return send_to(client, base_url, "POST", id, "/cancel", "{}", CANCEL_TIMEOUT_MS, done, arg,
+  return send_to(client, server, "POST", id, "/cancel", "{}", CANCEL_TIMEOUT_MS, done, arg,
                  transfer);
 }

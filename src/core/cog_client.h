@@ -19,18 +19,27 @@ enum pn_cog_health {
  * setup logs. */
 enum pn_cog_health pn_cog_health_read(const pn_http_response *response, char **error);
 
-/* GET `base_url`/health-check (base_url: http://HOST:PORT, no trailing slash). */
-int pn_cog_health_check(pn_http_client *client, const char *base_url, pn_http_done_fn done,
+/* Where a model server listens: `base_url` (http://HOST:PORT, no trailing slash), and
+ * `unix_socket`, the socket to connect through instead of HOST:PORT (a server started
+ * with `pinion serve --unix-socket`; its URL then only names the Host header), or
+ * NULL. Both borrowed. */
+typedef struct pn_cog_server {
+  const char *base_url;
+  const char *unix_socket;
+} pn_cog_server;
+
+/* GET /health-check. */
+int pn_cog_health_check(pn_http_client *client, const pn_cog_server *server, pn_http_done_fn done,
                         void *arg, pn_http_transfer **transfer);
 
 /* `PUT /predictions/{id}` with `Prefer: respond-async` and `body` (JSON text, copied):
  * 202 when accepted, 409 while the model's slots are taken. `id` holds only letters,
  * digits, '.', '_' and '-'. */
-int pn_cog_put_prediction(pn_http_client *client, const char *base_url, const char *id,
+int pn_cog_put_prediction(pn_http_client *client, const pn_cog_server *server, const char *id,
                           const char *body, pn_http_done_fn done, void *arg,
                           pn_http_transfer **transfer);
 /* `POST /predictions/{id}/cancel`. */
-int pn_cog_cancel_prediction(pn_http_client *client, const char *base_url, const char *id,
+int pn_cog_cancel_prediction(pn_http_client *client, const pn_cog_server *server, const char *id,
                              pn_http_done_fn done, void *arg, pn_http_transfer **transfer);
 
 #endif

@@ -26,6 +26,8 @@ struct pn_http_client {
   size_t active;
   pn_http_progress_fn progress;
   void *progress_arg;
+  char *route_origin; /* pn_http_client_route_unix */
+  char *route_socket;
 };
 
 struct pn_http_transfer {
@@ -184,6 +186,8 @@ void pn_http_client_free(pn_http_client *client) {
     curl->multi_cleanup(client->multi);
   if (client->timer)
     event_free(client->timer);
+  pn_free(client->route_origin);
+  pn_free(client->route_socket);
   pn_free(client);
 }
 
@@ -330,6 +334,36 @@ void pn_http_client_on_progress(pn_http_client *client, pn_http_progress_fn prog
   client->progress_arg = arg;
 }
 
+int pn_http_client_route_unix(pn_http_client *client, const char *origin,
+                              const char *socket_path) {
+  char *copied_origin = origin ? pn_strdup(origin) : NULL;
+  char *copied_socket = origin ? pn_strdup(socket_path) : NULL;
+  if (origin && (!copied_origin || !copied_socket)) {
+    pn_free(copied_origin);
+    pn_free(copied_socket);
+    return PN_ENOMEM;
+  }
+  pn_free(client->route_origin);
+  pn_free(client->route_socket);
+  client->route_origin = copied_origin;
+  client->route_socket = copied_socket;
+  return 0;
+}
+
+/* The unix socket a request connects through: its own, or the client's route when the
+ * URL is of the route's origin; NULL: the network. */
+static const char *unix_socket_of(const pn_http_client *client, const pn_http_request *request) {
+  if (request->unix_socket)
+    return request->unix_socket;
+  if (!client->route_origin || !request->url)
+    return NULL;
+  size_t length = strlen(client->route_origin);
+  if (strncmp(request->url, client->route_origin, length) != 0)
+    return NULL;
+  char next = request->url[length];
+  return next == '\0' || next == '/' || next == '?' ? client->route_socket : NULL;
+}
+
 static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
   CURL *easy = transfer->easy;
   transfer->url = pn_strdup(request->url);
@@ -353,6 +387,9 @@ static int prepare(pn_http_transfer *transfer, const pn_http_request *request) {
   if (rc < 0)
     return rc;
   SET_OPTION(easy, CURLOPT_URL, transfer->url);
+  const char *unix_socket = unix_socket_of(transfer->client, request);
+  if (unix_socket) /* libcurl copies it */
+    SET_OPTION(easy, CURLOPT_UNIX_SOCKET_PATH, unix_socket);
   SET_OPTION(easy, CURLOPT_PRIVATE, transfer);
   SET_OPTION(easy, CURLOPT_ERRORBUFFER, transfer->error);
   SET_OPTION(easy, CURLOPT_NOSIGNAL, 1L);

@@ -31,6 +31,9 @@ typedef struct pn_http_request {
   long low_speed_timeout_s;    /* abort when under 1 byte/s for this long; 0: none */
   int follow_redirects;        /* at most PN_HTTP_MAX_REDIRECTS; http and https only */
   const char *user_agent;      /* NULL: "pinion/<version>" */
+  const char *unix_socket;     /* connect through this unix socket (the URL's host only
+                                  names the Host header); NULL: the URL's address, or the
+                                  client's route (pn_http_client_route_unix) */
 } pn_http_request;
 
 typedef struct pn_http_response {
@@ -69,6 +72,13 @@ void pn_http_transfer_cancel(pn_http_transfer *transfer);
 /* Calls `progress` as libcurl reports each later transfer's bytes (often: callers
  * throttle their drawing); NULL stops it. For the CLI's progress on a terminal. */
 void pn_http_client_on_progress(pn_http_client *client, pn_http_progress_fn progress, void *arg);
+/* Later requests to URLs of `origin` ("http://HOST:PORT", no trailing slash; matched
+ * exactly, followed by '/', '?' or the end) connect through the unix socket
+ * `socket_path` instead of the network, and so do their redirects: a model server in a
+ * sandbox without the host's network reaches the hub's internal listener this way
+ * while its URLs stay the hub's. One route per client; NULL origin removes it. Both
+ * strings are copied. */
+int pn_http_client_route_unix(pn_http_client *client, const char *origin, const char *socket_path);
 /* Transfers in flight. */
 size_t pn_http_client_active(const pn_http_client *client);
 

@@ -15,6 +15,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/unix_socket.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -31,6 +32,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_CONNECTIONS 1024
 #define DEFAULT_REQUEST_SECONDS 60
@@ -453,6 +455,7 @@ static void on_accept_error(struct evconnlistener *listener, void *arg) {
 static void resolve_limits(pn_listen *listen, const pn_listen_options *options) {
   listen->limits = *options;
   listen->limits.host = NULL;
+  listen->limits.unix_path = NULL;
   if (!listen->limits.max_connections)
     listen->limits.max_connections = (size_t)pn_env_number("PINION_MAX_CONNECTIONS", "connections",
                                                            1, 1000000, DEFAULT_MAX_CONNECTIONS);
@@ -480,6 +483,20 @@ static struct evconnlistener *bind_listener(pn_listen *listen, const char *host,
   return listener;
 }
 
+static struct evconnlistener *bind_unix_listener(pn_listen *listen, const char *path, int *rc) {
+  int fd = -1;
+  *rc = pn_unix_listen(path, &fd);
+  if (*rc < 0)
+    return NULL;
+  struct evconnlistener *listener = evconnlistener_new(
+      listen->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+  if (!listener) {
+    close(fd);
+    *rc = PN_ENOMEM;
+  }
+  return listener;
+}
+
 int pn_listen_open(struct event_base *base, struct evhttp *http, const pn_listen_options *options,
                    void (*handler)(struct evhttp_request *request, void *arg), void *arg,
                    pn_listen **out, int *actual_port) {
@@ -500,12 +517,18 @@ int pn_listen_open(struct event_base *base, struct evhttp *http, const pn_listen
     pn_listen_free(listen);
     return PN_ENOMEM;
   }
-  listen->listener = bind_listener(listen, options->host, options->port);
+  int rc = PN_EIO;
+  listen->listener = options->unix_path ? bind_unix_listener(listen, options->unix_path, &rc)
+                                        : bind_listener(listen, options->host, options->port);
   if (!listen->listener || !evhttp_bind_listener(http, listen->listener)) {
-    if (listen->listener)
+    int saved = errno;
+    if (listen->listener) {
       evconnlistener_free(listen->listener);
+      rc = PN_EIO;
+    }
     pn_listen_free(listen);
-    return PN_EIO;
+    errno = saved;
+    return rc;
   }
   evconnlistener_set_error_cb(listen->listener, on_accept_error);
   listen->next = listens;
@@ -514,8 +537,9 @@ int pn_listen_open(struct event_base *base, struct evhttp *http, const pn_listen
   evhttp_set_gencb(http, on_request, listen);
   struct sockaddr_storage address;
   socklen_t size = sizeof address;
-  *actual_port = options->port;
-  if (getsockname(evconnlistener_get_fd(listen->listener), (struct sockaddr *)&address, &size) == 0)
+  *actual_port = options->unix_path ? 0 : options->port;
+  if (!options->unix_path &&
+      getsockname(evconnlistener_get_fd(listen->listener), (struct sockaddr *)&address, &size) == 0)
     *actual_port = address.ss_family == AF_INET6
                        ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
                        : ntohs(((struct sockaddr_in *)&address)->sin_port);

@@ -38,16 +38,21 @@ typedef struct pn_listen pn_listen;
 typedef struct pn_listen_options {
   const char *host;
   int port;               /* 0: any free port */
+  const char *unix_path;  /* listen on this unix socket instead of host:port (a socket
+                             left there by an earlier run is replaced; any other file
+                             is not; core/unix_socket.h) */
   size_t max_connections; /* 0: PINION_MAX_CONNECTIONS, else 1024 */
   double request_seconds; /* 0: PINION_REQUEST_TIMEOUT, else 60 */
   size_t max_headers;     /* for the 413 message; the caller sets evhttp's limits */
   size_t max_body;
 } pn_listen_options;
 
-/* Binds host:port for `http` and routes every complete request to `handler`
- * (replacing evhttp's generic callback). *actual_port is the port bound. Returns 0,
- * or a negative PN_E* code (PN_EIO when the address cannot be bound). The pn_listen
- * must be freed with pn_listen_free after evhttp_free(http). */
+/* Binds host:port (or unix_path) for `http` and routes every complete request to
+ * `handler` (replacing evhttp's generic callback). *actual_port is the port bound (0
+ * for a unix socket). Returns 0, or a negative PN_E* code (PN_EIO when the address
+ * cannot be bound, with errno saying why; PN_EEXISTS when a file that is not a socket
+ * is at unix_path). The pn_listen must be
+ * freed with pn_listen_free after evhttp_free(http). */
 int pn_listen_open(struct event_base *base, struct evhttp *http, const pn_listen_options *options,
                    void (*handler)(struct evhttp_request *request, void *arg), void *arg,
                    pn_listen **listen, int *actual_port);

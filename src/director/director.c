@@ -355,7 +355,7 @@ static void on_health(const pn_http_response *response, void *arg) {
 
 static void on_health_timer(evutil_socket_t fd, short what, void *arg) {
   process *self = arg;
-  if (pn_cog_health_check(self->director.client, self->director.model_url, on_health, self,
+  if (pn_cog_health_check(self->director.client, &self->director.model, on_health, self,
                           &self->health) < 0) {
     self->health = NULL;
     struct timeval next = seconds_to_timeval(MAX_POLL_SECONDS);
@@ -429,6 +429,7 @@ int pn_director_run(const pn_director_options *options) {
   while (length && options->model_url[length - 1] == '/')
     length--;
   director->model_url = pn_strndup(options->model_url, length);
+  director->model = (pn_cog_server){director->model_url, NULL};
   director->base = pn_loop_new();
   int port = 0;
   if (!director->model_url || !director->base ||

@@ -3,6 +3,7 @@
 #ifndef PN_DIRECTOR_INTERNAL_H
 #define PN_DIRECTOR_INTERNAL_H
 
+#include "core/cog_client.h"
 #include "core/http_client.h"
 #include "core/metrics.h"
 #include "director/director.h"
@@ -24,6 +25,7 @@ typedef struct pn_director {
   pn_queue *queue;
   pn_relay *relay;
   char *model_url;   /* without a trailing slash */
+  pn_cog_server model; /* model_url, over the network */
   char *webhook_url; /* the director's own, with its secret, given to the model server */
   int serving;       /* the model is READY and the queue open */
   int draining;      /* SIGTERM: nothing more is taken */

@@ -142,7 +142,7 @@ static void abandon(pn_director_task *run) {
     run->cancel_wanted = 1; /* once the server answers the PUT */
     return;
   }
-  if (pn_cog_cancel_prediction(director->client, director->model_url, run->id, on_cancel_done,
+  if (pn_cog_cancel_prediction(director->client, &director->model, run->id, on_cancel_done,
                                run, &run->cancel) < 0)
     run->cancel = NULL;
 }
@@ -155,7 +155,7 @@ static void on_put_done(const pn_http_response *response, void *arg) {
   if (status == 200 || status == 201 || status == 202) {
     if (run->state == ABANDONED) {
       if (run->cancel_wanted &&
-          pn_cog_cancel_prediction(director->client, director->model_url, run->id,
+          pn_cog_cancel_prediction(director->client, &director->model, run->id,
                                    on_cancel_done, run, &run->cancel) < 0)
         run->cancel = NULL;
       return;
@@ -196,7 +196,7 @@ static void put(pn_director_task *run) {
   pn_director *director = run->director;
   run->state = PUTTING;
   director->model_busy++;
-  if (pn_cog_put_prediction(director->client, director->model_url, run->id, run->request,
+  if (pn_cog_put_prediction(director->client, &director->model, run->id, run->request,
                             on_put_done, run, &run->put) < 0) {
     run->put = NULL;
     director->model_busy--;

@@ -461,7 +461,7 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg) {
   }
   char base[40];
   snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
-  if (pn_cog_health_check(instance->client, base, on_health, instance, &instance->health) < 0)
+  if (pn_cog_health_check(instance->client, &(pn_cog_server){base, NULL}, on_health, instance, &instance->health) < 0)
     schedule_poll(instance);
 }
 
@@ -623,7 +623,7 @@ int pn_instance_put_prediction(pn_instance *instance, const char *id, const char
     return PN_ESTATE;
   char base[40];
   snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
-  return pn_cog_put_prediction(instance->client, base, id, body, done, arg, transfer);
+  return pn_cog_put_prediction(instance->client, &(pn_cog_server){base, NULL}, id, body, done, arg, transfer);
 }
 
 int pn_instance_cancel_prediction(pn_instance *instance, const char *id, pn_http_done_fn done,
@@ -632,7 +632,7 @@ int pn_instance_cancel_prediction(pn_instance *instance, const char *id, pn_http
     return PN_ESTATE;
   char base[40];
   snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
-  return pn_cog_cancel_prediction(instance->client, base, id, done, arg, transfer);
+  return pn_cog_cancel_prediction(instance->client, &(pn_cog_server){base, NULL}, id, done, arg, transfer);
 }
 
 pid_t pn_instance_pid(const pn_instance *instance) { return instance->pid; }

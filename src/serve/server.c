@@ -936,19 +936,33 @@ static void on_code_changed(void *arg) {
 }
 
 static int listen_on(server *self, const char *host, int port) {
+  const char *unix_socket = self->options->unix_socket;
   pn_listen_options listen_options = {
       .host = host,
       .port = port,
+      .unix_path = unix_socket,
       .max_headers = REQUEST_HEADERS_MAX,
       .max_body = REQUEST_BODY_MAX,
   };
   int actual = port;
-  if (pn_listen_open(self->base, self->http, &listen_options, route, self, &self->listen,
-                     &actual) < 0) {
+  int rc = pn_listen_open(self->base, self->http, &listen_options, route, self, &self->listen,
+                          &actual);
+  if (rc < 0 && unix_socket) {
+    fprintf(stderr, "error: cannot listen on the unix socket \"%s\": %s\n", unix_socket,
+            rc == PN_EEXISTS ? "a file that is not a socket is there (remove it or choose "
+                               "another path)"
+                             : strerror(errno));
+    return -1;
+  }
+  if (rc < 0) {
     fprintf(stderr, "error: cannot listen on %s:%d (is the port in use? choose another with "
                     "--port)\n",
             host, port);
     return -1;
+  }
+  if (unix_socket) {
+    pn_info("pinion serve: listening on unix:%s", unix_socket);
+    return 0;
   }
   pn_info("pinion serve: listening on http://%s:%d", host, actual);
   if (self->options->port_file) {
@@ -975,7 +989,9 @@ int pn_server_run(const pn_server_options *options) {
   self.options = options;
   pn_alloc_keep_large_buffers();
   self.base = pn_loop_new();
-  if (!self.base || pn_http_client_new(self.base, &self.client) < 0) {
+  if (!self.base || pn_http_client_new(self.base, &self.client) < 0 ||
+      (options->hub_url && options->hub_socket &&
+       pn_http_client_route_unix(self.client, options->hub_url, options->hub_socket) < 0)) {
     fprintf(stderr, "error: could not start the event loop\n");
     return 1;
   }

@@ -11,6 +11,12 @@
 typedef struct pn_server_options {
   const char *host;             /* default 0.0.0.0 */
   int port;                     /* default $PORT, else 5000; 0 picks a free port */
+  const char *unix_socket;      /* listen on this unix socket instead of host and port */
+  /* Requests to URLs of hub_url's origin (webhooks, uploads, input files of the hub
+   * that started this server) go through the unix socket hub_socket: the hub's
+   * sandboxes have no network of the host's (--x-hub-url, --x-hub-socket). */
+  const char *hub_url;
+  const char *hub_socket;
   const char *upload_url;       /* PUT file outputs here */
   int await_explicit_shutdown;  /* ignore SIGTERM; stop only on POST /shutdown or SIGINT */
   const char *port_file;        /* write the bound port here once listening (tests) */

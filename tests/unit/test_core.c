@@ -14,12 +14,17 @@
 #include "core/gpu.h"
 #include "core/json.h"
 #include "core/progress.h"
+#include "core/unix_socket.h"
 #include "core/webhook_events.h"
 
 #include <jansson.h>
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <string.h>
 
@@ -257,6 +262,54 @@ static void progress_shows_bytes_and_stays_quiet_when_hidden(void **state) {
   assert_false(pn_progress_wanted(1));
 }
 
+/* A socket in a folder whose path is longer than a socket's address is listened on and
+ * reached through the folder's descriptor; a short path is used as it is; a file that
+ * is not a socket is never replaced. */
+static void unix_sockets_take_paths_of_any_length(void **state) {
+  char folder[] = "/tmp/pinion-unix-XXXXXX";
+  assert_non_null(mkdtemp(folder));
+  char address[PN_UNIX_PATH_MAX + 1];
+  int dir_fd = 0;
+  assert_int_equal(pn_unix_address("/tmp/short.sock", address, &dir_fd), 0);
+  assert_string_equal(address, "/tmp/short.sock");
+  assert_int_equal(dir_fd, -1);
+
+  char deep[400];
+  snprintf(deep, sizeof deep, "%s/%0150d", folder, 0);
+  assert_int_equal(mkdir(deep, 0700), 0);
+  char path[450];
+  snprintf(path, sizeof path, "%s/cog.sock", deep);
+  int listener = -1;
+  assert_int_equal(pn_unix_listen(path, &listener), 0);
+  assert_int_equal(pn_unix_address(path, address, &dir_fd), 0);
+  assert_true(dir_fd >= 0);
+  char expected[64];
+  snprintf(expected, sizeof expected, "/proc/self/fd/%d/cog.sock", dir_fd);
+  assert_string_equal(address, expected);
+  struct sockaddr_un target = {.sun_family = AF_UNIX};
+  strcpy(target.sun_path, address);
+  int client = socket(AF_UNIX, SOCK_STREAM, 0);
+  assert_int_equal(connect(client, (struct sockaddr *)&target, sizeof target), 0);
+  close(client);
+  close(dir_fd);
+  close(listener);
+  /* Listening again replaces the socket left behind. */
+  assert_int_equal(pn_unix_listen(path, &listener), 0);
+  close(listener);
+  unlink(path);
+
+  assert_int_equal(pn_fs_write(path, "keep", 4), 0);
+  assert_int_equal(pn_unix_listen(path, &listener), PN_EEXISTS);
+  assert_int_equal(listener, -1);
+  char *kept = NULL;
+  assert_int_equal(pn_fs_read(path, 16, &kept, NULL), 0);
+  assert_string_equal(kept, "keep");
+  pn_free(kept);
+  unlink(path);
+  rmdir(deep);
+  rmdir(folder);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(error_messages_and_names),
@@ -270,6 +323,7 @@ int main(void) {
       cmocka_unit_test(files_round_trip_with_limit),
       cmocka_unit_test(gpus_are_counted_from_device_files),
       cmocka_unit_test(progress_shows_bytes_and_stays_quiet_when_hidden),
+      cmocka_unit_test(unix_sockets_take_paths_of_any_length),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
