@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/unix_socket.h"
 #include "hub/scheduler.h"
 
 #include <arpa/inet.h>
@@ -193,6 +194,14 @@ int main(int argc, char **argv) {
   char hub_url[64];
   snprintf(hub_url, sizeof hub_url, "http://127.0.0.1:%d", ntohs(address.sin_port));
   options.hub_url = hub_url;
+  /* Sandboxed instances reach the driver through a unix socket beside the data folder,
+   * as they reach the hub's internal listener. */
+  char *hub_socket = pn_strfmt("%s.sock", options.data_dir);
+  int socket_fd = -1;
+  if (!hub_socket || pn_unix_listen(hub_socket, &socket_fd) < 0 ||
+      !evhttp_accept_socket_with_handle(self.http, socket_fd))
+    return 1;
+  options.hub_socket = hub_socket;
   int rc = pn_scheduler_new(self.base, self.client, &options, on_event, &self, &self.scheduler);
   if (rc < 0) {
     fprintf(stderr, "scheduler_driver: %s\n", pn_strerror(rc));
@@ -204,6 +213,8 @@ int main(int argc, char **argv) {
   event_base_dispatch(self.base);
   event_free(self.stdin_event);
   evhttp_free(self.http);
+  unlink(hub_socket);
+  pn_free(hub_socket);
   pn_http_client_free(self.client);
   event_base_free(self.base);
   pn_buf_free(&self.input);

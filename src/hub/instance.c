@@ -6,8 +6,12 @@
  * async-signal-safe calls on memory prepared before the fork. The child gets its own
  * process group (a session, for a sandbox) so that a stop reaches everything it
  * started, /dev/null for stdin and a log file in its scratch folder for stdout and
- * stderr. Readiness is polled: the port file first, then GET /health-check, every 20 ms
- * at first and backing off to 200 ms. The exit is noticed through SIGCHLD (with a slow
+ * stderr. A sandboxed `pinion serve` has no network of the host's: it listens on a unix
+ * socket in its scratch folder, which the hub connects to, and reaches the hub through
+ * the hub's own socket bound into the sandbox; an instance outside a sandbox listens on
+ * a port of 127.0.0.1 and writes it to a port file. Readiness is polled: the port file
+ * first (when there is one), then GET /health-check, every 20 ms at first and backing
+ * off to 200 ms. The exit is noticed through SIGCHLD (with a slow
  * poll as a safety net), reaped with wait4(WNOHANG) and reported from a fresh loop
  * iteration, the way runtime/worker.c does it. */
 #include "hub/instance.h"
@@ -17,6 +21,7 @@
 #include "core/cog_client.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/unix_socket.h"
 #include "hub/sandbox.h"
 
 #include <errno.h>
@@ -53,6 +58,13 @@ struct pn_instance {
   pid_t pid;
   int sandboxed; /* the child is bubblewrap */
   int port;
+  /* A sandboxed instance's socket, as the hub connects to it (a path too long for a
+   * socket's address goes through socket_dir_fd, its folder), and the server. */
+  char socket_address[PN_UNIX_PATH_MAX + 1];
+  char *serve_socket; /* its path on the host */
+  int socket_dir_fd;
+  char base_url[40];
+  pn_cog_server server; /* base_url, and socket_address for a sandbox */
   enum instance_state state;
   uint64_t started_ns;
   double poll_interval;
@@ -129,8 +141,10 @@ static void free_launch(launch *plan) {
 }
 
 /* The `pinion serve` command line, with the paths it sees: inside a sandbox the bundle
- * is at PN_SANDBOX_BUNDLE and the scratch folder at PN_SANDBOX_SCRATCH. The strings
- * are borrowed from `spec` and `port_file`. */
+ * is at PN_SANDBOX_BUNDLE, the scratch folder (with serve's socket) at
+ * PN_SANDBOX_SCRATCH and the hub's socket at PN_SANDBOX_HUB_SOCKET; outside, it listens
+ * on a port and writes it to `port_file`. The strings are borrowed from `spec` and
+ * `port_file`. */
 static void serve_command(const pn_instance_spec *spec, const char *port_file,
                           const char *command[COMMAND_MAX]) {
   int sandboxed = spec->sandbox && spec->bundle_dir;
@@ -145,12 +159,24 @@ static void serve_command(const pn_instance_spec *spec, const char *port_file,
     if (spec->isolate_image)
       command[count++] = "--x-isolate";
   }
-  command[count++] = "--host";
-  command[count++] = "127.0.0.1";
-  command[count++] = "--port";
-  command[count++] = "0";
-  command[count++] = "--port-file";
-  command[count++] = port_file;
+  if (sandboxed) {
+    command[count++] = "--unix-socket";
+    command[count++] = PN_SANDBOX_SERVE_SOCKET;
+  }
+  if (sandboxed && spec->hub_url && spec->hub_socket) {
+    command[count++] = "--x-hub-url";
+    command[count++] = spec->hub_url;
+    command[count++] = "--x-hub-socket";
+    command[count++] = PN_SANDBOX_HUB_SOCKET;
+  }
+  if (!sandboxed) {
+    command[count++] = "--host";
+    command[count++] = "127.0.0.1";
+    command[count++] = "--port";
+    command[count++] = "0";
+    command[count++] = "--port-file";
+    command[count++] = port_file;
+  }
   if (spec->upload_url) {
     command[count++] = "--upload-url";
     command[count++] = spec->upload_url;
@@ -192,15 +218,11 @@ static int prepare_launch(const pn_instance *instance, const pn_instance_spec *s
   memset(plan, 0, sizeof *plan);
   plan->null_fd = plan->log_fd = plan->options_fd = -1;
   int sandboxed = spec->sandbox && spec->bundle_dir;
-  char *inside_port_file = sandboxed ? pn_fs_join(PN_SANDBOX_SCRATCH, "port") : NULL;
-  if (sandboxed && !inside_port_file)
-    return PN_ENOMEM;
   const char *command[COMMAND_MAX];
-  serve_command(spec, sandboxed ? inside_port_file : instance->port_path, command);
+  serve_command(spec, instance->port_path, command);
   int rc = sandboxed ? pn_sandbox_argv(spec->sandbox, spec->bundle_dir, instance->scratch_dir,
-                                       command, &plan->argv)
+                                       spec->hub_socket, command, &plan->argv)
                      : copy_command(command, &plan->argv);
-  pn_free(inside_port_file);
   if (rc == 0 && sandboxed)
     rc = pn_sandbox_hide_options(&plan->argv, &plan->options_fd);
   if (rc < 0)
@@ -449,19 +471,26 @@ static int read_port(pn_instance *instance) {
   return complete && port > 0 && port < 65536 ? (int)port : 0;
 }
 
+/* Where the model server listens: its socket, or the port from its port file (0 until
+ * it wrote one). */
+static int find_server(pn_instance *instance) {
+  if (instance->server.unix_socket)
+    return 1;
+  if (!instance->port)
+    instance->port = read_port(instance);
+  if (!instance->port)
+    return 0;
+  snprintf(instance->base_url, sizeof instance->base_url, "http://127.0.0.1:%d", instance->port);
+  return 1;
+}
+
 static void on_poll_timer(evutil_socket_t fd, short what, void *arg) {
   pn_instance *instance = arg;
   if (instance->state != BOOTING || instance->health)
     return;
-  if (!instance->port)
-    instance->port = read_port(instance);
-  if (!instance->port) {
-    schedule_poll(instance);
-    return;
-  }
-  char base[40];
-  snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
-  if (pn_cog_health_check(instance->client, &(pn_cog_server){base, NULL}, on_health, instance, &instance->health) < 0)
+  /* Until the socket is there, connecting fails and the poll goes on. */
+  if (!find_server(instance) || pn_cog_health_check(instance->client, &instance->server, on_health,
+                                                    instance, &instance->health) < 0)
     schedule_poll(instance);
 }
 
@@ -490,7 +519,10 @@ static void free_instance(pn_instance *instance) {
       event_free(events[i]);
   if (instance->scratch_dir)
     pn_fs_remove_tree(instance->scratch_dir);
+  if (instance->socket_dir_fd >= 0)
+    close(instance->socket_dir_fd);
   pn_free(instance->scratch_dir);
+  pn_free(instance->serve_socket);
   pn_free(instance->port_path);
   pn_free(instance->log_path);
   pn_free(instance->diagnosis);
@@ -511,6 +543,9 @@ int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_
   instance->arg = arg;
   instance->boot_timeout = spec->boot_timeout > 0 ? spec->boot_timeout : 600;
   instance->poll_interval = FIRST_POLL_SECONDS;
+  instance->socket_dir_fd = -1;
+  snprintf(instance->base_url, sizeof instance->base_url, "http://localhost");
+  instance->server.base_url = instance->base_url;
   instance->scratch_dir = pn_strdup(spec->scratch_dir);
   instance->port_path = pn_fs_join(spec->scratch_dir, "port");
   instance->log_path = pn_fs_join(spec->scratch_dir, "log");
@@ -535,8 +570,22 @@ int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_
     return PN_EIO;
   }
   unlink(instance->port_path);
+  int rc = 0;
+  if (spec->sandbox && spec->bundle_dir) {
+    instance->serve_socket = pn_fs_join(spec->scratch_dir, PN_SANDBOX_SERVE_SOCKET_NAME);
+    rc = instance->serve_socket ? pn_unix_address(instance->serve_socket, instance->socket_address,
+                                                  &instance->socket_dir_fd)
+                                : PN_ENOMEM;
+    if (rc < 0) {
+      *error = pn_strfmt("could not reach into the instance's folder \"%s\": %s", spec->scratch_dir,
+                         rc == PN_ENOMEM ? "out of memory" : strerror(errno));
+      free_instance(instance);
+      return rc;
+    }
+    instance->server.unix_socket = instance->socket_address;
+  }
   launch plan;
-  int rc = prepare_launch(instance, spec, &plan);
+  rc = prepare_launch(instance, spec, &plan);
   if (rc < 0) {
     *error = pn_strfmt("could not prepare the instance (%s): %s", instance->log_path,
                        rc == PN_ENOMEM ? "out of memory" : strerror(errno));
@@ -619,22 +668,20 @@ void pn_instance_free(pn_instance *instance, double grace) {
 
 int pn_instance_put_prediction(pn_instance *instance, const char *id, const char *body,
                                pn_http_done_fn done, void *arg, pn_http_transfer **transfer) {
-  if (instance->state != READY || !instance->port)
+  if (instance->state != READY)
     return PN_ESTATE;
-  char base[40];
-  snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
-  return pn_cog_put_prediction(instance->client, &(pn_cog_server){base, NULL}, id, body, done, arg, transfer);
+  return pn_cog_put_prediction(instance->client, &instance->server, id, body, done, arg, transfer);
 }
 
 int pn_instance_cancel_prediction(pn_instance *instance, const char *id, pn_http_done_fn done,
                                   void *arg, pn_http_transfer **transfer) {
-  if (instance->state != READY || !instance->port)
+  if (instance->state != READY)
     return PN_ESTATE;
-  char base[40];
-  snprintf(base, sizeof base, "http://127.0.0.1:%d", instance->port);
-  return pn_cog_cancel_prediction(instance->client, &(pn_cog_server){base, NULL}, id, done, arg, transfer);
+  return pn_cog_cancel_prediction(instance->client, &instance->server, id, done, arg, transfer);
 }
 
 pid_t pn_instance_pid(const pn_instance *instance) { return instance->pid; }
 
-int pn_instance_port(const pn_instance *instance) { return instance->port; }
+const char *pn_instance_address(const pn_instance *instance) {
+  return instance->server.unix_socket ? instance->serve_socket : instance->base_url;
+}

@@ -23,6 +23,10 @@ typedef struct pn_instance_spec {
   const char *mode;        /* "predict" or "train" */
   const char *scratch_dir; /* created; holds the port file and the log; removed on free */
   const char *upload_url;  /* --upload-url */
+  /* A sandboxed instance reaches hub_url (the internal listener's origin, of the upload
+   * and webhook URLs) through the unix socket hub_socket, bound into its sandbox. */
+  const char *hub_url;
+  const char *hub_socket;
   const pn_sandbox *sandbox; /* runs a folder version in it (borrowed), or NULL: as the hub */
   int isolate_image;         /* an image version runs without privileges, with limits */
   double boot_timeout;     /* seconds from start to READY */
@@ -70,7 +74,8 @@ int pn_instance_cancel_prediction(pn_instance *instance, const char *id, pn_http
  * pn_malloc'd string the caller frees ("" when the log is empty or unreadable). */
 char *pn_instance_log_tail(const pn_instance *instance, size_t max_bytes);
 pid_t pn_instance_pid(const pn_instance *instance);
-/* The port it listens on, 0 before it wrote its port file. */
-int pn_instance_port(const pn_instance *instance);
+/* Where it listens, for messages: http://127.0.0.1:PORT (http://localhost before it
+ * wrote its port file), or its socket's path on the host (a sandbox). Borrowed. */
+const char *pn_instance_address(const pn_instance *instance);
 
 #endif

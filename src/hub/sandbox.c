@@ -392,7 +392,7 @@ static int prepare_scratch(const char *scratch_dir) {
 }
 
 int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const char *scratch_dir,
-                    const char *const *command, char ***argv) {
+                    const char *hub_socket, const char *const *command, char ***argv) {
   *argv = NULL;
   int rc = prepare_scratch(scratch_dir);
   if (rc < 0)
@@ -400,11 +400,10 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   argv_builder builder = {0};
   push(&builder, sandbox->bwrap);
   static const char *const isolation[] = {
-      "--unshare-user",       "--unshare-pid",
-      "--unshare-ipc",        "--unshare-uts",
-      "--unshare-cgroup-try", "--die-with-parent",
-      "--hostname",           "pinion",
-      "--cap-drop",           "ALL",
+      "--unshare-user",    "--unshare-pid", "--unshare-ipc",
+      "--unshare-uts",     "--unshare-net", "--unshare-cgroup-try",
+      "--die-with-parent", "--hostname",    "pinion",
+      "--cap-drop",        "ALL",
   };
   for (size_t i = 0; i < sizeof isolation / sizeof isolation[0]; i++)
     push(&builder, isolation[i]);
@@ -438,6 +437,9 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   pn_free(tmp);
   if (bundle_dir)
     push3(&builder, "--ro-bind", bundle_dir, PN_SANDBOX_BUNDLE);
+  /* A socket on a read-only mount still takes connections. */
+  if (hub_socket)
+    push3(&builder, "--ro-bind", hub_socket, PN_SANDBOX_HUB_SOCKET);
   push(&builder, "--chdir");
   push(&builder, bundle_dir ? PN_SANDBOX_BUNDLE : "/tmp");
   push(&builder, "--clearenv");
@@ -647,7 +649,7 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
     *error = pn_strfmt("cannot create \"%s\": %s", scratch_dir, strerror(errno));
     return PN_EIO;
   }
-  int rc = pn_sandbox_argv(sandbox, NULL, scratch_dir, command, &argv);
+  int rc = pn_sandbox_argv(sandbox, NULL, scratch_dir, NULL, command, &argv);
   int options_fd = -1;
   if (rc == 0)
     rc = pn_sandbox_hide_options(&argv, &options_fd);

@@ -1,5 +1,5 @@
 /* The sandbox a folder version's instance runs in: bubblewrap (`bwrap`) with new user,
- * pid, ipc and uts namespaces, an unprivileged uid without capabilities, the system
+ * pid, ipc, uts and network namespaces, an unprivileged uid without capabilities, the system
  * (/usr, a few /etc files) and pinion read-only, the version's bundle read-only at
  * /src, the instance's scratch folder as the only writable host path, and an
  * environment built from nothing. The hub builds the argv here, before it forks; the
@@ -21,6 +21,11 @@ int pn_isolation_parse(const char *text, enum pn_isolation *isolation);
 /* Where things are inside the sandbox. */
 #define PN_SANDBOX_BUNDLE "/src"
 #define PN_SANDBOX_SCRATCH "/run/pinion"
+/* The model server's socket, in the scratch folder (`pinion serve --unix-socket`). */
+#define PN_SANDBOX_SERVE_SOCKET "/run/pinion/cog.sock"
+#define PN_SANDBOX_SERVE_SOCKET_NAME "cog.sock"
+/* The hub's internal listener's socket, bound read-only. */
+#define PN_SANDBOX_HUB_SOCKET "/run/pinion-hub.sock"
 /* The uid and gid the model runs as inside (nobody). */
 #define PN_SANDBOX_UID 65534
 
@@ -53,11 +58,13 @@ void pn_sandbox_free(pn_sandbox *sandbox);
 int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **error);
 
 /* The argv that runs `command` (NULL-terminated; paths as seen inside) in a sandbox with
- * `bundle_dir` (or NULL) read-only at PN_SANDBOX_BUNDLE and `scratch_dir` writable at
- * PN_SANDBOX_SCRATCH, its tmp/ as /tmp. Creates tmp/, passwd and group in scratch_dir.
- * *argv and its strings are pn_malloc'd: free them with pn_sandbox_argv_free. */
+ * `bundle_dir` (or NULL) read-only at PN_SANDBOX_BUNDLE, `scratch_dir` writable at
+ * PN_SANDBOX_SCRATCH, its tmp/ as /tmp, and the socket `hub_socket` (or NULL) at
+ * PN_SANDBOX_HUB_SOCKET. The sandbox has a network namespace of its own: only its own
+ * loopback. Creates tmp/, passwd and group in scratch_dir. *argv and its strings are
+ * pn_malloc'd: free them with pn_sandbox_argv_free. */
 int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const char *scratch_dir,
-                    const char *const *command, char ***argv);
+                    const char *hub_socket, const char *const *command, char ***argv);
 void pn_sandbox_argv_free(char **argv);
 
 /* The fd bubblewrap reads its options from in the child (`--args`). */

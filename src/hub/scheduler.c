@@ -101,6 +101,7 @@ struct pn_scheduler {
   char *python;
   char *data_dir;
   char *hub_url;
+  char *hub_socket;        /* for sandboxed folder versions */
   char *container_hub_url; /* for image versions unless isolation is none */
   int container_pending;   /* image versions' instances wait for the hub's bridge socket */
   char *container_error;   /* why image versions cannot run, or NULL */
@@ -487,6 +488,8 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
                              .mode = t->mode,
                              .scratch_dir = scratch,
                              .upload_url = upload_url,
+                             .hub_url = scheduler->hub_url,
+                             .hub_socket = scheduler->hub_socket,
                              .sandbox = scheduler->sandbox,
                              .isolate_image = scheduler->isolation != PN_ISOLATION_NONE,
                              .boot_timeout = scheduler->boot_timeout};
@@ -562,7 +565,7 @@ static void on_put_done(const pn_http_response *response, void *arg) {
     return; /* it died: on_exit fails what it was running, with the diagnosis */
   char *what;
   if (!response->ok) {
-    what = pn_strfmt("could not reach the instance on port %d: %s", pn_instance_port(e->instance),
+    what = pn_strfmt("could not reach the instance at %s: %s", pn_instance_address(e->instance),
                      response->error ? response->error : "?");
   } else {
     const char *body = response->body && response->body->data ? response->body->data : "";
@@ -885,6 +888,7 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   size_t length = scheduler->hub_url ? strlen(scheduler->hub_url) : 0;
   while (length && scheduler->hub_url[length - 1] == '/')
     scheduler->hub_url[--length] = '\0';
+  scheduler->hub_socket = options->hub_socket ? pn_strdup(options->hub_socket) : NULL;
   scheduler->container_hub_url =
       options->container_hub_url ? pn_strdup(options->container_hub_url) : NULL;
   scheduler->container_pending = options->container_pending;
@@ -896,7 +900,7 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   scheduler->arg = arg;
   scheduler->kick = event_new(base, -1, 0, on_kick, scheduler);
   if (!scheduler->pinion || (python && *python && !scheduler->python) || !scheduler->data_dir ||
-      !scheduler->hub_url || !scheduler->kick ||
+      !scheduler->hub_url || !scheduler->kick || (options->hub_socket && !scheduler->hub_socket) ||
       (options->container_hub_url && !scheduler->container_hub_url) ||
       (options->container_error && !scheduler->container_error)) {
     pn_scheduler_free(scheduler);
@@ -971,6 +975,7 @@ void pn_scheduler_free(pn_scheduler *scheduler) {
   pn_free(scheduler->python);
   pn_free(scheduler->data_dir);
   pn_free(scheduler->hub_url);
+  pn_free(scheduler->hub_socket);
   pn_free(scheduler->container_hub_url);
   pn_free(scheduler->container_error);
   pn_free(scheduler);

@@ -21,6 +21,9 @@ typedef struct pn_scheduler_options {
   const char *python;          /* the models' Python (passed as --python), or NULL */
   const char *data_dir;        /* instances get scratch folders under DATA/instances/ */
   const char *hub_url;         /* the hub's internal listener: http://127.0.0.1:PORT */
+  /* Its unix socket, which sandboxed folder versions reach it through (they have no
+   * network of the host's); NULL without bubblewrap isolation. */
+  const char *hub_socket;
   /* The same on the container engine's bridge (http://host.containers.internal:PORT),
    * for image versions unless isolation is none (hub/bridge.h). While
    * container_pending, the hub does not know yet whether it can listen there, and

@@ -25,6 +25,7 @@
 #include "core/json.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/unix_socket.h"
 #include "core/pool.h"
 #include "hub/ids.h"
 #include "hub/pages.h"
@@ -923,6 +924,31 @@ static int bind_http(pn_hub *hub, int *actual_port) {
   return 0;
 }
 
+/* The internal listener's unix socket, for sandboxed folder versions: a sandbox has a
+ * network namespace of its own, where the hub's 127.0.0.1 is not. The same evhttp, so
+ * the same routes and credentials. Created 0700 (the hub's umask 077) in the data
+ * folder, which only the hub can enter. */
+static int bind_internal_socket(pn_hub *hub) {
+  if (hub->options->isolation != PN_ISOLATION_BUBBLEWRAP)
+    return 0;
+  hub->internal_socket = pn_fs_join(hub->data_dir, "internal.sock");
+  int fd = -1;
+  int rc = hub->internal_socket ? pn_unix_listen(hub->internal_socket, &fd) : PN_ENOMEM;
+  if (rc == 0 && !evhttp_accept_socket_with_handle(hub->internal_http, fd)) {
+    close(fd);
+    rc = PN_EIO;
+  }
+  if (rc < 0) {
+    fprintf(stderr, "error: cannot listen on the unix socket \"%s\" for sandboxed models: %s\n",
+            hub->internal_socket ? hub->internal_socket : "internal.sock",
+            rc == PN_EEXISTS ? "a file that is not a socket is there; remove it" : strerror(errno));
+    pn_free(hub->internal_socket);
+    hub->internal_socket = NULL;
+    return -1;
+  }
+  return 0;
+}
+
 /* The internal listener (instances' webhooks, uploads and input files): its own evhttp,
  * so that nothing the public listener accepts reaches /internal/ and back. Sets
  * hub->internal_url, which instances are given. */
@@ -964,7 +990,7 @@ static int bind_internal(pn_hub *hub) {
   pn_info("pinion hub: internal routes on %s:%d", host, port);
   int rc = hub->internal_url ? pn_hub_bridge_open(hub, host, port) : -1;
   pn_free(host);
-  return rc;
+  return rc < 0 ? rc : bind_internal_socket(hub);
 }
 
 static void on_signal(evutil_socket_t signal_number, short what, void *arg) {
@@ -1014,6 +1040,7 @@ int pn_hub_run(const pn_hub_options *options) {
         .python = options->python,
         .data_dir = hub.data_dir,
         .hub_url = hub.internal_url,
+        .hub_socket = hub.internal_socket,
         .container_hub_url = hub.container_internal_url,
         .container_pending = pn_hub_bridge_pending(&hub),
         .container_error = pn_hub_bridge_error(&hub),
@@ -1086,6 +1113,9 @@ int pn_hub_run(const pn_hub_options *options) {
     pn_free(hub.limits);
     hub.limits = next;
   }
+  if (hub.internal_socket)
+    unlink(hub.internal_socket);
+  pn_free(hub.internal_socket);
   pn_free(hub.public_url);
   pn_free(hub.internal_url);
   pn_free(hub.container_internal_url);

@@ -324,7 +324,7 @@ def test_instance_death_fails_its_predictions_and_a_new_one_starts(driver):
     # The model kills its server while the dispatch may still be in flight: either the
     # death is seen first (with the signal), or the connection reset is (a loaded
     # machine); both name what happened and quote the instance's log.
-    if error.startswith("could not reach the instance on port "):
+    if error.startswith("could not reach the instance at "):
         assert "Connection reset by peer" in error or "Couldn't connect" in error, error
     else:
         assert error.startswith("the instance running the prediction ended: the instance "

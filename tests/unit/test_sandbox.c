@@ -75,14 +75,19 @@ static void the_argv_isolates_binds_and_clears_the_environment(void **state) {
   pn_sandbox *sandbox = new_sandbox(NULL);
   const char *command[] = {"/usr/bin/true", "serve", "/src", NULL};
   char **argv = NULL;
-  assert_int_equal(pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, command, &argv), 0);
+  assert_int_equal(
+      pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, "/data/internal.sock", command, &argv),
+      0);
   size_t count = count_of(argv);
   assert_string_equal(argv[0], "/bin/true"); /* the bubblewrap program */
   static const char *const flags[] = {"--unshare-user", "--unshare-pid",     "--unshare-ipc",
                                       "--unshare-uts",  "--die-with-parent", "--clearenv"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
     assert_true(find(argv, flags[i], NULL, NULL) > 0);
-  assert_int_equal(find(argv, "--unshare-net", NULL, NULL), -1); /* the network is kept */
+  /* A network of its own: the host's loopback (the hub, databases, other instances) is
+   * not there; the hub's internal listener is, as a socket bound read-only. */
+  assert_true(find(argv, "--unshare-net", NULL, NULL) > 0);
+  assert_true(find(argv, "--ro-bind", "/data/internal.sock", "/run/pinion-hub.sock") > 0);
   /* The instance makes the session itself, so that bubblewrap's processes stay in the
    * group the hub kills. */
   assert_int_equal(find(argv, "--new-session", NULL, NULL), -1);
@@ -130,7 +135,7 @@ static void the_argv_isolates_binds_and_clears_the_environment(void **state) {
   pn_free(tmp);
   pn_sandbox_argv_free(argv);
   /* Without a bundle, the sandbox starts in /tmp and binds nothing at /src. */
-  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, command, &argv), 0);
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, command, &argv), 0);
   assert_true(find(argv, "--chdir", "/tmp", NULL) > 0);
   for (size_t i = 0; argv[i]; i++)
     if (strcmp(argv[i], "--ro-bind") == 0)
@@ -149,7 +154,8 @@ static void hidden_options_leave_only_the_command_on_the_command_line(void **sta
   pn_sandbox *sandbox = new_sandbox(NULL);
   const char *command[] = {"/usr/bin/true", "serve", "/src", NULL};
   char **argv = NULL;
-  assert_int_equal(pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, command, &argv), 0);
+  assert_int_equal(
+      pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, NULL, command, &argv), 0);
   size_t options = 0;
   while (strcmp(argv[options + 1], "--") != 0)
     options++;
@@ -209,7 +215,7 @@ static void a_python_outside_usr_is_bound_with_its_venv(void **state) {
   assert_int_equal(mkdir(scratch, 0700), 0);
   const char *command[] = {"x", NULL};
   char **argv = NULL;
-  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, command, &argv), 0);
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, command, &argv), 0);
   assert_true(find(argv, "--ro-bind", resolved_prefix, resolved_prefix) > 0);
   assert_true(find(argv, "--ro-bind", venv, venv) > 0);
   pn_sandbox_argv_free(argv);
@@ -217,7 +223,7 @@ static void a_python_outside_usr_is_bound_with_its_venv(void **state) {
 
   /* A bare name is found on the sandbox's PATH, under /usr: nothing more is bound. */
   sandbox = new_sandbox("python3");
-  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, command, &argv), 0);
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, command, &argv), 0);
   assert_int_equal(find(argv, "--ro-bind", resolved_prefix, NULL), -1);
   pn_sandbox_argv_free(argv);
   pn_sandbox_free(sandbox);
