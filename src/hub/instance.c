@@ -21,8 +21,10 @@
 #include "core/cog_client.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "core/unix_socket.h"
 #include "hub/sandbox.h"
+#include "hub/sandbox_network.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +67,7 @@ struct pn_instance {
   int socket_dir_fd;
   char base_url[40];
   pn_cog_server server; /* base_url, and socket_address for a sandbox */
+  pn_sandbox_network *network; /* slirp4netns for a sandbox with the network on */
   enum instance_state state;
   uint64_t started_ns;
   double poll_interval;
@@ -120,6 +123,7 @@ static int make_dirs(const char *path) {
 typedef struct launch {
   char **argv; /* bubblewrap's (options hidden in options_fd), or the command itself */
   const pn_sandbox *sandbox;
+  const pn_sandbox_network *network; /* its pipes go to bubblewrap, or NULL */
   int options_fd;
   int null_fd;
   int log_fd;
@@ -221,13 +225,14 @@ static int prepare_launch(const pn_instance *instance, const pn_instance_spec *s
   const char *command[COMMAND_MAX];
   serve_command(spec, instance->port_path, command);
   int rc = sandboxed ? pn_sandbox_argv(spec->sandbox, spec->bundle_dir, instance->scratch_dir,
-                                       spec->hub_socket, command, &plan->argv)
+                                       spec->hub_socket, 1, command, &plan->argv)
                      : copy_command(command, &plan->argv);
   if (rc == 0 && sandboxed)
     rc = pn_sandbox_hide_options(&plan->argv, &plan->options_fd);
   if (rc < 0)
     return rc;
   plan->sandbox = sandboxed ? spec->sandbox : NULL;
+  plan->network = instance->network;
   plan->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   plan->log_fd = open(instance->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (plan->null_fd < 0 || plan->log_fd < 0)
@@ -267,9 +272,16 @@ __attribute__((noreturn)) static void exec_child(const launch *plan) {
   sigprocmask(SIG_SETMASK, &none, NULL);
   /* Sockets the hub opened without close-on-exec (its listener, libcurl's) must not
    * outlive it in the instance; bubblewrap keeps only its options' fd. */
-  if (plan->sandbox)
+  unsigned first_closed = 3;
+  if (plan->sandbox) {
     pn_sandbox_child_setup(plan->sandbox, plan->options_fd);
-  syscall(SYS_close_range, plan->sandbox ? PN_SANDBOX_OPTIONS_FD + 1u : 3u, ~0u, 0u);
+    first_closed = PN_SANDBOX_OPTIONS_FD + 1;
+  }
+  if (plan->network) {
+    pn_sandbox_network_child(plan->network);
+    first_closed = PN_SANDBOX_BLOCK_FD + 1;
+  }
+  syscall(SYS_close_range, first_closed, ~0u, 0u);
   /* bubblewrap gets no environment either: its own process stays in the sandbox as
    * pid 1, whose /proc/1/environ the model can read. */
   static char *const no_environment[] = {NULL};
@@ -388,7 +400,11 @@ static int try_reap(pn_instance *instance) {
 
 int pn_instance_check_exit(pn_instance *instance) { return try_reap(instance); }
 
-static void on_child(evutil_socket_t fd, short what, void *arg) { try_reap(arg); }
+static void on_child(evutil_socket_t fd, short what, void *arg) {
+  pn_instance *instance = arg;
+  pn_sandbox_network_reap(instance->network);
+  try_reap(instance);
+}
 
 static void on_reap_timer(evutil_socket_t fd, short what, void *arg) {
   pn_instance *instance = arg;
@@ -507,6 +523,27 @@ static void on_boot_timer(evutil_socket_t fd, short what, void *arg) {
   pn_free(tail);
 }
 
+/* --- the sandbox's network -------------------------------------------------------------- */
+
+/* The model server starts only now; the poll finds it when it listens. */
+static void on_network_ready(void *arg) {
+  pn_instance *instance = arg;
+  pn_debug("hub: an instance's sandbox has its network %.1f ms after its start",
+           (double)(pn_clock_monotonic_ns() - instance->started_ns) / 1e6);
+}
+
+static void on_network_failed(const char *error, void *arg) {
+  pn_instance *instance = arg;
+  if (instance->state != BOOTING)
+    return;
+  char *tail = pn_instance_log_tail(instance, LOG_TAIL_DIAGNOSIS);
+  char *text = tail && *tail ? pn_strfmt("%s; the instance's log ends with:\n%s", error, tail)
+                             : NULL;
+  boot_failed(instance, text ? text : error);
+  pn_free(text);
+  pn_free(tail);
+}
+
 /* --- start and free ------------------------------------------------------------------- */
 
 static void free_instance(pn_instance *instance) {
@@ -521,6 +558,7 @@ static void free_instance(pn_instance *instance) {
     pn_fs_remove_tree(instance->scratch_dir);
   if (instance->socket_dir_fd >= 0)
     close(instance->socket_dir_fd);
+  pn_sandbox_network_free(instance->network);
   pn_free(instance->scratch_dir);
   pn_free(instance->serve_socket);
   pn_free(instance->port_path);
@@ -586,6 +624,12 @@ int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_
   }
   launch plan;
   rc = prepare_launch(instance, spec, &plan);
+  const char *slirp4netns =
+      plan.sandbox && rc == 0 ? pn_sandbox_slirp4netns(spec->sandbox) : NULL;
+  if (slirp4netns) {
+    rc = pn_sandbox_network_new(slirp4netns, plan.log_fd, &instance->network);
+    plan.network = instance->network;
+  }
   if (rc < 0) {
     *error = pn_strfmt("could not prepare the instance (%s): %s", instance->log_path,
                        rc == PN_ENOMEM ? "out of memory" : strerror(errno));
@@ -611,6 +655,17 @@ int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_
   if (!sandboxed)
     setpgid(pid, pid);
   instance->pid = pid;
+  static const pn_sandbox_network_callbacks network_callbacks = {on_network_ready,
+                                                                 on_network_failed};
+  if (instance->network &&
+      pn_sandbox_network_start(instance->network, base, &network_callbacks, instance) < 0) {
+    /* bubblewrap waits for a network that will not come: it is ended like a failed boot */
+    *error = pn_strdup("could not watch the sandbox's network setup: out of memory");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    free_instance(instance);
+    return PN_ENOMEM;
+  }
   instance->sandboxed = sandboxed;
   instance->state = BOOTING;
   add_timer(instance->poll_timer, FIRST_POLL_SECONDS);

@@ -91,6 +91,7 @@ typedef struct bind {
 
 struct pn_sandbox {
   char *bwrap;
+  char *slirp4netns; /* NULL: no network */
   char *pinion;
   unsigned long long memory_bytes;
   unsigned long processes;
@@ -302,6 +303,19 @@ int pn_sandbox_new(const pn_sandbox_options *options, pn_sandbox **out, char **e
                        strchr(bwrap, '/') ? "" : " on PATH");
     rc = PN_ENOENT;
   }
+  if (rc == 0 && options->network) {
+    const char *slirp = options->slirp4netns ? options->slirp4netns : getenv("PINION_SLIRP4NETNS");
+    if (!slirp || !*slirp)
+      slirp = "slirp4netns";
+    sandbox->slirp4netns = find_program(slirp);
+    if (!sandbox->slirp4netns) {
+      *error = pn_strfmt("slirp4netns (\"%s\"), which gives sandboxed models their network, was "
+                         "not found%s: install it (Debian: apt-get install slirp4netns), or run "
+                         "models without network (--instance-network off)",
+                         slirp, strchr(slirp, '/') ? "" : " on PATH");
+      rc = PN_ENOENT;
+    }
+  }
   if (rc == 0)
     rc = bind_system(sandbox);
   if (rc == 0)
@@ -326,11 +340,14 @@ void pn_sandbox_free(pn_sandbox *sandbox) {
     pn_free(sandbox->binds[i].dest);
   }
   pn_free(sandbox->bwrap);
+  pn_free(sandbox->slirp4netns);
   pn_free(sandbox->pinion);
   pn_free(sandbox);
 }
 
 const char *pn_sandbox_pinion(const pn_sandbox *sandbox) { return sandbox->pinion; }
+
+const char *pn_sandbox_slirp4netns(const pn_sandbox *sandbox) { return sandbox->slirp4netns; }
 
 /* --- the argv ------------------------------------------------------------------------- */
 
@@ -369,9 +386,14 @@ static void push3(argv_builder *builder, const char *flag, const char *a, const 
   push(builder, b);
 }
 
+/* slirp4netns's DNS forwarder, where the sandbox's names are resolved: the host's own
+ * resolv.conf may name a resolver on the host's loopback, which the sandbox cannot
+ * reach. */
+static const char slirp_resolv_conf[] = "nameserver 10.0.2.3\n";
+
 /* The instance's passwd and group name only root and nobody, and its tmp/ is the
  * sandbox's /tmp. */
-static int prepare_scratch(const char *scratch_dir) {
+static int prepare_scratch(const char *scratch_dir, int network) {
   static const char passwd[] = "root:x:0:0:root:/root:/usr/sbin/nologin\n"
                                "nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n";
   static const char group[] = "root:x:0:\nnogroup:x:65534:\n";
@@ -385,6 +407,11 @@ static int prepare_scratch(const char *scratch_dir) {
     rc = pn_fs_write(passwd_path, passwd, sizeof passwd - 1);
   if (rc == 0)
     rc = pn_fs_write(group_path, group, sizeof group - 1);
+  char *resolv_path = network ? pn_fs_join(scratch_dir, "resolv.conf") : NULL;
+  if (rc == 0 && network)
+    rc = resolv_path ? pn_fs_write(resolv_path, slirp_resolv_conf, sizeof slirp_resolv_conf - 1)
+                     : PN_ENOMEM;
+  pn_free(resolv_path);
   pn_free(tmp);
   pn_free(passwd_path);
   pn_free(group_path);
@@ -392,9 +419,11 @@ static int prepare_scratch(const char *scratch_dir) {
 }
 
 int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const char *scratch_dir,
-                    const char *hub_socket, const char *const *command, char ***argv) {
+                    const char *hub_socket, int network, const char *const *command,
+                    char ***argv) {
   *argv = NULL;
-  int rc = prepare_scratch(scratch_dir);
+  network = network && sandbox->slirp4netns;
+  int rc = prepare_scratch(scratch_dir, network);
   if (rc < 0)
     return rc;
   argv_builder builder = {0};
@@ -407,6 +436,15 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   };
   for (size_t i = 0; i < sizeof isolation / sizeof isolation[0]; i++)
     push(&builder, isolation[i]);
+  char fd_text[16];
+  if (network) {
+    snprintf(fd_text, sizeof fd_text, "%d", PN_SANDBOX_INFO_FD);
+    push(&builder, "--info-fd");
+    push(&builder, fd_text);
+    snprintf(fd_text, sizeof fd_text, "%d", PN_SANDBOX_BLOCK_FD);
+    push(&builder, "--block-fd");
+    push(&builder, fd_text);
+  }
   char id[16];
   snprintf(id, sizeof id, "%d", PN_SANDBOX_UID);
   push(&builder, "--uid");
@@ -440,6 +478,12 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   /* A socket on a read-only mount still takes connections. */
   if (hub_socket)
     push3(&builder, "--ro-bind", hub_socket, PN_SANDBOX_HUB_SOCKET);
+  char *resolv = network ? pn_fs_join(scratch_dir, "resolv.conf") : NULL;
+  if (network && !resolv)
+    builder.failed = 1;
+  else if (network) /* over the host's, bound above */
+    push3(&builder, "--ro-bind", resolv, "/etc/resolv.conf");
+  pn_free(resolv);
   push(&builder, "--chdir");
   push(&builder, bundle_dir ? PN_SANDBOX_BUNDLE : "/tmp");
   push(&builder, "--clearenv");
@@ -649,7 +693,7 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
     *error = pn_strfmt("cannot create \"%s\": %s", scratch_dir, strerror(errno));
     return PN_EIO;
   }
-  int rc = pn_sandbox_argv(sandbox, NULL, scratch_dir, NULL, command, &argv);
+  int rc = pn_sandbox_argv(sandbox, NULL, scratch_dir, NULL, 0, command, &argv);
   int options_fd = -1;
   if (rc == 0)
     rc = pn_sandbox_hide_options(&argv, &options_fd);

@@ -35,6 +35,10 @@ int pn_isolation_parse(const char *text, enum pn_isolation *isolation);
 
 typedef struct pn_sandbox_options {
   const char *bwrap;  /* the bubblewrap program; NULL: $PINION_BWRAP, else bwrap on PATH */
+  /* Outbound network through slirp4netns (hub/sandbox_network.h); 0: only the sandbox's
+   * own loopback. */
+  int network;
+  const char *slirp4netns; /* NULL: $PINION_SLIRP4NETNS, else slirp4netns on PATH */
   const char *pinion; /* the pinion binary that runs inside (resolved with realpath) */
   const char *python; /* the models' Python (serve --python), or NULL: python3 on PATH */
   unsigned long long memory_bytes; /* RLIMIT_DATA of everything inside; 0: unlimited */
@@ -61,14 +65,21 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
  * `bundle_dir` (or NULL) read-only at PN_SANDBOX_BUNDLE, `scratch_dir` writable at
  * PN_SANDBOX_SCRATCH, its tmp/ as /tmp, and the socket `hub_socket` (or NULL) at
  * PN_SANDBOX_HUB_SOCKET. The sandbox has a network namespace of its own: only its own
- * loopback. Creates tmp/, passwd and group in scratch_dir. *argv and its strings are
- * pn_malloc'd: free them with pn_sandbox_argv_free. */
+ * loopback, unless `network` (for a sandbox made with the network on): then bubblewrap
+ * writes the sandbox's pid to PN_SANDBOX_INFO_FD and waits on PN_SANDBOX_BLOCK_FD until
+ * slirp4netns is attached (hub/sandbox_network.h), and /etc/resolv.conf names
+ * slirp4netns's DNS. Creates tmp/, passwd, group (and resolv.conf) in scratch_dir.
+ * *argv and its strings are pn_malloc'd: free them with pn_sandbox_argv_free. */
 int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const char *scratch_dir,
-                    const char *hub_socket, const char *const *command, char ***argv);
+                    const char *hub_socket, int network, const char *const *command,
+                    char ***argv);
 void pn_sandbox_argv_free(char **argv);
 
-/* The fd bubblewrap reads its options from in the child (`--args`). */
+/* The fd bubblewrap reads its options from in the child (`--args`), and with the
+ * network on, the fds it writes its sandbox's pid to and waits on. */
 #define PN_SANDBOX_OPTIONS_FD 3
+#define PN_SANDBOX_INFO_FD 4
+#define PN_SANDBOX_BLOCK_FD 5
 
 /* Moves the options of an argv from pn_sandbox_argv (everything between the program and
  * "--") into a new close-on-exec memfd, *options_fd, leaving `bwrap --args 3 -- COMMAND`
@@ -90,5 +101,8 @@ int pn_sandbox_kill_strays(const char *instances_dir);
 
 /* The pinion binary's path, the same inside and outside (borrowed). */
 const char *pn_sandbox_pinion(const pn_sandbox *sandbox);
+/* The slirp4netns program sandboxes get their network from (borrowed); NULL when the
+ * network is off. */
+const char *pn_sandbox_slirp4netns(const pn_sandbox *sandbox);
 
 #endif

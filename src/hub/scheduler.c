@@ -820,6 +820,7 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
   }
   pn_sandbox_options sandbox_options = pn_sandbox_options_from_env();
   sandbox_options.pinion = scheduler->pinion;
+  sandbox_options.network = 1;
   sandbox_options.python = scheduler->python;
   char *error = NULL;
   char *probe_dir = pn_strfmt("%s/instances/probe", scheduler->data_dir);

@@ -1,16 +1,23 @@
 """Sandboxed folder versions and the network (docs/security.md, "The network"): a pushed
 model (tests/fixtures/network_model) tries to connect to a listener of the test's on the
 host's 127.0.0.1, to the hub's public port and to its internal listener's TCP port, and
-every attempt fails: the sandbox has a network namespace of its own. Its input file and
-its output file still travel through the hub (over the hub's unix socket). With
-`--isolation none` (the control) the same model reaches all three, so the test fails
-against a hub whose sandboxes share the host's network."""
+every attempt fails: the sandbox has a network namespace of its own, and slirp4netns,
+which gives it the outside world, refuses the host's loopback. A listener on an address
+of the host that is not loopback is reached (slirp4netns connects from the host), and so
+is an input URL there. Its input file and its output file still travel through the hub
+(over the hub's unix socket). With `--isolation none` (the control) the same model
+reaches all three loopback listeners, so the test fails against a hub whose sandboxes
+share the host's network."""
+import http.server
+import ipaddress
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 
+import pytest
 import requests
 
 from hub_harness import ROOT, Hub
@@ -40,6 +47,62 @@ class Greeter:
     def stop(self):
         self.stopped = True
         self.socket.close()
+
+
+DUMMY_INTERFACE = "pinion-test0"
+DUMMY_ADDRESS = "192.0.2.77"  # TEST-NET-1, on an interface of the test's own
+
+
+def global_addresses():
+    text = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                          capture_output=True, text=True).stdout
+    return [line.split()[3].split("/")[0] for line in text.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def host_address():
+    """An IPv4 address of this host that is not loopback: the first global one, else one
+    on a dummy interface the test makes (and removes)."""
+    for address in global_addresses():
+        if not ipaddress.ip_address(address).is_loopback:
+            yield address
+            return
+    made = subprocess.run(["ip", "link", "add", DUMMY_INTERFACE, "type", "dummy"],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.fail("this host has no IPv4 address but loopback, and the test cannot make "
+                    "a dummy interface (it needs root or CAP_NET_ADMIN): " + made.stderr)
+    try:
+        subprocess.run(["ip", "addr", "add", DUMMY_ADDRESS + "/32", "dev", DUMMY_INTERFACE],
+                       check=True)
+        subprocess.run(["ip", "link", "set", DUMMY_INTERFACE, "up"], check=True)
+        yield DUMMY_ADDRESS
+    finally:
+        subprocess.run(["ip", "link", "del", DUMMY_INTERFACE])
+
+
+class FileServer:
+    """Serves /in.txt over HTTP on `host`."""
+
+    def __init__(self, host):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"bytes from the host" if self.path == "/in.txt" else b""
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.url = "http://%s:%d/in.txt" % (host, self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def wait_done(hub, prediction_id, timeout=TIMEOUT):
@@ -86,19 +149,31 @@ def files_travel_through_the_hub(hub, version):
     assert response.content == b"the model read: input bytes"
 
 
-def test_a_sandboxed_model_reaches_nothing_on_the_hosts_loopback(tmp_path):
+def test_a_sandboxed_model_reaches_the_outside_but_not_the_hosts_loopback(tmp_path,
+                                                                         host_address):
     greeter = Greeter("127.0.0.1")
+    outside = Greeter(host_address)
+    files = FileServer(host_address)
     hub = Hub(str(tmp_path / "data")).start()
     try:
         version = push(hub, tmp_path)
-        results = probe(hub, version, loopback_targets(hub, greeter))
-        assert sorted(results) == ["internal", "listener", "public"]
+        targets = loopback_targets(hub, greeter)
+        # slirp4netns's name for the host, which would lead to its loopback.
+        targets["gateway"] = "10.0.2.2:%s" % greeter.address.split(":")[1]
+        targets["outside"] = outside.address
+        results = probe(hub, version, targets)
+        assert sorted(results) == ["gateway", "internal", "listener", "outside", "public"]
+        assert results.pop("outside") == "hello"
         for name, result in results.items():
             assert result.startswith("failed: "), (name, result)
         files_travel_through_the_hub(hub, version)
+        output = run(hub, version, source=files.url)
+        assert requests.get(output, timeout=10).content == b"the model read: bytes from the host"
     finally:
         hub.stop()
         greeter.stop()
+        outside.stop()
+        files.stop()
 
 
 def test_without_isolation_the_same_model_reaches_the_hosts_loopback(tmp_path):

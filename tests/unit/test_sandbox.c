@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "hub/sandbox.h"
+#include "hub/sandbox_network.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -76,7 +77,7 @@ static void the_argv_isolates_binds_and_clears_the_environment(void **state) {
   const char *command[] = {"/usr/bin/true", "serve", "/src", NULL};
   char **argv = NULL;
   assert_int_equal(
-      pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, "/data/internal.sock", command, &argv),
+      pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, "/data/internal.sock", 0, command, &argv),
       0);
   size_t count = count_of(argv);
   assert_string_equal(argv[0], "/bin/true"); /* the bubblewrap program */
@@ -135,7 +136,7 @@ static void the_argv_isolates_binds_and_clears_the_environment(void **state) {
   pn_free(tmp);
   pn_sandbox_argv_free(argv);
   /* Without a bundle, the sandbox starts in /tmp and binds nothing at /src. */
-  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, command, &argv), 0);
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 0, command, &argv), 0);
   assert_true(find(argv, "--chdir", "/tmp", NULL) > 0);
   for (size_t i = 0; argv[i]; i++)
     if (strcmp(argv[i], "--ro-bind") == 0)
@@ -155,7 +156,7 @@ static void hidden_options_leave_only_the_command_on_the_command_line(void **sta
   const char *command[] = {"/usr/bin/true", "serve", "/src", NULL};
   char **argv = NULL;
   assert_int_equal(
-      pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, NULL, command, &argv), 0);
+      pn_sandbox_argv(sandbox, "/data/bundles/abc", scratch, NULL, 0, command, &argv), 0);
   size_t options = 0;
   while (strcmp(argv[options + 1], "--") != 0)
     options++;
@@ -215,7 +216,7 @@ static void a_python_outside_usr_is_bound_with_its_venv(void **state) {
   assert_int_equal(mkdir(scratch, 0700), 0);
   const char *command[] = {"x", NULL};
   char **argv = NULL;
-  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, command, &argv), 0);
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 0, command, &argv), 0);
   assert_true(find(argv, "--ro-bind", resolved_prefix, resolved_prefix) > 0);
   assert_true(find(argv, "--ro-bind", venv, venv) > 0);
   pn_sandbox_argv_free(argv);
@@ -223,7 +224,7 @@ static void a_python_outside_usr_is_bound_with_its_venv(void **state) {
 
   /* A bare name is found on the sandbox's PATH, under /usr: nothing more is bound. */
   sandbox = new_sandbox("python3");
-  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, command, &argv), 0);
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 0, command, &argv), 0);
   assert_int_equal(find(argv, "--ro-bind", resolved_prefix, NULL), -1);
   pn_sandbox_argv_free(argv);
   pn_sandbox_free(sandbox);
@@ -312,6 +313,74 @@ static void limits_and_the_options_fd_reach_the_child(void **state) {
   pn_sandbox_free(sandbox);
 }
 
+/* With the network on, bubblewrap reports its sandbox's pid and waits for slirp4netns,
+ * and the sandbox resolves names through slirp4netns's DNS; without, none of that. A
+ * missing slirp4netns is named with the way out. */
+static void the_network_is_waited_for_only_when_it_is_on(void **state) {
+  char *scratch = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pn-sandbox-network", &scratch), 0);
+  pn_sandbox_options options = {
+      .bwrap = "/bin/true", .pinion = "/bin/true", .network = 1, .slirp4netns = "/bin/true"};
+  pn_sandbox *sandbox = NULL;
+  char *error = NULL;
+  assert_int_equal(pn_sandbox_new(&options, &sandbox, &error), 0);
+  assert_string_equal(pn_sandbox_slirp4netns(sandbox), "/bin/true");
+  const char *command[] = {"x", NULL};
+  char **argv = NULL;
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 1, command, &argv), 0);
+  assert_true(find(argv, "--unshare-net", NULL, NULL) > 0);
+  assert_true(find(argv, "--info-fd", "4", NULL) > 0);
+  assert_true(find(argv, "--block-fd", "5", NULL) > 0);
+  char *resolv = pn_fs_join(scratch, "resolv.conf");
+  long host = find(argv, "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf");
+  long own = find(argv, "--ro-bind", resolv, "/etc/resolv.conf");
+  assert_true(own > host); /* bound over the host's */
+  char *text = NULL;
+  assert_int_equal(pn_fs_read(resolv, 64, &text, NULL), 0);
+  assert_string_equal(text, "nameserver 10.0.2.3\n");
+  pn_free(text);
+  pn_sandbox_argv_free(argv);
+  /* The probe's sandbox (network 0) waits for nothing. */
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 0, command, &argv), 0);
+  assert_int_equal(find(argv, "--block-fd", NULL, NULL), -1);
+  assert_true(find(argv, "--unshare-net", NULL, NULL) > 0);
+  pn_sandbox_argv_free(argv);
+  pn_sandbox_free(sandbox);
+
+  options.network = 0;
+  assert_int_equal(pn_sandbox_new(&options, &sandbox, &error), 0);
+  assert_null(pn_sandbox_slirp4netns(sandbox));
+  assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 1, command, &argv), 0);
+  assert_int_equal(find(argv, "--info-fd", NULL, NULL), -1);
+  assert_int_equal(find(argv, "--block-fd", NULL, NULL), -1);
+  assert_int_equal(find(argv, "--ro-bind", resolv, "/etc/resolv.conf"), -1);
+  assert_true(find(argv, "--unshare-net", NULL, NULL) > 0);
+  pn_sandbox_argv_free(argv);
+  pn_sandbox_free(sandbox);
+
+  options.network = 1;
+  options.slirp4netns = "/nonexistent/slirp4netns";
+  assert_int_equal(pn_sandbox_new(&options, &sandbox, &error), PN_ENOENT);
+  assert_non_null(strstr(error, "slirp4netns (\"/nonexistent/slirp4netns\")"));
+  assert_non_null(strstr(error, "apt-get install slirp4netns"));
+  assert_non_null(strstr(error, "--instance-network off"));
+  pn_free(error);
+  pn_free(resolv);
+  pn_fs_remove_tree(scratch);
+  pn_free(scratch);
+}
+
+/* bubblewrap's --info-fd JSON gives the sandbox's pid; anything else gives none. */
+static void the_sandbox_pid_is_read_from_bubblewraps_info(void **state) {
+  static const char info[] = "{\n    \"child-pid\": 4242\n}\n";
+  assert_int_equal(pn_sandbox_network_child_pid(info, sizeof info - 1), 4242);
+  static const char *const none[] = {"", "{", "{\"child-pid\": \"1\"}", "{\"child-pid\": 1}",
+                                     "{\"child-pid\": -5}", "{\"child-pid\": 99999999999}",
+                                     "[4242]", "{\"pid\": 4242}"};
+  for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+    assert_int_equal(pn_sandbox_network_child_pid(none[i], strlen(none[i])), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(isolation_modes_parse_by_name),
@@ -321,6 +390,8 @@ int main(void) {
       cmocka_unit_test(a_missing_bubblewrap_is_named),
       cmocka_unit_test(a_failing_probe_quotes_bubblewrap),
       cmocka_unit_test(limits_and_the_options_fd_reach_the_child),
+      cmocka_unit_test(the_network_is_waited_for_only_when_it_is_on),
+      cmocka_unit_test(the_sandbox_pid_is_read_from_bubblewraps_info),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

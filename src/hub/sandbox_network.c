@@ -1,0 +1,299 @@
+/* slirp4netns for a sandbox's network namespace. See sandbox_network.h.
+ *
+ * Every pipe end is moved to a descriptor of 10 or more when it is made, so that the
+ * child's dup2 onto 3, 4 and 5 never lands on an end it still has to move. */
+#include "hub/sandbox_network.h"
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "hub/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define INFO_MAX 1024
+#define FIRST_FREE_FD 10
+
+enum { READ_END, WRITE_END };
+
+struct pn_sandbox_network {
+  char *slirp4netns;
+  int log_fd;
+  int info[2];  /* bubblewrap writes the sandbox's pid */
+  int block[2]; /* the hub writes once the network is up */
+  int ready_fd; /* slirp4netns's --ready-fd, our end */
+  int exit_fd;  /* slirp4netns's --exit-fd, our end: closing it ends slirp4netns */
+  pid_t slirp_pid;
+  char info_text[INFO_MAX];
+  size_t info_length;
+  struct event *info_event;
+  struct event *ready_event;
+  pn_sandbox_network_callbacks callbacks;
+  void *arg;
+  int reported;
+};
+
+static void close_fd(int *fd) {
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+}
+
+/* A close-on-exec pipe whose ends are at FIRST_FREE_FD or above. */
+static int high_pipe(int ends[2]) {
+  int made[2];
+  ends[0] = ends[1] = -1;
+  if (pipe2(made, O_CLOEXEC) < 0)
+    return PN_EIO;
+  for (int i = 0; i < 2; i++) {
+    ends[i] = fcntl(made[i], F_DUPFD_CLOEXEC, FIRST_FREE_FD);
+    close(made[i]);
+  }
+  if (ends[0] < 0 || ends[1] < 0) {
+    close_fd(&ends[0]);
+    close_fd(&ends[1]);
+    return PN_EIO;
+  }
+  return 0;
+}
+
+int pn_sandbox_network_new(const char *slirp4netns, int log_fd, pn_sandbox_network **out) {
+  *out = NULL;
+  pn_sandbox_network *network = pn_calloc(1, sizeof *network);
+  if (!network)
+    return PN_ENOMEM;
+  network->info[0] = network->info[1] = network->block[0] = network->block[1] = -1;
+  network->ready_fd = network->exit_fd = network->log_fd = -1;
+  network->slirp4netns = pn_strdup(slirp4netns);
+  network->log_fd = fcntl(log_fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
+  int rc = network->slirp4netns ? 0 : PN_ENOMEM;
+  if (rc == 0 && network->log_fd < 0)
+    rc = PN_EIO;
+  if (rc == 0)
+    rc = high_pipe(network->info);
+  if (rc == 0)
+    rc = high_pipe(network->block);
+  if (rc < 0) {
+    pn_sandbox_network_free(network);
+    return rc;
+  }
+  *out = network;
+  return 0;
+}
+
+void pn_sandbox_network_child(const pn_sandbox_network *network) {
+  dup2(network->info[WRITE_END], PN_SANDBOX_INFO_FD);
+  dup2(network->block[READ_END], PN_SANDBOX_BLOCK_FD);
+}
+
+static void report(pn_sandbox_network *network, const char *error) {
+  if (network->reported)
+    return;
+  network->reported = 1;
+  if (network->info_event)
+    event_del(network->info_event);
+  if (network->ready_event)
+    event_del(network->ready_event);
+  if (error)
+    network->callbacks.on_failed(error, network->arg);
+  else
+    network->callbacks.on_ready(network->arg);
+}
+
+pid_t pn_sandbox_network_child_pid(const char *json, size_t length) {
+  json_t *info = json_loadb(json, length, JSON_DISABLE_EOF_CHECK, NULL);
+  json_t *pid = json_object_get(info, "child-pid");
+  json_int_t value = json_is_integer(pid) ? json_integer_value(pid) : 0;
+  json_decref(info);
+  return value > 1 && value < 1 << 30 ? (pid_t)value : 0;
+}
+
+/* The network namespace of `pid` and the user namespace that owns it, as descriptors at
+ * FIRST_FREE_FD or above. Not the user namespace of `pid` itself: bubblewrap, asked for a
+ * uid other than root's inside, moves the sandbox into a second user namespace nested in
+ * the first, whose capabilities do not reach the network namespace (slirp4netns given
+ * /proc/PID/ns/user fails with "setns(CLONE_NEWNET): Operation not permitted" whenever
+ * it looks after that move). */
+static int open_namespaces(pid_t pid, int *netns_fd, int *userns_fd) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+  int net = open(path, O_RDONLY | O_CLOEXEC);
+  int owner = net >= 0 ? ioctl(net, NS_GET_USERNS) : -1;
+  *netns_fd = net >= 0 ? fcntl(net, F_DUPFD_CLOEXEC, FIRST_FREE_FD) : -1;
+  *userns_fd = owner >= 0 ? fcntl(owner, F_DUPFD_CLOEXEC, FIRST_FREE_FD) : -1;
+  if (net >= 0)
+    close(net);
+  if (owner >= 0)
+    close(owner);
+  if (*netns_fd >= 0 && *userns_fd >= 0)
+    return 0;
+  close_fd(netns_fd);
+  close_fd(userns_fd);
+  return PN_EIO;
+}
+
+/* Runs slirp4netns on the namespaces of `pid`; its ready and exit pipes stay with us. */
+static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
+  int netns_fd, userns_fd;
+  if (open_namespaces(pid, &netns_fd, &userns_fd) < 0)
+    return PN_EIO;
+  int ready[2], exit_pipe[2];
+  if (high_pipe(ready) < 0 || high_pipe(exit_pipe) < 0) {
+    close_fd(&ready[0]);
+    close_fd(&ready[1]);
+    close(netns_fd);
+    close(userns_fd);
+    return PN_EIO;
+  }
+  /* 10.0.2.100/24 in the sandbox, the host as 10.0.2.2 (refusing everything), DNS at
+   * 10.0.2.3 (forwarded to the host's resolvers). */
+  char *const argv[] = {network->slirp4netns,
+                        "--configure",
+                        "--mtu=65520",
+                        "--disable-host-loopback",
+                        "--enable-sandbox",
+                        "--enable-seccomp",
+                        "--ready-fd=3",
+                        "--exit-fd=4",
+                        "--netns-type=path",
+                        "--userns-path=/proc/self/fd/6",
+                        "/proc/self/fd/5",
+                        "tap0",
+                        NULL};
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  pid_t parent = getpid();
+  pid_t child = null_fd < 0 ? -1 : fork();
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(1);
+    setpgid(0, 0);
+    dup2(null_fd, 0);
+    dup2(null_fd, 1); /* it says "sent tapfd=..." there */
+    dup2(network->log_fd, 2);
+    dup2(ready[WRITE_END], 3);
+    dup2(exit_pipe[READ_END], 4);
+    dup2(netns_fd, 5);
+    dup2(userns_fd, 6);
+    syscall(SYS_close_range, 7u, ~0u, 0u);
+    static char *const no_environment[] = {NULL};
+    execve(argv[0], argv, no_environment);
+    static const char failed[] = "pinion hub: could not run slirp4netns\n";
+    ssize_t ignored = write(2, failed, sizeof failed - 1);
+    (void)ignored;
+    _exit(127);
+  }
+  if (null_fd >= 0)
+    close(null_fd);
+  close(ready[WRITE_END]);
+  close(exit_pipe[READ_END]);
+  close(netns_fd);
+  close(userns_fd);
+  if (child < 0) {
+    close(ready[READ_END]);
+    close(exit_pipe[WRITE_END]);
+    return PN_ECHILD;
+  }
+  network->slirp_pid = child;
+  network->ready_fd = ready[READ_END];
+  network->exit_fd = exit_pipe[WRITE_END];
+  return 0;
+}
+
+static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
+  pn_sandbox_network *network = arg;
+  char byte = 0;
+  ssize_t got = read(fd, &byte, 1);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  if (got != 1) {
+    report(network, "slirp4netns (the sandbox's network) ended before the network was up; "
+                    "run models without network (--instance-network off) if it cannot work "
+                    "here");
+    return;
+  }
+  /* The network is there: bubblewrap may run the model server. */
+  ssize_t wrote = write(network->block[WRITE_END], "1", 1);
+  close_fd(&network->block[WRITE_END]);
+  report(network, wrote == 1 ? NULL : "could not let the sandbox go on");
+}
+
+static void on_info(evutil_socket_t fd, short what, void *arg) {
+  pn_sandbox_network *network = arg;
+  ssize_t got = read(fd, network->info_text + network->info_length,
+                     sizeof network->info_text - 1 - network->info_length);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  if (got > 0)
+    network->info_length += (size_t)got;
+  network->info_text[network->info_length] = '\0';
+  int ended = got <= 0 || network->info_length == sizeof network->info_text - 1;
+  if (!ended && !strchr(network->info_text, '}'))
+    return; /* more to come */
+  event_del(network->info_event);
+  pid_t pid = pn_sandbox_network_child_pid(network->info_text, network->info_length);
+  if (!pid) {
+    report(network, "bubblewrap did not say which process its sandbox is (--info-fd); the "
+                    "instance's log may say why");
+    return;
+  }
+  close_fd(&network->info[READ_END]);
+  if (spawn_slirp(network, pid) < 0) {
+    report(network, "could not start slirp4netns for the sandbox's network");
+    return;
+  }
+  network->ready_event = event_new(event_get_base(network->info_event), network->ready_fd,
+                                   EV_READ | EV_PERSIST, on_slirp_ready, network);
+  if (!network->ready_event || event_add(network->ready_event, NULL) < 0)
+    report(network, "out of memory");
+}
+
+int pn_sandbox_network_start(pn_sandbox_network *network, struct event_base *base,
+                             const pn_sandbox_network_callbacks *callbacks, void *arg) {
+  network->callbacks = *callbacks;
+  network->arg = arg;
+  close_fd(&network->info[WRITE_END]);
+  close_fd(&network->block[READ_END]);
+  network->info_event =
+      event_new(base, network->info[READ_END], EV_READ | EV_PERSIST, on_info, network);
+  if (!network->info_event || event_add(network->info_event, NULL) < 0)
+    return PN_ENOMEM;
+  return 0;
+}
+
+void pn_sandbox_network_reap(pn_sandbox_network *network) {
+  if (network && network->slirp_pid > 0 && waitpid(network->slirp_pid, NULL, WNOHANG) > 0)
+    network->slirp_pid = 0;
+}
+
+void pn_sandbox_network_free(pn_sandbox_network *network) {
+  if (!network)
+    return;
+  if (network->info_event)
+    event_free(network->info_event);
+  if (network->ready_event)
+    event_free(network->ready_event);
+  close_fd(&network->exit_fd);
+  if (network->slirp_pid > 0) {
+    kill(network->slirp_pid, SIGKILL);
+    waitpid(network->slirp_pid, NULL, 0);
+  }
+  close_fd(&network->ready_fd);
+  for (int i = 0; i < 2; i++) {
+    close_fd(&network->info[i]);
+    close_fd(&network->block[i]);
+  }
+  close_fd(&network->log_fd);
+  pn_free(network->slirp4netns);
+  pn_free(network);
+}
