@@ -5,7 +5,7 @@
  * instances before the hub exists.
  *
  *   scheduler_driver --pinion BIN --data DIR [--python P] [--idle-timeout S]
- *                    [--boot-timeout S]
+ *                    [--boot-timeout S] [--instance-network on|off]
  *
  * Commands: {"op":"submit","id","target":{...},"request":{...}}, {"op":"cancel","id"},
  * {"op":"configure","target":{...}}, {"op":"stats","key"}, {"op":"webhook","token","body"},
@@ -24,6 +24,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,12 +173,15 @@ int main(int argc, char **argv) {
       options.idle_timeout = atof(argv[i + 1]);
     else if (strcmp(argv[i], "--boot-timeout") == 0)
       options.boot_timeout = atof(argv[i + 1]);
+    else if (strcmp(argv[i], "--instance-network") == 0)
+      options.instance_network_off = strcmp(argv[i + 1], "off") == 0;
   }
   if (!options.pinion || !options.data_dir) {
     fprintf(stderr, "usage: scheduler_driver --pinion BIN --data DIR [--python P] "
-                    "[--idle-timeout S] [--boot-timeout S]\n");
+                    "[--idle-timeout S] [--boot-timeout S] [--instance-network on|off]\n");
     return 2;
   }
+  signal(SIGPIPE, SIG_IGN); /* as the hub: a pipe to a sandbox that ended is no reason to die */
   driver self = {0};
   pn_buf_init(&self.input, 1 << 20);
   self.base = event_base_new();

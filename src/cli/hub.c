@@ -167,6 +167,7 @@ static int run_hub(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *value = NULL, *consumers = "hub";
+  const char *instance_network = getenv("PINION_INSTANCE_NETWORK");
   const pn_cli_text_flag text_flags[] = {
       {"--listen", NULL, &options.listen},
       {"--internal-listen", NULL, &options.internal_listen},
@@ -176,6 +177,7 @@ static int run_hub(int argc, char **argv) {
       {"--database", NULL, &options.database},
       {"--queue", NULL, &options.queue},
       {"--queue-consumers", NULL, &consumers},
+      {"--instance-network", NULL, &instance_network},
       {"--python", NULL, &options.python},
       {"--port-file", NULL, &options.port_file},
       {NULL, NULL, NULL},
@@ -224,6 +226,20 @@ static int run_hub(int argc, char **argv) {
   }
   if (more < 0)
     return 2;
+  if (instance_network && *instance_network && strcmp(instance_network, "on") != 0) {
+    if (strcmp(instance_network, "off") != 0) {
+      fprintf(stderr, "pinion hub: --instance-network (or PINION_INSTANCE_NETWORK) takes on or "
+                      "off, got \"%s\"\n",
+              instance_network);
+      return 2;
+    }
+    if (options.isolation == PN_ISOLATION_NONE) {
+      fprintf(stderr, "pinion hub: --instance-network off needs a sandbox: with --isolation none "
+                      "models run as this hub, with its network\n");
+      return 2;
+    }
+    options.instance_network_off = 1;
+  }
   if (strcmp(consumers, "directors") == 0) {
     options.queue_push_only = 1;
   } else if (strcmp(consumers, "hub") != 0) {
@@ -302,6 +318,13 @@ const struct pn_cli_command pn_cli_hub_command = {
     "                           none        as this hub's user, with its environment and\n"
     "                                       files: ONLY if you trust everyone who can push\n"
     "                           It applies to every model and deployment.\n"
+    "      --instance-network on|off\n"
+    "                           Whether sandboxed models reach the network (default on,\n"
+    "                           also PINION_INSTANCE_NETWORK). on: through slirp4netns,\n"
+    "                           never to this host's loopback (the hub, databases, other\n"
+    "                           models); the host's other addresses and the outside are\n"
+    "                           reachable. off: only the sandbox's own loopback; input\n"
+    "                           URLs must be this hub's files; image versions are refused\n"
     "\n"
     "Environment:\n"
     "  PINION_SANDBOX_MEMORY_MB   memory, MiB, of each process of an instance\n"
@@ -311,6 +334,7 @@ const struct pn_cli_command pn_cli_hub_command = {
     "                             when the hub runs as root), or the container's\n"
     "                             --pids-limit (default 512; 0: unlimited)\n"
     "  PINION_BWRAP               the bubblewrap program (default: bwrap on PATH)\n"
+    "  PINION_SLIRP4NETNS         the slirp4netns program (default: slirp4netns on PATH)\n"
     "  PINION_QUEUE_PASSWORD      Redis's password, when the --queue URL has none\n"
     "\n"
     "See docs/security.md for what each isolation mode keeps from a model.\n",

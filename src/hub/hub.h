@@ -41,6 +41,10 @@ typedef struct pn_hub_options {
   double idle_timeout;    /* seconds (60) */
   int rate_limit;         /* requests per minute per account; 0: off */
   enum pn_isolation isolation; /* how pushed models run (hub/sandbox.h); for every deployment */
+  /* --instance-network off: sandboxed models get only their own loopback (no
+   * slirp4netns), and image versions are refused (a container needs the engine's
+   * network). */
+  int instance_network_off;
   double bundle_max_bytes;   /* unpacked bytes of a pushed bundle; 0: the default */
   double bundle_max_entries; /* entries of a pushed bundle; 0: the default */
 } pn_hub_options;

@@ -313,7 +313,7 @@ int pn_sandbox_new(const pn_sandbox_options *options, pn_sandbox **out, char **e
                          "not found%s: install it (Debian: apt-get install slirp4netns), or run "
                          "models without network (--instance-network off)",
                          slirp, strchr(slirp, '/') ? "" : " on PATH");
-      rc = PN_ENOENT;
+      rc = PN_EUNSUPPORTED;
     }
   }
   if (rc == 0)

@@ -53,7 +53,8 @@ pn_sandbox_options pn_sandbox_options_from_env(void);
 
 /* Resolves what the sandbox binds (the binaries, their folders, the /etc files that
  * exist). Nothing runs yet. *sandbox is freed with pn_sandbox_free; on failure *error
- * (pn_malloc'd, the caller frees it) says what was wrong. */
+ * (pn_malloc'd, the caller frees it) says what was wrong, and PN_EUNSUPPORTED means
+ * slirp4netns is missing (the rest would work without network). */
 int pn_sandbox_new(const pn_sandbox_options *options, pn_sandbox **sandbox, char **error);
 void pn_sandbox_free(pn_sandbox *sandbox);
 

@@ -96,6 +96,10 @@ void pn_sandbox_network_child(const pn_sandbox_network *network) {
   dup2(network->block[READ_END], PN_SANDBOX_BLOCK_FD);
 }
 
+/* Settles the network: `error` NULL: ready; SANDBOX_ENDED: no callback, the sandbox's own
+ * exit (which the instance sees) says why; else on_failed. */
+static const char SANDBOX_ENDED[] = "";
+
 static void report(pn_sandbox_network *network, const char *error) {
   if (network->reported)
     return;
@@ -104,6 +108,8 @@ static void report(pn_sandbox_network *network, const char *error) {
     event_del(network->info_event);
   if (network->ready_event)
     event_del(network->ready_event);
+  if (error == SANDBOX_ENDED)
+    return;
   if (error)
     network->callbacks.on_failed(error, network->arg);
   else
@@ -128,6 +134,10 @@ static int open_namespaces(pid_t pid, int *netns_fd, int *userns_fd) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
   int net = open(path, O_RDONLY | O_CLOEXEC);
+  if (net < 0 && (errno == ENOENT || errno == ESRCH)) {
+    *netns_fd = *userns_fd = -1;
+    return PN_ENOENT; /* the sandbox is gone already */
+  }
   int owner = net >= 0 ? ioctl(net, NS_GET_USERNS) : -1;
   *netns_fd = net >= 0 ? fcntl(net, F_DUPFD_CLOEXEC, FIRST_FREE_FD) : -1;
   *userns_fd = owner >= 0 ? fcntl(owner, F_DUPFD_CLOEXEC, FIRST_FREE_FD) : -1;
@@ -142,11 +152,13 @@ static int open_namespaces(pid_t pid, int *netns_fd, int *userns_fd) {
   return PN_EIO;
 }
 
-/* Runs slirp4netns on the namespaces of `pid`; its ready and exit pipes stay with us. */
+/* Runs slirp4netns on the namespaces of `pid`; its ready and exit pipes stay with us.
+ * PN_ENOENT: `pid` has ended (bubblewrap failed after it made the sandbox). */
 static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
   int netns_fd, userns_fd;
-  if (open_namespaces(pid, &netns_fd, &userns_fd) < 0)
-    return PN_EIO;
+  int rc = open_namespaces(pid, &netns_fd, &userns_fd);
+  if (rc < 0)
+    return rc;
   int ready[2], exit_pipe[2];
   if (high_pipe(ready) < 0 || high_pipe(exit_pipe) < 0) {
     close_fd(&ready[0]);
@@ -224,8 +236,14 @@ static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
   }
   /* The network is there: bubblewrap may run the model server. */
   ssize_t wrote = write(network->block[WRITE_END], "1", 1);
+  int write_error = wrote == 1 ? 0 : errno;
   close_fd(&network->block[WRITE_END]);
-  report(network, wrote == 1 ? NULL : "could not let the sandbox go on");
+  if (wrote == 1)
+    report(network, NULL);
+  else if (write_error == EPIPE) /* bubblewrap failed first (a bind's missing source...) */
+    report(network, SANDBOX_ENDED);
+  else
+    report(network, "could not let the sandbox go on once its network was up");
 }
 
 static void on_info(evutil_socket_t fd, short what, void *arg) {
@@ -242,13 +260,22 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
     return; /* more to come */
   event_del(network->info_event);
   pid_t pid = pn_sandbox_network_child_pid(network->info_text, network->info_length);
+  if (!pid && network->info_length == 0) {
+    report(network, SANDBOX_ENDED); /* bubblewrap ended before it made its sandbox */
+    return;
+  }
   if (!pid) {
     report(network, "bubblewrap did not say which process its sandbox is (--info-fd); the "
                     "instance's log may say why");
     return;
   }
   close_fd(&network->info[READ_END]);
-  if (spawn_slirp(network, pid) < 0) {
+  int rc = spawn_slirp(network, pid);
+  if (rc == PN_ENOENT) {
+    report(network, SANDBOX_ENDED);
+    return;
+  }
+  if (rc < 0) {
     report(network, "could not start slirp4netns for the sandbox's network");
     return;
   }

@@ -38,7 +38,9 @@ int pn_sandbox_network_new(const char *slirp4netns, int log_fd, pn_sandbox_netwo
 void pn_sandbox_network_child(const pn_sandbox_network *network);
 
 /* In the hub after the fork: closes the child's ends and waits (on `base`) for the
- * sandbox's pid, then runs slirp4netns; one callback follows, unless freed first. */
+ * sandbox's pid, then runs slirp4netns; one callback follows, unless freed first or
+ * unless the sandbox ended before its network was up (bubblewrap failed: its exit, which
+ * the caller watches, says why). The process must ignore SIGPIPE (the hub does). */
 int pn_sandbox_network_start(pn_sandbox_network *network, struct event_base *base,
                              const pn_sandbox_network_callbacks *callbacks, void *arg);
 

@@ -108,6 +108,7 @@ struct pn_scheduler {
   double idle_timeout;
   double boot_timeout;
   enum pn_isolation isolation;
+  int instance_network_off;
   pn_sandbox *sandbox; /* bubblewrap isolation once its probe passed */
   char *sandbox_error; /* why folder versions cannot run here, or NULL */
   pn_scheduler_event_fn on_event;
@@ -477,6 +478,13 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   if (t->bundle_dir && scheduler->sandbox_error) {
     *error = pn_strdup(scheduler->sandbox_error);
     rc = PN_EUNSUPPORTED;
+  } else if (t->image && scheduler->isolation != PN_ISOLATION_NONE &&
+             scheduler->instance_network_off) {
+    *error = pn_strdup("image versions cannot run on this hub: it runs models without network "
+                       "(--instance-network off), and a container needs the container engine's "
+                       "network to reach the hub and be reached by it; push the model as a "
+                       "folder (without --image), or run it on a hub with the network on");
+    rc = PN_EUNSUPPORTED;
   } else if (t->image && scheduler->isolation != PN_ISOLATION_NONE && scheduler->container_error) {
     *error = pn_strfmt("image versions cannot run on this hub: %s", scheduler->container_error);
     rc = PN_EUNSUPPORTED;
@@ -806,6 +814,7 @@ static int sweep_scratch(const pn_scheduler *scheduler) {
 
 static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *options) {
   scheduler->isolation = options->isolation;
+  scheduler->instance_network_off = options->instance_network_off;
   if (options->isolation == PN_ISOLATION_NONE) {
     pn_warn("hub: --isolation none: pushed models run as this hub's user, with its environment "
             "and its files (the data folder's secret and database included). Use it only when "
@@ -820,7 +829,7 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
   }
   pn_sandbox_options sandbox_options = pn_sandbox_options_from_env();
   sandbox_options.pinion = scheduler->pinion;
-  sandbox_options.network = 1;
+  sandbox_options.network = !scheduler->instance_network_off;
   sandbox_options.python = scheduler->python;
   char *error = NULL;
   char *probe_dir = pn_strfmt("%s/instances/probe", scheduler->data_dir);
@@ -835,7 +844,11 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
   if (rc < 0) {
     pn_sandbox_free(scheduler->sandbox);
     scheduler->sandbox = NULL;
-    scheduler->sandbox_error = pn_strfmt(
+    /* slirp4netns missing: its message says what to do. */
+    scheduler->sandbox_error =
+        rc == PN_EUNSUPPORTED
+            ? pn_strfmt("folder versions cannot run on this hub: %s", error ? error : "?")
+            : pn_strfmt(
         "folder versions cannot run on this hub: %s. Install bubblewrap (Debian: apt-get "
         "install bubblewrap) and allow unprivileged user namespaces (sysctl "
         "kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), or start the hub "
@@ -847,7 +860,10 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
     pn_error("hub: %s", scheduler->sandbox_error);
     return 0;
   }
-  pn_info("hub: folder versions run sandboxed by bubblewrap");
+  pn_info("hub: folder versions run sandboxed by bubblewrap, %s",
+          scheduler->instance_network_off
+              ? "without network (--instance-network off)"
+              : "with network through slirp4netns (not to the host's loopback)");
   return 0;
 }
 

@@ -35,6 +35,9 @@ typedef struct pn_scheduler_options {
   double idle_timeout;         /* seconds an instance above min_instances may sit idle (60) */
   double boot_timeout;         /* seconds an instance may take to become READY (600) */
   enum pn_isolation isolation; /* how instances run (default: folder versions sandboxed) */
+  /* Sandboxes without slirp4netns (only their own loopback); image versions are refused
+   * unless isolation is none. */
+  int instance_network_off;
 } pn_scheduler_options;
 
 /* What to run a prediction on. Strings are copied. */

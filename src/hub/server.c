@@ -1047,6 +1047,7 @@ int pn_hub_run(const pn_hub_options *options) {
         .idle_timeout = options->idle_timeout > 0 ? options->idle_timeout : 60,
         .boot_timeout = 600,
         .isolation = options->isolation,
+        .instance_network_off = options->instance_network_off,
     };
     if (pn_scheduler_new(hub.base, hub.client, &scheduler_options, pn_hub_on_scheduler_event, &hub,
                          &hub.scheduler) < 0) {

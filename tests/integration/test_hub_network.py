@@ -188,3 +188,48 @@ def test_without_isolation_the_same_model_reaches_the_hosts_loopback(tmp_path):
     finally:
         hub.stop()
         greeter.stop()
+
+
+def test_with_the_network_off_a_model_reaches_only_the_hub(tmp_path, host_address):
+    """--instance-network off: no slirp4netns, only the sandbox's own loopback. The hub's
+    files still come and go (over its unix socket); an input URL elsewhere cannot be
+    fetched."""
+    greeter = Greeter("127.0.0.1")
+    outside = Greeter(host_address)
+    files = FileServer(host_address)
+    hub = Hub(str(tmp_path / "data"), args=["--instance-network", "off"]).start()
+    try:
+        version = push(hub, tmp_path)
+        targets = loopback_targets(hub, greeter)
+        targets["outside"] = outside.address
+        results = probe(hub, version, targets)
+        assert sorted(results) == ["internal", "listener", "outside", "public"]
+        for name, result in results.items():
+            assert result.startswith("failed: "), (name, result)
+        files_travel_through_the_hub(hub, version)
+        response = hub.post("/v1/predictions",
+                            json={"version": version, "input": {"source": files.url}})
+        prediction = wait_done(hub, response.json()["id"])
+        assert prediction["status"] == "failed"
+        assert files.url in prediction["error"], prediction["error"]
+        assert "without network (--instance-network off)" in hub.read_log()
+    finally:
+        hub.stop()
+        greeter.stop()
+        outside.stop()
+        files.stop()
+
+
+def test_instance_network_takes_on_or_off_and_needs_a_sandbox(tmp_path):
+    from hub_harness import pinion
+    result = pinion("hub", "--data", str(tmp_path / "data"), "--instance-network", "maybe")
+    assert result.returncode == 2
+    assert ("--instance-network (or PINION_INSTANCE_NETWORK) takes on or off, got \"maybe\""
+            in result.stderr)
+    result = pinion("hub", "--data", str(tmp_path / "data"), "--isolation", "none",
+                    "--instance-network", "off")
+    assert result.returncode == 2
+    assert "--instance-network off needs a sandbox" in result.stderr
+    assert not os.path.exists(tmp_path / "data" / "hub.db")
+    help_text = pinion("hub", "--help").stdout
+    assert "--instance-network on|off" in help_text and "PINION_SLIRP4NETNS" in help_text

@@ -31,7 +31,7 @@ def target(fixture="scheduler_model", key=None, **bounds):
 class Driver:
     """One scheduler_driver process: send() commands, next()/until() events."""
 
-    def __init__(self, tmp_path, idle_timeout=60, boot_timeout=30, env=None):
+    def __init__(self, tmp_path, idle_timeout=60, boot_timeout=30, env=None, args=()):
         if not os.path.exists(DRIVER):
             pytest.fail("build the driver first: make " + os.path.relpath(DRIVER, ROOT))
         self.data = tmp_path / "data"
@@ -44,7 +44,7 @@ class Driver:
         self.stderr = open(tmp_path / "driver.log", "w+")
         self.process = subprocess.Popen(
             [DRIVER, "--pinion", PINION, "--python", TEST_PYTHON, "--data", str(self.data),
-             "--idle-timeout", str(idle_timeout), "--boot-timeout", str(boot_timeout)],
+             "--idle-timeout", str(idle_timeout), "--boot-timeout", str(boot_timeout), *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
             env=full_env)
         self.lines = queue.Queue()
@@ -347,6 +347,24 @@ def test_missing_bundle_fails_with_the_instance_log(driver):
     assert "exited with code" in error and "no_such_fixture" in error
 
 
+def test_without_network_image_versions_are_refused_and_folder_versions_run(driver):
+    """--instance-network off: a container needs the engine's network, so an image
+    version fails before the engine is asked anything; a folder version runs (the hub
+    reaches it and it reaches the hub over unix sockets)."""
+    d = driver(args=["--instance-network", "off"])
+    d.submit("container", {"key": "image-version", "image": "example.invalid/model:1"})
+    failed = d.completed("container")
+    assert failed["event"] == "failed"
+    assert failed["detail"]["error"] == (
+        "could not start an instance of the model: "
+        "image versions cannot run on this hub: it runs models without network "
+        "(--instance-network off), and a container needs the container engine's network to "
+        "reach the hub and be reached by it; push the model as a folder (without --image), "
+        "or run it on a hub with the network on")
+    d.submit("folder", target(), text="offline")
+    assert d.completed("folder")["detail"]["output"] == ["offline"]
+
+
 def test_webhook_routing(driver):
     d = driver()
     assert d.reply("webhook", token="unknown", body={"id": "x"})["rc"] == "PN_ENOENT"
@@ -397,18 +415,24 @@ def descendants(pid):
 
 def test_instances_die_with_the_hub(driver, tmp_path):
     """PR_SET_PDEATHSIG(SIGTERM) on bubblewrap, which runs the instance with
-    --die-with-parent: the sandbox and everything in it end when the hub dies."""
+    --die-with-parent: the sandbox and everything in it end when the hub dies, and so
+    does its slirp4netns."""
     d = driver()
     d.submit("s", target(), seconds=1)
     d.until(lambda e: e["id"] == "s" and e.get("kind") == "start")
     inside = descendants(d.process.pid)
-    assert len(inside) >= 3  # bubblewrap, its init in the sandbox, pinion serve, the worker
+    # slirp4netns, the sandbox's network, is the hub's child beside bubblewrap, and dies
+    # with the hub too (PR_SET_PDEATHSIG(SIGKILL)).
+    names = {pid: open("/proc/%d/comm" % pid).read().strip() for pid in inside}
+    assert list(names.values()).count("slirp4netns") == 1, names
+    sandbox = [pid for pid in inside if names[pid] != "slirp4netns"]
+    assert len(sandbox) >= 3  # bubblewrap, its init in the sandbox, pinion serve, the worker
     # bubblewrap leads a session and a group of its own, and its init and pinion serve
     # stay in that group, which the hub kills when it reaps the instance.
-    outer = inside[0]
+    outer = sandbox[0]
     assert os.getsid(outer) == outer and os.getpgid(outer) == outer
     assert os.getsid(outer) != os.getsid(d.process.pid)
-    assert [os.getpgid(pid) for pid in inside[:3]] == [outer] * 3
+    assert [os.getpgid(pid) for pid in sandbox[:3]] == [outer] * 3
     d.killed = True
     d.process.send_signal(signal.SIGKILL)
     d.process.wait(timeout=TIMEOUT)

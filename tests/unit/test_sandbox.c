@@ -360,7 +360,7 @@ static void the_network_is_waited_for_only_when_it_is_on(void **state) {
 
   options.network = 1;
   options.slirp4netns = "/nonexistent/slirp4netns";
-  assert_int_equal(pn_sandbox_new(&options, &sandbox, &error), PN_ENOENT);
+  assert_int_equal(pn_sandbox_new(&options, &sandbox, &error), PN_EUNSUPPORTED);
   assert_non_null(strstr(error, "slirp4netns (\"/nonexistent/slirp4netns\")"));
   assert_non_null(strstr(error, "apt-get install slirp4netns"));
   assert_non_null(strstr(error, "--instance-network off"));
