@@ -233,6 +233,7 @@ typedef struct pn_hub_bundle {
   char id[65];    /* the sha256 of the tar: the version id */
   char *dir;      /* DATA/bundles/<id>, pn_malloc'd */
   json_t *schema; /* its .cog/openapi_schema.json */
+  int gpu;       /* the model needs a GPU (its cog.yaml's build.gpu, as the push said) */
   int rc;
   char *error; /* why rc < 0, pn_malloc'd, or NULL */
 } pn_hub_bundle;
@@ -295,6 +296,7 @@ void pn_hub_versions_list(pn_hub_request *request);
 void pn_hub_versions_push(pn_hub_request *request);
 void pn_hub_version_get(pn_hub_request *request);
 void pn_hub_version_delete(pn_hub_request *request);
+void pn_hub_version_runtime(pn_hub_request *request);
 
 void pn_hub_predictions_create(pn_hub_request *request);
 void pn_hub_model_predictions_create(pn_hub_request *request);

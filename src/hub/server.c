@@ -93,6 +93,7 @@ static const route routes[] = {
     {M_POST, "/v1/models/{}/{}/versions", pn_hub_versions_push, ACCOUNT},
     {M_GET, "/v1/models/{}/{}/versions/{}", pn_hub_version_get, ACCOUNT},
     {M_DELETE, "/v1/models/{}/{}/versions/{}", pn_hub_version_delete, ACCOUNT},
+    {M_GET, "/v1/models/{}/{}/versions/{}/runtime", pn_hub_version_runtime, ACCOUNT},
     {M_POST, "/v1/models/{}/{}/versions/{}/trainings", pn_hub_trainings_create, ACCOUNT},
     {M_POST, "/v1/models/{}/{}/predictions", pn_hub_model_predictions_create, ACCOUNT},
     {M_POST, "/v1/predictions", pn_hub_predictions_create, ACCOUNT},
