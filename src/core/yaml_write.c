@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 /* Nesting deeper than this is refused rather than walked (manifests are a few levels). */
@@ -23,6 +24,7 @@ static int emit(yaml_emitter_t *emitter, yaml_event_t *event) {
   return yaml_emitter_emit(emitter, event) ? 0 : PN_ENOMEM;
 }
 
+/* A scalar, double-quoted (a string) or plain (a number, a boolean, null, a safe key). */
 static int emit_scalar(yaml_emitter_t *emitter, const char *text, size_t length, int quoted) {
   yaml_event_t event;
   if (!yaml_scalar_event_initialize(&event, NULL, NULL, (yaml_char_t *)text, (int)length,
@@ -33,13 +35,26 @@ static int emit_scalar(yaml_emitter_t *emitter, const char *text, size_t length,
   return emit(emitter, &event);
 }
 
-/* A key: plain where libyaml finds that safe, else quoted (its choice). */
+/* Whether a key reads back as the same string when written plain, under YAML 1.1 too: a
+ * letter, then letters, digits and "._/-", and none of the words 1.1 reads as booleans
+ * or null. Kubernetes' keys ("nvidia.com/gpu", "apiVersion") are; others are quoted. */
+static int plain_key(const char *key) {
+  static const char *const words[] = {"y",     "n",     "yes",  "no",   "on", "off",
+                                      "true",  "false", "null", NULL};
+  if (!((key[0] >= 'a' && key[0] <= 'z') || (key[0] >= 'A' && key[0] <= 'Z')))
+    return 0;
+  for (const char *c = key; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+          *c == '.' || *c == '_' || *c == '/' || *c == '-'))
+      return 0;
+  for (size_t i = 0; words[i]; i++)
+    if (strcasecmp(key, words[i]) == 0)
+      return 0;
+  return 1;
+}
+
 static int emit_key(yaml_emitter_t *emitter, const char *key) {
-  yaml_event_t event;
-  if (!yaml_scalar_event_initialize(&event, NULL, NULL, (yaml_char_t *)key, (int)strlen(key), 1,
-                                    1, YAML_ANY_SCALAR_STYLE))
-    return PN_ENOMEM;
-  return emit(emitter, &event);
+  return emit_scalar(emitter, key, strlen(key), !plain_key(key));
 }
 
 static int emit_value(yaml_emitter_t *emitter, const json_t *value, int depth) {

@@ -1,7 +1,8 @@
 /* Writing JSON values as YAML documents, through libyaml's emitter (which does the
  * quoting and escaping): block style, every string double-quoted so that no value is
  * read back as another type ("on", "1.10", "null" stay strings under YAML 1.1 readers
- * such as Kubernetes'), numbers, booleans and null plain. Used for the manifests of
+ * such as Kubernetes'), numbers, booleans and null plain, and keys plain only where that
+ * reads back the same (else quoted). Used for the manifests of
  * `pinion deploy kubernetes`. */
 #ifndef PN_CORE_YAML_WRITE_H
 #define PN_CORE_YAML_WRITE_H
