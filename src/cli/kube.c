@@ -260,12 +260,14 @@ static json_t *deployment_manifest(const pn_cli_kube_options *options, const cha
                                    const facts *f) {
   json_t *labels = json_pack("{s:s, s:s}", "app.kubernetes.io/name", "pinion-model",
                              "app.kubernetes.io/instance", name);
+  /* The credential's volume is mounted in the director's container only; readable by any
+   * user there, whatever user the pinion image runs as. */
   json_t *pod = json_pack(
       "{s:i, s:[o, o], s:[{s:s, s:{s:s, s:i}}]}", "terminationGracePeriodSeconds",
       (int)(options->prediction_timeout + PN_CLI_KUBE_GRACE_SLACK), "containers",
       model_container(f), director_container(options, f), "volumes", "name",
       "director-credential", "secret", "secretName", options->credential_secret, "defaultMode",
-      0400);
+      0444);
   /* No `replicas`: KEDA's autoscaler owns the count, and applying again must not reset it. */
   return json_pack("{s:s, s:s, s:o, s:{s:{s:{s:s}}, s:{s:{s:o}, s:o}}}", "apiVersion", "apps/v1",
                    "kind", "Deployment", "metadata", metadata(options, name, f), "spec",

@@ -125,7 +125,7 @@ def test_a_cpu_folder_deployment_needs_an_image_and_scales_from_zero(hub):
     assert director["startupProbe"]["failureThreshold"] * \
         director["startupProbe"]["periodSeconds"] == 600
     assert pod["volumes"] == [{"name": "director-credential", "secret": {
-        "secretName": "pinion-director", "defaultMode": 0o400}}]
+        "secretName": "pinion-director", "defaultMode": 0o444}}]
     assert scaled["spec"]["scaleTargetRef"]["name"] == "pinion-alice-cpu"
     assert scaled["spec"]["minReplicaCount"] == 0 and scaled["spec"]["maxReplicaCount"] == 3
     assert scaled["spec"]["triggers"] == [{"type": "redis-streams", "metadata": {
