@@ -69,4 +69,21 @@ void pn_metric_observe(pn_metric *metric, size_t series, double value);
  * `out`'s ceiling is reached. */
 int pn_metrics_write(const pn_metrics *set, pn_buf *out);
 
+/* Metrics whose series are known only when they are written (the hub's, one series per
+ * deployment): the caller writes a family's header, then its samples, each with any
+ * number of labels. Names and labels follow the rules above (PN_EINVAL otherwise, with
+ * nothing appended); label values are escaped. A label whose value is NULL or "" is
+ * left out, as Prometheus reads an empty label. */
+typedef struct pn_metric_label {
+  const char *name;
+  const char *value;
+} pn_metric_label;
+
+/* Appends `# HELP name help` and `# TYPE name type` (counters and gauges only). */
+int pn_metrics_write_header(pn_buf *out, const char *name, enum pn_metric_type type,
+                            const char *help);
+/* Appends one sample line: `name{labels} value`. */
+int pn_metrics_write_sample(pn_buf *out, const char *name, const pn_metric_label *labels,
+                            size_t label_count, double value);
+
 #endif

@@ -1103,3 +1103,11 @@ pn_scheduler_stats pn_scheduler_target_stats(const pn_scheduler *scheduler, cons
   stats.queued = t->queued;
   return stats;
 }
+
+void pn_scheduler_each_target(const pn_scheduler *scheduler, pn_scheduler_target_fn each,
+                              void *arg) {
+  for (const target *t = scheduler->targets; t; t = t->next) {
+    pn_scheduler_stats stats = pn_scheduler_target_stats(scheduler, t->key);
+    each(arg, t->key, &stats, t->min_instances, t->max_instances, t->slots);
+  }
+}

@@ -110,4 +110,11 @@ typedef struct pn_scheduler_stats {
 /* Counts for a target key (zeros for an unknown key). */
 pn_scheduler_stats pn_scheduler_target_stats(const pn_scheduler *scheduler, const char *key);
 
+/* Calls `each` for every target the scheduler has been given (in no particular order),
+ * with its counts and bounds; `key` is borrowed for the call. */
+typedef void (*pn_scheduler_target_fn)(void *arg, const char *key, const pn_scheduler_stats *stats,
+                                       int min_instances, int max_instances, int slots);
+void pn_scheduler_each_target(const pn_scheduler *scheduler, pn_scheduler_target_fn each,
+                              void *arg);
+
 #endif

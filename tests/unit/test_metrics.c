@@ -337,6 +337,51 @@ static void every_allocation_failure_is_reported(void **state) {
   assert_true(succeeded);
 }
 
+
+static void families_written_by_their_owner_take_several_labels(void **state) {
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  pn_metric_label deployment[] = {{"deployment", "alice/\"quoted\"\\x"}, {"version", "abc"}};
+  pn_metric_label version_only[] = {{"deployment", ""}, {"version", "def"}, {"mode", NULL}};
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_queue_depth", PN_METRIC_GAUGE,
+                                           "Queued.\nWaiting."),
+                   0);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_queue_depth", deployment, 2, 3), 0);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_queue_depth", version_only, 3, 0.5), 0);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_queue_depth", NULL, 0, 7), 0);
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_things_total", PN_METRIC_COUNTER, "T."),
+                   0);
+  char *written = pn_buf_take(&text);
+  assert_string_equal(written,
+                      "# HELP pinion_queue_depth Queued.\\nWaiting.\n"
+                      "# TYPE pinion_queue_depth gauge\n"
+                      "pinion_queue_depth{deployment=\"alice/\\\"quoted\\\"\\\\x\",version=\"abc\"} 3\n"
+                      "pinion_queue_depth{version=\"def\"} 0.5\n"
+                      "pinion_queue_depth 7\n"
+                      "# HELP pinion_things_total T.\n"
+                      "# TYPE pinion_things_total counter\n");
+  pn_free(written);
+}
+
+static void families_refuse_bad_names_and_append_nothing(void **state) {
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  pn_metric_label bad_label[] = {{"9lives", "x"}};
+  pn_metric_label reserved[] = {{"__name__", "x"}};
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_depth_total", PN_METRIC_GAUGE, "x"),
+                   PN_EINVAL);
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_things", PN_METRIC_COUNTER, "x"),
+                   PN_EINVAL);
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_h", PN_METRIC_HISTOGRAM, "x"),
+                   PN_EINVAL);
+  assert_int_equal(pn_metrics_write_header(&text, "bad name", PN_METRIC_GAUGE, "x"), PN_EINVAL);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_depth", bad_label, 1, 1), PN_EINVAL);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_depth", reserved, 1, 1), PN_EINVAL);
+  assert_int_equal(pn_metrics_write_sample(&text, "", NULL, 0, 1), PN_EINVAL);
+  assert_int_equal(text.length, 0);
+  pn_buf_free(&text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_labeled_counter_shows_every_series_from_zero),
@@ -349,6 +394,8 @@ int main(void) {
       cmocka_unit_test(a_set_refuses_a_second_metric_of_a_name_and_has_a_ceiling),
       cmocka_unit_test(writing_past_the_buffers_ceiling_fails),
       cmocka_unit_test(every_allocation_failure_is_reported),
+      cmocka_unit_test(families_written_by_their_owner_take_several_labels),
+      cmocka_unit_test(families_refuse_bad_names_and_append_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
