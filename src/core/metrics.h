@@ -69,4 +69,12 @@ void pn_metric_observe(pn_metric *metric, size_t series, double value);
  * `out`'s ceiling is reached. */
 int pn_metrics_write(const pn_metrics *set, pn_buf *out);
 
+/* Reads one sample back from text in that format (another pinion's GET /metrics, which
+ * the hub reads for `pinion_slots`): the value of the first line that is `name`, with no
+ * labels, then spaces or tabs and a number (a timestamp may follow). Comment lines and
+ * other metrics are skipped. 0 and *value set when found; PN_ENOENT when no such line;
+ * PN_EINVAL when the line is there but its value is not a finite number. `text` need
+ * not end in a NUL. src/core/metrics_read.c; fuzzed by fuzz_metrics_read. */
+int pn_metrics_read_sample(const char *text, size_t length, const char *name, double *value);
+
 #endif
