@@ -48,9 +48,9 @@ enum pn_cog_health pn_cog_health_read(const pn_http_response *response, char **e
   return state;
 }
 
-int pn_cog_health_check(pn_http_client *client, const pn_cog_server *server, pn_http_done_fn done,
-                        void *arg, pn_http_transfer **transfer) {
-  char *url = pn_strfmt("%s/health-check", server->base_url);
+static int get_from(pn_http_client *client, const pn_cog_server *server, const char *path,
+                    pn_http_done_fn done, void *arg, pn_http_transfer **transfer) {
+  char *url = pn_strfmt("%s%s", server->base_url, path);
   if (!url)
     return PN_ENOMEM;
   pn_http_request request = {.method = "GET",
@@ -61,6 +61,16 @@ int pn_cog_health_check(pn_http_client *client, const pn_cog_server *server, pn_
   int rc = pn_http_client_send(client, &request, done, arg, transfer);
   pn_free(url);
   return rc;
+}
+
+int pn_cog_health_check(pn_http_client *client, const pn_cog_server *server, pn_http_done_fn done,
+                        void *arg, pn_http_transfer **transfer) {
+  return get_from(client, server, "/health-check", done, arg, transfer);
+}
+
+int pn_cog_get_metrics(pn_http_client *client, const pn_cog_server *server, pn_http_done_fn done,
+                       void *arg, pn_http_transfer **transfer) {
+  return get_from(client, server, "/metrics", done, arg, transfer);
 }
 
 static int send_to(pn_http_client *client, const pn_cog_server *server, const char *method,

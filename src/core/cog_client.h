@@ -32,6 +32,11 @@ typedef struct pn_cog_server {
 int pn_cog_health_check(pn_http_client *client, const pn_cog_server *server, pn_http_done_fn done,
                         void *arg, pn_http_transfer **transfer);
 
+/* GET /metrics (Prometheus text; pinion serve's `pinion_slots` says how many
+ * predictions it takes at once, core/metrics_read.h reads it). */
+int pn_cog_get_metrics(pn_http_client *client, const pn_cog_server *server, pn_http_done_fn done,
+                       void *arg, pn_http_transfer **transfer);
+
 /* `PUT /predictions/{id}` with `Prefer: respond-async` and `body` (JSON text, copied):
  * 202 when accepted, 409 while the model's slots are taken. `id` holds only letters,
  * digits, '.', '_' and '-'. */

@@ -191,8 +191,9 @@ def test_a_sandbox_left_without_its_hub_is_killed_at_start(tmp_path):
          "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--bind", str(scratch),
          "/run/pinion", "--", "/bin/sleep", "300"], start_new_session=True)
     try:
-        wait_for(lambda: any(line.split()[4] == "/run/pinion" for pid in descendants(stray.pid)
-                             for line in open("/proc/%d/mountinfo" % pid)),
+        # Both of its processes (bubblewrap's init and sleep, which init forks once the
+        # mounts are up) before the hub looks: it counts what it kills.
+        wait_for(lambda: sandboxed_commands(stray.pid) == ["bwrap", "sleep"],
                  "the stray sandbox did not start")
         hub = Hub(str(data)).start()
         try:
@@ -206,6 +207,21 @@ def test_a_sandbox_left_without_its_hub_is_killed_at_start(tmp_path):
         if stray.poll() is None:
             stray.kill()
             stray.wait()
+
+
+def sandboxed_commands(pid):
+    """The names of the descendants of `pid` that have /run/pinion mounted, sorted."""
+    names = []
+    for child in descendants(pid):
+        try:
+            mounted = any(line.split()[4] == "/run/pinion"
+                          for line in open("/proc/%d/mountinfo" % child))
+            name = open("/proc/%d/comm" % child).read().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if mounted:
+            names.append(name)
+    return sorted(names)
 
 
 def descendants(pid):
