@@ -23,6 +23,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/listen.h"
+#include "core/map.h"
 #include "hub/ids.h"
 #include "hub/objects.h"
 #include "hub/stream.h"
@@ -37,9 +38,20 @@
 
 #define WAIT_MAX_SECONDS 60
 /* How long a finished prediction's stream stays in memory (PINION_STREAM_RETAIN_SECONDS),
- * so that reconnects replay the same events with the same ids; later subscribers get one
- * rebuilt from the row. */
+ * so that reconnects replay the same events with the same ids. Every prediction finishes
+ * with one, so how many are kept (PINION_STREAM_RETAIN_MAX) and the bytes they take
+ * (PINION_STREAM_RETAIN_BYTES) are capped too: past either, the oldest goes early, as at
+ * its expiry. 4096 keeps the whole window at up to ~7 predictions/s and still several
+ * seconds of finishes at bench/hub's ~765/s (reconnects come within seconds), in ~8 MiB
+ * for small predictions; 64 MiB holds four of the largest histories
+ * (PINION_STREAM_HISTORY_BYTES). Once a stream is gone, a new reader gets one rebuilt from
+ * the row, whose ids carry REBUILT_ID_PREFIX; a reader that resumes with an id of the
+ * stream that went gets an `error` event saying so, then `done` (EXPIRED_ID_PREFIX). */
 #define STREAM_RETAIN_SECONDS 600
+#define STREAM_RETAIN_MAX 4096
+#define STREAM_RETAIN_BYTES ((size_t)64 << 20)
+#define REBUILT_ID_PREFIX "row-"
+#define EXPIRED_ID_PREFIX "expired-"
 
 typedef struct waiter {
   struct pn_hub_live *live;
@@ -57,10 +69,25 @@ typedef struct pn_hub_live {
   size_t outputs_streamed; /* output items already sent as events */
   size_t logs_streamed;    /* bytes of logs already sent */
   int finished;            /* terminal: only the stream is kept, until `expiry` */
+  size_t retained_bytes;   /* finished: what it and its stream count against the byte cap */
   struct event *expiry;
-  struct event *deadline; /* Cancel-After */
-  struct pn_hub_live *next;
+  struct event *deadline;          /* Cancel-After */
+  struct pn_hub_live *prev, *next; /* in `running` or (finished) `retained` */
 } live;
+
+typedef struct live_list {
+  live *head, *tail;
+  size_t count;
+} live_list;
+
+/* Every live entry, found by id (the map's keys are the entries' own `id`s); those in
+ * flight in `running`, finished ones in `retained`, oldest first, so the cap on kept
+ * streams evicts in O(1). */
+typedef struct pn_hub_lives {
+  pn_map by_id;
+  live_list running, retained;
+  size_t retained_bytes;
+} lives;
 
 /* What Cog prints for a Secret (cog-compat.md §2.4). */
 #define REDACTED "**********"
@@ -96,11 +123,37 @@ static int save_row(pn_hub *hub, const json_t *row, int insert) {
                 : pn_store_update(hub->store, PN_STORE_PREDICTIONS, &keys, row);
 }
 
+static void list_append(live_list *list, live *item) {
+  item->prev = list->tail;
+  item->next = NULL;
+  if (list->tail)
+    list->tail->next = item;
+  else
+    list->head = item;
+  list->tail = item;
+  list->count++;
+}
+
+static void list_unlink(live_list *list, live *item) {
+  if (item->prev)
+    item->prev->next = item->next;
+  else
+    list->head = item->next;
+  if (item->next)
+    item->next->prev = item->prev;
+  else
+    list->tail = item->prev;
+  item->prev = item->next = NULL;
+  list->count--;
+}
+
 static live *find_live(pn_hub *hub, const char *id) {
-  for (live *item = hub->live; item; item = item->next)
-    if (strcmp(item->id, id) == 0)
-      return item;
-  return NULL;
+  return hub->lives && id ? pn_map_get(&hub->lives->by_id, id) : NULL;
+}
+
+void pn_hub_streams_retained(const pn_hub *hub, size_t *count, size_t *bytes) {
+  *count = hub->lives ? hub->lives->retained.count : 0;
+  *bytes = hub->lives ? hub->lives->retained_bytes : 0;
 }
 
 static int conclude(pn_hub *hub, json_t *row, const char *status, const char *error);
@@ -156,21 +209,28 @@ static long parse_duration(const char *text) {
   return total;
 }
 
+/* A new live entry for `row`, or NULL when out of memory (or, which callers rule out,
+ * when `row`'s id has one already). */
 static live *add_live(pn_hub *hub, const json_t *row) {
+  if (!hub->lives && !(hub->lives = pn_calloc(1, sizeof *hub->lives)))
+    return NULL;
   live *item = pn_calloc(1, sizeof *item);
   if (!item)
     return NULL;
   item->hub = hub;
   snprintf(item->id, sizeof item->id, "%s", text_of(row, "id"));
-  item->stream = pn_hub_stream_new(hub->base);
+  if (pn_map_put(&hub->lives->by_id, item->id, item) < 0) {
+    pn_free(item);
+    return NULL;
+  }
+  list_append(&hub->lives->running, item);
+  item->stream = pn_hub_stream_new(hub->base, "");
   const char *webhook = text_of(row, "webhook");
   if (webhook && *webhook) {
     unsigned events = PN_WEBHOOK_ALL;
     pn_webhook_events_parse(json_object_get(row, "webhook_events_filter"), &events, NULL);
     item->hook = pn_hub_hook_new(hub, item->id, webhook, events);
   }
-  item->next = hub->live;
-  hub->live = item;
   arm_deadline(item, row);
   return item;
 }
@@ -303,12 +363,13 @@ static void stream_changes(live *item, const json_t *row) {
 }
 
 static void free_live(live *item) {
-  pn_hub *hub = item->hub;
-  for (live **at = &hub->live; *at; at = &(*at)->next) {
-    if (*at == item) {
-      *at = item->next;
-      break;
-    }
+  lives *all = item->hub->lives;
+  pn_map_remove(&all->by_id, item->id);
+  if (item->finished) {
+    list_unlink(&all->retained, item);
+    all->retained_bytes -= item->retained_bytes;
+  } else {
+    list_unlink(&all->running, item);
   }
   while (item->waiters) {
     waiter *held = item->waiters;
@@ -326,25 +387,42 @@ static void free_live(live *item) {
 
 static void on_retain_expired(evutil_socket_t fd, short what, void *arg) { free_live(arg); }
 
+/* Frees the oldest finished entries while more are kept than PINION_STREAM_RETAIN_MAX
+ * or they take more than PINION_STREAM_RETAIN_BYTES: their later readers get a stream
+ * rebuilt from the row, as after the expiry. Running entries are never touched. */
+static void evict_retained(pn_hub *hub) {
+  lives *all = hub->lives;
+  size_t max =
+      (size_t)pn_env_number("PINION_STREAM_RETAIN_MAX", "streams", 0, 1e7, STREAM_RETAIN_MAX);
+  size_t budget = (size_t)pn_env_number("PINION_STREAM_RETAIN_BYTES", "bytes", 0, 1e12,
+                                        (double)STREAM_RETAIN_BYTES);
+  while (all->retained.head && (all->retained.count > max || all->retained_bytes > budget))
+    free_live(all->retained.head);
+}
+
+/* Ends `stream` as the terminal `row` did: an `error` event when it failed, then
+ * `done` with its reason. */
+static void finish_stream(pn_hub_stream *stream, const json_t *row) {
+  const char *status = text_of(row, "status");
+  if (strcmp(status, "failed") == 0) {
+    json_t *error = json_pack("{s:s}", "detail",
+                              text_of(row, "error") ? text_of(row, "error") : "prediction failed");
+    char *text = pn_json_dump(error, PN_JSON_COMPACT);
+    pn_hub_stream_publish(stream, "error", text ? text : "{}");
+    pn_free(text);
+    json_decref(error);
+  }
+  pn_hub_stream_finish(stream, strcmp(status, "succeeded") == 0  ? "{}"
+                               : strcmp(status, "canceled") == 0 ? "{\"reason\":\"canceled\"}"
+                                                                 : "{\"reason\":\"error\"}");
+}
+
 /* Ends the live entry with the terminal `row`. `completed`: this hub stored the terminal
  * state, so its hook sends `completed`; else another process did, and sends it. */
 static void finish_live(live *item, const json_t *row, int completed) {
   stream_changes(item, row);
-  const char *status = text_of(row, "status");
-  if (item->stream) {
-    if (strcmp(status, "failed") == 0) {
-      json_t *error = json_pack(
-          "{s:s}", "detail", text_of(row, "error") ? text_of(row, "error") : "prediction failed");
-      char *text = pn_json_dump(error, PN_JSON_COMPACT);
-      pn_hub_stream_publish(item->stream, "error", text ? text : "{}");
-      pn_free(text);
-      json_decref(error);
-    }
-    pn_hub_stream_finish(item->stream, strcmp(status, "succeeded") == 0 ? "{}"
-                                       : strcmp(status, "canceled") == 0
-                                           ? "{\"reason\":\"canceled\"}"
-                                           : "{\"reason\":\"error\"}");
-  }
+  if (item->stream)
+    finish_stream(item->stream, row);
   while (item->waiters)
     answer_waiter(item->waiters, 0);
   if (completed)
@@ -352,15 +430,21 @@ static void finish_live(live *item, const json_t *row, int completed) {
   else
     pn_hub_hook_free(item->hook);
   item->hook = NULL;
-  item->finished = 1;
   if (item->deadline)
     event_del(item->deadline);
-  item->expiry = evtimer_new(item->hub->base, on_retain_expired, item);
+  pn_hub *hub = item->hub;
+  list_unlink(&hub->lives->running, item);
+  item->finished = 1;
+  item->retained_bytes = sizeof *item + (item->stream ? pn_hub_stream_kept_bytes(item->stream) : 0);
+  list_append(&hub->lives->retained, item);
+  hub->lives->retained_bytes += item->retained_bytes;
+  item->expiry = evtimer_new(hub->base, on_retain_expired, item);
   struct timeval retain = {(time_t)pn_env_number("PINION_STREAM_RETAIN_SECONDS", "seconds", 1,
                                                  86400, STREAM_RETAIN_SECONDS),
                            0};
   if (!item->expiry || evtimer_add(item->expiry, &retain) < 0)
     free_live(item);
+  evict_retained(hub);
 }
 
 static void set_metrics(json_t *row) {
@@ -1348,24 +1432,53 @@ void pn_hub_prediction_cancel(pn_hub_request *request) {
 
 /* A stream rebuilt from a finished row: logs, each output item, error, done. */
 static pn_hub_stream *replay_stream(pn_hub *hub, const json_t *row) {
-  pn_hub_stream *stream = pn_hub_stream_new(hub->base);
+  pn_hub_stream *stream = pn_hub_stream_new(hub->base, REBUILT_ID_PREFIX);
   if (!stream)
     return NULL;
   live replay = {.hub = hub, .stream = stream};
   stream_changes(&replay, row);
-  const char *status = text_of(row, "status");
-  if (strcmp(status, "failed") == 0) {
-    json_t *error = json_pack("{s:s}", "detail",
-                              text_of(row, "error") ? text_of(row, "error") : "prediction failed");
-    char *text = pn_json_dump(error, PN_JSON_COMPACT);
-    pn_hub_stream_publish(stream, "error", text ? text : "{}");
-    pn_free(text);
-    json_decref(error);
-  }
-  pn_hub_stream_finish(stream, strcmp(status, "succeeded") == 0  ? "{}"
-                               : strcmp(status, "canceled") == 0 ? "{\"reason\":\"canceled\"}"
-                                                                 : "{\"reason\":\"error\"}");
+  finish_stream(stream, row);
   return stream;
+}
+
+/* What a reader gets that resumes, with Last-Event-ID, a stream the hub no longer
+ * keeps: which of its events it missed is not known any more, and a rebuilt stream
+ * numbers its own, so an `error` event says so (every client raises it) and `done`
+ * ends the response, rather than a silent gap or an end without `done`, on which Go's
+ * client reconnects again and again. */
+static pn_hub_stream *expired_stream(pn_hub *hub) {
+  pn_hub_stream *stream = pn_hub_stream_new(hub->base, EXPIRED_ID_PREFIX);
+  if (!stream)
+    return NULL;
+  if (pn_hub_stream_publish(
+          stream, "error",
+          "{\"detail\":\"This prediction has finished and the hub no longer keeps its stream's "
+          "events, so it cannot resume after your Last-Event-ID: a finished stream is kept for "
+          "PINION_STREAM_RETAIN_SECONDS, or less once PINION_STREAM_RETAIN_MAX or "
+          "PINION_STREAM_RETAIN_BYTES is reached. Get the prediction for its output, or read "
+          "the stream again without Last-Event-ID for all of it.\"}") < 0) {
+    pn_hub_stream_free(stream);
+    return NULL;
+  }
+  pn_hub_stream_finish(stream, "{\"reason\":\"error\"}");
+  return stream;
+}
+
+/* Answers a reader of a stream the hub does not keep (never here, expired or evicted):
+ * one rebuilt from `row`, resumed after `last_event_id` when that is one of the rebuilt
+ * stream's ids, else (an id of the stream that went) the expired answer. */
+static void answer_without_stream(pn_hub_request *request, const json_t *row,
+                                  const char *last_event_id) {
+  size_t after;
+  int resumes_gone = pn_hub_stream_resume_after(REBUILT_ID_PREFIX, last_event_id, &after) < 0;
+  pn_hub_stream *stream =
+      resumes_gone ? expired_stream(request->hub) : replay_stream(request->hub, row);
+  if (!stream) {
+    pn_hub_problem(request, 503, NULL, "The hub ran out of memory. Retry.");
+    return;
+  }
+  pn_hub_stream_subscribe(stream, request->request, resumes_gone ? NULL : last_event_id, NULL);
+  pn_hub_stream_free(stream);
 }
 
 void pn_hub_stream_get(pn_hub_request *request) {
@@ -1399,13 +1512,7 @@ void pn_hub_stream_get(pn_hub_request *request) {
         pn_hub_problem(request, 503, NULL, "The hub ran out of memory. Retry.");
     }
   } else {
-    pn_hub_stream *stream = replay_stream(request->hub, row);
-    if (stream) {
-      pn_hub_stream_subscribe(stream, request->request, last, NULL);
-      pn_hub_stream_free(stream);
-    } else {
-      pn_hub_problem(request, 500, NULL, "The hub ran out of memory.");
-    }
+    answer_without_stream(request, row, last);
   }
   json_decref(row);
 }
@@ -1489,8 +1596,15 @@ void pn_hub_predictions_restore(pn_hub *hub) {
 }
 
 void pn_hub_predictions_free(pn_hub *hub) {
-  while (hub->live)
-    free_live(hub->live);
+  if (hub->lives) {
+    while (hub->lives->retained.head)
+      free_live(hub->lives->retained.head);
+    while (hub->lives->running.head)
+      free_live(hub->lives->running.head);
+    pn_map_free(&hub->lives->by_id);
+    pn_free(hub->lives);
+    hub->lives = NULL;
+  }
   while (hub->held) {
     held *next = hub->held->next;
     pn_free(hub->held->id);

@@ -103,7 +103,9 @@ typedef struct pn_hub {
   struct pn_hub_bridge *bridge;
   char *data_dir;
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
-  struct pn_hub_live *live;    /* predictions in flight (api_predictions.c) */
+  /* predictions in flight and finished ones' streams kept for replays, by id
+   * (api_predictions.c) */
+  struct pn_hub_lives *lives;
   /* Terminal scheduler events the store could not take yet, and the timer that offers
    * them again (api_predictions.c) */
   struct pn_hub_held *held;
@@ -274,6 +276,9 @@ pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub);
 /* Predictions: resume what was in flight at the last stop. */
 void pn_hub_predictions_restore(pn_hub *hub);
 void pn_hub_predictions_free(pn_hub *hub);
+/* Finished predictions whose streams the hub keeps for replays, and the bytes of
+ * their events (PINION_STREAM_RETAIN_MAX, PINION_STREAM_RETAIN_BYTES). */
+void pn_hub_streams_retained(const pn_hub *hub, size_t *count, size_t *bytes);
 void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
                                const char *kind, const json_t *detail);
 /* An event a director reports for a prediction it runs (the scheduler's events, the

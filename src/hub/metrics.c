@@ -1,4 +1,4 @@
-/* The hub's scaling metrics and their listener. See metrics.h.
+/* The hub's scaling metrics, the streams it keeps, and their listener. See metrics.h.
  *
  * Each text is made from scratch: the deployments from the store (their bounds), then
  * what waits and runs, from the queue when it is shared (Redis: the streams' lengths,
@@ -297,6 +297,24 @@ static int write_rows(const rows *list, int queue_up, pn_buf *out) {
   return rc;
 }
 
+/* The finished predictions' streams the hub keeps for replays (api_predictions.c). */
+static int write_retained_streams(const pn_hub *hub, pn_buf *out) {
+  size_t count, bytes;
+  pn_hub_streams_retained(hub, &count, &bytes);
+  int rc = pn_metrics_write_header(out, "pinion_streams_retained", PN_METRIC_GAUGE,
+                                   "Finished predictions whose event streams the hub keeps in "
+                                   "memory for replays (at most PINION_STREAM_RETAIN_MAX).");
+  if (rc == 0)
+    rc = pn_metrics_write_sample(out, "pinion_streams_retained", NULL, 0, (double)count);
+  if (rc == 0)
+    rc = pn_metrics_write_header(out, "pinion_streams_retained_bytes", PN_METRIC_GAUGE,
+                                 "Bytes the events of those streams take (at most "
+                                 "PINION_STREAM_RETAIN_BYTES).");
+  if (rc == 0)
+    rc = pn_metrics_write_sample(out, "pinion_streams_retained_bytes", NULL, 0, (double)bytes);
+  return rc;
+}
+
 int pn_hub_metrics_write(pn_hub *hub, pn_buf *out) {
   rows list = {pn_calloc(PN_HUB_METRICS_TARGETS_MAX, sizeof *list.items), 0};
   if (!list.items)
@@ -312,6 +330,8 @@ int pn_hub_metrics_write(pn_hub *hub, pn_buf *out) {
   }
   if (rc == 0)
     rc = write_rows(&list, queue_up, out);
+  if (rc == 0)
+    rc = write_retained_streams(hub, out);
   free_rows(&list);
   return rc;
 }

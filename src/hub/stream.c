@@ -56,7 +56,8 @@ struct pn_hub_stream {
   subscriber *subscribers;
   size_t subscriber_count;
   struct event *keepalive;
-  struct event *watch; /* the slow-reader check, while there are readers */
+  struct event *watch;   /* the slow-reader check, while there are readers */
+  const char *id_prefix; /* borrowed: a string literal */
   int finished;
 };
 
@@ -192,10 +193,11 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg) {
   send_all(arg, ": keep-alive\n\n", 14);
 }
 
-pn_hub_stream *pn_hub_stream_new(struct event_base *base) {
+pn_hub_stream *pn_hub_stream_new(struct event_base *base, const char *id_prefix) {
   pn_hub_stream *stream = pn_calloc(1, sizeof *stream);
   if (!stream)
     return NULL;
+  stream->id_prefix = id_prefix;
   stream->keepalive = event_new(base, -1, EV_PERSIST, on_keepalive, stream);
   stream->watch = event_new(base, -1, EV_PERSIST, on_watch, stream);
   return stream;
@@ -237,8 +239,9 @@ void pn_hub_stream_free(pn_hub_stream *stream) {
   pn_free(stream);
 }
 
-int pn_hub_stream_format(size_t id, const char *event, const char *data, pn_buf *out) {
-  int rc = pn_buf_appendf(out, "id: %zu\nevent: %s\n", id, event);
+int pn_hub_stream_format(const char *id_prefix, size_t id, const char *event, const char *data,
+                         pn_buf *out) {
+  int rc = pn_buf_appendf(out, "id: %s%zu\nevent: %s\n", id_prefix, id, event);
   /* Readers end a line at CRLF, LF or a lone CR: each of them starts a new data line,
    * so that no text can end the data early and start a field of its own. */
   const char *line = data;
@@ -288,7 +291,8 @@ int pn_hub_stream_publish(pn_hub_stream *stream, const char *event, const char *
     stream->first_id = 1;
   pn_buf text;
   pn_buf_init(&text, (size_t)1 << 30);
-  if (pn_hub_stream_format(stream->first_id + stream->count, event, data, &text) < 0) {
+  if (pn_hub_stream_format(stream->id_prefix, stream->first_id + stream->count, event, data,
+                           &text) < 0) {
     pn_buf_free(&text);
     return PN_ENOMEM;
   }
@@ -304,12 +308,36 @@ int pn_hub_stream_publish(pn_hub_stream *stream, const char *event, const char *
   return 0;
 }
 
+size_t pn_hub_stream_kept_bytes(const pn_hub_stream *stream) {
+  return sizeof *stream + stream->history_bytes +
+         stream->capacity * (sizeof *stream->events + sizeof *stream->lengths);
+}
+
 void pn_hub_stream_finish(pn_hub_stream *stream, const char *done_data) {
   if (stream->finished)
     return;
   pn_hub_stream_publish(stream, "done", done_data);
   stream->finished = 1;
   end_all(stream);
+}
+
+int pn_hub_stream_resume_after(const char *id_prefix, const char *last_event_id, size_t *after) {
+  *after = 0;
+  if (!last_event_id || !*last_event_id)
+    return 0;
+  size_t prefix_length = strlen(id_prefix);
+  if (strncmp(last_event_id, id_prefix, prefix_length) != 0)
+    return PN_ENOENT;
+  const char *digits = last_event_id + prefix_length;
+  size_t count = strspn(digits, "0123456789");
+  /* 19 digits always fit a 64-bit size_t; ids past them were never sent. */
+  if (count == 0 || count > 19 || digits[count] || digits[0] == '0')
+    return PN_ENOENT;
+  size_t number = 0;
+  for (size_t i = 0; i < count; i++)
+    number = number * 10 + (size_t)(digits[i] - '0');
+  *after = number;
+  return 0;
 }
 
 static void on_connection_closed(struct evhttp_connection *connection, void *arg) {
@@ -351,7 +379,9 @@ int pn_hub_stream_subscribe(pn_hub_stream *stream, struct evhttp_request *reques
   evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
   evhttp_send_reply_start(request, 200, "OK");
   /* Replays the events after Last-Event-ID that the history still holds. */
-  size_t after = last_event_id ? (size_t)strtoul(last_event_id, NULL, 10) : 0;
+  size_t after = 0;
+  if (pn_hub_stream_resume_after(stream->id_prefix, last_event_id, &after) < 0)
+    after = 0;
   size_t start = after >= stream->first_id ? after - stream->first_id + 1 : 0;
   for (size_t i = start; i < stream->count; i++)
     send_text(request, stream->events[i], stream->lengths[i]);

@@ -5,7 +5,9 @@
  * follows the HTML standard's rules, and compared.
  *
  * Invariants: a hub event reads back with its id, its name and its text (line breaks
- * become "\n", all that SSE can carry); a serve event's data reads back as equal JSON;
+ * become "\n", all that SSE can carry), and the id read back is where a reader that
+ * sends it as Last-Event-ID resumes; a Last-Event-ID that resumes anywhere is exactly
+ * the id of that position (hub/stream.c); a serve event's data reads back as equal JSON;
  * a filter that parses maps to a mask whose JSON form parses to the same mask. */
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -93,10 +95,11 @@ static int same(const pn_buf *buf, const char *text, size_t length) {
 static void check_hub_event(const char *text, size_t id) {
   static const char *const names[] = {"output", "logs", "error", "done"};
   const char *name = names[id % 4];
+  const char *prefix = id % 2 ? "row-" : "";
   pn_buf written, expected;
   pn_buf_init(&written, LIMIT);
   pn_buf_init(&expected, LIMIT);
-  if (pn_hub_stream_format(id, name, text, &written) < 0)
+  if (pn_hub_stream_format(prefix, id, name, text, &written) < 0)
     abort();
   for (const char *at = text; *at; at++) {
     if (*at == '\r' && at[1] == '\n')
@@ -106,14 +109,37 @@ static void check_hub_event(const char *text, size_t id) {
   read_event event;
   read_event_init(&event);
   read_stream(written.data, written.length, &event);
-  char id_text[32];
-  int id_length = snprintf(id_text, sizeof id_text, "%zu", id);
+  char id_text[40];
+  int id_length = snprintf(id_text, sizeof id_text, "%s%zu", prefix, id);
   if (!same(&event.id, id_text, (size_t)id_length) || !same(&event.name, name, strlen(name)) ||
       !same(&event.data, expected.data ? expected.data : "", expected.length))
+    abort();
+  size_t after = 0;
+  if (id && (pn_hub_stream_resume_after(prefix, id_text, &after) < 0 || after != id))
     abort();
   read_event_free(&event);
   pn_buf_free(&written);
   pn_buf_free(&expected);
+}
+
+/* A Last-Event-ID that a stream resumes after is the id it would have sent there. */
+static void check_resume(const char *last_event_id) {
+  static const char *const prefixes[] = {"", "row-", "expired-"};
+  for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+    size_t after = 0;
+    if (pn_hub_stream_resume_after(prefixes[i], last_event_id, &after) < 0) {
+      if (after)
+        abort();
+      continue;
+    }
+    char id_text[40];
+    if (after)
+      snprintf(id_text, sizeof id_text, "%s%zu", prefixes[i], after);
+    else
+      id_text[0] = '\0'; /* none: from the start */
+    if (strcmp(id_text, last_event_id) != 0)
+      abort();
+  }
 }
 
 static void check_serve_event(const json_t *data) {
@@ -157,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!text)
     return 0;
   check_hub_event(text, size);
+  check_resume(text);
   pn_free(text);
   json_t *value = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
   if (value) {

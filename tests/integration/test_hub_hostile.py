@@ -5,6 +5,7 @@ import gzip
 import io
 import json
 import os
+import re
 import socket
 import tarfile
 import threading
@@ -14,7 +15,7 @@ import pytest
 import requests
 import urllib3
 
-from hub_harness import Hub, problem
+from hub_harness import Hub, problem, sse_events
 
 SCHEMA = json.dumps({"openapi": "3.0.2", "info": {"title": "Cog", "version": "0.1.0"},
                      "paths": {}, "components": {"schemas": {}}}).encode()
@@ -343,6 +344,134 @@ def test_a_reader_that_stops_reading_is_dropped_and_history_is_bounded(streams):
         assert not replay.startswith(b"id: 1\n")
     finally:
         slow.close()
+
+
+def retained_streams(hub, expected, timeout=10):
+    """Scrapes /metrics (each text at most a second old) until pinion_streams_retained
+    reads `expected`; returns the samples."""
+    from test_hub_metrics import scrape
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(hub)
+        if samples.get("pinion_streams_retained") == expected:
+            return samples
+        assert time.monotonic() < deadline, (samples.get("pinion_streams_retained"), expected)
+        time.sleep(0.2)
+
+
+def run_streamed(hub, **inputs):
+    """Creates a flood prediction and reads its stream live, from creation to `done`."""
+    prediction = start(hub, **inputs)
+    response = open_stream(prediction)
+    assert response.status_code == 200, response.text
+    events = sse_events(response.text)
+    assert events[-1][0] == "done", events
+    return prediction, events
+
+
+# What a stream rebuilt from the row of a prediction of flood(count=3, log=True) holds:
+# the logs in one event first, then each output, then done; its ids are its own.
+REBUILT = [("logs", "row-1", "line 0\nline 1\nline 2\n"), ("output", "row-2", "0:"),
+           ("output", "row-3", "1:"), ("output", "row-4", "2:"), ("done", "row-5", "{}")]
+
+
+def is_live_shape(events):
+    """Read live, flood(count=3, log=True) has its logs between the outputs, each event
+    numbered from 1, and ends with done."""
+    assert [e[0] for e in events].count("logs") >= 2, events
+    assert [e[2] for e in events if e[0] == "output"] == ["0:", "1:", "2:"], events
+    assert [e[1] for e in events] == [str(i) for i in range(1, len(events) + 1)], events
+    assert events[-1] == ("done", str(len(events)), "{}"), events
+    return True
+
+
+def get_stream(prediction, last_event_id=None):
+    """Reads a finished prediction's stream to its end; asserts it ends at once."""
+    headers = {"Accept": "text/event-stream"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    began = time.monotonic()
+    response = requests.get(prediction["urls"]["stream"], headers=headers, timeout=10)
+    assert time.monotonic() - began < 5
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/event-stream"
+    return sse_events(response.text)
+
+
+def metrics_hub(tmp_path, env):
+    from test_hub_metrics import TOKEN
+    token_file = tmp_path / "metrics.token"
+    token_file.write_text(TOKEN + "\n")
+    return Hub(tmp_path / "data", args=["--metrics-listen", "127.0.0.1:0",
+                                        "--metrics-token-file", str(token_file)],
+               extra_env=env)
+
+
+def start_metrics_hub(server):
+    server.start()
+    server.metrics_url = re.findall(r"metrics on (http://[0-9.]+:[0-9]+/metrics)",
+                                    server.read_log())[-1]
+    return server
+
+
+def test_finished_streams_kept_are_capped_and_the_oldest_goes_first(tmp_path):
+    """PINION_STREAM_RETAIN_MAX=3: the fourth finished prediction's stream evicts the
+    first's, whose readers then get the stream rebuilt from the row (ids `row-N`); the
+    other three replay the events their readers saw live, with the same ids. A reader
+    that resumes the evicted stream with one of its ids gets an `error` event saying it
+    is gone, then `done`: never a gap, never an end without `done`."""
+    server = start_metrics_hub(metrics_hub(tmp_path, {"PINION_STREAM_RETAIN_MAX": "3"}))
+    try:
+        server.flood = server.push(None, "alice/flood", cwd=FLOOD)
+        assert retained_streams(server, 0)["pinion_streams_retained_bytes"] == 0
+        runs = [run_streamed(server, count=3, interval=0.2, log=True) for _ in range(4)]
+        assert all(is_live_shape(live) for _, live in runs)
+        samples = retained_streams(server, 3)
+        # Three small streams: their structs, events and indexes, well under 64 KiB.
+        assert 3 * 200 < samples["pinion_streams_retained_bytes"] < 65536
+        replays = [get_stream(p) for p, _ in runs]
+        assert replays[0] == REBUILT
+        assert replays[1:] == [live for _, live in runs[1:]]
+        # Last-Event-ID: a kept stream resumes after it, in its own numbering...
+        assert get_stream(runs[1][0], "3") == runs[1][1][3:]
+        # ...a rebuilt one after one of its own ids...
+        assert get_stream(runs[0][0], "row-3") == REBUILT[3:]
+        # ...and an id of the stream that went cannot be honoured: it says so and ends.
+        for stale in ("3", runs[0][1][-1][1], "expired-2", "1733:5"):
+            events = get_stream(runs[0][0], stale)
+            assert [(e[0], e[1]) for e in events] == [("error", "expired-1"),
+                                                       ("done", "expired-2")], (stale, events)
+            detail = json.loads(events[0][2])["detail"]
+            assert "no longer keeps" in detail and "PINION_STREAM_RETAIN_MAX" in detail
+            assert events[1][2] == '{"reason":"error"}'
+        assert retained_streams(server, 3)["pinion_streams_retained"] == 3
+    finally:
+        server.stop()
+
+
+def test_live_streams_are_never_evicted_even_when_nothing_is_kept(tmp_path):
+    """PINION_STREAM_RETAIN_BYTES=0 keeps no finished stream, yet a prediction still
+    queued or running when another finishes (and evicts) keeps its live stream: readers
+    opened before and after get its events as they come, logs between outputs."""
+    server = start_metrics_hub(metrics_hub(tmp_path, {"PINION_STREAM_RETAIN_BYTES": "0"}))
+    try:
+        server.flood = server.push(None, "alice/flood", cwd=FLOOD)
+        first = start(server, count=3, interval=0.3, log=True)
+        second = start(server, count=3, interval=0.3, log=True)
+        early = open_stream(second)
+        assert early.status_code == 200, early.text
+        first_live = sse_events(open_stream(first).text)
+        assert is_live_shape(first_live)
+        # The first finished and was evicted at once; the second is still live.
+        late = open_stream(second)
+        assert late.status_code == 200, late.text
+        late_events, early_events = sse_events(late.text), sse_events(early.text)
+        assert is_live_shape(early_events) and late_events == early_events
+        assert retained_streams(server, 0)["pinion_streams_retained_bytes"] == 0
+        assert get_stream(first) == REBUILT
+        assert get_stream(second) == REBUILT
+    finally:
+        server.stop()
 
 
 # --- bodies and rate limits --------------------------------------------------------------

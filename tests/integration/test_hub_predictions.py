@@ -326,12 +326,15 @@ def test_streams_rebuilt_from_rows_split_lines_and_end_with_done(tmp_path):
     stream = server.url + "/v1/streams/" + prediction["urls"]["stream"].split("/")[-1]
     try:
         response = requests.get(stream, timeout=10)
-        assert response.text.startswith("id: 1\nevent: logs\ndata: step 1\ndata: step 2\ndata: \n\n")
+        # Its own ids (row-N): a Last-Event-ID of the live stream is told apart.
+        assert response.text.startswith(
+            "id: row-1\nevent: logs\ndata: step 1\ndata: step 2\ndata: \n\n")
         events = sse_events(response.text)
-        assert events == [("logs", "1", "step 1\nstep 2\n"), ("output", "2", "one\ntwo"),
-                          ("output", "3", "three"), ("done", "4", "{}")]
-        replay = requests.get(stream, timeout=10, headers={"Last-Event-ID": "2"})
-        assert [e[1] for e in sse_events(replay.text)] == ["3", "4"]
+        assert events == [("logs", "row-1", "step 1\nstep 2\n"),
+                          ("output", "row-2", "one\ntwo"), ("output", "row-3", "three"),
+                          ("done", "row-4", "{}")]
+        replay = requests.get(stream, timeout=10, headers={"Last-Event-ID": "row-2"})
+        assert [e[1] for e in sse_events(replay.text)] == ["row-3", "row-4"]
     finally:
         server.stop()
 

@@ -312,13 +312,43 @@ static void route_match_refuses_nul_and_slash_in_segments(void **state) {
 static void stream_event_breaks_lines_at_cr_lf_and_crlf(void **state) {
   pn_buf out;
   pn_buf_init(&out, 4096);
-  assert_int_equal(pn_hub_stream_format(7, "output", "a\revent: done\r\nb\nc", &out), 0);
+  assert_int_equal(pn_hub_stream_format("", 7, "output", "a\revent: done\r\nb\nc", &out), 0);
   assert_string_equal(out.data, "id: 7\nevent: output\ndata: a\ndata: event: done\ndata: b\n"
                                 "data: c\n\n");
   pn_buf_reset(&out);
-  assert_int_equal(pn_hub_stream_format(8, "done", "{}", &out), 0);
+  assert_int_equal(pn_hub_stream_format("", 8, "done", "{}", &out), 0);
   assert_string_equal(out.data, "id: 8\nevent: done\ndata: {}\n\n");
+  pn_buf_reset(&out);
+  assert_int_equal(pn_hub_stream_format("row-", 9, "done", "{}", &out), 0);
+  assert_string_equal(out.data, "id: row-9\nevent: done\ndata: {}\n\n");
   pn_buf_free(&out);
+}
+
+/* A reader resumes after an id of the stream's own form; any other Last-Event-ID (an
+ * id of the prediction's stream that expired, read against one rebuilt from its row)
+ * is told apart, never read as a position in the wrong numbering. */
+static void stream_resume_after_reads_only_the_streams_own_ids(void **state) {
+  size_t after = 99;
+  assert_int_equal(pn_hub_stream_resume_after("", NULL, &after), 0);
+  assert_int_equal(after, 0);
+  assert_int_equal(pn_hub_stream_resume_after("row-", "", &after), 0);
+  assert_int_equal(after, 0);
+  assert_int_equal(pn_hub_stream_resume_after("", "7", &after), 0);
+  assert_int_equal(after, 7);
+  assert_int_equal(pn_hub_stream_resume_after("row-", "row-12", &after), 0);
+  assert_int_equal(after, 12);
+  assert_int_equal(pn_hub_stream_resume_after("", "9999999999999999999", &after), 0);
+  assert_true(after == (size_t)9999999999999999999u);
+  assert_int_equal(pn_hub_stream_resume_after("row-", "7", &after), PN_ENOENT);
+  assert_int_equal(after, 0);
+  assert_int_equal(pn_hub_stream_resume_after("", "row-7", &after), PN_ENOENT);
+  assert_int_equal(pn_hub_stream_resume_after("row-", "row-", &after), PN_ENOENT);
+  assert_int_equal(pn_hub_stream_resume_after("row-", "row-07", &after), PN_ENOENT);
+  assert_int_equal(pn_hub_stream_resume_after("row-", "row-0", &after), PN_ENOENT);
+  assert_int_equal(pn_hub_stream_resume_after("", "7 ", &after), PN_ENOENT);
+  assert_int_equal(pn_hub_stream_resume_after("", "-7", &after), PN_ENOENT);
+  assert_int_equal(pn_hub_stream_resume_after("", "1733:5", &after), PN_ENOENT);
+  assert_int_equal(pn_hub_stream_resume_after("", "10000000000000000000", &after), PN_ENOENT);
 }
 
 static void store_sessions_end_by_expiry_deletion_and_revocation(void **state) {
@@ -447,6 +477,7 @@ int main(void) {
       cmocka_unit_test(route_match_decodes_segments),
       cmocka_unit_test(route_match_refuses_nul_and_slash_in_segments),
       cmocka_unit_test(stream_event_breaks_lines_at_cr_lf_and_crlf),
+      cmocka_unit_test(stream_resume_after_reads_only_the_streams_own_ids),
       cmocka_unit_test(store_keeps_rows_and_pages_newest_first),
       cmocka_unit_test(store_tokens_resolve_until_revoked),
       cmocka_unit_test(store_sessions_end_by_expiry_deletion_and_revocation),
