@@ -4,7 +4,9 @@
  * `pip freeze` from the image itself, then add the labels (spec §7.3) and
  * /src/.cog/openapi_schema.json in a small build on top, so labels that change every
  * time (created, revision) never invalidate a cached layer. Weight files go in layers of their own: the ignore
- * file handed to the engine is the project's .dockerignore plus those files. */
+ * file handed to the engine is the project's .dockerignore plus those files. On a base
+ * made by `pinion base build`, pinion's runtime compiles in the base's builder image, so
+ * that the build needs no network (see docs/internals/image.md). */
 #include "image/image.h"
 
 #include "core/alloc.h"
@@ -241,7 +243,6 @@ static int step_line(const char *line) {
   return strncmp(line, "STEP ", 5) == 0 || (line[0] == '#' && strstr(line, "] [")) ||
          strstr(line, "Using cache") != NULL;
 }
-
 
 static void on_build_line(const char *line, void *arg) {
   progress *view = arg;

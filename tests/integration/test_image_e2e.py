@@ -261,13 +261,18 @@ def _offline_project(tmp_path, **changes):
 def test_a_build_on_a_pinion_base_needs_no_network(base_image, tmp_path):
     """Issue #14 item 11: on a base made by `pinion base build`, `pinion build` works with
     no network at all, from scratch (--no-cache): pinion's runtime compiles in the base's
-    builder image, and system_packages and python_packages the base has are not fetched.
-    The image then runs, offline too."""
+    builder image, and system_packages and python_packages the base has (numpy pinned to
+    its version there) are not fetched. The image then runs, offline too. The fixture's run step and predictor report the
+    network interfaces they see: only lo, so no step had a network to use."""
     interfaces = subprocess.run(["unshare", "--net", "cat", "/proc/net/dev"], capture_output=True,
                                 text=True, timeout=30)
     assert interfaces.returncode == 0, interfaces.stderr
     assert [line.split(":")[0].strip() for line in interfaces.stdout.splitlines()[2:]] == ["lo"]
-    project = _offline_project(tmp_path)
+    # numpy pinned to the version Debian installed in the base: pip needs no index for it.
+    numpy = _podman("run", "--rm", "--network=none", base_image, "python3", "-c",
+                    "import numpy; print(numpy.__version__)")
+    assert numpy.returncode == 0, numpy.stderr
+    project = _offline_project(tmp_path, **{"    - numpy\n": "    - numpy==%s\n" % numpy.stdout.strip()})
     built = _offline("build", "-t", OFFLINE, "--base-image", base_image, "--no-cache",
                      "--progress", "plain", cwd=project, timeout=BUILD_TIMEOUT)
     assert built.returncode == 0, built.stderr[-4000:]
@@ -275,7 +280,9 @@ def test_a_build_on_a_pinion_base_needs_no_network(base_image, tmp_path):
     # The steps that install what the base lacks name it first; they found nothing.
     assert [line for line in built.stderr.splitlines() if line.startswith("pinion: ")] == []
     result = _offline("predict", "--image", OFFLINE, "-i", "text=offline", cwd=tmp_path, timeout=120)
-    assert (result.returncode, result.stdout) == (0, "offline: 5, built offline, PIL 9\n"), result.stderr
+    # The build's run step and the running model saw only a loopback interface.
+    assert (result.returncode, result.stdout) == (0, "offline: 5, built on lo, PIL 9, runs on lo\n"), \
+        result.stderr
     _podman("rmi", "-f", OFFLINE)
 
 
@@ -313,6 +320,22 @@ def test_an_offline_build_says_pip_needs_an_index(base_image, tmp_path):
         "python_packages or python_requirements). A build without network uses only the Python " \
         "packages its base image has" in built.stderr, built.stderr[-4000:]
     assert time.monotonic() - started < 300
+
+
+def test_an_offline_pull_of_the_base_points_to_pinion_base_build(tmp_path):
+    """Issue #14 item 11, with the real engine: with no network, the base image cannot be
+    pulled (a name no test stores, so the engine must try), and the build says that
+    `pinion base build` makes one that needs no registry."""
+    project = _offline_project(tmp_path)
+    base = "docker.io/pinion-test/no-such-base:3.11"
+    built = _offline("build", "-t", OFFLINE + "-pull", "--base-image", base, cwd=project, timeout=120)
+    assert built.returncode == 1, built.stderr[-4000:]
+    assert ("hint: the base image %s could not be pulled. Without a registry, make a Debian base "
+            "from Debian's packages and build on it:\n"
+            "  pinion base build --python 3.11 -t pinion-base:3.11\n"
+            "  pinion build --base-image pinion-base:3.11\n"
+            "(`pinion base build` needs a Debian mirror; builds on its base then need no network; "
+            "docs/guide.md)\n" % base) in built.stderr, built.stderr[-4000:]
 
 
 def test_inspect_missing_image_says_what_to_do():
