@@ -10,7 +10,8 @@
 
 #include <string.h>
 
-#define HINTS_LIMIT (64 * 1024)
+#define HINTS_LIMIT (64 * 1024) /* one hint; there are at most HINTS_COUNT */
+#define HINTS_COUNT 5
 
 int pn_image_pull_failure_line(const char *line) {
   /* Lines podman, buildah and docker print when they cannot pull an image (no network,
@@ -128,44 +129,65 @@ static void append_base_command(pn_buf *out, const char *python, const char *pac
   pn_buf_appendf(out, "\n  pinion build --base-image pinion-base:%s\n", python);
 }
 
+/* One hint is written whole into `one`, then moved to `out`: a hint that would pass
+ * HINTS_LIMIT (a list of thousands of packages) is replaced by a line that says so, so
+ * that what is printed is never a hint cut in the middle. */
+static void hint_begin(pn_buf *one) { pn_buf_init(one, HINTS_LIMIT); }
+
+static void hint_end(pn_buf *out, pn_buf *one) {
+  if (pn_buf_error(one))
+    pn_buf_append_str(out, "hint: (one hint is left out: it would be longer than 64 KiB; the "
+                           "build's lines above name what is missing)\n");
+  else
+    pn_buf_append(out, one->data, one->length);
+  pn_buf_free(one);
+}
+
 char *pn_image_build_hints(const pn_image_build_trouble *trouble, const char *base_image,
                            int given_base, const char *python) {
-  pn_buf out;
-  pn_buf_init(&out, HINTS_LIMIT);
+  pn_buf out, one;
+  pn_buf_init(&out, HINTS_COUNT * HINTS_LIMIT + 1024);
   if (trouble->pull_failed) {
-    pn_buf_appendf(&out,
+    hint_begin(&one);
+    pn_buf_appendf(&one,
                    "hint: the base image %s could not be pulled. Without a registry, make a "
                    "Debian base from Debian's packages and build on it:\n",
                    base_image);
-    append_base_command(&out, python, NULL);
-    pn_buf_append_str(&out, "(`pinion base build` needs a Debian mirror; builds on its base "
+    append_base_command(&one, python, NULL);
+    pn_buf_append_str(&one, "(`pinion base build` needs a Debian mirror; builds on its base "
                             "then need no network; docs/guide.md)\n");
+    hint_end(&out, &one);
   }
   if (trouble->apt_failed && trouble->missing_tools) {
-    pn_buf_appendf(&out,
+    hint_begin(&one);
+    pn_buf_appendf(&one,
                    "hint: apt-get could not reach a Debian mirror to install pinion's build "
                    "tools, which the base image %s lacks (%s)%s. A base made by `pinion base "
                    "build` comes with a builder image that has them, so that builds on it "
                    "need no network:\n",
                    base_image, trouble->missing_tools,
                    given_base ? " and which no builder image of it has" : "");
-    append_base_command(&out, python, NULL);
+    append_base_command(&one, python, NULL);
+    hint_end(&out, &one);
   }
   if (trouble->apt_failed && trouble->missing_packages) {
-    pn_buf_appendf(&out,
+    hint_begin(&one);
+    pn_buf_appendf(&one,
                    "hint: apt-get could not reach a Debian mirror to install the model's "
                    "system_packages that the base image %s lacks: %s. Give the build network "
                    "access to a Debian mirror, or make a base that has them (with the "
                    "--package flags the base had, if any) and build on it:\n",
                    base_image, trouble->missing_packages);
-    append_base_command(&out, python, trouble->missing_packages);
+    append_base_command(&one, python, trouble->missing_packages);
+    hint_end(&out, &one);
   }
   if (trouble->apt_failed && !trouble->missing_tools && !trouble->missing_packages)
     pn_buf_append_str(&out, "hint: apt-get could not reach a Debian mirror (a build.run or "
                             "pre_install step ran it): give the build network access to "
                             "deb.debian.org or to a mirror of it.\n");
   if (trouble->pip_requirement && trouble->pip_unreachable) {
-    pn_buf_appendf(&out,
+    hint_begin(&one);
+    pn_buf_appendf(&one,
                    "hint: pip could not reach a package index for %s (the model's "
                    "python_packages or python_requirements). A build without network uses "
                    "only the Python packages its base image has: make the base with "
@@ -173,6 +195,7 @@ char *pn_image_build_hints(const pn_image_build_trouble *trouble, const char *ba
                    "scikit-learn; `apt-cache search` finds it), or give the build network "
                    "access to PyPI.\n",
                    trouble->pip_requirement);
+    hint_end(&out, &one);
   }
   return pn_buf_take(&out);
 }

@@ -3,7 +3,8 @@
  * anything). Input: lines separated by newlines.
  *
  * Invariants: the packages kept are a part of one line (no line break); the hints are
- * made, and are empty or "hint: " paragraphs, each ending in a newline. */
+ * made, and are empty or "hint: " paragraphs, each ending in a newline; they are empty
+ * only when nothing was found to explain (a hint too long is replaced, not dropped). */
 #include "core/alloc.h"
 #include "image/build_trouble.h"
 
@@ -35,6 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_word_list(trouble.pip_requirement);
   char *hints = pn_image_build_hints(&trouble, "base", 1, "3.11");
   if (!hints || (*hints && (strncmp(hints, "hint: ", 6) != 0 || hints[strlen(hints) - 1] != '\n')))
+    abort();
+  int found = trouble.pull_failed || trouble.apt_failed ||
+              (trouble.pip_requirement && trouble.pip_unreachable);
+  if (found != (*hints != '\0'))
     abort();
   pn_free(hints);
   pn_image_build_trouble_free(&trouble);

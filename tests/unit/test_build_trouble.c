@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "image/build_trouble.h"
 
 #include <string.h>
@@ -55,8 +56,7 @@ static void test_missing_build_tools_docker_lines(void **state) {
       "#6 [pinion 2/4] RUN missing=; for package in build-essential pkg-config; do",
       "#6 0.208 pinion: build tools not in the base image: build-essential pkg-config",
       "#6 0.917 W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease",
-      "#6 ERROR: process \"/bin/sh -c ...\" did not complete successfully: exit code: 100",
-      NULL};
+      "#6 ERROR: process \"/bin/sh -c ...\" did not complete successfully: exit code: 100", NULL};
   pn_image_build_trouble trouble = {0};
   feed(&trouble, lines);
   assert_true(trouble.apt_failed);
@@ -105,8 +105,7 @@ static void test_pip_without_index(void **state) {
       "Temporary failure in name resolution')': /simple/frobnicate/",
       "ERROR: Could not find a version that satisfies the requirement frobnicate==1.0 (from "
       "versions: none)",
-      "ERROR: No matching distribution found for frobnicate==1.0",
-      NULL};
+      "ERROR: No matching distribution found for frobnicate==1.0", NULL};
   pn_image_build_trouble trouble = {0};
   feed(&trouble, lines);
   assert_false(trouble.apt_failed);
@@ -154,7 +153,13 @@ static void test_pull_failure(void **state) {
 /* Odd lines: a bare marker, a docker prefix with nothing after it, '#' alone. */
 static void test_odd_lines(void **state) {
   static const char *const lines[] = {"pinion: system_packages not in the base image:",
-                                      "#", "#12", "#12 ", "#12 0.5", "#12 0.5 ", "", NULL};
+                                      "#",
+                                      "#12",
+                                      "#12 ",
+                                      "#12 0.5",
+                                      "#12 0.5 ",
+                                      "",
+                                      NULL};
   pn_image_build_trouble trouble = {0};
   feed(&trouble, lines);
   pn_image_note_build_line(&trouble, "W: Failed to fetch x");
@@ -166,6 +171,40 @@ static void test_odd_lines(void **state) {
   pn_image_build_trouble_free(&trouble);
 }
 
+/* Thousands of missing packages would make a hint longer than 64 KiB: it is replaced
+ * by a line that says so, never printed cut in the middle; the other hints stay. */
+static void test_a_hint_too_long_is_left_out_whole(void **state) {
+  pn_buf line;
+  pn_buf_init(&line, 1 << 20);
+  pn_buf_append_str(&line, "pinion: system_packages not in the base image:");
+  for (int i = 0; i < 5000; i++)
+    pn_buf_appendf(&line, " package%05d", i);
+  assert_false(pn_buf_error(&line));
+  const char *const lines[] = {
+      "[2/2] STEP 2/12: RUN missing=; ...",
+      line.data,
+      "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease",
+      "ERROR: Could not find a version that satisfies the requirement frob==1",
+      "Network is unreachable",
+      NULL};
+  pn_image_build_trouble trouble = {0};
+  feed(&trouble, lines);
+  assert_non_null(trouble.missing_packages);
+  assert_int_equal(strlen(trouble.missing_packages), 5000 * 13 - 1);
+  char *hints = pn_image_build_hints(&trouble, "localhost/pinion-base:3.11", 1, "3.11");
+  assert_string_equal(
+      hints, "hint: (one hint is left out: it would be longer than 64 KiB; the build's lines "
+             "above name what is missing)\n"
+             "hint: pip could not reach a package index for frob==1 (the model's python_packages "
+             "or python_requirements). A build without network uses only the Python packages "
+             "its base image has: make the base with Debian's package of it (--package "
+             "python3-NAME, e.g. python3-sklearn for scikit-learn; `apt-cache search` finds "
+             "it), or give the build network access to PyPI.\n");
+  pn_free(hints);
+  pn_image_build_trouble_free(&trouble);
+  pn_buf_free(&line);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_missing_system_packages_without_mirror),
@@ -175,6 +214,7 @@ int main(void) {
       cmocka_unit_test(test_pip_reachable_gives_no_hint),
       cmocka_unit_test(test_pull_failure),
       cmocka_unit_test(test_odd_lines),
+      cmocka_unit_test(test_a_hint_too_long_is_left_out_whole),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
