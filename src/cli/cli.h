@@ -16,7 +16,7 @@ extern const struct pn_cli_command *const pn_cli_commands[];
 extern const struct pn_cli_command pn_cli_predict_command, pn_cli_run_command, pn_cli_train_command,
     pn_cli_schema_command, pn_cli_init_command, pn_cli_serve_command, pn_cli_build_command,
     pn_cli_push_command, pn_cli_inspect_command, pn_cli_base_command, pn_cli_exec_command,
-    pn_cli_hub_command, pn_cli_director_command;
+    pn_cli_hub_command, pn_cli_director_command, pn_cli_deploy_command;
 
 const struct pn_cli_command *pn_cli_find(const char *name);
 /* Prints the top-level help to stdout. */

@@ -19,7 +19,7 @@ const struct pn_cli_command *const pn_cli_commands[] = {
     &pn_cli_predict_command, &pn_cli_run_command, &pn_cli_train_command, &pn_cli_serve_command,
     &pn_cli_schema_command,
     &pn_cli_init_command,     &pn_cli_build_command, &pn_cli_push_command, &pn_cli_inspect_command,
-    &pn_cli_exec_command,     &pn_cli_base_command, &pn_cli_hub_command, &pn_cli_director_command, &help_command,
+    &pn_cli_exec_command,     &pn_cli_base_command, &pn_cli_hub_command, &pn_cli_director_command, &pn_cli_deploy_command, &help_command,
     &version_command,         NULL,
 };
 

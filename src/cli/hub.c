@@ -178,6 +178,8 @@ static int run_hub(int argc, char **argv) {
       {"--queue-consumers", NULL, &consumers},
       {"--python", NULL, &options.python},
       {"--port-file", NULL, &options.port_file},
+      {"--metrics-listen", NULL, &options.metrics_listen},
+      {"--metrics-token-file", NULL, &options.metrics_token_file},
       {NULL, NULL, NULL},
   };
   int more;
@@ -292,6 +294,15 @@ const struct pn_cli_command pn_cli_hub_command = {
     "      --bundle-max-entries N  Files and folders in a pushed bundle (default\n"
     "                           100000; also PINION_BUNDLE_MAX_ENTRIES)\n"
     "      --port-file PATH     Write the port listened on to PATH\n"
+    "      --metrics-listen HOST:PORT\n"
+    "                           Serve GET /metrics (Prometheus text: per deployment\n"
+    "                           and busy version, queue depth, predictions in flight,\n"
+    "                           instances, min/max and desired instances) there, and\n"
+    "                           nothing else (default: no metrics). Never on --listen:\n"
+    "                           keep it where only Prometheus reaches it, or add\n"
+    "      --metrics-token-file FILE\n"
+    "                           Scrapes must send the file's first line (16 bytes or\n"
+    "                           more) as `Authorization: Bearer TOKEN`\n"
     "      --isolation MODE     How pushed models run (default bubblewrap):\n"
     "                           bubblewrap  folder versions in a bubblewrap sandbox (no\n"
     "                                       view of the data folder, an empty environment,\n"

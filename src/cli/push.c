@@ -136,10 +136,12 @@ static int hub_request(const char *hub, const char *method, const char *path, co
   return rc;
 }
 
-/* POSTs a new version to the hub: a tar bundle, or JSON describing an image. */
+/* POSTs a new version to the hub: a tar bundle (with `gpu`, its cog.yaml's build.gpu, in
+ * the query), or JSON describing an image. */
 static int send_version(const char *hub, const char *model, const char *token, int public,
-                        const char *content_type, const pn_buf *body, upload *state) {
-  char *path = pn_strfmt("/v1/models/%s/versions%s", model, public ? "?visibility=public" : "");
+                        int gpu, const char *content_type, const pn_buf *body, upload *state) {
+  char *path = pn_strfmt("/v1/models/%s/versions?gpu=%s%s", model, gpu ? "true" : "false",
+                         public ? "&visibility=public" : "");
   int rc = path ? hub_request(hub, "POST", path, token, content_type, body, state) : PN_ENOMEM;
   pn_free(path);
   return rc;
@@ -219,15 +221,27 @@ static int image_version_body(const char *image, pn_buf *body) {
     json_decref(labels);
     return -1;
   }
-  json_t *document = json_pack("{s:s, s:o}", "image", image, "openapi_schema", schema);
+  /* Whether the model needs a GPU: Cog's build.gpu, in the run.cog.config label. */
+  json_t *config = json_loads(json_string_value(json_object_get(labels, "run.cog.config"))
+                                  ? json_string_value(json_object_get(labels, "run.cog.config"))
+                                  : "{}",
+                              0, NULL);
+  int gpu = json_is_true(json_object_get(json_object_get(config, "build"), "gpu"));
+  json_decref(config);
+  json_t *document = json_pack("{s:s, s:o, s:b}", "image", image, "openapi_schema", schema,
+                               "gpu", gpu);
   int rc = document ? pn_json_write(document, PN_JSON_COMPACT, body) : -1;
   json_decref(document);
   json_decref(labels);
   return rc < 0 ? -1 : 0;
 }
 
-/* The model folder as a deterministic tar with its schema at .cog/openapi_schema.json. */
-static int pack_folder(const char *config_name, const char *python, pn_buf *tar) {
+/* The model folder as a deterministic tar with its schema at .cog/openapi_schema.json;
+ * *gpu is its cog.yaml's build.gpu. */
+static int pack_folder(const char *config_name, const char *python, pn_buf *tar, int *gpu) {
+  pn_config *config = pn_cli_load_config(config_name, 1);
+  *gpu = config && config->build.gpu;
+  pn_config_free(config);
   json_t *schema = NULL;
   if (pn_cli_describe_model(config_name, python, &schema) != 0)
     return -1;
@@ -366,12 +380,12 @@ static int run_push_to_hub(int argc, char **argv) {
   pn_buf body;
   pn_buf_init(&body, (size_t)8 << 30);
   const char *content_type = "application/x-tar";
-  int rc;
+  int rc, gpu = 0;
   if (image) {
     content_type = "application/json";
     rc = image_version_body(image, &body);
   } else {
-    rc = pack_folder(config_name, python, &body);
+    rc = pack_folder(config_name, python, &body, &gpu);
   }
   if (rc < 0) {
     pn_buf_free(&body);
@@ -380,7 +394,7 @@ static int run_push_to_hub(int argc, char **argv) {
   pn_progress progress;
   pn_progress_init(&progress, pn_progress_wanted(quiet));
   upload state = {.progress = &progress};
-  rc = send_version(hub, model, token, public, content_type, &body, &state);
+  rc = send_version(hub, model, token, public, gpu, content_type, &body, &state);
   pn_buf_free(&body);
   int exit_code = 1;
   if (rc < 0 || state.error)

@@ -322,3 +322,43 @@ int pn_metrics_write(const pn_metrics *set, pn_buf *out) {
     rc = append_metric(out, set->metrics[i]);
   return rc;
 }
+
+/* --- families written by their owner ------------------------------------------------- */
+
+int pn_metrics_write_header(pn_buf *out, const char *name, enum pn_metric_type type,
+                            const char *help) {
+  if (!valid_name(name, 1) || !valid_text(help) || type == PN_METRIC_HISTOGRAM ||
+      (type == PN_METRIC_COUNTER) != ends_with(name, "_total"))
+    return PN_EINVAL;
+  int rc = pn_buf_appendf(out, "# HELP %s ", name);
+  if (rc == 0)
+    rc = append_escaped(out, help, 0);
+  return rc == 0 ? pn_buf_appendf(out, "\n# TYPE %s %s\n", name,
+                                  type == PN_METRIC_COUNTER ? "counter" : "gauge")
+                 : rc;
+}
+
+int pn_metrics_write_sample(pn_buf *out, const char *name, const pn_metric_label *labels,
+                            size_t label_count, double value) {
+  if (!valid_name(name, 1))
+    return PN_EINVAL;
+  for (size_t i = 0; i < label_count; i++)
+    if (!valid_name(labels[i].name, 0) || strncmp(labels[i].name, "__", 2) == 0 ||
+        (labels[i].value && strlen(labels[i].value) > PN_METRICS_TEXT_LENGTH_MAX))
+      return PN_EINVAL;
+  int rc = pn_buf_append_str(out, name);
+  size_t written = 0;
+  for (size_t i = 0; i < label_count && rc == 0; i++) {
+    if (!labels[i].value || !*labels[i].value)
+      continue;
+    rc = pn_buf_appendf(out, "%s%s=\"", written++ ? "," : "{", labels[i].name);
+    if (rc == 0)
+      rc = append_escaped(out, labels[i].value, 1);
+    if (rc == 0)
+      rc = pn_buf_append(out, "\"", 1);
+  }
+  if (rc == 0 && written)
+    rc = pn_buf_append(out, "}", 1);
+  char number[32];
+  return rc == 0 ? pn_buf_appendf(out, " %s\n", format_number(value, number, sizeof number)) : rc;
+}

@@ -69,4 +69,29 @@ void pn_metric_observe(pn_metric *metric, size_t series, double value);
  * `out`'s ceiling is reached. */
 int pn_metrics_write(const pn_metrics *set, pn_buf *out);
 
+/* Metrics whose series are known only when they are written (the hub's, one series per
+ * deployment): the caller writes a family's header, then its samples, each with any
+ * number of labels. Names and labels follow the rules above (PN_EINVAL otherwise, with
+ * nothing appended); label values are escaped. A label whose value is NULL or "" is
+ * left out, as Prometheus reads an empty label. */
+typedef struct pn_metric_label {
+  const char *name;
+  const char *value;
+} pn_metric_label;
+
+/* Appends `# HELP name help` and `# TYPE name type` (counters and gauges only). */
+int pn_metrics_write_header(pn_buf *out, const char *name, enum pn_metric_type type,
+                            const char *help);
+/* Appends one sample line: `name{labels} value`. */
+int pn_metrics_write_sample(pn_buf *out, const char *name, const pn_metric_label *labels,
+                            size_t label_count, double value);
+
+/* Reads one sample back from text in that format (another pinion's GET /metrics, which
+ * the hub reads for `pinion_slots`): the value of the first line that is `name`, with no
+ * labels, then spaces or tabs and a number (a timestamp may follow). Comment lines and
+ * other metrics are skipped. 0 and *value set when found; PN_ENOENT when no such line;
+ * PN_EINVAL when the line is there but its value is not a finite number. `text` need
+ * not end in a NUL. src/core/metrics_read.c; fuzzed by fuzz_metrics_read. */
+int pn_metrics_read_sample(const char *text, size_t length, const char *name, double *value);
+
 #endif

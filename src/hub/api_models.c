@@ -396,6 +396,21 @@ void pn_hub_version_get(pn_hub_request *request) {
   json_decref(version);
 }
 
+/* pinion's addition: what running a version outside the hub needs (`pinion deploy
+ * kubernetes`): {"kind": "image"|"folder", "image": the reference or null, "gpu"}. */
+void pn_hub_version_runtime(pn_hub_request *request) {
+  json_t *version = version_visible(request, NULL);
+  if (!version)
+    return;
+  const char *kind = text_of(version, "kind");
+  int image = kind && strcmp(kind, "image") == 0;
+  pn_hub_reply(request, 200,
+               json_pack("{s:s, s:s?, s:b}", "kind", image ? "image" : "folder", "image",
+                         image ? text_of(version, "source") : NULL, "gpu",
+                         json_is_true(json_object_get(version, "gpu"))));
+  json_decref(version);
+}
+
 /* Points the model's latest_version_id at its newest remaining version. */
 static int refresh_latest(pn_hub *hub, json_t *model) {
   pn_store_query query = {.parent = text_of(model, "id"), .limit = 1};
@@ -577,10 +592,10 @@ int pn_hub_bundle_record(pn_hub *hub, const char *account, const char *owner, co
   char now[40];
   pn_hub_now(now);
   char *key = pn_strfmt("%s/%s:%s", owner, name, found->id);
-  json_t *version =
-      json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s?}", "key", key, "id", found->id, "model",
-                text_of(model, "id"), "created_at", now, "cog_version", PN_COG_VERSION,
-                "openapi_schema", found->schema, "kind", "bundle", "source", found->dir);
+  json_t *version = json_pack(
+      "{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s?, s:b}", "key", key, "id", found->id, "model",
+      text_of(model, "id"), "created_at", now, "cog_version", PN_COG_VERSION, "openapi_schema",
+      found->schema, "kind", "bundle", "source", found->dir, "gpu", found->gpu);
   rc = version ? save_version(hub, model, version, is_new) : PN_ENOMEM;
   json_t *stored = NULL;
   if (rc == 0 && key && pn_store_get(hub->store, PN_STORE_VERSIONS, key, &stored) == 0) {
@@ -632,10 +647,11 @@ static void push_image(pn_hub_request *request, json_t *body) {
   pn_hub_now(now);
   char *key = pn_strfmt("%s:%s", text_of(model, "id"), id);
   const char *cog_version = text_of(body, "cog_version");
-  json_t *version = json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s}", "key", key, "id", id,
-                              "model", text_of(model, "id"), "created_at", now, "cog_version",
-                              cog_version ? cog_version : PN_COG_VERSION, "openapi_schema", schema,
-                              "kind", "image", "source", image);
+  json_t *version = json_pack("{s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:s, s:b}", "key", key,
+                              "id", id, "model", text_of(model, "id"), "created_at", now,
+                              "cog_version", cog_version ? cog_version : PN_COG_VERSION,
+                              "openapi_schema", schema, "kind", "image", "source", image, "gpu",
+                              json_is_true(json_object_get(body, "gpu")));
   pn_free(key);
   rc = save_version(request->hub, model, version, is_new);
   if (rc < 0)
@@ -725,6 +741,8 @@ static void push_bundle(pn_hub_request *request) {
     job->name = pn_strdup(request->params[1]);
     job->tar = pn_hub_body_take(request);
     job->limits = pn_hub_bundle_limits(request->hub);
+    const char *gpu = pn_hub_query(request, "gpu");
+    job->found.gpu = gpu && strcmp(gpu, "true") == 0;
   }
   int rc = job && job->account && job->owner && job->name && job->tar
                ? pn_hub_pool_submit(request->hub, push_work, push_done, job)

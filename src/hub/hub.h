@@ -43,6 +43,10 @@ typedef struct pn_hub_options {
   enum pn_isolation isolation; /* how pushed models run (hub/sandbox.h); for every deployment */
   double bundle_max_bytes;   /* unpacked bytes of a pushed bundle; 0: the default */
   double bundle_max_entries; /* entries of a pushed bundle; 0: the default */
+  /* HOST:PORT of GET /metrics (hub/metrics.h), or NULL for none; with a token file,
+   * scrapes must carry its first line as `Authorization: Bearer` */
+  const char *metrics_listen;
+  const char *metrics_token_file;
 } pn_hub_options;
 
 /* A pushed bundle's ceilings while it unpacks (the option, else PINION_BUNDLE_MAX_SIZE /
@@ -101,6 +105,7 @@ typedef struct pn_hub {
   struct pn_pool *pool;        /* blocking work (unpacking pushes) off the loop */
   /* Trainings whose weights are being published (training_publish.c) */
   struct pn_hub_publish *publishing;
+  struct pn_hub_metrics *metrics; /* the --metrics-listen listener (metrics.c), or NULL */
 } pn_hub;
 
 /* One API request while its handler runs. */
@@ -179,6 +184,10 @@ typedef json_t *(*pn_hub_render_fn)(pn_hub_request *request, const json_t *row);
 void pn_hub_reply_page(pn_hub_request *request, const char *table, pn_store_query *query,
                        pn_hub_render_fn render);
 
+/* Splits --listen's HOST:PORT (a bare PORT means 127.0.0.1); *host is pn_malloc'd.
+ * -1 when malformed. */
+int pn_hub_split_listen(const char *listen, char **host, int *port);
+
 /* `{PUBLIC}` + path, pn_malloc'd. */
 char *pn_hub_url(pn_hub *hub, const char *format, ...) __attribute__((format(printf, 2, 3)));
 /* Now as RFC 3339 with microseconds; `out` holds 40 bytes. */
@@ -224,6 +233,7 @@ typedef struct pn_hub_bundle {
   char id[65];    /* the sha256 of the tar: the version id */
   char *dir;      /* DATA/bundles/<id>, pn_malloc'd */
   json_t *schema; /* its .cog/openapi_schema.json */
+  int gpu;       /* the model needs a GPU (its cog.yaml's build.gpu, as the push said) */
   int rc;
   char *error; /* why rc < 0, pn_malloc'd, or NULL */
 } pn_hub_bundle;
@@ -286,6 +296,7 @@ void pn_hub_versions_list(pn_hub_request *request);
 void pn_hub_versions_push(pn_hub_request *request);
 void pn_hub_version_get(pn_hub_request *request);
 void pn_hub_version_delete(pn_hub_request *request);
+void pn_hub_version_runtime(pn_hub_request *request);
 
 void pn_hub_predictions_create(pn_hub_request *request);
 void pn_hub_model_predictions_create(pn_hub_request *request);

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/pool.h"
 #include "hub/ids.h"
+#include "hub/metrics.h"
 #include "hub/pages.h"
 #include "hub/route.h"
 #include "hub/sessions.h"
@@ -92,6 +93,7 @@ static const route routes[] = {
     {M_POST, "/v1/models/{}/{}/versions", pn_hub_versions_push, ACCOUNT},
     {M_GET, "/v1/models/{}/{}/versions/{}", pn_hub_version_get, ACCOUNT},
     {M_DELETE, "/v1/models/{}/{}/versions/{}", pn_hub_version_delete, ACCOUNT},
+    {M_GET, "/v1/models/{}/{}/versions/{}/runtime", pn_hub_version_runtime, ACCOUNT},
     {M_POST, "/v1/models/{}/{}/versions/{}/trainings", pn_hub_trainings_create, ACCOUNT},
     {M_POST, "/v1/models/{}/{}/predictions", pn_hub_model_predictions_create, ACCOUNT},
     {M_POST, "/v1/predictions", pn_hub_predictions_create, ACCOUNT},
@@ -872,7 +874,7 @@ static int open_store(const char *data_dir, const char *database, pn_store **sto
   return rc < 0 ? -1 : 0;
 }
 
-static int split_listen(const char *listen, char **host, int *port) {
+int pn_hub_split_listen(const char *listen, char **host, int *port) {
   const char *colon = strrchr(listen, ':');
   if (!colon) {
     *host = pn_strdup("127.0.0.1");
@@ -887,7 +889,7 @@ static int split_listen(const char *listen, char **host, int *port) {
 static int bind_http(pn_hub *hub, int *actual_port) {
   char *host = NULL;
   int port = 0;
-  if (split_listen(hub->options->listen ? hub->options->listen : "127.0.0.1:8080", &host, &port) <
+  if (pn_hub_split_listen(hub->options->listen ? hub->options->listen : "127.0.0.1:8080", &host, &port) <
       0) {
     fprintf(stderr, "error: --listen takes HOST:PORT, e.g. 127.0.0.1:8080\n");
     pn_free(host);
@@ -931,7 +933,7 @@ static int bind_internal(pn_hub *hub) {
       hub->options->internal_listen ? hub->options->internal_listen : "127.0.0.1:0";
   char *host = NULL;
   int port = 0;
-  if (split_listen(listen, &host, &port) < 0) {
+  if (pn_hub_split_listen(listen, &host, &port) < 0) {
     fprintf(stderr, "error: --internal-listen takes HOST:PORT, e.g. 127.0.0.1:0\n");
     pn_free(host);
     return -1;
@@ -1040,6 +1042,8 @@ int pn_hub_run(const pn_hub_options *options) {
       fprintf(stderr, "error: could not start the hub's worker threads\n");
       exit_code = 1;
     }
+    if (exit_code == 0 && pn_hub_metrics_open(&hub) < 0)
+      exit_code = 1;
   }
   struct event *signals[2] = {NULL, NULL};
   struct event *sweep = NULL;
@@ -1071,6 +1075,7 @@ int pn_hub_run(const pn_hub_options *options) {
   pn_pool_free(hub.pool); /* before evhttp_free: its jobs answer their requests */
   pn_hub_predictions_free(&hub);
   pn_hub_bridge_close(&hub); /* its probe's answer would go to the scheduler */
+  pn_hub_metrics_close(&hub);
   pn_queue_free(hub.queue);
   pn_scheduler_free(hub.scheduler);
   evhttp_free(hub.http);

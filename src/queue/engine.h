@@ -15,6 +15,8 @@ typedef struct pn_queue_engine {
   int (*holds)(const pn_queue *queue, const char *id);
   void (*stop_taking)(pn_queue *queue);
   int (*release)(pn_queue *queue, const char *id);
+  int (*depths)(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
+                pn_queue_depth **depths, size_t *count); /* NULL: PN_EUNSUPPORTED */
 } pn_queue_engine;
 
 struct pn_queue {

@@ -34,6 +34,7 @@ static void load(void) {
   RESOLVE(buffer_write, "redisBufferWrite");
   RESOLVE(buffer_read, "redisBufferRead");
   RESOLVE(get_reply_from_reader, "redisGetReplyFromReader");
+  RESOLVE(get_reply, "redisGetReply");
   RESOLVE(free_reply, "freeReplyObject");
 }
 

@@ -19,6 +19,7 @@ typedef struct pn_hiredis_api {
   int (*buffer_write)(redisContext *context, int *done);
   int (*buffer_read)(redisContext *context);
   int (*get_reply_from_reader)(redisContext *context, void **reply);
+  int (*get_reply)(redisContext *context, void **reply);
   void (*free_reply)(void *reply);
 } pn_hiredis_api;
 

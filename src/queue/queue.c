@@ -180,3 +180,18 @@ int pn_queue_holds(const pn_queue *queue, const char *id) {
 void pn_queue_stop_taking(pn_queue *queue) { queue->engine->stop_taking(queue); }
 
 int pn_queue_release(pn_queue *queue, const char *id) { return queue->engine->release(queue, id); }
+
+int pn_queue_depths(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
+                    pn_queue_depth **depths, size_t *count) {
+  *depths = NULL;
+  *count = 0;
+  if (!queue->engine->depths)
+    return PN_EUNSUPPORTED;
+  return queue->engine->depths(queue, keys, key_count, max, depths, count);
+}
+
+void pn_queue_depths_free(pn_queue_depth *depths, size_t count) {
+  for (size_t i = 0; depths && i < count; i++)
+    pn_free(depths[i].key);
+  pn_free(depths);
+}

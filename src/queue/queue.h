@@ -89,6 +89,25 @@ void pn_queue_stop_taking(pn_queue *queue);
  * PN_EUNSUPPORTED for the embedded engine. */
 int pn_queue_release(pn_queue *queue, const char *id);
 
+/* One target's stream as the queue sees it, for the hub's /metrics. */
+typedef struct pn_queue_depth {
+  char *key;     /* the target's key (pn_malloc'd) */
+  long waiting;  /* queued and not yet taken by any consumer */
+  long held;     /* taken by a consumer and not yet done (its lease renewed or running out) */
+  int consumers; /* consumers that read or renewed it within the lease: directors, or hubs
+                    that run predictions themselves */
+} pn_queue_depth;
+
+/* The depth of the stream of each target in `keys` (always, in that order) and then of
+ * the other targets the queue has streams for, `max` in all. Redis: SMEMBERS, then XLEN,
+ * XPENDING and XINFO CONSUMERS of every stream in one round trip: a scrape's worth of
+ * work, never a prediction's. *depths is pn_malloc'd (free it with pn_queue_depths_free).
+ * PN_EUNSUPPORTED for the embedded engine (its consumer, the hub's scheduler, knows),
+ * PN_ECLOSED when Redis is unreachable. */
+int pn_queue_depths(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
+                    pn_queue_depth **depths, size_t *count);
+void pn_queue_depths_free(pn_queue_depth *depths, size_t count);
+
 /* A parsed redis:// URL. */
 typedef struct pn_queue_redis_url {
   char host[256];

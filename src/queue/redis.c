@@ -613,6 +613,111 @@ static void redis_free(pn_queue *queue) {
   pn_free(q);
 }
 
+
+/* --- depths (the hub's /metrics) -------------------------------------------------------- */
+
+static int has_depth(const pn_queue_depth *depths, size_t count, const char *key) {
+  for (size_t i = 0; i < count; i++)
+    if (strcmp(depths[i].key, key) == 0)
+      return 1;
+  return 0;
+}
+
+static int add_depth(pn_queue_depth *depths, size_t *count, const char *key) {
+  depths[*count].key = pn_strdup(key);
+  return depths[*count].key ? (int)++*count : PN_ENOMEM;
+}
+
+/* Consumers in an XINFO CONSUMERS answer (RESP2: a flat name/value array each) whose
+ * `idle` is below the lease. */
+static int active_consumers(const redisReply *reply, long lease_ms) {
+  int active = 0;
+  for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+    const redisReply *consumer = reply->element[i];
+    for (size_t j = 0; consumer->type == REDIS_REPLY_ARRAY && j + 1 < consumer->elements; j += 2) {
+      const redisReply *name = consumer->element[j], *value = consumer->element[j + 1];
+      if (name->type == REDIS_REPLY_STRING && strcmp(name->str, "idle") == 0 &&
+          value->type == REDIS_REPLY_INTEGER && value->integer < lease_ms)
+        active++;
+    }
+  }
+  return active;
+}
+
+/* Reads the three answers of one stream (an error, such as a stream or group not made
+ * yet, counts as empty). Returns 0, or PN_ECLOSED when the connection failed. */
+static int read_depth(redis_queue *q, redisContext *context, pn_queue_depth *depth) {
+  long length = 0, pending = 0;
+  for (int step = 0; step < 3; step++) {
+    redisReply *reply = NULL;
+    if (q->api->get_reply(context, (void **)&reply) != REDIS_OK || !reply)
+      return PN_ECLOSED;
+    if (step == 0 && reply->type == REDIS_REPLY_INTEGER)
+      length = (long)reply->integer;
+    else if (step == 1 && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+             reply->element[0]->type == REDIS_REPLY_INTEGER)
+      pending = (long)reply->element[0]->integer;
+    else if (step == 2)
+      depth->consumers = active_consumers(reply, (long)(q->lease * 1000));
+    q->api->free_reply(reply);
+  }
+  depth->held = pending;
+  depth->waiting = length > pending ? length - pending : 0;
+  return 0;
+}
+
+static int redis_depths(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
+                        pn_queue_depth **out, size_t *count) {
+  redis_queue *q = (redis_queue *)queue;
+  const char *members_command[] = {"SMEMBERS", STREAMS_SET};
+  redisReply *members = command(q, 2, members_command);
+  if (!members)
+    return PN_ECLOSED;
+  pn_queue_depth *depths = pn_calloc(max ? max : 1, sizeof *depths);
+  int rc = depths ? 0 : PN_ENOMEM;
+  size_t found = 0;
+  for (size_t i = 0; i < key_count && found < max && rc >= 0; i++)
+    if (!has_depth(depths, found, keys[i]))
+      rc = add_depth(depths, &found, keys[i]);
+  for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements &&
+                     found < max && rc >= 0;
+       i++)
+    if (members->element[i]->type == REDIS_REPLY_STRING &&
+        !has_depth(depths, found, members->element[i]->str))
+      rc = add_depth(depths, &found, members->element[i]->str);
+  q->api->free_reply(members);
+  redisContext *context = rc >= 0 ? commands(q) : NULL;
+  if (rc >= 0 && !context)
+    rc = PN_ECLOSED;
+  /* Every command is written first and the answers read after: one round trip. */
+  for (size_t i = 0; i < found && rc >= 0; i++) {
+    char *stream_key = pn_strfmt(STREAM_PREFIX "%s", depths[i].key);
+    const char *length[] = {"XLEN", stream_key};
+    const char *pending[] = {"XPENDING", stream_key, GROUP};
+    const char *consumers[] = {"XINFO", "CONSUMERS", stream_key, GROUP};
+    if (!stream_key || q->api->append_command_argv(context, 2, length, NULL) != REDIS_OK ||
+        q->api->append_command_argv(context, 3, pending, NULL) != REDIS_OK ||
+        q->api->append_command_argv(context, 4, consumers, NULL) != REDIS_OK)
+      rc = stream_key ? PN_ECLOSED : PN_ENOMEM;
+    pn_free(stream_key);
+  }
+  for (size_t i = 0; i < found && rc >= 0; i++)
+    rc = read_depth(q, context, &depths[i]);
+  if (rc < 0 && context) {
+    /* Answers may be left unread on it: the connection is not reused. */
+    went_down(q, context->errstr[0] ? context->errstr : "the connection closed");
+    q->api->free(context);
+    q->commands = NULL;
+  }
+  if (rc < 0) {
+    pn_queue_depths_free(depths, found);
+    return rc;
+  }
+  *out = depths;
+  *count = found;
+  return 0;
+}
+
 static const pn_queue_engine redis_engine = {
     .name = "Redis",
     .shared = 1,
@@ -622,6 +727,7 @@ static const pn_queue_engine redis_engine = {
     .holds = redis_holds,
     .stop_taking = redis_stop_taking,
     .release = redis_release,
+    .depths = redis_depths,
 };
 
 static struct event *start_timer(redis_queue *q, long ms, event_callback_fn callback) {

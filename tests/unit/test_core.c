@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/progress.h"
 #include "core/webhook_events.h"
+#include "core/yaml_write.h"
 
 #include <jansson.h>
 
@@ -257,8 +258,53 @@ static void progress_shows_bytes_and_stays_quiet_when_hidden(void **state) {
   assert_false(pn_progress_wanted(1));
 }
 
+
+static void yaml_documents_quote_every_string_and_keep_the_order(void **state) {
+  json_t *documents = json_loads(
+      "[{\"kind\": \"Deployment\", \"values\": [\"on\", \"1.10\", \"null\", \"a \\\"b\\\"\\nc\", "
+      "\"\u00e9\"], \"count\": 3, \"ratio\": 0.5, \"yes\": true, \"8\": 8, \"a b\": 1, \"no\": false, \"nothing\": null, "
+      "\"empty\": {}, \"none\": [], \"nvidia.com/gpu\": 1}, {\"second\": \"doc\"}]",
+      0, NULL);
+  assert_non_null(documents);
+  pn_buf text;
+  pn_buf_init(&text, 1 << 16);
+  assert_int_equal(pn_yaml_write_documents(documents, &text), 0);
+  assert_string_equal(text.data, "kind: \"Deployment\"\n"
+                                 "values:\n"
+                                 "- \"on\"\n"
+                                 "- \"1.10\"\n"
+                                 "- \"null\"\n"
+                                 "- \"a \\\"b\\\"\\nc\"\n"
+                                 "- \"\u00e9\"\n"
+                                 "count: 3\n"
+                                 "ratio: 0.5\n"
+                                 "\"yes\": true\n"
+                                 "\"8\": 8\n"
+                                 "\"a b\": 1\n"
+                                 "\"no\": false\n"
+                                 "nothing: null\n"
+                                 "empty: {}\n"
+                                 "none: []\n"
+                                 "nvidia.com/gpu: 1\n"
+                                 "---\n"
+                                 "second: \"doc\"\n");
+  pn_buf_free(&text);
+  json_decref(documents);
+  pn_buf_init(&text, 1 << 16);
+  json_t *not_a_list = json_object();
+  assert_int_equal(pn_yaml_write_documents(not_a_list, &text), PN_EINVAL);
+  json_decref(not_a_list);
+  pn_buf_free(&text);
+  pn_buf_init(&text, 16);
+  json_t *long_text = json_pack("[{s:s}]", "key", "a value longer than sixteen bytes");
+  assert_int_equal(pn_yaml_write_documents(long_text, &text), PN_ETOOBIG);
+  json_decref(long_text);
+  pn_buf_free(&text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(yaml_documents_quote_every_string_and_keep_the_order),
       cmocka_unit_test(error_messages_and_names),
       cmocka_unit_test(json_strings_escape_at_every_offset),
       cmocka_unit_test(webhook_events_filter_parses_and_prints),

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "hub/ids.h"
+#include "hub/metrics.h"
 #include "hub/multipart.h"
 #include "hub/route.h"
 #include "hub/sessions.h"
@@ -414,10 +415,25 @@ static void csrf_tokens_belong_to_one_session_and_one_hub(void **state) {
   assert_false(pn_hub_session_csrf_valid(&elsewhere, "session-a", again));
 }
 
+
+static void desired_instances_cover_demand_within_the_bounds(void **state) {
+  /* min, max, slots, waiting, in flight */
+  assert_int_equal(pn_hub_desired_instances(0, 3, 1, 0, 0), 0); /* scale to zero */
+  assert_int_equal(pn_hub_desired_instances(1, 3, 1, 0, 0), 1); /* min kept */
+  assert_int_equal(pn_hub_desired_instances(0, 3, 1, 2, 0), 2);
+  assert_int_equal(pn_hub_desired_instances(0, 3, 1, 2, 1), 3);
+  assert_int_equal(pn_hub_desired_instances(0, 3, 1, 50, 3), 3); /* max caps */
+  assert_int_equal(pn_hub_desired_instances(0, 10, 4, 5, 0), 2); /* ceil(5 / 4) */
+  assert_int_equal(pn_hub_desired_instances(0, 10, 4, 4, 4), 2);
+  assert_int_equal(pn_hub_desired_instances(0, 10, 0, 3, 0), 3); /* slots < 1 read as 1 */
+  assert_int_equal(pn_hub_desired_instances(2, 5, 1, -4, -1), 2);
+}
+
 int main(void) {
   pn_alloc_install_json();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(webhook_signature_matches_the_svix_vector),
+      cmocka_unit_test(desired_instances_cover_demand_within_the_bounds),
       cmocka_unit_test(webhook_signature_rejects_a_secret_that_is_not_base64),
       cmocka_unit_test(webhook_filter_parses_names_and_rejects_others),
       cmocka_unit_test(ids_are_26_crockford_characters),

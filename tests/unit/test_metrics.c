@@ -1,5 +1,6 @@
 /* Unit tests for core/metrics.c: the text each kind of metric writes, the rules a
- * metric must follow to be added, and failures (memory, the output's ceiling). */
+ * metric must follow to be added, and failures (memory, the output's ceiling); and for
+ * core/metrics_read.c, which reads one sample back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -337,6 +338,93 @@ static void every_allocation_failure_is_reported(void **state) {
   assert_true(succeeded);
 }
 
+
+static void families_written_by_their_owner_take_several_labels(void **state) {
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  pn_metric_label deployment[] = {{"deployment", "alice/\"quoted\"\\x"}, {"version", "abc"}};
+  pn_metric_label version_only[] = {{"deployment", ""}, {"version", "def"}, {"mode", NULL}};
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_queue_depth", PN_METRIC_GAUGE,
+                                           "Queued.\nWaiting."),
+                   0);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_queue_depth", deployment, 2, 3), 0);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_queue_depth", version_only, 3, 0.5), 0);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_queue_depth", NULL, 0, 7), 0);
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_things_total", PN_METRIC_COUNTER, "T."),
+                   0);
+  char *written = pn_buf_take(&text);
+  assert_string_equal(written,
+                      "# HELP pinion_queue_depth Queued.\\nWaiting.\n"
+                      "# TYPE pinion_queue_depth gauge\n"
+                      "pinion_queue_depth{deployment=\"alice/\\\"quoted\\\"\\\\x\",version=\"abc\"} 3\n"
+                      "pinion_queue_depth{version=\"def\"} 0.5\n"
+                      "pinion_queue_depth 7\n"
+                      "# HELP pinion_things_total T.\n"
+                      "# TYPE pinion_things_total counter\n");
+  pn_free(written);
+}
+
+static void families_refuse_bad_names_and_append_nothing(void **state) {
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  pn_metric_label bad_label[] = {{"9lives", "x"}};
+  pn_metric_label reserved[] = {{"__name__", "x"}};
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_depth_total", PN_METRIC_GAUGE, "x"),
+                   PN_EINVAL);
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_things", PN_METRIC_COUNTER, "x"),
+                   PN_EINVAL);
+  assert_int_equal(pn_metrics_write_header(&text, "pinion_h", PN_METRIC_HISTOGRAM, "x"),
+                   PN_EINVAL);
+  assert_int_equal(pn_metrics_write_header(&text, "bad name", PN_METRIC_GAUGE, "x"), PN_EINVAL);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_depth", bad_label, 1, 1), PN_EINVAL);
+  assert_int_equal(pn_metrics_write_sample(&text, "pinion_depth", reserved, 1, 1), PN_EINVAL);
+  assert_int_equal(pn_metrics_write_sample(&text, "", NULL, 0, 1), PN_EINVAL);
+  assert_int_equal(text.length, 0);
+  pn_buf_free(&text);
+}
+
+static int read(const char *text, double *value) {
+  return pn_metrics_read_sample(text, strlen(text), "pinion_slots", value);
+}
+
+static void a_sample_is_read_back_from_what_the_writer_wrote(void **state) {
+  pn_metrics *set = NULL;
+  pn_metric *slots = NULL, *in_use = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec in_use_spec = {.name = "pinion_slots_in_use", .help = "in use", .type = PN_METRIC_GAUGE};
+  pn_metric_spec slots_spec = {.name = "pinion_slots", .help = "slots", .type = PN_METRIC_GAUGE};
+  assert_int_equal(pn_metrics_add(set, &in_use_spec, &in_use), 0);
+  assert_int_equal(pn_metrics_add(set, &slots_spec, &slots), 0);
+  pn_metric_set(in_use, 0, 3);
+  pn_metric_set(slots, 0, 64);
+  char *text = write_all(set);
+  double value = 0;
+  assert_int_equal(read(text, &value), 0); /* not pinion_slots_in_use, written first */
+  assert_true(value == 64);
+  pn_free(text);
+  pn_metrics_free(set);
+}
+
+static void a_sample_is_found_only_on_its_own_unlabeled_line(void **state) {
+  double value = -1;
+  assert_int_equal(read("# HELP pinion_slots 9\npinion_slots{a=\"b\"} 7\npinion_slots\t5 1700000000\n", &value), 0);
+  assert_true(value == 5);
+  assert_int_equal(read("pinion_slots 2.5", &value), 0); /* no final newline */
+  assert_true(value == 2.5);
+  value = -1;
+  assert_int_equal(read("", &value), PN_ENOENT);
+  assert_int_equal(read("pinion_slotsx 3\n pinion_slots 3\npinion_slots\n", &value), PN_ENOENT);
+  assert_int_equal(read("pinion_slots NaN\n", &value), PN_EINVAL);
+  assert_int_equal(read("pinion_slots 3x\n", &value), PN_EINVAL);
+  assert_int_equal(read("pinion_slots \npinion_slots 4\n", &value), PN_EINVAL); /* the first one counts */
+  assert_int_equal(read("pinion_slots 1234567890123456789012345678901234567890123456789012345678901234\n",
+                        &value), PN_EINVAL);
+  assert_true(value == -1);
+  /* The length bounds the read: "pinion_slots 12" cut after "1". */
+  assert_int_equal(pn_metrics_read_sample("pinion_slots 12", 14, "pinion_slots", &value), 0);
+  assert_true(value == 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_labeled_counter_shows_every_series_from_zero),
@@ -349,6 +437,10 @@ int main(void) {
       cmocka_unit_test(a_set_refuses_a_second_metric_of_a_name_and_has_a_ceiling),
       cmocka_unit_test(writing_past_the_buffers_ceiling_fails),
       cmocka_unit_test(every_allocation_failure_is_reported),
+      cmocka_unit_test(families_written_by_their_owner_take_several_labels),
+      cmocka_unit_test(families_refuse_bad_names_and_append_nothing),
+      cmocka_unit_test(a_sample_is_read_back_from_what_the_writer_wrote),
+      cmocka_unit_test(a_sample_is_found_only_on_its_own_unlabeled_line),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,221 @@
+"""The hub's /metrics (--metrics-listen): per deployment, and per version with traffic,
+what waits, what runs, the instances and their bounds, and the instances the scaling
+rule wants, read from the hub's scheduler (embedded queue) and from Redis (streams'
+lengths, pending entries and consumers). Every text passes `promtool check metrics`;
+the values asserted are the ones the predictions queued must give. Only a scrape with
+the metrics token gets them, and the public listener has no /metrics."""
+import os
+import re
+import time
+
+import pytest
+import requests
+
+import redis_harness
+from hub_harness import ROOT, Hub
+from test_director import Director, director_credential
+from test_serve_metrics import CONTENT_TYPE, check_with_promtool, parse
+
+SLOW = os.path.join(ROOT, "tests", "fixtures", "hub_slow")
+TOKEN = "metrics-token-0123456789abcdef"
+TIMEOUT = 10
+
+
+def metrics_hub(tmp_path, queue=None, args=()):
+    token_file = tmp_path / "metrics.token"
+    token_file.write_text(TOKEN + "\n")
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--metrics-listen", "127.0.0.1:0", "--metrics-token-file",
+                    str(token_file), *args]).start()
+    found = re.findall(r"metrics on (http://[0-9.]+:[0-9]+/metrics)", hub.read_log())
+    assert found, hub.read_log()
+    hub.metrics_url = found[-1]
+    return hub
+
+
+def scrape(hub):
+    response = requests.get(hub.metrics_url, headers={"Authorization": "Bearer " + TOKEN},
+                            timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == CONTENT_TYPE
+    check_with_promtool(response.text)
+    return parse(response.text)
+
+
+def series(name, deployment=None, version=None):
+    labels = []
+    if deployment:
+        labels.append('deployment="%s"' % deployment)
+    if version:
+        labels.append('version="%s"' % version)
+    return "%s{%s}" % (name, ",".join(labels))
+
+
+def target(samples, deployment=None, version=None):
+    """The six numbers of one target (None where a series is absent)."""
+    names = ("pinion_queue_depth", "pinion_predictions_in_flight", "pinion_instances",
+             "pinion_instances_min", "pinion_instances_max", "pinion_instances_desired")
+    return tuple(samples.get(series(name, deployment, version)) for name in names)
+
+
+def wait_for_target(hub, expected, timeout, deployment=None, version=None):
+    """Scrapes (each text at most a second old) until the target reads `expected`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(hub)
+        found = target(samples, deployment, version)
+        if found == expected:
+            return samples
+        assert time.monotonic() < deadline, (deployment, version, found, expected)
+        time.sleep(0.2)
+
+
+def deploy(hub, name, version, min_instances, max_instances):
+    response = hub.post("/v1/deployments", json={
+        "name": name, "model": "alice/slow", "version": version, "hardware": "cpu",
+        "min_instances": min_instances, "max_instances": max_instances})
+    assert response.status_code == 200, response.text
+
+
+def queue_on_deployment(hub, name, count, seconds):
+    ids = []
+    for n in range(count):
+        response = hub.post("/v1/deployments/alice/%s/predictions" % name,
+                            json={"input": {"n": n, "seconds": seconds}})
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+def cancel_all(hub, ids):
+    for prediction in ids:
+        hub.post("/v1/predictions/%s/cancel" % prediction)
+
+
+def test_only_a_scrape_with_the_token_reads_the_metrics(tmp_path):
+    hub = metrics_hub(tmp_path)
+    try:
+        missing = requests.get(hub.metrics_url, timeout=TIMEOUT)
+        assert missing.status_code == 401
+        assert "--metrics-token-file" in missing.json()["detail"]
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        wrong = requests.get(hub.metrics_url, headers={"Authorization": "Bearer " + TOKEN[:-1] + "x"},
+                             timeout=TIMEOUT)
+        assert wrong.status_code == 401
+        api_token = requests.get(hub.metrics_url,
+                                 headers={"Authorization": "Bearer " + hub.token("alice")},
+                                 timeout=TIMEOUT)
+        assert api_token.status_code == 401
+        other = requests.get(hub.metrics_url.replace("/metrics", "/v1/account"),
+                             headers={"Authorization": "Bearer " + TOKEN}, timeout=TIMEOUT)
+        assert other.status_code == 404
+        posted = requests.post(hub.metrics_url, headers={"Authorization": "Bearer " + TOKEN},
+                               timeout=TIMEOUT)
+        assert posted.status_code == 405
+        # The public listener has no /metrics, with or without a credential.
+        for headers in ({}, {"Authorization": "Bearer " + TOKEN},
+                        {"Authorization": "Bearer " + hub.token("alice")}):
+            public = requests.get(hub.url + "/metrics", headers=headers, timeout=TIMEOUT)
+            assert public.status_code == 404 and "pinion_queue_depth" not in public.text
+        # An empty hub: the queue answered, no targets.
+        assert scrape(hub) == {"pinion_queue_up": 1.0}
+    finally:
+        hub.stop()
+
+
+def test_a_bad_token_file_or_address_stops_the_hub_with_the_reason(tmp_path):
+    short = tmp_path / "short.token"
+    short.write_text("abc\n")
+    from hub_harness import pinion
+    result = pinion("hub", "--data", str(tmp_path / "a"), "--listen", "127.0.0.1:0",
+                    "--metrics-listen", "127.0.0.1:0", "--metrics-token-file", str(short),
+                    timeout=20)
+    assert result.returncode == 1
+    assert "holds 3 bytes on its first line; give a token of at least 16" in result.stderr
+    result = pinion("hub", "--data", str(tmp_path / "b"), "--listen", "127.0.0.1:0",
+                    "--metrics-listen", "127.0.0.1:0", "--metrics-token-file",
+                    str(tmp_path / "absent"), timeout=20)
+    assert result.returncode == 1 and "cannot read --metrics-token-file" in result.stderr
+    result = pinion("hub", "--data", str(tmp_path / "c"), "--listen", "127.0.0.1:0",
+                    "--metrics-listen", "127.0.0.1:99999", timeout=20)
+    assert result.returncode == 1 and "--metrics-listen takes HOST:PORT" in result.stderr
+
+
+def test_the_embedded_hub_counts_its_scheduler(tmp_path):
+    hub = metrics_hub(tmp_path)
+    ids = []
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        deploy(hub, "busy", version, 0, 2)
+        deploy(hub, "quiet", version, 0, 4)
+        samples = scrape(hub)
+        # Deployments are there from the start; a version without traffic is not.
+        assert target(samples, "alice/busy", version) == (0, 0, 0, 0, 2, 0)
+        assert target(samples, "alice/quiet", version) == (0, 0, 0, 0, 4, 0)
+        assert target(samples, None, version) == (None,) * 6
+        ids = queue_on_deployment(hub, "busy", 5, 60)
+        direct = hub.post("/v1/predictions", json={"version": version,
+                                                   "input": {"n": 9, "seconds": 60}})
+        assert direct.status_code == 201, direct.text
+        ids.append(direct.json()["id"])
+        # Two instances (max_instances) take one each; three wait; two are wanted.
+        wait_for_target(hub, (3, 2, 2, 0, 2, 2), 60, "alice/busy", version)
+        # The version's own target (max 1) runs the direct prediction.
+        samples = wait_for_target(hub, (0, 1, 1, 0, 1, 1), 60, None, version)
+        assert target(samples, "alice/quiet", version) == (0, 0, 0, 0, 4, 0)
+        assert samples["pinion_queue_up"] == 1
+        cancel_all(hub, ids)
+        # Idle instances stay up for --idle-timeout; the rule wants none of them.
+        wait_for_target(hub, (0, 0, 2, 0, 2, 0), 30, "alice/busy", version)
+    finally:
+        cancel_all(hub, ids)
+        hub.stop()
+
+
+@pytest.fixture(scope="module")
+def redis():
+    server = redis_harness.Redis().start()
+    yield server
+    server.close()
+
+
+@pytest.mark.skipif(not redis_harness.available(),
+                    reason="redis-server is not installed (scripts/install-deps)")
+def test_a_hub_on_redis_counts_streams_pending_entries_and_directors(tmp_path, redis):
+    queue = redis_harness.fresh_url(redis.url())
+    hub = metrics_hub(tmp_path, queue=queue,
+                      args=["--queue-lease", "1", "--queue-consumers", "directors"])
+    director = None
+    ids = []
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        deploy(hub, "busy", version, 0, 3)
+        deploy(hub, "warm", version, 1, 4)
+        ids = queue_on_deployment(hub, "busy", 4, 4)
+        # No director yet: everything waits in the stream; three are wanted (max 3).
+        samples = scrape(hub)
+        assert target(samples, "alice/busy", version) == (4, 0, 0, 0, 3, 3)
+        assert target(samples, "alice/warm", version) == (0, 0, 0, 1, 4, 1)
+        assert samples["pinion_queue_up"] == 1
+        _, credential_file = director_credential(hub, tmp_path)
+        director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_slow",
+                            ["--deployment", "alice/busy"])
+        # One director with one slot: one pending entry, three waiting, one consumer.
+        wait_for_target(hub, (3, 1, 1, 0, 3, 3), 30, "alice/busy", version)
+        # All done (acknowledged and deleted): the director idles, none is wanted.
+        wait_for_target(hub, (0, 0, 1, 0, 3, 0), 40, "alice/busy", version)
+        assert [hub.get("/v1/predictions/" + i).json()["output"] for i in ids] == [0, 1, 2, 3]
+        director.stop()
+        director = None
+        # Redis gone: the hub says so and leaves the counts out rather than guess (the
+        # text is made again once the last is a second old).
+        redis.stop()
+        time.sleep(1.2)
+        samples = scrape(hub)
+        assert samples["pinion_queue_up"] == 0
+        assert target(samples, "alice/busy", version) == (None, None, None, 0, 3, None)
+    finally:
+        if director:
+            director.stop()
+        cancel_all(hub, ids)
+        hub.stop()
