@@ -137,8 +137,16 @@ static int run_build(int argc, char **argv) {
     return 1;
   int exit_code = 1;
   if (dockerfile_only) {
-    char *dockerfile = NULL, *error = NULL;
-    int rc = pn_image_project_dockerfile(config, base_image, &dockerfile, &error);
+    /* On a base made by `pinion base build`, stage 1 starts from its builder: the
+     * Dockerfile printed is the one a build would use when an engine has both. */
+    char *dockerfile = NULL, *error = NULL, *builder = NULL;
+    pn_image_engine engine;
+    char *engine_error = NULL;
+    if (base_image && pn_image_engine_find(engine_name, &engine, &engine_error) == 0)
+      builder = pn_image_find_builder(&engine, base_image);
+    pn_free(engine_error);
+    int rc = pn_image_project_dockerfile(config, base_image, builder, &dockerfile, &error);
+    pn_free(builder);
     if (rc == 0) {
       fputs(dockerfile, stdout);
       exit_code = 0;

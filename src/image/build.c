@@ -4,7 +4,9 @@
  * `pip freeze` from the image itself, then add the labels (spec §7.3) and
  * /src/.cog/openapi_schema.json in a small build on top, so labels that change every
  * time (created, revision) never invalidate a cached layer. Weight files go in layers of their own: the ignore
- * file handed to the engine is the project's .dockerignore plus those files. */
+ * file handed to the engine is the project's .dockerignore plus those files. On a base
+ * made by `pinion base build`, pinion's runtime compiles in the base's builder image, so
+ * that the build needs no network (see docs/internals/image.md). */
 #include "image/image.h"
 
 #include "core/alloc.h"
@@ -17,6 +19,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/version.h"
+#include "image/build_trouble.h"
 #include "image/dockerfile.h"
 
 #include <fnmatch.h>
@@ -134,8 +137,9 @@ static char *read_project_file(const pn_config *config, const char *name) {
 }
 
 /* The plan and the weights of a project; the caller frees both. */
-static int plan_project(const pn_config *config, const char *base_image, weight_list *weights,
-                        pn_image_plan *plan, char **error) {
+static int plan_project(const pn_config *config, const char *base_image,
+                        const char *builder_image, weight_list *weights, pn_image_plan *plan,
+                        char **error) {
   memset(weights, 0, sizeof *weights);
   weights->ignore = read_project_file(config, ".dockerignore");
   find_weights(config, weights);
@@ -152,6 +156,7 @@ static int plan_project(const pn_config *config, const char *base_image, weight_
   }
   pn_image_dockerfile_options options = {
       .base_image = base_image,
+      .builder_image = builder_image,
       .requirements = requirements,
       .weight_files = weights->files,
       .weight_targets = weights->targets,
@@ -163,10 +168,10 @@ static int plan_project(const pn_config *config, const char *base_image, weight_
 }
 
 int pn_image_project_dockerfile(const pn_config *config, const char *base_image,
-                                char **dockerfile, char **error) {
+                                const char *builder_image, char **dockerfile, char **error) {
   weight_list weights;
   pn_image_plan plan;
-  int rc = plan_project(config, base_image, &weights, &plan, error);
+  int rc = plan_project(config, base_image, builder_image, &weights, &plan, error);
   free_weights(&weights);
   *dockerfile = rc == 0 ? pn_strdup(plan.dockerfile) : NULL;
   pn_image_plan_free(&plan);
@@ -194,9 +199,8 @@ typedef struct progress {
   pn_progress status;
   char step[48];    /* "step 3/9", from the engine's last step line */
   unsigned layers;  /* steps the engine has finished (committed or cached) */
-  int pull_failed;  /* a line said an image could not be pulled */
-  int apt_failed;   /* a line said apt-get could not reach its mirror */
   uint64_t started; /* monotonic ns */
+  pn_image_build_trouble trouble;
 } progress;
 
 /* A step finished: podman and buildah print "--> 1a2b3c" after each, docker's plain
@@ -240,29 +244,9 @@ static int step_line(const char *line) {
          strstr(line, "Using cache") != NULL;
 }
 
-/* Lines podman, buildah and docker print when they cannot pull an image (no network,
- * no registry, or a registry that does not have it). */
-int pn_image_pull_failure_line(const char *line) {
-  static const char *const signs[] = {"initializing source docker://",
-                                      "failed to resolve source metadata",
-                                      "error pinging docker registry",
-                                      "pinging container registry",
-                                      "unable to pull",
-                                      "Error response from daemon: Get \"https://",
-                                      NULL};
-  for (size_t i = 0; signs[i]; i++)
-    if (strstr(line, signs[i]))
-      return 1;
-  return 0;
-}
-
 static void on_build_line(const char *line, void *arg) {
   progress *view = arg;
-  if (pn_image_pull_failure_line(line))
-    view->pull_failed = 1;
-  if (strstr(line, "Temporary failure resolving") || strstr(line, "Could not resolve '") ||
-      strncmp(line, "W: Failed to fetch", 18) == 0)
-    view->apt_failed = 1;
+  pn_image_note_build_line(&view->trouble, line);
   if (view->plain) {
     fprintf(stderr, "%s\n", line);
     return;
@@ -293,6 +277,7 @@ static void print_tail(progress *view) {
 static void free_progress(progress *view) {
   for (size_t i = 0; i < 40; i++)
     pn_free(view->tail[i]);
+  pn_image_build_trouble_free(&view->trouble);
 }
 
 static void add_build_command(const pn_image_engine *engine, pn_image_argv *argv, int plain) {
@@ -310,9 +295,10 @@ static void add_build_command(const pn_image_engine *engine, pn_image_argv *argv
   }
 }
 
-/* Runs a build and reports a failure with the engine's last lines. */
+/* Runs a build and reports a failure with the engine's last lines; on a failure,
+ * *trouble (when given) says what the lines showed (the caller frees it). */
 static int run_build(const pn_image_argv *argv, int plain, int quiet, const char *what,
-                     int *pull_failed, int *apt_failed) {
+                     pn_image_build_trouble *trouble) {
   progress view = {.plain = plain, .quiet = quiet, .started = pn_clock_monotonic_ns()};
   pn_progress_init(&view.status, !plain && !quiet && pn_progress_wanted(0));
   int rc = pn_image_run_lines(argv, on_build_line, &view);
@@ -326,10 +312,10 @@ static int run_build(const pn_image_argv *argv, int plain, int quiet, const char
       fprintf(stderr, "error: %s failed (%s exited with %d); run again with --progress plain "
                       "for the whole log\n", what, argv->items[0], rc);
   }
-  if (pull_failed)
-    *pull_failed = rc != 0 && view.pull_failed;
-  if (apt_failed)
-    *apt_failed = rc != 0 && view.apt_failed;
+  if (trouble && rc != 0) {
+    *trouble = view.trouble;
+    memset(&view.trouble, 0, sizeof view.trouble);
+  }
   free_progress(&view);
   return rc == 0 ? 0 : PN_ECHILD;
 }
@@ -518,7 +504,7 @@ static int label_image(const pn_image_engine *engine, const pn_image_build_optio
     add_label(&argv, "org.opencontainers.image.source", source);
     add_label(&argv, "org.opencontainers.image.title", options->tag);
     pn_image_argv_add(&argv, label_dir);
-    rc = run_build(&argv, options->progress_plain, 1, "labelling the image", NULL, NULL);
+    rc = run_build(&argv, options->progress_plain, 1, "labelling the image", NULL);
   }
   pn_image_argv_free(&argv);
   json_decref(schema);
@@ -556,6 +542,24 @@ static int write_build_files(const char *tmp, const pn_image_plan *plan,
   return rc;
 }
 
+char *pn_image_find_builder(const pn_image_engine *engine, const char *base) {
+  json_t *labels = NULL, *builder_labels = NULL;
+  if (pn_image_labels(engine, base, &labels) < 0)
+    return NULL; /* not here yet: the engine pulls it, and it has no builder */
+  const char *builder = json_string_value(json_object_get(labels, PN_IMAGE_BUILDER_LABEL));
+  char *found = NULL;
+  if (builder && pn_image_labels(engine, builder, &builder_labels) == 0)
+    found = pn_strdup(builder);
+  else if (builder)
+    fprintf(stderr, "warning: %s names its builder image %s, which %s does not have; pinion's "
+                    "build tools are installed with apt-get instead, which needs a Debian "
+                    "mirror. `pinion base build` makes the base and its builder again.\n",
+            base, builder, engine->name);
+  json_decref(builder_labels);
+  json_decref(labels);
+  return found;
+}
+
 int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *options) {
   const pn_config *config = options->config;
   uint64_t started = pn_clock_monotonic_ns();
@@ -569,7 +573,8 @@ int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *
   weight_list weights;
   pn_image_plan plan;
   char *error = NULL, *tmp = NULL, *dockerfile_path = NULL, *ignore_path = NULL;
-  int rc = plan_project(config, options->base_image, &weights, &plan, &error);
+  char *builder = options->base_image ? pn_image_find_builder(engine, options->base_image) : NULL;
+  int rc = plan_project(config, options->base_image, builder, &weights, &plan, &error);
   if (rc < 0) {
     fprintf(stderr, "error: %s\n", error ? error : pn_strerror(rc));
   } else if ((rc = pn_fs_mkdtemp("pinion-build", &tmp)) < 0 ||
@@ -596,24 +601,21 @@ int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *
     if (options->no_cache)
       pn_image_argv_add(&argv, "--no-cache");
     pn_image_argv_add(&argv, config->dir);
-    int pull_failed = 0, apt_failed = 0;
-    const char *python = config->build.python_version ? config->build.python_version : "3.11";
-    rc = run_build(&argv, options->progress_plain, options->quiet, "the image build",
-                   &pull_failed, &apt_failed);
-    if (pull_failed)
-      fprintf(stderr,
-              "hint: the base image %s could not be pulled. Without a registry, make a Debian "
-              "base from Debian's packages and build on it:\n"
-              "  pinion base build --python %s -t pinion-base:%s\n"
-              "  pinion build --base-image pinion-base:%s\n"
-              "(the build still installs packages with apt-get, so it needs a Debian mirror; "
-              "docs/guide.md)\n",
-              plan.base_image, python, python, python);
-    if (apt_failed)
-      fprintf(stderr, "hint: apt-get could not reach a Debian mirror. Every build installs "
-                      "packages with apt-get (pinion's own build tools, and the model's "
-                      "system_packages), also on a `pinion base build` base: give the engine "
-                      "network access to deb.debian.org or to a mirror of it.\n");
+    pn_image_build_trouble trouble = {0};
+    rc = run_build(&argv, options->progress_plain, options->quiet, "the image build", &trouble);
+    if (rc != 0) {
+      /* Debian has no Python 3.12 for `pinion base build`: 3.11 when cog.yaml names none. */
+      char *python = pn_image_python_release(
+          config->build.python_version ? config->build.python_version : "3.11");
+      char *hints = python ? pn_image_build_hints(&trouble, plan.base_image,
+                                                  options->base_image != NULL, python)
+                           : NULL;
+      if (hints)
+        fputs(hints, stderr);
+      pn_free(hints);
+      pn_free(python);
+    }
+    pn_image_build_trouble_free(&trouble);
     pn_image_argv_free(&argv);
     if (rc == 0) {
       if (!options->quiet)
@@ -631,7 +633,41 @@ int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *
   pn_free(ignore_path);
   pn_free(error);
   pn_free(source);
+  pn_free(builder);
   free_weights(&weights);
   pn_image_plan_free(&plan);
+  return rc;
+}
+
+int pn_image_build_builder(const pn_image_engine *engine, const char *base,
+                           const char *builder) {
+  char *tmp = NULL, *dockerfile_path = NULL;
+  char *dockerfile = pn_image_builder_dockerfile(base);
+  int rc = dockerfile ? pn_fs_mkdtemp("pinion-builder", &tmp) : PN_ENOMEM;
+  if (rc == 0)
+    rc = (dockerfile_path = pn_fs_join(tmp, "Dockerfile")) ? 0 : PN_ENOMEM;
+  if (rc == 0)
+    rc = pn_fs_write(dockerfile_path, dockerfile, strlen(dockerfile));
+  if (rc < 0) {
+    fprintf(stderr, "error: could not write the builder's Dockerfile: %s\n", pn_strerror(rc));
+  } else {
+    fprintf(stderr, "Making its builder %s (pinion's build tools) with %s\n", builder,
+            engine->name);
+    pn_image_argv argv;
+    pn_image_argv_init(&argv);
+    add_build_command(engine, &argv, 0);
+    pn_image_argv_add(&argv, "-f");
+    pn_image_argv_add(&argv, dockerfile_path);
+    pn_image_argv_add(&argv, "-t");
+    pn_image_argv_add(&argv, builder);
+    pn_image_argv_add(&argv, tmp);
+    rc = run_build(&argv, 0, 0, "the builder image build", NULL);
+    pn_image_argv_free(&argv);
+  }
+  if (tmp)
+    pn_fs_remove_tree(tmp);
+  pn_free(tmp);
+  pn_free(dockerfile_path);
+  pn_free(dockerfile);
   return rc;
 }

@@ -26,10 +26,16 @@ typedef struct pn_image_build_options {
 } pn_image_build_options;
 
 /* The Dockerfile for a project, with its weight files found (what `pinion build
- * --dockerfile` prints). Returns 0 and a pn_malloc'd text in *dockerfile; PN_EINVAL
- * with *error (pn_malloc'd) on a config the generator refuses; PN_ENOMEM. */
+ * --dockerfile` prints); `builder_image` as pn_image_find_builder finds it, or NULL.
+ * Returns 0 and a pn_malloc'd text in *dockerfile; PN_EINVAL with *error (pn_malloc'd)
+ * on a config the generator refuses; PN_ENOMEM. */
 int pn_image_project_dockerfile(const pn_config *config, const char *base_image,
-                                char **dockerfile, char **error);
+                                const char *builder_image, char **dockerfile, char **error);
+
+/* The builder image of `base` when it was made by `pinion base build` (its
+ * PN_IMAGE_BUILDER_LABEL) and the engine has both, pn_malloc'd; NULL for any other
+ * base, or one not here yet. Warns on stderr when the label names a missing image. */
+char *pn_image_find_builder(const pn_image_engine *engine, const char *base);
 
 /* The org.opencontainers.image.source label for a git remote: an http(s) URL without
  * its credentials, or an scp-like or ssh:// remote made https, either less a trailing
@@ -40,10 +46,6 @@ char *pn_image_source_url(const char *remote);
 /* Builds and labels the image; prints progress to stderr. Returns 0 or a negative
  * PN_E* after printing what went wrong. */
 int pn_image_build(const pn_image_engine *engine, const pn_image_build_options *options);
-
-/* Whether an engine's build line says an image could not be pulled (the build then
- * says that `pinion base build` makes a base without a registry). */
-int pn_image_pull_failure_line(const char *line);
 
 /* The image's labels as a new JSON object (the caller decrefs it). PN_ENOENT when the
  * engine has no such image. */
@@ -61,8 +63,19 @@ int pn_image_push(const pn_image_engine *engine, const char *reference);
 void pn_image_run_prefix(const pn_image_engine *engine, pn_image_argv *argv, int gpu,
                          int interactive);
 
+/* The label of a base made by `pinion base build` that names its builder image: the
+ * base plus the packages that compile pinion's runtime, where `pinion build` compiles
+ * it with no network. */
+#define PN_IMAGE_BUILDER_LABEL "run.pinion.builder"
+
+/* Builds `builder`: `base` plus pinion's build tools, installed with apt-get (so this
+ * needs a Debian mirror). Prints progress; 0 or a negative PN_E* after saying why. */
+int pn_image_build_builder(const pn_image_engine *engine, const char *base,
+                           const char *builder);
+
 /* `pinion base build`: a Debian root file system with `python` (major.minor) and
- * `packages` (Debian package names) made by mmdebstrap and imported as `tag`. */
+ * `packages` (Debian package names) made by mmdebstrap and imported as `tag`, labelled
+ * with the name of its builder image (pn_image_builder_tag), which it then builds. */
 int pn_image_base_build(const pn_image_engine *engine, const char *python, const char *tag,
                         const char *const *packages, size_t package_count, const char *mirror);
 

@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "image/dockerfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,7 @@ int pn_image_base_build(const pn_image_engine *engine, const char *python, const
     return rc;
   }
   char *tarball = pn_fs_join(tmp, "rootfs.tar");
+  char *builder = pn_image_builder_tag(tag);
   pn_image_argv argv;
   pn_image_argv_init(&argv);
   pn_image_argv_add(&argv, "mmdebstrap");
@@ -175,6 +177,7 @@ int pn_image_base_build(const pn_image_engine *engine, const char *python, const
     pn_image_argv_add(&argv, "import");
     pn_image_argv_add(&argv, "--change=CMD [\"python3\"]");
     pn_image_argv_add(&argv, "--change=LABEL run.pinion.base=debian");
+    pn_image_argv_addf(&argv, "--change=LABEL " PN_IMAGE_BUILDER_LABEL "=%s", builder ? builder : "");
     pn_image_argv_add(&argv, tarball);
     pn_image_argv_add(&argv, tag);
     fprintf(stderr, "Importing it as %s with %s\n", tag, engine->name);
@@ -182,11 +185,18 @@ int pn_image_base_build(const pn_image_engine *engine, const char *python, const
     rc = pn_image_run(&argv, &image_id, PN_RUN_QUIET, 0);
     pn_free(image_id);
     pn_image_argv_free(&argv);
-    if (rc != 0)
+    if (rc != 0) {
       fprintf(stderr, "error: %s import failed (exit %d)\n", engine->name, rc);
+    } else if ((rc = pn_image_build_builder(engine, tag, builder)) != 0) {
+      fprintf(stderr, "error: %s was made, but not its builder %s: builds on it will install "
+                      "pinion's build tools with apt-get, which needs a Debian mirror; run "
+                      "pinion base build again when the engine reaches the mirror\n",
+              tag, builder);
+    }
   }
   pn_fs_remove_tree(tmp);
   pn_free(tmp);
   pn_free(tarball);
+  pn_free(builder);
   return rc == 0 ? 0 : PN_ECHILD;
 }

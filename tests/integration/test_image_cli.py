@@ -59,7 +59,7 @@ def test_run_dash_dash_is_exec_as_in_cog_0_9():
 
 def test_a_base_image_that_cannot_be_pulled_points_to_pinion_base_build(tmp_path):
     """Issue #14 item 11: without a registry, the build says that `pinion base build`
-    makes a base; and that a build still needs a Debian mirror."""
+    makes a base, on which builds need no network."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "podman").write_text(
@@ -81,5 +81,7 @@ def test_a_base_image_that_cannot_be_pulled_points_to_pinion_base_build(tmp_path
     assert ("hint: the base image python:3.11-slim could not be pulled. Without a registry, "
             "make a Debian base from Debian's packages and build on it:\n"
             "  pinion base build --python 3.11 -t pinion-base:3.11\n"
-            "  pinion build --base-image pinion-base:3.11\n") in result.stderr
+            "  pinion build --base-image pinion-base:3.11\n"
+            "(`pinion base build` needs a Debian mirror; builds on its base then need no network; "
+            "docs/guide.md)\n") in result.stderr
     assert "apt-get could not reach a Debian mirror" not in result.stderr

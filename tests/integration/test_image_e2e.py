@@ -22,6 +22,8 @@ import requests
 from conftest import EXAMPLES, PINION, ROOT, run_pinion
 
 BASE = "localhost/pinion-test-base:3.11"
+BUILDER = "localhost/pinion-test-base-builder:3.11"
+OFFLINE = "localhost/pinion-test-offline"
 HELLO = "localhost/pinion-test-hello"
 DIGITS = "localhost/pinion-test-digits"
 NETWORK = "localhost/pinion-test-image-network"
@@ -76,8 +78,11 @@ def _free_port():
 
 @pytest.fixture(scope="session")
 def base_image():
+    """The test base and its builder (pinion's build tools), made once and reused."""
     labels = run_pinion("inspect", BASE, timeout=60)
-    if labels.returncode == 0 and json.loads(labels.stdout).get("run.pinion.base") == "debian":
+    labels = json.loads(labels.stdout) if labels.returncode == 0 else {}
+    if labels.get("run.pinion.base") == "debian" and labels.get("run.pinion.builder") == BUILDER \
+            and run_pinion("inspect", BUILDER, timeout=60).returncode == 0:
         return BASE
     result = run_pinion("base", "build", "--python", "3.11", "-t", BASE,
                         "--package", "python3-sklearn", "--package", "python3-pil", timeout=BUILD_TIMEOUT)
@@ -232,6 +237,105 @@ def test_exec_runs_in_the_image(hello_image):
                         "import cog, sys; print(cog.__file__, sys.version_info[:2])", timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("/usr/local/lib/pinion/python/cog/__init__.py (3, 11)")
+
+
+def _offline(*args, cwd, timeout):
+    """pinion with no network at all: in a network namespace of its own, where only a
+    loopback interface exists (the engine and every build step run in it too)."""
+    return subprocess.run(["unshare", "--net", PINION, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=dict(os.environ, NO_COLOR="1"))
+
+
+def _offline_project(tmp_path, **changes):
+    """tests/fixtures/image_offline, with cog.yaml lines replaced."""
+    project = tmp_path / "offline"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "image_offline"), project)
+    config = (project / "cog.yaml").read_text()
+    for old, new in changes.items():
+        assert old in config
+        config = config.replace(old, new)
+    (project / "cog.yaml").write_text(config)
+    return project
+
+
+def test_a_build_on_a_pinion_base_needs_no_network(base_image, tmp_path):
+    """Issue #14 item 11: on a base made by `pinion base build`, `pinion build` works with
+    no network at all, from scratch (--no-cache): pinion's runtime compiles in the base's
+    builder image, and system_packages and python_packages the base has (numpy pinned to
+    its version there) are not fetched. The image then runs, offline too. The fixture's run step and predictor report the
+    network interfaces they see: only lo, so no step had a network to use."""
+    interfaces = subprocess.run(["unshare", "--net", "cat", "/proc/net/dev"], capture_output=True,
+                                text=True, timeout=30)
+    assert interfaces.returncode == 0, interfaces.stderr
+    assert [line.split(":")[0].strip() for line in interfaces.stdout.splitlines()[2:]] == ["lo"]
+    # numpy pinned to the version Debian installed in the base: pip needs no index for it.
+    numpy = _podman("run", "--rm", "--network=none", base_image, "python3", "-c",
+                    "import numpy; print(numpy.__version__)")
+    assert numpy.returncode == 0, numpy.stderr
+    project = _offline_project(tmp_path, **{"    - numpy\n": "    - numpy==%s\n" % numpy.stdout.strip()})
+    built = _offline("build", "-t", OFFLINE, "--base-image", base_image, "--no-cache",
+                     "--progress", "plain", cwd=project, timeout=BUILD_TIMEOUT)
+    assert built.returncode == 0, built.stderr[-4000:]
+    assert "FROM %s AS pinion" % BUILDER in built.stderr
+    # The steps that install what the base lacks name it first; they found nothing.
+    assert [line for line in built.stderr.splitlines() if line.startswith("pinion: ")] == []
+    result = _offline("predict", "--image", OFFLINE, "-i", "text=offline", cwd=tmp_path, timeout=120)
+    # The build's run step and the running model saw only a loopback interface.
+    assert (result.returncode, result.stdout) == (0, "offline: 5, built on lo, PIL 9, runs on lo\n"), \
+        result.stderr
+    _podman("rmi", "-f", OFFLINE)
+
+
+def test_dockerfile_on_a_pinion_base_starts_from_its_builder(base_image):
+    """`pinion build --dockerfile` prints what a build uses: stage 1 from the builder."""
+    result = run_pinion("build", "--dockerfile", "--base-image", base_image,
+                        cwd=os.path.join(EXAMPLES, "hello"), timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "FROM %s AS pinion" % BUILDER in lines
+    assert "FROM %s" % base_image in lines
+
+
+def test_an_offline_build_names_the_system_packages_the_base_lacks(base_image, tmp_path):
+    """A system_package the base does not have needs a Debian mirror: with no network the
+    build says which packages, and the `pinion base build` that makes a base with them."""
+    project = _offline_project(tmp_path, **{"    - python3-pil\n": "    - python3-pil\n    - sl\n"})
+    built = _offline("build", "-t", OFFLINE + "-sl", "--base-image", base_image, cwd=project,
+                     timeout=BUILD_TIMEOUT)
+    assert built.returncode == 1, built.stderr[-4000:]
+    assert ("hint: apt-get could not reach a Debian mirror to install the model's system_packages "
+            "that the base image %s lacks: sl. " % base_image) in built.stderr, built.stderr[-4000:]
+    assert "  pinion base build --python 3.11 -t pinion-base:3.11 --package sl\n" in built.stderr
+
+
+def test_an_offline_build_says_pip_needs_an_index(base_image, tmp_path):
+    """python_packages the base does not have need PyPI: with no network the build fails
+    at pip (after its few quick retries) and says which requirement, and what to do."""
+    project = _offline_project(tmp_path, **{"    - numpy\n": "    - numpy\n    - pinion-no-such-package==1.0\n"})
+    started = time.monotonic()
+    built = _offline("build", "-t", OFFLINE + "-pip", "--base-image", base_image, cwd=project,
+                     timeout=BUILD_TIMEOUT)
+    assert built.returncode == 1, built.stderr[-4000:]
+    assert "hint: pip could not reach a package index for pinion-no-such-package==1.0 (the model's " \
+        "python_packages or python_requirements). A build without network uses only the Python " \
+        "packages its base image has" in built.stderr, built.stderr[-4000:]
+    assert time.monotonic() - started < 300
+
+
+def test_an_offline_pull_of_the_base_points_to_pinion_base_build(tmp_path):
+    """Issue #14 item 11, with the real engine: with no network, the base image cannot be
+    pulled (a name no test stores, so the engine must try), and the build says that
+    `pinion base build` makes one that needs no registry."""
+    project = _offline_project(tmp_path)
+    base = "docker.io/pinion-test/no-such-base:3.11"
+    built = _offline("build", "-t", OFFLINE + "-pull", "--base-image", base, cwd=project, timeout=120)
+    assert built.returncode == 1, built.stderr[-4000:]
+    assert ("hint: the base image %s could not be pulled. Without a registry, make a Debian base "
+            "from Debian's packages and build on it:\n"
+            "  pinion base build --python 3.11 -t pinion-base:3.11\n"
+            "  pinion build --base-image pinion-base:3.11\n"
+            "(`pinion base build` needs a Debian mirror; builds on its base then need no network; "
+            "docs/guide.md)\n" % base) in built.stderr, built.stderr[-4000:]
 
 
 def test_inspect_missing_image_says_what_to_do():

@@ -53,8 +53,11 @@ static void check_variant(const char *name) {
   char *base_image = read_text(dir, "base-image");
   if (base_image)
     base_image[strcspn(base_image, "\n")] = '\0';
+  char *builder_image = read_text(dir, "builder-image");
+  if (builder_image)
+    builder_image[strcspn(builder_image, "\n")] = '\0';
   char *dockerfile = NULL, *error = NULL;
-  int rc = pn_image_project_dockerfile(config, base_image, &dockerfile, &error);
+  int rc = pn_image_project_dockerfile(config, base_image, builder_image, &dockerfile, &error);
   if (rc != 0)
     fprintf(stderr, "%s: %s\n", name, error);
   assert_int_equal(rc, 0);
@@ -68,6 +71,7 @@ static void check_variant(const char *name) {
   pn_free(expected_path);
   pn_free(dockerfile);
   pn_free(base_image);
+  pn_free(builder_image);
   pn_config_free(config);
   pn_free(dir);
 }
@@ -75,6 +79,7 @@ static void check_variant(const char *name) {
 #define VARIANT(name)                                                                          \
   static void test_variant_##name(void **state) { check_variant(#name); }
 VARIANT(cpu_minimal)
+VARIANT(base_builder)
 VARIANT(cpu_python38)
 VARIANT(cpu_requirements)
 VARIANT(cpu_python_packages)
@@ -96,7 +101,7 @@ VARIANT(weights)
 static void test_code_is_last_layer(void **state) {
   pn_config *config = load(DATA "cpu_requirements");
   char *dockerfile = NULL, *error = NULL;
-  assert_int_equal(pn_image_project_dockerfile(config, NULL, &dockerfile, &error), 0);
+  assert_int_equal(pn_image_project_dockerfile(config, NULL, NULL, &dockerfile, &error), 0);
   const char *last = strrchr(dockerfile, '\n');
   while (last > dockerfile && last[-1] != '\n')
     last--;
@@ -170,7 +175,7 @@ static void test_gpu_conflict_fails_generation(void **state) {
   pn_free(config->build.cuda);
   config->build.cuda = pn_strdup("12.8");
   char *dockerfile = NULL, *error = NULL;
-  assert_int_equal(pn_image_project_dockerfile(config, NULL, &dockerfile, &error), PN_EINVAL);
+  assert_int_equal(pn_image_project_dockerfile(config, NULL, NULL, &dockerfile, &error), PN_EINVAL);
   assert_null(dockerfile);
   assert_non_null(strstr(error, "torch 2.5.1 is incompatible with CUDA 12.8"));
   pn_free(error);
@@ -209,7 +214,7 @@ static void test_large_files_get_own_layers(void **state) {
   setenv("PINION_WEIGHTS_THRESHOLD", "1024", 1);
   pn_config *config = load(dir);
   char *dockerfile = NULL, *error = NULL;
-  assert_int_equal(pn_image_project_dockerfile(config, NULL, &dockerfile, &error), 0);
+  assert_int_equal(pn_image_project_dockerfile(config, NULL, NULL, &dockerfile, &error), 0);
   unsetenv("PINION_WEIGHTS_THRESHOLD");
   const char *layer = strstr(dockerfile, "COPY [\"weights/model.bin\", \"/src/weights/model.bin\"]");
   assert_non_null(layer);
@@ -231,6 +236,42 @@ static void test_default_tag(void **state) {
   tag = pn_image_default_tag("/x/an-extremely-long-folder-name-for-a-model");
   assert_int_equal(strlen(tag), 30);
   pn_free(tag);
+}
+
+static void test_builder_tag(void **state) {
+  static const char *const cases[][2] = {
+      {"pinion-base:3.11", "pinion-base-builder:3.11"},
+      {"localhost/pinion-test-base:3.11", "localhost/pinion-test-base-builder:3.11"},
+      {"localhost:5000/base", "localhost:5000/base-builder"},
+      {"localhost:5000/team/base:v2", "localhost:5000/team/base-builder:v2"},
+      {"base", "base-builder"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *tag = pn_image_builder_tag(cases[i][0]);
+    assert_string_equal(tag, cases[i][1]);
+    pn_free(tag);
+  }
+}
+
+/* The builder image installs exactly the packages stage 1 checks for, so a build on
+ * it finds none missing. */
+static void test_builder_dockerfile(void **state) {
+  char *dockerfile = pn_image_builder_dockerfile("localhost/pinion-base:3.11");
+  assert_non_null(strstr(dockerfile, "\nFROM localhost/pinion-base:3.11\nRUN missing=; for package in "
+                                     "build-essential pkg-config libevent-dev "));
+  char *project = NULL, *error = NULL;
+  pn_config *config = load(DATA "base_builder");
+  assert_int_equal(pn_image_project_dockerfile(config, "localhost/pinion-base:3.11",
+                                               "localhost/pinion-base-builder:3.11", &project,
+                                               &error),
+                   0);
+  const char *install = strstr(dockerfile, "RUN missing=");
+  const char *stage1 = strstr(project, "RUN missing=");
+  assert_non_null(stage1);
+  assert_memory_equal(install, stage1, strlen(install));
+  pn_free(project);
+  pn_config_free(config);
+  pn_free(dockerfile);
 }
 
 static void test_loopback_registries(void **state) {
@@ -275,6 +316,7 @@ int main(void) {
   pn_alloc_install_json();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_variant_cpu_minimal),
+      cmocka_unit_test(test_variant_base_builder),
       cmocka_unit_test(test_variant_cpu_python38),
       cmocka_unit_test(test_variant_cpu_requirements),
       cmocka_unit_test(test_variant_cpu_python_packages),
@@ -298,6 +340,8 @@ int main(void) {
       cmocka_unit_test(test_requirement_pins),
       cmocka_unit_test(test_large_files_get_own_layers),
       cmocka_unit_test(test_default_tag),
+      cmocka_unit_test(test_builder_tag),
+      cmocka_unit_test(test_builder_dockerfile),
       cmocka_unit_test(test_loopback_registries),
       cmocka_unit_test(test_unknown_engine),
       cmocka_unit_test(test_source_label_only_from_a_remote_url),
