@@ -181,6 +181,23 @@ void pn_queue_stop_taking(pn_queue *queue) { queue->engine->stop_taking(queue); 
 
 int pn_queue_release(pn_queue *queue, const char *id) { return queue->engine->release(queue, id); }
 
+char *pn_queue_lease(const pn_queue *queue, const char *id) {
+  return queue->engine->lease ? queue->engine->lease(queue, id) : NULL;
+}
+
+int pn_queue_check_lease(pn_queue *queue, const char *id, const char *lease) {
+  if (!queue->engine->check_lease)
+    return PN_EUNSUPPORTED;
+  if (!id || !lease)
+    return PN_EINVAL;
+  return queue->engine->check_lease(queue, id, lease);
+}
+
+void pn_queue_forget(pn_queue *queue, const char *id) {
+  if (queue->engine->forget)
+    queue->engine->forget(queue, id);
+}
+
 int pn_queue_depths(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
                     pn_queue_depth **depths, size_t *count) {
   *depths = NULL;

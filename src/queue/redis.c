@@ -55,6 +55,26 @@ static const char renew_script[] =
     "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
     "return 1\n";
 
+/* Checks a lease (pn_queue_check_lease): that the entry is prediction ARGV[4]'s message,
+ * then who holds it. 1: consumer ARGV[3] does; 0: another consumer; -1: no one (the
+ * stream, the group or the pending entry is gone); -2: the entry is another
+ * prediction's; -3: the entry id is not one, or the key is not a stream. */
+static const char check_lease_script[] =
+    "local e = redis.pcall('XRANGE', KEYS[1], ARGV[2], ARGV[2])\n"
+    "if e.err then return -3 end\n"
+    "if type(e) == 'table' and #e == 1 then\n"
+    "  local f, id = e[1][2], nil\n"
+    "  for i = 1, #f, 2 do if f[i] == 'id' then id = f[i + 1] end end\n"
+    "  if id ~= ARGV[4] then return -2 end\n"
+    "end\n"
+    "local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
+    "if type(p) ~= 'table' or p.err or #p == 0 then return -1 end\n"
+    "if p[1][2] ~= ARGV[3] then return 0 end\n"
+    "return 1\n";
+
+/* The longest lease text a check reads: a consumer name, an entry id and a target key. */
+#define LEASE_MAX 1024
+
 typedef struct stream {
   char *key;       /* the Redis key: STREAM_PREFIX + the target's key */
   int capacity;    /* messages one consumer may hold at once (learned from messages) */
@@ -593,6 +613,51 @@ static int redis_release(pn_queue *queue, const char *id) {
   return rc;
 }
 
+static char *redis_lease(const pn_queue *queue, const char *id) {
+  const redis_queue *q = (const redis_queue *)queue;
+  const held *h = find_held(q, id);
+  if (!h || h->ack_pending)
+    return NULL;
+  return pn_strfmt("%s %s %s", q->name, h->entry, h->stream->key + strlen(STREAM_PREFIX));
+}
+
+static int redis_check_lease(pn_queue *queue, const char *id, const char *lease) {
+  redis_queue *q = (redis_queue *)queue;
+  size_t length = strnlen(lease, LEASE_MAX + 1);
+  const char *first = memchr(lease, ' ', length);
+  const char *second = first ? memchr(first + 1, ' ', length - (size_t)(first + 1 - lease)) : NULL;
+  if (length > LEASE_MAX || !first || first == lease || !second || second == first + 1 ||
+      !second[1])
+    return PN_EINVAL;
+  char *consumer = pn_strndup(lease, (size_t)(first - lease));
+  char *entry = pn_strndup(first + 1, (size_t)(second - first - 1));
+  char *key = pn_strfmt(STREAM_PREFIX "%s", second + 1);
+  int rc = consumer && entry && key ? 0 : PN_ENOMEM;
+  redisReply *reply = NULL;
+  if (rc == 0) {
+    const char *check[] = {"EVAL", check_lease_script, "1", key, GROUP, entry, consumer, id};
+    reply = command(q, 8, check);
+    rc = !reply                                ? PN_ECLOSED
+         : reply->type != REDIS_REPLY_INTEGER  ? PN_EINVAL /* an entry id Redis refused */
+         : reply->integer == 1 || reply->integer == -1 ? 0
+         : reply->integer == 0                 ? PN_ESTATE
+                                               : PN_EINVAL;
+  }
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(consumer);
+  pn_free(entry);
+  pn_free(key);
+  return rc;
+}
+
+static void redis_forget(pn_queue *queue, const char *id) {
+  redis_queue *q = (redis_queue *)queue;
+  held *h = find_held(q, id);
+  if (h)
+    forget(q, h);
+}
+
 static void redis_free(pn_queue *queue) {
   redis_queue *q = (redis_queue *)queue;
   struct event *timers[] = {q->poll_timer, q->renew_timer, q->reclaim_timer, q->discover_timer};
@@ -727,6 +792,9 @@ static const pn_queue_engine redis_engine = {
     .holds = redis_holds,
     .stop_taking = redis_stop_taking,
     .release = redis_release,
+    .lease = redis_lease,
+    .check_lease = redis_check_lease,
+    .forget = redis_forget,
     .depths = redis_depths,
 };
 

@@ -410,3 +410,66 @@ def test_a_deployments_predictions_go_to_its_director(tmp_path, redis):
         if director:
             director.stop()
         hub.stop()
+
+
+def test_a_report_under_a_lease_taken_over_is_refused(tmp_path, redis):
+    """The hub applies a director's report only while the lease it carries holds the
+    prediction's message: one cut off past its lease, whose message another director took
+    over, cannot store its late result. The consumers here are the test's own (XREADGROUP,
+    XCLAIM), so that who holds the message is exact."""
+    queue = redis_harness.fresh_url(redis.url())
+    number = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        credential, _ = director_credential(hub, tmp_path)
+        prediction = hub.post("/v1/predictions", json={"version": version,
+                                                       "input": {"n": 4}}).json()["id"]
+        other = hub.post("/v1/predictions", json={"version": version,
+                                                  "input": {"n": 5}}).json()["id"]
+        stream = "pinion:queue:" + version
+        taken = redis.command("XREADGROUP", "GROUP", "pinion", "old", "COUNT", "2", "STREAMS",
+                              stream, ">", database=number).split("\n")
+        # [stream, entry, "id", <id>, "capacity", n, "body", {...}, entry, ...]
+        entries = {taken[i + 2]: taken[i] for i in (1, 8)}
+        assert sorted(entries) == sorted([prediction, other]), taken
+        entry = entries[prediction]
+
+        def report(lease, output=None, event="update"):
+            body = {"event": event, "lease": lease}
+            if event == "update":
+                body.update(kind="completed", prediction={
+                    "id": prediction, "status": "succeeded", "output": output, "logs": "",
+                    "metrics": {"predict_time": 0.01}})
+            elif lease is None:
+                del body["lease"]
+            return requests.post(hub.internal_url + "/internal/director/predictions/" + prediction,
+                                 json=body, timeout=TIMEOUT,
+                                 headers={"Authorization": "Bearer " + credential})
+
+        old_lease = "old %s %s" % (entry, version)
+        assert report(old_lease, event="started").json()["status"] == "starting"
+        # Another consumer takes the message over (the old one's lease ran out).
+        assert redis.command("XCLAIM", stream, "pinion", "new", "0", entry, "JUSTID",
+                             database=number) == entry
+        late = report(old_lease, output="late")
+        assert "no longer holds prediction %s" % prediction in problem(late, 409)["detail"]
+        row = hub.get("/v1/predictions/" + prediction).json()
+        assert row["status"] != "succeeded" and row["output"] is None, row
+        # Not a lease at all, or another prediction's message: refused as malformed.
+        for lease in (None, "old", "new %s %s" % (entries[other], version),
+                      "new not-an-entry %s" % version):
+            assert "carries \"lease\"" in problem(report(lease), 400)["detail"], lease
+        # The one holding it now reports; the stored outcome is its own, once.
+        stored = report("new %s %s" % (entry, version), output="new")
+        assert stored.status_code == 200 and stored.json()["status"] == "succeeded", stored.text
+        assert hub.get("/v1/predictions/" + prediction).json()["output"] == "new"
+        # Once terminal, the late one's report is answered with what is stored (the row
+        # never changes again), so that a director that cannot tell stops retrying.
+        again = report(old_lease, output="late")
+        assert again.status_code == 200 and again.json()["status"] == "succeeded"
+        assert hub.get("/v1/predictions/" + prediction).json()["output"] == "new"
+        assert "lease" not in hub.get("/v1/predictions/" + prediction).json()
+    finally:
+        hub.stop()

@@ -73,6 +73,11 @@ static void the_embedded_queue_hands_over_at_once(void **state) {
   assert_int_equal(taken, 1);
   assert_string_equal(taken_id, "p1");
   assert_true(pn_queue_holds(queue, "p1"));
+  /* Nothing is leased: no director can report under a lease of this queue. */
+  assert_null(pn_queue_lease(queue, "p1"));
+  assert_int_equal(pn_queue_check_lease(queue, "p1", "c 1-0 version"), PN_EUNSUPPORTED);
+  pn_queue_forget(queue, "p1");
+  assert_true(pn_queue_holds(queue, "p1"));
   assert_int_equal(pn_queue_done(queue, "p1"), 0);
   assert_int_equal(pn_queue_push(queue, "", "p2", 1, body), PN_EINVAL);
   assert_int_equal(taken, 1);
