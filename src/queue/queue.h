@@ -101,6 +101,15 @@ char *pn_queue_lease(const pn_queue *queue, const char *id);
  * PN_ECLOSED when Redis is unreachable; PN_EUNSUPPORTED for the embedded engine. One
  * round trip (a script reading the entry and its pending owner). */
 int pn_queue_check_lease(pn_queue *queue, const char *id, const char *lease);
+/* A lease's parts, as pn_queue_check_lease reads them from a director's report. */
+typedef struct pn_queue_lease_parts {
+  char consumer[160]; /* the holder, host:pid:random */
+  char entry[48];     /* the stream entry's id, as Redis wrote it */
+  char key[768];      /* the target's key: a version id or deployment:OWNER/NAME */
+} pn_queue_lease_parts;
+/* Splits "<consumer> <entry> <key>" (three non-empty parts, the first two without spaces
+ * or control bytes, each within its buffer). PN_EINVAL when it is not one. */
+int pn_queue_parse_lease(const char *lease, pn_queue_lease_parts *out);
 /* Forgets held message `id` without acknowledging it or touching its lease (the hub said
  * another consumer holds it now); nothing follows. No-op when not held. */
 void pn_queue_forget(pn_queue *queue, const char *id);

@@ -72,9 +72,6 @@ static const char check_lease_script[] =
     "if p[1][2] ~= ARGV[3] then return 0 end\n"
     "return 1\n";
 
-/* The longest lease text a check reads: a consumer name, an entry id and a target key. */
-#define LEASE_MAX 1024
-
 typedef struct stream {
   char *key;       /* the Redis key: STREAM_PREFIX + the target's key */
   int capacity;    /* messages one consumer may hold at once (learned from messages) */
@@ -623,30 +620,22 @@ static char *redis_lease(const pn_queue *queue, const char *id) {
 
 static int redis_check_lease(pn_queue *queue, const char *id, const char *lease) {
   redis_queue *q = (redis_queue *)queue;
-  size_t length = strnlen(lease, LEASE_MAX + 1);
-  const char *first = memchr(lease, ' ', length);
-  const char *second = first ? memchr(first + 1, ' ', length - (size_t)(first + 1 - lease)) : NULL;
-  if (length > LEASE_MAX || !first || first == lease || !second || second == first + 1 ||
-      !second[1])
+  pn_queue_lease_parts parts;
+  if (pn_queue_parse_lease(lease, &parts) < 0)
     return PN_EINVAL;
-  char *consumer = pn_strndup(lease, (size_t)(first - lease));
-  char *entry = pn_strndup(first + 1, (size_t)(second - first - 1));
-  char *key = pn_strfmt(STREAM_PREFIX "%s", second + 1);
-  int rc = consumer && entry && key ? 0 : PN_ENOMEM;
-  redisReply *reply = NULL;
-  if (rc == 0) {
-    const char *check[] = {"EVAL", check_lease_script, "1", key, GROUP, entry, consumer, id};
-    reply = command(q, 8, check);
-    rc = !reply                                ? PN_ECLOSED
-         : reply->type != REDIS_REPLY_INTEGER  ? PN_EINVAL /* an entry id Redis refused */
-         : reply->integer == 1 || reply->integer == -1 ? 0
-         : reply->integer == 0                 ? PN_ESTATE
-                                               : PN_EINVAL;
-  }
+  char *key = pn_strfmt(STREAM_PREFIX "%s", parts.key);
+  if (!key)
+    return PN_ENOMEM;
+  const char *check[] = {"EVAL", check_lease_script, "1", key, GROUP, parts.entry,
+                         parts.consumer, id};
+  redisReply *reply = command(q, 8, check);
+  int rc = !reply                                        ? PN_ECLOSED
+           : reply->type != REDIS_REPLY_INTEGER          ? PN_EINVAL
+           : reply->integer == 1 || reply->integer == -1 ? 0
+           : reply->integer == 0                         ? PN_ESTATE
+                                                         : PN_EINVAL;
   if (reply)
     q->api->free_reply(reply);
-  pn_free(consumer);
-  pn_free(entry);
   pn_free(key);
   return rc;
 }
