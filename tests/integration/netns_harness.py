@@ -3,8 +3,13 @@ this one by a veth pair on a private /30 of 10.231.0.0/16 (one free /30 picked p
 so that runs on one machine do not collide). Processes started through `wrapper` run
 inside it and reach this host at `host_address`; `cut()` takes the link down (the host
 is cut off: connections hang, nothing is refused), `restore()` brings it back. close()
-kills whatever still runs inside, deletes the namespace (and with it the veth pair), and
-says what it had to kill. Needs root (CAP_NET_ADMIN) and iproute2."""
+kills whatever still runs inside, and with its last process the namespace and the veth
+pair are gone; it says what it had to kill.
+
+The namespace is held by a process of its own (`unshare --net sleep`), not by a name
+under /run/netns: on a machine where container engines come and go, those bind mounts
+can be swept away while a test runs, and the namespace with them. Needs root
+(CAP_NET_ADMIN), util-linux's unshare and nsenter, and iproute2."""
 import os
 import signal
 import subprocess
@@ -17,13 +22,18 @@ def available():
     """None when namespaces can be made here, else why not."""
     if os.geteuid() != 0:
         return "making network namespaces needs root (CAP_NET_ADMIN)"
-    if not os.path.exists("/usr/sbin/ip") and not os.path.exists("/sbin/ip"):
-        return "ip (iproute2) is not installed (scripts/install-deps)"
+    for tool in ("ip", "unshare", "nsenter"):
+        if not any(os.path.exists(os.path.join(d, tool)) for d in ("/usr/sbin", "/sbin",
+                                                                   "/usr/bin", "/bin")):
+            return "%s is not installed (scripts/install-deps)" % tool
     return None
 
 
-def ip(*words, check=True):
-    result = subprocess.run(["ip", *words], capture_output=True, text=True, timeout=TIMEOUT)
+def ip(*words, check=True, inside=None):
+    """Runs `ip WORDS`, in the namespace of process `inside` when given."""
+    prefix = ["nsenter", "--net=/proc/%d/ns/net" % inside, "--"] if inside else []
+    result = subprocess.run([*prefix, "ip", *words], capture_output=True, text=True,
+                            timeout=TIMEOUT)
     assert result.returncode == 0 or not check, "ip %s: %s" % (" ".join(words), result.stderr)
     return result.stdout
 
@@ -32,10 +42,16 @@ def used_addresses():
     return ip("-o", "-4", "addr", "show")
 
 
+def namespace_of(pid):
+    try:
+        return os.readlink("/proc/%d/ns/net" % pid)
+    except OSError:
+        return None
+
+
 class Host:
     def __init__(self, tag="d"):
         pid = os.getpid()
-        self.name = "pn-scale-%s-%d" % (tag, pid)
         self.host_if = "pnh%s%d" % (tag, pid % 100000)
         self.inner_if = "pnn%s%d" % (tag, pid % 100000)
         assert len(self.host_if) <= 15, self.host_if
@@ -50,16 +66,26 @@ class Host:
                 self.host_address, self.inner_address = host, inner
                 break
         assert self.host_address, "no free /30 in 10.231.0.0/16"
-        self.wrapper = ["ip", "netns", "exec", self.name]
+        self.holder = subprocess.Popen(["unshare", "--net", "sleep", "86400"],
+                                       stdin=subprocess.DEVNULL)
+        self.namespace = None
         try:
-            ip("netns", "add", self.name)
+            deadline = time.monotonic() + TIMEOUT
+            while namespace_of(self.holder.pid) in (None, namespace_of(os.getpid())):
+                assert self.holder.poll() is None, "unshare --net exited"
+                assert time.monotonic() < deadline, "unshare --net did not make a namespace"
+                time.sleep(0.01)
+            self.namespace = namespace_of(self.holder.pid)
+            self.name = "%s (held by %d)" % (self.namespace, self.holder.pid)
+            self.wrapper = ["nsenter", "--net=/proc/%d/ns/net" % self.holder.pid, "--"]
             ip("link", "add", self.host_if, "type", "veth", "peer", "name", self.inner_if,
-               "netns", self.name)
+               "netns", str(self.holder.pid))
             ip("addr", "add", self.host_address + "/30", "dev", self.host_if)
             ip("link", "set", self.host_if, "up")
-            ip("-n", self.name, "addr", "add", self.inner_address + "/30", "dev", self.inner_if)
-            ip("-n", self.name, "link", "set", self.inner_if, "up")
-            ip("-n", self.name, "link", "set", "lo", "up")
+            ip("addr", "add", self.inner_address + "/30", "dev", self.inner_if,
+               inside=self.holder.pid)
+            ip("link", "set", self.inner_if, "up", inside=self.holder.pid)
+            ip("link", "set", "lo", "up", inside=self.holder.pid)
         except BaseException:
             self.close()
             raise
@@ -76,21 +102,32 @@ class Host:
             time.sleep(0.05)
 
     def pids(self):
-        return [int(word) for word in ip("netns", "pids", self.name, check=False).split()]
+        """Processes in the namespace other than its holder."""
+        found = []
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) != self.holder.pid and \
+                    namespace_of(int(name)) == self.namespace:
+                found.append(int(name))
+        return found
 
     def close(self):
-        """Removes the namespace; returns the pids it had to kill (a leak, for the caller
-        to fail on)."""
-        leaked = self.pids()
+        """Kills what still runs inside, then the holder: the namespace and the veth pair
+        go with them. Returns the pids it had to kill (a leak, for the caller to fail
+        on)."""
+        leaked = self.pids() if self.namespace else []
         for pid in leaked:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + TIMEOUT
-        while self.pids() and time.monotonic() < deadline:
+        while self.namespace and self.pids() and time.monotonic() < deadline:
             time.sleep(0.05)
-        ip("netns", "del", self.name, check=False)
-        ip("link", "del", self.host_if, check=False)  # gone with the namespace already
-        assert self.name not in ip("netns", "list", check=False), "namespace %s stayed" % self.name
+        if self.holder.poll() is None:
+            self.holder.kill()
+        self.holder.wait(timeout=TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while self.host_if in ip("-o", "link", "show", check=False):
+            assert time.monotonic() < deadline, "%s stayed" % self.host_if
+            time.sleep(0.05)
         return leaked

@@ -287,3 +287,153 @@ def test_rounds_with_a_director_killed_mid_prediction_lose_nothing_and_finish_on
         # The killed director starts again for the next round.
         directors[victim_name] = cluster.director(victim_name, a if victim_name != "d1" else b)
     assert len(cluster.receiver.calls) == ROUNDS * ROUND_PREDICTIONS, figures
+
+
+def all_rows(cluster):
+    """Every prediction in the cluster's database: {id: (status, output)}."""
+    name = cluster.database.rsplit("/", 1)[1]
+    ids = cluster.postgres.psql("SELECT id FROM predictions", name).split()
+    return cluster.rows(ids)
+
+
+def test_a_killed_hub_replica_loses_nothing_for_clients_that_retry_on_the_other(cluster):
+    """Clients create on hub b and, when it does not answer, send the same request to hub
+    a. The hub has no idempotency key for creates (Replicate's API has none either), so a
+    create that b stored but could not answer before it died runs twice once retried:
+    the client cannot tell. What is asserted is what a client can rely on: nothing is
+    lost (each client's request has a succeeded prediction), a create that was answered
+    ran once, and the duplicates are at most the creates in flight when b died."""
+    a, b = cluster.hubs
+    for name in ("d0", "d1", "d2"):
+        cluster.director(name, a)  # they report to the hub that stays
+    count = 150
+    answered, retried = {}, set()
+    killed = []
+
+    def create_on(hub, n):
+        return hub.post("/v1/predictions", json={
+            "version": cluster.version, "input": {"n": n, "seconds": 0.0},
+            "webhook": cluster.receiver.url, "webhook_events_filter": ["completed"]})
+
+    def client(numbers):
+        for n in numbers:
+            if not killed:
+                try:
+                    response = create_on(b, n)
+                    if response.status_code == 201:
+                        answered[n] = response.json()["id"]
+                        continue
+                except requests.RequestException:
+                    pass
+            retried.add(n)
+            response = create_on(a, n)
+            assert response.status_code == 201, response.text
+            answered[n] = response.json()["id"]
+
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        futures = [pool.submit(client, range(i, count, CLIENTS)) for i in range(CLIENTS)]
+        wait_for(lambda: len(answered) >= count // 3, 60, "too few creates answered")
+        b.process.send_signal(signal.SIGKILL)
+        b.process.wait(timeout=10)
+        b.process = None
+        b.log.close()
+        for future in futures:
+            future.result(timeout=120)
+    killed.append(True)
+    assert len(answered) == count
+    rows = cluster.wait_terminal(list(all_rows(cluster)), 120)
+    runs = collections.Counter()
+    for status, output in rows.values():
+        assert status == "succeeded", rows
+        runs[int(output.split("@")[0])] += 1
+    assert sorted(runs) == list(range(count)), "lost: %s" % (set(range(count)) - set(runs))
+    for n in range(count):
+        if n not in retried:
+            assert runs[n] == 1, (n, runs[n])
+    duplicates = sum(runs[n] - 1 for n in retried)
+    assert retried and duplicates <= CLIENTS, (len(retried), duplicates)
+    # Every stored prediction, duplicates included, sent its `completed` once.
+    delivered = cluster.deliveries(list(rows), 60)
+    assert all(len(calls) == 1 for calls in delivered.values()), delivered
+    wait_for(cluster.queue_is_empty, 10, "messages stayed in the stream")
+    print("hub killed after %d answered creates: %d retried on the other hub, %d ran twice"
+          % (count - len(retried), len(retried), duplicates))
+
+
+def test_postgresql_restarted_under_load_gives_503_and_the_hubs_recover(cluster):
+    a, b = cluster.hubs
+    for name, hub in zip(("d0", "d1", "d2"), (a, b, a)):
+        cluster.director(name, hub)
+    created = create_many(cluster, range(60), 0.3)
+    wait_for(lambda: sum(status in TERMINAL for status, _ in cluster.rows(list(created))
+                         .values()) >= 6, 60, "nothing finished")
+    some = next(iter(created))
+    cluster.postgres.stop()
+    try:
+        for hub in (a, b):
+            response = hub.get("/v1/predictions/" + some)
+            detail = problem(response, 503)["detail"]
+            assert detail.startswith("The hub's database (PostgreSQL) is unavailable"), detail
+            refused = hub.post("/v1/predictions", json={"version": cluster.version,
+                                                        "input": {"n": 999}})
+            assert refused.status_code == 503, refused.text
+        time.sleep(2)  # the directors' reports fail meanwhile and are sent again
+    finally:
+        cluster.postgres.start()
+    rows = cluster.wait_terminal(list(created), 120)
+    wrong = {i: rows[i] for i, n in created.items()
+             if rows[i][0] != "succeeded" or not rows[i][1].startswith("%d@" % n)}
+    assert not wrong, wrong
+    assert len(all_rows(cluster)) == 60  # the refused create stored nothing
+    delivered = cluster.deliveries(list(created), 60)
+    assert all(len(calls) == 1 for calls in delivered.values()), delivered
+    for hub in (a, b):
+        assert hub.process.poll() is None
+        assert hub.get("/v1/predictions/" + some).status_code == 200
+    assert any("PostgreSQL" in hub.read_log() for hub in (a, b))
+    wait_for(cluster.queue_is_empty, 10, "messages stayed in the stream")
+
+
+def test_a_director_cut_off_loses_its_prediction_and_its_late_result_is_refused(cluster,
+                                                                                 network):
+    if not cluster.host:
+        pytest.skip(network)
+    a, b = cluster.hubs
+    others = [cluster.director("d0", a), cluster.director("d1", b)]
+    cut = cluster.director("cut", a, inside=True)
+    created = create_many(cluster, [0, 1, 2], 4.0)  # one each
+    held = wait_for(lambda: [i for i in created if cut.took(i)], 30,
+                    lambda: "the cut-off director took nothing:\n" + cut.read_log())
+    prediction = held[0]
+    wait_for(lambda: cluster.rows([prediction])[prediction][0] == "processing", 30,
+             "it did not start " + prediction)
+    cluster.host.cut()
+    try:
+        # Taken over once another director is free and the lease has run out.
+        wait_for(lambda: any("took over prediction %s" % prediction in d.read_log()
+                             for d in others), 30,
+                 lambda: "no one took it over:\n" + "\n".join(d.read_log() for d in others))
+        time.sleep(1.0)
+        assert cluster.rows([prediction])[prediction][0] == "processing"
+    finally:
+        cluster.host.restore()
+    rows = cluster.wait_terminal(list(created), 60)
+    assert all(rows[i] == ("succeeded", "%d@%s" % (n, rows[i][1].split("@")[1]))
+               for i, n in created.items()), rows
+    assert rows[prediction][1].split("@")[1] in ("d0", "d1"), rows[prediction]
+    # Its late result is refused by the hub, or dropped once its queue sees the message
+    # gone, whichever comes first after the link is back.
+    wait_for(lambda: ("refused a report on prediction %s" % prediction in cut.read_log() or
+                      "lease on prediction %s ran out" % prediction in cut.read_log()), 30,
+             lambda: "the late result was neither refused nor dropped:\n" + cut.read_log())
+    delivered = cluster.deliveries(list(created), 30)
+    assert all(len(calls) == 1 for calls in delivered.values()), delivered
+    assert delivered[prediction][0] == rows[prediction]
+    assert cluster.rows([prediction])[prediction] == rows[prediction]
+    # The host that was cut off works again.
+    wait_for(lambda: cut.health().get("running") == 0, 30, lambda: cut.read_log())
+    more = create_many(cluster, range(3, 15), 0.2)
+    again = cluster.wait_terminal(list(more), 60)
+    assert all(status == "succeeded" for status, _ in again.values()), again
+    assert any(output.endswith("@cut") for _, output in again.values()), again
+    wait_for(cluster.queue_is_empty, 10, "messages stayed in the stream")
