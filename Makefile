@@ -94,7 +94,15 @@ $(BUILD)/asan/bin/pinion: $(BUILD)/asan/src/cli/main.o $(BUILD)/libpinion-asan.a
 # The worker extension uses only Python's stable ABI (3.8 and later), so one build
 # serves every Python; it is found at ../lib/pinion/python beside the binary.
 .PHONY: worker
-worker: $(if $(WORKER_SRC),$(BUILD)/lib/pinion/python/_pinion.abi3.so) $(PY_OUT)
+worker: $(if $(WORKER_SRC),$(BUILD)/lib/pinion/python/_pinion.abi3.so) $(PY_OUT) $(BUILD)/lib/pinion/python.compiled
+
+# The worker's modules, byte-compiled for the build's Python: compiling them is most of
+# a trivial model's start when nothing may write __pycache__ (PYTHONDONTWRITEBYTECODE,
+# a read-only install, the hub's sandbox). checked-hash: still valid after `cp -R`
+# (install), which does not keep the sources' times. Other Pythons compile as before.
+$(BUILD)/lib/pinion/python.compiled: $(PY_OUT)
+	$(TEST_PYTHON) -m compileall -q --invalidation-mode checked-hash $(BUILD)/lib/pinion/python
+	@touch $@
 
 $(BUILD)/lib/pinion/python/_pinion.abi3.so: $(WORKER_SRC) $(wildcard src/worker/*.h)
 	@mkdir -p $(dir $@)

@@ -2,28 +2,12 @@
 
 It mirrors Cog's public surface (spec §2.1) and stays independent of pydantic: it works
 with pydantic absent, v1 or v2. The worker (`pinion_worker`) does the rest.
+
+Names are resolved on first use (a module `__getattr__`): `from cog import
+BasePredictor` imports the few lines that define it, not pathlib and typing, which
+`cog.Path` and `cog.ConcatenateIterator` need. Each name is still the one object, from
+`cog`, `from cog import *` or `cog.types`.
 """
-from __future__ import annotations
-
-import sys as _sys
-
-from .decorators import batch, concurrent, streaming
-from .exceptions import CancelationException
-from .input import FieldInfo, Input
-from .model import BaseModel
-from .predictor import BasePredictor, BaseRunner
-from .scope import current_scope, emit_metric
-from .types import (
-    AsyncConcatenateIterator,
-    ConcatenateIterator,
-    File,
-    Opaque,
-    Path,
-    Secret,
-    URLFile,
-    URLPath,
-)
-
 __version__ = "0.22.0+pinion"
 
 __all__ = [
@@ -50,20 +34,63 @@ __all__ = [
     "streaming",
 ]
 
+# Where each name lives (a module of this package).
+_HOMES = {
+    "AsyncConcatenateIterator": "_iterators",
+    "BaseModel": "model",
+    "BasePredictor": "predictor",
+    "BaseRunner": "predictor",
+    "CancelationException": "exceptions",
+    "ConcatenateIterator": "_iterators",
+    "FieldInfo": "input",
+    "File": "_files",
+    "Input": "input",
+    "Opaque": "_values",
+    "Path": "_paths",
+    "Secret": "_values",
+    "URLFile": "_files",
+    "URLPath": "_paths",
+    "batch": "decorators",
+    "concurrent": "decorators",
+    "current_scope": "scope",
+    "emit_metric": "scope",
+    "streaming": "decorators",
+}
+# Submodules that `import cog` made reachable as attributes when it imported them all.
+_SUBMODULES = ("decorators", "exceptions", "input", "model", "predictor", "scope", "types")
+
 _warned = set()
 
 
 def _deprecated_once(name, line):
     if name not in _warned:
         _warned.add(name)
-        print(line, file=_sys.stderr)
+        import sys
+
+        print(line, file=sys.stderr)
+
+
+def _import(name):
+    import sys
+
+    __import__(__name__ + "." + name)  # importlib would import itself and warnings first
+    return sys.modules[__name__ + "." + name]
 
 
 def __getattr__(name):
-    # Python 3.7+ module __getattr__: the shim prints its deprecation line when used.
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(_import(home), name)
+        globals()[name] = value  # the next lookup is a plain attribute
+        return value
+    if name in _SUBMODULES:
+        return _import(name)
+    # The shim prints its deprecation line when used.
     if name == "ExperimentalFeatureWarning":
         _deprecated_once(name, "cog.ExperimentalFeatureWarning is deprecated and has no effect")
-        from .types import ExperimentalFeatureWarning
-
-        return ExperimentalFeatureWarning
+        return _import("types").ExperimentalFeatureWarning
     raise AttributeError("module 'cog' has no attribute %r" % name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

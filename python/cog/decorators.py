@@ -1,8 +1,6 @@
 """`@cog.streaming` and `@cog.concurrent(max=N)`: markers the worker reads from the
 handler (spec §2.2); `@cog.batch(max_size=N, max_wait_ms=T)` is pinion's own
 (docs/batching.md). They set attributes and return the function unchanged."""
-from __future__ import annotations
-
 
 def streaming(fn=None):
     """Marks the handler as streaming (SSE); usable as `@streaming` or `@streaming()`."""

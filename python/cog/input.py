@@ -1,8 +1,6 @@
 """`Input(...)`: the metadata of one handler parameter (spec §2.3). It returns a
 FieldInfo that the worker reads when it describes the signature; nothing is
 validated here, the server does that in C."""
-from __future__ import annotations
-
 _MISSING = object()
 
 

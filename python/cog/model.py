@@ -1,7 +1,5 @@
 """cog.BaseModel: Cog's auto-dataclass. Every subclass becomes a dataclass, so
 output objects need no pydantic (it may be absent, v1 or v2)."""
-from __future__ import annotations
-
 import dataclasses
 
 

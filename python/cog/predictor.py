@@ -1,7 +1,5 @@
 """BaseRunner (and its deprecated alias BasePredictor): optional base classes for a
 model's class. Subclassing is not required; any class with run()/predict() works."""
-from __future__ import annotations
-
 from .scope import current_scope
 
 

@@ -5,8 +5,6 @@ predictions each see their own). Each record is checked here, applied to the
 prediction's nested metrics object, and sent to the server as a `metric` frame.
 Outside a prediction every call is a silent no-op.
 """
-from __future__ import annotations
-
 import contextvars
 import sys
 

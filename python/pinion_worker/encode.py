@@ -4,17 +4,18 @@
 RFC 6901 pointers to the strings that are local file paths. Returned file-like objects
 are first written to `<counter>.<ext>` under a per-prediction temporary folder.
 """
-from __future__ import annotations
-
-import dataclasses
-import datetime
-import enum
 import io
 import os
-import shutil
-import tempfile
+import sys
 
 _SCALARS = (str, int, float, bool, type(None))
+
+
+def _loaded(name):
+    """The module `name` if something imported it, else None. A value can only be an
+    instance of a class from a loaded module, so the encoder never imports enum,
+    datetime or dataclasses to learn that a value is not one of theirs."""
+    return sys.modules.get(name)
 
 
 def _pointer_token(key):
@@ -46,7 +47,8 @@ class Encoder:
             return [self._encode(v, "%s/%d" % (pointer, i), files) for i, v in enumerate(value)]
         if kind is dict:
             return {str(k): self._encode(v, pointer + "/" + _pointer_token(k), files) for k, v in value.items()}
-        if isinstance(value, enum.Enum):
+        enum = _loaded("enum")
+        if enum is not None and isinstance(value, enum.Enum):
             return self._encode(value.value, pointer, files)
         if isinstance(value, str):  # subclasses of the scalars, after enums
             return str(value)
@@ -60,9 +62,12 @@ class Encoder:
         if isinstance(value, io.IOBase):
             files.append(pointer)
             return self._write_file(value)
-        if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        datetime = _loaded("datetime")
+        if datetime is not None and isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
             return value.isoformat()
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(type(value), "__dataclass_fields__"):  # dataclasses.is_dataclass(), an instance
+            import dataclasses
+
             return {
                 f.name: self._encode(getattr(value, f.name), pointer + "/" + _pointer_token(f.name), files)
                 for f in dataclasses.fields(value)
@@ -85,6 +90,9 @@ class Encoder:
         raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
 
     def _write_file(self, stream):
+        import shutil
+        import tempfile
+
         if self.directory is None:
             self.directory = tempfile.mkdtemp(prefix="pinion-output-")
         name = os.path.basename(str(getattr(stream, "name", "") or ""))

@@ -4,15 +4,26 @@
 class or function, which method runs predictions, and the functions to call. Errors
 carry Cog's wording and surface as `describe_failed`.
 """
-from __future__ import annotations
-
-import importlib
-import importlib.util
-import inspect
 import os
 import sys
 
 import cog
+
+
+def _spec_functions():
+    """importlib.util's spec_from_file_location and module_from_spec. They live in the
+    import system's bootstrap modules, loaded in every interpreter; importlib.util itself
+    would import contextlib, functools and more first."""
+    bootstrap = sys.modules.get("_frozen_importlib")
+    external = sys.modules.get("_frozen_importlib_external")
+    if bootstrap is not None and external is not None:
+        spec_from_file = getattr(external, "spec_from_file_location", None)
+        from_spec = getattr(bootstrap, "module_from_spec", None)
+        if spec_from_file is not None and from_spec is not None:
+            return spec_from_file, from_spec
+    import importlib.util  # pragma: no cover - another Python implementation
+
+    return importlib.util.spec_from_file_location, importlib.util.module_from_spec
 
 
 class LoadError(Exception):
@@ -34,10 +45,11 @@ class Handler:
 def _import_module(path):
     if path.endswith(".py"):
         name = os.path.splitext(os.path.basename(path))[0]
-        spec = importlib.util.spec_from_file_location(name, os.path.abspath(path))
+        spec_from_file_location, module_from_spec = _spec_functions()
+        spec = spec_from_file_location(name, os.path.abspath(path))
         if spec is None or spec.loader is None:
             raise LoadError("cannot load predictor file %s" % path)
-        module = importlib.util.module_from_spec(spec)
+        module = module_from_spec(spec)
         # Registered before running, as `import` would: dataclasses and pickling look it up.
         sys.modules[name] = module
         try:
@@ -46,6 +58,8 @@ def _import_module(path):
             sys.modules.pop(name, None)
             raise
         return module
+    import importlib
+
     return importlib.import_module(path)
 
 
@@ -81,7 +95,7 @@ def load(ref, mode):
             warnings.append("deprecated: the class name Predictor; name it Runner or give the name in cog.yaml")
     name = name or target.__name__
 
-    if inspect.isclass(target):
+    if isinstance(target, type):
         if mode == "train":
             if not _defined_by_user(target, "train"):
                 raise LoadError("train method not found: %s" % name)

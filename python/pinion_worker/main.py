@@ -7,56 +7,48 @@ handler raises cog.CancelationException only while a prediction runs. Async hand
 run on one asyncio loop, one task per prediction, the socket read through
 `loop.add_reader`; a `cancel` frame cancels the task.
 """
-from __future__ import annotations
-
-import collections.abc
 import contextvars
-import inspect
 import io
-import json
 import os
-import platform
-import signal
 import sys
-import traceback
 
 import _pinion
 import cog
 from cog.scope import Scope, enter_scope, exit_scope
 
+from . import wire
 from .encode import Encoder
 from .loader import LoadError, load
-from .signature import DescribeError, describe_handler
+from .signature import DescribeError, describe_handler, parameters_of
 
+try:  # the same class as collections.abc.Iterator, without importing `collections`
+    from _collections_abc import Iterator as _Iterator
+except ImportError:  # pragma: no cover - another Python implementation
+    from collections.abc import Iterator as _Iterator
+
+try:  # `signal` wraps these in enums (importing `enum`); the worker needs neither
+    import _signal as _signals
+except ImportError:  # pragma: no cover
+    import signal as _signals
+
+# Only what every predictor needs is imported at start (docs/internals/worker.md,
+# "Start-up"): inspect, traceback, asyncio and the rest come in when something uses them.
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_dumps = wire.dumps
 
 
-def _frame_reader():
-    """A JSON reader for the server's frames: the C scanner called directly skips
-    json.loads's Python layers, which matters most when the worker wakes up cold after a
-    long prediction (~17 µs of ~30 here)."""
-    import json.decoder
-    import json.scanner
-
-    scan = json.scanner.c_make_scanner and json.scanner.c_make_scanner(json.decoder.JSONDecoder())
-    if not scan:
-        return json.loads
-
-    def read(frame):
-        text = frame.decode("utf-8")
-        try:
-            value, end = scan(text, 0)
-        except StopIteration:
-            end = -1
-        if end != len(text):
-            return json.loads(text)  # not one JSON value: json.loads says what is wrong
-        return value
-
-    return read
+def _loads(frame):
+    """A frame's JSON object: the C scanner called directly skips json.loads's Python
+    layers, which matters most when the worker wakes up cold after a long prediction."""
+    return wire.loads(frame.decode("utf-8"))
 
 
-_loads = _frame_reader()
+def _isawaitable(value):
+    if value is None:  # what setup(), healthcheck() and most handlers return: no import
+        return False
+    import inspect
+
+    return inspect.isawaitable(value)
 
 
 def error_text(exc):
@@ -74,6 +66,8 @@ LOG_TARGET = contextvars.ContextVar("pinion_log_target", default=None)
 
 def traceback_text(exc):
     """The formatted traceback without the worker's own frames."""
+    import traceback
+
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next
@@ -195,7 +189,7 @@ def _converter(described):
 def _is_iterator(value):
     if isinstance(value, (str, bytes, dict, list, tuple, io.IOBase)):
         return False
-    return isinstance(value, collections.abc.Iterator)
+    return isinstance(value, _Iterator)
 
 
 def _canceled(prediction_id):
@@ -261,11 +255,11 @@ class Worker:
         if setup is None:
             return
         arguments = ()
-        parameters = inspect.signature(setup).parameters
+        parameters = parameters_of(setup)
         if "weights" in parameters:
             arguments = (self._weights_argument(parameters["weights"]),)
         result = setup(*arguments)
-        if inspect.isawaitable(result):
+        if _isawaitable(result):
             self.event_loop().run_until_complete(result)
 
     def event_loop(self):
@@ -395,7 +389,7 @@ class Worker:
 
     def healthcheck_sync(self, message):
         result = self._healthcheck_call()
-        if inspect.isawaitable(result):
+        if _isawaitable(result):
             try:
                 result = self.event_loop().run_until_complete(result)
             except BaseException as exc:  # noqa: BLE001
@@ -420,11 +414,11 @@ class Worker:
             self.send({"type": "healthcheck_result", "id": check_id, "healthy": True})
 
     def serve_sync(self):
-        signal.signal(signal.SIGUSR1, self._on_cancel_signal)
+        _signals.signal(_signals.SIGUSR1, self._on_cancel_signal)
         recv = self.channel.recv
-        self.pending = collections.deque()
+        self.pending = []
         while True:
-            frame = self.pending.popleft() if self.pending else recv()
+            frame = self.pending.pop(0) if self.pending else recv()
             if frame is None:
                 return 0
             message = _loads(frame)
@@ -567,7 +561,7 @@ class Worker:
             prediction_ids, kwargs = self._batch_arguments(items, opened, dones)
             if prediction_ids:
                 result = self.function(**kwargs)
-                if inspect.isawaitable(result):
+                if _isawaitable(result):
                     result = await result
                 self._batch_outputs(prediction_ids, result, dones, kind)
         except asyncio.CancelledError:
@@ -598,7 +592,7 @@ class Worker:
             kwargs = self.prepare_inputs(message.get("input") or {}, opened)
             kind = "train" if self.error_kind == "train" else "async"
             result = self.function(**kwargs)
-            if inspect.isawaitable(result):
+            if _isawaitable(result):
                 result = await result
             encoder = Encoder()
             if hasattr(result, "__anext__"):
@@ -632,7 +626,7 @@ class Worker:
 
     async def healthcheck_async(self, message):
         result = self._healthcheck_call()
-        if inspect.isawaitable(result):
+        if _isawaitable(result):
             try:
                 result = await result
             except BaseException as exc:  # noqa: BLE001
@@ -686,7 +680,7 @@ class Worker:
 def main():
     # SIGUSR1 is the server's cancel for sync predictions; its default action would
     # kill the worker, so it is ignored until a handler that can use it is installed.
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    _signals.signal(_signals.SIGUSR1, _signals.SIG_IGN)
     poll_us = int(os.environ.get("PINION_POLL_US") or 0)
     channel = _pinion.Channel(int(os.environ["PINION_IPC_FD"]), poll_us)
     mode = os.environ.get("PINION_MODE", "predict")
@@ -704,7 +698,7 @@ def main():
         send({"type": "describe_failed", "error": error_text(exc), "traceback": traceback_text(exc)})
         return 1
     flush_output()
-    send({"type": "describe", "signature": signature.description, "python": platform.python_version(),
+    send({"type": "describe", "signature": signature.description, "python": sys.version.split()[0],
           "sdk": cog.__version__})
     if action == "describe":
         return 0

@@ -86,4 +86,12 @@ int pn_metrics_write_header(pn_buf *out, const char *name, enum pn_metric_type t
 int pn_metrics_write_sample(pn_buf *out, const char *name, const pn_metric_label *labels,
                             size_t label_count, double value);
 
+/* Reads one sample back from text in that format (another pinion's GET /metrics, which
+ * the hub reads for `pinion_slots`): the value of the first line that is `name`, with no
+ * labels, then spaces or tabs and a number (a timestamp may follow). Comment lines and
+ * other metrics are skipped. 0 and *value set when found; PN_ENOENT when no such line;
+ * PN_EINVAL when the line is there but its value is not a finite number. `text` need
+ * not end in a NUL. src/core/metrics_read.c; fuzzed by fuzz_metrics_read. */
+int pn_metrics_read_sample(const char *text, size_t length, const char *name, double *value);
+
 #endif

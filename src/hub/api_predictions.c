@@ -540,11 +540,15 @@ static void apply_update(json_t *row, const json_t *cog) {
       json_object_set(row, "started_at", json_object_get(cog, "started_at"));
     }
   }
-  json_t *predict_time = json_object_get(json_object_get(cog, "metrics"), "predict_time");
-  if (json_is_number(predict_time)) {
-    json_t *metrics = json_object_get(row, "metrics");
-    if (json_is_object(metrics))
-      json_object_set(metrics, "predict_time", predict_time);
+  /* The model's metrics (predict_time, what it recorded, a batch's batch_size) pass
+   * through, as Replicate's extra keys do; total_time and cold_boot_time are the hub's. */
+  json_t *metrics = json_object_get(row, "metrics");
+  const char *key;
+  json_t *value;
+  json_object_foreach(json_object_get(cog, "metrics"), key, value) {
+    if (json_is_object(metrics) && strcmp(key, "total_time") != 0 &&
+        strcmp(key, "cold_boot_time") != 0)
+      json_object_set(metrics, key, value);
   }
 }
 
@@ -934,9 +938,10 @@ static json_t *target_json(const resolved *target, const char *mode) {
 static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
   json_t *target_row = json_object_get(row, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
+  int slots = pn_scheduler_slots(hub->scheduler, text_of(target_row, "key"));
   json_t *body = json_pack("{s:O, s:O}", "target", target_row, "request", request);
   int rc = body ? pn_queue_push(hub->queue, text_of(target_row, "key"), text_of(row, "id"),
-                                max < 1 ? 1 : max, body)
+                                (max < 1 ? 1 : max) * slots, body)
                 : PN_ENOMEM;
   json_decref(body);
   return rc;

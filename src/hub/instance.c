@@ -7,7 +7,8 @@
  * process group (a session, for a sandbox) so that a stop reaches everything it
  * started, /dev/null for stdin and a log file in its scratch folder for stdout and
  * stderr. Readiness is polled: the port file first, then GET /health-check, every 20 ms
- * at first and backing off to 200 ms. The exit is noticed through SIGCHLD (with a slow
+ * at first and backing off to 200 ms; once it says READY, one GET /metrics reads how
+ * many predictions the instance takes at once (`pinion_slots`). The exit is noticed through SIGCHLD (with a slow
  * poll as a safety net), reaped with wait4(WNOHANG) and reported from a fresh loop
  * iteration, the way runtime/worker.c does it. */
 #include "hub/instance.h"
@@ -17,6 +18,8 @@
 #include "core/cog_client.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
+#include "core/metrics.h"
 #include "hub/sandbox.h"
 
 #include <errno.h>
@@ -39,6 +42,9 @@ extern char **environ;
 #define MAX_POLL_SECONDS 0.2
 #define SAFETY_REAP_SECONDS 1.0
 #define LOG_TAIL_DIAGNOSIS 2048
+/* The most slots the hub believes an instance has (`pinion serve` allows a million). */
+#define SLOTS_MAX 4096
+#define METRICS_TIMEOUT_MS 5000
 
 enum instance_state { BOOTING, READY, BOOT_FAILED, EXITED };
 
@@ -53,8 +59,10 @@ struct pn_instance {
   pid_t pid;
   int sandboxed; /* the child is bubblewrap */
   int port;
+  int slots; /* what its GET /metrics said (pinion_slots) once READY; 1 when it said nothing */
   enum instance_state state;
   uint64_t started_ns;
+  uint64_t ready_ns; /* the health check said READY (then GET /metrics tells its slots) */
   double poll_interval;
   double boot_timeout;
   pn_http_transfer *health;
@@ -413,6 +421,46 @@ static void schedule_poll(pn_instance *instance) {
     instance->poll_interval = MAX_POLL_SECONDS;
 }
 
+static void became_ready(pn_instance *instance) {
+  instance->state = READY;
+  event_del(instance->boot_timer);
+  double seconds = (double)(instance->ready_ns - instance->started_ns) / 1e9;
+  instance->callbacks.on_ready(instance, seconds, instance->arg);
+}
+
+/* `pinion_slots` from GET /metrics: how many predictions the instance takes at once
+ * (a batching model: 2 x max_size by default, docs/batching.md). Anything else than a
+ * number from 1 to SLOTS_MAX there (a server that has no such metric, an error) leaves
+ * one slot, what the hub always assumed. */
+static void on_metrics(const pn_http_response *response, void *arg) {
+  pn_instance *instance = arg;
+  instance->health = NULL;
+  if (instance->state != BOOTING)
+    return;
+  double value = 0;
+  int rc = response->ok && response->status == 200 && response->body
+               ? pn_metrics_read_sample(response->body->data, response->body->length,
+                                        "pinion_slots", &value)
+               : PN_ENOENT;
+  if (rc == 0 && value >= 1 && value <= SLOTS_MAX && value == (double)(int)value)
+    instance->slots = (int)value;
+  else if (response->ok && response->status == 200)
+    pn_warn("hub: the instance on port %d reported no usable pinion_slots in GET /metrics; "
+            "it gets one prediction at a time",
+            instance->port);
+  became_ready(instance);
+}
+
+static void ask_slots(pn_instance *instance) {
+  instance->ready_ns = pn_clock_monotonic_ns();
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", instance->port);
+  pn_http_request request = {
+      .method = "GET", .url = url, .timeout_ms = METRICS_TIMEOUT_MS, .max_response = 1 << 20};
+  if (pn_http_client_send(instance->client, &request, on_metrics, instance, &instance->health) < 0)
+    became_ready(instance);
+}
+
 static void on_health(const pn_http_response *response, void *arg) {
   pn_instance *instance = arg;
   instance->health = NULL;
@@ -421,10 +469,7 @@ static void on_health(const pn_http_response *response, void *arg) {
   char *error = NULL;
   switch (pn_cog_health_read(response, &error)) {
   case PN_COG_READY: {
-    instance->state = READY;
-    event_del(instance->boot_timer);
-    double seconds = (double)(pn_clock_monotonic_ns() - instance->started_ns) / 1e9;
-    instance->callbacks.on_ready(instance, seconds, instance->arg);
+    ask_slots(instance);
     return;
   }
   case PN_COG_FAILED:
@@ -546,6 +591,7 @@ int pn_instance_start(struct event_base *base, pn_http_client *client, const pn_
   }
   event_add(instance->child_event, NULL);
   instance->started_ns = pn_clock_monotonic_ns();
+  instance->slots = 1;
   pid_t pid = fork();
   if (pid == 0)
     exec_child(&plan);
@@ -638,3 +684,4 @@ int pn_instance_cancel_prediction(pn_instance *instance, const char *id, pn_http
 pid_t pn_instance_pid(const pn_instance *instance) { return instance->pid; }
 
 int pn_instance_port(const pn_instance *instance) { return instance->port; }
+int pn_instance_slots(const pn_instance *instance) { return instance->slots; }

@@ -29,7 +29,8 @@ typedef struct pn_instance_spec {
 } pn_instance_spec;
 
 typedef struct pn_instance_callbacks {
-  /* The health check said READY; `boot_seconds` is the time from the start. */
+  /* The health check said READY (and GET /metrics was asked for its slots);
+   * `boot_seconds` is the time from the start to READY. */
   void (*on_ready)(pn_instance *instance, double boot_seconds, void *arg);
   /* Setup failed (SETUP_FAILED, DEFUNCT), or the boot timed out. `error` is borrowed.
    * The instance is being stopped; on_exit follows. */
@@ -72,5 +73,8 @@ char *pn_instance_log_tail(const pn_instance *instance, size_t max_bytes);
 pid_t pn_instance_pid(const pn_instance *instance);
 /* The port it listens on, 0 before it wrote its port file. */
 int pn_instance_port(const pn_instance *instance);
+/* How many predictions it takes at once: its `pinion_slots` (GET /metrics), read when
+ * its health check said READY, before on_ready; 1 before that, or when it did not say. */
+int pn_instance_slots(const pn_instance *instance);
 
 #endif

@@ -71,6 +71,7 @@ struct entry {
   enum entry_state state;
   unsigned generation; /* the target's source when it started */
   double boot_seconds;
+  int slots; /* predictions it takes at once: its pinion_slots, known once READY */
   int running;
   int blocked; /* answered 409: no dispatch until a completion or the retry timer */
   prediction *first, *last;
@@ -86,7 +87,8 @@ struct target {
   char *mode;
   int min_instances;
   int max_instances;
-  int slots;
+  int slots;          /* assumed per instance until one reports its own */
+  int reported_slots; /* what the last ready instance of this generation said, or 0 */
   unsigned generation;
   prediction *first, *last; /* the queue */
   int queued;
@@ -371,6 +373,9 @@ static void on_instance_ready(pn_instance *instance, double boot_seconds, void *
   entry *e = arg;
   e->state = READY;
   e->boot_seconds = boot_seconds;
+  e->slots = pn_instance_slots(instance);
+  if (e->generation == e->target->generation)
+    e->target->reported_slots = e->slots;
   pn_info("hub: an instance of %s is ready after %.2f s", e->target->key, boot_seconds);
   kick(e->scheduler);
 }
@@ -610,7 +615,7 @@ static entry *free_instance_of(target *t) {
   entry *best = NULL;
   for (entry *e = t->instances; e; e = e->next)
     if (e->state == READY && !e->blocked && e->generation == t->generation &&
-        e->running < t->slots && (!best || e->running < best->running))
+        e->running < e->slots && (!best || e->running < best->running))
       best = e;
   return best;
 }
@@ -620,8 +625,14 @@ typedef struct booting_note {
   char token[33];
 } booting_note;
 
-/* Each booting instance covers `slots` queued predictions, in queue order; those not yet
- * told get a BOOTING event naming it. Returns the notes to emit (pn_malloc'd). */
+/* The slots a booting instance of `t` will have: what its last ready instance reported
+ * (`pinion_slots`), else the target's assumption. */
+static int expected_slots(const target *t) {
+  return t->reported_slots > 0 ? t->reported_slots : t->slots;
+}
+
+/* Each booting instance covers `expected_slots` queued predictions, in queue order; those
+ * not yet told get a BOOTING event naming it. Returns the notes to emit (pn_malloc'd). */
 static booting_note *cover_queue(target *t, size_t *count) {
   *count = 0;
   booting_note *notes = NULL;
@@ -630,7 +641,7 @@ static booting_note *cover_queue(target *t, size_t *count) {
   for (entry *e = t->instances; e && p; e = e->next) {
     if (e->state != BOOTING || e->generation != t->generation)
       continue;
-    for (int covered = 0; covered < t->slots && p; covered++, p = p->next) {
+    for (int covered = 0; covered < expected_slots(t) && p; covered++, p = p->next) {
       p->waiting_for = e;
       if (p->booting_emitted)
         continue;
@@ -668,7 +679,7 @@ static void schedule_target(pn_scheduler *scheduler, target *t) {
   for (entry *e = t->instances; e; e = e->next) {
     instances++;
     if (e->state == BOOTING && e->generation == t->generation)
-      booting_slots += t->slots;
+      booting_slots += expected_slots(t);
   }
   char *error = NULL;
   /* An image version's instance waits until the hub knows its way in (hub/bridge.h);
@@ -688,7 +699,7 @@ static void schedule_target(pn_scheduler *scheduler, target *t) {
       return;
     }
     instances++;
-    booting_slots += t->slots;
+    booting_slots += expected_slots(t);
   }
   for (entry *e = t->instances; e; e = e->next) {
     if (e->state == READY && !e->running) {
@@ -762,6 +773,7 @@ static int update_target(pn_scheduler *scheduler, const pn_scheduler_target *spe
         replace_text(&t->image, spec->image) < 0 || replace_text(&t->mode, mode) < 0)
       return PN_ENOMEM;
     t->generation++;
+    t->reported_slots = 0; /* another model: its instances will say */
   }
   t->max_instances = spec->max_instances > 0 ? spec->max_instances : 1;
   t->min_instances = spec->min_instances > 0 ? spec->min_instances : 0;
@@ -770,6 +782,11 @@ static int update_target(pn_scheduler *scheduler, const pn_scheduler_target *spe
   t->slots = spec->slots > 0 ? spec->slots : 1;
   *out = t;
   return 0;
+}
+
+int pn_scheduler_slots(const pn_scheduler *scheduler, const char *key) {
+  const target *t = key ? find_target(scheduler, key) : NULL;
+  return t ? expected_slots(t) : 1;
 }
 
 static void free_target(target *t) {

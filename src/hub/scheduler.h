@@ -42,7 +42,10 @@ typedef struct pn_scheduler_target {
   const char *mode;         /* "predict" or "train" */
   int min_instances;        /* kept running even when idle */
   int max_instances;        /* at most this many at once (>= 1) */
-  int slots;                /* predictions one instance runs at once (COG_MAX_CONCURRENCY), >= 1 */
+  int slots;                /* predictions one instance is assumed to run at once (>= 1) until
+                               it reports its own: each instance's `pinion_slots` (GET
+                               /metrics, read when it is READY: COG_MAX_CONCURRENCY, or a
+                               batching model's 2 x max_size) is what it gets */
 } pn_scheduler_target;
 
 enum pn_scheduler_event {
@@ -89,6 +92,9 @@ int pn_scheduler_submit(pn_scheduler *scheduler, const pn_scheduler_target *targ
 int pn_scheduler_cancel(pn_scheduler *scheduler, const char *prediction_id);
 /* Changes a target's bounds (a deployment was updated); instances follow. */
 int pn_scheduler_configure(pn_scheduler *scheduler, const pn_scheduler_target *target);
+/* The predictions one instance of target `key` takes at once: what its instances
+ * reported (`pinion_slots`), else what it was given; 1 for a target not known yet. */
+int pn_scheduler_slots(const pn_scheduler *scheduler, const char *key);
 
 /* Each instance gets a credential when it starts (256 bits from the CSPRNG, in its
  * webhook and upload URLs: `<hub>/internal/instances/<credential>/webhook`,

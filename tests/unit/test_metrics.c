@@ -1,5 +1,6 @@
 /* Unit tests for core/metrics.c: the text each kind of metric writes, the rules a
- * metric must follow to be added, and failures (memory, the output's ceiling). */
+ * metric must follow to be added, and failures (memory, the output's ceiling); and for
+ * core/metrics_read.c, which reads one sample back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -382,6 +383,48 @@ static void families_refuse_bad_names_and_append_nothing(void **state) {
   pn_buf_free(&text);
 }
 
+static int read(const char *text, double *value) {
+  return pn_metrics_read_sample(text, strlen(text), "pinion_slots", value);
+}
+
+static void a_sample_is_read_back_from_what_the_writer_wrote(void **state) {
+  pn_metrics *set = NULL;
+  pn_metric *slots = NULL, *in_use = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  pn_metric_spec in_use_spec = {.name = "pinion_slots_in_use", .help = "in use", .type = PN_METRIC_GAUGE};
+  pn_metric_spec slots_spec = {.name = "pinion_slots", .help = "slots", .type = PN_METRIC_GAUGE};
+  assert_int_equal(pn_metrics_add(set, &in_use_spec, &in_use), 0);
+  assert_int_equal(pn_metrics_add(set, &slots_spec, &slots), 0);
+  pn_metric_set(in_use, 0, 3);
+  pn_metric_set(slots, 0, 64);
+  char *text = write_all(set);
+  double value = 0;
+  assert_int_equal(read(text, &value), 0); /* not pinion_slots_in_use, written first */
+  assert_true(value == 64);
+  pn_free(text);
+  pn_metrics_free(set);
+}
+
+static void a_sample_is_found_only_on_its_own_unlabeled_line(void **state) {
+  double value = -1;
+  assert_int_equal(read("# HELP pinion_slots 9\npinion_slots{a=\"b\"} 7\npinion_slots\t5 1700000000\n", &value), 0);
+  assert_true(value == 5);
+  assert_int_equal(read("pinion_slots 2.5", &value), 0); /* no final newline */
+  assert_true(value == 2.5);
+  value = -1;
+  assert_int_equal(read("", &value), PN_ENOENT);
+  assert_int_equal(read("pinion_slotsx 3\n pinion_slots 3\npinion_slots\n", &value), PN_ENOENT);
+  assert_int_equal(read("pinion_slots NaN\n", &value), PN_EINVAL);
+  assert_int_equal(read("pinion_slots 3x\n", &value), PN_EINVAL);
+  assert_int_equal(read("pinion_slots \npinion_slots 4\n", &value), PN_EINVAL); /* the first one counts */
+  assert_int_equal(read("pinion_slots 1234567890123456789012345678901234567890123456789012345678901234\n",
+                        &value), PN_EINVAL);
+  assert_true(value == -1);
+  /* The length bounds the read: "pinion_slots 12" cut after "1". */
+  assert_int_equal(pn_metrics_read_sample("pinion_slots 12", 14, "pinion_slots", &value), 0);
+  assert_true(value == 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_labeled_counter_shows_every_series_from_zero),
@@ -396,6 +439,8 @@ int main(void) {
       cmocka_unit_test(every_allocation_failure_is_reported),
       cmocka_unit_test(families_written_by_their_owner_take_several_labels),
       cmocka_unit_test(families_refuse_bad_names_and_append_nothing),
+      cmocka_unit_test(a_sample_is_read_back_from_what_the_writer_wrote),
+      cmocka_unit_test(a_sample_is_found_only_on_its_own_unlabeled_line),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
