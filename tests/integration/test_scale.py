@@ -39,8 +39,8 @@ pytestmark = pytest.mark.skipif(
 
 FIXTURE = "hub_host"
 TERMINAL = ("succeeded", "failed", "canceled")
-# 500 predictions a round is issue #13's figure; it is what runs here unless
-# PINION_SCALE_PREDICTIONS says otherwise (bench/scale runs more).
+# 500 predictions a round is issue #13's figure; it is what runs here (about 10 s a round
+# on 2 cores) unless PINION_SCALE_PREDICTIONS says otherwise (fewer for a quick look).
 ROUND_PREDICTIONS = int(os.environ.get("PINION_SCALE_PREDICTIONS", "500"))
 ROUNDS = 3
 CLIENTS = 4  # threads creating predictions at once
