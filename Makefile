@@ -160,6 +160,7 @@ $(BUILD)/bench/floor: bench/floor.c
 bench: deps all $(BUILD)/bench/ipc_bench $(BUILD)/bench/floor
 	@bench/run
 	@bench/soak-hub --seconds 30
+	@bench/scale
 
 # libFuzzer targets (clang): `make fuzz` builds them; `make fuzz FUZZ_SECONDS=60` runs each
 # for that long, every target even when one crashes (its crash-* file is kept in

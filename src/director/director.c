@@ -435,7 +435,8 @@ int pn_director_run(const pn_director_options *options) {
   if (!director->model_url || !director->base ||
       pn_http_client_new(director->base, &director->client) < 0 ||
       pn_relay_new(director->base, director->client, options->hub_url, options->credential,
-                   pn_director_on_stored, director, &director->relay) < 0 ||
+                   pn_director_on_stored, pn_director_on_refused, director,
+                   &director->relay) < 0 ||
       pn_director_runs_init(director) < 0 || add_metrics(director) < 0) {
     fprintf(stderr, "error: could not start the director (out of memory)\n");
     rc = 1;

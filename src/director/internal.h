@@ -45,6 +45,9 @@ pn_queue_consumer pn_director_consumer(pn_director *director);
 void pn_director_on_webhook(pn_director *director, const json_t *prediction);
 /* The relay's callback: a terminal report was stored by the hub. */
 void pn_director_on_stored(void *arg, const char *id, const char *status);
+/* The relay's callback: the hub refused a report because another director holds the
+ * prediction's message now. */
+void pn_director_on_refused(void *arg, const char *id);
 /* Predictions held: in all, and of those, waiting for a slot. */
 size_t pn_director_held(const pn_director *director, size_t *waiting);
 /* Hands back every held prediction not yet sent to the model (all of them with `all`):

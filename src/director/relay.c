@@ -40,6 +40,7 @@ struct pn_relay {
   char *hub_url;
   char *authorization; /* "Authorization: Bearer <credential>" */
   pn_relay_stored_fn stored;
+  pn_relay_refused_fn refused;
   void *arg;
   channel *channels;
   unsigned long retries;
@@ -104,6 +105,18 @@ static void on_answer(const pn_http_response *response, void *arg) {
               "again in %.1f s",
               c->id, response->error ? response->error : "?", c->backoff);
     retry_later(c);
+    return;
+  }
+  if (status == 409) {
+    /* Another director holds the message now: its run's outcome counts, not this one. */
+    pn_warn("director: the hub refused a report on prediction %s: another director took its "
+            "message over after this one's lease ran out; it is dropped here",
+            c->id);
+    char *id = pn_strdup(c->id);
+    free_channel(relay, c);
+    if (id)
+      relay->refused(relay->arg, id);
+    pn_free(id);
     return;
   }
   c->backoff = RETRY_FIRST_SECONDS;
@@ -243,7 +256,8 @@ int pn_relay_upload(pn_relay *relay, const char *name, const char *content_type,
 }
 
 int pn_relay_new(struct event_base *base, pn_http_client *client, const char *hub_url,
-                 const char *credential, pn_relay_stored_fn stored, void *arg, pn_relay **out) {
+                 const char *credential, pn_relay_stored_fn stored, pn_relay_refused_fn refused,
+                 void *arg, pn_relay **out) {
   *out = NULL;
   pn_relay *relay = pn_calloc(1, sizeof *relay);
   if (!relay)
@@ -251,6 +265,7 @@ int pn_relay_new(struct event_base *base, pn_http_client *client, const char *hu
   relay->base = base;
   relay->client = client;
   relay->stored = stored;
+  relay->refused = refused;
   relay->arg = arg;
   size_t length = strlen(hub_url);
   while (length && hub_url[length - 1] == '/')

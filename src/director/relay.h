@@ -21,11 +21,16 @@ typedef struct pn_relay pn_relay;
  * hub stored it ("canceled" when a cancel came first), or NULL when the hub has no such
  * prediction (404: deleted); either way the prediction is over for the director. */
 typedef void (*pn_relay_stored_fn)(void *arg, const char *id, const char *status);
+/* The hub refused a report on `id` with 409: the lease the report carried no longer
+ * holds the message (another director took it over). What was still to send for `id`
+ * is dropped; nothing more of it may be reported or acknowledged. */
+typedef void (*pn_relay_refused_fn)(void *arg, const char *id);
 
 /* `hub_url`: the hub's internal listener (http://HOST:PORT); `credential`: the
  * director's (copied). */
 int pn_relay_new(struct event_base *base, pn_http_client *client, const char *hub_url,
-                 const char *credential, pn_relay_stored_fn stored, void *arg, pn_relay **relay);
+                 const char *credential, pn_relay_stored_fn stored, pn_relay_refused_fn refused,
+                 void *arg, pn_relay **relay);
 /* Drops what is still to send (without callbacks) and frees. */
 void pn_relay_free(pn_relay *relay);
 

@@ -87,9 +87,18 @@ static void slot_freed(pn_director *director) {
     event_active(director->dispatch_retry, EV_TIMEOUT, 0);
 }
 
+/* Queues a report to the hub under the queue's lease on the message, which the hub
+ * checks: a report from a director whose message was taken over is refused. */
 static void report(pn_director_task *run, json_t *body, int terminal) {
-  if (!body || pn_relay_report(run->director->relay, run->id, body, terminal) < 0)
+  char *lease = pn_queue_lease(run->director->queue, run->id);
+  if (!lease)
+    pn_warn("director: prediction %s: its message is no longer held here; the report is "
+            "dropped",
+            run->id);
+  else if (!body || json_object_set_new(body, "lease", json_string(lease)) < 0 ||
+           pn_relay_report(run->director->relay, run->id, body, terminal) < 0)
     pn_error("director: prediction %s: out of memory queuing a report to the hub", run->id);
+  pn_free(lease);
   json_decref(body);
 }
 
@@ -279,12 +288,21 @@ static void on_settled(void *arg, const char *id, int held) {
   abandon(run);
 }
 
+/* The queue's lease on `id` ran out and another director took it over (this one was cut
+ * off, or too slow to renew): the hub refuses this one's reports on it from now on, so
+ * what it still runs or reports of it is dropped. */
 static void on_lost(void *arg, const char *id) {
   pn_director *director = arg;
   pn_director_task *run = find_run(director, id);
-  if (!run || run->state == ABANDONED || run->state == REPORTING)
-    return; /* a report on its way may still win: the store's compare-and-set decides */
+  if (!run || run->state == ABANDONED)
+    return;
   pn_metric_add(director->handed_over, 0, 1);
+  if (run->state == REPORTING) { /* the model is done with it: only the report is left */
+    pn_relay_forget(director->relay, id);
+    free_run(run);
+    pn_director_check_drained(director);
+    return;
+  }
   abandon(run);
 }
 
@@ -356,6 +374,13 @@ void pn_director_on_stored(void *arg, const char *id, const char *status) {
     free_run(run);
   }
   pn_director_check_drained(director);
+}
+
+void pn_director_on_refused(void *arg, const char *id) {
+  pn_director *director = arg;
+  /* Not acknowledged: the message is the other director's now. */
+  pn_queue_forget(director->queue, id);
+  on_lost(director, id);
 }
 
 size_t pn_director_held(const pn_director *director, size_t *waiting) {

@@ -19,7 +19,9 @@ static const char *text_of(const json_t *object, const char *name) {
  *   {"event": "started"}
  *   {"event": "update", "kind": "start"|"output"|"logs"|"completed", "prediction": {Cog's}}
  *   {"event": "failed", "error": "..."}
- * answered {"id", "status"} with the prediction's status once the event is stored. */
+ * each with "lease": the queue's lease on the message (pn_queue_lease), answered
+ * {"id", "status"} with the prediction's status once the event is stored, or 409 when
+ * another director holds the message now. */
 void pn_hub_director_event(pn_hub_request *request) {
   json_t *body = pn_hub_body_object(request);
   if (!body)
@@ -49,8 +51,8 @@ void pn_hub_director_event(pn_hub_request *request) {
     return;
   }
   json_t *row = NULL;
-  int rc = detail ? pn_hub_director_report(request->hub, request->params[0], type, kind, detail,
-                                           &row)
+  int rc = detail ? pn_hub_director_report(request->hub, request->params[0],
+                                           text_of(body, "lease"), type, kind, detail, &row)
                   : PN_ENOMEM;
   json_decref(detail);
   json_decref(body);
@@ -58,6 +60,25 @@ void pn_hub_director_event(pn_hub_request *request) {
     pn_hub_problem(request, 404, NULL,
                    "There is no prediction %s (deleted, or from another hub's database); "
                    "acknowledge its message and drop it.",
+                   request->params[0]);
+  else if (rc == PN_ESTATE)
+    pn_hub_problem(request, 409, NULL,
+                   "The lease in this report no longer holds prediction %s: its message went "
+                   "to another director after the lease ran out, and that one's outcome "
+                   "counts. Stop running it, and neither report on it nor acknowledge it.",
+                   request->params[0]);
+  else if (rc == PN_EINVAL || rc == PN_EUNSUPPORTED)
+    pn_hub_problem(request, 400, NULL,
+                   "A director's report carries \"lease\": the queue's lease on prediction "
+                   "%s's message (\"CONSUMER ENTRY TARGET\"), and this one %s.",
+                   request->params[0],
+                   rc == PN_EUNSUPPORTED ? "went to a hub whose queue is embedded (no director "
+                                           "takes from it)"
+                                         : "has none, a malformed one, or another prediction's");
+  else if (rc == PN_ECLOSED)
+    pn_hub_problem(request, 503, NULL,
+                   "The hub's queue is unreachable, so it cannot check that this director "
+                   "still holds prediction %s; send the report again.",
                    request->params[0]);
   else if (rc < 0)
     pn_hub_store_failed(request, rc, "storing the director's report");

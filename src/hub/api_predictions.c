@@ -659,7 +659,7 @@ enum reporter { SCHEDULER, REPLAY, DIRECTOR };
 
 static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
                        const char *kind, const json_t *detail, enum reporter from,
-                       json_t **stored);
+                       const char *lease, json_t **stored);
 
 static void on_replay(evutil_socket_t fd, short what, void *arg) {
   pn_hub *hub = arg;
@@ -668,7 +668,8 @@ static void on_replay(evutil_socket_t fd, short what, void *arg) {
   /* Each event either lands or is held again (at the end of the new list). */
   while (pending) {
     held *next = pending->next;
-    apply_event(hub, pending->id, pending->event, pending->kind, pending->detail, REPLAY, NULL);
+    apply_event(hub, pending->id, pending->event, pending->kind, pending->detail, REPLAY, NULL,
+                NULL);
     pn_free(pending->id);
     pn_free(pending->kind);
     json_decref(pending->detail);
@@ -723,22 +724,26 @@ static int is_terminal_event(enum pn_scheduler_event event, const char *kind,
 
 void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
                                const char *kind, const json_t *detail) {
-  apply_event(arg, prediction_id, event, kind, detail, SCHEDULER, NULL);
+  apply_event(arg, prediction_id, event, kind, detail, SCHEDULER, NULL, NULL);
 }
 
-int pn_hub_director_report(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
-                           const char *kind, const json_t *detail, json_t **row) {
-  return apply_event(hub, prediction_id, event, kind, detail, DIRECTOR, row);
+int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *lease,
+                           enum pn_scheduler_event event, const char *kind, const json_t *detail,
+                           json_t **row) {
+  return apply_event(hub, prediction_id, event, kind, detail, DIRECTOR, lease, row);
 }
 
 /* Moves prediction `prediction_id` along. A terminal event the store cannot take is held
  * and offered again (hold_event), except a director's: it is answered with the failure
  * and the director, which holds the queue's message until the hub stored the outcome,
- * sends it again. Returns 0 (the stored row in *stored, when asked for), PN_ENOENT, or
- * the store's failure. */
+ * sends it again. A director's event counts only under a `lease` that still holds the
+ * message: one cut off past its lease, whose message another director took over, is
+ * refused, so that its late results cannot win over the run that replaced it. Returns 0
+ * (the stored row in *stored, when asked for), PN_ENOENT, the lease's refusal
+ * (pn_queue_check_lease), or the store's failure. */
 static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
                        const char *kind, const json_t *detail, enum reporter from,
-                       json_t **stored) {
+                       const char *lease, json_t **stored) {
   json_t *row = NULL;
   int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, prediction_id, &row);
   if (rc < 0) {
@@ -764,6 +769,10 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
     else
       json_decref(row);
     return 0;
+  }
+  if (from == DIRECTOR && (rc = pn_queue_check_lease(hub->queue, prediction_id, lease)) < 0) {
+    json_decref(row);
+    return rc;
   }
   live *item = find_live(hub, prediction_id);
   switch (event) {

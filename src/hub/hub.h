@@ -282,11 +282,16 @@ void pn_hub_streams_retained(const pn_hub *hub, size_t *count, size_t *bytes);
 void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
                                const char *kind, const json_t *detail);
 /* An event a director reports for a prediction it runs (the scheduler's events, the
- * webhook's update included). Returns 0 with the row as stored afterwards in *row (a
- * new reference), PN_ENOENT, or the store's failure: a terminal event is then not
- * stored, and the director sends it again. */
-int pn_hub_director_report(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
-                           const char *kind, const json_t *detail, json_t **row);
+ * webhook's update included), under `lease` (the queue's, pn_queue_lease): applied only
+ * while that lease still holds the prediction's message. Returns 0 with the row as
+ * stored afterwards in *row (a new reference; a terminal row is returned whatever the
+ * lease), PN_ENOENT, PN_ESTATE when another director took the message over, PN_EINVAL
+ * for a lease that is not this prediction's, PN_ECLOSED when the queue is unreachable,
+ * or the store's failure: a terminal event is then not stored, and the director sends
+ * it again. */
+int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *lease,
+                           enum pn_scheduler_event event, const char *kind, const json_t *detail,
+                           json_t **row);
 
 /* --- handlers, one per route ---------------------------------------------------- */
 

@@ -15,6 +15,9 @@ typedef struct pn_queue_engine {
   int (*holds)(const pn_queue *queue, const char *id);
   void (*stop_taking)(pn_queue *queue);
   int (*release)(pn_queue *queue, const char *id);
+  char *(*lease)(const pn_queue *queue, const char *id);          /* NULL: leases nothing */
+  int (*check_lease)(pn_queue *queue, const char *id, const char *lease); /* NULL: ditto */
+  void (*forget)(pn_queue *queue, const char *id);                /* NULL: ditto */
   int (*depths)(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
                 pn_queue_depth **depths, size_t *count); /* NULL: PN_EUNSUPPORTED */
 } pn_queue_engine;

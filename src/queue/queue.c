@@ -181,6 +181,48 @@ void pn_queue_stop_taking(pn_queue *queue) { queue->engine->stop_taking(queue); 
 
 int pn_queue_release(pn_queue *queue, const char *id) { return queue->engine->release(queue, id); }
 
+/* Copies the part of `text` up to the next space (the rest with `last`) into `out`;
+ * returns where the next part begins, or NULL when empty, too long or holding a control
+ * byte. */
+static const char *lease_part(const char *text, char *out, size_t size, int last) {
+  size_t length = last ? strlen(text) : strcspn(text, " ");
+  if (length == 0 || length >= size || (!last && text[length] != ' '))
+    return NULL;
+  for (size_t i = 0; i < length; i++)
+    if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+      return NULL;
+  memcpy(out, text, length);
+  out[length] = '\0';
+  return text + length + (last ? 0 : 1);
+}
+
+int pn_queue_parse_lease(const char *lease, pn_queue_lease_parts *out) {
+  memset(out, 0, sizeof *out);
+  const char *at = lease ? lease_part(lease, out->consumer, sizeof out->consumer, 0) : NULL;
+  if (at)
+    at = lease_part(at, out->entry, sizeof out->entry, 0);
+  if (at)
+    at = lease_part(at, out->key, sizeof out->key, 1);
+  return at ? 0 : PN_EINVAL;
+}
+
+char *pn_queue_lease(const pn_queue *queue, const char *id) {
+  return queue->engine->lease ? queue->engine->lease(queue, id) : NULL;
+}
+
+int pn_queue_check_lease(pn_queue *queue, const char *id, const char *lease) {
+  if (!queue->engine->check_lease)
+    return PN_EUNSUPPORTED;
+  if (!id || !lease)
+    return PN_EINVAL;
+  return queue->engine->check_lease(queue, id, lease);
+}
+
+void pn_queue_forget(pn_queue *queue, const char *id) {
+  if (queue->engine->forget)
+    queue->engine->forget(queue, id);
+}
+
 int pn_queue_depths(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
                     pn_queue_depth **depths, size_t *count) {
   *depths = NULL;

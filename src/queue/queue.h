@@ -89,6 +89,31 @@ void pn_queue_stop_taking(pn_queue *queue);
  * PN_EUNSUPPORTED for the embedded engine. */
 int pn_queue_release(pn_queue *queue, const char *id);
 
+/* The lease on held message `id`, for the reports of the process that holds it:
+ * "<consumer> <entry> <target key>" (pn_malloc'd; the caller frees it), or NULL when it
+ * is not held here (or for the embedded engine, which leases nothing). */
+char *pn_queue_lease(const pn_queue *queue, const char *id);
+/* Whether `lease` (pn_queue_lease's text, from any process) still holds prediction
+ * `id`'s message, so that a report made under it may be stored: 0 when its consumer
+ * holds the message, or when no one does (it was acknowledged, or Redis lost it: then
+ * no one else can report on it either); PN_ESTATE when another consumer took it over;
+ * PN_EINVAL when `lease` is malformed or names another prediction's message;
+ * PN_ECLOSED when Redis is unreachable; PN_EUNSUPPORTED for the embedded engine. One
+ * round trip (a script reading the entry and its pending owner). */
+int pn_queue_check_lease(pn_queue *queue, const char *id, const char *lease);
+/* A lease's parts, as pn_queue_check_lease reads them from a director's report. */
+typedef struct pn_queue_lease_parts {
+  char consumer[160]; /* the holder, host:pid:random */
+  char entry[48];     /* the stream entry's id, as Redis wrote it */
+  char key[768];      /* the target's key: a version id or deployment:OWNER/NAME */
+} pn_queue_lease_parts;
+/* Splits "<consumer> <entry> <key>" (three non-empty parts, the first two without spaces
+ * or control bytes, each within its buffer). PN_EINVAL when it is not one. */
+int pn_queue_parse_lease(const char *lease, pn_queue_lease_parts *out);
+/* Forgets held message `id` without acknowledging it or touching its lease (the hub said
+ * another consumer holds it now); nothing follows. No-op when not held. */
+void pn_queue_forget(pn_queue *queue, const char *id);
+
 /* One target's stream as the queue sees it, for the hub's /metrics. */
 typedef struct pn_queue_depth {
   char *key;     /* the target's key (pn_malloc'd) */

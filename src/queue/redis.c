@@ -55,6 +55,23 @@ static const char renew_script[] =
     "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
     "return 1\n";
 
+/* Checks a lease (pn_queue_check_lease): that the entry is prediction ARGV[4]'s message,
+ * then who holds it. 1: consumer ARGV[3] does; 0: another consumer; -1: no one (the
+ * stream, the group or the pending entry is gone); -2: the entry is another
+ * prediction's; -3: the entry id is not one, or the key is not a stream. */
+static const char check_lease_script[] =
+    "local e = redis.pcall('XRANGE', KEYS[1], ARGV[2], ARGV[2])\n"
+    "if e.err then return -3 end\n"
+    "if type(e) == 'table' and #e == 1 then\n"
+    "  local f, id = e[1][2], nil\n"
+    "  for i = 1, #f, 2 do if f[i] == 'id' then id = f[i + 1] end end\n"
+    "  if id ~= ARGV[4] then return -2 end\n"
+    "end\n"
+    "local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
+    "if type(p) ~= 'table' or p.err or #p == 0 then return -1 end\n"
+    "if p[1][2] ~= ARGV[3] then return 0 end\n"
+    "return 1\n";
+
 typedef struct stream {
   char *key;       /* the Redis key: STREAM_PREFIX + the target's key */
   int capacity;    /* messages one consumer may hold at once (learned from messages) */
@@ -593,6 +610,43 @@ static int redis_release(pn_queue *queue, const char *id) {
   return rc;
 }
 
+static char *redis_lease(const pn_queue *queue, const char *id) {
+  const redis_queue *q = (const redis_queue *)queue;
+  const held *h = find_held(q, id);
+  if (!h || h->ack_pending)
+    return NULL;
+  return pn_strfmt("%s %s %s", q->name, h->entry, h->stream->key + strlen(STREAM_PREFIX));
+}
+
+static int redis_check_lease(pn_queue *queue, const char *id, const char *lease) {
+  redis_queue *q = (redis_queue *)queue;
+  pn_queue_lease_parts parts;
+  if (pn_queue_parse_lease(lease, &parts) < 0)
+    return PN_EINVAL;
+  char *key = pn_strfmt(STREAM_PREFIX "%s", parts.key);
+  if (!key)
+    return PN_ENOMEM;
+  const char *check[] = {"EVAL", check_lease_script, "1", key, GROUP, parts.entry,
+                         parts.consumer, id};
+  redisReply *reply = command(q, 8, check);
+  int rc = !reply                                        ? PN_ECLOSED
+           : reply->type != REDIS_REPLY_INTEGER          ? PN_EINVAL
+           : reply->integer == 1 || reply->integer == -1 ? 0
+           : reply->integer == 0                         ? PN_ESTATE
+                                                         : PN_EINVAL;
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(key);
+  return rc;
+}
+
+static void redis_forget(pn_queue *queue, const char *id) {
+  redis_queue *q = (redis_queue *)queue;
+  held *h = find_held(q, id);
+  if (h)
+    forget(q, h);
+}
+
 static void redis_free(pn_queue *queue) {
   redis_queue *q = (redis_queue *)queue;
   struct event *timers[] = {q->poll_timer, q->renew_timer, q->reclaim_timer, q->discover_timer};
@@ -727,6 +781,9 @@ static const pn_queue_engine redis_engine = {
     .holds = redis_holds,
     .stop_taking = redis_stop_taking,
     .release = redis_release,
+    .lease = redis_lease,
+    .check_lease = redis_check_lease,
+    .forget = redis_forget,
     .depths = redis_depths,
 };
 

@@ -31,19 +31,25 @@ def free_port():
 class Redis:
     """One server; start() and stop() may repeat (with appendonly, the data stays)."""
 
-    def __init__(self, appendonly=False):
+    def __init__(self, appendonly=False, bind=("127.0.0.1",)):
+        """`bind`: the addresses it listens on (the first is the one url() names)."""
         self.folder = tempfile.mkdtemp(prefix="pinion-redis-")
         self.port = free_port()
         self.appendonly = appendonly
+        self.bind = list(bind)
         self.process = None
         self.log = os.path.join(self.folder, "redis.log")
 
     def start(self):
-        arguments = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+        arguments = [REDIS_SERVER, "--port", str(self.port), "--bind", *self.bind,
                      "--dir", self.folder, "--databases", str(DATABASES), "--save", "",
                      "--daemonize", "no", "--logfile", self.log,
                      "--appendonly", "yes" if self.appendonly else "no",
                      "--appendfsync", "always"]
+        if self.bind != ["127.0.0.1"]:
+            # Reached from a test's network namespace over a private veth pair only
+            # (netns_harness): protected mode would refuse every client not on loopback.
+            arguments += ["--protected-mode", "no"]
         self.process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + TIMEOUT
@@ -78,8 +84,8 @@ class Redis:
             self.process.wait(timeout=TIMEOUT)
         self.process = None
 
-    def url(self, database=0):
-        return "redis://127.0.0.1:%d/%d" % (self.port, database)
+    def url(self, database=0, host="127.0.0.1"):
+        return "redis://%s:%d/%d" % (host, self.port, database)
 
     def command(self, *words, database=0):
         """One command over RESP; the reply as text (arrays joined by newlines)."""

@@ -18,75 +18,14 @@ import pytest
 import requests
 
 import redis_harness
-import serve_harness
-from hub_harness import PINION, ROOT, Hub, WebhookReceiver, env, pinion, problem
+from director_harness import LEASE, TIMEOUT, Director, director_credential, wait_for
+from hub_harness import ROOT, Hub, WebhookReceiver, pinion, problem
 
 pytestmark = pytest.mark.skipif(not redis_harness.available(),
                                 reason="redis-server is not installed (scripts/install-deps)")
 
 SLOW = os.path.join(ROOT, "tests", "fixtures", "hub_slow")
-LEASE = "1"
 TERMINAL = ("succeeded", "failed", "canceled")
-TIMEOUT = 10
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, what() if callable(what) else what
-        time.sleep(0.05)
-
-
-class Director:
-    """`pinion director` beside its own `pinion serve` of `fixture`."""
-
-    def __init__(self, folder, hub, queue, credential_file, fixture, target_flags):
-        self.folder = folder
-        os.makedirs(folder, exist_ok=True)
-        self.port = redis_harness.free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.serve = serve_harness.Server(fixture, args=["--upload-url", self.url + "/upload/"])
-        self.log_path = os.path.join(folder, "director.log")
-        self.log = open(self.log_path, "a")
-        self.process = subprocess.Popen(
-            [PINION, "director", "--hub", hub.internal_url, "--queue", queue, "--credential",
-             credential_file, "--model-url", "http://127.0.0.1:%d" % self.serve.port,
-             "--listen", "127.0.0.1:%d" % self.port, "--queue-lease", LEASE, *target_flags],
-            env=env(), stdout=self.log, stderr=self.log)
-        wait_for(lambda: self.health().get("status") == "READY", TIMEOUT,
-                 lambda: "the director did not become ready:\n" + self.read_log())
-
-    def health(self):
-        assert self.process.poll() is None, "the director exited:\n" + self.read_log()
-        try:
-            return requests.get(self.url + "/health", timeout=TIMEOUT).json()
-        except requests.ConnectionError:
-            return {}
-
-    def read_log(self):
-        with open(self.log_path) as log:
-            return log.read()
-
-    def took(self, prediction_id):
-        return ("took prediction %s" % prediction_id) in self.read_log()
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=TIMEOUT)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=TIMEOUT)
-        self.log.close()
-        self.serve.stop()
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +33,6 @@ def redis():
     server = redis_harness.Redis().start()
     yield server
     server.close()
-
-
-def director_credential(hub, folder, name="director"):
-    result = pinion("hub", "token", "create", "--director", "--name", name, "--data", hub.data)
-    assert result.returncode == 0, result.stderr
-    credential = result.stdout.strip()
-    assert credential.startswith("pnd_"), credential
-    os.makedirs(str(folder), exist_ok=True)
-    path = os.path.join(str(folder), "credential")
-    with open(path, "w") as out:
-        out.write(credential + "\n")
-    return credential, path
 
 
 @pytest.fixture
@@ -410,3 +337,111 @@ def test_a_deployments_predictions_go_to_its_director(tmp_path, redis):
         if director:
             director.stop()
         hub.stop()
+
+
+def test_a_report_under_a_lease_taken_over_is_refused(tmp_path, redis):
+    """The hub applies a director's report only while the lease it carries holds the
+    prediction's message: one cut off past its lease, whose message another director took
+    over, cannot store its late result. The consumers here are the test's own (XREADGROUP,
+    XCLAIM), so that who holds the message is exact."""
+    queue = redis_harness.fresh_url(redis.url())
+    number = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        credential, _ = director_credential(hub, tmp_path)
+        prediction = hub.post("/v1/predictions", json={"version": version,
+                                                       "input": {"n": 4}}).json()["id"]
+        other = hub.post("/v1/predictions", json={"version": version,
+                                                  "input": {"n": 5}}).json()["id"]
+        stream = "pinion:queue:" + version
+        taken = redis.command("XREADGROUP", "GROUP", "pinion", "old", "COUNT", "2", "STREAMS",
+                              stream, ">", database=number).split("\n")
+        # [stream, entry, "id", <id>, "capacity", n, "body", {...}, entry, ...]
+        entries = {taken[i + 2]: taken[i] for i in (1, 8)}
+        assert sorted(entries) == sorted([prediction, other]), taken
+        entry = entries[prediction]
+
+        def report(lease, output=None, event="update"):
+            body = {"event": event, "lease": lease}
+            if event == "update":
+                body.update(kind="completed", prediction={
+                    "id": prediction, "status": "succeeded", "output": output, "logs": "",
+                    "metrics": {"predict_time": 0.01}})
+            elif lease is None:
+                del body["lease"]
+            return requests.post(hub.internal_url + "/internal/director/predictions/" + prediction,
+                                 json=body, timeout=TIMEOUT,
+                                 headers={"Authorization": "Bearer " + credential})
+
+        old_lease = "old %s %s" % (entry, version)
+        assert report(old_lease, event="started").json()["status"] == "starting"
+        # Another consumer takes the message over (the old one's lease ran out).
+        assert redis.command("XCLAIM", stream, "pinion", "new", "0", entry, "JUSTID",
+                             database=number) == entry
+        late = report(old_lease, output="late")
+        assert "no longer holds prediction %s" % prediction in problem(late, 409)["detail"]
+        row = hub.get("/v1/predictions/" + prediction).json()
+        assert row["status"] != "succeeded" and row["output"] is None, row
+        # Not a lease at all, or another prediction's message: refused as malformed.
+        for lease in (None, "old", "new %s %s" % (entries[other], version),
+                      "new not-an-entry %s" % version):
+            assert "carries \"lease\"" in problem(report(lease), 400)["detail"], lease
+        # The one holding it now reports; the stored outcome is its own, once.
+        stored = report("new %s %s" % (entry, version), output="new")
+        assert stored.status_code == 200 and stored.json()["status"] == "succeeded", stored.text
+        assert hub.get("/v1/predictions/" + prediction).json()["output"] == "new"
+        # Once terminal, the late one's report is answered with what is stored (the row
+        # never changes again), so that a director that cannot tell stops retrying.
+        again = report(old_lease, output="late")
+        assert again.status_code == 200 and again.json()["status"] == "succeeded"
+        assert hub.get("/v1/predictions/" + prediction).json()["output"] == "new"
+        assert "lease" not in hub.get("/v1/predictions/" + prediction).json()
+    finally:
+        hub.stop()
+
+
+def test_a_director_whose_message_was_taken_over_drops_its_late_result(tmp_path, redis):
+    """A director that renews too rarely (a 60 s lease beside directors with 1 s ones, as
+    one cut off would) loses its message to another director; the hub refuses its result
+    with 409, it drops the prediction without acknowledging it, and the other's result is
+    the one stored, once."""
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    receiver = WebhookReceiver()
+    directors = []
+    try:
+        version = hub.push(None, "alice/host", cwd=os.path.join(ROOT, "tests", "fixtures",
+                                                                "hub_host"))
+        _, credential_file = director_credential(hub, tmp_path)
+        late = Director(str(tmp_path / "late"), hub, queue, credential_file, "hub_host",
+                        ["--version", version], environment={"PINION_TEST_HOST": "late"},
+                        lease="60")
+        directors.append(late)
+        prediction = create(hub, version, 5, receiver, 1)
+        wait_for(lambda: hub.get("/v1/predictions/" + prediction).json()["status"] ==
+                 "processing", 20, "the late director did not start " + prediction)
+        other = Director(str(tmp_path / "other"), hub, queue, credential_file, "hub_host",
+                         ["--version", version], environment={"PINION_TEST_HOST": "other"})
+        directors.append(other)
+        wait_for(lambda: "took over prediction %s" % prediction in other.read_log(), 20,
+                 lambda: "the other director did not take it over:\n" + other.read_log())
+        wait_for(lambda: "refused a report on prediction %s" % prediction in late.read_log(),
+                 20, lambda: "the late director's report was not refused:\n" + late.read_log())
+        assert late.health()["running"] == 0
+        row = wait_terminal(hub, [prediction], 20)[prediction]
+        assert row["status"] == "succeeded" and row["output"] == "1@other", row
+        receiver.wait(1, timeout=10)
+        time.sleep(1.0)
+        assert completed_deliveries(receiver.calls) == {prediction: ["succeeded"]}
+        assert json.loads(receiver.calls[0][1])["output"] == "1@other"
+        number = int(queue.rsplit("/", 1)[1])
+        wait_for(lambda: redis.command("XLEN", "pinion:queue:" + version, database=number) ==
+                 "0", 10, "the message stayed in the stream")
+    finally:
+        for director in directors:
+            director.stop()
+        hub.stop()
+        receiver.close()

@@ -73,6 +73,11 @@ static void the_embedded_queue_hands_over_at_once(void **state) {
   assert_int_equal(taken, 1);
   assert_string_equal(taken_id, "p1");
   assert_true(pn_queue_holds(queue, "p1"));
+  /* Nothing is leased: no director can report under a lease of this queue. */
+  assert_null(pn_queue_lease(queue, "p1"));
+  assert_int_equal(pn_queue_check_lease(queue, "p1", "c 1-0 version"), PN_EUNSUPPORTED);
+  pn_queue_forget(queue, "p1");
+  assert_true(pn_queue_holds(queue, "p1"));
   assert_int_equal(pn_queue_done(queue, "p1"), 0);
   assert_int_equal(pn_queue_push(queue, "", "p2", 1, body), PN_EINVAL);
   assert_int_equal(taken, 1);
@@ -95,11 +100,30 @@ static void a_bad_lease_or_url_says_what_to_pass(void **state) {
   pn_free(error);
 }
 
+static void a_lease_splits_into_consumer_entry_and_target(void **state) {
+  pn_queue_lease_parts parts;
+  assert_int_equal(pn_queue_parse_lease("h:1:ab 17-0 deployment:alice/a b", &parts), 0);
+  assert_string_equal(parts.consumer, "h:1:ab");
+  assert_string_equal(parts.entry, "17-0");
+  assert_string_equal(parts.key, "deployment:alice/a b"); /* the target is the rest */
+  const char *refused[] = {NULL, "", "h:1:ab", "h:1:ab 17-0", "h:1:ab 17-0 ", " 17-0 v",
+                           "h  17-0 v", "h 17-0\n v", "h 17-0 v\x01"};
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+    assert_int_equal(pn_queue_parse_lease(refused[i], &parts), PN_EINVAL);
+  char long_entry[100];
+  memset(long_entry, '1', sizeof long_entry - 1);
+  long_entry[sizeof long_entry - 1] = '\0';
+  char *lease = pn_strfmt("h %s v", long_entry);
+  assert_int_equal(pn_queue_parse_lease(lease, &parts), PN_EINVAL);
+  pn_free(lease);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(redis_urls_name_host_port_database_and_password),
       cmocka_unit_test(the_embedded_queue_hands_over_at_once),
       cmocka_unit_test(a_bad_lease_or_url_says_what_to_pass),
+      cmocka_unit_test(a_lease_splits_into_consumer_entry_and_target),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
