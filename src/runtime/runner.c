@@ -616,6 +616,11 @@ static void dispatch_batch(pn_runner *runner) {
     pn_batch_queue_unshift(&runner->queue, taken + half, count - half);
     count = half;
   }
+  if (rc == PN_ECLOSED) {
+    /* The worker is ending: its exit fails them all with its diagnosis. */
+    pn_batch_queue_unshift(&runner->queue, taken, count);
+    return;
+  }
   if (rc < 0) {
     fail_taken(runner, taken, count, rc);
     return;
@@ -854,6 +859,10 @@ static int enqueue(pn_runner *runner, int slot, pn_prediction *prediction,
       pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns()) == 0) {
     pn_batch_queue_take(&runner->queue, 1, runner->batch_taken);
     rc = send_batch(runner, runner->batch_taken, 1);
+    if (rc == PN_ECLOSED) { /* the worker is ending: it waits for the exit to fail it */
+      pn_batch_queue_unshift(&runner->queue, runner->batch_taken, 1);
+      return 0;
+    }
     if (rc < 0) {
       runner->running[slot] = NULL;
       prediction->on_event = NULL;
@@ -886,7 +895,9 @@ int pn_runner_submit(pn_runner *runner, pn_prediction *prediction, pn_prediction
     return PN_ENOMEM;
   int rc = pn_worker_send(runner->worker, message);
   json_decref(message);
-  if (rc < 0)
+  /* PN_ECLOSED: the worker closed its channel and is ending, so the prediction takes
+   * its slot and fails with the rest when the exit is reported, with its diagnosis. */
+  if (rc < 0 && rc != PN_ECLOSED)
     return rc;
   prediction->on_event = on_event;
   prediction->arg = arg;
