@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/listen.h"
 #include "hub/ids.h"
+#include "hub/metrics.h"
 #include "hub/objects.h"
 #include "hub/stream.h"
 #include "hub/webhooks.h"
@@ -453,6 +454,7 @@ static int conclude_now(pn_hub *hub, json_t *row, const char *status, const char
   }
   if (rc < 0)
     return rc;
+  pn_hub_metrics_concluded(hub, row);
   if (strcmp(status, "succeeded") == 0)
     maybe_default_example(hub, row);
   live *item = find_live(hub, text_of(row, "id"));
