@@ -60,6 +60,7 @@ struct pn_runner {
   health_check *health_checks;
   long next_health_id;
   char *restart_reason; /* set by pn_runner_restart until the old worker is gone */
+  char *crash;          /* how the last worker died, while its replacement starts */
   unsigned long restarts[PN_RESTART_CAUSES];
   int killed_for_cancel; /* the worker was killed for ignoring cancellation */
   int batching;          /* the predictor takes batches (@cog.batch) */
@@ -234,6 +235,8 @@ static void on_setup_done(pn_runner *runner, json_t *message) {
     runner->setup_status = PN_SETUP_SUCCEEDED;
     runner->setup_completed_ns = pn_clock_realtime_ns();
     event_del(runner->setup_timer);
+    pn_free(runner->crash);
+    runner->crash = NULL;
     set_state(runner, PN_RUNNER_READY);
     return;
   }
@@ -507,6 +510,8 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
     int recent = record_death(runner);
     if (exit->killed_by_us || (runner->options.restart && recent < DEATHS_BEFORE_DEFUNCT)) {
       pn_warn("%s; restarting it", diagnosis);
+      pn_free(runner->crash);
+      runner->crash = pn_strdup(diagnosis);
       runner->restarts[restart_cause(runner, exit)]++;
       runner->state = PN_RUNNER_STARTING;
       runner->setup_status = PN_SETUP_STARTING;
@@ -519,6 +524,8 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
       event_add(runner->restart_timer, &backoff);
     } else {
       pn_error("%s", diagnosis);
+      pn_free(runner->crash);
+      runner->crash = pn_strdup(diagnosis);
       set_state(runner, PN_RUNNER_DEFUNCT);
     }
   }
@@ -766,6 +773,7 @@ void pn_runner_free(pn_runner *runner) {
   pn_free(runner->setup_error);
   pn_free(runner->setup_traceback);
   pn_free(runner->restart_reason);
+  pn_free(runner->crash);
   pn_buf_free(&runner->setup_logs);
   pn_buf_free(&runner->partial[0]);
   pn_buf_free(&runner->partial[1]);
@@ -810,6 +818,10 @@ const char *pn_runner_sdk_version(const pn_runner *runner) {
 }
 
 const char *pn_runner_setup_error(const pn_runner *runner) { return runner->setup_error; }
+const char *pn_runner_crash(const pn_runner *runner) {
+  return runner->state == PN_RUNNER_STARTING || runner->state == PN_RUNNER_DEFUNCT ? runner->crash
+                                                                                   : NULL;
+}
 const char *pn_runner_setup_traceback(const pn_runner *runner) { return runner->setup_traceback; }
 enum pn_setup_status pn_runner_setup_status(const pn_runner *runner) {
   return runner->setup_status;

@@ -8,10 +8,12 @@ tests/fixtures/batch_model/crash.yaml runs predict.py:Crashing (max_size 4, max_
 an item's `die` says so: "exit" is os._exit(7), "kill" is SIGKILL from itself; "close"
 and "close-later" shut the worker's side of its channel and leave the process running."""
 import concurrent.futures
+import http.server
 import json
 import os
 import re
 import tempfile
+import threading
 import time
 
 import pytest
@@ -183,3 +185,64 @@ def test_a_worker_that_dies_with_frames_unread_is_diagnosed_by_its_exit():
         metrics = scrape(s)
         assert metrics['pinion_worker_restarts_total{cause="crash"}'] == 1
         assert metrics['pinion_worker_restarts_total{cause="protocol_error"}'] == 0
+
+
+class GatedFile:
+    """Serves one file over GET on 127.0.0.1 once release() is called (at most 20 s)."""
+
+    def __init__(self):
+        gate = self.gate = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                gate.wait(20)
+                body = b"late bytes"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/input.txt" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def release(self):
+        self.gate.set()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_prediction_still_getting_its_inputs_when_the_worker_dies_says_so(batch_log):
+    """Without a restart (--no-restart), the server is DEFUNCT once its worker dies: a
+    prediction accepted before, whose input file arrives after, fails with the death."""
+    with Server("batch_model", config="crash.yaml", args=["--no-restart"],
+                env={"BATCH_LOG": batch_log}) as s, Receiver() as hooks, \
+            concurrent.futures.ThreadPoolExecutor(8) as pool, GatedFile() as file:
+        clients = Clients(s, hooks, pool)
+        clients.start("dies", {"text": "dies", "die": "exit", "seconds": 0.5})
+        wait_for(lambda: batches(batch_log), what="the batch to start")
+        clients.start("fetching", {"text": "fetching", "file": file.url})
+        wait_for(lambda: hooks.bodies(), what="the first prediction to fail")
+        assert s.wait_status("DEFUNCT")["status"] == "DEFUNCT"
+        file.release()
+        bodies = wait_for(lambda: len(hooks.bodies()) == 2 and hooks.bodies(),
+                          what="the fetching prediction to end")
+        time.sleep(1)  # a duplicate would come now
+        assert len(hooks.bodies()) == 2
+        by_id = {body["id"]: body for body in bodies}
+        assert re.search(EXITED, by_id["dies"]["error"]), by_id["dies"]["error"]
+        fetching = by_id["fetching"]
+        assert fetching["status"] == "failed"
+        assert re.search(EXITED + r".*; this prediction was getting its inputs and never "
+                         r"reached it$", fetching["error"]), fetching["error"]
+        assert len(batches(batch_log)) == 1
