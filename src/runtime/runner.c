@@ -60,7 +60,7 @@ struct pn_runner {
   health_check *health_checks;
   long next_health_id;
   char *restart_reason; /* set by pn_runner_restart until the old worker is gone */
-  char *crash;          /* how the last worker died, while its replacement starts */
+  char *crash;          /* how the last worker died, until a new one is READY */
   unsigned long restarts[PN_RESTART_CAUSES];
   int killed_for_cancel; /* the worker was killed for ignoring cancellation */
   int batching;          /* the predictor takes batches (@cog.batch) */
@@ -818,13 +818,13 @@ const char *pn_runner_sdk_version(const pn_runner *runner) {
 }
 
 const char *pn_runner_setup_error(const pn_runner *runner) { return runner->setup_error; }
-const char *pn_runner_crash(const pn_runner *runner) {
-  return runner->state == PN_RUNNER_STARTING || runner->state == PN_RUNNER_DEFUNCT ? runner->crash
-                                                                                   : NULL;
-}
 const char *pn_runner_setup_traceback(const pn_runner *runner) { return runner->setup_traceback; }
 enum pn_setup_status pn_runner_setup_status(const pn_runner *runner) {
   return runner->setup_status;
+}
+const char *pn_runner_crash(const pn_runner *runner) {
+  return runner->state == PN_RUNNER_STARTING || runner->state == PN_RUNNER_DEFUNCT ? runner->crash
+                                                                                   : NULL;
 }
 const char *pn_runner_setup_logs(const pn_runner *runner) {
   return runner->setup_logs.data ? runner->setup_logs.data : "";
@@ -962,6 +962,8 @@ void pn_runner_forget_healthcheck(pn_runner *runner, long id) {
 void pn_runner_restart(pn_runner *runner, const char *reason) {
   if (runner->options.describe_only)
     return;
+  pn_free(runner->crash); /* what starts now is a reload, not a crash's replacement */
+  runner->crash = NULL;
   if (!runner->worker) {
     event_del(runner->restart_timer);
     json_decref(runner->describe);

@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The worker's entry (docs/internals/worker-protocol.md, "Starting the worker"). */
 /* How long a worker whose channel closed may take to exit before it is killed: a
  * process that ends closes its channel a moment before the kernel reports the exit, so
  * only a worker that shut its channel and went on (the model's code closed or shut the
@@ -32,6 +31,7 @@
 #define CHANNEL_CLOSED_GRACE_NS 1000000000ull
 #define CHANNEL_CLOSED_GRACE_TEXT "1 s"
 
+/* The worker's entry (docs/internals/worker-protocol.md, "Starting the worker"). */
 #define PN_WORKER_PROGRAM                                                                  \
   "import os, sys; sys.path[0] = os.getcwd(); from pinion_worker.main import main; "       \
   "sys.exit(main())"
