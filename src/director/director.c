@@ -112,15 +112,7 @@ static void answer_metrics(process *self, struct evhttp_request *request) {
 
 /* Named as `pinion serve`'s metrics wherever they mean the same (docs/metrics.md). */
 static int add_metrics(pn_director *director) {
-  static const char *const statuses[] = {"succeeded", "failed", "canceled"};
   const pn_metric_spec specs[] = {
-      {.name = "pinion_predictions_total",
-       .help = "Predictions this director ran that reached a terminal status, as the hub "
-               "stored it.",
-       .type = PN_METRIC_COUNTER,
-       .label = "status",
-       .label_values = statuses,
-       .label_count = 3},
       {.name = "pinion_slots",
        .help = "Predictions the model server runs at once (--slots).",
        .type = PN_METRIC_GAUGE},
@@ -141,11 +133,14 @@ static int add_metrics(pn_director *director) {
        .help = "Reports to the hub sent again after a failure.",
        .type = PN_METRIC_COUNTER},
   };
-  pn_metric **out[] = {&director->finished,      &director->slots_gauge,
-                       &director->running_gauge, &director->taken,
-                       &director->waiting_gauge, &director->handed_over,
-                       &director->retries};
+  pn_metric **out[] = {&director->slots_gauge,   &director->running_gauge,
+                       &director->taken,         &director->waiting_gauge,
+                       &director->handed_over,   &director->retries};
+  pn_prediction_metrics shared = {0}; /* only the counter: the hub measures the times */
   int rc = pn_metrics_new(&director->metrics);
+  if (rc == 0)
+    rc = pn_prediction_metrics_add(director->metrics, PN_PREDICTION_METRICS_STATUS, &shared);
+  director->finished = shared.predictions;
   for (size_t i = 0; rc == 0 && i < sizeof specs / sizeof specs[0]; i++)
     rc = pn_metrics_add(director->metrics, &specs[i], out[i]);
   if (rc == 0) {

@@ -6,6 +6,7 @@
 #include "core/cog_client.h"
 #include "core/http_client.h"
 #include "core/metrics.h"
+#include "core/prediction_metrics.h"
 #include "director/director.h"
 #include "director/relay.h"
 #include "queue/queue.h"
@@ -14,9 +15,6 @@
 #include <jansson.h>
 
 typedef struct pn_director_task pn_director_task;
-
-/* Series of the `finished` counter (pinion_predictions_total{status}). */
-enum pn_director_outcome { PN_DIRECTOR_SUCCEEDED, PN_DIRECTOR_FAILED, PN_DIRECTOR_CANCELED };
 
 typedef struct pn_director {
   const pn_director_options *options;

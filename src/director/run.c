@@ -284,7 +284,7 @@ static void on_settled(void *arg, const char *id, int held) {
   if (!run || run->state == REPORTING || run->state == ABANDONED)
     return; /* the report's answer ends it */
   pn_info("director: prediction %s was concluded by the hub (canceled); it is stopped", id);
-  pn_metric_add(director->finished, PN_DIRECTOR_CANCELED, 1);
+  pn_metric_add(director->finished, PN_PREDICTION_METRICS_CANCELED, 1);
   abandon(run);
 }
 
@@ -366,11 +366,9 @@ void pn_director_on_stored(void *arg, const char *id, const char *status) {
   else
     pn_warn("director: the hub has no prediction %s (deleted?); its message is dropped", id);
   if (run && run->state == REPORTING) {
+    int series = pn_prediction_metrics_series(status);
     pn_metric_add(director->finished,
-                  !status || strcmp(status, "failed") == 0 ? PN_DIRECTOR_FAILED
-                  : strcmp(status, "canceled") == 0        ? PN_DIRECTOR_CANCELED
-                                                           : PN_DIRECTOR_SUCCEEDED,
-                  1);
+                  series < 0 ? PN_PREDICTION_METRICS_FAILED : (size_t)series, 1);
     free_run(run);
   }
   pn_director_check_drained(director);

@@ -25,6 +25,7 @@
 #include "core/listen.h"
 #include "core/map.h"
 #include "hub/ids.h"
+#include "hub/metrics.h"
 #include "hub/objects.h"
 #include "hub/stream.h"
 #include "hub/webhooks.h"
@@ -537,6 +538,7 @@ static int conclude_now(pn_hub *hub, json_t *row, const char *status, const char
   }
   if (rc < 0)
     return rc;
+  pn_hub_metrics_concluded(hub, row);
   if (strcmp(status, "succeeded") == 0)
     maybe_default_example(hub, row);
   live *item = find_live(hub, text_of(row, "id"));

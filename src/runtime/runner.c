@@ -60,6 +60,7 @@ struct pn_runner {
   health_check *health_checks;
   long next_health_id;
   char *restart_reason; /* set by pn_runner_restart until the old worker is gone */
+  char *crash;          /* how the last worker died, until a new one is READY */
   unsigned long restarts[PN_RESTART_CAUSES];
   int killed_for_cancel; /* the worker was killed for ignoring cancellation */
   int batching;          /* the predictor takes batches (@cog.batch) */
@@ -234,6 +235,8 @@ static void on_setup_done(pn_runner *runner, json_t *message) {
     runner->setup_status = PN_SETUP_SUCCEEDED;
     runner->setup_completed_ns = pn_clock_realtime_ns();
     event_del(runner->setup_timer);
+    pn_free(runner->crash);
+    runner->crash = NULL;
     set_state(runner, PN_RUNNER_READY);
     return;
   }
@@ -507,6 +510,8 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
     int recent = record_death(runner);
     if (exit->killed_by_us || (runner->options.restart && recent < DEATHS_BEFORE_DEFUNCT)) {
       pn_warn("%s; restarting it", diagnosis);
+      pn_free(runner->crash);
+      runner->crash = pn_strdup(diagnosis);
       runner->restarts[restart_cause(runner, exit)]++;
       runner->state = PN_RUNNER_STARTING;
       runner->setup_status = PN_SETUP_STARTING;
@@ -519,6 +524,8 @@ static void on_worker_exit(pn_worker *worker, const pn_worker_exit *exit, void *
       event_add(runner->restart_timer, &backoff);
     } else {
       pn_error("%s", diagnosis);
+      pn_free(runner->crash);
+      runner->crash = pn_strdup(diagnosis);
       set_state(runner, PN_RUNNER_DEFUNCT);
     }
   }
@@ -615,6 +622,11 @@ static void dispatch_batch(pn_runner *runner) {
     size_t half = count / 2;
     pn_batch_queue_unshift(&runner->queue, taken + half, count - half);
     count = half;
+  }
+  if (rc == PN_ECLOSED) {
+    /* The worker is ending: its exit fails them all with its diagnosis. */
+    pn_batch_queue_unshift(&runner->queue, taken, count);
+    return;
   }
   if (rc < 0) {
     fail_taken(runner, taken, count, rc);
@@ -761,6 +773,7 @@ void pn_runner_free(pn_runner *runner) {
   pn_free(runner->setup_error);
   pn_free(runner->setup_traceback);
   pn_free(runner->restart_reason);
+  pn_free(runner->crash);
   pn_buf_free(&runner->setup_logs);
   pn_buf_free(&runner->partial[0]);
   pn_buf_free(&runner->partial[1]);
@@ -809,6 +822,10 @@ const char *pn_runner_setup_traceback(const pn_runner *runner) { return runner->
 enum pn_setup_status pn_runner_setup_status(const pn_runner *runner) {
   return runner->setup_status;
 }
+const char *pn_runner_crash(const pn_runner *runner) {
+  return runner->state == PN_RUNNER_STARTING || runner->state == PN_RUNNER_DEFUNCT ? runner->crash
+                                                                                   : NULL;
+}
 const char *pn_runner_setup_logs(const pn_runner *runner) {
   return runner->setup_logs.data ? runner->setup_logs.data : "";
 }
@@ -854,6 +871,10 @@ static int enqueue(pn_runner *runner, int slot, pn_prediction *prediction,
       pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns()) == 0) {
     pn_batch_queue_take(&runner->queue, 1, runner->batch_taken);
     rc = send_batch(runner, runner->batch_taken, 1);
+    if (rc == PN_ECLOSED) { /* the worker is ending: it waits for the exit to fail it */
+      pn_batch_queue_unshift(&runner->queue, runner->batch_taken, 1);
+      return 0;
+    }
     if (rc < 0) {
       runner->running[slot] = NULL;
       prediction->on_event = NULL;
@@ -886,7 +907,9 @@ int pn_runner_submit(pn_runner *runner, pn_prediction *prediction, pn_prediction
     return PN_ENOMEM;
   int rc = pn_worker_send(runner->worker, message);
   json_decref(message);
-  if (rc < 0)
+  /* PN_ECLOSED: the worker closed its channel and is ending, so the prediction takes
+   * its slot and fails with the rest when the exit is reported, with its diagnosis. */
+  if (rc < 0 && rc != PN_ECLOSED)
     return rc;
   prediction->on_event = on_event;
   prediction->arg = arg;
@@ -939,6 +962,8 @@ void pn_runner_forget_healthcheck(pn_runner *runner, long id) {
 void pn_runner_restart(pn_runner *runner, const char *reason) {
   if (runner->options.describe_only)
     return;
+  pn_free(runner->crash); /* what starts now is a reload, not a crash's replacement */
+  runner->crash = NULL;
   if (!runner->worker) {
     event_del(runner->restart_timer);
     json_decref(runner->describe);

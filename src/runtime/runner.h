@@ -79,6 +79,9 @@ const char *pn_runner_sdk_version(const pn_runner *runner);
 const char *pn_runner_setup_error(const pn_runner *runner);
 const char *pn_runner_setup_traceback(const pn_runner *runner);
 enum pn_setup_status pn_runner_setup_status(const pn_runner *runner);
+/* While a worker that died serving is being replaced, or after it made the runner
+ * DEFUNCT: how it died (pn_worker_diagnose's sentence, borrowed). NULL otherwise. */
+const char *pn_runner_crash(const pn_runner *runner);
 /* The text printed during setup (borrowed), and the setup timestamps (0 when not yet). */
 const char *pn_runner_setup_logs(const pn_runner *runner);
 uint64_t pn_runner_setup_started_ns(const pn_runner *runner);

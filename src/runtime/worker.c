@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "runtime/ipc.h"
@@ -22,6 +23,13 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* How long a worker whose channel closed may take to exit before it is killed: a
+ * process that ends closes its channel a moment before the kernel reports the exit, so
+ * only a worker that shut its channel and went on (the model's code closed or shut the
+ * descriptor) is still running after this. */
+#define CHANNEL_CLOSED_GRACE_NS 1000000000ull
+#define CHANNEL_CLOSED_GRACE_TEXT "1 s"
 
 /* The worker's entry (docs/internals/worker-protocol.md, "Starting the worker"). */
 #define PN_WORKER_PROGRAM                                                                  \
@@ -40,6 +48,7 @@ struct pn_worker {
   struct event *output_events[2];
   struct event *child_event;  /* SIGCHLD */
   struct event *reap_timer;   /* polls for the exit when SIGCHLD is missed */
+  uint64_t channel_closed_ns; /* monotonic time its channel closed, 0 while open */
   struct event *report_event; /* reports the exit from a fresh loop iteration */
   pn_worker_exit exit;
   int reaped;
@@ -129,7 +138,25 @@ static void try_reap(pn_worker *worker) {
 
 static void on_child(evutil_socket_t fd, short what, void *arg) { try_reap(arg); }
 
-static void on_reap_timer(evutil_socket_t fd, short what, void *arg) { try_reap(arg); }
+/* Polls until the worker is reaped: after its channel closed, or after a kill (in case
+ * SIGCHLD was missed). A worker still running CHANNEL_CLOSED_GRACE_NS after its channel
+ * closed can take no more work and would hold its predictions for ever: it is killed,
+ * and its predictions fail with a diagnosis that says so. */
+static void on_reap_timer(evutil_socket_t fd, short what, void *arg) {
+  pn_worker *worker = arg;
+  try_reap(worker);
+  if (worker->reaped)
+    return;
+  if (worker->channel_closed_ns && !worker->exit.killed_by_us &&
+      pn_clock_monotonic_ns() - worker->channel_closed_ns >= CHANNEL_CLOSED_GRACE_NS) {
+    worker->exit.protocol_error = pn_strdup("it closed its channel to the server but did not "
+                                            "exit within " CHANNEL_CLOSED_GRACE_TEXT);
+    pn_worker_kill(worker);
+    return;
+  }
+  struct timeval poll_interval = {0, 20000};
+  event_add(worker->reap_timer, &poll_interval);
+}
 
 static void on_message(pn_ipc *ipc, json_t *message, void *arg) {
   pn_worker *worker = arg;
@@ -139,12 +166,16 @@ static void on_message(pn_ipc *ipc, json_t *message, void *arg) {
 
 static void on_channel_closed(pn_ipc *ipc, int error, const char *reason, void *arg) {
   pn_worker *worker = arg;
-  if (error < 0 && !worker->exit.protocol_error) {
+  worker->channel_closed_ns = pn_clock_monotonic_ns();
+  /* A socket error is how the channel ends when the worker dies with frames it had not
+   * read (ECONNRESET): the end of the process, whose exit status says why, not a broken
+   * protocol. */
+  if (error < 0 && error != PN_EIO && !worker->exit.protocol_error) {
     worker->exit.protocol_error = pn_strdup(reason);
     pn_worker_kill(worker);
   }
   /* The process is ending (or broke the protocol); poll until it is reaped, and kill
-   * it if it lingers without its channel. */
+   * it if it lingers without its channel (on_reap_timer). */
   struct timeval poll_interval = {0, 20000};
   event_add(worker->reap_timer, &poll_interval);
 }

@@ -50,6 +50,8 @@ typedef struct pn_worker_callbacks {
 int pn_worker_start(struct event_base *base, const pn_worker_spec *spec,
                     const pn_worker_callbacks *callbacks, void *arg, pn_worker **worker,
                     char **error);
+/* Sends a frame. PN_ECLOSED once the worker's channel has closed: the worker is ending
+ * (or is killed if it does not, a second after the close) and on_exit follows. */
 int pn_worker_send(pn_worker *worker, const json_t *message);
 /* Sends a signal to the worker process (SIGUSR1 cancels a sync prediction). */
 int pn_worker_signal(pn_worker *worker, int signal_number);

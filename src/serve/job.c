@@ -222,12 +222,20 @@ static void submit(pn_job *job) {
   release_slot(job);
   int rc = pn_runner_submit(runner, job->prediction, on_prediction_event, job);
   if (rc < 0) {
+    const char *crash = rc == PN_ESTATE ? pn_runner_crash(runner) : NULL;
     char *error = rc == PN_ETOOBIG
                       ? pn_strfmt("input too large (limit %u MiB): the prediction's message to "
                                   "the worker is larger than that; pass large data as a file "
                                   "input (a URL or data: URI) instead",
                                   PN_IPC_FRAME_MAX >> 20)
-                      : pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
+                  : crash ? pn_strfmt("Worker crashed: %s; this prediction was getting its "
+                                      "inputs and never reached it%s",
+                                      crash,
+                                      pn_runner_state(runner) == PN_RUNNER_STARTING
+                                          ? ". A new worker is starting: send the prediction "
+                                            "again"
+                                          : "")
+                          : pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
     complete(job, PN_PREDICTION_FAILED, error ? error : "the prediction could not start");
     pn_free(error);
     return;

@@ -13,25 +13,20 @@
 #include "core/error.h"
 #include "core/metrics.h"
 #include "core/nvml.h"
+#include "core/prediction_metrics.h"
 #include "serve/model.h"
 
 #include <stdio.h>
 #include <sys/types.h>
 #include <unistd.h>
 
-/* Predictions take from milliseconds (a classifier) to minutes (a video model). */
-static const double duration_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                         2.5,   5,    10,    30,   60,  120,  300, 600};
-/* Waiting is about a millisecond for plain inputs and seconds when files download first. */
-static const double wait_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                     0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
 /* Batches hold 1 to PN_BATCH_SIZE_MAX predictions; most models ask for 4 to 64. */
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
-static const char *const statuses[] = {"succeeded", "failed", "canceled"};
 
 struct pn_serve_metrics {
   pn_metrics *set;
-  pn_metric *predictions, *duration, *queue_wait, *batch_size;
+  pn_prediction_metrics shared; /* predictions by status, duration, queue wait */
+  pn_metric *batch_size;
   pn_metric *slots, *slots_in_use, *restarts, *setup;
   pn_metric *resident, *worker_resident;
   int gpus_checked; /* NVML was asked for once; the gpu_* metrics exist when it answered */
@@ -47,30 +42,10 @@ static int add_all(pn_serve_metrics *metrics) {
   const char *causes[PN_RESTART_CAUSES];
   for (int i = 0; i < PN_RESTART_CAUSES; i++)
     causes[i] = pn_restart_cause_name((enum pn_restart_cause)i);
-  int rc = add(metrics, &metrics->predictions,
-               (pn_metric_spec){.name = "pinion_predictions_total",
-                                .help = "Predictions (and trainings) that reached a terminal "
-                                        "status, by status.",
-                                .type = PN_METRIC_COUNTER,
-                                .label = "status",
-                                .label_values = statuses,
-                                .label_count = 3});
-  if (rc == 0)
-    rc = add(metrics, &metrics->duration,
-             (pn_metric_spec){.name = "pinion_prediction_duration_seconds",
-                              .help = "Seconds from a prediction's acceptance to its terminal "
-                                      "status (its metrics.predict_time).",
-                              .type = PN_METRIC_HISTOGRAM,
-                              .bounds = duration_bounds,
-                              .bound_count = sizeof duration_bounds / sizeof duration_bounds[0]});
-  if (rc == 0)
-    rc = add(metrics, &metrics->queue_wait,
-             (pn_metric_spec){.name = "pinion_prediction_queue_wait_seconds",
-                              .help = "Seconds from a prediction's acceptance until the worker "
-                                      "was handed it (input files download meanwhile).",
-                              .type = PN_METRIC_HISTOGRAM,
-                              .bounds = wait_bounds,
-                              .bound_count = sizeof wait_bounds / sizeof wait_bounds[0]});
+  int rc = pn_prediction_metrics_add(metrics->set,
+                                     PN_PREDICTION_METRICS_STATUS | PN_PREDICTION_METRICS_DURATION |
+                                         PN_PREDICTION_METRICS_QUEUE_WAIT,
+                                     &metrics->shared);
   if (rc == 0)
     rc = add(metrics, &metrics->batch_size,
              (pn_metric_spec){.name = "pinion_batch_size",
@@ -150,8 +125,8 @@ static double seconds_between(uint64_t start_ns, uint64_t end_ns) {
 void pn_serve_metrics_started(pn_serve_metrics *metrics, const pn_prediction *prediction) {
   if (!metrics)
     return;
-  pn_metric_observe(metrics->queue_wait, 0,
-                    seconds_between(prediction->accepted_mono_ns, pn_clock_monotonic_ns()));
+  pn_prediction_metrics_started(&metrics->shared, seconds_between(prediction->accepted_mono_ns,
+                                                                  pn_clock_monotonic_ns()));
   if (prediction->batch_size > 0 && prediction->batch_index == 0) /* once per batch */
     pn_metric_observe(metrics->batch_size, 0, prediction->batch_size);
 }
@@ -159,9 +134,9 @@ void pn_serve_metrics_started(pn_serve_metrics *metrics, const pn_prediction *pr
 void pn_serve_metrics_finished(pn_serve_metrics *metrics, const pn_prediction *prediction) {
   if (!metrics || !pn_prediction_is_terminal(prediction))
     return;
-  pn_metric_add(metrics->predictions, (size_t)(prediction->status - PN_PREDICTION_SUCCEEDED), 1);
-  pn_metric_observe(metrics->duration, 0,
-                    seconds_between(prediction->accepted_mono_ns, prediction->completed_mono_ns));
+  pn_prediction_metrics_finished(
+      &metrics->shared, pn_prediction_metrics_series(pn_prediction_status_name(prediction->status)),
+      seconds_between(prediction->accepted_mono_ns, prediction->completed_mono_ns));
 }
 
 /* --- sampled when asked -------------------------------------------------------------- */

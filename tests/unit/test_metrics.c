@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/metrics.h"
+#include "core/prediction_metrics.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -425,9 +426,70 @@ static void a_sample_is_found_only_on_its_own_unlabeled_line(void **state) {
   assert_true(value == 1);
 }
 
+/* What serve, the hub and the directors share: one definition, so a set with only the
+ * counter (a director's) writes the very lines that a set with all three starts with. */
+static void the_shared_prediction_metrics_have_one_definition(void **state) {
+  pn_metrics *all = NULL, *status_only = NULL;
+  pn_prediction_metrics full, counter;
+  assert_int_equal(pn_metrics_new(&all), 0);
+  assert_int_equal(pn_metrics_new(&status_only), 0);
+  assert_int_equal(pn_prediction_metrics_add(all,
+                                             PN_PREDICTION_METRICS_STATUS |
+                                                 PN_PREDICTION_METRICS_DURATION |
+                                                 PN_PREDICTION_METRICS_QUEUE_WAIT,
+                                             &full),
+                   0);
+  assert_int_equal(pn_prediction_metrics_add(status_only, PN_PREDICTION_METRICS_STATUS, &counter),
+                   0);
+  assert_non_null(full.predictions);
+  assert_non_null(full.duration);
+  assert_non_null(full.queue_wait);
+  assert_null(counter.duration);
+  assert_null(counter.queue_wait);
+  assert_int_equal(pn_prediction_metrics_series("succeeded"), PN_PREDICTION_METRICS_SUCCEEDED);
+  assert_int_equal(pn_prediction_metrics_series("failed"), PN_PREDICTION_METRICS_FAILED);
+  assert_int_equal(pn_prediction_metrics_series("canceled"), PN_PREDICTION_METRICS_CANCELED);
+  assert_int_equal(pn_prediction_metrics_series("processing"), -1);
+  assert_int_equal(pn_prediction_metrics_series(NULL), -1);
+
+  pn_prediction_metrics_finished(&full, PN_PREDICTION_METRICS_FAILED, 0.3);
+  pn_prediction_metrics_finished(&full, -1, 0.3);                              /* not terminal */
+  pn_prediction_metrics_finished(&full, PN_PREDICTION_METRICS_CANCELED, -1); /* no duration */
+  pn_prediction_metrics_started(&full, 0.002);
+  pn_prediction_metrics_started(&full, -1);
+  pn_prediction_metrics_finished(&counter, PN_PREDICTION_METRICS_FAILED, 0.3);
+  pn_prediction_metrics_finished(&counter, PN_PREDICTION_METRICS_CANCELED, -1);
+  pn_prediction_metrics_started(&counter, 0.002); /* no histogram: nothing */
+
+  char *text = write_all(all), *counter_text = write_all(status_only);
+  assert_true(strncmp(text, counter_text, strlen(counter_text)) == 0);
+  assert_string_equal(counter_text,
+                      "# HELP pinion_predictions_total Predictions (and trainings) that reached "
+                      "a terminal status, by status.\n"
+                      "# TYPE pinion_predictions_total counter\n"
+                      "pinion_predictions_total{status=\"succeeded\"} 0\n"
+                      "pinion_predictions_total{status=\"failed\"} 1\n"
+                      "pinion_predictions_total{status=\"canceled\"} 1\n");
+  assert_non_null(strstr(text, "# TYPE pinion_prediction_duration_seconds histogram\n"));
+  assert_non_null(strstr(text, "pinion_prediction_duration_seconds_bucket{le=\"0.25\"} 0\n"
+                               "pinion_prediction_duration_seconds_bucket{le=\"0.5\"} 1\n"));
+  assert_non_null(strstr(text, "pinion_prediction_duration_seconds_bucket{le=\"600\"} 1\n"
+                               "pinion_prediction_duration_seconds_bucket{le=\"+Inf\"} 1\n"
+                               "pinion_prediction_duration_seconds_sum 0.3\n"
+                               "pinion_prediction_duration_seconds_count 1\n"));
+  assert_non_null(strstr(text, "pinion_prediction_queue_wait_seconds_bucket{le=\"0.001\"} 0\n"
+                               "pinion_prediction_queue_wait_seconds_bucket{le=\"0.0025\"} 1\n"));
+  assert_non_null(strstr(text, "pinion_prediction_queue_wait_seconds_count 1\n"));
+  pn_free(text);
+  pn_free(counter_text);
+  pn_metrics_free(all);
+  pn_metrics_free(status_only);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_labeled_counter_shows_every_series_from_zero),
+      cmocka_unit_test(the_shared_prediction_metrics_have_one_definition),
       cmocka_unit_test(a_histogram_counts_each_bucket_cumulatively),
       cmocka_unit_test(a_labeled_histogram_puts_le_after_its_label),
       cmocka_unit_test(a_gauge_shows_only_the_series_that_were_set),
