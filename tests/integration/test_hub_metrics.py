@@ -165,8 +165,10 @@ def test_only_a_scrape_with_the_token_reads_the_metrics(tmp_path):
                         {"Authorization": "Bearer " + hub.token("alice")}):
             public = requests.get(hub.url + "/metrics", headers=headers, timeout=TIMEOUT)
             assert public.status_code == 404 and "pinion_queue_depth" not in public.text
-        # An empty hub: the queue answered, no targets, nothing concluded yet.
-        assert scrape(hub) == {"pinion_queue_up": 1.0, **concluded(0, 0, 0, 0)}
+        # An empty hub: the queue answered, no targets, nothing concluded yet, no finished
+        # streams kept.
+        assert scrape(hub) == {"pinion_queue_up": 1.0, "pinion_streams_retained": 0.0,
+                               "pinion_streams_retained_bytes": 0.0, **concluded(0, 0, 0, 0)}
     finally:
         hub.stop()
 
