@@ -1,5 +1,6 @@
 """The hub with its queue in Redis Streams (`pinion hub --queue redis://...`), against a
-real redis-server: the hub's prediction tests pass through it; a hub killed while it runs
+real redis-server: the hub's API and prediction tests pass through it on a real
+PostgreSQL; a prediction stored but never queued is queued again once; a hub killed while it runs
 a prediction loses it to another hub after the lease, and the prediction finishes there,
 once, with one `completed` webhook; Redis killed and restarted with its append-only file
 loses nothing the hub acknowledged; a cancel on one hub stops the prediction where
@@ -72,18 +73,30 @@ def wait_for(condition, timeout, what):
         time.sleep(0.05)
 
 
-def test_the_hub_prediction_suite_passes_with_a_redis_queue(redis):
-    environment = dict(os.environ, PINION_TEST_QUEUE=redis.url(), PINION_TEST_QUEUE_LEASE=LEASE,
-                       PINION=PINION)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         os.path.join(ROOT, "tests", "integration", "test_hub_predictions.py"), "-k",
-         " and ".join("not " + name for name in EMBEDDED_ONLY)],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=240)
+def test_the_hub_api_suite_passes_on_postgresql_with_a_redis_queue(redis):
+    """The scale-out setup: the hub's API and prediction tests, unchanged, against a real
+    PostgreSQL and a real Redis together (test_hub_postgres.py runs them on PostgreSQL
+    with the embedded queue)."""
+    if not pg_harness.available():
+        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
+    from test_hub_postgres import SQLITE_ONLY
+    postgres = pg_harness.Postgres().start()
+    try:
+        files = [os.path.join(ROOT, "tests", "integration", name)
+                 for name in ("test_hub_api.py", "test_hub_predictions.py")]
+        environment = dict(os.environ, PINION_TEST_DATABASE=postgres.url(),
+                           PINION_TEST_QUEUE=redis.url(), PINION_TEST_QUEUE_LEASE=LEASE,
+                           PINION=PINION)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, "-k",
+             " and ".join("not " + name for name in sorted(set(EMBEDDED_ONLY + SQLITE_ONLY)))],
+            cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    finally:
+        postgres.close()
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
-    assert passed >= 25, summary
+    assert passed >= 50, summary
     assert "failed" not in summary and "error" not in summary, summary
 
 
