@@ -32,6 +32,7 @@
 #include "hub/pages.h"
 #include "hub/route.h"
 #include "hub/sessions.h"
+#include "hub/webhooks.h"
 #include "hub/query_body.h"
 
 #include <arpa/inet.h>
@@ -1009,11 +1010,14 @@ static void write_port_file(const char *path, int port) {
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg) { pn_hub_files_sweep(arg); }
 
-/* How often a hub on a shared queue looks for predictions stored and never queued. */
+/* How often a hub on a shared queue looks for what a dead replica left undone. */
 #define ORPHAN_SWEEP_SECONDS 5
 
+/* What a dead hub replica left: predictions it stored and never queued, and `completed`
+ * webhooks it did not finish sending. */
 static void on_orphan_sweep(evutil_socket_t fd, short what, void *arg) {
   pn_hub_predictions_sweep_orphans(arg);
+  pn_hub_deliveries_resume(arg);
 }
 
 int pn_hub_run(const pn_hub_options *options) {

@@ -24,11 +24,16 @@ typedef struct pn_queue_engine {
                      int *absent); /* NULL: PN_EUNSUPPORTED */
   int (*push_absent)(pn_queue *queue, const char *key, const char *id, int capacity,
                      const json_t *body); /* NULL: PN_EUNSUPPORTED */
+  /* NULL: every claim is this process's (one process shares nothing) */
+  int (*claim)(pn_queue *queue, const char *name);
+  int (*renew_claims)(pn_queue *queue, const char *const *names, size_t count, int *kept);
+  void (*drop_claim)(pn_queue *queue, const char *name);
 } pn_queue_engine;
 
 struct pn_queue {
   const pn_queue_engine *engine;
   pn_queue_consumer consumer;
+  double lease; /* seconds; 0 for the embedded engine */
 };
 
 int pn_queue_embedded_open(pn_queue **queue);

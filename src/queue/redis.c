@@ -865,6 +865,104 @@ static int redis_push_absent(pn_queue *queue, const char *key, const char *id, i
   return rc;
 }
 
+/* --- named leases (work that one process of several does: a webhook's delivery) --------- */
+
+#define CLAIM_PREFIX "pinion:claim:"
+
+/* Renews each claim KEYS[i] that consumer ARGV[1] still owns, for ARGV[2] ms: a 1 for
+ * each kept, a 0 for each another owns or that expired. */
+static const char renew_claims_script[] =
+    "local kept = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  if redis.call('GET', KEYS[i]) == ARGV[1] then\n"
+    "    redis.call('PEXPIRE', KEYS[i], ARGV[2])\n"
+    "    kept[i] = 1\n"
+    "  else kept[i] = 0 end\n"
+    "end\n"
+    "return kept\n";
+
+/* Claims KEYS[1] for consumer ARGV[1] for ARGV[2] ms: 1 when it is now its (taken, or
+ * renewed because it already was), 0 when another consumer holds it. */
+static const char claim_script[] =
+    "local owner = redis.call('GET', KEYS[1])\n"
+    "if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "if owner then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "return 1\n";
+
+/* Ends claim KEYS[1] if consumer ARGV[1] owns it. */
+static const char drop_claim_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
+static long lease_ms(const redis_queue *q) { return (long)(q->lease * 1000); }
+
+static int redis_claim(pn_queue *queue, const char *name) {
+  redis_queue *q = (redis_queue *)queue;
+  char *key = pn_strfmt(CLAIM_PREFIX "%s", name);
+  char ms[24];
+  snprintf(ms, sizeof ms, "%ld", lease_ms(q));
+  const char *claim[] = {"EVAL", claim_script, "1", key, q->name, ms};
+  redisReply *reply = key ? command(q, 6, claim) : NULL;
+  int rc = !key                                 ? PN_ENOMEM
+           : !reply                             ? PN_ECLOSED
+           : reply->type == REDIS_REPLY_INTEGER ? (int)reply->integer
+                                                : PN_EIO;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused the claim on %s: %s", name, reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(key);
+  return rc;
+}
+
+static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {
+  redis_queue *q = (redis_queue *)queue;
+  const char **argv = pn_calloc(count + 5, sizeof *argv);
+  char **keys = pn_calloc(count ? count : 1, sizeof *keys);
+  char number[24], ms[24];
+  snprintf(number, sizeof number, "%zu", count);
+  snprintf(ms, sizeof ms, "%ld", lease_ms(q));
+  int rc = argv && keys ? 0 : PN_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < count; i++)
+    if (!(keys[i] = pn_strfmt(CLAIM_PREFIX "%s", names[i])))
+      rc = PN_ENOMEM;
+  redisReply *reply = NULL;
+  if (rc == 0) {
+    argv[0] = "EVAL";
+    argv[1] = renew_claims_script;
+    argv[2] = number;
+    for (size_t i = 0; i < count; i++)
+      argv[3 + i] = keys[i];
+    argv[3 + count] = q->name;
+    argv[4 + count] = ms;
+    reply = command(q, (int)count + 5, argv);
+    rc = !reply                                                            ? PN_ECLOSED
+         : reply->type != REDIS_REPLY_ARRAY || reply->elements != count ? PN_EIO
+                                                                           : 0;
+  }
+  for (size_t i = 0; rc == 0 && i < count; i++)
+    kept[i] = reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused to renew claims: %s", reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  for (size_t i = 0; keys && i < count; i++)
+    pn_free(keys[i]);
+  pn_free(keys);
+  pn_free(argv);
+  return rc;
+}
+
+static void redis_drop_claim(pn_queue *queue, const char *name) {
+  redis_queue *q = (redis_queue *)queue;
+  char *key = pn_strfmt(CLAIM_PREFIX "%s", name);
+  const char *drop[] = {"EVAL", drop_claim_script, "1", key, q->name};
+  if (key)
+    command_ok(q, 5, drop);
+  pn_free(key);
+}
+
 static const pn_queue_engine redis_engine = {
     .name = "Redis",
     .shared = 1,
@@ -880,6 +978,9 @@ static const pn_queue_engine redis_engine = {
     .depths = redis_depths,
     .find_absent = redis_find_absent,
     .push_absent = redis_push_absent,
+    .claim = redis_claim,
+    .renew_claims = redis_renew_claims,
+    .drop_claim = redis_drop_claim,
 };
 
 static struct event *start_timer(redis_queue *q, long ms, event_callback_fn callback) {

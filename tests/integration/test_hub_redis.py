@@ -304,3 +304,63 @@ def test_a_prediction_stored_but_never_queued_is_queued_again_once(tmp_path, red
                 hub.stop()
         receiver.close()
         postgres.close()
+
+
+def completed_attempts(receiver, prediction_id):
+    """Each attempt at prediction_id's `completed` webhook: (webhook-id, status answered)."""
+    attempts = []
+    for (headers, body), status in zip(list(receiver.calls), list(receiver.answered)):
+        if json.loads(body)["id"] == prediction_id and json.loads(body)["status"] in TERMINAL:
+            attempts.append((headers["webhook-id"], status))
+    return attempts
+
+
+def test_a_dead_hubs_completed_webhook_is_sent_by_another_hub_once(tmp_path, redis):
+    """Hub replicas share `completed` deliveries: the hub that sends one claims it in
+    Redis and renews the claim while it retries (1, 2, 4, 8 s apart). A hub that restarts
+    and sweeps meanwhile leaves it be; killed mid-retry, the sender's delivery is resumed
+    by the other hub once the claim expired, with the same webhook-id, and sent once."""
+    if not pg_harness.available():
+        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
+    postgres = pg_harness.Postgres().start()
+    database = pg_harness.fresh_database(postgres.url())
+    queue = redis_harness.fresh_url(redis.url())
+    hubs = [Hub(tmp_path / name, database=database, queue=queue, args=["--queue-lease", LEASE])
+            for name in ("a", "b")]
+    receiver = WebhookReceiver(status=500)  # down: the delivery retries
+    try:
+        a, b = [hub.start() for hub in hubs]
+        version = a.push(None, "alice/slow", cwd=SLOW)
+        prediction = create(a, version, 0, receiver)
+        wait_for(lambda: completed_attempts(receiver, prediction), 30, "no attempt")
+        first = time.monotonic()
+        sender, other = (a, b) if took(a, prediction) else (b, a)
+        assert took(sender, prediction)
+        # The other hub restarts: at its start and at each sweep (every 5 s) it resumes
+        # the pending deliveries that no hub holds. Until 12 s after the first
+        # attempt, the sender's schedule makes 4 (0, 1, 3, 7 s); a sweep that ignored the
+        # claim would have added 3 or more (its own 0, 1, 3 s ...).
+        other.stop()
+        other.start()
+        time.sleep(max(0.0, first + 12 - time.monotonic()))
+        attempts = completed_attempts(receiver, prediction)
+        assert len(attempts) == 4, attempts
+        sender.process.send_signal(signal.SIGKILL)
+        sender.process.wait(timeout=10)
+        sender.process = None
+        sender.log.close()
+        receiver.status = 200
+        wait_for(lambda: any(status == 200 for _, status in completed_attempts(receiver, prediction)),
+                 30, "the other hub did not resume the delivery:\n" + other.read_log())
+        time.sleep(3)  # a second one would be on its way by now
+        attempts = completed_attempts(receiver, prediction)
+        assert [status for _, status in attempts].count(200) == 1, attempts
+        assert len({webhook_id for webhook_id, _ in attempts}) == 1, attempts  # one delivery
+        row = other.get("/v1/predictions/" + prediction).json()
+        assert row["status"] == "succeeded", row
+    finally:
+        for hub in hubs:
+            if hub.process:
+                hub.stop()
+        receiver.close()
+        postgres.close()
