@@ -4,8 +4,8 @@
  * processes.
  *
  * - push: XADD of {id, capacity, body}; the stream and its group are made on first use.
- *   A PUBLISH on "pinion:pushed:<db>" follows, which every consumer hears on the
- *   connection it keeps subscribed.
+ *   A PUBLISH on "pinion:pushed:<db>" follows, which every consumer that takes hears on
+ *   the connection it keeps subscribed.
  * - take: XREADGROUP, never more of a stream at once than its messages' `capacity`
  *   (so that idle consumers elsewhere get the rest). Event-driven: a stream is read at
  *   once when a push to it is heard (from any process), and when one of its slots frees
@@ -86,7 +86,7 @@ typedef struct stream {
   int capacity;    /* messages one consumer may hold at once (learned from messages) */
   int held;        /* held here now */
   int group_ready; /* the group exists (since the last connection) */
-  int woken;       /* to be read at the next read_woken: a push was heard, a slot freed */
+  int woken;       /* to be read by on_read_woken: a push was heard, a slot freed */
   struct stream *next;
 } stream;
 
@@ -239,7 +239,7 @@ static stream *find_stream(redis_queue *q, const char *key, int create) {
   return s;
 }
 
-/* Has stream `s` read on the loop's next turn (read_woken), not from inside the caller,
+/* Has stream `s` read on the loop's next turn (on_read_woken), not inside the caller,
  * whose state a `take` could change: a push to it was heard, or one of its slots freed
  * here. Wakes before that turn make one read. */
 static void wake(redis_queue *q, stream *s) {
