@@ -966,7 +966,7 @@ static int redis_push_absent(pn_queue *queue, const char *key, const char *id, i
     q->api->free_reply(reply);
   pn_free(text);
   if (rc == 1)
-    event_active(q->poll_timer, EV_TIMEOUT, 0);
+    announce_push(q, s);
   return rc;
 }
 
