@@ -1,6 +1,7 @@
 """Image commands that need no engine: `pinion build --dockerfile`, the messages when
 no engine is usable, and flag checks."""
 import os
+import subprocess
 
 from conftest import EXAMPLES, run_pinion
 
@@ -169,3 +170,62 @@ def test_registry_push_quiet_and_failed(tmp_path):
         "  Error: writing blob: unauthorized: authentication required\n"
         "error: podman push registry.example/acme/x:1 failed (exit 125); log in with "
         "`podman login REGISTRY` when the registry wants credentials\n" % LAYER[1])
+
+
+def system_packages_step(tmp_path, packages):
+    """The Dockerfile's system_packages RUN step for a model with `packages`, made safe
+    to run here: its `rm` of apt's lists becomes `true`."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "cog.yaml").write_text(
+        'build:\n  python_version: "3.11"\n  system_packages:\n' +
+        "".join("    - %s\n" % package for package in packages) + 'run: "predict.py:Predictor"\n')
+    (folder / "predict.py").write_text("")
+    result = run_pinion("build", "--dockerfile", cwd=str(folder))
+    assert result.returncode == 0, result.stderr
+    [step] = [line for line in result.stdout.splitlines()
+              if line.startswith("RUN ") and "system_packages not in the base image" in line]
+    assert "rm -rf /var/lib/apt/lists/*" in step
+    return step[len("RUN "):].replace("rm -rf /var/lib/apt/lists/*", "true")
+
+
+def run_step_on_a_base(tmp_path, step, installed):
+    """Runs `step` with /bin/sh where dpkg-query knows `installed` ({name: version}) and
+    apt-get only logs its arguments; returns apt-get's calls and what the step printed."""
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    table = "".join('  %s) echo "installed %s" ;;\n' % (name, version)
+                    for name, version in installed.items())
+    # dpkg-query -W -f=FORMAT NAME
+    (stubs / "dpkg-query").write_text('#!/bin/sh\ncase "$3" in\n%s  *) exit 1 ;;\nesac\n' % table)
+    (stubs / "apt-get").write_text('#!/bin/sh\necho "$@" >> %s\n' % (tmp_path / "apt.log"))
+    for stub in ("dpkg-query", "apt-get"):
+        (stubs / stub).chmod(0o755)
+    done = subprocess.run(["/bin/sh", "-c", step], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=30,
+                          env={"PATH": "%s:/usr/bin:/bin" % stubs})
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "apt.log"
+    return (log.read_text().splitlines() if log.exists() else []), done.stdout
+
+
+BASE = {"libfoo": "1.2-3", "libbar": "2.0-1", "ffmpeg": "7:5.1.6-0+deb12u1"}
+
+
+def test_pinned_system_packages_the_base_has_run_no_apt_get(tmp_path):
+    """Issue #14 item 11: a base that has the packages, pinned or not, builds with no
+    apt-get (so with no network); a pin matches the installed version exactly or by
+    apt's `*` wildcard."""
+    step = system_packages_step(tmp_path, ["libfoo=1.2-3", "libbar=2.0*", "ffmpeg",
+                                           "ffmpeg=7:5.1.6-0+deb12u1"])
+    calls, printed = run_step_on_a_base(tmp_path, step, BASE)
+    assert calls == []
+    assert printed == ""
+
+
+def test_system_packages_missing_or_at_another_version_are_installed(tmp_path):
+    step = system_packages_step(tmp_path, ["libfoo=1.2-4", "libbar", "libgone", "libbar=3*"])
+    calls, printed = run_step_on_a_base(tmp_path, step, BASE)
+    assert calls == ["update -qq",
+                     "install -qqy --no-install-recommends libfoo=1.2-4 libgone libbar=3*"]
+    assert printed == "pinion: system_packages not in the base image: libfoo=1.2-4 libgone libbar=3*\n"
