@@ -20,6 +20,10 @@ typedef struct pn_queue_engine {
   void (*forget)(pn_queue *queue, const char *id);                /* NULL: ditto */
   int (*depths)(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
                 pn_queue_depth **depths, size_t *count); /* NULL: PN_EUNSUPPORTED */
+  int (*find_absent)(pn_queue *queue, const char *key, const char *const *ids, size_t count,
+                     int *absent); /* NULL: PN_EUNSUPPORTED */
+  int (*push_absent)(pn_queue *queue, const char *key, const char *id, int capacity,
+                     const json_t *body); /* NULL: PN_EUNSUPPORTED */
 } pn_queue_engine;
 
 struct pn_queue {

@@ -173,6 +173,24 @@ int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity
 
 int pn_queue_done(pn_queue *queue, const char *id) { return queue->engine->done(queue, id); }
 
+int pn_queue_find_absent(pn_queue *queue, const char *key, const char *const *ids, size_t count,
+                         int *absent) {
+  if (!key || !*key)
+    return PN_EINVAL;
+  if (!queue->engine->find_absent)
+    return PN_EUNSUPPORTED;
+  return count ? queue->engine->find_absent(queue, key, ids, count, absent) : 0;
+}
+
+int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int capacity,
+                         const json_t *body) {
+  if (!key || !*key || !id || !*id || !json_is_object(body))
+    return PN_EINVAL;
+  if (!queue->engine->push_absent)
+    return PN_EUNSUPPORTED;
+  return queue->engine->push_absent(queue, key, id, capacity < 1 ? 1 : capacity, body);
+}
+
 int pn_queue_holds(const pn_queue *queue, const char *id) {
   return queue->engine->holds(queue, id);
 }

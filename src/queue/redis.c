@@ -772,6 +772,99 @@ static int redis_depths(pn_queue *queue, const char *const *keys, size_t key_cou
   return 0;
 }
 
+/* --- predictions stored but never queued ------------------------------------------------ */
+
+/* The `id` fields of stream KEYS[1]'s entries, read a page at a time inside Redis so
+ * that no body (inputs of up to 63 MiB) crosses the connection. */
+#define SCAN_IDS                                                                      \
+  "local found, start = {}, '-'\n"                                                    \
+  "while true do\n"                                                                   \
+  "  local page = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 256)\n"          \
+  "  for _, e in ipairs(page) do\n"                                                   \
+  "    local f = e[2]\n"                                                              \
+  "    for j = 1, #f, 2 do if f[j] == 'id' then found[f[j + 1]] = true end end\n"     \
+  "  end\n"                                                                           \
+  "  if #page < 256 then break end\n"                                                 \
+  "  start = '(' .. page[#page][1]\n"                                                 \
+  "end\n"
+
+/* Which of the predictions ARGV have no message in stream KEYS[1]. */
+static const char absent_script[] = SCAN_IDS
+    "local absent = {}\n"
+    "for i = 1, #ARGV do if not found[ARGV[i]] then absent[#absent + 1] = ARGV[i] end end\n"
+    "return absent\n";
+
+/* XADD of prediction ARGV[1]'s message (capacity ARGV[2], body ARGV[3]) unless the
+ * stream already holds one: 1 added, 0 there. Atomic, so of several hubs sweeping at
+ * once exactly one adds it. */
+static const char add_absent_script[] = SCAN_IDS
+    "if found[ARGV[1]] then return 0 end\n"
+    "redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'capacity', ARGV[2], 'body', ARGV[3])\n"
+    "return 1\n";
+
+static int redis_find_absent(pn_queue *queue, const char *key, const char *const *ids,
+                             size_t count, int *absent) {
+  redis_queue *q = (redis_queue *)queue;
+  char *stream_key = pn_strfmt(STREAM_PREFIX "%s", key);
+  const char **argv = pn_calloc(count + 3, sizeof *argv);
+  if (!stream_key || !argv) {
+    pn_free(stream_key);
+    pn_free(argv);
+    return PN_ENOMEM;
+  }
+  argv[0] = "EVAL";
+  argv[1] = absent_script;
+  argv[2] = "1";
+  argv[3] = stream_key;
+  for (size_t i = 0; i < count; i++) {
+    argv[4 + i] = ids[i];
+    absent[i] = 0;
+  }
+  redisReply *reply = command(q, (int)count + 4, argv);
+  int rc = !reply ? PN_ECLOSED : reply->type != REDIS_REPLY_ARRAY ? PN_EIO : 0;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused to list the messages of %s: %s", stream_key, reply->str);
+  for (size_t j = 0; rc == 0 && j < reply->elements; j++) {
+    const redisReply *id = reply->element[j];
+    for (size_t i = 0; id->type == REDIS_REPLY_STRING && i < count; i++)
+      if (strcmp(ids[i], id->str) == 0)
+        absent[i] = 1;
+  }
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(argv);
+  pn_free(stream_key);
+  return rc;
+}
+
+static int redis_push_absent(pn_queue *queue, const char *key, const char *id, int capacity,
+                             const json_t *body) {
+  redis_queue *q = (redis_queue *)queue;
+  char *stream_key = pn_strfmt(STREAM_PREFIX "%s", key);
+  stream *s = stream_key ? find_stream(q, stream_key, 1) : NULL;
+  pn_free(stream_key);
+  char *text = pn_json_dump(body, PN_JSON_COMPACT);
+  if (!s || !text) {
+    pn_free(text);
+    return PN_ENOMEM;
+  }
+  int rc = ensure_group(q, s);
+  char count[16];
+  snprintf(count, sizeof count, "%d", capacity);
+  const char *add[] = {"EVAL", add_absent_script, "1", s->key, id, count, text};
+  redisReply *reply = rc == 0 ? command(q, 7, add) : NULL;
+  if (rc == 0)
+    rc = !reply ? PN_ECLOSED : reply->type != REDIS_REPLY_INTEGER ? PN_EIO : (int)reply->integer;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused to queue prediction %s again: %s", id, reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(text);
+  if (rc == 1)
+    event_active(q->poll_timer, EV_TIMEOUT, 0);
+  return rc;
+}
+
 static const pn_queue_engine redis_engine = {
     .name = "Redis",
     .shared = 1,
@@ -785,6 +878,8 @@ static const pn_queue_engine redis_engine = {
     .check_lease = redis_check_lease,
     .forget = redis_forget,
     .depths = redis_depths,
+    .find_absent = redis_find_absent,
+    .push_absent = redis_push_absent,
 };
 
 static struct event *start_timer(redis_queue *q, long ms, event_callback_fn callback) {
