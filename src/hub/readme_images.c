@@ -155,19 +155,20 @@ static const char *bundle_of(pn_hub_request *request, const route_parts *parts, 
   pn_free(key);
   const char *kind = rc == 0 ? json_string_value(json_object_get(*version, "kind")) : NULL;
   const char *source = rc == 0 ? json_string_value(json_object_get(*version, "source")) : NULL;
+  int is_folder = kind && strcmp(kind, "bundle") == 0 && source;
   if (rc < 0 && rc != PN_ENOENT)
     pn_hub_store_failed(request, rc, "reading the version");
   else if (rc < 0)
     pn_hub_problem(request, 404, NULL,
                    "The model %s has no version %s. List its versions at /v1/models/%s/versions.",
                    model_id, parts->version, model_id);
-  else if (!kind || strcmp(kind, "bundle") != 0 || !source)
+  else if (!is_folder)
     pn_hub_problem(request, 404, NULL,
                    "Version %s of %s is a container image: the hub serves README images from "
                    "pushed model folders only. Link the image from a public URL instead.",
                    parts->version, model_id);
   json_decref(model);
-  if (rc == 0 && kind && strcmp(kind, "bundle") == 0 && source)
+  if (is_folder)
     return source;
   json_decref(*version);
   *version = NULL;

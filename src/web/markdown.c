@@ -156,7 +156,8 @@ static char *folder_path(const char *url) {
   return pn_strndup(url, length);
 }
 
-/* Puts `image`'s alt text (its children) where it stands and frees it. Inside a new link to `href` when that is not NULL. 0 or PN_ENOMEM. */
+/* Puts `image`'s alt text (its children) where it stands and frees it; inside a new
+ * link to `href` when that is not NULL. 0 or PN_ENOMEM. */
 static int replace_image(cmark_node *image, const char *href) {
   cmark_node *place = image;
   if (href) {
@@ -168,7 +169,8 @@ static int replace_image(cmark_node *image, const char *href) {
     }
   }
   for (cmark_node *child; (child = cmark.node_first_child(image));) {
-    int placed = href ? cmark.node_append_child(place, child) : cmark.node_insert_before(place, child);
+    int placed =
+        href ? cmark.node_append_child(place, child) : cmark.node_insert_before(place, child);
     if (!placed)
       return PN_ENOMEM;
   }
