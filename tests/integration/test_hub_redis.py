@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 import pg_harness
 import redis_harness
@@ -363,4 +364,60 @@ def test_a_dead_hubs_completed_webhook_is_sent_by_another_hub_once(tmp_path, red
             if hub.process:
                 hub.stop()
         receiver.close()
+        postgres.close()
+
+
+FLOOD = os.path.join(ROOT, "tests", "fixtures", "hub_flood")
+
+
+def test_a_stream_read_on_one_replica_follows_a_prediction_another_runs(tmp_path, redis):
+    """Hub b only queues (--queue-consumers directors); hub a takes and runs what is
+    queued. A client that created a streaming prediction on b and reads its event stream
+    there gets each output as a runs it (a tells the other replicas of each stored change
+    on `pinion:progress:<db>`), not all of them once it has finished."""
+    if not pg_harness.available():
+        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
+    postgres = pg_harness.Postgres().start()
+    database = pg_harness.fresh_database(postgres.url())
+    queue = redis_harness.fresh_url(redis.url())
+    a = Hub(tmp_path / "a", database=database, queue=queue, args=["--queue-lease", LEASE])
+    b = Hub(tmp_path / "b", database=database, queue=queue,
+            args=["--queue-lease", LEASE, "--queue-consumers", "directors"])
+    try:
+        a.start()
+        b.start()
+        version = b.push(None, "alice/flood", cwd=FLOOD)
+        created = b.post("/v1/predictions", json={
+            "version": version, "stream": True,
+            "input": {"count": 3, "interval": 1.5, "log": True}})
+        assert created.status_code == 201, created.text
+        prediction = created.json()
+        seen = []
+        with requests.get(prediction["urls"]["stream"], headers={
+                "Accept": "text/event-stream", "Authorization": "Bearer " + b.token("alice")},
+                stream=True, timeout=60) as response:
+            assert response.status_code == 200
+            event = None
+            for line in response.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    event = line[len("event: "):]
+                elif line.startswith("data: ") and event:
+                    status = None
+                    if event == "output":
+                        status = b.get("/v1/predictions/" + prediction["id"]).json()["status"]
+                    seen.append((event, line[len("data: "):], status))
+                    if event == "done":
+                        break
+        outputs = [(data, status) for event, data, status in seen if event == "output"]
+        assert [data for data, _ in outputs] == ["0:", "1:", "2:"], seen
+        # The first two came while a still ran it (1.5 s before the next one).
+        assert [status for _, status in outputs[:2]] == ["processing", "processing"], seen
+        assert seen[-1][0] == "done", seen
+        logs = "".join(data for event, data, _ in seen if event == "logs")
+        assert "line 0" in logs and "line 2" in logs, seen
+        assert b.get("/v1/predictions/" + prediction["id"]).json()["status"] == "succeeded"
+    finally:
+        for hub in (a, b):
+            if hub.process:
+                hub.stop()
         postgres.close()
