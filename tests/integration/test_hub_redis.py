@@ -6,12 +6,14 @@ once, with one `completed` webhook; Redis killed and restarted with its append-o
 loses nothing the hub acknowledged; a cancel on one hub stops the prediction where
 another hub runs it. Leases are short (--queue-lease) to keep the tests fast."""
 import collections
+import http.server
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -420,4 +422,65 @@ def test_a_stream_read_on_one_replica_follows_a_prediction_another_runs(tmp_path
         for hub in (a, b):
             if hub.process:
                 hub.stop()
+        postgres.close()
+
+
+class HeldReceiver:
+    """Takes webhook calls and answers each 200 only once `release` is set."""
+
+    def __init__(self):
+        self.calls = []
+        self.release = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.calls.append(json.loads(body))
+                receiver.release.wait(30)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_delivery_that_ends_while_the_database_is_away_is_not_sent_again(tmp_path, redis):
+    """The `completed` webhook lands while PostgreSQL is stopped, so the hub cannot store
+    that it was delivered. It keeps the delivery (and its claim) and stores its end once
+    the database is back, instead of leaving a `pending` row that the sweeps would send
+    again."""
+    if not pg_harness.available():
+        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
+    postgres = pg_harness.Postgres().start()
+    database = pg_harness.fresh_database(postgres.url())
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "data", database=database, queue=queue, args=["--queue-lease", LEASE])
+    receiver = HeldReceiver()
+    try:
+        hub.start()
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        prediction = create(hub, version, 0, receiver)
+        wait_for(lambda: receiver.calls, 30, "no webhook")
+        postgres.stop()
+        receiver.release.set()  # delivered now, while the hub cannot store it
+        time.sleep(2)
+        postgres.start()
+        wait_for(lambda: "completed webhook of %s ended; trying again" % prediction
+                 in hub.read_log(), 10, hub.read_log())
+        time.sleep(12)  # two sweeps of the hub (every 5 s) after the database came back
+        assert [call["id"] for call in receiver.calls] == [prediction], receiver.calls
+        assert receiver.calls[0]["status"] == "succeeded"
+    finally:
+        hub.stop()
+        receiver.close()
         postgres.close()
