@@ -284,8 +284,8 @@ static int append_sample(pn_buf *out, const pn_metric *metric, const group_label
   return rc == 0 ? pn_buf_appendf(out, " %s\n", value) : rc;
 }
 
-static int append_histogram_series(pn_buf *out, const pn_metric *metric,
-                                   const group_labels *group, size_t series) {
+static int append_histogram_series(pn_buf *out, const pn_metric *metric, const group_labels *group,
+                                   size_t series) {
   const uint64_t *buckets = metric->bucket_counts + series * (metric->bound_count + 1);
   uint64_t cumulative = 0;
   char le[32], value[32];
@@ -327,8 +327,7 @@ static int append_series(pn_buf *out, const pn_metric *metric, const group_label
 /* The family of metric `index` of every group's set: its HELP and TYPE (the first
  * set's) once, then each group's series. A gauge nobody has set yet says nothing, not a
  * made-up 0. */
-static int append_family(pn_buf *out, const pn_metrics_group *groups, size_t count,
-                         size_t index) {
+static int append_family(pn_buf *out, const pn_metrics_group *groups, size_t count, size_t index) {
   static const char *type_names[] = {"counter", "gauge", "histogram"};
   const pn_metric *first = groups[0].set->metrics[index];
   size_t shown = 0;

@@ -32,8 +32,8 @@ struct pn_hub_counted {
   size_t next_check; /* where pn_hub_counted_prune goes on from */
 };
 
-static const unsigned every_metric =
-    PN_PREDICTION_METRICS_STATUS | PN_PREDICTION_METRICS_DURATION | PN_PREDICTION_METRICS_QUEUE_WAIT;
+static const unsigned every_metric = PN_PREDICTION_METRICS_STATUS | PN_PREDICTION_METRICS_DURATION |
+                                     PN_PREDICTION_METRICS_QUEUE_WAIT;
 
 static void target_clear(target *item) {
   for (int i = 0; i < LABELS; i++)
@@ -119,11 +119,11 @@ static double seconds_between(json_int_t start_ns, json_int_t end_ns) {
 
 void pn_hub_counted_add(pn_hub_counted *counted, const json_t *row) {
   const char *kind = text_of(row, "kind");
-  const char *const values[LABELS] = {
-      [DEPLOYMENT] = text_of(row, "deployment"),
-      [MODEL] = text_of(row, "model"),
-      [VERSION] = text_of(row, "version"),
-      [MODE] = kind && strcmp(kind, "training") == 0 ? "train" : NULL};
+  const char *const values[LABELS] = {[DEPLOYMENT] = text_of(row, "deployment"),
+                                      [MODEL] = text_of(row, "model"),
+                                      [VERSION] = text_of(row, "version"),
+                                      [MODE] =
+                                          kind && strcmp(kind, "training") == 0 ? "train" : NULL};
   const pn_prediction_metrics *predictions = &find_target(counted, values)->predictions;
   json_int_t created = json_integer_value(json_object_get(row, "created_ns"));
   json_int_t started = json_integer_value(json_object_get(row, "started_ns"));
@@ -146,13 +146,13 @@ static int target_deleted(pn_store *store, const target *item) {
   char *version_key = pn_strfmt("%s:%s", item->values[MODEL], item->values[VERSION]);
   int gone = version_key && deleted(store, PN_STORE_VERSIONS, version_key);
   pn_free(version_key);
-  return gone ||
-         (item->values[DEPLOYMENT] && deleted(store, PN_STORE_DEPLOYMENTS, item->values[DEPLOYMENT]));
+  return gone || (item->values[DEPLOYMENT] &&
+                  deleted(store, PN_STORE_DEPLOYMENTS, item->values[DEPLOYMENT]));
 }
 
 void pn_hub_counted_prune(pn_hub_counted *counted, pn_store *store) {
-  size_t checks =
-      counted->count < PN_HUB_METRICS_PRUNE_PER_TEXT ? counted->count : PN_HUB_METRICS_PRUNE_PER_TEXT;
+  size_t checks = counted->count < PN_HUB_METRICS_PRUNE_PER_TEXT ? counted->count
+                                                                 : PN_HUB_METRICS_PRUNE_PER_TEXT;
   for (size_t n = 0; n < checks && counted->count; n++) {
     if (counted->next_check >= counted->count)
       counted->next_check = 0;
@@ -174,6 +174,7 @@ int pn_hub_counted_write(const pn_hub_counted *counted, pn_buf *out) {
   pn_metrics_group groups[PN_HUB_METRICS_COUNTED_MAX + 1];
   groups[0] = (pn_metrics_group){.set = counted->others.set};
   for (size_t i = 0; i < counted->count; i++)
-    groups[i + 1] = (pn_metrics_group){counted->targets[i]->set, counted->targets[i]->labels, LABELS};
+    groups[i + 1] =
+        (pn_metrics_group){counted->targets[i]->set, counted->targets[i]->labels, LABELS};
   return pn_metrics_write_groups(groups, counted->count + 1, out);
 }

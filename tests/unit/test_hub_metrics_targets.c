@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static json_t *row(const char *deployment, const char *model, const char *version,
-                   const char *kind, const char *status) {
+static json_t *row(const char *deployment, const char *model, const char *version, const char *kind,
+                   const char *status) {
   json_t *prediction = json_pack("{s:s?, s:s?, s:s, s:s, s:I, s:I}", "model", model, "version",
                                  version, "kind", kind, "status", status, "created_ns",
                                  (json_int_t)1000000000, "started_ns", (json_int_t)1500000000);
@@ -93,8 +93,8 @@ static void targets_past_the_ceiling_are_counted_without_labels(void **state) {
 
 static void store_row(pn_store *store, const char *table, const char *id, const char *parent) {
   json_t *doc = json_pack("{s:s}", "id", id);
-  pn_store_keys keys = {.id = id, .account = "alice", .parent = parent,
-                        .created_at = "2026-12-05T00:00:00Z"};
+  pn_store_keys keys = {
+      .id = id, .account = "alice", .parent = parent, .created_at = "2026-12-05T00:00:00Z"};
   assert_int_equal(pn_store_insert(store, table, &keys, doc), 0);
   json_decref(doc);
 }
@@ -117,7 +117,8 @@ static void a_target_whose_version_or_deployment_was_deleted_is_forgotten(void *
   conclude(counted, "alice/deleted", "alice/slow", "kept", "prediction", "succeeded");
   pn_hub_counted_prune(counted, store);
   char *text = text_of(counted);
-  assert_int_equal(lines_with(text, "pinion_predictions_total{model=\"alice/slow\",version=\"kept\""), 3);
+  assert_int_equal(
+      lines_with(text, "pinion_predictions_total{model=\"alice/slow\",version=\"kept\""), 3);
   assert_int_equal(lines_with(text, "pinion_predictions_total{deployment=\"alice/kept\""), 3);
   assert_int_equal(lines_with(text, "deleted"), 0);
   /* Forgotten, not moved: the unlabeled series did not get their counts. */
@@ -126,7 +127,8 @@ static void a_target_whose_version_or_deployment_was_deleted_is_forgotten(void *
   /* A target that comes back starts from zero. */
   conclude(counted, NULL, "alice/slow", "deleted", "prediction", "failed");
   text = text_of(counted);
-  assert_non_null(strstr(text, "{model=\"alice/slow\",version=\"deleted\",status=\"succeeded\"} 0\n"));
+  assert_non_null(
+      strstr(text, "{model=\"alice/slow\",version=\"deleted\",status=\"succeeded\"} 0\n"));
   assert_non_null(strstr(text, "{model=\"alice/slow\",version=\"deleted\",status=\"failed\"} 1\n"));
   pn_free(text);
   pn_hub_counted_free(counted);

@@ -444,9 +444,9 @@ static void groups_of_different_sets_or_clashing_labels_are_refused(void **state
   pn_metric_label reserved[] = {{"__name__", "x"}};
   pn_buf text;
   pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
-  assert_int_equal(pn_metrics_write_groups((pn_metrics_group[]){{.set = set}, {.set = shorter}},
-                                           2, &text),
-                   PN_EINVAL);
+  assert_int_equal(
+      pn_metrics_write_groups((pn_metrics_group[]){{.set = set}, {.set = shorter}}, 2, &text),
+      PN_EINVAL);
   assert_int_equal(pn_metrics_write_groups((pn_metrics_group[]){{set, clash, 1}}, 1, &text),
                    PN_EINVAL);
   assert_int_equal(pn_metrics_write_groups((pn_metrics_group[]){{set, le, 1}}, 1, &text),
