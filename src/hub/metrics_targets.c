@@ -90,8 +90,10 @@ static target *find_target(pn_hub_counted *counted, const char *const values[LAB
   for (size_t i = 0; i < counted->count; i++) {
     target *item = counted->targets[i];
     int found = 1;
-    for (int l = 0; l < LABELS && found; l++)
-      found = same_value(item->values[l], values[l]);
+    for (int l = 0; l < LABELS && found; l++) { /* the version first: it tells most apart */
+      int label = (VERSION + l) % LABELS;
+      found = same_value(item->values[label], values[label]);
+    }
     if (found)
       return item;
   }
