@@ -297,3 +297,37 @@ def test_a_prediction_getting_its_inputs_when_the_worker_dies_runs_on_the_next_w
         assert metrics['pinion_predictions_total{status="canceled"}'] == 1
         assert metrics['pinion_worker_restarts_total{cause="crash"}'] == 1
         assert metrics["pinion_slots_in_use"] == 0
+
+
+def test_a_prediction_waiting_for_the_next_worker_fails_when_its_setup_fails(batch_log, tmp_path):
+    """The worker that replaces the crashed one fails its setup: the prediction that
+    waited for it fails, saying both, once."""
+    gate, fail = tmp_path / "setup-gate", tmp_path / "setup-fail"
+    with Server("batch_model", config="crash.yaml",
+                env={"BATCH_LOG": batch_log, "SETUP_GATE": str(gate), "SETUP_FAIL": str(fail)}) \
+            as s, Receiver() as hooks, concurrent.futures.ThreadPoolExecutor(8) as pool, \
+            GatedFile() as file:
+        clients = Clients(s, hooks, pool)
+        gate.write_text("the next setup waits while this file exists")
+        fail.write_text("then it fails")
+        clients.start("dies", {"text": "dies", "die": "exit", "seconds": 0.5})
+        wait_for(lambda: batches(batch_log), what="the batch to start")
+        clients.start("fetching", {"text": "fetching", "file": file.url})
+        wait_for(lambda: hooks.bodies(), what="the first prediction to fail")
+        file.release()
+        wait_for(lambda: file.served == 1, what="the input file to be served")
+        time.sleep(0.5)
+        assert len(hooks.bodies()) == 1
+        gate.unlink()
+        bodies = wait_for(lambda: len(hooks.bodies()) == 2 and hooks.bodies(),
+                          what="the held prediction to end")
+        assert s.wait_status("SETUP_FAILED")["status"] == "SETUP_FAILED"
+        time.sleep(1)  # a duplicate would come now
+        assert len(hooks.bodies()) == 2
+        fetching = {body["id"]: body for body in bodies}["fetching"]
+        assert fetching["status"] == "failed"
+        assert re.match(r"^Worker crashed, and the setup of the worker that replaced it failed: "
+                        r".*setup was told to fail.*; this prediction was waiting for that "
+                        r"worker and never reached one$", fetching["error"], re.S), \
+            fetching["error"]
+        assert len(batches(batch_log)) == 1
