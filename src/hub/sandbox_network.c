@@ -23,6 +23,10 @@
 
 #define INFO_MAX 1024
 #define FIRST_FREE_FD 10
+/* How often, and how many times at most, the hub looks whether bubblewrap has set up the
+ * sandbox's loopback before it starts slirp4netns anyway (0.5 ms, 2 s). */
+#define LOOPBACK_POLL_US 500
+#define LOOPBACK_POLLS 4000
 
 enum { READ_END, WRITE_END };
 
@@ -37,7 +41,10 @@ struct pn_sandbox_network {
   char info_text[INFO_MAX];
   size_t info_length;
   struct event *info_event;
+  struct event *loopback_event; /* waits for bubblewrap's loopback */
   struct event *ready_event;
+  pid_t sandbox_pid;
+  int loopback_polls;
   pn_sandbox_network_callbacks callbacks;
   void *arg;
   int reported;
@@ -106,6 +113,8 @@ static void report(pn_sandbox_network *network, const char *error) {
   network->reported = 1;
   if (network->info_event)
     event_del(network->info_event);
+  if (network->loopback_event)
+    event_del(network->loopback_event);
   if (network->ready_event)
     event_del(network->ready_event);
   if (error == SANDBOX_ENDED)
@@ -246,6 +255,8 @@ static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
     report(network, "could not let the sandbox go on once its network was up");
 }
 
+static void on_loopback(evutil_socket_t fd, short what, void *arg);
+
 static void on_info(evutil_socket_t fd, short what, void *arg) {
   pn_sandbox_network *network = arg;
   ssize_t got = read(fd, network->info_text + network->info_length,
@@ -270,7 +281,45 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
     return;
   }
   close_fd(&network->info[READ_END]);
-  int rc = spawn_slirp(network, pid);
+  network->sandbox_pid = pid;
+  network->loopback_event = evtimer_new(event_get_base(network->info_event), on_loopback, network);
+  if (!network->loopback_event) {
+    report(network, "out of memory");
+    return;
+  }
+  on_loopback(-1, EV_TIMEOUT, network);
+}
+
+/* Whether the sandbox's loopback is configured and up: its 127.0.0.1 is in the local
+ * routes of the namespace's FIB. -1 when the sandbox is gone. */
+static int loopback_ready(pid_t pid) {
+  char path[64], text[4096];
+  snprintf(path, sizeof path, "/proc/%d/net/fib_trie", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t got = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (got < 0)
+    return -1;
+  text[got] = '\0';
+  return strstr(text, "127.0.0.1") != NULL;
+}
+
+/* bubblewrap says which process its sandbox is before that process sets up the
+ * namespace's loopback (address, then up), and slirp4netns's own set-up of the same
+ * namespace racing with it made bubblewrap fail ("loopback: Failed RTM_NEWADDR") in
+ * about 3 starts of 100 here. So slirp4netns starts once the loopback is up, which takes
+ * well under a millisecond. */
+static void on_loopback(evutil_socket_t fd, short what, void *arg) {
+  pn_sandbox_network *network = arg;
+  int ready = loopback_ready(network->sandbox_pid);
+  if (ready == 0 && ++network->loopback_polls < LOOPBACK_POLLS) {
+    struct timeval again = {0, LOOPBACK_POLL_US};
+    evtimer_add(network->loopback_event, &again);
+    return;
+  }
+  int rc = ready < 0 ? PN_ENOENT : spawn_slirp(network, network->sandbox_pid);
   if (rc == PN_ENOENT) {
     report(network, SANDBOX_ENDED);
     return;
@@ -279,7 +328,7 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
     report(network, "could not start slirp4netns for the sandbox's network");
     return;
   }
-  network->ready_event = event_new(event_get_base(network->info_event), network->ready_fd,
+  network->ready_event = event_new(event_get_base(network->loopback_event), network->ready_fd,
                                    EV_READ | EV_PERSIST, on_slirp_ready, network);
   if (!network->ready_event || event_add(network->ready_event, NULL) < 0)
     report(network, "out of memory");
@@ -308,6 +357,8 @@ void pn_sandbox_network_free(pn_sandbox_network *network) {
     return;
   if (network->info_event)
     event_free(network->info_event);
+  if (network->loopback_event)
+    event_free(network->loopback_event);
   if (network->ready_event)
     event_free(network->ready_event);
   close_fd(&network->exit_fd);
