@@ -328,14 +328,23 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
   pn_base64_encode(mac, sizeof mac, &signature);
   char *encoded_signature = evhttp_uriencode(signature.data, -1, 0);
   char *encoded_owner = evhttp_uriencode(owner, -1, 0);
+  /* The file's name ends the path: a model server names a downloaded input after the
+   * URL's last segment (as Cog does), so the predictor sees `photo.png`, not
+   * `download`, and code that goes by the extension works. The signature does not
+   * cover it; the route ignores it. */
+  const char *name = text_of(file, "name");
+  int named = name && *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+  char *encoded_name = named ? evhttp_uriencode(name, -1, 0) : NULL;
   pn_buf_free(&signature);
   char *url = NULL;
-  if (encoded_signature && encoded_owner)
-    url = pn_strfmt("%s/%s/files/%s/download?owner=%s&expiry=%ld&signature=%s",
+  if (encoded_signature && encoded_owner && (encoded_name || !named))
+    url = pn_strfmt("%s/%s/files/%s/download%s%s?owner=%s&expiry=%ld&signature=%s",
                     internal_url ? internal_url : hub->public_url, internal_url ? "internal" : "v1",
-                    id, encoded_owner, expiry, encoded_signature);
+                    id, encoded_name ? "/" : "", encoded_name ? encoded_name : "", encoded_owner,
+                    expiry, encoded_signature);
   free(encoded_signature);
   free(encoded_owner);
+  free(encoded_name);
   return url;
 }
 
