@@ -371,7 +371,10 @@ def test_an_uploaded_input_reaches_the_model_under_its_name(hub):
     predictor must get a file with that name's extension, as it does on Replicate."""
     version = hub.push(None, "alice/path-input",
                        cwd=os.path.join(ROOT, "tests", "fixtures", "cli_path_input"))
-    for name, suffix in (("in.txt", ".txt"), ("my notes #1.md", ".md")):
+    # Names a URL segment must escape, and ones it cannot carry whole: a '/', and 6000
+    # bytes (the route's bound on a segment is 4096), which are cut keeping the extension.
+    for name, suffix in (("in.txt", ".txt"), ("my notes #1.md", ".md"), ("a/b.csv", ".csv"),
+                         ("\u00e9" * 3000 + ".txt", ".txt"), ("..", "")):
         file = hub.post("/v1/files", files={"content": (name, b"from python\n", "text/plain")})
         assert file.status_code == 201, file.text
         response = hub.post("/v1/predictions", headers={"Prefer": "wait"},
