@@ -23,10 +23,10 @@ CLIENT = os.environ.get("REPLICATE_PYTHON_CLIENT")
 CHECKS = os.path.join(ROOT, "tests", "python", "client_checks.py")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
-pytestmark = pytest.mark.skipif(
-    not CLIENT, reason="REPLICATE_PYTHON_CLIENT is not set: point it at a checkout of "
-    "replicate/replicate-python (the folder holding replicate/) to run its client against "
-    "the hub")
+if not CLIENT:  # one skip for the file, not one per test
+    pytest.skip("REPLICATE_PYTHON_CLIENT is not set: point it at a checkout of "
+                "replicate/replicate-python (the folder holding replicate/) to run its "
+                "client against the hub", allow_module_level=True)
 
 # Debian 12's typing_extensions is 4.4; the client imports `deprecated` (4.5) only to mark
 # old methods, so a pass-through decorator is enough to load it.
