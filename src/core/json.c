@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,9 @@ static void shortest_digits(double number, char digits[24], int *exponent) {
 }
 
 static int render_real(pn_buf *buf, double number, int flags) {
-  if (number == 0)
-    return pn_buf_append_str(buf, !(flags & PN_JSON_SERDE_NUMBERS) ? "0" : "0.0");
+  if (number == 0) /* -0.0 keeps its sign, as in Go's and serde's text */
+    return pn_buf_append_str(buf, !(flags & PN_JSON_SERDE_NUMBERS) ? (signbit(number) ? "-0" : "0")
+                                                                 : (signbit(number) ? "-0.0" : "0.0"));
   char digits[24];
   int exponent;
   int status = number < 0 ? pn_buf_append_str(buf, "-") : 0;

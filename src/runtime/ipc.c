@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/json.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -18,10 +19,6 @@ struct pn_ipc {
   int closed;
 };
 
-static int append_to_buf(const char *text, size_t length, void *data) {
-  return pn_buf_append(data, text, length) < 0 ? -1 : 0;
-}
-
 int pn_ipc_encode(const json_t *message, pn_buf *out) {
   /* Reserve the header, dump the JSON straight after it, then fill the header in. */
   size_t start = out->length;
@@ -29,8 +26,9 @@ int pn_ipc_encode(const json_t *message, pn_buf *out) {
   int rc = pn_buf_append(out, placeholder, sizeof placeholder);
   if (rc < 0)
     return rc;
-  if (json_dump_callback(message, append_to_buf, out, JSON_COMPACT) < 0)
-    return pn_buf_error(out) ? pn_buf_error(out) : PN_ENOMEM;
+  rc = pn_json_write(message, PN_JSON_SERDE_NUMBERS, out);
+  if (rc < 0)
+    return rc;
   size_t length = out->length - start - 4;
   if (length > PN_IPC_FRAME_MAX) {
     pn_buf_free(out);

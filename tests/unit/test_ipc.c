@@ -38,6 +38,24 @@ static void encode_then_decode_round_trips(void **state) {
   pn_buf_free(&buf);
 }
 
+/* The worker's json.loads makes an int of "1" and a float of "1.0": a real keeps its
+ * point or exponent (and -0.0 its sign), so a float input reaches Python a float. */
+static void reals_stay_reals_and_text_is_utf8(void **state) {
+  const char *text = "{\"type\":\"predict\",\"input\":{\"a\":1.0,\"b\":0.1,\"c\":1e16,\"d\":-0.0,"
+                     "\"e\":2,\"f\":[1.5e-7],\"s\":\"\\u00e9\\\"\\n\\u0001/\"}}";
+  const char *expected = "{\"type\":\"predict\",\"input\":{\"a\":1.0,\"b\":0.1,\"c\":1e16,\"d\":-0.0,"
+                         "\"e\":2,\"f\":[1.5e-7],\"s\":\"\xc3\xa9\\\"\\n\\u0001/\"}}";
+  json_t *message = json_loads(text, 0, NULL);
+  assert_non_null(message);
+  pn_buf buf;
+  pn_buf_init(&buf, 1024);
+  assert_int_equal(pn_ipc_encode(message, &buf), 0);
+  assert_int_equal(buf.length, 4 + strlen(expected));
+  assert_memory_equal(buf.data + 4, expected, strlen(expected));
+  json_decref(message);
+  pn_buf_free(&buf);
+}
+
 static void partial_frames_need_more_bytes(void **state) {
   pn_buf buf;
   pn_buf_init(&buf, 1024);
@@ -128,6 +146,7 @@ int main(void) {
   pn_alloc_install_json();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(encode_then_decode_round_trips),
+      cmocka_unit_test(reals_stay_reals_and_text_is_utf8),
       cmocka_unit_test(partial_frames_need_more_bytes),
       cmocka_unit_test(two_frames_in_one_read),
       cmocka_unit_test(malformed_frames_are_refused),
