@@ -66,6 +66,22 @@ static int render_real(pn_buf *buf, double number, int flags) {
   return pn_buf_appendf(buf, "%.*s.%s", exponent + 1, digits, digits + exponent + 1);
 }
 
+/* An integer in decimal, without snprintf: its format parsing costs ~1k instructions a
+ * number (a response's metrics.batch_size, a list of numbers in an output). */
+static int render_integer(pn_buf *buf, json_int_t number) {
+  char text[24];
+  char *at = text + sizeof text;
+  unsigned long long magnitude =
+      number < 0 ? 0ull - (unsigned long long)number : (unsigned long long)number;
+  do {
+    *--at = (char)('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude);
+  if (number < 0)
+    *--at = '-';
+  return pn_buf_append(buf, at, (size_t)(text + sizeof text - at));
+}
+
 /* Bytes that need an escape in a JSON string: quote, backslash, control characters. */
 static int needs_escape(unsigned char byte) { return byte < 0x20 || byte == '"' || byte == '\\'; }
 
@@ -170,7 +186,7 @@ static int write_value(const json_t *value, int flags, int depth, pn_buf *out) {
   case JSON_FALSE:
     return pn_buf_append_str(out, "false");
   case JSON_INTEGER:
-    return pn_buf_appendf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+    return render_integer(out, json_integer_value(value));
   case JSON_REAL:
     return render_real(out, json_real_value(value), flags);
   case JSON_STRING:

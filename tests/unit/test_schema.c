@@ -206,6 +206,8 @@ static void numbers_and_strings_render_shortest(void **state) {
                  "[0.1,2,-0.5,1e+300,1e-7,123456.789,0]");
   assert_renders("[0.1,2.0,-0.5,1e300,1e-7,1e16,123456.789,0.0]", PN_JSON_SERDE_NUMBERS,
                  "[0.1,2.0,-0.5,1e300,1e-7,1e16,123456.789,0.0]");
+  assert_renders("[0,7,-1,10,-120,9223372036854775807,-9223372036854775808]", PN_JSON_COMPACT,
+                 "[0,7,-1,10,-120,9223372036854775807,-9223372036854775808]");
   assert_renders("[-0.0,0.0,-0]", PN_JSON_COMPACT, "[-0,0,0]");
   assert_renders("[-0.0,0.0,-0]", PN_JSON_SERDE_NUMBERS, "[-0.0,0.0,0]");
   assert_renders("{\"a\\\"b\":\"x\\n\\u0001\\u00e9/<>\"}", PN_JSON_COMPACT,
