@@ -196,12 +196,10 @@ def _canceled(prediction_id):
     return {"type": "done", "id": prediction_id, "status": "canceled"}
 
 
-def _wrong_batch_result(result, count):
-    """None when a batch of `count` returned a list (or tuple) of one output each, else
-    the ValueError that fails every prediction of the batch."""
+def _batch_result_error(result, count):
+    """The ValueError that fails every prediction of a batch of `count` whose handler
+    returned `result`: not a list (or tuple) of one output per prediction."""
     if isinstance(result, (list, tuple)):
-        if len(result) == count:
-            return None
         returned = "a %s of %d" % (type(result).__name__, len(result))
     else:
         returned = "a value of type %s" % type(result).__name__
@@ -382,20 +380,21 @@ class Worker:
             if self._cancel_waiting((prediction_id,)):
                 raise cog.CancelationException()
             result = self.function(**kwargs)
-            if batched:
+            if batched:  # the call returned a list of one output (docs/batching.md)
                 self.running = False  # the server cancels the call, not the encoding after it
-                error = _wrong_batch_result(result, 1)
-                if error is not None:
-                    return self._failed(prediction_id, error, kind)
-                return self._batch_done(prediction_id, result[0], kind)
-            encoder = Encoder()
-            if _is_iterator(result):
+                if not isinstance(result, (list, tuple)) or len(result) != 1:
+                    return self._failed(prediction_id, _batch_result_error(result, 1), kind)
+                result = result[0]
+                if isinstance(result, BaseException):  # this prediction's own failure
+                    return self._failed(prediction_id, result, kind)
+            elif _is_iterator(result):
                 if kind == "run":
                     kind = "iterate"
+                encoder = Encoder()
                 for item in result:
                     self._send_output(prediction_id, encoder, item)
                 return {"type": "done", "id": prediction_id, "status": "succeeded"}
-            value, files = encoder.encode(result)
+            value, files = Encoder().encode(result)
             return {"type": "done", "id": prediction_id, "status": "succeeded", "output": value, "files": files}
         except cog.CancelationException:
             self.running = False
@@ -497,25 +496,24 @@ class Worker:
         return prediction_ids, {name: [kwargs.get(name) for kwargs in prepared] for name in names}
 
     def _batch_outputs(self, prediction_ids, result, dones, kind):
-        """Maps the returned list back to the predictions, in order."""
-        error = _wrong_batch_result(result, len(prediction_ids))
-        if error is not None:
+        """Maps the returned list back to the predictions, in order: an exception object
+        fails its own prediction, anything else is its output."""
+        if not isinstance(result, (list, tuple)) or len(result) != len(prediction_ids):
+            error = _batch_result_error(result, len(prediction_ids))
             for prediction_id in prediction_ids:
                 dones[prediction_id] = self._failed(prediction_id, error, kind)
             return
         for prediction_id, value in zip(prediction_ids, result):
-            dones[prediction_id] = self._batch_done(prediction_id, value, kind)
-
-    def _batch_done(self, prediction_id, value, kind):
-        """One prediction's `done` from its place in the returned list: an exception
-        object fails it, anything else is its output."""
-        if isinstance(value, BaseException):
-            return self._failed(prediction_id, value, kind)
-        try:
-            output, files = Encoder().encode(value)
-        except BaseException as exc:  # noqa: BLE001 - this output only
-            return self._failed(prediction_id, exc, kind)
-        return {"type": "done", "id": prediction_id, "status": "succeeded", "output": output, "files": files}
+            if isinstance(value, BaseException):
+                dones[prediction_id] = self._failed(prediction_id, value, kind)
+                continue
+            try:
+                output, files = Encoder().encode(value)
+            except BaseException as exc:  # noqa: BLE001 - this output only
+                dones[prediction_id] = self._failed(prediction_id, exc, kind)
+                continue
+            dones[prediction_id] = {"type": "done", "id": prediction_id, "status": "succeeded",
+                                    "output": output, "files": files}
 
     def _finish_batch(self, items, dones, scope):
         for item in items:
@@ -526,7 +524,7 @@ class Worker:
         if len(items) == 1:
             # A batch of one is a plain prediction whose inputs and output are lists of
             # one: the path below costs ~20k instructions more (its per-batch objects).
-            self.predict_sync(items[0], batched=True)
+            self.predict_sync(items[0], True)
             return
         scope = self._batch_scope(items)
         token = enter_scope(scope)

@@ -688,6 +688,78 @@ def test_sync_batch_cancel_with_sigusr1(started, tmp_path):
     assert [(d["id"], d["status"]) for d in dones] == [("x", "canceled"), ("y", "canceled")]
 
 
+# A batch of one takes the worker's shortcut (a plain prediction's path with lists of
+# one): each outcome below must be the one a larger batch gives its items.
+
+
+def test_a_sync_batch_of_one_answers_as_a_larger_batch_does(started, tmp_path):
+    log = str(tmp_path / "batches.jsonl")
+    worker = started("batch_model", predictor="predict.py:Predictor", env={"BATCH_LOG": log})
+    worker.send({"type": "predict_batch", "items": batch_items("a")})
+    assert recv_dones(worker, 1) == [
+        {"type": "metric", "id": "a", "name": "batched", "value": 1, "mode": "replace"},
+        {"type": "done", "id": "a", "status": "succeeded", "output": "A", "files": [], "metrics": {"batched": 1}}]
+    items = batch_items("b")
+    items[0]["input"]["fail"] = True
+    worker.send({"type": "predict_batch", "items": items})
+    done = recv_dones(worker, 1)[-1]
+    assert sorted(done) == ["error", "id", "kind", "metrics", "status", "traceback", "type"]
+    assert (done["id"], done["status"], done["error"], done["kind"], done["metrics"]) == (
+        "b", "failed", "ValueError: bad item b", "run", {"batched": 1})
+    worker.send({"type": "predict_batch", "items": batch_items("raise")})
+    done = recv_dones(worker, 1)[-1]
+    assert (done["status"], done["error"], done["kind"]) == ("failed", "RuntimeError: the whole batch failed", "run")
+    assert "raise RuntimeError" in done["traceback"]
+    with open(log) as f:  # the handler got lists of one, with the defaults filled in
+        assert [json.loads(line) for line in f] == [
+            {"size": 1, "texts": ["a"]}, {"size": 1, "texts": ["b"]}, {"size": 1, "texts": ["raise"]}]
+
+
+def test_a_batch_of_one_returning_the_wrong_count_fails(started):
+    worker = started("batch_model", predictor="predict.py:Short")
+    worker.send({"type": "predict_batch", "items": batch_items("x")})
+    done = recv_dones(worker, 1)[-1]
+    assert (done["status"], done["error"], done["kind"]) == ("failed", (
+        "ValueError: a @cog.batch handler must return a list with one output per prediction: it "
+        "returned a list of 0 for a batch of 1"), "run")
+
+
+@pytest.mark.parametrize("size", [1, 2])
+def test_a_batch_item_whose_input_or_output_fails_fails_alone(started, tmp_path, size):
+    good = tmp_path / "good.txt"
+    good.write_text("fine")
+    unencodable = tmp_path / "unencodable.txt"
+    unencodable.write_text("unencodable")
+    worker = started("batch_model", predictor="predict.py:Documents")
+    for path in (str(tmp_path / "missing.txt"), str(unencodable)):
+        items = [{"id": "bad", "input": {"document": path}, "context": {}}]
+        items += [{"id": "good", "input": {"document": str(good)}, "context": {}}][:size - 1]
+        worker.send({"type": "predict_batch", "items": items})
+        dones = {d["id"]: d for d in recv_dones(worker, size) if d["type"] == "done"}
+        if path.endswith("missing.txt"):
+            assert (dones["bad"]["error"], dones["bad"]["kind"]) == (
+                "FileNotFoundError: [Errno 2] No such file or directory: '%s'" % path, "input")
+        else:
+            assert (dones["bad"]["error"], dones["bad"]["kind"]) == (
+                "TypeError: Object of type object is not JSON serializable", "run")
+        assert dones["bad"]["status"] == "failed"
+        if size == 2:
+            assert dones["good"]["output"] == "FINE"
+
+
+def test_a_sync_batch_of_one_is_canceled_with_sigusr1(started, tmp_path):
+    worker = started("batch_model", predictor="predict.py:Predictor",
+                     env={"BATCH_LOG": str(tmp_path / "log")})
+    worker.send({"type": "predict_batch", "items": batch_items("x", seconds=10)})
+    assert worker.recv()["type"] == "metric"
+    worker.send({"type": "cancel", "id": "x"})
+    worker.process.send_signal(signal.SIGUSR1)
+    done = recv_dones(worker, 1, timeout=3)[-1]
+    assert (done["id"], done["status"], done["metrics"]) == ("x", "canceled", {"batched": 1})
+    worker.send({"type": "predict_batch", "items": batch_items("after")})  # it serves on
+    assert recv_dones(worker, 1)[-1]["output"] == "AFTER"
+
+
 def test_async_batch_and_its_cancel(started):
     worker = started("batch_model", predictor="predict.py:AsyncPredictor")
     worker.send({"type": "predict_batch", "items": batch_items("p", "q")})
