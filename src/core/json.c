@@ -235,6 +235,10 @@ int pn_json_write(const json_t *value, int flags, pn_buf *out) {
   return write_value(value, flags, 0, out);
 }
 
+int pn_json_write_string(const char *text, size_t length, pn_buf *out) {
+  return render_string(out, text, length);
+}
+
 char *pn_json_dump(const json_t *value, int flags) {
   pn_buf out;
   pn_buf_init(&out, PN_JSON_TEXT_MAX);

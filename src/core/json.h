@@ -22,6 +22,9 @@ enum {
 
 /* Appends `value` to `out`. Returns 0, PN_ENOMEM or PN_ETOOBIG (the buffer's ceiling). */
 int pn_json_write(const json_t *value, int flags, pn_buf *out);
+/* Appends the JSON string for `length` bytes of `text` (UTF-8), quotes included: for
+ * a caller that writes a message from parts it holds, without a jansson value. */
+int pn_json_write_string(const char *text, size_t length, pn_buf *out);
 /* `value` as a pn_malloc'd string, or NULL without memory or past PN_JSON_TEXT_MAX. */
 char *pn_json_dump(const json_t *value, int flags);
 

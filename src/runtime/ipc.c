@@ -19,16 +19,16 @@ struct pn_ipc {
   int closed;
 };
 
-int pn_ipc_encode(const json_t *message, pn_buf *out) {
-  /* Reserve the header, dump the JSON straight after it, then fill the header in. */
-  size_t start = out->length;
+int pn_ipc_frame_begin(pn_buf *out, size_t *start) {
+  /* Reserve the header; the JSON goes straight after it, then the header is filled in. */
   static const unsigned char placeholder[4] = {0, 0, 0, 0};
-  int rc = pn_buf_append(out, placeholder, sizeof placeholder);
-  if (rc < 0)
-    return rc;
-  rc = pn_json_write(message, PN_JSON_SERDE_NUMBERS, out);
-  if (rc < 0)
-    return rc;
+  *start = out->length;
+  return pn_buf_append(out, placeholder, sizeof placeholder);
+}
+
+int pn_ipc_frame_end(pn_buf *out, size_t start) {
+  if (pn_buf_error(out))
+    return pn_buf_error(out);
   size_t length = out->length - start - 4;
   if (length > PN_IPC_FRAME_MAX) {
     pn_buf_free(out);
@@ -40,6 +40,15 @@ int pn_ipc_encode(const json_t *message, pn_buf *out) {
   header[2] = (unsigned char)(length >> 8);
   header[3] = (unsigned char)length;
   return 0;
+}
+
+int pn_ipc_encode(const json_t *message, pn_buf *out) {
+  size_t start;
+  int rc = pn_ipc_frame_begin(out, &start);
+  if (rc < 0)
+    return rc;
+  rc = pn_json_write(message, PN_JSON_SERDE_NUMBERS, out);
+  return rc < 0 ? rc : pn_ipc_frame_end(out, start);
 }
 
 int pn_ipc_decode(const unsigned char *bytes, size_t length, json_t **message, size_t *consumed,
@@ -148,24 +157,28 @@ int pn_ipc_send(pn_ipc *ipc, const json_t *message) {
   pn_buf frame;
   pn_buf_init(&frame, PN_IPC_FRAME_MAX + 4);
   int rc = pn_ipc_encode(message, &frame);
-  if (rc < 0) {
-    pn_buf_free(&frame);
-    return rc;
-  }
+  if (rc == 0)
+    rc = pn_ipc_send_frames(ipc, &frame);
+  pn_buf_free(&frame);
+  return rc;
+}
+
+int pn_ipc_send_frames(pn_ipc *ipc, const pn_buf *frames) {
+  if (ipc->closed)
+    return PN_ECLOSED;
   /* When nothing is queued, write now: the frame is on the socket when this returns
    * (a cancel frame must be there before the SIGUSR1 that follows it), and the worker
    * sees it a loop turn sooner. What the socket does not take is queued. */
   size_t written = 0;
   if (evbuffer_get_length(bufferevent_get_output(ipc->events)) == 0) {
-    ssize_t put = send(bufferevent_getfd(ipc->events), frame.data, frame.length, MSG_NOSIGNAL);
+    ssize_t put = send(bufferevent_getfd(ipc->events), frames->data, frames->length, MSG_NOSIGNAL);
     if (put > 0)
       written = (size_t)put;
   }
-  if (written < frame.length &&
-      bufferevent_write(ipc->events, frame.data + written, frame.length - written) < 0)
-    rc = PN_EIO;
-  pn_buf_free(&frame);
-  return rc;
+  if (written < frames->length &&
+      bufferevent_write(ipc->events, frames->data + written, frames->length - written) < 0)
+    return PN_EIO;
+  return 0;
 }
 
 void pn_ipc_close(pn_ipc *ipc) {

@@ -19,6 +19,13 @@
  * PN_IPC_FRAME_MAX or the ceiling of `out`, which then has failed (see buf.h). */
 int pn_ipc_encode(const json_t *message, pn_buf *out);
 
+/* A frame the caller writes itself (a batch's message, from parts it already holds):
+ * pn_ipc_frame_begin reserves the header in `out` and sets *start; write one JSON
+ * object after it; pn_ipc_frame_end fills the header in. Both return 0 or the buffer's
+ * error; pn_ipc_frame_end PN_ETOOBIG past PN_IPC_FRAME_MAX, and `out` has failed. */
+int pn_ipc_frame_begin(pn_buf *out, size_t *start);
+int pn_ipc_frame_end(pn_buf *out, size_t start);
+
 /* Tries to take one frame from the front of `bytes` (`length` long).
  * Returns 1 with *message (a new reference) and *consumed set when a whole frame was
  * there; 0 when more bytes are needed; PN_EPROTO with *error (pn_malloc'd, caller
@@ -40,6 +47,9 @@ int pn_ipc_open(struct event_base *base, int fd, pn_ipc_message_fn on_message,
                 pn_ipc_closed_fn on_closed, void *arg, pn_ipc **ipc);
 /* Queues a message; it is written as the socket accepts it. */
 int pn_ipc_send(pn_ipc *ipc, const json_t *message);
+/* The same for frames already encoded in `frames` (pn_ipc_encode's, or written between
+ * pn_ipc_frame_begin and pn_ipc_frame_end). */
+int pn_ipc_send_frames(pn_ipc *ipc, const pn_buf *frames);
 /* Closes the socket and frees the channel; no callback runs afterwards. */
 void pn_ipc_close(pn_ipc *ipc);
 

@@ -355,6 +355,12 @@ int pn_worker_send(pn_worker *worker, const json_t *message) {
   return pn_ipc_send(worker->ipc, message);
 }
 
+int pn_worker_send_frames(pn_worker *worker, const pn_buf *frames) {
+  if (!worker->ipc)
+    return PN_ECLOSED;
+  return pn_ipc_send_frames(worker->ipc, frames);
+}
+
 int pn_worker_signal(pn_worker *worker, int signal_number) {
   if (worker->reaped || worker->pid <= 0)
     return PN_ESTATE;

@@ -6,6 +6,8 @@
 #ifndef PN_RUNTIME_WORKER_H
 #define PN_RUNTIME_WORKER_H
 
+#include "core/buf.h"
+
 #include <event2/event.h>
 #include <jansson.h>
 #include <stddef.h>
@@ -53,6 +55,8 @@ int pn_worker_start(struct event_base *base, const pn_worker_spec *spec,
 /* Sends a frame. PN_ECLOSED once the worker's channel has closed: the worker is ending
  * (or is killed if it does not, a second after the close) and on_exit follows. */
 int pn_worker_send(pn_worker *worker, const json_t *message);
+/* The same for frames already encoded (runtime/ipc.h, pn_ipc_send_frames). */
+int pn_worker_send_frames(pn_worker *worker, const pn_buf *frames);
 /* Sends a signal to the worker process (SIGUSR1 cancels a sync prediction). */
 int pn_worker_signal(pn_worker *worker, int signal_number);
 /* Kills the worker's whole process group with SIGKILL; on_exit follows. */

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "runtime/ipc.h"
 
 #include <string.h>
@@ -53,6 +54,39 @@ static void reals_stay_reals_and_text_is_utf8(void **state) {
   assert_int_equal(buf.length, 4 + strlen(expected));
   assert_memory_equal(buf.data + 4, expected, strlen(expected));
   json_decref(message);
+  pn_buf_free(&buf);
+}
+
+/* The runner writes its `predict` and `predict_batch` frames by hand between
+ * pn_ipc_frame_begin and pn_ipc_frame_end, after frames already in the buffer. */
+static void frames_written_by_hand_decode(void **state) {
+  pn_buf buf;
+  pn_buf_init(&buf, 1024);
+  pn_buf_append_str(&buf, "queued");
+  size_t start;
+  assert_int_equal(pn_ipc_frame_begin(&buf, &start), 0);
+  assert_int_equal(start, 6);
+  pn_buf_append_str(&buf, "{\"type\":\"predict_batch\",\"items\":[{\"id\":");
+  assert_int_equal(pn_json_write_string("a\"\xc3\xa9", 4, &buf), 0);
+  pn_buf_append_str(&buf, "}]}");
+  assert_int_equal(pn_ipc_frame_end(&buf, start), 0);
+  json_t *decoded = NULL;
+  size_t consumed = 0;
+  char *error = NULL;
+  assert_int_equal(pn_ipc_decode((unsigned char *)buf.data + 6, buf.length - 6, &decoded, &consumed,
+                                 &error),
+                   1);
+  assert_int_equal(consumed, buf.length - 6);
+  assert_string_equal(json_string_value(json_object_get(
+                          json_array_get(json_object_get(decoded, "items"), 0), "id")),
+                      "a\"\xc3\xa9");
+  json_decref(decoded);
+  pn_buf_free(&buf);
+  /* Past the buffer's ceiling the frame fails with the buffer's code, once, at its end. */
+  pn_buf_init(&buf, 16);
+  assert_int_equal(pn_ipc_frame_begin(&buf, &start), 0);
+  pn_buf_append_str(&buf, "{\"type\":\"far too long\"}");
+  assert_int_equal(pn_ipc_frame_end(&buf, start), PN_ETOOBIG);
   pn_buf_free(&buf);
 }
 
@@ -147,6 +181,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(encode_then_decode_round_trips),
       cmocka_unit_test(reals_stay_reals_and_text_is_utf8),
+      cmocka_unit_test(frames_written_by_hand_decode),
       cmocka_unit_test(partial_frames_need_more_bytes),
       cmocka_unit_test(two_frames_in_one_read),
       cmocka_unit_test(malformed_frames_are_refused),
