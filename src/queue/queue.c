@@ -187,7 +187,11 @@ void pn_queue_drop_claim(pn_queue *queue, const char *name) {
     queue->engine->drop_claim(queue, name);
 }
 
-double pn_queue_claim_seconds(const pn_queue *queue) { return queue->lease; }
+double pn_queue_claim_seconds(const pn_queue *queue) {
+  if (queue->lease <= 0)
+    return 0;
+  return queue->lease * 3 > CLAIM_MIN_SECONDS ? queue->lease * 3 : CLAIM_MIN_SECONDS;
+}
 
 int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity,
                   const json_t *body) {

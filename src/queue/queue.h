@@ -137,10 +137,10 @@ int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int c
 
 /* Claims: work of which exactly one process of those sharing the queue should do each
  * piece (a `completed` webhook's delivery, which any hub can resume). A claim is held
- * for the queue's lease and must be renewed within it; one whose holder stopped renewing
- * (killed, cut off) expires, and another process can claim it. Redis: a key per claim
- * holding the consumer's name, with the lease as its expiry (taken, renewed and dropped
- * by scripts that check the owner). The embedded engine shares nothing: every claim is
+ * for pn_queue_claim_seconds and must be renewed within it; one whose holder stopped
+ * renewing (killed, cut off) expires, and another process can claim it. Redis: a key per
+ * claim holding the consumer's name, with that expiry (taken, renewed and dropped by
+ * scripts that check the owner). The embedded engine shares nothing: every claim is
  * granted and kept. pn_queue_claim: 1 when it is this process's now (taken, or already
  * held here and renewed), 0 when another holds it, PN_ECLOSED when Redis is
  * unreachable. pn_queue_renew_claims sets kept[i] to whether `names[i]` is still held
@@ -148,8 +148,12 @@ int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int c
 int pn_queue_claim(pn_queue *queue, const char *name);
 int pn_queue_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept);
 void pn_queue_drop_claim(pn_queue *queue, const char *name);
-/* Seconds a claim lasts unrenewed: the queue's lease (the embedded engine: 0, never
- * expires). */
+/* Seconds a claim lasts unrenewed: three leases, and at least CLAIM_MIN_SECONDS (the
+ * embedded engine: 0, never expires). Longer than a lease because a claim's holder
+ * renews it from its loop, which a slow store or a loaded machine can stall for a
+ * second, and a claim lost that way stops a delivery in flight; a dead hub's claims
+ * are taken over a little later instead. */
+#define CLAIM_MIN_SECONDS 10.0
 double pn_queue_claim_seconds(const pn_queue *queue);
 
 /* One target's stream as the queue sees it, for the hub's /metrics. */

@@ -1026,13 +1026,16 @@ static const char drop_claim_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
     "return 0\n";
 
-static long lease_ms(const redis_queue *q) { return (long)(q->lease * 1000); }
+/* How long a claim lasts unrenewed (pn_queue_claim_seconds). */
+static long claim_ms(const redis_queue *q) {
+  return (long)(pn_queue_claim_seconds(&q->head) * 1000);
+}
 
 static int redis_claim(pn_queue *queue, const char *name) {
   redis_queue *q = (redis_queue *)queue;
   char *key = pn_strfmt(CLAIM_PREFIX "%s", name);
   char ms[24];
-  snprintf(ms, sizeof ms, "%ld", lease_ms(q));
+  snprintf(ms, sizeof ms, "%ld", claim_ms(q));
   const char *claim[] = {"EVAL", claim_script, "1", key, q->name, ms};
   redisReply *reply = key ? command(q, 6, claim) : NULL;
   int rc = !key                                 ? PN_ENOMEM
@@ -1053,7 +1056,7 @@ static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t 
   char **keys = pn_calloc(count ? count : 1, sizeof *keys);
   char number[24], ms[24];
   snprintf(number, sizeof number, "%zu", count);
-  snprintf(ms, sizeof ms, "%ld", lease_ms(q));
+  snprintf(ms, sizeof ms, "%ld", claim_ms(q));
   int rc = argv && keys ? 0 : PN_ENOMEM;
   for (size_t i = 0; rc == 0 && i < count; i++)
     if (!(keys[i] = pn_strfmt(CLAIM_PREFIX "%s", names[i])))
