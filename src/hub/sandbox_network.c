@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "hub/sandbox.h"
+#include "hub/sandbox_routes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,10 +35,17 @@ struct pn_sandbox_network {
   int ready_fd; /* slirp4netns's --ready-fd, our end */
   int exit_fd;  /* slirp4netns's --exit-fd, our end: closing it ends slirp4netns */
   pid_t slirp_pid;
+  /* The child that adds the refused destinations' routes (hub/sandbox_routes.h) while
+   * slirp4netns starts: it writes one byte (0, or the errno) to guard_fd and ends. */
+  int guard_fd;
+  pid_t guard_pid;
+  int slirp_up, guarded;
+  char error[512]; /* on_failed's text when it is made up here */
   char info_text[INFO_MAX];
   size_t info_length;
   struct event *info_event;
   struct event *ready_event;
+  struct event *guard_event;
   pn_sandbox_network_callbacks callbacks;
   void *arg;
   int reported;
@@ -73,7 +81,7 @@ int pn_sandbox_network_new(const char *slirp4netns, int log_fd, pn_sandbox_netwo
   if (!network)
     return PN_ENOMEM;
   network->info[0] = network->info[1] = network->block[0] = network->block[1] = -1;
-  network->ready_fd = network->exit_fd = network->log_fd = -1;
+  network->ready_fd = network->exit_fd = network->log_fd = network->guard_fd = -1;
   network->slirp4netns = pn_strdup(slirp4netns);
   network->log_fd = fcntl(log_fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
   int rc = network->slirp4netns ? 0 : PN_ENOMEM;
@@ -108,6 +116,8 @@ static void report(pn_sandbox_network *network, const char *error) {
     event_del(network->info_event);
   if (network->ready_event)
     event_del(network->ready_event);
+  if (network->guard_event)
+    event_del(network->guard_event);
   if (error == SANDBOX_ENDED)
     return;
   if (error)
@@ -152,19 +162,52 @@ static int open_namespaces(pid_t pid, int *netns_fd, int *userns_fd) {
   return PN_EIO;
 }
 
-/* Runs slirp4netns on the namespaces of `pid`; its ready and exit pipes stay with us.
- * PN_ENOENT: `pid` has ended (bubblewrap failed after it made the sandbox). */
-static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
-  int netns_fd, userns_fd;
-  int rc = open_namespaces(pid, &netns_fd, &userns_fd);
-  if (rc < 0)
-    return rc;
+/* Runs a child that adds the prohibit routes of `routes` in the namespaces (borrowed
+ * descriptors) and reports on a pipe whose read end stays with us. */
+static int spawn_guard(pn_sandbox_network *network, const pn_sandbox_routes *routes,
+                       int netns_fd, int userns_fd) {
+  int result[2];
+  if (high_pipe(result) < 0)
+    return PN_EIO;
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(1);
+    const char *step = "";
+    int rc = pn_sandbox_routes_install(routes, userns_fd, netns_fd, &step);
+    unsigned char byte = (unsigned char)(rc < 0 && -rc < 256 ? -rc : rc < 0 ? EIO : 0);
+    /* Which step failed goes to the instance's log; the byte to the hub. */
+    if (byte) {
+      static const char prefix[] = "pinion hub: could not refuse the host's addresses in the "
+                                   "sandbox's network: ";
+      ssize_t ignored = write(network->log_fd, prefix, sizeof prefix - 1);
+      ignored = write(network->log_fd, step, strlen(step));
+      ignored = write(network->log_fd, " failed\n", 8);
+      (void)ignored;
+    }
+    ssize_t ignored = write(result[WRITE_END], &byte, 1);
+    (void)ignored;
+    _exit(byte ? 1 : 0);
+  }
+  close(result[WRITE_END]);
+  if (child < 0) {
+    close(result[READ_END]);
+    return PN_ECHILD;
+  }
+  network->guard_pid = child;
+  network->guard_fd = result[READ_END];
+  return 0;
+}
+
+/* Runs slirp4netns on the namespaces (borrowed descriptors); its ready and exit pipes
+ * stay with us. */
+static int spawn_slirp(pn_sandbox_network *network, int netns_fd, int userns_fd) {
   int ready[2], exit_pipe[2];
   if (high_pipe(ready) < 0 || high_pipe(exit_pipe) < 0) {
     close_fd(&ready[0]);
     close_fd(&ready[1]);
-    close(netns_fd);
-    close(userns_fd);
     return PN_EIO;
   }
   /* 10.0.2.100/24 in the sandbox, the host as 10.0.2.2 (refusing everything), DNS at
@@ -209,8 +252,6 @@ static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
     close(null_fd);
   close(ready[WRITE_END]);
   close(exit_pipe[READ_END]);
-  close(netns_fd);
-  close(userns_fd);
   if (child < 0) {
     close(ready[READ_END]);
     close(exit_pipe[WRITE_END]);
@@ -222,19 +263,10 @@ static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
   return 0;
 }
 
-static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
-  pn_sandbox_network *network = arg;
-  char byte = 0;
-  ssize_t got = read(fd, &byte, 1);
-  if (got < 0 && (errno == EINTR || errno == EAGAIN))
+/* Once slirp4netns is up and the routes are in, bubblewrap may run the model server. */
+static void release_if_ready(pn_sandbox_network *network) {
+  if (!network->slirp_up || !network->guarded || network->reported)
     return;
-  if (got != 1) {
-    report(network, "slirp4netns (the sandbox's network) ended before the network was up; "
-                    "run models without network (--instance-network off) if it cannot work "
-                    "here");
-    return;
-  }
-  /* The network is there: bubblewrap may run the model server. */
   ssize_t wrote = write(network->block[WRITE_END], "1", 1);
   int write_error = wrote == 1 ? 0 : errno;
   close_fd(&network->block[WRITE_END]);
@@ -244,6 +276,45 @@ static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
     report(network, SANDBOX_ENDED);
   else
     report(network, "could not let the sandbox go on once its network was up");
+}
+
+static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
+  pn_sandbox_network *network = arg;
+  char byte = 0;
+  ssize_t got = read(fd, &byte, 1);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  event_del(network->ready_event);
+  if (got != 1) {
+    report(network, "slirp4netns (the sandbox's network) ended before the network was up; "
+                    "run models without network (--instance-network off) if it cannot work "
+                    "here");
+    return;
+  }
+  network->slirp_up = 1;
+  release_if_ready(network);
+}
+
+static void on_guarded(evutil_socket_t fd, short what, void *arg) {
+  pn_sandbox_network *network = arg;
+  unsigned char byte = 0;
+  ssize_t got = read(fd, &byte, 1);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  event_del(network->guard_event);
+  close_fd(&network->guard_fd);
+  if (got != 1 || byte != 0) {
+    snprintf(network->error, sizeof network->error,
+             "could not refuse the host's own addresses and 169.254.0.0/16 in the sandbox's "
+             "network (%s), so the model would reach them; the instance's log says which "
+             "step failed; run models without network (--instance-network off) if it cannot "
+             "work here",
+             got != 1 ? "the child that sets it up ended without a word" : strerror(byte));
+    report(network, network->error);
+    return;
+  }
+  network->guarded = 1;
+  release_if_ready(network);
 }
 
 static void on_info(evutil_socket_t fd, short what, void *arg) {
@@ -270,18 +341,40 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
     return;
   }
   close_fd(&network->info[READ_END]);
-  int rc = spawn_slirp(network, pid);
-  if (rc == PN_ENOENT) {
+  /* The host's addresses as they are now: collected here, in the hub, because the
+   * guard's child may only make system calls (the hub may have threads). */
+  pn_sandbox_routes routes;
+  if (pn_sandbox_routes_collect(&routes) == PN_EIO) {
+    report(network, "could not list the host's addresses (getifaddrs), which the sandbox's "
+                    "network must refuse");
+    return;
+  }
+  int netns_fd, userns_fd;
+  int rc = open_namespaces(pid, &netns_fd, &userns_fd);
+  if (rc == PN_ENOENT) { /* bubblewrap failed after it made the sandbox */
     report(network, SANDBOX_ENDED);
     return;
   }
+  if (rc == 0)
+    rc = spawn_guard(network, &routes, netns_fd, userns_fd) < 0 ? -1 : 0;
+  if (rc == 0 && spawn_slirp(network, netns_fd, userns_fd) < 0)
+    rc = -2;
+  if (netns_fd >= 0)
+    close(netns_fd);
+  if (userns_fd >= 0)
+    close(userns_fd);
   if (rc < 0) {
-    report(network, "could not start slirp4netns for the sandbox's network");
+    report(network, rc == -2 ? "could not start slirp4netns for the sandbox's network"
+                             : "could not open or guard the sandbox's network namespace");
     return;
   }
-  network->ready_event = event_new(event_get_base(network->info_event), network->ready_fd,
-                                   EV_READ | EV_PERSIST, on_slirp_ready, network);
-  if (!network->ready_event || event_add(network->ready_event, NULL) < 0)
+  struct event_base *base = event_get_base(network->info_event);
+  network->ready_event =
+      event_new(base, network->ready_fd, EV_READ | EV_PERSIST, on_slirp_ready, network);
+  network->guard_event =
+      event_new(base, network->guard_fd, EV_READ | EV_PERSIST, on_guarded, network);
+  if (!network->ready_event || event_add(network->ready_event, NULL) < 0 ||
+      !network->guard_event || event_add(network->guard_event, NULL) < 0)
     report(network, "out of memory");
 }
 
@@ -301,6 +394,8 @@ int pn_sandbox_network_start(pn_sandbox_network *network, struct event_base *bas
 void pn_sandbox_network_reap(pn_sandbox_network *network) {
   if (network && network->slirp_pid > 0 && waitpid(network->slirp_pid, NULL, WNOHANG) > 0)
     network->slirp_pid = 0;
+  if (network && network->guard_pid > 0 && waitpid(network->guard_pid, NULL, WNOHANG) > 0)
+    network->guard_pid = 0;
 }
 
 void pn_sandbox_network_free(pn_sandbox_network *network) {
@@ -310,11 +405,18 @@ void pn_sandbox_network_free(pn_sandbox_network *network) {
     event_free(network->info_event);
   if (network->ready_event)
     event_free(network->ready_event);
+  if (network->guard_event)
+    event_free(network->guard_event);
   close_fd(&network->exit_fd);
   if (network->slirp_pid > 0) {
     kill(network->slirp_pid, SIGKILL);
     waitpid(network->slirp_pid, NULL, 0);
   }
+  if (network->guard_pid > 0) {
+    kill(network->guard_pid, SIGKILL);
+    waitpid(network->guard_pid, NULL, 0);
+  }
+  close_fd(&network->guard_fd);
   close_fd(&network->ready_fd);
   for (int i = 0; i < 2; i++) {
     close_fd(&network->info[i]);
