@@ -4,11 +4,15 @@
  * (`--disable-host-loopback`: 10.0.2.2, slirp's name for the host, refuses everything).
  * slirp4netns runs as the hub's user on the host's side and makes the model's
  * connections there; it is sandboxed itself (`--enable-sandbox --enable-seccomp`).
+ * Because those connections start on the host, the sandbox's own routes refuse the host's
+ * other addresses and 169.254.0.0/16 (hub/sandbox_routes.h): a child of the hub joins the
+ * sandbox's namespaces and adds them while slirp4netns starts.
  *
  * The order: bubblewrap creates the namespaces, writes its sandbox's pid to
  * PN_SANDBOX_INFO_FD and waits on PN_SANDBOX_BLOCK_FD before it runs anything; the hub
- * reads the pid (on the loop), starts slirp4netns on that namespace, and once slirp4netns
- * says the interface is up (its --ready-fd) writes to the block pipe: the model server
+ * reads the pid (on the loop), starts slirp4netns and the routes' child on that namespace,
+ * and once slirp4netns says the interface is up (its --ready-fd) and the routes are in
+ * writes to the block pipe: the model server
  * starts with its network already there. slirp4netns ends when the hub closes its
  * --exit-fd (the instance is freed) or dies (PR_SET_PDEATHSIG). See docs/security.md. */
 #ifndef PN_HUB_SANDBOX_NETWORK_H
