@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "hub/hub.h"
+#include "image/network.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,8 +39,9 @@ struct pn_hub_bridge {
   char *error; /* why image versions cannot run, or NULL */
 };
 
-/* Listens on `address`:port for the internal routes; 0, or -1 with bridge->error. */
-static int listen_on(struct pn_hub_bridge *bridge, const char *address) {
+/* Listens on `address`:port for the internal routes (quietly: no log line); 0, or -1
+ * with bridge->error. */
+static int listen_quietly_on(struct pn_hub_bridge *bridge, const char *address) {
   if (bridge->covered)
     return 0;
   struct sockaddr_in socket_address = {.sin_family = AF_INET,
@@ -64,7 +66,34 @@ static int listen_on(struct pn_hub_bridge *bridge, const char *address) {
       close(fd);
     return -1;
   }
+  return 0;
+}
+
+static int listen_on(struct pn_hub_bridge *bridge, const char *address) {
+  if (bridge->covered || listen_quietly_on(bridge, address) < 0)
+    return bridge->covered ? 0 : -1;
   pn_info("pinion hub: internal routes for containers on %s:%d", address, bridge->port);
+  return 0;
+}
+
+/* The gateways of the instances' own networks (image/network.h), bound at once: with
+ * IP_FREEBIND the address need not exist yet (the engine makes a network's interface
+ * with its first container), so the hub never waits on the engine for them. */
+static int listen_on_instance_networks(struct pn_hub_bridge *bridge) {
+  if (bridge->covered)
+    return 0;
+  pn_image_network_slot first, last;
+  for (int slot = 0; slot < PN_IMAGE_NETWORK_SLOTS; slot++) {
+    pn_image_network_slot each;
+    pn_image_network_slot_get(slot, &each);
+    if (listen_quietly_on(bridge, each.gateway) < 0)
+      return -1;
+  }
+  pn_image_network_slot_get(0, &first);
+  pn_image_network_slot_get(PN_IMAGE_NETWORK_SLOTS - 1, &last);
+  pn_info("pinion hub: internal routes for containers on their own networks' gateways, %s to "
+          "%s, port %d",
+          first.gateway, last.gateway, bridge->port);
   return 0;
 }
 
@@ -141,6 +170,13 @@ int pn_hub_bridge_open(pn_hub *hub, const char *internal_host, int internal_port
   bridge->probe_pid = given->probe_pid;
   bridge->probe_fd = given->probe_pid > 0 ? given->probe_fd : -1;
   pn_buf_init(&bridge->answer, PROBE_ANSWER_MAX);
+  if (listen_on_instance_networks(bridge) < 0) {
+    /* Folder versions do not need them: the hub serves, image versions fail saying why. */
+    pn_warn("hub: image versions cannot run here: %s",
+            bridge->error ? bridge->error : "out of memory");
+    end_probe(bridge);
+    return 0;
+  }
   if (given->gateway) {
     end_probe(bridge);
     if (listen_on(bridge, given->gateway) < 0) {
