@@ -2,6 +2,7 @@
 #include "hub/sandbox_routes.h"
 
 #include "core/error.h"
+#include "image/network.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +28,8 @@ static int add(pn_sandbox_routes *routes, uint32_t address, uint8_t prefix) {
 int pn_sandbox_routes_collect(pn_sandbox_routes *routes) {
   routes->count = 0;
   add(routes, htonl(0xa9fe0000u), 16); /* 169.254.0.0/16 */
+  /* Image versions' containers, which the host routes to: another tenant's Cog server. */
+  add(routes, htonl(PN_IMAGE_NETWORKS_ADDRESS), PN_IMAGE_NETWORKS_PREFIX);
   struct ifaddrs *list = NULL;
   if (getifaddrs(&list) < 0)
     return PN_EIO;

@@ -1,6 +1,6 @@
 /* The destinations a sandbox with network is refused (hub/sandbox_network.h): the host's
- * own IPv4 addresses and the link-local block 169.254.0.0/16 (the cloud's metadata
- * address). slirp4netns makes a sandbox's connections from the host, so without this a
+ * own IPv4 addresses, the link-local block 169.254.0.0/16 (the cloud's metadata
+ * address) and the hub's container networks. slirp4netns makes a sandbox's connections from the host, so without this a
  * model would reach every service listening on an address of the host that is not
  * loopback (the hub's public listener on 0.0.0.0, the container engine's bridge, ...) and
  * the metadata service; slirp4netns cannot filter by destination itself.
@@ -29,7 +29,8 @@ typedef struct pn_sandbox_routes {
   size_t count;
 } pn_sandbox_routes;
 
-/* 169.254.0.0/16 and every IPv4 address of the host's interfaces outside 127.0.0.0/8
+/* 169.254.0.0/16, the hub's container networks (image/network.h: image versions'
+ * Cog servers) and every IPv4 address of the host's interfaces outside 127.0.0.0/8
  * (the sandbox's 127/8 is its own), as the host has them now (getifaddrs): an address
  * the host gains later is not refused to sandboxes that are already running. PN_EIO when
  * the host's addresses cannot be listed, PN_ETOOBIG when there are more than fit (the

@@ -26,6 +26,9 @@ int pn_image_bridge_gateway(const pn_image_engine *engine, char **address, char 
  * 10.89.<192+N>.1. The networks stay after their instance (the next instance in that
  * slot uses them again): creating one takes the engine a moment. */
 #define PN_IMAGE_NETWORK_SLOTS 64
+/* Every slot's subnet together: 10.89.192.0/18 (folder versions' sandboxes refuse it). */
+#define PN_IMAGE_NETWORKS_ADDRESS 0x0a59c000u /* host byte order */
+#define PN_IMAGE_NETWORKS_PREFIX 18
 
 typedef struct pn_image_network_slot {
   char name[48];

@@ -1,8 +1,9 @@
 """Sandboxed folder versions and the network (docs/security.md, "The network"): a pushed
 model (tests/fixtures/network_model) tries to connect to a listener of the test's on the
 host's 127.0.0.1, to the hub's public port and to its internal listener's TCP port, to a
-listener on an address of the host that is not loopback and to the cloud's metadata
-address (169.254.169.254), and every attempt fails: the sandbox has a network namespace
+listener on an address of the host that is not loopback, to the cloud's metadata
+address (169.254.169.254) and to the hub's image containers' networks, and every attempt
+fails: the sandbox has a network namespace
 of its own, slirp4netns, which gives it the outside world, refuses the host's loopback,
 and the sandbox's routes refuse the host's other addresses and 169.254.0.0/16. A
 listener on another machine (a network namespace the test makes, behind a veth pair) is
@@ -242,12 +243,15 @@ def test_a_sandboxed_model_reaches_nothing_of_the_host_nor_the_metadata_address(
         targets["gateway"] = "10.0.2.2:%s" % greeter.address.split(":")[1]
         targets["host"] = on_host.address
         targets["metadata"] = METADATA
+        # An image version's container on the hub's first container network.
+        targets["container"] = "10.89.192.2:5000"
         results = probe(hub, version, targets)
-        assert sorted(results) == ["gateway", "host", "internal", "listener", "metadata",
-                                   "public"]
+        assert sorted(results) == ["container", "gateway", "host", "internal", "listener",
+                                   "metadata", "public"]
         # The sandbox's routes refuse these at once, before slirp4netns sees them.
         assert results.pop("host") == REFUSED
         assert results.pop("metadata") == REFUSED
+        assert results.pop("container") == REFUSED
         for name, result in results.items():
             assert result.startswith("failed: "), (name, result)
         files_travel_through_the_hub(hub, version)
