@@ -180,6 +180,10 @@ static void serve_command(const pn_instance_spec *spec, const char *port_file,
     command[count++] = "--unix-socket";
     command[count++] = PN_SANDBOX_SERVE_SOCKET;
   }
+  if (sandboxed && pn_sandbox_slirp4netns(spec->sandbox)) { /* see pn_sandbox_argv */
+    command[count++] = "--x-wait-fd";
+    command[count++] = PN_SANDBOX_BLOCK_FD_TEXT;
+  }
   if (sandboxed && spec->hub_url && spec->hub_socket) {
     command[count++] = "--x-hub-url";
     command[count++] = spec->hub_url;

@@ -9,11 +9,13 @@
  * sandbox's namespaces and adds them while slirp4netns starts.
  *
  * The order: bubblewrap creates the namespaces, writes its sandbox's pid to
- * PN_SANDBOX_INFO_FD and waits on PN_SANDBOX_BLOCK_FD before it runs anything; the hub
- * reads the pid (on the loop), starts slirp4netns and the routes' child on that namespace,
- * and once slirp4netns says the interface is up (its --ready-fd) and the routes are in
- * writes to the block pipe: the model server
- * starts with its network already there. slirp4netns ends when the hub closes its
+ * PN_SANDBOX_INFO_FD and goes on to mount the sandbox and exec `pinion serve`, which
+ * waits on PN_SANDBOX_BLOCK_FD (--x-wait-fd) before it runs anything of the model's; the
+ * hub reads the pid (on the loop), starts slirp4netns and the routes' child on that
+ * namespace, and once slirp4netns says the interface is up (its --ready-fd) and the
+ * routes are in writes to the block pipe: the model's Python starts with its network
+ * already there, while bubblewrap's mounts and the server's own start overlapped
+ * slirp4netns's. slirp4netns ends when the hub closes its
  * --exit-fd (the instance is freed) or dies (PR_SET_PDEATHSIG). See docs/security.md. */
 #ifndef PN_HUB_SANDBOX_NETWORK_H
 #define PN_HUB_SANDBOX_NETWORK_H

@@ -346,3 +346,40 @@ def test_instance_network_takes_on_or_off_and_needs_a_sandbox(tmp_path):
     assert not os.path.exists(tmp_path / "data" / "hub.db")
     help_text = pinion("hub", "--help").stdout
     assert "--instance-network on|off" in help_text and "PINION_SLIRP4NETNS" in help_text
+
+
+def test_serve_waits_for_the_hubs_go_before_the_model_starts(tmp_path):
+    """A sandbox's `pinion serve` starts while its network is set up, and starts nothing
+    of the model's until the hub writes to --x-wait-fd; when the hub closes it instead
+    (the network failed), it exits saying so."""
+    from hub_harness import PINION
+    hello = os.path.join(ROOT, "examples", "hello")
+    socket_path = str(tmp_path / "cog.sock")
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        [PINION, "serve", hello, "--unix-socket", socket_path, "--x-wait-fd", str(read_end)],
+        pass_fds=(read_end,), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    os.close(read_end)
+    try:
+        time.sleep(1.5)
+        assert server.poll() is None
+        assert not os.path.exists(socket_path)  # the model is not even opened yet
+        os.write(write_end, b"1")
+        os.close(write_end)
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(socket_path):
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "pinion serve did not listen after the go"
+            time.sleep(0.05)
+    finally:
+        server.kill()
+        server.wait()
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    refused = subprocess.run(
+        [PINION, "serve", hello, "--unix-socket", socket_path + "2", "--x-wait-fd",
+         str(read_end)], pass_fds=(read_end,), capture_output=True, text=True, timeout=TIMEOUT)
+    os.close(read_end)
+    assert refused.returncode == 1
+    assert ("error: the hub did not let the model start (--x-wait-fd %d: closed)" % read_end
+            in refused.stderr), refused.stderr

@@ -333,7 +333,9 @@ static void the_network_is_waited_for_only_when_it_is_on(void **state) {
   assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 1, command, &argv), 0);
   assert_true(find(argv, "--unshare-net", NULL, NULL) > 0);
   assert_true(find(argv, "--info-fd", "4", NULL) > 0);
-  assert_true(find(argv, "--block-fd", "5", NULL) > 0);
+  /* The command waits (pinion serve --x-wait-fd), not bubblewrap: its start overlaps
+   * slirp4netns's. */
+  assert_int_equal(find(argv, "--block-fd", NULL, NULL), -1);
   char *resolv = pn_fs_join(scratch, "resolv.conf");
   long host = find(argv, "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf");
   long own = find(argv, "--ro-bind", resolv, "/etc/resolv.conf");
@@ -345,7 +347,7 @@ static void the_network_is_waited_for_only_when_it_is_on(void **state) {
   pn_sandbox_argv_free(argv);
   /* The probe's sandbox (network 0) waits for nothing. */
   assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 0, command, &argv), 0);
-  assert_int_equal(find(argv, "--block-fd", NULL, NULL), -1);
+  assert_int_equal(find(argv, "--info-fd", NULL, NULL), -1);
   assert_true(find(argv, "--unshare-net", NULL, NULL) > 0);
   pn_sandbox_argv_free(argv);
   pn_sandbox_free(sandbox);
