@@ -35,11 +35,12 @@ struct pn_sandbox_network {
   int ready_fd; /* slirp4netns's --ready-fd, our end */
   int exit_fd;  /* slirp4netns's --exit-fd, our end: closing it ends slirp4netns */
   pid_t slirp_pid;
-  /* The child that adds the refused destinations' routes (hub/sandbox_routes.h) while
+  /* The child that adds the refused destinations' routes (hub/sandbox_routes.h) before
    * slirp4netns starts: it writes one byte (0, or the errno) to guard_fd and ends. */
   int guard_fd;
   pid_t guard_pid;
-  int slirp_up, guarded;
+  /* The sandbox's namespaces, kept from the guard's start to slirp4netns's. */
+  int netns_fd, userns_fd;
   char error[512]; /* on_failed's text when it is made up here */
   char info_text[INFO_MAX];
   size_t info_length;
@@ -82,6 +83,7 @@ int pn_sandbox_network_new(const char *slirp4netns, int log_fd, pn_sandbox_netwo
     return PN_ENOMEM;
   network->info[0] = network->info[1] = network->block[0] = network->block[1] = -1;
   network->ready_fd = network->exit_fd = network->log_fd = network->guard_fd = -1;
+  network->netns_fd = network->userns_fd = -1;
   network->slirp4netns = pn_strdup(slirp4netns);
   network->log_fd = fcntl(log_fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
   int rc = network->slirp4netns ? 0 : PN_ENOMEM;
@@ -175,19 +177,27 @@ static int spawn_guard(pn_sandbox_network *network, const pn_sandbox_routes *rou
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
       _exit(1);
+    /* Only what it needs (every source is at FIRST_FREE_FD or above): not the hub's
+     * listeners, nor the block pipe's write end. */
+    enum { RESULT_FD = 3, LOG_FD, USERNS_FD, NETNS_FD };
+    dup2(result[WRITE_END], RESULT_FD);
+    dup2(network->log_fd, LOG_FD);
+    dup2(userns_fd, USERNS_FD);
+    dup2(netns_fd, NETNS_FD);
+    syscall(SYS_close_range, NETNS_FD + 1u, ~0u, 0u);
     const char *step = "";
-    int rc = pn_sandbox_routes_install(routes, userns_fd, netns_fd, &step);
+    int rc = pn_sandbox_routes_install(routes, USERNS_FD, NETNS_FD, &step);
     unsigned char byte = (unsigned char)(rc < 0 && -rc < 256 ? -rc : rc < 0 ? EIO : 0);
     /* Which step failed goes to the instance's log; the byte to the hub. */
     if (byte) {
       static const char prefix[] = "pinion hub: could not refuse the host's addresses in the "
                                    "sandbox's network: ";
-      ssize_t ignored = write(network->log_fd, prefix, sizeof prefix - 1);
-      ignored = write(network->log_fd, step, strlen(step));
-      ignored = write(network->log_fd, " failed\n", 8);
+      ssize_t ignored = write(LOG_FD, prefix, sizeof prefix - 1);
+      ignored = write(LOG_FD, step, strlen(step));
+      ignored = write(LOG_FD, " failed\n", 8);
       (void)ignored;
     }
-    ssize_t ignored = write(result[WRITE_END], &byte, 1);
+    ssize_t ignored = write(RESULT_FD, &byte, 1);
     (void)ignored;
     _exit(byte ? 1 : 0);
   }
@@ -263,16 +273,15 @@ static int spawn_slirp(pn_sandbox_network *network, int netns_fd, int userns_fd)
   return 0;
 }
 
-/* Once slirp4netns is up and the routes are in, bubblewrap may run the model server. */
-static void release_if_ready(pn_sandbox_network *network) {
-  if (!network->slirp_up || !network->guarded || network->reported)
-    return;
+/* Once the routes are in and slirp4netns is up, the model server may start the model
+ * (pinion serve --x-wait-fd reads the block pipe). */
+static void release(pn_sandbox_network *network) {
   ssize_t wrote = write(network->block[WRITE_END], "1", 1);
   int write_error = wrote == 1 ? 0 : errno;
   close_fd(&network->block[WRITE_END]);
   if (wrote == 1)
     report(network, NULL);
-  else if (write_error == EPIPE) /* bubblewrap failed first (a bind's missing source...) */
+  else if (write_error == EPIPE) /* the sandbox ended first (a bind's missing source...) */
     report(network, SANDBOX_ENDED);
   else
     report(network, "could not let the sandbox go on once its network was up");
@@ -291,8 +300,7 @@ static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
                     "here");
     return;
   }
-  network->slirp_up = 1;
-  release_if_ready(network);
+  release(network);
 }
 
 static void on_guarded(evutil_socket_t fd, short what, void *arg) {
@@ -313,8 +321,18 @@ static void on_guarded(evutil_socket_t fd, short what, void *arg) {
     report(network, network->error);
     return;
   }
-  network->guarded = 1;
-  release_if_ready(network);
+  /* Only now: some kernels (gVisor's) fail one of two changes to a namespace at once. */
+  int rc = spawn_slirp(network, network->netns_fd, network->userns_fd);
+  close_fd(&network->netns_fd);
+  close_fd(&network->userns_fd);
+  if (rc < 0) {
+    report(network, "could not start slirp4netns for the sandbox's network");
+    return;
+  }
+  network->ready_event = event_new(event_get_base(network->guard_event), network->ready_fd,
+                                   EV_READ | EV_PERSIST, on_slirp_ready, network);
+  if (!network->ready_event || event_add(network->ready_event, NULL) < 0)
+    report(network, "out of memory");
 }
 
 static void on_info(evutil_socket_t fd, short what, void *arg) {
@@ -349,32 +367,20 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
                     "network must refuse");
     return;
   }
-  int netns_fd, userns_fd;
-  int rc = open_namespaces(pid, &netns_fd, &userns_fd);
+  int rc = open_namespaces(pid, &network->netns_fd, &network->userns_fd);
   if (rc == PN_ENOENT) { /* bubblewrap failed after it made the sandbox */
     report(network, SANDBOX_ENDED);
     return;
   }
   if (rc == 0)
-    rc = spawn_guard(network, &routes, netns_fd, userns_fd) < 0 ? -1 : 0;
-  if (rc == 0 && spawn_slirp(network, netns_fd, userns_fd) < 0)
-    rc = -2;
-  if (netns_fd >= 0)
-    close(netns_fd);
-  if (userns_fd >= 0)
-    close(userns_fd);
+    rc = spawn_guard(network, &routes, network->netns_fd, network->userns_fd);
   if (rc < 0) {
-    report(network, rc == -2 ? "could not start slirp4netns for the sandbox's network"
-                             : "could not open or guard the sandbox's network namespace");
+    report(network, "could not open or guard the sandbox's network namespace");
     return;
   }
-  struct event_base *base = event_get_base(network->info_event);
-  network->ready_event =
-      event_new(base, network->ready_fd, EV_READ | EV_PERSIST, on_slirp_ready, network);
-  network->guard_event =
-      event_new(base, network->guard_fd, EV_READ | EV_PERSIST, on_guarded, network);
-  if (!network->ready_event || event_add(network->ready_event, NULL) < 0 ||
-      !network->guard_event || event_add(network->guard_event, NULL) < 0)
+  network->guard_event = event_new(event_get_base(network->info_event), network->guard_fd,
+                                   EV_READ | EV_PERSIST, on_guarded, network);
+  if (!network->guard_event || event_add(network->guard_event, NULL) < 0)
     report(network, "out of memory");
 }
 
@@ -417,6 +423,8 @@ void pn_sandbox_network_free(pn_sandbox_network *network) {
     waitpid(network->guard_pid, NULL, 0);
   }
   close_fd(&network->guard_fd);
+  close_fd(&network->netns_fd);
+  close_fd(&network->userns_fd);
   close_fd(&network->ready_fd);
   for (int i = 0; i < 2; i++) {
     close_fd(&network->info[i]);

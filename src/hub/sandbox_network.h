@@ -6,14 +6,14 @@
  * connections there; it is sandboxed itself (`--enable-sandbox --enable-seccomp`).
  * Because those connections start on the host, the sandbox's own routes refuse the host's
  * other addresses and 169.254.0.0/16 (hub/sandbox_routes.h): a child of the hub joins the
- * sandbox's namespaces and adds them while slirp4netns starts.
+ * sandbox's namespaces and adds them before slirp4netns starts.
  *
  * The order: bubblewrap creates the namespaces, writes its sandbox's pid to
  * PN_SANDBOX_INFO_FD and goes on to mount the sandbox and exec `pinion serve`, which
  * waits on PN_SANDBOX_BLOCK_FD (--x-wait-fd) before it runs anything of the model's; the
- * hub reads the pid (on the loop), starts slirp4netns and the routes' child on that
- * namespace, and once slirp4netns says the interface is up (its --ready-fd) and the
- * routes are in writes to the block pipe: the model's Python starts with its network
+ * hub reads the pid (on the loop), runs the routes' child on that namespace (it waits
+ * for bubblewrap's loopback first: one change to a namespace at a time), then slirp4netns,
+ * and once slirp4netns says the interface is up (its --ready-fd) writes to the block pipe: the model's Python starts with its network
  * already there, while bubblewrap's mounts and the server's own start overlapped
  * slirp4netns's. slirp4netns ends when the hub closes its
  * --exit-fd (the instance is freed) or dies (PR_SET_PDEATHSIG). See docs/security.md. */

@@ -12,8 +12,13 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+#define LOOPBACK_INDEX 1 /* the first interface of every network namespace */
+#define LOOPBACK_WAIT_MS 2000
 
 static int add(pn_sandbox_routes *routes, uint32_t address, uint8_t prefix) {
   for (size_t i = 0; i < routes->count; i++)
@@ -47,6 +52,28 @@ int pn_sandbox_routes_collect(pn_sandbox_routes *routes) {
   return rc;
 }
 
+/* Receives the answer to request `sequence` into `reply`; its length, or a negative errno
+ * (an NLMSG_ERROR's own included: 0 there means the request was acknowledged). */
+static ssize_t receive(int sock, uint32_t sequence, char *reply, size_t capacity) {
+  for (int tries = 0; tries < 8; tries++) {
+    ssize_t got = recv(sock, reply, capacity, 0);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < (ssize_t)sizeof(struct nlmsghdr))
+      return got < 0 ? -errno : -EPROTO;
+    const struct nlmsghdr *header = (const struct nlmsghdr *)reply;
+    if (header->nlmsg_seq != sequence)
+      continue;
+    if (header->nlmsg_type != NLMSG_ERROR)
+      return got;
+    if ((size_t)got < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+      return -EPROTO;
+    const struct nlmsgerr *answer = NLMSG_DATA(header);
+    return answer->error;
+  }
+  return -EPROTO;
+}
+
 /* One RTM_NEWROUTE: `destination`/`prefix` is prohibited (connect() fails with EACCES). */
 typedef struct route_request {
   struct nlmsghdr header;
@@ -75,24 +102,39 @@ static int add_route(int sock, const pn_sandbox_route *entry, uint32_t sequence)
   if (sendto(sock, &request, sizeof request, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
     return -errno;
   /* The acknowledgement: an NLMSG_ERROR whose error is 0, or the failure. */
+  char reply[512];
+  ssize_t answer = receive(sock, sequence, reply, sizeof reply);
+  return answer > 0 ? -EPROTO : (int)answer;
+}
+
+/* Whether the namespace's loopback is up: bubblewrap brings it up (an address, then the
+ * link) after it told us its pid, and some kernels (gVisor's) fail one of two requests
+ * that change the same namespace at once, so nothing else is changed there before. */
+static int loopback_is_up(int sock, uint32_t sequence) {
+  struct {
+    struct nlmsghdr header;
+    struct ifinfomsg link;
+  } request;
+  memset(&request, 0, sizeof request);
+  request.header.nlmsg_len = sizeof request;
+  request.header.nlmsg_type = RTM_GETLINK;
+  request.header.nlmsg_flags = NLM_F_REQUEST;
+  request.header.nlmsg_seq = sequence;
+  request.link.ifi_family = AF_UNSPEC;
+  request.link.ifi_index = LOOPBACK_INDEX;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(sock, &request, sizeof request, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+    return 0;
   union {
     struct nlmsghdr header;
-    char bytes[512];
+    char bytes[4096];
   } reply;
-  for (int tries = 0; tries < 8; tries++) {
-    ssize_t got = recv(sock, &reply, sizeof reply, 0);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got < (ssize_t)sizeof(struct nlmsghdr))
-      return got < 0 ? -errno : -EPROTO;
-    if (reply.header.nlmsg_seq != sequence || reply.header.nlmsg_type != NLMSG_ERROR)
-      continue;
-    if ((size_t)got < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-      return -EPROTO;
-    const struct nlmsgerr *answer = NLMSG_DATA(&reply.header);
-    return answer->error;
-  }
-  return -EPROTO;
+  ssize_t got = receive(sock, sequence, reply.bytes, sizeof reply);
+  if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct ifinfomsg)) ||
+      reply.header.nlmsg_type != RTM_NEWLINK)
+    return 0;
+  const struct ifinfomsg *link = NLMSG_DATA(&reply.header);
+  return (link->ifi_flags & IFF_UP) != 0;
 }
 
 int pn_sandbox_routes_install(const pn_sandbox_routes *routes, int userns_fd, int netns_fd,
@@ -109,9 +151,16 @@ int pn_sandbox_routes_install(const pn_sandbox_routes *routes, int userns_fd, in
   int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (sock < 0)
     return -errno;
+  /* At most LOOPBACK_WAIT_MS: a bubblewrap that fails there ends its sandbox anyway. */
+  uint32_t sequence = 1;
+  for (int waited = 0; waited < LOOPBACK_WAIT_MS && !loopback_is_up(sock, sequence++);
+       waited++) {
+    struct timespec pause = {0, 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < routes->count; i++)
-    rc = add_route(sock, &routes->entries[i], (uint32_t)i + 1);
+    rc = add_route(sock, &routes->entries[i], sequence++);
   close(sock);
   return rc;
 }
