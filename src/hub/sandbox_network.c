@@ -5,7 +5,9 @@
 #include "hub/sandbox_network.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "hub/sandbox.h"
 #include "hub/sandbox_routes.h"
 
@@ -41,6 +43,7 @@ struct pn_sandbox_network {
   pid_t guard_pid;
   /* The sandbox's namespaces, kept from the guard's start to slirp4netns's. */
   int netns_fd, userns_fd;
+  uint64_t pid_known_ns; /* when bubblewrap said its pid: the steps' times are logged */
   char error[512]; /* on_failed's text when it is made up here */
   char info_text[INFO_MAX];
   size_t info_length;
@@ -300,6 +303,8 @@ static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
                     "here");
     return;
   }
+  pn_debug("hub: a sandbox's slirp4netns is up %.1f ms after bubblewrap's pid",
+           (double)(pn_clock_monotonic_ns() - network->pid_known_ns) / 1e6);
   release(network);
 }
 
@@ -321,6 +326,8 @@ static void on_guarded(evutil_socket_t fd, short what, void *arg) {
     report(network, network->error);
     return;
   }
+  pn_debug("hub: a sandbox's routes are in %.1f ms after bubblewrap's pid",
+           (double)(pn_clock_monotonic_ns() - network->pid_known_ns) / 1e6);
   /* Only now: some kernels (gVisor's) fail one of two changes to a namespace at once. */
   int rc = spawn_slirp(network, network->netns_fd, network->userns_fd);
   close_fd(&network->netns_fd);
@@ -359,6 +366,7 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
     return;
   }
   close_fd(&network->info[READ_END]);
+  network->pid_known_ns = pn_clock_monotonic_ns();
   /* The host's addresses as they are now: collected here, in the hub, because the
    * guard's child may only make system calls (the hub may have threads). */
   pn_sandbox_routes routes;

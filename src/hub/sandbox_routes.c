@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #define LOOPBACK_INDEX 1 /* the first interface of every network namespace */
-#define LOOPBACK_WAIT_MS 2000
+#define LOOPBACK_LOOK_US 250 /* bubblewrap takes a few ms: look often */
+#define LOOPBACK_LOOKS (2000 * 1000 / LOOPBACK_LOOK_US) /* at most 2 s */
 
 static int add(pn_sandbox_routes *routes, uint32_t address, uint8_t prefix) {
   for (size_t i = 0; i < routes->count; i++)
@@ -151,11 +152,10 @@ int pn_sandbox_routes_install(const pn_sandbox_routes *routes, int userns_fd, in
   int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (sock < 0)
     return -errno;
-  /* At most LOOPBACK_WAIT_MS: a bubblewrap that fails there ends its sandbox anyway. */
+  /* Not forever: a bubblewrap that fails there ends its sandbox anyway. */
   uint32_t sequence = 1;
-  for (int waited = 0; waited < LOOPBACK_WAIT_MS && !loopback_is_up(sock, sequence++);
-       waited++) {
-    struct timespec pause = {0, 1000 * 1000};
+  for (int looks = 0; looks < LOOPBACK_LOOKS && !loopback_is_up(sock, sequence++); looks++) {
+    struct timespec pause = {0, LOOPBACK_LOOK_US * 1000};
     nanosleep(&pause, NULL);
   }
   int rc = 0;
