@@ -412,7 +412,7 @@ static int run_push_to_registry(int argc, char **argv) {
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *engine_name = NULL, *image = NULL, *base_image = NULL;
-  int no_build = 0, plain = 0;
+  int no_build = 0, plain = 0, quiet = 0;
   const pn_cli_text_flag text_flags[] = {
       {"--engine", NULL, &engine_name},
       {"--base-image", NULL, &base_image},
@@ -424,6 +424,8 @@ static int run_push_to_registry(int argc, char **argv) {
       no_build = 1;
     } else if (pn_cli_switch(&args, "--progress=plain", NULL)) {
       plain = 1;
+    } else if (pn_cli_switch(&args, "--quiet", "-q")) {
+      quiet = 1;
     } else if (argv[args.index][0] != '-' && !image) {
       image = argv[args.index++];
     } else {
@@ -445,7 +447,7 @@ static int run_push_to_registry(int argc, char **argv) {
   if (exit_code == 0 && config && !no_build)
     exit_code = pn_cli_build_image(&engine, config, tag, base_image, plain);
   if (exit_code == 0)
-    exit_code = pn_image_push(&engine, tag) == 0 ? 0 : 1;
+    exit_code = pn_image_push(&engine, tag, quiet) == 0 ? 0 : 1;
   pn_free(tag);
   pn_config_free(config);
   return exit_code;
@@ -488,10 +490,12 @@ const struct pn_cli_command pn_cli_push_command = {
     "Pushes IMAGE (default: cog.yaml's image) to its registry with the engine's push,\n"
     "using the engine's login (`podman login`, `docker login`). In a model folder the\n"
     "image is built first, as `cog push` does. Registries on this machine (localhost,\n"
-    "127.0.0.1) are reached over plain HTTP.\n"
+    "127.0.0.1) are reached over plain HTTP. On a terminal one line shows the layers\n"
+    "pushed so far; otherwise a line per layer.\n"
     "\n"
     "Flags:\n"
     "      --no-build           Push the image as it is\n"
+    "  -q, --quiet              Show no progress, only errors and the result\n"
     "      --base-image REF     As for pinion build\n"
     "      --engine NAME        docker, podman or buildah\n",
     run_push};

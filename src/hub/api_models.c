@@ -19,6 +19,7 @@
 #include "core/tar.h"
 #include "core/version.h"
 #include "hub/objects.h"
+#include "hub/readme_images.h"
 #include "web/markdown.h"
 #include "web/web.h"
 
@@ -298,13 +299,37 @@ void pn_hub_model_delete(pn_hub_request *request) {
   json_decref(model);
 }
 
+/* Where the README's relative images load from (readme_images.h): the model's latest
+ * version when it is a pushed folder, since `pinion push` publishes the README with it;
+ * NULL otherwise (an image version, none, or the store failed: the images then show as
+ * their alt text). */
+static char *readme_image_base(pn_hub_request *request, const json_t *model) {
+  const char *latest = text_of(model, "latest_version_id");
+  if (!latest)
+    return NULL;
+  char *key = pn_strfmt("%s:%s", text_of(model, "id"), latest);
+  json_t *version = NULL;
+  int rc = key ? pn_store_get(request->hub->store, PN_STORE_VERSIONS, key, &version) : PN_ENOMEM;
+  pn_free(key);
+  const char *kind = rc == 0 ? text_of(version, "kind") : NULL;
+  char *base = kind && strcmp(kind, "bundle") == 0
+                   ? pn_hub_readme_image_base(text_of(model, "owner"), text_of(model, "name"),
+                                              latest)
+                   : NULL;
+  json_decref(version);
+  return base;
+}
+
 /* The README as an HTML fragment for the model page (Accept: text/html): cmark's safe
  * mode, so nothing in it runs (web/markdown.h); the fragment is also sandboxed should a
  * browser open it as a page. */
-static void readme_html(pn_hub_request *request, const char *readme) {
+static void readme_html(pn_hub_request *request, const json_t *model) {
+  const char *readme = text_of(model, "readme");
   const char *why = NULL;
   char *html = NULL;
-  int rc = pn_markdown_to_html(readme, strlen(readme), &html, &why);
+  char *image_base = readme_image_base(request, model);
+  int rc = pn_markdown_to_html(readme, strlen(readme), image_base, &html, &why);
+  pn_free(image_base);
   if (rc == PN_EUNSUPPORTED) {
     pn_hub_problem(request, 501, NULL, "The README cannot be shown as HTML on this hub: %s.", why);
   } else if (rc == PN_ETOOBIG) {
@@ -332,7 +357,7 @@ void pn_hub_model_readme(pn_hub_request *request) {
   else {
     pn_hub_header(request, "Vary", "Accept");
     if (pn_web_prefers_html(pn_hub_request_header(request, "Accept")))
-      readme_html(request, readme);
+      readme_html(request, model);
     else
       pn_hub_reply_bytes(request, 200, "text/plain; charset=utf-8", readme, strlen(readme));
   }

@@ -1020,17 +1020,25 @@ static json_t *target_json(const resolved *target, const char *mode) {
 
 /* Queues the row's prediction with `request`, the instance's request body: the real
  * one (secrets included) at creation, the stored one after a restart. The message
- * carries the target and the request; whoever takes it runs it (pn_hub_prediction_take). */
-static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
+ * carries the target and the request; whoever takes it runs it (on_take). With
+ * `unless_queued`, only when no message for it is in the queue by then (the orphan
+ * sweep): 1 when queued, 0 when one was there. */
+static int submit_message(pn_hub *hub, const json_t *row, const json_t *request,
+                          int unless_queued) {
   json_t *target_row = json_object_get(row, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
-  int slots = pn_scheduler_slots(hub->scheduler, text_of(target_row, "key"));
+  int capacity = (max < 1 ? 1 : max) * pn_scheduler_slots(hub->scheduler, text_of(target_row, "key"));
   json_t *body = json_pack("{s:O, s:O}", "target", target_row, "request", request);
-  int rc = body ? pn_queue_push(hub->queue, text_of(target_row, "key"), text_of(row, "id"),
-                                (max < 1 ? 1 : max) * slots, body)
-                : PN_ENOMEM;
+  const char *key = text_of(target_row, "key"), *id = text_of(row, "id");
+  int rc = !body          ? PN_ENOMEM
+           : unless_queued ? pn_queue_push_absent(hub->queue, key, id, capacity, body)
+                           : pn_queue_push(hub->queue, key, id, capacity, body);
   json_decref(body);
   return rc;
+}
+
+static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
+  return submit_message(hub, row, request, 0);
 }
 
 /* --- the queue's consumer ----------------------------------------------------------- */
@@ -1603,6 +1611,94 @@ void pn_hub_predictions_restore(pn_hub *hub) {
       }
     }
   }
+  json_decref(rows);
+}
+
+/* --- predictions stored but never queued ------------------------------------------------ */
+
+/* How old an unfinished row must be before the sweep asks the queue about it
+ * (PINION_QUEUE_ORPHAN_SECONDS): far past
+ * the longest a live hub's create takes between storing the row and its XADD (a 0.5 s
+ * connect and a 2 s command timeout), and past small clock differences between hosts,
+ * so that no live hub's create is taken for a dead one's. */
+#define ORPHAN_AGE_SECONDS 15
+#define ORPHAN_BATCH 256
+
+/* Queues an orphan again as a restart of a single hub would (pn_hub_predictions_restore):
+ * its stored request, or a failure for one whose secrets were never stored. */
+static void requeue_orphan(pn_hub *hub, json_t *row) {
+  const char *id = text_of(row, "id");
+  if (json_is_true(json_object_get(row, "has_secrets"))) {
+    pn_warn("hub: prediction %s was stored but never queued (the hub that created it "
+            "stopped first); its secret inputs are not stored, so it fails", id);
+    conclude(hub, row, "failed",
+             "the hub that created the prediction stopped before queueing it; secret inputs "
+             "are not stored, create the prediction again");
+    return;
+  }
+  int rc = submit_message(hub, row, json_object_get(row, "request"), 1);
+  if (rc == 1)
+    pn_warn("hub: prediction %s was stored but never queued (the hub that created it "
+            "stopped first); queued it now", id);
+  else if (rc < 0)
+    pn_warn("hub: prediction %s was stored but never queued, and queueing it failed: %s "
+            "(tried again on the next sweep)", id, pn_strerror(rc));
+}
+
+/* A hub that stored a prediction and died before queueing it (kill -9 between the two,
+ * a crash) leaves a row no consumer will ever take, and with a shared queue no restart
+ * of that hub comes to restore it. Every hub looks, every few seconds, at the oldest
+ * unfinished rows older than ORPHAN_AGE_SECONDS and asks the queue which of them have
+ * no message; those it queues again, atomically in Redis, so that of several hubs
+ * sweeping at once one does. A row that finished meanwhile gets a message all the same,
+ * which whoever takes it drops (on_take). The work is a store query and one Redis script
+ * per target with old unfinished rows: nothing while the queue keeps up. */
+void pn_hub_predictions_sweep_orphans(pn_hub *hub) {
+  if (!pn_queue_is_shared(hub->queue))
+    return;
+  double age = pn_env_number("PINION_QUEUE_ORPHAN_SECONDS", "seconds", 1, 86400,
+                             ORPHAN_AGE_SECONDS);
+  char before[40];
+  pn_clock_format(pn_clock_realtime_ns() - (uint64_t)(age * 1e9), 0, before, sizeof before);
+  static const char *const waiting[] = {"starting", NULL};
+  pn_store_query query = {
+      .statuses = waiting, .created_before = before, .ascending = 1, .limit = ORPHAN_BATCH};
+  json_t *rows = NULL;
+  int more = 0;
+  if (pn_store_list(hub->store, PN_STORE_PREDICTIONS, &query, &rows, &more) < 0) {
+    json_decref(rows);
+    return;
+  }
+  size_t count = json_array_size(rows);
+  const char **ids = pn_calloc(count ? count : 1, sizeof *ids);
+  int *absent = pn_calloc(count ? count : 1, sizeof *absent);
+  char *asked = pn_calloc(count ? count : 1, 1);
+  for (size_t first = 0; ids && absent && asked && first < count; first++) {
+    if (asked[first])
+      continue;
+    /* Every row of this target, in one question. */
+    const char *key = text_of(json_object_get(json_array_get(rows, first), "target"), "key");
+    size_t of_key = 0;
+    size_t *at = pn_calloc(count, sizeof *at);
+    for (size_t i = first; at && key && i < count; i++) {
+      json_t *row = json_array_get(rows, i);
+      const char *row_key = text_of(json_object_get(row, "target"), "key");
+      if (!asked[i] && row_key && strcmp(row_key, key) == 0) {
+        asked[i] = 1;
+        at[of_key] = i;
+        ids[of_key++] = text_of(row, "id");
+      }
+    }
+    asked[first] = 1;
+    if (at && of_key && pn_queue_find_absent(hub->queue, key, ids, of_key, absent) == 0)
+      for (size_t j = 0; j < of_key; j++)
+        if (absent[j])
+          requeue_orphan(hub, json_array_get(rows, at[j]));
+    pn_free(at);
+  }
+  pn_free(asked);
+  pn_free(absent);
+  pn_free(ids);
   json_decref(rows);
 }
 

@@ -275,6 +275,9 @@ int pn_hub_training_publishing(const pn_hub *hub, const char *id);
 pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub);
 /* Predictions: resume what was in flight at the last stop. */
 void pn_hub_predictions_restore(pn_hub *hub);
+/* With a shared queue: queues again the predictions that a hub stored and never queued
+ * (it died between the two); the hub runs it every ORPHAN_SWEEP_SECONDS. */
+void pn_hub_predictions_sweep_orphans(pn_hub *hub);
 void pn_hub_predictions_free(pn_hub *hub);
 /* Finished predictions whose streams the hub keeps for replays, and the bytes of
  * their events (PINION_STREAM_RETAIN_MAX, PINION_STREAM_RETAIN_BYTES). */

@@ -1,8 +1,9 @@
 /* The hub's pages. They are static files (web/, embedded by scripts/embed-web) that
  * draw themselves from the /v1 API in the browser, so the server's part is small: one
  * shell page for every page path (the model list, /{owner}/{name}, /p/{id},
- * /predictions, /deployments, /tokens), sign-in and sign-out, the static files, and
- * the token list the tokens page shows (tokens are no part of Replicate's API).
+ * /predictions, /deployments, /tokens), sign-in and sign-out, the static files, the
+ * README images from a version's folder (hub/readme_images.c), and the token list the
+ * tokens page shows (tokens are no part of Replicate's API).
  *
  * Signing in turns an API token into a session (hub/sessions.c): the cookie holds the
  * session's random id, never the token, HttpOnly keeps it from scripts and
@@ -17,6 +18,7 @@
 #include "core/encoding.h"
 #include "core/error.h"
 #include "hub/ids.h"
+#include "hub/readme_images.h"
 #include "hub/sessions.h"
 #include "web/web.h"
 
@@ -384,6 +386,11 @@ void pn_hub_pages_serve(pn_hub_request *request) {
       session_call(request, account);
     else
       pn_hub_problem(request, 401, "Unauthenticated", "Sign in at /login first.");
+  } else if (pn_hub_readme_image_path(path)) {
+    /* An <img> sends the cookie without X-CSRF-Token; reading an image is no change. */
+    request->account = account;
+    pn_hub_readme_image_serve(request);
+    request->account = NULL;
   } else if (!is_page(path)) {
     not_found(request);
   } else if (!get) {

@@ -26,6 +26,10 @@
 
 #define INFO_MAX 1024
 #define FIRST_FREE_FD 10
+/* How often, and how many times at most, the hub looks whether bubblewrap has set up the
+ * sandbox's loopback before it goes on anyway (0.5 ms, 2 s). */
+#define LOOPBACK_POLL_US 500
+#define LOOPBACK_POLLS 4000
 
 enum { READ_END, WRITE_END };
 
@@ -48,8 +52,11 @@ struct pn_sandbox_network {
   char info_text[INFO_MAX];
   size_t info_length;
   struct event *info_event;
+  struct event *loopback_event; /* waits for bubblewrap's loopback */
   struct event *ready_event;
   struct event *guard_event;
+  pid_t sandbox_pid;
+  int loopback_polls;
   pn_sandbox_network_callbacks callbacks;
   void *arg;
   int reported;
@@ -119,6 +126,8 @@ static void report(pn_sandbox_network *network, const char *error) {
   network->reported = 1;
   if (network->info_event)
     event_del(network->info_event);
+  if (network->loopback_event)
+    event_del(network->loopback_event);
   if (network->ready_event)
     event_del(network->ready_event);
   if (network->guard_event)
@@ -328,7 +337,7 @@ static void on_guarded(evutil_socket_t fd, short what, void *arg) {
   }
   pn_debug("hub: a sandbox's routes are in %.1f ms after bubblewrap's pid",
            (double)(pn_clock_monotonic_ns() - network->pid_known_ns) / 1e6);
-  /* Only now: some kernels (gVisor's) fail one of two changes to a namespace at once. */
+  /* Only now: the routes' changes to the namespace would race with slirp4netns's. */
   int rc = spawn_slirp(network, network->netns_fd, network->userns_fd);
   close_fd(&network->netns_fd);
   close_fd(&network->userns_fd);
@@ -341,6 +350,8 @@ static void on_guarded(evutil_socket_t fd, short what, void *arg) {
   if (!network->ready_event || event_add(network->ready_event, NULL) < 0)
     report(network, "out of memory");
 }
+
+static void on_loopback(evutil_socket_t fd, short what, void *arg);
 
 static void on_info(evutil_socket_t fd, short what, void *arg) {
   pn_sandbox_network *network = arg;
@@ -367,6 +378,49 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
   }
   close_fd(&network->info[READ_END]);
   network->pid_known_ns = pn_clock_monotonic_ns();
+  network->sandbox_pid = pid;
+  network->loopback_event = evtimer_new(event_get_base(network->info_event), on_loopback, network);
+  if (!network->loopback_event) {
+    report(network, "out of memory");
+    return;
+  }
+  on_loopback(-1, EV_TIMEOUT, network);
+}
+
+/* Whether the sandbox's loopback is configured and up: its 127.0.0.1 is in the local
+ * routes of the namespace's FIB. -1 when the sandbox is gone. */
+static int loopback_ready(pid_t pid) {
+  char path[64], text[4096];
+  snprintf(path, sizeof path, "/proc/%d/net/fib_trie", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t got = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (got < 0)
+    return -1;
+  text[got] = '\0';
+  return strstr(text, "127.0.0.1") != NULL;
+}
+
+/* bubblewrap says which process its sandbox is before that process sets up the
+ * namespace's loopback (address, then up), and another set-up of the same namespace
+ * racing with it (slirp4netns's, the routes') made bubblewrap fail ("loopback: Failed
+ * RTM_NEWADDR") in about 3 starts of 100 here. So the routes go in, and slirp4netns
+ * starts, once the loopback is up, which takes well under a millisecond. */
+static void on_loopback(evutil_socket_t fd, short what, void *arg) {
+  pn_sandbox_network *network = arg;
+  int ready = loopback_ready(network->sandbox_pid);
+  if (ready == 0 && ++network->loopback_polls < LOOPBACK_POLLS) {
+    struct timeval again = {0, LOOPBACK_POLL_US};
+    evtimer_add(network->loopback_event, &again);
+    return;
+  }
+  if (ready < 0) {
+    report(network, SANDBOX_ENDED);
+    return;
+  }
+  pid_t pid = network->sandbox_pid;
   /* The host's addresses as they are now: collected here, in the hub, because the
    * guard's child may only make system calls (the hub may have threads). */
   pn_sandbox_routes routes;
@@ -386,7 +440,7 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
     report(network, "could not open or guard the sandbox's network namespace");
     return;
   }
-  network->guard_event = event_new(event_get_base(network->info_event), network->guard_fd,
+  network->guard_event = event_new(event_get_base(network->loopback_event), network->guard_fd,
                                    EV_READ | EV_PERSIST, on_guarded, network);
   if (!network->guard_event || event_add(network->guard_event, NULL) < 0)
     report(network, "out of memory");
@@ -417,6 +471,8 @@ void pn_sandbox_network_free(pn_sandbox_network *network) {
     return;
   if (network->info_event)
     event_free(network->info_event);
+  if (network->loopback_event)
+    event_free(network->loopback_event);
   if (network->ready_event)
     event_free(network->ready_event);
   if (network->guard_event)

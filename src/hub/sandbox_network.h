@@ -11,8 +11,9 @@
  * The order: bubblewrap creates the namespaces, writes its sandbox's pid to
  * PN_SANDBOX_INFO_FD and goes on to mount the sandbox and exec `pinion serve`, which
  * waits on PN_SANDBOX_BLOCK_FD (--x-wait-fd) before it runs anything of the model's; the
- * hub reads the pid (on the loop), runs the routes' child on that namespace (it waits
- * for bubblewrap's loopback first: one change to a namespace at a time), then slirp4netns,
+ * hub reads the pid (on the loop), waits until bubblewrap has set up the sandbox's
+ * loopback (one change to a namespace at a time), runs the routes' child on that
+ * namespace, then slirp4netns,
  * and once slirp4netns says the interface is up (its --ready-fd) writes to the block pipe: the model's Python starts with its network
  * already there, while bubblewrap's mounts and the server's own start overlapped
  * slirp4netns's. slirp4netns ends when the hub closes its

@@ -12,14 +12,8 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <string.h>
-#include <net/if.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-#define LOOPBACK_INDEX 1 /* the first interface of every network namespace */
-#define LOOPBACK_LOOK_US 250 /* bubblewrap takes a few ms: look often */
-#define LOOPBACK_LOOKS (2000 * 1000 / LOOPBACK_LOOK_US) /* at most 2 s */
 
 static int add(pn_sandbox_routes *routes, uint32_t address, uint8_t prefix) {
   for (size_t i = 0; i < routes->count; i++)
@@ -108,36 +102,6 @@ static int add_route(int sock, const pn_sandbox_route *entry, uint32_t sequence)
   return answer > 0 ? -EPROTO : (int)answer;
 }
 
-/* Whether the namespace's loopback is up: bubblewrap brings it up (an address, then the
- * link) after it told us its pid, and some kernels (gVisor's) fail one of two requests
- * that change the same namespace at once, so nothing else is changed there before. */
-static int loopback_is_up(int sock, uint32_t sequence) {
-  struct {
-    struct nlmsghdr header;
-    struct ifinfomsg link;
-  } request;
-  memset(&request, 0, sizeof request);
-  request.header.nlmsg_len = sizeof request;
-  request.header.nlmsg_type = RTM_GETLINK;
-  request.header.nlmsg_flags = NLM_F_REQUEST;
-  request.header.nlmsg_seq = sequence;
-  request.link.ifi_family = AF_UNSPEC;
-  request.link.ifi_index = LOOPBACK_INDEX;
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  if (sendto(sock, &request, sizeof request, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
-    return 0;
-  union {
-    struct nlmsghdr header;
-    char bytes[4096];
-  } reply;
-  ssize_t got = receive(sock, sequence, reply.bytes, sizeof reply);
-  if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct ifinfomsg)) ||
-      reply.header.nlmsg_type != RTM_NEWLINK)
-    return 0;
-  const struct ifinfomsg *link = NLMSG_DATA(&reply.header);
-  return (link->ifi_flags & IFF_UP) != 0;
-}
-
 int pn_sandbox_routes_install(const pn_sandbox_routes *routes, int userns_fd, int netns_fd,
                               const char **step) {
   *step = "setns(user)";
@@ -152,12 +116,7 @@ int pn_sandbox_routes_install(const pn_sandbox_routes *routes, int userns_fd, in
   int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (sock < 0)
     return -errno;
-  /* Not forever: a bubblewrap that fails there ends its sandbox anyway. */
   uint32_t sequence = 1;
-  for (int looks = 0; looks < LOOPBACK_LOOKS && !loopback_is_up(sock, sequence++); looks++) {
-    struct timespec pause = {0, LOOPBACK_LOOK_US * 1000};
-    nanosleep(&pause, NULL);
-  }
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < routes->count; i++)
     rc = add_route(sock, &routes->entries[i], sequence++);

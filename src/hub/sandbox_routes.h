@@ -38,8 +38,8 @@ typedef struct pn_sandbox_routes {
 int pn_sandbox_routes_collect(pn_sandbox_routes *routes);
 
 /* Joins the user namespace `userns_fd` and then the network namespace `netns_fd` it
- * owns, waits (at most 2 s) until bubblewrap has brought the loopback up, and adds a
- * prohibit route for each of `routes` there. For a child between fork
+ * owns, and adds a prohibit route for each of `routes` there (after bubblewrap has set
+ * up the loopback: the caller waits for that). For a child between fork
  * and _exit: it changes the calling process's namespaces and uses only system calls.
  * 0, or a negative errno (which step failed is in *step: "setns(user)", "setns(net)",
  * "netlink"). */

@@ -32,6 +32,7 @@
 #include "hub/pages.h"
 #include "hub/route.h"
 #include "hub/sessions.h"
+#include "hub/webhooks.h"
 #include "hub/query_body.h"
 
 #include <arpa/inet.h>
@@ -1009,6 +1010,16 @@ static void write_port_file(const char *path, int port) {
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg) { pn_hub_files_sweep(arg); }
 
+/* How often a hub on a shared queue looks for what a dead replica left undone. */
+#define ORPHAN_SWEEP_SECONDS 5
+
+/* What a dead hub replica left: predictions it stored and never queued, and `completed`
+ * webhooks it did not finish sending. */
+static void on_orphan_sweep(evutil_socket_t fd, short what, void *arg) {
+  pn_hub_predictions_sweep_orphans(arg);
+  pn_hub_deliveries_resume(arg);
+}
+
 int pn_hub_run(const pn_hub_options *options) {
   pn_hub hub = {0};
   hub.options = options;
@@ -1074,7 +1085,7 @@ int pn_hub_run(const pn_hub_options *options) {
       exit_code = 1;
   }
   struct event *signals[2] = {NULL, NULL};
-  struct event *sweep = NULL;
+  struct event *sweep = NULL, *orphan_sweep = NULL;
   if (exit_code == 0) {
     pn_hub_predictions_restore(&hub);
     /* Expired uploads go once the hub serves, then every few minutes (sooner when files
@@ -1085,6 +1096,12 @@ int pn_hub_run(const pn_hub_options *options) {
     if (sweep) {
       event_add(sweep, &interval);
       event_active(sweep, EV_TIMEOUT, 0);
+    }
+    if (pn_queue_is_shared(hub.queue)) {
+      struct timeval orphan_interval = {ORPHAN_SWEEP_SECONDS, 0};
+      orphan_sweep = event_new(hub.base, -1, EV_PERSIST, on_orphan_sweep, &hub);
+      if (orphan_sweep)
+        event_add(orphan_sweep, &orphan_interval);
     }
     int numbers[2] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {
@@ -1100,6 +1117,8 @@ int pn_hub_run(const pn_hub_options *options) {
       event_free(signals[i]);
   if (sweep)
     event_free(sweep);
+  if (orphan_sweep)
+    event_free(orphan_sweep);
   pn_pool_free(hub.pool); /* before evhttp_free: its jobs answer their requests */
   pn_hub_predictions_free(&hub);
   pn_hub_bridge_close(&hub); /* its probe's answer would go to the scheduler */

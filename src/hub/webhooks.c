@@ -58,6 +58,9 @@ typedef struct delivery {
 } delivery;
 
 static delivery *deliveries;
+/* With a shared queue, renews the claims on `deliveries` every third of a claim's life. */
+static struct event *renew_timer;
+
 
 int pn_hub_webhook_sign(const char *secret, const char *id, long timestamp, const char *body,
                         size_t length, char **signature) {
@@ -286,6 +289,7 @@ static void on_delivered(const pn_http_response *response, void *arg) {
       pn_warn("hub: gave up the completed webhook of %s after %d attempts",
               json_string_value(json_object_get(row, "prediction")), (int)attempts);
     save_delivery(item->hub, row);
+    pn_queue_drop_claim(item->hub->queue, json_string_value(json_object_get(row, "id")));
     remove_delivery(item);
     return;
   }
@@ -323,8 +327,58 @@ static int delivery_started(const json_t *row) {
   return 0;
 }
 
+/* Renews every claim held here; a delivery whose claim went (this hub stalled past the
+ * lease, or Redis lost it, and another hub took it over) stops here without a word to
+ * the store: the other hub sends it. */
+static void on_renew(evutil_socket_t fd, short what, void *arg) {
+  pn_hub *hub = arg;
+  size_t count = 0;
+  for (delivery *item = deliveries; item; item = item->next)
+    count++;
+  const char **names = pn_calloc(count ? count : 1, sizeof *names);
+  int *kept = pn_calloc(count ? count : 1, sizeof *kept);
+  size_t i = 0;
+  for (delivery *item = deliveries; names && item; item = item->next)
+    names[i++] = json_string_value(json_object_get(item->row, "id"));
+  if (names && kept && pn_queue_renew_claims(hub->queue, names, count, kept) == 0) {
+    i = 0;
+    for (delivery *item = deliveries, *next; item; item = next, i++) {
+      next = item->next;
+      if (kept[i])
+        continue;
+      pn_warn("hub: another hub took over the completed webhook of %s (this hub did not "
+              "renew its claim in time); it stops here",
+              json_string_value(json_object_get(item->row, "prediction")));
+      if (item->transfer)
+        pn_http_transfer_cancel(item->transfer);
+      remove_delivery(item);
+    }
+  }
+  pn_free(kept);
+  pn_free(names);
+}
+
+/* Claims the delivery for this hub (or renews the claim it holds), so that of the hubs
+ * sharing a queue exactly one sends it: 0 when another hub holds it. With the queue unreachable it is sent all the
+ * same (a lost webhook is worse than a rare second one). */
+static int claim_delivery(pn_hub *hub, const json_t *row) {
+  double seconds = pn_queue_claim_seconds(hub->queue);
+  if (seconds > 0 && !renew_timer) {
+    renew_timer = event_new(hub->base, -1, EV_PERSIST, on_renew, hub);
+    double every = seconds / 3;
+    struct timeval interval = {(time_t)every, (suseconds_t)((every - (time_t)every) * 1e6)};
+    if (renew_timer)
+      event_add(renew_timer, &interval);
+  }
+  int rc = pn_queue_claim(hub->queue, json_string_value(json_object_get(row, "id")));
+  if (rc < 0)
+    pn_warn("hub: could not claim the completed webhook of %s (%s); sending it anyway",
+            json_string_value(json_object_get(row, "prediction")), pn_strerror(rc));
+  return rc != 0;
+}
+
 static void start_delivery(pn_hub *hub, json_t *row) {
-  if (delivery_started(row)) {
+  if (delivery_started(row) || !claim_delivery(hub, row)) {
     json_decref(row);
     return;
   }
@@ -362,6 +416,9 @@ void pn_hub_hook_complete(pn_hub_hook *hook) {
       pn_free(webhook_id);
       if (row) {
         save_delivery(hook->hub, row);
+        /* Claimed from the start, so that no other hub's sweep resumes it while it waits
+         * for the intermediate webhooks (start_delivery claims it again: still ours). */
+        claim_delivery(hook->hub, row);
         if (hook->sends->in_flight > 0)
           hook->sends->deferred = row; /* after the intermediate ones land */
         else
@@ -387,9 +444,15 @@ void pn_hub_deliveries_resume(pn_hub *hub) {
 }
 
 void pn_hub_deliveries_free(void) {
+  if (renew_timer)
+    event_free(renew_timer);
+  renew_timer = NULL;
   while (deliveries) {
     if (deliveries->transfer)
       pn_http_transfer_cancel(deliveries->transfer);
+    /* Given back, so that another hub (or this one, restarted) resumes it at once. */
+    pn_queue_drop_claim(deliveries->hub->queue,
+                        json_string_value(json_object_get(deliveries->row, "id")));
     remove_delivery(deliveries);
   }
 }

@@ -25,9 +25,13 @@ void pn_hub_hook_complete(pn_hub_hook *hook);
 /* Frees the hook without a terminal delivery (the hub is stopping). */
 void pn_hub_hook_free(pn_hub_hook *hook);
 
-/* Resumes `completed` deliveries that were pending when the hub stopped. */
+/* Resumes `completed` deliveries that were pending when the hub stopped. With a shared
+ * queue (hub replicas) each delivery is claimed by the hub that made it and renewed
+ * while that hub sends it (pn_queue_claim); the hubs call this every few seconds too, and
+ * resume the pending deliveries that no hub holds: a dead replica's. */
 void pn_hub_deliveries_resume(pn_hub *hub);
-/* Stops deliveries in flight (at exit); their rows stay pending. */
+/* Stops deliveries in flight (at exit); their rows stay pending and their claims are
+ * given back. */
 void pn_hub_deliveries_free(void);
 
 #endif

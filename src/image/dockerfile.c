@@ -104,13 +104,17 @@ static void append_command(pn_buf *out, const char *command) {
 /* A RUN step that installs, with apt-get, those of `packages` (shell words) the image
  * does not have yet, and touches neither apt-get nor the network when it has them
  * all: a base made by `pinion base build` with the packages a build needs builds with
- * no network. What it installs it first names in a line starting with `marker`,
- * which build.c reads to say exactly what needs a Debian mirror. */
+ * no network. A package pinned as apt-get takes it, `NAME=VERSION` (VERSION may hold
+ * apt's `*` wildcard), is there when that version is installed; an unpinned one when
+ * any is. What it installs it first names in a line starting with `marker`, which
+ * build.c reads to say exactly what needs a Debian mirror. */
 static void append_install_missing(pn_buf *out, const char *marker, const char *packages) {
   pn_buf_appendf(out,
                  "RUN missing=; for package in %s; do "
-                 "[ \"$(dpkg-query -W -f='${db:Status-Status}' \"$package\" 2>/dev/null)\" = "
-                 "installed ] || missing=\"$missing $package\"; done; "
+                 "name=${package%%%%=*}; version=${package#\"$name\"}; version=${version#=}; "
+                 "case \"$(dpkg-query -W -f='${db:Status-Status} ${Version}' \"$name\" "
+                 "2>/dev/null)\" in \"installed \"${version:-*}) ;; "
+                 "*) missing=\"$missing $package\" ;; esac; done; "
                  "[ -z \"$missing\" ] || { echo \"%s$missing\" && %s $missing && "
                  "rm -rf /var/lib/apt/lists/*; }\n",
                  packages, marker, apt_prefix);

@@ -55,8 +55,10 @@ int pn_image_labels(const pn_image_engine *engine, const char *reference, json_t
  * printing why. */
 int pn_image_ensure(const pn_image_engine *engine, const char *reference);
 
-/* Pushes the image with the engine's own push (and its login's credentials). */
-int pn_image_push(const pn_image_engine *engine, const char *reference);
+/* Pushes the image with the engine's own push (and its login's credentials), showing
+ * its progress (image/push_progress.h; nothing but errors and the last line when
+ * `quiet`). */
+int pn_image_push(const pn_image_engine *engine, const char *reference, int quiet);
 
 /* Starts `ENGINE run` arguments for the image: --rm, -i (and -t on a terminal), GPU
  * devices when `gpu`. The caller adds its own flags, then the image and command. */

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "image/dockerfile.h"
+#include "image/push_progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,27 +83,66 @@ int pn_image_ensure(const pn_image_engine *engine, const char *reference) {
   return 0;
 }
 
-int pn_image_push(const pn_image_engine *engine, const char *reference) {
+/* The image's layer count and size (uncompressed) for the push's progress; left 0 when
+ * the engine cannot say (buildah inspects differently; the progress then shows no
+ * totals). */
+static void image_totals(const pn_image_engine *engine, const char *reference, unsigned *layers,
+                         uint64_t *bytes) {
+  *layers = 0;
+  *bytes = 0;
+  if (engine->kind == PN_ENGINE_BUILDAH)
+    return;
+  pn_image_argv argv;
+  pn_image_argv_init(&argv);
+  pn_image_argv_add(&argv, engine->name);
+  pn_image_argv_add(&argv, "image");
+  pn_image_argv_add(&argv, "inspect");
+  pn_image_argv_add(&argv, "--format={{len .RootFS.Layers}} {{.Size}}");
+  pn_image_argv_add(&argv, reference);
+  char *output = NULL;
+  unsigned long long size = 0;
+  if (pn_image_run(&argv, &output, PN_RUN_QUIET, 0) == 0 && output &&
+      sscanf(output, "%u %llu", layers, &size) == 2)
+    *bytes = size;
+  else
+    *layers = 0;
+  pn_free(output);
+  pn_image_argv_free(&argv);
+}
+
+int pn_image_push(const pn_image_engine *engine, const char *reference, int quiet) {
+  unsigned layers = 0;
+  uint64_t bytes = 0;
+  image_totals(engine, reference, &layers, &bytes);
   pn_image_argv argv;
   pn_image_argv_init(&argv);
   pn_image_argv_add(&argv, engine->name);
   pn_image_argv_add(&argv, "push");
   add_tls(engine, &argv, reference);
   pn_image_argv_add(&argv, reference);
-  fprintf(stderr, "Pushing %s with %s\n", reference, engine->name);
-  char *printed = NULL;
-  int rc = pn_image_run(&argv, &printed, 0, 0);
-  if (printed && *printed)
-    fputs(printed, stderr);
-  pn_free(printed);
+  if (!quiet)
+    fprintf(stderr, "Pushing %s with %s\n", reference, engine->name);
+  pn_image_push_view view;
+  pn_image_push_view_init(&view, quiet, layers, bytes);
+  int rc = pn_image_run_lines(&argv, pn_image_push_view_line, &view);
+  pn_image_push_view_end(&view, rc != 0);
   pn_image_argv_free(&argv);
+  if (rc < 0) {
+    fprintf(stderr, "error: could not start %s push: %s\n", engine->name, pn_strerror(rc));
+    return PN_ECHILD;
+  }
   if (rc != 0) {
     fprintf(stderr, "error: %s push %s failed (exit %d); log in with `%s login REGISTRY` when "
                     "the registry wants credentials\n",
             engine->name, reference, rc, engine->name);
     return PN_ECHILD;
   }
-  fprintf(stderr, "Pushed %s\n", reference);
+  if (view.layers_existing)
+    fprintf(stderr, "Pushed %s (%u layer%s, %u already in the registry)\n", reference,
+            view.layers_seen, view.layers_seen == 1 ? "" : "s", view.layers_existing);
+  else
+    fprintf(stderr, "Pushed %s (%u layer%s)\n", reference, view.layers_seen,
+            view.layers_seen == 1 ? "" : "s");
   return 0;
 }
 

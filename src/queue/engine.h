@@ -20,11 +20,20 @@ typedef struct pn_queue_engine {
   void (*forget)(pn_queue *queue, const char *id);                /* NULL: ditto */
   int (*depths)(pn_queue *queue, const char *const *keys, size_t key_count, size_t max,
                 pn_queue_depth **depths, size_t *count); /* NULL: PN_EUNSUPPORTED */
+  int (*find_absent)(pn_queue *queue, const char *key, const char *const *ids, size_t count,
+                     int *absent); /* NULL: PN_EUNSUPPORTED */
+  int (*push_absent)(pn_queue *queue, const char *key, const char *id, int capacity,
+                     const json_t *body); /* NULL: PN_EUNSUPPORTED */
+  /* NULL: every claim is this process's (one process shares nothing) */
+  int (*claim)(pn_queue *queue, const char *name);
+  int (*renew_claims)(pn_queue *queue, const char *const *names, size_t count, int *kept);
+  void (*drop_claim)(pn_queue *queue, const char *name);
 } pn_queue_engine;
 
 struct pn_queue {
   const pn_queue_engine *engine;
   pn_queue_consumer consumer;
+  double lease; /* seconds; 0 for the embedded engine */
 };
 
 int pn_queue_embedded_open(pn_queue **queue);

@@ -147,6 +147,8 @@ int pn_queue_open(struct event_base *base, const pn_queue_options *options,
     if (!url.password[0] && password && strlen(password) < sizeof url.password)
       strcpy(url.password, password);
     rc = pn_queue_redis_open(base, &url, options, lease, queue, error);
+    if (rc == 0)
+      (*queue)->lease = lease;
   }
   if (rc == 0)
     (*queue)->consumer = *consumer;
@@ -164,6 +166,29 @@ const char *pn_queue_engine_name(const pn_queue *queue) { return queue->engine->
 
 int pn_queue_is_shared(const pn_queue *queue) { return queue->engine->shared; }
 
+int pn_queue_claim(pn_queue *queue, const char *name) {
+  if (!name || !*name)
+    return PN_EINVAL;
+  return queue->engine->claim ? queue->engine->claim(queue, name) : 1;
+}
+
+int pn_queue_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {
+  if (count == 0)
+    return 0;
+  if (queue->engine->renew_claims)
+    return queue->engine->renew_claims(queue, names, count, kept);
+  for (size_t i = 0; i < count; i++)
+    kept[i] = 1;
+  return 0;
+}
+
+void pn_queue_drop_claim(pn_queue *queue, const char *name) {
+  if (name && *name && queue->engine->drop_claim)
+    queue->engine->drop_claim(queue, name);
+}
+
+double pn_queue_claim_seconds(const pn_queue *queue) { return queue->lease; }
+
 int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity,
                   const json_t *body) {
   if (!key || !*key || !id || !*id || !json_is_object(body))
@@ -172,6 +197,24 @@ int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity
 }
 
 int pn_queue_done(pn_queue *queue, const char *id) { return queue->engine->done(queue, id); }
+
+int pn_queue_find_absent(pn_queue *queue, const char *key, const char *const *ids, size_t count,
+                         int *absent) {
+  if (!key || !*key)
+    return PN_EINVAL;
+  if (!queue->engine->find_absent)
+    return PN_EUNSUPPORTED;
+  return count ? queue->engine->find_absent(queue, key, ids, count, absent) : 0;
+}
+
+int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int capacity,
+                         const json_t *body) {
+  if (!key || !*key || !id || !*id || !json_is_object(body))
+    return PN_EINVAL;
+  if (!queue->engine->push_absent)
+    return PN_EUNSUPPORTED;
+  return queue->engine->push_absent(queue, key, id, capacity < 1 ? 1 : capacity, body);
+}
 
 int pn_queue_holds(const pn_queue *queue, const char *id) {
   return queue->engine->holds(queue, id);

@@ -114,6 +114,36 @@ int pn_queue_parse_lease(const char *lease, pn_queue_lease_parts *out);
  * another consumer holds it now); nothing follows. No-op when not held. */
 void pn_queue_forget(pn_queue *queue, const char *id);
 
+/* Predictions stored but never queued: a hub that stored a prediction and died before
+ * its XADD leaves a row that no consumer will ever take. The hubs' sweep
+ * (pn_hub_predictions_sweep_orphans) finds old unfinished rows and asks the queue:
+ * pn_queue_find_absent sets absent[i] to 1 for each of `ids` (predictions of target
+ * `key`) that has no message in the queue, in one round trip that reads only ids;
+ * pn_queue_push_absent is pn_queue_push unless a message for `id` is there by now,
+ * atomically (1: pushed, 0: there). Both PN_EUNSUPPORTED for the embedded engine (its
+ * only hub restores its rows at start), PN_ECLOSED when Redis is unreachable. */
+int pn_queue_find_absent(pn_queue *queue, const char *key, const char *const *ids, size_t count,
+                         int *absent);
+int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int capacity,
+                         const json_t *body);
+
+/* Claims: work of which exactly one process of those sharing the queue should do each
+ * piece (a `completed` webhook's delivery, which any hub can resume). A claim is held
+ * for the queue's lease and must be renewed within it; one whose holder stopped renewing
+ * (killed, cut off) expires, and another process can claim it. Redis: a key per claim
+ * holding the consumer's name, with the lease as its expiry (taken, renewed and dropped
+ * by scripts that check the owner). The embedded engine shares nothing: every claim is
+ * granted and kept. pn_queue_claim: 1 when it is this process's now (taken, or already
+ * held here and renewed), 0 when another holds it, PN_ECLOSED when Redis is
+ * unreachable. pn_queue_renew_claims sets kept[i] to whether `names[i]` is still held
+ * here (0: it expired, or another took it). */
+int pn_queue_claim(pn_queue *queue, const char *name);
+int pn_queue_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept);
+void pn_queue_drop_claim(pn_queue *queue, const char *name);
+/* Seconds a claim lasts unrenewed: the queue's lease (the embedded engine: 0, never
+ * expires). */
+double pn_queue_claim_seconds(const pn_queue *queue);
+
 /* One target's stream as the queue sees it, for the hub's /metrics. */
 typedef struct pn_queue_depth {
   char *key;     /* the target's key (pn_malloc'd) */

@@ -4,9 +4,14 @@
  * processes.
  *
  * - push: XADD of {id, capacity, body}; the stream and its group are made on first use.
+ *   A PUBLISH on "pinion:pushed:<db>" follows, which every consumer that takes hears on
+ *   the connection it keeps subscribed.
  * - take: XREADGROUP, never more of a stream at once than its messages' `capacity`
- *   (so that idle consumers elsewhere get the rest); polled every POLL_MS, and at once
- *   after a push from this process.
+ *   (so that idle consumers elsewhere get the rest). Event-driven: a stream is read at
+ *   once when a push to it is heard (from any process), and when one of its slots frees
+ *   here (done, release, a lease lost); a slow poll (SAFETY_POLL_MS) reads every stream
+ *   with room in case a notice was lost (pub/sub is fire-and-forget, and the
+ *   subscription may be down while Redis restarts).
  * - lease: a held message's idle time is reset every lease/3 (a script that claims it
  *   again only while this consumer still owns it); one whose owner stopped renewing is
  *   taken over with XAUTOCLAIM once idle for the lease, checked every lease/2.
@@ -41,7 +46,11 @@
 #define STREAM_PREFIX "pinion:queue:"
 #define STREAMS_SET "pinion:streams"
 #define DONE_CHANNEL "pinion:done"
-#define POLL_MS 20
+/* + the database number: pub/sub channels are server-wide, and a consumer of another
+ * database must not wake for (or discover) streams that are not in its own. */
+#define PUSHED_CHANNEL_PREFIX "pinion:pushed:"
+/* Reads are event-driven; this poll only catches a push whose notice was lost. */
+#define SAFETY_POLL_MS 1000
 #define DISCOVER_MS 1000
 #define RECONNECT_MS 500
 
@@ -77,6 +86,7 @@ typedef struct stream {
   int capacity;    /* messages one consumer may hold at once (learned from messages) */
   int held;        /* held here now */
   int group_ready; /* the group exists (since the last connection) */
+  int woken;       /* to be read by on_read_woken: a push was heard, a slot freed */
   struct stream *next;
 } stream;
 
@@ -99,8 +109,11 @@ typedef struct redis_queue {
   int only_stream;        /* takes from one stream only: no discovery */
   char name[160];         /* this consumer: host:pid:random */
   redisContext *commands; /* NULL while disconnected */
-  redisContext *listener; /* subscribed to DONE_CHANNEL; NULL while disconnected */
+  char pushed_channel[32]; /* PUSHED_CHANNEL_PREFIX + the database number */
+  redisContext *listener;  /* subscribed to DONE_CHANNEL and pushed_channel; NULL while
+                              disconnected */
   struct event *listen_event;
+  struct event *read_event; /* activated (never timed) to read the woken streams */
   struct event *poll_timer, *renew_timer, *reclaim_timer, *discover_timer;
   uint64_t next_attempt_ns; /* no connection attempt before (monotonic) */
   int down;                 /* unreachable, said once in the log */
@@ -226,6 +239,21 @@ static stream *find_stream(redis_queue *q, const char *key, int create) {
   return s;
 }
 
+/* Has stream `s` read on the loop's next turn (on_read_woken), not inside the caller,
+ * whose state a `take` could change: a push to it was heard, or one of its slots freed
+ * here. Wakes before that turn make one read. */
+static void wake(redis_queue *q, stream *s) {
+  if (!q->taking || !q->read_event)
+    return;
+  s->woken = 1;
+  event_active(q->read_event, EV_TIMEOUT, 0);
+}
+
+static void wake_all(redis_queue *q) {
+  for (stream *s = q->streams; s; s = s->next)
+    wake(q, s);
+}
+
 /* Makes the stream's group (and the stream) when this connection has not yet, and lists
  * the stream for the other processes. */
 static int ensure_group(redis_queue *q, stream *s) {
@@ -261,6 +289,7 @@ static void forget(redis_queue *q, held *gone) {
     }
   }
   gone->stream->held--;
+  wake(q, gone->stream); /* a slot is free: the next message need not wait for a poll */
   pn_free(gone->entry);
   pn_free(gone->id);
   pn_free(gone);
@@ -355,30 +384,48 @@ static void take_entries(redis_queue *q, stream *s, const redisReply *entries, i
 
 /* --- timers -------------------------------------------------------------------------- */
 
+/* Takes new messages of stream `s`, never more than its free slots. Returns 0, or < 0
+ * when Redis is unreachable or refused the group (the caller reads no further streams
+ * now; the safety poll tries again). */
+static int read_stream(redis_queue *q, stream *s) {
+  s->woken = 0;
+  int free_slots = s->capacity - s->held;
+  if (free_slots <= 0)
+    return 0; /* woken again when a slot frees */
+  int rc = ensure_group(q, s);
+  if (rc < 0)
+    return rc;
+  char count[16];
+  snprintf(count, sizeof count, "%d", free_slots);
+  const char *read[] = {"XREADGROUP", "GROUP", GROUP, q->name, "COUNT", count,
+                        "STREAMS",    s->key, ">"};
+  redisReply *reply = command(q, 9, read);
+  if (!reply)
+    return PN_ECLOSED;
+  if (is_error(reply))
+    s->group_ready = 0; /* NOGROUP: Redis lost it; made again on the next read */
+  else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+           reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
+    take_entries(q, s, reply->element[0]->element[1], 0);
+  q->api->free_reply(reply);
+  return 0;
+}
+
+/* The streams that wake() marked. A `take` may wake a stream again (a message handed
+ * back frees its slot): read_event is active again then, and this runs once more. */
+static void on_read_woken(evutil_socket_t fd, short what, void *arg) {
+  redis_queue *q = arg;
+  for (stream *s = q->streams; s && q->taking; s = s->next)
+    if (s->woken && read_stream(q, s) < 0)
+      return;
+}
+
+/* Every SAFETY_POLL_MS: every stream with room, for a push whose notice was lost. */
 static void on_poll(evutil_socket_t fd, short what, void *arg) {
   redis_queue *q = arg;
-  if (!q->taking)
-    return;
-  for (stream *s = q->streams; s; s = s->next) {
-    int free_slots = s->capacity - s->held;
-    if (free_slots <= 0)
-      continue;
-    if (ensure_group(q, s) < 0)
+  for (stream *s = q->streams; s && q->taking; s = s->next)
+    if (read_stream(q, s) < 0)
       return;
-    char count[16];
-    snprintf(count, sizeof count, "%d", free_slots);
-    const char *read[] = {"XREADGROUP", "GROUP", GROUP, q->name, "COUNT", count,
-                          "STREAMS",    s->key, ">"};
-    redisReply *reply = command(q, 9, read);
-    if (!reply)
-      return;
-    if (is_error(reply))
-      s->group_ready = 0; /* NOGROUP: Redis lost it; made again on the next poll */
-    else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-             reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
-      take_entries(q, s, reply->element[0]->element[1], 0);
-    q->api->free_reply(reply);
-  }
 }
 
 static void on_reclaim(evutil_socket_t fd, short what, void *arg) {
@@ -443,7 +490,7 @@ static void on_renew(evutil_socket_t fd, short what, void *arg) {
   pn_free(lost);
 }
 
-/* --- the subscription to DONE_CHANNEL ------------------------------------------------ */
+/* --- the subscription to DONE_CHANNEL and pushed_channel ---------------------------- */
 
 static void drop_listener(redis_queue *q) {
   if (q->listen_event)
@@ -454,14 +501,22 @@ static void drop_listener(redis_queue *q) {
   q->listener = NULL;
 }
 
-/* A message "<consumer> <prediction id>" from another process that stored a terminal
- * state. */
-static void on_done_message(redis_queue *q, const char *payload) {
+/* The text after "<consumer> " in a notice from another process; NULL for this
+ * consumer's own notices and for text that is not pinion's. */
+static const char *from_another(const redis_queue *q, const char *payload) {
   const char *space = strchr(payload, ' ');
   if (!space || ((size_t)(space - payload) == strlen(q->name) &&
                  strncmp(payload, q->name, (size_t)(space - payload)) == 0))
-    return; /* ours, or not pinion's */
-  const char *id = space + 1;
+    return NULL;
+  return space + 1;
+}
+
+/* A message "<consumer> <prediction id>" from another process that stored a terminal
+ * state. */
+static void on_done_message(redis_queue *q, const char *payload) {
+  const char *id = from_another(q, payload);
+  if (!id)
+    return;
   held *h = find_held(q, id);
   int was_held = h != NULL;
   if (h)
@@ -469,9 +524,25 @@ static void on_done_message(redis_queue *q, const char *payload) {
   q->head.consumer.settled(q->head.consumer.arg, id, was_held);
 }
 
+/* A message "<consumer> <target>" from another process that pushed to the target's
+ * stream: read now if this consumer takes from it. A consumer of every stream learns a
+ * new stream here rather than at the next discovery. */
+static void on_pushed_message(redis_queue *q, const char *payload) {
+  const char *target = from_another(q, payload);
+  if (!target || !q->taking)
+    return; /* this process's own push woke its streams already */
+  char *key = pn_strfmt(STREAM_PREFIX "%s", target);
+  stream *s = key ? find_stream(q, key, !q->only_stream) : NULL;
+  pn_free(key);
+  if (s)
+    wake(q, s);
+}
+
+/* Reads the subscription when its socket is readable (EV_READ), and what hiredis holds
+ * read already but not yet parsed (also after subscribing: EV_TIMEOUT). */
 static void on_listener_readable(evutil_socket_t fd, short what, void *arg) {
   redis_queue *q = arg;
-  if (q->api->buffer_read(q->listener) != REDIS_OK) {
+  if ((what & EV_READ) && q->api->buffer_read(q->listener) != REDIS_OK) {
     pn_warn("queue: the subscription to Redis closed (%s); it is made again within a second",
             q->listener->errstr);
     drop_listener(q);
@@ -483,34 +554,57 @@ static void on_listener_readable(evutil_socket_t fd, short what, void *arg) {
     if (message->type == REDIS_REPLY_ARRAY && message->elements == 3 &&
         message->element[0]->type == REDIS_REPLY_STRING &&
         strcmp(message->element[0]->str, "message") == 0 &&
-        message->element[2]->type == REDIS_REPLY_STRING)
-      on_done_message(q, message->element[2]->str);
+        message->element[1]->type == REDIS_REPLY_STRING &&
+        message->element[2]->type == REDIS_REPLY_STRING) {
+      if (strcmp(message->element[1]->str, DONE_CHANNEL) == 0)
+        on_done_message(q, message->element[2]->str);
+      else if (strcmp(message->element[1]->str, q->pushed_channel) == 0)
+        on_pushed_message(q, message->element[2]->str);
+    }
     q->api->free_reply(reply);
     reply = NULL;
   }
 }
 
-static void listen_for_done(redis_queue *q) {
+/* Subscribes a new connection to DONE_CHANNEL, and to pushed_channel when this consumer
+ * takes messages, and waits until Redis confirms it (one round trip, on the loop as
+ * every command), then reads every stream: a push made before the subscription took
+ * effect was not heard, but its XADD came before this read. */
+static void listen_for_notices(redis_queue *q) {
   char *error = NULL;
   q->listener = connect_to(q, &error);
   pn_free(error); /* the command connection says it in the log */
   if (!q->listener)
     return;
-  const char *subscribe[] = {"SUBSCRIBE", DONE_CHANNEL};
-  int done = 0;
-  if (q->api->append_command_argv(q->listener, 2, subscribe, NULL) != REDIS_OK) {
+  const char *subscribe[] = {"SUBSCRIBE", DONE_CHANNEL, q->pushed_channel};
+  int channels = q->taking ? 2 : 1;
+  if (q->api->append_command_argv(q->listener, 1 + channels, subscribe, NULL) != REDIS_OK) {
     drop_listener(q);
     return;
   }
-  while (!done)
-    if (q->api->buffer_write(q->listener, &done) != REDIS_OK) {
+  for (int confirmed = 0; confirmed < channels; confirmed++) {
+    redisReply *reply = NULL;
+    int ok = q->api->get_reply(q->listener, (void **)&reply) == REDIS_OK && reply &&
+             reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+             reply->element[0]->type == REDIS_REPLY_STRING &&
+             strcmp(reply->element[0]->str, "subscribe") == 0;
+    if (reply)
+      q->api->free_reply(reply);
+    if (!ok) {
       drop_listener(q);
       return;
     }
+  }
   q->listen_event =
       event_new(q->base, q->listener->fd, EV_READ | EV_PERSIST, on_listener_readable, q);
-  if (!q->listen_event || event_add(q->listen_event, NULL) < 0)
+  if (!q->listen_event || event_add(q->listen_event, NULL) < 0) {
     drop_listener(q);
+    return;
+  }
+  /* A notice that came in with the confirmations is in hiredis's buffer already, and
+   * the socket will not say so. */
+  event_active(q->listen_event, EV_TIMEOUT, 0);
+  wake_all(q);
 }
 
 /* Every DISCOVER_MS: the streams other processes made, and the subscription when it is
@@ -518,28 +612,37 @@ static void listen_for_done(redis_queue *q) {
 static void on_discover(evutil_socket_t fd, short what, void *arg) {
   redis_queue *q = arg;
   if (!q->listener && commands(q))
-    listen_for_done(q);
+    listen_for_notices(q);
   if (!q->taking || q->only_stream)
     return; /* the streams it takes from are known */
   const char *members[] = {"SMEMBERS", STREAMS_SET};
   redisReply *reply = command(q, 2, members);
   if (!reply)
     return;
-  int found = 0;
   for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
     if (reply->element[i]->type != REDIS_REPLY_STRING)
       continue;
     char *key = pn_strfmt(STREAM_PREFIX "%s", reply->element[i]->str);
-    if (key && !find_stream(q, key, 0) && find_stream(q, key, 1))
-      found = 1;
+    stream *s = key && !find_stream(q, key, 0) ? find_stream(q, key, 1) : NULL;
+    if (s)
+      wake(q, s);
     pn_free(key);
   }
   q->api->free_reply(reply);
-  if (found)
-    event_active(q->poll_timer, EV_TIMEOUT, 0);
 }
 
 /* --- the engine ------------------------------------------------------------------------ */
+
+/* Wakes every consumer of stream `s` (in this process too) after an XADD. A notice that
+ * is lost (the PUBLISH failed, a subscription was down) costs at most one safety poll. */
+static void announce_push(redis_queue *q, stream *s) {
+  wake(q, s);
+  char *payload = pn_strfmt("%s %s", q->name, s->key + strlen(STREAM_PREFIX));
+  const char *publish[] = {"PUBLISH", q->pushed_channel, payload};
+  if (payload)
+    command_ok(q, 3, publish);
+  pn_free(payload);
+}
 
 static int redis_push(pn_queue *queue, const char *key, const char *id, int capacity,
                       const json_t *body) {
@@ -571,7 +674,7 @@ static int redis_push(pn_queue *queue, const char *key, const char *id, int capa
     q->api->free_reply(reply);
   pn_free(text);
   if (rc == 0)
-    event_active(q->poll_timer, EV_TIMEOUT, 0);
+    announce_push(q, s);
   return rc;
 }
 
@@ -649,7 +752,9 @@ static void redis_forget(pn_queue *queue, const char *id) {
 
 static void redis_free(pn_queue *queue) {
   redis_queue *q = (redis_queue *)queue;
-  struct event *timers[] = {q->poll_timer, q->renew_timer, q->reclaim_timer, q->discover_timer};
+  q->taking = 0; /* forget() below wakes nothing */
+  struct event *timers[] = {q->read_event,   q->poll_timer,    q->renew_timer,
+                            q->reclaim_timer, q->discover_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
     if (timers[i])
       event_free(timers[i]);
@@ -772,6 +877,197 @@ static int redis_depths(pn_queue *queue, const char *const *keys, size_t key_cou
   return 0;
 }
 
+/* --- predictions stored but never queued ------------------------------------------------ */
+
+/* The `id` fields of stream KEYS[1]'s entries, read a page at a time inside Redis so
+ * that no body (inputs of up to 63 MiB) crosses the connection. */
+#define SCAN_IDS                                                                      \
+  "local found, start = {}, '-'\n"                                                    \
+  "while true do\n"                                                                   \
+  "  local page = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 256)\n"          \
+  "  for _, e in ipairs(page) do\n"                                                   \
+  "    local f = e[2]\n"                                                              \
+  "    for j = 1, #f, 2 do if f[j] == 'id' then found[f[j + 1]] = true end end\n"     \
+  "  end\n"                                                                           \
+  "  if #page < 256 then break end\n"                                                 \
+  "  start = '(' .. page[#page][1]\n"                                                 \
+  "end\n"
+
+/* Which of the predictions ARGV have no message in stream KEYS[1]. */
+static const char absent_script[] = SCAN_IDS
+    "local absent = {}\n"
+    "for i = 1, #ARGV do if not found[ARGV[i]] then absent[#absent + 1] = ARGV[i] end end\n"
+    "return absent\n";
+
+/* XADD of prediction ARGV[1]'s message (capacity ARGV[2], body ARGV[3]) unless the
+ * stream already holds one: 1 added, 0 there. Atomic, so of several hubs sweeping at
+ * once exactly one adds it. */
+static const char add_absent_script[] = SCAN_IDS
+    "if found[ARGV[1]] then return 0 end\n"
+    "redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'capacity', ARGV[2], 'body', ARGV[3])\n"
+    "return 1\n";
+
+static int redis_find_absent(pn_queue *queue, const char *key, const char *const *ids,
+                             size_t count, int *absent) {
+  redis_queue *q = (redis_queue *)queue;
+  char *stream_key = pn_strfmt(STREAM_PREFIX "%s", key);
+  const char **argv = pn_calloc(count + 3, sizeof *argv);
+  if (!stream_key || !argv) {
+    pn_free(stream_key);
+    pn_free(argv);
+    return PN_ENOMEM;
+  }
+  argv[0] = "EVAL";
+  argv[1] = absent_script;
+  argv[2] = "1";
+  argv[3] = stream_key;
+  for (size_t i = 0; i < count; i++) {
+    argv[4 + i] = ids[i];
+    absent[i] = 0;
+  }
+  redisReply *reply = command(q, (int)count + 4, argv);
+  int rc = !reply ? PN_ECLOSED : reply->type != REDIS_REPLY_ARRAY ? PN_EIO : 0;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused to list the messages of %s: %s", stream_key, reply->str);
+  for (size_t j = 0; rc == 0 && j < reply->elements; j++) {
+    const redisReply *id = reply->element[j];
+    for (size_t i = 0; id->type == REDIS_REPLY_STRING && i < count; i++)
+      if (strcmp(ids[i], id->str) == 0)
+        absent[i] = 1;
+  }
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(argv);
+  pn_free(stream_key);
+  return rc;
+}
+
+static int redis_push_absent(pn_queue *queue, const char *key, const char *id, int capacity,
+                             const json_t *body) {
+  redis_queue *q = (redis_queue *)queue;
+  char *stream_key = pn_strfmt(STREAM_PREFIX "%s", key);
+  stream *s = stream_key ? find_stream(q, stream_key, 1) : NULL;
+  pn_free(stream_key);
+  char *text = pn_json_dump(body, PN_JSON_COMPACT);
+  if (!s || !text) {
+    pn_free(text);
+    return PN_ENOMEM;
+  }
+  int rc = ensure_group(q, s);
+  char count[16];
+  snprintf(count, sizeof count, "%d", capacity);
+  const char *add[] = {"EVAL", add_absent_script, "1", s->key, id, count, text};
+  redisReply *reply = rc == 0 ? command(q, 7, add) : NULL;
+  if (rc == 0)
+    rc = !reply ? PN_ECLOSED : reply->type != REDIS_REPLY_INTEGER ? PN_EIO : (int)reply->integer;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused to queue prediction %s again: %s", id, reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(text);
+  if (rc == 1)
+    announce_push(q, s);
+  return rc;
+}
+
+/* --- named leases (work that one process of several does: a webhook's delivery) --------- */
+
+#define CLAIM_PREFIX "pinion:claim:"
+
+/* Renews each claim KEYS[i] that consumer ARGV[1] still owns, for ARGV[2] ms: a 1 for
+ * each kept, a 0 for each another owns or that expired. */
+static const char renew_claims_script[] =
+    "local kept = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  if redis.call('GET', KEYS[i]) == ARGV[1] then\n"
+    "    redis.call('PEXPIRE', KEYS[i], ARGV[2])\n"
+    "    kept[i] = 1\n"
+    "  else kept[i] = 0 end\n"
+    "end\n"
+    "return kept\n";
+
+/* Claims KEYS[1] for consumer ARGV[1] for ARGV[2] ms: 1 when it is now its (taken, or
+ * renewed because it already was), 0 when another consumer holds it. */
+static const char claim_script[] =
+    "local owner = redis.call('GET', KEYS[1])\n"
+    "if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "if owner then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "return 1\n";
+
+/* Ends claim KEYS[1] if consumer ARGV[1] owns it. */
+static const char drop_claim_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
+static long lease_ms(const redis_queue *q) { return (long)(q->lease * 1000); }
+
+static int redis_claim(pn_queue *queue, const char *name) {
+  redis_queue *q = (redis_queue *)queue;
+  char *key = pn_strfmt(CLAIM_PREFIX "%s", name);
+  char ms[24];
+  snprintf(ms, sizeof ms, "%ld", lease_ms(q));
+  const char *claim[] = {"EVAL", claim_script, "1", key, q->name, ms};
+  redisReply *reply = key ? command(q, 6, claim) : NULL;
+  int rc = !key                                 ? PN_ENOMEM
+           : !reply                             ? PN_ECLOSED
+           : reply->type == REDIS_REPLY_INTEGER ? (int)reply->integer
+                                                : PN_EIO;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused the claim on %s: %s", name, reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(key);
+  return rc;
+}
+
+static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {
+  redis_queue *q = (redis_queue *)queue;
+  const char **argv = pn_calloc(count + 5, sizeof *argv);
+  char **keys = pn_calloc(count ? count : 1, sizeof *keys);
+  char number[24], ms[24];
+  snprintf(number, sizeof number, "%zu", count);
+  snprintf(ms, sizeof ms, "%ld", lease_ms(q));
+  int rc = argv && keys ? 0 : PN_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < count; i++)
+    if (!(keys[i] = pn_strfmt(CLAIM_PREFIX "%s", names[i])))
+      rc = PN_ENOMEM;
+  redisReply *reply = NULL;
+  if (rc == 0) {
+    argv[0] = "EVAL";
+    argv[1] = renew_claims_script;
+    argv[2] = number;
+    for (size_t i = 0; i < count; i++)
+      argv[3 + i] = keys[i];
+    argv[3 + count] = q->name;
+    argv[4 + count] = ms;
+    reply = command(q, (int)count + 5, argv);
+    rc = !reply                                                            ? PN_ECLOSED
+         : reply->type != REDIS_REPLY_ARRAY || reply->elements != count ? PN_EIO
+                                                                           : 0;
+  }
+  for (size_t i = 0; rc == 0 && i < count; i++)
+    kept[i] = reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused to renew claims: %s", reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  for (size_t i = 0; keys && i < count; i++)
+    pn_free(keys[i]);
+  pn_free(keys);
+  pn_free(argv);
+  return rc;
+}
+
+static void redis_drop_claim(pn_queue *queue, const char *name) {
+  redis_queue *q = (redis_queue *)queue;
+  char *key = pn_strfmt(CLAIM_PREFIX "%s", name);
+  const char *drop[] = {"EVAL", drop_claim_script, "1", key, q->name};
+  if (key)
+    command_ok(q, 5, drop);
+  pn_free(key);
+}
+
 static const pn_queue_engine redis_engine = {
     .name = "Redis",
     .shared = 1,
@@ -785,6 +1081,11 @@ static const pn_queue_engine redis_engine = {
     .check_lease = redis_check_lease,
     .forget = redis_forget,
     .depths = redis_depths,
+    .find_absent = redis_find_absent,
+    .push_absent = redis_push_absent,
+    .claim = redis_claim,
+    .renew_claims = redis_renew_claims,
+    .drop_claim = redis_drop_claim,
 };
 
 static struct event *start_timer(redis_queue *q, long ms, event_callback_fn callback) {
@@ -816,6 +1117,7 @@ int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url,
   q->lease = lease;
   q->taking = !options->push_only;
   q->fixed_capacity = options->capacity > 0;
+  snprintf(q->pushed_channel, sizeof q->pushed_channel, PUSHED_CHANNEL_PREFIX "%d", url->db);
   if (options->stream) {
     char *key = pn_strfmt(STREAM_PREFIX "%s", options->stream);
     stream *s = key ? find_stream(q, key, 1) : NULL;
@@ -836,16 +1138,19 @@ int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url,
     redis_free(&q->head);
     return PN_ECLOSED;
   }
-  listen_for_done(q);
+  q->read_event = event_new(base, -1, 0, on_read_woken, q);
   long lease_ms = (long)(lease * 1000);
-  q->poll_timer = start_timer(q, POLL_MS, on_poll);
+  q->poll_timer = start_timer(q, SAFETY_POLL_MS, on_poll);
   q->renew_timer = start_timer(q, lease_ms / 3 > 0 ? lease_ms / 3 : 1, on_renew);
   q->reclaim_timer = start_timer(q, lease_ms / 2 > 0 ? lease_ms / 2 : 1, on_reclaim);
   q->discover_timer = start_timer(q, DISCOVER_MS, on_discover);
-  if (!q->poll_timer || !q->renew_timer || !q->reclaim_timer || !q->discover_timer) {
+  if (!q->read_event || !q->poll_timer || !q->renew_timer || !q->reclaim_timer ||
+      !q->discover_timer) {
     redis_free(&q->head);
     return PN_ENOMEM;
   }
+  /* Subscribed before the first read (which it starts), so that no push falls between. */
+  listen_for_notices(q);
   /* What other processes queued, and what consumers that died left, from the start. */
   event_active(q->discover_timer, EV_TIMEOUT, 0);
   event_active(q->reclaim_timer, EV_TIMEOUT, 0);

@@ -219,6 +219,31 @@ describe("pinion hub's pages at 375 px and 1280 px", () => {
     });
   });
 
+  // The pages load images from the hub only (img-src 'self'): a README's relative images
+  // come from the version's folder through the hub, remote ones are links.
+  for (const [label, viewport] of Object.entries(WIDTHS)) {
+    test(`a README's image from the model's folder shows at ${viewport.width} px, a remote one is a link`, async () => {
+      const README = ["# Gradient", "", "![swatch](images/swatch.png)", "", "![remote picture](https://example.com/remote.png)", ""].join("\n");
+      const patched = await fetch(`${hub.origin}/v1/models/acme/gradient`, { method: "PATCH", headers: { Authorization: `Bearer ${hub.token}`, "Content-Type": "application/json" }, body: JSON.stringify({ readme: README }) });
+      assert.equal(patched.status, 200);
+      await signedIn("/acme/gradient", `hub-readme-image-${label}`, async (page) => {
+        await page.getByRole("tab", { name: "README" }).click();
+        const readme = page.locator(".readme.markdown");
+        const image = readme.getByRole("img", { name: "swatch" });
+        await waitFor(() => image.evaluate((img) => img.complete && img.naturalWidth === 48 && img.naturalHeight === 32), { what: "the README's image to load" });
+        assert.match(await image.getAttribute("src"), /^\/acme\/gradient\/versions\/[0-9a-f]{64}\/images\/images\/swatch\.png$/);
+        const box = await image.boundingBox();
+        assert.ok(box.width > 0 && box.x + box.width <= viewport.width, `the image is in view (${JSON.stringify(box)})`);
+        assert.equal(await readme.locator("img").count(), 1, "the remote image is not loaded");
+        const remote = readme.getByRole("link", { name: "remote picture" });
+        assert.equal(await remote.getAttribute("href"), "https://example.com/remote.png");
+        assert.equal(await remote.getAttribute("rel"), "noopener noreferrer nofollow");
+        await noSidewaysScroll(page, "a README with an image");
+        await screenshot(page, `model-readme-image-${label}`);
+      }, viewport);
+    });
+  }
+
   for (const [label, viewport] of Object.entries(WIDTHS)) {
     test(`at ${viewport.width} px nothing overflows sideways (item 8), with screenshots`, async () => {
       assert.ok(imagePrediction, "the image run made a prediction");

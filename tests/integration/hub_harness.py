@@ -136,14 +136,19 @@ class WebhookReceiver:
 
     def __init__(self, status=200):
         self.calls = []
+        self.answered = []  # the status each call got, in the order of `calls`
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.calls.append((dict((k.lower(), v) for k, v in self.headers.items()),
-                                       body))
-                self.send_response(receiver.status)
+                with receiver.lock:
+                    status = receiver.status
+                    receiver.calls.append((dict((k.lower(), v) for k, v in self.headers.items()),
+                                           body))
+                    receiver.answered.append(status)
+                self.send_response(status)
                 self.end_headers()
 
             def log_message(self, *args):

@@ -139,6 +139,39 @@ def test_a_killed_directors_predictions_finish_on_the_other_once(cluster):
     assert len(receiver.calls) == 4
 
 
+def xreadgroup_calls(redis):
+    stats = redis.command("INFO", "commandstats")
+    found = re.search(r"cmdstat_xreadgroup:calls=(\d+)", stats)
+    return int(found.group(1)) if found else 0
+
+
+def test_directors_read_when_told_and_poll_only_as_a_safety_net(cluster, redis):
+    """Taking is event-driven: a PUBLISH on pinion:pushed:<db> beside each XADD wakes the
+    consumers that take (the directors, not the push-only hub), and an idle consumer
+    reads once a second only in case a notice was lost. Counted, not timed: the server's
+    XREADGROUP calls over a quiet stretch (polling every 20 ms made ~150 a director)."""
+    hub, _, receiver, version, queue = cluster
+    number = int(queue.rsplit("/", 1)[1])
+    ids = [create(hub, version, 0, receiver, n) for n in range(4)]
+    assert [row["status"] for row in wait_terminal(hub, ids, 30).values()] == ["succeeded"] * 4
+    subscribed = redis.command("PUBSUB", "NUMSUB", "pinion:pushed:%d" % number).split("\n")
+    assert subscribed == ["pinion:pushed:%d" % number, "2"], subscribed
+    before = xreadgroup_calls(redis)
+    time.sleep(3)
+    reads = xreadgroup_calls(redis) - before
+    assert reads <= 2 * (3 + 2), "%d reads by two idle directors in 3 s" % reads
+    # A message pushed without a notice (here: written by hand, and not pinion's) is read
+    # by the safety poll all the same, and dropped so that it cannot block the stream.
+    entry = redis.command("XADD", "pinion:queue:" + version, "*", "stray", "1",
+                          database=number)
+    wait_for(lambda: any("the entry %s of pinion:queue:%s has no prediction id" % (entry, version)
+                         in d.read_log() for d in cluster[1]), 10,
+             "no director read the entry written without a notice")
+    wait_for(lambda: redis.command("XPENDING", "pinion:queue:" + version, "pinion",
+                                   database=number).split("\n")[0] == "0",
+             10, "the stray entry stayed pending")
+
+
 def test_a_cancel_on_the_hub_stops_the_prediction_on_the_director(cluster, redis):
     hub, directors, receiver, version, queue = cluster
     prediction = create(hub, version, 30, receiver)

@@ -1,6 +1,7 @@
 """Image commands that need no engine: `pinion build --dockerfile`, the messages when
 no engine is usable, and flag checks."""
 import os
+import subprocess
 
 from conftest import EXAMPLES, run_pinion
 
@@ -85,3 +86,146 @@ def test_a_base_image_that_cannot_be_pulled_points_to_pinion_base_build(tmp_path
             "(`pinion base build` needs a Debian mirror; builds on its base then need no network; "
             "docs/guide.md)\n") in result.stderr
     assert "apt-get could not reach a Debian mirror" not in result.stderr
+
+
+LAYER = {n: (str(n) * 64) for n in (1, 2, 3)}
+
+
+def fake_engine(tmp_path, name, push_lines, push_exit=0):
+    """An engine on PATH that says the image has 3 layers of 50 MiB, logs its calls to
+    calls.log, and answers `push` with `push_lines`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = ["#!/bin/sh", 'echo "$@" >> %s' % (tmp_path / "calls.log"),
+              'if [ "$1 $2" = "image inspect" ]; then echo "3 52428800"; exit 0; fi',
+              '[ "$1" = push ] || exit 0']
+    script += ["echo '%s'" % line for line in push_lines]
+    script.append("exit %d" % push_exit)
+    (bin_dir / name).write_text("\n".join(script) + "\n")
+    (bin_dir / name).chmod(0o755)
+    return {"PATH": "%s:%s" % (bin_dir, os.environ["PATH"]), "HOME": str(tmp_path),
+            "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
+PODMAN_PUSH = ["Getting image source signatures", "Copying blob sha256:" + LAYER[1],
+               "Copying blob %s skipped: already exists" % LAYER[2][:12],
+               "Copying blob sha256:" + LAYER[3], "Copying config sha256:" + "4" * 64,
+               "Writing manifest to image destination"]
+
+
+def test_registry_push_shows_a_line_per_layer_when_not_on_a_terminal(tmp_path):
+    """Issue #14 item 4: `pinion push` to a registry shows its layers as they go; off a
+    terminal (here, pipes) as plain lines, one per layer, then the result."""
+    env = fake_engine(tmp_path, "podman", PODMAN_PUSH)
+    result = run_pinion("push", "--engine", "podman", "--no-build", "localhost:5000/acme/x:1",
+                        env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "Pushing localhost:5000/acme/x:1 with podman\n"
+        "  layer 1/3 111111111111: pushing\n"
+        "  layer 2/3 222222222222: already in the registry\n"
+        "  layer 3/3 333333333333: pushing\n"
+        "Pushed localhost:5000/acme/x:1 (3 layers, 1 already in the registry)\n")
+    assert "\r" not in result.stderr
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert "push --tls-verify=false localhost:5000/acme/x:1" in calls
+
+
+def test_registry_push_reads_dockers_lines_too(tmp_path):
+    env = fake_engine(tmp_path, "docker", [
+        "The push refers to repository [localhost:5000/acme/x]",
+        LAYER[1][:12] + ": Preparing", LAYER[2][:12] + ": Preparing",
+        LAYER[3][:12] + ": Preparing", LAYER[2][:12] + ": Layer already exists",
+        LAYER[1][:12] + ": Pushed", LAYER[3][:12] + ": Mounted from acme/y",
+        "1: digest: sha256:" + "5" * 64 + " size: 1234"])
+    result = run_pinion("push", "--engine", "docker", "--no-build", "localhost:5000/acme/x:1",
+                        env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.endswith(
+        "  layer 1/3 222222222222: already in the registry\n"
+        "  layer 2/3 111111111111: pushing\n"
+        "  layer 3/3 333333333333: already in the registry\n"
+        "Pushed localhost:5000/acme/x:1 (3 layers, 2 already in the registry)\n"), result.stderr
+
+
+def test_registry_push_quiet_and_failed(tmp_path):
+    """--quiet leaves only the result; a failed push shows the engine's last lines."""
+    env = fake_engine(tmp_path, "podman", PODMAN_PUSH)
+    result = run_pinion("push", "-q", "--engine", "podman", "--no-build", "localhost:5000/acme/x:1",
+                        env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "Pushed localhost:5000/acme/x:1 (3 layers, 1 already in the registry)\n"
+    failing = tmp_path / "failing"
+    failing.mkdir()
+    env = fake_engine(failing, "podman", PODMAN_PUSH[:2] + [
+        "Error: writing blob: unauthorized: authentication required"], push_exit=125)
+    result = run_pinion("push", "--engine", "podman", "--no-build", "registry.example/acme/x:1",
+                        env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Pushing registry.example/acme/x:1 with podman\n"
+        "  layer 1/3 111111111111: pushing\n"
+        "  Getting image source signatures\n"
+        "  Copying blob sha256:%s\n"
+        "  Error: writing blob: unauthorized: authentication required\n"
+        "error: podman push registry.example/acme/x:1 failed (exit 125); log in with "
+        "`podman login REGISTRY` when the registry wants credentials\n" % LAYER[1])
+
+
+def system_packages_step(tmp_path, packages):
+    """The Dockerfile's system_packages RUN step for a model with `packages`, made safe
+    to run here: its `rm` of apt's lists becomes `true`."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "cog.yaml").write_text(
+        'build:\n  python_version: "3.11"\n  system_packages:\n' +
+        "".join("    - %s\n" % package for package in packages) + 'run: "predict.py:Predictor"\n')
+    (folder / "predict.py").write_text("")
+    result = run_pinion("build", "--dockerfile", cwd=str(folder))
+    assert result.returncode == 0, result.stderr
+    [step] = [line for line in result.stdout.splitlines()
+              if line.startswith("RUN ") and "system_packages not in the base image" in line]
+    assert "rm -rf /var/lib/apt/lists/*" in step
+    return step[len("RUN "):].replace("rm -rf /var/lib/apt/lists/*", "true")
+
+
+def run_step_on_a_base(tmp_path, step, installed):
+    """Runs `step` with /bin/sh where dpkg-query knows `installed` ({name: version}) and
+    apt-get only logs its arguments; returns apt-get's calls and what the step printed."""
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    table = "".join('  %s) echo "installed %s" ;;\n' % (name, version)
+                    for name, version in installed.items())
+    # dpkg-query -W -f=FORMAT NAME
+    (stubs / "dpkg-query").write_text('#!/bin/sh\ncase "$3" in\n%s  *) exit 1 ;;\nesac\n' % table)
+    (stubs / "apt-get").write_text('#!/bin/sh\necho "$@" >> %s\n' % (tmp_path / "apt.log"))
+    for stub in ("dpkg-query", "apt-get"):
+        (stubs / stub).chmod(0o755)
+    done = subprocess.run(["/bin/sh", "-c", step], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=30,
+                          env={"PATH": "%s:/usr/bin:/bin" % stubs})
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "apt.log"
+    return (log.read_text().splitlines() if log.exists() else []), done.stdout
+
+
+BASE = {"libfoo": "1.2-3", "libbar": "2.0-1", "ffmpeg": "7:5.1.6-0+deb12u1"}
+
+
+def test_pinned_system_packages_the_base_has_run_no_apt_get(tmp_path):
+    """Issue #14 item 11: a base that has the packages, pinned or not, builds with no
+    apt-get (so with no network); a pin matches the installed version exactly or by
+    apt's `*` wildcard."""
+    step = system_packages_step(tmp_path, ["libfoo=1.2-3", "libbar=2.0*", "ffmpeg",
+                                           "ffmpeg=7:5.1.6-0+deb12u1"])
+    calls, printed = run_step_on_a_base(tmp_path, step, BASE)
+    assert calls == []
+    assert printed == ""
+
+
+def test_system_packages_missing_or_at_another_version_are_installed(tmp_path):
+    step = system_packages_step(tmp_path, ["libfoo=1.2-4", "libbar", "libgone", "libbar=3*"])
+    calls, printed = run_step_on_a_base(tmp_path, step, BASE)
+    assert calls == ["update -qq",
+                     "install -qqy --no-install-recommends libfoo=1.2-4 libgone libbar=3*"]
+    assert printed == "pinion: system_packages not in the base image: libfoo=1.2-4 libgone libbar=3*\n"

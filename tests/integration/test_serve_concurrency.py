@@ -161,15 +161,17 @@ def test_pipelined_request_behind_a_sync_prediction(sync_server):
 
 def test_cancel_sync_before_the_predictor_starts():
     """A cancel that reaches a sync worker before it has read the prediction must still
-    cancel it, at once, without restarting the worker (the grace period is long here)."""
+    cancel it, at once, without restarting the worker (the grace period is long here).
+    "At once" is well under the 30 s grace that a missed cancel would wait for, and
+    under the 20 s prediction: bounds loose enough for a loaded 2-core CI machine."""
     with Server("serve_model", env={"PINION_CANCEL_GRACE": "30"}) as s:
         before = s.health()["setup"]["started_at"]
         for attempt in range(5):
             started = time.monotonic()
             start_async(s, f"early{attempt}", {"mode": "sleep", "seconds": 20})
             assert s.post(f"/predictions/early{attempt}/cancel").status == 200
-            s.wait_status("READY", timeout=5)
-            assert time.monotonic() - started < 3
+            s.wait_status("READY", timeout=12)
+            assert time.monotonic() - started < 12
         assert s.health()["setup"]["started_at"] == before  # the worker was never restarted
         assert s.predict({"text": "after"})["output"] == "after None"
 

@@ -67,7 +67,7 @@ static void markdown_renders_and_neutralises_what_could_run(void **state) {
       "[d](data:text/html;base64,PHNjcmlwdD4=) [v](VBScript:x)\n\xff\n";
   char *html = NULL;
   const char *why = NULL;
-  assert_int_equal(pn_markdown_to_html(readme, strlen(readme), &html, &why), 0);
+  assert_int_equal(pn_markdown_to_html(readme, strlen(readme), NULL, &html, &why), 0);
   assert_string_equal(html, "<h1>Title</h1>\n"
                             "<h2>Usage</h2>\n"
                             "<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"
@@ -80,14 +80,46 @@ static void markdown_renders_and_neutralises_what_could_run(void **state) {
   pn_free(html);
 }
 
+/* Issue #14: the pages load images from their own origin only, so a README's relative
+ * images load from the version's folder through the hub (image_base), remote ones
+ * become links, and none climbs out of the folder. */
+static void markdown_images_load_from_the_folder_or_become_links(void **state) {
+  static const char readme[] =
+      "![diagram](images/diagram.png) ![a](./a.png?raw=true#top) ![top](/top.png)\n"
+      "![remote](https://example.com/r.png) ![](https://example.com/e.png) "
+      "![host](//example.com/h.png)\n"
+      "[![badge](https://ci.example/b.svg)](https://ci.example)\n"
+      "![up](../secret.png) ![dots](a/%2E%2e/b.png) ![dot](a/./b.png) ![deep](a//b.png)\n"
+      "![js](javascript:alert(1)) ![d](data:image/png;base64,iVBO)\n";
+  char *html = NULL;
+  assert_int_equal(
+      pn_markdown_to_html(readme, strlen(readme), "/acme/m/versions/v1/images/", &html, NULL), 0);
+  assert_string_equal(
+      html, "<p><img src=\"/acme/m/versions/v1/images/images/diagram.png\" alt=\"diagram\" /> "
+            "<img src=\"/acme/m/versions/v1/images/a.png\" alt=\"a\" /> "
+            "<img src=\"/acme/m/versions/v1/images/top.png\" alt=\"top\" />\n"
+            "<a href=\"https://example.com/r.png\">remote</a> "
+            "<a href=\"https://example.com/e.png\">https://example.com/e.png</a> "
+            "<a href=\"//example.com/h.png\">host</a>\n"
+            "<a href=\"https://ci.example\">badge</a>\n"
+            "up dots dot deep\n"
+            "<a href=\"\">js</a> <img src=\"data:image/png;base64,iVBO\" alt=\"d\" /></p>\n");
+  pn_free(html);
+  /* Without a folder (an image version), relative images are their alt text. */
+  static const char relative[] = "![diagram](images/diagram.png)";
+  assert_int_equal(pn_markdown_to_html(relative, strlen(relative), NULL, &html, NULL), 0);
+  assert_string_equal(html, "<p>diagram</p>\n");
+  pn_free(html);
+}
+
 static void markdown_over_its_limit_is_refused(void **state) {
   size_t length = PN_MARKDOWN_MAX + 1;
   char *text = pn_malloc(length);
   memset(text, 'x', length);
   char *html = (char *)1;
-  assert_int_equal(pn_markdown_to_html(text, length, &html, NULL), PN_ETOOBIG);
+  assert_int_equal(pn_markdown_to_html(text, length, NULL, &html, NULL), PN_ETOOBIG);
   assert_null(html);
-  assert_int_equal(pn_markdown_to_html(text, length - 1, &html, NULL), 0);
+  assert_int_equal(pn_markdown_to_html(text, length - 1, NULL, &html, NULL), 0);
   assert_int_equal(strlen(html), strlen("<p></p>\n") + length - 1);
   pn_free(html);
   pn_free(text);
@@ -99,6 +131,7 @@ int main(void) {
       cmocka_unit_test(unknown_paths_are_not_found),
       cmocka_unit_test(browsers_get_pages_and_api_clients_json),
       cmocka_unit_test(markdown_renders_and_neutralises_what_could_run),
+      cmocka_unit_test(markdown_images_load_from_the_folder_or_become_links),
       cmocka_unit_test(markdown_over_its_limit_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
