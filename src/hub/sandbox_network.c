@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,12 +42,6 @@ struct pn_sandbox_network {
   int ready_fd; /* slirp4netns's --ready-fd, our end */
   int exit_fd;  /* slirp4netns's --exit-fd, our end: closing it ends slirp4netns */
   pid_t slirp_pid;
-  /* The child that adds the refused destinations' routes (hub/sandbox_routes.h) before
-   * slirp4netns starts: it writes one byte (0, or the errno) to guard_fd and ends. */
-  int guard_fd;
-  pid_t guard_pid;
-  /* The sandbox's namespaces, kept from the guard's start to slirp4netns's. */
-  int netns_fd, userns_fd;
   uint64_t pid_known_ns; /* when bubblewrap said its pid: the steps' times are logged */
   char error[512]; /* on_failed's text when it is made up here */
   char info_text[INFO_MAX];
@@ -54,7 +49,6 @@ struct pn_sandbox_network {
   struct event *info_event;
   struct event *loopback_event; /* waits for bubblewrap's loopback */
   struct event *ready_event;
-  struct event *guard_event;
   pid_t sandbox_pid;
   int loopback_polls;
   pn_sandbox_network_callbacks callbacks;
@@ -92,8 +86,7 @@ int pn_sandbox_network_new(const char *slirp4netns, int log_fd, pn_sandbox_netwo
   if (!network)
     return PN_ENOMEM;
   network->info[0] = network->info[1] = network->block[0] = network->block[1] = -1;
-  network->ready_fd = network->exit_fd = network->log_fd = network->guard_fd = -1;
-  network->netns_fd = network->userns_fd = -1;
+  network->ready_fd = network->exit_fd = network->log_fd = -1;
   network->slirp4netns = pn_strdup(slirp4netns);
   network->log_fd = fcntl(log_fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
   int rc = network->slirp4netns ? 0 : PN_ENOMEM;
@@ -130,8 +123,6 @@ static void report(pn_sandbox_network *network, const char *error) {
     event_del(network->loopback_event);
   if (network->ready_event)
     event_del(network->ready_event);
-  if (network->guard_event)
-    event_del(network->guard_event);
   if (error == SANDBOX_ENDED)
     return;
   if (error)
@@ -176,56 +167,33 @@ static int open_namespaces(pid_t pid, int *netns_fd, int *userns_fd) {
   return PN_EIO;
 }
 
-/* Runs a child that adds the prohibit routes of `routes` in the namespaces (borrowed
- * descriptors) and reports on a pipe whose read end stays with us. */
-static int spawn_guard(pn_sandbox_network *network, const pn_sandbox_routes *routes,
-                       int netns_fd, int userns_fd) {
-  int result[2];
-  if (high_pipe(result) < 0)
-    return PN_EIO;
-  pid_t parent = getpid();
-  pid_t child = fork();
-  if (child == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(1);
-    /* Only what it needs (every source is at FIRST_FREE_FD or above): not the hub's
-     * listeners, nor the block pipe's write end. */
-    enum { RESULT_FD = 3, LOG_FD, USERNS_FD, NETNS_FD };
-    dup2(result[WRITE_END], RESULT_FD);
-    dup2(network->log_fd, LOG_FD);
-    dup2(userns_fd, USERNS_FD);
-    dup2(netns_fd, NETNS_FD);
-    syscall(SYS_close_range, NETNS_FD + 1u, ~0u, 0u);
-    const char *step = "";
-    int rc = pn_sandbox_routes_install(routes, USERNS_FD, NETNS_FD, &step);
-    unsigned char byte = (unsigned char)(rc < 0 && -rc < 256 ? -rc : rc < 0 ? EIO : 0);
-    /* Which step failed goes to the instance's log; the byte to the hub. */
-    if (byte) {
-      static const char prefix[] = "pinion hub: could not refuse the host's addresses in the "
-                                   "sandbox's network: ";
-      ssize_t ignored = write(LOG_FD, prefix, sizeof prefix - 1);
-      ignored = write(LOG_FD, step, strlen(step));
-      ignored = write(LOG_FD, " failed\n", 8);
-      (void)ignored;
-    }
-    ssize_t ignored = write(RESULT_FD, &byte, 1);
-    (void)ignored;
-    _exit(byte ? 1 : 0);
-  }
-  close(result[WRITE_END]);
-  if (child < 0) {
-    close(result[READ_END]);
-    return PN_ECHILD;
-  }
-  network->guard_pid = child;
-  network->guard_fd = result[READ_END];
-  return 0;
+/* What slirp4netns's child tells the hub on the ready pipe, instead of slirp4netns's
+ * "1", when the routes could not be added: GUARD_FAILED, then the errno. */
+#define GUARD_FAILED 'R'
+
+typedef struct guard_call {
+  const pn_sandbox_routes *routes;
+  int userns_fd, netns_fd;
+  int rc;
+  const char *step;
+} guard_call;
+
+/* The routes' process: it shares slirp4netns's child's memory (CLONE_VM | CLONE_VFORK),
+ * so its answer is in `call` when that child goes on. */
+static int install_routes(void *arg) {
+  guard_call *call = arg;
+  call->rc = pn_sandbox_routes_install(call->routes, call->userns_fd, call->netns_fd,
+                                       &call->step);
+  _exit(0);
 }
 
 /* Runs slirp4netns on the namespaces (borrowed descriptors); its ready and exit pipes
- * stay with us. */
-static int spawn_slirp(pn_sandbox_network *network, int netns_fd, int userns_fd) {
+ * stay with us. Its child first adds `routes` in the sandbox's network namespace
+ * (hub/sandbox_routes.h), from a process of its own that joins the namespaces (slirp4netns
+ * itself must stay in the host's); only then does it exec slirp4netns, so the two never
+ * change the namespace at once, and the hub forks once. */
+static int spawn_slirp(pn_sandbox_network *network, const pn_sandbox_routes *routes,
+                       int netns_fd, int userns_fd) {
   int ready[2], exit_pipe[2];
   if (high_pipe(ready) < 0 || high_pipe(exit_pipe) < 0) {
     close_fd(&ready[0]);
@@ -263,6 +231,26 @@ static int spawn_slirp(pn_sandbox_network *network, int netns_fd, int userns_fd)
     dup2(netns_fd, 5);
     dup2(userns_fd, 6);
     syscall(SYS_close_range, 7u, ~0u, 0u);
+    static char stack[64 * 1024] __attribute__((aligned(16)));
+    guard_call call = {routes, 6, 5, -EIO, "clone"};
+    pid_t guard = (pid_t)clone(install_routes, stack + sizeof stack,
+                               CLONE_VM | CLONE_VFORK | SIGCHLD, &call);
+    if (guard > 0)
+      while (waitpid(guard, NULL, 0) < 0 && errno == EINTR) {
+      }
+    if (guard < 0 || call.rc < 0) {
+      int failure = guard < 0 ? errno : -call.rc;
+      static const char prefix[] = "pinion hub: could not refuse the host's addresses in "
+                                   "the sandbox's network: ";
+      ssize_t ignored = write(2, prefix, sizeof prefix - 1);
+      ignored = write(2, call.step, strlen(call.step));
+      ignored = write(2, " failed\n", 8);
+      unsigned char answer[2] = {GUARD_FAILED, (unsigned char)(failure > 0 && failure < 256
+                                                                   ? failure : EIO)};
+      ignored = write(3, answer, sizeof answer);
+      (void)ignored;
+      _exit(1);
+    }
     static char *const no_environment[] = {NULL};
     execve(argv[0], argv, no_environment);
     static const char failed[] = "pinion hub: could not run slirp4netns\n";
@@ -301,54 +289,31 @@ static void release(pn_sandbox_network *network) {
 
 static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
   pn_sandbox_network *network = arg;
-  char byte = 0;
-  ssize_t got = read(fd, &byte, 1);
+  unsigned char answer[2] = {0, 0};
+  ssize_t got = read(fd, answer, sizeof answer);
   if (got < 0 && (errno == EINTR || errno == EAGAIN))
     return;
   event_del(network->ready_event);
-  if (got != 1) {
-    report(network, "slirp4netns (the sandbox's network) ended before the network was up; "
-                    "run models without network (--instance-network off) if it cannot work "
-                    "here");
-    return;
-  }
-  pn_debug("hub: a sandbox's slirp4netns is up %.1f ms after bubblewrap's pid",
-           (double)(pn_clock_monotonic_ns() - network->pid_known_ns) / 1e6);
-  release(network);
-}
-
-static void on_guarded(evutil_socket_t fd, short what, void *arg) {
-  pn_sandbox_network *network = arg;
-  unsigned char byte = 0;
-  ssize_t got = read(fd, &byte, 1);
-  if (got < 0 && (errno == EINTR || errno == EAGAIN))
-    return;
-  event_del(network->guard_event);
-  close_fd(&network->guard_fd);
-  if (got != 1 || byte != 0) {
+  if (got >= 1 && answer[0] == GUARD_FAILED) {
     snprintf(network->error, sizeof network->error,
              "could not refuse the host's own addresses and 169.254.0.0/16 in the sandbox's "
              "network (%s), so the model would reach them; the instance's log says which "
              "step failed; run models without network (--instance-network off) if it cannot "
              "work here",
-             got != 1 ? "the child that sets it up ended without a word" : strerror(byte));
+             got == 2 ? strerror(answer[1]) : "no reason given");
     report(network, network->error);
     return;
   }
-  pn_debug("hub: a sandbox's routes are in %.1f ms after bubblewrap's pid",
-           (double)(pn_clock_monotonic_ns() - network->pid_known_ns) / 1e6);
-  /* Only now: the routes' changes to the namespace would race with slirp4netns's. */
-  int rc = spawn_slirp(network, network->netns_fd, network->userns_fd);
-  close_fd(&network->netns_fd);
-  close_fd(&network->userns_fd);
-  if (rc < 0) {
-    report(network, "could not start slirp4netns for the sandbox's network");
+  if (got < 1) {
+    report(network, "slirp4netns (the sandbox's network) ended before the network was up; "
+                    "run models without network (--instance-network off) if it cannot work "
+                    "here");
     return;
   }
-  network->ready_event = event_new(event_get_base(network->guard_event), network->ready_fd,
-                                   EV_READ | EV_PERSIST, on_slirp_ready, network);
-  if (!network->ready_event || event_add(network->ready_event, NULL) < 0)
-    report(network, "out of memory");
+  pn_debug("hub: a sandbox's routes are in and slirp4netns is up %.1f ms after bubblewrap's "
+           "pid",
+           (double)(pn_clock_monotonic_ns() - network->pid_known_ns) / 1e6);
+  release(network);
 }
 
 static void on_loopback(evutil_socket_t fd, short what, void *arg);
@@ -422,27 +387,31 @@ static void on_loopback(evutil_socket_t fd, short what, void *arg) {
   }
   pid_t pid = network->sandbox_pid;
   /* The host's addresses as they are now: collected here, in the hub, because the
-   * guard's child may only make system calls (the hub may have threads). */
+   * routes' process may only make system calls (the hub may have threads). */
   pn_sandbox_routes routes;
   if (pn_sandbox_routes_collect(&routes) == PN_EIO) {
     report(network, "could not list the host's addresses (getifaddrs), which the sandbox's "
                     "network must refuse");
     return;
   }
-  int rc = open_namespaces(pid, &network->netns_fd, &network->userns_fd);
+  int netns_fd, userns_fd;
+  int rc = open_namespaces(pid, &netns_fd, &userns_fd);
   if (rc == PN_ENOENT) { /* bubblewrap failed after it made the sandbox */
     report(network, SANDBOX_ENDED);
     return;
   }
-  if (rc == 0)
-    rc = spawn_guard(network, &routes, network->netns_fd, network->userns_fd);
+  if (rc == 0) {
+    rc = spawn_slirp(network, &routes, netns_fd, userns_fd);
+    close(netns_fd);
+    close(userns_fd);
+  }
   if (rc < 0) {
-    report(network, "could not open or guard the sandbox's network namespace");
+    report(network, "could not start slirp4netns for the sandbox's network");
     return;
   }
-  network->guard_event = event_new(event_get_base(network->loopback_event), network->guard_fd,
-                                   EV_READ | EV_PERSIST, on_guarded, network);
-  if (!network->guard_event || event_add(network->guard_event, NULL) < 0)
+  network->ready_event = event_new(event_get_base(network->loopback_event), network->ready_fd,
+                                   EV_READ | EV_PERSIST, on_slirp_ready, network);
+  if (!network->ready_event || event_add(network->ready_event, NULL) < 0)
     report(network, "out of memory");
 }
 
@@ -462,8 +431,6 @@ int pn_sandbox_network_start(pn_sandbox_network *network, struct event_base *bas
 void pn_sandbox_network_reap(pn_sandbox_network *network) {
   if (network && network->slirp_pid > 0 && waitpid(network->slirp_pid, NULL, WNOHANG) > 0)
     network->slirp_pid = 0;
-  if (network && network->guard_pid > 0 && waitpid(network->guard_pid, NULL, WNOHANG) > 0)
-    network->guard_pid = 0;
 }
 
 void pn_sandbox_network_free(pn_sandbox_network *network) {
@@ -475,20 +442,11 @@ void pn_sandbox_network_free(pn_sandbox_network *network) {
     event_free(network->loopback_event);
   if (network->ready_event)
     event_free(network->ready_event);
-  if (network->guard_event)
-    event_free(network->guard_event);
   close_fd(&network->exit_fd);
   if (network->slirp_pid > 0) {
     kill(network->slirp_pid, SIGKILL);
     waitpid(network->slirp_pid, NULL, 0);
   }
-  if (network->guard_pid > 0) {
-    kill(network->guard_pid, SIGKILL);
-    waitpid(network->guard_pid, NULL, 0);
-  }
-  close_fd(&network->guard_fd);
-  close_fd(&network->netns_fd);
-  close_fd(&network->userns_fd);
   close_fd(&network->ready_fd);
   for (int i = 0; i < 2; i++) {
     close_fd(&network->info[i]);
