@@ -403,8 +403,9 @@ def _wait_terminal(hub, prediction, seconds):
 
 
 def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_image, tmp_path):
-    """An image version's container is on the engine's bridge network: it reaches the host
-    through the bridge's gateway (a service listening on every address), but nothing that
+    """An image version's container is on a bridge network of its own (the hub's first
+    container network, pinion-10-89-192, when it is the only one running): it reaches the
+    host through that network's gateway (a service listening on every address), but nothing that
     listens only on the host's loopback, the hub's API included, which it could with the
     host's network. It still downloads its input and uploads its output through
     the hub's internal listener, whose socket on the bridge takes only an instance's
@@ -428,6 +429,9 @@ def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_ima
             hub.container_internal_url = hub.find_container_internal_url()
         gateway, internal_port = hub.container_internal_url[len("http://"):].rsplit(":", 1)
         assert internal_port == hub.internal_url.rsplit(":", 1)[1]
+        # The container's own network's gateway, where the hub listens for it too.
+        assert ("internal routes for containers on their own networks' gateways, 10.89.192.1 "
+                "to 10.89.255.1, port %s" % internal_port) in hub.read_log()
         # The bridge's socket of the internal listener: a made-up credential gets 401,
         # and the API is not there at all.
         problem(requests.put(hub.container_internal_url + "/internal/uploads/%s/x.txt" % ("0" * 64),
@@ -438,10 +442,11 @@ def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_ima
                             "--image", NETWORK, timeout=120)
         assert result.returncode == 0, result.stderr
         note = hub.post("/v1/files", files={"content": ("note.txt", b"note from the host")}).json()
+        own_gateway = "10.89.192.1"
         refused = ["127.0.0.1:%d" % loopback.getsockname()[1],  # its own loopback, not the host's
-                   "%s:%d" % (gateway, loopback.getsockname()[1]),
-                   "%s:%d" % (gateway, hub.port)]  # the API, on the host's loopback
-        reached = "%s:%d" % (gateway, everywhere.getsockname()[1])
+                   "%s:%d" % (own_gateway, loopback.getsockname()[1]),
+                   "%s:%d" % (own_gateway, hub.port)]  # the API, on the host's loopback
+        reached = "%s:%d" % (own_gateway, everywhere.getsockname()[1])
         prediction = hub.post("/v1/predictions", json={
             "version": result.stdout.strip(),
             "input": {"note": note["urls"]["get"], "targets": ",".join(refused + [reached])}},
