@@ -221,8 +221,8 @@ static long free_port(void) {
 static int add_isolation(const pn_image_engine *engine, pn_image_argv *run, long network_slot) {
   pn_sandbox_options limits = pn_sandbox_options_from_env();
   if (network_slot >= 0) {
-    pn_image_network_slot slot;
-    pn_image_network_slot_get((int)network_slot, &slot);
+    pn_hub_network_slot slot;
+    pn_hub_network_slot_get((int)network_slot, &slot);
     char *error = NULL;
     if (pn_image_network_ensure(engine, slot.name, slot.subnet, slot.gateway, &error) < 0) {
       fprintf(stderr, "error: %s\n", error ? error : "out of memory");
@@ -304,9 +304,9 @@ int pn_cli_serve_image(int argc, char **argv) {
         return 2;
       char *end = NULL;
       network_slot = strtol(value, &end, 10);
-      if (!end || *end || network_slot < 0 || network_slot >= PN_IMAGE_NETWORK_SLOTS) {
+      if (!end || *end || network_slot < 0 || network_slot >= PN_HUB_NETWORK_SLOTS) {
         fprintf(stderr, "pinion serve: --x-network-slot takes a number from 0 to %d, got \"%s\"\n",
-                PN_IMAGE_NETWORK_SLOTS - 1, value);
+                PN_HUB_NETWORK_SLOTS - 1, value);
         return 2;
       }
     } else {

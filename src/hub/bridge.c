@@ -12,7 +12,6 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "hub/hub.h"
-#include "image/network.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -76,21 +75,21 @@ static int listen_on(struct pn_hub_bridge *bridge, const char *address) {
   return 0;
 }
 
-/* The gateways of the instances' own networks (image/network.h), bound at once: with
+/* The gateways of the instances' own networks (bridge.h), bound at once: with
  * IP_FREEBIND the address need not exist yet (the engine makes a network's interface
  * with its first container), so the hub never waits on the engine for them. */
 static int listen_on_instance_networks(struct pn_hub_bridge *bridge) {
   if (bridge->covered)
     return 0;
-  pn_image_network_slot first, last;
-  for (int slot = 0; slot < PN_IMAGE_NETWORK_SLOTS; slot++) {
-    pn_image_network_slot each;
-    pn_image_network_slot_get(slot, &each);
+  pn_hub_network_slot first, last;
+  for (int slot = 0; slot < PN_HUB_NETWORK_SLOTS; slot++) {
+    pn_hub_network_slot each;
+    pn_hub_network_slot_get(slot, &each);
     if (listen_quietly_on(bridge, each.gateway) < 0)
       return -1;
   }
-  pn_image_network_slot_get(0, &first);
-  pn_image_network_slot_get(PN_IMAGE_NETWORK_SLOTS - 1, &last);
+  pn_hub_network_slot_get(0, &first);
+  pn_hub_network_slot_get(PN_HUB_NETWORK_SLOTS - 1, &last);
   pn_info("pinion hub: internal routes for containers on their own networks' gateways, %s to "
           "%s, port %d",
           first.gateway, last.gateway, bridge->port);
@@ -193,6 +192,13 @@ int pn_hub_bridge_open(pn_hub *hub, const char *internal_host, int internal_port
                               "give it with --container-gateway");
   }
   return 0;
+}
+
+void pn_hub_network_slot_get(int slot, pn_hub_network_slot *out) {
+  int third = 192 + (slot & 63);
+  snprintf(out->name, sizeof out->name, "pinion-10-89-%d", third);
+  snprintf(out->subnet, sizeof out->subnet, "10.89.%d.0/24", third);
+  snprintf(out->gateway, sizeof out->gateway, "10.89.%d.1", third);
 }
 
 int pn_hub_bridge_pending(const pn_hub *hub) { return hub->bridge && hub->bridge->pending; }

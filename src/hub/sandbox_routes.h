@@ -29,7 +29,7 @@ typedef struct pn_sandbox_routes {
   size_t count;
 } pn_sandbox_routes;
 
-/* 169.254.0.0/16, the hub's container networks (image/network.h: image versions'
+/* 169.254.0.0/16, the hub's container networks (hub/bridge.h: image versions'
  * Cog servers) and every IPv4 address of the host's interfaces outside 127.0.0.0/8
  * (the sandbox's 127/8 is its own), as the host has them now (getifaddrs): an address
  * the host gains later is not refused to sandboxes that are already running. PN_EIO when

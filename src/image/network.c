@@ -83,13 +83,6 @@ int pn_image_bridge_gateway(const pn_image_engine *engine, char **address, char 
   return rc;
 }
 
-void pn_image_network_slot_get(int slot, pn_image_network_slot *out) {
-  int third = 192 + (slot & 63);
-  snprintf(out->name, sizeof out->name, "pinion-10-89-%d", third);
-  snprintf(out->subnet, sizeof out->subnet, "10.89.%d.0/24", third);
-  snprintf(out->gateway, sizeof out->gateway, "10.89.%d.1", third);
-}
-
 int pn_image_network_ensure(const pn_image_engine *engine, const char *name, const char *subnet,
                             const char *gateway, char **error) {
   *error = NULL;

@@ -18,29 +18,10 @@
  * own that the hub cannot listen in. */
 int pn_image_bridge_gateway(const pn_image_engine *engine, char **address, char **error);
 
-/* Networks of the hub's own, one per image version's instance at a time, so that one
- * model's container cannot reach another's (podman: `--opt isolate=true`, which
- * blocks traffic between networks that have it; docker isolates user-defined bridges
- * from each other by default). Slot N is the network "pinion-10-89-<192+N>" on
- * 10.89.<192+N>.0/24, its gateway (the host's side, where the hub listens for it)
- * 10.89.<192+N>.1. The networks stay after their instance (the next instance in that
- * slot uses them again): creating one takes the engine a moment. */
-#define PN_IMAGE_NETWORK_SLOTS 64
-/* Every slot's subnet together: 10.89.192.0/18 (folder versions' sandboxes refuse it). */
-#define PN_IMAGE_NETWORKS_ADDRESS 0x0a59c000u /* host byte order */
-#define PN_IMAGE_NETWORKS_PREFIX 18
-
-typedef struct pn_image_network_slot {
-  char name[48];
-  char subnet[32];
-  char gateway[32];
-} pn_image_network_slot;
-
-/* Slot `slot` (0 .. PN_IMAGE_NETWORK_SLOTS-1). */
-void pn_image_network_slot_get(int slot, pn_image_network_slot *out);
-
+/* The hub's networks for its instances are described in hub/bridge.h. */
 /* Creates the network `name` on `subnet` with `gateway`, isolated from the engine's
- * other isolated networks, unless it exists. 0, or a PN_E* code with *error
+ * other isolated networks (podman: `--opt isolate=true`; docker isolates user-defined
+ * bridges from each other by default), unless it exists. 0, or a PN_E* code with *error
  * (pn_malloc'd) quoting the engine. */
 int pn_image_network_ensure(const pn_image_engine *engine, const char *name, const char *subnet,
                             const char *gateway, char **error);
