@@ -436,13 +436,13 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   };
   for (size_t i = 0; i < sizeof isolation / sizeof isolation[0]; i++)
     push(&builder, isolation[i]);
+  /* Not --block-fd: bubblewrap would wait for the network before it execs, and the
+   * command (`pinion serve --x-wait-fd`) waits instead, so that its own start overlaps
+   * slirp4netns's. The block pipe's end at PN_SANDBOX_BLOCK_FD is inherited. */
   char fd_text[16];
   if (network) {
     snprintf(fd_text, sizeof fd_text, "%d", PN_SANDBOX_INFO_FD);
     push(&builder, "--info-fd");
-    push(&builder, fd_text);
-    snprintf(fd_text, sizeof fd_text, "%d", PN_SANDBOX_BLOCK_FD);
-    push(&builder, "--block-fd");
     push(&builder, fd_text);
   }
   char id[16];

@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "hub/instance.h"
+#include "hub/bridge.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@ struct entry {
   enum entry_state state;
   unsigned generation; /* the target's source when it started */
   double boot_seconds;
+  int network_slot; /* an isolated image version's own container network, or -1 */
   int slots; /* predictions it takes at once: its pinion_slots, known once READY */
   int running;
   int blocked; /* answered 409: no dispatch until a completion or the retry timer */
@@ -98,6 +100,8 @@ struct target {
 
 struct pn_scheduler {
   struct event_base *base;
+  /* The container networks of hub/bridge.h that instances hold: bit N, slot N. */
+  uint64_t network_slots;
   pn_http_client *client;
   char *pinion;
   char *python;
@@ -329,6 +333,9 @@ static int count_instances(const target *t) {
 }
 
 static void free_entry(entry *e) {
+  /* The process is gone (or never ran), and the container with it. */
+  if (e->network_slot >= 0)
+    e->scheduler->network_slots &= ~((uint64_t)1 << e->network_slot);
   if (e->idle_timer)
     event_free(e->idle_timer);
   if (e->retry_timer)
@@ -435,6 +442,18 @@ static void on_retry(evutil_socket_t fd, short what, void *arg) {
   kick(e->scheduler);
 }
 
+/* The lowest container network no instance holds, now held; -1 when all are. */
+static int take_network_slot(pn_scheduler *scheduler) {
+  _Static_assert(PN_HUB_NETWORK_SLOTS <= 64, "the slots are the bits of a uint64_t");
+  for (int slot = 0; slot < PN_HUB_NETWORK_SLOTS; slot++) {
+    if (!(scheduler->network_slots & ((uint64_t)1 << slot))) {
+      scheduler->network_slots |= (uint64_t)1 << slot;
+      return slot;
+    }
+  }
+  return -1;
+}
+
 static void make_token(char token[33]) {
   unsigned char bytes[16];
   if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
@@ -471,6 +490,7 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   e->target = t;
   e->generation = t->generation;
   e->state = BOOTING;
+  e->network_slot = -1;
   make_token(e->token);
   e->idle_timer = evtimer_new(scheduler->base, on_idle, e);
   e->retry_timer = evtimer_new(scheduler->base, on_retry, e);
@@ -493,6 +513,12 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   } else if (t->image && scheduler->isolation != PN_ISOLATION_NONE && scheduler->container_error) {
     *error = pn_strfmt("image versions cannot run on this hub: %s", scheduler->container_error);
     rc = PN_EUNSUPPORTED;
+  } else if (t->image && scheduler->isolation != PN_ISOLATION_NONE &&
+             (e->network_slot = take_network_slot(scheduler)) < 0) {
+    *error = pn_strfmt("every one of the hub's %d container networks is in use by a running "
+                       "instance of an image version; wait for one to stop",
+                       PN_HUB_NETWORK_SLOTS);
+    rc = PN_EBUSY;
   } else if (e->idle_timer && e->retry_timer && scratch && upload_url) {
     pn_instance_spec spec = {.pinion = scheduler->pinion,
                              .python = scheduler->python,
@@ -505,6 +531,7 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
                              .hub_socket = scheduler->hub_socket,
                              .sandbox = scheduler->sandbox,
                              .isolate_image = scheduler->isolation != PN_ISOLATION_NONE,
+                             .network_slot = e->network_slot,
                              .boot_timeout = scheduler->boot_timeout};
     pn_instance_callbacks callbacks = {on_instance_ready, on_instance_boot_failed,
                                        on_instance_exit};
