@@ -79,10 +79,19 @@ static int write_blob(pn_hub *hub, const char *sha256, const void *bytes, size_t
   if (rc == 0)
     mkdir(dir, 0700);
   if (rc == 0 && !pn_fs_is_file(path)) {
-    char *staging = pn_strfmt("%s.partial", path);
-    rc = staging ? pn_fs_write(staging, bytes, length) : PN_ENOMEM;
+    /* A staging file of its own: hubs sharing the data folder (or two uploads here) may
+     * write the same blob at once, and neither may rename the other's half-written one. */
+    char *staging = pn_strfmt("%s.partial-XXXXXX", path);
+    int fd = staging ? mkstemp(staging) : -1;
+    rc = !staging ? PN_ENOMEM : fd < 0 ? PN_EIO : 0;
+    if (fd >= 0)
+      close(fd);
+    if (rc == 0)
+      rc = pn_fs_write(staging, bytes, length);
     if (rc == 0 && rename(staging, path) < 0)
       rc = PN_EIO;
+    if (rc < 0 && fd >= 0)
+      unlink(staging);
     pn_free(staging);
   }
   pn_free(dir);
@@ -262,6 +271,21 @@ static int record_file(file_job *job, json_t **file) {
   return 0;
 }
 
+/* Once its row is recorded, a blob stays (release_blob finds the row). Between the
+ * pool's write and the row, a sweep (here, or on a replica sharing the data folder) may
+ * have deleted the blob of an expired file with the same bytes: then it is written again,
+ * here on the loop, which happens about never. */
+static int blob_kept(file_job *job) {
+  char *path = blob_path(job->hub, job->sha256);
+  int there = path && pn_fs_is_file(path);
+  pn_free(path);
+  if (there)
+    return 0;
+  pn_warn("the blob of an upload was deleted by a sweep before its row was recorded; "
+          "writing it again");
+  return write_blob(job->hub, job->sha256, job->bytes ? job->bytes : "", job->length);
+}
+
 /* On the loop: records the row and answers. */
 static void file_stored(void *arg, int canceled) {
   file_job *job = arg;
@@ -270,6 +294,8 @@ static void file_stored(void *arg, int canceled) {
   int rc = canceled || job->refused ? 0 : job->rc;
   if (!canceled && !job->refused && rc == 0)
     rc = record_file(job, &file);
+  if (file && rc == 0)
+    rc = blob_kept(job);
   if (canceled)
     pn_hub_problem(&reply, 503, NULL, "The hub stopped before it stored the file. Upload again.");
   else if (job->refused)
