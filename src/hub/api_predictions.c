@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/listen.h"
@@ -1064,13 +1065,19 @@ static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
 
 /* A folder version's bundle as this hub finds it: DATA/bundles/<id> under its own
  * --data, whatever path the creating hub had for the shared folder (replicas may mount
- * it at different paths). pn_malloc'd, or NULL when `stored` is not a bundle path. */
+ * it at different paths). pn_malloc'd, or NULL when `stored` is not a bundle path or
+ * this hub has no such folder (then the stored path is tried as it is). */
 static char *local_bundle_dir(const pn_hub *hub, const char *stored) {
   const char *at = stored ? strstr(stored, "/bundles/") : NULL;
   const char *id = at ? at + strlen("/bundles/") : NULL;
   if (!id || !*id || strchr(id, '/'))
     return NULL;
-  return pn_strfmt("%s/bundles/%s", hub->data_dir, id);
+  char *local = pn_strfmt("%s/bundles/%s", hub->data_dir, id);
+  if (local && !pn_fs_is_dir(local)) {
+    pn_free(local);
+    local = NULL;
+  }
+  return local;
 }
 
 /* Whether `text` is a signed input-file URL on some hub's internal listener,
