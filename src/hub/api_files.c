@@ -70,20 +70,25 @@ static const char *text_of(const json_t *row, const char *name) {
   return json_string_value(json_object_get(row, name));
 }
 
-/* Deletes the blob once no file row points at it any more. */
-static void release_blob(pn_hub *hub, const char *sha256) {
-  if (!sha256 || strlen(sha256) != 64)
-    return;
-  pn_store_query query = {.search = sha256, .limit = 1};
+/* Whether some file row points at blob `arg` (a sha256): 1, 0, or < 0 when the store
+ * could not say. */
+static int blob_wanted(void *hub, const void *arg) {
+  pn_store_query query = {.search = arg, .limit = 1};
   json_t *rows = NULL;
   int more = 0;
-  if (pn_store_list(hub->store, PN_STORE_FILES, &query, &rows, &more) < 0)
-    return;
-  size_t remaining = json_array_size(rows);
+  int rc = pn_store_list(((pn_hub *)hub)->store, PN_STORE_FILES, &query, &rows, &more);
+  size_t remaining = rc == 0 ? json_array_size(rows) : 0;
   json_decref(rows);
-  if (remaining > 0)
+  return rc < 0 ? rc : remaining > 0;
+}
+
+/* Deletes the blob once no file row points at it any more. The store is asked twice,
+ * before and after the blob is set aside (pn_hub_blob_delete_unless), so that a replica
+ * recording a new file with the same bytes meanwhile keeps it (see blob_kept). */
+static void release_blob(pn_hub *hub, const char *sha256) {
+  if (!sha256 || strlen(sha256) != 64 || blob_wanted(hub, sha256) != 0)
     return;
-  if (pn_hub_blob_delete(hub->data_dir, sha256) < 0)
+  if (pn_hub_blob_delete_unless(hub->data_dir, sha256, blob_wanted, hub) < 0)
     pn_warn("could not delete the blob %s: %s", sha256, strerror(errno));
 }
 

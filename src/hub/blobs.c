@@ -48,9 +48,29 @@ int pn_hub_blob_write(const char *data_dir, const char *sha256, const void *byte
   return rc;
 }
 
-int pn_hub_blob_delete(const char *data_dir, const char *sha256) {
+int pn_hub_blob_delete_unless(const char *data_dir, const char *sha256,
+                              int (*wanted)(void *arg, const void *sha256), void *arg) {
   char *path = pn_hub_blob_path(data_dir, sha256);
-  int rc = !path ? PN_ENOMEM : unlink(path) < 0 && errno != ENOENT ? PN_EIO : 0;
+  char *aside = path ? pn_strfmt("%s.deleting-XXXXXX", path) : NULL;
+  int fd = aside ? mkstemp(aside) : -1;
+  if (fd < 0) {
+    pn_free(path);
+    pn_free(aside);
+    return !aside ? PN_ENOMEM : PN_EIO;
+  }
+  close(fd);
+  int rc = 0;
+  if (rename(path, aside) < 0) {
+    rc = errno == ENOENT ? 0 : PN_EIO; /* not there: nothing to delete */
+    unlink(aside);
+  } else if (wanted(arg, sha256) != 0) {
+    /* Wanted after all (or the store could not say): back. A writer that found it
+     * missing meanwhile wrote the same bytes, so replacing its copy changes nothing. */
+    rc = rename(aside, path) < 0 ? PN_EIO : 0;
+  } else {
+    rc = unlink(aside) < 0 && errno != ENOENT ? PN_EIO : 0;
+  }
   pn_free(path);
+  pn_free(aside);
   return rc;
 }

@@ -22,8 +22,13 @@ char *pn_hub_blob_path(const char *data_dir, const char *sha256);
 
 int pn_hub_blob_exists(const char *data_dir, const char *sha256);
 
-/* Deletes blob `sha256`; 0 when it is gone (also when it was not there). Readers that
- * have it open keep reading it. */
-int pn_hub_blob_delete(const char *data_dir, const char *sha256);
+/* Deletes blob `sha256` unless `wanted(arg, sha256)` says, once the blob is set aside
+ * where no writer or reader finds it, that it is wanted after all (1; or < 0, when it
+ * cannot say): then it is put back. A writer that records a new reference to the blob
+ * and then checks pn_hub_blob_exists either finds it, and its reference is seen by
+ * `wanted`, or rewrites it. 0 when it is gone or put back (also when it was not there);
+ * readers that have it open keep reading it. */
+int pn_hub_blob_delete_unless(const char *data_dir, const char *sha256,
+                              int (*wanted)(void *arg, const void *sha256), void *arg);
 
 #endif

@@ -4,6 +4,7 @@ A version pushed on one runs on another, a file uploaded on one is read through 
 (its signed URL included), restarting or killing one leaves what another runs alone
 (each keeps its scratch folders and socket in a part of the folder it locks), and
 --rate-limit counts across replicas in Redis."""
+import hashlib
 import os
 import re
 import signal
@@ -205,3 +206,33 @@ def test_the_rate_limit_holds_across_replicas(tmp_path, postgres):
     finally:
         stop_all([a, b])
         server.close()
+
+
+def test_both_replicas_sweep_expired_files_of_the_shared_folder(tmp_path, postgres, redis):
+    """Every replica sweeps expired uploads every few minutes (here every second): two
+    sweeping the same rows delete each once, the blob goes with the last row, and a
+    new upload of the same bytes afterwards is stored and read again, on either hub."""
+    a, b = replicas(tmp_path, postgres, redis_harness.fresh_url(redis.url()), [("a", []), ("b", [])])
+    for hub in (a, b):
+        hub.extra_env = {"PINION_FILE_LIFETIME": "2"}
+    try:
+        a.start()
+        b.start()
+        content = b"bytes both replicas sweep"
+        sha = hashlib.sha256(content).hexdigest()
+        blob = os.path.join(a.data, "blobs", sha[:2], sha)
+        ids = [hub.post("/v1/files", files={"content": ("x.txt", content)}).json()["id"]
+               for hub in (a, b)]
+        assert os.path.exists(blob)
+        wait_for(lambda: not os.path.exists(blob), 15, "the expired files' blob stayed")
+        assert [b.get("/v1/files/" + i).status_code for i in ids] == [404, 404]
+        time.sleep(1.5)  # more sweeps of both: none deletes a row again
+        counted = sum(int(n) for hub in (a, b)
+                      for n in re.findall(r"deleted (\d+) expired file", hub.read_log()))
+        assert counted == 2, (a.read_log(), b.read_log())
+        again = b.post("/v1/files", files={"content": ("y.txt", content)}).json()
+        assert os.path.exists(blob)
+        assert a.get("/v1/files/%s/download" % again["id"]).content == content
+        assert "could not delete" not in a.read_log() + b.read_log()
+    finally:
+        stop_all([a, b])
