@@ -22,8 +22,7 @@ int pn_hub_blob_exists(const char *data_dir, const char *sha256) {
   return there;
 }
 
-int pn_hub_blob_write(const char *data_dir, const char *sha256, const void *bytes,
-                      size_t length) {
+int pn_hub_blob_write(const char *data_dir, const char *sha256, const void *bytes, size_t length) {
   char *dir = pn_strfmt("%s/blobs/%.2s", data_dir, sha256);
   char *path = pn_hub_blob_path(data_dir, sha256);
   int rc = dir && path ? 0 : PN_ENOMEM;

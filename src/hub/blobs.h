@@ -13,8 +13,7 @@
 /* Stores `bytes` as blob `sha256` (64 hex) unless it is there. Written under a staging
  * name of its own and renamed into place, so that writers of the same blob at once (two
  * uploads, two replicas) never expose or rename each other's half-written file. */
-int pn_hub_blob_write(const char *data_dir, const char *sha256, const void *bytes,
-                      size_t length);
+int pn_hub_blob_write(const char *data_dir, const char *sha256, const void *bytes, size_t length);
 
 /* A local file that holds blob `sha256`'s bytes, to read or send (sendfile);
  * pn_malloc'd. It may not exist: pn_hub_blob_exists says. */
