@@ -4,11 +4,15 @@ A version pushed on one runs on another, a file uploaded on one is read through 
 (its signed URL included), restarting or killing one leaves what another runs alone
 (each keeps its scratch folders and socket in a part of the folder it locks), and
 --rate-limit counts across replicas in Redis."""
+import fcntl
 import hashlib
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
+import uuid
 
 import pytest
 import requests
@@ -236,3 +240,52 @@ def test_both_replicas_sweep_expired_files_of_the_shared_folder(tmp_path, postgr
         assert "could not delete" not in a.read_log() + b.read_log()
     finally:
         stop_all([a, b])
+
+
+def stray_sandbox(scratch):
+    """A bubblewrap sandbox over `scratch` mounted at /run/pinion, as an instance's is,
+    left running without a hub."""
+    os.makedirs(os.path.join(scratch, "tmp"), exist_ok=True)
+    return subprocess.Popen(
+        ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/usr", "/usr",
+         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink",
+         "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--bind", scratch,
+         "/run/pinion", "--", "/bin/sleep", "300"], start_new_session=True)
+
+
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed")
+def test_a_starting_hub_kills_a_dead_replicas_strays_and_leaves_a_live_ones(tmp_path):
+    """Sandboxes still running over a replica's scratch folders: killed when that
+    replica is dead (its lock is free), left alone while it lives (here the test holds
+    its lock, as a live hub process does)."""
+    from test_hub_isolation import sandboxed_commands
+    instances = tmp_path / "data" / "instances"
+    os.makedirs(instances)
+    live_lock = open(instances / "host-1-11111111.lock", "w")
+    fcntl.flock(live_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    (instances / "host-2-22222222.lock").write_text("")
+    # Tokens of their own: the kill matches scratch folders by name, host-wide.
+    live_token, dead_token = uuid.uuid4().hex, uuid.uuid4().hex
+    live = stray_sandbox(str(instances / "host-1-11111111" / live_token))
+    dead = stray_sandbox(str(instances / "host-2-22222222" / dead_token))
+    hub = None
+    try:
+        for stray in (live, dead):
+            wait_for(lambda: sandboxed_commands(stray.pid) == ["bwrap", "sleep"], 15,
+                     "the stray sandbox did not start")
+        hub = Hub(tmp_path / "data").start()
+        dead.wait(timeout=10)  # its sandbox was killed, so bubblewrap ended
+        assert "killed 2 processes of sandboxes that a previous run left behind" in \
+            hub.read_log()
+        assert not (instances / "host-2-22222222").exists()
+        assert not (instances / "host-2-22222222.lock").exists()
+        assert live.poll() is None and sandboxed_commands(live.pid) == ["bwrap", "sleep"]
+        assert (instances / "host-1-11111111" / live_token).is_dir()
+    finally:
+        if hub:
+            hub.stop()
+        for stray in (live, dead):
+            if stray.poll() is None:
+                stray.kill()
+                stray.wait()
+        live_lock.close()
