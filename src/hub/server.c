@@ -865,6 +865,7 @@ static int load_secret(pn_hub *hub) {
   char *data = NULL;
   size_t length = 0;
   int rc = path ? pn_fs_read(path, 64, &data, &length) : PN_ENOMEM;
+  int found = rc == 0; /* a file is there, maybe of the wrong size */
   if (rc != PN_ENOMEM && (rc < 0 || length != sizeof hub->secret)) {
     pn_free(data);
     data = NULL;
@@ -880,8 +881,9 @@ static int load_secret(pn_hub *hub) {
       rc = PN_ENOMEM;
     if (rc == 0) /* 0600 from the start: the umask of open_store */
       rc = pn_fs_write(staging, candidate, sizeof candidate);
-    /* A secret of the wrong size (cut short by an older pinion's crash) is replaced. */
-    if (rc == 0 && length && length != sizeof hub->secret)
+    /* A secret of the wrong size (an older pinion wrote it in place and crashed) is
+     * replaced; a new one only ever appears whole, through link. */
+    if (rc == 0 && found)
       unlink(path);
     if (rc == 0 && link(staging, path) < 0 && errno != EEXIST)
       rc = PN_EIO;
