@@ -197,7 +197,7 @@ def test_a_sandbox_left_without_its_hub_is_killed_at_start(tmp_path):
     (before --die-with-parent took hold); the next start kills what runs over the old
     scratch folders."""
     data = tmp_path / "data"
-    scratch = data / "instances" / ("ab" * 16)
+    scratch = data / "instances" / uuid.uuid4().hex  # a name of its own: the kill is host-wide
     os.makedirs(scratch / "tmp")
     stray = subprocess.Popen(
         ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/usr", "/usr",
