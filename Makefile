@@ -153,11 +153,15 @@ $(BUILD)/bench/ipc_bench: bench/ipc_bench.c $(BUILD)/libpinion.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpinion.a $(PKG_LIBS) -ldl -lm
 
+$(BUILD)/bench/metrics_bench: bench/metrics_bench.c $(BUILD)/libpinion.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpinion.a $(PKG_LIBS) -ldl -lm
+
 $(BUILD)/bench/floor: bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: deps all $(BUILD)/bench/ipc_bench $(BUILD)/bench/floor
+bench: deps all $(BUILD)/bench/ipc_bench $(BUILD)/bench/metrics_bench $(BUILD)/bench/floor
 	@bench/run
 	@bench/soak-hub --seconds 30
 	@bench/scale

@@ -252,29 +252,40 @@ static int append_escaped(pn_buf *out, const char *text, int quote) {
   return rc;
 }
 
-/* One sample line: name, suffix, the series' label and an optional `le`, and a value
- * already formatted. */
-static int append_sample(pn_buf *out, const pn_metric *metric, const char *suffix, size_t series,
-                         const char *le, const char *value) {
+/* Labels a group's samples carry before the metric's own (pn_metrics_write_groups); a
+ * label whose value is NULL or "" is left out. */
+typedef struct group_labels {
+  const pn_metric_label *labels;
+  size_t count;
+} group_labels;
+
+static int append_label(pn_buf *out, size_t *written, const char *name, const char *value) {
+  int rc = pn_buf_appendf(out, "%s%s=\"", (*written)++ ? "," : "{", name);
+  if (rc == 0)
+    rc = append_escaped(out, value, 1);
+  return rc == 0 ? pn_buf_append(out, "\"", 1) : rc;
+}
+
+/* One sample line: name, suffix, the group's labels, the series' label and an optional
+ * `le`, and a value already formatted. */
+static int append_sample(pn_buf *out, const pn_metric *metric, const group_labels *group,
+                         const char *suffix, size_t series, const char *le, const char *value) {
   int rc = pn_buf_appendf(out, "%s%s", metric->name, suffix);
-  if (rc == 0 && (metric->label || le)) {
-    rc = pn_buf_append(out, "{", 1);
-    if (rc == 0 && metric->label) {
-      rc = pn_buf_appendf(out, "%s=\"", metric->label);
-      if (rc == 0)
-        rc = append_escaped(out, metric->label_values[series], 1);
-      if (rc == 0)
-        rc = pn_buf_append(out, le ? "\"," : "\"", le ? 2 : 1);
-    }
-    if (rc == 0 && le)
-      rc = pn_buf_appendf(out, "le=\"%s\"", le);
-    if (rc == 0)
-      rc = pn_buf_append(out, "}", 1);
-  }
+  size_t written = 0;
+  for (size_t i = 0; i < group->count && rc == 0; i++)
+    if (group->labels[i].value && *group->labels[i].value)
+      rc = append_label(out, &written, group->labels[i].name, group->labels[i].value);
+  if (rc == 0 && metric->label)
+    rc = append_label(out, &written, metric->label, metric->label_values[series]);
+  if (rc == 0 && le)
+    rc = pn_buf_appendf(out, "%sle=\"%s\"", written++ ? "," : "{", le);
+  if (rc == 0 && written)
+    rc = pn_buf_append(out, "}", 1);
   return rc == 0 ? pn_buf_appendf(out, " %s\n", value) : rc;
 }
 
-static int append_histogram_series(pn_buf *out, const pn_metric *metric, size_t series) {
+static int append_histogram_series(pn_buf *out, const pn_metric *metric, const group_labels *group,
+                                   size_t series) {
   const uint64_t *buckets = metric->bucket_counts + series * (metric->bound_count + 1);
   uint64_t cumulative = 0;
   char le[32], value[32];
@@ -284,43 +295,101 @@ static int append_histogram_series(pn_buf *out, const pn_metric *metric, size_t 
     const char *bound =
         i < metric->bound_count ? format_number(metric->bounds[i], le, sizeof le) : "+Inf";
     snprintf(value, sizeof value, "%llu", (unsigned long long)cumulative);
-    rc = append_sample(out, metric, "_bucket", series, bound, value);
+    rc = append_sample(out, metric, group, "_bucket", series, bound, value);
   }
   if (rc == 0)
-    rc = append_sample(out, metric, "_sum", series, NULL,
+    rc = append_sample(out, metric, group, "_sum", series, NULL,
                        format_number(metric->sums[series], value, sizeof value));
   snprintf(value, sizeof value, "%llu", (unsigned long long)metric->counts[series]);
-  return rc == 0 ? append_sample(out, metric, "_count", series, NULL, value) : rc;
+  return rc == 0 ? append_sample(out, metric, group, "_count", series, NULL, value) : rc;
 }
 
-static int append_metric(pn_buf *out, const pn_metric *metric) {
-  static const char *type_names[] = {"counter", "gauge", "histogram"};
+static size_t shown_series(const pn_metric *metric) {
   size_t shown = 0;
   for (size_t i = 0; i < metric->series; i++)
     shown += metric->type != PN_METRIC_GAUGE || metric->is_set[i];
-  if (shown == 0)
-    return 0; /* a gauge nobody has set yet says nothing, not a made-up 0 */
-  int rc = pn_buf_appendf(out, "# HELP %s ", metric->name);
-  if (rc == 0)
-    rc = append_escaped(out, metric->help, 0);
-  if (rc == 0)
-    rc = pn_buf_appendf(out, "\n# TYPE %s %s\n", metric->name, type_names[metric->type]);
+  return shown;
+}
+
+static int append_series(pn_buf *out, const pn_metric *metric, const group_labels *group) {
   char value[32];
+  int rc = 0;
   for (size_t i = 0; i < metric->series && rc == 0; i++) {
     if (metric->type == PN_METRIC_HISTOGRAM)
-      rc = append_histogram_series(out, metric, i);
+      rc = append_histogram_series(out, metric, group, i);
     else if (metric->type == PN_METRIC_COUNTER || metric->is_set[i])
-      rc = append_sample(out, metric, "", i, NULL,
+      rc = append_sample(out, metric, group, "", i, NULL,
                          format_number(metric->values[i], value, sizeof value));
   }
   return rc;
 }
 
-int pn_metrics_write(const pn_metrics *set, pn_buf *out) {
-  int rc = 0;
-  for (size_t i = 0; i < set->count && rc == 0; i++)
-    rc = append_metric(out, set->metrics[i]);
+/* The family of metric `index` of every group's set: its HELP and TYPE (the first
+ * set's) once, then each group's series. A gauge nobody has set yet says nothing, not a
+ * made-up 0. */
+static int append_family(pn_buf *out, const pn_metrics_group *groups, size_t count, size_t index) {
+  static const char *type_names[] = {"counter", "gauge", "histogram"};
+  const pn_metric *first = groups[0].set->metrics[index];
+  size_t shown = 0;
+  for (size_t g = 0; g < count; g++)
+    shown += shown_series(groups[g].set->metrics[index]);
+  if (shown == 0)
+    return 0;
+  int rc = pn_buf_appendf(out, "# HELP %s ", first->name);
+  if (rc == 0)
+    rc = append_escaped(out, first->help, 0);
+  if (rc == 0)
+    rc = pn_buf_appendf(out, "\n# TYPE %s %s\n", first->name, type_names[first->type]);
+  for (size_t g = 0; g < count && rc == 0; g++) {
+    group_labels labels = {groups[g].labels, groups[g].label_count};
+    rc = append_series(out, groups[g].set->metrics[index], &labels);
+  }
   return rc;
+}
+
+/* Whether every group's set has the same metrics (name, type, label and buckets), in
+ * the same order, and labels of its own that collide with none of theirs. */
+static int groups_match(const pn_metrics_group *groups, size_t count) {
+  const pn_metrics *first = groups[0].set;
+  for (size_t g = 0; g < count; g++) {
+    const pn_metrics *set = groups[g].set;
+    if (set->count != first->count)
+      return 0;
+    for (size_t i = 0; i < set->count; i++) {
+      const pn_metric *a = first->metrics[i], *b = set->metrics[i];
+      if (strcmp(a->name, b->name) != 0 || a->type != b->type || a->series != b->series ||
+          (a->label == NULL) != (b->label == NULL) || (a->label && strcmp(a->label, b->label)) ||
+          a->bound_count != b->bound_count ||
+          (a->bound_count && memcmp(a->bounds, b->bounds, a->bound_count * sizeof *a->bounds)))
+        return 0;
+    }
+    for (size_t l = 0; l < groups[g].label_count; l++) {
+      const pn_metric_label *label = &groups[g].labels[l];
+      if (!valid_name(label->name, 0) || strncmp(label->name, "__", 2) == 0 ||
+          strcmp(label->name, "le") == 0 ||
+          (label->value && strlen(label->value) > PN_METRICS_TEXT_LENGTH_MAX))
+        return 0;
+      for (size_t i = 0; i < set->count; i++)
+        if (set->metrics[i]->label && strcmp(set->metrics[i]->label, label->name) == 0)
+          return 0;
+    }
+  }
+  return 1;
+}
+
+int pn_metrics_write_groups(const pn_metrics_group *groups, size_t count, pn_buf *out) {
+  if (count == 0)
+    return 0;
+  if (!groups_match(groups, count))
+    return PN_EINVAL;
+  int rc = 0;
+  for (size_t i = 0; i < groups[0].set->count && rc == 0; i++)
+    rc = append_family(out, groups, count, i);
+  return rc;
+}
+
+int pn_metrics_write(const pn_metrics *set, pn_buf *out) {
+  return pn_metrics_write_groups(&(pn_metrics_group){.set = set}, 1, out);
 }
 
 /* --- families written by their owner ------------------------------------------------- */
@@ -349,13 +418,8 @@ int pn_metrics_write_sample(pn_buf *out, const char *name, const pn_metric_label
   int rc = pn_buf_append_str(out, name);
   size_t written = 0;
   for (size_t i = 0; i < label_count && rc == 0; i++) {
-    if (!labels[i].value || !*labels[i].value)
-      continue;
-    rc = pn_buf_appendf(out, "%s%s=\"", written++ ? "," : "{", labels[i].name);
-    if (rc == 0)
-      rc = append_escaped(out, labels[i].value, 1);
-    if (rc == 0)
-      rc = pn_buf_append(out, "\"", 1);
+    if (labels[i].value && *labels[i].value)
+      rc = append_label(out, &written, labels[i].name, labels[i].value);
   }
   if (rc == 0 && written)
     rc = pn_buf_append(out, "}", 1);

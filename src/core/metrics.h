@@ -69,8 +69,8 @@ void pn_metric_observe(pn_metric *metric, size_t series, double value);
  * `out`'s ceiling is reached. */
 int pn_metrics_write(const pn_metrics *set, pn_buf *out);
 
-/* Metrics whose series are known only when they are written (the hub's, one series per
- * deployment): the caller writes a family's header, then its samples, each with any
+/* Metrics whose series are known only when they are written (the hub's gauges, one series
+ * per deployment): the caller writes a family's header, then its samples, each with any
  * number of labels. Names and labels follow the rules above (PN_EINVAL otherwise, with
  * nothing appended); label values are escaped. A label whose value is NULL or "" is
  * left out, as Prometheus reads an empty label. */
@@ -78,6 +78,23 @@ typedef struct pn_metric_label {
   const char *name;
   const char *value;
 } pn_metric_label;
+
+/* Sets of the same metrics, one per thing measured apart (the hub's, one set per
+ * deployment or version): every set added the same specs in the same order, and each
+ * carries labels of its own (a NULL or "" value is left out; none may be "le" or a
+ * metric's own label). The hot path stays the set's own (pn_metric_add, ...). */
+typedef struct pn_metrics_group {
+  const pn_metrics *set;
+  const pn_metric_label *labels;
+  size_t label_count;
+} pn_metrics_group;
+
+/* Appends every metric of the groups as one family each: its HELP and TYPE once, then
+ * each group's series, in the groups' order, with the group's labels before the
+ * metric's own. PN_EINVAL, with nothing appended, when the sets differ or a group's
+ * labels break the rules; PN_ETOOBIG as pn_metrics_write. pn_metrics_write is this with
+ * one unlabeled group. */
+int pn_metrics_write_groups(const pn_metrics_group *groups, size_t count, pn_buf *out);
 
 /* Appends `# HELP name help` and `# TYPE name type` (counters and gauges only). */
 int pn_metrics_write_header(pn_buf *out, const char *name, enum pn_metric_type type,

@@ -48,6 +48,9 @@
 
 #define FILE_SIZE_MAX ((size_t)100 * 1024 * 1024)
 #define FILE_LIFETIME_SECONDS (24 * 3600)
+/* Bytes of a file's name that a signed URL carries: model servers keep at most 200 (as
+ * Cog does), and a longer segment would pass the route's bound on segments. */
+#define URL_FILE_NAME_MAX 200
 #define OUTPUTS_OWNER "outputs"
 #define SWEEP_PAGES_MAX 20
 
@@ -309,6 +312,31 @@ static void store_file(pn_hub_request *request, const char *account, const char 
   pn_hub_problem_not_queued(request, rc, "storing files");
 }
 
+/* The file's name as the last segment of a signed URL, or NULL for none (no name, "."
+ * or ".."): '/' made '_' (the route takes no '/' in a segment) and a long name cut to
+ * URL_FILE_NAME_MAX bytes on a UTF-8 boundary, keeping its extension. Not percent-encoded. */
+static char *url_file_name(const char *name) {
+  if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return NULL;
+  size_t length = strlen(name);
+  const char *dot = strrchr(name, '.');
+  size_t extension = dot ? strlen(dot) : 0;
+  if (extension > URL_FILE_NAME_MAX / 2)
+    extension = 0;
+  size_t stem = length - extension;
+  if (length > URL_FILE_NAME_MAX) {
+    stem = URL_FILE_NAME_MAX - extension;
+    while (stem > 0 && ((unsigned char)name[stem] & 0xC0) == 0x80)
+      stem--; /* not inside a UTF-8 sequence */
+  }
+  char *short_name = pn_strfmt("%.*s%s", (int)stem, name, extension ? dot : "");
+  if (short_name)
+    for (char *c = short_name; *c; c++)
+      if (*c == '/')
+        *c = '_';
+  return short_name;
+}
+
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
                              const char *internal_url) {
   const char *owner = text_of(file, "account"), *id = text_of(file, "id");
@@ -326,14 +354,24 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
   pn_base64_encode(mac, sizeof mac, &signature);
   char *encoded_signature = evhttp_uriencode(signature.data, -1, 0);
   char *encoded_owner = evhttp_uriencode(owner, -1, 0);
+  /* The file's name ends the path: a model server names a downloaded input after the
+   * URL's last segment (as Cog does), so the predictor sees `photo.png`, not
+   * `download`, and code that goes by the extension works. The signature does not
+   * cover it; the route ignores it. */
+  char *name = url_file_name(text_of(file, "name"));
+  int named = name != NULL;
+  char *encoded_name = named ? evhttp_uriencode(name, -1, 0) : NULL;
+  pn_free(name);
   pn_buf_free(&signature);
   char *url = NULL;
-  if (encoded_signature && encoded_owner)
-    url = pn_strfmt("%s/%s/files/%s/download?owner=%s&expiry=%ld&signature=%s",
+  if (encoded_signature && encoded_owner && (encoded_name || !named))
+    url = pn_strfmt("%s/%s/files/%s/download%s%s?owner=%s&expiry=%ld&signature=%s",
                     internal_url ? internal_url : hub->public_url, internal_url ? "internal" : "v1",
-                    id, encoded_owner, expiry, encoded_signature);
+                    id, encoded_name ? "/" : "", encoded_name ? encoded_name : "", encoded_owner,
+                    expiry, encoded_signature);
   free(encoded_signature);
   free(encoded_owner);
+  free(encoded_name);
   return url;
 }
 

@@ -797,10 +797,15 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
     return rc;
   }
   live *item = find_live(hub, prediction_id);
+  /* A director may report to a replica that neither made nor took the prediction: the
+   * replica that stores its changes sends its intermediate webhooks and streams it. */
+  if (!item && from == DIRECTOR)
+    item = add_live(hub, row);
   switch (event) {
   case PN_SCHEDULER_BOOTING:
     append_log(row, "starting an instance");
     save_active(hub, row);
+    pn_queue_progress(hub->queue, prediction_id);
     break;
   case PN_SCHEDULER_STARTED: {
     json_object_set_new(row, "dispatched", json_true());
@@ -812,6 +817,7 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
       json_object_set(json_object_get(row, "metrics"), "cold_boot_time", boot);
     }
     save_active(hub, row);
+    pn_queue_progress(hub->queue, prediction_id);
     break;
   }
   case PN_SCHEDULER_UPDATE: {
@@ -826,6 +832,7 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
     if (is_terminal(status))
       json_object_set_new(row, "status", json_string("processing"));
     save_active(hub, row);
+    pn_queue_progress(hub->queue, prediction_id);
     if (item) {
       stream_changes(item, row);
       unsigned hook_event = !kind                         ? 0
@@ -1185,9 +1192,25 @@ static void on_lost(void *arg, const char *id) {
   }
 }
 
+/* Another replica stored a change of `id`: readers of its stream here get it. Webhooks
+ * stay with the replica that stored the change (its own live entry sends them). */
+static void on_progress(void *arg, const char *id) {
+  pn_hub *hub = arg;
+  live *item = find_live(hub, id);
+  json_t *row = NULL;
+  if (item && !item->finished && item->stream &&
+      pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row) == 0 &&
+      !is_terminal(text_of(row, "status")))
+    stream_changes(item, row);
+  json_decref(row);
+}
+
 pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub) {
-  pn_queue_consumer consumer = {
-      .take = on_take, .settled = on_settled, .lost = on_lost, .arg = hub};
+  pn_queue_consumer consumer = {.take = on_take,
+                                .settled = on_settled,
+                                .lost = on_lost,
+                                .progress = on_progress,
+                                .arg = hub};
   return consumer;
 }
 

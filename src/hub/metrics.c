@@ -7,7 +7,7 @@
  * PN_HUB_METRICS_REFRESH_NS share one text, so a flood of scrapes costs Redis and the
  * store nothing more. On a prediction's path, only its end is counted: the predictions
  * this hub concluded, by status, with their durations and queue waits, under the model
- * server's names (core/prediction_metrics.h). */
+ * server's names (core/prediction_metrics.h), per target (metrics_targets.c). */
 #include "hub/metrics.h"
 
 #include "core/alloc.h"
@@ -18,8 +18,8 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "core/prediction_metrics.h"
 #include "hub/hub.h"
+#include "hub/metrics_targets.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -55,8 +55,7 @@ struct pn_hub_metrics {
   char *text;  /* the last text and when it was made (monotonic) */
   size_t length;
   uint64_t made_ns;
-  pn_metrics *counted; /* the predictions this hub concluded (pn_hub_metrics_concluded) */
-  pn_prediction_metrics predictions;
+  pn_hub_counted *counted; /* the predictions this hub concluded (pn_hub_metrics_concluded) */
 };
 
 int pn_hub_desired_instances(int min_instances, int max_instances, int slots, long waiting,
@@ -337,28 +336,17 @@ int pn_hub_metrics_write(pn_hub *hub, pn_buf *out) {
     rc = write_rows(&list, queue_up, out);
   if (rc == 0)
     rc = write_retained_streams(hub, out);
-  if (rc == 0 && hub->metrics && hub->metrics->counted)
-    rc = pn_metrics_write(hub->metrics->counted, out);
+  if (rc == 0 && hub->metrics && hub->metrics->counted) {
+    pn_hub_counted_prune(hub->metrics->counted, hub->store);
+    rc = pn_hub_counted_write(hub->metrics->counted, out);
+  }
   free_rows(&list);
   return rc;
 }
 
-static double seconds_between(json_int_t start_ns, json_int_t end_ns) {
-  return start_ns > 0 && end_ns >= start_ns ? (double)(end_ns - start_ns) / 1e9 : -1;
-}
-
 void pn_hub_metrics_concluded(pn_hub *hub, const json_t *row) {
-  if (!hub->metrics || !hub->metrics->counted)
-    return;
-  json_int_t created = json_integer_value(json_object_get(row, "created_ns"));
-  json_int_t started = json_integer_value(json_object_get(row, "started_ns"));
-  json_int_t now = (json_int_t)pn_clock_realtime_ns();
-  const pn_prediction_metrics *predictions = &hub->metrics->predictions;
-  if (started)
-    pn_prediction_metrics_started(predictions, seconds_between(created, started));
-  pn_prediction_metrics_finished(
-      predictions, pn_prediction_metrics_series(json_string_value(json_object_get(row, "status"))),
-      seconds_between(created, now));
+  if (hub->metrics && hub->metrics->counted)
+    pn_hub_counted_add(hub->metrics->counted, row);
 }
 
 /* --- the listener -------------------------------------------------------------------- */
@@ -482,11 +470,7 @@ int pn_hub_metrics_open(pn_hub *hub) {
     return -1;
   }
   hub->metrics = metrics;
-  if (pn_metrics_new(&metrics->counted) < 0 ||
-      pn_prediction_metrics_add(metrics->counted,
-                                PN_PREDICTION_METRICS_STATUS | PN_PREDICTION_METRICS_DURATION |
-                                    PN_PREDICTION_METRICS_QUEUE_WAIT,
-                                &metrics->predictions) < 0) {
+  if (pn_hub_counted_new(&metrics->counted) < 0) {
     fprintf(stderr, "error: out of memory for the hub's metrics\n");
     pn_free(host);
     return -1;
@@ -530,7 +514,7 @@ void pn_hub_metrics_close(pn_hub *hub) {
   pn_listen_free(metrics->listen);
   pn_free(metrics->token);
   pn_free(metrics->text);
-  pn_metrics_free(metrics->counted);
+  pn_hub_counted_free(metrics->counted);
   pn_free(metrics);
   hub->metrics = NULL;
 }

@@ -33,13 +33,15 @@ int pn_hub_metrics_open(struct pn_hub *hub);
 void pn_hub_metrics_close(struct pn_hub *hub);
 
 /* Appends the metrics' text: reads the store's deployments and the queue (Redis: one
- * round trip) or the scheduler (embedded), then the predictions this hub concluded. */
+ * round trip) or the scheduler (embedded), then the predictions this hub concluded, after
+ * forgetting the targets whose version or deployment was deleted (metrics_targets.h). */
 int pn_hub_metrics_write(struct pn_hub *hub, pn_buf *out);
 
 /* Counts a prediction (or training) that this hub stored in a terminal state, from its
  * stored row (status, created_ns, started_ns): pinion_predictions_total{status}, the
- * duration from its creation, and its wait from creation to start when it started.
- * Nothing when the hub serves no metrics. */
+ * duration from its creation, and its wait from creation to start when it started, under
+ * its target's labels (deployment, model, version, mode; metrics_targets.h). Nothing when
+ * the hub serves no metrics. */
 void pn_hub_metrics_concluded(struct pn_hub *hub, const json_t *row);
 
 #endif

@@ -113,6 +113,8 @@ static const route routes[] = {
     {M_GET, "/v1/files/{}", pn_hub_file_get, ANYONE},
     {M_DELETE, "/v1/files/{}", pn_hub_file_delete, ACCOUNT},
     {M_GET, "/v1/files/{}/download", pn_hub_file_download, ANYONE},
+    /* The same, the file's name after it (what signed URLs carry, for model servers). */
+    {M_GET, "/v1/files/{}/download/{}", pn_hub_file_download, ANYONE},
     {M_GET, "/v1/outputs/{}/{}", pn_hub_output_download, ANYONE},
     {M_GET, "/v1/deployments", pn_hub_deployments_list, ACCOUNT},
     {M_POST, "/v1/deployments", pn_hub_deployments_create, ACCOUNT},
@@ -125,6 +127,7 @@ static const route routes[] = {
     {M_POST, "/internal/director/predictions/{}", pn_hub_director_event, DIRECTOR},
     {M_PUT, "/internal/director/uploads/{}", pn_hub_director_upload_put, DIRECTOR},
     {M_GET, "/internal/files/{}/download", pn_hub_file_download, SIGNED},
+    {M_GET, "/internal/files/{}/download/{}", pn_hub_file_download, SIGNED},
 };
 
 typedef struct pn_hub_limit {

@@ -54,6 +54,7 @@ typedef struct delivery {
   json_t *row; /* the webhook_deliveries row */
   struct event *timer;
   pn_http_transfer *transfer;
+  int unsaved; /* ended (done or given up), but the store did not take it yet */
   struct delivery *next;
 } delivery;
 
@@ -265,13 +266,32 @@ static void remove_delivery(delivery *gone) {
   pn_free(gone);
 }
 
-static void save_delivery(pn_hub *hub, json_t *row) {
+static int save_delivery(pn_hub *hub, json_t *row) {
   pn_store_keys keys = {.id = json_string_value(json_object_get(row, "id")),
                         .account = json_string_value(json_object_get(row, "account")),
                         .status = json_string_value(json_object_get(row, "status")),
                         .created_at = json_string_value(json_object_get(row, "created_at"))};
-  if (pn_store_update(hub->store, PN_STORE_DELIVERIES, &keys, row) == PN_ENOENT)
-    pn_store_insert(hub->store, PN_STORE_DELIVERIES, &keys, row);
+  int rc = pn_store_update(hub->store, PN_STORE_DELIVERIES, &keys, row);
+  if (rc == PN_ENOENT)
+    rc = pn_store_insert(hub->store, PN_STORE_DELIVERIES, &keys, row);
+  return rc;
+}
+
+/* A delivery that ended: stored as such, its claim given back and forgotten. While the
+ * store refuses (the database is away), it stays here, its claim renewed, and saving is
+ * tried again every second: a row left `pending` would be resumed and sent twice. */
+static void end_delivery(delivery *item) {
+  if (save_delivery(item->hub, item->row) < 0) {
+    if (!item->unsaved)
+      pn_warn("hub: could not store that the completed webhook of %s ended; trying again",
+              json_string_value(json_object_get(item->row, "prediction")));
+    item->unsaved = 1;
+    struct timeval again = {1, 0};
+    evtimer_add(item->timer, &again);
+    return;
+  }
+  pn_queue_drop_claim(item->hub->queue, json_string_value(json_object_get(item->row, "id")));
+  remove_delivery(item);
 }
 
 static void attempt(delivery *item);
@@ -288,9 +308,7 @@ static void on_delivered(const pn_http_response *response, void *arg) {
     if (!ok)
       pn_warn("hub: gave up the completed webhook of %s after %d attempts",
               json_string_value(json_object_get(row, "prediction")), (int)attempts);
-    save_delivery(item->hub, row);
-    pn_queue_drop_claim(item->hub->queue, json_string_value(json_object_get(row, "id")));
-    remove_delivery(item);
+    end_delivery(item);
     return;
   }
   save_delivery(item->hub, row);
@@ -299,7 +317,13 @@ static void on_delivered(const pn_http_response *response, void *arg) {
   evtimer_add(item->timer, &delay);
 }
 
-static void on_retry(evutil_socket_t fd, short what, void *arg) { attempt(arg); }
+static void on_retry(evutil_socket_t fd, short what, void *arg) {
+  delivery *item = arg;
+  if (item->unsaved)
+    end_delivery(item);
+  else
+    attempt(item);
+}
 
 static void attempt(delivery *item) {
   json_t *row = item->row;

@@ -12,6 +12,7 @@ typedef struct pn_queue_engine {
   void (*free)(pn_queue *queue);
   int (*push)(pn_queue *queue, const char *key, const char *id, int capacity, const json_t *body);
   int (*done)(pn_queue *queue, const char *id);
+  void (*progress)(pn_queue *queue, const char *id); /* NULL: no one else to tell */
   int (*holds)(const pn_queue *queue, const char *id);
   void (*stop_taking)(pn_queue *queue);
   int (*release)(pn_queue *queue, const char *id);

@@ -198,6 +198,11 @@ int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity
 
 int pn_queue_done(pn_queue *queue, const char *id) { return queue->engine->done(queue, id); }
 
+void pn_queue_progress(pn_queue *queue, const char *id) {
+  if (queue->engine->progress && id && *id)
+    queue->engine->progress(queue, id);
+}
+
 int pn_queue_find_absent(pn_queue *queue, const char *key, const char *const *ids, size_t count,
                          int *absent) {
   if (!key || !*key)

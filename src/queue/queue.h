@@ -50,6 +50,10 @@ typedef struct pn_queue_consumer {
   /* This consumer's lease on `id` ran out and another consumer took the message over:
    * stop running it; its outcome here must not be stored. */
   void (*lost)(void *arg, const char *id);
+  /* Another process stored a change of prediction `id` still in flight (its start, logs,
+   * an output): readers of its event stream here get it from the store. NULL: not
+   * subscribed (a director). */
+  void (*progress)(void *arg, const char *id);
   void *arg;
 } pn_queue_consumer;
 
@@ -78,6 +82,10 @@ int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity
 /* Prediction `id`'s terminal state is stored: a message held here is acknowledged (and
  * deleted) and the other processes are told (their `settled`). */
 int pn_queue_done(pn_queue *queue, const char *id);
+/* This process stored a change of prediction `id` still in flight: the other processes
+ * are told (their `progress`), so that a client streaming it from another hub replica
+ * sees it as it happens. Fire-and-forget; a no-op for the embedded engine. */
+void pn_queue_progress(pn_queue *queue, const char *id);
 /* Whether this consumer holds prediction `id` (the embedded engine: always). */
 int pn_queue_holds(const pn_queue *queue, const char *id);
 /* Takes nothing more from now on (a director draining): what is held is still renewed

@@ -49,6 +49,7 @@
 /* + the database number: pub/sub channels are server-wide, and a consumer of another
  * database must not wake for (or discover) streams that are not in its own. */
 #define PUSHED_CHANNEL_PREFIX "pinion:pushed:"
+#define PROGRESS_CHANNEL_PREFIX "pinion:progress:"
 /* Reads are event-driven; this poll only catches a push whose notice was lost. */
 #define SAFETY_POLL_MS 1000
 #define DISCOVER_MS 1000
@@ -110,6 +111,7 @@ typedef struct redis_queue {
   char name[160];         /* this consumer: host:pid:random */
   redisContext *commands; /* NULL while disconnected */
   char pushed_channel[32]; /* PUSHED_CHANNEL_PREFIX + the database number */
+  char progress_channel[32]; /* PROGRESS_CHANNEL_PREFIX + the database number */
   redisContext *listener;  /* subscribed to DONE_CHANNEL and pushed_channel; NULL while
                               disconnected */
   struct event *listen_event;
@@ -538,6 +540,14 @@ static void on_pushed_message(redis_queue *q, const char *payload) {
     wake(q, s);
 }
 
+/* A message "<consumer> <prediction id>" from another process that stored a change of a
+ * prediction still in flight (logs, an output, its start). */
+static void on_progress_message(redis_queue *q, const char *payload) {
+  const char *id = from_another(q, payload);
+  if (id && q->head.consumer.progress)
+    q->head.consumer.progress(q->head.consumer.arg, id);
+}
+
 /* Reads the subscription when its socket is readable (EV_READ), and what hiredis holds
  * read already but not yet parsed (also after subscribing: EV_TIMEOUT). */
 static void on_listener_readable(evutil_socket_t fd, short what, void *arg) {
@@ -560,13 +570,16 @@ static void on_listener_readable(evutil_socket_t fd, short what, void *arg) {
         on_done_message(q, message->element[2]->str);
       else if (strcmp(message->element[1]->str, q->pushed_channel) == 0)
         on_pushed_message(q, message->element[2]->str);
+      else if (strcmp(message->element[1]->str, q->progress_channel) == 0)
+        on_progress_message(q, message->element[2]->str);
     }
     q->api->free_reply(reply);
     reply = NULL;
   }
 }
 
-/* Subscribes a new connection to DONE_CHANNEL, and to pushed_channel when this consumer
+/* Subscribes a new connection to DONE_CHANNEL, to progress_channel for a hub (for its
+ * SSE readers), and to pushed_channel when this consumer
  * takes messages, and waits until Redis confirms it (one round trip, on the loop as
  * every command), then reads every stream: a push made before the subscription took
  * effect was not heard, but its XADD came before this read. */
@@ -576,8 +589,12 @@ static void listen_for_notices(redis_queue *q) {
   pn_free(error); /* the command connection says it in the log */
   if (!q->listener)
     return;
-  const char *subscribe[] = {"SUBSCRIBE", DONE_CHANNEL, q->pushed_channel};
-  int channels = q->taking ? 2 : 1;
+  const char *subscribe[4] = {"SUBSCRIBE", DONE_CHANNEL};
+  int channels = 1;
+  if (!q->only_stream) /* a hub (a director takes one stream, and streams to no one) */
+    subscribe[1 + channels++] = q->progress_channel;
+  if (q->taking)
+    subscribe[1 + channels++] = q->pushed_channel;
   if (q->api->append_command_argv(q->listener, 1 + channels, subscribe, NULL) != REDIS_OK) {
     drop_listener(q);
     return;
@@ -688,6 +705,15 @@ static int redis_done(pn_queue *queue, const char *id) {
     command_ok(q, 3, publish);
   pn_free(payload);
   return rc;
+}
+
+static void redis_progress(pn_queue *queue, const char *id) {
+  redis_queue *q = (redis_queue *)queue;
+  char *payload = pn_strfmt("%s %s", q->name, id);
+  const char *publish[] = {"PUBLISH", q->progress_channel, payload};
+  if (payload)
+    command_ok(q, 3, publish);
+  pn_free(payload);
 }
 
 static int redis_holds(const pn_queue *queue, const char *id) {
@@ -1155,6 +1181,7 @@ static const pn_queue_engine redis_engine = {
     .free = redis_free,
     .push = redis_push,
     .done = redis_done,
+    .progress = redis_progress,
     .holds = redis_holds,
     .stop_taking = redis_stop_taking,
     .release = redis_release,
@@ -1201,6 +1228,8 @@ int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url,
   q->taking = !options->push_only;
   q->fixed_capacity = options->capacity > 0;
   snprintf(q->pushed_channel, sizeof q->pushed_channel, PUSHED_CHANNEL_PREFIX "%d", url->db);
+  snprintf(q->progress_channel, sizeof q->progress_channel, PROGRESS_CHANNEL_PREFIX "%d",
+           url->db);
   if (options->stream) {
     char *key = pn_strfmt(STREAM_PREFIX "%s", options->stream);
     stream *s = key ? find_stream(q, key, 1) : NULL;

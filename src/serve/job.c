@@ -34,6 +34,9 @@ struct pn_job {
   int submitted; /* the runner has it */
   int done;
   int cancel_requested;
+  int holding;            /* waiting for the worker that replaces a crashed one */
+  int held;               /* it did, at least once */
+  pn_model_waiter waiter; /* its place in the model's waiters while holding */
   struct event *kick;
   pn_inputs_fetch *fetch;
   json_t *output;  /* encoded: array of items so far, or the final value */
@@ -55,12 +58,20 @@ static void release_slot(pn_job *job) {
   }
 }
 
+static void stop_holding(pn_job *job) {
+  if (job->holding) {
+    job->holding = 0;
+    pn_model_forget_waiter(job->model, &job->waiter);
+  }
+}
+
 /* The job's one exit: sets the terminal state (unless the runner already did) and
  * sends DONE. */
 static void complete(pn_job *job, enum pn_prediction_status status, const char *error) {
   if (job->done)
     return;
   job->done = 1;
+  stop_holding(job);
   release_slot(job);
   pn_inputs_cancel(job->fetch);
   job->fetch = NULL;
@@ -217,25 +228,53 @@ static void on_prediction_event(pn_prediction *prediction, enum pn_prediction_ev
   }
 }
 
+/* Why a prediction that was never handed to the runner could not be. pn_malloc'd. */
+static char *start_error(const pn_job *job, int rc) {
+  pn_runner *runner = pn_model_runner(job->model);
+  const char *crash = rc == PN_ESTATE ? pn_runner_crash(runner) : NULL;
+  if (rc == PN_ETOOBIG)
+    return pn_strfmt("input too large (limit %u MiB): the prediction's message to the worker is "
+                     "larger than that; pass large data as a file input (a URL or data: URI) "
+                     "instead",
+                     PN_IPC_FRAME_MAX >> 20);
+  if (crash)
+    return pn_strfmt("Worker crashed: %s; this prediction was getting its inputs and never "
+                     "reached it",
+                     crash);
+  if (rc == PN_ESTATE && job->held && pn_runner_state(runner) == PN_RUNNER_SETUP_FAILED)
+    return pn_strfmt("Worker crashed, and the setup of the worker that replaced it failed: %s; "
+                     "this prediction was waiting for that worker and never reached one",
+                     pn_runner_setup_error(runner) ? pn_runner_setup_error(runner)
+                                                   : "no reason given");
+  return pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
+}
+
+static void submit(pn_job *job);
+
+static void on_worker_back(void *arg) {
+  pn_job *job = arg;
+  job->holding = 0;
+  if (job->cancel_requested)
+    complete(job, PN_PREDICTION_CANCELED, NULL);
+  else
+    submit(job);
+}
+
 static void submit(pn_job *job) {
   pn_runner *runner = pn_model_runner(job->model);
+  if (pn_runner_state(runner) == PN_RUNNER_STARTING && pn_runner_crash(runner)) {
+    /* The worker crashed while this prediction got its inputs. It never reached that
+     * worker, so the one replacing it runs it, as it would have had the inputs come a
+     * moment later; its reservation keeps its slot meanwhile (docs/batching.md). */
+    job->holding = job->held = 1;
+    job->waiter = (pn_model_waiter){.ready = on_worker_back, .arg = job};
+    pn_model_await_worker(job->model, &job->waiter);
+    return;
+  }
   release_slot(job);
   int rc = pn_runner_submit(runner, job->prediction, on_prediction_event, job);
   if (rc < 0) {
-    const char *crash = rc == PN_ESTATE ? pn_runner_crash(runner) : NULL;
-    char *error = rc == PN_ETOOBIG
-                      ? pn_strfmt("input too large (limit %u MiB): the prediction's message to "
-                                  "the worker is larger than that; pass large data as a file "
-                                  "input (a URL or data: URI) instead",
-                                  PN_IPC_FRAME_MAX >> 20)
-                  : crash ? pn_strfmt("Worker crashed: %s; this prediction was getting its "
-                                      "inputs and never reached it%s",
-                                      crash,
-                                      pn_runner_state(runner) == PN_RUNNER_STARTING
-                                          ? ". A new worker is starting: send the prediction "
-                                            "again"
-                                          : "")
-                          : pn_strfmt("the prediction could not start: %s", pn_strerror(rc));
+    char *error = start_error(job, rc);
     complete(job, PN_PREDICTION_FAILED, error ? error : "the prediction could not start");
     pn_free(error);
     return;
@@ -346,6 +385,7 @@ pn_job *pn_job_ref(pn_job *job) {
 void pn_job_unref(pn_job *job) {
   if (!job || --job->refs > 0)
     return;
+  stop_holding(job);
   release_slot(job);
   pn_inputs_cancel(job->fetch);
   pn_outputs_cancel(job->encoding);
@@ -371,7 +411,7 @@ void pn_job_cancel(pn_job *job) {
   job->cancel_requested = 1;
   if (job->submitted) {
     pn_runner_cancel(pn_model_runner(job->model), job->prediction->id);
-  } else if (job->fetch) {
+  } else if (job->fetch || job->holding) {
     complete(job, PN_PREDICTION_CANCELED, NULL);
   }
   /* Otherwise the pending kick sees the flag. */

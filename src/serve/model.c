@@ -32,6 +32,8 @@ struct pn_model {
   int training;
   int reserved;
   pn_serve_metrics *metrics; /* what /metrics shows */
+  pn_model_waiter *waiters;  /* jobs held while a crashed worker is replaced, oldest first */
+  struct event *wake;        /* hands them on, on the loop's next turn */
 };
 
 /* cog.yaml's `environment:` is the image's ENV under Cog, so the server's own settings
@@ -105,8 +107,22 @@ static void build_schema(pn_model *model) {
 static void on_state(pn_runner *runner, void *arg) {
   pn_model *model = arg;
   build_schema(model);
+  if (model->waiters && pn_runner_state(runner) != PN_RUNNER_STARTING)
+    event_active(model->wake, EV_TIMEOUT, 0);
   if (model->callbacks.on_state)
     model->callbacks.on_state(model, model->arg);
+}
+
+/* One waiter at a time, taken from the live list: a job that a waiter's callback ends
+ * has left the list by then (pn_model_forget_waiter), so nothing freed is reached. */
+static void on_wake(evutil_socket_t fd, short what, void *arg) {
+  pn_model *model = arg;
+  while (model->waiters && pn_runner_state(model->runner) != PN_RUNNER_STARTING) {
+    pn_model_waiter *waiter = model->waiters;
+    model->waiters = waiter->next;
+    waiter->next = NULL;
+    waiter->ready(waiter->arg);
+  }
 }
 
 static void on_setup_output(pn_runner *runner, int stream, const char *bytes, size_t length,
@@ -137,7 +153,8 @@ int pn_model_open(struct event_base *base, const pn_model_options *options,
     model->callbacks = *callbacks;
   model->arg = arg;
   model->training = options->mode && strcmp(options->mode, "train") == 0;
-  if (pn_serve_metrics_new(&model->metrics) < 0) {
+  model->wake = event_new(base, -1, 0, on_wake, model);
+  if (!model->wake || pn_serve_metrics_new(&model->metrics) < 0) {
     pn_model_free(model);
     return PN_ENOMEM;
   }
@@ -232,6 +249,8 @@ void pn_model_free(pn_model *model) {
   if (!model)
     return;
   pn_runner_free(model->runner); /* its predictions hand their folders to the pool */
+  if (model->wake)
+    event_free(model->wake);
   pn_pool_free(model->pool);
   pn_schema_validator_free(model->validator);
   pn_schema_validator_free(model->other_validator);
@@ -271,6 +290,26 @@ int pn_model_reserve(pn_model *model) {
 void pn_model_release(pn_model *model) {
   if (model->reserved > 0)
     model->reserved--;
+}
+
+void pn_model_await_worker(pn_model *model, pn_model_waiter *waiter) {
+  pn_model_waiter **at = &model->waiters;
+  while (*at)
+    at = &(*at)->next;
+  waiter->next = NULL;
+  *at = waiter;
+  if (pn_runner_state(model->runner) != PN_RUNNER_STARTING)
+    event_active(model->wake, EV_TIMEOUT, 0);
+}
+
+void pn_model_forget_waiter(pn_model *model, pn_model_waiter *waiter) {
+  for (pn_model_waiter **at = &model->waiters; *at; at = &(*at)->next) {
+    if (*at == waiter) {
+      *at = waiter->next;
+      waiter->next = NULL;
+      return;
+    }
+  }
 }
 
 void pn_model_reload(pn_model *model) {

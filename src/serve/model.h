@@ -69,6 +69,19 @@ void pn_model_reload(pn_model *model);
  * not ready, PN_EBUSY when full. */
 int pn_model_reserve(pn_model *model);
 void pn_model_release(pn_model *model);
+/* A job held while the runner replaces a worker that crashed (serve/job.c): the caller
+ * owns it and keeps it alive until `ready` is called or it forgets it. */
+typedef struct pn_model_waiter {
+  struct pn_model_waiter *next;
+  void (*ready)(void *arg);
+  void *arg;
+} pn_model_waiter;
+/* Calls waiter->ready(arg) on a later turn of the loop, once the runner has left
+ * STARTING: READY with the new worker, or given up (SETUP_FAILED, DEFUNCT). Waiters
+ * are called in the order they came. */
+void pn_model_await_worker(pn_model *model, pn_model_waiter *waiter);
+/* Takes a waiter off the list before it is called; nothing when it is not on it. */
+void pn_model_forget_waiter(pn_model *model, pn_model_waiter *waiter);
 /* Slots neither running nor reserved. */
 int pn_model_free_slots(const pn_model *model);
 /* The mode's words: "Input"/"TrainingInput" etc. are chosen from it. */

@@ -101,38 +101,59 @@ WAIT_BOUNDS = ("0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0
                "0.5", "1", "2.5", "5", "10", "30", "60", "+Inf")
 
 
-def concluded(succeeded, failed, canceled, started):
-    """The samples of the predictions a hub concluded, under the model server's names,
-    when every duration is under 60 s (and over 0.5 s when `started`, as the fixture
-    model's slow predictions are), with zero sums where nothing was observed."""
+def target_labels(version, deployment=None, model="alice/slow"):
+    """The labels the predictions a hub concluded carry before their own, in the text's
+    order: those of the target they ran under."""
+    labels = ['deployment="%s"' % deployment] if deployment else []
+    return labels + ['model="%s"' % model, 'version="%s"' % version]
+
+
+def labeled(name, labels, *own):
+    return "%s{%s}" % (name, ",".join(list(labels) + list(own))) if labels or own else name
+
+
+def concluded(succeeded, failed, canceled, started, labels=()):
+    """The samples of the predictions a hub concluded under one target's `labels` (none:
+    the series without target labels), under the model server's names, when every
+    duration is under 60 s (and over 0.5 s when `started`, as the fixture model's slow
+    predictions are), with zero sums where nothing was observed."""
     ended = succeeded + failed + canceled
-    samples = {'pinion_predictions_total{status="succeeded"}': succeeded,
-               'pinion_predictions_total{status="failed"}': failed,
-               'pinion_predictions_total{status="canceled"}': canceled,
-               "pinion_prediction_duration_seconds_count": ended,
-               "pinion_prediction_queue_wait_seconds_count": started}
+    total = "pinion_predictions_total"
+    duration, wait = "pinion_prediction_duration_seconds", "pinion_prediction_queue_wait_seconds"
+    samples = {labeled(total, labels, 'status="succeeded"'): succeeded,
+               labeled(total, labels, 'status="failed"'): failed,
+               labeled(total, labels, 'status="canceled"'): canceled,
+               labeled(duration + "_count", labels): ended,
+               labeled(wait + "_count", labels): started}
     if not ended:
-        samples.update({'pinion_prediction_duration_seconds_bucket{le="%s"}' % b: 0
+        samples.update({labeled(duration + "_bucket", labels, 'le="%s"' % b): 0
                         for b in DURATION_BOUNDS})
-        samples["pinion_prediction_duration_seconds_sum"] = 0
+        samples[labeled(duration + "_sum", labels)] = 0
     if not started:
-        samples.update({'pinion_prediction_queue_wait_seconds_bucket{le="%s"}' % b: 0
-                        for b in WAIT_BOUNDS})
-        samples["pinion_prediction_queue_wait_seconds_sum"] = 0
+        samples.update({labeled(wait + "_bucket", labels, 'le="%s"' % b): 0 for b in WAIT_BOUNDS})
+        samples[labeled(wait + "_sum", labels)] = 0
     return samples
 
 
-def check_concluded(samples, succeeded, failed, canceled, started):
-    """Each count as concluded() says; the histograms' buckets cumulative and complete."""
-    expected = concluded(succeeded, failed, canceled, started)
+def check_concluded(samples, succeeded, failed, canceled, started, labels=()):
+    """Each count of one target as concluded() says; the histograms' buckets cumulative
+    and complete."""
+    expected = concluded(succeeded, failed, canceled, started, labels)
     assert {k: samples.get(k) for k in expected} == expected
     ended = succeeded + failed + canceled
-    assert samples['pinion_prediction_duration_seconds_bucket{le="+Inf"}'] == ended
-    assert samples['pinion_prediction_duration_seconds_bucket{le="60"}'] == ended
-    assert samples['pinion_prediction_queue_wait_seconds_bucket{le="+Inf"}'] == started
-    assert samples['pinion_prediction_queue_wait_seconds_bucket{le="60"}'] == started
-    assert samples["pinion_prediction_duration_seconds_sum"] >= \
-        samples["pinion_prediction_queue_wait_seconds_sum"]
+    duration, wait = "pinion_prediction_duration_seconds", "pinion_prediction_queue_wait_seconds"
+    assert samples[labeled(duration + "_bucket", labels, 'le="+Inf"')] == ended
+    assert samples[labeled(duration + "_bucket", labels, 'le="60"')] == ended
+    assert samples[labeled(wait + "_bucket", labels, 'le="+Inf"')] == started
+    assert samples[labeled(wait + "_bucket", labels, 'le="60"')] == started
+    assert samples[labeled(duration + "_sum", labels)] >= samples[labeled(wait + "_sum", labels)]
+
+
+def concluded_targets(samples):
+    """The label sets of the targets that have series of their own."""
+    return sorted({key[len("pinion_predictions_total{"):key.index(",status=")]
+                   for key in samples if key.startswith("pinion_predictions_total{") and
+                   not key.startswith("pinion_predictions_total{status=")})
 
 
 def cancel_all(hub, ids):
@@ -225,8 +246,24 @@ def test_the_embedded_hub_counts_its_scheduler(tmp_path):
         cancel_all(hub, [i for i in ids if i not in running] + running)
         # Idle instances stay up for --idle-timeout; the rule wants none of them.
         samples = wait_for_target(hub, (0, 0, 2, 0, 2, 0), 30, "alice/busy", version)
-        # Six canceled, three of which had started: one count each, none twice.
-        check_concluded(samples, 0, 0, 6, 3)
+        # Six canceled, three of which had started: one count each, none twice, each
+        # under the target it ran on (the deployment's five, two of them started on its
+        # two instances; the version's one), none without target labels.
+        busy, direct = target_labels(version, "alice/busy"), target_labels(version)
+        assert concluded_targets(samples) == sorted([",".join(busy), ",".join(direct)])
+        check_concluded(samples, 0, 0, 5, 2, busy)
+        check_concluded(samples, 0, 0, 1, 1, direct)
+        check_concluded(samples, 0, 0, 0, 0)
+        # A deleted deployment's series leave the text, then its version's; what they
+        # counted is forgotten, not moved to the series without target labels.
+        assert hub.request("DELETE", "/v1/deployments/alice/busy").status_code == 204
+        wait_for(lambda: concluded_targets(scrape(hub)) == [",".join(direct)], 10,
+                 "the deleted deployment's series to leave")
+        response = hub.request("DELETE", "/v1/models/alice/slow/versions/" + version)
+        assert response.status_code == 204, response.text
+        wait_for(lambda: concluded_targets(scrape(hub)) == [], 10,
+                 "the deleted version's series to leave")
+        check_concluded(scrape(hub), 0, 0, 0, 0)
     finally:
         cancel_all(hub, ids)
         hub.stop()
@@ -274,9 +311,13 @@ def test_a_hub_on_redis_counts_streams_pending_entries_and_directors(tmp_path, r
         # Concluded by this hub from the director's reports: four, each counted once, the
         # last of them having waited for the three before it (4 s each) on one slot.
         samples = scrape(hub)
-        check_concluded(samples, 4, 0, 0, 4)
-        assert samples['pinion_prediction_queue_wait_seconds_bucket{le="5"}'] <= 2
-        assert samples["pinion_prediction_duration_seconds_sum"] > 4 * 4
+        busy = target_labels(version, "alice/busy")
+        assert concluded_targets(samples) == [",".join(busy)]
+        check_concluded(samples, 4, 0, 0, 4, busy)
+        check_concluded(samples, 0, 0, 0, 0)
+        assert samples[labeled("pinion_prediction_queue_wait_seconds_bucket", busy,
+                               'le="5"')] <= 2
+        assert samples[labeled("pinion_prediction_duration_seconds_sum", busy)] > 4 * 4
         director.stop()
         director = None
         # Redis gone: the hub says so and leaves the counts out rather than guess (the

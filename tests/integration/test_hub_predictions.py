@@ -276,10 +276,15 @@ def test_own_file_urls_in_inputs_are_rewritten_for_instances(hub, hello):
                                       (prediction["id"],)).fetchone()[0])
     database.close()
     sent = row["request"]["input"]["text"]
-    # Instances fetch it from the internal listener, the only origin they are given.
-    assert sent.startswith(hub.internal_url + "/internal/files/%s/download?" % file["id"])
+    # Instances fetch it from the internal listener, the only origin they are given; the
+    # file's name ends the path, since model servers name the download after it.
+    assert sent.startswith(hub.internal_url + "/internal/files/%s/download/in.txt?" % file["id"])
     download = requests.get(sent, timeout=10)
     assert download.status_code == 200 and download.content == b"input bytes"
+    # The name is outside the signature: without it (URLs made before it was added) the
+    # same signature still downloads.
+    unnamed = requests.get(sent.replace("/download/in.txt?", "/download?"), timeout=10)
+    assert unnamed.status_code == 200 and unnamed.content == b"input bytes"
     problem(requests.get(re.sub(r"signature=[^&]+", "signature=AAAA", sent), timeout=10), 403)
     problem(requests.get(re.sub(r"expiry=\d+", "expiry=1", sent), timeout=10), 403)
 
@@ -358,6 +363,29 @@ def test_hello_runs_with_prefer_wait(hub, hello):
     assert model["default_example"]["status"] == "succeeded"
     assert hub.get("/v1/models/alice/hello/examples").json()["results"][0]["id"] == \
         model["default_example"]["id"]
+
+
+def test_an_uploaded_input_reaches_the_model_under_its_name(hub):
+    """Replicate's Python client uploads an open file to /v1/files (multipart `content`,
+    the file's basename as filename) and sends the file's `urls.get` as the input; the
+    predictor must get a file with that name's extension, as it does on Replicate."""
+    version = hub.push(None, "alice/path-input",
+                       cwd=os.path.join(ROOT, "tests", "fixtures", "cli_path_input"))
+    # Names a URL segment must escape, and ones it cannot carry whole: a '/', and 6000
+    # bytes (the route's bound on a segment is 4096), which are cut keeping the extension.
+    for name, suffix in (("in.txt", ".txt"), ("my notes #1.md", ".md"), ("a/b.csv", ".csv"),
+                         ("\u00e9" * 3000 + ".txt", ".txt"), ("..", "")):
+        file = hub.post("/v1/files", files={"content": (name, b"from python\n", "text/plain")})
+        assert file.status_code == 201, file.text
+        response = hub.post("/v1/predictions", headers={"Prefer": "wait"},
+                            json={"version": version,
+                                  "input": {"source": file.json()["urls"]["get"]}})
+        assert response.status_code == 201, response.text
+        prediction = response.json()
+        if prediction["status"] not in ("succeeded", "failed"):  # a cold boot past the hold
+            prediction = wait_done(hub, prediction["id"])
+        assert prediction["status"] == "succeeded", prediction["logs"]
+        assert prediction["output"] == "Path %s from python" % suffix
 
 
 def wait_done(hub, prediction_id, timeout=60):

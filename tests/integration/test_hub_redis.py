@@ -6,15 +6,18 @@ once, with one `completed` webhook; Redis killed and restarted with its append-o
 loses nothing the hub acknowledged; a cancel on one hub stops the prediction where
 another hub runs it. Leases are short (--queue-lease) to keep the tests fast."""
 import collections
+import http.server
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+import requests
 
 import pg_harness
 import redis_harness
@@ -399,3 +402,120 @@ def test_a_prediction_canceled_while_queued_leaves_the_stream_at_once(tmp_path, 
         assert "could not be deleted" not in hub.read_log()
     finally:
         hub.stop()
+
+
+FLOOD = os.path.join(ROOT, "tests", "fixtures", "hub_flood")
+
+
+def test_a_stream_read_on_one_replica_follows_a_prediction_another_runs(tmp_path, redis):
+    """Hub b only queues (--queue-consumers directors); hub a takes and runs what is
+    queued. A client that created a streaming prediction on b and reads its event stream
+    there gets each output as a runs it (a tells the other replicas of each stored change
+    on `pinion:progress:<db>`), not all of them once it has finished."""
+    if not pg_harness.available():
+        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
+    postgres = pg_harness.Postgres().start()
+    database = pg_harness.fresh_database(postgres.url())
+    queue = redis_harness.fresh_url(redis.url())
+    a = Hub(tmp_path / "a", database=database, queue=queue, args=["--queue-lease", LEASE])
+    b = Hub(tmp_path / "b", database=database, queue=queue,
+            args=["--queue-lease", LEASE, "--queue-consumers", "directors"])
+    try:
+        a.start()
+        b.start()
+        version = b.push(None, "alice/flood", cwd=FLOOD)
+        created = b.post("/v1/predictions", json={
+            "version": version, "stream": True,
+            "input": {"count": 3, "interval": 1.5, "log": True}})
+        assert created.status_code == 201, created.text
+        prediction = created.json()
+        seen = []
+        with requests.get(prediction["urls"]["stream"], headers={
+                "Accept": "text/event-stream", "Authorization": "Bearer " + b.token("alice")},
+                stream=True, timeout=60) as response:
+            assert response.status_code == 200
+            event = None
+            for line in response.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    event = line[len("event: "):]
+                elif line.startswith("data: ") and event:
+                    status = None
+                    if event == "output":
+                        status = b.get("/v1/predictions/" + prediction["id"]).json()["status"]
+                    seen.append((event, line[len("data: "):], status))
+                    if event == "done":
+                        break
+        outputs = [(data, status) for event, data, status in seen if event == "output"]
+        assert [data for data, _ in outputs] == ["0:", "1:", "2:"], seen
+        # The first two came while a still ran it (1.5 s before the next one).
+        assert [status for _, status in outputs[:2]] == ["processing", "processing"], seen
+        assert seen[-1][0] == "done", seen
+        logs = "".join(data for event, data, _ in seen if event == "logs")
+        assert "line 0" in logs and "line 2" in logs, seen
+        assert b.get("/v1/predictions/" + prediction["id"]).json()["status"] == "succeeded"
+    finally:
+        for hub in (a, b):
+            if hub.process:
+                hub.stop()
+        postgres.close()
+
+
+class HeldReceiver:
+    """Takes webhook calls and answers each 200 only once `release` is set."""
+
+    def __init__(self):
+        self.calls = []
+        self.release = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.calls.append(json.loads(body))
+                receiver.release.wait(30)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_delivery_that_ends_while_the_database_is_away_is_not_sent_again(tmp_path, redis):
+    """The `completed` webhook lands while PostgreSQL is stopped, so the hub cannot store
+    that it was delivered. It keeps the delivery (and its claim) and stores its end once
+    the database is back, instead of leaving a `pending` row that the sweeps would send
+    again."""
+    if not pg_harness.available():
+        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
+    postgres = pg_harness.Postgres().start()
+    database = pg_harness.fresh_database(postgres.url())
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "data", database=database, queue=queue, args=["--queue-lease", LEASE])
+    receiver = HeldReceiver()
+    try:
+        hub.start()
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        prediction = create(hub, version, 0, receiver)
+        wait_for(lambda: receiver.calls, 30, "no webhook")
+        postgres.stop()
+        receiver.release.set()  # delivered now, while the hub cannot store it
+        time.sleep(2)
+        postgres.start()
+        wait_for(lambda: "completed webhook of %s ended; trying again" % prediction
+                 in hub.read_log(), 10, hub.read_log())
+        time.sleep(12)  # two sweeps of the hub (every 5 s) after the database came back
+        assert [call["id"] for call in receiver.calls] == [prediction], receiver.calls
+        assert receiver.calls[0]["status"] == "succeeded"
+    finally:
+        hub.stop()
+        receiver.close()
+        postgres.close()

@@ -188,10 +188,13 @@ def test_a_worker_that_dies_with_frames_unread_is_diagnosed_by_its_exit():
 
 
 class GatedFile:
-    """Serves one file over GET on 127.0.0.1 once release() is called (at most 20 s)."""
+    """Serves one file over GET on 127.0.0.1 once release() is called (at most 20 s);
+    `served` counts the answers sent."""
 
     def __init__(self):
         gate = self.gate = threading.Event()
+        self.served = 0
+        outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -204,6 +207,7 @@ class GatedFile:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                outer.served += 1
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -245,4 +249,85 @@ def test_a_prediction_still_getting_its_inputs_when_the_worker_dies_says_so(batc
         assert fetching["status"] == "failed"
         assert re.search(EXITED + r".*; this prediction was getting its inputs and never "
                          r"reached it$", fetching["error"]), fetching["error"]
+        assert len(batches(batch_log)) == 1
+
+
+def test_a_prediction_getting_its_inputs_when_the_worker_dies_runs_on_the_next_worker(
+        batch_log, tmp_path):
+    """A prediction whose input file arrives while the crashed worker's replacement is
+    still starting never reached a worker: it waits for the new one and runs there,
+    as it would have had its file come a moment later (not failed for a crash it had
+    no part in). One canceled while it waits ends `canceled` at once."""
+    gate = tmp_path / "setup-gate"
+    with Server("batch_model", config="crash.yaml",
+                env={"BATCH_LOG": batch_log, "SETUP_GATE": str(gate)}) as s, \
+            Receiver() as hooks, concurrent.futures.ThreadPoolExecutor(8) as pool, \
+            GatedFile() as file:
+        clients = Clients(s, hooks, pool)
+        gate.write_text("the next setup waits while this file exists")
+        clients.start("dies", {"text": "dies", "die": "exit", "seconds": 0.5})
+        wait_for(lambda: batches(batch_log), what="the batch to start")
+        clients.start("fetching", {"text": "fetching", "file": file.url})
+        clients.start("canceled", {"text": "canceled", "file": file.url})
+        wait_for(lambda: hooks.bodies(), what="the first prediction to fail")
+        assert re.search(EXITED, hooks.bodies()[0]["error"]), hooks.bodies()
+        assert s.health()["status"] == "STARTING"
+        file.release()
+        wait_for(lambda: file.served == 2, what="both input files to be served")
+        time.sleep(0.5)  # the files are in; the new worker is still in setup
+        assert len(hooks.bodies()) == 1
+        assert s.health()["status"] == "STARTING"
+        assert s.post("/predictions/canceled/cancel").status == 200
+        wait_for(lambda: len(hooks.bodies()) == 2, what="the canceled prediction to end")
+        gate.unlink()
+        bodies = wait_for(lambda: len(hooks.bodies()) == 3 and hooks.bodies(), timeout=20,
+                          what="the held prediction to end")
+        time.sleep(1)  # a duplicate would come now
+        assert len(hooks.bodies()) == 3
+        by_id = {body["id"]: body for body in bodies}
+        assert by_id["dies"]["status"] == "failed"
+        assert by_id["canceled"]["status"] == "canceled", by_id["canceled"]
+        fetching = by_id["fetching"]
+        assert fetching["status"] == "succeeded", fetching
+        assert fetching["output"] == "FETCHING"
+        assert [b["texts"] for b in batches(batch_log)] == [["dies"], ["fetching"]]
+        metrics = scrape(s)
+        assert metrics['pinion_predictions_total{status="succeeded"}'] == 1
+        assert metrics['pinion_predictions_total{status="failed"}'] == 1
+        assert metrics['pinion_predictions_total{status="canceled"}'] == 1
+        assert metrics['pinion_worker_restarts_total{cause="crash"}'] == 1
+        assert metrics["pinion_slots_in_use"] == 0
+
+
+def test_a_prediction_waiting_for_the_next_worker_fails_when_its_setup_fails(batch_log, tmp_path):
+    """The worker that replaces the crashed one fails its setup: the prediction that
+    waited for it fails, saying both, once."""
+    gate, fail = tmp_path / "setup-gate", tmp_path / "setup-fail"
+    with Server("batch_model", config="crash.yaml",
+                env={"BATCH_LOG": batch_log, "SETUP_GATE": str(gate), "SETUP_FAIL": str(fail)}) \
+            as s, Receiver() as hooks, concurrent.futures.ThreadPoolExecutor(8) as pool, \
+            GatedFile() as file:
+        clients = Clients(s, hooks, pool)
+        gate.write_text("the next setup waits while this file exists")
+        fail.write_text("then it fails")
+        clients.start("dies", {"text": "dies", "die": "exit", "seconds": 0.5})
+        wait_for(lambda: batches(batch_log), what="the batch to start")
+        clients.start("fetching", {"text": "fetching", "file": file.url})
+        wait_for(lambda: hooks.bodies(), what="the first prediction to fail")
+        file.release()
+        wait_for(lambda: file.served == 1, what="the input file to be served")
+        time.sleep(0.5)
+        assert len(hooks.bodies()) == 1
+        gate.unlink()
+        bodies = wait_for(lambda: len(hooks.bodies()) == 2 and hooks.bodies(),
+                          what="the held prediction to end")
+        assert s.wait_status("SETUP_FAILED")["status"] == "SETUP_FAILED"
+        time.sleep(1)  # a duplicate would come now
+        assert len(hooks.bodies()) == 2
+        fetching = {body["id"]: body for body in bodies}["fetching"]
+        assert fetching["status"] == "failed"
+        assert re.match(r"^Worker crashed, and the setup of the worker that replaced it failed: "
+                        r".*setup was told to fail.*; this prediction was waiting for that "
+                        r"worker and never reached one$", fetching["error"], re.S), \
+            fetching["error"]
         assert len(batches(batch_log)) == 1

@@ -365,6 +365,102 @@ static void families_written_by_their_owner_take_several_labels(void **state) {
   pn_free(written);
 }
 
+/* A set of a counter with its own label and a histogram: one such set per group. */
+static pn_metrics *group_set(pn_metric **counter, pn_metric **histogram) {
+  pn_metrics *set = NULL;
+  assert_int_equal(pn_metrics_new(&set), 0);
+  assert_int_equal(pn_metrics_add(set,
+                                  &(pn_metric_spec){.name = "pinion_done_total",
+                                                    .help = "Done.",
+                                                    .type = PN_METRIC_COUNTER,
+                                                    .label = "status",
+                                                    .label_values = statuses,
+                                                    .label_count = 2},
+                                  counter),
+                   0);
+  assert_int_equal(pn_metrics_add(set,
+                                  &(pn_metric_spec){.name = "pinion_took_seconds",
+                                                    .help = "Took.",
+                                                    .type = PN_METRIC_HISTOGRAM,
+                                                    .bounds = seconds,
+                                                    .bound_count = 1},
+                                  histogram),
+                   0);
+  return set;
+}
+
+static void groups_share_each_familys_header_and_carry_their_own_labels(void **state) {
+  pn_metric *others_done, *others_took, *alice_done, *alice_took;
+  pn_metrics *others = group_set(&others_done, &others_took);
+  pn_metrics *alice = group_set(&alice_done, &alice_took);
+  pn_metric_add(others_done, 1, 2);
+  pn_metric_add(alice_done, 0, 1);
+  pn_metric_observe(alice_took, 0, 0.5);
+  pn_metric_label alice_labels[] = {{"deployment", "alice/\"x\""}, {"mode", ""}, {"version", "v1"}};
+  pn_metrics_group groups[] = {{.set = others}, {alice, alice_labels, 3}};
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  assert_int_equal(pn_metrics_write_groups(groups, 2, &text), 0);
+  char *written = pn_buf_take(&text);
+  assert_string_equal(
+      written,
+      "# HELP pinion_done_total Done.\n"
+      "# TYPE pinion_done_total counter\n"
+      "pinion_done_total{status=\"succeeded\"} 0\n"
+      "pinion_done_total{status=\"failed\"} 2\n"
+      "pinion_done_total{deployment=\"alice/\\\"x\\\"\",version=\"v1\",status=\"succeeded\"} 1\n"
+      "pinion_done_total{deployment=\"alice/\\\"x\\\"\",version=\"v1\",status=\"failed\"} 0\n"
+      "# HELP pinion_took_seconds Took.\n"
+      "# TYPE pinion_took_seconds histogram\n"
+      "pinion_took_seconds_bucket{le=\"0.005\"} 0\n"
+      "pinion_took_seconds_bucket{le=\"+Inf\"} 0\n"
+      "pinion_took_seconds_sum 0\n"
+      "pinion_took_seconds_count 0\n"
+      "pinion_took_seconds_bucket{deployment=\"alice/\\\"x\\\"\",version=\"v1\",le=\"0.005\"} 0\n"
+      "pinion_took_seconds_bucket{deployment=\"alice/\\\"x\\\"\",version=\"v1\",le=\"+Inf\"} 1\n"
+      "pinion_took_seconds_sum{deployment=\"alice/\\\"x\\\"\",version=\"v1\"} 0.5\n"
+      "pinion_took_seconds_count{deployment=\"alice/\\\"x\\\"\",version=\"v1\"} 1\n");
+  pn_free(written);
+  pn_metrics_free(others);
+  pn_metrics_free(alice);
+}
+
+static void groups_of_different_sets_or_clashing_labels_are_refused(void **state) {
+  pn_metric *done, *took, *other;
+  pn_metrics *set = group_set(&done, &took);
+  pn_metrics *shorter = NULL;
+  assert_int_equal(pn_metrics_new(&shorter), 0);
+  assert_int_equal(pn_metrics_add(shorter,
+                                  &(pn_metric_spec){.name = "pinion_done_total",
+                                                    .help = "Done.",
+                                                    .type = PN_METRIC_COUNTER,
+                                                    .label = "status",
+                                                    .label_values = statuses,
+                                                    .label_count = 2},
+                                  &other),
+                   0);
+  pn_metric_label clash[] = {{"status", "x"}};
+  pn_metric_label le[] = {{"le", "1"}};
+  pn_metric_label reserved[] = {{"__name__", "x"}};
+  pn_buf text;
+  pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
+  assert_int_equal(
+      pn_metrics_write_groups((pn_metrics_group[]){{.set = set}, {.set = shorter}}, 2, &text),
+      PN_EINVAL);
+  assert_int_equal(pn_metrics_write_groups((pn_metrics_group[]){{set, clash, 1}}, 1, &text),
+                   PN_EINVAL);
+  assert_int_equal(pn_metrics_write_groups((pn_metrics_group[]){{set, le, 1}}, 1, &text),
+                   PN_EINVAL);
+  assert_int_equal(pn_metrics_write_groups((pn_metrics_group[]){{set, reserved, 1}}, 1, &text),
+                   PN_EINVAL);
+  assert_int_equal(text.length, 0);
+  assert_int_equal(pn_metrics_write_groups(NULL, 0, &text), 0);
+  assert_int_equal(text.length, 0);
+  pn_buf_free(&text);
+  pn_metrics_free(set);
+  pn_metrics_free(shorter);
+}
+
 static void families_refuse_bad_names_and_append_nothing(void **state) {
   pn_buf text;
   pn_buf_init(&text, PN_METRICS_OUTPUT_MAX);
@@ -501,6 +597,8 @@ int main(void) {
       cmocka_unit_test(every_allocation_failure_is_reported),
       cmocka_unit_test(families_written_by_their_owner_take_several_labels),
       cmocka_unit_test(families_refuse_bad_names_and_append_nothing),
+      cmocka_unit_test(groups_share_each_familys_header_and_carry_their_own_labels),
+      cmocka_unit_test(groups_of_different_sets_or_clashing_labels_are_refused),
       cmocka_unit_test(a_sample_is_read_back_from_what_the_writer_wrote),
       cmocka_unit_test(a_sample_is_found_only_on_its_own_unlabeled_line),
   };
