@@ -1088,12 +1088,16 @@ static char *local_bundle_dir(const pn_hub *hub, const char *stored) {
 }
 
 /* Whether `text` is a signed input-file URL on some hub's internal listener,
- * http://HOST:PORT/internal/files/<id>/download?...; *path is where its path begins. */
+ * http://HOST:PORT/internal/files/<id>/download[/<name>]?...; *path is where its path
+ * begins. */
 static int internal_file_url(const char *text, const char **path) {
   const char *rest = strncmp(text, "http://", 7) == 0 ? text + 7 : NULL;
   const char *slash = rest ? strchr(rest, '/') : NULL;
-  if (!slash || slash == rest || strncmp(slash, "/internal/files/", 16) != 0 ||
-      !strstr(slash, "/download?"))
+  if (!slash || slash == rest || strncmp(slash, "/internal/files/", 16) != 0)
+    return 0;
+  const char *id_end = strchr(slash + 16, '/');
+  if (!id_end || id_end == slash + 16 || strncmp(id_end, "/download", 9) != 0 ||
+      (id_end[9] != '?' && id_end[9] != '/'))
     return 0;
   *path = slash;
   return 1;

@@ -112,14 +112,14 @@ def test_a_version_and_a_file_from_one_replica_are_used_by_another(tmp_path, pos
         assert created.status_code == 201, created.text
         prediction = created.json()["id"]
         row = wait_terminal(b, [prediction], 90)[prediction]
-        assert row["status"] == "succeeded", (row, b.read_log())
-        assert row["output"] == "Path  shared bytes"
+        assert row["status"] == "succeeded", (row.get("error"), row.get("logs"), b.read_log())
+        assert row["output"] == "Path .txt shared bytes"
         assert took(b, prediction) and not took(a, prediction)
         # The signed URL a made (it is in the prediction's request) holds on b too.
         database = a.database_args[1].rsplit("/", 1)[1]
         request = postgres.psql("SELECT doc::json->'request'->'input'->>'source' FROM "
                                 "predictions WHERE id = '%s'" % prediction, database=database)
-        assert request.startswith(a.internal_url + "/internal/files/%s/download?" % file["id"])
+        assert request.startswith(a.internal_url + "/internal/files/%s/download" % file["id"])
         on_b = b.internal_url + request[len(a.internal_url):]
         fetched = requests.get(on_b, timeout=10)
         assert fetched.status_code == 200 and fetched.content == b"shared bytes\n"
