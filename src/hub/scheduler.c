@@ -105,7 +105,7 @@ struct pn_scheduler {
   pn_http_client *client;
   char *pinion;
   char *python;
-  char *data_dir;
+  char *scratch_dir;
   char *hub_url;
   char *hub_socket;        /* for sandboxed folder versions */
   char *container_hub_url; /* for image versions unless isolation is none */
@@ -494,8 +494,7 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   make_token(e->token);
   e->idle_timer = evtimer_new(scheduler->base, on_idle, e);
   e->retry_timer = evtimer_new(scheduler->base, on_retry, e);
-  char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
-  char *scratch = instances_dir ? pn_fs_join(instances_dir, e->token) : NULL;
+  char *scratch = pn_fs_join(scheduler->scratch_dir, e->token);
   char *upload_url = pn_strfmt("%s/internal/uploads/%s/",
                                pn_scheduler_instance_hub_url(scheduler, t->image != NULL),
                                e->credential);
@@ -538,7 +537,6 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
     rc = pn_instance_start(scheduler->base, scheduler->client, &spec, &callbacks, e, &e->instance,
                            error);
   }
-  pn_free(instances_dir);
   pn_free(scratch);
   pn_free(upload_url);
   if (rc < 0) {
@@ -837,22 +835,17 @@ static void free_target(target *t) {
 
 /* --- isolation ----------------------------------------------------------------------- */
 
-/* Scratch folders live as long as their instance; what a killed hub left goes now,
- * with any sandbox still running over them. */
+/* Scratch folders live as long as their instance. The scratch folder is this
+ * scheduler's alone (the hub's owner folder, hub/owner.h): what is in it was left by
+ * this process's own earlier use, and goes now, with any sandbox still running over it. */
 static int sweep_scratch(const pn_scheduler *scheduler) {
-  char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
-  if (!instances_dir)
-    return PN_ENOMEM;
-  int killed = pn_sandbox_kill_strays(instances_dir);
+  int killed = pn_sandbox_kill_strays(scheduler->scratch_dir);
   if (killed > 0)
     pn_warn("hub: killed %d process%s of sandboxes that a previous run left behind", killed,
             killed == 1 ? "" : "es");
-  int rc = pn_fs_remove_tree(instances_dir);
-  if (rc == 0 && mkdir(scheduler->data_dir, 0700) < 0 && errno != EEXIST)
+  int rc = pn_fs_remove_tree(scheduler->scratch_dir);
+  if (rc == 0 && mkdir(scheduler->scratch_dir, 0700) < 0)
     rc = PN_EIO;
-  if (rc == 0 && mkdir(instances_dir, 0700) < 0)
-    rc = PN_EIO;
-  pn_free(instances_dir);
   return rc;
 }
 
@@ -876,7 +869,7 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
   sandbox_options.network = !scheduler->instance_network_off;
   sandbox_options.python = scheduler->python;
   char *error = NULL;
-  char *probe_dir = pn_strfmt("%s/instances/probe", scheduler->data_dir);
+  char *probe_dir = pn_fs_join(scheduler->scratch_dir, "probe");
   int rc = probe_dir ? pn_sandbox_new(&sandbox_options, &scheduler->sandbox, &error) : PN_ENOMEM;
   if (rc == 0)
     rc = pn_sandbox_probe(scheduler->sandbox, probe_dir, &error);
@@ -932,7 +925,7 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
                      const pn_scheduler_options *options, pn_scheduler_event_fn on_event, void *arg,
                      pn_scheduler **out) {
   *out = NULL;
-  if (!options->pinion || !options->data_dir || !options->hub_url || !on_event)
+  if (!options->pinion || !options->scratch_dir || !options->hub_url || !on_event)
     return PN_EINVAL;
   pn_scheduler *scheduler = pn_calloc(1, sizeof *scheduler);
   if (!scheduler)
@@ -944,7 +937,7 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
    * find in PINION_PYTHON is passed as --python instead. */
   const char *python = options->python ? options->python : getenv("PINION_PYTHON");
   scheduler->python = python && *python ? pn_strdup(python) : NULL;
-  scheduler->data_dir = pn_strdup(options->data_dir);
+  scheduler->scratch_dir = pn_strdup(options->scratch_dir);
   scheduler->hub_url = pn_strdup(options->hub_url);
   size_t length = scheduler->hub_url ? strlen(scheduler->hub_url) : 0;
   while (length && scheduler->hub_url[length - 1] == '/')
@@ -960,7 +953,7 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   scheduler->on_event = on_event;
   scheduler->arg = arg;
   scheduler->kick = event_new(base, -1, 0, on_kick, scheduler);
-  if (!scheduler->pinion || (python && *python && !scheduler->python) || !scheduler->data_dir ||
+  if (!scheduler->pinion || (python && *python && !scheduler->python) || !scheduler->scratch_dir ||
       !scheduler->hub_url || !scheduler->kick || (options->hub_socket && !scheduler->hub_socket) ||
       (options->container_hub_url && !scheduler->container_hub_url) ||
       (options->container_error && !scheduler->container_error)) {
@@ -1034,7 +1027,7 @@ void pn_scheduler_free(pn_scheduler *scheduler) {
   pn_free(scheduler->sandbox_error);
   pn_free(scheduler->pinion);
   pn_free(scheduler->python);
-  pn_free(scheduler->data_dir);
+  pn_free(scheduler->scratch_dir);
   pn_free(scheduler->hub_url);
   pn_free(scheduler->hub_socket);
   pn_free(scheduler->container_hub_url);

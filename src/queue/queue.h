@@ -156,6 +156,24 @@ void pn_queue_drop_claim(pn_queue *queue, const char *name);
 #define CLAIM_MIN_SECONDS 10.0
 double pn_queue_claim_seconds(const pn_queue *queue);
 
+/* Counts one request against window `name` (an account, "address <ip>"), shared by
+ * every process on the queue, so that a rate limit holds across hub replicas: *count is
+ * the requests in the window so far, this one included, *reset_ms how long the window
+ * has left. A window starts at its first request and lasts `window_ms`. Redis: a key
+ * per window (pinion:rate:<name>), INCR and the expiry in one script, one round trip.
+ * PN_EUNSUPPORTED for the embedded engine (nothing is shared: the caller counts),
+ * PN_ECLOSED when Redis is unreachable. */
+int pn_queue_count(pn_queue *queue, const char *name, long window_ms, long *count,
+                   long *reset_ms);
+
+/* Deletes prediction `id`'s message from stream `key` if no consumer holds it (it was
+ * never taken, or its holder acknowledged it): a prediction canceled while it waited, so
+ * that the stream's length (what KEDA and /metrics read) drops at once rather than when
+ * a consumer takes the message and drops it. 1: deleted; 0: a consumer holds it (it
+ * sees the terminal row) or none is there. One script that scans the stream's ids
+ * inside Redis. PN_EUNSUPPORTED for the embedded engine, PN_ECLOSED when unreachable. */
+int pn_queue_drop_waiting(pn_queue *queue, const char *key, const char *id);
+
 /* One target's stream as the queue sees it, for the hub's /metrics. */
 typedef struct pn_queue_depth {
   char *key;     /* the target's key (pn_malloc'd) */

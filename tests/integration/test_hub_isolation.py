@@ -55,8 +55,22 @@ def wait_for(condition, what, timeout=15):
 
 
 def instance_folders(data):
+    """The instances' scratch folders, as OWNER/TOKEN: each hub process keeps its own in
+    DATA/instances/OWNER/ (locked by OWNER.lock beside it), so that replicas can share a
+    data folder. A folder without a lock (an older pinion's, or made by a test) counts
+    as a scratch folder itself."""
     folder = os.path.join(data, "instances")
-    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    found = []
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, name)
+        if not os.path.isdir(path):
+            continue
+        if os.path.exists(path + ".lock"):
+            found += [name + "/" + token for token in os.listdir(path)
+                      if os.path.isdir(os.path.join(path, token))]
+        else:
+            found.append(name)
+    return sorted(found)
 
 
 ATTEMPTS = ["read_secret", "read_database", "list_bundles", "walk_up_to_the_database",
@@ -183,7 +197,7 @@ def test_a_sandbox_left_without_its_hub_is_killed_at_start(tmp_path):
     (before --die-with-parent took hold); the next start kills what runs over the old
     scratch folders."""
     data = tmp_path / "data"
-    scratch = data / "instances" / ("ab" * 16)
+    scratch = data / "instances" / uuid.uuid4().hex  # a name of its own: the kill is host-wide
     os.makedirs(scratch / "tmp")
     stray = subprocess.Popen(
         ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/usr", "/usr",
