@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/unix_socket.h"
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct driver {
@@ -161,6 +163,7 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg) {
 int main(int argc, char **argv) {
   pn_alloc_install_json();
   pn_log_init();
+  const char *data_dir = NULL;
   pn_scheduler_options options = {.idle_timeout = 60, .boot_timeout = 60};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--pinion") == 0)
@@ -168,7 +171,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--python") == 0)
       options.python = argv[i + 1];
     else if (strcmp(argv[i], "--data") == 0)
-      options.data_dir = argv[i + 1];
+      data_dir = argv[i + 1];
     else if (strcmp(argv[i], "--idle-timeout") == 0)
       options.idle_timeout = atof(argv[i + 1]);
     else if (strcmp(argv[i], "--boot-timeout") == 0)
@@ -176,11 +179,18 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--instance-network") == 0)
       options.instance_network_off = strcmp(argv[i + 1], "off") == 0;
   }
-  if (!options.pinion || !options.data_dir) {
+  if (!options.pinion || !data_dir) {
     fprintf(stderr, "usage: scheduler_driver --pinion BIN --data DIR [--python P] "
                     "[--idle-timeout S] [--boot-timeout S] [--instance-network on|off]\n");
     return 2;
   }
+  /* The scheduler's scratch folder: DIR/instances, as a hub's owner folder would be. */
+  mkdir(data_dir, 0700);
+  char *scratch_dir = pn_fs_join(data_dir, "instances");
+  if (!scratch_dir)
+    return 1;
+  mkdir(scratch_dir, 0700);
+  options.scratch_dir = scratch_dir;
   signal(SIGPIPE, SIG_IGN); /* as the hub: a pipe to a sandbox that ended is no reason to die */
   driver self = {0};
   pn_buf_init(&self.input, 1 << 20);
@@ -200,7 +210,7 @@ int main(int argc, char **argv) {
   options.hub_url = hub_url;
   /* Sandboxed instances reach the driver through a unix socket beside the data folder,
    * as they reach the hub's internal listener. */
-  char *hub_socket = pn_strfmt("%s.sock", options.data_dir);
+  char *hub_socket = pn_strfmt("%s.sock", data_dir);
   int socket_fd = -1;
   if (!hub_socket || pn_unix_listen(hub_socket, &socket_fd) < 0 ||
       !evhttp_accept_socket_with_handle(self.http, socket_fd))
@@ -219,6 +229,7 @@ int main(int argc, char **argv) {
   evhttp_free(self.http);
   unlink(hub_socket);
   pn_free(hub_socket);
+  pn_free(scratch_dir);
   pn_http_client_free(self.client);
   event_base_free(self.base);
   pn_buf_free(&self.input);

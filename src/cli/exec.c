@@ -214,19 +214,38 @@ static long free_port(void) {
  * and the memory and process limits of its sandboxed folder versions
  * (PINION_SANDBOX_MEMORY_MB, PINION_SANDBOX_PROCESSES). The container already gets no
  * host folder and no variable of the host's but PORT. */
-static void add_isolation(const pn_image_engine *engine, pn_image_argv *run) {
+/* With a network slot (`--x-network-slot N`, from the hub), the container runs on that
+ * slot's network of the hub's own (image/network.h), which no other instance's
+ * container shares, instead of the engine's default bridge. Returns 0, or 1 after
+ * saying why the network could not be made. */
+static int add_isolation(const pn_image_engine *engine, pn_image_argv *run, long network_slot) {
   pn_sandbox_options limits = pn_sandbox_options_from_env();
-  pn_image_argv_add(run, "--network=" PN_IMAGE_BRIDGE);
-  /* The hub is at PN_HUB_BRIDGE_HOST (hub/bridge.h): podman names the gateway so in
-   * every container on a bridge, docker when asked. */
-  if (engine->kind == PN_ENGINE_DOCKER)
-    pn_image_argv_add(run, "--add-host=" PN_HUB_BRIDGE_HOST ":host-gateway");
+  if (network_slot >= 0) {
+    pn_hub_network_slot slot;
+    pn_hub_network_slot_get((int)network_slot, &slot);
+    char *error = NULL;
+    if (pn_image_network_ensure(engine, slot.name, slot.subnet, slot.gateway, &error) < 0) {
+      fprintf(stderr, "error: %s\n", error ? error : "out of memory");
+      pn_free(error);
+      return 1;
+    }
+    pn_image_argv_addf(run, "--network=%s", slot.name);
+    /* The hub is at PN_HUB_BRIDGE_HOST (hub/bridge.h), the network's gateway: podman
+     * names it so in every container on a bridge, docker when asked. */
+    if (engine->kind == PN_ENGINE_DOCKER)
+      pn_image_argv_addf(run, "--add-host=" PN_HUB_BRIDGE_HOST ":%s", slot.gateway);
+  } else {
+    pn_image_argv_add(run, "--network=" PN_IMAGE_BRIDGE);
+    if (engine->kind == PN_ENGINE_DOCKER)
+      pn_image_argv_add(run, "--add-host=" PN_HUB_BRIDGE_HOST ":host-gateway");
+  }
   pn_image_argv_add(run, "--cap-drop=all");
   pn_image_argv_add(run, "--security-opt=no-new-privileges");
   if (limits.memory_bytes)
     pn_image_argv_addf(run, "--memory=%llum", limits.memory_bytes >> 20);
   if (limits.processes)
     pn_image_argv_addf(run, "--pids-limit=%lu", limits.processes);
+  return 0;
 }
 
 int pn_cli_serve_image(int argc, char **argv) {
@@ -236,6 +255,7 @@ int pn_cli_serve_image(int argc, char **argv) {
   const char *port_file = NULL;
   long port = 8393;
   int isolate = 0; /* --x-isolate: the hub runs someone else's image */
+  long network_slot = -1; /* --x-network-slot: its network of the hub's own */
   pn_image_argv env, server_args;
   pn_image_argv_init(&env);
   pn_image_argv_init(&server_args);
@@ -279,6 +299,16 @@ int pn_cli_serve_image(int argc, char **argv) {
       pn_image_argv_addf(&env, "--env=%s", value);
     } else if (pn_cli_switch(&args, "--x-isolate", NULL)) {
       isolate = 1;
+    } else if ((matched = pn_cli_flag(&args, "--x-network-slot", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      char *end = NULL;
+      network_slot = strtol(value, &end, 10);
+      if (!end || *end || network_slot < 0 || network_slot >= PN_HUB_NETWORK_SLOTS) {
+        fprintf(stderr, "pinion serve: --x-network-slot takes a number from 0 to %d, got \"%s\"\n",
+                PN_HUB_NETWORK_SLOTS - 1, value);
+        return 2;
+      }
     } else {
       pn_image_argv_free(&env);
       pn_image_argv_free(&server_args);
@@ -297,8 +327,12 @@ int pn_cli_serve_image(int argc, char **argv) {
     pn_image_argv run;
     pn_image_argv_init(&run);
     pn_image_run_prefix(&engine, &run, image_wants_gpu(&engine, image), 1);
-    if (isolate)
-      add_isolation(&engine, &run);
+    if (isolate && add_isolation(&engine, &run, network_slot) != 0) {
+      pn_image_argv_free(&run);
+      pn_image_argv_free(&env);
+      pn_image_argv_free(&server_args);
+      return 1;
+    }
     /* The server listens on the same port inside; on a host-network engine that port
      * is the host's, otherwise (and always for the hub, whose containers are on the
      * bridge) it is published on HOST. */

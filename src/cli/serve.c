@@ -61,7 +61,7 @@ static int run_serve(int argc, char **argv) {
     return pn_cli_serve_image(argc, argv);
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
-  pn_server_options options = {.port = -1};
+  pn_server_options options = {.port = -1, .wait_fd = -1};
   options.model.restart = 1;
   const char *value = NULL, *dir = NULL;
   int single_mode = 0;
@@ -93,6 +93,18 @@ static int run_serve(int argc, char **argv) {
         return 2;
       }
       options.port = (int)port;
+    } else if ((matched = pn_cli_flag(&args, "--x-wait-fd", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      char *end = NULL;
+      long fd = strtol(value, &end, 10);
+      if (!end || *end || fd < 3 || fd > 1023) {
+        fprintf(stderr, "pinion serve: --x-wait-fd takes a descriptor from 3 to 1023, got "
+                        "\"%s\"\n",
+                value);
+        return 2;
+      }
+      options.wait_fd = (int)fd;
     } else if (strcmp(arg, "--await-explicit-shutdown") == 0) {
       args.index++;
       options.await_explicit_shutdown = 1;

@@ -1,8 +1,9 @@
 /* Files: uploads (`POST /v1/files`, multipart), their metadata, deletion, signed
  * downloads, and the instances' output uploads (`PUT /internal/uploads/<token>/<name>`).
  *
- * Bytes live once, content-addressed, under DATA/blobs/<first two hex>/<sha256>; a
- * file row points at its blob. Downloads are `GET /v1/files/{id}/download?owner=&
+ * Bytes live once, content-addressed, in the blob store (hub/blobs.h: a folder,
+ * DATA/blobs/<first two hex>/<sha256>, that replicas share); a file row points at its
+ * blob. Downloads are `GET /v1/files/{id}/download?owner=&
  * expiry=&signature=`, the signature being base64 HMAC-SHA256 of "<owner> <id>
  * <expiry>" under DATA/secret. Output files of instances are served at
  * `/v1/outputs/<id>.<HMAC>/<name>`. Neither needs credentials, as output URLs must not.
@@ -28,6 +29,7 @@
 #include "core/log.h"
 #include "core/mime.h"
 #include "core/pool.h"
+#include "hub/blobs.h"
 #include "hub/ids.h"
 #include "hub/multipart.h"
 #include "hub/objects.h"
@@ -71,45 +73,26 @@ static const char *text_of(const json_t *row, const char *name) {
   return json_string_value(json_object_get(row, name));
 }
 
-static char *blob_path(pn_hub *hub, const char *sha256) {
-  return pn_strfmt("%s/blobs/%.2s/%s", hub->data_dir, sha256, sha256);
-}
-
-static int write_blob(pn_hub *hub, const char *sha256, const void *bytes, size_t length) {
-  char *dir = pn_strfmt("%s/blobs/%.2s", hub->data_dir, sha256);
-  char *path = blob_path(hub, sha256);
-  int rc = dir && path ? 0 : PN_ENOMEM;
-  if (rc == 0)
-    mkdir(dir, 0700);
-  if (rc == 0 && !pn_fs_is_file(path)) {
-    char *staging = pn_strfmt("%s.partial", path);
-    rc = staging ? pn_fs_write(staging, bytes, length) : PN_ENOMEM;
-    if (rc == 0 && rename(staging, path) < 0)
-      rc = PN_EIO;
-    pn_free(staging);
-  }
-  pn_free(dir);
-  pn_free(path);
-  return rc;
-}
-
-/* Deletes the blob once no file row points at it any more. */
-static void release_blob(pn_hub *hub, const char *sha256) {
-  if (!sha256 || strlen(sha256) != 64)
-    return;
-  pn_store_query query = {.search = sha256, .limit = 1};
+/* Whether some file row points at blob `arg` (a sha256): 1, 0, or < 0 when the store
+ * could not say. */
+static int blob_wanted(void *hub, const void *arg) {
+  pn_store_query query = {.search = arg, .limit = 1};
   json_t *rows = NULL;
   int more = 0;
-  if (pn_store_list(hub->store, PN_STORE_FILES, &query, &rows, &more) < 0)
-    return;
-  size_t remaining = json_array_size(rows);
+  int rc = pn_store_list(((pn_hub *)hub)->store, PN_STORE_FILES, &query, &rows, &more);
+  size_t remaining = rc == 0 ? json_array_size(rows) : 0;
   json_decref(rows);
-  if (remaining > 0)
+  return rc < 0 ? rc : remaining > 0;
+}
+
+/* Deletes the blob once no file row points at it any more. The store is asked twice,
+ * before and after the blob is set aside (pn_hub_blob_delete_unless), so that a replica
+ * recording a new file with the same bytes meanwhile keeps it (see blob_kept). */
+static void release_blob(pn_hub *hub, const char *sha256) {
+  if (!sha256 || strlen(sha256) != 64 || blob_wanted(hub, sha256) != 0)
     return;
-  char *path = blob_path(hub, sha256);
-  if (path && unlink(path) < 0 && errno != ENOENT)
-    pn_warn("could not delete %s: %s", path, strerror(errno));
-  pn_free(path);
+  if (pn_hub_blob_delete_unless(hub->data_dir, sha256, blob_wanted, hub) < 0)
+    pn_warn("could not delete the blob %s: %s", sha256, strerror(errno));
 }
 
 /* Deletes a file row and, when it was the last to point at it, its blob. */
@@ -232,7 +215,7 @@ static void store_blob(void *arg) {
   if (job->rc == 0)
     job->rc = pn_crypto_md5_hex(job->bytes ? job->bytes : "", job->length, job->md5);
   if (job->rc == 0)
-    job->rc = write_blob(job->hub, job->sha256, job->bytes ? job->bytes : "", job->length);
+    job->rc = pn_hub_blob_write(job->hub->data_dir, job->sha256, job->bytes ? job->bytes : "", job->length);
 }
 
 /* The file row of a stored blob; *file is a new reference. */
@@ -265,6 +248,19 @@ static int record_file(file_job *job, json_t **file) {
   return 0;
 }
 
+/* Once its row is recorded, a blob stays (release_blob finds the row). Between the
+ * pool's write and the row, a sweep (here, or on a replica sharing the data folder) may
+ * have deleted the blob of an expired file with the same bytes: then it is written again,
+ * here on the loop, which happens about never. */
+static int blob_kept(file_job *job) {
+  if (pn_hub_blob_exists(job->hub->data_dir, job->sha256))
+    return 0;
+  pn_warn("the blob of an upload was deleted by a sweep before its row was recorded; "
+          "writing it again");
+  return pn_hub_blob_write(job->hub->data_dir, job->sha256, job->bytes ? job->bytes : "",
+                           job->length);
+}
+
 /* On the loop: records the row and answers. */
 static void file_stored(void *arg, int canceled) {
   file_job *job = arg;
@@ -273,6 +269,8 @@ static void file_stored(void *arg, int canceled) {
   int rc = canceled || job->refused ? 0 : job->rc;
   if (!canceled && !job->refused && rc == 0)
     rc = record_file(job, &file);
+  if (file && rc == 0)
+    rc = blob_kept(job);
   if (canceled)
     pn_hub_problem(&reply, 503, NULL, "The hub stopped before it stored the file. Upload again.");
   else if (job->refused)
@@ -581,7 +579,7 @@ static char *content_disposition(const char *disposition, const char *name) {
  * memory however big the file. Whatever the type, the reply may not be sniffed and runs
  * sandboxed if a browser renders it; only shown_inline types open in place. */
 static void send_blob(pn_hub_request *request, const json_t *file) {
-  char *path = blob_path(request->hub, text_of(file, "sha256"));
+  char *path = pn_hub_blob_path(request->hub->data_dir, text_of(file, "sha256"));
   int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
   pn_free(path);
   struct stat status;

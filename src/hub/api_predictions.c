@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/listen.h"
@@ -512,6 +513,22 @@ static int concluded_elsewhere(pn_hub *hub, json_t *row) {
   return 0;
 }
 
+/* A prediction canceled while its message waits in a shared queue (no consumer took it,
+ * or one on another process did): the message is deleted unless a consumer holds it, so
+ * that the stream's length, which KEDA scales on and /metrics shows, drops now rather
+ * than when some consumer takes the message and finds the row terminal. A held one is
+ * left to its holder, which hears `pinion:done` and acknowledges it. */
+static void drop_waiting_message(pn_hub *hub, const json_t *row) {
+  const char *key = text_of(json_object_get(row, "target"), "key");
+  if (!pn_queue_is_shared(hub->queue) || !key)
+    return;
+  int rc = pn_queue_drop_waiting(hub->queue, key, text_of(row, "id"));
+  if (rc < 0)
+    pn_warn("prediction %s: canceled, but its queued message could not be deleted (%s); "
+            "the consumer that takes it drops it",
+            text_of(row, "id"), pn_strerror(rc));
+}
+
 /* Moves a non-terminal row to a terminal status and stores it with a compare-and-set, so
  * that of everyone concluding the same prediction (a cancel here, its run elsewhere, a
  * reclaimed run) exactly one does: the one that stored it ends its live entry, sends
@@ -551,7 +568,10 @@ static int conclude_now(pn_hub *hub, json_t *row, const char *status, const char
     pn_webhook_events_parse(json_object_get(row, "webhook_events_filter"), &events, NULL);
     pn_hub_hook_complete(pn_hub_hook_new(hub, text_of(row, "id"), text_of(row, "webhook"), events));
   }
+  int held = pn_queue_holds(hub->queue, text_of(row, "id"));
   pn_queue_done(hub->queue, text_of(row, "id"));
+  if (!held && strcmp(status, "canceled") == 0)
+    drop_waiting_message(hub, row);
   return 0;
 }
 
@@ -1050,6 +1070,68 @@ static int submit(pn_hub *hub, const json_t *row, const json_t *request) {
 
 /* --- the queue's consumer ----------------------------------------------------------- */
 
+/* A folder version's bundle as this hub finds it: DATA/bundles/<id> under its own
+ * --data, whatever path the creating hub had for the shared folder (replicas may mount
+ * it at different paths). pn_malloc'd, or NULL when `stored` is not a bundle path or
+ * this hub has no such folder (then the stored path is tried as it is). */
+static char *local_bundle_dir(const pn_hub *hub, const char *stored) {
+  const char *at = stored ? strstr(stored, "/bundles/") : NULL;
+  const char *id = at ? at + strlen("/bundles/") : NULL;
+  if (!id || !*id || strchr(id, '/'))
+    return NULL;
+  char *local = pn_strfmt("%s/bundles/%s", hub->data_dir, id);
+  if (local && !pn_fs_is_dir(local)) {
+    pn_free(local);
+    local = NULL;
+  }
+  return local;
+}
+
+/* Whether `text` is a signed input-file URL on some hub's internal listener,
+ * http://HOST:PORT/internal/files/<id>/download[/<name>]?...; *path is where its path
+ * begins. */
+static int internal_file_url(const char *text, const char **path) {
+  const char *rest = strncmp(text, "http://", 7) == 0 ? text + 7 : NULL;
+  const char *slash = rest ? strchr(rest, '/') : NULL;
+  if (!slash || slash == rest || strncmp(slash, "/internal/files/", 16) != 0)
+    return 0;
+  const char *id_end = strchr(slash + 16, '/');
+  if (!id_end || id_end == slash + 16 || strncmp(id_end, "/download", 9) != 0 ||
+      (id_end[9] != '?' && id_end[9] != '/'))
+    return 0;
+  *path = slash;
+  return 1;
+}
+
+/* The instance's request with the input files' signed URLs pointed at this hub's own
+ * internal listener: the hub that created the prediction signed them for its own, and
+ * another replica (sharing the secret, so the signatures hold) runs it here. A new
+ * reference. */
+static json_t *local_request(pn_hub *hub, const json_t *request, int image) {
+  json_t *copy = json_deep_copy(request);
+  json_t *input = json_object_get(copy, "input");
+  const char *own = pn_scheduler_instance_hub_url(hub->scheduler, image);
+  size_t own_length = own ? strlen(own) : 0;
+  const char *key;
+  json_t *value;
+  json_object_foreach(input, key, value) {
+    json_t *items = json_is_array(value) ? value : NULL;
+    size_t count = items ? json_array_size(items) : 1;
+    for (size_t i = 0; own && i < count; i++) {
+      json_t *item = items ? json_array_get(items, i) : value;
+      const char *text = json_string_value(item), *path = NULL;
+      if (!text || !internal_file_url(text, &path) ||
+          ((size_t)(path - text) == own_length && strncmp(text, own, own_length) == 0))
+        continue;
+      char *url = pn_strfmt("%s%s", own, path);
+      if (url)
+        json_string_set(item, url);
+      pn_free(url);
+    }
+  }
+  return copy;
+}
+
 /* Runs a prediction the queue handed over: here from the start (the embedded queue, or
  * Redis to the hub that created it), or taken over from a consumer that died. */
 static void on_take(void *arg, const char *id, const json_t *body) {
@@ -1065,16 +1147,20 @@ static void on_take(void *arg, const char *id, const json_t *body) {
     add_live(hub, row);
   json_t *target_row = json_object_get(body, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
+  char *bundle_dir = local_bundle_dir(hub, text_of(target_row, "bundle_dir"));
   pn_scheduler_target target = {
       .key = text_of(target_row, "key"),
-      .bundle_dir = text_of(target_row, "bundle_dir"),
+      .bundle_dir = bundle_dir ? bundle_dir : text_of(target_row, "bundle_dir"),
       .image = text_of(target_row, "image"),
       .mode = text_of(target_row, "mode"),
       .min_instances = (int)json_integer_value(json_object_get(target_row, "min_instances")),
       .max_instances = max < 1 ? 1 : max,
       .slots = 1,
   };
-  rc = pn_scheduler_submit(hub->scheduler, &target, id, json_object_get(body, "request"));
+  json_t *request = local_request(hub, json_object_get(body, "request"), target.image != NULL);
+  rc = request ? pn_scheduler_submit(hub->scheduler, &target, id, request) : PN_ENOMEM;
+  json_decref(request);
+  pn_free(bundle_dir);
   if (rc < 0 && rc != PN_EEXISTS && row) {
     char *error = pn_strfmt("the hub could not queue the prediction: %s", pn_strerror(rc));
     conclude(hub, row, "failed", error);

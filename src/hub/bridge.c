@@ -38,8 +38,9 @@ struct pn_hub_bridge {
   char *error; /* why image versions cannot run, or NULL */
 };
 
-/* Listens on `address`:port for the internal routes; 0, or -1 with bridge->error. */
-static int listen_on(struct pn_hub_bridge *bridge, const char *address) {
+/* Listens on `address`:port for the internal routes (quietly: no log line); 0, or -1
+ * with bridge->error. */
+static int listen_quietly_on(struct pn_hub_bridge *bridge, const char *address) {
   if (bridge->covered)
     return 0;
   struct sockaddr_in socket_address = {.sin_family = AF_INET,
@@ -64,7 +65,34 @@ static int listen_on(struct pn_hub_bridge *bridge, const char *address) {
       close(fd);
     return -1;
   }
+  return 0;
+}
+
+static int listen_on(struct pn_hub_bridge *bridge, const char *address) {
+  if (bridge->covered || listen_quietly_on(bridge, address) < 0)
+    return bridge->covered ? 0 : -1;
   pn_info("pinion hub: internal routes for containers on %s:%d", address, bridge->port);
+  return 0;
+}
+
+/* The gateways of the instances' own networks (bridge.h), bound at once: with
+ * IP_FREEBIND the address need not exist yet (the engine makes a network's interface
+ * with its first container), so the hub never waits on the engine for them. */
+static int listen_on_instance_networks(struct pn_hub_bridge *bridge) {
+  if (bridge->covered)
+    return 0;
+  pn_hub_network_slot first, last;
+  for (int slot = 0; slot < PN_HUB_NETWORK_SLOTS; slot++) {
+    pn_hub_network_slot each;
+    pn_hub_network_slot_get(slot, &each);
+    if (listen_quietly_on(bridge, each.gateway) < 0)
+      return -1;
+  }
+  pn_hub_network_slot_get(0, &first);
+  pn_hub_network_slot_get(PN_HUB_NETWORK_SLOTS - 1, &last);
+  pn_info("pinion hub: internal routes for containers on their own networks' gateways, %s to "
+          "%s, port %d",
+          first.gateway, last.gateway, bridge->port);
   return 0;
 }
 
@@ -141,6 +169,13 @@ int pn_hub_bridge_open(pn_hub *hub, const char *internal_host, int internal_port
   bridge->probe_pid = given->probe_pid;
   bridge->probe_fd = given->probe_pid > 0 ? given->probe_fd : -1;
   pn_buf_init(&bridge->answer, PROBE_ANSWER_MAX);
+  if (listen_on_instance_networks(bridge) < 0) {
+    /* Folder versions do not need them: the hub serves, image versions fail saying why. */
+    pn_warn("hub: image versions cannot run here: %s",
+            bridge->error ? bridge->error : "out of memory");
+    end_probe(bridge);
+    return 0;
+  }
   if (given->gateway) {
     end_probe(bridge);
     if (listen_on(bridge, given->gateway) < 0) {
@@ -157,6 +192,13 @@ int pn_hub_bridge_open(pn_hub *hub, const char *internal_host, int internal_port
                               "give it with --container-gateway");
   }
   return 0;
+}
+
+void pn_hub_network_slot_get(int slot, pn_hub_network_slot *out) {
+  int third = 192 + (slot & 63);
+  snprintf(out->name, sizeof out->name, "pinion-10-89-%d", third);
+  snprintf(out->subnet, sizeof out->subnet, "10.89.%d.0/24", third);
+  snprintf(out->gateway, sizeof out->gateway, "10.89.%d.1", third);
 }
 
 int pn_hub_bridge_pending(const pn_hub *hub) { return hub->bridge && hub->bridge->pending; }

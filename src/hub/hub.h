@@ -94,7 +94,9 @@ typedef struct pn_hub {
   pn_scheduler *scheduler;
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
-  /* Its unix socket, DATA/internal.sock, for sandboxed folder versions (which have no
+  /* This process's part of the data folder, which replicas may share (hub/owner.h) */
+  struct pn_hub_owner *owner;
+  /* Its unix socket, DATA/instances/<owner>.sock, for sandboxed folder versions (which have no
    * network of the host's); NULL without bubblewrap isolation. */
   char *internal_socket;
   /* the same on the engine's bridge, for image versions' containers (hub/bridge.h),

@@ -158,6 +158,8 @@ static void free_launch(launch *plan) {
  * `port_file`. */
 static void serve_command(const pn_instance_spec *spec, const char *port_file,
                           const char *command[COMMAND_MAX]) {
+  static char network_slot_text[16]; /* copied (copy_command) before the next call */
+  snprintf(network_slot_text, sizeof network_slot_text, "%d", spec->network_slot);
   int sandboxed = spec->sandbox && spec->bundle_dir;
   size_t count = 0;
   command[count++] = sandboxed ? pn_sandbox_pinion(spec->sandbox) : spec->pinion;
@@ -169,10 +171,18 @@ static void serve_command(const pn_instance_spec *spec, const char *port_file,
     command[count++] = spec->image;
     if (spec->isolate_image)
       command[count++] = "--x-isolate";
+    if (spec->isolate_image && spec->network_slot >= 0) {
+      command[count++] = "--x-network-slot";
+      command[count++] = network_slot_text;
+    }
   }
   if (sandboxed) {
     command[count++] = "--unix-socket";
     command[count++] = PN_SANDBOX_SERVE_SOCKET;
+  }
+  if (sandboxed && pn_sandbox_slirp4netns(spec->sandbox)) { /* see pn_sandbox_argv */
+    command[count++] = "--x-wait-fd";
+    command[count++] = PN_SANDBOX_BLOCK_FD_TEXT;
   }
   if (sandboxed && spec->hub_url && spec->hub_socket) {
     command[count++] = "--x-hub-url";

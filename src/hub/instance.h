@@ -29,6 +29,9 @@ typedef struct pn_instance_spec {
   const char *hub_socket;
   const pn_sandbox *sandbox; /* runs a folder version in it (borrowed), or NULL: as the hub */
   int isolate_image;         /* an image version runs without privileges, with limits */
+  /* With isolate_image: the container's own network, a slot of hub/bridge.h that no
+   * other instance holds (`serve --x-network-slot`), or -1: the engine's default bridge. */
+  int network_slot;
   double boot_timeout;     /* seconds from start to READY */
 } pn_instance_spec;
 

@@ -436,13 +436,13 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
   };
   for (size_t i = 0; i < sizeof isolation / sizeof isolation[0]; i++)
     push(&builder, isolation[i]);
+  /* Not --block-fd: bubblewrap would wait for the network before it execs, and the
+   * command (`pinion serve --x-wait-fd`) waits instead, so that its own start overlaps
+   * slirp4netns's. The block pipe's end at PN_SANDBOX_BLOCK_FD is inherited. */
   char fd_text[16];
   if (network) {
     snprintf(fd_text, sizeof fd_text, "%d", PN_SANDBOX_INFO_FD);
     push(&builder, "--info-fd");
-    push(&builder, fd_text);
-    snprintf(fd_text, sizeof fd_text, "%d", PN_SANDBOX_BLOCK_FD);
-    push(&builder, "--block-fd");
     push(&builder, fd_text);
   }
   char id[16];
@@ -633,9 +633,13 @@ int pn_sandbox_kill_strays(const char *instances_dir) {
     if (item->d_name[0] != '.' && (names[name_count] = pn_strdup(item->d_name)))
       name_count++;
   closedir(dir);
-  int killed = 0;
+  /* Every process is found before any is killed: killing a sandbox's init takes the
+   * rest of its pid namespace down at once, and those would then be missed (and the
+   * count would depend on the order of /proc). */
+  pid_t found[1024];
+  size_t found_count = 0;
   DIR *proc = name_count ? opendir("/proc") : NULL;
-  while (proc && (item = readdir(proc))) {
+  while (proc && found_count < sizeof found / sizeof found[0] && (item = readdir(proc))) {
     char *end = NULL;
     long pid = strtol(item->d_name, &end, 10);
     if (pid <= 1 || *end || pid == (long)getpid())
@@ -644,12 +648,16 @@ int pn_sandbox_kill_strays(const char *instances_dir) {
     snprintf(path, sizeof path, "/proc/%ld/mountinfo", pid);
     char *mountinfo = NULL;
     if (pn_fs_read(path, MOUNTINFO_MAX, &mountinfo, NULL) == 0 &&
-        mounts_a_scratch(mountinfo, names, name_count) && kill((pid_t)pid, SIGKILL) == 0)
-      killed++;
+        mounts_a_scratch(mountinfo, names, name_count))
+      found[found_count++] = (pid_t)pid;
     pn_free(mountinfo);
   }
   if (proc)
     closedir(proc);
+  int killed = 0;
+  for (size_t i = 0; i < found_count; i++)
+    if (kill(found[i], SIGKILL) == 0 || errno == ESRCH) /* ESRCH: gone with its init */
+      killed++;
   for (size_t i = 0; i < name_count; i++)
     pn_free(names[i]);
   return killed;

@@ -67,9 +67,11 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
  * PN_SANDBOX_SCRATCH, its tmp/ as /tmp, and the socket `hub_socket` (or NULL) at
  * PN_SANDBOX_HUB_SOCKET. The sandbox has a network namespace of its own: only its own
  * loopback, unless `network` (for a sandbox made with the network on): then bubblewrap
- * writes the sandbox's pid to PN_SANDBOX_INFO_FD and waits on PN_SANDBOX_BLOCK_FD until
- * slirp4netns is attached (hub/sandbox_network.h), and /etc/resolv.conf names
- * slirp4netns's DNS. Creates tmp/, passwd, group (and resolv.conf) in scratch_dir.
+ * writes the sandbox's pid to PN_SANDBOX_INFO_FD and runs `command` at once, with
+ * PN_SANDBOX_BLOCK_FD open: the command must read one byte from it before it runs
+ * anything of the model's (`pinion serve --x-wait-fd`), which comes once slirp4netns is
+ * attached and the sandbox's routes are in (hub/sandbox_network.h); /etc/resolv.conf
+ * names slirp4netns's DNS. Creates tmp/, passwd, group (and resolv.conf) in scratch_dir.
  * *argv and its strings are pn_malloc'd: free them with pn_sandbox_argv_free. */
 int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const char *scratch_dir,
                     const char *hub_socket, int network, const char *const *command,
@@ -77,10 +79,11 @@ int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const cha
 void pn_sandbox_argv_free(char **argv);
 
 /* The fd bubblewrap reads its options from in the child (`--args`), and with the
- * network on, the fds it writes its sandbox's pid to and waits on. */
+ * network on, the fd it writes its sandbox's pid to and the one the command waits on. */
 #define PN_SANDBOX_OPTIONS_FD 3
 #define PN_SANDBOX_INFO_FD 4
 #define PN_SANDBOX_BLOCK_FD 5
+#define PN_SANDBOX_BLOCK_FD_TEXT "5"
 
 /* Moves the options of an argv from pn_sandbox_argv (everything between the program and
  * "--") into a new close-on-exec memfd, *options_fd, leaving `bwrap --args 3 -- COMMAND`

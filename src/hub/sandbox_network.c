@@ -5,12 +5,16 @@
 #include "hub/sandbox_network.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "hub/sandbox.h"
+#include "hub/sandbox_routes.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +28,7 @@
 #define INFO_MAX 1024
 #define FIRST_FREE_FD 10
 /* How often, and how many times at most, the hub looks whether bubblewrap has set up the
- * sandbox's loopback before it starts slirp4netns anyway (0.5 ms, 2 s). */
+ * sandbox's loopback before it goes on anyway (0.5 ms, 2 s). */
 #define LOOPBACK_POLL_US 500
 #define LOOPBACK_POLLS 4000
 
@@ -38,6 +42,8 @@ struct pn_sandbox_network {
   int ready_fd; /* slirp4netns's --ready-fd, our end */
   int exit_fd;  /* slirp4netns's --exit-fd, our end: closing it ends slirp4netns */
   pid_t slirp_pid;
+  uint64_t pid_known_ns; /* when bubblewrap said its pid: the steps' times are logged */
+  char error[512]; /* on_failed's text when it is made up here */
   char info_text[INFO_MAX];
   size_t info_length;
   struct event *info_event;
@@ -161,19 +167,37 @@ static int open_namespaces(pid_t pid, int *netns_fd, int *userns_fd) {
   return PN_EIO;
 }
 
-/* Runs slirp4netns on the namespaces of `pid`; its ready and exit pipes stay with us.
- * PN_ENOENT: `pid` has ended (bubblewrap failed after it made the sandbox). */
-static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
-  int netns_fd, userns_fd;
-  int rc = open_namespaces(pid, &netns_fd, &userns_fd);
-  if (rc < 0)
-    return rc;
+/* What slirp4netns's child tells the hub on the ready pipe, instead of slirp4netns's
+ * "1", when the routes could not be added: GUARD_FAILED, then the errno. */
+#define GUARD_FAILED 'R'
+
+typedef struct guard_call {
+  const pn_sandbox_routes *routes;
+  int userns_fd, netns_fd;
+  int rc;
+  const char *step;
+} guard_call;
+
+/* The routes' process: it shares slirp4netns's child's memory (CLONE_VM | CLONE_VFORK),
+ * so its answer is in `call` when that child goes on. */
+static int install_routes(void *arg) {
+  guard_call *call = arg;
+  call->rc = pn_sandbox_routes_install(call->routes, call->userns_fd, call->netns_fd,
+                                       &call->step);
+  _exit(0);
+}
+
+/* Runs slirp4netns on the namespaces (borrowed descriptors); its ready and exit pipes
+ * stay with us. Its child first adds `routes` in the sandbox's network namespace
+ * (hub/sandbox_routes.h), from a process of its own that joins the namespaces (slirp4netns
+ * itself must stay in the host's); only then does it exec slirp4netns, so the two never
+ * change the namespace at once, and the hub forks once. */
+static int spawn_slirp(pn_sandbox_network *network, const pn_sandbox_routes *routes,
+                       int netns_fd, int userns_fd) {
   int ready[2], exit_pipe[2];
   if (high_pipe(ready) < 0 || high_pipe(exit_pipe) < 0) {
     close_fd(&ready[0]);
     close_fd(&ready[1]);
-    close(netns_fd);
-    close(userns_fd);
     return PN_EIO;
   }
   /* 10.0.2.100/24 in the sandbox, the host as 10.0.2.2 (refusing everything), DNS at
@@ -207,6 +231,26 @@ static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
     dup2(netns_fd, 5);
     dup2(userns_fd, 6);
     syscall(SYS_close_range, 7u, ~0u, 0u);
+    static char stack[64 * 1024] __attribute__((aligned(16)));
+    guard_call call = {routes, 6, 5, -EIO, "clone"};
+    pid_t guard = (pid_t)clone(install_routes, stack + sizeof stack,
+                               CLONE_VM | CLONE_VFORK | SIGCHLD, &call);
+    if (guard > 0)
+      while (waitpid(guard, NULL, 0) < 0 && errno == EINTR) {
+      }
+    if (guard < 0 || call.rc < 0) {
+      int failure = guard < 0 ? errno : -call.rc;
+      static const char prefix[] = "pinion hub: could not refuse the host's addresses in "
+                                   "the sandbox's network: ";
+      ssize_t ignored = write(2, prefix, sizeof prefix - 1);
+      ignored = write(2, call.step, strlen(call.step));
+      ignored = write(2, " failed\n", 8);
+      unsigned char answer[2] = {GUARD_FAILED, (unsigned char)(failure > 0 && failure < 256
+                                                                   ? failure : EIO)};
+      ignored = write(3, answer, sizeof answer);
+      (void)ignored;
+      _exit(1);
+    }
     static char *const no_environment[] = {NULL};
     execve(argv[0], argv, no_environment);
     static const char failed[] = "pinion hub: could not run slirp4netns\n";
@@ -218,8 +262,6 @@ static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
     close(null_fd);
   close(ready[WRITE_END]);
   close(exit_pipe[READ_END]);
-  close(netns_fd);
-  close(userns_fd);
   if (child < 0) {
     close(ready[READ_END]);
     close(exit_pipe[WRITE_END]);
@@ -231,28 +273,47 @@ static int spawn_slirp(pn_sandbox_network *network, pid_t pid) {
   return 0;
 }
 
-static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
-  pn_sandbox_network *network = arg;
-  char byte = 0;
-  ssize_t got = read(fd, &byte, 1);
-  if (got < 0 && (errno == EINTR || errno == EAGAIN))
-    return;
-  if (got != 1) {
-    report(network, "slirp4netns (the sandbox's network) ended before the network was up; "
-                    "run models without network (--instance-network off) if it cannot work "
-                    "here");
-    return;
-  }
-  /* The network is there: bubblewrap may run the model server. */
+/* Once the routes are in and slirp4netns is up, the model server may start the model
+ * (pinion serve --x-wait-fd reads the block pipe). */
+static void release(pn_sandbox_network *network) {
   ssize_t wrote = write(network->block[WRITE_END], "1", 1);
   int write_error = wrote == 1 ? 0 : errno;
   close_fd(&network->block[WRITE_END]);
   if (wrote == 1)
     report(network, NULL);
-  else if (write_error == EPIPE) /* bubblewrap failed first (a bind's missing source...) */
+  else if (write_error == EPIPE) /* the sandbox ended first (a bind's missing source...) */
     report(network, SANDBOX_ENDED);
   else
     report(network, "could not let the sandbox go on once its network was up");
+}
+
+static void on_slirp_ready(evutil_socket_t fd, short what, void *arg) {
+  pn_sandbox_network *network = arg;
+  unsigned char answer[2] = {0, 0};
+  ssize_t got = read(fd, answer, sizeof answer);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  event_del(network->ready_event);
+  if (got >= 1 && answer[0] == GUARD_FAILED) {
+    snprintf(network->error, sizeof network->error,
+             "could not refuse the host's own addresses and 169.254.0.0/16 in the sandbox's "
+             "network (%s), so the model would reach them; the instance's log says which "
+             "step failed; run models without network (--instance-network off) if it cannot "
+             "work here",
+             got == 2 ? strerror(answer[1]) : "no reason given");
+    report(network, network->error);
+    return;
+  }
+  if (got < 1) {
+    report(network, "slirp4netns (the sandbox's network) ended before the network was up; "
+                    "run models without network (--instance-network off) if it cannot work "
+                    "here");
+    return;
+  }
+  pn_debug("hub: a sandbox's routes are in and slirp4netns is up %.1f ms after bubblewrap's "
+           "pid",
+           (double)(pn_clock_monotonic_ns() - network->pid_known_ns) / 1e6);
+  release(network);
 }
 
 static void on_loopback(evutil_socket_t fd, short what, void *arg);
@@ -281,6 +342,7 @@ static void on_info(evutil_socket_t fd, short what, void *arg) {
     return;
   }
   close_fd(&network->info[READ_END]);
+  network->pid_known_ns = pn_clock_monotonic_ns();
   network->sandbox_pid = pid;
   network->loopback_event = evtimer_new(event_get_base(network->info_event), on_loopback, network);
   if (!network->loopback_event) {
@@ -307,10 +369,10 @@ static int loopback_ready(pid_t pid) {
 }
 
 /* bubblewrap says which process its sandbox is before that process sets up the
- * namespace's loopback (address, then up), and slirp4netns's own set-up of the same
- * namespace racing with it made bubblewrap fail ("loopback: Failed RTM_NEWADDR") in
- * about 3 starts of 100 here. So slirp4netns starts once the loopback is up, which takes
- * well under a millisecond. */
+ * namespace's loopback (address, then up), and another set-up of the same namespace
+ * racing with it (slirp4netns's, the routes') made bubblewrap fail ("loopback: Failed
+ * RTM_NEWADDR") in about 3 starts of 100 here. So the routes go in, and slirp4netns
+ * starts, once the loopback is up, which takes well under a millisecond. */
 static void on_loopback(evutil_socket_t fd, short what, void *arg) {
   pn_sandbox_network *network = arg;
   int ready = loopback_ready(network->sandbox_pid);
@@ -319,10 +381,29 @@ static void on_loopback(evutil_socket_t fd, short what, void *arg) {
     evtimer_add(network->loopback_event, &again);
     return;
   }
-  int rc = ready < 0 ? PN_ENOENT : spawn_slirp(network, network->sandbox_pid);
-  if (rc == PN_ENOENT) {
+  if (ready < 0) {
     report(network, SANDBOX_ENDED);
     return;
+  }
+  pid_t pid = network->sandbox_pid;
+  /* The host's addresses as they are now: collected here, in the hub, because the
+   * routes' process may only make system calls (the hub may have threads). */
+  pn_sandbox_routes routes;
+  if (pn_sandbox_routes_collect(&routes) == PN_EIO) {
+    report(network, "could not list the host's addresses (getifaddrs), which the sandbox's "
+                    "network must refuse");
+    return;
+  }
+  int netns_fd, userns_fd;
+  int rc = open_namespaces(pid, &netns_fd, &userns_fd);
+  if (rc == PN_ENOENT) { /* bubblewrap failed after it made the sandbox */
+    report(network, SANDBOX_ENDED);
+    return;
+  }
+  if (rc == 0) {
+    rc = spawn_slirp(network, &routes, netns_fd, userns_fd);
+    close(netns_fd);
+    close(userns_fd);
   }
   if (rc < 0) {
     report(network, "could not start slirp4netns for the sandbox's network");

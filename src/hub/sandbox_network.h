@@ -4,12 +4,20 @@
  * (`--disable-host-loopback`: 10.0.2.2, slirp's name for the host, refuses everything).
  * slirp4netns runs as the hub's user on the host's side and makes the model's
  * connections there; it is sandboxed itself (`--enable-sandbox --enable-seccomp`).
+ * Because those connections start on the host, the sandbox's own routes refuse the host's
+ * other addresses and 169.254.0.0/16 (hub/sandbox_routes.h): slirp4netns's child process
+ * has them added (by a process that joins the sandbox's namespaces) before it execs
+ * slirp4netns.
  *
  * The order: bubblewrap creates the namespaces, writes its sandbox's pid to
- * PN_SANDBOX_INFO_FD and waits on PN_SANDBOX_BLOCK_FD before it runs anything; the hub
- * reads the pid (on the loop), starts slirp4netns on that namespace, and once slirp4netns
- * says the interface is up (its --ready-fd) writes to the block pipe: the model server
- * starts with its network already there. slirp4netns ends when the hub closes its
+ * PN_SANDBOX_INFO_FD and goes on to mount the sandbox and exec `pinion serve`, which
+ * waits on PN_SANDBOX_BLOCK_FD (--x-wait-fd) before it runs anything of the model's; the
+ * hub reads the pid (on the loop), waits until bubblewrap has set up the sandbox's
+ * loopback (one change to a namespace at a time), then adds the routes and runs
+ * slirp4netns on that namespace,
+ * and once slirp4netns says the interface is up (its --ready-fd) writes to the block pipe: the model's Python starts with its network
+ * already there, while bubblewrap's mounts and the server's own start overlapped
+ * slirp4netns's. slirp4netns ends when the hub closes its
  * --exit-fd (the instance is freed) or dies (PR_SET_PDEATHSIG). See docs/security.md. */
 #ifndef PN_HUB_SANDBOX_NETWORK_H
 #define PN_HUB_SANDBOX_NETWORK_H

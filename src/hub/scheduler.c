@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "hub/instance.h"
+#include "hub/bridge.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@ struct entry {
   enum entry_state state;
   unsigned generation; /* the target's source when it started */
   double boot_seconds;
+  int network_slot; /* an isolated image version's own container network, or -1 */
   int slots; /* predictions it takes at once: its pinion_slots, known once READY */
   int running;
   int blocked; /* answered 409: no dispatch until a completion or the retry timer */
@@ -98,10 +100,12 @@ struct target {
 
 struct pn_scheduler {
   struct event_base *base;
+  /* The container networks of hub/bridge.h that instances hold: bit N, slot N. */
+  uint64_t network_slots;
   pn_http_client *client;
   char *pinion;
   char *python;
-  char *data_dir;
+  char *scratch_dir;
   char *hub_url;
   char *hub_socket;        /* for sandboxed folder versions */
   char *container_hub_url; /* for image versions unless isolation is none */
@@ -329,6 +333,9 @@ static int count_instances(const target *t) {
 }
 
 static void free_entry(entry *e) {
+  /* The process is gone (or never ran), and the container with it. */
+  if (e->network_slot >= 0)
+    e->scheduler->network_slots &= ~((uint64_t)1 << e->network_slot);
   if (e->idle_timer)
     event_free(e->idle_timer);
   if (e->retry_timer)
@@ -435,6 +442,18 @@ static void on_retry(evutil_socket_t fd, short what, void *arg) {
   kick(e->scheduler);
 }
 
+/* The lowest container network no instance holds, now held; -1 when all are. */
+static int take_network_slot(pn_scheduler *scheduler) {
+  _Static_assert(PN_HUB_NETWORK_SLOTS <= 64, "the slots are the bits of a uint64_t");
+  for (int slot = 0; slot < PN_HUB_NETWORK_SLOTS; slot++) {
+    if (!(scheduler->network_slots & ((uint64_t)1 << slot))) {
+      scheduler->network_slots |= (uint64_t)1 << slot;
+      return slot;
+    }
+  }
+  return -1;
+}
+
 static void make_token(char token[33]) {
   unsigned char bytes[16];
   if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
@@ -471,11 +490,11 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   e->target = t;
   e->generation = t->generation;
   e->state = BOOTING;
+  e->network_slot = -1;
   make_token(e->token);
   e->idle_timer = evtimer_new(scheduler->base, on_idle, e);
   e->retry_timer = evtimer_new(scheduler->base, on_retry, e);
-  char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
-  char *scratch = instances_dir ? pn_fs_join(instances_dir, e->token) : NULL;
+  char *scratch = pn_fs_join(scheduler->scratch_dir, e->token);
   char *upload_url = pn_strfmt("%s/internal/uploads/%s/",
                                pn_scheduler_instance_hub_url(scheduler, t->image != NULL),
                                e->credential);
@@ -493,6 +512,12 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
   } else if (t->image && scheduler->isolation != PN_ISOLATION_NONE && scheduler->container_error) {
     *error = pn_strfmt("image versions cannot run on this hub: %s", scheduler->container_error);
     rc = PN_EUNSUPPORTED;
+  } else if (t->image && scheduler->isolation != PN_ISOLATION_NONE &&
+             (e->network_slot = take_network_slot(scheduler)) < 0) {
+    *error = pn_strfmt("every one of the hub's %d container networks is in use by a running "
+                       "instance of an image version; wait for one to stop",
+                       PN_HUB_NETWORK_SLOTS);
+    rc = PN_EBUSY;
   } else if (e->idle_timer && e->retry_timer && scratch && upload_url) {
     pn_instance_spec spec = {.pinion = scheduler->pinion,
                              .python = scheduler->python,
@@ -505,13 +530,13 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
                              .hub_socket = scheduler->hub_socket,
                              .sandbox = scheduler->sandbox,
                              .isolate_image = scheduler->isolation != PN_ISOLATION_NONE,
+                             .network_slot = e->network_slot,
                              .boot_timeout = scheduler->boot_timeout};
     pn_instance_callbacks callbacks = {on_instance_ready, on_instance_boot_failed,
                                        on_instance_exit};
     rc = pn_instance_start(scheduler->base, scheduler->client, &spec, &callbacks, e, &e->instance,
                            error);
   }
-  pn_free(instances_dir);
   pn_free(scratch);
   pn_free(upload_url);
   if (rc < 0) {
@@ -810,22 +835,17 @@ static void free_target(target *t) {
 
 /* --- isolation ----------------------------------------------------------------------- */
 
-/* Scratch folders live as long as their instance; what a killed hub left goes now,
- * with any sandbox still running over them. */
+/* Scratch folders live as long as their instance. The scratch folder is this
+ * scheduler's alone (the hub's owner folder, hub/owner.h): what is in it was left by
+ * this process's own earlier use, and goes now, with any sandbox still running over it. */
 static int sweep_scratch(const pn_scheduler *scheduler) {
-  char *instances_dir = pn_fs_join(scheduler->data_dir, "instances");
-  if (!instances_dir)
-    return PN_ENOMEM;
-  int killed = pn_sandbox_kill_strays(instances_dir);
+  int killed = pn_sandbox_kill_strays(scheduler->scratch_dir);
   if (killed > 0)
     pn_warn("hub: killed %d process%s of sandboxes that a previous run left behind", killed,
             killed == 1 ? "" : "es");
-  int rc = pn_fs_remove_tree(instances_dir);
-  if (rc == 0 && mkdir(scheduler->data_dir, 0700) < 0 && errno != EEXIST)
+  int rc = pn_fs_remove_tree(scheduler->scratch_dir);
+  if (rc == 0 && mkdir(scheduler->scratch_dir, 0700) < 0)
     rc = PN_EIO;
-  if (rc == 0 && mkdir(instances_dir, 0700) < 0)
-    rc = PN_EIO;
-  pn_free(instances_dir);
   return rc;
 }
 
@@ -849,7 +869,7 @@ static int setup_isolation(pn_scheduler *scheduler, const pn_scheduler_options *
   sandbox_options.network = !scheduler->instance_network_off;
   sandbox_options.python = scheduler->python;
   char *error = NULL;
-  char *probe_dir = pn_strfmt("%s/instances/probe", scheduler->data_dir);
+  char *probe_dir = pn_fs_join(scheduler->scratch_dir, "probe");
   int rc = probe_dir ? pn_sandbox_new(&sandbox_options, &scheduler->sandbox, &error) : PN_ENOMEM;
   if (rc == 0)
     rc = pn_sandbox_probe(scheduler->sandbox, probe_dir, &error);
@@ -905,7 +925,7 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
                      const pn_scheduler_options *options, pn_scheduler_event_fn on_event, void *arg,
                      pn_scheduler **out) {
   *out = NULL;
-  if (!options->pinion || !options->data_dir || !options->hub_url || !on_event)
+  if (!options->pinion || !options->scratch_dir || !options->hub_url || !on_event)
     return PN_EINVAL;
   pn_scheduler *scheduler = pn_calloc(1, sizeof *scheduler);
   if (!scheduler)
@@ -917,7 +937,7 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
    * find in PINION_PYTHON is passed as --python instead. */
   const char *python = options->python ? options->python : getenv("PINION_PYTHON");
   scheduler->python = python && *python ? pn_strdup(python) : NULL;
-  scheduler->data_dir = pn_strdup(options->data_dir);
+  scheduler->scratch_dir = pn_strdup(options->scratch_dir);
   scheduler->hub_url = pn_strdup(options->hub_url);
   size_t length = scheduler->hub_url ? strlen(scheduler->hub_url) : 0;
   while (length && scheduler->hub_url[length - 1] == '/')
@@ -933,7 +953,7 @@ int pn_scheduler_new(struct event_base *base, pn_http_client *client,
   scheduler->on_event = on_event;
   scheduler->arg = arg;
   scheduler->kick = event_new(base, -1, 0, on_kick, scheduler);
-  if (!scheduler->pinion || (python && *python && !scheduler->python) || !scheduler->data_dir ||
+  if (!scheduler->pinion || (python && *python && !scheduler->python) || !scheduler->scratch_dir ||
       !scheduler->hub_url || !scheduler->kick || (options->hub_socket && !scheduler->hub_socket) ||
       (options->container_hub_url && !scheduler->container_hub_url) ||
       (options->container_error && !scheduler->container_error)) {
@@ -1007,7 +1027,7 @@ void pn_scheduler_free(pn_scheduler *scheduler) {
   pn_free(scheduler->sandbox_error);
   pn_free(scheduler->pinion);
   pn_free(scheduler->python);
-  pn_free(scheduler->data_dir);
+  pn_free(scheduler->scratch_dir);
   pn_free(scheduler->hub_url);
   pn_free(scheduler->hub_socket);
   pn_free(scheduler->container_hub_url);

@@ -19,7 +19,10 @@ typedef struct pn_scheduler pn_scheduler;
 typedef struct pn_scheduler_options {
   const char *pinion;          /* the pinion binary to start instances with (/proc/self/exe) */
   const char *python;          /* the models' Python (passed as --python), or NULL */
-  const char *data_dir;        /* instances get scratch folders under DATA/instances/ */
+  /* Instances get their scratch folders in it. It is this scheduler's alone (a hub's
+   * owner folder, hub/owner.h: several hubs may share a data folder): what is there at
+   * start is swept, with any sandbox still running over it. */
+  const char *scratch_dir;
   const char *hub_url;         /* the hub's internal listener: http://127.0.0.1:PORT */
   /* Its unix socket, which sandboxed folder versions reach it through (they have no
    * network of the host's); NULL without bubblewrap isolation. */

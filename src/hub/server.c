@@ -29,6 +29,7 @@
 #include "core/pool.h"
 #include "hub/ids.h"
 #include "hub/metrics.h"
+#include "hub/owner.h"
 #include "hub/pages.h"
 #include "hub/route.h"
 #include "hub/sessions.h"
@@ -464,10 +465,9 @@ enum pn_hub_auth pn_hub_authenticate(pn_hub *hub, struct evhttp_request *request
   return how;
 }
 
-/* Counts the request against the window of `key` (an account, or "address <ip>" for
- * requests without one); 0 when allowed. */
-static int count_request(pn_hub_request *request, const char *key) {
-  pn_hub *hub = request->hub;
+/* Counts the request in this process's window of `key`: *count so far, this one
+ * included, and *reset_ns left of the window. */
+static void count_here(pn_hub *hub, const char *key, long *count, uint64_t *reset_ns) {
   uint64_t now = pn_clock_monotonic_ns();
   limit *window = hub->limits;
   while (window && strcmp(window->account, key) != 0)
@@ -476,7 +476,9 @@ static int count_request(pn_hub_request *request, const char *key) {
     window = pn_calloc(1, sizeof *window);
     if (!window || !(window->account = pn_strdup(key))) {
       pn_free(window);
-      return 0;
+      *count = 0;
+      *reset_ns = (uint64_t)RATE_WINDOW_SECONDS * 1000000000u;
+      return;
     }
     window->next = hub->limits;
     hub->limits = window;
@@ -485,16 +487,51 @@ static int count_request(pn_hub_request *request, const char *key) {
     window->window_start_ns = now;
     window->count = 0;
   }
-  int allowed = hub->options->rate_limit > 0 ? hub->options->rate_limit : DEFAULT_RATE_LIMIT;
   window->count++;
-  uint64_t reset_ns = window->window_start_ns + (uint64_t)RATE_WINDOW_SECONDS * 1000000000u - now;
+  *count = window->count;
+  *reset_ns = window->window_start_ns + (uint64_t)RATE_WINDOW_SECONDS * 1000000000u - now;
+}
+
+/* Counts the request in the window of `key` that every hub on the shared queue (Redis)
+ * counts in, so that --rate-limit N holds across replicas; 0 when counted there. While
+ * Redis is unreachable each hub counts on its own (fail open to the per-process limit,
+ * said in the log at most once a minute): the API stays up, and a client may then make
+ * up to N requests a minute on each replica. */
+static int count_shared(pn_hub *hub, const char *key, long *count, uint64_t *reset_ns) {
+  if (hub->options->rate_limit <= 0 || !pn_queue_is_shared(hub->queue))
+    return PN_EUNSUPPORTED;
+  long reset_ms = 0;
+  int rc = pn_queue_count(hub->queue, key, (long)RATE_WINDOW_SECONDS * 1000, count, &reset_ms);
+  if (rc == 0) {
+    *reset_ns = (uint64_t)(reset_ms > 0 ? reset_ms : 0) * 1000000u;
+    return 0;
+  }
+  static uint64_t said_ns;
+  uint64_t now = pn_clock_monotonic_ns();
+  if (!said_ns || now - said_ns >= 60ull * 1000000000u) {
+    said_ns = now;
+    pn_warn("hub: the shared rate limit could not be counted in the queue (Redis): %s; "
+            "counting on this hub alone until it answers (each replica allows %d a minute)",
+            pn_strerror(rc), hub->options->rate_limit);
+  }
+  return rc;
+}
+
+/* Counts the request against the window of `key` (an account, or "address <ip>" for
+ * requests without one); 0 when allowed. */
+static int count_request(pn_hub_request *request, const char *key) {
+  pn_hub *hub = request->hub;
+  long count = 0;
+  uint64_t reset_ns = 0;
+  if (count_shared(hub, key, &count, &reset_ns) < 0)
+    count_here(hub, key, &count, &reset_ns);
+  int allowed = hub->options->rate_limit > 0 ? hub->options->rate_limit : DEFAULT_RATE_LIMIT;
   char remaining[24], reset[24];
-  snprintf(remaining, sizeof remaining, "%d",
-           window->count > allowed ? 0 : allowed - window->count);
+  snprintf(remaining, sizeof remaining, "%ld", count > allowed ? 0 : allowed - count);
   snprintf(reset, sizeof reset, "%llu", (unsigned long long)(reset_ns / 1000000000u + 1));
   pn_hub_header(request, "ratelimit-remaining", remaining);
   pn_hub_header(request, "ratelimit-reset", reset);
-  if (hub->options->rate_limit > 0 && window->count > allowed) {
+  if (hub->options->rate_limit > 0 && count > allowed) {
     pn_hub_header(request, "Retry-After", reset);
     pn_hub_problem(request, 429, NULL,
                    "Request was throttled: this %s may make %d requests a minute. Retry "
@@ -822,18 +859,50 @@ static int make_private_dir(const char *path) {
   return 0;
 }
 
+/* DATA/secret: made once, by whichever hub starts first on a new data folder. Replicas
+ * sharing the folder may start together: each writes its candidate to a file of its own
+ * and links it into place only if no secret is there (link fails then), and every hub
+ * uses what the file holds, so all of them sign with the same key. */
 static int load_secret(pn_hub *hub) {
   char *path = pn_fs_join(hub->data_dir, "secret");
   char *data = NULL;
   size_t length = 0;
   int rc = path ? pn_fs_read(path, 64, &data, &length) : PN_ENOMEM;
-  if (rc == 0 && length == sizeof hub->secret) {
-    memcpy(hub->secret, data, sizeof hub->secret);
-  } else {
-    rc = pn_crypto_random(hub->secret, sizeof hub->secret);
+  int found = rc == 0; /* a file is there, maybe of the wrong size */
+  if (rc != PN_ENOMEM && (rc < 0 || length != sizeof hub->secret)) {
+    pn_free(data);
+    data = NULL;
+    unsigned char candidate[sizeof hub->secret], tag[4];
+    char *staging = NULL;
+    rc = pn_crypto_random(candidate, sizeof candidate);
+    if (rc == 0)
+      rc = pn_crypto_random(tag, sizeof tag);
+    if (rc == 0)
+      staging = pn_strfmt("%s.%ld-%02x%02x%02x%02x", path, (long)getpid(), tag[0], tag[1],
+                          tag[2], tag[3]);
+    if (rc == 0 && !staging)
+      rc = PN_ENOMEM;
     if (rc == 0) /* 0600 from the start: the umask of open_store */
-      rc = pn_fs_write(path, hub->secret, sizeof hub->secret);
+      rc = pn_fs_write(staging, candidate, sizeof candidate);
+    /* A secret of the wrong size (an older pinion wrote it in place and crashed) is
+     * replaced; a new one only ever appears whole, through link. */
+    if (rc == 0 && found)
+      unlink(path);
+    if (rc == 0 && link(staging, path) < 0 && errno != EEXIST)
+      rc = PN_EIO;
+    if (staging)
+      unlink(staging);
+    pn_free(staging);
+    if (rc == 0)
+      rc = pn_fs_read(path, 64, &data, &length);
   }
+  if (rc == 0 && length != sizeof hub->secret)
+    rc = PN_EIO;
+  if (rc == 0)
+    memcpy(hub->secret, data, sizeof hub->secret);
+  else
+    fprintf(stderr, "error: cannot read or create the hub's secret \"%s\": %s\n",
+            path ? path : "secret", pn_strerror(rc));
   pn_free(data);
   pn_free(path);
   return rc;
@@ -937,7 +1006,8 @@ static int bind_http(pn_hub *hub, int *actual_port) {
 static int bind_internal_socket(pn_hub *hub) {
   if (hub->options->isolation != PN_ISOLATION_BUBBLEWRAP)
     return 0;
-  hub->internal_socket = pn_fs_join(hub->data_dir, "internal.sock");
+  /* This process's own, beside its scratch folder: replicas may share the data folder. */
+  hub->internal_socket = pn_strdup(pn_hub_owner_socket(hub->owner));
   int fd = -1;
   int rc = hub->internal_socket ? pn_unix_listen(hub->internal_socket, &fd) : PN_ENOMEM;
   if (rc == 0 && !evhttp_accept_socket_with_handle(hub->internal_http, fd)) {
@@ -1011,7 +1081,13 @@ static void write_port_file(const char *path, int port) {
   pn_fs_write(path, text, (size_t)length);
 }
 
-static void on_sweep(evutil_socket_t fd, short what, void *arg) { pn_hub_files_sweep(arg); }
+/* Expired uploads, and what hubs that died left in the (maybe shared) data folder's
+ * instances/: this hub's replicas may die at any time, not only before it starts. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg) {
+  pn_hub *hub = arg;
+  pn_hub_files_sweep(hub);
+  pn_hub_owner_sweep(hub->data_dir);
+}
 
 /* How often a hub on a shared queue looks for what a dead replica left undone. */
 #define ORPHAN_SWEEP_SECONDS 5
@@ -1037,6 +1113,19 @@ int pn_hub_run(const pn_hub_options *options) {
     pn_free(hub.data_dir);
     return 1;
   }
+  /* Its own part of the data folder first, then what dead hubs left: never a part a
+   * live replica holds (hub/owner.h). */
+  char *owner_error = NULL;
+  if (pn_hub_owner_claim(hub.data_dir, &hub.owner, &owner_error) < 0) {
+    fprintf(stderr, "error: %s\n", owner_error ? owner_error : "out of memory");
+    pn_free(owner_error);
+    pn_store_close(hub.store);
+    pn_free(hub.data_dir);
+    return 1;
+  }
+  pn_hub_owner_sweep(hub.data_dir);
+  pn_info("pinion hub: this process's part of the data folder is instances/%s",
+          pn_hub_owner_name(hub.owner));
   hub.base = pn_loop_new();
   if (!hub.base || pn_http_client_new(hub.base, &hub.client) < 0) {
     fprintf(stderr, "error: could not start the event loop\n");
@@ -1054,7 +1143,7 @@ int pn_hub_run(const pn_hub_options *options) {
     pn_scheduler_options scheduler_options = {
         .pinion = "/proc/self/exe",
         .python = options->python,
-        .data_dir = hub.data_dir,
+        .scratch_dir = pn_hub_owner_scratch(hub.owner),
         .hub_url = hub.internal_url,
         .hub_socket = hub.internal_socket,
         .container_hub_url = hub.container_internal_url,
@@ -1141,9 +1230,8 @@ int pn_hub_run(const pn_hub_options *options) {
     pn_free(hub.limits);
     hub.limits = next;
   }
-  if (hub.internal_socket)
-    unlink(hub.internal_socket);
   pn_free(hub.internal_socket);
+  pn_hub_owner_release(hub.owner); /* its scratch folder and socket go with it */
   pn_free(hub.public_url);
   pn_free(hub.internal_url);
   pn_free(hub.container_internal_url);

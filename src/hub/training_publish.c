@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/tar.h"
+#include "hub/blobs.h"
 
 #include <string.h>
 
@@ -156,8 +157,7 @@ int pn_hub_training_publish(pn_hub *hub, json_t *row, pn_hub_published_fn done, 
     job->row = json_incref(row);
     job->done = done;
     job->id = pn_strdup(text_of(row, "id") ? text_of(row, "id") : "");
-    job->blob = pn_strfmt("%s/blobs/%.2s/%s", hub->data_dir, text_of(file, "sha256"),
-                          text_of(file, "sha256"));
+    job->blob = pn_hub_blob_path(hub->data_dir, text_of(file, "sha256"));
     job->bundle_dir = pn_strdup(bundle_dir);
     job->data_dir = pn_strdup(hub->data_dir);
     job->owner = pn_strndup(destination, (size_t)(slash - destination));

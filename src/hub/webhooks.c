@@ -454,6 +454,27 @@ void pn_hub_hook_complete(pn_hub_hook *hook) {
   pn_hub_hook_free(hook);
 }
 
+/* A pending row from the list: what the list says may be stale by now. Another hub may
+ * have sent it, stored it as ended and given its claim back since; it stores the end
+ * before it gives the claim back, so once the claim is ours the stored row says
+ * whether it still waits. */
+static void resume_delivery(pn_hub *hub, const json_t *listed) {
+  const char *id = json_string_value(json_object_get(listed, "id"));
+  /* Unlike a new delivery, one that cannot be claimed now waits for the next sweep. */
+  if (delivery_started(listed) || pn_queue_claim(hub->queue, id) != 1)
+    return;
+  json_t *row = NULL;
+  const char *status = NULL;
+  if (pn_store_get(hub->store, PN_STORE_DELIVERIES, id, &row) == 0)
+    status = json_string_value(json_object_get(row, "status"));
+  if (!status || strcmp(status, "pending") != 0) {
+    json_decref(row);
+    pn_queue_drop_claim(hub->queue, id);
+    return;
+  }
+  start_delivery(hub, row); /* claims it again: ours, renewed */
+}
+
 void pn_hub_deliveries_resume(pn_hub *hub) {
   static const char *const pending[] = {"pending", NULL};
   pn_store_query query = {.statuses = pending, .ascending = 1, .limit = 10000};
@@ -463,7 +484,7 @@ void pn_hub_deliveries_resume(pn_hub *hub) {
     return;
   size_t index;
   json_t *row;
-  json_array_foreach(rows, index, row) start_delivery(hub, json_incref(row));
+  json_array_foreach(rows, index, row) resume_delivery(hub, row);
   json_decref(rows);
 }
 

@@ -9,6 +9,7 @@
 #include "core/error.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,5 +80,40 @@ int pn_image_bridge_gateway(const pn_image_engine *engine, char **address, char 
   pn_free(output);
   if (rc < 0 && !*error)
     rc = PN_ENOMEM;
+  return rc;
+}
+
+int pn_image_network_ensure(const pn_image_engine *engine, const char *name, const char *subnet,
+                            const char *gateway, char **error) {
+  *error = NULL;
+  int podman = engine->kind == PN_ENGINE_PODMAN;
+  pn_image_argv argv;
+  pn_image_argv_init(&argv);
+  pn_image_argv_add(&argv, engine->name);
+  pn_image_argv_add(&argv, "network");
+  pn_image_argv_add(&argv, "create");
+  pn_image_argv_addf(&argv, "--subnet=%s", subnet);
+  pn_image_argv_addf(&argv, "--gateway=%s", gateway);
+  if (podman) /* docker's user-defined bridges are isolated from each other already */
+    pn_image_argv_add(&argv, "--opt=isolate=true");
+  pn_image_argv_add(&argv, name);
+  char *output = NULL;
+  int rc = pn_image_run(&argv, &output, PN_RUN_WITH_STDERR, INSPECT_TIMEOUT_MS);
+  pn_image_argv_free(&argv);
+  /* A network made for an earlier instance in this slot is used again. */
+  if (rc > 0 && output && strstr(output, "already exists"))
+    rc = 0;
+  if (rc != 0) {
+    size_t length = output ? strlen(output) : 0;
+    while (length && strchr(" \t\r\n", output[length - 1]))
+      length--;
+    *error = pn_strfmt("`%s network create %s` (the instance's own network, on %s) failed: "
+                       "%s%.*s; remove a network of another name on that subnet, or see "
+                       "docs/security.md",
+                       engine->name, name, subnet, rc < 0 ? pn_strerror(rc) : "",
+                       (int)length, output ? output : "");
+    rc = *error ? PN_EUNSUPPORTED : PN_ENOMEM;
+  }
+  pn_free(output);
   return rc;
 }

@@ -25,6 +25,9 @@ typedef struct pn_queue_engine {
                      int *absent); /* NULL: PN_EUNSUPPORTED */
   int (*push_absent)(pn_queue *queue, const char *key, const char *id, int capacity,
                      const json_t *body); /* NULL: PN_EUNSUPPORTED */
+  int (*count)(pn_queue *queue, const char *name, long window_ms, long *count,
+               long *reset_ms); /* NULL: PN_EUNSUPPORTED */
+  int (*drop_waiting)(pn_queue *queue, const char *key, const char *id); /* NULL: ditto */
   /* NULL: every claim is this process's (one process shares nothing) */
   int (*claim)(pn_queue *queue, const char *name);
   int (*renew_claims)(pn_queue *queue, const char *const *names, size_t count, int *kept);

@@ -187,7 +187,11 @@ void pn_queue_drop_claim(pn_queue *queue, const char *name) {
     queue->engine->drop_claim(queue, name);
 }
 
-double pn_queue_claim_seconds(const pn_queue *queue) { return queue->lease; }
+double pn_queue_claim_seconds(const pn_queue *queue) {
+  if (queue->lease <= 0)
+    return 0;
+  return queue->lease * 3 > CLAIM_MIN_SECONDS ? queue->lease * 3 : CLAIM_MIN_SECONDS;
+}
 
 int pn_queue_push(pn_queue *queue, const char *key, const char *id, int capacity,
                   const json_t *body) {
@@ -219,6 +223,23 @@ int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int c
   if (!queue->engine->push_absent)
     return PN_EUNSUPPORTED;
   return queue->engine->push_absent(queue, key, id, capacity < 1 ? 1 : capacity, body);
+}
+
+int pn_queue_count(pn_queue *queue, const char *name, long window_ms, long *count,
+                   long *reset_ms) {
+  if (!name || !*name || window_ms <= 0)
+    return PN_EINVAL;
+  if (!queue->engine->count)
+    return PN_EUNSUPPORTED;
+  return queue->engine->count(queue, name, window_ms, count, reset_ms);
+}
+
+int pn_queue_drop_waiting(pn_queue *queue, const char *key, const char *id) {
+  if (!key || !*key || !id || !*id)
+    return PN_EINVAL;
+  if (!queue->engine->drop_waiting)
+    return PN_EUNSUPPORTED;
+  return queue->engine->drop_waiting(queue, key, id);
 }
 
 int pn_queue_holds(const pn_queue *queue, const char *id) {

@@ -137,10 +137,10 @@ int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int c
 
 /* Claims: work of which exactly one process of those sharing the queue should do each
  * piece (a `completed` webhook's delivery, which any hub can resume). A claim is held
- * for the queue's lease and must be renewed within it; one whose holder stopped renewing
- * (killed, cut off) expires, and another process can claim it. Redis: a key per claim
- * holding the consumer's name, with the lease as its expiry (taken, renewed and dropped
- * by scripts that check the owner). The embedded engine shares nothing: every claim is
+ * for pn_queue_claim_seconds and must be renewed within it; one whose holder stopped
+ * renewing (killed, cut off) expires, and another process can claim it. Redis: a key per
+ * claim holding the consumer's name, with that expiry (taken, renewed and dropped by
+ * scripts that check the owner). The embedded engine shares nothing: every claim is
  * granted and kept. pn_queue_claim: 1 when it is this process's now (taken, or already
  * held here and renewed), 0 when another holds it, PN_ECLOSED when Redis is
  * unreachable. pn_queue_renew_claims sets kept[i] to whether `names[i]` is still held
@@ -148,9 +148,31 @@ int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int c
 int pn_queue_claim(pn_queue *queue, const char *name);
 int pn_queue_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept);
 void pn_queue_drop_claim(pn_queue *queue, const char *name);
-/* Seconds a claim lasts unrenewed: the queue's lease (the embedded engine: 0, never
- * expires). */
+/* Seconds a claim lasts unrenewed: three leases, and at least CLAIM_MIN_SECONDS (the
+ * embedded engine: 0, never expires). Longer than a lease because a claim's holder
+ * renews it from its loop, which a slow store or a loaded machine can stall for a
+ * second, and a claim lost that way stops a delivery in flight; a dead hub's claims
+ * are taken over a little later instead. */
+#define CLAIM_MIN_SECONDS 10.0
 double pn_queue_claim_seconds(const pn_queue *queue);
+
+/* Counts one request against window `name` (an account, "address <ip>"), shared by
+ * every process on the queue, so that a rate limit holds across hub replicas: *count is
+ * the requests in the window so far, this one included, *reset_ms how long the window
+ * has left. A window starts at its first request and lasts `window_ms`. Redis: a key
+ * per window (pinion:rate:<name>), INCR and the expiry in one script, one round trip.
+ * PN_EUNSUPPORTED for the embedded engine (nothing is shared: the caller counts),
+ * PN_ECLOSED when Redis is unreachable. */
+int pn_queue_count(pn_queue *queue, const char *name, long window_ms, long *count,
+                   long *reset_ms);
+
+/* Deletes prediction `id`'s message from stream `key` if no consumer holds it (it was
+ * never taken, or its holder acknowledged it): a prediction canceled while it waited, so
+ * that the stream's length (what KEDA and /metrics read) drops at once rather than when
+ * a consumer takes the message and drops it. 1: deleted; 0: a consumer holds it (it
+ * sees the terminal row) or none is there. One script that scans the stream's ids
+ * inside Redis. PN_EUNSUPPORTED for the embedded engine, PN_ECLOSED when unreachable. */
+int pn_queue_drop_waiting(pn_queue *queue, const char *key, const char *id);
 
 /* One target's stream as the queue sees it, for the hub's /metrics. */
 typedef struct pn_queue_depth {

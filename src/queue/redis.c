@@ -1026,13 +1026,16 @@ static const char drop_claim_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
     "return 0\n";
 
-static long lease_ms(const redis_queue *q) { return (long)(q->lease * 1000); }
+/* How long a claim lasts unrenewed (pn_queue_claim_seconds). */
+static long claim_ms(const redis_queue *q) {
+  return (long)(pn_queue_claim_seconds(&q->head) * 1000);
+}
 
 static int redis_claim(pn_queue *queue, const char *name) {
   redis_queue *q = (redis_queue *)queue;
   char *key = pn_strfmt(CLAIM_PREFIX "%s", name);
   char ms[24];
-  snprintf(ms, sizeof ms, "%ld", lease_ms(q));
+  snprintf(ms, sizeof ms, "%ld", claim_ms(q));
   const char *claim[] = {"EVAL", claim_script, "1", key, q->name, ms};
   redisReply *reply = key ? command(q, 6, claim) : NULL;
   int rc = !key                                 ? PN_ENOMEM
@@ -1053,7 +1056,7 @@ static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t 
   char **keys = pn_calloc(count ? count : 1, sizeof *keys);
   char number[24], ms[24];
   snprintf(number, sizeof number, "%zu", count);
-  snprintf(ms, sizeof ms, "%ld", lease_ms(q));
+  snprintf(ms, sizeof ms, "%ld", claim_ms(q));
   int rc = argv && keys ? 0 : PN_ENOMEM;
   for (size_t i = 0; rc == 0 && i < count; i++)
     if (!(keys[i] = pn_strfmt(CLAIM_PREFIX "%s", names[i])))
@@ -1094,6 +1097,87 @@ static void redis_drop_claim(pn_queue *queue, const char *name) {
   pn_free(key);
 }
 
+/* --- shared rate limits ---------------------------------------------------------------- */
+
+#define RATE_PREFIX "pinion:rate:"
+
+/* Counts a request in window KEYS[1] of ARGV[1] ms: {requests so far, ms left}. The
+ * expiry is set by the window's first request (and mended if a key lost it). */
+static const char count_script[] =
+    "local n = redis.call('INCR', KEYS[1])\n"
+    "local left = redis.call('PTTL', KEYS[1])\n"
+    "if left < 0 then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
+    "  left = tonumber(ARGV[1])\n"
+    "end\n"
+    "return {n, left}\n";
+
+static int redis_count(pn_queue *queue, const char *name, long window_ms, long *count,
+                       long *reset_ms) {
+  redis_queue *q = (redis_queue *)queue;
+  char *key = pn_strfmt(RATE_PREFIX "%s", name);
+  char ms[24];
+  snprintf(ms, sizeof ms, "%ld", window_ms);
+  const char *argv[] = {"EVAL", count_script, "1", key, ms};
+  redisReply *reply = key ? command(q, 5, argv) : NULL;
+  int rc = !key ? PN_ENOMEM : !reply ? PN_ECLOSED : 0;
+  if (rc == 0 && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+                  reply->element[0]->type != REDIS_REPLY_INTEGER ||
+                  reply->element[1]->type != REDIS_REPLY_INTEGER))
+    rc = PN_EIO;
+  if (rc == 0) {
+    *count = (long)reply->element[0]->integer;
+    *reset_ms = (long)reply->element[1]->integer;
+  }
+  if (is_error(reply))
+    pn_warn("queue: Redis refused to count a request against %s: %s", key, reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(key);
+  return rc;
+}
+
+/* --- canceled while waiting ------------------------------------------------------------ */
+
+/* Deletes prediction ARGV[2]'s entry from stream KEYS[1] unless group ARGV[1] has it
+ * pending (a consumer took it): 1 deleted, 0 held or absent. The entry is found by
+ * reading the ids a page at a time inside Redis, as SCAN_IDS does. */
+static const char drop_waiting_script[] =
+    "local start = '-'\n"
+    "while true do\n"
+    "  local page = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 256)\n"
+    "  for _, e in ipairs(page) do\n"
+    "    local f = e[2]\n"
+    "    for j = 1, #f, 2 do\n"
+    "      if f[j] == 'id' and f[j + 1] == ARGV[2] then\n"
+    "        local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)\n"
+    "        if type(p) == 'table' and not p.err and #p > 0 then return 0 end\n"
+    "        return redis.call('XDEL', KEYS[1], e[1])\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  if #page < 256 then return 0 end\n"
+    "  start = '(' .. page[#page][1]\n"
+    "end\n";
+
+static int redis_drop_waiting(pn_queue *queue, const char *key, const char *id) {
+  redis_queue *q = (redis_queue *)queue;
+  char *stream_key = pn_strfmt(STREAM_PREFIX "%s", key);
+  const char *argv[] = {"EVAL", drop_waiting_script, "1", stream_key, GROUP, id};
+  redisReply *reply = stream_key ? command(q, 6, argv) : NULL;
+  int rc = !stream_key                          ? PN_ENOMEM
+           : !reply                             ? PN_ECLOSED
+           : reply->type == REDIS_REPLY_INTEGER ? (int)reply->integer
+                                                : PN_EIO;
+  if (is_error(reply))
+    pn_warn("queue: Redis refused to drop the message of canceled prediction %s: %s", id,
+            reply->str);
+  if (reply)
+    q->api->free_reply(reply);
+  pn_free(stream_key);
+  return rc;
+}
+
 static const pn_queue_engine redis_engine = {
     .name = "Redis",
     .shared = 1,
@@ -1113,6 +1197,8 @@ static const pn_queue_engine redis_engine = {
     .claim = redis_claim,
     .renew_claims = redis_renew_claims,
     .drop_claim = redis_drop_claim,
+    .count = redis_count,
+    .drop_waiting = redis_drop_waiting,
 };
 
 static struct event *start_timer(redis_queue *q, long ms, event_callback_fn callback) {

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/socket.h>
 
@@ -984,6 +985,22 @@ static int prediction_in_flight(void *arg) {
   return runner && pn_runner_in_flight(runner) > 0;
 }
 
+/* Blocks until the hub writes its byte to `fd` (the sandbox's network is up and guarded):
+ * nothing of the model's, its Python included, runs before. -1 when it closed instead. */
+static int wait_for_go(int fd) {
+  char byte;
+  ssize_t got;
+  while ((got = read(fd, &byte, 1)) < 0 && errno == EINTR) {
+  }
+  close(fd);
+  if (got == 1)
+    return 0;
+  fprintf(stderr, "error: the hub did not let the model start (--x-wait-fd %d: %s); the "
+                  "hub's log says why\n",
+          fd, got == 0 ? "closed" : strerror(errno));
+  return -1;
+}
+
 int pn_server_run(const pn_server_options *options) {
   server self = {0};
   self.options = options;
@@ -1003,6 +1020,11 @@ int pn_server_run(const pn_server_options *options) {
   long poll_us = pn_poll_budget_us();
   pn_model_options model_options = options->model;
   model_options.poll_us = poll_us;
+  if (options->wait_fd >= 0 && wait_for_go(options->wait_fd) < 0) {
+    pn_http_client_free(self.client);
+    event_base_free(self.base);
+    return 1;
+  }
   int rc = pn_model_open(self.base, &model_options, &callbacks, &self, &self.model, &diags, &error);
   pn_diag_print(&diags, stderr);
   pn_diag_list_free(&diags);

@@ -17,6 +17,10 @@ typedef struct pn_server_options {
    * sandboxes have no network of the host's (--x-hub-url, --x-hub-socket). */
   const char *hub_url;
   const char *hub_socket;
+  /* --x-wait-fd: read one byte from this fd (then close it) before anything of the
+   * model's runs: the hub's sandboxes start the server while their network is still being
+   * set up (hub/sandbox_network.h). -1: none. EOF instead of the byte: exit 1. */
+  int wait_fd;
   const char *upload_url;       /* PUT file outputs here */
   int await_explicit_shutdown;  /* ignore SIGTERM; stop only on POST /shutdown or SIGINT */
   const char *port_file;        /* write the bound port here once listening (tests) */

@@ -43,11 +43,14 @@ def pinion(*args, cwd=None, timeout=60):
 class Hub:
     """One `pinion hub` process over `data`; start() and stop() may repeat."""
 
-    def __init__(self, data, args=(), extra_env=None, database=None, queue=None):
+    def __init__(self, data, args=(), extra_env=None, database=None, queue=None, files=None):
         """`database`: a postgres:// URL for the hub's state (default: a fresh database
         when PINION_TEST_DATABASE is set, else SQLite in `data`). `queue`: a redis:// URL
-        (default: a fresh database number when PINION_TEST_QUEUE is set, else embedded)."""
+        (default: a fresh database number when PINION_TEST_QUEUE is set, else embedded).
+        `files`: where its log and port file go (FILES.log, FILES.port; default `data`),
+        so that replicas sharing one data folder keep theirs apart."""
         self.data = str(data)
+        self.files = str(files) if files else self.data
         self.args = list(args)
         self.extra_env = extra_env or {}
         self.process = None
@@ -65,10 +68,10 @@ class Hub:
             self.queue_args += ["--queue-lease", os.environ["PINION_TEST_QUEUE_LEASE"]]
 
     def start(self):
-        port_file = os.path.join(self.data + ".port")
+        port_file = os.path.join(self.files + ".port")
         if os.path.exists(port_file):
             os.unlink(port_file)
-        self.log = open(self.data + ".log", "a")
+        self.log = open(self.files + ".log", "a")
         self.process = subprocess.Popen(
             [PINION, "hub", "--listen", "127.0.0.1:0", "--data", self.data, "--port-file",
              port_file, *self.database_args, *self.queue_args, *self.args], env=dict(env(), **self.extra_env), stdout=self.log,
@@ -93,7 +96,7 @@ class Hub:
         return "http://" + found[-1] if found else None
 
     def read_log(self):
-        with open(self.data + ".log") as log:
+        with open(self.files + ".log") as log:
             return log.read()
 
     def stop(self):

@@ -55,8 +55,22 @@ def wait_for(condition, what, timeout=15):
 
 
 def instance_folders(data):
+    """The instances' scratch folders, as OWNER/TOKEN: each hub process keeps its own in
+    DATA/instances/OWNER/ (locked by OWNER.lock beside it), so that replicas can share a
+    data folder. A folder without a lock (an older pinion's, or made by a test) counts
+    as a scratch folder itself."""
     folder = os.path.join(data, "instances")
-    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    found = []
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, name)
+        if not os.path.isdir(path):
+            continue
+        if os.path.exists(path + ".lock"):
+            found += [name + "/" + token for token in os.listdir(path)
+                      if os.path.isdir(os.path.join(path, token))]
+        else:
+            found.append(name)
+    return sorted(found)
 
 
 ATTEMPTS = ["read_secret", "read_database", "list_bundles", "walk_up_to_the_database",
@@ -183,7 +197,7 @@ def test_a_sandbox_left_without_its_hub_is_killed_at_start(tmp_path):
     (before --die-with-parent took hold); the next start kills what runs over the old
     scratch folders."""
     data = tmp_path / "data"
-    scratch = data / "instances" / ("ab" * 16)
+    scratch = data / "instances" / uuid.uuid4().hex  # a name of its own: the kill is host-wide
     os.makedirs(scratch / "tmp")
     stray = subprocess.Popen(
         ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/usr", "/usr",
@@ -298,14 +312,24 @@ def test_container_isolation_refuses_folder_versions(tmp_path):
 FAKE_ENGINE = """#!/bin/sh
 # A stand-in for podman: labels for `image inspect`, the bridge's gateways for `network
 # inspect` (an IPv6 one, which the hub skips, and a documentation address: the hub may
-# bind it, nothing answers there; after $PINION_TEST_BRIDGE_DELAY seconds), and `run`
-# records its arguments.
+# bind it, nothing answers there; after $PINION_TEST_BRIDGE_DELAY seconds); `network
+# create` records its arguments (in .network-NAME) and says the network exists when it
+# was made before; `run` records its arguments (also in .run-PID) and fails, after
+# $PINION_TEST_RUN_SECONDS.
 case "$1" in
   image) echo '{}' ;;
-  network) [ -z "$PINION_TEST_NO_BRIDGE" ] || { echo 'Error: network not found' >&2; exit 125; }
-           sleep "${PINION_TEST_BRIDGE_DELAY:-0}"; : > "$PINION_TEST_RUN_RECORD.answered"
-           echo 'fd00::1 198.51.100.1 ' ;;
-  run) printf '%s\\n' "$@" > "$PINION_TEST_RUN_RECORD"; exit 3 ;;
+  network)
+    if [ "$2" = create ]; then
+      for last; do :; done
+      made="$PINION_TEST_RUN_RECORD.network-$last"
+      [ ! -e "$made" ] || { echo "Error: network name $last already used: network already exists" >&2; exit 125; }
+      printf '%s\\n' "$@" > "$made"; exit 0
+    fi
+    [ -z "$PINION_TEST_NO_BRIDGE" ] || { echo 'Error: network not found' >&2; exit 125; }
+    sleep "${PINION_TEST_BRIDGE_DELAY:-0}"; : > "$PINION_TEST_RUN_RECORD.answered"
+    echo 'fd00::1 198.51.100.1 ' ;;
+  run) printf '%s\\n' "$@" > "$PINION_TEST_RUN_RECORD"; printf '%s\\n' "$@" > "$PINION_TEST_RUN_RECORD.run-$$"
+       sleep "${PINION_TEST_RUN_SECONDS:-0}"; exit 3 ;;
 esac
 """
 
@@ -358,8 +382,12 @@ def test_image_versions_run_without_privileges_and_with_limits(tmp_path):
                      "--pids-limit=77"):
         assert expected in arguments, arguments
     assert arguments.index("--memory=1536m") < arguments.index("localhost/imaged:1")
-    # The engine's bridge, not the host's network; the port only on the host's loopback.
-    assert "--network=bridge" in arguments, arguments
+    # A network of its own (no other instance's container is on it), not the host's
+    # network; the port only on the host's loopback.
+    assert "--network=pinion-10-89-192" in arguments, arguments
+    made = (tmp_path / "run-arguments.network-pinion-10-89-192").read_text().splitlines()
+    assert made == ["network", "create", "--subnet=10.89.192.0/24", "--gateway=10.89.192.1",
+                    "--opt=isolate=true", "pinion-10-89-192"]
     port = [a for a in arguments if a.startswith("--env=PORT=")][0].split("=")[2]
     assert "--publish=127.0.0.1:%s:%s" % (port, port) in arguments, arguments
     # Nothing of the host's: no folder, no variable but PORT.
@@ -380,10 +408,67 @@ def test_image_versions_wait_for_the_engines_bridge(tmp_path):
     """The hub asks the engine for its bridge's gateway while it serves: a prediction of
     an image version made before the answer waits for it, then runs on the bridge."""
     prediction, arguments, log = image_run(tmp_path, [], {"PINION_TEST_BRIDGE_DELAY": "4"})
-    assert "internal routes for containers" not in log, log
-    assert arguments and "--network=bridge" in arguments, prediction
+    assert "internal routes for containers on 198.51.100.1" not in log, log
+    assert arguments and "--network=pinion-10-89-192" in arguments, prediction
     answered = os.stat(tmp_path / "run-arguments.answered").st_mtime_ns
     assert os.stat(tmp_path / "run-arguments").st_mtime_ns >= answered
+
+
+def test_each_image_instance_has_a_network_of_its_own(tmp_path):
+    """Two image versions' instances at once run on two networks (isolated from each
+    other by the engine), the hub listening on each network's gateway; a network is
+    used again, not made again, once its instance is gone."""
+    engine_dir = tmp_path / "engine"
+    engine_dir.mkdir()
+    (engine_dir / "podman").write_text(FAKE_ENGINE)
+    os.chmod(engine_dir / "podman", 0o755)
+    record = tmp_path / "run-arguments"
+    hub = Hub(str(tmp_path / "data"), extra_env={
+        "PATH": "%s:%s" % (engine_dir, os.environ.get("PATH", "/usr/bin:/bin")),
+        "PINION_ENGINE": "podman", "PINION_ENGINE_NESTED": "0",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"), "PINION_TEST_RUN_RECORD": str(record),
+        "PINION_TEST_RUN_SECONDS": "3"}).start()
+    try:
+        log = hub.read_log()
+        assert ("internal routes for containers on their own networks' gateways, 10.89.192.1 "
+                "to 10.89.255.1, port %s" % hub.internal_url.rsplit(":", 1)[1]) in log, log
+        folder = hub.push(None, "alice/folder", cwd=hostile_copy(tmp_path, "folder"))
+        schema = hub.get("/v1/models/alice/folder/versions/" + folder).json()["openapi_schema"]
+        versions = []
+        for name in ("one", "two"):
+            response = hub.post("/v1/models/alice/%s/versions" % name,
+                                json={"image": "localhost/%s:1" % name, "openapi_schema": schema})
+            assert response.status_code == 201, response.text
+            versions.append(response.json()["id"])
+
+        def predict_each():
+            created = [hub.post("/v1/predictions", json={"version": version, "input": {
+                "action": "write", "nonce": "n"}}) for version in versions]
+            for response in created:
+                assert response.status_code == 201, response.text
+                assert wait_done(hub, response.json()["id"])["status"] == "failed"
+
+        def networks_of_runs():
+            runs = {}
+            for path in tmp_path.glob("run-arguments.run-*"):
+                lines = path.read_text().splitlines()
+                image = [line for line in lines if line.startswith("localhost/")][0]
+                runs[image] = [line for line in lines if line.startswith("--network=")]
+                path.unlink()
+            return runs
+
+        predict_each()
+        assert sorted(networks_of_runs().values()) == [["--network=pinion-10-89-192"],
+                                                       ["--network=pinion-10-89-193"]]
+        assert sorted(p.name for p in tmp_path.glob("run-arguments.network-*")) == [
+            "run-arguments.network-pinion-10-89-192", "run-arguments.network-pinion-10-89-193"]
+        # Both instances are gone: their networks are free again, and already made.
+        wait_for(lambda: not instance_folders(hub.data), "the instances were not freed")
+        predict_each()
+        assert sorted(networks_of_runs().values()) == [["--network=pinion-10-89-192"],
+                                                       ["--network=pinion-10-89-193"]]
+    finally:
+        hub.stop()
 
 
 def test_without_the_engines_bridge_image_versions_fail_saying_why(tmp_path):

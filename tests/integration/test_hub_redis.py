@@ -369,6 +369,41 @@ def test_a_dead_hubs_completed_webhook_is_sent_by_another_hub_once(tmp_path, red
         postgres.close()
 
 
+def test_a_prediction_canceled_while_queued_leaves_the_stream_at_once(tmp_path, redis):
+    """A canceled prediction that no consumer took is deleted from its stream by the
+    cancel itself (a script: XDEL unless the group has it pending), so the stream's
+    length, which KEDA scales on, drops at once; a running one is acknowledged and
+    deleted by the hub that holds it."""
+    queue = redis_harness.fresh_url(redis.url())
+    number = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "data", queue=queue, args=["--queue-lease", LEASE]).start()
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        stream = "pinion:queue:" + version
+        ids = [hub.post("/v1/predictions", json={"version": version, "input": {
+            "n": n, "seconds": 30}}).json()["id"] for n in range(3)]
+        # One instance of one slot: the hub holds the first, the other two wait untaken.
+        wait_for(lambda: hub.get("/v1/predictions/" + ids[0]).json()["status"] == "processing",
+                 30, "the first did not start")
+        assert redis.command("XLEN", stream, database=number) == "3"
+        assert redis.command("XPENDING", stream, "pinion", database=number).split("\n")[0] == "1"
+        canceled = hub.post("/v1/predictions/%s/cancel" % ids[2])
+        assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+        assert redis.command("XLEN", stream, database=number) == "2"  # before the answer
+        assert redis.command("EVAL", COUNT_MESSAGES, "1", stream, ids[2], database=number) == "0"
+        # The held one stays for its holder, which acknowledges it once canceled.
+        assert hub.post("/v1/predictions/%s/cancel" % ids[0]).json()["status"] == "canceled"
+        wait_for(lambda: redis.command("XLEN", stream, database=number) == "1", 10,
+                 "the running one's message stayed")
+        assert redis.command("EVAL", COUNT_MESSAGES, "1", stream, ids[1], database=number) == "1"
+        assert hub.post("/v1/predictions/%s/cancel" % ids[1]).json()["status"] == "canceled"
+        wait_for(lambda: redis.command("XLEN", stream, database=number) == "0", 10,
+                 "messages stayed in the stream")
+        assert "could not be deleted" not in hub.read_log()
+    finally:
+        hub.stop()
+
+
 FLOOD = os.path.join(ROOT, "tests", "fixtures", "hub_flood")
 
 

@@ -403,8 +403,9 @@ def _wait_terminal(hub, prediction, seconds):
 
 
 def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_image, tmp_path):
-    """An image version's container is on the engine's bridge network: it reaches the host
-    through the bridge's gateway (a service listening on every address), but nothing that
+    """An image version's container is on a bridge network of its own (the hub's first
+    container network, pinion-10-89-192, when it is the only one running): it reaches the
+    host through that network's gateway (a service listening on every address), but nothing that
     listens only on the host's loopback, the hub's API included, which it could with the
     host's network. It still downloads its input and uploads its output through
     the hub's internal listener, whose socket on the bridge takes only an instance's
@@ -428,6 +429,9 @@ def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_ima
             hub.container_internal_url = hub.find_container_internal_url()
         gateway, internal_port = hub.container_internal_url[len("http://"):].rsplit(":", 1)
         assert internal_port == hub.internal_url.rsplit(":", 1)[1]
+        # The container's own network's gateway, where the hub listens for it too.
+        assert ("internal routes for containers on their own networks' gateways, 10.89.192.1 "
+                "to 10.89.255.1, port %s" % internal_port) in hub.read_log()
         # The bridge's socket of the internal listener: a made-up credential gets 401,
         # and the API is not there at all.
         problem(requests.put(hub.container_internal_url + "/internal/uploads/%s/x.txt" % ("0" * 64),
@@ -438,10 +442,11 @@ def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_ima
                             "--image", NETWORK, timeout=120)
         assert result.returncode == 0, result.stderr
         note = hub.post("/v1/files", files={"content": ("note.txt", b"note from the host")}).json()
+        own_gateway = "10.89.192.1"
         refused = ["127.0.0.1:%d" % loopback.getsockname()[1],  # its own loopback, not the host's
-                   "%s:%d" % (gateway, loopback.getsockname()[1]),
-                   "%s:%d" % (gateway, hub.port)]  # the API, on the host's loopback
-        reached = "%s:%d" % (gateway, everywhere.getsockname()[1])
+                   "%s:%d" % (own_gateway, loopback.getsockname()[1]),
+                   "%s:%d" % (own_gateway, hub.port)]  # the API, on the host's loopback
+        reached = "%s:%d" % (own_gateway, everywhere.getsockname()[1])
         prediction = hub.post("/v1/predictions", json={
             "version": result.stdout.strip(),
             "input": {"note": note["urls"]["get"], "targets": ",".join(refused + [reached])}},
@@ -457,3 +462,70 @@ def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_ima
         hub.stop()
         loopback.close()
         everywhere.close()
+
+
+def test_one_image_instance_cannot_reach_another(base_image, tmp_path):
+    """Two image versions' instances run on two networks of the hub's (pinion-10-89-192
+    and -193, podman's `isolate`): the second cannot connect to the first's Cog server,
+    which the host reaches at the same address (the control)."""
+    from hub_harness import Hub
+
+    # Two images (one version each: a version of an image is its digest).
+    _build(None, NETWORK, base_image, cwd=os.path.join(ROOT, "tests", "fixtures", "image_network"))
+    second = tmp_path / "image_network"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "image_network"), second)
+    with open(second / "predict.py", "a") as file:
+        file.write("# the second image\n")
+    _build(None, NETWORK + "-second", base_image, cwd=str(second))
+    hub = Hub(tmp_path / "data", args=["--idle-timeout", "300"]).start()
+    try:
+        versions = []
+        for name, image in (("alice/first", NETWORK), ("alice/second", NETWORK + "-second")):
+            result = run_pinion("push", "--hub", hub.url, "--token", hub.token("alice"), name,
+                                "--image", image, timeout=120)
+            assert result.returncode == 0, result.stderr
+            versions.append(result.stdout.strip())
+        note = hub.post("/v1/files", files={"content": ("note.txt", b"note")}).json()
+
+        def probe(version, targets):
+            prediction = hub.post("/v1/predictions", json={
+                "version": version, "input": {"note": note["urls"]["get"], "targets": targets}},
+                headers={"Prefer": "wait=60"}).json()
+            prediction = _wait_terminal(hub, prediction, 180)
+            assert prediction["status"] == "succeeded", (prediction, hub.read_log()[-3000:])
+            return hub.get(prediction["output"]).text.splitlines()[1:]
+
+        def containers_on(network):
+            """Running containers on `network` (asked at most 5 times: podman's filter by
+            network trips over containers' namespaces in gVisor, so this lists them all)."""
+            for _ in range(5):
+                listed = _podman("ps", "--format", "{{.ID}} {{.Networks}}")
+                found = [line.split()[0] for line in listed.stdout.splitlines()
+                         if network in line.split()[1:]]
+                if found:
+                    return found
+                time.sleep(1)
+            return []
+
+        probe(versions[0], "127.0.0.1:1")  # the first instance is up, and stays (idle)
+        containers = containers_on("pinion-10-89-192")
+        assert len(containers) == 1, containers
+        inspected = _podman("inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                            containers[0])
+        networks = json.loads(inspected.stdout or "{}")
+        assert list(networks) == ["pinion-10-89-192"], (inspected.stdout, inspected.stderr)
+        address = networks["pinion-10-89-192"]["IPAddress"]
+        environment = _podman("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
+                              containers[0]).stdout.split()
+        port = [item.split("=", 1)[1] for item in environment if item.startswith("PORT=")][0]
+        target = "%s:%s" % (address, port)
+        assert address.startswith("10.89.192."), address
+        socket.create_connection((address, int(port)), timeout=5).close()  # the control
+        lines = probe(versions[1], target)
+        assert versions[0] != versions[1]
+        assert len(lines) == 1 and lines[0].startswith(target + " failed: "), (
+            lines, _podman("ps", "--format", "{{.ID}} {{.Networks}} {{.Image}}").stdout)
+        # The second instance is on the next network.
+        assert len(containers_on("pinion-10-89-193")) == 1
+    finally:
+        hub.stop()

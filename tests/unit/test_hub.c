@@ -14,6 +14,7 @@
 #include "hub/ids.h"
 #include "hub/metrics.h"
 #include "hub/multipart.h"
+#include "hub/owner.h"
 #include "hub/route.h"
 #include "hub/sessions.h"
 #include "hub/stream.h"
@@ -24,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void webhook_signature_matches_the_svix_vector(void **state) {
   const char *body = "{\"test\": 2432232314}";
@@ -459,6 +462,64 @@ static void desired_instances_cover_demand_within_the_bounds(void **state) {
   assert_int_equal(pn_hub_desired_instances(2, 5, 1, -4, -1), 2);
 }
 
+static int exists(const char *dir, const char *name) {
+  char *path = pn_fs_join(dir, name);
+  struct stat info;
+  int found = path && lstat(path, &info) == 0;
+  pn_free(path);
+  return found;
+}
+
+/* Replicas on one data folder: a live owner's part (its lock held, here by this very
+ * process through another open file) is never swept; a dead owner's part (its lock
+ * free) and an older pinion's lockless folder are. */
+static void owner_sweep_takes_only_what_no_live_process_holds(void **state) {
+  char *data = NULL;
+  assert_int_equal(pn_fs_mkdtemp("pinion-owner", &data), 0);
+  char *instances = pn_fs_join(data, "instances");
+  assert_int_equal(mkdir(instances, 0700), 0);
+  pn_hub_owner *live = NULL, *other = NULL;
+  char *error = NULL;
+  assert_int_equal(pn_hub_owner_claim(data, &live, &error), 0);
+  assert_int_equal(pn_hub_owner_claim(data, &other, &error), 0);
+  assert_string_not_equal(pn_hub_owner_name(live), pn_hub_owner_name(other));
+  char *token = pn_fs_join(pn_hub_owner_scratch(live), "0123abcd");
+  assert_int_equal(mkdir(token, 0700), 0);
+  /* A dead hub's part: its lock file is there, held by no one. */
+  char *dead = pn_fs_join(instances, "host-1-deadbeef");
+  char *dead_lock = pn_strfmt("%s.lock", dead);
+  char *dead_token = pn_fs_join(dead, "4567cdef");
+  assert_int_equal(mkdir(dead, 0700), 0);
+  assert_int_equal(mkdir(dead_token, 0700), 0);
+  assert_int_equal(pn_fs_write(dead_lock, "", 0), 0);
+  /* An older pinion's scratch folder, without a lock. */
+  char *legacy = pn_fs_join(instances, "89abcdef");
+  assert_int_equal(mkdir(legacy, 0700), 0);
+
+  assert_int_equal(pn_hub_owner_sweep(data), 2);
+  assert_false(exists(instances, "host-1-deadbeef"));
+  assert_false(exists(instances, "host-1-deadbeef.lock"));
+  assert_false(exists(instances, "89abcdef"));
+  assert_true(exists(pn_hub_owner_scratch(live), "0123abcd"));
+  assert_true(pn_fs_is_dir(pn_hub_owner_scratch(other)));
+  assert_int_equal(pn_hub_owner_sweep(data), 0); /* twice: the same */
+
+  char *live_scratch = pn_strdup(pn_hub_owner_scratch(live));
+  pn_hub_owner_release(live);
+  assert_false(pn_fs_is_dir(live_scratch));
+  pn_hub_owner_release(other);
+  assert_int_equal(pn_hub_owner_sweep(data), 0);
+  pn_fs_remove_tree(data);
+  pn_free(live_scratch);
+  pn_free(token);
+  pn_free(dead);
+  pn_free(dead_lock);
+  pn_free(dead_token);
+  pn_free(legacy);
+  pn_free(instances);
+  pn_free(data);
+}
+
 int main(void) {
   pn_alloc_install_json();
   const struct CMUnitTest tests[] = {
@@ -483,6 +544,7 @@ int main(void) {
       cmocka_unit_test(store_sessions_end_by_expiry_deletion_and_revocation),
       cmocka_unit_test(store_adds_the_last_used_column_to_an_old_database),
       cmocka_unit_test(csrf_tokens_belong_to_one_session_and_one_hub),
+      cmocka_unit_test(owner_sweep_takes_only_what_no_live_process_holds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

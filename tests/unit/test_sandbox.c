@@ -13,8 +13,11 @@
 #include "core/fs.h"
 #include "hub/sandbox.h"
 #include "hub/sandbox_network.h"
+#include "hub/sandbox_routes.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,7 +333,9 @@ static void the_network_is_waited_for_only_when_it_is_on(void **state) {
   assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 1, command, &argv), 0);
   assert_true(find(argv, "--unshare-net", NULL, NULL) > 0);
   assert_true(find(argv, "--info-fd", "4", NULL) > 0);
-  assert_true(find(argv, "--block-fd", "5", NULL) > 0);
+  /* The command waits (pinion serve --x-wait-fd), not bubblewrap: its start overlaps
+   * slirp4netns's. */
+  assert_int_equal(find(argv, "--block-fd", NULL, NULL), -1);
   char *resolv = pn_fs_join(scratch, "resolv.conf");
   long host = find(argv, "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf");
   long own = find(argv, "--ro-bind", resolv, "/etc/resolv.conf");
@@ -342,7 +347,7 @@ static void the_network_is_waited_for_only_when_it_is_on(void **state) {
   pn_sandbox_argv_free(argv);
   /* The probe's sandbox (network 0) waits for nothing. */
   assert_int_equal(pn_sandbox_argv(sandbox, NULL, scratch, NULL, 0, command, &argv), 0);
-  assert_int_equal(find(argv, "--block-fd", NULL, NULL), -1);
+  assert_int_equal(find(argv, "--info-fd", NULL, NULL), -1);
   assert_true(find(argv, "--unshare-net", NULL, NULL) > 0);
   pn_sandbox_argv_free(argv);
   pn_sandbox_free(sandbox);
@@ -381,6 +386,44 @@ static void the_sandbox_pid_is_read_from_bubblewraps_info(void **state) {
     assert_int_equal(pn_sandbox_network_child_pid(none[i], strlen(none[i])), 0);
 }
 
+static int has_route(const pn_sandbox_routes *routes, const char *address, int prefix) {
+  struct in_addr parsed;
+  assert_int_equal(inet_pton(AF_INET, address, &parsed), 1);
+  for (size_t i = 0; i < routes->count; i++)
+    if (routes->entries[i].address == parsed.s_addr && routes->entries[i].prefix == prefix)
+      return 1;
+  return 0;
+}
+
+/* The refused destinations: 169.254.0.0/16 and each of the host's IPv4 addresses but
+ * loopback's, once each. */
+static void the_hosts_addresses_and_link_local_are_refused(void **state) {
+  pn_sandbox_routes routes;
+  assert_int_equal(pn_sandbox_routes_collect(&routes), 0);
+  assert_true(has_route(&routes, "169.254.0.0", 16));
+  assert_true(has_route(&routes, "10.89.192.0", 18)); /* image versions' containers */
+  assert_false(has_route(&routes, "127.0.0.1", 32));
+  struct ifaddrs *list = NULL;
+  assert_int_equal(getifaddrs(&list), 0);
+  size_t expected = 2;
+  for (struct ifaddrs *item = list; item; item = item->ifa_next) {
+    if (!item->ifa_addr || item->ifa_addr->sa_family != AF_INET)
+      continue;
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &((struct sockaddr_in *)item->ifa_addr)->sin_addr, text, sizeof text);
+    if (strncmp(text, "127.", 4) == 0)
+      continue;
+    assert_true(has_route(&routes, text, 32));
+    expected++;
+  }
+  freeifaddrs(list);
+  assert_true(routes.count <= expected); /* an address on two interfaces counts once */
+  for (size_t i = 0; i < routes.count; i++)
+    for (size_t j = i + 1; j < routes.count; j++)
+      assert_false(routes.entries[i].address == routes.entries[j].address &&
+                   routes.entries[i].prefix == routes.entries[j].prefix);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(isolation_modes_parse_by_name),
@@ -392,6 +435,7 @@ int main(void) {
       cmocka_unit_test(limits_and_the_options_fd_reach_the_child),
       cmocka_unit_test(the_network_is_waited_for_only_when_it_is_on),
       cmocka_unit_test(the_sandbox_pid_is_read_from_bubblewraps_info),
+      cmocka_unit_test(the_hosts_addresses_and_link_local_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
