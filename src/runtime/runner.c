@@ -560,7 +560,7 @@ static void on_cancel_grace(evutil_socket_t fd, short what, void *arg) {
 
 static void on_restart(evutil_socket_t fd, short what, void *arg) { start_worker(arg); }
 
-/* --- batches ----------------------------------------------------------------------- */
+/* --- messages that hand predictions to the worker ------------------------------------ */
 
 /* The messages that hand predictions to the worker are written into their frame from
  * the predictions' own parts: a jansson value for them (an object per prediction,
@@ -597,6 +597,8 @@ static int send_predict(pn_runner *runner, const pn_prediction *prediction) {
   pn_buf_append_str(&frame, "}");
   return send_frame(runner, &frame, start);
 }
+
+/* --- batches ----------------------------------------------------------------------- */
 
 /* Sends one `predict_batch` message for the `count` predictions taken from the queue. */
 static int send_batch(pn_runner *runner, const pn_batch_entry *taken, size_t count) {
