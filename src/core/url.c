@@ -44,3 +44,15 @@ int pn_url_append_segment(const char *base, const char *name, char **url) {
   evhttp_uri_free(uri);
   return rc;
 }
+
+const char *pn_url_internal_file_path(const char *text) {
+  const char *rest = strncmp(text, "http://", 7) == 0 ? text + 7 : NULL;
+  const char *slash = rest ? strchr(rest, '/') : NULL;
+  if (!slash || slash == rest || strncmp(slash, "/internal/files/", 16) != 0)
+    return NULL;
+  const char *id_end = strchr(slash + 16, '/');
+  if (!id_end || id_end == slash + 16 || strncmp(id_end, "/download", 9) != 0 ||
+      (id_end[9] != '?' && id_end[9] != '/'))
+    return NULL;
+  return slash;
+}

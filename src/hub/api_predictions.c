@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/listen.h"
 #include "core/map.h"
+#include "core/url.h"
 #include "hub/ids.h"
 #include "hub/metrics.h"
 #include "hub/objects.h"
@@ -1087,22 +1088,6 @@ static char *local_bundle_dir(const pn_hub *hub, const char *stored) {
   return local;
 }
 
-/* Whether `text` is a signed input-file URL on some hub's internal listener,
- * http://HOST:PORT/internal/files/<id>/download[/<name>]?...; *path is where its path
- * begins. */
-static int internal_file_url(const char *text, const char **path) {
-  const char *rest = strncmp(text, "http://", 7) == 0 ? text + 7 : NULL;
-  const char *slash = rest ? strchr(rest, '/') : NULL;
-  if (!slash || slash == rest || strncmp(slash, "/internal/files/", 16) != 0)
-    return 0;
-  const char *id_end = strchr(slash + 16, '/');
-  if (!id_end || id_end == slash + 16 || strncmp(id_end, "/download", 9) != 0 ||
-      (id_end[9] != '?' && id_end[9] != '/'))
-    return 0;
-  *path = slash;
-  return 1;
-}
-
 /* The instance's request with the input files' signed URLs pointed at this hub's own
  * internal listener: the hub that created the prediction signed them for its own, and
  * another replica (sharing the secret, so the signatures hold) runs it here. A new
@@ -1120,7 +1105,7 @@ static json_t *local_request(pn_hub *hub, const json_t *request, int image) {
     for (size_t i = 0; own && i < count; i++) {
       json_t *item = items ? json_array_get(items, i) : value;
       const char *text = json_string_value(item), *path = NULL;
-      if (!text || !internal_file_url(text, &path) ||
+      if (!text || !(path = pn_url_internal_file_path(text)) ||
           ((size_t)(path - text) == own_length && strncmp(text, own, own_length) == 0))
         continue;
       char *url = pn_strfmt("%s%s", own, path);

@@ -1,9 +1,12 @@
 /* libFuzzer target for composing URLs from parts (core/url.c): a base URL that comes
  * from outside (a webhook or upload URL a client gave) and a name (an output's file
- * name, chosen by the model). Input: the base, a newline, then the name.
+ * name, chosen by the model). Input: the base, a newline, then the name. The whole
+ * input is also read as a prediction input that may be a hub's signed file URL
+ * (pn_url_internal_file_path, which a replica uses to point such URLs at itself).
  *
  * Invariants: a composed URL parses again, keeps the base's scheme, host and query, and
- * its last path segment decodes to the name. */
+ * its last path segment decodes to the name; a recognised file URL is http:// with a
+ * host, and its path lies inside the text and starts /internal/files/<id>/download. */
 #include "core/alloc.h"
 #include "core/url.h"
 
@@ -45,8 +48,19 @@ static void check(const char *base, const char *name) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void check_internal(const char *text) {
+  const char *path = pn_url_internal_file_path(text);
+  if (!path)
+    return;
+  if (strncmp(text, "http://", 7) != 0 || path <= text + 7 || path > text + strlen(text) ||
+      strncmp(path, "/internal/files/", 16) != 0 || !strstr(path + 16, "/download"))
+    abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = pn_strndup((const char *)data, size); /* C strings: up to the first NUL */
+  if (text)
+    check_internal(text);
   char *newline = text ? strchr(text, '\n') : NULL;
   if (newline) {
     *newline = '\0';
