@@ -661,17 +661,28 @@ static void announce_push(redis_queue *q, stream *s) {
   pn_free(payload);
 }
 
-static int redis_push(pn_queue *queue, const char *key, const char *id, int capacity,
-                      const json_t *body) {
-  redis_queue *q = (redis_queue *)queue;
+/* What a push of `body` to target `key` needs: its stream (made here on first use) and
+ * the body as JSON text (*text, pn_malloc'd). NULL when out of memory. */
+static stream *push_stream(redis_queue *q, const char *key, const json_t *body, char **text) {
   char *stream_key = pn_strfmt(STREAM_PREFIX "%s", key);
   stream *s = stream_key ? find_stream(q, stream_key, 1) : NULL;
   pn_free(stream_key);
-  char *text = pn_json_dump(body, PN_JSON_COMPACT);
-  if (!s || !text) {
-    pn_free(text);
-    return PN_ENOMEM;
+  *text = pn_json_dump(body, PN_JSON_COMPACT);
+  if (!s || !*text) {
+    pn_free(*text);
+    *text = NULL;
+    return NULL;
   }
+  return s;
+}
+
+static int redis_push(pn_queue *queue, const char *key, const char *id, int capacity,
+                      const json_t *body) {
+  redis_queue *q = (redis_queue *)queue;
+  char *text = NULL;
+  stream *s = push_stream(q, key, body, &text);
+  if (!s)
+    return PN_ENOMEM;
   if (!q->fixed_capacity)
     s->capacity = capacity;
   int rc = ensure_group(q, s);
@@ -971,14 +982,10 @@ static int redis_find_absent(pn_queue *queue, const char *key, const char *const
 static int redis_push_absent(pn_queue *queue, const char *key, const char *id, int capacity,
                              const json_t *body) {
   redis_queue *q = (redis_queue *)queue;
-  char *stream_key = pn_strfmt(STREAM_PREFIX "%s", key);
-  stream *s = stream_key ? find_stream(q, stream_key, 1) : NULL;
-  pn_free(stream_key);
-  char *text = pn_json_dump(body, PN_JSON_COMPACT);
-  if (!s || !text) {
-    pn_free(text);
+  char *text = NULL;
+  stream *s = push_stream(q, key, body, &text);
+  if (!s)
     return PN_ENOMEM;
-  }
   int rc = ensure_group(q, s);
   char count[16];
   snprintf(count, sizeof count, "%d", capacity);
