@@ -188,6 +188,16 @@ int pn_queue_claim(pn_queue *queue, const char *name) {
   return queue->engine->claim ? queue->engine->claim(queue, name) : 1;
 }
 
+int pn_queue_claim_each(pn_queue *queue, const char *const *names, size_t count, int *got) {
+  if (count == 0)
+    return 0;
+  if (queue->engine->claim_each)
+    return queue->engine->claim_each(queue, names, count, got);
+  for (size_t i = 0; i < count; i++)
+    got[i] = 1;
+  return 0;
+}
+
 int pn_queue_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {
   if (count == 0)
     return 0;

@@ -167,6 +167,9 @@ int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int c
  * here (0: it expired, or another took it). */
 int pn_queue_claim(pn_queue *queue, const char *name);
 int pn_queue_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept);
+/* pn_queue_claim for each of `names` in one round trip: got[i] is 1 when `names[i]` is
+ * this process's now, 0 when another holds it. 0, or PN_ECLOSED (nothing claimed). */
+int pn_queue_claim_each(pn_queue *queue, const char *const *names, size_t count, int *got);
 void pn_queue_drop_claim(pn_queue *queue, const char *name);
 /* Seconds a claim lasts unrenewed: three leases, and at least CLAIM_MIN_SECONDS (the
  * embedded engine: 0, never expires). Longer than a lease because a claim's holder

@@ -1078,6 +1078,18 @@ static const char claim_script[] =
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "return 1\n";
 
+/* claim_script for each of KEYS: a 1 for each that is ARGV[1]'s now, a 0 for each
+ * another consumer holds. */
+static const char claim_each_script[] =
+    "local got = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local owner = redis.call('GET', KEYS[i])\n"
+    "  if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[2]) got[i] = 1\n"
+    "  elseif owner then got[i] = 0\n"
+    "  else redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) got[i] = 1 end\n"
+    "end\n"
+    "return got\n";
+
 /* Ends claim KEYS[1] if consumer ARGV[1] owns it. */
 static const char drop_claim_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
@@ -1107,8 +1119,10 @@ static int redis_claim(pn_queue *queue, const char *name) {
   return rc;
 }
 
-static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {
-  redis_queue *q = (redis_queue *)queue;
+/* Runs `script` over the claim keys of `names` (KEYS), this consumer (ARGV[1]) and a
+ * claim's life in ms (ARGV[2]); the script answers a 0 or 1 for each, set in out[i]. */
+static int claims_script(redis_queue *q, const char *script, const char *const *names,
+                         size_t count, int *out) {
   const char **argv = pn_calloc(count + 5, sizeof *argv);
   char **keys = pn_calloc(count ? count : 1, sizeof *keys);
   char number[24], ms[24];
@@ -1121,7 +1135,7 @@ static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t 
   redisReply *reply = NULL;
   if (rc == 0) {
     argv[0] = "EVAL";
-    argv[1] = renew_claims_script;
+    argv[1] = script;
     argv[2] = number;
     for (size_t i = 0; i < count; i++)
       argv[3 + i] = keys[i];
@@ -1133,9 +1147,9 @@ static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t 
                                                                            : 0;
   }
   for (size_t i = 0; rc == 0 && i < count; i++)
-    kept[i] = reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1;
+    out[i] = reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1;
   if (is_error(reply))
-    pn_warn("queue: Redis refused to renew claims: %s", reply->str);
+    pn_warn("queue: Redis refused a script on claims: %s", reply->str);
   if (reply)
     q->api->free_reply(reply);
   for (size_t i = 0; keys && i < count; i++)
@@ -1143,6 +1157,14 @@ static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t 
   pn_free(keys);
   pn_free(argv);
   return rc;
+}
+
+static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {
+  return claims_script((redis_queue *)queue, renew_claims_script, names, count, kept);
+}
+
+static int redis_claim_each(pn_queue *queue, const char *const *names, size_t count, int *got) {
+  return claims_script((redis_queue *)queue, claim_each_script, names, count, got);
 }
 
 static void redis_drop_claim(pn_queue *queue, const char *name) {
@@ -1253,6 +1275,7 @@ static const pn_queue_engine redis_engine = {
     .push_absent = redis_push_absent,
     .claim = redis_claim,
     .renew_claims = redis_renew_claims,
+    .claim_each = redis_claim_each,
     .drop_claim = redis_drop_claim,
     .count = redis_count,
     .drop_waiting = redis_drop_waiting,
