@@ -1,7 +1,8 @@
 /* The hub: `pinion hub`, Replicate's HTTP API v1 over the store. This header is the
  * contract between the hub's own files (server.c routes and replies, api_*.c one
- * resource each, objects.c, stream.c, webhooks.c); the CLI sees only pn_hub_run and
- * the token commands. See docs/internals/hub.md. */
+ * resource each, prediction_life.c a prediction's life, objects.c, stream.c,
+ * webhooks.c); the CLI sees only pn_hub_run and the token commands. See
+ * docs/internals/hub.md. */
 #ifndef PN_HUB_HUB_H
 #define PN_HUB_HUB_H
 
@@ -90,7 +91,7 @@ typedef struct pn_hub {
   struct pn_listen *listen;     /* accepts for `http` (core/listen.h) */
   pn_http_client *client;
   pn_store *store;
-  pn_queue *queue; /* between the API and the scheduler (api_predictions.c consumes) */
+  pn_queue *queue; /* between the API and the scheduler (prediction_life.c consumes) */
   pn_scheduler *scheduler;
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
@@ -106,10 +107,10 @@ typedef struct pn_hub {
   char *data_dir;
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
   /* predictions in flight and finished ones' streams kept for replays, by id
-   * (api_predictions.c) */
+   * (prediction_live.c) */
   struct pn_hub_lives *lives;
   /* Terminal scheduler events the store could not take yet, and the timer that offers
-   * them again (api_predictions.c) */
+   * them again (prediction_life.c) */
   struct pn_hub_held *held;
   struct event *replay;
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
@@ -273,6 +274,8 @@ typedef void (*pn_hub_published_fn)(pn_hub *hub, json_t *row, int rc, const char
 int pn_hub_training_publish(pn_hub *hub, json_t *row, pn_hub_published_fn done, char **error);
 int pn_hub_training_publishing(const pn_hub *hub, const char *id);
 
+/* --- a prediction's life (prediction_life.c; the handlers use prediction_life.h) --- */
+
 /* The hub as the queue's consumer: what it takes runs on its scheduler. */
 pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub);
 /* Predictions: resume what was in flight at the last stop. */
@@ -282,7 +285,7 @@ void pn_hub_predictions_restore(pn_hub *hub);
 void pn_hub_predictions_sweep_orphans(pn_hub *hub);
 void pn_hub_predictions_free(pn_hub *hub);
 /* Finished predictions whose streams the hub keeps for replays, and the bytes of
- * their events (PINION_STREAM_RETAIN_MAX, PINION_STREAM_RETAIN_BYTES). */
+ * their events (PINION_STREAM_RETAIN_MAX, PINION_STREAM_RETAIN_BYTES; prediction_live.c). */
 void pn_hub_streams_retained(const pn_hub *hub, size_t *count, size_t *bytes);
 void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
                                const char *kind, const json_t *detail);

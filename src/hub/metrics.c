@@ -301,7 +301,7 @@ static int write_rows(const rows *list, int queue_up, pn_buf *out) {
   return rc;
 }
 
-/* The finished predictions' streams the hub keeps for replays (api_predictions.c). */
+/* The finished predictions' streams the hub keeps for replays (prediction_live.c). */
 static int write_retained_streams(const pn_hub *hub, pn_buf *out) {
   size_t count, bytes;
   pn_hub_streams_retained(hub, &count, &bytes);

@@ -480,6 +480,50 @@ def test_a_director_whose_message_was_taken_over_drops_its_late_result(tmp_path,
         receiver.close()
 
 
+def test_updates_out_of_order_never_move_a_prediction_back_to_starting(tmp_path, redis):
+    """A model server's updates may reach the hub out of order (each is its own HTTP
+    request): a late one that still says `starting` lands after one that said
+    `processing`. Its logs count, its status does not: a prediction once processing stays
+    processing until it concludes. (The hub took the late status as it came, and stored
+    the prediction back in `starting`.) The consumer here is the test's own (XREADGROUP),
+    so that the reports and their order are exact."""
+    queue = redis_harness.fresh_url(redis.url())
+    number = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        credential, _ = director_credential(hub, tmp_path)
+        prediction = hub.post("/v1/predictions", json={"version": version,
+                                                       "input": {"n": 4}}).json()["id"]
+        stream = "pinion:queue:" + version
+        taken = redis.command("XREADGROUP", "GROUP", "pinion", "mine", "COUNT", "1", "STREAMS",
+                              stream, ">", database=number).split("\n")
+        assert taken[3] == prediction, taken
+        lease = "mine %s %s" % (taken[1], version)
+
+        def report(kind, status, logs, output=None):
+            answer = requests.post(
+                hub.internal_url + "/internal/director/predictions/" + prediction,
+                json={"event": "update", "kind": kind, "lease": lease,
+                      "prediction": {"id": prediction, "status": status, "logs": logs,
+                                     "output": output}},
+                timeout=TIMEOUT, headers={"Authorization": "Bearer " + credential})
+            assert answer.status_code == 200, answer.text
+            return hub.get("/v1/predictions/" + prediction).json()
+
+        row = report("logs", "processing", "one\n")
+        assert row["status"] == "processing" and row["logs"] == "one\n", row
+        started_at = row["started_at"]
+        row = report("start", "starting", "one\ntwo\n")
+        assert row["status"] == "processing" and row["logs"] == "one\ntwo\n", row
+        assert row["started_at"] == started_at
+        row = report("completed", "succeeded", "one\ntwo\n", output=4)
+        assert row["status"] == "succeeded" and row["output"] == 4, row
+    finally:
+        hub.stop()
+
+
 def pending_deliveries(redis, queue, stream):
     """[(entry, consumer, deliveries)] of `stream`'s pending messages."""
     database = int(queue.rsplit("/", 1)[1])
