@@ -29,18 +29,18 @@ void pn_hub_director_event(pn_hub_request *request) {
   const char *event = text_of(body, "event");
   const char *kind = text_of(body, "kind");
   json_t *prediction = json_object_get(body, "prediction");
-  enum pn_scheduler_event type;
+  enum pn_hub_scheduler_event type;
   json_t *detail = NULL;
   if (event && strcmp(event, "started") == 0) {
-    type = PN_SCHEDULER_STARTED;
+    type = PN_HUB_SCHEDULER_STARTED;
     detail = json_pack("{s:n}", "cold_boot_time");
   } else if (event && strcmp(event, "update") == 0 && json_is_object(prediction) && kind &&
              (strcmp(kind, "start") == 0 || strcmp(kind, "output") == 0 ||
               strcmp(kind, "logs") == 0 || strcmp(kind, "completed") == 0)) {
-    type = PN_SCHEDULER_UPDATE;
+    type = PN_HUB_SCHEDULER_UPDATE;
     detail = json_incref(prediction);
   } else if (event && strcmp(event, "failed") == 0 && text_of(body, "error")) {
-    type = PN_SCHEDULER_FAILED;
+    type = PN_HUB_SCHEDULER_FAILED;
     detail = json_pack("{s:s}", "error", text_of(body, "error"));
   } else {
     json_decref(body);

@@ -168,7 +168,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg) {
   json_t *row = NULL;
   if (pn_store_get(item->hub->store, PN_STORE_PREDICTIONS, item->id, &row) < 0)
     return;
-  pn_scheduler_cancel(item->hub->scheduler, item->id);
+  pn_hub_scheduler_cancel(item->hub->scheduler, item->id);
   append_log(row, "pinion: canceled at its Cancel-After deadline");
   conclude(item->hub, row, "canceled", NULL);
   json_decref(row);
@@ -665,7 +665,7 @@ static void apply_update(json_t *row, const json_t *cog) {
  * non-terminal events are dropped: the terminal one carries the final output and logs. */
 typedef struct pn_hub_held {
   char *id;
-  enum pn_scheduler_event event;
+  enum pn_hub_scheduler_event event;
   char *kind;
   json_t *detail;
   struct pn_hub_held *next;
@@ -680,7 +680,7 @@ typedef struct pn_hub_held {
  * take, or a director through the internal API. */
 enum reporter { SCHEDULER, REPLAY, DIRECTOR };
 
-static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
                        const char *kind, const json_t *detail, enum reporter from,
                        const char *lease, json_t **stored);
 
@@ -705,7 +705,7 @@ static void on_replay(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
-static void hold_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+static void hold_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
                        const char *kind, const json_t *detail) {
   size_t count = 0;
   held **tail = &hub->held;
@@ -738,21 +738,22 @@ static void hold_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
     event_add(hub->replay, &every);
 }
 
-static int is_terminal_event(enum pn_scheduler_event event, const char *kind,
+static int is_terminal_event(enum pn_hub_scheduler_event event, const char *kind,
                              const json_t *detail) {
-  return event == PN_SCHEDULER_FAILED ||
-         (event == PN_SCHEDULER_UPDATE && kind && strcmp(kind, "completed") == 0 &&
+  return event == PN_HUB_SCHEDULER_FAILED ||
+         (event == PN_HUB_SCHEDULER_UPDATE && kind && strcmp(kind, "completed") == 0 &&
           is_terminal(text_of(detail, "status")));
 }
 
-void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
-                               const char *kind, const json_t *detail) {
+void pn_hub_on_scheduler_event(void *arg, const char *prediction_id,
+                               enum pn_hub_scheduler_event event, const char *kind,
+                               const json_t *detail) {
   apply_event(arg, prediction_id, event, kind, detail, SCHEDULER, NULL, NULL);
 }
 
 int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *lease,
-                           enum pn_scheduler_event event, const char *kind, const json_t *detail,
-                           json_t **row) {
+                           enum pn_hub_scheduler_event event, const char *kind,
+                           const json_t *detail, json_t **row) {
   return apply_event(hub, prediction_id, event, kind, detail, DIRECTOR, lease, row);
 }
 
@@ -764,7 +765,7 @@ int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *l
  * refused, so that its late results cannot win over the run that replaced it. Returns 0
  * (the stored row in *stored, when asked for), PN_ENOENT, the lease's refusal
  * (pn_queue_check_lease), or the store's failure. */
-static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
                        const char *kind, const json_t *detail, enum reporter from,
                        const char *lease, json_t **stored) {
   json_t *row = NULL;
@@ -803,12 +804,12 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
   if (!item && from == DIRECTOR)
     item = add_live(hub, row);
   switch (event) {
-  case PN_SCHEDULER_BOOTING:
+  case PN_HUB_SCHEDULER_BOOTING:
     append_log(row, "starting an instance");
     save_active(hub, row);
     pn_queue_progress(hub->queue, prediction_id);
     break;
-  case PN_SCHEDULER_STARTED: {
+  case PN_HUB_SCHEDULER_STARTED: {
     json_object_set_new(row, "dispatched", json_true());
     json_t *boot = json_object_get(detail, "cold_boot_time");
     if (json_is_number(boot)) {
@@ -821,7 +822,7 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
     pn_queue_progress(hub->queue, prediction_id);
     break;
   }
-  case PN_SCHEDULER_UPDATE: {
+  case PN_HUB_SCHEDULER_UPDATE: {
     apply_update(row, detail);
     const char *status = text_of(row, "status");
     if (kind && strcmp(kind, "completed") == 0 && is_terminal(text_of(detail, "status"))) {
@@ -846,7 +847,7 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
     }
     break;
   }
-  case PN_SCHEDULER_FAILED: {
+  case PN_HUB_SCHEDULER_FAILED: {
     const char *error = text_of(detail, "error");
     rc = conclude(hub, row, "failed", error ? error : "the prediction could not be run");
     if (rc < 0 && from != DIRECTOR)
@@ -978,7 +979,7 @@ static int resolve_version(pn_hub_request *request, const char *version, resolve
 static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input,
                                  const json_t *version) {
   const char *kind = text_of(version, "kind");
-  const char *internal_url = pn_scheduler_instance_hub_url(
+  const char *internal_url = pn_hub_scheduler_instance_hub_url(
       request->hub->scheduler, kind && strcmp(kind, "image") == 0);
   json_t *copy = json_deep_copy(input);
   char *prefix = pn_hub_url(request->hub, "/v1/files/");
@@ -1055,7 +1056,8 @@ static int submit_message(pn_hub *hub, const json_t *row, const json_t *request,
                           int unless_queued) {
   json_t *target_row = json_object_get(row, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
-  int capacity = (max < 1 ? 1 : max) * pn_scheduler_slots(hub->scheduler, text_of(target_row, "key"));
+  int capacity =
+      (max < 1 ? 1 : max) * pn_hub_scheduler_slots(hub->scheduler, text_of(target_row, "key"));
   json_t *body = json_pack("{s:O, s:O}", "target", target_row, "request", request);
   const char *key = text_of(target_row, "key"), *id = text_of(row, "id");
   int rc = !body          ? PN_ENOMEM
@@ -1095,7 +1097,7 @@ static char *local_bundle_dir(const pn_hub *hub, const char *stored) {
 static json_t *local_request(pn_hub *hub, const json_t *request, int image) {
   json_t *copy = json_deep_copy(request);
   json_t *input = json_object_get(copy, "input");
-  const char *own = pn_scheduler_instance_hub_url(hub->scheduler, image);
+  const char *own = pn_hub_scheduler_instance_hub_url(hub->scheduler, image);
   size_t own_length = own ? strlen(own) : 0;
   const char *key;
   json_t *value;
@@ -1133,7 +1135,7 @@ static void on_take(void *arg, const char *id, const json_t *body) {
   json_t *target_row = json_object_get(body, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
   char *bundle_dir = local_bundle_dir(hub, text_of(target_row, "bundle_dir"));
-  pn_scheduler_target target = {
+  pn_hub_scheduler_target target = {
       .key = text_of(target_row, "key"),
       .bundle_dir = bundle_dir ? bundle_dir : text_of(target_row, "bundle_dir"),
       .image = text_of(target_row, "image"),
@@ -1143,7 +1145,7 @@ static void on_take(void *arg, const char *id, const json_t *body) {
       .slots = 1,
   };
   json_t *request = local_request(hub, json_object_get(body, "request"), target.image != NULL);
-  rc = request ? pn_scheduler_submit(hub->scheduler, &target, id, request) : PN_ENOMEM;
+  rc = request ? pn_hub_scheduler_submit(hub->scheduler, &target, id, request) : PN_ENOMEM;
   json_decref(request);
   pn_free(bundle_dir);
   if (rc < 0 && rc != PN_EEXISTS && row) {
@@ -1159,7 +1161,7 @@ static void on_take(void *arg, const char *id, const json_t *body) {
 static void on_settled(void *arg, const char *id, int was_held) {
   pn_hub *hub = arg;
   if (was_held)
-    pn_scheduler_cancel(hub->scheduler, id);
+    pn_hub_scheduler_cancel(hub->scheduler, id);
   live *item = find_live(hub, id);
   json_t *row = NULL;
   if (item && !item->finished && pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row) == 0 &&
@@ -1173,7 +1175,7 @@ static void on_settled(void *arg, const char *id, int was_held) {
  * the other one's to send. */
 static void on_lost(void *arg, const char *id) {
   pn_hub *hub = arg;
-  pn_scheduler_cancel(hub->scheduler, id);
+  pn_hub_scheduler_cancel(hub->scheduler, id);
   live *item = find_live(hub, id);
   if (item) {
     pn_hub_hook_free(item->hook);
@@ -1531,7 +1533,7 @@ void pn_hub_prediction_cancel(pn_hub_request *request) {
   if (!is_terminal(text_of(row, "status"))) {
     /* A queued one is dropped; a running one gets the instance's cancel. Either way
      * the reply is already the terminal object, as JS run() takes it for final. */
-    pn_scheduler_cancel(request->hub->scheduler, request->params[0]);
+    pn_hub_scheduler_cancel(request->hub->scheduler, request->params[0]);
     int rc = conclude(request->hub, row, "canceled", NULL);
     if (rc < 0) {
       pn_hub_store_failed(request, rc, "canceling the prediction");
@@ -1665,7 +1667,7 @@ void pn_hub_instance_webhook(pn_hub_request *request) {
   pn_buf_free(&redacted);
   if (!body)
     return;
-  int rc = pn_scheduler_webhook(request->hub->scheduler, request->params[0], body);
+  int rc = pn_hub_scheduler_webhook(request->hub->scheduler, request->params[0], body);
   json_decref(body);
   if (rc == PN_ENOENT)
     pn_hub_problem(request, 401, "Unauthenticated", "No running instance holds this credential.");
