@@ -794,3 +794,5 @@ const char *pn_instance_address(const pn_instance *instance) {
   return instance->server.unix_socket ? instance->serve_socket : instance->base_url;
 }
 int pn_instance_slots(const pn_instance *instance) { return instance->slots; }
+
+const pn_cog_server *pn_instance_server(const pn_instance *instance) { return &instance->server; }

@@ -8,6 +8,7 @@
 #ifndef PN_DIRECTOR_INSTANCE_H
 #define PN_DIRECTOR_INSTANCE_H
 
+#include "core/cog_client.h"
 #include "core/http_client.h"
 #include "director/sandbox.h"
 
@@ -82,6 +83,9 @@ pid_t pn_instance_pid(const pn_instance *instance);
 /* Where it listens, for messages: http://127.0.0.1:PORT (http://localhost before it
  * wrote its port file), or its socket's path on the host (a sandbox). Borrowed. */
 const char *pn_instance_address(const pn_instance *instance);
+/* How to reach it with core/cog_client.h (its URL, or its socket for a sandbox);
+ * borrowed, valid until the instance is freed. */
+const pn_cog_server *pn_instance_server(const pn_instance *instance);
 /* How many predictions it takes at once: its `pinion_slots` (GET /metrics), read when
  * its health check said READY, before on_ready; 1 before that, or when it did not say. */
 int pn_instance_slots(const pn_instance *instance);

@@ -334,6 +334,12 @@ void pn_hub_instance_webhook(pn_hub_request *request);
 /* The director's routes (api_director.c). */
 void pn_hub_director_event(pn_hub_request *request);
 void pn_hub_director_upload_put(pn_hub_request *request);
+/* GET /internal/director/versions/{id}/bundle and
+ * /internal/director/deployments/{owner}/{name}/bundle (its current version): a folder
+ * version's bundle as an uncompressed tar, for `pinion director --serve`; 409 for an
+ * image version (the director is then given --model-url). */
+void pn_hub_director_version_bundle(pn_hub_request *request);
+void pn_hub_director_deployment_bundle(pn_hub_request *request);
 
 void pn_hub_files_create(pn_hub_request *request);
 void pn_hub_files_list(pn_hub_request *request);

@@ -126,6 +126,9 @@ static const route routes[] = {
     {M_PUT, "/internal/uploads/{}/{}", pn_hub_upload_put, INSTANCE},
     {M_POST, "/internal/director/predictions/{}", pn_hub_director_event, DIRECTOR},
     {M_PUT, "/internal/director/uploads/{}", pn_hub_director_upload_put, DIRECTOR},
+    {M_GET, "/internal/director/versions/{}/bundle", pn_hub_director_version_bundle, DIRECTOR},
+    {M_GET, "/internal/director/deployments/{}/{}/bundle", pn_hub_director_deployment_bundle,
+     DIRECTOR},
     {M_GET, "/internal/files/{}/download", pn_hub_file_download, SIGNED},
     {M_GET, "/internal/files/{}/download/{}", pn_hub_file_download, SIGNED},
 };
