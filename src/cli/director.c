@@ -109,6 +109,8 @@ static int run_director(int argc, char **argv) {
     int matched;
     if (pn_cli_switch(&args, "--serve", NULL)) {
       options.serve = 1;
+    } else if (pn_cli_switch(&args, "--train", NULL)) {
+      options.mode = "train";
     } else if ((matched = pn_cli_flag(&args, "--isolation", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -177,19 +179,39 @@ static int run_director(int argc, char **argv) {
   char *target = target_key(version, deployment);
   if (!target)
     return 2;
+  if (options.mode && deployment) {
+    fprintf(stderr, "pinion director: --train takes the trainings of a --version; a deployment "
+                    "runs predictions only\n");
+    pn_free(target);
+    return 2;
+  }
+  /* A version's trainings have a stream of their own, "<id>:train" (the hub's key). */
+  char *version_id = version ? pn_strdup(target) : NULL;
+  if (options.mode) {
+    char *train_key = pn_strfmt("%s:train", target);
+    pn_free(target);
+    target = train_key;
+  }
+  if (!target || (version && !version_id)) {
+    pn_free(target);
+    pn_free(version_id);
+    return 1;
+  }
   char *credential = read_credential(credential_path);
   if (!credential) {
     pn_free(target);
+    pn_free(version_id);
     return 2;
   }
   options.target = target;
   options.credential = credential;
-  options.version_id = version ? target : NULL;
+  options.version_id = version_id;
   options.deployment = deployment;
   int rc = pn_director_run(&options);
   memset(credential, 0, strlen(credential));
   pn_free(credential);
   pn_free(target);
+  pn_free(version_id);
   return rc;
 }
 
@@ -229,6 +251,9 @@ const struct pn_cli_command pn_cli_director_command = {
     "                           (`pinion hub token create --director`)\n"
     "      --model-url URL      The model server, e.g. http://127.0.0.1:5000\n"
     "      --serve              Start the model server for the version (see above)\n"
+    "      --train              Take the version's trainings instead of its predictions\n"
+    "                           (with --serve the server runs in train mode; with\n"
+    "                           --model-url, start it so: `pinion serve --x-mode train`)\n"
     "      --isolation MODE     With --serve: bubblewrap (default) or none (the model\n"
     "                           runs as this user, with its files and credential)\n"
     "      --instance-network on|off  With --serve: off gives the sandbox only its own\n"

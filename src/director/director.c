@@ -436,6 +436,7 @@ static int start_own_server(process *self) {
                                  .credential = options->credential,
                                  .version_id = options->version_id,
                                  .deployment = options->deployment,
+                                 .mode = options->mode,
                                  .scratch_dir = self->scratch,
                                  .director_url = self->origin,
                                  .director_socket = self->socket_path,

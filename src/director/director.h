@@ -31,9 +31,12 @@ typedef struct pn_director_options {
   const char *python;          /* the model's Python, or NULL */
   enum pn_isolation isolation; /* how the model runs (default: bubblewrap) */
   int instance_network_off;    /* the sandbox has only its own loopback */
-  /* The stream to take from: a version id, or "deployment:OWNER/NAME" (the hub's
-   * target keys, queue/queue.h). */
+  /* The stream to take from: a version id, "<id>:train" for its trainings, or
+   * "deployment:OWNER/NAME" (the hub's target keys, queue/queue.h). */
   const char *target;
+  /* "predict", or "train" for a version's trainings: a server the director starts runs
+   * in that mode (`serve --x-mode train`), as the hub's instances for trainings do. */
+  const char *mode;
   const char *listen;      /* HOST:PORT of /health, /metrics, webhooks, uploads */
   const char *port_file;   /* write the bound port here, or NULL */
   int slots;               /* predictions at once (>= 1) */

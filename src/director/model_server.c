@@ -120,7 +120,7 @@ static void start_server(pn_model_server *self) {
     pn_instance_spec spec = {.pinion = "/proc/self/exe",
                              .python = self->python,
                              .bundle_dir = self->bundle_dir,
-                             .mode = "predict",
+                             .mode = self->options.mode ? self->options.mode : "predict",
                              .scratch_dir = self->instance_dir,
                              .upload_url = self->upload_url,
                              .hub_url = sandboxed ? self->options.director_url : NULL,

@@ -25,6 +25,7 @@ typedef struct pn_model_server_options {
   /* What to fetch: a version id, or a deployment's OWNER/NAME (its current version) */
   const char *version_id;
   const char *deployment;
+  const char *mode;         /* "predict" or "train" (NULL: predict) */
   const char *scratch_dir;  /* the director's own (exists); the bundle and the server's go in it */
   const char *director_url; /* the director's origin, http://127.0.0.1:PORT */
   const char *director_socket; /* its unix socket, for a sandboxed server; or NULL */

@@ -718,3 +718,35 @@ def test_serve_exits_when_its_model_server_dies(tmp_path, push_only):
         assert os.listdir(director.tmp) == []
     finally:
         director.stop()
+
+
+def test_serve_train_runs_a_versions_trainings_and_publishes_the_weights(tmp_path, push_only):
+    hub, queue, credential_file = push_only
+    trainer = hub.push(None, "alice/learner",
+                       cwd=os.path.join(ROOT, "tests", "fixtures", "hub_trainer"))
+    hub.post("/v1/models", json={"owner": "alice", "name": "learned", "visibility": "private"})
+    # Predictions of the version are not a training director's: they stay queued.
+    prediction = hub.post("/v1/predictions", json={"version": trainer, "input": {}}).json()["id"]
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--version", "alice/learner:" + trainer, "--train"])
+    try:
+        training = hub.post("/v1/models/alice/learner/versions/%s/trainings" % trainer,
+                            json={"destination": "alice/learned",
+                                  "input": {"word": "parrot", "times": 3}}).json()
+        wait_terminal(hub, [training["id"]], 90)
+        training = hub.get("/v1/trainings/" + training["id"]).json()
+        assert training["status"] == "succeeded", training
+        assert ("took prediction %s" % training["id"]) in director.read_log()
+        output = training["output"]
+        assert sorted(output) == ["version", "weights"], output
+        owner_name, version = output["version"].split(":")
+        assert owner_name == "alice/learned" and len(version) == 64
+        assert hub.get(output["weights"]).content == b"parrot parrot parrot"
+        assert hub.get("/v1/predictions/" + prediction).json()["status"] == "starting"
+        assert not ("took prediction %s" % prediction) in director.read_log()
+    finally:
+        director.stop()
+    # --train names a version's trainings; a deployment has none.
+    refused = pinion("director", "--hub", hub.internal_url, "--queue", queue, "--credential",
+                     credential_file, "--serve", "--train", "--deployment", "alice/learner")
+    assert refused.returncode == 2 and "--train takes the trainings of a --version" in refused.stderr
