@@ -205,7 +205,7 @@ static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input,
                                  const json_t *version) {
   const char *kind = text_of(version, "kind");
   const char *internal_url =
-      pn_scheduler_instance_hub_url(request->hub->scheduler, kind && strcmp(kind, "image") == 0);
+      pn_hub_scheduler_instance_hub_url(request->hub->scheduler, kind && strcmp(kind, "image") == 0);
   json_t *copy = json_deep_copy(input);
   char *prefix = pn_hub_url(request->hub, "/v1/files/");
   size_t prefix_length = prefix ? strlen(prefix) : 0;
@@ -669,7 +669,7 @@ void pn_hub_instance_webhook(pn_hub_request *request) {
   pn_buf_free(&redacted);
   if (!body)
     return;
-  int rc = pn_scheduler_webhook(request->hub->scheduler, request->params[0], body);
+  int rc = pn_hub_scheduler_webhook(request->hub->scheduler, request->params[0], body);
   json_decref(body);
   if (rc == PN_ENOENT)
     pn_hub_problem(request, 401, "Unauthenticated", "No running instance holds this credential.");

@@ -10,7 +10,7 @@
 #include "core/pool.h"
 #include "core/tar.h"
 #include "hub/bridge.h"
-#include "hub/scheduler.h"
+#include "hub/scheduling.h"
 #include "queue/queue.h"
 #include "store/store.h"
 
@@ -37,15 +37,15 @@ typedef struct pn_hub_options {
   /* The hub only queues: directors (`pinion director`) take and run every prediction,
    * reporting through the internal API. Needs a shared queue. */
   int queue_push_only;
-  const char *python;     /* the models' Python, or NULL */
   const char *port_file;  /* write the bound port here (tests), or NULL */
-  double idle_timeout;    /* seconds (60) */
   int rate_limit;         /* requests per minute per account; 0: off */
-  enum pn_isolation isolation; /* how pushed models run (hub/sandbox.h); for every deployment */
-  /* --instance-network off: sandboxed models get only their own loopback (no
-   * slirp4netns), and image versions are refused (a container needs the engine's
-   * network). */
-  int instance_network_off;
+  /* What runs the predictions this hub takes (hub/scheduling.h): the CLI's, with the
+   * context its start is given. */
+  const pn_hub_scheduler_ops *scheduler;
+  void *scheduler_context;
+  /* Sandboxed folder versions reach the internal listener through a unix socket
+   * (pn_hub_owner_socket: they have no network of the host's); 0: no socket. */
+  int internal_unix_socket;
   double bundle_max_bytes;   /* unpacked bytes of a pushed bundle; 0: the default */
   double bundle_max_entries; /* entries of a pushed bundle; 0: the default */
   /* HOST:PORT of GET /metrics (hub/metrics.h), or NULL for none; with a token file,
@@ -92,7 +92,7 @@ typedef struct pn_hub {
   pn_http_client *client;
   pn_store *store;
   pn_queue *queue; /* between the API and the scheduler (prediction_life.c consumes) */
-  pn_scheduler *scheduler;
+  pn_hub_scheduler *scheduler; /* the CLI's (hub/scheduling.h) */
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
   /* This process's part of the data folder, which replicas may share (hub/owner.h) */
@@ -218,7 +218,7 @@ int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert);
 
 /* Files: a signed download URL for file `id` valid for `seconds`, pn_malloc'd, on the
  * public origin (`internal_url` NULL) or under /internal/ at `internal_url` (one of the
- * internal listener's URLs, for instances: pn_scheduler_instance_hub_url). */
+ * internal listener's URLs, for instances: pn_hub_scheduler_instance_hub_url). */
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
                              const char *internal_url);
 /* Keeps an uploaded file (a row the caller owns) for as long as the hub keeps the
@@ -287,8 +287,9 @@ void pn_hub_predictions_free(pn_hub *hub);
 /* Finished predictions whose streams the hub keeps for replays, and the bytes of
  * their events (PINION_STREAM_RETAIN_MAX, PINION_STREAM_RETAIN_BYTES; prediction_live.c). */
 void pn_hub_streams_retained(const pn_hub *hub, size_t *count, size_t *bytes);
-void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
-                               const char *kind, const json_t *detail);
+void pn_hub_on_scheduler_event(void *arg, const char *prediction_id,
+                               enum pn_hub_scheduler_event event, const char *kind,
+                               const json_t *detail);
 /* An event a director reports for a prediction it runs (the scheduler's events, the
  * webhook's update included), under `lease` (the queue's, pn_queue_lease): applied only
  * while that lease still holds the prediction's message. Returns 0 with the row as
@@ -298,8 +299,8 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
  * or the store's failure: a terminal event is then not stored, and the director sends
  * it again. */
 int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *lease,
-                           enum pn_scheduler_event event, const char *kind, const json_t *detail,
-                           json_t **row);
+                           enum pn_hub_scheduler_event event, const char *kind,
+                           const json_t *detail, json_t **row);
 
 /* --- handlers, one per route ---------------------------------------------------- */
 
@@ -336,6 +337,12 @@ void pn_hub_instance_webhook(pn_hub_request *request);
 /* The director's routes (api_director.c). */
 void pn_hub_director_event(pn_hub_request *request);
 void pn_hub_director_upload_put(pn_hub_request *request);
+/* GET /internal/director/versions/{id}/bundle and
+ * /internal/director/deployments/{owner}/{name}/bundle (its current version): a folder
+ * version's bundle as an uncompressed tar, for `pinion director --serve`; 409 for an
+ * image version (the director is then given --model-url). */
+void pn_hub_director_version_bundle(pn_hub_request *request);
+void pn_hub_director_deployment_bundle(pn_hub_request *request);
 
 void pn_hub_files_create(pn_hub_request *request);
 void pn_hub_files_list(pn_hub_request *request);

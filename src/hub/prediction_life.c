@@ -318,7 +318,7 @@ static void apply_update(json_t *row, const json_t *cog) {
  * non-terminal events are dropped: the terminal one carries the final output and logs. */
 typedef struct pn_hub_held {
   char *id;
-  enum pn_scheduler_event event;
+  enum pn_hub_scheduler_event event;
   char *kind;
   json_t *detail;
   struct pn_hub_held *next;
@@ -333,7 +333,7 @@ typedef struct pn_hub_held {
  * take, or a director through the internal API. */
 enum reporter { SCHEDULER, REPLAY, DIRECTOR };
 
-static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
                        const char *kind, const json_t *detail, enum reporter from,
                        const char *lease, json_t **stored);
 
@@ -358,7 +358,7 @@ static void on_replay(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
-static void hold_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+static void hold_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
                        const char *kind, const json_t *detail) {
   size_t count = 0;
   held **tail = &hub->held;
@@ -391,20 +391,20 @@ static void hold_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
     event_add(hub->replay, &every);
 }
 
-static int is_terminal_event(enum pn_scheduler_event event, const char *kind,
+static int is_terminal_event(enum pn_hub_scheduler_event event, const char *kind,
                              const json_t *detail) {
-  return event == PN_SCHEDULER_FAILED ||
-         (event == PN_SCHEDULER_UPDATE && kind && strcmp(kind, "completed") == 0 &&
+  return event == PN_HUB_SCHEDULER_FAILED ||
+         (event == PN_HUB_SCHEDULER_UPDATE && kind && strcmp(kind, "completed") == 0 &&
           is_terminal(text_of(detail, "status")));
 }
 
-void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
+void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_hub_scheduler_event event,
                                const char *kind, const json_t *detail) {
   apply_event(arg, prediction_id, event, kind, detail, SCHEDULER, NULL, NULL);
 }
 
 int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *lease,
-                           enum pn_scheduler_event event, const char *kind, const json_t *detail,
+                           enum pn_hub_scheduler_event event, const char *kind, const json_t *detail,
                            json_t **row) {
   return apply_event(hub, prediction_id, event, kind, detail, DIRECTOR, lease, row);
 }
@@ -417,7 +417,7 @@ int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *l
  * refused, so that its late results cannot win over the run that replaced it. Returns 0
  * (the stored row in *stored, when asked for), PN_ENOENT, the lease's refusal
  * (pn_queue_check_lease), or the store's failure. */
-static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler_event event,
+static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
                        const char *kind, const json_t *detail, enum reporter from,
                        const char *lease, json_t **stored) {
   json_t *row = NULL;
@@ -456,12 +456,12 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
   if (!item && from == DIRECTOR)
     item = track(hub, row);
   switch (event) {
-  case PN_SCHEDULER_BOOTING:
+  case PN_HUB_SCHEDULER_BOOTING:
     append_log(row, "starting an instance");
     if (transition_in_flight(hub, row) != PN_ESTATE)
       pn_queue_progress(hub->queue, prediction_id);
     break;
-  case PN_SCHEDULER_STARTED: {
+  case PN_HUB_SCHEDULER_STARTED: {
     json_object_set_new(row, "dispatched", json_true());
     json_t *boot = json_object_get(detail, "cold_boot_time");
     if (json_is_number(boot)) {
@@ -474,7 +474,7 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
       pn_queue_progress(hub->queue, prediction_id);
     break;
   }
-  case PN_SCHEDULER_UPDATE: {
+  case PN_HUB_SCHEDULER_UPDATE: {
     apply_update(row, detail);
     const char *status = text_of(row, "status");
     if (kind && strcmp(kind, "completed") == 0 && is_terminal(text_of(detail, "status"))) {
@@ -503,7 +503,7 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_scheduler
     }
     break;
   }
-  case PN_SCHEDULER_FAILED: {
+  case PN_HUB_SCHEDULER_FAILED: {
     const char *error = text_of(detail, "error");
     rc = conclude(hub, row, "failed", error ? error : "the prediction could not be run");
     if (rc < 0 && from != DIRECTOR)
@@ -530,7 +530,7 @@ static int submit_message(pn_hub *hub, const json_t *row, const json_t *request,
   json_t *target_row = json_object_get(row, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
   int capacity =
-      (max < 1 ? 1 : max) * pn_scheduler_slots(hub->scheduler, text_of(target_row, "key"));
+      (max < 1 ? 1 : max) * pn_hub_scheduler_slots(hub->scheduler, text_of(target_row, "key"));
   json_t *body = json_pack("{s:O, s:O}", "target", target_row, "request", request);
   const char *key = text_of(target_row, "key"), *id = text_of(row, "id");
   int rc = !body           ? PN_ENOMEM
@@ -575,7 +575,7 @@ int pn_hub_life_create(pn_hub *hub, json_t *row, const json_t *request, int *unq
 }
 
 int pn_hub_life_cancel(pn_hub *hub, json_t *row, const char *why) {
-  pn_scheduler_cancel(hub->scheduler, text_of(row, "id"));
+  pn_hub_scheduler_cancel(hub->scheduler, text_of(row, "id"));
   if (why)
     append_log(row, why);
   return conclude(hub, row, "canceled", NULL);
@@ -607,7 +607,7 @@ static char *local_bundle_dir(const pn_hub *hub, const char *stored) {
 static json_t *local_request(pn_hub *hub, const json_t *request, int image) {
   json_t *copy = json_deep_copy(request);
   json_t *input = json_object_get(copy, "input");
-  const char *own = pn_scheduler_instance_hub_url(hub->scheduler, image);
+  const char *own = pn_hub_scheduler_instance_hub_url(hub->scheduler, image);
   size_t own_length = own ? strlen(own) : 0;
   const char *key;
   json_t *value;
@@ -645,7 +645,7 @@ static void on_take(void *arg, const char *id, const json_t *body) {
   json_t *target_row = json_object_get(body, "target");
   int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
   char *bundle_dir = local_bundle_dir(hub, text_of(target_row, "bundle_dir"));
-  pn_scheduler_target target = {
+  pn_hub_scheduler_target target = {
       .key = text_of(target_row, "key"),
       .bundle_dir = bundle_dir ? bundle_dir : text_of(target_row, "bundle_dir"),
       .image = text_of(target_row, "image"),
@@ -655,7 +655,7 @@ static void on_take(void *arg, const char *id, const json_t *body) {
       .slots = 1,
   };
   json_t *request = local_request(hub, json_object_get(body, "request"), target.image != NULL);
-  rc = request ? pn_scheduler_submit(hub->scheduler, &target, id, request) : PN_ENOMEM;
+  rc = request ? pn_hub_scheduler_submit(hub->scheduler, &target, id, request) : PN_ENOMEM;
   json_decref(request);
   pn_free(bundle_dir);
   if (rc < 0 && rc != PN_EEXISTS && row) {
@@ -697,7 +697,7 @@ static void on_exhausted(void *arg, const char *id, long deliveries) {
 static void on_settled(void *arg, const char *id, int was_held) {
   pn_hub *hub = arg;
   if (was_held)
-    pn_scheduler_cancel(hub->scheduler, id);
+    pn_hub_scheduler_cancel(hub->scheduler, id);
   pn_hub_live *item = pn_hub_live_find(hub, id);
   json_t *row = NULL;
   if (item && !pn_hub_live_finished(item) &&
@@ -712,7 +712,7 @@ static void on_settled(void *arg, const char *id, int was_held) {
  * the other one's to send. */
 static void on_lost(void *arg, const char *id) {
   pn_hub *hub = arg;
-  pn_scheduler_cancel(hub->scheduler, id);
+  pn_hub_scheduler_cancel(hub->scheduler, id);
   pn_hub_live *item = pn_hub_live_find(hub, id);
   if (item) {
     pn_hub_live_drop_hook(item);
