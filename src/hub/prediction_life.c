@@ -732,12 +732,43 @@ static void on_progress(void *arg, const char *id) {
   json_decref(row);
 }
 
+/* What a missed notice would have said of `id`: concluded elsewhere (a cancel on
+ * another hub: stopped here if it runs here, held requests answered), or changed
+ * (its readers here get the change). */
+static void recheck(pn_hub *hub, const char *id) {
+  pn_hub_live *item = pn_hub_live_find(hub, id);
+  json_t *row = NULL;
+  if (!item || pn_hub_live_finished(item) ||
+      pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row) < 0)
+    return;
+  if (is_terminal(text_of(row, "status"))) {
+    if (pn_queue_holds(hub->queue, id)) {
+      pn_hub_scheduler_cancel(hub->scheduler, id);
+      pn_queue_done(hub->queue, id);
+    }
+    pn_hub_live_finish(item, row, 0);
+  } else if (pn_hub_live_stream(hub, id)) {
+    pn_hub_live_stream_changes(item, row);
+  }
+  json_decref(row);
+}
+
+/* The queue's notices were away for a while: every prediction in flight here is read
+ * again, as the notices it missed would have made it. */
+static void on_resubscribed(void *arg) {
+  pn_hub *hub = arg;
+  if (pn_hub_lives_each_in_flight(hub, recheck) < 0)
+    pn_error("hub: out of memory reading the predictions in flight again after the queue's "
+             "notices came back");
+}
+
 pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub) {
   pn_queue_consumer consumer = {.take = on_take,
                                 .settled = on_settled,
                                 .lost = on_lost,
                                 .progress = on_progress,
                                 .exhausted = on_exhausted,
+                                .resubscribed = on_resubscribed,
                                 .arg = hub};
   return consumer;
 }

@@ -413,6 +413,22 @@ void pn_hub_live_drop_hook(pn_hub_live *item) {
   item->hook = NULL;
 }
 
+int pn_hub_lives_each_in_flight(pn_hub *hub, void (*each)(pn_hub *hub, const char *id)) {
+  size_t count = hub->lives ? hub->lives->running.count : 0;
+  if (count == 0)
+    return 0;
+  char(*ids)[sizeof ((live *)0)->id] = pn_calloc(count, sizeof *ids);
+  if (!ids)
+    return PN_ENOMEM;
+  size_t n = 0;
+  for (live *item = hub->lives->running.head; item && n < count; item = item->next)
+    memcpy(ids[n++], item->id, sizeof ids[0]);
+  for (size_t i = 0; i < n; i++)
+    each(hub, ids[i]);
+  pn_free(ids);
+  return 0;
+}
+
 void pn_hub_lives_free(pn_hub *hub) {
   if (!hub->lives)
     return;

@@ -27,6 +27,10 @@ pn_hub_live *pn_hub_live_add(pn_hub *hub, const json_t *row);
 void pn_hub_live_free(pn_hub_live *item);
 /* Frees every entry (the hub stops). */
 void pn_hub_lives_free(pn_hub *hub);
+/* Calls `each` with the id of every entry in flight, from a copy of their ids taken
+ * first, so that `each` may finish or free entries. PN_ENOMEM when the copy fails
+ * (nothing is called). */
+int pn_hub_lives_each_in_flight(pn_hub *hub, void (*each)(pn_hub *hub, const char *id));
 /* Whether the entry has finished: only its stream is kept. */
 int pn_hub_live_finished(const pn_hub_live *item);
 /* Cancel-After: `fn` runs with the prediction's id at `deadline_ns` (realtime), unless

@@ -143,6 +143,47 @@ def two_hubs(tmp_path, redis):
         postgres.close()
 
 
+def test_a_cancel_on_another_hub_while_the_notices_are_away_still_ends_a_held_request(
+        two_hubs, redis):
+    """`pinion:done` is pub/sub, so a hub whose subscription dropped misses what other
+    hubs settled meanwhile. Once subscribed again it reads its predictions in flight
+    from the store: a create held by `Prefer: wait` on hub a, canceled on hub b while a's
+    subscription was away, is answered `canceled` at once, not at the end of its wait."""
+    (a, b), _, queue = two_hubs
+    number = int(queue.rsplit("/", 1)[1])
+    version = a.push(None, "alice/slow", cwd=SLOW)
+    answer = {}
+
+    def held_create():
+        started = time.monotonic()
+        response = requests.post(a.url + "/v1/predictions", json={
+            "version": version, "input": {"n": 1, "seconds": 20}},
+            headers={"Authorization": "Bearer " + a.token("alice"), "Prefer": "wait=40"},
+            timeout=60)
+        answer["seconds"] = time.monotonic() - started
+        answer["body"] = response.json()
+
+    thread = threading.Thread(target=held_create)
+    thread.start()
+    try:
+        wait_for(lambda: b.get("/v1/predictions").json()["results"], 10,
+                 "the create did not arrive")
+        prediction = b.get("/v1/predictions").json()["results"][0]["id"]
+        wait_for(lambda: b.get("/v1/predictions/" + prediction).json()["status"] ==
+                 "processing", 30, "it did not start")
+        redis.command("CLIENT", "KILL", "TYPE", "pubsub", database=number)
+        canceled_at = time.monotonic()
+        assert b.post("/v1/predictions/%s/cancel" % prediction).json()["status"] == "canceled"
+    finally:
+        thread.join(60)
+    assert answer["body"]["status"] == "canceled", answer
+    # Answered within a few seconds of the cancel (a's next subscription, at most a
+    # second after the drop), not at the end of the wait (40 s) or of the run (20 s).
+    assert time.monotonic() - canceled_at < 8, answer
+    wait_for(lambda: "subscribed to Redis's notices again" in a.read_log(), 10,
+             "hub a did not subscribe again:\n" + a.read_log())
+
+
 def took(hub, prediction_id):
     return ("prediction %s: starting an instance" % prediction_id) in hub.read_log()
 
