@@ -450,9 +450,7 @@ static void create(pn_hub_request *request, json_t *body, resolved *target, cons
     pn_hub_store_failed(request, PN_EIO, "reading the prediction back");
     return;
   }
-  if (wait > 0 && item)
-    pn_hub_live_hold(item, request->request, wait);
-  else
+  if (!(wait > 0 && item && pn_hub_live_hold(item, request->request, wait) == 0))
     pn_hub_live_reply_created(request->hub, request->request, row, 0, wait);
   json_decref(row);
 }

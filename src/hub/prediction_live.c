@@ -209,13 +209,16 @@ static void on_waiter_closed(struct evhttp_connection *connection, void *arg) {
   pn_free(gone);
 }
 
-void pn_hub_live_hold(pn_hub_live *item, struct evhttp_request *request, int seconds) {
+int pn_hub_live_hold(pn_hub_live *item, struct evhttp_request *request, int seconds) {
   waiter *held = pn_calloc(1, sizeof *held);
-  if (!held)
-    return;
+  if (held)
+    held->timer = evtimer_new(item->hub->base, on_wait_elapsed, held);
+  if (!held || !held->timer) {
+    pn_free(held);
+    return PN_ENOMEM;
+  }
   held->live = item;
   held->request = request;
-  held->timer = evtimer_new(item->hub->base, on_wait_elapsed, held);
   held->next = item->waiters;
   item->waiters = held;
   struct timeval delay = {seconds, 0};
@@ -223,6 +226,7 @@ void pn_hub_live_hold(pn_hub_live *item, struct evhttp_request *request, int sec
   struct evhttp_connection *connection = evhttp_request_get_connection(request);
   if (connection)
     evhttp_connection_set_closecb(connection, on_waiter_closed, held);
+  return 0;
 }
 
 /* --- the end of a prediction ------------------------------------------------------- */

@@ -53,8 +53,9 @@ void pn_hub_live_drop_hook(pn_hub_live *item);
 void pn_hub_live_finish(pn_hub_live *item, const json_t *row, int completed);
 
 /* Holds `request` (a create's) until the entry finishes or `seconds` pass, then answers
- * it as pn_hub_live_reply_created does; a client that leaves is forgotten. */
-void pn_hub_live_hold(pn_hub_live *item, struct evhttp_request *request, int seconds);
+ * it as pn_hub_live_reply_created does; a client that leaves is forgotten. PN_ENOMEM,
+ * with nothing held, when out of memory: the caller answers at once. */
+int pn_hub_live_hold(pn_hub_live *item, struct evhttp_request *request, int seconds);
 /* Answers a create 201 with `row`'s public object: its status `starting` when
  * `force_starting`, Preference-Applied when `wait_seconds` > 0, and Location. */
 void pn_hub_live_reply_created(pn_hub *hub, struct evhttp_request *request, const json_t *row,
