@@ -133,7 +133,43 @@ static int sweep_account(pn_hub *hub, const char *account, const char *cutoff) {
   return deleted;
 }
 
+/* What writers of blobs that died left (a replica killed mid-write), swept on the pool:
+ * it reads every folder of blobs. */
+typedef struct leftovers_job {
+  char *data_dir;
+  int removed;
+} leftovers_job;
+
+static void sweep_leftovers_work(void *arg) {
+  leftovers_job *job = arg;
+  job->removed =
+      pn_hub_blob_sweep_leftovers(job->data_dir, time(NULL) - PN_HUB_BLOB_LEFTOVER_SECONDS);
+}
+
+static void sweep_leftovers_done(void *arg, int canceled) {
+  leftovers_job *job = arg;
+  if (!canceled && job->removed > 0)
+    pn_info("removed %d half-written or half-deleted blob file%s left by a hub that died",
+            job->removed, job->removed == 1 ? "" : "s");
+  else if (!canceled && job->removed < 0)
+    pn_warn("could not look for leftover blob files in %s/blobs: %s", job->data_dir,
+            pn_strerror(job->removed));
+  pn_free(job->data_dir);
+  pn_free(job);
+}
+
+static void sweep_blob_leftovers(pn_hub *hub) {
+  leftovers_job *job = pn_calloc(1, sizeof *job);
+  if (job && (job->data_dir = pn_strdup(hub->data_dir)) &&
+      pn_hub_pool_submit(hub, sweep_leftovers_work, sweep_leftovers_done, job) == 0)
+    return; /* a busy pool: the next sweep */
+  if (job)
+    pn_free(job->data_dir);
+  pn_free(job);
+}
+
 int pn_hub_files_sweep(pn_hub *hub) {
+  sweep_blob_leftovers(hub);
   /* Uploads belong to the accounts that have tokens; output files are not swept. */
   json_t *tokens = NULL;
   if (pn_store_token_list(hub->store, &tokens) < 0)

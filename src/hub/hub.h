@@ -226,7 +226,9 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
 int pn_hub_file_keep(pn_hub *hub, json_t *file);
 /* Seconds an uploaded file lives: PINION_FILE_LIFETIME, else 24 h. */
 long pn_hub_file_lifetime(void);
-/* Deletes expired uploaded files (rows, and blobs no row points at); returns how many. */
+/* Deletes expired uploaded files (rows, and blobs no row points at); returns how many.
+ * Also sweeps, on the pool, the staging and set-aside blob files that writers which died
+ * left (pn_hub_blob_sweep_leftovers, older than PN_HUB_BLOB_LEFTOVER_SECONDS). */
 int pn_hub_files_sweep(pn_hub *hub);
 /* The permanent public URL of an output file, pn_malloc'd. */
 char *pn_hub_output_url(pn_hub *hub, const json_t *file);

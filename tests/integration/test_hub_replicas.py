@@ -242,6 +242,41 @@ def test_both_replicas_sweep_expired_files_of_the_shared_folder(tmp_path, postgr
         stop_all([a, b])
 
 
+def test_a_sweep_removes_a_dead_writers_half_written_blob_files_and_keeps_fresh_ones(
+        tmp_path, postgres, redis):
+    """A replica killed while writing or deleting a blob leaves <sha>.partial-XXXXXX or
+    <sha>.deleting-XXXXXX in the shared blobs/ folder. The periodic sweep (here once the
+    hub serves, then every second) removes those older than an hour; a fresh one may be a
+    live replica's write under way and stays, and so do blobs themselves, however old."""
+    (a,) = replicas(tmp_path, postgres, redis_harness.fresh_url(redis.url()), [("a", [])])
+    a.extra_env = {"PINION_FILE_LIFETIME": "2"}
+    folder = os.path.join(a.data, "blobs", "ab")
+    os.makedirs(folder)
+    sha = "ab" + "c" * 62
+    two_hours_ago = time.time() - 7200
+    planted = {}
+    for name, old in ((sha + ".partial-x1Yz2Q", True), (sha + ".deleting-Q9w8E7", True),
+                      (sha + ".partial-fresh1", False), (sha, True)):
+        path = os.path.join(folder, name)
+        with open(path, "wb") as f:
+            f.write(b"bytes")
+        if old:
+            os.utime(path, (two_hours_ago, two_hours_ago))
+        planted[name] = path
+    try:
+        a.start()
+        wait_for(lambda: not os.path.exists(planted[sha + ".partial-x1Yz2Q"]), 15,
+                 "the old .partial- file stayed")
+        assert not os.path.exists(planted[sha + ".deleting-Q9w8E7"])
+        time.sleep(1.5)  # more sweeps: the fresh one and the blob stay
+        assert os.path.exists(planted[sha + ".partial-fresh1"])
+        assert os.path.exists(planted[sha])
+        assert "removed 2 half-written or half-deleted blob files left by a hub that died" in \
+            a.read_log(), a.read_log()
+    finally:
+        stop_all([a])
+
+
 def stray_sandbox(scratch):
     """A bubblewrap sandbox over `scratch` mounted at /run/pinion, as an instance's is,
     left running without a hub."""
