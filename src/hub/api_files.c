@@ -657,9 +657,15 @@ static void send_blob(pn_hub_request *request, const json_t *file) {
              (unsigned long long)range.last, (unsigned long long)total);
     pn_hub_header(request, "Content-Range", text);
   }
+  pn_hub_send_file_segment(request, kind == PN_HTTP_RANGE_PART ? 206 : 200, fd, range.first,
+                           length, "file");
+}
+
+void pn_hub_send_file_segment(pn_hub_request *request, int status, int fd, uint64_t offset,
+                              uint64_t length, const char *what) {
+  char text[32];
   snprintf(text, sizeof text, "%llu", (unsigned long long)length);
   pn_hub_header(request, "Content-Length", text);
-  int status_code = kind == PN_HTTP_RANGE_PART ? 206 : 200;
   int wants_body = evhttp_request_get_command(request->request) != EVHTTP_REQ_HEAD && length > 0;
   struct evbuffer *body = wants_body ? evbuffer_new() : NULL;
   /* Only ever written to the socket: lets libevent send the segment with sendfile
@@ -667,17 +673,17 @@ static void send_blob(pn_hub_request *request, const json_t *file) {
    * copies out looking for error pages (core/listen.h). */
   if (body && length > PN_LISTEN_INSPECTED_MAX)
     evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
-  if (body && evbuffer_add_file(body, fd, (ev_off_t)range.first, (ev_off_t)length) == 0)
+  if (body && evbuffer_add_file(body, fd, (ev_off_t)offset, (ev_off_t)length) == 0)
     fd = -1; /* the buffer owns it now */
   if (fd >= 0)
     close(fd);
   if (wants_body && (!body || evbuffer_get_length(body) != length)) {
     if (body)
       evbuffer_free(body);
-    pn_hub_problem(request, 503, NULL, "The hub could not read the file; retry.");
+    pn_hub_problem(request, 503, NULL, "The hub could not read the %s; retry.", what);
     return;
   }
-  evhttp_send_reply(request->request, status_code, NULL, body);
+  evhttp_send_reply(request->request, status, NULL, body);
   if (body)
     evbuffer_free(body);
 }
