@@ -265,14 +265,15 @@ def test_a_sweep_removes_a_dead_writers_half_written_blob_files_and_keeps_fresh_
         planted[name] = path
     try:
         a.start()
-        wait_for(lambda: not os.path.exists(planted[sha + ".partial-x1Yz2Q"]), 15,
-                 "the old .partial- file stayed")
-        assert not os.path.exists(planted[sha + ".deleting-Q9w8E7"])
+        for name in (sha + ".partial-x1Yz2Q", sha + ".deleting-Q9w8E7"):
+            wait_for(lambda: not os.path.exists(planted[name]), 15, "the old %s stayed" % name)
         time.sleep(1.5)  # more sweeps: the fresh one and the blob stay
         assert os.path.exists(planted[sha + ".partial-fresh1"])
         assert os.path.exists(planted[sha])
-        assert "removed 2 half-written or half-deleted blob files left by a hub that died" in \
-            a.read_log(), a.read_log()
+        # Two sweeps may overlap on the pool and share the work: their counts add up.
+        removed = re.findall(r"removed (\d+) half-written or half-deleted blob files? left by "
+                             r"a hub that died", a.read_log())
+        assert sum(int(n) for n in removed) == 2, a.read_log()
     finally:
         stop_all([a])
 
