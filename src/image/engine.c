@@ -234,11 +234,11 @@ static volatile sig_atomic_t container_signaled; /* a signal was passed on: no s
 
 static void pass_signal_on(int signal_number, siginfo_t *info, void *context) {
   (void)context;
+  container_signaled = 1;
   /* A terminal's signal (SI_KERNEL) went to the whole foreground group, the engine
    * included; only what a process sent to this one is passed on. */
   if (info->si_code != SI_USER && info->si_code != SI_QUEUE)
     return;
-  container_signaled = 1;
   if (container_pid > 0)
     kill((pid_t)container_pid, signal_number);
 }
@@ -309,6 +309,8 @@ static int start_container(const pn_image_argv *argv, pid_t *pid, int *read_fd) 
   close(pipe_fds[1]);
   if (rc == 0)
     container_pid = *pid;
+  if (rc == 0 && container_signaled) /* between two tries: the second is stopped at once */
+    kill(*pid, SIGTERM);
   sigprocmask(SIG_SETMASK, &before, NULL);
   if (rc != 0) {
     close(pipe_fds[0]);
