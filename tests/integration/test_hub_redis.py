@@ -267,6 +267,48 @@ def test_a_prediction_stored_but_never_queued_is_queued_again_once(tmp_path, red
         receiver.close()
 
 
+def test_orphans_of_several_targets_are_each_queued_again_on_their_own_stream(tmp_path,
+                                                                             redis):
+    """The sweep asks the queue about its candidates one target at a time: rows of two
+    versions, created in turn, whose messages are gone from both streams, are each queued
+    again once, on their own version's stream, and those whose messages are there get no
+    second one. The hub only queues (--queue-consumers directors), so that every message
+    stays in its stream for the test to count."""
+    queue = redis_harness.fresh_url(redis.url())
+    number = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"],
+              extra_env={"PINION_QUEUE_ORPHAN_SECONDS": "1"}).start()
+    receiver = WebhookReceiver()
+    try:
+        slow = hub.push(None, "alice/slow", cwd=SLOW)
+        host = hub.push(None, "alice/host", cwd=os.path.join(ROOT, "tests", "fixtures",
+                                                             "hub_host"))
+        versions = [slow, host, slow, host, slow, host]
+        ids = [create(hub, version, 0, receiver, n) for n, version in enumerate(versions)]
+        gone = [0, 1, 3, 4]
+        for i in gone:
+            stream = "pinion:queue:" + versions[i]
+            assert redis.command("EVAL", DELETE_MESSAGE, "1", stream, ids[i],
+                                 database=number) == "1"
+
+        def counts():
+            return [int(redis.command("EVAL", COUNT_MESSAGES, "1", "pinion:queue:" + version,
+                                      prediction, database=number))
+                    for prediction, version in zip(ids, versions)]
+
+        wait_for(lambda: counts() == [1] * 6, 20, "the orphans were not queued again")
+        time.sleep(6)  # another sweep: nothing is queued twice
+        assert counts() == [1] * 6
+        log = hub.read_log()
+        for i, prediction in enumerate(ids):
+            said = "prediction %s was stored but never queued" % prediction
+            assert log.count(said) == (1 if i in gone else 0), (i, log)
+    finally:
+        hub.stop()
+        receiver.close()
+
+
 def completed_attempts(receiver, prediction_id):
     """Each attempt at prediction_id's `completed` webhook: (webhook-id, status answered)."""
     attempts = []
