@@ -357,8 +357,11 @@ int pn_cli_serve_image(int argc, char **argv) {
       }
     }
     fprintf(stderr, "Serving %s on http://%s:%ld with %s\n", image, host, port, engine.name);
-    int rc = pn_image_exec(&run);
-    fprintf(stderr, "error: could not run %s: %s\n", engine.name, pn_strerror(rc));
+    int rc = pn_image_run_container(&run);
+    if (rc < 0)
+      fprintf(stderr, "error: could not run %s: %s\n", engine.name, pn_strerror(rc));
+    else
+      exit_code = rc;
     pn_image_argv_free(&run);
   }
   pn_image_argv_free(&env);

@@ -19,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct pn_hub_options {
   const char *listen;     /* HOST:PORT (127.0.0.1:8080) */
@@ -227,7 +228,16 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
 int pn_hub_file_keep(pn_hub *hub, json_t *file);
 /* Seconds an uploaded file lives: PINION_FILE_LIFETIME, else 24 h. */
 long pn_hub_file_lifetime(void);
-/* Deletes expired uploaded files (rows, and blobs no row points at); returns how many. */
+/* Answers `status` with `length` bytes of `fd` from `offset` as the body, sent with
+ * sendfile (none for HEAD), and Content-Length; the caller set the other headers. `fd`
+ * is the reply's from here on (closed by it). When the segment cannot be attached (a
+ * file shorter than it, no memory) the answer is a 503 saying the hub could not read
+ * the `what` ("file", "image"). */
+void pn_hub_send_file_segment(pn_hub_request *request, int status, int fd, uint64_t offset,
+                              uint64_t length, const char *what);
+/* Deletes expired uploaded files (rows, and blobs no row points at); returns how many.
+ * Also sweeps, on the pool, the staging and set-aside blob files that writers which died
+ * left (pn_hub_blob_sweep_leftovers, older than PN_HUB_BLOB_LEFTOVER_SECONDS). */
 int pn_hub_files_sweep(pn_hub *hub);
 /* The permanent public URL of an output file, pn_malloc'd. */
 char *pn_hub_output_url(pn_hub *hub, const json_t *file);
