@@ -433,7 +433,11 @@ def test_image_versions_run_on_the_engines_bridge_not_the_hosts_network(base_ima
         assert ("internal routes for containers on their own networks' gateways, 10.89.192.1 "
                 "to 10.89.255.1, port %s" % internal_port) in hub.read_log()
         # The bridge's socket of the internal listener: a made-up credential gets 401,
-        # and the API is not there at all.
+        # and the API is not there at all. The engine makes the bridge's interface (its
+        # gateway address) with the first container on it, so one runs first: this test
+        # must not depend on an earlier one having done so on this machine.
+        made = _podman("run", "--rm", "--network", "podman", NETWORK, "true")
+        assert made.returncode == 0, made.stderr
         problem(requests.put(hub.container_internal_url + "/internal/uploads/%s/x.txt" % ("0" * 64),
                              data=b"x", timeout=10), 401)
         problem(requests.get(hub.container_internal_url + "/v1/models", timeout=10), 404)
