@@ -276,6 +276,35 @@ static void on_take(void *arg, const char *id, const json_t *body) {
   dispatch(director);
 }
 
+/* The queue gave up `id` (taken too often, never finished): the hub stores it failed
+ * with the queue's reason, and the message is acknowledged on its answer, as after any
+ * report. The model server never sees it. */
+static void on_exhausted(void *arg, const char *id, long deliveries) {
+  pn_director *director = arg;
+  if (find_run(director, id))
+    return;
+  pn_director_task *run = pn_calloc(1, sizeof *run);
+  char *error = pn_queue_exhausted_error(deliveries);
+  if (run)
+    run->id = pn_strdup(id);
+  if (!run || !run->id || !error) {
+    if (run)
+      pn_free(run->id);
+    pn_free(run);
+    pn_free(error);
+    pn_error("director: prediction %s: out of memory; it is handed back", id);
+    pn_queue_release(director->queue, id);
+    return;
+  }
+  run->director = director;
+  pn_director_task **tail = &director->runs;
+  while (*tail)
+    tail = &(*tail)->next;
+  *tail = run;
+  report_failed(run, error);
+  pn_free(error);
+}
+
 /* The hub stored `id`'s terminal state (a cancel, or this director's own report racing
  * the notice): what the model server still runs of it stops. */
 static void on_settled(void *arg, const char *id, int held) {
@@ -308,7 +337,11 @@ static void on_lost(void *arg, const char *id) {
 
 pn_queue_consumer pn_director_consumer(pn_director *director) {
   pn_queue_consumer consumer = {
-      .take = on_take, .settled = on_settled, .lost = on_lost, .arg = director};
+      .take = on_take,
+      .settled = on_settled,
+      .lost = on_lost,
+      .exhausted = on_exhausted,
+      .arg = director};
   return consumer;
 }
 

@@ -1154,6 +1154,32 @@ static void on_take(void *arg, const char *id, const json_t *body) {
   json_decref(row);
 }
 
+/* The queue gave up `id` (taken `deliveries` times, never finished): it fails here with
+ * the queue's reason, its `completed` webhook sent from here. Should the store refuse,
+ * the message goes back, for the next take to try the same. */
+static void on_exhausted(void *arg, const char *id, long deliveries) {
+  pn_hub *hub = arg;
+  json_t *row = NULL;
+  int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row);
+  if (rc == PN_ENOENT || (rc == 0 && is_terminal(text_of(row, "status")))) {
+    json_decref(row);
+    pn_queue_done(hub->queue, id);
+    return;
+  }
+  char *error = rc == 0 ? pn_queue_exhausted_error(deliveries) : NULL;
+  if (rc == 0 && !find_live(hub, id))
+    add_live(hub, row);
+  if (rc == 0)
+    rc = error ? conclude(hub, row, "failed", error) : PN_ENOMEM;
+  if (rc < 0) {
+    pn_error("queue: prediction %s could not be failed (%s); it goes back to the queue", id,
+             pn_strerror(rc));
+    pn_queue_release(hub->queue, id);
+  }
+  pn_free(error);
+  json_decref(row);
+}
+
 /* Another process stored `id`'s terminal state: what runs here stops, and clients
  * waiting here get the stored outcome. */
 static void on_settled(void *arg, const char *id, int was_held) {
@@ -1199,6 +1225,7 @@ pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub) {
                                 .settled = on_settled,
                                 .lost = on_lost,
                                 .progress = on_progress,
+                                .exhausted = on_exhausted,
                                 .arg = hub};
   return consumer;
 }

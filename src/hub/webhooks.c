@@ -454,15 +454,11 @@ void pn_hub_hook_complete(pn_hub_hook *hook) {
   pn_hub_hook_free(hook);
 }
 
-/* A pending row from the list: what the list says may be stale by now. Another hub may
- * have sent it, stored it as ended and given its claim back since; it stores the end
- * before it gives the claim back, so once the claim is ours the stored row says
- * whether it still waits. */
-static void resume_delivery(pn_hub *hub, const json_t *listed) {
-  const char *id = json_string_value(json_object_get(listed, "id"));
-  /* Unlike a new delivery, one that cannot be claimed now waits for the next sweep. */
-  if (delivery_started(listed) || pn_queue_claim(hub->queue, id) != 1)
-    return;
+/* A pending delivery from the list, claimed for this hub by now: what the list said may
+ * be stale. Another hub may have sent it, stored it as ended and given its claim back
+ * since; it stores the end before it gives the claim back, so once the claim is ours
+ * the stored row says whether it still waits. */
+static void resume_claimed(pn_hub *hub, const char *id) {
   json_t *row = NULL;
   const char *status = NULL;
   if (pn_store_get(hub->store, PN_STORE_DELIVERIES, id, &row) == 0)
@@ -475,6 +471,10 @@ static void resume_delivery(pn_hub *hub, const json_t *listed) {
   start_delivery(hub, row); /* claims it again: ours, renewed */
 }
 
+/* Claims per round trip when resuming: a receiver down for long at a high rate leaves
+ * thousands pending, nearly all of them held by the live hubs that retry them. */
+#define RESUME_CLAIM_BATCH 256
+
 void pn_hub_deliveries_resume(pn_hub *hub) {
   static const char *const pending[] = {"pending", NULL};
   pn_store_query query = {.statuses = pending, .ascending = 1, .limit = 10000};
@@ -482,9 +482,24 @@ void pn_hub_deliveries_resume(pn_hub *hub) {
   int more = 0;
   if (pn_store_list(hub->store, PN_STORE_DELIVERIES, &query, &rows, &more) < 0)
     return;
-  size_t index;
+  const char *ids[RESUME_CLAIM_BATCH];
+  int got[RESUME_CLAIM_BATCH];
+  size_t count = 0, index;
   json_t *row;
-  json_array_foreach(rows, index, row) resume_delivery(hub, row);
+  json_array_foreach(rows, index, row) {
+    const char *id = json_string_value(json_object_get(row, "id"));
+    /* Unlike a new delivery, one that cannot be claimed now waits for the next sweep. */
+    if (id && !delivery_started(row))
+      ids[count++] = id;
+    if (count == RESUME_CLAIM_BATCH || (count > 0 && index + 1 == json_array_size(rows))) {
+      if (pn_queue_claim_each(hub->queue, ids, count, got) < 0)
+        break;
+      for (size_t i = 0; i < count; i++)
+        if (got[i])
+          resume_claimed(hub, ids[i]);
+      count = 0;
+    }
+  }
   json_decref(rows);
 }
 

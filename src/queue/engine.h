@@ -31,6 +31,7 @@ typedef struct pn_queue_engine {
   /* NULL: every claim is this process's (one process shares nothing) */
   int (*claim)(pn_queue *queue, const char *name);
   int (*renew_claims)(pn_queue *queue, const char *const *names, size_t count, int *kept);
+  int (*claim_each)(pn_queue *queue, const char *const *names, size_t count, int *got);
   void (*drop_claim)(pn_queue *queue, const char *name);
 } pn_queue_engine;
 

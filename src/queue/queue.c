@@ -3,6 +3,7 @@
 #include "queue/engine.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/error.h"
 
 #include <stdio.h>
@@ -113,6 +114,14 @@ int pn_queue_parse_redis_url(const char *url, pn_queue_redis_url *out, const cha
   return 0;
 }
 
+char *pn_queue_exhausted_error(long deliveries) {
+  return pn_strfmt("the prediction was given to a model %ld times and each stopped without "
+                   "finishing it (its runner was killed, ran out of memory, or lost the "
+                   "queue for longer than the lease); it is not tried again "
+                   "(PINION_QUEUE_MAX_DELIVERIES)",
+                   deliveries - 1);
+}
+
 int pn_queue_open(struct event_base *base, const pn_queue_options *options,
                   const pn_queue_consumer *consumer, pn_queue **queue, char **error) {
   *queue = NULL;
@@ -146,7 +155,14 @@ int pn_queue_open(struct event_base *base, const pn_queue_options *options,
     const char *password = getenv("PINION_QUEUE_PASSWORD");
     if (!url.password[0] && password && strlen(password) < sizeof url.password)
       strcpy(url.password, password);
-    rc = pn_queue_redis_open(base, &url, options, lease, queue, error);
+    pn_queue_options resolved = *options;
+    if (resolved.max_deliveries <= 0)
+      resolved.max_deliveries = (int)pn_env_number(
+          "PINION_QUEUE_MAX_DELIVERIES", "takes of one prediction", 1,
+          PN_QUEUE_MAX_DELIVERIES_MAX, PN_QUEUE_MAX_DELIVERIES_DEFAULT);
+    else if (resolved.max_deliveries > PN_QUEUE_MAX_DELIVERIES_MAX)
+      resolved.max_deliveries = PN_QUEUE_MAX_DELIVERIES_MAX;
+    rc = pn_queue_redis_open(base, &url, &resolved, lease, queue, error);
     if (rc == 0)
       (*queue)->lease = lease;
   }
@@ -170,6 +186,16 @@ int pn_queue_claim(pn_queue *queue, const char *name) {
   if (!name || !*name)
     return PN_EINVAL;
   return queue->engine->claim ? queue->engine->claim(queue, name) : 1;
+}
+
+int pn_queue_claim_each(pn_queue *queue, const char *const *names, size_t count, int *got) {
+  if (count == 0)
+    return 0;
+  if (queue->engine->claim_each)
+    return queue->engine->claim_each(queue, names, count, got);
+  for (size_t i = 0; i < count; i++)
+    got[i] = 1;
+  return 0;
 }
 
 int pn_queue_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {

@@ -36,7 +36,19 @@ typedef struct pn_queue_options {
   const char *stream; /* only this target's stream (a director), or NULL */
   int capacity;       /* with `stream`, > 0: at most this many held at once, whatever
                          the messages say (the director's slots) */
+  /* Times a message may be taken (read, or taken over from a consumer whose lease ran
+   * out) before it is given up: 0 reads PINION_QUEUE_MAX_DELIVERIES (default
+   * PN_QUEUE_MAX_DELIVERIES_DEFAULT). A message handed back with pn_queue_release does
+   * not count. */
+  int max_deliveries;
 } pn_queue_options;
+
+/* A prediction whose runners all stopped without finishing it (killed, out of memory,
+ * cut off for longer than the lease) is taken over by the next; after this many takes
+ * it is failed instead, so that one that kills whatever runs it does not go round for
+ * ever. */
+#define PN_QUEUE_MAX_DELIVERIES_DEFAULT 3
+#define PN_QUEUE_MAX_DELIVERIES_MAX 1000
 
 /* The side that runs predictions. Strings and `body` are borrowed for the call. */
 typedef struct pn_queue_consumer {
@@ -54,8 +66,16 @@ typedef struct pn_queue_consumer {
    * an output): readers of its event stream here get it from the store. NULL: not
    * subscribed (a director). */
   void (*progress)(void *arg, const char *id);
+  /* Prediction `id`'s message was taken `deliveries` times (more than max_deliveries)
+   * and none of its consumers finished it: it is held here, and the consumer stores
+   * its failure with pn_queue_exhausted_error's text (then pn_queue_done) instead of
+   * running it. NULL: such a message is taken as usual. */
+  void (*exhausted)(void *arg, const char *id, long deliveries);
   void *arg;
 } pn_queue_consumer;
+
+/* The error a prediction given up after `deliveries` takes fails with (pn_malloc'd). */
+char *pn_queue_exhausted_error(long deliveries);
 
 /* Opens the engine `options->url` names. The Redis engine connects at once (a refusal is
  * an error, *error saying where and what to do), then reconnects by itself whenever the
@@ -147,6 +167,9 @@ int pn_queue_push_absent(pn_queue *queue, const char *key, const char *id, int c
  * here (0: it expired, or another took it). */
 int pn_queue_claim(pn_queue *queue, const char *name);
 int pn_queue_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept);
+/* pn_queue_claim for each of `names` in one round trip: got[i] is 1 when `names[i]` is
+ * this process's now, 0 when another holds it. 0, or PN_ECLOSED (nothing claimed). */
+int pn_queue_claim_each(pn_queue *queue, const char *const *names, size_t count, int *got);
 void pn_queue_drop_claim(pn_queue *queue, const char *name);
 /* Seconds a claim lasts unrenewed: three leases, and at least CLAIM_MIN_SECONDS (the
  * embedded engine: 0, never expires). Longer than a lease because a claim's holder

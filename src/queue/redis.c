@@ -65,6 +65,18 @@ static const char renew_script[] =
     "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
     "return 1\n";
 
+/* Hands a held entry back (pn_queue_release): claimed again by its owner ARGV[2] with
+ * idle time ARGV[4] and its delivery count one lower, since the take it counted ran
+ * nothing. 1: done; 0: not pending for ARGV[2]. */
+static const char release_script[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
+    "if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end\n"
+    "local n = p[1][4] - 1\n"
+    "if n < 0 then n = 0 end\n"
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[4],\n"
+    "           'RETRYCOUNT', n, 'JUSTID')\n"
+    "return 1\n";
+
 /* Checks a lease (pn_queue_check_lease): that the entry is prediction ARGV[4]'s message,
  * then who holds it. 1: consumer ARGV[3] does; 0: another consumer; -1: no one (the
  * stream, the group or the pending entry is gone); -2: the entry is another
@@ -107,6 +119,7 @@ typedef struct redis_queue {
   double lease;
   int taking;             /* reads and reclaims (not push-only, not stopped) */
   int fixed_capacity;     /* the options' capacity rules, not the messages' */
+  int max_deliveries;     /* takes of one message before it is given up */
   int only_stream;        /* takes from one stream only: no discovery */
   char name[160];         /* this consumer: host:pid:random */
   redisContext *commands; /* NULL while disconnected */
@@ -325,8 +338,11 @@ static const redisReply *field(const redisReply *fields, const char *name) {
 }
 
 /* One entry [entry-id, [field, value, ...]] read from (or reclaimed on) stream `s`: held
- * here and handed to the consumer. */
-static void take_entry(redis_queue *q, stream *s, const redisReply *entry, int reclaimed) {
+ * here and handed to the consumer. `deliveries`: the times it has been taken, this one
+ * included, when reclaimed (0 when not known); past max_deliveries the consumer is told
+ * it is exhausted instead. */
+static void take_entry(redis_queue *q, stream *s, const redisReply *entry, int reclaimed,
+                       long deliveries) {
   if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
       entry->element[0]->type != REDIS_REPLY_STRING)
     return;
@@ -367,21 +383,44 @@ static void take_entry(redis_queue *q, stream *s, const redisReply *entry, int r
   h->next = q->held;
   q->held = h;
   s->held++;
-  if (reclaimed)
-    pn_info("queue: took over prediction %s, whose consumer's lease ran out", h->id);
+  int exhausted = deliveries > q->max_deliveries && q->head.consumer.exhausted;
+  if (exhausted)
+    pn_warn("queue: prediction %s was taken %ld times and no consumer finished it; it is "
+            "given up (PINION_QUEUE_MAX_DELIVERIES=%d)",
+            h->id, deliveries, q->max_deliveries);
+  else if (reclaimed)
+    pn_info("queue: took over prediction %s, whose consumer's lease ran out (take %ld)",
+            h->id, deliveries);
   char *taken_id = pn_strdup(h->id);
-  if (taken_id)
+  if (taken_id && exhausted)
+    q->head.consumer.exhausted(q->head.consumer.arg, taken_id, deliveries);
+  else if (taken_id)
     q->head.consumer.take(q->head.consumer.arg, taken_id, body);
   pn_free(taken_id);
   json_decref(body);
 }
 
-/* Takes the entries of a reply's list [[entry-id, fields], ...]. */
-static void take_entries(redis_queue *q, stream *s, const redisReply *entries, int reclaimed) {
+/* Takes the entries of a reply's list [[entry-id, fields], ...]; `counts`, when given,
+ * is XPENDING's extended reply [[entry-id, consumer, idle, deliveries], ...] for them. */
+static void take_entries(redis_queue *q, stream *s, const redisReply *entries, int reclaimed,
+                         const redisReply *counts) {
   if (!entries || entries->type != REDIS_REPLY_ARRAY)
     return;
-  for (size_t i = 0; i < entries->elements; i++)
-    take_entry(q, s, entries->element[i], reclaimed);
+  for (size_t i = 0; i < entries->elements; i++) {
+    const redisReply *entry = entries->element[i];
+    long deliveries = 0;
+    if (counts && counts->type == REDIS_REPLY_ARRAY && entry->type == REDIS_REPLY_ARRAY &&
+        entry->elements >= 1 && entry->element[0]->type == REDIS_REPLY_STRING)
+      for (size_t j = 0; j < counts->elements; j++) {
+        const redisReply *pending = counts->element[j];
+        if (pending->type == REDIS_REPLY_ARRAY && pending->elements == 4 &&
+            pending->element[0]->type == REDIS_REPLY_STRING &&
+            strcmp(pending->element[0]->str, entry->element[0]->str) == 0 &&
+            pending->element[3]->type == REDIS_REPLY_INTEGER)
+          deliveries = (long)pending->element[3]->integer;
+      }
+    take_entry(q, s, entry, reclaimed, deliveries);
+  }
 }
 
 /* --- timers -------------------------------------------------------------------------- */
@@ -408,7 +447,7 @@ static int read_stream(redis_queue *q, stream *s) {
     s->group_ready = 0; /* NOGROUP: Redis lost it; made again on the next read */
   else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
            reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
-    take_entries(q, s, reply->element[0]->element[1], 0);
+    take_entries(q, s, reply->element[0]->element[1], 0, NULL);
   q->api->free_reply(reply);
   return 0;
 }
@@ -448,8 +487,19 @@ static void on_reclaim(evutil_socket_t fd, short what, void *arg) {
     redisReply *reply = command(q, 8, claim);
     if (!reply)
       return;
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2)
-      take_entries(q, s, reply->element[1], 1);
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
+        reply->element[1]->type == REDIS_REPLY_ARRAY && reply->element[1]->elements > 0) {
+      /* How often each was taken (XAUTOCLAIM counted this take): this consumer's pending
+       * entries of the stream, the ones just claimed among them. */
+      char pending_count[16];
+      snprintf(pending_count, sizeof pending_count, "%zu",
+               reply->element[1]->elements + (size_t)s->held);
+      const char *pending[] = {"XPENDING", s->key, GROUP, "-", "+", pending_count, q->name};
+      redisReply *counts = command(q, 7, pending);
+      take_entries(q, s, reply->element[1], 1, counts && !is_error(counts) ? counts : NULL);
+      if (counts)
+        q->api->free_reply(counts);
+    }
     q->api->free_reply(reply);
   }
 }
@@ -739,13 +789,13 @@ static int redis_release(pn_queue *queue, const char *id) {
   held *h = find_held(q, id);
   if (!h || h->ack_pending)
     return PN_ENOENT;
-  /* Claimed by this consumer again with an idle time past the lease: the next XAUTOCLAIM
-   * of any consumer takes it. */
+  /* Claimed by this consumer again with an idle time past the lease, and its take
+   * uncounted: the next XAUTOCLAIM of any consumer takes it, as a take of its own. */
   char idle[24];
   snprintf(idle, sizeof idle, "%ld", (long)(q->lease * 1000) + 1000);
-  const char *claim[] = {"XCLAIM", h->stream->key, GROUP, q->name, "0",
-                         h->entry, "IDLE", idle, "JUSTID"};
-  int rc = command_ok(q, 9, claim);
+  const char *release[] = {"EVAL", release_script, "1", h->stream->key, GROUP,
+                           q->name, h->entry, idle};
+  int rc = command_ok(q, 8, release);
   forget(q, h);
   return rc;
 }
@@ -1028,6 +1078,18 @@ static const char claim_script[] =
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "return 1\n";
 
+/* claim_script for each of KEYS: a 1 for each that is ARGV[1]'s now, a 0 for each
+ * another consumer holds. */
+static const char claim_each_script[] =
+    "local got = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local owner = redis.call('GET', KEYS[i])\n"
+    "  if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[2]) got[i] = 1\n"
+    "  elseif owner then got[i] = 0\n"
+    "  else redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) got[i] = 1 end\n"
+    "end\n"
+    "return got\n";
+
 /* Ends claim KEYS[1] if consumer ARGV[1] owns it. */
 static const char drop_claim_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
@@ -1057,8 +1119,10 @@ static int redis_claim(pn_queue *queue, const char *name) {
   return rc;
 }
 
-static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {
-  redis_queue *q = (redis_queue *)queue;
+/* Runs `script` over the claim keys of `names` (KEYS), this consumer (ARGV[1]) and a
+ * claim's life in ms (ARGV[2]); the script answers a 0 or 1 for each, set in out[i]. */
+static int claims_script(redis_queue *q, const char *script, const char *const *names,
+                         size_t count, int *out) {
   const char **argv = pn_calloc(count + 5, sizeof *argv);
   char **keys = pn_calloc(count ? count : 1, sizeof *keys);
   char number[24], ms[24];
@@ -1071,7 +1135,7 @@ static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t 
   redisReply *reply = NULL;
   if (rc == 0) {
     argv[0] = "EVAL";
-    argv[1] = renew_claims_script;
+    argv[1] = script;
     argv[2] = number;
     for (size_t i = 0; i < count; i++)
       argv[3 + i] = keys[i];
@@ -1083,9 +1147,9 @@ static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t 
                                                                            : 0;
   }
   for (size_t i = 0; rc == 0 && i < count; i++)
-    kept[i] = reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1;
+    out[i] = reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 1;
   if (is_error(reply))
-    pn_warn("queue: Redis refused to renew claims: %s", reply->str);
+    pn_warn("queue: Redis refused a script on claims: %s", reply->str);
   if (reply)
     q->api->free_reply(reply);
   for (size_t i = 0; keys && i < count; i++)
@@ -1093,6 +1157,14 @@ static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t 
   pn_free(keys);
   pn_free(argv);
   return rc;
+}
+
+static int redis_renew_claims(pn_queue *queue, const char *const *names, size_t count, int *kept) {
+  return claims_script((redis_queue *)queue, renew_claims_script, names, count, kept);
+}
+
+static int redis_claim_each(pn_queue *queue, const char *const *names, size_t count, int *got) {
+  return claims_script((redis_queue *)queue, claim_each_script, names, count, got);
 }
 
 static void redis_drop_claim(pn_queue *queue, const char *name) {
@@ -1203,6 +1275,7 @@ static const pn_queue_engine redis_engine = {
     .push_absent = redis_push_absent,
     .claim = redis_claim,
     .renew_claims = redis_renew_claims,
+    .claim_each = redis_claim_each,
     .drop_claim = redis_drop_claim,
     .count = redis_count,
     .drop_waiting = redis_drop_waiting,
@@ -1237,6 +1310,8 @@ int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url,
   q->lease = lease;
   q->taking = !options->push_only;
   q->fixed_capacity = options->capacity > 0;
+  q->max_deliveries = options->max_deliveries > 0 ? options->max_deliveries
+                                                  : PN_QUEUE_MAX_DELIVERIES_DEFAULT;
   snprintf(q->pushed_channel, sizeof q->pushed_channel, PUSHED_CHANNEL_PREFIX "%d", url->db);
   snprintf(q->progress_channel, sizeof q->progress_channel, PROGRESS_CHANNEL_PREFIX "%d",
            url->db);

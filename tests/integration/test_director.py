@@ -478,3 +478,163 @@ def test_a_director_whose_message_was_taken_over_drops_its_late_result(tmp_path,
             director.stop()
         hub.stop()
         receiver.close()
+
+
+def pending_deliveries(redis, queue, stream):
+    """[(entry, consumer, deliveries)] of `stream`'s pending messages."""
+    database = int(queue.rsplit("/", 1)[1])
+    words = redis.command("XPENDING", stream, "pinion", "-", "+", "10", database=database)
+    words = words.split("\n") if words else []
+    return [(words[i], words[i + 1], int(words[i + 3])) for i in range(0, len(words), 4)]
+
+
+def test_a_prediction_whose_runners_all_died_is_failed_after_the_last_take(
+        tmp_path, redis, monkeypatch):
+    """Two consumers took the message and died without finishing it (a prediction that
+    kills what runs it); with PINION_QUEUE_MAX_DELIVERIES=2 the director that takes it
+    over a third time fails it instead of running it: one `completed` webhook, nothing
+    left in the stream, and the model never sees it."""
+    queue = redis_harness.fresh_url(redis.url())
+    database = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    receiver = WebhookReceiver()
+    director = None
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        _, credential_file = director_credential(hub, tmp_path)
+        prediction = create(hub, version, 0, receiver, 7)
+        stream = "pinion:queue:" + version
+        # Two consumers that take it and never renew: dead runners.
+        redis.command("XREADGROUP", "GROUP", "pinion", "ghost-1", "COUNT", "1", "STREAMS",
+                      stream, ">", database=database)
+        [(entry, owner, deliveries)] = pending_deliveries(redis, queue, stream)
+        assert (owner, deliveries) == ("ghost-1", 1)
+        redis.command("XCLAIM", stream, "pinion", "ghost-2", "0", entry, database=database)
+        assert pending_deliveries(redis, queue, stream) == [(entry, "ghost-2", 2)]
+        monkeypatch.setenv("PINION_QUEUE_MAX_DELIVERIES", "2")
+        director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_slow",
+                            ["--version", version])
+        row = wait_terminal(hub, [prediction], 30)[prediction]
+        assert row["status"] == "failed", row
+        assert row["error"].startswith("the prediction was given to a model 2 times and each "
+                                       "stopped without finishing it"), row["error"]
+        assert "PINION_QUEUE_MAX_DELIVERIES" in row["error"]
+        receiver.wait(1, timeout=20)
+        time.sleep(1.0)  # a duplicate would be on its way by now
+        assert completed_deliveries(receiver.calls) == {prediction: ["failed"]}
+        assert len(receiver.calls) == 1
+        log = director.read_log()
+        assert "was taken 3 times and no consumer finished it" in log, log
+        assert not director.took(prediction), log  # the model never got it
+        wait_for(lambda: redis.command("XLEN", stream, database=database) == "0", 10,
+                 "the given-up message is still in the stream")
+        assert pending_deliveries(redis, queue, stream) == []
+    finally:
+        if director:
+            director.stop()
+        hub.stop()
+        receiver.close()
+
+
+def test_a_prediction_taken_over_within_the_limit_still_runs(tmp_path, redis, monkeypatch):
+    """The same with one dead runner and the default limit (3): it runs and succeeds."""
+    queue = redis_harness.fresh_url(redis.url())
+    database = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    receiver = WebhookReceiver()
+    director = None
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        _, credential_file = director_credential(hub, tmp_path)
+        prediction = create(hub, version, 0, receiver, 5)
+        stream = "pinion:queue:" + version
+        redis.command("XREADGROUP", "GROUP", "pinion", "ghost-1", "COUNT", "1", "STREAMS",
+                      stream, ">", database=database)
+        [(entry, _, _)] = pending_deliveries(redis, queue, stream)
+        redis.command("XCLAIM", stream, "pinion", "ghost-2", "0", entry, database=database)
+        monkeypatch.delenv("PINION_QUEUE_MAX_DELIVERIES", raising=False)
+        director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_slow",
+                            ["--version", version])
+        row = wait_terminal(hub, [prediction], 30)[prediction]
+        assert (row["status"], row["output"]) == ("succeeded", 5), row
+        assert "took over prediction %s, whose consumer's lease ran out (take 3)" % prediction \
+            in director.read_log()
+    finally:
+        if director:
+            director.stop()
+        hub.stop()
+        receiver.close()
+
+
+def test_a_hub_that_runs_predictions_fails_one_whose_runners_all_died(tmp_path, redis):
+    """The same limit where a hub takes from the queue itself (no directors): the hub
+    that takes the message over a third time fails it, with its webhook sent once."""
+    queue = redis_harness.fresh_url(redis.url())
+    database = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    receiver = WebhookReceiver()
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        prediction = create(hub, version, 0, receiver, 3)
+        stream = "pinion:queue:" + version
+        redis.command("XREADGROUP", "GROUP", "pinion", "ghost-1", "COUNT", "1", "STREAMS",
+                      stream, ">", database=database)
+        [(entry, _, _)] = pending_deliveries(redis, queue, stream)
+        redis.command("XCLAIM", stream, "pinion", "ghost-2", "0", entry, database=database)
+        hub.stop()
+        hub.args = ["--queue-lease", LEASE]  # it runs predictions itself now
+        hub.extra_env = {"PINION_QUEUE_MAX_DELIVERIES": "2"}
+        hub.start()
+        row = wait_terminal(hub, [prediction], 30)[prediction]
+        assert row["status"] == "failed", row
+        assert "given to a model 2 times" in row["error"], row["error"]
+        receiver.wait(1, timeout=20)
+        time.sleep(1.0)
+        assert completed_deliveries(receiver.calls) == {prediction: ["failed"]}
+        assert "starting an instance" not in hub.read_log()
+        wait_for(lambda: redis.command("XLEN", stream, database=database) == "0", 10,
+                 "the given-up message is still in the stream")
+    finally:
+        hub.stop()
+        receiver.close()
+
+
+def test_a_prediction_handed_back_at_a_drains_end_is_not_counted_as_a_take(tmp_path, redis):
+    """A director whose drain timeout ends while its prediction runs hands the message
+    back: that take ran nothing to the end through no fault of the prediction's, so its
+    count goes back down (an unlucky prediction is not failed by rolling restarts), and
+    the next director takes it as its first take again."""
+    queue = redis_harness.fresh_url(redis.url())
+    database = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    directors = []
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        _, credential_file = director_credential(hub, tmp_path)
+        directors.append(Director(str(tmp_path / "a"), hub, queue, credential_file, "hub_slow",
+                                  ["--version", version], extra=["--drain-timeout", "0.3"]))
+        prediction = hub.post("/v1/predictions", json={
+            "version": version, "input": {"n": 4, "seconds": 3}}).json()["id"]
+        wait_for(lambda: hub.get("/v1/predictions/" + prediction).json()["status"] ==
+                 "processing", 30, "nothing started")
+        stream = "pinion:queue:" + version
+        [(entry, _, deliveries)] = pending_deliveries(redis, queue, stream)
+        assert deliveries == 1
+        directors[0].process.send_signal(signal.SIGTERM)
+        directors[0].process.wait(timeout=TIMEOUT)
+        assert "handed back to the queue" in directors[0].read_log()
+        [(_, _, deliveries)] = pending_deliveries(redis, queue, stream)
+        assert deliveries == 0
+        directors.append(Director(str(tmp_path / "b"), hub, queue, credential_file, "hub_slow",
+                                  ["--version", version]))
+        row = wait_terminal(hub, [prediction], 30)[prediction]
+        assert (row["status"], row["output"]) == ("succeeded", 4), row
+        assert "(take 1)" in directors[1].read_log(), directors[1].read_log()
+    finally:
+        for director in directors:
+            director.stop()
+        hub.stop()

@@ -369,6 +369,52 @@ def test_a_dead_hubs_completed_webhook_is_sent_by_another_hub_once(tmp_path, red
         postgres.close()
 
 
+def eval_calls(redis, database):
+    """Scripts Redis has run since its stats were last reset (INFO commandstats)."""
+    stats = redis.command("INFO", "commandstats", database=database)
+    found = re.search(r"cmdstat_eval:calls=(\d+)", stats)
+    return int(found.group(1)) if found else 0
+
+
+def test_a_sweep_claims_the_pending_deliveries_in_one_round_trip(tmp_path, redis):
+    """Thirty `completed` deliveries retrying against a receiver that is down, each held
+    by the hub that sends it: the other hub's 5-second sweep finds them all pending and
+    claims them together (one script per 256), not one round trip each, and takes none
+    of them from their live senders."""
+    if not pg_harness.available():
+        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
+    postgres = pg_harness.Postgres().start()
+    database = pg_harness.fresh_database(postgres.url())
+    queue = redis_harness.fresh_url(redis.url())
+    number = int(queue.rsplit("/", 1)[1])
+    hubs = [Hub(tmp_path / name, database=database, queue=queue, args=["--queue-lease", LEASE])
+            for name in ("a", "b")]
+    receiver = WebhookReceiver(status=500)  # down: every delivery retries
+    try:
+        a, b = [hub.start() for hub in hubs]
+        version = a.push(None, "alice/slow", cwd=SLOW)
+        ids = [create(a, version, 0, receiver, n) for n in range(30)]
+        wait_for(lambda: all(completed_attempts(receiver, i) for i in ids), 60,
+                 "not every delivery was tried")
+        redis.command("CONFIG", "RESETSTAT", database=number)
+        time.sleep(11)  # two sweeps of each hub, and more than one renewal of the claims
+        scripts = eval_calls(redis, number)
+        # Each hub per 5 s: a claim script for the other's 30, its orphan sweep's script,
+        # renewals of its own claims (every ~3.3 s): about 10 here; a round trip per
+        # delivery made 66.
+        assert scripts < 30, scripts
+        # Every delivery stayed with the hub that first sent it: one webhook-id each.
+        for prediction in ids:
+            attempts = completed_attempts(receiver, prediction)
+            assert len({webhook_id for webhook_id, _ in attempts}) == 1, attempts
+    finally:
+        for hub in hubs:
+            if hub.process:
+                hub.stop()
+        receiver.close()
+        postgres.close()
+
+
 def test_a_prediction_canceled_while_queued_leaves_the_stream_at_once(tmp_path, redis):
     """A canceled prediction that no consumer took is deleted from its stream by the
     cancel itself (a script: XDEL unless the group has it pending), so the stream's
