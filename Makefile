@@ -163,6 +163,7 @@ $(BUILD)/bench/floor: bench/floor.c
 
 bench: deps all $(BUILD)/bench/ipc_bench $(BUILD)/bench/metrics_bench $(BUILD)/bench/floor
 	@bench/run
+	@bench/startup
 	@bench/soak-hub --seconds 30
 	@bench/scale
 

@@ -19,7 +19,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/unix_socket.h"
-#include "hub/scheduler.h"
+#include "director/scheduler.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>

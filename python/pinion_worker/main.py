@@ -706,7 +706,27 @@ class Worker:
         return loop.run_until_complete(finished)
 
 
+def _startup_mark(path, step):
+    """A line "<step> <CLOCK_MONOTONIC ns>" in PINION_STARTUP_TRACE's file, as the server
+    writes its own (src/core/startup_trace.h; bench/startup reads them)."""
+    import time
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:
+        return
+    try:
+        os.write(fd, ("%s %d\n" % (step, time.monotonic_ns())).encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def main():
+    trace = os.environ.get("PINION_STARTUP_TRACE")
+    if trace:
+        _startup_mark(trace, "worker_main")
     # SIGUSR1 is the server's cancel for sync predictions; its default action would
     # kill the worker, so it is ignored until a handler that can use it is installed.
     _signals.signal(_signals.SIGUSR1, _signals.SIG_IGN)
@@ -717,6 +737,8 @@ def main():
     send = lambda message: channel.send(_dumps(message).encode("utf-8"))  # noqa: E731
     try:
         handler = load(os.environ.get("PINION_PREDICTOR", "predict.py:Predictor"), mode)
+        if trace:
+            _startup_mark(trace, "predictor_imported")
         signature = describe_handler(handler)
     except (LoadError, DescribeError) as exc:
         flush_output()
@@ -727,12 +749,17 @@ def main():
         send({"type": "describe_failed", "error": error_text(exc), "traceback": traceback_text(exc)})
         return 1
     flush_output()
+    if trace:
+        _startup_mark(trace, "described")
     send({"type": "describe", "signature": signature.description, "python": sys.version.split()[0],
           "sdk": cog.__version__})
     if action == "describe":
         return 0
     worker = Worker(channel, handler, signature, poll_us)
-    if not worker.run_setup():
+    setup_ok = worker.run_setup()
+    if trace:
+        _startup_mark(trace, "setup_done")
+    if not setup_ok:
         while channel.recv() is not None:  # keep the channel open until the server ends it
             pass
         return 0

@@ -88,6 +88,7 @@ static int run_director(int argc, char **argv) {
                                  .boot_timeout = 600,
                                  .drain_timeout = 60};
   const char *credential_path = NULL, *version = NULL, *deployment = NULL, *value = NULL;
+  const char *instance_network = getenv("PINION_INSTANCE_NETWORK");
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const pn_cli_text_flag text_flags[] = {
@@ -99,12 +100,27 @@ static int run_director(int argc, char **argv) {
       {"--deployment", NULL, &deployment},
       {"--listen", NULL, &options.listen},
       {"--port-file", NULL, &options.port_file},
+      {"--python", NULL, &options.python},
+      {"--instance-network", NULL, &instance_network},
       {NULL, NULL, NULL},
   };
   int more;
   while ((more = pn_cli_next(&args, text_flags)) > 0) {
     int matched;
-    if ((matched = pn_cli_flag(&args, "--slots", NULL, &value)) != 0) {
+    if (pn_cli_switch(&args, "--serve", NULL)) {
+      options.serve = 1;
+    } else if (pn_cli_switch(&args, "--train", NULL)) {
+      options.mode = "train";
+    } else if ((matched = pn_cli_flag(&args, "--isolation", NULL, &value)) != 0) {
+      if (matched < 0)
+        return 2;
+      if (pn_isolation_parse(value, &options.isolation) < 0) {
+        fprintf(stderr,
+                "pinion director: --isolation takes bubblewrap, container or none, got \"%s\"\n",
+                value);
+        return 2;
+      }
+    } else if ((matched = pn_cli_flag(&args, "--slots", NULL, &value)) != 0) {
       char *end = NULL;
       long slots = matched > 0 ? strtol(value, &end, 10) : 0;
       if (matched < 0 || end == value || *end || slots < 1 || slots > 10000) {
@@ -133,39 +149,77 @@ static int run_director(int argc, char **argv) {
   }
   if (more < 0)
     return 2;
-  const char *missing = !options.hub_url       ? "--hub URL (the hub's internal listener)"
-                        : !options.queue       ? "--queue redis://..."
-                        : !credential_path     ? "--credential FILE"
-                        : !options.model_url   ? "--model-url URL (the model server)"
-                                               : NULL;
+  const char *missing = !options.hub_url   ? "--hub URL (the hub's internal listener)"
+                        : !options.queue   ? "--queue redis://..."
+                        : !credential_path ? "--credential FILE"
+                        : !options.model_url && !options.serve
+                            ? "--model-url URL (the model server), or --serve (start it)"
+                            : NULL;
   if (missing) {
     fprintf(stderr, "pinion director: %s is required. Run 'pinion help director'.\n", missing);
     return 2;
+  }
+  if (options.model_url && options.serve) {
+    fprintf(stderr, "pinion director: give --model-url (a model server someone else runs) or "
+                    "--serve (the director starts it), not both\n");
+    return 2;
+  }
+  if (instance_network && *instance_network && strcmp(instance_network, "on") != 0) {
+    if (strcmp(instance_network, "off") != 0) {
+      fprintf(stderr,
+              "pinion director: --instance-network (or PINION_INSTANCE_NETWORK) takes on "
+              "or off, got \"%s\"\n",
+              instance_network);
+      return 2;
+    }
+    options.instance_network_off = 1;
   }
   if (!options.slots)
     options.slots = (int)pn_env_number("COG_MAX_CONCURRENCY", "prediction slots", 1, 10000, 1);
   char *target = target_key(version, deployment);
   if (!target)
     return 2;
+  if (options.mode && deployment) {
+    fprintf(stderr, "pinion director: --train takes the trainings of a --version; a deployment "
+                    "runs predictions only\n");
+    pn_free(target);
+    return 2;
+  }
+  /* A version's trainings have a stream of their own, "<id>:train" (the hub's key). */
+  char *version_id = version ? pn_strdup(target) : NULL;
+  if (options.mode) {
+    char *train_key = pn_strfmt("%s:train", target);
+    pn_free(target);
+    target = train_key;
+  }
+  if (!target || (version && !version_id)) {
+    pn_free(target);
+    pn_free(version_id);
+    return 1;
+  }
   char *credential = read_credential(credential_path);
   if (!credential) {
     pn_free(target);
+    pn_free(version_id);
     return 2;
   }
   options.target = target;
   options.credential = credential;
+  options.version_id = version_id;
+  options.deployment = deployment;
   int rc = pn_director_run(&options);
   memset(credential, 0, strlen(credential));
   pn_free(credential);
   pn_free(target);
+  pn_free(version_id);
   return rc;
 }
 
 const struct pn_cli_command pn_cli_director_command = {
     "director", "Run a model server's predictions from the hub's queue",
     "Usage: pinion director --hub URL --queue redis://... --credential FILE\n"
-    "                       --model-url URL (--version OWNER/NAME:ID | --deployment OWNER/NAME)\n"
-    "                       [FLAGS]\n"
+    "                       (--model-url URL | --serve)\n"
+    "                       (--version OWNER/NAME:ID | --deployment OWNER/NAME) [FLAGS]\n"
     "\n"
     "Runs beside one model server (pinion serve, or a pinion- or Cog-built image) and\n"
     "feeds it from the hub's queue: it waits for the server's READY, takes the target's\n"
@@ -179,6 +233,16 @@ const struct pn_cli_command pn_cli_director_command = {
     "`--queue redis://... --queue-consumers directors`, and the model server with\n"
     "`--upload-url http://LISTEN/upload/` so that output files reach the hub.\n"
     "\n"
+    "With --serve instead of --model-url the director starts the model server itself:\n"
+    "it fetches the folder version (--version, or the deployment's current version)\n"
+    "from the hub's internal API with its credential, unpacks it into a scratch folder\n"
+    "under $TMPDIR, and runs `pinion serve` on it sandboxed as `pinion hub` runs its\n"
+    "models (--isolation, --instance-network, --python as the hub's). The sandboxed\n"
+    "server reaches the director's webhooks and uploads through a unix socket of the\n"
+    "director bound into the sandbox. An image version is refused: run the image and\n"
+    "give its address to --model-url. If the server dies the director exits with 1\n"
+    "and the server log's tail; on SIGTERM it drains, then stops the server.\n"
+    "\n"
     "Flags:\n"
     "      --hub URL            The hub's internal listener (its --internal-listen),\n"
     "                           http://HOST:PORT\n"
@@ -186,6 +250,15 @@ const struct pn_cli_command pn_cli_director_command = {
     "      --credential FILE    A file holding a director's credential\n"
     "                           (`pinion hub token create --director`)\n"
     "      --model-url URL      The model server, e.g. http://127.0.0.1:5000\n"
+    "      --serve              Start the model server for the version (see above)\n"
+    "      --train              Take the version's trainings instead of its predictions\n"
+    "                           (with --serve the server runs in train mode; with\n"
+    "                           --model-url, start it so: `pinion serve --x-mode train`)\n"
+    "      --isolation MODE     With --serve: bubblewrap (default) or none (the model\n"
+    "                           runs as this user, with its files and credential)\n"
+    "      --instance-network on|off  With --serve: off gives the sandbox only its own\n"
+    "                           loopback (default on, or $PINION_INSTANCE_NETWORK)\n"
+    "      --python PATH        With --serve: the model's Python\n"
     "      --version OWNER/NAME:ID  Take the predictions of this version\n"
     "      --deployment OWNER/NAME  Take the predictions of this deployment\n"
     "      --slots N            Predictions the model server runs at once (default\n"
@@ -195,7 +268,8 @@ const struct pn_cli_command pn_cli_director_command = {
     "                           127.0.0.1:4900; keep it on loopback)\n"
     "      --queue-lease S      Seconds a prediction is held without renewing before\n"
     "                           another director takes it over (default 30; as the hubs')\n"
-    "      --boot-timeout S     Seconds to wait for the model server's READY (default 600)\n"
+    "      --boot-timeout S     Seconds to wait for the model server's READY (default\n"
+    "                           600; with --serve, from its start)\n"
     "      --drain-timeout S    Seconds SIGTERM lets running predictions finish (default 60)\n"
     "      --port-file PATH     Write the port listened on to PATH\n"
     "\n"

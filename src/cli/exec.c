@@ -12,8 +12,8 @@
 #include "cli/options.h"
 #include "core/alloc.h"
 #include "core/error.h"
-#include "hub/bridge.h"
-#include "hub/sandbox.h"
+#include "director/networks.h"
+#include "director/sandbox.h"
 #include "image/image.h"
 #include "image/network.h"
 
@@ -221,8 +221,8 @@ static long free_port(void) {
 static int add_isolation(const pn_image_engine *engine, pn_image_argv *run, long network_slot) {
   pn_sandbox_options limits = pn_sandbox_options_from_env();
   if (network_slot >= 0) {
-    pn_hub_network_slot slot;
-    pn_hub_network_slot_get((int)network_slot, &slot);
+    pn_network_slot slot;
+    pn_network_slot_get((int)network_slot, &slot);
     char *error = NULL;
     if (pn_image_network_ensure(engine, slot.name, slot.subnet, slot.gateway, &error) < 0) {
       fprintf(stderr, "error: %s\n", error ? error : "out of memory");
@@ -230,14 +230,14 @@ static int add_isolation(const pn_image_engine *engine, pn_image_argv *run, long
       return 1;
     }
     pn_image_argv_addf(run, "--network=%s", slot.name);
-    /* The hub is at PN_HUB_BRIDGE_HOST (hub/bridge.h), the network's gateway: podman
+    /* The hub is at PN_CONTAINER_HOST (director/networks.h), the network's gateway: podman
      * names it so in every container on a bridge, docker when asked. */
     if (engine->kind == PN_ENGINE_DOCKER)
-      pn_image_argv_addf(run, "--add-host=" PN_HUB_BRIDGE_HOST ":%s", slot.gateway);
+      pn_image_argv_addf(run, "--add-host=" PN_CONTAINER_HOST ":%s", slot.gateway);
   } else {
     pn_image_argv_add(run, "--network=" PN_IMAGE_BRIDGE);
     if (engine->kind == PN_ENGINE_DOCKER)
-      pn_image_argv_add(run, "--add-host=" PN_HUB_BRIDGE_HOST ":host-gateway");
+      pn_image_argv_add(run, "--add-host=" PN_CONTAINER_HOST ":host-gateway");
   }
   pn_image_argv_add(run, "--cap-drop=all");
   pn_image_argv_add(run, "--security-opt=no-new-privileges");
@@ -304,9 +304,9 @@ int pn_cli_serve_image(int argc, char **argv) {
         return 2;
       char *end = NULL;
       network_slot = strtol(value, &end, 10);
-      if (!end || *end || network_slot < 0 || network_slot >= PN_HUB_NETWORK_SLOTS) {
+      if (!end || *end || network_slot < 0 || network_slot >= PN_NETWORK_SLOTS) {
         fprintf(stderr, "pinion serve: --x-network-slot takes a number from 0 to %d, got \"%s\"\n",
-                PN_HUB_NETWORK_SLOTS - 1, value);
+                PN_NETWORK_SLOTS - 1, value);
         return 2;
       }
     } else {
@@ -357,8 +357,11 @@ int pn_cli_serve_image(int argc, char **argv) {
       }
     }
     fprintf(stderr, "Serving %s on http://%s:%ld with %s\n", image, host, port, engine.name);
-    int rc = pn_image_exec(&run);
-    fprintf(stderr, "error: could not run %s: %s\n", engine.name, pn_strerror(rc));
+    int rc = pn_image_run_container(&run);
+    if (rc < 0)
+      fprintf(stderr, "error: could not run %s: %s\n", engine.name, pn_strerror(rc));
+    else
+      exit_code = rc;
     pn_image_argv_free(&run);
   }
   pn_image_argv_free(&env);

@@ -6,7 +6,8 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "hub/hub.h"
-#include "hub/sandbox.h"
+#include "cli/hub_scheduler.h"
+#include "director/networks.h"
 #include "image/network.h"
 
 #include <fcntl.h>
@@ -164,6 +165,7 @@ static int run_hub(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "migrate") == 0)
     return migrate_command(argc - 1, argv + 1);
   pn_hub_options options = {.listen = "127.0.0.1:8080", .data_dir = ".pinion"};
+  pn_cli_hub_scheduler_options scheduler = {0};
   pn_cli_args args;
   pn_cli_args_init(&args, argc, argv);
   const char *value = NULL, *consumers = "hub";
@@ -178,7 +180,7 @@ static int run_hub(int argc, char **argv) {
       {"--queue", NULL, &options.queue},
       {"--queue-consumers", NULL, &consumers},
       {"--instance-network", NULL, &instance_network},
-      {"--python", NULL, &options.python},
+      {"--python", NULL, &scheduler.python},
       {"--port-file", NULL, &options.port_file},
       {"--metrics-listen", NULL, &options.metrics_listen},
       {"--metrics-token-file", NULL, &options.metrics_token_file},
@@ -190,7 +192,7 @@ static int run_hub(int argc, char **argv) {
     if ((matched = pn_cli_flag(&args, "--idle-timeout", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
-      options.idle_timeout = atof(value);
+      scheduler.idle_timeout = atof(value);
     } else if ((matched = pn_cli_flag(&args, "--queue-lease", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
@@ -209,7 +211,7 @@ static int run_hub(int argc, char **argv) {
     } else if ((matched = pn_cli_flag(&args, "--isolation", NULL, &value)) != 0) {
       if (matched < 0)
         return 2;
-      if (pn_isolation_parse(value, &options.isolation) < 0) {
+      if (pn_isolation_parse(value, &scheduler.isolation) < 0) {
         fprintf(stderr,
                 "pinion hub: --isolation takes bubblewrap, container or none, got \"%s\"\n",
                 value);
@@ -235,12 +237,12 @@ static int run_hub(int argc, char **argv) {
               instance_network);
       return 2;
     }
-    if (options.isolation == PN_ISOLATION_NONE) {
+    if (scheduler.isolation == PN_ISOLATION_NONE) {
       fprintf(stderr, "pinion hub: --instance-network off needs a sandbox: with --isolation none "
                       "models run as this hub, with its network\n");
       return 2;
     }
-    options.instance_network_off = 1;
+    scheduler.instance_network_off = 1;
   }
   if (strcmp(consumers, "directors") == 0) {
     options.queue_push_only = 1;
@@ -249,7 +251,25 @@ static int run_hub(int argc, char **argv) {
             consumers);
     return 2;
   }
-  if (options.isolation != PN_ISOLATION_NONE && !options.bridge.gateway)
+  /* The hub runs its predictions on the director's scheduler, and listens where that
+   * scheduler's instances reach it: the unix socket for sandboxes, the gateways of the
+   * containers' networks. */
+  options.scheduler = &pn_cli_hub_scheduler_ops;
+  options.scheduler_context = &scheduler;
+  options.internal_unix_socket = scheduler.isolation == PN_ISOLATION_BUBBLEWRAP;
+  static char gateways[PN_NETWORK_SLOTS][sizeof((pn_network_slot *)0)->gateway];
+  static const char *gateway_list[PN_NETWORK_SLOTS];
+  for (int slot = 0; slot < PN_NETWORK_SLOTS; slot++) {
+    pn_network_slot each;
+    pn_network_slot_get(slot, &each);
+    memcpy(gateways[slot], each.gateway, sizeof each.gateway);
+    gateway_list[slot] = gateways[slot];
+  }
+  options.bridge.on = scheduler.isolation != PN_ISOLATION_NONE;
+  options.bridge.host = PN_CONTAINER_HOST;
+  options.bridge.network_gateways = gateway_list;
+  options.bridge.network_gateway_count = PN_NETWORK_SLOTS;
+  if (options.bridge.on && !options.bridge.gateway)
     start_bridge_probe(&options.bridge);
   return pn_hub_run(&options);
 }

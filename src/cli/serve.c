@@ -6,6 +6,7 @@
 #include "cli/options.h"
 #include "cli/schema.h"
 #include "core/alloc.h"
+#include "core/startup_trace.h"
 #include "serve/server.h"
 
 #include <stdio.h>
@@ -57,6 +58,7 @@ static int truthy(const char *text) {
 }
 
 static int run_serve(int argc, char **argv) {
+  pn_startup_mark("serve_main");
   if (pn_cli_has_image_flag(argc, argv))
     return pn_cli_serve_image(argc, argv);
   pn_cli_args args;

@@ -6,8 +6,8 @@
  * the fd itself, synchronously, in the same call that frees the connection. A tracker
  * remembers the fd with its device and inode; while fstat() still finds that same
  * socket there, the connection (and its evhttp_connection) is alive. A sweep four
- * times a second drops trackers whose socket went, enforces request deadlines and
- * resumes accepting below the cap. */
+ * times a second (fifty at the cap) drops trackers whose socket went, enforces request
+ * deadlines and resumes accepting below the cap. */
 #include "core/listen.h"
 
 #include "core/alloc.h"
@@ -37,7 +37,22 @@
 #define DEFAULT_MAX_CONNECTIONS 1024
 #define DEFAULT_REQUEST_SECONDS 60
 #define SWEEP_US 250000
+/* At the cap, a closed connection's place is given again this soon: clients wait in the
+ * kernel's queues meanwhile, and the longer those stay full the likelier the kernel
+ * resets one of them (see LISTEN_BACKLOG). */
+#define SWEEP_AT_CAP_US 20000
 #define FD_BACKOFF_US 250000
+/* The kernel's queues for a listening TCP socket: connections it completed that wait
+ * for accept(), and handshakes under way, are each bounded by the listen() backlog
+ * (clamped to net.core.somaxconn). Past the second, the kernel answers with SYN
+ * cookies and keeps no state; a cookie's handshake ACK that finds the accept queue
+ * full is dropped, and a client that meanwhile sent its request in two segments (as
+ * Python's http.client sends headers, then body) has its second one checked as a
+ * cookie, fail, and answered with a reset. That happens at the cap, under a flood, so
+ * the backlog is as large as the default cap: 128, libevent's usual value, had a flood
+ * of the cap + 50 connections reset such clients (tests/integration/
+ * test_serve_hostile.py, bench/soak-hub). */
+#define LISTEN_BACKLOG 1024
 #define WARNING_INTERVAL_NS (10ull * 1000000000ull)
 
 typedef struct tracker {
@@ -66,6 +81,7 @@ struct pn_listen {
   struct event *sweep;
   struct event *resume;
   int paused_at_cap, paused_for_fds;
+  int sweeping_at_cap; /* the sweep runs every SWEEP_AT_CAP_US, not SWEEP_US */
   uint64_t fd_warning_ns, cap_warning_ns; /* warnings come once per interval */
   struct pn_listen *next;                 /* in `listens` */
   size_t fd_failures;                     /* accept() failures since the last warning */
@@ -89,6 +105,18 @@ long pn_listen_raise_fd_limit(void) {
   return limit.rlim_cur == RLIM_INFINITY ? -1 : (long)limit.rlim_cur;
 }
 
+/* Sweeps while connections are open: every SWEEP_US, or SWEEP_AT_CAP_US at the cap.
+ * A sweep already due at the right pace is left as it is. */
+static void schedule_sweep(pn_listen *listen) {
+  int at_cap = listen->paused_at_cap;
+  if (!listen->open ||
+      (event_pending(listen->sweep, EV_TIMEOUT, NULL) && listen->sweeping_at_cap == at_cap))
+    return;
+  listen->sweeping_at_cap = at_cap;
+  struct timeval every = {0, at_cap ? SWEEP_AT_CAP_US : SWEEP_US};
+  event_add(listen->sweep, &every);
+}
+
 static void update_accepting(pn_listen *listen) {
   int at_cap = listen->open >= listen->limits.max_connections;
   uint64_t now = pn_clock_monotonic_ns();
@@ -104,6 +132,7 @@ static void update_accepting(pn_listen *listen) {
     evconnlistener_disable(listen->listener);
   else
     evconnlistener_enable(listen->listener);
+  schedule_sweep(listen);
 }
 
 /* --- trackers ----------------------------------------------------------------- */
@@ -377,11 +406,7 @@ static void on_register(evutil_socket_t fd, short what, void *arg) {
     bufferevent_decref(events);
   }
   listen->pending_count = 0;
-  if (listen->open && !event_pending(listen->sweep, EV_TIMEOUT, NULL)) {
-    struct timeval every = {0, SWEEP_US};
-    event_add(listen->sweep, &every);
-  }
-  update_accepting(listen);
+  update_accepting(listen); /* and schedule_sweep */
 }
 
 /* evhttp asks for the bufferevent of each connection it accepts: the moment a new
@@ -478,7 +503,7 @@ static struct evconnlistener *bind_listener(pn_listen *listen, const char *host,
   for (struct addrinfo *address = found; address && !listener; address = address->ai_next)
     listener = evconnlistener_new_bind(
         listen->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-        128, address->ai_addr, (int)address->ai_addrlen);
+        LISTEN_BACKLOG, address->ai_addr, (int)address->ai_addrlen);
   freeaddrinfo(found);
   return listener;
 }

@@ -17,14 +17,18 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/unix_socket.h"
+#include "director/model_server.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define WEBHOOK_SECRET_BYTES 32
 #define UPLOAD_BODY_MAX ((size_t)1 << 30)
@@ -42,7 +46,14 @@ typedef struct process {
   double poll_interval;
   uint64_t started_ns;
   int exit_code;
+  /* --serve: the model server it started, its scratch folder, the director's origin and
+   * the unix socket of its listener that a sandboxed server reaches it through */
+  pn_model_server *own;
+  char *scratch, *origin, *socket_path;
 } process;
+
+/* Seconds a model server the director started has to stop after SIGTERM. */
+#define SERVER_STOP_GRACE 10
 
 static struct timeval seconds_to_timeval(double seconds) {
   struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
@@ -293,9 +304,10 @@ static int bind_listener(process *self, int *port) {
             "error: cannot listen on %s (is the port in use? choose another with --listen)\n",
             listen);
   else
-    self->director.webhook_url =
-        pn_strfmt("http://%s:%d/webhook/%s", strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host,
-                  *port, self->secret);
+    self->origin =
+        pn_strfmt("http://%s:%d", strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, *port);
+  if (self->origin)
+    self->director.webhook_url = pn_strfmt("%s/webhook/%s", self->origin, self->secret);
   pn_free(host);
   return rc < 0 ? rc : self->director.webhook_url ? 0 : PN_ENOMEM;
 }
@@ -367,6 +379,80 @@ static void on_boot_timeout(evutil_socket_t fd, short what, void *arg) {
   stop(self, 1);
 }
 
+/* --- the model server it starts (--serve) ---------------------------------------------- */
+
+static void on_own_ready(void *arg, const pn_cog_server *server, const char *address, int slots) {
+  process *self = arg;
+  pn_director *director = &self->director;
+  director->model = *server;
+  pn_free(director->model_url);
+  director->model_url = pn_strdup(address ? address : "the model server");
+  if (slots != director->options->slots)
+    pn_info("director: the model server reports %d slot%s; taking %d at once (--slots)", slots,
+            slots == 1 ? "" : "s", director->options->slots);
+  start_serving(self);
+}
+
+static void on_own_failed(void *arg, const char *error) {
+  process *self = arg;
+  fprintf(stderr, "error: %s\n", error);
+  stop(self, 1);
+}
+
+/* The scratch folder (under $TMPDIR), and the listener's unix socket in it for a sandboxed
+ * server, which has no network of the host's. */
+static int prepare_serve(process *self) {
+  const pn_director_options *options = self->director.options;
+  const char *tmp = getenv("TMPDIR");
+  self->scratch = pn_strfmt("%s/pinion-director-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!self->scratch || !mkdtemp(self->scratch)) {
+    fprintf(stderr, "error: cannot create the director's scratch folder %s: %s\n",
+            self->scratch ? self->scratch : "?", strerror(errno));
+    pn_free(self->scratch);
+    self->scratch = NULL;
+    return -1;
+  }
+  if (options->isolation != PN_ISOLATION_BUBBLEWRAP)
+    return 0;
+  int fd = -1;
+  self->socket_path = pn_fs_join(self->scratch, "director.sock");
+  int rc = self->socket_path ? pn_unix_listen(self->socket_path, &fd) : PN_ENOMEM;
+  if (rc == 0 && !evhttp_accept_socket_with_handle(self->http, fd)) {
+    close(fd);
+    rc = PN_EIO;
+  }
+  if (rc < 0) {
+    fprintf(stderr, "error: cannot listen on the unix socket %s for the sandboxed model: %s\n",
+            self->socket_path ? self->socket_path : "?", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int start_own_server(process *self) {
+  pn_director *director = &self->director;
+  const pn_director_options *options = director->options;
+  pn_model_server_options own = {.hub_url = options->hub_url,
+                                 .credential = options->credential,
+                                 .version_id = options->version_id,
+                                 .deployment = options->deployment,
+                                 .mode = options->mode,
+                                 .scratch_dir = self->scratch,
+                                 .director_url = self->origin,
+                                 .director_socket = self->socket_path,
+                                 .python = options->python,
+                                 .isolation = options->isolation,
+                                 .network_off = options->instance_network_off,
+                                 .boot_timeout = options->boot_timeout};
+  pn_model_server_callbacks callbacks = {on_own_ready, on_own_failed};
+  if (pn_model_server_start(director->base, director->client, &own, &callbacks, self, &self->own) <
+      0) {
+    fprintf(stderr, "error: could not start fetching the model (out of memory)\n");
+    return -1;
+  }
+  return 0;
+}
+
 /* --- draining -------------------------------------------------------------------------- */
 
 void pn_director_check_drained(pn_director *director) {
@@ -420,10 +506,11 @@ int pn_director_run(const pn_director_options *options) {
   }
   for (size_t i = 0; i < sizeof secret; i++)
     snprintf(self->secret + 2 * i, 3, "%02x", secret[i]);
-  size_t length = strlen(options->model_url);
-  while (length && options->model_url[length - 1] == '/')
+  const char *model_url = options->model_url ? options->model_url : "";
+  size_t length = strlen(model_url);
+  while (length && model_url[length - 1] == '/')
     length--;
-  director->model_url = pn_strndup(options->model_url, length);
+  director->model_url = pn_strndup(model_url, length);
   director->model = (pn_cog_server){director->model_url, NULL};
   director->base = pn_loop_new();
   int port = 0;
@@ -435,7 +522,7 @@ int pn_director_run(const pn_director_options *options) {
       pn_director_runs_init(director) < 0 || add_metrics(director) < 0) {
     fprintf(stderr, "error: could not start the director (out of memory)\n");
     rc = 1;
-  } else if (bind_listener(self, &port) < 0) {
+  } else if (bind_listener(self, &port) < 0 || (options->serve && prepare_serve(self) < 0)) {
     rc = 1;
   }
   if (rc == 0) {
@@ -452,9 +539,14 @@ int pn_director_run(const pn_director_options *options) {
         !self->signals[1])
       rc = 1;
   }
+  if (rc == 0 && options->serve && start_own_server(self) < 0)
+    rc = 1;
   if (rc == 0) {
-    pn_info("director: listening on port %d; waiting for the model server at %s", port,
-            director->model_url);
+    if (options->serve)
+      pn_info("director: listening on port %d; starting the model server itself", port);
+    else
+      pn_info("director: listening on port %d; waiting for the model server at %s", port,
+              director->model_url);
     if (options->port_file) {
       char text[16];
       int written = snprintf(text, sizeof text, "%d\n", port);
@@ -462,9 +554,11 @@ int pn_director_run(const pn_director_options *options) {
     }
     self->started_ns = pn_clock_monotonic_ns();
     self->poll_interval = FIRST_POLL_SECONDS;
-    struct timeval boot = seconds_to_timeval(options->boot_timeout);
-    evtimer_add(self->boot_timer, &boot);
-    event_active(self->health_timer, EV_TIMEOUT, 0);
+    if (!options->serve) { /* a server it starts says when it is READY (model_server.h) */
+      struct timeval boot = seconds_to_timeval(options->boot_timeout);
+      evtimer_add(self->boot_timer, &boot);
+      event_active(self->health_timer, EV_TIMEOUT, 0);
+    }
     event_base_dispatch(director->base);
     rc = self->exit_code;
   }
@@ -472,6 +566,12 @@ int pn_director_run(const pn_director_options *options) {
   pn_queue_free(director->queue);
   director->queue = NULL;
   pn_director_runs_free(director);
+  /* Drained (or failed): the model server it started stops now. */
+  pn_model_server_free(self->own, SERVER_STOP_GRACE);
+  if (self->socket_path)
+    unlink(self->socket_path);
+  if (self->scratch)
+    pn_fs_remove_tree(self->scratch);
   if (self->health)
     pn_http_transfer_cancel(self->health);
   struct event *events[] = {self->health_timer, self->boot_timer, self->drain_timer,
@@ -489,6 +589,9 @@ int pn_director_run(const pn_director_options *options) {
   pn_metrics_free(director->metrics);
   pn_free(director->model_url);
   pn_free(director->webhook_url);
+  pn_free(self->scratch);
+  pn_free(self->origin);
+  pn_free(self->socket_path);
   pn_free(self);
   return rc;
 }

@@ -36,7 +36,7 @@ static void configure(pn_hub *hub, const json_t *deployment) {
     int image = kind && strcmp(kind, "image") == 0;
     char *target_key = pn_strfmt("deployment:%s", text_of(deployment, "id"));
     int max = (int)json_integer_value(json_object_get(configuration, "max_instances"));
-    pn_scheduler_target target = {
+    pn_hub_scheduler_target target = {
         .key = target_key,
         .bundle_dir = image ? NULL : text_of(version, "source"),
         .image = image ? text_of(version, "source") : NULL,
@@ -45,7 +45,7 @@ static void configure(pn_hub *hub, const json_t *deployment) {
         .max_instances = max < 1 ? 1 : max,
         .slots = 1,
     };
-    pn_scheduler_configure(hub->scheduler, &target);
+    pn_hub_scheduler_configure(hub->scheduler, &target);
     pn_free(target_key);
   }
   json_decref(version);
@@ -217,7 +217,7 @@ void pn_hub_deployment_delete(pn_hub_request *request) {
   if (!deployment)
     return;
   char *key = pn_strfmt("deployment:%s", text_of(deployment, "id"));
-  pn_scheduler_stats stats = pn_scheduler_target_stats(request->hub->scheduler, key);
+  pn_hub_scheduler_stats stats = pn_hub_scheduler_target_stats(request->hub->scheduler, key);
   pn_free(key);
   if (stats.busy || stats.queued) {
     pn_hub_problem(request, 409, NULL,
@@ -230,9 +230,9 @@ void pn_hub_deployment_delete(pn_hub_request *request) {
       pn_hub_store_failed(request, rc, "deleting the deployment");
     } else {
       char *target_key = pn_strfmt("deployment:%s", text_of(deployment, "id"));
-      pn_scheduler_target target = {
+      pn_hub_scheduler_target target = {
           .key = target_key, .mode = "predict", .min_instances = 0, .max_instances = 1, .slots = 1};
-      pn_scheduler_configure(request->hub->scheduler, &target);
+      pn_hub_scheduler_configure(request->hub->scheduler, &target);
       pn_free(target_key);
       pn_hub_reply_empty(request, 204);
     }

@@ -3,11 +3,15 @@
  * queue, and the output files its model server uploads through it. A report is the
  * scheduler's event in JSON, applied as the hub's own scheduler's would be; its answer
  * carries the status stored afterwards, so that the director acknowledges the queue's
- * message only once the hub has stored the terminal state. See
+ * message only once the hub has stored the terminal state; and the bundle of the folder
+ * version a director serves itself (`pinion director --serve`). See
  * docs/internals/director.md. */
 #include "hub/hub.h"
 
+#include "core/alloc.h"
+#include "core/buf.h"
 #include "core/error.h"
+#include "core/tar.h"
 
 #include <string.h>
 
@@ -29,18 +33,18 @@ void pn_hub_director_event(pn_hub_request *request) {
   const char *event = text_of(body, "event");
   const char *kind = text_of(body, "kind");
   json_t *prediction = json_object_get(body, "prediction");
-  enum pn_scheduler_event type;
+  enum pn_hub_scheduler_event type;
   json_t *detail = NULL;
   if (event && strcmp(event, "started") == 0) {
-    type = PN_SCHEDULER_STARTED;
+    type = PN_HUB_SCHEDULER_STARTED;
     detail = json_pack("{s:n}", "cold_boot_time");
   } else if (event && strcmp(event, "update") == 0 && json_is_object(prediction) && kind &&
              (strcmp(kind, "start") == 0 || strcmp(kind, "output") == 0 ||
               strcmp(kind, "logs") == 0 || strcmp(kind, "completed") == 0)) {
-    type = PN_SCHEDULER_UPDATE;
+    type = PN_HUB_SCHEDULER_UPDATE;
     detail = json_incref(prediction);
   } else if (event && strcmp(event, "failed") == 0 && text_of(body, "error")) {
-    type = PN_SCHEDULER_FAILED;
+    type = PN_HUB_SCHEDULER_FAILED;
     detail = json_pack("{s:s}", "error", text_of(body, "error"));
   } else {
     json_decref(body);
@@ -93,4 +97,133 @@ void pn_hub_director_event(pn_hub_request *request) {
 void pn_hub_director_upload_put(pn_hub_request *request) {
   request->params[1] = request->params[0];
   pn_hub_upload_put(request);
+}
+
+/* --- bundles for `pinion director --serve` -------------------------------------------- */
+
+/* The bundle packed on the pool: a folder of gigabytes never holds the loop. */
+typedef struct bundle_job {
+  pn_hub *hub;
+  struct evhttp_request *request;
+  char *dir;     /* the version's unpacked bundle (its row's `source`) */
+  char *version; /* owner/name:id, answered in X-Pinion-Version */
+  pn_buf tar;
+  int rc;
+  char *error;
+} bundle_job;
+
+static void bundle_job_free(bundle_job *job) {
+  pn_buf_free(&job->tar);
+  pn_free(job->dir);
+  pn_free(job->version);
+  pn_free(job->error);
+  pn_free(job);
+}
+
+static void bundle_work(void *arg) {
+  bundle_job *job = arg;
+  job->rc = pn_tar_pack(job->dir, NULL, NULL, NULL, 0, &job->tar, &job->error);
+}
+
+static void bundle_done(void *arg, int canceled) {
+  bundle_job *job = arg;
+  pn_hub_request reply = {.hub = job->hub, .request = job->request};
+  if (canceled) {
+    pn_hub_problem(&reply, 503, NULL, "The hub stopped before it packed the bundle. Ask again.");
+  } else if (job->rc < 0) {
+    pn_hub_problem(&reply, 500, NULL, "The hub could not pack the bundle of %s: %s.", job->version,
+                   job->error ? job->error : pn_strerror(job->rc));
+  } else {
+    pn_hub_header(&reply, "X-Pinion-Version", job->version);
+    pn_hub_reply_bytes(&reply, 200, "application/x-tar", job->tar.data, job->tar.length);
+  }
+  bundle_job_free(job);
+}
+
+/* Answers the bundle of `version` (a row, borrowed). */
+static void reply_bundle(pn_hub_request *request, const json_t *version) {
+  const char *kind = text_of(version, "kind");
+  const char *source = text_of(version, "source");
+  if (kind && strcmp(kind, "image") == 0) {
+    pn_hub_problem(request, 409, NULL,
+                   "The version %s is an image version (%s): a director cannot serve it from a "
+                   "bundle. Run the image (`pinion serve --image %s`, or the container engine) "
+                   "and give its address to `pinion director --model-url`.",
+                   text_of(version, "key"), source ? source : "?", source ? source : "IMAGE");
+    return;
+  }
+  bundle_job *job = pn_calloc(1, sizeof *job);
+  if (job) {
+    job->hub = request->hub;
+    job->request = request->request;
+    job->dir = source ? pn_strdup(source) : NULL;
+    job->version = pn_strdup(text_of(version, "key") ? text_of(version, "key") : "?");
+    /* The tar's headers and padding on top of the files: at most 1 KiB per entry. */
+    pn_buf_init(&job->tar, pn_hub_bundle_max_bytes(request->hub) +
+                               1024 * pn_hub_bundle_max_entries(request->hub));
+  }
+  int rc = job && job->dir && job->version
+               ? pn_hub_pool_submit(request->hub, bundle_work, bundle_done, job)
+               : PN_ENOMEM;
+  if (rc == 0)
+    return;
+  if (job)
+    bundle_job_free(job);
+  pn_hub_problem_not_queued(request, rc, "packing bundles");
+}
+
+static int is_version_id(const char *text) {
+  size_t length = strlen(text);
+  for (size_t i = 0; i < length; i++)
+    if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+      return 0;
+  return length == 64;
+}
+
+void pn_hub_director_version_bundle(pn_hub_request *request) {
+  const char *id = request->params[0];
+  json_t *rows = NULL;
+  int more = 0, rc = PN_ENOENT;
+  if (is_version_id(id)) {
+    /* Versions carry their id in the status column: an indexed lookup. */
+    const char *ids[] = {id, NULL};
+    pn_store_query query = {.statuses = ids, .limit = 1};
+    rc = pn_store_list(request->hub->store, PN_STORE_VERSIONS, &query, &rows, &more);
+  }
+  if (rc < 0 && rc != PN_ENOENT) {
+    pn_hub_store_failed(request, rc, "looking up the version");
+  } else if (json_array_size(rows) == 0) {
+    pn_hub_problem(request, 404, NULL,
+                   "The hub has no version %s: give `pinion director --version` the id of a "
+                   "pushed version (OWNER/NAME:ID, where ID is 64 hex digits).",
+                   id);
+  } else {
+    reply_bundle(request, json_array_get(rows, 0));
+  }
+  json_decref(rows);
+}
+
+void pn_hub_director_deployment_bundle(pn_hub_request *request) {
+  pn_hub *hub = request->hub;
+  char *id = pn_strfmt("%s/%s", request->params[0], request->params[1]);
+  json_t *deployment = NULL, *version = NULL;
+  int rc = id ? pn_store_get(hub->store, PN_STORE_DEPLOYMENTS, id, &deployment) : PN_ENOMEM;
+  json_t *release = json_object_get(deployment, "current_release");
+  char *key =
+      rc == 0 ? pn_strfmt("%s:%s", text_of(release, "model"), text_of(release, "version")) : NULL;
+  if (rc == 0)
+    rc = key ? pn_store_get(hub->store, PN_STORE_VERSIONS, key, &version) : PN_ENOMEM;
+  if (rc == PN_ENOENT)
+    pn_hub_problem(request, 404, NULL,
+                   "The hub has no deployment %s (or its version is gone): give `pinion director "
+                   "--deployment` OWNER/NAME of a deployment on this hub.",
+                   id ? id : "?");
+  else if (rc < 0)
+    pn_hub_store_failed(request, rc, "looking up the deployment");
+  else
+    reply_bundle(request, version);
+  json_decref(deployment);
+  json_decref(version);
+  pn_free(key);
+  pn_free(id);
 }

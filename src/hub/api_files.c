@@ -133,7 +133,43 @@ static int sweep_account(pn_hub *hub, const char *account, const char *cutoff) {
   return deleted;
 }
 
+/* What writers of blobs that died left (a replica killed mid-write), swept on the pool:
+ * it reads every folder of blobs. */
+typedef struct leftovers_job {
+  char *data_dir;
+  int removed;
+} leftovers_job;
+
+static void sweep_leftovers_work(void *arg) {
+  leftovers_job *job = arg;
+  job->removed =
+      pn_hub_blob_sweep_leftovers(job->data_dir, time(NULL) - PN_HUB_BLOB_LEFTOVER_SECONDS);
+}
+
+static void sweep_leftovers_done(void *arg, int canceled) {
+  leftovers_job *job = arg;
+  if (!canceled && job->removed > 0)
+    pn_info("removed %d half-written or half-deleted blob file%s left by a hub that died",
+            job->removed, job->removed == 1 ? "" : "s");
+  else if (!canceled && job->removed < 0)
+    pn_warn("could not look for leftover blob files in %s/blobs: %s", job->data_dir,
+            pn_strerror(job->removed));
+  pn_free(job->data_dir);
+  pn_free(job);
+}
+
+static void sweep_blob_leftovers(pn_hub *hub) {
+  leftovers_job *job = pn_calloc(1, sizeof *job);
+  if (job && (job->data_dir = pn_strdup(hub->data_dir)) &&
+      pn_hub_pool_submit(hub, sweep_leftovers_work, sweep_leftovers_done, job) == 0)
+    return; /* a busy pool: the next sweep */
+  if (job)
+    pn_free(job->data_dir);
+  pn_free(job);
+}
+
 int pn_hub_files_sweep(pn_hub *hub) {
+  sweep_blob_leftovers(hub);
   /* Uploads belong to the accounts that have tokens; output files are not swept. */
   json_t *tokens = NULL;
   if (pn_store_token_list(hub->store, &tokens) < 0)
@@ -621,9 +657,15 @@ static void send_blob(pn_hub_request *request, const json_t *file) {
              (unsigned long long)range.last, (unsigned long long)total);
     pn_hub_header(request, "Content-Range", text);
   }
+  pn_hub_send_file_segment(request, kind == PN_HTTP_RANGE_PART ? 206 : 200, fd, range.first,
+                           length, "file");
+}
+
+void pn_hub_send_file_segment(pn_hub_request *request, int status, int fd, uint64_t offset,
+                              uint64_t length, const char *what) {
+  char text[32];
   snprintf(text, sizeof text, "%llu", (unsigned long long)length);
   pn_hub_header(request, "Content-Length", text);
-  int status_code = kind == PN_HTTP_RANGE_PART ? 206 : 200;
   int wants_body = evhttp_request_get_command(request->request) != EVHTTP_REQ_HEAD && length > 0;
   struct evbuffer *body = wants_body ? evbuffer_new() : NULL;
   /* Only ever written to the socket: lets libevent send the segment with sendfile
@@ -631,17 +673,17 @@ static void send_blob(pn_hub_request *request, const json_t *file) {
    * copies out looking for error pages (core/listen.h). */
   if (body && length > PN_LISTEN_INSPECTED_MAX)
     evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
-  if (body && evbuffer_add_file(body, fd, (ev_off_t)range.first, (ev_off_t)length) == 0)
+  if (body && evbuffer_add_file(body, fd, (ev_off_t)offset, (ev_off_t)length) == 0)
     fd = -1; /* the buffer owns it now */
   if (fd >= 0)
     close(fd);
   if (wants_body && (!body || evbuffer_get_length(body) != length)) {
     if (body)
       evbuffer_free(body);
-    pn_hub_problem(request, 503, NULL, "The hub could not read the file; retry.");
+    pn_hub_problem(request, 503, NULL, "The hub could not read the %s; retry.", what);
     return;
   }
-  evhttp_send_reply(request->request, status_code, NULL, body);
+  evhttp_send_reply(request->request, status, NULL, body);
   if (body)
     evbuffer_free(body);
 }

@@ -9,6 +9,7 @@
 #define PN_HUB_BLOBS_H
 
 #include <stddef.h>
+#include <time.h>
 
 /* Stores `bytes` as blob `sha256` (64 hex) unless it is there. Written under a staging
  * name of its own and renamed into place, so that writers of the same blob at once (two
@@ -29,5 +30,16 @@ int pn_hub_blob_exists(const char *data_dir, const char *sha256);
  * readers that have it open keep reading it. */
 int pn_hub_blob_delete_unless(const char *data_dir, const char *sha256,
                               int (*wanted)(void *arg, const void *sha256), void *arg);
+
+/* A staging (`.partial-`) or set-aside (`.deleting-`) file is held by its writer for one
+ * write of bytes already in memory, or one question to the store: one left this long
+ * belongs to a writer that died (a replica killed mid-write). */
+#define PN_HUB_BLOB_LEFTOVER_SECONDS 3600
+
+/* Removes the staging and set-aside files under DATA/blobs/ last modified before
+ * `older_than` (a time(2) value): what writers that died left. Returns how many went,
+ * or < 0 when DATA/blobs/ cannot be read (0 when it does not exist yet). Reads every
+ * folder of blobs: run it off the loop. */
+int pn_hub_blob_sweep_leftovers(const char *data_dir, time_t older_than);
 
 #endif

@@ -75,24 +75,23 @@ static int listen_on(struct pn_hub_bridge *bridge, const char *address) {
   return 0;
 }
 
-/* The gateways of the instances' own networks (bridge.h), bound at once: with
- * IP_FREEBIND the address need not exist yet (the engine makes a network's interface
- * with its first container), so the hub never waits on the engine for them. */
+/* The gateways of the instances' own networks (the CLI lists them: director/networks.h),
+ * bound at once: with IP_FREEBIND the address need not exist yet (the engine makes a
+ * network's interface with its first container), so the hub never waits on the engine
+ * for them. */
 static int listen_on_instance_networks(struct pn_hub_bridge *bridge) {
   if (bridge->covered)
     return 0;
-  pn_hub_network_slot first, last;
-  for (int slot = 0; slot < PN_HUB_NETWORK_SLOTS; slot++) {
-    pn_hub_network_slot each;
-    pn_hub_network_slot_get(slot, &each);
-    if (listen_quietly_on(bridge, each.gateway) < 0)
+  const pn_hub_bridge_options *given = &bridge->hub->options->bridge;
+  int count = given->network_gateway_count;
+  if (count <= 0)
+    return 0;
+  for (int slot = 0; slot < count; slot++)
+    if (listen_quietly_on(bridge, given->network_gateways[slot]) < 0)
       return -1;
-  }
-  pn_hub_network_slot_get(0, &first);
-  pn_hub_network_slot_get(PN_HUB_NETWORK_SLOTS - 1, &last);
   pn_info("pinion hub: internal routes for containers on their own networks' gateways, %s to "
           "%s, port %d",
-          first.gateway, last.gateway, bridge->port);
+          given->network_gateways[0], given->network_gateways[count - 1], bridge->port);
   return 0;
 }
 
@@ -149,15 +148,15 @@ static void on_probe(evutil_socket_t fd, short what, void *arg) {
   }
   end_probe(bridge);
   take_answer(bridge);
-  pn_scheduler_container_network(bridge->hub->scheduler, bridge->error);
+  pn_hub_scheduler_container_network(bridge->hub->scheduler, bridge->error);
 }
 
 int pn_hub_bridge_open(pn_hub *hub, const char *internal_host, int internal_port) {
   const pn_hub_bridge_options *given = &hub->options->bridge;
-  if (hub->options->isolation == PN_ISOLATION_NONE)
+  if (!given->on)
     return 0;
   struct pn_hub_bridge *bridge = pn_calloc(1, sizeof *bridge);
-  hub->container_internal_url = pn_strfmt("http://" PN_HUB_BRIDGE_HOST ":%d", internal_port);
+  hub->container_internal_url = pn_strfmt("http://%s:%d", given->host, internal_port);
   if (!bridge || !hub->container_internal_url) {
     pn_free(bridge);
     return -1;
@@ -192,13 +191,6 @@ int pn_hub_bridge_open(pn_hub *hub, const char *internal_host, int internal_port
                               "give it with --container-gateway");
   }
   return 0;
-}
-
-void pn_hub_network_slot_get(int slot, pn_hub_network_slot *out) {
-  int third = 192 + (slot & 63);
-  snprintf(out->name, sizeof out->name, "pinion-10-89-%d", third);
-  snprintf(out->subnet, sizeof out->subnet, "10.89.%d.0/24", third);
-  snprintf(out->gateway, sizeof out->gateway, "10.89.%d.1", third);
 }
 
 int pn_hub_bridge_pending(const pn_hub *hub) { return hub->bridge && hub->bridge->pending; }

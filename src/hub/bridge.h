@@ -13,35 +13,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The host name containers resolve to the bridge's gateway (podman adds it to every
- * container's /etc/hosts on a bridge; docker is asked to with --add-host). */
-#define PN_HUB_BRIDGE_HOST "host.containers.internal"
-
-/* Networks of the hub's own, one per image version's instance at a time, so that one
- * model's container cannot reach another's (podman: `--opt isolate=true`, which blocks
- * traffic between networks that have it; docker isolates user-defined bridges from each
- * other by default; image/network.c makes them). Slot N is the network
- * "pinion-10-89-<192+N>" on 10.89.<192+N>.0/24, its gateway (the host's side, where the
- * hub listens for it) 10.89.<192+N>.1. The networks stay after their instance (the next
- * instance in that slot uses them again): creating one takes the engine a moment. */
-#define PN_HUB_NETWORK_SLOTS 64
-/* Every slot's subnet together: 10.89.192.0/18 (folder versions' sandboxes refuse it). */
-#define PN_HUB_NETWORKS_ADDRESS 0x0a59c000u /* host byte order */
-#define PN_HUB_NETWORKS_PREFIX 18
-
-typedef struct pn_hub_network_slot {
-  char name[48];
-  char subnet[32];
-  char gateway[32];
-} pn_hub_network_slot;
-
-/* Slot `slot` (0 .. PN_HUB_NETWORK_SLOTS-1). */
-void pn_hub_network_slot_get(int slot, pn_hub_network_slot *out);
-
 typedef struct pn_hub pn_hub;
 
 /* The bridge as the CLI found it: the gateway's IPv4 address, or a probe to wait for. */
 typedef struct pn_hub_bridge_options {
+  /* 0 under --isolation none: image versions use the engine's default network and the
+   * loopback internal URL, and the hub listens nowhere else. */
+  int on;
+  /* The name containers give the gateway (director/networks.h PN_CONTAINER_HOST): the
+   * hub tells image versions' instances http://HOST:PORT. */
+  const char *host;
+  /* The gateways of the instances' own networks (director/networks.h), listened on at
+   * once: with IP_FREEBIND an address need not exist yet. */
+  const char *const *network_gateways;
+  int network_gateway_count;
   const char *gateway; /* --container-gateway, or NULL */
   /* The probe: a child process that writes the gateway's address, or "!" and why there
    * is none, to probe_fd and exits. probe_pid 0: no probe. The hub owns both. */
@@ -55,7 +40,7 @@ typedef struct pn_hub_bridge_options {
  * loopback internal URL; the CLI probes only for the other modes): sets
  * hub->container_internal_url, binds the gateway's socket when the address is known
  * already, and otherwise watches the probe (its answer goes to the scheduler,
- * pn_scheduler_container_network). Returns -1 after printing why when the operator's
+ * pn_hub_scheduler_container_network). Returns -1 after printing why when the operator's
  * address cannot be listened on; 0 otherwise, also when image versions cannot run (the
  * scheduler then fails their predictions with the reason). */
 int pn_hub_bridge_open(pn_hub *hub, const char *internal_host, int internal_port);

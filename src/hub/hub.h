@@ -1,7 +1,8 @@
 /* The hub: `pinion hub`, Replicate's HTTP API v1 over the store. This header is the
  * contract between the hub's own files (server.c routes and replies, api_*.c one
- * resource each, objects.c, stream.c, webhooks.c); the CLI sees only pn_hub_run and
- * the token commands. See docs/internals/hub.md. */
+ * resource each, prediction_life.c a prediction's life, objects.c, stream.c,
+ * webhooks.c); the CLI sees only pn_hub_run and the token commands. See
+ * docs/internals/hub.md. */
 #ifndef PN_HUB_HUB_H
 #define PN_HUB_HUB_H
 
@@ -9,7 +10,7 @@
 #include "core/pool.h"
 #include "core/tar.h"
 #include "hub/bridge.h"
-#include "hub/scheduler.h"
+#include "hub/scheduling.h"
 #include "queue/queue.h"
 #include "store/store.h"
 
@@ -18,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct pn_hub_options {
   const char *listen;     /* HOST:PORT (127.0.0.1:8080) */
@@ -36,15 +38,15 @@ typedef struct pn_hub_options {
   /* The hub only queues: directors (`pinion director`) take and run every prediction,
    * reporting through the internal API. Needs a shared queue. */
   int queue_push_only;
-  const char *python;     /* the models' Python, or NULL */
   const char *port_file;  /* write the bound port here (tests), or NULL */
-  double idle_timeout;    /* seconds (60) */
   int rate_limit;         /* requests per minute per account; 0: off */
-  enum pn_isolation isolation; /* how pushed models run (hub/sandbox.h); for every deployment */
-  /* --instance-network off: sandboxed models get only their own loopback (no
-   * slirp4netns), and image versions are refused (a container needs the engine's
-   * network). */
-  int instance_network_off;
+  /* What runs the predictions this hub takes (hub/scheduling.h): the CLI's, with the
+   * context its start is given. */
+  const pn_hub_scheduler_ops *scheduler;
+  void *scheduler_context;
+  /* Sandboxed folder versions reach the internal listener through a unix socket
+   * (pn_hub_owner_socket: they have no network of the host's); 0: no socket. */
+  int internal_unix_socket;
   double bundle_max_bytes;   /* unpacked bytes of a pushed bundle; 0: the default */
   double bundle_max_entries; /* entries of a pushed bundle; 0: the default */
   /* HOST:PORT of GET /metrics (hub/metrics.h), or NULL for none; with a token file,
@@ -90,8 +92,8 @@ typedef struct pn_hub {
   struct pn_listen *listen;     /* accepts for `http` (core/listen.h) */
   pn_http_client *client;
   pn_store *store;
-  pn_queue *queue; /* between the API and the scheduler (api_predictions.c consumes) */
-  pn_scheduler *scheduler;
+  pn_queue *queue; /* between the API and the scheduler (prediction_life.c consumes) */
+  pn_hub_scheduler *scheduler; /* the CLI's (hub/scheduling.h) */
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
   /* This process's part of the data folder, which replicas may share (hub/owner.h) */
@@ -106,10 +108,10 @@ typedef struct pn_hub {
   char *data_dir;
   unsigned char secret[32];    /* DATA/secret: signs file URLs and stream tokens */
   /* predictions in flight and finished ones' streams kept for replays, by id
-   * (api_predictions.c) */
+   * (prediction_live.c) */
   struct pn_hub_lives *lives;
   /* Terminal scheduler events the store could not take yet, and the timer that offers
-   * them again (api_predictions.c) */
+   * them again (prediction_life.c) */
   struct pn_hub_held *held;
   struct event *replay;
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
@@ -217,7 +219,7 @@ int pn_hub_model_save(pn_hub *hub, const json_t *model, int insert);
 
 /* Files: a signed download URL for file `id` valid for `seconds`, pn_malloc'd, on the
  * public origin (`internal_url` NULL) or under /internal/ at `internal_url` (one of the
- * internal listener's URLs, for instances: pn_scheduler_instance_hub_url). */
+ * internal listener's URLs, for instances: pn_hub_scheduler_instance_hub_url). */
 char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
                              const char *internal_url);
 /* Keeps an uploaded file (a row the caller owns) for as long as the hub keeps the
@@ -226,7 +228,16 @@ char *pn_hub_file_signed_url(pn_hub *hub, const json_t *file, long seconds,
 int pn_hub_file_keep(pn_hub *hub, json_t *file);
 /* Seconds an uploaded file lives: PINION_FILE_LIFETIME, else 24 h. */
 long pn_hub_file_lifetime(void);
-/* Deletes expired uploaded files (rows, and blobs no row points at); returns how many. */
+/* Answers `status` with `length` bytes of `fd` from `offset` as the body, sent with
+ * sendfile (none for HEAD), and Content-Length; the caller set the other headers. `fd`
+ * is the reply's from here on (closed by it). When the segment cannot be attached (a
+ * file shorter than it, no memory) the answer is a 503 saying the hub could not read
+ * the `what` ("file", "image"). */
+void pn_hub_send_file_segment(pn_hub_request *request, int status, int fd, uint64_t offset,
+                              uint64_t length, const char *what);
+/* Deletes expired uploaded files (rows, and blobs no row points at); returns how many.
+ * Also sweeps, on the pool, the staging and set-aside blob files that writers which died
+ * left (pn_hub_blob_sweep_leftovers, older than PN_HUB_BLOB_LEFTOVER_SECONDS). */
 int pn_hub_files_sweep(pn_hub *hub);
 /* The permanent public URL of an output file, pn_malloc'd. */
 char *pn_hub_output_url(pn_hub *hub, const json_t *file);
@@ -273,6 +284,8 @@ typedef void (*pn_hub_published_fn)(pn_hub *hub, json_t *row, int rc, const char
 int pn_hub_training_publish(pn_hub *hub, json_t *row, pn_hub_published_fn done, char **error);
 int pn_hub_training_publishing(const pn_hub *hub, const char *id);
 
+/* --- a prediction's life (prediction_life.c; the handlers use prediction_life.h) --- */
+
 /* The hub as the queue's consumer: what it takes runs on its scheduler. */
 pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub);
 /* Predictions: resume what was in flight at the last stop. */
@@ -282,10 +295,11 @@ void pn_hub_predictions_restore(pn_hub *hub);
 void pn_hub_predictions_sweep_orphans(pn_hub *hub);
 void pn_hub_predictions_free(pn_hub *hub);
 /* Finished predictions whose streams the hub keeps for replays, and the bytes of
- * their events (PINION_STREAM_RETAIN_MAX, PINION_STREAM_RETAIN_BYTES). */
+ * their events (PINION_STREAM_RETAIN_MAX, PINION_STREAM_RETAIN_BYTES; prediction_live.c). */
 void pn_hub_streams_retained(const pn_hub *hub, size_t *count, size_t *bytes);
-void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
-                               const char *kind, const json_t *detail);
+void pn_hub_on_scheduler_event(void *arg, const char *prediction_id,
+                               enum pn_hub_scheduler_event event, const char *kind,
+                               const json_t *detail);
 /* An event a director reports for a prediction it runs (the scheduler's events, the
  * webhook's update included), under `lease` (the queue's, pn_queue_lease): applied only
  * while that lease still holds the prediction's message. Returns 0 with the row as
@@ -295,8 +309,8 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_sch
  * or the store's failure: a terminal event is then not stored, and the director sends
  * it again. */
 int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *lease,
-                           enum pn_scheduler_event event, const char *kind, const json_t *detail,
-                           json_t **row);
+                           enum pn_hub_scheduler_event event, const char *kind,
+                           const json_t *detail, json_t **row);
 
 /* --- handlers, one per route ---------------------------------------------------- */
 
@@ -333,6 +347,12 @@ void pn_hub_instance_webhook(pn_hub_request *request);
 /* The director's routes (api_director.c). */
 void pn_hub_director_event(pn_hub_request *request);
 void pn_hub_director_upload_put(pn_hub_request *request);
+/* GET /internal/director/versions/{id}/bundle and
+ * /internal/director/deployments/{owner}/{name}/bundle (its current version): a folder
+ * version's bundle as an uncompressed tar, for `pinion director --serve`; 409 for an
+ * image version (the director is then given --model-url). */
+void pn_hub_director_version_bundle(pn_hub_request *request);
+void pn_hub_director_deployment_bundle(pn_hub_request *request);
 
 void pn_hub_files_create(pn_hub_request *request);
 void pn_hub_files_list(pn_hub_request *request);

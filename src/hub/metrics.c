@@ -193,7 +193,7 @@ static int count_from_queue(pn_hub *hub, rows *list) {
   return rc;
 }
 
-static void add_scheduled_version(void *arg, const char *key, const pn_scheduler_stats *stats,
+static void add_scheduled_version(void *arg, const char *key, const pn_hub_scheduler_stats *stats,
                                   int min_instances, int max_instances, int slots) {
   rows *list = arg;
   if (strncmp(key, DEPLOYMENT_PREFIX, sizeof DEPLOYMENT_PREFIX - 1) == 0 ||
@@ -218,14 +218,14 @@ static int count_from_scheduler(pn_hub *hub, rows *list) {
     char *key = deployment_key(row->deployment);
     if (!key)
       return PN_ENOMEM;
-    pn_scheduler_stats stats = pn_scheduler_target_stats(hub->scheduler, key);
+    pn_hub_scheduler_stats stats = pn_hub_scheduler_target_stats(hub->scheduler, key);
     pn_free(key);
     row->waiting = stats.queued;
     row->in_flight = stats.busy;
     row->instances = stats.instances;
     row->counted = 1;
   }
-  pn_scheduler_each_target(hub->scheduler, add_scheduled_version, list);
+  pn_hub_scheduler_each_target(hub->scheduler, add_scheduled_version, list);
   return 0;
 }
 
@@ -301,7 +301,7 @@ static int write_rows(const rows *list, int queue_up, pn_buf *out) {
   return rc;
 }
 
-/* The finished predictions' streams the hub keeps for replays (api_predictions.c). */
+/* The finished predictions' streams the hub keeps for replays (prediction_live.c). */
 static int write_retained_streams(const pn_hub *hub, pn_buf *out) {
   size_t count, bytes;
   pn_hub_streams_retained(hub, &count, &bytes);

@@ -7,7 +7,6 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
-#include "hub/sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -139,7 +138,8 @@ void pn_hub_owner_release(pn_hub_owner *owner) {
 }
 
 /* Removes dead owner `name`'s parts if its lock is free: 1 when they went. */
-static int sweep_owner(const char *instances, const char *name) {
+static int sweep_owner(const char *instances, const char *name,
+                       pn_hub_kill_strays_fn kill_strays) {
   char *lock_path = pn_strfmt("%s/%s" LOCK_SUFFIX, instances, name);
   char *scratch = pn_fs_join(instances, name);
   char *socket = pn_strfmt("%s/%s" SOCKET_SUFFIX, instances, name);
@@ -148,7 +148,7 @@ static int sweep_owner(const char *instances, const char *name) {
   /* Held: its owner lives (or another sweeper has it now). */
   if (fd >= 0 && scratch && socket && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
       same_file(fd, lock_path)) {
-    int killed = pn_fs_is_dir(scratch) ? pn_sandbox_kill_strays(scratch) : 0;
+    int killed = kill_strays && pn_fs_is_dir(scratch) ? kill_strays(scratch) : 0;
     if (killed > 0)
       pn_warn("hub: killed %d process%s of sandboxes that a previous run left behind", killed,
               killed == 1 ? "" : "es");
@@ -177,7 +177,8 @@ static int has_suffix(const char *name, const char *suffix) {
 
 /* Folders an older pinion left: neither an owner's lock, socket nor folder (a folder
  * whose lock is there). Its strays are killed as that pinion's start did. */
-static int sweep_legacy(const char *instances, char **names, size_t count) {
+static int sweep_legacy(const char *instances, char **names, size_t count,
+                        pn_hub_kill_strays_fn kill_strays) {
   int swept = 0;
   /* Its probe folder first: an owner's probe, <owner>/probe, has the same last name,
    * and the kill below matches scratch folders by their last name. */
@@ -188,7 +189,7 @@ static int sweep_legacy(const char *instances, char **names, size_t count) {
         pn_fs_remove_tree(path);
       pn_free(path);
     }
-  int killed = pn_sandbox_kill_strays(instances);
+  int killed = kill_strays ? kill_strays(instances) : 0;
   if (killed > 0)
     pn_warn("hub: killed %d process%s of sandboxes that a previous run left behind", killed,
             killed == 1 ? "" : "es");
@@ -201,7 +202,7 @@ static int sweep_legacy(const char *instances, char **names, size_t count) {
   return swept;
 }
 
-int pn_hub_owner_sweep(const char *data_dir) {
+int pn_hub_owner_sweep(const char *data_dir, pn_hub_kill_strays_fn kill_strays) {
   char *instances = pn_fs_join(data_dir, "instances");
   DIR *dir = instances ? opendir(instances) : NULL;
   if (!dir) {
@@ -232,11 +233,11 @@ int pn_hub_owner_sweep(const char *data_dir) {
   closedir(dir);
   int swept = 0;
   for (size_t i = 0; i < owner_count; i++) {
-    swept += sweep_owner(instances, owners[i]);
+    swept += sweep_owner(instances, owners[i], kill_strays);
     pn_free(owners[i]);
   }
   if (legacy_count)
-    swept += sweep_legacy(instances, legacy, legacy_count);
+    swept += sweep_legacy(instances, legacy, legacy_count, kill_strays);
   for (size_t i = 0; i < legacy_count; i++)
     pn_free(legacy[i]);
   pn_free(instances);

@@ -29,10 +29,13 @@ const char *pn_hub_owner_name(const pn_hub_owner *owner);
 
 /* Removes what dead owners left under DATA/instances/ (their scratch folders, sockets
  * and locks, and what an older pinion left there without a lock), after killing the
- * processes of this host that run over those scratch folders. Returns how many owners'
- * parts went, or < 0 when DATA/instances/ cannot be read. Safe while other hubs run and
- * sweep: a live owner's lock is held, and of two sweepers only one locks a dead owner's. */
-int pn_hub_owner_sweep(const char *data_dir);
+ * processes of this host that run over those scratch folders (`kill_strays`, the
+ * scheduler's: director/sandbox.h pn_sandbox_kill_strays; NULL kills nothing). Returns
+ * how many owners' parts went, or < 0 when DATA/instances/ cannot be read. Safe while
+ * other hubs run and sweep: a live owner's lock is held, and of two sweepers only one
+ * locks a dead owner's. */
+typedef int (*pn_hub_kill_strays_fn)(const char *dir);
+int pn_hub_owner_sweep(const char *data_dir, pn_hub_kill_strays_fn kill_strays);
 
 /* Removes this owner's scratch folder and socket, then drops its lock (a hub stopping). */
 void pn_hub_owner_release(pn_hub_owner *owner);

@@ -10,11 +10,9 @@
 #include "core/buf.h"
 #include "core/encoding.h"
 #include "core/error.h"
-#include "core/listen.h"
 #include "core/mime.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -177,34 +175,13 @@ static const char *bundle_of(pn_hub_request *request, const route_parts *parts, 
 
 /* The file's bytes, sent with sendfile (`fd` is the reply's from here on). */
 static void send_image(pn_hub_request *request, int fd, const char *type, size_t length) {
-  char text[32];
   pn_hub_header(request, "Content-Type", type);
   pn_hub_header(request, "X-Content-Type-Options", "nosniff");
   pn_hub_header(request, "Content-Security-Policy", "sandbox; default-src 'none'");
   pn_hub_header(request, "Content-Disposition", "inline");
   /* A version's bundle never changes; the reply depends on who asks. */
   pn_hub_header(request, "Cache-Control", "private, max-age=86400");
-  snprintf(text, sizeof text, "%zu", length);
-  pn_hub_header(request, "Content-Length", text);
-  int wants_body = evhttp_request_get_command(request->request) != EVHTTP_REQ_HEAD && length > 0;
-  struct evbuffer *body = wants_body ? evbuffer_new() : NULL;
-  /* A body only sendfile reads must be larger than what the listener inspects
-   * (core/listen.h). */
-  if (body && length > PN_LISTEN_INSPECTED_MAX)
-    evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
-  if (body && evbuffer_add_file(body, fd, 0, (ev_off_t)length) == 0)
-    fd = -1; /* the buffer owns it now */
-  if (fd >= 0)
-    close(fd);
-  if (wants_body && (!body || evbuffer_get_length(body) != length)) {
-    if (body)
-      evbuffer_free(body);
-    pn_hub_problem(request, 503, NULL, "The hub could not read the image; retry.");
-    return;
-  }
-  evhttp_send_reply(request->request, 200, NULL, body);
-  if (body)
-    evbuffer_free(body);
+  pn_hub_send_file_segment(request, 200, fd, 0, length, "image");
 }
 
 /* Serves the image `parts` names, once the caller may see the model. */

@@ -126,6 +126,9 @@ static const route routes[] = {
     {M_PUT, "/internal/uploads/{}/{}", pn_hub_upload_put, INSTANCE},
     {M_POST, "/internal/director/predictions/{}", pn_hub_director_event, DIRECTOR},
     {M_PUT, "/internal/director/uploads/{}", pn_hub_director_upload_put, DIRECTOR},
+    {M_GET, "/internal/director/versions/{}/bundle", pn_hub_director_version_bundle, DIRECTOR},
+    {M_GET, "/internal/director/deployments/{}/{}/bundle", pn_hub_director_deployment_bundle,
+     DIRECTOR},
     {M_GET, "/internal/files/{}/download", pn_hub_file_download, SIGNED},
     {M_GET, "/internal/files/{}/download/{}", pn_hub_file_download, SIGNED},
 };
@@ -818,7 +821,8 @@ static void dispatch_internal(struct evhttp_request *http_request, void *arg) {
                    "The hub's internal listener serves only /internal/ routes; the API is on "
                    "the public listener.");
   else if (!found ||
-           (found->access == INSTANCE && !pn_scheduler_credential_valid(hub->scheduler, params[0])))
+           (found->access == INSTANCE &&
+            !pn_hub_scheduler_credential_valid(hub->scheduler, params[0])))
     pn_hub_problem(&request, 401, "Unauthenticated",
                    "Internal routes take the credential of a running instance (in the webhook "
                    "and upload URLs the hub gives it); this request has none that is valid, or "
@@ -1004,7 +1008,7 @@ static int bind_http(pn_hub *hub, int *actual_port) {
  * the same routes and credentials. Created 0700 (the hub's umask 077) in the data
  * folder, which only the hub can enter. */
 static int bind_internal_socket(pn_hub *hub) {
-  if (hub->options->isolation != PN_ISOLATION_BUBBLEWRAP)
+  if (!hub->options->internal_unix_socket)
     return 0;
   /* This process's own, beside its scratch folder: replicas may share the data folder. */
   hub->internal_socket = pn_strdup(pn_hub_owner_socket(hub->owner));
@@ -1086,7 +1090,8 @@ static void write_port_file(const char *path, int port) {
 static void on_sweep(evutil_socket_t fd, short what, void *arg) {
   pn_hub *hub = arg;
   pn_hub_files_sweep(hub);
-  pn_hub_owner_sweep(hub->data_dir);
+  pn_hub_owner_sweep(hub->data_dir, hub->options->scheduler ? hub->options->scheduler->kill_strays
+                                                             : NULL);
 }
 
 /* How often a hub on a shared queue looks for what a dead replica left undone. */
@@ -1101,7 +1106,9 @@ static void on_orphan_sweep(evutil_socket_t fd, short what, void *arg) {
 
 int pn_hub_run(const pn_hub_options *options) {
   pn_hub hub = {0};
+  pn_hub_scheduler scheduler = {.ops = options->scheduler};
   hub.options = options;
+  hub.scheduler = &scheduler;
   hub.data_dir = pn_strdup(options->data_dir ? options->data_dir : ".pinion");
   signal(SIGPIPE, SIG_IGN);
   if (pn_crypto_error()) {
@@ -1123,7 +1130,7 @@ int pn_hub_run(const pn_hub_options *options) {
     pn_free(hub.data_dir);
     return 1;
   }
-  pn_hub_owner_sweep(hub.data_dir);
+  pn_hub_owner_sweep(hub.data_dir, options->scheduler ? options->scheduler->kill_strays : NULL);
   pn_info("pinion hub: this process's part of the data folder is instances/%s",
           pn_hub_owner_name(hub.owner));
   hub.base = pn_loop_new();
@@ -1140,22 +1147,20 @@ int pn_hub_run(const pn_hub_options *options) {
   if (bind_http(&hub, &port) < 0 || bind_internal(&hub) < 0) {
     exit_code = 1;
   } else {
-    pn_scheduler_options scheduler_options = {
-        .pinion = "/proc/self/exe",
-        .python = options->python,
+    pn_hub_scheduler_setup setup = {
+        .base = hub.base,
+        .client = hub.client,
         .scratch_dir = pn_hub_owner_scratch(hub.owner),
         .hub_url = hub.internal_url,
         .hub_socket = hub.internal_socket,
         .container_hub_url = hub.container_internal_url,
         .container_pending = pn_hub_bridge_pending(&hub),
         .container_error = pn_hub_bridge_error(&hub),
-        .idle_timeout = options->idle_timeout > 0 ? options->idle_timeout : 60,
-        .boot_timeout = 600,
-        .isolation = options->isolation,
-        .instance_network_off = options->instance_network_off,
+        .on_event = pn_hub_on_scheduler_event,
+        .arg = &hub,
     };
-    if (pn_scheduler_new(hub.base, hub.client, &scheduler_options, pn_hub_on_scheduler_event, &hub,
-                         &hub.scheduler) < 0) {
+    if (!options->scheduler ||
+        options->scheduler->start(options->scheduler_context, &setup, &scheduler.scheduler) < 0) {
       fprintf(stderr, "error: could not start the scheduler\n");
       exit_code = 1;
     }
@@ -1216,7 +1221,8 @@ int pn_hub_run(const pn_hub_options *options) {
   pn_hub_bridge_close(&hub); /* its probe's answer would go to the scheduler */
   pn_hub_metrics_close(&hub);
   pn_queue_free(hub.queue);
-  pn_scheduler_free(hub.scheduler);
+  if (scheduler.scheduler)
+    scheduler.ops->free(scheduler.scheduler);
   evhttp_free(hub.http);
   if (hub.internal_http)
     evhttp_free(hub.internal_http);

@@ -226,6 +226,167 @@ int pn_image_exec(const pn_image_argv *argv) {
   return PN_ENOENT;
 }
 
+/* --- a container to its end (serve --image) --------------------------------------- */
+
+/* The engine's child while it runs, for the signal handler. */
+static volatile sig_atomic_t container_pid;
+static volatile sig_atomic_t container_signaled; /* a signal was passed on: no second try */
+
+static void pass_signal_on(int signal_number, siginfo_t *info, void *context) {
+  (void)context;
+  container_signaled = 1;
+  /* A terminal's signal (SI_KERNEL) went to the whole foreground group, the engine
+   * included; only what a process sent to this one is passed on. */
+  if (info->si_code != SI_USER && info->si_code != SI_QUEUE)
+    return;
+  if (container_pid > 0)
+    kill((pid_t)container_pid, signal_number);
+}
+
+static const int passed_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+#define PASSED_SIGNALS (sizeof passed_signals / sizeof passed_signals[0])
+
+/* Whether a line of the engine's stderr says that a CNI plugin (podman's "tuning", or
+ * another) failed to add the container to its network because the namespace podman
+ * had just mounted under /run/netns was not (yet, or any more) a namespace: the
+ * plugins' `ns.GetNS` check, racing with another container's setup or teardown on the
+ * host. libcni wraps it as `plugin type="NAME" failed (add): ...`. */
+static int network_setup_raced(const char *line) {
+  return strstr(line, "plugin type=\"") && strstr(line, "failed (add)") &&
+         strstr(line, "unknown FS magic on") && strstr(line, "/netns/");
+}
+
+typedef struct stderr_relay {
+  pn_buf line; /* the line being relayed, for network_setup_raced */
+  char *raced; /* the first line that matched (pn_malloc'd), or NULL */
+} stderr_relay;
+
+static void relay_bytes(stderr_relay *relay, const char *bytes, size_t length) {
+  for (size_t done = 0; done < length;) {
+    ssize_t wrote = write(STDERR_FILENO, bytes + done, length - done);
+    if (wrote < 0 && errno == EINTR)
+      continue;
+    if (wrote <= 0)
+      break;
+    done += (size_t)wrote;
+  }
+  while (length) {
+    const char *end = memchr(bytes, '\n', length);
+    size_t part = end ? (size_t)(end - bytes) : length;
+    pn_buf_append(&relay->line, bytes, part); /* a line past the ceiling is not looked at */
+    if (!end)
+      break;
+    if (!relay->raced && relay->line.data && network_setup_raced(relay->line.data))
+      relay->raced = pn_strdup(relay->line.data);
+    pn_buf_reset(&relay->line);
+    bytes += part + 1;
+    length -= part + 1;
+  }
+}
+
+/* Starts argv with stderr on a pipe whose read end comes back in *read_fd, the passed
+ * signals blocked until container_pid is set. */
+static int start_container(const pn_image_argv *argv, pid_t *pid, int *read_fd) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+    return PN_EIO;
+  sigset_t passed, before;
+  sigemptyset(&passed);
+  for (size_t i = 0; i < PASSED_SIGNALS; i++)
+    sigaddset(&passed, passed_signals[i]);
+  sigprocmask(SIG_BLOCK, &passed, &before);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setsigmask(&attributes, &before);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+  fflush(NULL);
+  int rc = posix_spawnp(pid, argv->items[0], &actions, &attributes, argv->items, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  close(pipe_fds[1]);
+  if (rc == 0)
+    container_pid = *pid;
+  if (rc == 0 && container_signaled) /* between two tries: the second is stopped at once */
+    kill(*pid, SIGTERM);
+  sigprocmask(SIG_SETMASK, &before, NULL);
+  if (rc != 0) {
+    close(pipe_fds[0]);
+    return PN_ENOENT;
+  }
+  *read_fd = pipe_fds[0];
+  return 0;
+}
+
+/* Relays the engine's stderr until it exits (a process the engine leaves behind, such
+ * as podman's conmon, may keep the pipe open: the exit, not the pipe's end, decides),
+ * then returns its exit status. */
+static int relay_until_exit(pid_t pid, int fd, stderr_relay *relay) {
+  char chunk[16384];
+  int status = 0, exited = 0;
+  while (!exited) {
+    struct pollfd poll_fd = {fd, POLLIN, 0}; /* fd -1: poll only waits */
+    if (poll(&poll_fd, 1, 200) > 0 && fd >= 0) {
+      ssize_t got = read(fd, chunk, sizeof chunk);
+      if (got > 0)
+        relay_bytes(relay, chunk, (size_t)got);
+      else if (got == 0 || errno != EINTR) {
+        close(fd);
+        fd = -1;
+      }
+    }
+    pid_t reaped = waitpid(pid, &status, WNOHANG);
+    exited = reaped == pid || (reaped < 0 && errno != EINTR);
+  }
+  if (fd >= 0) { /* what it wrote last */
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    ssize_t got;
+    while ((got = read(fd, chunk, sizeof chunk)) > 0)
+      relay_bytes(relay, chunk, (size_t)got);
+    close(fd);
+  }
+  container_pid = 0;
+  return exit_status(status);
+}
+
+int pn_image_run_container(const pn_image_argv *argv) {
+  if (argv->failed || !argv->count)
+    return PN_ENOMEM;
+  struct sigaction pass = {.sa_sigaction = pass_signal_on, .sa_flags = SA_SIGINFO | SA_RESTART};
+  sigemptyset(&pass.sa_mask);
+  for (size_t i = 0; i < PASSED_SIGNALS; i++)
+    sigaction(passed_signals[i], &pass, NULL);
+  int rc = 0;
+  for (int attempt = 1; attempt <= 2; attempt++) {
+    pid_t pid;
+    int fd = -1;
+    if ((rc = start_container(argv, &pid, &fd)) < 0)
+      return rc;
+    stderr_relay relay = {.raced = NULL};
+    pn_buf_init(&relay.line, 64 * 1024);
+    rc = relay_until_exit(pid, fd, &relay);
+    if (!relay.raced && relay.line.length && network_setup_raced(relay.line.data))
+      relay.raced = pn_strdup(relay.line.data); /* the last line had no newline */
+    pn_buf_free(&relay.line);
+    char *raced = relay.raced;
+    if (rc == 0 || !raced || container_signaled) {
+      pn_free(raced);
+      return rc;
+    }
+    if (attempt == 1)
+      pn_warn("%s could not set up the container's network (a CNI plugin raced with other "
+              "container work on this host: %s); starting it once more",
+              argv->items[0], raced);
+    else
+      pn_error("%s could not set up the container's network twice in a row; it said: %s",
+               argv->items[0], raced);
+    pn_free(raced);
+  }
+  return rc;
+}
+
 int pn_image_is_loopback_registry(const char *reference) {
   static const char *const hosts[] = {"localhost:", "localhost/", "127.", "[::1]"};
   for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)

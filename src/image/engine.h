@@ -54,9 +54,19 @@ int pn_image_run(const pn_image_argv *argv, char **output, int flags, int timeou
 int pn_image_run_lines(const pn_image_argv *argv, void (*on_line)(const char *line, void *arg),
                        void *arg);
 
-/* Replaces the process with argv (for `serve --image` and `exec`): signals and the
+/* Replaces the process with argv (for `predict --image` and `exec`): signals and the
  * terminal then belong to the engine. Returns only on failure, with a PN_E* code. */
 int pn_image_exec(const pn_image_argv *argv);
+
+/* Runs a container to its end (for `serve --image`): argv, an engine's `run`, as a
+ * child with stdin and stdout inherited and stderr relayed as it comes; SIGTERM,
+ * SIGINT, SIGHUP and SIGQUIT sent to this process by another one are passed on (a
+ * terminal's Ctrl-C reaches the engine by itself). When the engine failed because a
+ * CNI plugin found no network namespace where podman had just made one ("unknown FS
+ * magic on .../netns/...", a race with other engine work on the host), it is run once
+ * more, with a warning that says so. Returns the engine's exit status (0-255,
+ * 128+signal), or a negative PN_E* when it could not start. */
+int pn_image_run_container(const pn_image_argv *argv);
 
 /* Whether an image reference names a registry on this machine (localhost,
  * 127.0.0.0/8, [::1]), which engines reach over plain HTTP, as docker does. */

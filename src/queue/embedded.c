@@ -2,7 +2,7 @@
  * the same process at once, from inside pn_queue_push (the hub's scheduler keeps its own
  * FIFO per target), so nothing is leased, acknowledged or reclaimed: the process that
  * queued a prediction is the one that runs it, and a restart is the hub's to recover
- * (api_predictions.c's restore). See docs/internals/queue.md. */
+ * (prediction_life.c's restore). See docs/internals/queue.md. */
 #include "queue/engine.h"
 
 #include "core/alloc.h"

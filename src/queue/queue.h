@@ -71,6 +71,10 @@ typedef struct pn_queue_consumer {
    * its failure with pn_queue_exhausted_error's text (then pn_queue_done) instead of
    * running it. NULL: such a message is taken as usual. */
   void (*exhausted)(void *arg, const char *id, long deliveries);
+  /* The notices of other processes (`settled`, `progress`) were not heard for a while
+   * (the subscription dropped, Redis restarted) and are heard again from now on: what
+   * the consumer waits on may have been settled meanwhile. NULL: not told. */
+  void (*resubscribed)(void *arg);
   void *arg;
 } pn_queue_consumer;
 

@@ -120,6 +120,7 @@ typedef struct redis_queue {
   int taking;             /* reads and reclaims (not push-only, not stopped) */
   int fixed_capacity;     /* the options' capacity rules, not the messages' */
   int max_deliveries;     /* takes of one message before it is given up */
+  int subscribed_once;    /* a subscription was made before (a new one follows a drop) */
   int only_stream;        /* takes from one stream only: no discovery */
   char name[160];         /* this consumer: host:pid:random */
   redisContext *commands; /* NULL while disconnected */
@@ -672,6 +673,12 @@ static void listen_for_notices(redis_queue *q) {
    * the socket will not say so. */
   event_active(q->listen_event, EV_TIMEOUT, 0);
   wake_all(q);
+  if (q->subscribed_once && q->head.consumer.resubscribed) {
+    pn_info("queue: subscribed to Redis's notices again; what they may have said meanwhile "
+            "is read from the store");
+    q->head.consumer.resubscribed(q->head.consumer.arg);
+  }
+  q->subscribed_once = 1;
 }
 
 /* Every DISCOVER_MS: the streams other processes made, and the subscription when it is

@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/startup_trace.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -220,6 +221,7 @@ static int prepare_batching(pn_runner *runner, int slots) {
 }
 
 static void on_describe(pn_runner *runner, json_t *message) {
+  pn_startup_mark("describe_received");
   json_decref(runner->describe);
   runner->describe = json_incref(message);
   if (runner->options.describe_only)
@@ -267,6 +269,7 @@ static void on_setup_done(pn_runner *runner, json_t *message) {
     event_del(runner->setup_timer);
     pn_free(runner->crash);
     runner->crash = NULL;
+    pn_startup_mark("ready");
     set_state(runner, PN_RUNNER_READY);
     return;
   }

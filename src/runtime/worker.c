@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/startup_trace.h"
 #include "runtime/ipc.h"
 
 #include <errno.h>
@@ -263,6 +264,7 @@ static int spawn(pn_worker *worker, const pn_worker_spec *spec, int ipc_fd, int 
    * contextlib, collections and functools before the first line of the worker (5-10 ms
    * of a trivial model's start). sys.path[0] is the model's folder, as `-m` sets it. */
   char *argv[] = {(char *)spec->python, "-u", "-c", (char *)PN_WORKER_PROGRAM, NULL};
+  pn_startup_mark("worker_spawn");
   int rc = posix_spawnp(&worker->pid, spec->python, &actions, &attributes, argv, env);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);

@@ -9,6 +9,7 @@
 #include "core/fs.h"
 #include "core/gpu.h"
 #include "core/log.h"
+#include "core/startup_trace.h"
 #include "core/version.h"
 #include "schema/openapi.h"
 
@@ -96,6 +97,7 @@ static void build_schema(pn_model *model) {
       model->schema = document;
       model->validator = validator;
       merge_other_mode(model);
+      pn_startup_mark("schema_built");
       return;
     }
     json_decref(document);

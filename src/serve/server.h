@@ -19,7 +19,7 @@ typedef struct pn_server_options {
   const char *hub_socket;
   /* --x-wait-fd: read one byte from this fd (then close it) before anything of the
    * model's runs: the hub's sandboxes start the server while their network is still being
-   * set up (hub/sandbox_network.h). -1: none. EOF instead of the byte: exit 1. */
+   * set up (director/sandbox_network.h). -1: none. EOF instead of the byte: exit 1. */
   int wait_fd;
   const char *upload_url;       /* PUT file outputs here */
   int await_explicit_shutdown;  /* ignore SIGTERM; stop only on POST /shutdown or SIGINT */

@@ -1,12 +1,12 @@
 /* libFuzzer target for the reader of bubblewrap's --info-fd JSON
- * (hub/sandbox_network.c pn_sandbox_network_child_pid): the hub reads the sandbox's pid
+ * (director/sandbox_network.c pn_sandbox_network_child_pid): the hub reads the sandbox's pid
  * there before it attaches slirp4netns to the sandbox's network namespace. Input: the
  * bytes bubblewrap wrote.
  *
  * Invariants: the pid is 0 (none) or a plausible pid, never 1 or a negative one (the hub
  * opens /proc/PID/ns/net with it), and reading never overruns the input. */
 #include "core/alloc.h"
-#include "hub/sandbox_network.h"
+#include "director/sandbox_network.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@ import requests
 
 import redis_harness
 from director_harness import LEASE, TIMEOUT, Director, director_credential, wait_for
-from hub_harness import ROOT, Hub, WebhookReceiver, pinion, problem
+from hub_harness import PINION, ROOT, Hub, WebhookReceiver, env, pinion, problem
 
 pytestmark = pytest.mark.skipif(not redis_harness.available(),
                                 reason="redis-server is not installed (scripts/install-deps)")
@@ -478,6 +478,322 @@ def test_a_director_whose_message_was_taken_over_drops_its_late_result(tmp_path,
             director.stop()
         hub.stop()
         receiver.close()
+
+
+def test_updates_out_of_order_never_move_a_prediction_back_to_starting(tmp_path, redis):
+    """A model server's updates may reach the hub out of order (each is its own HTTP
+    request): a late one that still says `starting` lands after one that said
+    `processing`. Its logs count, its status does not: a prediction once processing stays
+    processing until it concludes. (The hub took the late status as it came, and stored
+    the prediction back in `starting`.) The consumer here is the test's own (XREADGROUP),
+    so that the reports and their order are exact."""
+    queue = redis_harness.fresh_url(redis.url())
+    number = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    try:
+        version = hub.push(None, "alice/slow", cwd=SLOW)
+        credential, _ = director_credential(hub, tmp_path)
+        prediction = hub.post("/v1/predictions", json={"version": version,
+                                                       "input": {"n": 4}}).json()["id"]
+        stream = "pinion:queue:" + version
+        taken = redis.command("XREADGROUP", "GROUP", "pinion", "mine", "COUNT", "1", "STREAMS",
+                              stream, ">", database=number).split("\n")
+        assert taken[3] == prediction, taken
+        lease = "mine %s %s" % (taken[1], version)
+
+        def report(kind, status, logs, output=None):
+            answer = requests.post(
+                hub.internal_url + "/internal/director/predictions/" + prediction,
+                json={"event": "update", "kind": kind, "lease": lease,
+                      "prediction": {"id": prediction, "status": status, "logs": logs,
+                                     "output": output}},
+                timeout=TIMEOUT, headers={"Authorization": "Bearer " + credential})
+            assert answer.status_code == 200, answer.text
+            return hub.get("/v1/predictions/" + prediction).json()
+
+        row = report("logs", "processing", "one\n")
+        assert row["status"] == "processing" and row["logs"] == "one\n", row
+        started_at = row["started_at"]
+        row = report("start", "starting", "one\ntwo\n")
+        assert row["status"] == "processing" and row["logs"] == "one\ntwo\n", row
+        assert row["started_at"] == started_at
+        row = report("completed", "succeeded", "one\ntwo\n", output=4)
+        assert row["status"] == "succeeded" and row["output"] == 4, row
+    finally:
+        hub.stop()
+
+
+# --- `pinion director --serve`: the director starts the model server itself --------------
+
+def descendants(pid):
+    """The pids of every process below `pid` now (the director's model server: bubblewrap,
+    `pinion serve`, the model's Python, slirp4netns)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class ServingDirector:
+    """`pinion director --serve` with its scratch folders under `folder`/tmp."""
+
+    def __init__(self, folder, hub, queue, credential_file, target_flags, wait=True):
+        os.makedirs(folder, exist_ok=True)
+        self.tmp = os.path.join(folder, "tmp")
+        os.makedirs(self.tmp, exist_ok=True)
+        self.port = redis_harness.free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(folder, "director.log")
+        environment = env()
+        environment["TMPDIR"] = self.tmp
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [PINION, "director", "--serve", "--hub", hub.internal_url, "--queue", queue,
+                 "--credential", credential_file, "--listen", "127.0.0.1:%d" % self.port,
+                 "--queue-lease", LEASE, *target_flags],
+                env=environment, stdout=log, stderr=log)
+        if wait:
+            try:
+                wait_for(self.ready, 60,
+                         lambda: "the director did not become ready:\n" + self.read_log())
+            except BaseException:
+                self.stop()
+                raise
+
+    def ready(self):
+        assert self.process.poll() is None, "the director exited:\n" + self.read_log()
+        try:
+            return requests.get(self.url + "/health", timeout=TIMEOUT).json()["status"] == "READY"
+        except (requests.ConnectionError, ValueError, KeyError):
+            return False
+
+    def read_log(self):
+        with open(self.log_path) as log:
+            return log.read()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=TIMEOUT)
+
+
+@pytest.fixture
+def push_only(tmp_path, redis):
+    queue = redis_harness.fresh_url(redis.url())
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
+    try:
+        _, credential_file = director_credential(hub, tmp_path)
+        yield hub, queue, credential_file
+    finally:
+        hub.stop()
+
+
+def test_serve_runs_a_folder_version_fetched_from_the_hub_sandboxed(tmp_path, push_only):
+    hub, queue, credential_file = push_only
+    version = hub.push(None, "alice/slow", cwd=SLOW)
+    receiver = WebhookReceiver()
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--version", "alice/slow:" + version])
+    try:
+        log = director.read_log()
+        assert "unpacked alice/slow" not in log  # it fetches by id
+        assert "runs sandboxed by bubblewrap" in log, log
+        # The server runs below the director, sandboxed: bubblewrap among its processes.
+        below = descendants(director.process.pid)
+        names = set()
+        for pid in below:
+            try:
+                with open("/proc/%d/comm" % pid) as comm:
+                    names.add(comm.read().strip())
+            except OSError:
+                pass
+        assert "bwrap" in names, names
+        ids = [create(hub, version, 0.1, receiver, n) for n in range(6)]
+        rows = wait_terminal(hub, ids, 60)
+        assert [rows[i]["status"] for i in ids] == ["succeeded"] * 6, rows
+        assert [rows[i]["output"] for i in ids] == list(range(6))
+        assert all(("took prediction %s" % i) in director.read_log() for i in ids)
+        assert "starting an instance" not in hub.read_log()
+        receiver.wait(6, timeout=20)
+        time.sleep(0.5)  # a duplicate would be on its way by now
+        delivered = completed_deliveries(receiver.calls)
+        assert sorted(delivered) == sorted(ids)
+        assert all(statuses == ["succeeded"] for statuses in delivered.values()), delivered
+        assert len(receiver.calls) == 6
+        # SIGTERM: drained, then the server stops; nothing of it is left, nor its folder.
+        below = descendants(director.process.pid)
+        assert len(below) >= 3, below
+        director.process.send_signal(signal.SIGTERM)
+        assert director.process.wait(timeout=30) == 0, director.read_log()
+        wait_for(lambda: not any(alive(pid) for pid in below), 5,
+                 lambda: "left running: %s" % [pid for pid in below if alive(pid)])
+        assert os.listdir(director.tmp) == [], os.listdir(director.tmp)
+    finally:
+        director.stop()
+        receiver.close()
+
+
+def test_serve_relays_the_sandboxed_models_output_files(tmp_path, push_only):
+    hub, queue, credential_file = push_only
+    version = hub.push(None, "alice/files", cwd=os.path.join(ROOT, "tests", "fixtures",
+                                                             "hub_files"))
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--version", version])
+    try:
+        created = hub.post("/v1/predictions", json={"version": version, "input": {"kind": "png"}})
+        assert created.status_code == 201, created.text
+        row = wait_terminal(hub, [created.json()["id"]], 60)[created.json()["id"]]
+        assert row["status"] == "succeeded", row
+        assert row["output"].startswith(hub.url + "/v1/outputs/"), row["output"]
+        assert row["output"].endswith("/out.png")
+        download = requests.get(row["output"], timeout=TIMEOUT)
+        assert download.status_code == 200
+        assert download.content[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        director.stop()
+
+
+def test_serve_takes_a_deployments_current_version(tmp_path, push_only):
+    hub, queue, credential_file = push_only
+    version = hub.push(None, "alice/slow", cwd=SLOW)
+    created = hub.post("/v1/deployments", json={
+        "name": "slow", "model": "alice/slow", "version": version, "hardware": "cpu",
+        "min_instances": 0, "max_instances": 1})
+    assert created.status_code == 200, created.text
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--deployment", "alice/slow"])
+    try:
+        assert "unpacked alice/slow " in director.read_log()
+        prediction = hub.post("/v1/deployments/alice/slow/predictions",
+                              json={"input": {"n": 7}})
+        assert prediction.status_code == 201, prediction.text
+        row = wait_terminal(hub, [prediction.json()["id"]], 60)[prediction.json()["id"]]
+        assert row["status"] == "succeeded" and row["output"] == 7, row
+    finally:
+        director.stop()
+
+
+def test_serve_refuses_an_image_version_and_a_bad_credential(tmp_path, push_only):
+    hub, queue, credential_file = push_only
+    version = hub.push(None, "alice/slow", cwd=SLOW)
+    schema = hub.get("/v1/models/alice/slow/versions/" + version).json()["openapi_schema"]
+    response = hub.post("/v1/models/alice/imaged/versions", json={
+        "image": "registry.example/alice/imaged:1", "openapi_schema": schema})
+    assert response.status_code == 201, response.text
+    image_version = response.json()["id"]
+    image = ServingDirector(str(tmp_path / "image"), hub, queue, credential_file,
+                            ["--version", "alice/imaged:" + image_version], wait=False)
+    assert image.process.wait(timeout=30) == 1
+    log = image.read_log()
+    assert "HTTP 409" in log and "is an image version (registry.example/alice/imaged:1)" in log
+    assert "--model-url" in log, log
+    # A credential the hub does not know: 401, said so, and nothing is fetched or started.
+    wrong = tmp_path / "wrong"
+    wrong.write_text("pnd_" + "x" * 40 + "\n")
+    refused = ServingDirector(str(tmp_path / "wrong-d"), hub, queue, str(wrong),
+                              ["--version", version], wait=False)
+    assert refused.process.wait(timeout=30) == 1
+    log = refused.read_log()
+    assert "HTTP 401" in log and "director's credential" in log, log
+    assert "started the model server" not in log
+    # A version the hub does not have: 404 naming it.
+    missing = ServingDirector(str(tmp_path / "missing"), hub, queue, credential_file,
+                              ["--version", "f" * 64], wait=False)
+    assert missing.process.wait(timeout=30) == 1
+    assert "HTTP 404" in missing.read_log() and "f" * 64 in missing.read_log()
+    for director in (image, refused, missing):
+        assert os.listdir(director.tmp) == []
+    # --serve and --model-url together are refused.
+    both = pinion("director", "--hub", hub.internal_url, "--queue", queue, "--credential",
+                  credential_file, "--serve", "--model-url", "http://127.0.0.1:1",
+                  "--version", version)
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_serve_exits_when_its_model_server_dies(tmp_path, push_only):
+    hub, queue, credential_file = push_only
+    version = hub.push(None, "alice/slow", cwd=SLOW)
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--version", version])
+    try:
+        below = descendants(director.process.pid)
+        children = []
+        for pid in below:
+            try:
+                with open("/proc/%d/stat" % pid) as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                with open("/proc/%d/comm" % pid) as comm:
+                    name = comm.read().strip()
+            except OSError:
+                continue
+            if int(fields[1]) == director.process.pid and name == "bwrap":
+                children.append(pid)
+        assert len(children) == 1, children
+        os.kill(children[0], signal.SIGKILL)
+        assert director.process.wait(timeout=30) == 1
+        log = director.read_log()
+        assert "error: the model server exited" in log, log
+        wait_for(lambda: not any(alive(pid) for pid in below), 5,
+                 lambda: "left running: %s" % [pid for pid in below if alive(pid)])
+        assert os.listdir(director.tmp) == []
+    finally:
+        director.stop()
+
+
+def test_serve_train_runs_a_versions_trainings_and_publishes_the_weights(tmp_path, push_only):
+    hub, queue, credential_file = push_only
+    trainer = hub.push(None, "alice/learner",
+                       cwd=os.path.join(ROOT, "tests", "fixtures", "hub_trainer"))
+    hub.post("/v1/models", json={"owner": "alice", "name": "learned", "visibility": "private"})
+    # Predictions of the version are not a training director's: they stay queued.
+    prediction = hub.post("/v1/predictions", json={"version": trainer, "input": {}}).json()["id"]
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--version", "alice/learner:" + trainer, "--train"])
+    try:
+        training = hub.post("/v1/models/alice/learner/versions/%s/trainings" % trainer,
+                            json={"destination": "alice/learned",
+                                  "input": {"word": "parrot", "times": 3}}).json()
+        wait_terminal(hub, [training["id"]], 90)
+        training = hub.get("/v1/trainings/" + training["id"]).json()
+        assert training["status"] == "succeeded", training
+        assert ("took prediction %s" % training["id"]) in director.read_log()
+        output = training["output"]
+        assert sorted(output) == ["version", "weights"], output
+        owner_name, version = output["version"].split(":")
+        assert owner_name == "alice/learned" and len(version) == 64
+        assert hub.get(output["weights"]).content == b"parrot parrot parrot"
+        assert hub.get("/v1/predictions/" + prediction).json()["status"] == "starting"
+        assert not ("took prediction %s" % prediction) in director.read_log()
+    finally:
+        director.stop()
+    # --train names a version's trainings; a deployment has none.
+    refused = pinion("director", "--hub", hub.internal_url, "--queue", queue, "--credential",
+                     credential_file, "--serve", "--train", "--deployment", "alice/learner")
+    assert refused.returncode == 2 and "--train takes the trainings of a --version" in refused.stderr
 
 
 def pending_deliveries(redis, queue, stream):

@@ -1,7 +1,7 @@
 """Predictions through `pinion hub`: what the hub does on its own (resolving versions,
 validating inputs, ids, URLs, streams of finished predictions, cancellation of finished
 ones, signed completed webhooks, durability), and end-to-end runs that need the
-scheduler (skipped until src/hub/scheduler.c is merged)."""
+scheduler (skipped until src/director/scheduler.c is merged)."""
 import base64
 import hashlib
 import hmac

@@ -22,23 +22,17 @@ import requests
 import pg_harness
 import redis_harness
 from hub_harness import PINION, ROOT, Hub, WebhookReceiver, problem
+# postgres and redis are fixtures: imported, pytest finds them here.
+from shared_hubs import (LEASE, TERMINAL, postgres, redis, shared_hubs,  # noqa: F401
+                         stop_all, took, wait_for, wait_terminal)
 
 pytestmark = pytest.mark.skipif(not redis_harness.available(),
                                 reason="redis-server is not installed (scripts/install-deps)")
 
 SLOW = os.path.join(ROOT, "tests", "fixtures", "hub_slow")
-LEASE = "1"
-TERMINAL = ("succeeded", "failed", "canceled")
 # A prediction here that a hub killed with -9 held fails at the restart; with a shared
 # queue it is taken over instead (test_a_killed_hubs_prediction_finishes_on_another_once).
 EMBEDDED_ONLY = ["test_running_predictions_fail_after_a_restart"]
-
-
-@pytest.fixture(scope="module")
-def redis():
-    server = redis_harness.Redis().start()
-    yield server
-    server.close()
 
 
 def completed_deliveries(calls):
@@ -57,23 +51,6 @@ def create(hub, version, seconds, receiver, n=0):
         "webhook_events_filter": ["completed"]})
     assert response.status_code == 201, response.text
     return response.json()["id"]
-
-
-def wait_terminal(hub, ids, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = {i: hub.get("/v1/predictions/" + i).json() for i in ids}
-        if all(row["status"] in TERMINAL for row in rows.values()):
-            return rows
-        assert time.monotonic() < deadline, {i: row["status"] for i, row in rows.items()}
-        time.sleep(0.1)
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_the_hub_api_suite_passes_on_postgresql_with_a_redis_queue(redis):
@@ -123,28 +100,57 @@ def test_bad_queue_urls_and_leases_are_refused_with_what_to_do(tmp_path, redis):
 
 
 @pytest.fixture
-def two_hubs(tmp_path, redis):
+def two_hubs(tmp_path, redis, postgres):
     """Two hubs on one PostgreSQL database and one Redis database: two hosts of one hub."""
-    if not pg_harness.available():
-        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
-    postgres = pg_harness.Postgres().start()
-    database = pg_harness.fresh_database(postgres.url())
     queue = redis_harness.fresh_url(redis.url())
-    hubs = [Hub(tmp_path / name, database=database, queue=queue, args=["--queue-lease", LEASE])
-            for name in ("a", "b")]
+    hubs = shared_hubs(tmp_path, postgres, queue, ["a", "b"])
     receiver = WebhookReceiver()
     try:
         yield [hub.start() for hub in hubs], receiver, queue
     finally:
-        for hub in hubs:
-            if hub.process:
-                hub.stop()
+        stop_all(hubs)
         receiver.close()
-        postgres.close()
 
 
-def took(hub, prediction_id):
-    return ("prediction %s: starting an instance" % prediction_id) in hub.read_log()
+def test_a_cancel_on_another_hub_while_the_notices_are_away_still_ends_a_held_request(
+        two_hubs, redis):
+    """`pinion:done` is pub/sub, so a hub whose subscription dropped misses what other
+    hubs settled meanwhile. Once subscribed again it reads its predictions in flight
+    from the store: a create held by `Prefer: wait` on hub a, canceled on hub b while a's
+    subscription was away, is answered `canceled` at once, not at the end of its wait."""
+    (a, b), _, queue = two_hubs
+    number = int(queue.rsplit("/", 1)[1])
+    version = a.push(None, "alice/slow", cwd=SLOW)
+    answer = {}
+
+    def held_create():
+        started = time.monotonic()
+        response = requests.post(a.url + "/v1/predictions", json={
+            "version": version, "input": {"n": 1, "seconds": 20}},
+            headers={"Authorization": "Bearer " + a.token("alice"), "Prefer": "wait=40"},
+            timeout=60)
+        answer["seconds"] = time.monotonic() - started
+        answer["body"] = response.json()
+
+    thread = threading.Thread(target=held_create)
+    thread.start()
+    try:
+        wait_for(lambda: b.get("/v1/predictions").json()["results"], 10,
+                 "the create did not arrive")
+        prediction = b.get("/v1/predictions").json()["results"][0]["id"]
+        wait_for(lambda: b.get("/v1/predictions/" + prediction).json()["status"] ==
+                 "processing", 30, "it did not start")
+        redis.command("CLIENT", "KILL", "TYPE", "pubsub", database=number)
+        canceled_at = time.monotonic()
+        assert b.post("/v1/predictions/%s/cancel" % prediction).json()["status"] == "canceled"
+    finally:
+        thread.join(60)
+    assert answer["body"]["status"] == "canceled", answer
+    # Answered within a few seconds of the cancel (a's next subscription, at most a
+    # second after the drop), not at the end of the wait (40 s) or of the run (20 s).
+    assert time.monotonic() - canceled_at < 8, answer
+    wait_for(lambda: "subscribed to Redis's notices again" in a.read_log(), 10,
+             "hub a did not subscribe again:\n" + a.read_log())
 
 
 def test_a_killed_hubs_prediction_finishes_on_another_once(two_hubs):
@@ -262,19 +268,15 @@ return count
 """
 
 
-def test_a_prediction_stored_but_never_queued_is_queued_again_once(tmp_path, redis):
+def test_a_prediction_stored_but_never_queued_is_queued_again_once(tmp_path, redis, postgres):
     """A hub that stores a prediction and dies before its XADD (kill -9 between the two)
     leaves a row that no consumer would ever take: the hubs' sweep finds it and queues it
     again, exactly once although both hubs sweep, and it runs. Here the message is
     deleted from Redis by hand, which leaves the same state."""
-    if not pg_harness.available():
-        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
-    postgres = pg_harness.Postgres().start()
-    database = pg_harness.fresh_database(postgres.url())
     queue = redis_harness.fresh_url(redis.url())
     number = int(queue.rsplit("/", 1)[1])
-    hubs = [Hub(tmp_path / name, database=database, queue=queue, args=["--queue-lease", LEASE],
-                extra_env={"PINION_QUEUE_ORPHAN_SECONDS": "2"}) for name in ("a", "b")]
+    hubs = shared_hubs(tmp_path, postgres, queue, ["a", "b"],
+                       extra_env={"PINION_QUEUE_ORPHAN_SECONDS": "2"})
     receiver = WebhookReceiver()
     try:
         a, b = [hub.start() for hub in hubs]
@@ -302,11 +304,50 @@ def test_a_prediction_stored_but_never_queued_is_queued_again_once(tmp_path, red
         wait_for(lambda: redis.command("XLEN", stream, database=number) == "0", 10,
                  "messages stayed in the stream")
     finally:
-        for hub in hubs:
-            if hub.process:
-                hub.stop()
+        stop_all(hubs)
         receiver.close()
-        postgres.close()
+
+
+def test_orphans_of_several_targets_are_each_queued_again_on_their_own_stream(tmp_path,
+                                                                             redis):
+    """The sweep asks the queue about its candidates one target at a time: rows of two
+    versions, created in turn, whose messages are gone from both streams, are each queued
+    again once, on their own version's stream, and those whose messages are there get no
+    second one. The hub only queues (--queue-consumers directors), so that every message
+    stays in its stream for the test to count."""
+    queue = redis_harness.fresh_url(redis.url())
+    number = int(queue.rsplit("/", 1)[1])
+    hub = Hub(tmp_path / "hub", queue=queue,
+              args=["--queue-lease", LEASE, "--queue-consumers", "directors"],
+              extra_env={"PINION_QUEUE_ORPHAN_SECONDS": "1"}).start()
+    receiver = WebhookReceiver()
+    try:
+        slow = hub.push(None, "alice/slow", cwd=SLOW)
+        host = hub.push(None, "alice/host", cwd=os.path.join(ROOT, "tests", "fixtures",
+                                                             "hub_host"))
+        versions = [slow, host, slow, host, slow, host]
+        ids = [create(hub, version, 0, receiver, n) for n, version in enumerate(versions)]
+        gone = [0, 1, 3, 4]
+        for i in gone:
+            stream = "pinion:queue:" + versions[i]
+            assert redis.command("EVAL", DELETE_MESSAGE, "1", stream, ids[i],
+                                 database=number) == "1"
+
+        def counts():
+            return [int(redis.command("EVAL", COUNT_MESSAGES, "1", "pinion:queue:" + version,
+                                      prediction, database=number))
+                    for prediction, version in zip(ids, versions)]
+
+        wait_for(lambda: counts() == [1] * 6, 20, "the orphans were not queued again")
+        time.sleep(6)  # another sweep: nothing is queued twice
+        assert counts() == [1] * 6
+        log = hub.read_log()
+        for i, prediction in enumerate(ids):
+            said = "prediction %s was stored but never queued" % prediction
+            assert log.count(said) == (1 if i in gone else 0), (i, log)
+    finally:
+        hub.stop()
+        receiver.close()
 
 
 def completed_attempts(receiver, prediction_id):
@@ -318,18 +359,13 @@ def completed_attempts(receiver, prediction_id):
     return attempts
 
 
-def test_a_dead_hubs_completed_webhook_is_sent_by_another_hub_once(tmp_path, redis):
+def test_a_dead_hubs_completed_webhook_is_sent_by_another_hub_once(tmp_path, redis, postgres):
     """Hub replicas share `completed` deliveries: the hub that sends one claims it in
     Redis and renews the claim while it retries (1, 2, 4, 8 s apart). A hub that restarts
     and sweeps meanwhile leaves it be; killed mid-retry, the sender's delivery is resumed
     by the other hub once the claim expired, with the same webhook-id, and sent once."""
-    if not pg_harness.available():
-        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
-    postgres = pg_harness.Postgres().start()
-    database = pg_harness.fresh_database(postgres.url())
     queue = redis_harness.fresh_url(redis.url())
-    hubs = [Hub(tmp_path / name, database=database, queue=queue, args=["--queue-lease", LEASE])
-            for name in ("a", "b")]
+    hubs = shared_hubs(tmp_path, postgres, queue, ["a", "b"])
     receiver = WebhookReceiver(status=500)  # down: the delivery retries
     try:
         a, b = [hub.start() for hub in hubs]
@@ -362,11 +398,8 @@ def test_a_dead_hubs_completed_webhook_is_sent_by_another_hub_once(tmp_path, red
         row = other.get("/v1/predictions/" + prediction).json()
         assert row["status"] == "succeeded", row
     finally:
-        for hub in hubs:
-            if hub.process:
-                hub.stop()
+        stop_all(hubs)
         receiver.close()
-        postgres.close()
 
 
 def eval_calls(redis, database):
@@ -376,19 +409,14 @@ def eval_calls(redis, database):
     return int(found.group(1)) if found else 0
 
 
-def test_a_sweep_claims_the_pending_deliveries_in_one_round_trip(tmp_path, redis):
+def test_a_sweep_claims_the_pending_deliveries_in_one_round_trip(tmp_path, redis, postgres):
     """Thirty `completed` deliveries retrying against a receiver that is down, each held
     by the hub that sends it: the other hub's 5-second sweep finds them all pending and
     claims them together (one script per 256), not one round trip each, and takes none
     of them from their live senders."""
-    if not pg_harness.available():
-        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
-    postgres = pg_harness.Postgres().start()
-    database = pg_harness.fresh_database(postgres.url())
     queue = redis_harness.fresh_url(redis.url())
     number = int(queue.rsplit("/", 1)[1])
-    hubs = [Hub(tmp_path / name, database=database, queue=queue, args=["--queue-lease", LEASE])
-            for name in ("a", "b")]
+    hubs = shared_hubs(tmp_path, postgres, queue, ["a", "b"])
     receiver = WebhookReceiver(status=500)  # down: every delivery retries
     try:
         a, b = [hub.start() for hub in hubs]
@@ -408,11 +436,8 @@ def test_a_sweep_claims_the_pending_deliveries_in_one_round_trip(tmp_path, redis
             attempts = completed_attempts(receiver, prediction)
             assert len({webhook_id for webhook_id, _ in attempts}) == 1, attempts
     finally:
-        for hub in hubs:
-            if hub.process:
-                hub.stop()
+        stop_all(hubs)
         receiver.close()
-        postgres.close()
 
 
 def test_a_prediction_canceled_while_queued_leaves_the_stream_at_once(tmp_path, redis):
@@ -453,19 +478,14 @@ def test_a_prediction_canceled_while_queued_leaves_the_stream_at_once(tmp_path, 
 FLOOD = os.path.join(ROOT, "tests", "fixtures", "hub_flood")
 
 
-def test_a_stream_read_on_one_replica_follows_a_prediction_another_runs(tmp_path, redis):
+def test_a_stream_read_on_one_replica_follows_a_prediction_another_runs(tmp_path, redis, postgres):
     """Hub b only queues (--queue-consumers directors); hub a takes and runs what is
     queued. A client that created a streaming prediction on b and reads its event stream
     there gets each output as a runs it (a tells the other replicas of each stored change
     on `pinion:progress:<db>`), not all of them once it has finished."""
-    if not pg_harness.available():
-        pytest.skip("PostgreSQL 15 is not installed (scripts/install-deps)")
-    postgres = pg_harness.Postgres().start()
-    database = pg_harness.fresh_database(postgres.url())
     queue = redis_harness.fresh_url(redis.url())
-    a = Hub(tmp_path / "a", database=database, queue=queue, args=["--queue-lease", LEASE])
-    b = Hub(tmp_path / "b", database=database, queue=queue,
-            args=["--queue-lease", LEASE, "--queue-consumers", "directors"])
+    a, b = shared_hubs(tmp_path, postgres, queue, ["a", "b"],
+                       args={"b": ["--queue-consumers", "directors"]})
     try:
         a.start()
         b.start()
@@ -500,10 +520,7 @@ def test_a_stream_read_on_one_replica_follows_a_prediction_another_runs(tmp_path
         assert "line 0" in logs and "line 2" in logs, seen
         assert b.get("/v1/predictions/" + prediction["id"]).json()["status"] == "succeeded"
     finally:
-        for hub in (a, b):
-            if hub.process:
-                hub.stop()
-        postgres.close()
+        stop_all([a, b])
 
 
 class HeldReceiver:

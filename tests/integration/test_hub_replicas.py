@@ -20,6 +20,9 @@ import requests
 import pg_harness
 import redis_harness
 from hub_harness import ROOT, Hub, problem
+# postgres and redis are fixtures: imported, pytest finds them here.
+from shared_hubs import (postgres, redis, shared_hubs, stop_all,  # noqa: F401
+                         took, wait_for, wait_terminal)
 
 pytestmark = pytest.mark.skipif(
     not (redis_harness.available() and pg_harness.available()),
@@ -27,52 +30,6 @@ pytestmark = pytest.mark.skipif(
 
 SLOW = os.path.join(ROOT, "tests", "fixtures", "hub_slow")
 PATH_INPUT = os.path.join(ROOT, "tests", "fixtures", "cli_path_input")
-LEASE = "1"
-TERMINAL = ("succeeded", "failed", "canceled")
-
-
-@pytest.fixture(scope="module")
-def redis():
-    server = redis_harness.Redis().start()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    server = pg_harness.Postgres().start()
-    yield server
-    server.close()
-
-
-def replicas(tmp_path, postgres, redis_url, args_of):
-    """Hubs on one database, one queue and ONE data folder: `args_of` gives each one's
-    extra arguments; their logs and port files are kept apart."""
-    database = pg_harness.fresh_database(postgres.url())
-    data = tmp_path / "data"
-    return [Hub(data, database=database, queue=redis_url, files=tmp_path / name,
-                args=["--queue-lease", LEASE, *extra]) for name, extra in args_of]
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
-def wait_terminal(hub, ids, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = {i: hub.get("/v1/predictions/" + i).json() for i in ids}
-        if all(row["status"] in TERMINAL for row in rows.values()):
-            return rows
-        assert time.monotonic() < deadline, {i: row["status"] for i, row in rows.items()}
-        time.sleep(0.1)
-
-
-def took(hub, prediction_id):
-    return ("prediction %s: starting an instance" % prediction_id) in hub.read_log()
 
 
 def owners(data):
@@ -81,19 +38,13 @@ def owners(data):
     return sorted(name[:-len(".lock")] for name in os.listdir(folder) if name.endswith(".lock"))
 
 
-def stop_all(hubs):
-    for hub in hubs:
-        if hub.process:
-            hub.stop()
-
-
 def test_a_version_and_a_file_from_one_replica_are_used_by_another(tmp_path, postgres, redis):
     """Hub a only queues (--queue-consumers directors), so hub b runs everything: the
     bundle a unpacked and the file a stored are in the folder they share, and the
     input's signed URL, which a made for its own internal listener, is pointed at b's
     and holds there (one secret)."""
-    a, b = replicas(tmp_path, postgres, redis_harness.fresh_url(redis.url()),
-                    [("a", ["--queue-consumers", "directors"]), ("b", [])])
+    a, b = shared_hubs(tmp_path, postgres, redis_harness.fresh_url(redis.url()), ["a", "b"],
+                       one_folder=True, args={"a": ["--queue-consumers", "directors"]})
     try:
         a.start()
         b.start()
@@ -135,8 +86,8 @@ def test_restarting_or_killing_a_replica_leaves_another_replicas_work_alone(
     parts whose lock nobody holds: a live replica's prediction, instance and socket
     survive another replica's restart, and a killed replica's part goes at the next
     start."""
-    a, b = replicas(tmp_path, postgres, redis_harness.fresh_url(redis.url()),
-                    [("a", []), ("b", [])])
+    a, b = shared_hubs(tmp_path, postgres, redis_harness.fresh_url(redis.url()), ["a", "b"],
+                       one_folder=True)
     try:
         a.start()
         b.start()
@@ -188,8 +139,8 @@ def test_the_rate_limit_holds_across_replicas(tmp_path, postgres):
     replicas: 6 on one and 6 on the other, and the 11th and 12th are refused. With
     Redis away, each hub counts on its own (the API stays up) and says so."""
     server = redis_harness.Redis().start()
-    a, b = replicas(tmp_path, postgres, server.url(), [("a", ["--rate-limit", "10"]),
-                                                        ("b", ["--rate-limit", "10"])])
+    a, b = shared_hubs(tmp_path, postgres, server.url(), ["a", "b"], one_folder=True,
+                       args={"a": ["--rate-limit", "10"], "b": ["--rate-limit", "10"]})
     try:
         a.start()
         b.start()
@@ -216,7 +167,8 @@ def test_both_replicas_sweep_expired_files_of_the_shared_folder(tmp_path, postgr
     """Every replica sweeps expired uploads every few minutes (here every second): two
     sweeping the same rows delete each once, the blob goes with the last row, and a
     new upload of the same bytes afterwards is stored and read again, on either hub."""
-    a, b = replicas(tmp_path, postgres, redis_harness.fresh_url(redis.url()), [("a", []), ("b", [])])
+    a, b = shared_hubs(tmp_path, postgres, redis_harness.fresh_url(redis.url()), ["a", "b"],
+                       one_folder=True)
     for hub in (a, b):
         hub.extra_env = {"PINION_FILE_LIFETIME": "2"}
     try:
@@ -240,6 +192,43 @@ def test_both_replicas_sweep_expired_files_of_the_shared_folder(tmp_path, postgr
         assert "could not delete" not in a.read_log() + b.read_log()
     finally:
         stop_all([a, b])
+
+
+def test_a_sweep_removes_a_dead_writers_half_written_blob_files_and_keeps_fresh_ones(
+        tmp_path, postgres, redis):
+    """A replica killed while writing or deleting a blob leaves <sha>.partial-XXXXXX or
+    <sha>.deleting-XXXXXX in the shared blobs/ folder. The periodic sweep (here once the
+    hub serves, then every second) removes those older than an hour; a fresh one may be a
+    live replica's write under way and stays, and so do blobs themselves, however old."""
+    (a,) = shared_hubs(tmp_path, postgres, redis_harness.fresh_url(redis.url()), ["a"],
+                       one_folder=True)
+    a.extra_env = {"PINION_FILE_LIFETIME": "2"}
+    folder = os.path.join(a.data, "blobs", "ab")
+    os.makedirs(folder)
+    sha = "ab" + "c" * 62
+    two_hours_ago = time.time() - 7200
+    planted = {}
+    for name, old in ((sha + ".partial-x1Yz2Q", True), (sha + ".deleting-Q9w8E7", True),
+                      (sha + ".partial-fresh1", False), (sha, True)):
+        path = os.path.join(folder, name)
+        with open(path, "wb") as f:
+            f.write(b"bytes")
+        if old:
+            os.utime(path, (two_hours_ago, two_hours_ago))
+        planted[name] = path
+    try:
+        a.start()
+        for name in (sha + ".partial-x1Yz2Q", sha + ".deleting-Q9w8E7"):
+            wait_for(lambda: not os.path.exists(planted[name]), 15, "the old %s stayed" % name)
+        time.sleep(1.5)  # more sweeps: the fresh one and the blob stay
+        assert os.path.exists(planted[sha + ".partial-fresh1"])
+        assert os.path.exists(planted[sha])
+        # Two sweeps may overlap on the pool and share the work: their counts add up.
+        removed = re.findall(r"removed (\d+) half-written or half-deleted blob files? left by "
+                             r"a hub that died", a.read_log())
+        assert sum(int(n) for n in removed) == 2, a.read_log()
+    finally:
+        stop_all([a])
 
 
 def stray_sandbox(scratch):

@@ -1,9 +1,11 @@
 """Image commands that need no engine: `pinion build --dockerfile`, the messages when
 no engine is usable, and flag checks."""
 import os
+import signal
 import subprocess
+import time
 
-from conftest import EXAMPLES, run_pinion
+from conftest import EXAMPLES, PINION, run_pinion
 
 
 def test_dockerfile_for_hello():
@@ -229,3 +231,112 @@ def test_system_packages_missing_or_at_another_version_are_installed(tmp_path):
     assert calls == ["update -qq",
                      "install -qqy --no-install-recommends libfoo=1.2-4 libgone libbar=3*"]
     assert printed == "pinion: system_packages not in the base image: libfoo=1.2-4 libgone libbar=3*\n"
+
+
+# --- serve --image: a CNI plugin's race with other engine work is tried once more -------
+
+CNI_RACE = ('Error: plugin type="tuning" failed (add): unknown FS magic on '
+            '"/run/netns/netns-5c1e4b2a-77c0-d1f3-9a52-0e7a1c6b9f04": 1021994')
+
+
+def fake_runner(tmp_path, failures, message=CNI_RACE):
+    """A podman on PATH whose `run` fails `failures` times with `message` on stderr (exit
+    126, as podman does when it cannot start the container), then serves: prints
+    "container up" and exits 0. Each `run` is logged to runs.log."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    runs = tmp_path / "runs.log"
+    script = """#!/bin/sh
+if [ "$1 $2" = "image inspect" ]; then echo '{}'; exit 0; fi
+[ "$1" = run ] || exit 0
+echo "$@" >> %(runs)s
+if [ "$(wc -l < %(runs)s)" -le %(failures)d ]; then
+  echo '%(message)s' >&2
+  exit 126
+fi
+echo "container up"
+echo "the model says bye" >&2
+exit 0
+""" % {"runs": runs, "failures": failures, "message": message}
+    (bin_dir / "podman").write_text(script)
+    (bin_dir / "podman").chmod(0o755)
+    env = {"PATH": "%s:%s" % (bin_dir, os.environ["PATH"]), "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "PINION_ENGINE_NESTED": "0"}
+    return env, runs
+
+
+def serve_image(env):
+    return run_pinion("serve", "--image", "localhost/acme/x:1", "--engine", "podman",
+                      "--port", "8393", env=env, timeout=30)
+
+
+def test_serve_image_starts_the_container_once_more_after_a_cni_race(tmp_path):
+    env, runs = fake_runner(tmp_path, failures=1)
+    result = serve_image(env)
+    assert result.returncode == 0, result.stderr
+    assert len(runs.read_text().splitlines()) == 2
+    assert result.stdout == "container up\n"
+    assert result.stderr.count(CNI_RACE + "\n") == 1  # the engine's own line, relayed
+    assert ("warning: podman could not set up the container's network (a CNI plugin raced "
+            "with other container work on this host: %s); starting it once more" % CNI_RACE
+            ) in result.stderr
+    assert result.stderr.endswith("the model says bye\n"), result.stderr
+
+
+def test_serve_image_reports_a_cni_race_that_happens_twice_quoting_the_engine(tmp_path):
+    env, runs = fake_runner(tmp_path, failures=2)
+    result = serve_image(env)
+    assert result.returncode == 126, result.stderr
+    assert len(runs.read_text().splitlines()) == 2
+    assert result.stdout == ""
+    assert result.stderr.count(CNI_RACE + "\n") == 2 + 1  # each run's line, then the error
+    assert "starting it once more" in result.stderr
+    assert result.stderr.endswith(
+        "error: podman could not set up the container's network twice in a row; it said: %s\n"
+        % CNI_RACE), result.stderr
+
+
+def test_serve_image_does_not_retry_other_engine_failures(tmp_path):
+    """Only the CNI race is tried again: an image the engine cannot run, or a model that
+    prints the same words but not as a CNI plugin's failure, fails at once."""
+    for message in ("Error: crun: executable file `python3` not found in $PATH",
+                    "Error: unknown FS magic on /tmp/x, said the model"):
+        folder = tmp_path / str(len(message))
+        folder.mkdir()
+        env, runs = fake_runner(folder, failures=1, message=message)
+        result = serve_image(env)
+        assert result.returncode == 126, result.stderr
+        assert len(runs.read_text().splitlines()) == 1
+        assert "once more" not in result.stderr and message in result.stderr
+
+
+def test_serve_image_passes_sigterm_on_to_the_engine(tmp_path):
+    """`serve --image` waits for the engine instead of becoming it, so the hub's SIGTERM
+    to it must reach the engine (which stops the container) and its status come back."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "podman").write_text("""#!/bin/sh
+if [ "$1 $2" = "image inspect" ]; then echo '{}'; exit 0; fi
+trap 'echo "engine got TERM" >&2; exit 143' TERM
+echo up > %s/up
+while :; do sleep 0.05; done
+""" % tmp_path)
+    (bin_dir / "podman").chmod(0o755)
+    env = dict(os.environ, PATH="%s:%s" % (bin_dir, os.environ["PATH"]), HOME=str(tmp_path),
+               XDG_CONFIG_HOME=str(tmp_path / "config"), PINION_ENGINE_NESTED="0")
+    process = subprocess.Popen([PINION, "serve", "--image", "localhost/acme/x:1", "--engine",
+                                "podman", "--port", "8393"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "up").exists():
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, stderr
+    assert stderr.endswith("engine got TERM\n"), stderr
+    assert "once more" not in stderr

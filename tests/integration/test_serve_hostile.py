@@ -402,6 +402,69 @@ def test_running_out_of_descriptors_backs_off_without_spinning():
         assert "out of file descriptors" in logged, logged[-2000:]
 
 
+def test_clients_that_send_their_request_in_two_segments_are_not_reset_at_the_cap():
+    """At its connection cap the server stops accepting and clients wait in the kernel's
+    queues. With a listen backlog of 128 a flood of the cap + 400 overflowed the queue of
+    handshakes: the kernel answered with SYN cookies, dropped a cookie's handshake when
+    the accept queue was full, and reset clients that had meanwhile sent a second
+    segment (Python's http.client sends headers, then body), as bench/soak-hub's
+    hostile hub client once saw. 3 floods, each beside 30 such clients started at the
+    same moment: every client gets an answer."""
+    cap, flood_size, flood_threads, clients, rounds = 20, 420, 3, 30, 3
+    body = json.dumps({"input": {"text": "x"}}).encode()
+    head = (b"POST /predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    outcomes = []
+    lock = threading.Lock()
+
+    def client(port, start):
+        start.wait()
+        sock = socket.socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(30)
+        try:
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(head)
+            sock.sendall(body)
+            outcome = sock.recv(12).decode() or "closed"
+        except OSError as error:
+            outcome = type(error).__name__
+        finally:
+            sock.close()
+        with lock:
+            outcomes.append(outcome)
+
+    def flood(port, start):
+        start.wait()
+        sockets = []
+        try:
+            for _ in range(flood_size // flood_threads):
+                sock = socket.socket()
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+                sockets.append(sock)
+            time.sleep(2)
+        finally:
+            for sock in sockets:
+                sock.close()
+
+    env = {"PINION_MAX_CONNECTIONS": str(cap), "PINION_REQUEST_TIMEOUT": "5"}
+    with Server("serve_model", env=env) as s:
+        for _ in range(rounds):
+            start = threading.Barrier(flood_threads + clients)
+            threads = [threading.Thread(target=flood, args=(s.port, start))
+                       for _ in range(flood_threads)]
+            threads += [threading.Thread(target=client, args=(s.port, start))
+                        for _ in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        assert "not accepting more until one closes" in s.output()
+    answered = [o for o in outcomes if o in ("HTTP/1.1 200", "HTTP/1.1 409")]
+    assert len(answered) == rounds * clients, sorted(set(outcomes))
+
+
 def _health_or_none(server):
     try:
         return server.get("/health-check", timeout=2).status

@@ -3,9 +3,11 @@ need (docs/internals/worker.md, "Start-up"), and the `cog` package that resolves
 names lazily is still Cog's surface."""
 import os
 import subprocess
+import time
 
 from conftest import TEST_PYTHON, run_fixture
 
+from serve_harness import Server
 from worker_harness import LIB, Worker
 
 # What the worker imported before the predictor when this test was written: none of it
@@ -139,3 +141,68 @@ def test_the_code_object_reading_of_a_signature_matches_inspect():
         result = subprocess.run([python, "-c", SIGNATURE_CHECKS], env={"PYTHONPATH": LIB, "PATH": os.environ["PATH"]},
                                 capture_output=True, text=True, timeout=60)
         assert (result.returncode, result.stdout) == (0, "ok\n"), (python, result.stderr)
+
+
+# Every module the worker of `pinion serve` imports on the way to READY for the
+# startup_imports predictor, beyond what a bare `python3 -c pass` imports: the worker's
+# own modules, the three of `cog` that `from cog import BasePredictor, Input` and its
+# description need, contextvars, the JSON accelerator and the channel's extension.
+SERVE_IMPORTS = {
+    "_contextvars", "contextvars", "_json", "_pinion", "cog", "cog.input", "cog.predictor",
+    "cog.scope", "pinion_worker", "pinion_worker.encode", "pinion_worker.loader",
+    "pinion_worker.main", "pinion_worker.signature", "pinion_worker.wire",
+}
+
+
+def imported(text):
+    """The module names of `python -X importtime`'s report in `text`."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2 and "imported package" not in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+def test_pinion_serve_s_worker_imports_exactly_what_a_trivial_predictor_needs(tmp_path):
+    """`-X importtime` on the model's Python as `pinion serve` starts it: the list of
+    modules imported up to READY is exact, so a new import on the start path (a `typing`
+    or `inspect` at the top of a module) fails here with its name."""
+    python = tmp_path / "python3"
+    python.write_text('#!/bin/sh\nexec %s -X importtime "$@"\n' % TEST_PYTHON)
+    python.chmod(0o755)
+    bare = subprocess.run([TEST_PYTHON, "-X", "importtime", "-c", "pass"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    with Server("startup_imports", env={"PINION_PYTHON": str(python)}) as server:
+        assert server.predict({"modules": "typing,inspect"})["output"] == ""
+        log = server.output()
+    assert "import time:" in log and "pinion_worker.main" in log, log
+    assert imported(log) - imported(bare.stderr) == SERVE_IMPORTS
+
+
+STEPS_OF_SERVE = ["serve_main", "worker_spawn", "describe_received", "schema_built", "ready"]
+STEPS_OF_WORKER = ["worker_main", "predictor_imported", "described", "setup_done"]
+
+
+def test_pinion_startup_trace_marks_each_step_of_a_start_in_order(tmp_path):
+    """PINION_STARTUP_TRACE=FILE (bench/startup): the server and its worker each append
+    "<step> <CLOCK_MONOTONIC ns>", the clock of Python's time.monotonic_ns()."""
+    trace = tmp_path / "trace"
+    before = time.monotonic_ns()
+    with Server("startup_imports", env={"PINION_STARTUP_TRACE": str(trace)}) as server:
+        after = time.monotonic_ns()
+        assert server.predict({"modules": "os"})["output"] == "os"
+    lines = [line.split(" ") for line in trace.read_text().splitlines()]
+    steps = {step: int(ns) for step, ns in lines}
+    assert len(lines) == len(steps) == 9, lines  # one start, each step once
+    assert sorted(steps) == sorted(STEPS_OF_SERVE + STEPS_OF_WORKER)
+    for order in (STEPS_OF_SERVE, STEPS_OF_WORKER,
+                  ["worker_spawn", "worker_main"], ["described", "describe_received"]):
+        assert [steps[step] for step in order] == sorted(steps[step] for step in order), order
+    assert before < steps["serve_main"] and steps["ready"] < after
+
+
+def test_a_trace_file_that_cannot_be_written_changes_nothing(tmp_path):
+    """The marks ignore their own failures: a start measured into a folder (open fails)
+    still gets READY and predicts."""
+    with Server("startup_imports", env={"PINION_STARTUP_TRACE": str(tmp_path)}) as server:
+        assert server.predict({"modules": "cog"})["output"] == "cog"

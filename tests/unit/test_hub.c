@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "director/sandbox.h"
 #include "hub/ids.h"
 #include "hub/metrics.h"
 #include "hub/multipart.h"
@@ -496,19 +497,19 @@ static void owner_sweep_takes_only_what_no_live_process_holds(void **state) {
   char *legacy = pn_fs_join(instances, "89abcdef");
   assert_int_equal(mkdir(legacy, 0700), 0);
 
-  assert_int_equal(pn_hub_owner_sweep(data), 2);
+  assert_int_equal(pn_hub_owner_sweep(data, pn_sandbox_kill_strays), 2);
   assert_false(exists(instances, "host-1-deadbeef"));
   assert_false(exists(instances, "host-1-deadbeef.lock"));
   assert_false(exists(instances, "89abcdef"));
   assert_true(exists(pn_hub_owner_scratch(live), "0123abcd"));
   assert_true(pn_fs_is_dir(pn_hub_owner_scratch(other)));
-  assert_int_equal(pn_hub_owner_sweep(data), 0); /* twice: the same */
+  assert_int_equal(pn_hub_owner_sweep(data, pn_sandbox_kill_strays), 0); /* twice: the same */
 
   char *live_scratch = pn_strdup(pn_hub_owner_scratch(live));
   pn_hub_owner_release(live);
   assert_false(pn_fs_is_dir(live_scratch));
   pn_hub_owner_release(other);
-  assert_int_equal(pn_hub_owner_sweep(data), 0);
+  assert_int_equal(pn_hub_owner_sweep(data, pn_sandbox_kill_strays), 0);
   pn_fs_remove_tree(data);
   pn_free(live_scratch);
   pn_free(token);

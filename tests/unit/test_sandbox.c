@@ -1,4 +1,4 @@
-/* Unit tests for the hub's sandbox (hub/sandbox.c): the isolation modes, the bubblewrap
+/* Unit tests for the hub's sandbox (director/sandbox.c): the isolation modes, the bubblewrap
  * argv it builds (namespaces, the unprivileged uid, what is bound read-only and what is
  * writable, the environment built from nothing), the binds of a Python outside /usr, the
  * limits from the environment and the probe's failure message. */
@@ -11,9 +11,9 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/fs.h"
-#include "hub/sandbox.h"
-#include "hub/sandbox_network.h"
-#include "hub/sandbox_routes.h"
+#include "director/sandbox.h"
+#include "director/sandbox_network.h"
+#include "director/sandbox_routes.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
  * nodes. pn_sandbox_argv then only strings them together with the instance's two
  * folders. Nothing here knows the hub's data folder: a path reaches the sandbox only if
  * it is passed in. */
-#include "hub/sandbox.h"
+#include "director/sandbox.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"

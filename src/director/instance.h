@@ -3,12 +3,14 @@
  * and stops. The child runs in its own process group with PR_SET_PDEATHSIG(SIGTERM), so
  * it dies with the hub; its stdout and stderr go to a log file in its scratch folder,
  * whose tail explains a failure. A folder version runs inside a sandbox when the spec
- * names one (hub/sandbox.h): the child is then bubblewrap, which runs `pinion serve`. See docs/internals/scheduler.md. */
-#ifndef PN_HUB_INSTANCE_H
-#define PN_HUB_INSTANCE_H
+ * names one (director/sandbox.h): the child is then bubblewrap, which runs `pinion serve`.
+ * See docs/internals/scheduler.md. */
+#ifndef PN_DIRECTOR_INSTANCE_H
+#define PN_DIRECTOR_INSTANCE_H
 
+#include "core/cog_client.h"
 #include "core/http_client.h"
-#include "hub/sandbox.h"
+#include "director/sandbox.h"
 
 #include <event2/event.h>
 #include <sys/types.h>
@@ -29,7 +31,7 @@ typedef struct pn_instance_spec {
   const char *hub_socket;
   const pn_sandbox *sandbox; /* runs a folder version in it (borrowed), or NULL: as the hub */
   int isolate_image;         /* an image version runs without privileges, with limits */
-  /* With isolate_image: the container's own network, a slot of hub/bridge.h that no
+  /* With isolate_image: the container's own network, a slot of director/networks.h that no
    * other instance holds (`serve --x-network-slot`), or -1: the engine's default bridge. */
   int network_slot;
   double boot_timeout;     /* seconds from start to READY */
@@ -81,6 +83,9 @@ pid_t pn_instance_pid(const pn_instance *instance);
 /* Where it listens, for messages: http://127.0.0.1:PORT (http://localhost before it
  * wrote its port file), or its socket's path on the host (a sandbox). Borrowed. */
 const char *pn_instance_address(const pn_instance *instance);
+/* How to reach it with core/cog_client.h (its URL, or its socket for a sandbox);
+ * borrowed, valid until the instance is freed. */
+const pn_cog_server *pn_instance_server(const pn_instance *instance);
 /* How many predictions it takes at once: its `pinion_slots` (GET /metrics), read when
  * its health check said READY, before on_ready; 1 before that, or when it did not say. */
 int pn_instance_slots(const pn_instance *instance);

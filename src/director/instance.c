@@ -1,5 +1,5 @@
 /* An instance: one `pinion serve` child of the hub, inside a bubblewrap sandbox for a
- * folder version when the spec names one (hub/sandbox.c builds that argv). It is
+ * folder version when the spec names one (director/sandbox.c builds that argv). It is
  * started with fork and exec rather than posix_spawn because the child must ask for
  * PR_SET_PDEATHSIG(SIGTERM) and set the sandbox's resource limits before it execs, so
  * that instances die with the hub; between fork and exec the child makes only
@@ -16,7 +16,7 @@
  * noticed through SIGCHLD (with a slow
  * poll as a safety net), reaped with wait4(WNOHANG) and reported from a fresh loop
  * iteration, the way runtime/worker.c does it. */
-#include "hub/instance.h"
+#include "director/instance.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -26,8 +26,8 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/unix_socket.h"
-#include "hub/sandbox.h"
-#include "hub/sandbox_network.h"
+#include "director/sandbox.h"
+#include "director/sandbox_network.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -794,3 +794,5 @@ const char *pn_instance_address(const pn_instance *instance) {
   return instance->server.unix_socket ? instance->serve_socket : instance->base_url;
 }
 int pn_instance_slots(const pn_instance *instance) { return instance->slots; }
+
+const pn_cog_server *pn_instance_server(const pn_instance *instance) { return &instance->server; }

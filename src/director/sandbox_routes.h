@@ -1,4 +1,4 @@
-/* The destinations a sandbox with network is refused (hub/sandbox_network.h): the host's
+/* The destinations a sandbox with network is refused (director/sandbox_network.h): the host's
  * own IPv4 addresses, the link-local block 169.254.0.0/16 (the cloud's metadata
  * address) and the hub's container networks. slirp4netns makes a sandbox's connections from the host, so without this a
  * model would reach every service listening on an address of the host that is not
@@ -10,8 +10,8 @@
  * The model cannot remove them: it has no capability over that namespace (bubblewrap
  * drops them all and moves the model into a nested user namespace). The sandbox needs
  * none of these addresses: it reaches the hub over a unix socket. See docs/security.md. */
-#ifndef PN_HUB_SANDBOX_ROUTES_H
-#define PN_HUB_SANDBOX_ROUTES_H
+#ifndef PN_DIRECTOR_SANDBOX_ROUTES_H
+#define PN_DIRECTOR_SANDBOX_ROUTES_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,7 +29,7 @@ typedef struct pn_sandbox_routes {
   size_t count;
 } pn_sandbox_routes;
 
-/* 169.254.0.0/16, the hub's container networks (hub/bridge.h: image versions'
+/* 169.254.0.0/16, the hub's container networks (director/networks.h: image versions'
  * Cog servers) and every IPv4 address of the host's interfaces outside 127.0.0.0/8
  * (the sandbox's 127/8 is its own), as the host has them now (getifaddrs): an address
  * the host gains later is not refused to sandboxes that are already running. PN_EIO when

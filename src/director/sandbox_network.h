@@ -5,7 +5,7 @@
  * slirp4netns runs as the hub's user on the host's side and makes the model's
  * connections there; it is sandboxed itself (`--enable-sandbox --enable-seccomp`).
  * Because those connections start on the host, the sandbox's own routes refuse the host's
- * other addresses and 169.254.0.0/16 (hub/sandbox_routes.h): slirp4netns's child process
+ * other addresses and 169.254.0.0/16 (director/sandbox_routes.h): slirp4netns's child process
  * has them added (by a process that joins the sandbox's namespaces) before it execs
  * slirp4netns.
  *
@@ -19,8 +19,8 @@
  * already there, while bubblewrap's mounts and the server's own start overlapped
  * slirp4netns's. slirp4netns ends when the hub closes its
  * --exit-fd (the instance is freed) or dies (PR_SET_PDEATHSIG). See docs/security.md. */
-#ifndef PN_HUB_SANDBOX_NETWORK_H
-#define PN_HUB_SANDBOX_NETWORK_H
+#ifndef PN_DIRECTOR_SANDBOX_NETWORK_H
+#define PN_DIRECTOR_SANDBOX_NETWORK_H
 
 #include <event2/event.h>
 #include <stddef.h>

@@ -4,8 +4,8 @@
  * /src, the instance's scratch folder as the only writable host path, and an
  * environment built from nothing. The hub builds the argv here, before it forks; the
  * child only applies the resource limits and execs. See docs/security.md. */
-#ifndef PN_HUB_SANDBOX_H
-#define PN_HUB_SANDBOX_H
+#ifndef PN_DIRECTOR_SANDBOX_H
+#define PN_DIRECTOR_SANDBOX_H
 
 /* How the hub runs pushed models (`pinion hub --isolation`). */
 enum pn_isolation {
@@ -35,7 +35,7 @@ int pn_isolation_parse(const char *text, enum pn_isolation *isolation);
 
 typedef struct pn_sandbox_options {
   const char *bwrap;  /* the bubblewrap program; NULL: $PINION_BWRAP, else bwrap on PATH */
-  /* Outbound network through slirp4netns (hub/sandbox_network.h); 0: only the sandbox's
+  /* Outbound network through slirp4netns (director/sandbox_network.h); 0: only the sandbox's
    * own loopback. */
   int network;
   const char *slirp4netns; /* NULL: $PINION_SLIRP4NETNS, else slirp4netns on PATH */
@@ -70,7 +70,7 @@ int pn_sandbox_probe(const pn_sandbox *sandbox, const char *scratch_dir, char **
  * writes the sandbox's pid to PN_SANDBOX_INFO_FD and runs `command` at once, with
  * PN_SANDBOX_BLOCK_FD open: the command must read one byte from it before it runs
  * anything of the model's (`pinion serve --x-wait-fd`), which comes once slirp4netns is
- * attached and the sandbox's routes are in (hub/sandbox_network.h); /etc/resolv.conf
+ * attached and the sandbox's routes are in (director/sandbox_network.h); /etc/resolv.conf
  * names slirp4netns's DNS. Creates tmp/, passwd, group (and resolv.conf) in scratch_dir.
  * *argv and its strings are pn_malloc'd: free them with pn_sandbox_argv_free. */
 int pn_sandbox_argv(const pn_sandbox *sandbox, const char *bundle_dir, const char *scratch_dir,

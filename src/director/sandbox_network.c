@@ -2,14 +2,14 @@
  *
  * Every pipe end is moved to a descriptor of 10 or more when it is made, so that the
  * child's dup2 onto 3, 4 and 5 never lands on an end it still has to move. */
-#include "hub/sandbox_network.h"
+#include "director/sandbox_network.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "hub/sandbox.h"
-#include "hub/sandbox_routes.h"
+#include "director/sandbox.h"
+#include "director/sandbox_routes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -191,7 +191,7 @@ __attribute__((no_sanitize_address)) static int install_routes(void *arg) {
 
 /* Runs slirp4netns on the namespaces (borrowed descriptors); its ready and exit pipes
  * stay with us. Its child first adds `routes` in the sandbox's network namespace
- * (hub/sandbox_routes.h), from a process of its own that joins the namespaces (slirp4netns
+ * (director/sandbox_routes.h), from a process of its own that joins the namespaces (slirp4netns
  * itself must stay in the host's); only then does it exec slirp4netns, so the two never
  * change the namespace at once, and the hub forks once. */
 static int spawn_slirp(pn_sandbox_network *network, const pn_sandbox_routes *routes,

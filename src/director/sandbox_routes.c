@@ -1,8 +1,8 @@
 /* Prohibit routes in a sandbox's network namespace. See sandbox_routes.h. */
-#include "hub/sandbox_routes.h"
+#include "director/sandbox_routes.h"
 
 #include "core/error.h"
-#include "hub/bridge.h"
+#include "director/networks.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +29,7 @@ int pn_sandbox_routes_collect(pn_sandbox_routes *routes) {
   routes->count = 0;
   add(routes, htonl(0xa9fe0000u), 16); /* 169.254.0.0/16 */
   /* Image versions' containers, which the host routes to: another tenant's Cog server. */
-  add(routes, htonl(PN_HUB_NETWORKS_ADDRESS), PN_HUB_NETWORKS_PREFIX);
+  add(routes, htonl(PN_NETWORKS_ADDRESS), PN_NETWORKS_PREFIX);
   struct ifaddrs *list = NULL;
   if (getifaddrs(&list) < 0)
     return PN_EIO;

@@ -8,7 +8,7 @@
  * work, and STOPPING (moved off its target) from a stop or a failed boot until the
  * process is reaped. Lookups are linear: the hub holds hundreds of predictions in
  * flight, not millions. See docs/internals/scheduler.md. */
-#include "hub/scheduler.h"
+#include "director/scheduler.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -17,8 +17,8 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "hub/instance.h"
-#include "hub/bridge.h"
+#include "director/instance.h"
+#include "director/networks.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -100,7 +100,7 @@ struct target {
 
 struct pn_scheduler {
   struct event_base *base;
-  /* The container networks of hub/bridge.h that instances hold: bit N, slot N. */
+  /* The container networks of director/networks.h that instances hold: bit N, slot N. */
   uint64_t network_slots;
   pn_http_client *client;
   char *pinion;
@@ -444,8 +444,8 @@ static void on_retry(evutil_socket_t fd, short what, void *arg) {
 
 /* The lowest container network no instance holds, now held; -1 when all are. */
 static int take_network_slot(pn_scheduler *scheduler) {
-  _Static_assert(PN_HUB_NETWORK_SLOTS <= 64, "the slots are the bits of a uint64_t");
-  for (int slot = 0; slot < PN_HUB_NETWORK_SLOTS; slot++) {
+  _Static_assert(PN_NETWORK_SLOTS <= 64, "the slots are the bits of a uint64_t");
+  for (int slot = 0; slot < PN_NETWORK_SLOTS; slot++) {
     if (!(scheduler->network_slots & ((uint64_t)1 << slot))) {
       scheduler->network_slots |= (uint64_t)1 << slot;
       return slot;
@@ -516,7 +516,7 @@ static int start_entry(pn_scheduler *scheduler, target *t, char **error) {
              (e->network_slot = take_network_slot(scheduler)) < 0) {
     *error = pn_strfmt("every one of the hub's %d container networks is in use by a running "
                        "instance of an image version; wait for one to stop",
-                       PN_HUB_NETWORK_SLOTS);
+                       PN_NETWORK_SLOTS);
     rc = PN_EBUSY;
   } else if (e->idle_timer && e->retry_timer && scratch && upload_url) {
     pn_instance_spec spec = {.pinion = scheduler->pinion,

@@ -1,15 +1,17 @@
-/* The hub's scheduler: a queue per target (a model version, or a deployment), and the
- * instances that serve it. An instance is a `pinion serve` child process (for folder
- * versions; a container through the engine for image versions) that the scheduler
- * starts, waits for (READY), dispatches predictions to over the Cog HTTP API
- * (`PUT /predictions/{id}` with `Prefer: respond-async` and a webhook back to the hub),
- * and stops when idle. Everything runs on the hub's loop; nothing here touches the
- * store: the hub persists, the scheduler only runs. See docs/internals/hub.md. */
-#ifndef PN_HUB_SCHEDULER_H
-#define PN_HUB_SCHEDULER_H
+/* The scheduler that runs a hub's predictions on its own machine (the hub holds it
+ * through hub/scheduling.h; cli/hub_scheduler.c composes the two): a queue per target (a
+ * model version, or a deployment), and the instances that serve it. An instance is a
+ * `pinion serve` child process (for folder versions; a container through the engine for
+ * image versions) that the scheduler starts, waits for (READY), dispatches predictions
+ * to over the Cog HTTP API (`PUT /predictions/{id}` with `Prefer: respond-async` and a
+ * webhook back to the hub), and stops when idle. Everything runs on the hub's loop;
+ * nothing here touches the store: the hub persists, the scheduler only runs. See
+ * docs/internals/scheduler.md. */
+#ifndef PN_DIRECTOR_SCHEDULER_H
+#define PN_DIRECTOR_SCHEDULER_H
 
 #include "core/http_client.h"
-#include "hub/sandbox.h"
+#include "director/sandbox.h"
 
 #include <event2/event.h>
 #include <jansson.h>
