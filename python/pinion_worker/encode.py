@@ -44,7 +44,10 @@ class Encoder:
         if kind in _SCALARS:
             return value
         if kind is list or kind is tuple:
-            return [self._encode(v, "%s/%d" % (pointer, i), files) for i, v in enumerate(value)]
+            for v in value:
+                if type(v) not in _SCALARS:
+                    return [self._encode(v, "%s/%d" % (pointer, i), files) for i, v in enumerate(value)]
+            return list(value)  # scalars only (an embedding, a batch's outputs): nothing to name
         if kind is dict:
             return {str(k): self._encode(v, pointer + "/" + _pointer_token(k), files) for k, v in value.items()}
         enum = _loaded("enum")

@@ -453,13 +453,15 @@ class Worker:
         """The server cancels a sync prediction with a `cancel` frame, then SIGUSR1. A
         signal that lands before the prediction is marked running is ignored, but its
         frame is on the socket by then: look for it once `running` is set (any signal
-        after that raises)."""
+        after that raises). Returns the ids of `prediction_ids` canceled so (a batch
+        handed over while the one before it sent its results may have some)."""
         frames = self.channel.try_recv()
-        canceled = False
+        canceled = set()
         for frame in frames or ():
             message = _loads(frame)
             if message.get("type") == "cancel":
-                canceled = canceled or message.get("id") in prediction_ids
+                if message.get("id") in prediction_ids:
+                    canceled.add(message["id"])
             else:
                 self.pending.append(frame)
         if frames is None:
@@ -549,8 +551,15 @@ class Worker:
         kind = self.error_kind
         try:
             self.running = True
-            if self._cancel_waiting(prediction_ids):
-                raise cog.CancelationException()
+            canceled = self._cancel_waiting(prediction_ids)
+            if canceled:  # those leave the batch before the call; none left, no call
+                for prediction_id in canceled:
+                    dones[prediction_id] = _canceled(prediction_id)
+                keep = [i for i, prediction_id in enumerate(prediction_ids) if prediction_id not in canceled]
+                if not keep:
+                    return
+                prediction_ids = [prediction_ids[i] for i in keep]
+                kwargs = {name: [values[i] for i in keep] for name, values in kwargs.items()}
             result = self.function(**kwargs)
             self.running = False  # the server cancels the call, not the encoding after it
             self._batch_outputs(prediction_ids, result, dones, kind)

@@ -6,8 +6,15 @@
  *
  * A predictor marked @cog.batch (docs/batching.md) takes its predictions in batches:
  * submitted predictions take a slot and wait in the batch queue (runtime/batch.h),
- * still `starting`, until the next batch is due and no batch runs; then one
- * `predict_batch` message carries them all and each ends with its own `done`. */
+ * still `starting`, until the next batch is due and the worker can take it; then one
+ * `predict_batch` message carries them all and each ends with its own `done`.
+ *
+ * The worker can take the next batch when no batch runs, or as soon as the running
+ * batch's call has returned (its first `done` arrived: the worker sends every result
+ * after the call): the next batch is then handed over *ahead*, and the worker starts it
+ * the moment it has sent the rest, without waiting for the server to read them. At most
+ * one batch is ahead; it becomes the running batch when the last of the one before it
+ * ends. */
 #include "runtime/runner.h"
 
 #include "runtime/batch.h"
@@ -70,10 +77,17 @@ struct pn_runner {
   pn_batch_queue queue;        /* predictions waiting for a batch, still `starting` */
   pn_batch_entry *batch_taken; /* room for one batch while it is formed */
   struct event *batch_timer;   /* the next batch is due */
+  int batch_running;           /* predictions of the running batch still in their slots */
+  int batch_returned;          /* its call returned: a `done` of it arrived */
+  pn_prediction **ahead;       /* the batch handed over ahead of its turn (borrowed), */
+  int ahead_count;             /* in batch order; 0 when none */
 };
 
 static void start_worker(pn_runner *runner);
 static void plan_batch(pn_runner *runner);
+static void interrupt(pn_runner *runner, const char *id);
+static void leave_batch(pn_runner *runner, pn_prediction *prediction);
+static void send_ahead_if_due(pn_runner *runner);
 
 static void notify_state(pn_runner *runner) {
   if (runner->callbacks.on_state)
@@ -92,12 +106,12 @@ static int running_count(const pn_runner *runner) {
   return count;
 }
 
-/* Predictions the worker has (status processing); without batching, every one in a slot. */
-static int dispatched_count(const pn_runner *runner) {
-  int count = 0;
-  for (int slot = 0; slot < runner->slots; slot++)
-    count += runner->running[slot] && runner->running[slot]->status == PN_PREDICTION_PROCESSING;
-  return count;
+/* Whether `prediction` is in the batch handed over ahead of its turn. */
+static int is_ahead(const pn_runner *runner, const pn_prediction *prediction) {
+  for (int i = 0; i < runner->ahead_count; i++)
+    if (runner->ahead[i] == prediction)
+      return 1;
+  return 0;
 }
 
 /* Whether every prediction of the running batch was asked to cancel: only then is the
@@ -106,13 +120,21 @@ static int batch_all_canceled(const pn_runner *runner) {
   int dispatched = 0;
   for (int slot = 0; slot < runner->slots; slot++) {
     const pn_prediction *prediction = runner->running[slot];
-    if (prediction && prediction->status == PN_PREDICTION_PROCESSING) {
+    if (prediction && prediction->status == PN_PREDICTION_PROCESSING &&
+        !is_ahead(runner, prediction)) {
       if (!prediction->cancel_requested)
         return 0;
       dispatched++;
     }
   }
   return dispatched > 0;
+}
+
+/* Whether the worker can be handed the next batch: none runs, or the running one's call
+ * returned and no batch is ahead already. */
+static int can_take_batch(const pn_runner *runner) {
+  return runner->state == PN_RUNNER_READY && runner->worker && runner->ahead_count == 0 &&
+         (runner->batch_running == 0 || runner->batch_returned);
 }
 
 static int find_slot(const pn_runner *runner, const char *id) {
@@ -134,8 +156,10 @@ static void complete(pn_runner *runner, int slot, enum pn_prediction_status stat
   runner->running[slot] = NULL;
   if (running_count(runner) == 0)
     event_del(runner->cancel_timer);
-  if (runner->batching)
+  if (runner->batching && prediction->status == PN_PREDICTION_STARTING)
     pn_batch_queue_remove(&runner->queue, prediction);
+  else if (runner->batching && prediction->status == PN_PREDICTION_PROCESSING)
+    leave_batch(runner, prediction);
   pn_prediction_finish(prediction, status, error);
   pn_prediction_unref(prediction);
   if (runner->batching)
@@ -178,6 +202,9 @@ static int prepare_batching(pn_runner *runner, int slots) {
   pn_batch_queue_free(&runner->queue);
   pn_free(runner->batch_taken);
   runner->batch_taken = NULL;
+  pn_free(runner->ahead);
+  runner->ahead = NULL;
+  runner->ahead_count = runner->batch_running = runner->batch_returned = 0;
   if (!runner->batching)
     return 0;
   if (slots < runner->batch.max_size)
@@ -186,7 +213,9 @@ static int prepare_batching(pn_runner *runner, int slots) {
             "least max_size, or twice it so that the next batch gathers while one runs",
             slots, runner->batch.max_size);
   runner->batch_taken = pn_calloc((size_t)runner->batch.max_size, sizeof *runner->batch_taken);
-  if (!runner->batch_taken || pn_batch_queue_init(&runner->queue, (size_t)slots) < 0)
+  runner->ahead = pn_calloc((size_t)runner->batch.max_size, sizeof *runner->ahead);
+  if (!runner->batch_taken || !runner->ahead ||
+      pn_batch_queue_init(&runner->queue, (size_t)slots) < 0)
     return PN_ENOMEM;
   return 0;
 }
@@ -280,6 +309,17 @@ static void on_done(pn_runner *runner, int slot, json_t *message) {
   pn_worker_drain_output(runner->worker);
   if (runner->running[slot] != prediction)
     return;
+  if (runner->batching && !runner->batch_returned && runner->batch_running > 0 &&
+      prediction->status == PN_PREDICTION_PROCESSING && !is_ahead(runner, prediction)) {
+    /* The running batch's call returned; what it printed was just taken (the worker
+     * flushed it before its first `done`). The next batch goes now, before this
+     * batch's replies are written, so that the worker finds it once it has sent the
+     * rest of the results. */
+    runner->batch_returned = 1;
+    send_ahead_if_due(runner);
+    if (runner->running[slot] != prediction)
+      return;
+  }
   json_t *metrics = json_object_get(message, "metrics");
   if (json_is_object(metrics)) {
     json_decref(prediction->metrics);
@@ -395,7 +435,14 @@ static void deliver_output(pn_runner *runner, int stream, const char *bytes, siz
       runner->callbacks.on_setup_output(runner, stream, bytes, length, runner->arg);
     return;
   }
-  if (runner->batching && dispatched_count(runner) > 0) {
+  if (runner->batching && runner->ahead_count > 0) {
+    /* The running batch's call returned and its output was taken at its first `done`:
+     * what comes now is the next call's. */
+    for (int i = 0; i < runner->ahead_count; i++)
+      deliver_to(runner->ahead[i], stream, bytes, length);
+    return;
+  }
+  if (runner->batching && runner->batch_running > 0) {
     /* One call computes the whole batch: what it prints belongs to each prediction. */
     for (int slot = 0; slot < runner->slots; slot++)
       if (runner->running[slot] && runner->running[slot]->status == PN_PREDICTION_PROCESSING)
@@ -548,8 +595,8 @@ static void on_setup_timeout(evutil_socket_t fd, short what, void *arg) {
 
 static void on_cancel_grace(evutil_socket_t fd, short what, void *arg) {
   pn_runner *runner = arg;
-  if (runner->batching && !batch_all_canceled(runner))
-    return; /* the canceled batch ended; the one running now was not canceled whole */
+  if (runner->batching && (runner->batch_returned || !batch_all_canceled(runner)))
+    return; /* the canceled call returned; the batch running now was not canceled whole */
   for (int slot = 0; slot < runner->slots; slot++) {
     if (runner->running[slot] && runner->running[slot]->cancel_requested && runner->worker) {
       pn_warn("prediction %s ignored cancellation; restarting the worker",
@@ -634,8 +681,17 @@ static void fail_taken(pn_runner *runner, const pn_batch_entry *taken, size_t co
   pn_free(error);
 }
 
-/* The batch's message was sent: its predictions are processing from now on. */
-static void start_batch(const pn_batch_entry *taken, size_t count) {
+/* The batch's message was sent: its predictions are processing from now on. It runs
+ * at once when no batch runs, else it is the batch ahead. */
+static void start_batch(pn_runner *runner, const pn_batch_entry *taken, size_t count) {
+  if (runner->batch_running > 0) {
+    for (size_t i = 0; i < count; i++)
+      runner->ahead[i] = taken[i].prediction;
+    runner->ahead_count = (int)count;
+  } else {
+    runner->batch_running = (int)count;
+    runner->batch_returned = 0;
+  }
   uint64_t now = pn_clock_realtime_ns();
   for (size_t i = 0; i < count; i++) {
     pn_prediction *prediction = taken[i].prediction;
@@ -647,6 +703,35 @@ static void start_batch(const pn_batch_entry *taken, size_t count) {
   /* Every one is marked first: a listener of the first may look at the others. */
   for (size_t i = 0; i < count; i++)
     pn_prediction_emit(taken[i].prediction, PN_PREDICTION_EVENT_START, NULL);
+}
+
+/* A prediction of the running batch or of the one ahead leaves its slot. When the
+ * running batch's last one leaves, the batch ahead becomes the running one; if each of
+ * it was canceled meanwhile, its call is interrupted now (the worker may already have
+ * dropped them all, then the signal finds nothing running: nothing can have been sent
+ * after that batch yet, since its call has not returned as far as the server knows). */
+static void leave_batch(pn_runner *runner, pn_prediction *prediction) {
+  for (int i = 0; i < runner->ahead_count; i++) {
+    if (runner->ahead[i] == prediction) {
+      memmove(runner->ahead + i, runner->ahead + i + 1,
+              sizeof *runner->ahead * (size_t)(runner->ahead_count - i - 1));
+      runner->ahead_count--;
+      return;
+    }
+  }
+  if (runner->batch_running == 0 || --runner->batch_running > 0 || runner->ahead_count == 0)
+    return;
+  runner->batch_running = runner->ahead_count;
+  runner->ahead_count = 0;
+  runner->batch_returned = 0;
+  if (runner->worker && runner->state == PN_RUNNER_READY && batch_all_canceled(runner)) {
+    for (int slot = 0; slot < runner->slots; slot++) {
+      if (runner->running[slot] && runner->running[slot]->status == PN_PREDICTION_PROCESSING) {
+        interrupt(runner, runner->running[slot]->id);
+        break;
+      }
+    }
+  }
 }
 
 /* Hands the next batch to the worker: up to max_size of the oldest waiting. A batch
@@ -670,16 +755,29 @@ static void dispatch_batch(pn_runner *runner) {
     fail_taken(runner, taken, count, rc);
     return;
   }
-  start_batch(taken, count);
+  start_batch(runner, taken, count);
+}
+
+/* At the running batch's first `done`: the next batch leaves now if it is due. A failure
+ * to send leaves it to the timer, which fails what must fail outside this `done`. */
+static void send_ahead_if_due(pn_runner *runner) {
+  if (!can_take_batch(runner) ||
+      pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns()) != 0)
+    return;
+  pn_batch_entry *taken = runner->batch_taken;
+  size_t count = pn_batch_queue_take(&runner->queue, (size_t)runner->batch.max_size, taken);
+  if (send_batch(runner, taken, count) < 0) {
+    pn_batch_queue_unshift(&runner->queue, taken, count);
+    return; /* the timer, planned when this `done` completes its prediction, retries */
+  }
+  start_batch(runner, taken, count);
 }
 
 /* Sets the batch timer for the moment the next batch is due, unless a batch runs (its
  * end plans again) or the worker cannot take one. The timer fires on a later turn of
  * the loop even when the batch is due now, so callers never see events from here. */
 static void plan_batch(pn_runner *runner) {
-  if (!runner->batch_timer)
-    return;
-  if (runner->state != PN_RUNNER_READY || !runner->worker || dispatched_count(runner) > 0)
+  if (!runner->batch_timer || !can_take_batch(runner))
     return;
   int64_t due = pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns());
   if (due < 0) {
@@ -692,7 +790,7 @@ static void plan_batch(pn_runner *runner) {
 
 static void on_batch_due(evutil_socket_t fd, short what, void *arg) {
   pn_runner *runner = arg;
-  if (runner->state != PN_RUNNER_READY || !runner->worker || dispatched_count(runner) > 0)
+  if (!can_take_batch(runner))
     return;
   if (pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns()) == 0)
     dispatch_batch(runner);
@@ -787,6 +885,7 @@ int pn_runner_start(struct event_base *base, const pn_runner_options *options,
 void pn_runner_free(pn_runner *runner) {
   if (!runner)
     return;
+  runner->batch_running = runner->ahead_count = 0; /* nothing runs on from here */
   for (int slot = 0; slot < runner->slots; slot++)
     if (runner->running[slot])
       complete(runner, slot, PN_PREDICTION_FAILED, "the model server is shutting down");
@@ -807,6 +906,7 @@ void pn_runner_free(pn_runner *runner) {
   runner->batch_timer = NULL;
   pn_batch_queue_free(&runner->queue);
   pn_free(runner->batch_taken);
+  pn_free(runner->ahead);
   json_decref(runner->describe);
   pn_free(runner->setup_error);
   pn_free(runner->setup_traceback);
@@ -905,7 +1005,7 @@ static int enqueue(pn_runner *runner, int slot, pn_prediction *prediction,
   runner->running[slot] = pn_prediction_ref(prediction);
   /* Alone, due now and the worker free (a batch of one at low load): it leaves at once,
    * as a prediction without batching does, and a failure to send is the caller's. */
-  if (runner->queue.count == 1 && dispatched_count(runner) == 0 && runner->worker &&
+  if (runner->queue.count == 1 && can_take_batch(runner) &&
       pn_batch_due_in_ns(&runner->queue, &runner->batch, pn_clock_monotonic_ns()) == 0) {
     pn_batch_queue_take(&runner->queue, 1, runner->batch_taken);
     rc = send_batch(runner, runner->batch_taken, 1);
@@ -919,7 +1019,7 @@ static int enqueue(pn_runner *runner, int slot, pn_prediction *prediction,
       pn_prediction_unref(prediction);
       return rc;
     }
-    start_batch(runner->batch_taken, 1);
+    start_batch(runner, runner->batch_taken, 1);
     return 0;
   }
   plan_batch(runner);
@@ -1022,6 +1122,27 @@ void pn_runner_fail_setup(pn_runner *runner, const char *error) {
     pn_worker_kill(runner->worker);
 }
 
+/* A prediction of the batch handed over ahead is canceled before its call starts (the
+ * worker is still sending the results of the batch before it). It is never signalled:
+ * the signal would interrupt that batch. A sync worker reads the `cancel` frame when it
+ * takes the batch and leaves the prediction out of the call (it ends `canceled` with its
+ * `done`; if the call started first, its output is dropped when its `done` comes). An
+ * async worker cancels the batch's task for any of its ids, so it gets the frame only
+ * when every prediction of that batch is canceled. */
+static void cancel_ahead(pn_runner *runner, pn_prediction *prediction) {
+  if (!runner->worker)
+    return;
+  if (signature_flag(runner, "is_async")) {
+    for (int i = 0; i < runner->ahead_count; i++)
+      if (!runner->ahead[i]->cancel_requested)
+        return;
+  }
+  json_t *message = json_pack("{s:s, s:s}", "type", "cancel", "id", prediction->id);
+  if (message)
+    pn_worker_send(runner->worker, message);
+  json_decref(message);
+}
+
 int pn_runner_cancel(pn_runner *runner, const char *id) {
   int slot = find_slot(runner, id);
   if (slot < 0)
@@ -1034,11 +1155,22 @@ int pn_runner_cancel(pn_runner *runner, const char *id) {
     complete(runner, slot, PN_PREDICTION_CANCELED, NULL); /* it leaves the queue */
     return 0;
   }
-  if (runner->batching && !batch_all_canceled(runner))
-    return 0; /* the others of its batch go on; it ends canceled with them */
-  /* Async handlers read the frame and cancel the task. A sync handler cannot read
-   * while it runs, so SIGUSR1 interrupts it; the frame still tells a worker that has
-   * not started the prediction yet not to start it. */
+  if (runner->batching && is_ahead(runner, prediction)) {
+    cancel_ahead(runner, prediction);
+    return 0;
+  }
+  if (runner->batching && (runner->batch_returned || !batch_all_canceled(runner)))
+    return 0; /* the others of its batch go on, or its call is over: it ends canceled with them */
+  interrupt(runner, id);
+  return 0;
+}
+
+/* Asks the worker to stop the call that computes prediction `id`. Async handlers read
+ * the frame and cancel the task. A sync handler cannot read while it runs, so SIGUSR1
+ * interrupts it; the frame still tells a worker that has not started the prediction yet
+ * not to start it. Never for a batch whose call returned: the worker may be running the
+ * next one, which the signal would interrupt instead. */
+static void interrupt(pn_runner *runner, const char *id) {
   json_t *message = json_pack("{s:s, s:s}", "type", "cancel", "id", id);
   if (message && runner->worker)
     pn_worker_send(runner->worker, message);
@@ -1048,5 +1180,4 @@ int pn_runner_cancel(pn_runner *runner, const char *id) {
   double seconds = runner->options.cancel_grace;
   struct timeval grace = {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)};
   event_add(runner->cancel_timer, &grace);
-  return 0;
 }

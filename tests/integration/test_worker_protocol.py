@@ -688,6 +688,31 @@ def test_sync_batch_cancel_with_sigusr1(started, tmp_path):
     assert [(d["id"], d["status"]) for d in dones] == [("x", "canceled"), ("y", "canceled")]
 
 
+def test_a_sync_batch_sent_ahead_leaves_its_canceled_items_out_of_the_call(started, tmp_path):
+    # The server hands the next batch over when the running one's first `done` arrives,
+    # and cancels an item of it with a `cancel` frame only (no signal): the worker reads
+    # the frames when it takes the batch, and leaves the canceled items out of the call.
+    log = str(tmp_path / "batches.jsonl")
+    worker = started("batch_model", predictor="predict.py:Predictor", env={"BATCH_LOG": log})
+    for running, ahead, canceled in (("a", ("m", "n", "o"), ("n",)), ("b", ("x", "y"), ("x", "y"))):
+        worker.send({"type": "predict_batch", "items": batch_items(running, seconds=1)})
+        assert worker.recv()["type"] == "metric"  # that batch runs
+        worker.send({"type": "predict_batch", "items": batch_items(*ahead)})
+        for id in canceled:
+            worker.send({"type": "cancel", "id": id})
+        frames = recv_dones(worker, 1 + len(ahead))
+        assert [(f["id"], f["status"], f.get("output")) for f in frames if f["type"] == "done"] == [
+            (running, "succeeded", running.upper())] + [
+            (id, "canceled", None) if id in canceled else (id, "succeeded", id.upper()) for id in ahead]
+        # The call, if one ran, had the items not canceled (its metric: its batch's size).
+        assert {f["value"] for f in frames if f["type"] == "metric"} == (
+            {len(ahead) - len(canceled)} if len(canceled) < len(ahead) else set())
+    with open(log) as f:  # the second call without n; none for x and y
+        assert [json.loads(line)["texts"] for line in f] == [["a"], ["m", "o"], ["b"]]
+    worker.send({"type": "predict_batch", "items": batch_items("after")})  # it serves on
+    assert recv_dones(worker, 1)[-1]["output"] == "AFTER"
+
+
 # A batch of one takes the worker's shortcut (a plain prediction's path with lists of
 # one): each outcome below must be the one a larger batch gives its items.
 
