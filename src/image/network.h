@@ -18,7 +18,7 @@
  * own that the hub cannot listen in. */
 int pn_image_bridge_gateway(const pn_image_engine *engine, char **address, char **error);
 
-/* The hub's networks for its instances are described in hub/bridge.h. */
+/* The networks of the hub's instances are described in director/networks.h. */
 /* Creates the network `name` on `subnet` with `gateway`, isolated from the engine's
  * other isolated networks (podman: `--opt isolate=true`; docker isolates user-defined
  * bridges from each other by default), unless it exists. 0, or a PN_E* code with *error
