@@ -174,7 +174,9 @@ static int run_director(int argc, char **argv) {
     }
     options.instance_network_off = 1;
   }
-  if (!options.slots)
+  /* A server it starts says its own slots when READY (its COG_MAX_CONCURRENCY, or a
+   * batching model's 2 x max_size): 0 takes those. */
+  if (!options.slots && !options.serve)
     options.slots = (int)pn_env_number("COG_MAX_CONCURRENCY", "prediction slots", 1, 10000, 1);
   char *target = target_key(version, deployment);
   if (!target)
@@ -261,7 +263,8 @@ const struct pn_cli_command pn_cli_director_command = {
     "      --python PATH        With --serve: the model's Python\n"
     "      --version OWNER/NAME:ID  Take the predictions of this version\n"
     "      --deployment OWNER/NAME  Take the predictions of this deployment\n"
-    "      --slots N            Predictions the model server runs at once (default\n"
+    "      --slots N            Predictions the model server runs at once (default: with\n"
+    "                           --serve, what the server reports when READY; else\n"
     "                           $COG_MAX_CONCURRENCY, else 1)\n"
     "      --listen HOST:PORT   The director's listener: GET /health, GET /metrics, the\n"
     "                           model server's webhooks and PUT /upload/NAME (default\n"

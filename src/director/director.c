@@ -97,7 +97,7 @@ static void answer_health(process *self, struct evhttp_request *request) {
                                            : "STARTING";
   reply_json(request, director->serving && !director->draining ? 200 : 503,
              json_pack("{s:s, s:s, s:i, s:I, s:I, s:I}", "status", status, "target",
-                       director->options->target, "slots", director->options->slots, "running",
+                       director->options->target, "slots", director->slots, "running",
                        (json_int_t)(held - waiting), "waiting", (json_int_t)waiting, "reports",
                        (json_int_t)pn_relay_pending(director->relay)));
 }
@@ -155,7 +155,7 @@ static int add_metrics(pn_director *director) {
   for (size_t i = 0; rc == 0 && i < sizeof specs / sizeof specs[0]; i++)
     rc = pn_metrics_add(director->metrics, &specs[i], out[i]);
   if (rc == 0) {
-    pn_metric_set(director->slots_gauge, 0, director->options->slots);
+    pn_metric_set(director->slots_gauge, 0, director->slots);
     pn_metric_set(director->running_gauge, 0, 0);
     pn_metric_set(director->waiting_gauge, 0, 0);
   }
@@ -320,7 +320,7 @@ static void start_serving(process *self) {
   pn_queue_options queue_options = {.url = options->queue,
                                     .lease = options->queue_lease,
                                     .stream = options->target,
-                                    .capacity = options->slots};
+                                    .capacity = director->slots};
   pn_queue_consumer consumer = pn_director_consumer(director);
   char *error = NULL;
   if (pn_queue_open(director->base, &queue_options, &consumer, &director->queue, &error) < 0) {
@@ -332,7 +332,7 @@ static void start_serving(process *self) {
   director->serving = 1;
   pn_info("director: the model server at %s is ready after %.2f s; taking %s with %d slot%s",
           director->model_url, (double)(pn_clock_monotonic_ns() - self->started_ns) / 1e9,
-          options->target, options->slots, options->slots == 1 ? "" : "s");
+          options->target, director->slots, director->slots == 1 ? "" : "s");
 }
 
 static void on_health(const pn_http_response *response, void *arg) {
@@ -387,9 +387,13 @@ static void on_own_ready(void *arg, const pn_cog_server *server, const char *add
   director->model = *server;
   pn_free(director->model_url);
   director->model_url = pn_strdup(address ? address : "the model server");
-  if (slots != director->options->slots)
+  if (!director->options->slots) { /* no --slots: as many as the server says it runs */
+    director->slots = slots > 0 ? slots : 1;
+    pn_metric_set(director->slots_gauge, 0, director->slots);
+  } else if (slots != director->slots) {
     pn_info("director: the model server reports %d slot%s; taking %d at once (--slots)", slots,
-            slots == 1 ? "" : "s", director->options->slots);
+            slots == 1 ? "" : "s", director->slots);
+  }
   start_serving(self);
 }
 
@@ -495,6 +499,7 @@ int pn_director_run(const pn_director_options *options) {
     return 1;
   pn_director *director = &self->director;
   director->options = options;
+  director->slots = options->slots > 0 ? options->slots : 1;
   signal(SIGPIPE, SIG_IGN);
   int rc = 0;
   unsigned char secret[WEBHOOK_SECRET_BYTES];

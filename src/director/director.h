@@ -39,7 +39,8 @@ typedef struct pn_director_options {
   const char *mode;
   const char *listen;      /* HOST:PORT of /health, /metrics, webhooks, uploads */
   const char *port_file;   /* write the bound port here, or NULL */
-  int slots;               /* predictions at once (>= 1) */
+  int slots;               /* predictions at once (>= 1); 0 with `serve`: what the server it
+                              starts reports when READY (pinion_slots) */
   double boot_timeout;     /* seconds to wait for the model's READY */
   double drain_timeout;    /* seconds SIGTERM lets running predictions finish */
 } pn_director_options;

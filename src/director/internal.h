@@ -27,6 +27,8 @@ typedef struct pn_director {
   char *webhook_url; /* the director's own, with its secret, given to the model server */
   int serving;       /* the model is READY and the queue open */
   int draining;      /* SIGTERM: nothing more is taken */
+  int slots;         /* predictions the model server runs at once: --slots, or what a
+                        server it started reports (--serve without --slots) */
   int model_busy;    /* the model server's slots in use (PUT sent, not yet completed) */
   pn_director_task *runs;   /* every prediction held, oldest first */
   struct event *dispatch_retry; /* after a 409: the model's slots were taken */

@@ -216,7 +216,7 @@ static void put(pn_director_task *run) {
 /* Sends waiting predictions, oldest first, while the model server has free slots. */
 static void send_waiting(pn_director *director) {
   for (pn_director_task *run = director->runs;
-       run && director->model_busy < director->options->slots; run = run->next)
+       run && director->model_busy < director->slots; run = run->next)
     if (run->state == WAITING)
       put(run);
   update_gauges(director);

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(not redis_harness.available(),
                                 reason="redis-server is not installed (scripts/install-deps)")
 
 SLOW = os.path.join(ROOT, "tests", "fixtures", "hub_slow")
+BATCH_MODEL = os.path.join(ROOT, "tests", "fixtures", "batch_model")
 TERMINAL = ("succeeded", "failed", "canceled")
 
 
@@ -693,6 +694,29 @@ def test_serve_takes_a_deployments_current_version(tmp_path, push_only):
         assert prediction.status_code == 201, prediction.text
         row = wait_terminal(hub, [prediction.json()["id"]], 60)[prediction.json()["id"]]
         assert row["status"] == "succeeded" and row["output"] == 7, row
+    finally:
+        director.stop()
+
+
+def test_serve_takes_as_many_predictions_as_its_server_reports_slots(tmp_path, push_only):
+    """Without --slots, a director that starts its server takes as many predictions at
+    once as the server reports when READY: a batching model's 2 x max_size (8 here), so
+    four predictions made together run as one batch. (It took one at a time, so a
+    batching model under a --serve director never batched.)"""
+    hub, queue, credential_file = push_only
+    version = hub.push(None, "alice/batch", cwd=BATCH_MODEL)
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--version", "alice/batch:" + version])
+    try:
+        assert requests.get(director.url + "/health", timeout=TIMEOUT).json()["slots"] == 8
+        metrics = requests.get(director.url + "/metrics", timeout=TIMEOUT).text
+        assert "pinion_slots 8\n" in metrics, metrics
+        ids = [hub.post("/v1/predictions", json={
+            "version": version, "input": {"text": "t%d" % n, "seconds": 0.5}}).json()["id"]
+            for n in range(4)]
+        rows = wait_terminal(hub, ids, 60)
+        assert [rows[i]["output"] for i in ids] == ["T0", "T1", "T2", "T3"], rows
+        assert [rows[i]["metrics"]["batch_size"] for i in ids] == [4] * 4, rows
     finally:
         director.stop()
 
