@@ -828,6 +828,18 @@ def pending_deliveries(redis, queue, stream):
     return [(words[i], words[i + 1], int(words[i + 3])) for i in range(0, len(words), 4)]
 
 
+def die_twice(redis, queue, stream):
+    """Two consumers take `stream`'s message and never renew it (dead runners): its
+    delivery count is 2, held by the second."""
+    database = int(queue.rsplit("/", 1)[1])
+    redis.command("XREADGROUP", "GROUP", "pinion", "ghost-1", "COUNT", "1", "STREAMS",
+                  stream, ">", database=database)
+    [(entry, owner, deliveries)] = pending_deliveries(redis, queue, stream)
+    assert (owner, deliveries) == ("ghost-1", 1)
+    redis.command("XCLAIM", stream, "pinion", "ghost-2", "0", entry, database=database)
+    assert pending_deliveries(redis, queue, stream) == [(entry, "ghost-2", 2)]
+
+
 def test_a_prediction_whose_runners_all_died_is_failed_after_the_last_take(
         tmp_path, redis, monkeypatch):
     """Two consumers took the message and died without finishing it (a prediction that
@@ -845,13 +857,7 @@ def test_a_prediction_whose_runners_all_died_is_failed_after_the_last_take(
         _, credential_file = director_credential(hub, tmp_path)
         prediction = create(hub, version, 0, receiver, 7)
         stream = "pinion:queue:" + version
-        # Two consumers that take it and never renew: dead runners.
-        redis.command("XREADGROUP", "GROUP", "pinion", "ghost-1", "COUNT", "1", "STREAMS",
-                      stream, ">", database=database)
-        [(entry, owner, deliveries)] = pending_deliveries(redis, queue, stream)
-        assert (owner, deliveries) == ("ghost-1", 1)
-        redis.command("XCLAIM", stream, "pinion", "ghost-2", "0", entry, database=database)
-        assert pending_deliveries(redis, queue, stream) == [(entry, "ghost-2", 2)]
+        die_twice(redis, queue, stream)
         monkeypatch.setenv("PINION_QUEUE_MAX_DELIVERIES", "2")
         director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_slow",
                             ["--version", version])
@@ -878,9 +884,8 @@ def test_a_prediction_whose_runners_all_died_is_failed_after_the_last_take(
 
 
 def test_a_prediction_taken_over_within_the_limit_still_runs(tmp_path, redis, monkeypatch):
-    """The same with one dead runner and the default limit (3): it runs and succeeds."""
+    """The same with two dead runners and the default limit (3): the third take runs it."""
     queue = redis_harness.fresh_url(redis.url())
-    database = int(queue.rsplit("/", 1)[1])
     hub = Hub(tmp_path / "hub", queue=queue,
               args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
     receiver = WebhookReceiver()
@@ -890,10 +895,7 @@ def test_a_prediction_taken_over_within_the_limit_still_runs(tmp_path, redis, mo
         _, credential_file = director_credential(hub, tmp_path)
         prediction = create(hub, version, 0, receiver, 5)
         stream = "pinion:queue:" + version
-        redis.command("XREADGROUP", "GROUP", "pinion", "ghost-1", "COUNT", "1", "STREAMS",
-                      stream, ">", database=database)
-        [(entry, _, _)] = pending_deliveries(redis, queue, stream)
-        redis.command("XCLAIM", stream, "pinion", "ghost-2", "0", entry, database=database)
+        die_twice(redis, queue, stream)
         monkeypatch.delenv("PINION_QUEUE_MAX_DELIVERIES", raising=False)
         director = Director(str(tmp_path / "d"), hub, queue, credential_file, "hub_slow",
                             ["--version", version])
@@ -920,10 +922,7 @@ def test_a_hub_that_runs_predictions_fails_one_whose_runners_all_died(tmp_path, 
         version = hub.push(None, "alice/slow", cwd=SLOW)
         prediction = create(hub, version, 0, receiver, 3)
         stream = "pinion:queue:" + version
-        redis.command("XREADGROUP", "GROUP", "pinion", "ghost-1", "COUNT", "1", "STREAMS",
-                      stream, ">", database=database)
-        [(entry, _, _)] = pending_deliveries(redis, queue, stream)
-        redis.command("XCLAIM", stream, "pinion", "ghost-2", "0", entry, database=database)
+        die_twice(redis, queue, stream)
         hub.stop()
         hub.args = ["--queue-lease", LEASE]  # it runs predictions itself now
         hub.extra_env = {"PINION_QUEUE_MAX_DELIVERIES": "2"}
@@ -948,7 +947,6 @@ def test_a_prediction_handed_back_at_a_drains_end_is_not_counted_as_a_take(tmp_p
     count goes back down (an unlucky prediction is not failed by rolling restarts), and
     the next director takes it as its first take again."""
     queue = redis_harness.fresh_url(redis.url())
-    database = int(queue.rsplit("/", 1)[1])
     hub = Hub(tmp_path / "hub", queue=queue,
               args=["--queue-lease", LEASE, "--queue-consumers", "directors"]).start()
     directors = []
