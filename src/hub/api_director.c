@@ -1,11 +1,10 @@
-/* The internal API of directors (`pinion director`), behind a director's credential
- * (server.c checks it): what a director reports about a prediction it took from the
- * queue, and the output files its model server uploads through it. A report is the
- * scheduler's event in JSON, applied as the hub's own scheduler's would be; its answer
- * carries the status stored afterwards, so that the director acknowledges the queue's
- * message only once the hub has stored the terminal state; and the bundle of the folder
- * version a director serves itself (`pinion director --serve`). See
- * docs/internals/director.md. */
+/* The internal API of directors (`pinion director`, and the hub's own director in its
+ * process), behind a director's credential (server.c checks it): what a director reports
+ * about a prediction it took from the queue, and the output files its model server
+ * uploads through it. A report's answer carries the status stored afterwards, so that
+ * the director acknowledges the queue's message only once the hub has stored the
+ * terminal state; and the bundle of the folder version a director serves itself
+ * (`pinion director --serve`). See docs/internals/director.md. */
 #include "hub/hub.h"
 
 #include "core/alloc.h"
@@ -20,12 +19,13 @@ static const char *text_of(const json_t *object, const char *name) {
 }
 
 /* POST /internal/director/predictions/{id} with one of
- *   {"event": "started"}
+ *   {"event": "booting"}  (no instance was free: one is starting)
+ *   {"event": "started", "cold_boot_time": s}  (the time optional)
  *   {"event": "update", "kind": "start"|"output"|"logs"|"completed", "prediction": {Cog's}}
  *   {"event": "failed", "error": "..."}
  * each with "lease": the queue's lease on the message (pn_queue_lease), answered
  * {"id", "status"} with the prediction's status once the event is stored, or 409 when
- * another director holds the message now. */
+ * another director holds the message now. The hub's own director reports here too. */
 void pn_hub_director_event(pn_hub_request *request) {
   json_t *body = pn_hub_body_object(request);
   if (!body)
@@ -33,25 +33,31 @@ void pn_hub_director_event(pn_hub_request *request) {
   const char *event = text_of(body, "event");
   const char *kind = text_of(body, "kind");
   json_t *prediction = json_object_get(body, "prediction");
-  enum pn_hub_scheduler_event type;
+  json_t *boot = json_object_get(body, "cold_boot_time");
+  enum pn_hub_report type;
   json_t *detail = NULL;
-  if (event && strcmp(event, "started") == 0) {
-    type = PN_HUB_SCHEDULER_STARTED;
-    detail = json_pack("{s:n}", "cold_boot_time");
+  if (event && strcmp(event, "booting") == 0) {
+    type = PN_HUB_REPORT_BOOTING;
+    detail = json_object();
+  } else if (event && strcmp(event, "started") == 0 &&
+             (!boot || json_is_null(boot) || (json_is_number(boot) && json_number_value(boot) >= 0))) {
+    type = PN_HUB_REPORT_STARTED;
+    detail = json_pack("{s:O}", "cold_boot_time", json_is_number(boot) ? boot : json_null());
   } else if (event && strcmp(event, "update") == 0 && json_is_object(prediction) && kind &&
              (strcmp(kind, "start") == 0 || strcmp(kind, "output") == 0 ||
               strcmp(kind, "logs") == 0 || strcmp(kind, "completed") == 0)) {
-    type = PN_HUB_SCHEDULER_UPDATE;
+    type = PN_HUB_REPORT_UPDATE;
     detail = json_incref(prediction);
   } else if (event && strcmp(event, "failed") == 0 && text_of(body, "error")) {
-    type = PN_HUB_SCHEDULER_FAILED;
+    type = PN_HUB_REPORT_FAILED;
     detail = json_pack("{s:s}", "error", text_of(body, "error"));
   } else {
     json_decref(body);
     pn_hub_problem(request, 400, NULL,
-                   "A director's report is {\"event\": \"started\"}, {\"event\": \"update\", "
-                   "\"kind\": \"start\"|\"output\"|\"logs\"|\"completed\", \"prediction\": "
-                   "{...}} or {\"event\": \"failed\", \"error\": \"...\"}.");
+                   "A director's report is {\"event\": \"booting\"}, {\"event\": \"started\", "
+                   "\"cold_boot_time\": SECONDS (optional)}, {\"event\": \"update\", \"kind\": "
+                   "\"start\"|\"output\"|\"logs\"|\"completed\", \"prediction\": {...}} or "
+                   "{\"event\": \"failed\", \"error\": \"...\"}.");
     return;
   }
   json_t *row = NULL;
@@ -71,14 +77,12 @@ void pn_hub_director_event(pn_hub_request *request) {
                    "to another director after the lease ran out, and that one's outcome "
                    "counts. Stop running it, and neither report on it nor acknowledge it.",
                    request->params[0]);
-  else if (rc == PN_EINVAL || rc == PN_EUNSUPPORTED)
+  else if (rc == PN_EINVAL)
     pn_hub_problem(request, 400, NULL,
                    "A director's report carries \"lease\": the queue's lease on prediction "
-                   "%s's message (\"CONSUMER ENTRY TARGET\"), and this one %s.",
-                   request->params[0],
-                   rc == PN_EUNSUPPORTED ? "went to a hub whose queue is embedded (no director "
-                                           "takes from it)"
-                                         : "has none, a malformed one, or another prediction's");
+                   "%s's message (\"CONSUMER ENTRY TARGET\"), and this one has none, a "
+                   "malformed one, or another prediction's.",
+                   request->params[0]);
   else if (rc == PN_ECLOSED)
     pn_hub_problem(request, 503, NULL,
                    "The hub's queue is unreachable, so it cannot check that this director "
