@@ -11,6 +11,7 @@
 #include "director/instance.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,15 +176,19 @@ static void on_fetched(const pn_http_response *response, void *arg) {
     pn_free(detail);
     return;
   }
-  char *tar = NULL, *error = NULL;
-  size_t length = 0;
-  int rc = pn_fs_read(self->tar_path, BUNDLE_MAX_BYTES + 1024 * BUNDLE_MAX_ENTRIES, &tar, &length);
+  /* Unpacked from the file a chunk at a time (core/tar.h): a bundle of gigabytes is
+   * never held in memory. */
+  char *error = NULL;
+  size_t length = (size_t)response->bytes;
+  int fd = open(self->tar_path, O_RDONLY | O_CLOEXEC);
+  int rc = fd < 0 ? PN_EIO : 0;
   if (rc == 0 && mkdir(self->bundle_dir, 0700) < 0)
     rc = PN_EIO;
   pn_tar_limits limits = {BUNDLE_MAX_BYTES, BUNDLE_MAX_ENTRIES};
   if (rc == 0)
-    rc = pn_tar_unpack(tar, length, self->bundle_dir, &limits, &error);
-  pn_free(tar);
+    rc = pn_tar_unpack_fd(fd, self->bundle_dir, &limits, &error);
+  if (fd >= 0)
+    close(fd);
   unlink(self->tar_path);
   if (rc < 0) {
     failf_owned(self, pn_strfmt("could not unpack the bundle of %s into %s: %s", what,

@@ -7,8 +7,10 @@ finish once; a cancel through the hub's API reaches the director, which stops th
 model's prediction; output files reach the hub through the director; the internal API
 takes a director's credential and nothing else, and /v1 refuses it."""
 import collections
+import hashlib
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -717,6 +719,99 @@ def test_serve_takes_as_many_predictions_as_its_server_reports_slots(tmp_path, p
         rows = wait_terminal(hub, ids, 60)
         assert [rows[i]["output"] for i in ids] == ["T0", "T1", "T2", "T3"], rows
         assert [rows[i]["metrics"]["batch_size"] for i in ids] == [4] * 4, rows
+    finally:
+        director.stop()
+
+
+def write_weights_model(folder, size):
+    """A model folder whose predict.py answers the sha256 of its `weights.bin`: `size`
+    deterministic pseudo-random bytes. Returns the hex digest the model must answer."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "cog.yaml"), "w") as out:
+        out.write('build:\n  python_version: "3.11"\nrun: "predict.py:Predictor"\n')
+    with open(os.path.join(folder, "predict.py"), "w") as out:
+        out.write("import hashlib\nimport os\n\nfrom cog import BasePredictor\n\n\n"
+                  "class Predictor(BasePredictor):\n"
+                  "    def predict(self) -> str:\n"
+                  "        digest = hashlib.sha256()\n"
+                  "        path = os.path.join(os.path.dirname(__file__), 'weights.bin')\n"
+                  "        with open(path, 'rb') as weights:\n"
+                  "            for chunk in iter(lambda: weights.read(1 << 20), b''):\n"
+                  "                digest.update(chunk)\n"
+                  "        return digest.hexdigest()\n")
+    generator = random.Random(20261206)
+    digest = hashlib.sha256()
+    with open(os.path.join(folder, "weights.bin"), "wb") as out:
+        left = size
+        while left:
+            chunk = generator.randbytes(min(left, 1 << 20))
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def memory_kib(pid, field):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
+
+
+def open_bundle_files(pid):
+    """The packed bundles the hub holds open (each unlinked as soon as it was made)."""
+    found = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if "/bundle-" in target:
+            found.append(target)
+    return found
+
+
+def test_serve_streams_a_large_bundle_through_the_hub_and_the_director(tmp_path, push_only):
+    """A bundle with a 56 MiB weights file: the hub packs it into a file and sends it
+    with sendfile, the director unpacks the download a chunk at a time, and the model
+    reads its weights byte-exact. The hub's peak memory while it packs and sends stays far
+    under the file's size (the peak is reset just before, through clear_refs)."""
+    hub, queue, credential_file = push_only
+    size = 56 << 20
+    expected = write_weights_model(str(tmp_path / "weights"), size)
+    version = hub.push(None, "alice/weights", cwd=str(tmp_path / "weights"))
+    pid = hub.process.pid
+    before = memory_kib(pid, "VmRSS")
+    with open("/proc/%d/clear_refs" % pid, "w") as refs:
+        refs.write("5")  # VmHWM back to VmRSS now: the peak from here on
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--version", version])
+    try:
+        growth = memory_kib(pid, "VmHWM") - before
+        # The director's whole peak (its libraries included) stays under the file's size,
+        # which reading the download into memory would pass alone.
+        peak = memory_kib(director.process.pid, "VmHWM")
+        assert peak * 1024 < size, "the director's peak memory is %d KiB" % peak
+        assert growth * 1024 < size // 4, (
+            "the hub's peak memory grew by %d KiB while it sent a %d-byte bundle" % (growth, size))
+        log = director.read_log()
+        unpacked = re.search(r"unpacked \S+ \((\d+) bytes\)", log)
+        assert unpacked and int(unpacked.group(1)) > size, log
+        created = hub.post("/v1/predictions", json={"version": version, "input": {}})
+        assert created.status_code == 201, created.text
+        row = wait_terminal(hub, [created.json()["id"]], 60)[created.json()["id"]]
+        assert row["status"] == "succeeded", row
+        assert row["output"] == expected
+        # The packed file was unlinked when made, and closed once sent: nothing is left
+        # of it, open or on disk.
+        assert open_bundle_files(pid) == []
+        scratch = [name for name in os.listdir(os.path.join(hub.data, "instances"))
+                   if os.path.isdir(os.path.join(hub.data, "instances", name))]
+        for name in scratch:
+            leftovers = [entry for entry in os.listdir(os.path.join(hub.data, "instances", name))
+                         if entry.startswith("bundle-")]
+            assert leftovers == [], leftovers
     finally:
         director.stop()
 
