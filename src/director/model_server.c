@@ -32,6 +32,8 @@ struct pn_model_server {
   void *arg;
   char *python;
   char *tar_path, *bundle_dir, *instance_dir, *upload_url, *authorization;
+  char *version;       /* OWNER/NAME:ID it serves, once the hub said which */
+  pn_version_ask *ask; /* which version to fetch */
   pn_http_transfer *fetch;
   pn_sandbox *sandbox;
   pn_instance *instance;
@@ -200,13 +202,14 @@ static void on_fetched(const pn_http_response *response, void *arg) {
   start_server(self);
 }
 
-static char *bundle_url(const pn_model_server_options *options) {
+/* The bundle route of the target: .../versions/{id}/bundle, or of the deployment's
+ * current version, .../deployments/{owner}/{name}/bundle. */
+static char *bundle_url(const char *hub_url, const char *version_id, const char *deployment) {
   char *url = NULL, *next = NULL;
-  if (options->deployment) {
-    const char *slash = strchr(options->deployment, '/');
-    char *owner =
-        slash ? pn_strndup(options->deployment, (size_t)(slash - options->deployment)) : NULL;
-    char *base = pn_strfmt("%s/internal/director/deployments", options->hub_url);
+  if (deployment) {
+    const char *slash = strchr(deployment, '/');
+    char *owner = slash ? pn_strndup(deployment, (size_t)(slash - deployment)) : NULL;
+    char *base = pn_strfmt("%s/internal/director/deployments", hub_url);
     if (owner && base && pn_url_append_segment(base, owner, &url) == 0 &&
         pn_url_append_segment(url, slash + 1, &next) == 0) {
       pn_free(url);
@@ -219,8 +222,8 @@ static char *bundle_url(const pn_model_server_options *options) {
     pn_free(owner);
     pn_free(base);
   } else {
-    char *base = pn_strfmt("%s/internal/director/versions", options->hub_url);
-    if (!base || pn_url_append_segment(base, options->version_id, &url) < 0)
+    char *base = pn_strfmt("%s/internal/director/versions", hub_url);
+    if (!base || pn_url_append_segment(base, version_id, &url) < 0)
       url = NULL;
     pn_free(base);
   }
@@ -228,6 +231,132 @@ static char *bundle_url(const pn_model_server_options *options) {
     next = NULL;
   pn_free(url);
   return next;
+}
+
+/* --- which version ----------------------------------------------------------------------- */
+
+struct pn_version_ask {
+  char *target; /* for the messages */
+  char *hub_url;
+  pn_model_server_version_fn done;
+  void *arg;
+  pn_http_transfer *transfer;
+};
+
+static void ask_free(pn_version_ask *ask) {
+  pn_free(ask->target);
+  pn_free(ask->hub_url);
+  pn_free(ask);
+}
+
+void pn_version_ask_cancel(pn_version_ask *ask) {
+  if (!ask)
+    return;
+  if (ask->transfer)
+    pn_http_transfer_cancel(ask->transfer);
+  ask_free(ask);
+}
+
+static void on_version_answer(const pn_http_response *response, void *arg) {
+  pn_version_ask *ask = arg;
+  ask->transfer = NULL;
+  json_t *answer = response->ok && response->status == 200 && response->body
+                       ? json_loadb(response->body->data, response->body->length, 0, NULL)
+                       : NULL;
+  const char *version = json_string_value(json_object_get(answer, "version"));
+  const char *id = json_string_value(json_object_get(answer, "id"));
+  char *error = NULL;
+  if (!response->ok) {
+    error = pn_strfmt("could not ask the hub at %s which version %s is: %s", ask->hub_url,
+                      ask->target, response->error ? response->error : "?");
+  } else if (response->status != 200) {
+    json_t *problem =
+        response->body ? json_loadb(response->body->data, response->body->length, 0, NULL) : NULL;
+    const char *detail = json_string_value(json_object_get(problem, "detail"));
+    error = pn_strfmt("the hub at %s refused to say which version %s is (HTTP %ld): %s%s",
+                      ask->hub_url, ask->target, response->status, detail ? detail : "?",
+                      response->status == 401 ? " (is --credential a director's credential "
+                                                "that is not revoked?)"
+                                              : "");
+    json_decref(problem);
+  } else if (!version || !id) {
+    error = pn_strfmt("the hub at %s answered which version %s is without a version and an "
+                      "id",
+                      ask->hub_url, ask->target);
+  }
+  ask->done(ask->arg, error ? NULL : version, error ? NULL : id, error);
+  pn_free(error);
+  json_decref(answer);
+  ask_free(ask);
+}
+
+int pn_model_server_ask_version(pn_http_client *client, const pn_model_server_options *options,
+                                pn_model_server_version_fn done, void *arg, pn_version_ask **out) {
+  *out = NULL;
+  pn_version_ask *ask = pn_calloc(1, sizeof *ask);
+  char *url = bundle_url(options->hub_url, options->version_id, options->deployment);
+  char *authorization = pn_strfmt("Authorization: Bearer %s", options->credential);
+  int rc = -1;
+  if (ask && url && authorization) {
+    ask->target = pn_strdup(options->deployment ? options->deployment : options->version_id);
+    ask->hub_url = pn_strdup(options->hub_url);
+    ask->done = done;
+    ask->arg = arg;
+    const char *headers[] = {authorization, "Accept: application/json", NULL};
+    pn_http_request request = {.method = "GET",
+                               .url = url,
+                               .headers = headers,
+                               .max_response = PROBLEM_MAX,
+                               .timeout_ms = 30000};
+    if (ask->target && ask->hub_url)
+      rc = pn_http_client_send(client, &request, on_version_answer, ask, &ask->transfer);
+  }
+  if (rc < 0 && ask)
+    ask_free(ask);
+  else if (rc == 0)
+    *out = ask;
+  pn_free(url);
+  pn_free(authorization);
+  return rc < 0 ? -1 : 0;
+}
+
+/* The hub said which version to fetch: its bundle, by id, so that the bytes are the
+ * version's even when a deployment moves meanwhile. */
+static void on_version(void *arg, const char *version, const char *id, const char *error) {
+  pn_model_server *self = arg;
+  self->ask = NULL;
+  if (!version) {
+    fail(self, error);
+    return;
+  }
+  self->version = pn_strdup(version);
+  char *url = bundle_url(self->options.hub_url, id, NULL);
+  int rc = -1;
+  if (self->version && url) {
+    const char *headers[] = {self->authorization, NULL};
+    pn_http_request request = {.method = "GET",
+                               .url = url,
+                               .headers = headers,
+                               .download_path = self->tar_path,
+                               .max_response = BUNDLE_MAX_BYTES + 1024 * BUNDLE_MAX_ENTRIES,
+                               .low_speed_timeout_s = 60};
+    rc = pn_http_client_send(self->client, &request, on_fetched, self, &self->fetch);
+  }
+  pn_free(url);
+  if (rc < 0) {
+    self->fetch = NULL;
+    fail(self, "could not start fetching the bundle (out of memory)");
+    return;
+  }
+  if (self->options.deployment)
+    pn_info("director: fetching the bundle of %s, on version %s, from the hub",
+            self->options.deployment, version);
+  else
+    pn_info("director: fetching the bundle of %s from the hub", version);
+}
+
+const char *pn_model_server_version(const pn_model_server *server) {
+  return server ? server->version : NULL;
 }
 
 int pn_model_server_start(struct event_base *base, pn_http_client *client,
@@ -251,27 +380,14 @@ int pn_model_server_start(struct event_base *base, pn_http_client *client,
   self->instance_dir = pn_fs_join(options->scratch_dir, "server");
   self->upload_url = pn_strfmt("%s/upload/", options->director_url);
   self->authorization = pn_strfmt("Authorization: Bearer %s", options->credential);
-  char *url = bundle_url(options);
   int rc = -1;
-  if (url && self->tar_path && self->bundle_dir && self->instance_dir && self->upload_url &&
-      self->authorization && (!python || !*python || self->python)) {
-    const char *headers[] = {self->authorization, NULL};
-    pn_http_request request = {.method = "GET",
-                               .url = url,
-                               .headers = headers,
-                               .download_path = self->tar_path,
-                               .max_response = BUNDLE_MAX_BYTES + 1024 * BUNDLE_MAX_ENTRIES,
-                               .low_speed_timeout_s = 60};
-    rc = pn_http_client_send(client, &request, on_fetched, self, &self->fetch);
-  }
-  pn_free(url);
+  if (self->tar_path && self->bundle_dir && self->instance_dir && self->upload_url &&
+      self->authorization && (!python || !*python || self->python))
+    rc = pn_model_server_ask_version(client, options, on_version, self, &self->ask);
   if (rc < 0) {
-    self->fetch = NULL;
     pn_model_server_free(self, 0);
     return -1;
   }
-  pn_info("director: fetching the bundle of %s from the hub",
-          options->deployment ? options->deployment : options->version_id);
   *out = self;
   return 0;
 }
@@ -280,6 +396,7 @@ void pn_model_server_free(pn_model_server *self, double grace) {
   if (!self)
     return;
   self->over = 1;
+  pn_version_ask_cancel(self->ask);
   if (self->fetch)
     pn_http_transfer_cancel(self->fetch);
   if (self->instance)
@@ -290,6 +407,7 @@ void pn_model_server_free(pn_model_server *self, double grace) {
   if (self->bundle_dir && pn_fs_is_dir(self->bundle_dir))
     pn_fs_remove_tree(self->bundle_dir);
   pn_free(self->python);
+  pn_free(self->version);
   pn_free(self->tar_path);
   pn_free(self->bundle_dir);
   pn_free(self->instance_dir);

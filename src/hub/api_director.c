@@ -175,7 +175,15 @@ static void bundle_done(void *arg, int canceled) {
   bundle_job_free(job);
 }
 
-/* Answers the bundle of `version` (a row, borrowed). */
+/* Whether the request asks for the version only (`Accept: application/json`), which a
+ * director polls to follow its deployment: answered without packing anything. */
+static int wants_version_only(pn_hub_request *request) {
+  const char *accept = pn_hub_request_header(request, "Accept");
+  return accept && strstr(accept, "application/json") && !strstr(accept, "application/x-tar");
+}
+
+/* Answers the bundle of `version` (a row, borrowed): the tar, or with `Accept:
+ * application/json` (or HEAD) only which version it is. */
 static void reply_bundle(pn_hub_request *request, const json_t *version) {
   const char *kind = text_of(version, "kind");
   const char *source = text_of(version, "source");
@@ -186,6 +194,14 @@ static void reply_bundle(pn_hub_request *request, const json_t *version) {
                    "bundle. Run the image (`pinion serve --image %s`, or the container engine) "
                    "and give its address to `pinion director --model-url`.",
                    key, source ? source : "?", source ? source : "IMAGE");
+    return;
+  }
+  if (wants_version_only(request) ||
+      evhttp_request_get_command(request->request) == EVHTTP_REQ_HEAD) {
+    const char *colon = strrchr(key, ':');
+    pn_hub_header(request, "X-Pinion-Version", key);
+    pn_hub_reply(request, 200,
+                 json_pack("{s:s, s:s}", "version", key, "id", colon ? colon + 1 : key));
     return;
   }
   bundle_job *job = pn_calloc(1, sizeof *job);

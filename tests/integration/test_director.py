@@ -8,12 +8,14 @@ model's prediction; output files reach the hub through the director; the interna
 takes a director's credential and nothing else, and /v1 refuses it."""
 import collections
 import hashlib
+import io
 import json
 import os
 import random
 import re
 import signal
 import subprocess
+import tarfile
 import time
 
 import pytest
@@ -559,7 +561,8 @@ def alive(pid):
 class ServingDirector:
     """`pinion director --serve` with its scratch folders under `folder`/tmp."""
 
-    def __init__(self, folder, hub, queue, credential_file, target_flags, wait=True):
+    def __init__(self, folder, hub, queue, credential_file, target_flags, wait=True,
+                 extra_env=None):
         os.makedirs(folder, exist_ok=True)
         self.tmp = os.path.join(folder, "tmp")
         os.makedirs(self.tmp, exist_ok=True)
@@ -568,6 +571,7 @@ class ServingDirector:
         self.log_path = os.path.join(folder, "director.log")
         environment = env()
         environment["TMPDIR"] = self.tmp
+        environment.update(extra_env or {})
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
                 [PINION, "director", "--serve", "--hub", hub.internal_url, "--queue", queue,
@@ -592,6 +596,9 @@ class ServingDirector:
     def read_log(self):
         with open(self.log_path) as log:
             return log.read()
+
+    def health(self):
+        return requests.get(self.url + "/health", timeout=TIMEOUT).json()
 
     def stop(self):
         if self.process.poll() is None:
@@ -696,6 +703,97 @@ def test_serve_takes_a_deployments_current_version(tmp_path, push_only):
         assert prediction.status_code == 201, prediction.text
         row = wait_terminal(hub, [prediction.json()["id"]], 60)[prediction.json()["id"]]
         assert row["status"] == "succeeded" and row["output"] == 7, row
+    finally:
+        director.stop()
+
+
+def write_lettered_model(folder, letter):
+    """A model answering "<letter>:<n>" after `seconds`: two of them are two versions
+    whose outputs say which one ran."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "cog.yaml"), "w") as out:
+        out.write('build:\n  python_version: "3.11"\nrun: "predict.py:Predictor"\n')
+    with open(os.path.join(folder, "predict.py"), "w") as out:
+        out.write("import time\n\nfrom cog import BasePredictor\n\n\n"
+                  "class Predictor(BasePredictor):\n"
+                  "    def predict(self, n: int = 0, seconds: float = 0.02) -> str:\n"
+                  "        time.sleep(seconds)\n"
+                  "        return '%s:' + str(n)\n" % letter)
+
+
+def test_serve_follows_its_deployment_to_another_version_losing_nothing(tmp_path, push_only):
+    """A --serve --deployment director asks the hub for the deployment's version every
+    PINION_DIRECTOR_VERSION_POLL_SECONDS; when the deployment moves from A to B it stops
+    taking, lets the running prediction finish on A, hands back what waited for a slot
+    (--slots 2 over a server of 1: one waits), stops A's server, starts B's and takes
+    again: every prediction sent across the move succeeds once, with A's or B's exact
+    output, and those sent once it serves B are B's."""
+    hub, queue, credential_file = push_only
+    write_lettered_model(str(tmp_path / "a"), "A")
+    write_lettered_model(str(tmp_path / "b"), "B")
+    version_a = hub.push(None, "alice/lettered", cwd=str(tmp_path / "a"))
+    version_b = hub.push(None, "alice/lettered", cwd=str(tmp_path / "b"))
+    assert version_a != version_b
+    created = hub.post("/v1/deployments", json={
+        "name": "lettered", "model": "alice/lettered", "version": version_a, "hardware": "cpu",
+        "min_instances": 0, "max_instances": 1})
+    assert created.status_code == 200, created.text
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--deployment", "alice/lettered", "--slots", "2"],
+                               extra_env={"PINION_DIRECTOR_VERSION_POLL_SECONDS": "0.3"})
+
+    def send(n, seconds):
+        response = hub.post("/v1/deployments/alice/lettered/predictions",
+                            json={"input": {"n": n, "seconds": seconds}})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    try:
+        health = director.health()
+        assert health["status"] == "READY" and health["version"] == "alice/lettered:" + version_a
+        first = [send(n, 0.05) for n in range(3)]
+        rows = wait_terminal(hub, first, 60)
+        assert [rows[i]["output"] for i in first] == ["A:0", "A:1", "A:2"], rows
+        # A long prediction runs when the deployment moves, and more wait behind it.
+        across = [send(10, 2.0)]
+        wait_for(lambda: hub.get("/v1/predictions/" + across[0]).json()["status"] ==
+                 "processing", 30, lambda: "the long prediction did not start")
+        across += [send(n, 0.05) for n in range(11, 15)]
+        moved = hub.request("PATCH", "/v1/deployments/alice/lettered",
+                            json={"version": version_b})
+        assert moved.status_code == 200, moved.text
+        across += [send(n, 0.05) for n in range(15, 20)]
+        # It says what it is doing: switching to B, not taking, then READY on B.
+        seen = []
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            health = director.health()
+            if not seen or seen[-1] != health["status"]:
+                seen.append(health["status"])
+            if health["status"] == "SWITCHING":
+                assert health["switching_to"] == "alice/lettered:" + version_b, health
+            if health["status"] == "READY" and health["version"].endswith(version_b):
+                break
+            time.sleep(0.02)
+        assert seen[-1] == "READY" and "SWITCHING" in seen, seen
+        assert director.health()["version"] == "alice/lettered:" + version_b
+        rows = wait_terminal(hub, across, 90)
+        outputs = [rows[i]["output"] for i in across]
+        assert [rows[i]["status"] for i in across] == ["succeeded"] * len(across), rows
+        # The one running at the move finished on A; each output is its own n's.
+        assert outputs[0] == "A:10", outputs
+        for n, output in zip(range(10, 20), outputs):
+            assert output in ("A:%d" % n, "B:%d" % n), outputs
+        # What was sent after the move and is taken now runs on B.
+        after = [send(n, 0.05) for n in range(20, 23)]
+        rows = wait_terminal(hub, after, 60)
+        assert [rows[i]["output"] for i in after] == ["B:20", "B:21", "B:22"], rows
+        log = director.read_log()
+        assert ("moved from alice/lettered:%s to alice/lettered:%s" % (version_a, version_b)
+                ) in log, log
+        assert log.count("started the model server") == 2, log
+        assert "is handed back to the queue" in log, log
+        assert director.process.poll() is None
     finally:
         director.stop()
 
@@ -814,6 +912,38 @@ def test_serve_streams_a_large_bundle_through_the_hub_and_the_director(tmp_path,
             assert leftovers == [], leftovers
     finally:
         director.stop()
+
+
+def test_the_bundle_route_answers_the_version_alone_without_packing(tmp_path, push_only):
+    """`Accept: application/json` (what a --serve --deployment director polls) and HEAD
+    answer which version the deployment is on, without packing its bundle."""
+    hub, queue, credential_file = push_only
+    version = hub.push(None, "alice/slow", cwd=SLOW)
+    created = hub.post("/v1/deployments", json={
+        "name": "slow", "model": "alice/slow", "version": version, "hardware": "cpu",
+        "min_instances": 0, "max_instances": 1})
+    assert created.status_code == 200, created.text
+    with open(credential_file) as file:
+        credential = file.read().strip()
+    url = hub.internal_url + "/internal/director/deployments/alice/slow/bundle"
+    headers = {"Authorization": "Bearer " + credential}
+    described = requests.get(url, headers=dict(headers, Accept="application/json"),
+                             timeout=TIMEOUT)
+    assert described.status_code == 200, described.text
+    assert described.json() == {"version": "alice/slow:" + version, "id": version}
+    assert described.headers["X-Pinion-Version"] == "alice/slow:" + version
+    head = requests.head(url, headers=headers, timeout=TIMEOUT)
+    assert head.status_code == 200
+    assert head.headers["X-Pinion-Version"] == "alice/slow:" + version
+    tar = requests.get(url, headers=headers, timeout=TIMEOUT)
+    assert tar.status_code == 200
+    assert tar.headers["Content-Type"] == "application/x-tar"
+    assert int(tar.headers["Content-Length"]) == len(tar.content)
+    names = sorted(tarfile.open(fileobj=io.BytesIO(tar.content)).getnames())
+    assert "predict.py" in names and "cog.yaml" in names, names
+    missing = requests.get(hub.internal_url + "/internal/director/deployments/alice/none/bundle",
+                           headers=dict(headers, Accept="application/json"), timeout=TIMEOUT)
+    assert missing.status_code == 404
 
 
 def test_serve_refuses_an_image_version_and_a_bad_credential(tmp_path, push_only):
