@@ -514,13 +514,20 @@ static void on_switch_step(evutil_socket_t fd, short what, void *arg) {
   pn_director *director = &self->director;
   if (self->switching != SWITCH_DRAINING || director->draining)
     return;
-  self->switching = SWITCH_STARTING;
   size_t waiting = 0;
   if (pn_director_held(director, &waiting) > 0) { /* the drain timeout passed */
     pn_warn("director: the drain timeout passed while switching versions; what still runs "
             "is handed back to the queue");
     pn_director_hand_back(director, 1);
   }
+  if (pn_relay_pending(director->relay) > 0) {
+    /* Reports still on their way are acknowledged on the queue when stored: it stays
+     * open until they are (looked at again each second, and at each one's end). */
+    struct timeval again = {1, 0};
+    evtimer_add(self->switch_timer, &again);
+    return;
+  }
+  self->switching = SWITCH_STARTING;
   pn_queue_free(director->queue);
   director->queue = NULL;
   director->serving = 0;

@@ -798,6 +798,44 @@ def test_serve_follows_its_deployment_to_another_version_losing_nothing(tmp_path
         director.stop()
 
 
+def test_a_switch_hands_back_what_outruns_the_drain_timeout_and_runs_it_on_the_new_version(
+        tmp_path, push_only):
+    """A prediction still running on A when --drain-timeout passes during a switch is
+    handed back, the switch goes on, and the prediction runs again on B: it succeeds
+    once, with B's output, and the director did not exit."""
+    hub, queue, credential_file = push_only
+    write_lettered_model(str(tmp_path / "a"), "A")
+    write_lettered_model(str(tmp_path / "b"), "B")
+    version_a = hub.push(None, "alice/lettered", cwd=str(tmp_path / "a"))
+    version_b = hub.push(None, "alice/lettered", cwd=str(tmp_path / "b"))
+    created = hub.post("/v1/deployments", json={
+        "name": "lettered", "model": "alice/lettered", "version": version_a, "hardware": "cpu",
+        "min_instances": 0, "max_instances": 1})
+    assert created.status_code == 200, created.text
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--deployment", "alice/lettered", "--drain-timeout", "0.5"],
+                               extra_env={"PINION_DIRECTOR_VERSION_POLL_SECONDS": "0.2"})
+    try:
+        response = hub.post("/v1/deployments/alice/lettered/predictions",
+                            json={"input": {"n": 7, "seconds": 4.0}})
+        assert response.status_code == 201, response.text
+        long_one = response.json()["id"]
+        wait_for(lambda: hub.get("/v1/predictions/" + long_one).json()["status"] ==
+                 "processing", 30, lambda: "the long prediction did not start")
+        moved = hub.request("PATCH", "/v1/deployments/alice/lettered",
+                            json={"version": version_b})
+        assert moved.status_code == 200, moved.text
+        row = wait_terminal(hub, [long_one], 60)[long_one]
+        assert row["status"] == "succeeded" and row["output"] == "B:7", row
+        log = director.read_log()
+        assert "the drain timeout passed while switching versions" in log, log
+        assert ("prediction %s is handed back to the queue" % long_one) in log, log
+        assert director.health()["version"] == "alice/lettered:" + version_b
+        assert director.process.poll() is None
+    finally:
+        director.stop()
+
+
 def test_serve_takes_as_many_predictions_as_its_server_reports_slots(tmp_path, push_only):
     """Without --slots, a director that starts its server takes as many predictions at
     once as the server reports when READY: a batching model's 2 x max_size (8 here), so
