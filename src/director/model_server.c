@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "core/tar.h"
 #include "core/url.h"
 #include "director/instance.h"
@@ -35,6 +36,8 @@ struct pn_model_server {
   char *version;       /* OWNER/NAME:ID it serves, once the hub said which */
   pn_version_ask *ask; /* which version to fetch */
   pn_http_transfer *fetch;
+  pn_pool *pool; /* one thread, for unpacking (started with the first bundle) */
+  pn_pool_task *unpack;
   pn_sandbox *sandbox;
   pn_instance *instance;
   int over; /* failed: nothing more is reported */
@@ -158,6 +161,58 @@ static char *problem_detail(const char *path) {
   return out;
 }
 
+/* Unpacking on a thread of the server's pool (core/pool.h): a bundle of gigabytes takes
+ * a while, and the loop meanwhile answers /health and whatever else comes. The job owns
+ * its strings; `server` is touched only on the loop, and only when not canceled. */
+typedef struct unpack_job {
+  pn_model_server *server;
+  char *tar_path, *bundle_dir;
+  size_t length; /* of the tar, for the log */
+  int rc;
+  char *error;
+} unpack_job;
+
+static void unpack_job_free(unpack_job *job) {
+  pn_free(job->tar_path);
+  pn_free(job->bundle_dir);
+  pn_free(job->error);
+  pn_free(job);
+}
+
+/* Unpacked from the downloaded file a chunk at a time (core/tar.h): a bundle of
+ * gigabytes is never held in memory. */
+static void unpack_work(void *arg) {
+  unpack_job *job = arg;
+  int fd = open(job->tar_path, O_RDONLY | O_CLOEXEC);
+  job->rc = fd < 0 ? PN_EIO : 0;
+  if (job->rc == 0 && mkdir(job->bundle_dir, 0700) < 0)
+    job->rc = PN_EIO;
+  pn_tar_limits limits = {BUNDLE_MAX_BYTES, BUNDLE_MAX_ENTRIES};
+  if (job->rc == 0)
+    job->rc = pn_tar_unpack_fd(fd, job->bundle_dir, &limits, &job->error);
+  if (fd >= 0)
+    close(fd);
+  unlink(job->tar_path);
+}
+
+static void unpack_done(void *arg, int canceled) {
+  unpack_job *job = arg;
+  pn_model_server *self = canceled ? NULL : job->server;
+  if (self) {
+    self->unpack = NULL;
+    const char *what =
+        self->options.deployment ? self->options.deployment : self->options.version_id;
+    if (job->rc < 0) {
+      failf_owned(self, pn_strfmt("could not unpack the bundle of %s into %s: %s", what,
+                                  job->bundle_dir, job->error ? job->error : pn_strerror(job->rc)));
+    } else {
+      pn_info("director: unpacked %s (%zu bytes) into %s", what, job->length, job->bundle_dir);
+      start_server(self);
+    }
+  }
+  unpack_job_free(job);
+}
+
 static void on_fetched(const pn_http_response *response, void *arg) {
   pn_model_server *self = arg;
   self->fetch = NULL;
@@ -178,32 +233,23 @@ static void on_fetched(const pn_http_response *response, void *arg) {
     pn_free(detail);
     return;
   }
-  /* Unpacked from the file a chunk at a time (core/tar.h): a bundle of gigabytes is
-   * never held in memory. */
-  char *error = NULL;
-  size_t length = (size_t)response->bytes;
-  int fd = open(self->tar_path, O_RDONLY | O_CLOEXEC);
-  int rc = fd < 0 ? PN_EIO : 0;
-  if (rc == 0 && mkdir(self->bundle_dir, 0700) < 0)
-    rc = PN_EIO;
-  pn_tar_limits limits = {BUNDLE_MAX_BYTES, BUNDLE_MAX_ENTRIES};
-  if (rc == 0)
-    rc = pn_tar_unpack_fd(fd, self->bundle_dir, &limits, &error);
-  if (fd >= 0)
-    close(fd);
-  unlink(self->tar_path);
-  if (rc < 0) {
-    failf_owned(self, pn_strfmt("could not unpack the bundle of %s into %s: %s", what,
-                                self->bundle_dir, error ? error : pn_strerror(rc)));
-    pn_free(error);
-    return;
+  unpack_job *job = pn_calloc(1, sizeof *job);
+  if (job) {
+    job->server = self;
+    job->tar_path = pn_strdup(self->tar_path);
+    job->bundle_dir = pn_strdup(self->bundle_dir);
+    job->length = (size_t)response->bytes;
   }
-  pn_info("director: unpacked %s (%zu bytes) into %s", what, length, self->bundle_dir);
-  start_server(self);
+  if (!job || !job->tar_path || !job->bundle_dir ||
+      (!self->pool && pn_pool_new(self->base, 1, &self->pool) < 0) ||
+      pn_pool_submit(self->pool, unpack_work, unpack_done, job, &self->unpack) < 0) {
+    self->unpack = NULL;
+    if (job)
+      unpack_job_free(job);
+    fail(self, "could not start unpacking the bundle (out of memory, or no thread)");
+  }
 }
 
-/* The bundle route of the target: .../versions/{id}/bundle, or of the deployment's
- * current version, .../deployments/{owner}/{name}/bundle. */
 static char *bundle_url(const char *hub_url, const char *version_id, const char *deployment) {
   char *url = NULL, *next = NULL;
   if (deployment) {
@@ -399,6 +445,11 @@ void pn_model_server_free(pn_model_server *self, double grace) {
   pn_version_ask_cancel(self->ask);
   if (self->fetch)
     pn_http_transfer_cancel(self->fetch);
+  /* An unpacking under way ends first (its folder is removed below); its result is
+   * dropped. */
+  if (self->unpack)
+    pn_pool_cancel(self->unpack);
+  pn_pool_free(self->pool);
   if (self->instance)
     pn_instance_free(self->instance, grace);
   pn_sandbox_free(self->sandbox);
