@@ -319,8 +319,8 @@ static void on_version_answer(const pn_http_response *response, void *arg) {
     json_t *problem =
         response->body ? json_loadb(response->body->data, response->body->length, 0, NULL) : NULL;
     const char *detail = json_string_value(json_object_get(problem, "detail"));
-    error = pn_strfmt("the hub at %s refused to say which version %s is (HTTP %ld): %s%s",
-                      ask->hub_url, ask->target, response->status, detail ? detail : "?",
+    error = pn_strfmt("the hub at %s refused the bundle of %s (HTTP %ld): %s%s", ask->hub_url,
+                      ask->target, response->status, detail ? detail : "?",
                       response->status == 401 ? " (is --credential a director's credential "
                                                 "that is not revoked?)"
                                               : "");

@@ -802,7 +802,8 @@ def test_a_switch_hands_back_what_outruns_the_drain_timeout_and_runs_it_on_the_n
         tmp_path, push_only):
     """A prediction still running on A when --drain-timeout passes during a switch is
     handed back, the switch goes on, and the prediction runs again on B: it succeeds
-    once, with B's output, and the director did not exit."""
+    once, with B's output, and the director did not exit. An ask that fails later is
+    logged and the director keeps serving B."""
     hub, queue, credential_file = push_only
     write_lettered_model(str(tmp_path / "a"), "A")
     write_lettered_model(str(tmp_path / "b"), "B")
@@ -831,6 +832,14 @@ def test_a_switch_hands_back_what_outruns_the_drain_timeout_and_runs_it_on_the_n
         assert "the drain timeout passed while switching versions" in log, log
         assert ("prediction %s is handed back to the queue" % long_one) in log, log
         assert director.health()["version"] == "alice/lettered:" + version_b
+        # An ask that fails (the deployment deleted) is said and asked again; the
+        # director keeps serving what it has.
+        assert hub.request("DELETE", "/v1/deployments/alice/lettered").status_code in (200, 204)
+        wait_for(lambda: "asking again in 0.2 s" in director.read_log(), 10,
+                 lambda: "no failed ask logged:\n" + director.read_log())
+        assert "HTTP 404" in director.read_log()
+        health = director.health()
+        assert health["status"] == "READY" and health["version"].endswith(version_b), health
         assert director.process.poll() is None
     finally:
         director.stop()
