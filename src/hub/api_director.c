@@ -11,8 +11,16 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/tar.h"
+#include "hub/owner.h"
 
+#include <errno.h>
+#include <event2/http.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *text_of(const json_t *object, const char *name) {
   return json_string_value(json_object_get(object, name));
@@ -105,28 +113,53 @@ void pn_hub_director_upload_put(pn_hub_request *request) {
 
 /* --- bundles for `pinion director --serve` -------------------------------------------- */
 
-/* The bundle packed on the pool: a folder of gigabytes never holds the loop. */
+/* The bundle packed on the pool, into a file in this hub's scratch folder (hub/owner.h)
+ * that is unlinked as soon as it is made: the reply sends it with sendfile from the open
+ * descriptor, and the bytes go when the descriptor closes (the reply sent, or the
+ * client gone). A folder of gigabytes never holds the loop, nor the hub's memory. */
 typedef struct bundle_job {
   pn_hub *hub;
   struct evhttp_request *request;
   char *dir;     /* the version's unpacked bundle (its row's `source`) */
   char *version; /* owner/name:id, answered in X-Pinion-Version */
-  pn_buf tar;
+  char *scratch; /* where the file goes */
+  int fd;        /* the packed tar, or -1 */
+  uint64_t length;
   int rc;
   char *error;
 } bundle_job;
 
 static void bundle_job_free(bundle_job *job) {
-  pn_buf_free(&job->tar);
+  if (job->fd >= 0)
+    close(job->fd);
   pn_free(job->dir);
   pn_free(job->version);
+  pn_free(job->scratch);
   pn_free(job->error);
   pn_free(job);
 }
 
 static void bundle_work(void *arg) {
   bundle_job *job = arg;
-  job->rc = pn_tar_pack(job->dir, NULL, NULL, NULL, 0, &job->tar, &job->error);
+  char *path = pn_strfmt("%s/bundle-XXXXXX", job->scratch);
+  job->fd = path ? mkostemp(path, O_CLOEXEC) : -1;
+  if (job->fd < 0) {
+    job->rc = path ? PN_EIO : PN_ENOMEM;
+    job->error =
+        path ? pn_strfmt("cannot create a file in %s: %s", job->scratch, strerror(errno)) : NULL;
+    pn_free(path);
+    return;
+  }
+  unlink(path); /* the descriptor keeps it until the reply is done with it */
+  pn_free(path);
+  job->rc = pn_tar_pack_fd(job->dir, NULL, NULL, NULL, 0, job->fd, &job->error);
+  struct stat info;
+  if (job->rc == 0 && fstat(job->fd, &info) < 0) {
+    job->rc = PN_EIO;
+    job->error = pn_strfmt("cannot read the packed file back: %s", strerror(errno));
+  }
+  if (job->rc == 0)
+    job->length = (uint64_t)info.st_size;
 }
 
 static void bundle_done(void *arg, int canceled) {
@@ -139,34 +172,52 @@ static void bundle_done(void *arg, int canceled) {
                    job->error ? job->error : pn_strerror(job->rc));
   } else {
     pn_hub_header(&reply, "X-Pinion-Version", job->version);
-    pn_hub_reply_bytes(&reply, 200, "application/x-tar", job->tar.data, job->tar.length);
+    pn_hub_header(&reply, "Content-Type", "application/x-tar");
+    pn_hub_send_file_segment(&reply, 200, job->fd, 0, job->length, "bundle");
+    job->fd = -1; /* the reply's now */
   }
   bundle_job_free(job);
 }
 
-/* Answers the bundle of `version` (a row, borrowed). */
+/* Whether the request asks for the version only (`Accept: application/json`), which a
+ * director polls to follow its deployment: answered without packing anything. */
+static int wants_version_only(pn_hub_request *request) {
+  const char *accept = pn_hub_request_header(request, "Accept");
+  return accept && strstr(accept, "application/json") && !strstr(accept, "application/x-tar");
+}
+
+/* Answers the bundle of `version` (a row, borrowed): the tar, or with `Accept:
+ * application/json` (or HEAD) only which version it is. */
 static void reply_bundle(pn_hub_request *request, const json_t *version) {
   const char *kind = text_of(version, "kind");
   const char *source = text_of(version, "source");
+  const char *key = text_of(version, "key") ? text_of(version, "key") : "?";
   if (kind && strcmp(kind, "image") == 0) {
     pn_hub_problem(request, 409, NULL,
                    "The version %s is an image version (%s): a director cannot serve it from a "
                    "bundle. Run the image (`pinion serve --image %s`, or the container engine) "
                    "and give its address to `pinion director --model-url`.",
-                   text_of(version, "key"), source ? source : "?", source ? source : "IMAGE");
+                   key, source ? source : "?", source ? source : "IMAGE");
+    return;
+  }
+  if (wants_version_only(request) ||
+      evhttp_request_get_command(request->request) == EVHTTP_REQ_HEAD) {
+    const char *colon = strrchr(key, ':');
+    pn_hub_header(request, "X-Pinion-Version", key);
+    pn_hub_reply(request, 200,
+                 json_pack("{s:s, s:s}", "version", key, "id", colon ? colon + 1 : key));
     return;
   }
   bundle_job *job = pn_calloc(1, sizeof *job);
   if (job) {
     job->hub = request->hub;
     job->request = request->request;
+    job->fd = -1;
     job->dir = source ? pn_strdup(source) : NULL;
-    job->version = pn_strdup(text_of(version, "key") ? text_of(version, "key") : "?");
-    /* The tar's headers and padding on top of the files: at most 1 KiB per entry. */
-    pn_buf_init(&job->tar, pn_hub_bundle_max_bytes(request->hub) +
-                               1024 * pn_hub_bundle_max_entries(request->hub));
+    job->version = pn_strdup(key);
+    job->scratch = pn_strdup(pn_hub_owner_scratch(request->hub->owner));
   }
-  int rc = job && job->dir && job->version
+  int rc = job && job->dir && job->version && job->scratch
                ? pn_hub_pool_submit(request->hub, bundle_work, bundle_done, job)
                : PN_ENOMEM;
   if (rc == 0)
