@@ -105,12 +105,17 @@ static handle *first_taker(const bus *b) {
 static void on_deliver(evutil_socket_t fd, short what, void *arg) {
   bus *b = arg;
   /* What was owed when this began; what the callbacks add waits for the next round, so
-   * that a consumer giving back what it takes cannot keep the loop here. */
-  notice *notices = b->notices;
-  b->notices = b->notices_last = NULL;
-  while (notices) {
-    notice *n = notices;
-    notices = n->next;
+   * that a consumer giving back what it takes cannot keep the loop here. Each notice is
+   * taken off the list before its call, so that a handle freed meanwhile clears the
+   * ones still owed to it (embedded_free). */
+  size_t notices = 0;
+  for (const notice *n = b->notices; n; n = n->next)
+    notices++;
+  while (notices-- > 0 && b->notices) {
+    notice *n = b->notices;
+    b->notices = n->next;
+    if (!b->notices)
+      b->notices_last = NULL;
     if (n->to)
       n->to->head.consumer.settled(n->to->head.consumer.arg, n->id, n->held);
     pn_free(n->id);
