@@ -1,16 +1,11 @@
-/* director/scheduler.c behind the hub's interface (hub_scheduler.h): the same calls,
- * with the hub's names for the target, the events and the counts. */
+/* director/local.c behind the hub's interface (hub_scheduler.h): the director that runs
+ * the hub's predictions in its process, and its scheduler's calls with the hub's names
+ * for the target and the counts. */
 #include "cli/hub_scheduler.h"
 
 #include "core/alloc.h"
 #include "core/log.h"
-#include "director/scheduler.h"
-
-typedef struct adapter {
-  pn_scheduler *scheduler;
-  pn_hub_scheduler_event_fn on_event;
-  void *arg;
-} adapter;
+#include "director/local.h"
 
 static pn_scheduler_target director_target(const pn_hub_scheduler_target *target) {
   return (pn_scheduler_target){
@@ -33,35 +28,11 @@ static pn_hub_scheduler_stats hub_stats(const pn_scheduler_stats *stats) {
   };
 }
 
-static void on_event(void *arg, const char *prediction_id, enum pn_scheduler_event event,
-                     const char *kind, const json_t *detail) {
-  adapter *a = arg;
-  enum pn_hub_scheduler_event hub_event = PN_HUB_SCHEDULER_FAILED;
-  switch (event) {
-  case PN_SCHEDULER_BOOTING:
-    hub_event = PN_HUB_SCHEDULER_BOOTING;
-    break;
-  case PN_SCHEDULER_STARTED:
-    hub_event = PN_HUB_SCHEDULER_STARTED;
-    break;
-  case PN_SCHEDULER_UPDATE:
-    hub_event = PN_HUB_SCHEDULER_UPDATE;
-    break;
-  case PN_SCHEDULER_FAILED:
-    hub_event = PN_HUB_SCHEDULER_FAILED;
-    break;
-  }
-  a->on_event(a->arg, prediction_id, hub_event, kind, detail);
-}
+static pn_scheduler *of(const void *director) { return pn_local_director_scheduler(director); }
 
 static int start(void *context, const pn_hub_scheduler_setup *setup, void **out) {
   const pn_cli_hub_scheduler_options *given = context;
-  adapter *a = pn_calloc(1, sizeof *a);
-  if (!a)
-    return -1;
-  a->on_event = setup->on_event;
-  a->arg = setup->arg;
-  pn_scheduler_options options = {
+  pn_scheduler_options scheduler = {
       .pinion = "/proc/self/exe",
       .python = given->python,
       .scratch_dir = setup->scratch_dir,
@@ -75,58 +46,54 @@ static int start(void *context, const pn_hub_scheduler_setup *setup, void **out)
       .isolation = given->isolation,
       .instance_network_off = given->instance_network_off,
   };
-  if (pn_scheduler_new(setup->base, setup->client, &options, on_event, a, &a->scheduler) < 0) {
-    pn_free(a);
+  pn_local_director_options options = {
+      .scheduler = &scheduler,
+      .beside = setup->queue,
+      .queue_url = setup->queue_url && *setup->queue_url ? setup->queue_url : NULL,
+      .queue_lease = setup->queue_lease,
+      .credential = setup->credential,
+      .data_dir = setup->data_dir,
+  };
+  pn_local_director *director = NULL;
+  char *error = NULL;
+  if (pn_local_director_new(setup->base, setup->client, &options, &director, &error) < 0) {
+    pn_error("hub: its director did not start: %s", error ? error : "out of memory");
+    pn_free(error);
     return -1;
   }
-  *out = a;
+  *out = director;
   return 0;
 }
 
-static void stop(void *scheduler) {
-  adapter *a = scheduler;
-  pn_scheduler_free(a->scheduler);
-  pn_free(a);
-}
-
-static int submit(void *scheduler, const pn_hub_scheduler_target *target, const char *prediction_id,
-                  const json_t *request) {
-  pn_scheduler_target t = director_target(target);
-  return pn_scheduler_submit(((adapter *)scheduler)->scheduler, &t, prediction_id, request);
-}
-
-static int cancel(void *scheduler, const char *prediction_id) {
-  return pn_scheduler_cancel(((adapter *)scheduler)->scheduler, prediction_id);
-}
+static void stop(void *director) { pn_local_director_free(director); }
 
 static int configure(void *scheduler, const pn_hub_scheduler_target *target) {
   pn_scheduler_target t = director_target(target);
-  return pn_scheduler_configure(((adapter *)scheduler)->scheduler, &t);
+  return pn_scheduler_configure(of(scheduler), &t);
 }
 
 static int slots(const void *scheduler, const char *key) {
-  return pn_scheduler_slots(((const adapter *)scheduler)->scheduler, key);
+  return pn_scheduler_slots(of(scheduler), key);
 }
 
 static int credential_valid(const void *scheduler, const char *credential) {
-  return pn_scheduler_credential_valid(((const adapter *)scheduler)->scheduler, credential);
+  return pn_scheduler_credential_valid(of(scheduler), credential);
 }
 
 static int webhook(void *scheduler, const char *credential, const json_t *body) {
-  return pn_scheduler_webhook(((adapter *)scheduler)->scheduler, credential, body);
+  return pn_scheduler_webhook(of(scheduler), credential, body);
 }
 
 static const char *instance_hub_url(const void *scheduler, int image) {
-  return pn_scheduler_instance_hub_url(((const adapter *)scheduler)->scheduler, image);
+  return pn_scheduler_instance_hub_url(of(scheduler), image);
 }
 
 static void container_network(void *scheduler, const char *error) {
-  pn_scheduler_container_network(((adapter *)scheduler)->scheduler, error);
+  pn_scheduler_container_network(of(scheduler), error);
 }
 
 static pn_hub_scheduler_stats target_stats(const void *scheduler, const char *key) {
-  pn_scheduler_stats stats =
-      pn_scheduler_target_stats(((const adapter *)scheduler)->scheduler, key);
+  pn_scheduler_stats stats = pn_scheduler_target_stats(of(scheduler), key);
   return hub_stats(&stats);
 }
 
@@ -144,14 +111,12 @@ static void each_one(void *arg, const char *key, const pn_scheduler_stats *stats
 
 static void each_target(const void *scheduler, pn_hub_scheduler_target_fn each, void *arg) {
   each_call call = {each, arg};
-  pn_scheduler_each_target(((const adapter *)scheduler)->scheduler, each_one, &call);
+  pn_scheduler_each_target(of(scheduler), each_one, &call);
 }
 
 const pn_hub_scheduler_ops pn_cli_hub_scheduler_ops = {
     .start = start,
     .free = stop,
-    .submit = submit,
-    .cancel = cancel,
     .configure = configure,
     .slots = slots,
     .credential_valid = credential_valid,

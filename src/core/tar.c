@@ -12,8 +12,9 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@ typedef struct archive_api {
   int (*read_support_format_all)(struct archive *);
   int (*read_support_filter_all)(struct archive *);
   int (*read_open_memory)(struct archive *, const void *, size_t);
+  int (*read_open_fd)(struct archive *, int, size_t);
   int (*read_next_header)(struct archive *, struct archive_entry **);
   la_ssize_t (*read_data)(struct archive *, void *, size_t);
   int (*read_free)(struct archive *);
@@ -80,6 +82,7 @@ static void load_library(void) {
   RESOLVE(read_support_format_all, "archive_read_support_format_all");
   RESOLVE(read_support_filter_all, "archive_read_support_filter_all");
   RESOLVE(read_open_memory, "archive_read_open_memory");
+  RESOLVE(read_open_fd, "archive_read_open_fd");
   RESOLVE(read_next_header, "archive_read_next_header");
   RESOLVE(read_data, "archive_read_data");
   RESOLVE(read_free, "archive_read_free");
@@ -187,51 +190,100 @@ static la_ssize_t write_to_buf(struct archive *archive, void *arg, const void *b
   return pn_buf_append(arg, bytes, length) < 0 ? -1 : (la_ssize_t)length;
 }
 
+static la_ssize_t write_to_fd(struct archive *archive, void *arg, const void *bytes,
+                              size_t length) {
+  int fd = *(const int *)arg;
+  for (size_t done = 0; done < length;) {
+    ssize_t wrote = write(fd, (const char *)bytes + done, length - done);
+    if (wrote < 0 && errno == EINTR)
+      continue;
+    if (wrote <= 0)
+      return -1;
+    done += (size_t)wrote;
+  }
+  return (la_ssize_t)length;
+}
+
+/* Copies the file's `length` bytes into the archive's current entry, a chunk at a time:
+ * a file of gigabytes is never held whole. */
+static int copy_file_data(const archive_api *lib, struct archive *archive, int fd, uint64_t length,
+                          const char *path, char **error) {
+  char chunk[PN_TAR_CHUNK];
+  for (uint64_t done = 0; done < length;) {
+    size_t want = length - done < sizeof chunk ? (size_t)(length - done) : sizeof chunk;
+    ssize_t got = read(fd, chunk, want);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0) {
+      *error = got < 0 ? pn_strfmt("cannot read %s: %s", path, strerror(errno))
+                       : pn_strfmt("%s shrank while it was packed (%llu of %llu bytes read)", path,
+                                   (unsigned long long)done, (unsigned long long)length);
+      return PN_EIO;
+    }
+    if (lib->write_data(archive, chunk, (size_t)got) != (la_ssize_t)got) {
+      *error = pn_strfmt("cannot archive %s: %s", path, lib->error_string(archive));
+      return PN_EIO;
+    }
+    done += (uint64_t)got;
+  }
+  return 0;
+}
+
 static int write_member(const archive_api *lib, struct archive *archive, const char *root,
                         const member *item, char **error) {
-  char *data = NULL;
-  size_t length = 0;
-  int rc = 0;
+  uint64_t length = 0;
+  int fd = -1, executable = 0;
   if (item->extra) {
     length = item->extra->length;
   } else if (!item->is_dir) {
     char *full = pn_fs_join(root, item->path);
-    rc = full ? pn_fs_read(full, (size_t)8 << 30, &data, &length) : PN_ENOMEM;
-    pn_free(full);
-    if (rc < 0) {
-      *error = pn_strfmt("cannot read %s: %s", item->path, pn_strerror(rc));
-      return rc;
+    struct stat info;
+    fd = full ? open(full, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0 || fstat(fd, &info) < 0 || !S_ISREG(info.st_mode)) {
+      *error = full ? pn_strfmt("cannot read %s: %s", item->path,
+                                fd < 0 ? strerror(errno) : "not a regular file")
+                    : NULL;
+      if (fd >= 0)
+        close(fd);
+      pn_free(full);
+      return full ? PN_EIO : PN_ENOMEM;
     }
+    length = (uint64_t)info.st_size;
+    executable = access(full, X_OK) == 0;
+    pn_free(full);
   }
   struct archive_entry *entry = lib->entry_new();
   if (!entry) {
-    pn_free(data);
+    if (fd >= 0)
+      close(fd);
     return PN_ENOMEM;
   }
-  char *full = pn_fs_join(root, item->path);
-  int executable = full && !item->is_dir && !item->extra && access(full, X_OK) == 0;
-  pn_free(full);
+  int rc = 0;
   lib->entry_set_pathname(entry, item->path);
   lib->entry_set_filetype(entry, item->is_dir ? AE_IFDIR : AE_IFREG);
   lib->entry_set_perm(entry, item->is_dir || executable ? 0755 : 0644);
   lib->entry_set_size(entry, item->is_dir ? 0 : (la_int64_t)length);
   lib->entry_set_mtime(entry, 0, 0);
   if (lib->write_header(archive, entry) != ARCHIVE_OK) {
-    rc = PN_EIO;
-  } else if (!item->is_dir && length) {
-    const void *bytes = item->extra ? item->extra->bytes : data;
-    if (lib->write_data(archive, bytes, length) != (la_ssize_t)length)
-      rc = PN_EIO;
-  }
-  if (rc < 0)
     *error = pn_strfmt("cannot archive %s: %s", item->path, lib->error_string(archive));
+    rc = PN_EIO;
+  } else if (item->extra && length) {
+    if (lib->write_data(archive, item->extra->bytes, length) != (la_ssize_t)length) {
+      *error = pn_strfmt("cannot archive %s: %s", item->path, lib->error_string(archive));
+      rc = PN_EIO;
+    }
+  } else if (fd >= 0) {
+    rc = copy_file_data(lib, archive, fd, length, item->path, error);
+  }
   lib->entry_free(entry);
-  pn_free(data);
+  if (fd >= 0)
+    close(fd);
   return rc;
 }
 
-int pn_tar_pack(const char *dir, pn_tar_skip_fn skip, void *arg, const pn_tar_extra *extras,
-                size_t extra_count, pn_buf *out, char **error) {
+/* Packs into whatever `sink` is, through `write` (pn_tar_pack, pn_tar_pack_fd). */
+static int pack(const char *dir, pn_tar_skip_fn skip, void *arg, const pn_tar_extra *extras,
+                size_t extra_count, archive_write_callback *write, void *sink, char **error) {
   *error = NULL;
   const archive_api *lib = load();
   if (!lib) {
@@ -263,7 +315,7 @@ int pn_tar_pack(const char *dir, pn_tar_skip_fn skip, void *arg, const pn_tar_ex
     struct archive *archive = lib->write_new();
     lib->write_set_format_pax_restricted(archive);
     lib->write_set_bytes_in_last_block(archive, 1);
-    if (lib->write_open(archive, out, NULL, write_to_buf, NULL) != ARCHIVE_OK) {
+    if (lib->write_open(archive, sink, NULL, write, NULL) != ARCHIVE_OK) {
       *error = pn_strfmt("cannot start the archive: %s", lib->error_string(archive));
       rc = PN_EIO;
     }
@@ -279,6 +331,16 @@ int pn_tar_pack(const char *dir, pn_tar_skip_fn skip, void *arg, const pn_tar_ex
     pn_free(list.items[i].path);
   pn_free(list.items);
   return rc;
+}
+
+int pn_tar_pack(const char *dir, pn_tar_skip_fn skip, void *arg, const pn_tar_extra *extras,
+                size_t extra_count, pn_buf *out, char **error) {
+  return pack(dir, skip, arg, extras, extra_count, write_to_buf, out, error);
+}
+
+int pn_tar_pack_fd(const char *dir, pn_tar_skip_fn skip, void *arg, const pn_tar_extra *extras,
+                   size_t extra_count, int fd, char **error) {
+  return pack(dir, skip, arg, extras, extra_count, write_to_fd, &fd, error);
 }
 
 /* --- unpacking ------------------------------------------------------------------ */
@@ -311,7 +373,7 @@ static int extract_file(const archive_api *lib, struct archive *archive, const c
   int fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return PN_EIO;
-  char block[65536];
+  char block[PN_TAR_CHUNK];
   la_ssize_t got;
   int rc = 0;
   while ((got = lib->read_data(archive, block, sizeof block)) > 0) {
@@ -332,23 +394,11 @@ static int extract_file(const archive_api *lib, struct archive *archive, const c
   return rc;
 }
 
-int pn_tar_unpack(const void *bytes, size_t length, const char *dest, const pn_tar_limits *limits,
-                  char **error) {
-  *error = NULL;
-  const archive_api *lib = load();
-  if (!lib) {
-    *error = pn_strdup(load_error);
-    return PN_EUNSUPPORTED;
-  }
-  struct archive *archive = lib->read_new();
-  lib->read_support_format_all(archive);
-  lib->read_support_filter_all(archive);
+/* The one unpacking loop, over an archive already opened on memory or on a file. */
+static int unpack_entries(const archive_api *lib, struct archive *archive, const char *dest,
+                          const pn_tar_limits *limits, char **error) {
   int rc = 0;
   size_t total = 0, entries = 0;
-  if (lib->read_open_memory(archive, bytes, length) != ARCHIVE_OK) {
-    *error = pn_strfmt("not an archive: %s", lib->error_string(archive));
-    rc = PN_EPARSE;
-  }
   struct archive_entry *entry;
   int status;
   while (rc == 0 && (status = lib->read_next_header(archive, &entry)) != ARCHIVE_EOF) {
@@ -393,6 +443,46 @@ int pn_tar_unpack(const void *bytes, size_t length, const char *dest, const pn_t
       *error = pn_strfmt("cannot unpack %s: %s", path, pn_strerror(rc));
     pn_free(full);
   }
+  return rc;
+}
+
+/* Opens a reader on `bytes` or, when `fd` >= 0, on the file (read PN_TAR_CHUNK bytes at
+ * a time), then unpacks: both entry points share every check. */
+static int unpack(const void *bytes, size_t length, int fd, const char *dest,
+                  const pn_tar_limits *limits, char **error) {
+  *error = NULL;
+  const archive_api *lib = load();
+  if (!lib) {
+    *error = pn_strdup(load_error);
+    return PN_EUNSUPPORTED;
+  }
+  struct archive *archive = lib->read_new();
+  if (!archive)
+    return PN_ENOMEM;
+  lib->read_support_format_all(archive);
+  lib->read_support_filter_all(archive);
+  int rc = 0;
+  int opened = fd >= 0 ? lib->read_open_fd(archive, fd, PN_TAR_CHUNK)
+                       : lib->read_open_memory(archive, bytes, length);
+  if (opened != ARCHIVE_OK) {
+    *error = pn_strfmt("not an archive: %s", lib->error_string(archive));
+    rc = PN_EPARSE;
+  }
+  if (rc == 0)
+    rc = unpack_entries(lib, archive, dest, limits, error);
   lib->read_free(archive);
   return rc;
+}
+
+int pn_tar_unpack(const void *bytes, size_t length, const char *dest, const pn_tar_limits *limits,
+                  char **error) {
+  return unpack(bytes, length, -1, dest, limits, error);
+}
+
+int pn_tar_unpack_fd(int fd, const char *dest, const pn_tar_limits *limits, char **error) {
+  if (fd < 0) {
+    *error = pn_strdup("no archive to unpack (a closed file)");
+    return PN_EINVAL;
+  }
+  return unpack(NULL, 0, fd, dest, limits, error);
 }

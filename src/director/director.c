@@ -2,8 +2,10 @@
  * and uploads, /health, /metrics), waits for the model server's READY, then opens the
  * queue on its target's stream and takes predictions (run.c) until SIGTERM, when it
  * drains: nothing more is taken, what waits for a slot is handed back, and what runs may
- * finish within the drain timeout before the rest is handed back too. See director.h
- * and docs/internals/director.md. */
+ * finish within the drain timeout before the rest is handed back too. A --serve
+ * --deployment director follows its deployment: when the hub says it is on another
+ * version, the director drains the same way without exiting, stops its server and
+ * starts the new version's. See director.h and docs/internals/director.md. */
 #include "director/internal.h"
 
 #include "core/alloc.h"
@@ -50,10 +52,22 @@ typedef struct process {
    * the unix socket of its listener that a sandboxed server reaches it through */
   pn_model_server *own;
   char *scratch, *origin, *socket_path;
+  /* --serve --deployment: the deployment's version, asked every `version_poll` seconds;
+   * when it moved, `next_version` is what the director switches to (nothing is taken
+   * meanwhile: `switching`, and director->serving until the old server stops) */
+  struct event *version_timer, *switch_timer;
+  pn_version_ask *version_ask;
+  double version_poll;
+  char *next_version;
+  int switching; /* 0; SWITCH_DRAINING; SWITCH_STARTING (the new server fetched, booting) */
 } process;
+
+enum { SWITCH_DRAINING = 1, SWITCH_STARTING = 2 };
 
 /* Seconds a model server the director started has to stop after SIGTERM. */
 #define SERVER_STOP_GRACE 10
+/* Seconds between asks for a deployment's version (PINION_DIRECTOR_VERSION_POLL_SECONDS). */
+#define VERSION_POLL_SECONDS 10.0
 
 static struct timeval seconds_to_timeval(double seconds) {
   struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
@@ -93,13 +107,21 @@ static void answer_health(process *self, struct evhttp_request *request) {
   size_t waiting = 0;
   size_t held = pn_director_held(director, &waiting);
   const char *status = director->draining  ? "DRAINING"
+                       : self->switching   ? "SWITCHING"
                        : director->serving ? "READY"
                                            : "STARTING";
-  reply_json(request, director->serving && !director->draining ? 200 : 503,
-             json_pack("{s:s, s:s, s:i, s:I, s:I, s:I}", "status", status, "target",
-                       director->options->target, "slots", director->slots, "running",
-                       (json_int_t)(held - waiting), "waiting", (json_int_t)waiting, "reports",
-                       (json_int_t)pn_relay_pending(director->relay)));
+  json_t *body = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I}", "status", status, "target",
+                           director->options->target, "slots", director->slots, "running",
+                           (json_int_t)(held - waiting), "waiting", (json_int_t)waiting, "reports",
+                           (json_int_t)pn_relay_pending(director->relay));
+  /* --serve: the version its server runs (or fetches), and the one it switches to */
+  const char *version = pn_model_server_version(self->own);
+  if (body && version)
+    json_object_set_new(body, "version", json_string(version));
+  if (body && self->switching && self->next_version)
+    json_object_set_new(body, "switching_to", json_string(self->next_version));
+  reply_json(request, director->serving && !director->draining && !self->switching ? 200 : 503,
+             body);
 }
 
 static void answer_metrics(process *self, struct evhttp_request *request) {
@@ -330,6 +352,11 @@ static void start_serving(process *self) {
     return;
   }
   director->serving = 1;
+  if (self->switching) {
+    self->switching = 0;
+    pn_free(self->next_version);
+    self->next_version = NULL;
+  }
   pn_info("director: the model server at %s is ready after %.2f s; taking %s with %d slot%s",
           director->model_url, (double)(pn_clock_monotonic_ns() - self->started_ns) / 1e9,
           options->target, director->slots, director->slots == 1 ? "" : "s");
@@ -449,12 +476,132 @@ static int start_own_server(process *self) {
                                  .network_off = options->instance_network_off,
                                  .boot_timeout = options->boot_timeout};
   pn_model_server_callbacks callbacks = {on_own_ready, on_own_failed};
+  self->started_ns = pn_clock_monotonic_ns();
   if (pn_model_server_start(director->base, director->client, &own, &callbacks, self, &self->own) <
       0) {
     fprintf(stderr, "error: could not start fetching the model (out of memory)\n");
     return -1;
   }
   return 0;
+}
+
+/* --- following a deployment (--serve --deployment) --------------------------------------- */
+
+/* PINION_DIRECTOR_VERSION_POLL_SECONDS (> 0), else VERSION_POLL_SECONDS. */
+static double version_poll_seconds(void) {
+  const char *text = getenv("PINION_DIRECTOR_VERSION_POLL_SECONDS");
+  char *end = NULL;
+  double seconds = text && *text ? strtod(text, &end) : 0;
+  if (text && *text && (!end || *end || !(seconds > 0) || seconds > 86400)) {
+    pn_warn("director: PINION_DIRECTOR_VERSION_POLL_SECONDS=%s is not a number of seconds "
+            "(above 0, at most 86400); asking every %g s",
+            text, VERSION_POLL_SECONDS);
+    seconds = 0;
+  }
+  return seconds > 0 ? seconds : VERSION_POLL_SECONDS;
+}
+
+static void schedule_version_poll(process *self) {
+  struct timeval next = seconds_to_timeval(self->version_poll);
+  evtimer_add(self->version_timer, &next);
+}
+
+/* Nothing held any more (or the switch's drain timeout passed): from the loop, never
+ * from inside the queue's or the relay's callbacks, the queue closes, the old server
+ * stops and the new version is fetched; taking starts again once it is READY. */
+static void on_switch_step(evutil_socket_t fd, short what, void *arg) {
+  process *self = arg;
+  pn_director *director = &self->director;
+  if (self->switching != SWITCH_DRAINING || director->draining)
+    return;
+  size_t waiting = 0;
+  if (pn_director_held(director, &waiting) > 0) { /* the drain timeout passed */
+    pn_warn("director: the drain timeout passed while switching versions; what still runs "
+            "is handed back to the queue");
+    pn_director_hand_back(director, 1);
+  }
+  if (pn_relay_pending(director->relay) > 0) {
+    /* Reports still on their way are acknowledged on the queue when stored: it stays
+     * open until they are (looked at again each second, and at each one's end). */
+    struct timeval again = {1, 0};
+    evtimer_add(self->switch_timer, &again);
+    return;
+  }
+  self->switching = SWITCH_STARTING;
+  pn_queue_free(director->queue);
+  director->queue = NULL;
+  director->serving = 0;
+  director->model_busy = 0;
+  pn_info("director: stopping the model server of %s; starting %s",
+          pn_model_server_version(self->own) ? pn_model_server_version(self->own) : "?",
+          self->next_version);
+  pn_model_server_free(self->own, SERVER_STOP_GRACE);
+  self->own = NULL;
+  if (start_own_server(self) < 0)
+    stop(self, 1);
+}
+
+/* Drained of what it held while switching: the next step, from the loop. */
+static void check_switch(process *self) {
+  size_t waiting = 0;
+  if (self->switching == SWITCH_DRAINING && !self->director.draining &&
+      pn_director_held(&self->director, &waiting) == 0 &&
+      pn_relay_pending(self->director.relay) == 0) {
+    event_del(self->switch_timer); /* the drain timeout */
+    event_active(self->switch_timer, EV_TIMEOUT, 0);
+  }
+}
+
+/* The deployment moved to `version`: nothing more is taken, what waits for a slot is
+ * handed back, and what runs may finish within the drain timeout (as at SIGTERM); then
+ * on_switch_step. Predictions queued meanwhile wait in the deployment's stream. */
+static void begin_switch(process *self, const char *version) {
+  pn_director *director = &self->director;
+  self->next_version = pn_strdup(version);
+  if (!self->next_version)
+    return; /* out of memory: asked again at the next poll */
+  self->switching = SWITCH_DRAINING;
+  pn_queue_stop_taking(director->queue);
+  pn_director_hand_back(director, 0);
+  size_t waiting = 0;
+  pn_info("director: the deployment %s moved from %s to %s: taking nothing more; %zu "
+          "prediction(s) may finish within %g s",
+          director->options->deployment, pn_model_server_version(self->own), version,
+          pn_director_held(director, &waiting), director->options->drain_timeout);
+  struct timeval drain = seconds_to_timeval(director->options->drain_timeout);
+  evtimer_add(self->switch_timer, &drain);
+  check_switch(self);
+}
+
+static void on_version_answer(void *arg, const char *version, const char *id, const char *error) {
+  process *self = arg;
+  self->version_ask = NULL;
+  const char *serving = pn_model_server_version(self->own);
+  if (!version)
+    pn_warn("director: %s; asking again in %g s", error, self->version_poll);
+  else if (self->director.serving && !self->switching && !self->director.draining && serving &&
+           strcmp(version, serving) != 0)
+    begin_switch(self, version);
+  schedule_version_poll(self);
+}
+
+static void on_version_timer(evutil_socket_t fd, short what, void *arg) {
+  process *self = arg;
+  pn_director *director = &self->director;
+  /* Only while serving: a switch, a start or a drain under way is not interrupted. */
+  if (!director->serving || self->switching || director->draining || self->version_ask) {
+    schedule_version_poll(self);
+    return;
+  }
+  const pn_director_options *options = director->options;
+  pn_model_server_options ask = {.hub_url = options->hub_url,
+                                 .credential = options->credential,
+                                 .deployment = options->deployment};
+  if (pn_model_server_ask_version(director->client, &ask, on_version_answer, self,
+                                  &self->version_ask) < 0) {
+    self->version_ask = NULL;
+    schedule_version_poll(self);
+  }
 }
 
 /* --- draining -------------------------------------------------------------------------- */
@@ -464,6 +611,8 @@ void pn_director_check_drained(pn_director *director) {
   if (director->draining && pn_director_held(director, &waiting) == 0 &&
       pn_relay_pending(director->relay) == 0)
     stop((process *)director, 0);
+  else
+    check_switch((process *)director);
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
@@ -481,6 +630,8 @@ static void on_signal(evutil_socket_t signal_number, short what, void *arg) {
     return;
   }
   director->draining = 1;
+  if (self->switching) /* what it was draining for is moot: the drain goes on, to the end */
+    event_del(self->switch_timer);
   pn_queue_stop_taking(director->queue);
   pn_director_hand_back(director, 0);
   size_t waiting = 0;
@@ -534,6 +685,8 @@ int pn_director_run(const pn_director_options *options) {
     self->health_timer = evtimer_new(director->base, on_health_timer, self);
     self->boot_timer = evtimer_new(director->base, on_boot_timeout, self);
     self->drain_timer = evtimer_new(director->base, on_drain_timeout, self);
+    self->version_timer = evtimer_new(director->base, on_version_timer, self);
+    self->switch_timer = evtimer_new(director->base, on_switch_step, self);
     int numbers[2] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {
       self->signals[i] = evsignal_new(director->base, numbers[i], on_signal, self);
@@ -541,7 +694,7 @@ int pn_director_run(const pn_director_options *options) {
         event_add(self->signals[i], NULL);
     }
     if (!self->health_timer || !self->boot_timer || !self->drain_timer || !self->signals[0] ||
-        !self->signals[1])
+        !self->signals[1] || !self->version_timer || !self->switch_timer)
       rc = 1;
   }
   if (rc == 0 && options->serve && start_own_server(self) < 0)
@@ -557,8 +710,13 @@ int pn_director_run(const pn_director_options *options) {
       int written = snprintf(text, sizeof text, "%d\n", port);
       pn_fs_write(options->port_file, text, (size_t)written);
     }
-    self->started_ns = pn_clock_monotonic_ns();
+    if (!options->serve)
+      self->started_ns = pn_clock_monotonic_ns();
     self->poll_interval = FIRST_POLL_SECONDS;
+    if (options->serve && options->deployment) { /* follows its deployment's version */
+      self->version_poll = version_poll_seconds();
+      schedule_version_poll(self);
+    }
     if (!options->serve) { /* a server it starts says when it is READY (model_server.h) */
       struct timeval boot = seconds_to_timeval(options->boot_timeout);
       evtimer_add(self->boot_timer, &boot);
@@ -573,14 +731,16 @@ int pn_director_run(const pn_director_options *options) {
   pn_director_runs_free(director);
   /* Drained (or failed): the model server it started stops now. */
   pn_model_server_free(self->own, SERVER_STOP_GRACE);
+  pn_version_ask_cancel(self->version_ask);
   if (self->socket_path)
     unlink(self->socket_path);
   if (self->scratch)
     pn_fs_remove_tree(self->scratch);
   if (self->health)
     pn_http_transfer_cancel(self->health);
-  struct event *events[] = {self->health_timer, self->boot_timer, self->drain_timer,
-                            self->signals[0], self->signals[1]};
+  struct event *events[] = {self->health_timer,  self->boot_timer,   self->drain_timer,
+                            self->version_timer, self->switch_timer, self->signals[0],
+                            self->signals[1]};
   for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
     if (events[i])
       event_free(events[i]);
@@ -597,6 +757,7 @@ int pn_director_run(const pn_director_options *options) {
   pn_free(self->scratch);
   pn_free(self->origin);
   pn_free(self->socket_path);
+  pn_free(self->next_version);
   pn_free(self);
   return rc;
 }

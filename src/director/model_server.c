@@ -6,11 +6,13 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "core/tar.h"
 #include "core/url.h"
 #include "director/instance.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,11 @@ struct pn_model_server {
   void *arg;
   char *python;
   char *tar_path, *bundle_dir, *instance_dir, *upload_url, *authorization;
+  char *version;       /* OWNER/NAME:ID it serves, once the hub said which */
+  pn_version_ask *ask; /* which version to fetch */
   pn_http_transfer *fetch;
+  pn_pool *pool; /* one thread, for unpacking (started with the first bundle) */
+  pn_pool_task *unpack;
   pn_sandbox *sandbox;
   pn_instance *instance;
   int over; /* failed: nothing more is reported */
@@ -155,6 +161,58 @@ static char *problem_detail(const char *path) {
   return out;
 }
 
+/* Unpacking on a thread of the server's pool (core/pool.h): a bundle of gigabytes takes
+ * a while, and the loop meanwhile answers /health and whatever else comes. The job owns
+ * its strings; `server` is touched only on the loop, and only when not canceled. */
+typedef struct unpack_job {
+  pn_model_server *server;
+  char *tar_path, *bundle_dir;
+  size_t length; /* of the tar, for the log */
+  int rc;
+  char *error;
+} unpack_job;
+
+static void unpack_job_free(unpack_job *job) {
+  pn_free(job->tar_path);
+  pn_free(job->bundle_dir);
+  pn_free(job->error);
+  pn_free(job);
+}
+
+/* Unpacked from the downloaded file a chunk at a time (core/tar.h): a bundle of
+ * gigabytes is never held in memory. */
+static void unpack_work(void *arg) {
+  unpack_job *job = arg;
+  int fd = open(job->tar_path, O_RDONLY | O_CLOEXEC);
+  job->rc = fd < 0 ? PN_EIO : 0;
+  if (job->rc == 0 && mkdir(job->bundle_dir, 0700) < 0)
+    job->rc = PN_EIO;
+  pn_tar_limits limits = {BUNDLE_MAX_BYTES, BUNDLE_MAX_ENTRIES};
+  if (job->rc == 0)
+    job->rc = pn_tar_unpack_fd(fd, job->bundle_dir, &limits, &job->error);
+  if (fd >= 0)
+    close(fd);
+  unlink(job->tar_path);
+}
+
+static void unpack_done(void *arg, int canceled) {
+  unpack_job *job = arg;
+  pn_model_server *self = canceled ? NULL : job->server;
+  if (self) {
+    self->unpack = NULL;
+    const char *what =
+        self->options.deployment ? self->options.deployment : self->options.version_id;
+    if (job->rc < 0) {
+      failf_owned(self, pn_strfmt("could not unpack the bundle of %s into %s: %s", what,
+                                  job->bundle_dir, job->error ? job->error : pn_strerror(job->rc)));
+    } else {
+      pn_info("director: unpacked %s (%zu bytes) into %s", what, job->length, job->bundle_dir);
+      start_server(self);
+    }
+  }
+  unpack_job_free(job);
+}
+
 static void on_fetched(const pn_http_response *response, void *arg) {
   pn_model_server *self = arg;
   self->fetch = NULL;
@@ -175,33 +233,29 @@ static void on_fetched(const pn_http_response *response, void *arg) {
     pn_free(detail);
     return;
   }
-  char *tar = NULL, *error = NULL;
-  size_t length = 0;
-  int rc = pn_fs_read(self->tar_path, BUNDLE_MAX_BYTES + 1024 * BUNDLE_MAX_ENTRIES, &tar, &length);
-  if (rc == 0 && mkdir(self->bundle_dir, 0700) < 0)
-    rc = PN_EIO;
-  pn_tar_limits limits = {BUNDLE_MAX_BYTES, BUNDLE_MAX_ENTRIES};
-  if (rc == 0)
-    rc = pn_tar_unpack(tar, length, self->bundle_dir, &limits, &error);
-  pn_free(tar);
-  unlink(self->tar_path);
-  if (rc < 0) {
-    failf_owned(self, pn_strfmt("could not unpack the bundle of %s into %s: %s", what,
-                                self->bundle_dir, error ? error : pn_strerror(rc)));
-    pn_free(error);
-    return;
+  unpack_job *job = pn_calloc(1, sizeof *job);
+  if (job) {
+    job->server = self;
+    job->tar_path = pn_strdup(self->tar_path);
+    job->bundle_dir = pn_strdup(self->bundle_dir);
+    job->length = (size_t)response->bytes;
   }
-  pn_info("director: unpacked %s (%zu bytes) into %s", what, length, self->bundle_dir);
-  start_server(self);
+  if (!job || !job->tar_path || !job->bundle_dir ||
+      (!self->pool && pn_pool_new(self->base, 1, &self->pool) < 0) ||
+      pn_pool_submit(self->pool, unpack_work, unpack_done, job, &self->unpack) < 0) {
+    self->unpack = NULL;
+    if (job)
+      unpack_job_free(job);
+    fail(self, "could not start unpacking the bundle (out of memory, or no thread)");
+  }
 }
 
-static char *bundle_url(const pn_model_server_options *options) {
+static char *bundle_url(const char *hub_url, const char *version_id, const char *deployment) {
   char *url = NULL, *next = NULL;
-  if (options->deployment) {
-    const char *slash = strchr(options->deployment, '/');
-    char *owner =
-        slash ? pn_strndup(options->deployment, (size_t)(slash - options->deployment)) : NULL;
-    char *base = pn_strfmt("%s/internal/director/deployments", options->hub_url);
+  if (deployment) {
+    const char *slash = strchr(deployment, '/');
+    char *owner = slash ? pn_strndup(deployment, (size_t)(slash - deployment)) : NULL;
+    char *base = pn_strfmt("%s/internal/director/deployments", hub_url);
     if (owner && base && pn_url_append_segment(base, owner, &url) == 0 &&
         pn_url_append_segment(url, slash + 1, &next) == 0) {
       pn_free(url);
@@ -214,8 +268,8 @@ static char *bundle_url(const pn_model_server_options *options) {
     pn_free(owner);
     pn_free(base);
   } else {
-    char *base = pn_strfmt("%s/internal/director/versions", options->hub_url);
-    if (!base || pn_url_append_segment(base, options->version_id, &url) < 0)
+    char *base = pn_strfmt("%s/internal/director/versions", hub_url);
+    if (!base || pn_url_append_segment(base, version_id, &url) < 0)
       url = NULL;
     pn_free(base);
   }
@@ -223,6 +277,132 @@ static char *bundle_url(const pn_model_server_options *options) {
     next = NULL;
   pn_free(url);
   return next;
+}
+
+/* --- which version ----------------------------------------------------------------------- */
+
+struct pn_version_ask {
+  char *target; /* for the messages */
+  char *hub_url;
+  pn_model_server_version_fn done;
+  void *arg;
+  pn_http_transfer *transfer;
+};
+
+static void ask_free(pn_version_ask *ask) {
+  pn_free(ask->target);
+  pn_free(ask->hub_url);
+  pn_free(ask);
+}
+
+void pn_version_ask_cancel(pn_version_ask *ask) {
+  if (!ask)
+    return;
+  if (ask->transfer)
+    pn_http_transfer_cancel(ask->transfer);
+  ask_free(ask);
+}
+
+static void on_version_answer(const pn_http_response *response, void *arg) {
+  pn_version_ask *ask = arg;
+  ask->transfer = NULL;
+  json_t *answer = response->ok && response->status == 200 && response->body
+                       ? json_loadb(response->body->data, response->body->length, 0, NULL)
+                       : NULL;
+  const char *version = json_string_value(json_object_get(answer, "version"));
+  const char *id = json_string_value(json_object_get(answer, "id"));
+  char *error = NULL;
+  if (!response->ok) {
+    error = pn_strfmt("could not ask the hub at %s which version %s is: %s", ask->hub_url,
+                      ask->target, response->error ? response->error : "?");
+  } else if (response->status != 200) {
+    json_t *problem =
+        response->body ? json_loadb(response->body->data, response->body->length, 0, NULL) : NULL;
+    const char *detail = json_string_value(json_object_get(problem, "detail"));
+    error = pn_strfmt("the hub at %s refused the bundle of %s (HTTP %ld): %s%s", ask->hub_url,
+                      ask->target, response->status, detail ? detail : "?",
+                      response->status == 401 ? " (is --credential a director's credential "
+                                                "that is not revoked?)"
+                                              : "");
+    json_decref(problem);
+  } else if (!version || !id) {
+    error = pn_strfmt("the hub at %s answered which version %s is without a version and an "
+                      "id",
+                      ask->hub_url, ask->target);
+  }
+  ask->done(ask->arg, error ? NULL : version, error ? NULL : id, error);
+  pn_free(error);
+  json_decref(answer);
+  ask_free(ask);
+}
+
+int pn_model_server_ask_version(pn_http_client *client, const pn_model_server_options *options,
+                                pn_model_server_version_fn done, void *arg, pn_version_ask **out) {
+  *out = NULL;
+  pn_version_ask *ask = pn_calloc(1, sizeof *ask);
+  char *url = bundle_url(options->hub_url, options->version_id, options->deployment);
+  char *authorization = pn_strfmt("Authorization: Bearer %s", options->credential);
+  int rc = -1;
+  if (ask && url && authorization) {
+    ask->target = pn_strdup(options->deployment ? options->deployment : options->version_id);
+    ask->hub_url = pn_strdup(options->hub_url);
+    ask->done = done;
+    ask->arg = arg;
+    const char *headers[] = {authorization, "Accept: application/json", NULL};
+    pn_http_request request = {.method = "GET",
+                               .url = url,
+                               .headers = headers,
+                               .max_response = PROBLEM_MAX,
+                               .timeout_ms = 30000};
+    if (ask->target && ask->hub_url)
+      rc = pn_http_client_send(client, &request, on_version_answer, ask, &ask->transfer);
+  }
+  if (rc < 0 && ask)
+    ask_free(ask);
+  else if (rc == 0)
+    *out = ask;
+  pn_free(url);
+  pn_free(authorization);
+  return rc < 0 ? -1 : 0;
+}
+
+/* The hub said which version to fetch: its bundle, by id, so that the bytes are the
+ * version's even when a deployment moves meanwhile. */
+static void on_version(void *arg, const char *version, const char *id, const char *error) {
+  pn_model_server *self = arg;
+  self->ask = NULL;
+  if (!version) {
+    fail(self, error);
+    return;
+  }
+  self->version = pn_strdup(version);
+  char *url = bundle_url(self->options.hub_url, id, NULL);
+  int rc = -1;
+  if (self->version && url) {
+    const char *headers[] = {self->authorization, NULL};
+    pn_http_request request = {.method = "GET",
+                               .url = url,
+                               .headers = headers,
+                               .download_path = self->tar_path,
+                               .max_response = BUNDLE_MAX_BYTES + 1024 * BUNDLE_MAX_ENTRIES,
+                               .low_speed_timeout_s = 60};
+    rc = pn_http_client_send(self->client, &request, on_fetched, self, &self->fetch);
+  }
+  pn_free(url);
+  if (rc < 0) {
+    self->fetch = NULL;
+    fail(self, "could not start fetching the bundle (out of memory)");
+    return;
+  }
+  if (self->options.deployment)
+    pn_info("director: fetching the bundle of %s, on version %s, from the hub",
+            self->options.deployment, version);
+  else
+    pn_info("director: fetching the bundle of %s from the hub", version);
+}
+
+const char *pn_model_server_version(const pn_model_server *server) {
+  return server ? server->version : NULL;
 }
 
 int pn_model_server_start(struct event_base *base, pn_http_client *client,
@@ -246,27 +426,14 @@ int pn_model_server_start(struct event_base *base, pn_http_client *client,
   self->instance_dir = pn_fs_join(options->scratch_dir, "server");
   self->upload_url = pn_strfmt("%s/upload/", options->director_url);
   self->authorization = pn_strfmt("Authorization: Bearer %s", options->credential);
-  char *url = bundle_url(options);
   int rc = -1;
-  if (url && self->tar_path && self->bundle_dir && self->instance_dir && self->upload_url &&
-      self->authorization && (!python || !*python || self->python)) {
-    const char *headers[] = {self->authorization, NULL};
-    pn_http_request request = {.method = "GET",
-                               .url = url,
-                               .headers = headers,
-                               .download_path = self->tar_path,
-                               .max_response = BUNDLE_MAX_BYTES + 1024 * BUNDLE_MAX_ENTRIES,
-                               .low_speed_timeout_s = 60};
-    rc = pn_http_client_send(client, &request, on_fetched, self, &self->fetch);
-  }
-  pn_free(url);
+  if (self->tar_path && self->bundle_dir && self->instance_dir && self->upload_url &&
+      self->authorization && (!python || !*python || self->python))
+    rc = pn_model_server_ask_version(client, options, on_version, self, &self->ask);
   if (rc < 0) {
-    self->fetch = NULL;
     pn_model_server_free(self, 0);
     return -1;
   }
-  pn_info("director: fetching the bundle of %s from the hub",
-          options->deployment ? options->deployment : options->version_id);
   *out = self;
   return 0;
 }
@@ -275,8 +442,14 @@ void pn_model_server_free(pn_model_server *self, double grace) {
   if (!self)
     return;
   self->over = 1;
+  pn_version_ask_cancel(self->ask);
   if (self->fetch)
     pn_http_transfer_cancel(self->fetch);
+  /* An unpacking under way ends first (its folder is removed below); its result is
+   * dropped. */
+  if (self->unpack)
+    pn_pool_cancel(self->unpack);
+  pn_pool_free(self->pool);
   if (self->instance)
     pn_instance_free(self->instance, grace);
   pn_sandbox_free(self->sandbox);
@@ -285,6 +458,7 @@ void pn_model_server_free(pn_model_server *self, double grace) {
   if (self->bundle_dir && pn_fs_is_dir(self->bundle_dir))
     pn_fs_remove_tree(self->bundle_dir);
   pn_free(self->python);
+  pn_free(self->version);
   pn_free(self->tar_path);
   pn_free(self->bundle_dir);
   pn_free(self->instance_dir);

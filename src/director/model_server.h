@@ -45,7 +45,9 @@ typedef struct pn_model_server_callbacks {
   void (*on_failed)(void *arg, const char *error);
 } pn_model_server_callbacks;
 
-/* Starts fetching; the rest follows on the loop. -1 (out of memory) or 0. */
+/* Starts: asks the hub which version the target is (a deployment's current one), then
+ * fetches that version's bundle by id; the rest follows on the loop. -1 (out of
+ * memory) or 0. */
 int pn_model_server_start(struct event_base *base, pn_http_client *client,
                           const pn_model_server_options *options,
                           const pn_model_server_callbacks *callbacks, void *arg,
@@ -53,5 +55,21 @@ int pn_model_server_start(struct event_base *base, pn_http_client *client,
 /* Stops the server (SIGTERM, then SIGKILL after `grace` seconds; blocking), removes
  * what it unpacked and frees. No callback runs afterwards. */
 void pn_model_server_free(pn_model_server *server, double grace);
+
+/* OWNER/NAME:ID of the version it serves (borrowed), or NULL until the hub said. */
+const char *pn_model_server_version(const pn_model_server *server);
+
+/* Asking the hub which version `options`' target is now: GET of its bundle route with
+ * `Accept: application/json`, answered {"version": "OWNER/NAME:ID", "id"} without
+ * packing anything (hub/api_director.c). Cheap: a --serve --deployment director polls
+ * it to follow its deployment. `done` gets the version and id, or NULL and `error`
+ * (all borrowed for the call), once; the ask is freed after it. */
+typedef struct pn_version_ask pn_version_ask;
+typedef void (*pn_model_server_version_fn)(void *arg, const char *version, const char *id,
+                                           const char *error);
+int pn_model_server_ask_version(pn_http_client *client, const pn_model_server_options *options,
+                                pn_model_server_version_fn done, void *arg, pn_version_ask **ask);
+/* Stops an ask whose `done` has not run yet: it never runs. NULL is fine. */
+void pn_version_ask_cancel(pn_version_ask *ask);
 
 #endif

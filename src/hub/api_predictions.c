@@ -204,8 +204,12 @@ static int resolve_version(pn_hub_request *request, const char *version, resolve
 static json_t *rewrite_file_urls(pn_hub_request *request, const json_t *input,
                                  const json_t *version) {
   const char *kind = text_of(version, "kind");
+  /* The hub's own director's instances reach it there; a director elsewhere, or another
+   * replica's, points the path at its own hub (the signature holds on every replica). */
   const char *internal_url =
       pn_hub_scheduler_instance_hub_url(request->hub->scheduler, kind && strcmp(kind, "image") == 0);
+  if (!internal_url)
+    internal_url = request->hub->internal_url;
   json_t *copy = json_deep_copy(input);
   char *prefix = pn_hub_url(request->hub, "/v1/files/");
   size_t prefix_length = prefix ? strlen(prefix) : 0;

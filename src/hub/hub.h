@@ -40,8 +40,8 @@ typedef struct pn_hub_options {
   int queue_push_only;
   const char *port_file;  /* write the bound port here (tests), or NULL */
   int rate_limit;         /* requests per minute per account; 0: off */
-  /* What runs the predictions this hub takes (hub/scheduling.h): the CLI's, with the
-   * context its start is given. */
+  /* The director that runs the predictions this hub does not leave to directors
+   * elsewhere (hub/scheduling.h): the CLI's, with the context its start is given. */
   const pn_hub_scheduler_ops *scheduler;
   void *scheduler_context;
   /* Sandboxed folder versions reach the internal listener through a unix socket
@@ -92,8 +92,9 @@ typedef struct pn_hub {
   struct pn_listen *listen;     /* accepts for `http` (core/listen.h) */
   pn_http_client *client;
   pn_store *store;
-  pn_queue *queue; /* between the API and the scheduler (prediction_life.c consumes) */
-  pn_hub_scheduler *scheduler; /* the CLI's (hub/scheduling.h) */
+  pn_queue *queue; /* the hub's handle: it pushes; directors take (prediction_life.c) */
+  pn_hub_scheduler *scheduler; /* its own director, the CLI's (hub/scheduling.h) */
+  char local_credential[65];   /* that director's credential for the internal API */
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
   /* This process's part of the data folder, which replicas may share (hub/owner.h) */
@@ -110,10 +111,6 @@ typedef struct pn_hub {
   /* predictions in flight and finished ones' streams kept for replays, by id
    * (prediction_live.c) */
   struct pn_hub_lives *lives;
-  /* Terminal scheduler events the store could not take yet, and the timer that offers
-   * them again (prediction_life.c) */
-  struct pn_hub_held *held;
-  struct event *replay;
   struct pn_hub_limit *limits; /* rate-limit windows per account (server.c) */
   struct pn_pool *pool;        /* blocking work (unpacking pushes) off the loop */
   /* Trainings whose weights are being published (training_publish.c) */
@@ -286,7 +283,8 @@ int pn_hub_training_publishing(const pn_hub *hub, const char *id);
 
 /* --- a prediction's life (prediction_life.c; the handlers use prediction_life.h) --- */
 
-/* The hub as the queue's consumer: what it takes runs on its scheduler. */
+/* What the hub hears from the queue it pushes to: predictions settled and changed by
+ * other processes (hub replicas), and when those notices were missed. */
 pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub);
 /* Predictions: resume what was in flight at the last stop. */
 void pn_hub_predictions_restore(pn_hub *hub);
@@ -297,11 +295,16 @@ void pn_hub_predictions_free(pn_hub *hub);
 /* Finished predictions whose streams the hub keeps for replays, and the bytes of
  * their events (PINION_STREAM_RETAIN_MAX, PINION_STREAM_RETAIN_BYTES; prediction_live.c). */
 void pn_hub_streams_retained(const pn_hub *hub, size_t *count, size_t *bytes);
-void pn_hub_on_scheduler_event(void *arg, const char *prediction_id,
-                               enum pn_hub_scheduler_event event, const char *kind,
-                               const json_t *detail);
-/* An event a director reports for a prediction it runs (the scheduler's events, the
- * webhook's update included), under `lease` (the queue's, pn_queue_lease): applied only
+/* What a director reports of a prediction it runs (api_director.c reads it): */
+enum pn_hub_report {
+  PN_HUB_REPORT_BOOTING, /* no instance was free: one is starting */
+  PN_HUB_REPORT_STARTED, /* given to the model; detail {"cold_boot_time": s or null} */
+  PN_HUB_REPORT_UPDATE,  /* the model's webhook: detail = Cog's prediction object; `kind`
+                            says which of start/output/logs/completed it was */
+  PN_HUB_REPORT_FAILED,  /* it could not be run; detail {"error": "..."}; terminal */
+};
+/* An event a director reports for a prediction it runs (the hub's own director's
+ * included), under `lease` (the queue's, pn_queue_lease): applied only
  * while that lease still holds the prediction's message. Returns 0 with the row as
  * stored afterwards in *row (a new reference; a terminal row is returned whatever the
  * lease), PN_ENOENT, PN_ESTATE when another director took the message over, PN_EINVAL
@@ -309,8 +312,8 @@ void pn_hub_on_scheduler_event(void *arg, const char *prediction_id,
  * or the store's failure: a terminal event is then not stored, and the director sends
  * it again. */
 int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *lease,
-                           enum pn_hub_scheduler_event event, const char *kind,
-                           const json_t *detail, json_t **row);
+                           enum pn_hub_report event, const char *kind, const json_t *detail,
+                           json_t **row);
 
 /* --- handlers, one per route ---------------------------------------------------- */
 

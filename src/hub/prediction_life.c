@@ -1,18 +1,20 @@
 /* A prediction's life in the hub (hub/prediction_life.h): created into the store and the
- * queue, taken (leased) by a consumer, running, terminal. Every change of a stored
+ * queue, taken (leased) by a director, running, terminal. Every change of a stored
  * prediction is written here, by one function (`transition`) that uses the store's
  * compare-and-set, so that of the processes moving the same prediction (hub replicas,
  * directors' reports, a cancel, a reclaimed run) the first to conclude it wins and a
- * terminal row never changes again. What moves a prediction along comes here too: the
- * scheduler's events and directors' reports (apply_event), the queue's consumer
- * callbacks, Cancel-After, and, at start and every few seconds, recovery of what a
- * stopped hub left (pn_hub_predictions_restore, pn_hub_predictions_sweep_orphans).
+ * terminal row never changes again. What moves a prediction along comes here too:
+ * directors' reports through the internal API (pn_hub_director_report: the hub's own
+ * director in its process reports there as any other does; the hub never runs a
+ * prediction itself), the queue's notices, Cancel-After, and, at start and every few
+ * seconds, recovery of what a stopped hub left (pn_hub_predictions_restore,
+ * pn_hub_predictions_sweep_orphans).
  *
  * The store row is the truth and is saved on every change before anything is told
  * about it. While a prediction is in flight it also has a live entry
  * (hub/prediction_live.h): its stream, its client webhook and the sync requests
- * holding for it. Rows keep what resuming needs after a restart: the scheduler target
- * and the request sent to the instance, and whether it was dispatched. */
+ * holding for it. Rows keep what resuming needs after a restart: the queue's target and
+ * the request sent to the model, and whether it was dispatched. */
 #include "hub/prediction_life.h"
 
 #include "core/alloc.h"
@@ -219,9 +221,9 @@ static int conclude_now(pn_hub *hub, json_t *row, const char *status, const char
     pn_webhook_events_parse(json_object_get(row, "webhook_events_filter"), &events, NULL);
     pn_hub_hook_complete(pn_hub_hook_new(hub, text_of(row, "id"), text_of(row, "webhook"), events));
   }
-  int held = pn_queue_holds(hub->queue, text_of(row, "id"));
+  /* Settled: the director holding its message (if one does) stops what still runs. */
   pn_queue_done(hub->queue, text_of(row, "id"));
-  if (!held && strcmp(status, "canceled") == 0)
+  if (strcmp(status, "canceled") == 0)
     drop_waiting_message(hub, row);
   return 0;
 }
@@ -265,7 +267,7 @@ static void on_published(pn_hub *hub, json_t *row, int rc, const char *error) {
   conclude_now(hub, row, rc < 0 ? "failed" : "succeeded", NULL);
 }
 
-/* --- scheduler events -------------------------------------------------------------- */
+/* --- directors' reports ------------------------------------------------------------ */
 
 /* Takes an instance's update (Cog's prediction response) into the row. Its status
  * counts only when later than the row's (status_rank): updates may land out of order,
@@ -312,156 +314,48 @@ static void apply_update(json_t *row, const json_t *cog) {
   }
 }
 
-/* A terminal scheduler event that arrived while the store could not read its row (the
- * database was away): offered again every second until the store takes it, so that the
- * prediction still reaches its terminal state, without restarting the hub. Earlier,
- * non-terminal events are dropped: the terminal one carries the final output and logs. */
-typedef struct pn_hub_held {
-  char *id;
-  enum pn_hub_scheduler_event event;
-  char *kind;
-  json_t *detail;
-  struct pn_hub_held *next;
-} held;
-
-/* At most this many outcomes are held, so that a long outage cannot grow the list
- * without bound; past it a prediction is failed as interrupted at the hub's next start,
- * as after a crash. */
-#define HELD_MAX 10000
-
-/* Who reports an event: this hub's scheduler, the replay of one the store could not
- * take, or a director through the internal API. */
-enum reporter { SCHEDULER, REPLAY, DIRECTOR };
-
-static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
-                       const char *kind, const json_t *detail, enum reporter from,
-                       const char *lease, json_t **stored);
-
-static void on_replay(evutil_socket_t fd, short what, void *arg) {
-  pn_hub *hub = arg;
-  held *pending = hub->held;
-  hub->held = NULL;
-  /* Each event either lands or is held again (at the end of the new list). */
-  while (pending) {
-    held *next = pending->next;
-    apply_event(hub, pending->id, pending->event, pending->kind, pending->detail, REPLAY, NULL,
-                NULL);
-    pn_free(pending->id);
-    pn_free(pending->kind);
-    json_decref(pending->detail);
-    pn_free(pending);
-    pending = next;
-  }
-  if (!hub->held) {
-    event_del(hub->replay);
-    pn_info("hub: the held prediction outcomes are stored");
-  }
-}
-
-static void hold_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
-                       const char *kind, const json_t *detail) {
-  size_t count = 0;
-  held **tail = &hub->held;
-  for (; *tail; tail = &(*tail)->next)
-    count++;
-  held *item = count < HELD_MAX ? pn_calloc(1, sizeof *item) : NULL;
-  if (item) {
-    item->id = pn_strdup(prediction_id);
-    item->event = event;
-    item->kind = kind ? pn_strdup(kind) : NULL;
-    item->detail = detail ? json_deep_copy(detail) : NULL;
-  }
-  if (!item || !item->id || (kind && !item->kind) || (detail && !item->detail)) {
-    pn_error("hub: prediction %s: its outcome could not be kept for later; the hub's next "
-             "start fails it as interrupted",
-             prediction_id);
-    if (item) {
-      pn_free(item->id);
-      pn_free(item->kind);
-      json_decref(item->detail);
-      pn_free(item);
-    }
-    return;
-  }
-  *tail = item;
-  if (!hub->replay)
-    hub->replay = event_new(hub->base, -1, EV_PERSIST, on_replay, hub);
-  struct timeval every = {1, 0};
-  if (hub->replay && !event_pending(hub->replay, EV_TIMEOUT, NULL))
-    event_add(hub->replay, &every);
-}
-
-static int is_terminal_event(enum pn_hub_scheduler_event event, const char *kind,
-                             const json_t *detail) {
-  return event == PN_HUB_SCHEDULER_FAILED ||
-         (event == PN_HUB_SCHEDULER_UPDATE && kind && strcmp(kind, "completed") == 0 &&
-          is_terminal(text_of(detail, "status")));
-}
-
-void pn_hub_on_scheduler_event(void *arg, const char *prediction_id, enum pn_hub_scheduler_event event,
-                               const char *kind, const json_t *detail) {
-  apply_event(arg, prediction_id, event, kind, detail, SCHEDULER, NULL, NULL);
-}
-
+/* Moves prediction `prediction_id` along with what the director that runs it reported
+ * (the hub's own director, or one elsewhere): the one way the hub hears of a prediction
+ * it queued. A report counts only under a `lease` that still holds the message: a
+ * director cut off past its lease, whose message another director took over, is
+ * refused, so that its late results cannot win over the run that replaced it. A
+ * terminal report the store cannot take is answered with the store's failure, and the
+ * director, which holds the queue's message until the hub stored the outcome, sends it
+ * again. Returns 0 (the stored row in *stored, when asked for), PN_ENOENT, the lease's
+ * refusal (pn_queue_check_lease), or the store's failure. */
 int pn_hub_director_report(pn_hub *hub, const char *prediction_id, const char *lease,
-                           enum pn_hub_scheduler_event event, const char *kind, const json_t *detail,
-                           json_t **row) {
-  return apply_event(hub, prediction_id, event, kind, detail, DIRECTOR, lease, row);
-}
-
-/* Moves prediction `prediction_id` along. A terminal event the store cannot take is held
- * and offered again (hold_event), except a director's: it is answered with the failure
- * and the director, which holds the queue's message until the hub stored the outcome,
- * sends it again. A director's event counts only under a `lease` that still holds the
- * message: one cut off past its lease, whose message another director took over, is
- * refused, so that its late results cannot win over the run that replaced it. Returns 0
- * (the stored row in *stored, when asked for), PN_ENOENT, the lease's refusal
- * (pn_queue_check_lease), or the store's failure. */
-static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_hub_scheduler_event event,
-                       const char *kind, const json_t *detail, enum reporter from,
-                       const char *lease, json_t **stored) {
+                           enum pn_hub_report event, const char *kind, const json_t *detail,
+                           json_t **stored) {
   json_t *row = NULL;
   int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, prediction_id, &row);
-  if (rc < 0) {
-    if (rc != PN_ENOENT && from != DIRECTOR && is_terminal_event(event, kind, detail)) {
-      if (from != REPLAY)
-        pn_error("hub: prediction %s: the store failed (%s); its outcome is kept and stored "
-                 "once the store answers again",
-                 prediction_id,
-                 pn_store_failure(hub->store) ? pn_store_failure(hub->store) : pn_strerror(rc));
-      hold_event(hub, prediction_id, event, kind, detail);
-    }
+  if (rc < 0)
     return rc;
-  }
-  /* A director holds the queue's message itself; the hub holds it for its scheduler. */
-  if (is_terminal(text_of(row, "status")) ||
-      (from != DIRECTOR && !pn_queue_holds(hub->queue, prediction_id)) ||
-      pn_hub_training_publishing(hub, prediction_id)) {
-    /* Concluded already (terminal rows never change), taken over by another consumer
-     * after this one's lease ran out (what runs here is no longer wanted), or its
-     * outcome is being published. */
+  if (is_terminal(text_of(row, "status")) || pn_hub_training_publishing(hub, prediction_id)) {
+    /* Concluded already (terminal rows never change), or its outcome is being
+     * published. */
     if (stored)
       *stored = row;
     else
       json_decref(row);
     return 0;
   }
-  if (from == DIRECTOR && (rc = pn_queue_check_lease(hub->queue, prediction_id, lease)) < 0) {
+  if ((rc = pn_queue_check_lease(hub->queue, prediction_id, lease)) < 0) {
     json_decref(row);
     return rc;
   }
   pn_hub_live *item = pn_hub_live_find(hub, prediction_id);
-  /* A director may report to a replica that neither made nor took the prediction: the
-   * replica that stores its changes sends its intermediate webhooks and streams it. */
-  if (!item && from == DIRECTOR)
+  /* A director may report to a replica that did not make the prediction (or to one that
+   * restarted since): the replica that stores its changes sends its intermediate
+   * webhooks and streams it. */
+  if (!item)
     item = track(hub, row);
   switch (event) {
-  case PN_HUB_SCHEDULER_BOOTING:
+  case PN_HUB_REPORT_BOOTING:
     append_log(row, "starting an instance");
     if (transition_in_flight(hub, row) != PN_ESTATE)
       pn_queue_progress(hub->queue, prediction_id);
     break;
-  case PN_HUB_SCHEDULER_STARTED: {
+  case PN_HUB_REPORT_STARTED: {
     json_object_set_new(row, "dispatched", json_true());
     json_t *boot = json_object_get(detail, "cold_boot_time");
     if (json_is_number(boot)) {
@@ -474,13 +368,11 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_hub_sched
       pn_queue_progress(hub->queue, prediction_id);
     break;
   }
-  case PN_HUB_SCHEDULER_UPDATE: {
+  case PN_HUB_REPORT_UPDATE: {
     apply_update(row, detail);
     const char *status = text_of(row, "status");
     if (kind && strcmp(kind, "completed") == 0 && is_terminal(text_of(detail, "status"))) {
       rc = conclude(hub, row, text_of(detail, "status"), text_of(detail, "error"));
-      if (rc < 0 && from != DIRECTOR)
-        hold_event(hub, prediction_id, event, kind, detail);
       break;
     }
     if (is_terminal(status))
@@ -503,11 +395,9 @@ static int apply_event(pn_hub *hub, const char *prediction_id, enum pn_hub_sched
     }
     break;
   }
-  case PN_HUB_SCHEDULER_FAILED: {
+  case PN_HUB_REPORT_FAILED: {
     const char *error = text_of(detail, "error");
     rc = conclude(hub, row, "failed", error ? error : "the prediction could not be run");
-    if (rc < 0 && from != DIRECTOR)
-      hold_event(hub, prediction_id, event, kind, detail);
     break;
   }
   }
@@ -575,129 +465,18 @@ int pn_hub_life_create(pn_hub *hub, json_t *row, const json_t *request, int *unq
 }
 
 int pn_hub_life_cancel(pn_hub *hub, json_t *row, const char *why) {
-  pn_hub_scheduler_cancel(hub->scheduler, text_of(row, "id"));
+  /* Concluding it settles its message: the director that holds it stops it. */
   if (why)
     append_log(row, why);
   return conclude(hub, row, "canceled", NULL);
 }
 
-/* --- the queue's consumer ----------------------------------------------------------- */
+/* --- what the queue tells the hub ------------------------------------------------- */
 
-/* A folder version's bundle as this hub finds it: DATA/bundles/<id> under its own
- * --data, whatever path the creating hub had for the shared folder (replicas may mount
- * it at different paths). pn_malloc'd, or NULL when `stored` is not a bundle path or
- * this hub has no such folder (then the stored path is tried as it is). */
-static char *local_bundle_dir(const pn_hub *hub, const char *stored) {
-  const char *at = stored ? strstr(stored, "/bundles/") : NULL;
-  const char *id = at ? at + strlen("/bundles/") : NULL;
-  if (!id || !*id || strchr(id, '/'))
-    return NULL;
-  char *local = pn_strfmt("%s/bundles/%s", hub->data_dir, id);
-  if (local && !pn_fs_is_dir(local)) {
-    pn_free(local);
-    local = NULL;
-  }
-  return local;
-}
-
-/* The instance's request with the input files' signed URLs pointed at this hub's own
- * internal listener: the hub that created the prediction signed them for its own, and
- * another replica (sharing the secret, so the signatures hold) runs it here. A new
- * reference. */
-static json_t *local_request(pn_hub *hub, const json_t *request, int image) {
-  json_t *copy = json_deep_copy(request);
-  json_t *input = json_object_get(copy, "input");
-  const char *own = pn_hub_scheduler_instance_hub_url(hub->scheduler, image);
-  size_t own_length = own ? strlen(own) : 0;
-  const char *key;
-  json_t *value;
-  json_object_foreach(input, key, value) {
-    json_t *items = json_is_array(value) ? value : NULL;
-    size_t count = items ? json_array_size(items) : 1;
-    for (size_t i = 0; own && i < count; i++) {
-      json_t *item = items ? json_array_get(items, i) : value;
-      const char *text = json_string_value(item), *path = NULL;
-      if (!text || !(path = pn_url_internal_file_path(text)) ||
-          ((size_t)(path - text) == own_length && strncmp(text, own, own_length) == 0))
-        continue;
-      char *url = pn_strfmt("%s%s", own, path);
-      if (url)
-        json_string_set(item, url);
-      pn_free(url);
-    }
-  }
-  return copy;
-}
-
-/* Runs a prediction the queue handed over: here from the start (the embedded queue, or
- * Redis to the hub that created it), or taken over from a consumer that died. */
-static void on_take(void *arg, const char *id, const json_t *body) {
-  pn_hub *hub = arg;
-  json_t *row = NULL;
-  int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row);
-  if (rc == PN_ENOENT || (rc == 0 && is_terminal(text_of(row, "status")))) {
-    json_decref(row); /* deleted, or concluded before it ran (a cancel): nothing to run */
-    pn_queue_done(hub->queue, id);
-    return;
-  }
-  if (rc == 0 && !pn_hub_live_find(hub, id))
-    track(hub, row);
-  json_t *target_row = json_object_get(body, "target");
-  int max = (int)json_integer_value(json_object_get(target_row, "max_instances"));
-  char *bundle_dir = local_bundle_dir(hub, text_of(target_row, "bundle_dir"));
-  pn_hub_scheduler_target target = {
-      .key = text_of(target_row, "key"),
-      .bundle_dir = bundle_dir ? bundle_dir : text_of(target_row, "bundle_dir"),
-      .image = text_of(target_row, "image"),
-      .mode = text_of(target_row, "mode"),
-      .min_instances = (int)json_integer_value(json_object_get(target_row, "min_instances")),
-      .max_instances = max < 1 ? 1 : max,
-      .slots = 1,
-  };
-  json_t *request = local_request(hub, json_object_get(body, "request"), target.image != NULL);
-  rc = request ? pn_hub_scheduler_submit(hub->scheduler, &target, id, request) : PN_ENOMEM;
-  json_decref(request);
-  pn_free(bundle_dir);
-  if (rc < 0 && rc != PN_EEXISTS && row) {
-    char *error = pn_strfmt("the hub could not queue the prediction: %s", pn_strerror(rc));
-    conclude(hub, row, "failed", error);
-    pn_free(error);
-  }
-  json_decref(row);
-}
-
-/* The queue gave up `id` (taken `deliveries` times, never finished): it fails here with
- * the queue's reason, its `completed` webhook sent from here. Should the store refuse,
- * the message goes back, for the next take to try the same. */
-static void on_exhausted(void *arg, const char *id, long deliveries) {
-  pn_hub *hub = arg;
-  json_t *row = NULL;
-  int rc = pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row);
-  if (rc == PN_ENOENT || (rc == 0 && is_terminal(text_of(row, "status")))) {
-    json_decref(row);
-    pn_queue_done(hub->queue, id);
-    return;
-  }
-  char *error = rc == 0 ? pn_queue_exhausted_error(deliveries) : NULL;
-  if (rc == 0 && !pn_hub_live_find(hub, id))
-    track(hub, row);
-  if (rc == 0)
-    rc = error ? conclude(hub, row, "failed", error) : PN_ENOMEM;
-  if (rc < 0) {
-    pn_error("queue: prediction %s could not be failed (%s); it goes back to the queue", id,
-             pn_strerror(rc));
-    pn_queue_release(hub->queue, id);
-  }
-  pn_free(error);
-  json_decref(row);
-}
-
-/* Another process stored `id`'s terminal state: what runs here stops, and clients
- * waiting here get the stored outcome. */
+/* Another process stored `id`'s terminal state: clients waiting here get the stored
+ * outcome. */
 static void on_settled(void *arg, const char *id, int was_held) {
   pn_hub *hub = arg;
-  if (was_held)
-    pn_hub_scheduler_cancel(hub->scheduler, id);
   pn_hub_live *item = pn_hub_live_find(hub, id);
   json_t *row = NULL;
   if (item && !pn_hub_live_finished(item) &&
@@ -705,18 +484,6 @@ static void on_settled(void *arg, const char *id, int was_held) {
       is_terminal(text_of(row, "status")))
     pn_hub_live_finish(item, row, 0);
   json_decref(row);
-}
-
-/* Another consumer took `id` over: stop running it here. Clients waiting here keep
- * waiting for the outcome the other one stores (on_settled); intermediate webhooks are
- * the other one's to send. */
-static void on_lost(void *arg, const char *id) {
-  pn_hub *hub = arg;
-  pn_hub_scheduler_cancel(hub->scheduler, id);
-  pn_hub_live *item = pn_hub_live_find(hub, id);
-  if (item) {
-    pn_hub_live_drop_hook(item);
-  }
 }
 
 /* Another replica stored a change of `id`: readers of its stream here get it. Webhooks
@@ -733,8 +500,8 @@ static void on_progress(void *arg, const char *id) {
 }
 
 /* What a missed notice would have said of `id`: concluded elsewhere (a cancel on
- * another hub: stopped here if it runs here, held requests answered), or changed
- * (its readers here get the change). */
+ * another hub: held requests answered), or changed (its readers here get the
+ * change). */
 static void recheck(pn_hub *hub, const char *id) {
   pn_hub_live *item = pn_hub_live_find(hub, id);
   json_t *row = NULL;
@@ -742,10 +509,6 @@ static void recheck(pn_hub *hub, const char *id) {
       pn_store_get(hub->store, PN_STORE_PREDICTIONS, id, &row) < 0)
     return;
   if (is_terminal(text_of(row, "status"))) {
-    if (pn_queue_holds(hub->queue, id)) {
-      pn_hub_scheduler_cancel(hub->scheduler, id);
-      pn_queue_done(hub->queue, id);
-    }
     pn_hub_live_finish(item, row, 0);
   } else if (pn_hub_live_stream(hub, id)) {
     pn_hub_live_stream_changes(item, row);
@@ -763,11 +526,8 @@ static void on_resubscribed(void *arg) {
 }
 
 pn_queue_consumer pn_hub_queue_consumer(pn_hub *hub) {
-  pn_queue_consumer consumer = {.take = on_take,
-                                .settled = on_settled,
-                                .lost = on_lost,
+  pn_queue_consumer consumer = {.settled = on_settled,
                                 .progress = on_progress,
-                                .exhausted = on_exhausted,
                                 .resubscribed = on_resubscribed,
                                 .arg = hub};
   return consumer;
@@ -908,16 +668,5 @@ void pn_hub_predictions_sweep_orphans(pn_hub *hub) {
 
 void pn_hub_predictions_free(pn_hub *hub) {
   pn_hub_lives_free(hub);
-  while (hub->held) {
-    held *next = hub->held->next;
-    pn_free(hub->held->id);
-    pn_free(hub->held->kind);
-    json_decref(hub->held->detail);
-    pn_free(hub->held);
-    hub->held = next;
-  }
-  if (hub->replay)
-    event_free(hub->replay);
-  hub->replay = NULL;
   pn_hub_deliveries_free();
 }

@@ -3,7 +3,7 @@
  * (prediction_life.c). The API's handlers (api_predictions.c) build and read rows;
  * they move one only through these. The rest of this module's surface is in hub.h,
  * where server.c and api_director.c find it: pn_hub_queue_consumer,
- * pn_hub_on_scheduler_event, pn_hub_director_report, pn_hub_predictions_restore,
+ * pn_hub_director_report, pn_hub_predictions_restore,
  * pn_hub_predictions_sweep_orphans and pn_hub_predictions_free. See
  * docs/internals/hub.md. */
 #ifndef PN_HUB_PREDICTION_LIFE_H

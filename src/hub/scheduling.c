@@ -1,4 +1,4 @@
-/* The hub's calls into the scheduler the CLI gave it (scheduling.h). */
+/* The hub's calls into the director the CLI gave it (scheduling.h). */
 #include "hub/scheduling.h"
 
 #include "core/error.h"
@@ -7,17 +7,6 @@
 
 static int has(const pn_hub_scheduler *scheduler) {
   return scheduler && scheduler->ops && scheduler->scheduler;
-}
-
-int pn_hub_scheduler_submit(pn_hub_scheduler *scheduler, const pn_hub_scheduler_target *target,
-                            const char *prediction_id, const json_t *request) {
-  return has(scheduler)
-             ? scheduler->ops->submit(scheduler->scheduler, target, prediction_id, request)
-             : PN_ENOENT;
-}
-
-int pn_hub_scheduler_cancel(pn_hub_scheduler *scheduler, const char *prediction_id) {
-  return has(scheduler) ? scheduler->ops->cancel(scheduler->scheduler, prediction_id) : PN_ENOENT;
 }
 
 int pn_hub_scheduler_configure(pn_hub_scheduler *scheduler, const pn_hub_scheduler_target *target) {

@@ -1,14 +1,19 @@
-/* What runs the predictions a hub takes from its queue itself (every hub but a push-only
- * one): a scheduler the CLI gives it, director/scheduler.h's on one machine. The hub
- * knows no model server (DESIGN: the hub does not use the director); it knows this
- * interface, a table of functions and the scheduler they act on, and starts it once
- * its internal listener is bound, since the scheduler's instances need its addresses.
- * Everything runs on the hub's loop; the scheduler never touches the store: the hub
- * persists, the scheduler only runs. See docs/internals/hub.md. */
+/* What runs the predictions a hub does not leave to directors elsewhere: the director
+ * the CLI gives it, director/local.h's, in the hub's process. The hub reaches it as it
+ * reaches any director: it pushes predictions to the queue, which that director takes
+ * from, and hears of them through its internal API, where that director reports with a
+ * credential the hub made for it. What is left here is what the hub asks of its own
+ * machine's instances beside that: the bounds of a deployment it scales itself, their
+ * counts for /metrics, their webhooks and uploads arriving on its internal listener, and
+ * the container bridge's state. The hub knows no model server (DESIGN: the hub does not
+ * use the director); it knows this table of functions and the director they act on,
+ * started once its internal listener is bound and its queue open. Everything runs on
+ * the hub's loop. See docs/internals/hub.md. */
 #ifndef PN_HUB_SCHEDULING_H
 #define PN_HUB_SCHEDULING_H
 
 #include "core/http_client.h"
+#include "queue/queue.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -24,20 +29,6 @@ typedef struct pn_hub_scheduler_target {
   int slots;              /* predictions one instance is assumed to run at once (>= 1) */
 } pn_hub_scheduler_target;
 
-enum pn_hub_scheduler_event {
-  PN_HUB_SCHEDULER_BOOTING, /* no instance was free: one is starting; detail {"instance"} */
-  PN_HUB_SCHEDULER_STARTED, /* dispatched to an instance; detail {"cold_boot_time": s or null} */
-  PN_HUB_SCHEDULER_UPDATE,  /* the instance's webhook: detail = Cog's prediction object;
-                               `kind` says which of start/output/logs/completed it was */
-  PN_HUB_SCHEDULER_FAILED,  /* it could not be run (boot failed, instance died);
-                               detail {"error": "..."}; terminal */
-};
-
-/* `kind` is the Cog webhook event for UPDATE, NULL otherwise. `detail` is borrowed. */
-typedef void (*pn_hub_scheduler_event_fn)(void *arg, const char *prediction_id,
-                                          enum pn_hub_scheduler_event event, const char *kind,
-                                          const json_t *detail);
-
 typedef struct pn_hub_scheduler_stats {
   int instances; /* running or starting */
   int ready;     /* of which READY */
@@ -49,10 +40,19 @@ typedef void (*pn_hub_scheduler_target_fn)(void *arg, const char *key,
                                            const pn_hub_scheduler_stats *stats, int min_instances,
                                            int max_instances, int slots);
 
-/* What the hub knows once it listens, for the scheduler's instances. */
+/* What the hub knows once it listens and its queue is open, for its director. */
 typedef struct pn_hub_scheduler_setup {
   struct event_base *base;
   pn_http_client *client;
+  /* The queue the hub pushes to: the director opens a handle beside this one when it is
+   * embedded (queue_url NULL), its own consumer of queue_url otherwise. */
+  pn_queue *queue;
+  const char *queue_url;
+  double queue_lease;
+  /* The director's credential for the internal API (the hub made it; it lives as long
+   * as the process). */
+  const char *credential;
+  const char *data_dir; /* the hub's --data */
   /* This hub's own part of the data folder (hub/owner.h), the instances' scratch space */
   const char *scratch_dir;
   const char *hub_url;    /* the internal listener: http://127.0.0.1:PORT */
@@ -63,19 +63,14 @@ typedef struct pn_hub_scheduler_setup {
   const char *container_hub_url;
   int container_pending;
   const char *container_error;
-  pn_hub_scheduler_event_fn on_event;
-  void *arg;
 } pn_hub_scheduler_setup;
 
-/* The scheduler's side, given by the CLI (pn_hub_options.scheduler). `start` makes one
- * (0, or -1 after logging why); the others act on what it made, as their names say
+/* The director's side, given by the CLI (pn_hub_options.scheduler). `start` makes one
+ * (0, or -1 after logging why); the others act on its scheduler, as their names say
  * (director/scheduler.h has each one's contract). */
 typedef struct pn_hub_scheduler_ops {
   int (*start)(void *context, const pn_hub_scheduler_setup *setup, void **scheduler);
   void (*free)(void *scheduler);
-  int (*submit)(void *scheduler, const pn_hub_scheduler_target *target, const char *prediction_id,
-                const json_t *request);
-  int (*cancel)(void *scheduler, const char *prediction_id);
   int (*configure)(void *scheduler, const pn_hub_scheduler_target *target);
   int (*slots)(const void *scheduler, const char *key);
   int (*credential_valid)(const void *scheduler, const char *credential);
@@ -95,11 +90,8 @@ typedef struct pn_hub_scheduler {
   void *scheduler;
 } pn_hub_scheduler;
 
-/* The hub's calls. Without a scheduler (a push-only hub, or start-up failed), submit,
- * cancel and configure return PN_ENOENT and the rest answer as for an unknown key. */
-int pn_hub_scheduler_submit(pn_hub_scheduler *scheduler, const pn_hub_scheduler_target *target,
-                            const char *prediction_id, const json_t *request);
-int pn_hub_scheduler_cancel(pn_hub_scheduler *scheduler, const char *prediction_id);
+/* The hub's calls. Without a director here (a push-only hub, or start-up failed),
+ * configure returns PN_ENOENT and the rest answer as for an unknown key. */
 int pn_hub_scheduler_configure(pn_hub_scheduler *scheduler, const pn_hub_scheduler_target *target);
 int pn_hub_scheduler_slots(const pn_hub_scheduler *scheduler, const char *key);
 int pn_hub_scheduler_credential_valid(const pn_hub_scheduler *scheduler, const char *credential);

@@ -769,11 +769,26 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
 
 /* 0 when the request carries an unrevoked director's credential; PN_ENOENT when not, or
  * the store's failure. */
+/* The credential of the hub's own director (scheduling.h), made at start, never
+ * stored: 256 bits from the CSPRNG, as hex. */
+static int make_local_credential(pn_hub *hub) {
+  unsigned char bytes[32];
+  if (pn_crypto_random(bytes, sizeof bytes) < 0)
+    return -1;
+  for (size_t i = 0; i < sizeof bytes; i++)
+    snprintf(hub->local_credential + 2 * i, 3, "%02x", bytes[i]);
+  return 0;
+}
+
 static int director_authenticate(pn_hub *hub, struct evhttp_request *request) {
   const char *header =
       evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
   if (!header || strncasecmp(header, "Bearer ", 7) != 0)
     return PN_ENOENT;
+  size_t length = strlen(hub->local_credential);
+  if (length && strlen(header + 7) == length &&
+      pn_crypto_equal(header + 7, hub->local_credential, length))
+    return 0; /* the hub's own director: no store to ask */
   pn_store_credential credential = {0};
   int rc = token_credential(hub, header + 7, 1, &credential);
   if (rc == 0)
@@ -1147,25 +1162,16 @@ int pn_hub_run(const pn_hub_options *options) {
   if (bind_http(&hub, &port) < 0 || bind_internal(&hub) < 0) {
     exit_code = 1;
   } else {
-    pn_hub_scheduler_setup setup = {
-        .base = hub.base,
-        .client = hub.client,
-        .scratch_dir = pn_hub_owner_scratch(hub.owner),
-        .hub_url = hub.internal_url,
-        .hub_socket = hub.internal_socket,
-        .container_hub_url = hub.container_internal_url,
-        .container_pending = pn_hub_bridge_pending(&hub),
-        .container_error = pn_hub_bridge_error(&hub),
-        .on_event = pn_hub_on_scheduler_event,
-        .arg = &hub,
-    };
-    if (!options->scheduler ||
-        options->scheduler->start(options->scheduler_context, &setup, &scheduler.scheduler) < 0) {
-      fprintf(stderr, "error: could not start the scheduler\n");
+    /* The hub only pushes; whoever runs its predictions takes them: its own director
+     * (below, unless directors elsewhere serve every target) or directors elsewhere. */
+    if (options->queue_push_only && (!options->queue || !*options->queue)) {
+      fprintf(stderr, "error: --queue-consumers directors leaves every prediction to "
+                      "directors elsewhere, and they reach the queue only through Redis: "
+                      "give --queue redis://HOST[:PORT][/DB] too\n");
       exit_code = 1;
     }
     pn_queue_options queue_options = {
-        .url = options->queue, .lease = options->queue_lease, .push_only = options->queue_push_only};
+        .url = options->queue, .lease = options->queue_lease, .push_only = 1};
     pn_queue_consumer consumer = pn_hub_queue_consumer(&hub);
     char *queue_error = NULL;
     if (exit_code == 0 &&
@@ -1174,6 +1180,28 @@ int pn_hub_run(const pn_hub_options *options) {
       exit_code = 1;
     }
     pn_free(queue_error);
+    pn_hub_scheduler_setup setup = {
+        .base = hub.base,
+        .client = hub.client,
+        .queue = hub.queue,
+        .queue_url = options->queue,
+        .queue_lease = options->queue_lease,
+        .credential = hub.local_credential,
+        .data_dir = hub.data_dir,
+        .scratch_dir = pn_hub_owner_scratch(hub.owner),
+        .hub_url = hub.internal_url,
+        .hub_socket = hub.internal_socket,
+        .container_hub_url = hub.container_internal_url,
+        .container_pending = pn_hub_bridge_pending(&hub),
+        .container_error = pn_hub_bridge_error(&hub),
+    };
+    if (exit_code == 0 && !options->queue_push_only &&
+        (make_local_credential(&hub) < 0 || !options->scheduler ||
+         options->scheduler->start(options->scheduler_context, &setup,
+                                   &scheduler.scheduler) < 0)) {
+      fprintf(stderr, "error: could not start the hub's director\n");
+      exit_code = 1;
+    }
     if (exit_code == 0 && pn_pool_new(hub.base, HUB_POOL_THREADS, &hub.pool) < 0) {
       fprintf(stderr, "error: could not start the hub's worker threads\n");
       exit_code = 1;
@@ -1220,9 +1248,10 @@ int pn_hub_run(const pn_hub_options *options) {
   pn_hub_predictions_free(&hub);
   pn_hub_bridge_close(&hub); /* its probe's answer would go to the scheduler */
   pn_hub_metrics_close(&hub);
-  pn_queue_free(hub.queue);
   if (scheduler.scheduler)
     scheduler.ops->free(scheduler.scheduler);
+  pn_queue_free(hub.queue);
+  explicit_bzero(hub.local_credential, sizeof hub.local_credential);
   evhttp_free(hub.http);
   if (hub.internal_http)
     evhttp_free(hub.internal_http);

@@ -41,7 +41,10 @@ struct pn_queue {
   double lease; /* seconds; 0 for the embedded engine */
 };
 
-int pn_queue_embedded_open(pn_queue **queue);
+/* A handle on a new in-process queue, or on `beside`'s (an embedded handle) when given;
+ * `taking`: it takes messages (else it only pushes and settles). */
+int pn_queue_embedded_open(struct event_base *base, pn_queue *beside, int taking,
+                           pn_queue **queue);
 /* `options` as pn_queue_open got them, the lease checked. */
 int pn_queue_redis_open(struct event_base *base, const pn_queue_redis_url *url,
                         const pn_queue_options *options, double lease, pn_queue **queue,

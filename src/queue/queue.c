@@ -126,17 +126,24 @@ int pn_queue_open(struct event_base *base, const pn_queue_options *options,
                   const pn_queue_consumer *consumer, pn_queue **queue, char **error) {
   *queue = NULL;
   *error = NULL;
-  if (!consumer || !consumer->take || !consumer->settled || !consumer->lost)
+  if (!consumer || !consumer->settled || (!options->push_only && (!consumer->take || !consumer->lost)))
     return PN_EINVAL;
   int rc;
   if (!options->url || !*options->url) {
-    if (options->push_only || options->stream) {
-      *error = pn_strfmt("the embedded queue runs predictions in the process that queued "
-                         "them, so there is no one else to take them: give --queue "
-                         "redis://HOST[:PORT][/DB] to let directors take them");
+    if (options->stream) {
+      *error = pn_strfmt("the embedded queue is one process's: a director that takes one "
+                         "target's predictions needs --queue redis://HOST[:PORT][/DB], "
+                         "shared with the hub");
       return PN_EINVAL;
     }
-    rc = pn_queue_embedded_open(queue);
+    if (!base) {
+      *error = pn_strfmt("the embedded queue needs the caller's event loop");
+      return PN_EINVAL;
+    }
+    rc = pn_queue_embedded_open(base, options->beside, !options->push_only, queue);
+    if (rc == PN_EINVAL)
+      *error = pn_strfmt("a queue opened beside another shares its engine: the other one is "
+                         "not embedded");
   } else {
     pn_queue_redis_url url;
     const char *problem = NULL;

@@ -1,6 +1,8 @@
 /* The queue between the API and whoever runs predictions: one interface, two engines.
- * The embedded engine (queue/embedded.c), the default, hands each message to the
- * consumer in the same process at once: one hub on one machine. The Redis Streams engine
+ * The embedded engine (queue/embedded.c), the default, is one process's: the hub pushes
+ * through its handle, the director inside the hub's process takes through another
+ * opened beside it, leased and settled as through Redis: one hub on one machine. The
+ * Redis Streams engine
  * (queue/redis.c), chosen by a redis:// URL, keeps a stream per target (a version or a
  * deployment) that any number of consumers in any number of processes read through one
  * consumer group, each message leased to the consumer that took it: the consumer renews
@@ -11,7 +13,7 @@
  * The queue never decides a prediction's outcome: the store does, with a compare-and-set
  * (pn_store_update_from), so a reclaimed prediction that also finishes where it first ran
  * finishes once. Everything runs on the caller's event loop; callbacks never run from
- * inside a pn_queue_* call except the embedded engine's `take` (inside pn_queue_push).
+ * inside a pn_queue_* call.
  * See docs/internals/queue.md. */
 #ifndef PN_QUEUE_QUEUE_H
 #define PN_QUEUE_QUEUE_H
@@ -31,8 +33,8 @@ typedef struct pn_queue_options {
   double lease;    /* seconds (0: PN_QUEUE_LEASE_DEFAULT) */
   /* What this process takes. By default every stream, as many of each at once as its
    * messages' capacity says (a hub that runs predictions itself). */
-  int push_only;      /* nothing: it pushes and hears outcomes (a hub whose targets
-                         directors serve); the Redis engine only */
+  int push_only;      /* nothing: it pushes and hears outcomes (a hub: its own director,
+                         or directors elsewhere, take) */
   const char *stream; /* only this target's stream (a director), or NULL */
   int capacity;       /* with `stream`, > 0: at most this many held at once, whatever
                          the messages say (the director's slots) */
@@ -41,6 +43,10 @@ typedef struct pn_queue_options {
    * PN_QUEUE_MAX_DELIVERIES_DEFAULT). A message handed back with pn_queue_release does
    * not count. */
   int max_deliveries;
+  /* The embedded engine: a handle on the same in-process queue as this embedded one
+   * (the hub's director opens its taking handle beside the hub's push-only one). NULL:
+   * a new queue. Ignored with a URL, which says where the queue is. */
+  pn_queue *beside;
 } pn_queue_options;
 
 /* A prediction whose runners all stopped without finishing it (killed, out of memory,
@@ -110,28 +116,28 @@ int pn_queue_done(pn_queue *queue, const char *id);
  * are told (their `progress`), so that a client streaming it from another hub replica
  * sees it as it happens. Fire-and-forget; a no-op for the embedded engine. */
 void pn_queue_progress(pn_queue *queue, const char *id);
-/* Whether this consumer holds prediction `id` (the embedded engine: always). */
+/* Whether this consumer holds prediction `id`. */
 int pn_queue_holds(const pn_queue *queue, const char *id);
 /* Takes nothing more from now on (a director draining): what is held is still renewed
- * and acknowledged. The embedded engine ignores it. */
+ * and acknowledged. */
 void pn_queue_stop_taking(pn_queue *queue);
 /* Gives held message `id` back without acknowledging it: its idle time is set past the
  * lease, so that another consumer's next reclaim takes it over at once instead of a
- * lease later. It is forgotten here (no `lost` follows). PN_ENOENT when not held here;
- * PN_EUNSUPPORTED for the embedded engine. */
+ * lease later (the embedded engine: it waits again for the next take). It is forgotten
+ * here (no `lost` follows). PN_ENOENT when not held here. */
 int pn_queue_release(pn_queue *queue, const char *id);
 
 /* The lease on held message `id`, for the reports of the process that holds it:
  * "<consumer> <entry> <target key>" (pn_malloc'd; the caller frees it), or NULL when it
- * is not held here (or for the embedded engine, which leases nothing). */
+ * is not held here. */
 char *pn_queue_lease(const pn_queue *queue, const char *id);
 /* Whether `lease` (pn_queue_lease's text, from any process) still holds prediction
  * `id`'s message, so that a report made under it may be stored: 0 when its consumer
  * holds the message, or when no one does (it was acknowledged, or Redis lost it: then
  * no one else can report on it either); PN_ESTATE when another consumer took it over;
  * PN_EINVAL when `lease` is malformed or names another prediction's message;
- * PN_ECLOSED when Redis is unreachable; PN_EUNSUPPORTED for the embedded engine. One
- * round trip (a script reading the entry and its pending owner). */
+ * PN_ECLOSED when Redis is unreachable. Redis: one round trip (a script reading the entry
+ * and its pending owner). */
 int pn_queue_check_lease(pn_queue *queue, const char *id, const char *lease);
 /* A lease's parts, as pn_queue_check_lease reads them from a director's report. */
 typedef struct pn_queue_lease_parts {

@@ -7,11 +7,15 @@ finish once; a cancel through the hub's API reaches the director, which stops th
 model's prediction; output files reach the hub through the director; the internal API
 takes a director's credential and nothing else, and /v1 refuses it."""
 import collections
+import hashlib
+import io
 import json
 import os
+import random
 import re
 import signal
 import subprocess
+import tarfile
 import time
 
 import pytest
@@ -557,7 +561,8 @@ def alive(pid):
 class ServingDirector:
     """`pinion director --serve` with its scratch folders under `folder`/tmp."""
 
-    def __init__(self, folder, hub, queue, credential_file, target_flags, wait=True):
+    def __init__(self, folder, hub, queue, credential_file, target_flags, wait=True,
+                 extra_env=None):
         os.makedirs(folder, exist_ok=True)
         self.tmp = os.path.join(folder, "tmp")
         os.makedirs(self.tmp, exist_ok=True)
@@ -566,6 +571,7 @@ class ServingDirector:
         self.log_path = os.path.join(folder, "director.log")
         environment = env()
         environment["TMPDIR"] = self.tmp
+        environment.update(extra_env or {})
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
                 [PINION, "director", "--serve", "--hub", hub.internal_url, "--queue", queue,
@@ -590,6 +596,9 @@ class ServingDirector:
     def read_log(self):
         with open(self.log_path) as log:
             return log.read()
+
+    def health(self):
+        return requests.get(self.url + "/health", timeout=TIMEOUT).json()
 
     def stop(self):
         if self.process.poll() is None:
@@ -698,6 +707,144 @@ def test_serve_takes_a_deployments_current_version(tmp_path, push_only):
         director.stop()
 
 
+def write_lettered_model(folder, letter):
+    """A model answering "<letter>:<n>" after `seconds`: two of them are two versions
+    whose outputs say which one ran."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "cog.yaml"), "w") as out:
+        out.write('build:\n  python_version: "3.11"\nrun: "predict.py:Predictor"\n')
+    with open(os.path.join(folder, "predict.py"), "w") as out:
+        out.write("import time\n\nfrom cog import BasePredictor\n\n\n"
+                  "class Predictor(BasePredictor):\n"
+                  "    def predict(self, n: int = 0, seconds: float = 0.02) -> str:\n"
+                  "        time.sleep(seconds)\n"
+                  "        return '%s:' + str(n)\n" % letter)
+
+
+def test_serve_follows_its_deployment_to_another_version_losing_nothing(tmp_path, push_only):
+    """A --serve --deployment director asks the hub for the deployment's version every
+    PINION_DIRECTOR_VERSION_POLL_SECONDS; when the deployment moves from A to B it stops
+    taking, lets the running prediction finish on A, hands back what waited for a slot
+    (--slots 2 over a server of 1: one waits), stops A's server, starts B's and takes
+    again: every prediction sent across the move succeeds once, with A's or B's exact
+    output, and those sent once it serves B are B's."""
+    hub, queue, credential_file = push_only
+    write_lettered_model(str(tmp_path / "a"), "A")
+    write_lettered_model(str(tmp_path / "b"), "B")
+    version_a = hub.push(None, "alice/lettered", cwd=str(tmp_path / "a"))
+    version_b = hub.push(None, "alice/lettered", cwd=str(tmp_path / "b"))
+    assert version_a != version_b
+    created = hub.post("/v1/deployments", json={
+        "name": "lettered", "model": "alice/lettered", "version": version_a, "hardware": "cpu",
+        "min_instances": 0, "max_instances": 1})
+    assert created.status_code == 200, created.text
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--deployment", "alice/lettered", "--slots", "2"],
+                               extra_env={"PINION_DIRECTOR_VERSION_POLL_SECONDS": "0.3"})
+
+    def send(n, seconds):
+        response = hub.post("/v1/deployments/alice/lettered/predictions",
+                            json={"input": {"n": n, "seconds": seconds}})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    try:
+        health = director.health()
+        assert health["status"] == "READY" and health["version"] == "alice/lettered:" + version_a
+        first = [send(n, 0.05) for n in range(3)]
+        rows = wait_terminal(hub, first, 60)
+        assert [rows[i]["output"] for i in first] == ["A:0", "A:1", "A:2"], rows
+        # A long prediction runs when the deployment moves, and more wait behind it.
+        across = [send(10, 2.0)]
+        wait_for(lambda: hub.get("/v1/predictions/" + across[0]).json()["status"] ==
+                 "processing", 30, lambda: "the long prediction did not start")
+        across += [send(n, 0.05) for n in range(11, 15)]
+        moved = hub.request("PATCH", "/v1/deployments/alice/lettered",
+                            json={"version": version_b})
+        assert moved.status_code == 200, moved.text
+        across += [send(n, 0.05) for n in range(15, 20)]
+        # It says what it is doing: switching to B, not taking, then READY on B.
+        seen = []
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            health = director.health()
+            if not seen or seen[-1] != health["status"]:
+                seen.append(health["status"])
+            if health["status"] == "SWITCHING":
+                assert health["switching_to"] == "alice/lettered:" + version_b, health
+            if health["status"] == "READY" and health["version"].endswith(version_b):
+                break
+            time.sleep(0.02)
+        assert seen[-1] == "READY" and "SWITCHING" in seen, seen
+        assert director.health()["version"] == "alice/lettered:" + version_b
+        rows = wait_terminal(hub, across, 90)
+        outputs = [rows[i]["output"] for i in across]
+        assert [rows[i]["status"] for i in across] == ["succeeded"] * len(across), rows
+        # The one running at the move finished on A; each output is its own n's.
+        assert outputs[0] == "A:10", outputs
+        for n, output in zip(range(10, 20), outputs):
+            assert output in ("A:%d" % n, "B:%d" % n), outputs
+        # What was sent after the move and is taken now runs on B.
+        after = [send(n, 0.05) for n in range(20, 23)]
+        rows = wait_terminal(hub, after, 60)
+        assert [rows[i]["output"] for i in after] == ["B:20", "B:21", "B:22"], rows
+        log = director.read_log()
+        assert ("moved from alice/lettered:%s to alice/lettered:%s" % (version_a, version_b)
+                ) in log, log
+        assert log.count("started the model server") == 2, log
+        assert "is handed back to the queue" in log, log
+        assert director.process.poll() is None
+    finally:
+        director.stop()
+
+
+def test_a_switch_hands_back_what_outruns_the_drain_timeout_and_runs_it_on_the_new_version(
+        tmp_path, push_only):
+    """A prediction still running on A when --drain-timeout passes during a switch is
+    handed back, the switch goes on, and the prediction runs again on B: it succeeds
+    once, with B's output, and the director did not exit. An ask that fails later is
+    logged and the director keeps serving B."""
+    hub, queue, credential_file = push_only
+    write_lettered_model(str(tmp_path / "a"), "A")
+    write_lettered_model(str(tmp_path / "b"), "B")
+    version_a = hub.push(None, "alice/lettered", cwd=str(tmp_path / "a"))
+    version_b = hub.push(None, "alice/lettered", cwd=str(tmp_path / "b"))
+    created = hub.post("/v1/deployments", json={
+        "name": "lettered", "model": "alice/lettered", "version": version_a, "hardware": "cpu",
+        "min_instances": 0, "max_instances": 1})
+    assert created.status_code == 200, created.text
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--deployment", "alice/lettered", "--drain-timeout", "0.5"],
+                               extra_env={"PINION_DIRECTOR_VERSION_POLL_SECONDS": "0.2"})
+    try:
+        response = hub.post("/v1/deployments/alice/lettered/predictions",
+                            json={"input": {"n": 7, "seconds": 4.0}})
+        assert response.status_code == 201, response.text
+        long_one = response.json()["id"]
+        wait_for(lambda: hub.get("/v1/predictions/" + long_one).json()["status"] ==
+                 "processing", 30, lambda: "the long prediction did not start")
+        moved = hub.request("PATCH", "/v1/deployments/alice/lettered",
+                            json={"version": version_b})
+        assert moved.status_code == 200, moved.text
+        row = wait_terminal(hub, [long_one], 60)[long_one]
+        assert row["status"] == "succeeded" and row["output"] == "B:7", row
+        log = director.read_log()
+        assert "the drain timeout passed while switching versions" in log, log
+        assert ("prediction %s is handed back to the queue" % long_one) in log, log
+        assert director.health()["version"] == "alice/lettered:" + version_b
+        # An ask that fails (the deployment deleted) is said and asked again; the
+        # director keeps serving what it has.
+        assert hub.request("DELETE", "/v1/deployments/alice/lettered").status_code in (200, 204)
+        wait_for(lambda: "asking again in 0.2 s" in director.read_log(), 10,
+                 lambda: "no failed ask logged:\n" + director.read_log())
+        assert "HTTP 404" in director.read_log()
+        health = director.health()
+        assert health["status"] == "READY" and health["version"].endswith(version_b), health
+        assert director.process.poll() is None
+    finally:
+        director.stop()
+
+
 def test_serve_takes_as_many_predictions_as_its_server_reports_slots(tmp_path, push_only):
     """Without --slots, a director that starts its server takes as many predictions at
     once as the server reports when READY: a batching model's 2 x max_size (8 here), so
@@ -719,6 +866,131 @@ def test_serve_takes_as_many_predictions_as_its_server_reports_slots(tmp_path, p
         assert [rows[i]["metrics"]["batch_size"] for i in ids] == [4] * 4, rows
     finally:
         director.stop()
+
+
+def write_weights_model(folder, size):
+    """A model folder whose predict.py answers the sha256 of its `weights.bin`: `size`
+    deterministic pseudo-random bytes. Returns the hex digest the model must answer."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "cog.yaml"), "w") as out:
+        out.write('build:\n  python_version: "3.11"\nrun: "predict.py:Predictor"\n')
+    with open(os.path.join(folder, "predict.py"), "w") as out:
+        out.write("import hashlib\nimport os\n\nfrom cog import BasePredictor\n\n\n"
+                  "class Predictor(BasePredictor):\n"
+                  "    def predict(self) -> str:\n"
+                  "        digest = hashlib.sha256()\n"
+                  "        path = os.path.join(os.path.dirname(__file__), 'weights.bin')\n"
+                  "        with open(path, 'rb') as weights:\n"
+                  "            for chunk in iter(lambda: weights.read(1 << 20), b''):\n"
+                  "                digest.update(chunk)\n"
+                  "        return digest.hexdigest()\n")
+    generator = random.Random(20261206)
+    digest = hashlib.sha256()
+    with open(os.path.join(folder, "weights.bin"), "wb") as out:
+        left = size
+        while left:
+            chunk = generator.randbytes(min(left, 1 << 20))
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def memory_kib(pid, field):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
+
+
+def open_bundle_files(pid):
+    """The packed bundles the hub holds open (each unlinked as soon as it was made)."""
+    found = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if "/bundle-" in target:
+            found.append(target)
+    return found
+
+
+def test_serve_streams_a_large_bundle_through_the_hub_and_the_director(tmp_path, push_only):
+    """A bundle with a 56 MiB weights file: the hub packs it into a file and sends it
+    with sendfile, the director unpacks the download a chunk at a time, and the model
+    reads its weights byte-exact. The hub's peak memory while it packs and sends stays far
+    under the file's size (the peak is reset just before, through clear_refs)."""
+    hub, queue, credential_file = push_only
+    size = 56 << 20
+    expected = write_weights_model(str(tmp_path / "weights"), size)
+    version = hub.push(None, "alice/weights", cwd=str(tmp_path / "weights"))
+    pid = hub.process.pid
+    before = memory_kib(pid, "VmRSS")
+    with open("/proc/%d/clear_refs" % pid, "w") as refs:
+        refs.write("5")  # VmHWM back to VmRSS now: the peak from here on
+    director = ServingDirector(str(tmp_path / "d"), hub, queue, credential_file,
+                               ["--version", version])
+    try:
+        growth = memory_kib(pid, "VmHWM") - before
+        # The director's whole peak (its libraries included) stays under the file's size,
+        # which reading the download into memory would pass alone.
+        peak = memory_kib(director.process.pid, "VmHWM")
+        assert peak * 1024 < size, "the director's peak memory is %d KiB" % peak
+        assert growth * 1024 < size // 4, (
+            "the hub's peak memory grew by %d KiB while it sent a %d-byte bundle" % (growth, size))
+        log = director.read_log()
+        unpacked = re.search(r"unpacked \S+ \((\d+) bytes\)", log)
+        assert unpacked and int(unpacked.group(1)) > size, log
+        created = hub.post("/v1/predictions", json={"version": version, "input": {}})
+        assert created.status_code == 201, created.text
+        row = wait_terminal(hub, [created.json()["id"]], 60)[created.json()["id"]]
+        assert row["status"] == "succeeded", row
+        assert row["output"] == expected
+        # The packed file was unlinked when made, and closed once sent: nothing is left
+        # of it, open or on disk.
+        assert open_bundle_files(pid) == []
+        scratch = [name for name in os.listdir(os.path.join(hub.data, "instances"))
+                   if os.path.isdir(os.path.join(hub.data, "instances", name))]
+        for name in scratch:
+            leftovers = [entry for entry in os.listdir(os.path.join(hub.data, "instances", name))
+                         if entry.startswith("bundle-")]
+            assert leftovers == [], leftovers
+    finally:
+        director.stop()
+
+
+def test_the_bundle_route_answers_the_version_alone_without_packing(tmp_path, push_only):
+    """`Accept: application/json` (what a --serve --deployment director polls) and HEAD
+    answer which version the deployment is on, without packing its bundle."""
+    hub, queue, credential_file = push_only
+    version = hub.push(None, "alice/slow", cwd=SLOW)
+    created = hub.post("/v1/deployments", json={
+        "name": "slow", "model": "alice/slow", "version": version, "hardware": "cpu",
+        "min_instances": 0, "max_instances": 1})
+    assert created.status_code == 200, created.text
+    with open(credential_file) as file:
+        credential = file.read().strip()
+    url = hub.internal_url + "/internal/director/deployments/alice/slow/bundle"
+    headers = {"Authorization": "Bearer " + credential}
+    described = requests.get(url, headers=dict(headers, Accept="application/json"),
+                             timeout=TIMEOUT)
+    assert described.status_code == 200, described.text
+    assert described.json() == {"version": "alice/slow:" + version, "id": version}
+    assert described.headers["X-Pinion-Version"] == "alice/slow:" + version
+    head = requests.head(url, headers=headers, timeout=TIMEOUT)
+    assert head.status_code == 200
+    assert head.headers["X-Pinion-Version"] == "alice/slow:" + version
+    tar = requests.get(url, headers=headers, timeout=TIMEOUT)
+    assert tar.status_code == 200
+    assert tar.headers["Content-Type"] == "application/x-tar"
+    assert int(tar.headers["Content-Length"]) == len(tar.content)
+    names = sorted(tarfile.open(fileobj=io.BytesIO(tar.content)).getnames())
+    assert "predict.py" in names and "cog.yaml" in names, names
+    missing = requests.get(hub.internal_url + "/internal/director/deployments/alice/none/bundle",
+                           headers=dict(headers, Accept="application/json"), timeout=TIMEOUT)
+    assert missing.status_code == 404
 
 
 def test_serve_refuses_an_image_version_and_a_bad_credential(tmp_path, push_only):

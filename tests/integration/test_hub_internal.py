@@ -133,3 +133,45 @@ def test_a_credential_quoted_in_a_webhook_is_redacted(hub, version):
     assert shown["status"] == "failed"
     assert shown["error"] == "upload to http://x/internal/uploads/REDACTED/a failed"
     assert credential not in json.dumps(shown)
+
+
+def test_the_hub_hears_of_its_own_instances_through_the_director_api(hub):
+    """Issue #13: without directors elsewhere the hub still runs nothing itself: its own
+    director takes each prediction from the embedded queue and reports it to the internal
+    API, under the queue's lease, as `pinion director` does; a report under another
+    lease is refused and changes nothing."""
+    from director_harness import director_credential
+    version = hub.push(None, "alice/slow", cwd=os.path.join(ROOT, "tests", "fixtures",
+                                                             "hub_slow"))
+    version_id = version.split(":")[-1]
+    before = hub.read_log().count("hub: internal /internal/director/predictions/{}")
+    created = requests.post(hub.url + "/v1/predictions", timeout=30,
+                            json={"version": version_id, "input": {"n": 5, "seconds": 3}},
+                            headers={"Authorization": "Bearer " + hub.token("alice")})
+    assert created.status_code == 201, created.text
+    prediction = created.json()["id"]
+    deadline = time.monotonic() + 60
+    while hub.get("/v1/predictions/" + prediction).json()["status"] != "processing":
+        assert time.monotonic() < deadline, hub.read_log()
+        time.sleep(0.05)
+    credential, _ = director_credential(hub, hub.data + "-forger", name="forger")
+    report = hub.internal_url + "/internal/director/predictions/" + prediction
+    forged = {"event": "update", "kind": "completed",
+              "prediction": {"id": prediction, "status": "succeeded", "output": 666}}
+    other = requests.post(report, json=dict(forged, lease="embedded:99 1-0 " + version_id),
+                          headers={"Authorization": "Bearer " + credential}, timeout=10)
+    assert "no longer holds prediction" in problem(other, 409)["detail"]
+    unleased = requests.post(report, json=forged, timeout=10,
+                             headers={"Authorization": "Bearer " + credential})
+    assert "carries \"lease\"" in problem(unleased, 400)["detail"]
+    deadline = time.monotonic() + 60
+    while True:
+        row = hub.get("/v1/predictions/" + prediction).json()
+        if row["status"] in ("succeeded", "failed", "canceled"):
+            break
+        assert time.monotonic() < deadline, row
+        time.sleep(0.1)
+    assert (row["status"], row["output"]) == ("succeeded", 5)
+    # started, the start, the output and completed at least: each through the API.
+    reports = hub.read_log().count("hub: internal /internal/director/predictions/{}") - before
+    assert reports >= 4, hub.read_log()
