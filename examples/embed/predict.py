@@ -8,11 +8,22 @@ embedding everywhere. Like a real model, most of its time goes to reading its we
 (about 80 MB): one text at a time reads them once per text, a batch reads them once.
 
 `Predictor` takes batches; `Unbatched` (unbatched.yaml) is the same model one text at
-a time."""
+a time.
+
+Its matrix products run on one OpenBLAS thread unless OPENBLAS_NUM_THREADS says
+otherwise. OpenBLAS starts as many threads as the machine has cores, and a product split
+over them waits for the slowest: where the server, its clients or anything else share
+those cores, one thread descheduled stalls the whole call (on a 2-core machine with one
+other busy process, a call of 16 texts took 36 ms at the median and 104 ms at the 90th
+percentile on two threads, against 14 / 15 ms on one; bench/RESULTS.md, 2026-12-06).
+On a machine with cores to spare for the model alone, set OPENBLAS_NUM_THREADS higher."""
+import os
 import re
 import zlib
 
-import torch
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when torch loads OpenBLAS, so before it
+
+import torch  # noqa: E402
 
 from cog import BasePredictor, Input, batch
 

@@ -196,6 +196,15 @@ def _canceled(prediction_id):
     return {"type": "done", "id": prediction_id, "status": "canceled"}
 
 
+class _NoMetrics:
+    """The scope of a batch's prediction that was not in its call: no metrics."""
+
+    values = {}
+
+
+_NO_METRICS = _NoMetrics()
+
+
 def _batch_result_error(result, count):
     """The ValueError that fails every prediction of a batch of `count` whose handler
     returned `result`: not a list (or tuple) of one output per prediction."""
@@ -471,18 +480,21 @@ class Worker:
     # ------------------------------------------------------------ batches (docs/batching.md)
 
     def _batch_scope(self, items):
-        """One scope for the batch: a metric recorded during it belongs to each of its
-        predictions. The context is the predictions' when they all share one, else empty."""
-        prediction_ids = [item["id"] for item in items]
+        """One scope for the batch: a metric recorded during it belongs to each
+        prediction in its call. The context is the predictions' when they all share one,
+        else empty. Returns (scope, members): `members`, every id at first, is the list
+        the metrics go to; the caller narrows it in place to the predictions the call
+        gets (not those whose inputs failed, nor those canceled before it)."""
+        members = [item["id"] for item in items]
         contexts = [item.get("context") or {} for item in items]
         context = contexts[0] if all(c == contexts[0] for c in contexts) else {}
         send = self.send
 
         def send_metric(name, value, mode):
-            for prediction_id in prediction_ids:
+            for prediction_id in members:
                 send({"type": "metric", "id": prediction_id, "name": name, "value": value, "mode": mode})
 
-        return Scope(context, send_metric)
+        return Scope(context, send_metric), members
 
     def _batch_arguments(self, items, opened, dones):
         """Prepares each prediction's inputs on its own (one that fails, fails alone, kind
@@ -517,9 +529,16 @@ class Worker:
             dones[prediction_id] = {"type": "done", "id": prediction_id, "status": "succeeded",
                                     "output": output, "files": files}
 
-    def _finish_batch(self, items, dones, scope):
+    def _finish_batch(self, items, dones, scope, members):
+        """Sends each prediction's `done`: the batch's metrics for those in its call, none
+        for the others (they never ran)."""
+        members = frozenset(members)
         for item in items:
-            self._finish(dones[item["id"]], scope)
+            done = dones[item["id"]]
+            if item["id"] in members:
+                self._finish(done, scope)
+            else:
+                self._finish(done, _NO_METRICS)
 
     def predict_batch_sync(self, message):
         items = message["items"]
@@ -528,13 +547,13 @@ class Worker:
             # one: the path below costs ~20k instructions more (its per-batch objects).
             self.predict_sync(items[0], True)
             return
-        scope = self._batch_scope(items)
+        scope, members = self._batch_scope(items)
         token = enter_scope(scope)
         opened = []
         dones = {}
         try:
             try:
-                self._run_batch_sync(items, opened, dones)
+                self._run_batch_sync(items, opened, dones, members)
             except cog.CancelationException:  # arrived while a failure was being recorded
                 for item in items:
                     dones.setdefault(item["id"], _canceled(item["id"]))
@@ -542,10 +561,11 @@ class Worker:
             exit_scope(token)
             for stream in opened:
                 stream.close()
-        self._finish_batch(items, dones, scope)
+        self._finish_batch(items, dones, scope, members)
 
-    def _run_batch_sync(self, items, opened, dones):
+    def _run_batch_sync(self, items, opened, dones, members):
         prediction_ids, kwargs = self._batch_arguments(items, opened, dones)
+        members[:] = prediction_ids
         if not prediction_ids:
             return
         kind = self.error_kind
@@ -559,6 +579,7 @@ class Worker:
                 if not keep:
                     return
                 prediction_ids = [prediction_ids[i] for i in keep]
+                members[:] = prediction_ids
                 kwargs = {name: [values[i] for i in keep] for name, values in kwargs.items()}
             result = self.function(**kwargs)
             self.running = False  # the server cancels the call, not the encoding after it
@@ -579,7 +600,7 @@ class Worker:
 
         items = message["items"]
         every_id = [item["id"] for item in items]
-        scope = self._batch_scope(items)
+        scope, members = self._batch_scope(items)
         enter_scope(scope)  # the task runs in its own copy of the context
         LOG_TARGET.set(LogSender(self.send, every_id))
         opened = []
@@ -588,6 +609,7 @@ class Worker:
         kind = "train" if self.error_kind == "train" else "async"
         try:
             prediction_ids, kwargs = self._batch_arguments(items, opened, dones)
+            members[:] = prediction_ids
             if prediction_ids:
                 result = self.function(**kwargs)
                 if _isawaitable(result):
@@ -604,7 +626,7 @@ class Worker:
                 self.tasks.pop(prediction_id, None)
             for stream in opened:
                 stream.close()
-        self._finish_batch(items, dones, scope)
+        self._finish_batch(items, dones, scope, members)
 
     # ------------------------------------------------------------ async
 

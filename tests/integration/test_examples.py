@@ -6,7 +6,7 @@ import pty
 import shutil
 import subprocess
 
-from conftest import EXAMPLES, PINION, TEST_PYTHON, run_pinion, run_pinion_on_a_terminal
+from conftest import EXAMPLES, PINION, ROOT, TEST_PYTHON, run_pinion, run_pinion_on_a_terminal
 
 
 def _example(name):
@@ -80,6 +80,22 @@ def test_stream_prints_each_token_as_it_comes():
     assert still_running
     assert rest == b" second\r\n"
     assert process.returncode == 0
+
+
+def test_embed_runs_openblas_on_one_thread_unless_told_otherwise():
+    # Two OpenBLAS threads on a machine whose cores the server and clients share stall
+    # the model's calls (examples/embed/predict.py): the model asks for one, before torch
+    # loads OpenBLAS, and leaves an explicit OPENBLAS_NUM_THREADS alone.
+    check = ("import ctypes, sys; sys.path[:0] = sys.argv[1:]; import predict; "
+             "print(ctypes.CDLL('libblas.so.3').openblas_get_num_threads())")
+    paths = [_example("embed"), os.path.join(ROOT, "build", "lib", "pinion", "python")]
+    for given, threads in ((None, "1"), ("2", "2")):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        if given:
+            env["OPENBLAS_NUM_THREADS"] = given
+        result = subprocess.run([TEST_PYTHON, "-c", check, *paths], env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert (result.returncode, result.stdout.strip()) == (0, threads), result.stderr
 
 
 def test_embed_gives_the_same_embeddings_batched_and_one_at_a_time():

@@ -696,17 +696,22 @@ def test_a_sync_batch_sent_ahead_leaves_its_canceled_items_out_of_the_call(start
     worker = started("batch_model", predictor="predict.py:Predictor", env={"BATCH_LOG": log})
     for running, ahead, canceled in (("a", ("m", "n", "o"), ("n",)), ("b", ("x", "y"), ("x", "y"))):
         worker.send({"type": "predict_batch", "items": batch_items(running, seconds=1)})
-        assert worker.recv()["type"] == "metric"  # that batch runs
+        frames = [worker.recv()]
+        assert frames[0]["type"] == "metric"  # that batch runs
         worker.send({"type": "predict_batch", "items": batch_items(*ahead)})
         for id in canceled:
             worker.send({"type": "cancel", "id": id})
-        frames = recv_dones(worker, 1 + len(ahead))
+        frames += recv_dones(worker, 1 + len(ahead))
         assert [(f["id"], f["status"], f.get("output")) for f in frames if f["type"] == "done"] == [
             (running, "succeeded", running.upper())] + [
             (id, "canceled", None) if id in canceled else (id, "succeeded", id.upper()) for id in ahead]
-        # The call, if one ran, had the items not canceled (its metric: its batch's size).
-        assert {f["value"] for f in frames if f["type"] == "metric"} == (
-            {len(ahead) - len(canceled)} if len(canceled) < len(ahead) else set())
+        # The call, if one ran, had the items not canceled (its metric: its batch's size),
+        # and its metrics went to those alone: a canceled item never ran.
+        called = [id for id in ahead if id not in canceled]
+        assert [(f["id"], f["value"]) for f in frames if f["type"] == "metric"] == [(running, 1)] + [
+            (id, len(called)) for id in called]
+        assert {f["id"]: f["metrics"] for f in frames if f["type"] == "done"} == dict(
+            {running: {"batched": 1}}, **{id: {} if id in canceled else {"batched": len(called)} for id in ahead})
     with open(log) as f:  # the second call without n; none for x and y
         assert [json.loads(line)["texts"] for line in f] == [["a"], ["m", "o"], ["b"]]
     worker.send({"type": "predict_batch", "items": batch_items("after")})  # it serves on
@@ -770,6 +775,21 @@ def test_a_batch_item_whose_input_or_output_fails_fails_alone(started, tmp_path,
         assert dones["bad"]["status"] == "failed"
         if size == 2:
             assert dones["good"]["output"] == "FINE"
+
+
+def test_a_batch_item_whose_input_fails_gets_none_of_the_calls_metrics(started, tmp_path):
+    # n's file is missing: it fails alone (kind `input`) before the call, so the metric
+    # the call records (its size) goes to m and o only, and n's `done` has no metrics.
+    for name in "mo":
+        (tmp_path / name).write_text(name)
+    worker = started("batch_model", predictor="predict.py:Documents")
+    worker.send({"type": "predict_batch", "items": [
+        {"id": name, "input": {"document": str(tmp_path / name)}, "context": {}} for name in "mno"]})
+    frames = recv_dones(worker, 3)
+    assert [(f["id"], f["value"]) for f in frames if f["type"] == "metric"] == [("m", 2), ("o", 2)]
+    dones = {f["id"]: f for f in frames if f["type"] == "done"}
+    assert (dones["n"]["status"], dones["n"]["kind"], dones["n"]["metrics"]) == ("failed", "input", {})
+    assert [(dones[id]["output"], dones[id]["metrics"]) for id in "mo"] == [("M", {"batched": 2}), ("O", {"batched": 2})]
 
 
 def test_a_sync_batch_of_one_is_canceled_with_sigusr1(started, tmp_path):

@@ -16,6 +16,9 @@
 #include "core/json.h"
 #include "schema/title.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +217,67 @@ static void numbers_and_strings_render_shortest(void **state) {
                  "{\"a\\\"b\":\"x\\n\\u0001\xc3\xa9/<>\"}");
 }
 
+/* The digits (no sign, point, leading or trailing zeros, exponent) of a number's text. */
+static void significant_digits(const char *text, char *out) {
+  size_t count = 0;
+  for (; *text && *text != 'e' && *text != 'E'; text++)
+    if (*text >= '0' && *text <= '9' && (count || *text != '0'))
+      out[count++] = *text;
+  while (count > 1 && out[count - 1] == '0')
+    count--;
+  out[count] = '\0';
+}
+
+/* The reference: every precision from 1 up, the first that reads back. */
+static void reference_digits(double number, char *out) {
+  char text[40];
+  for (int precision = 1; precision <= 17; precision++) {
+    snprintf(text, sizeof text, "%.*e", precision - 1, number);
+    if (strtod(text, NULL) == number)
+      break;
+  }
+  significant_digits(text, out);
+}
+
+static void assert_shortest(double number) {
+  json_t *value = json_real(number);
+  pn_buf text;
+  pn_buf_init(&text, 64);
+  assert_int_equal(pn_json_write(value, PN_JSON_SERDE_NUMBERS, &text), 0);
+  char written[40], expected[40];
+  significant_digits(text.data, written);
+  reference_digits(number < 0 ? -number : number, expected);
+  if (strtod(text.data, NULL) != number || strcmp(written, expected) != 0)
+    fail_msg("%.17g was written as %s: digits %s, the shortest that reads back is %s", number,
+             text.data, written, expected);
+  pn_buf_free(&text);
+  json_decref(value);
+}
+
+/* The writer tries 15, 16 and 17 digits for a normal double and every precision for a
+ * subnormal one: its digits are always the shortest that read back. */
+static void reals_render_their_shortest_digits(void **state) {
+  assert_renders("[0.097,0.0718,0.30000000000000004,0.3333333333333333,1.7976931348623157e308,"
+                 "2.2250738585072014e-308,5e-324,4.9406564584124654e-320,123456789012345.6]",
+                 PN_JSON_SERDE_NUMBERS,
+                 "[0.097,0.0718,0.30000000000000004,0.3333333333333333,1.7976931348623157e308,"
+                 "2.2250738585072014e-308,5e-324,4.9407e-320,123456789012345.6]");
+  const double fixed[] = {0.1, 0.2, 1.0 / 3, 2.0 / 3, 1e23, 9007199254740993.0, 0.9999999999999999,
+                          DBL_MIN, DBL_MIN * 1.5, DBL_MIN / 3, DBL_TRUE_MIN, DBL_MAX, 1e-5, 1e16};
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+    assert_shortest(fixed[i]);
+  uint64_t state_bits = 0x9e3779b97f4a7c15u;
+  for (int i = 0; i < 20000; i++) { /* random bit patterns: every exponent, subnormals too */
+    state_bits ^= state_bits << 13, state_bits ^= state_bits >> 7, state_bits ^= state_bits << 17;
+    double number;
+    memcpy(&number, &state_bits, sizeof number);
+    if (isfinite(number) && number != 0)
+      assert_shortest(number);
+    /* and numbers of a few decimal places, as a model's rounded outputs */
+    assert_shortest((double)(int64_t)(state_bits % 2000001) / 10000.0 - 100.0 + 1e-4);
+  }
+}
+
 static void build_survives_allocation_failure(void **state) {
   json_t *signature = load(DATA "optional_inputs.signature.json");
   int status = PN_ENOMEM;
@@ -291,6 +355,7 @@ int main(void) {
       cmocka_unit_test(build_errors),
       cmocka_unit_test(titles_follow_cog_c),
       cmocka_unit_test(numbers_and_strings_render_shortest),
+      cmocka_unit_test(reals_render_their_shortest_digits),
       cmocka_unit_test(build_survives_allocation_failure),
       cmocka_unit_test(build_error_survives_allocation_failure),
       cmocka_unit_test(merge_survives_allocation_failure),
