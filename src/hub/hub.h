@@ -10,6 +10,7 @@
 #include "core/pool.h"
 #include "core/tar.h"
 #include "hub/bridge.h"
+#include "hub/ids.h"
 #include "hub/scheduling.h"
 #include "queue/queue.h"
 #include "store/store.h"
@@ -94,7 +95,9 @@ typedef struct pn_hub {
   pn_store *store;
   pn_queue *queue; /* the hub's handle: it pushes; directors take (prediction_life.c) */
   pn_hub_scheduler *scheduler; /* its own director, the CLI's (hub/scheduling.h) */
-  char local_credential[65];   /* that director's credential for the internal API */
+  /* That director's credential for the internal API: a token of its own kind, `pnl_`
+   * (hub/ids.h), made at start and never stored. */
+  char local_credential[PN_HUB_TOKEN_SIZE];
   char *public_url;   /* without a trailing slash */
   char *internal_url; /* the internal listener, http://HOST:PORT, given to instances */
   /* This process's part of the data folder, which replicas may share (hub/owner.h) */

@@ -769,17 +769,6 @@ static void dispatch(struct evhttp_request *http_request, void *arg) {
 
 /* 0 when the request carries an unrevoked director's credential; PN_ENOENT when not, or
  * the store's failure. */
-/* The credential of the hub's own director (scheduling.h), made at start, never
- * stored: 256 bits from the CSPRNG, as hex. */
-static int make_local_credential(pn_hub *hub) {
-  unsigned char bytes[32];
-  if (pn_crypto_random(bytes, sizeof bytes) < 0)
-    return -1;
-  for (size_t i = 0; i < sizeof bytes; i++)
-    snprintf(hub->local_credential + 2 * i, 3, "%02x", bytes[i]);
-  return 0;
-}
-
 static int director_authenticate(pn_hub *hub, struct evhttp_request *request) {
   const char *header =
       evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
@@ -1196,7 +1185,7 @@ int pn_hub_run(const pn_hub_options *options) {
         .container_error = pn_hub_bridge_error(&hub),
     };
     if (exit_code == 0 && !options->queue_push_only &&
-        (make_local_credential(&hub) < 0 || !options->scheduler ||
+        (pn_hub_token_new("pnl_", hub.local_credential) < 0 || !options->scheduler ||
          options->scheduler->start(options->scheduler_context, &setup,
                                    &scheduler.scheduler) < 0)) {
       fprintf(stderr, "error: could not start the hub's director\n");

@@ -277,10 +277,6 @@ static int embedded_check_lease(pn_queue *queue, const char *id, const char *lea
              : PN_ESTATE;
 }
 
-/* Another handle holds `id` now (the hub refused a report): nothing more here. Messages
- * of this engine change holders only through release, so nothing is left to forget. */
-static void embedded_forget(pn_queue *queue, const char *id) {}
-
 static const pn_queue_engine embedded_engine = {
     .name = "embedded",
     .shared = 0,
@@ -292,7 +288,6 @@ static const pn_queue_engine embedded_engine = {
     .release = embedded_release,
     .lease = embedded_lease,
     .check_lease = embedded_check_lease,
-    .forget = embedded_forget,
 };
 
 int pn_queue_embedded_open(struct event_base *base, pn_queue *beside, int taking,

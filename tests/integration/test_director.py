@@ -707,18 +707,23 @@ def test_serve_takes_a_deployments_current_version(tmp_path, push_only):
         director.stop()
 
 
-def write_lettered_model(folder, letter):
-    """A model answering "<letter>:<n>" after `seconds`: two of them are two versions
-    whose outputs say which one ran."""
+def write_model(folder, predict_source):
+    """A model folder: Cog's cog.yaml for Python 3.11 and `predict_source` as predict.py."""
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "cog.yaml"), "w") as out:
         out.write('build:\n  python_version: "3.11"\nrun: "predict.py:Predictor"\n')
     with open(os.path.join(folder, "predict.py"), "w") as out:
-        out.write("import time\n\nfrom cog import BasePredictor\n\n\n"
-                  "class Predictor(BasePredictor):\n"
-                  "    def predict(self, n: int = 0, seconds: float = 0.02) -> str:\n"
-                  "        time.sleep(seconds)\n"
-                  "        return '%s:' + str(n)\n" % letter)
+        out.write(predict_source)
+
+
+def write_lettered_model(folder, letter):
+    """A model answering "<letter>:<n>" after `seconds`: two of them are two versions
+    whose outputs say which one ran."""
+    write_model(folder, "import time\n\nfrom cog import BasePredictor\n\n\n"
+                "class Predictor(BasePredictor):\n"
+                "    def predict(self, n: int = 0, seconds: float = 0.02) -> str:\n"
+                "        time.sleep(seconds)\n"
+                "        return '%s:' + str(n)\n" % letter)
 
 
 def test_serve_follows_its_deployment_to_another_version_losing_nothing(tmp_path, push_only):
@@ -871,19 +876,15 @@ def test_serve_takes_as_many_predictions_as_its_server_reports_slots(tmp_path, p
 def write_weights_model(folder, size):
     """A model folder whose predict.py answers the sha256 of its `weights.bin`: `size`
     deterministic pseudo-random bytes. Returns the hex digest the model must answer."""
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "cog.yaml"), "w") as out:
-        out.write('build:\n  python_version: "3.11"\nrun: "predict.py:Predictor"\n')
-    with open(os.path.join(folder, "predict.py"), "w") as out:
-        out.write("import hashlib\nimport os\n\nfrom cog import BasePredictor\n\n\n"
-                  "class Predictor(BasePredictor):\n"
-                  "    def predict(self) -> str:\n"
-                  "        digest = hashlib.sha256()\n"
-                  "        path = os.path.join(os.path.dirname(__file__), 'weights.bin')\n"
-                  "        with open(path, 'rb') as weights:\n"
-                  "            for chunk in iter(lambda: weights.read(1 << 20), b''):\n"
-                  "                digest.update(chunk)\n"
-                  "        return digest.hexdigest()\n")
+    write_model(folder, "import hashlib\nimport os\n\nfrom cog import BasePredictor\n\n\n"
+                "class Predictor(BasePredictor):\n"
+                "    def predict(self) -> str:\n"
+                "        digest = hashlib.sha256()\n"
+                "        path = os.path.join(os.path.dirname(__file__), 'weights.bin')\n"
+                "        with open(path, 'rb') as weights:\n"
+                "            for chunk in iter(lambda: weights.read(1 << 20), b''):\n"
+                "                digest.update(chunk)\n"
+                "        return digest.hexdigest()\n")
     generator = random.Random(20261206)
     digest = hashlib.sha256()
     with open(os.path.join(folder, "weights.bin"), "wb") as out:
